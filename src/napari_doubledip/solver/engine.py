@@ -1,0 +1,473 @@
+"""The one optimisation loop of Double-DIP, driven by a declarative :class:`Task`.
+
+A task says *which* DIPs exist (:class:`DIP`), *how* their outputs mix into each observed image (``compose``),
+and *which* losses apply with *which* weight schedules (:class:`Term`). Everything else (Adam, the learning-rate
+schedule, dihedral augmentation of noise/targets/hint maps, input-noise perturbation, mini-batches of frames,
+best-result tracking, progress reports with previews, cooperative stopping and the final test-time-augmented
+evaluation) lives here, once, for every task.
+
+:func:`optimise` is a generator: it yields :class:`Progress` reports and *returns* a :class:`Solution`, so a GUI
+thread worker can drive it and ``yield from`` composes it into task generators.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Union
+
+import numpy as np
+import torch
+
+from .augment import N_TRANSFORMS, dihedral, dihedral_inverse
+from .networks import GroupedSkipNet, NetConfig, safe_depth, split_groups
+
+__all__ = [
+    "DIP",
+    "Term",
+    "Task",
+    "Step",
+    "Progress",
+    "Solution",
+    "optimise",
+    "constant",
+    "window",
+    "ramp",
+]
+
+#: A loss weight (or noise level): a number, or a function of the run's progress ``t`` in ``[0, 1]``.
+Schedule = Union[float, Callable[[float], float]]
+
+
+def constant(value: float) -> Callable[[float], float]:
+    """Schedule that is ``value`` throughout."""
+    return lambda t: value
+
+
+def window(value: float, start: float = 0.0, end: float = 1.0) -> Callable[[float], float]:
+    """Schedule that is ``value`` for ``start <= t < end`` and 0 elsewhere (e.g. a hint phase)."""
+    return lambda t: value if start <= t < end else 0.0
+
+
+def ramp(v0: float, v1: float, start: float = 0.0, end: float = 1.0) -> Callable[[float], float]:
+    """Schedule that is ``v0`` before ``start``, ``v1`` after ``end`` and linear in between."""
+
+    def f(t: float) -> float:
+        if t <= start:
+            return v0
+        if t >= end:
+            return v1
+        return v0 + (v1 - v0) * (t - start) / (end - start)
+
+    return f
+
+
+def _value(s: Schedule, t: float) -> float:
+    return float(s(t)) if callable(s) else float(s)
+
+
+@dataclass
+class DIP:
+    """One Deep-Image-Prior generator of a task.
+
+    Parameters
+    ----------
+    out_channels
+        Channels of its output (e.g. 3 for an RGB layer, 1 for a mask).
+    config
+        Network architecture.
+    instances
+        Number of noise inputs: 1 for a layer shared by all observations, or one per observation (per mixture,
+        per frame) for a DIP that produces something different for each.
+    size
+        Spatial size of the noise input; ``None`` = the working size. Scalar DIPs use a small size.
+    scalar
+        Average the output over space: one value per channel and instance (mixing coefficients).
+    noise_scale
+        Amplitude of the fixed uniform noise input.
+    walk
+        If > 0, instance ``i+1``'s noise is instance ``i``'s plus ``U(-walk, walk)`` (paper Eq. 5), which makes
+        the outputs of successive frames temporally coherent.
+    """
+
+    out_channels: int
+    config: NetConfig = field(default_factory=NetConfig)
+    instances: int = 1
+    size: tuple[int, int] | None = None
+    scalar: bool = False
+    noise_scale: float = 0.1
+    walk: float = 0.0
+
+
+class _StepFn(Protocol):
+    def __call__(self, step: Step) -> torch.Tensor: ...
+
+
+@dataclass
+class Term:
+    """A weighted loss term. ``fn(step)`` returns a scalar tensor; ``weight`` may follow a schedule."""
+
+    name: str
+    fn: _StepFn
+    weight: Schedule = 1.0
+
+
+@dataclass
+class Task:
+    """Declarative description of one Double-DIP decomposition.
+
+    Parameters
+    ----------
+    name
+        Task name (reported in results).
+    dips
+        The generators, by name.
+    target
+        Observed images at working size, ``(N, C, H, W)`` float in [0, 1].
+    compose
+        Mixing model: ``compose(step)`` returns the predicted observations ``(n, C, H, W)`` for the step's
+        batch from ``step.out`` (paper Eq. 2, 6, 7, 8).
+    terms
+        Loss terms with weights/schedules. The term named ``track`` selects the best snapshot.
+    iterations
+        Number of optimisation steps.
+    maps
+        Per-pixel auxiliary data (hint masks, boxes), ``(N or 1, K, H, W)``; augmented like the target.
+    lr
+        Peak Adam learning rate; decays with a cosine to ``lr * lr_floor`` over the run.
+    batch
+        Observations per iteration (mini-batch over frames); ``None`` = all.
+    perturb
+        Std of the Gaussian perturbation added to the noise inputs, a schedule over ``t``.
+    augment
+        Use the 8 dihedral transforms during optimisation and for the final evaluation.
+    track, track_from
+        The term whose value (at the identity transform, without perturbation) picks the best snapshot,
+        and the progress fraction from which tracking starts (e.g. after a hint phase).
+    patience
+        Stop early when the tracked value has not improved by ``min_delta`` (relative) for this many checks.
+    check_every
+        Iterations between checks (best tracking, previews, early stopping).
+    preview
+        Turns evaluated outputs into a dict of user-facing numpy arrays for live previews.
+    """
+
+    name: str
+    dips: dict[str, DIP]
+    target: torch.Tensor
+    compose: _StepFn
+    terms: list[Term]
+    iterations: int
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)
+    lr: float = 0.01
+    lr_floor: float = 0.05
+    batch: int | None = None
+    perturb: Schedule = 0.0
+    augment: bool = True
+    track: str = "reconstruction"
+    track_from: float = 0.0
+    patience: int | None = None
+    min_delta: float = 2e-3
+    check_every: int = 25
+    preview: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]] | None = None
+
+
+@dataclass
+class Step:
+    """What loss terms and ``compose`` see at one iteration (all in the augmented frame of the iteration)."""
+
+    out: dict[str, torch.Tensor]
+    target: torch.Tensor
+    maps: dict[str, torch.Tensor]
+    t: float
+    index: torch.Tensor
+    pred: torch.Tensor | None = None
+
+
+@dataclass
+class Progress:
+    """A progress report yielded by :func:`optimise` (and by every task's ``iterate``).
+
+    Attributes
+    ----------
+    iteration, total
+        Iterations done and planned.
+    loss
+        Weighted total loss at the last report point.
+    losses
+        Each term's unweighted value at the last report point.
+    preview
+        User-facing arrays of the current result (only at check points, else ``None``).
+    elapsed
+        Seconds since the start of the optimisation.
+    """
+
+    iteration: int
+    total: int
+    loss: float
+    losses: dict[str, float]
+    preview: dict[str, np.ndarray] | None
+    elapsed: float
+
+
+@dataclass
+class Solution:
+    """Outcome of :func:`optimise`: outputs of the best snapshot, per DIP, at working size ``(I, C, h, w)``."""
+
+    outputs: dict[str, torch.Tensor]
+    iterations: int
+    final_loss: float
+    history: list[tuple[int, float]]
+    elapsed: float
+    stopped: bool
+
+
+StopRequest = Union[Callable[[], bool], Any, None]
+
+
+def _stop_requested(stop: StopRequest) -> bool:
+    if stop is None:
+        return False
+    if hasattr(stop, "is_set"):
+        return bool(stop.is_set())
+    return bool(stop())
+
+
+class _Group:
+    """DIPs sharing an architecture, noise size and instance count, evaluated as one grouped network."""
+
+    def __init__(self, names: list[str], specs: list[DIP], config: NetConfig, size, device, gen) -> None:
+        self.names, self.specs = names, specs
+        self.sizes = [s.out_channels for s in specs]
+        self.instances = specs[0].instances
+        # channels_last + grouped convolutions: measured 2.4x faster than separate nets on CPU for small widths.
+        self.net = GroupedSkipNet(config, max(self.sizes), groups=len(specs)).to(device)
+        self.net = self.net.to(memory_format=torch.channels_last)
+        noises = []
+        for spec in specs:
+            shape = (spec.instances, config.in_channels, *size)
+            z = (torch.rand(shape, generator=gen) - 0.5) * spec.noise_scale
+            if spec.walk > 0 and spec.instances > 1:
+                steps = (torch.rand(shape, generator=gen) - 0.5) * 2 * spec.walk
+                steps[0] = 0
+                z = z[:1] + torch.cumsum(steps, dim=0)
+            noises.append(z)
+        self.noise = torch.cat(noises, dim=1).to(device).contiguous(memory_format=torch.channels_last)
+
+    def forward(self, index: torch.Tensor | None, k: int, std: float, gen) -> dict[str, torch.Tensor]:
+        z = self.noise if index is None or self.instances == 1 else self.noise[index]
+        if std > 0:
+            z = z + std * torch.randn(z.shape, generator=gen).to(z.device)
+        y = self.net(dihedral(z, k) if k else z)
+        outs = split_groups(y, len(self.names), self.sizes)
+        result = {}
+        for name, spec, o in zip(self.names, self.specs, outs, strict=True):
+            result[name] = o.mean(dim=(-2, -1), keepdim=True) if spec.scalar else o
+        return result
+
+
+def _build_groups(task: Task, device: torch.device, gen: torch.Generator) -> list[_Group]:
+    h, w = task.target.shape[-2:]
+    buckets: dict[tuple, list[tuple[str, DIP]]] = {}
+    for name, spec in task.dips.items():
+        size = spec.size or (h, w)
+        config = spec.config.truncated(safe_depth(spec.config, *size))
+        key = (config, size, spec.instances, spec.scalar)
+        buckets.setdefault(key, []).append((name, spec))
+    groups = []
+    for (config, size, _, _), members in buckets.items():
+        names = [m[0] for m in members]
+        groups.append(_Group(names, [m[1] for m in members], config, size, device, gen))
+    return groups
+
+
+def _forward(groups, index, k, std, gen) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for g in groups:
+        out.update(g.forward(index, k, std, gen))
+    return out
+
+
+def _select(x: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    return x if index is None or x.shape[0] == 1 else x[index]
+
+
+def _losses(task: Task, step: Step) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    total = step.target.new_zeros(())
+    values: dict[str, torch.Tensor] = {}
+    for term in task.terms:
+        w = _value(term.weight, step.t)
+        if w == 0.0 and term.name != task.track:
+            continue
+        v = term.fn(step)
+        values[term.name] = v.detach()
+        if w != 0.0:
+            total = total + w * v
+    return total, values
+
+
+@torch.no_grad()
+def _evaluate(task: Task, groups: list[_Group], tta: bool, gen) -> dict[str, torch.Tensor]:
+    """Outputs for every instance at the identity frame; averaged over the 8 transforms when ``tta``."""
+    ks = range(N_TRANSFORMS) if (tta and task.augment) else [0]
+    acc: dict[str, torch.Tensor] = {}
+    n = task.target.shape[0]
+    chunk = task.batch or n
+    for k in ks:
+        parts: dict[str, list[torch.Tensor]] = {}
+        for start in range(0, n, chunk):
+            index = torch.arange(start, min(n, start + chunk), device=task.target.device)
+            out = _forward(groups, index if chunk < n else None, k, 0.0, gen)
+            for name, o in out.items():
+                if task.dips[name].instances == 1 and start > 0:
+                    continue
+                parts.setdefault(name, []).append(o if task.dips[name].scalar else dihedral_inverse(o, k))
+        for name, p in parts.items():
+            o = torch.cat(p, dim=0)
+            acc[name] = acc[name] + o if name in acc else o
+    return {name: o / len(ks) for name, o in acc.items()}
+
+
+def _track_value(task: Task, outputs: dict[str, torch.Tensor]) -> float:
+    """Value of the tracked term on evaluated outputs (all instances, identity frame)."""
+    index = torch.arange(task.target.shape[0], device=task.target.device)
+    step = Step(out=outputs, target=task.target, maps=task.maps, t=1.0, index=index)
+    step.pred = task.compose(step)
+    for term in task.terms:
+        if term.name == task.track:
+            return float(term.fn(step))
+    raise KeyError(f"task {task.name!r} has no term named {task.track!r} to track")
+
+
+def optimise(
+    task: Task,
+    *,
+    device: torch.device,
+    seed: int = 0,
+    report_every: int = 5,
+    stop: StopRequest = None,
+) -> Generator[Progress, None, Solution]:
+    """Optimise the task's DIPs; yield :class:`Progress` every ``report_every`` iterations, return a :class:`Solution`.
+
+    Stopping: ``stop`` (an object with ``is_set()`` such as :class:`threading.Event`, or a callable returning
+    ``True``) is checked every iteration; when set, the loop ends early and the best snapshot so far is returned
+    with ``stopped=True``. Closing the generator also stops it (without a result).
+    """
+    t0 = time.perf_counter()
+    # Seeded, isolated RNG: same seed -> same numbers on CPU, and the caller's global RNG is left alone.
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        groups = _build_groups(task, device, gen)
+    params = [p for g in groups for p in g.net.parameters()]
+    opt = torch.optim.Adam(params, lr=task.lr)
+    n = task.target.shape[0]
+    batch = min(task.batch or n, n)
+    total_its = max(int(task.iterations), 1)
+    perm = torch.randperm(n, generator=gen)
+    cursor = 0
+
+    best_value, best_state, best_it = math.inf, None, 0
+    history: list[tuple[int, float]] = []
+    since_best = 0
+    last_loss, last_values = float("nan"), {}
+    stopped = False
+    it = 0
+    pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+
+    for it in range(1, total_its + 1):
+        if _stop_requested(stop):
+            stopped = True
+            it -= 1
+            break
+        t = (it - 1) / total_its
+        for pg in opt.param_groups:  # cosine decay to lr * lr_floor
+            pg["lr"] = task.lr * (task.lr_floor + (1 - task.lr_floor) * 0.5 * (1 + math.cos(math.pi * t)))
+        if batch < n:
+            if cursor + batch > n:
+                perm, cursor = torch.randperm(n, generator=gen), 0
+            index = perm[cursor : cursor + batch].to(device)
+            cursor += batch
+        else:
+            index = None
+        k = int(torch.randint(N_TRANSFORMS, (1,), generator=gen)) if task.augment else 0
+        std = _value(task.perturb, t)
+        out = _forward(groups, index, k, std, gen)
+        target = _select(task.target, index)
+        maps = {name: _select(m, index) for name, m in task.maps.items()}
+        if k:
+            target = dihedral(target, k)
+            maps = {name: dihedral(m, k) for name, m in maps.items()}
+        step = Step(
+            out=out,
+            target=target,
+            maps=maps,
+            t=t,
+            index=index if index is not None else torch.arange(n, device=device),
+        )
+        step.pred = task.compose(step)
+        loss, values = _losses(task, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        pending.append((loss.detach(), values))
+
+        check = it % task.check_every == 0 or it == total_its
+        if it % report_every == 0 or check:
+            # One host sync per report: the loss values of this iteration.
+            last_loss = float(pending[-1][0])
+            last_values = {key: float(v) for key, v in pending[-1][1].items()}
+            pending.clear()
+            preview = None
+            if check:
+                outputs = _evaluate(task, groups, tta=False, gen=gen)
+                value = _track_value(task, outputs)
+                history.append((it, value))
+                if t >= task.track_from or it == total_its:
+                    if value < best_value * (1 - task.min_delta) or best_state is None:
+                        since_best = 0
+                    else:
+                        since_best += 1
+                    if value < best_value or best_state is None:
+                        best_value, best_it = value, it
+                        best_state = [copy.deepcopy(g.net.state_dict()) for g in groups]
+                if task.preview is not None:
+                    preview = task.preview(outputs)
+            yield Progress(it, total_its, last_loss, last_values, preview, time.perf_counter() - t0)
+            if task.patience is not None and since_best >= task.patience:
+                break
+
+    if best_state is not None:
+        for g, state in zip(groups, best_state, strict=True):
+            g.net.load_state_dict(state)
+    else:  # stopped before the first check: use the current weights
+        best_it = it
+    outputs = _evaluate(task, groups, tta=True, gen=gen)
+    final = _track_value(task, outputs)
+    return Solution(
+        outputs=outputs,
+        iterations=it,
+        final_loss=final,
+        history=history,
+        elapsed=time.perf_counter() - t0,
+        stopped=stopped,
+    )
+
+
+def run(task: Task, *, device: torch.device, seed: int = 0, stop: StopRequest = None) -> Solution:
+    """Blocking form of :func:`optimise` (drains the generator)."""
+    return drain(optimise(task, device=device, seed=seed, stop=stop))
+
+
+def drain(gen: Generator[Progress, None, Any], progress: Callable[[Progress], Any] | None = None) -> Any:
+    """Run a progress generator to the end, passing each report to ``progress``; return its return value."""
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            progress(p)

@@ -1,0 +1,99 @@
+"""Guided filter (He, Sun & Tang 2010) and helpers, in torch so that they run on the GPU too."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+__all__ = ["box_filter", "guided_filter", "guided_upsample", "resize"]
+
+
+def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a ``(2r+1)^2`` window (clipped at the border), O(1) per pixel via cumulative sums.
+
+    ``x``: ``(..., H, W)``.
+    """
+    if radius <= 0:
+        return x
+    h, w = x.shape[-2:]
+    r = radius
+
+    def _sum(t: torch.Tensor, dim: int, n: int) -> torch.Tensor:
+        c = torch.cumsum(t, dim=dim)
+        c = torch.cat([torch.zeros_like(c.narrow(dim, 0, 1)), c], dim=dim)
+        idx = torch.arange(n, device=t.device)
+        hi = (idx + r + 1).clamp(max=n)
+        lo = (idx - r).clamp(min=0)
+        return c.index_select(dim, hi) - c.index_select(dim, lo)
+
+    # float64 accumulation keeps the cumulative sums exact enough for large images.
+    s = _sum(_sum(x.double(), -2, h), -1, w)
+    ones = torch.ones((h, w), dtype=torch.float64, device=x.device)
+    count = _sum(_sum(ones, -2, h), -1, w)
+    return (s / count).to(x.dtype)
+
+
+def _coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float):
+    """Local linear coefficients ``a`` (``(K, C, H, W)``) and ``b`` (``(K, H, W)``) with ``src ≈ a·guide + b``."""
+    c = guide.shape[0]
+    mu = box_filter(guide, radius)  # (C, H, W)
+    mp = box_filter(src, radius)  # (K, H, W)
+    cov_ip = box_filter(guide.unsqueeze(0) * src.unsqueeze(1), radius) - mu.unsqueeze(0) * mp.unsqueeze(1)
+    if c == 1:
+        var = box_filter(guide * guide, radius) - mu * mu  # (1, H, W)
+        a = cov_ip / (var.unsqueeze(0) + eps)
+    else:
+        prod = guide.unsqueeze(0) * guide.unsqueeze(1)  # (C, C, H, W)
+        sigma = box_filter(prod, radius) - mu.unsqueeze(0) * mu.unsqueeze(1)
+        sigma = sigma + eps * torch.eye(c, device=guide.device, dtype=guide.dtype)[:, :, None, None]
+        # Solve Sigma a = cov per pixel: (H, W, C, C) @ (H, W, C, K)
+        a = torch.linalg.solve(sigma.permute(2, 3, 0, 1), cov_ip.permute(2, 3, 1, 0)).permute(3, 2, 0, 1)
+    b = mp - (a * mu.unsqueeze(0)).sum(dim=1)
+    return a, b
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float = 1e-3) -> torch.Tensor:
+    """Edge-preserving smoothing of ``src`` steered by the edges of ``guide``.
+
+    Parameters
+    ----------
+    guide
+        ``(C, H, W)`` guidance image (grey or colour, values ~[0, 1]).
+    src
+        ``(K, H, W)`` maps to filter.
+    radius, eps
+        Window radius in pixels and regularisation (larger = smoother).
+    """
+    a, b = _coefficients(guide, src, radius, eps)
+    a, b = box_filter(a, radius), box_filter(b, radius)
+    return (a * guide.unsqueeze(0)).sum(dim=1) + b
+
+
+def guided_upsample(
+    guide_full: torch.Tensor, src_low: torch.Tensor, radius: int, eps: float = 1e-3
+) -> torch.Tensor:
+    """Bring a low-resolution map to the full-resolution ``guide`` (fast guided filter, He & Sun 2015).
+
+    The linear coefficients are fitted at the low resolution against the downscaled guide, smoothed, upsampled
+    bilinearly and applied to the full-resolution guide, so edges come from the full-resolution image.
+    """
+    h, w = guide_full.shape[-2:]
+    hl, wl = src_low.shape[-2:]
+    guide_low = resize(guide_full, (hl, wl))
+    a, b = _coefficients(guide_low, src_low, radius, eps)
+    a, b = box_filter(a, radius), box_filter(b, radius)
+    k, c = a.shape[:2]
+    a = resize(a.reshape(k * c, hl, wl), (h, w)).reshape(k, c, h, w)
+    b = resize(b, (h, w))
+    return (a * guide_full.unsqueeze(0)).sum(dim=1) + b
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(C, H, W)`` or ``(B, C, H, W)`` bilinearly (antialiased when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    squeeze = x.dim() == 3
+    x4 = x.unsqueeze(0) if squeeze else x
+    shrink = size[0] < x4.shape[-2] or size[1] < x4.shape[-1]
+    y = F.interpolate(x4, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+    return y[0] if squeeze else y

@@ -1,0 +1,151 @@
+"""Deep-Image-Prior generator networks.
+
+The "skip" encoder-decoder of Ulyanov et al. (2018) as Double-DIP uses it: per level a stride-2 convolution
+downsampling, bilinear upsampling on the way back, optional 1x1 skip branches, BatchNorm, LeakyReLU, reflection
+padding and a sigmoid head.
+
+Several DIPs of the same architecture are evaluated as *one* module with grouped convolutions
+(``groups=G``): the coupled DIPs of a task cost one forward pass instead of ``G`` small ones, which matters
+on CPU where these tiny convolutions are dominated by per-call overhead. BatchNorm statistics are per channel,
+so a grouped network is exactly ``G`` independent networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["NetConfig", "GroupedSkipNet", "safe_depth"]
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture of one DIP generator.
+
+    Parameters
+    ----------
+    channels
+        Feature channels per level (the encoder depth is ``len(channels)``).
+    skip
+        Channels of the 1x1 skip branch per level (0 = no skip at that level).
+    kernel
+        Spatial kernel size of the down/up convolutions.
+    in_channels
+        Channels of the noise input.
+    """
+
+    channels: tuple[int, ...] = (16, 32, 64)
+    skip: tuple[int, ...] = (0, 0, 4)
+    kernel: int = 3
+    in_channels: int = 8
+
+    def __post_init__(self) -> None:
+        if len(self.skip) != len(self.channels):
+            raise ValueError("NetConfig: `skip` needs one entry per level of `channels`")
+
+    def truncated(self, depth: int) -> NetConfig:
+        """The same architecture with only its first ``depth`` levels (for tiny images)."""
+        depth = max(1, min(depth, len(self.channels)))
+        return NetConfig(self.channels[:depth], self.skip[:depth], self.kernel, self.in_channels)
+
+
+def safe_depth(config: NetConfig, height: int, width: int) -> int:
+    """Largest number of levels such that reflection padding stays valid at the coarsest level."""
+    pad = config.kernel // 2
+    depth, h, w = 0, height, width
+    while depth < len(config.channels):
+        h, w = (h + 1) // 2, (w + 1) // 2
+        if min(h, w) <= pad:
+            break
+        depth += 1
+    return max(depth, 1)
+
+
+class _GConv(nn.Sequential):
+    """Grouped conv (reflection padded) + BatchNorm + LeakyReLU."""
+
+    def __init__(self, cin: int, cout: int, k: int, groups: int, stride: int = 1, act: bool = True) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                cin * groups,
+                cout * groups,
+                k,
+                stride=stride,
+                padding=k // 2,
+                padding_mode="reflect" if k > 1 else "zeros",
+                groups=groups,
+                bias=True,
+            ),
+            nn.BatchNorm2d(cout * groups),
+        ]
+        if act:
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+        super().__init__(*layers)
+
+
+def _group_cat(a: torch.Tensor, b: torch.Tensor, groups: int) -> torch.Tensor:
+    """Concatenate channels group by group, keeping the grouped-conv channel layout."""
+    n, _, h, w = a.shape
+    return torch.cat([a.reshape(n, groups, -1, h, w), b.reshape(n, groups, -1, h, w)], dim=2).reshape(n, -1, h, w)
+
+
+class GroupedSkipNet(nn.Module):
+    """``groups`` independent DIP skip networks of one architecture, run as one module.
+
+    Input: ``(B, groups * in_channels, H, W)`` noise, group-major. Output: ``(B, groups * out_channels, H, W)``
+    in ``[0, 1]`` (sigmoid head), group-major.
+    """
+
+    def __init__(self, config: NetConfig, out_channels: int, groups: int = 1) -> None:
+        super().__init__()
+        self.config, self.out_channels, self.groups = config, out_channels, groups
+        k, g = config.kernel, groups
+        self.down = nn.ModuleList()
+        self.skip = nn.ModuleList()
+        self.up = nn.ModuleList()
+        cin = config.in_channels
+        for level, (c, s) in enumerate(zip(config.channels, config.skip, strict=True)):
+            self.down.append(nn.Sequential(_GConv(cin, c, k, g, stride=2), _GConv(c, c, k, g)))
+            self.skip.append(_GConv(cin, s, 1, g) if s > 0 else nn.Identity())
+            deeper = config.channels[level + 1] if level + 1 < len(config.channels) else c
+            self.up.append(
+                nn.Sequential(
+                    nn.BatchNorm2d((s + deeper) * g),
+                    _GConv(s + deeper, c, k, g),
+                    _GConv(c, c, 1, g),
+                )
+            )
+            cin = c
+        self.head = nn.Conv2d(config.channels[0] * g, out_channels * g, 1, groups=g)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        skips: list[torch.Tensor | None] = []
+        sizes: list[tuple[int, int]] = []
+        x = z
+        for down, skip, s in zip(self.down, self.skip, self.config.skip, strict=True):
+            skips.append(skip(x) if s > 0 else None)
+            sizes.append((x.shape[-2], x.shape[-1]))
+            x = down(x)
+        for level in reversed(range(len(self.down))):
+            x = F.interpolate(x, size=sizes[level], mode="bilinear", align_corners=False)
+            sk = skips[level]
+            if sk is not None:
+                x = _group_cat(sk, x, self.groups)
+            x = self.up[level](x)
+        return torch.sigmoid(self.head(x))
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def split_groups(y: torch.Tensor, groups: int, sizes: Sequence[int]) -> list[torch.Tensor]:
+    """Split a grouped output ``(B, groups * C, H, W)`` into one ``(B, sizes[i], H, W)`` tensor per group."""
+    n, _, h, w = y.shape
+    y = y.reshape(n, groups, -1, h, w)
+    return [y[:, i, : sizes[i]] for i in range(groups)]

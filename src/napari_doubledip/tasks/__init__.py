@@ -1,0 +1,1 @@
+"""Task descriptions and the public task functions (array in, result dataclass out)."""

@@ -1,0 +1,125 @@
+"""What every task function shares: result metadata, the blocking/generator pair, tensor conversion."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from ..solver.engine import Progress, Solution, drain
+from ..solver.filters import resize
+
+R = TypeVar("R")
+
+
+@dataclass(kw_only=True)
+class RunInfo:
+    """Fields every result carries: what was run, with which parameters, and how it went.
+
+    Attributes
+    ----------
+    params
+        All parameters of the call, defaults resolved (iterations, max_size, device, seed, ...).
+    seed
+        Random seed used.
+    device
+        Torch device the optimisation ran on.
+    iterations
+        Iterations actually run (fewer than planned if stopped early).
+    final_loss
+        Tracked loss (reconstruction) of the returned result.
+    elapsed
+        Wall time in seconds.
+    stopped
+        True when a stop request ended the run early.
+    history
+        ``(iteration, tracked loss)`` at each check point.
+    """
+
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "cpu"
+    iterations: int = 0
+    final_loss: float = float("nan")
+    elapsed: float = 0.0
+    stopped: bool = False
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+
+def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Keyword arguments for a result's :class:`RunInfo` fields."""
+    return dict(
+        params=params,
+        seed=params["seed"],
+        device=str(device),
+        iterations=solution.iterations,
+        final_loss=solution.final_loss,
+        elapsed=solution.elapsed,
+        stopped=solution.stopped,
+        history=solution.history,
+    )
+
+
+def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callable[..., R]:
+    """Make the blocking public function from a task's generator function.
+
+    The returned function takes the generator's arguments plus ``progress=`` (called with every
+    :class:`~napari_doubledip.Progress`) and returns the result; ``func.steps`` is the generator form
+    (used by :func:`napari_doubledip.iterate` and the napari thread worker).
+    """
+
+    @functools.wraps(steps)
+    def blocking(*args: Any, progress: Callable[[Progress], Any] | None = None, **kwargs: Any) -> R:
+        return drain(steps(*args, **kwargs), progress)
+
+    sig = inspect.signature(steps)
+    extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None)
+    blocking.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]
+    blocking.steps = steps  # type: ignore[attr-defined]
+    return blocking
+
+
+def to_tensor(stack: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``(N, H, W, C)`` numpy -> ``(N, C, H, W)`` float32 tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(stack.transpose(0, 3, 1, 2))).float().to(device)
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """``(N, C, H, W)`` tensor -> ``(N, H, W, C)`` float32 numpy."""
+    return x.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(N, C, h, w)`` to ``size`` (bilinear)."""
+    return resize(x, size)
+
+
+def filter_radius(shape: tuple[int, int], fraction: float = 1 / 48) -> int:
+    """Guided-filter radius that scales with the image (a fixed radius of 50 ruins small images)."""
+    return max(1, round(min(shape) * fraction))
+
+
+def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Progress, None, Any]:
+    """The generator form of a task function: yields :class:`~napari_doubledip.Progress`, returns the result.
+
+    ``iterate(dd.segment, image, iterations=200)`` is what a napari thread worker drives; closing the generator
+    (or the worker's ``quit()``) stops the run at the next report.
+
+    Examples
+    --------
+    >>> import numpy as np, napari_doubledip as dd
+    >>> gen = dd.iterate(dd.segment, np.random.default_rng(0).random((32, 32)), iterations=10)
+    >>> first = next(gen)
+    >>> first.total
+    10
+    >>> gen.close()
+    """
+    steps = getattr(func, "steps", None)
+    if steps is None:
+        raise TypeError(f"{getattr(func, '__name__', func)!r} is not a napari_doubledip task function")
+    return steps(*args, **kwargs)

@@ -1,0 +1,240 @@
+"""Foreground/background segmentation (paper Sec. 3, Eq. 2-3)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .._validation import as_image, as_mask, check_iterations, check_max_size, working_shape
+from ..solver import losses as L
+from ..solver.device import resolve_device
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
+from ..solver.filters import guided_upsample, resize
+from ..solver.networks import NetConfig
+from ..solver.saliency import saliency_hints
+from ._common import RunInfo, filter_radius, run_info, task_function, to_numpy, to_tensor
+
+__all__ = ["SegmentationResult", "segment", "DEFAULTS"]
+
+#: Default budget and working size, chosen by measurement (see README, "Defaults").
+DEFAULTS = {"iterations": 400, "max_size": 128}
+
+#: Architecture of the layer and mask DIPs (3 levels as in the paper's segmentation setting).
+SEGMENT_NET = NetConfig(channels=(8, 16, 32), skip=(0, 0, 0), kernel=3, in_channels=8)
+
+Hints = Union[str, None, np.ndarray, tuple, dict]
+
+
+@dataclass(kw_only=True)
+class SegmentationResult(RunInfo):
+    """Result of :func:`segment`.
+
+    Attributes
+    ----------
+    mask
+        ``(H, W)`` float32, 1 = foreground, binary after guided-filter refinement.
+    soft_mask
+        ``(H, W)`` float32 in [0, 1]: the refined mask before thresholding.
+    foreground, background
+        Shaped like the input, in its value range: the image inside the region, the DIP's fill-in outside.
+    hints
+        ``(H, W)`` uint8 labels of the hints used (1 = foreground, 2 = background, 0 = none).
+    """
+
+    mask: np.ndarray
+    soft_mask: np.ndarray
+    foreground: np.ndarray
+    background: np.ndarray
+    hints: np.ndarray
+
+
+def _hint_masks(hints: Hints, image: torch.Tensor, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Full-resolution fg/bg hint masks (bool tensors) and whether they came from the user."""
+    if isinstance(hints, str):
+        if hints != "auto":
+            raise ValueError(f"hints must be 'auto', None, a label image or (foreground, background); got {hints!r}")
+        fg, bg = saliency_hints(image)
+        return fg, bg, False
+    if hints is None:
+        z = torch.zeros(shape, dtype=torch.bool, device=image.device)
+        return z, z.clone(), True
+    if isinstance(hints, dict):
+        hints = (hints.get("foreground"), hints.get("background"))
+    if isinstance(hints, tuple):
+        if len(hints) != 2:
+            raise ValueError("hints as a tuple must be (foreground_mask, background_mask)")
+        masks = []
+        for m, part in zip(hints, ("foreground", "background"), strict=True):
+            arr = np.zeros(shape, bool) if m is None else as_mask(m, shape, f"hints {part} mask")
+            masks.append(torch.from_numpy(arr).to(image.device))
+        fg, bg = masks
+    else:
+        labels = np.asarray(hints)
+        if labels.shape != tuple(shape):
+            raise ValueError(f"hints label image must have the image's shape {tuple(shape)}, got {labels.shape}")
+        fg = torch.from_numpy(labels == 1).to(image.device)
+        bg = torch.from_numpy(labels == 2).to(image.device)
+    if bool((fg & bg).any()):
+        raise ValueError("hints: foreground and background masks overlap")
+    return fg, bg, True
+
+
+def build_task(
+    target: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, iterations: int, user_hints: bool
+) -> Task:
+    """Segmentation as a :class:`Task`: ``I = m * y1 + (1 - m) * y2``.
+
+    ``target`` is ``(N, C, h, w)``; ``fg``/``bg`` are ``(N or 1, 1, h, w)`` float hint masks. The first 30% of
+    the run fits the layers and the mask to the hints only; then reconstruction takes over and automatic hints fade
+    out by 60% (user hints stay, they are the user's intent); the binary-mask term ramps up in the second half.
+    """
+    n, c = target.shape[:2]
+    dips = {
+        "foreground": DIP(c, SEGMENT_NET, instances=n),
+        "background": DIP(c, SEGMENT_NET, instances=n),
+        "mask": DIP(1, SEGMENT_NET, instances=n),
+    }
+    hint_w = window(1.0, 0.0, 1.0) if user_hints else ramp(1.0, 0.0, 0.3, 0.6)
+
+    def compose(s):
+        m = s.out["mask"]
+        return m * s.out["foreground"] + (1 - m) * s.out["background"]
+
+    def hint_layers(s):
+        return L.masked_l1(s.out["foreground"], s.target, s.maps["fg"]) + L.masked_l1(
+            s.out["background"], s.target, s.maps["bg"]
+        )
+
+    def hint_mask(s):
+        m = s.out["mask"]
+        ones = torch.ones_like(m)
+        return L.masked_l1(m, ones, s.maps["fg"]) + L.masked_l1(m, 0 * ones, s.maps["bg"])
+
+    terms = [
+        Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "l1"), ramp(0.0, 1.0, 0.25, 0.35)),
+        Term("hint_layers", hint_layers, hint_w),
+        Term("hint_mask", hint_mask, hint_w),
+        Term("binary", lambda s: L.binary_mask(s.out["mask"]), ramp(0.0, 0.01, 0.4, 0.9)),
+    ]
+    return Task(
+        name="segmentation",
+        dips=dips,
+        target=target,
+        compose=compose,
+        terms=terms,
+        iterations=iterations,
+        maps={"fg": fg, "bg": bg},
+        lr=0.01,
+        perturb=ramp(0.0, 0.02, 0.0, 0.5),
+        track_from=0.6,
+    )
+
+
+def shrink_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Downscale a bool ``(H, W)`` mask keeping every marked cell (thin scribbles survive)."""
+    if tuple(mask.shape) == tuple(size):
+        return mask
+    return F.adaptive_max_pool2d(mask[None, None].float(), size)[0, 0] > 0
+
+
+def finish_masks(soft: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """Working-size soft masks ``(N, 1, h, w)`` -> full-size refined soft masks ``(N, H, W)`` via guided upsampling."""
+    size = guide.shape[-2:]
+    r = filter_radius(soft.shape[-2:])
+    out = [guided_upsample(g, m, r, eps=1e-3)[0] for g, m in zip(guide, soft, strict=True)]
+    return torch.stack(out).clamp(0, 1).reshape(-1, *size)
+
+
+@task_function
+def segment(
+    image: Any,
+    hints: Hints = "auto",
+    *,
+    iterations: int | None = None,
+    max_size: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    stop: StopRequest = None,
+) -> Generator[Progress, None, SegmentationResult]:
+    """Segment an image into foreground and background layers with Double-DIP.
+
+    Parameters
+    ----------
+    image
+        ``(H, W)`` or ``(H, W, C)`` array (C <= 4), any numeric dtype.
+    hints
+        ``"auto"`` (crude saliency hints, relaxed after the first phase), ``None`` (no hints: the split is
+        unsupervised and its polarity arbitrary), a label image ``(H, W)`` with 1 = foreground and 2 = background
+        scribbles, or a ``(foreground_mask, background_mask)`` pair (either may be ``None``).
+    iterations
+        Optimisation steps; ``None`` = the measured default (``DEFAULTS``).
+    max_size
+        Long side of the working resolution; the mask is brought back to full size with a guided filter.
+    device
+        ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    seed
+        Random seed; the same seed gives the same result on the CPU.
+    stop
+        Optional stop request (``threading.Event`` or callable); the best result so far is returned.
+    progress
+        Optional callable receiving each :class:`~napari_doubledip.Progress` report.
+
+    Returns
+    -------
+    SegmentationResult
+
+    Examples
+    --------
+    >>> import numpy as np, napari_doubledip as dd
+    >>> img = np.random.default_rng(0).random((32, 32))
+    >>> img[8:24, 8:24] += 2.0
+    >>> r = dd.segment(img, iterations=20, seed=0)
+    >>> r.mask.shape
+    (32, 32)
+    """
+    img, vr = as_image(image, "image")
+    its = check_iterations(iterations, DEFAULTS["iterations"])
+    ms = check_max_size(max_size, DEFAULTS["max_size"])
+    dev = resolve_device(device)
+    params = dict(hints=hints if isinstance(hints, str) or hints is None else "user",
+                  iterations=its, max_size=ms, device=str(dev), seed=int(seed))
+    full = to_tensor(img[None], dev)  # (1, C, H, W)
+    size = full.shape[-2:]
+    ws = working_shape(size, ms)
+    work = resize(full, ws)
+    if isinstance(hints, str) or hints is None:  # automatic hints are computed at working size
+        fg_w, bg_w, user = _hint_masks(hints, work[0], ws)
+    else:
+        fg_full, bg_full, user = _hint_masks(hints, full[0], tuple(size))
+        fg_w, bg_w = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws)
+    fg_w, bg_w = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
+    task = build_task(work, fg_w, bg_w, its, user)
+
+    def preview(out):
+        m = finish_masks(out["mask"], full)
+        return {"mask": (m[0] > 0.5).cpu().numpy().astype(np.uint8)}
+
+    task.preview = preview
+    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    soft = finish_masks(sol.outputs["mask"], full)  # (1, H, W)
+    m = (soft > 0.5).float()[:, None]
+    fg_layer = resize(sol.outputs["foreground"], size)
+    bg_layer = resize(sol.outputs["background"], size)
+    fg_img = m * full + (1 - m) * fg_layer
+    bg_img = (1 - m) * full + m * bg_layer
+    labels = np.zeros(tuple(size), np.uint8)
+    labels[resize(fg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 1
+    labels[resize(bg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 2
+    return SegmentationResult(
+        mask=m[0, 0].cpu().numpy(),
+        soft_mask=soft[0].cpu().numpy(),
+        foreground=vr.restore(to_numpy(fg_img)[0]),
+        background=vr.restore(to_numpy(bg_img)[0]),
+        hints=labels,
+        **run_info(sol, params, dev),
+    )
