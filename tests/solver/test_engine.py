@@ -1,0 +1,140 @@
+import threading
+
+import pytest
+import torch
+
+from napari_doubledip.solver import losses as L
+from napari_doubledip.solver.device import resolve_device
+from napari_doubledip.solver.engine import DIP, Progress, Task, Term, drain, optimise, ramp, window
+from napari_doubledip.solver.networks import NetConfig
+
+SMALL = NetConfig(channels=(8, 16), skip=(0, 0), in_channels=4)
+
+
+def _fit_task(iterations=30, **kw):
+    """One DIP fitting a smooth image: the simplest task."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 24), torch.linspace(0, 1, 24), indexing="ij")
+    target = (0.2 + 0.6 * yy * xx)[None, None]
+    return Task(
+        name="fit",
+        dips={"y": DIP(1, SMALL)},
+        target=target,
+        compose=lambda s: s.out["y"],
+        terms=[Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "mse"))],
+        iterations=iterations,
+        check_every=10,
+        **kw,
+    )
+
+
+def test_generator_yields_progress_and_returns_solution():
+    gen = optimise(_fit_task(30), device=torch.device("cpu"), seed=0, report_every=5)
+    reports = []
+    while True:
+        try:
+            reports.append(next(gen))
+        except StopIteration as done:
+            sol = done.value
+            break
+    assert all(isinstance(p, Progress) for p in reports)
+    assert [p.iteration for p in reports] == [5, 10, 15, 20, 25, 30]
+    assert reports[1].preview is None  # no preview function given
+    assert sol.iterations == 30 and not sol.stopped
+    assert sol.outputs["y"].shape == (1, 1, 24, 24)
+
+
+def test_optimisation_reduces_loss():
+    short = drain(optimise(_fit_task(10), device=torch.device("cpu"), seed=0))
+    long = drain(optimise(_fit_task(120), device=torch.device("cpu"), seed=0))
+    assert long.final_loss < 0.5 * short.final_loss
+
+
+def test_same_seed_same_numbers_on_cpu():
+    a = drain(optimise(_fit_task(15), device=torch.device("cpu"), seed=3))
+    b = drain(optimise(_fit_task(15), device=torch.device("cpu"), seed=3))
+    c = drain(optimise(_fit_task(15), device=torch.device("cpu"), seed=4))
+    assert torch.equal(a.outputs["y"], b.outputs["y"])
+    assert not torch.equal(a.outputs["y"], c.outputs["y"])
+
+
+def test_stop_request_returns_early_with_result():
+    ev = threading.Event()
+    gen = optimise(_fit_task(1000), device=torch.device("cpu"), seed=0, stop=ev)
+    seen = 0
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as done:
+            sol = done.value
+            break
+        seen = p.iteration
+        if p.iteration >= 20:
+            ev.set()
+    assert sol.stopped and sol.iterations == seen < 1000
+    assert torch.isfinite(sol.outputs["y"]).all()
+
+
+def test_callable_stop_and_preview():
+    calls = []
+    task = _fit_task(20, preview=lambda out: {"y": out["y"][0, 0].numpy()})
+    gen = optimise(task, device=torch.device("cpu"), seed=0, stop=lambda: len(calls) >= 2)
+    for p in gen:
+        calls.append(p)
+    previews = [p.preview for p in calls if p.preview is not None]
+    assert len(calls) == 2 and previews and previews[0]["y"].shape == (24, 24)
+
+
+def test_early_stopping_on_plateau():
+    task = _fit_task(2000, patience=2, min_delta=0.5)  # absurdly strict: must stop after a few checks
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert sol.iterations < 2000
+
+
+def test_minibatch_and_scalar_dips_shapes():
+    n = 5
+    target = torch.rand(n, 2, 16, 16)
+    seen_batches = []
+
+    def compose(s):
+        seen_batches.append(s.target.shape[0])
+        assert s.out["a"].shape == (s.target.shape[0], 1, 1, 1)
+        return s.out["a"] * s.out["shared"] + s.out["per"]
+
+    task = Task(
+        name="shapes",
+        dips={
+            "shared": DIP(2, SMALL),
+            "per": DIP(2, SMALL, instances=n, walk=0.01),
+            "a": DIP(1, SMALL, instances=n, size=(8, 8), scalar=True),
+        },
+        target=target,
+        compose=compose,
+        terms=[Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target))],
+        iterations=4,
+        batch=2,
+        check_every=100,
+    )
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert 2 in seen_batches  # training steps use the mini-batch
+    assert sol.outputs["per"].shape == (n, 2, 16, 16)
+    assert sol.outputs["shared"].shape == (1, 2, 16, 16)
+    assert sol.outputs["a"].shape == (n, 1, 1, 1)
+
+
+def test_schedules():
+    w = window(2.0, 0.2, 0.5)
+    assert (w(0.1), w(0.2), w(0.49), w(0.5)) == (0.0, 2.0, 2.0, 0.0)
+    r = ramp(0.0, 1.0, 0.5, 1.0)
+    assert (r(0.0), r(0.75), r(1.0)) == (0.0, 0.5, 1.0)
+
+
+def test_resolve_device():
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu")
+    with pytest.raises(TypeError, match="device"):
+        resolve_device(3)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            resolve_device("cuda")

@@ -1,0 +1,53 @@
+import torch
+
+from napari_doubledip.solver import losses as L
+from napari_doubledip.samples import two_mixtures
+
+
+def _layers():
+    s = two_mixtures(48)
+    a = torch.from_numpy(s.truth["layer1"])[None, None]
+    b = torch.from_numpy(s.truth["layer2"])[None, None]
+    return a, b
+
+
+def test_exclusion_lower_for_independent_layers():
+    a, b = _layers()
+    independent = float(L.exclusion(a, b))
+    identical = float(L.exclusion(a, a.clone()))
+    assert independent < 0.8 * identical
+
+
+def test_exclusion_is_differentiable():
+    a, b = _layers()
+    a.requires_grad_(True)
+    L.exclusion(a, b).backward()
+    assert a.grad is not None and torch.isfinite(a.grad).all()
+
+
+def test_binary_mask_prefers_binary():
+    binary = (torch.rand(1, 1, 16, 16) > 0.5).float()
+    grey = torch.full((1, 1, 16, 16), 0.5) + 0.05 * torch.randn(1, 1, 16, 16)
+    assert float(L.binary_mask(binary)) < float(L.binary_mask(grey))
+
+
+def test_masked_l1_only_counts_masked_pixels():
+    a, b = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)
+    b[..., :4, :] = 1.0
+    w = torch.zeros(1, 1, 8, 8)
+    w[..., 4:, :] = 1
+    assert float(L.masked_l1(a, b, w)) == 0.0
+    w[..., :4, :] = 1
+    assert abs(float(L.masked_l1(a, b, w)) - 0.5) < 1e-6
+
+
+def test_smoothness_lower_for_smooth_map():
+    yy = torch.linspace(0, 1, 32)[None, None, :, None].expand(1, 1, 32, 32)
+    noisy = yy + 0.2 * torch.rand(1, 1, 32, 32)
+    assert float(L.smoothness(yy)) < 0.1 * float(L.smoothness(noisy))
+
+
+def test_reconstruction_kinds():
+    a, b = torch.zeros(4), torch.full((4,), 2.0)
+    assert float(L.reconstruction(a, b, "l1")) == 2.0
+    assert float(L.reconstruction(a, b, "mse")) == 4.0

@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from napari_doubledip.solver.networks import GroupedSkipNet, NetConfig, safe_depth, split_groups
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (24, 40), (17, 9)])
+@pytest.mark.parametrize("skip", [(0, 0, 0), (0, 4, 4)])
+def test_output_shape_and_range(shape, skip):
+    cfg = NetConfig(channels=(8, 16, 16), skip=skip, in_channels=4)
+    cfg = cfg.truncated(safe_depth(cfg, *shape))
+    net = GroupedSkipNet(cfg, out_channels=3, groups=2)
+    y = net(torch.rand(2, 8, *shape))
+    assert y.shape == (2, 6, *shape)
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_groups_are_independent_networks():
+    """Changing group 1's input must not change group 0's output (grouped convs do not mix groups)."""
+    torch.manual_seed(0)
+    net = GroupedSkipNet(NetConfig(channels=(8, 16), skip=(2, 2), in_channels=4), out_channels=1, groups=2).eval()
+    z = torch.rand(1, 8, 16, 16)
+    z2 = z.clone()
+    z2[:, 4:] = torch.rand(1, 4, 16, 16)
+    a, b = split_groups(net(z), 2, [1, 1]), split_groups(net(z2), 2, [1, 1])
+    assert torch.allclose(a[0], b[0])
+    assert not torch.allclose(a[1], b[1])
+
+
+def test_safe_depth_limits_levels_for_tiny_images():
+    cfg = NetConfig(channels=(8, 16, 32, 64, 128), skip=(0,) * 5, kernel=5)
+    assert safe_depth(cfg, 8, 8) < 5
+    assert safe_depth(cfg, 256, 256) == 5
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="skip"):
+        NetConfig(channels=(8, 16), skip=(0,))
