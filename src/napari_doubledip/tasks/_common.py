@@ -123,3 +123,13 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     if steps is None:
         raise TypeError(f"{getattr(func, '__name__', func)!r} is not a napari_doubledip task function")
     return steps(*args, **kwargs)
+
+
+def resolve_max_size(max_size: int | None, default: int, shape: tuple[int, ...], preset: str) -> int:
+    """Working size: the user's, else the task default; the reference preset works at full resolution."""
+    from .._validation import check_max_size
+    from ..solver.presets import check_preset
+
+    if check_preset(preset) == "reference" and max_size is None:
+        return check_max_size(max(int(shape[0]), int(shape[1]), 16), default)
+    return check_max_size(max_size, default)

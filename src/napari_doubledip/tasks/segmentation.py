@@ -10,14 +10,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_image, as_mask, check_iterations, check_max_size, working_shape
+from .._validation import as_image, as_mask, check_iterations, working_shape
 from ..solver import losses as L
 from ..solver.device import resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
 from ..solver.filters import guided_upsample, resize
 from ..solver.networks import NetConfig
 from ..solver.saliency import saliency_hints
-from ._common import RunInfo, filter_radius, run_info, task_function, to_numpy, to_tensor
+from ..solver.presets import apply_preset
+from ._common import RunInfo, resolve_max_size, filter_radius, run_info, task_function, to_numpy, to_tensor
 
 __all__ = ["SegmentationResult", "segment", "DEFAULTS"]
 
@@ -159,6 +160,7 @@ def segment(
     max_size: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    preset: str = "default",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, SegmentationResult]:
     """Segment an image into foreground and background layers with Double-DIP.
@@ -179,6 +181,9 @@ def segment(
         ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``.
     seed
         Random seed; the same seed gives the same result on the CPU.
+    preset
+        ``"default"`` (fast, measured) or ``"reference"`` (the authors' network sizes, learning rate and
+        iteration count at full resolution; 20-100x slower).
     stop
         Optional stop request (``threading.Event`` or callable); the best result so far is returned.
     progress
@@ -199,10 +204,15 @@ def segment(
     """
     img, vr = as_image(image, "image")
     its = check_iterations(iterations, DEFAULTS["iterations"])
-    ms = check_max_size(max_size, DEFAULTS["max_size"])
+    ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
-    params = dict(hints=hints if isinstance(hints, str) or hints is None else "user",
-                  iterations=its, max_size=ms, device=str(dev), seed=int(seed))
+    params = dict(
+        hints=hints if isinstance(hints, str) or hints is None else "user",
+        max_size=ms,
+        device=str(dev),
+        seed=int(seed),
+        preset=preset,
+    )
     full = to_tensor(img[None], dev)  # (1, C, H, W)
     size = full.shape[-2:]
     ws = working_shape(size, ms)
@@ -213,7 +223,8 @@ def segment(
         fg_full, bg_full, user = _hint_masks(hints, full[0], tuple(size))
         fg_w, bg_w = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws)
     fg_w, bg_w = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
-    task = build_task(work, fg_w, bg_w, its, user)
+    task = apply_preset(build_task(work, fg_w, bg_w, its, user), preset, iterations)
+    params["iterations"] = task.iterations
 
     def preview(out):
         m = finish_masks(out["mask"], full)

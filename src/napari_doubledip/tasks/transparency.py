@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import as_images, check_iterations, check_max_size, working_shape
+from .._validation import as_images, check_iterations, working_shape
 from ..solver import losses as L
 from ..solver.device import resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
-from ._common import RunInfo, run_info, task_function, to_numpy, to_tensor
+from ..solver.presets import apply_preset
+from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
 
 __all__ = ["LayersResult", "separate_layers", "DEFAULTS", "alpha_dip", "mix"]
 
@@ -129,6 +130,7 @@ def separate_layers(
     max_size: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    preset: str = "default",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, LayersResult]:
     """Separate transparent layers (e.g. reflection and transmission) with Double-DIP.
@@ -138,7 +140,7 @@ def separate_layers(
     mixtures
         One image ``(H, W[, C])``, or ``N >= 2`` mixtures of the same two layers as a sequence of images or an
         ``(N, H, W[, C])`` array. Several mixtures resolve the layer ambiguity (paper Eq. 6).
-    iterations, max_size, device, seed, stop, progress
+    iterations, max_size, device, seed, preset, stop, progress
         As in :func:`napari_doubledip.segment`.
 
     Returns
@@ -156,13 +158,14 @@ def separate_layers(
     """
     stack, vr, _single = as_images(mixtures, "mixtures")
     its = check_iterations(iterations, DEFAULTS["iterations"])
-    ms = check_max_size(max_size, DEFAULTS["max_size"])
+    ms = resolve_max_size(max_size, DEFAULTS["max_size"], stack.shape[1:], preset)
     dev = resolve_device(device)
-    params = dict(mixtures=stack.shape[0], iterations=its, max_size=ms, device=str(dev), seed=int(seed))
+    params = dict(mixtures=stack.shape[0], max_size=ms, device=str(dev), seed=int(seed), preset=preset)
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
-    task = build_task(work, its)
+    task = apply_preset(build_task(work, its), preset, iterations)
+    params["iterations"] = task.iterations
 
     def preview(out):
         ups = [resize(out[k], size) for k in ("layer1", "layer2")]
