@@ -1,0 +1,445 @@
+"""``TaskWidget``: the one implementation behind every Double-DIP dock widget.
+
+A subclass only names its :class:`~._spec.TaskSpec`. The base builds the layer pickers and options, reads the
+layers in the main thread, runs the library's generator in a napari thread worker, shows progress and a throttled
+live preview, turns Run into Cancel, reports errors as napari notifications, and writes the result layers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import napari.layers
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton, Select, SpinBox, create_widget
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+
+from ._devices import DeviceChoice
+from ._layers import OutputLayers, frame_shape, is_stack, output_name, read_box, read_image, read_labels
+from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Output, TaskSpec
+from ._worker import Control, run_task
+
+__all__ = ["TaskWidget", "MIN_PREVIEW_SECONDS"]
+
+#: Live previews are drawn at most this often, whatever the preview interval (redrawing costs GUI time).
+MIN_PREVIEW_SECONDS = 0.5
+
+_LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels, "shapes": napari.layers.Shapes}
+
+
+def _function_available(name: str) -> bool:
+    """Whether the library exports ``name`` (checked without importing torch)."""
+    from .. import _LAZY
+
+    return name in _LAZY
+
+
+@dataclass
+class _Job:
+    """One run: what was read from the viewer, what is called, and the layers written so far."""
+
+    mode: Mode
+    sources: list[Any]
+    frame: tuple[int, ...] | None
+    function: str
+    args: tuple
+    kwargs: dict[str, Any]
+    outputs: OutputLayers
+    control: Control = field(default_factory=Control)
+    last_preview_it: int = -(10**9)
+    last_preview_t: float = -float("inf")
+    cancelled: bool = False
+
+
+class TaskWidget(Container):
+    """Dock widget for one Double-DIP task; subclasses set :attr:`spec`.
+
+    Parameters
+    ----------
+    napari_viewer
+        The viewer (napari passes it when the widget is opened from the Plugins menu).
+
+    Attributes
+    ----------
+    worker
+        The running thread worker, or ``None``.
+    """
+
+    spec: ClassVar[TaskSpec]
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.worker = None
+        self._job: _Job | None = None
+        spec = self.spec
+        self.header = Label(value=spec.help)
+        self.header.native.setWordWrap(True)
+        self.pickers: dict[str, Any] = {spec_in.name: self._picker(spec_in) for spec_in in spec.inputs}
+        self._primary = next(i for i in spec.inputs if i.kind == "image")
+        stack_modes = [m for m in spec.stack_modes if _function_available(m.function)]
+        self.frames = ComboBox(
+            name="frames",
+            label="frames",
+            choices=[CURRENT_FRAME, *(m.label for m in stack_modes)],
+            tooltip="For a stack layer (T, Y, X[, RGB]): run on the frame under the slider, or on the whole stack.",
+        )
+        self.task_options = {
+            o.name: create_widget(
+                value=o.value, annotation=o.annotation, name=o.name, label=o.label, options=o.options
+            )
+            for o in spec.options
+        }
+        for o in spec.options:
+            self.task_options[o.name].tooltip = o.tooltip
+        self.iterations = SpinBox(
+            value=spec.iterations, min=1, max=100_000, step=50, name="iterations", label="iterations",
+            tooltip="Optimisation steps. More = better fit, slower.",
+        )
+        self.max_size = SpinBox(
+            value=spec.max_size, min=16, max=4096, step=16, name="max_size", label="working size",
+            tooltip="Long side (pixels) the networks work at; results are brought back to full size.",
+        )
+        self.device = DeviceChoice(name="device", label="device")
+        self.seed = SpinBox(value=0, min=0, max=2**31 - 1, name="seed", label="seed",
+                            tooltip="Random seed: the same seed gives the same result on the CPU.")
+        self.preview_every = SpinBox(
+            value=25, min=0, max=100_000, step=25, name="preview_every", label="preview every",
+            tooltip="Update the output layers every this many iterations while running (0 = no live preview).",
+        )
+        self.keep_partial = CheckBox(
+            value=False, name="keep_partial", label="keep partial result on cancel",
+            tooltip="Cancel keeps the best result so far as layers, instead of removing this run's layers.",
+        )
+        self.run_button = PushButton(text="Run", name="run_button")
+        self.progress = ProgressBar(value=0, min=0, max=1, name="progress", label="progress")
+        self.status = Label(value="", name="status", label=" ")
+        self.status.native.setWordWrap(True)
+        self.extend([
+            self.header, *self.pickers.values(), self.frames, *self.task_options.values(), self.iterations,
+            self.max_size, self.device, self.seed, self.preview_every, self.keep_partial,
+            Container(widgets=[self.run_button], labels=False, name="run_row"), self.progress, self.status,
+        ])
+        self.run_button.changed.connect(self._on_run_clicked)
+        self.pickers[self._primary.name].changed.connect(self._update_frames)
+        if not _function_available(spec.image_mode.function):
+            self.run_button.enabled = False
+            self.status.value = (
+                f"This task needs napari_doubledip.{spec.image_mode.function}, which this version of the "
+                "package does not have yet."
+            )
+        self._connect_layer_events()
+        self.reset_choices()
+
+    # --- inputs -----------------------------------------------------------------------------------------------
+
+    def _picker(self, spec_in: LayerInput):
+        layer_type = _LAYER_TYPES[spec_in.kind]
+
+        def choices(_widget=None):
+            return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, layer_type)]
+
+        kwargs = dict(name=spec_in.name, label=spec_in.label, choices=choices, tooltip=spec_in.tooltip or None)
+        if spec_in.multiple:
+            return Select(**kwargs)
+        return ComboBox(nullable=spec_in.optional, **kwargs)
+
+    def reset_choices(self, *_args: Any) -> None:
+        """Refresh the layer pickers (called when layers are added, removed, moved or renamed)."""
+        super().reset_choices()
+        for spec_in in self.spec.inputs:
+            picker = self.pickers[spec_in.name]
+            if spec_in.multiple and not picker.value and picker.choices:
+                active = self.viewer.layers.selection.active
+                active_name = active.name if active is not None else None
+                values = list(picker.choices)
+                picker.value = [next((v for v in values if v.name == active_name), values[0])]
+        self._update_frames()
+
+    def _connect_layer_events(self) -> None:
+        events = self.viewer.layers.events
+
+        def refresh(event=None):
+            try:
+                if event is not None and getattr(event, "type", "") == "inserted":
+                    event.value.events.name.connect(refresh)
+                self.reset_choices()
+            except RuntimeError:  # the Qt widget is gone
+                disconnect()
+
+        def disconnect(*_):
+            for name in ("inserted", "removed", "moved", "reordered"):
+                getattr(events, name).disconnect(refresh)
+            for layer in self.viewer.layers:
+                layer.events.name.disconnect(refresh)
+
+        for name in ("inserted", "removed", "moved", "reordered"):
+            getattr(events, name).connect(refresh)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(refresh)
+        self.native.destroyed.connect(disconnect)
+
+    def _sources(self) -> list[Any]:
+        value = self.pickers[self._primary.name].value
+        layers = list(value) if isinstance(value, (list, tuple)) else [value]
+        order = {layer.name: i for i, layer in enumerate(self.viewer.layers)}  # layer order, top last
+        return sorted((v for v in layers if v is not None), key=lambda v: order.get(v.name, 0))
+
+    def _update_frames(self, *_args: Any) -> None:
+        sources = self._sources()
+        self.frames.visible = bool(sources) and is_stack(sources[0])
+
+    # --- running ----------------------------------------------------------------------------------------------
+
+    def _on_run_clicked(self, *_args: Any) -> None:
+        if self.worker is None:
+            self.run()
+        else:
+            self.cancel()
+
+    def _prepare(self) -> _Job:
+        """Read the inputs in the main thread and build the call."""
+        spec = self.spec
+        sources = self._sources()
+        if not sources:
+            raise ValueError(f"choose an image layer as '{self._primary.label}'")
+        mode = spec.mode(self.frames.value if self.frames.visible else None)
+        if mode.stack and len(sources) > 1:
+            raise ValueError(f"'{mode.label}' takes one stack layer; {len(sources)} layers are selected")
+        images, frame = [], None
+        for layer in sources:
+            data, index = read_image(layer, self.viewer, whole_stack=mode.stack)
+            images.append(data)
+            frame = frame if frame is not None else index
+        shapes = {im.shape for im in images}
+        if len(shapes) > 1:
+            names = ", ".join(repr(s.name) for s in sources)
+            raise ValueError(f"the selected images {names} must all have the same shape, got {sorted(shapes)}")
+        extra: dict[str, Any] = {}
+        for spec_in in spec.inputs:
+            if spec_in is self._primary:
+                continue
+            layer = self.pickers[spec_in.name].value
+            if layer is None:
+                extra[spec_in.name] = None
+            elif spec_in.kind == "labels":
+                extra[spec_in.name] = read_labels(layer, sources[0], self.viewer, whole_stack=mode.stack)
+            elif spec_in.kind == "shapes":
+                extra[spec_in.name] = read_box(layer, sources[0], self.viewer)
+            else:
+                extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack)[0]
+        options = {name: w.value for name, w in self.task_options.items()}
+        args, kwargs = mode.build(Inputs(images, extra, options, frame))
+        kwargs.update(
+            iterations=int(self.iterations.value),
+            max_size=int(self.max_size.value),
+            device=str(self.device.value),
+            seed=int(self.seed.value),
+        )
+        return _Job(mode, sources, frame, mode.function, args, kwargs, OutputLayers(self.viewer, spec.name))
+
+    def run(self, start: bool = True):
+        """Start a run (what Run does); returns the worker, or ``None`` if the inputs are not usable.
+
+        With ``start=False`` the worker is created and wired but not started (tests start it themselves).
+        """
+        if self.worker is not None:
+            return self.worker
+        try:
+            job = self._prepare()
+        except Exception as exc:  # bad inputs: tell the user, don't start
+            self._notify_error(exc)
+            return None
+        worker = create_worker(
+            run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
+        )
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_result)
+        worker.errored.connect(self._on_error)
+        worker.aborted.connect(self._on_aborted)
+        worker.finished.connect(self._on_finished)
+        self._job, self.worker = job, worker
+        self._set_running(True)
+        self.status.value = f"Starting {job.function} on {job.sources[0].name!r}..."
+        if start:
+            worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the run at the next report: drop its layers, or keep the best result so far if asked to."""
+        job, worker = self._job, self.worker
+        if worker is None or job is None or job.cancelled:
+            return
+        job.cancelled = True
+        self.run_button.enabled = False
+        if self.keep_partial.value and job.control.stoppable:
+            self.status.value = "Stopping: finishing with the best result so far..."
+            job.control.stop.set()
+        else:
+            self.status.value = "Cancelling..."
+            worker.quit()
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.text = "Cancel" if running else "Run"
+        self.run_button.enabled = True
+        for w in (*self.pickers.values(), self.frames, *self.task_options.values(), self.iterations,
+                  self.max_size, self.device, self.seed):
+            w.enabled = not running
+        if running:
+            self.progress.value = 0
+
+    # --- worker signals (main thread) ---------------------------------------------------------------------------
+
+    def _on_progress(self, p: Any) -> None:
+        job = self._job
+        if job is None:
+            return
+        self.progress.max = max(int(p.total), 1)
+        self.progress.value = int(p.iteration)
+        if not job.cancelled:
+            self.status.value = f"iteration {p.iteration}/{p.total}  loss {p.loss:.4g}  ({p.elapsed:.0f} s)"
+        every = int(self.preview_every.value)
+        now = time.monotonic()
+        due = p.iteration - job.last_preview_it >= every and now - job.last_preview_t >= MIN_PREVIEW_SECONDS
+        if p.preview and every > 0 and due and not job.cancelled:
+            job.last_preview_it, job.last_preview_t = p.iteration, now
+            meta = {**self._run_metadata(job), "preview": True, "iteration": int(p.iteration)}
+            for out in job.mode.outputs:
+                if out.preview is not None and out.preview in p.preview:
+                    self._write(job, out, p.preview[out.preview], meta, preview=True)
+
+    def _on_result(self, result: Any) -> None:
+        job = self._job
+        if job is None:
+            return
+        try:
+            meta = {**self._run_metadata(job), **_result_metadata(result, job.mode)}
+            written: list[str] = []
+            for out in job.mode.outputs:
+                value = out.value(result)
+                if value is not None:
+                    written += self._write(job, out, value, meta, preview=False)
+            job.outputs.raise_created(written)
+            for name, layer in list(job.outputs.touched.items()):  # preview-only parts with no final value
+                if name not in written and any(layer is c for c in job.outputs.created):
+                    job.outputs._remove(layer)
+            stopped = " (stopped early)" if getattr(result, "stopped", False) else ""
+            self.status.value = (
+                f"Done{stopped}: {getattr(result, 'iterations', '?')} iterations, "
+                f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
+                f"on {getattr(result, 'device', '?')}"
+            )
+        except Exception as exc:  # writing layers failed: undo, and say so
+            job.outputs.rollback()
+            self._notify_error(exc)
+
+    def _on_error(self, exc: BaseException) -> None:
+        if self._job is not None:
+            self._job.outputs.rollback()
+        self._notify_error(exc)
+
+    def _on_aborted(self) -> None:
+        job = self._job
+        if job is None:
+            return
+        if self.keep_partial.value and job.outputs.touched:
+            for layer in job.outputs.touched.values():
+                layer.metadata = {**layer.metadata, "stopped": True}
+            self.status.value = "Cancelled: the last preview was kept."
+        else:
+            job.outputs.rollback()
+            self.status.value = "Cancelled."
+
+    def _on_finished(self) -> None:
+        self.worker, self._job = None, None
+        try:
+            self._set_running(False)
+            if self.device.available is None and _torch_loaded():
+                self.device.probe()
+        except RuntimeError:  # the widget was closed during the run
+            pass
+
+    def _notify_error(self, exc: BaseException) -> None:
+        message = f"{self.spec.title}: {exc}"
+        try:
+            self.status.value = f"Error: {exc}"
+        except RuntimeError:  # pragma: no cover - widget closed
+            pass
+        show_error(message)
+
+    # --- outputs ------------------------------------------------------------------------------------------------
+
+    def _run_metadata(self, job: _Job) -> dict[str, Any]:
+        return {
+            "function": job.function,
+            "mode": job.mode.label or "image",
+            "inputs": [s.name for s in job.sources],
+            "frame": list(job.frame) if job.frame is not None else None,
+        }
+
+    def _write(self, job: _Job, out: Output, value: Any, meta: dict[str, Any], *, preview: bool) -> list[str]:
+        """Write one output (one layer, or one per input); returns the layer names written."""
+        pieces = _split(value, len(job.sources)) if out.per_input else [value]
+        names = []
+        full = frame_shape(job.sources[0])
+        for source, data in zip(job.sources, pieces):
+            data = np.asarray(data)
+            name = output_name(source, out.part)
+            zoom = _zoom(data, full, source) if preview else ()
+            job.outputs.write(name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom)
+            names.append(name)
+        return names
+
+
+def _torch_loaded() -> bool:
+    import sys
+
+    return "torch" in sys.modules
+
+
+def _split(value: Any, n: int) -> list[Any]:
+    """One array per input when the value holds one per input along its first axis, else the value once."""
+    if n == 1:
+        return [value]
+    if isinstance(value, (list, tuple)) and len(value) == n:
+        return list(value)
+    arr = np.asarray(value)
+    return [arr[i] for i in range(n)] if arr.ndim >= 3 and arr.shape[0] == n else [value]
+
+
+def _zoom(data: np.ndarray, full: tuple[int, int], source: Any) -> tuple[float, ...]:
+    """Per-axis enlargement of a working-size preview to the frame size (``()`` when already full size)."""
+    rgb = bool(getattr(source, "rgb", False)) and data.ndim >= 3 and data.shape[-1] in (3, 4)
+    hw = data.shape[-3:-1] if rgb else data.shape[-2:]
+    if tuple(hw) == tuple(full) or min(hw) == 0:
+        return ()
+    return (full[0] / hw[0], full[1] / hw[1])
+
+
+def _plain(value: Any) -> Any:
+    """Metadata values napari can copy and users can read: numpy -> lists/floats."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _result_metadata(result: Any, mode: Mode) -> dict[str, Any]:
+    meta = {
+        key: _plain(getattr(result, key, None))
+        for key in ("params", "seed", "device", "iterations", "final_loss", "elapsed", "stopped")
+    }
+    for item in mode.metadata:
+        key, value = (item, getattr(result, item, None)) if isinstance(item, str) else (item[0], item[1](result))
+        if value is not None:
+            meta[key] = _plain(value)
+    meta["preview"] = False
+    return meta

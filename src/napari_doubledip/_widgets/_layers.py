@@ -1,0 +1,298 @@
+"""napari layer plumbing shared by every task widget (no Qt, no torch).
+
+Reading: the array of an image layer (or the frame under the slider), a Labels layer aligned with it, a Shapes
+rectangle in its pixel coordinates. Writing: :class:`OutputLayers` creates the ``"<input> <part>"`` layers, or
+updates them in place when they exist from an earlier run, copies the input's transform, and can roll a run
+back (cancel) to the viewer's state before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "layer_array",
+    "is_stack",
+    "frame_shape",
+    "current_frame",
+    "read_image",
+    "read_labels",
+    "read_box",
+    "output_name",
+    "transform",
+    "OutputLayers",
+]
+
+
+def layer_array(layer: Any) -> np.ndarray:
+    """The layer's data as numpy (the full-resolution level of a multiscale layer; dask/zarr computed)."""
+    data = layer.data
+    if getattr(layer, "multiscale", False):
+        data = data[0]
+    if hasattr(data, "compute") and not isinstance(data, np.ndarray):
+        data = data.compute()
+    return np.asarray(data)
+
+
+def is_stack(layer: Any) -> bool:
+    """More than two spatial axes: ``(T, Y, X)``, ``(T, Y, X, RGB)``, ..."""
+    return layer.ndim > 2
+
+
+def frame_shape(layer: Any) -> tuple[int, int]:
+    """``(H, W)`` of one frame."""
+    shape = layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape
+    return tuple(shape[-3:-1]) if getattr(layer, "rgb", False) else tuple(shape[-2:])
+
+
+def current_frame(layer: Any, viewer: Any) -> tuple[int, ...]:
+    """Data indices of the leading (non-YX) axes at the viewer's current slider position."""
+    lead = layer.ndim - 2
+    if lead <= 0:
+        return ()
+    point = np.asarray(viewer.dims.point, dtype=float)
+    data_pos = np.asarray(layer.world_to_data(point), dtype=float)
+    shape = layer_array_shape(layer)
+    return tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(data_pos[:lead], shape[:lead], strict=True))
+
+
+def layer_array_shape(layer: Any) -> tuple[int, ...]:
+    return tuple(layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape)
+
+
+def read_image(layer: Any, viewer: Any, whole_stack: bool = False) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """The layer's array (whole stack) or the current frame of a stack, with the frame index (``None`` if 2D)."""
+    if not is_stack(layer):
+        return layer_array(layer), None
+    if whole_stack:
+        if layer.ndim != 3:
+            raise ValueError(
+                f"layer {layer.name!r} has {layer.ndim} spatial axes; a stack must be (T, Y, X) or (T, Y, X, RGB)"
+            )
+        return layer_array(layer), None
+    index = current_frame(layer, viewer)
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    frame = data[index]
+    if hasattr(frame, "compute") and not isinstance(frame, np.ndarray):
+        frame = frame.compute()
+    return np.asarray(frame), index
+
+
+def read_labels(layer: Any, image: Any, viewer: Any, whole_stack: bool = False) -> np.ndarray:
+    """A Labels layer as an array matching ``image``'s frame (or its stack)."""
+    shape = frame_shape(image)
+    labels = layer_array(layer)
+    if whole_stack and labels.shape == (*layer_array_shape(image)[:1], *shape):
+        return labels
+    if labels.ndim > 2:
+        labels = labels[current_frame(layer, viewer)]
+    if labels.shape != shape:
+        raise ValueError(
+            f"labels layer {layer.name!r} has frames of shape {labels.shape}, but image {image.name!r} has {shape}; "
+            "add the Labels layer from the image (Layers > New Labels) so that they match"
+        )
+    return labels
+
+
+def read_box(layer: Any, image: Any, viewer: Any) -> tuple[int, int, int, int]:
+    """The selected (else the last) rectangle of a Shapes layer as ``(top, left, bottom, right)`` image pixels."""
+    types = list(layer.shape_type)
+    rects = [i for i, t in enumerate(types) if t == "rectangle"]
+    if not rects:
+        raise ValueError(f"shapes layer {layer.name!r} has no rectangle; draw one around the region")
+    selected = [i for i in sorted(layer.selected_data) if i in rects]
+    vertices = np.asarray(layer.data[(selected or rects)[-1]], dtype=float)
+    world = np.array([layer.data_to_world(v) for v in vertices])
+    lead = np.asarray(viewer.dims.point, dtype=float)
+    pts = []
+    for w in world:  # world coordinates of the image's axes: slider position for axes the shapes lack
+        full = np.concatenate([lead[: max(0, image.ndim - len(w))], w])
+        pts.append(np.asarray(image.world_to_data(full), dtype=float)[-2:])
+    pts = np.array(pts)
+    h, w = frame_shape(image)
+    top, left = np.floor(pts.min(axis=0)).astype(int)
+    bottom, right = np.ceil(pts.max(axis=0)).astype(int) + 1
+    top, bottom = int(np.clip(top, 0, h)), int(np.clip(bottom, 0, h))
+    left, right = int(np.clip(left, 0, w)), int(np.clip(right, 0, w))
+    if bottom - top < 2 or right - left < 2:
+        raise ValueError(f"the rectangle in {layer.name!r} does not overlap image {image.name!r}")
+    return top, left, bottom, right
+
+
+def output_name(source: Any, part: str) -> str:
+    return f"{source.name} {part}"
+
+
+def transform(source: Any, ndim: int, zoom: tuple[float, ...] = ()) -> dict[str, Any]:
+    """``scale``/``translate``/``affine`` for an output with ``ndim`` spatial axes, from the source's last axes.
+
+    ``zoom`` (one factor per trailing axis, e.g. ``(4, 4)`` for a working-size preview) enlarges the pixels so the
+    output covers the same area, with pixel centres where the full-resolution ones would average to.
+    """
+    ndim = min(ndim, source.ndim)
+    scale = np.asarray(source.scale, dtype=float)[-ndim:].copy()
+    translate = np.asarray(source.translate, dtype=float)[-ndim:].copy()
+    if zoom:
+        f = np.ones(ndim)
+        f[-len(zoom) :] = zoom
+        translate = translate + scale * (f - 1) / 2
+        scale = scale * f
+    matrix = np.asarray(source.affine.affine_matrix, dtype=float)
+    n = matrix.shape[0] - 1
+    keep = list(range(n - ndim, n)) + [n]
+    affine = matrix[np.ix_(keep, keep)]
+    return {"scale": tuple(scale), "translate": tuple(translate), "affine": affine}
+
+
+@dataclass
+class _Saved:
+    data: Any
+    metadata: dict
+    scale: tuple
+    translate: tuple
+    affine: Any
+
+
+class OutputLayers:
+    """Output layers of one run: found by name (and the task's metadata) or created; undone by :meth:`rollback`.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer (a plugin proxy is fine).
+    task
+        Task name recorded in ``metadata["task"]``; a layer is reused only if it was made by this task for the
+        same part.
+    """
+
+    def __init__(self, viewer: Any, task: str) -> None:
+        self.viewer = viewer
+        self.task = task
+        self.created: list[Any] = []
+        self.touched: dict[str, Any] = {}  # name -> layer written by this run
+        self._saved: list[tuple[Any, _Saved]] = []
+
+    def find(self, name: str, part: str) -> Any | None:
+        for layer in self.viewer.layers:
+            md = layer.metadata
+            if layer.name == name and md.get("task") == self.task and md.get("part") == part:
+                return layer
+        return None
+
+    def write(
+        self,
+        name: str,
+        part: str,
+        data: np.ndarray,
+        *,
+        kind: str,
+        source: Any,
+        metadata: dict[str, Any],
+        zoom: tuple[float, ...] = (),
+    ) -> Any:
+        """Create or update the layer ``name`` with ``data``; returns the layer."""
+        rgb = bool(getattr(source, "rgb", False)) and kind != "labels" and data.ndim >= 3 and data.shape[-1] in (3, 4)
+        if kind == "labels":
+            data = _as_labels(data)
+        spatial = data.ndim - (1 if rgb else 0)
+        tf = transform(source, spatial, zoom)
+        metadata = {"task": self.task, "part": part, "source": source.name, **metadata}
+        layer = self.touched.get(name)
+        if layer is None:
+            layer = self.find(name, part)
+        if layer is not None and _kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"):
+            self._remove(layer)
+            layer = None
+        if layer is not None and _kind(layer) == "image" and bool(layer.rgb) != rgb:
+            self._remove(layer)
+            layer = None
+        if layer is None:
+            layer = self._add(name, np.array(data, copy=True), kind, source, rgb, tf, metadata)
+            self.created.append(layer)
+        else:
+            if not any(layer is c for c in self.created) and not any(layer is s for s, _ in self._saved):
+                self._saved.append((layer, _snapshot(layer)))
+            _assign(layer, data)
+            layer.scale, layer.translate, layer.affine = tf["scale"], tf["translate"], tf["affine"]
+            layer.metadata = metadata
+            if kind == "image" and not zoom:
+                layer.contrast_limits = _contrast(source)
+        self.touched[name] = layer
+        return layer
+
+    def _add(self, name, data, kind, source, rgb, tf, metadata):
+        common = dict(name=name, metadata=metadata, **tf)
+        if kind == "labels":
+            return self.viewer.add_labels(data, **common)
+        if kind == "map":
+            return self.viewer.add_image(data, rgb=rgb, colormap="gray", contrast_limits=(0.0, 1.0), **common)
+        extra = {} if rgb else {"colormap": source.colormap}
+        return self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
+
+    def raise_created(self, names: list[str]) -> None:
+        """Move the layers this run created to the top, in the order of ``names`` (the last on top)."""
+        created = {layer.name for layer in self.created}
+        for name in names:
+            if name in created:
+                index = [layer.name for layer in self.viewer.layers].index(name)
+                self.viewer.layers.move(index, len(self.viewer.layers))
+
+    def _remove(self, layer: Any) -> None:
+        try:
+            self.viewer.layers.remove(layer)
+        except ValueError:  # already removed by the user
+            pass
+
+    def rollback(self) -> None:
+        """Remove the layers this run created; give updated ones back their previous data and metadata."""
+        for layer in self.created:
+            self._remove(layer)
+        for layer, saved in self._saved:
+            layer.data = saved.data
+            layer.scale, layer.translate, layer.affine = saved.scale, saved.translate, saved.affine
+            layer.metadata = saved.metadata
+        self.created.clear()
+        self._saved.clear()
+        self.touched.clear()
+
+
+def _kind(layer: Any) -> str:
+    from napari.layers import Labels  # isinstance, not type(): plugin layers are proxies
+
+    return "labels" if isinstance(layer, Labels) else "image"
+
+
+def _as_labels(data: np.ndarray) -> np.ndarray:
+    data = np.asarray(data)
+    if np.issubdtype(data.dtype, np.floating) or data.dtype == bool:
+        return (data > 0.5).astype(np.uint8)
+    return data.astype(np.uint8, copy=False) if data.max(initial=0) < 256 else data
+
+
+def _contrast(source: Any) -> tuple[float, float]:
+    lo, hi = (float(v) for v in source.contrast_limits)
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def _snapshot(layer: Any) -> _Saved:
+    data = layer.data
+    return _Saved(
+        data.copy() if isinstance(data, np.ndarray) else data,
+        dict(layer.metadata),
+        tuple(layer.scale),
+        tuple(layer.translate),
+        np.asarray(layer.affine.affine_matrix).copy(),
+    )
+
+
+def _assign(layer: Any, data: np.ndarray) -> None:
+    """Put ``data`` into the layer: written into its array when shape and dtype allow (live preview), else set."""
+    old = layer.data
+    if isinstance(old, np.ndarray) and old.shape == data.shape and old.dtype == data.dtype and old.flags.writeable:
+        old[...] = data
+        layer.refresh()
+    else:
+        layer.data = np.array(data, copy=True)

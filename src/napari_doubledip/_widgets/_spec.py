@@ -1,0 +1,185 @@
+"""The declarative description of a task widget: which layers it takes, which function it calls, which layers
+come back. No Qt, no torch: a spec is plain data plus one small ``build`` function per mode.
+
+A widget is ``TaskWidget`` (``_base.py``) driven by a :class:`TaskSpec`; everything the tasks share (layer
+pickers, options, the thread worker, progress, live preview, cancel, errors, output layers and their metadata)
+lives in the base, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["LayerInput", "Option", "Output", "Mode", "TaskSpec", "Inputs", "CURRENT_FRAME"]
+
+#: Label of the "run on the frame under the slider" choice offered for stack layers.
+CURRENT_FRAME = "current frame"
+
+
+@dataclass(frozen=True)
+class LayerInput:
+    """A layer picker.
+
+    Parameters
+    ----------
+    name
+        Key of the value in :attr:`Inputs.layers` (and the widget's name).
+    kind
+        Layer type listed: ``"image"``, ``"labels"`` or ``"shapes"``. The first image input is the primary
+        input: output layers are named after it and take its scale/translate/affine.
+    label, tooltip
+        Shown in the widget.
+    optional
+        Offer "none" (the default choice for optional pickers).
+    multiple
+        A multi-selection list (several images as mixtures, or images sharing a watermark).
+    """
+
+    name: str
+    kind: Literal["image", "labels", "shapes"]
+    label: str
+    optional: bool = False
+    multiple: bool = False
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A task-specific option, built with :func:`magicgui.widgets.create_widget` (``annotation``/``options``)."""
+
+    name: str
+    value: Any
+    label: str
+    annotation: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    """How one field of the result becomes a layer named ``"<input> <part>"``.
+
+    Parameters
+    ----------
+    part
+        Name suffix of the layer and ``metadata["part"]``.
+    get
+        Attribute name of the result, or a function of the result. ``None`` values are skipped.
+    kind
+        ``"image"``: values in the input's range (the layer copies the input's contrast limits and colormap);
+        ``"map"``: values in [0, 1] (transmission, alpha); ``"labels"``: a mask, shown as a Labels layer (1 = on).
+    preview
+        Key of this part in :attr:`napari_doubledip.Progress.preview`, for the live preview.
+    per_input
+        One array per input layer along the first axis (e.g. one clean image per watermarked image): with several
+        input layers each part is named after its own input.
+    """
+
+    part: str
+    get: str | Callable[[Any], Any]
+    kind: Literal["image", "map", "labels"] = "image"
+    preview: str | None = None
+    per_input: bool = False
+
+    def value(self, result: Any) -> Any:
+        return self.get(result) if callable(self.get) else getattr(result, self.get, None)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way of running the task: the library function, how to call it, and what comes back.
+
+    Parameters
+    ----------
+    function
+        Public name in :mod:`napari_doubledip` (resolved in the worker thread, where torch gets imported).
+    build
+        ``build(inputs) -> (args, kwargs)`` for the function (without the common options).
+    outputs
+        Result fields that become layers.
+    label
+        For stack modes: the entry in the "frames" choice.
+    stack
+        Takes the whole stack layer (``(T, Y, X)`` or ``(T, Y, X, RGB)``) instead of one frame.
+    metadata
+        Result fields copied into the output layers' metadata (e.g. mixing coefficients): attribute names, or
+        ``(key, function of the result)`` pairs.
+    """
+
+    function: str
+    build: Callable[[Inputs], tuple[tuple, dict[str, Any]]]
+    outputs: tuple[Output, ...]
+    label: str = ""
+    stack: bool = False
+    metadata: tuple[str | tuple[str, Callable[[Any], Any]], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything task-specific about a widget.
+
+    ``modes[0]`` runs on single images (and on the current frame of a stack); further modes with
+    ``stack=True`` are offered in the "frames" choice when the primary input is a stack layer.
+    ``iterations`` and ``max_size`` are the widget's initial values: the library function's ``DEFAULTS``
+    (a test checks that they agree; reading them here would import torch).
+    """
+
+    name: str
+    title: str
+    inputs: tuple[LayerInput, ...]
+    modes: tuple[Mode, ...]
+    options: tuple[Option, ...] = ()
+    help: str = ""
+    iterations: int = 400
+    max_size: int = 128
+
+    @property
+    def image_mode(self) -> Mode:
+        return self.modes[0]
+
+    @property
+    def stack_modes(self) -> tuple[Mode, ...]:
+        return tuple(m for m in self.modes if m.stack)
+
+    def mode(self, frames_choice: str | None) -> Mode:
+        for m in self.stack_modes:
+            if m.label == frames_choice:
+                return m
+        return self.image_mode
+
+
+@dataclass
+class Inputs:
+    """Layer data read in the main thread, handed to a mode's ``build``.
+
+    Attributes
+    ----------
+    images
+        The primary input as numpy arrays: one per selected image layer (the current frame of a stack layer), or
+        the whole stack as one array in a stack mode.
+    layers
+        The other pickers' values: a Labels layer as an array aligned with the image (the current frame of a
+        stack), a Shapes layer as a rectangle ``(top, left, bottom, right)`` in the image's pixels, else ``None``.
+    options
+        Task-specific option values by name.
+    frame
+        Index of the frame used (leading axes), or ``None``.
+    """
+
+    images: list[np.ndarray]
+    layers: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    frame: tuple[int, ...] | None = None
+
+    @property
+    def image(self) -> np.ndarray:
+        """The first (usually only) primary array."""
+        return self.images[0]
+
+    @property
+    def single(self) -> bool:
+        return len(self.images) == 1

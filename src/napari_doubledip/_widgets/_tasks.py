@@ -1,0 +1,244 @@
+"""The task widgets' specs: inputs -> library call -> output layers. One small block per task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._spec import Inputs, LayerInput, Mode, Option, Output, TaskSpec
+
+__all__ = ["SEGMENTATION", "TRANSPARENCY", "WATERMARK", "DEHAZING", "SPECS"]
+
+
+def _positional(x: Inputs) -> Any:
+    """One image, or several as a list (mixtures / images sharing a watermark)."""
+    return x.image if x.single else list(x.images)
+
+
+# --- segmentation -------------------------------------------------------------------------------------------
+
+
+def box_hints(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """Hint labels from a rectangle around the object: outside = background (2), central half = foreground (1).
+
+    Like GrabCut's rectangle: everything outside is background; the object is assumed to fill the middle of its
+    box. The ring between stays unlabelled for the networks to decide.
+    """
+    top, left, bottom, right = box
+    labels = np.full(shape, 2, np.uint8)
+    labels[top:bottom, left:right] = 0
+    h, w = bottom - top, right - left
+    labels[top + h // 4 : bottom - h // 4, left + w // 4 : right - w // 4] = 1
+    return labels
+
+
+def segmentation_hints(x: Inputs) -> Any:
+    """Scribbles (1 = foreground, 2 = background) and/or a box; ``"auto"`` when neither marks anything."""
+    scribbles, box = x.layers.get("scribbles"), x.layers.get("box")
+    shape = x.image.shape[-3:-1] if x.image.ndim == 3 and x.image.shape[-1] in (3, 4) else x.image.shape[-2:]
+    labels = None
+    if box is not None:
+        labels = box_hints(tuple(shape), box)
+    if scribbles is not None and np.isin(scribbles, (1, 2)).any():
+        if labels is None:
+            labels = np.zeros(shape, np.uint8)
+        elif (scribbles == 1).any():  # the user's foreground replaces the box's guess
+            labels[labels == 1] = 0
+        labels[scribbles == 1] = 1
+        labels[scribbles == 2] = 2
+    return "auto" if labels is None else labels
+
+
+def _segment(x: Inputs):
+    return (x.image,), {"hints": segmentation_hints(x)}
+
+
+def _segment_video(x: Inputs):
+    return (x.image,), {}
+
+
+SEGMENTATION = TaskSpec(
+    name="segmentation",
+    title="Segmentation (Double-DIP)",
+    help="Split an image into foreground and background layers and a mask.",
+    inputs=(
+        LayerInput("image", "image", "image"),
+        LayerInput(
+            "scribbles", "labels", "scribbles", optional=True,
+            tooltip="Labels layer with hints: 1 = foreground, 2 = background. Without hints: automatic hints.",
+        ),
+        LayerInput(
+            "box", "shapes", "box", optional=True,
+            tooltip="Shapes layer with a rectangle around the object (outside = background).",
+        ),
+    ),
+    modes=(
+        Mode(
+            "segment",
+            _segment,
+            (
+                Output("background", "background"),
+                Output("foreground", "foreground"),
+                Output("mask", "mask", kind="labels", preview="mask"),
+            ),
+        ),
+        Mode(
+            "segment_video",
+            _segment_video,
+            (
+                Output("background", "background"),
+                Output("foreground", "foreground"),
+                Output("mask", "masks", kind="labels", preview="masks"),
+            ),
+            label="whole stack (video)",
+            stack=True,
+        ),
+    ),
+)
+
+# --- transparency -------------------------------------------------------------------------------------------
+
+
+def _separate(x: Inputs):
+    return (_positional(x),), {}
+
+
+def _separate_stack(x: Inputs):
+    return (x.image,), {}
+
+
+_LAYERS = (
+    Output("layer 1", lambda r: r.layers[0], preview="layer 1"),
+    Output("layer 2", lambda r: r.layers[1], preview="layer 2"),
+)
+
+TRANSPARENCY = TaskSpec(
+    name="transparency",
+    title="Transparency (Double-DIP)",
+    help="Separate two transparent layers (e.g. reflection and scene) from one image or several mixtures.",
+    iterations=600,
+    inputs=(
+        LayerInput(
+            "mixtures", "image", "mixtures", multiple=True,
+            tooltip="One image, or several images (or one stack layer) mixing the same two layers.",
+        ),
+    ),
+    modes=(
+        Mode("separate_layers", _separate, _LAYERS, metadata=("alphas",)),
+        Mode(
+            "separate_layers", _separate_stack, _LAYERS, label="all frames are mixtures", stack=True,
+            metadata=("alphas",),
+        ),
+        Mode(
+            "separate_video_layers",
+            _separate_stack,
+            (
+                Output("dynamic", "dynamic", preview="dynamic"),
+                Output("static", "static", preview="static"),
+            ),
+            label="video: moving + static layer",
+            stack=True,
+            metadata=("alphas",),
+        ),
+    ),
+)
+
+# --- watermark ----------------------------------------------------------------------------------------------
+
+
+def _watermark(x: Inputs):
+    return (_positional(x),), {"box": x.layers.get("box")}
+
+
+def _watermark_stack(x: Inputs):
+    return (x.image,), {"box": x.layers.get("box")}
+
+
+_WATERMARK_OUTPUTS = (
+    Output("clean", "clean", preview="clean", per_input=True),
+    Output("watermark", "watermark", preview="watermark"),
+    Output("alpha", "alpha", kind="map", preview="alpha"),
+)
+
+WATERMARK = TaskSpec(
+    name="watermark",
+    title="Watermark removal (Double-DIP)",
+    help="Remove a watermark: one image with a box around the mark, or several images sharing it.",
+    inputs=(
+        LayerInput(
+            "images", "image", "images", multiple=True,
+            tooltip="One watermarked image (draw a box), or several images (or one stack) with the same mark.",
+        ),
+        LayerInput(
+            "box", "shapes", "box", optional=True,
+            tooltip="Shapes layer with a rectangle around the watermark (needed for a single image).",
+        ),
+    ),
+    modes=(
+        Mode("remove_watermark", _watermark, _WATERMARK_OUTPUTS),
+        Mode("remove_watermark", _watermark_stack, _WATERMARK_OUTPUTS, label="all frames share it", stack=True),
+    ),
+)
+
+# --- dehazing -----------------------------------------------------------------------------------------------
+
+
+def parse_airlight(text: str) -> tuple[float, ...] | None:
+    """``"auto"``/empty -> ``None``; ``"0.9"`` or ``"0.9, 0.92, 0.95"`` -> a tuple of floats."""
+    text = (text or "").strip().lower()
+    if text in ("", "auto"):
+        return None
+    try:
+        values = tuple(float(v) for v in text.replace(";", ",").replace(" ", ",").split(",") if v)
+    except ValueError:
+        raise ValueError(f"airlight must be 'auto' or 1 or 3 numbers such as '0.9, 0.92, 0.95', got {text!r}")
+    if len(values) not in (1, 3, 4):
+        raise ValueError(f"airlight needs 1 (grey) or 3 (RGB) values, got {len(values)}")
+    return values
+
+
+def _dehaze(x: Inputs):
+    airlight = parse_airlight(x.options.get("airlight", "auto"))
+    if airlight is not None and len(airlight) == 1:
+        airlight = airlight[0]
+    return (x.image,), {"airlight": airlight}
+
+
+def _airlight_map(result: Any) -> Any:
+    """The airlight as a layer only when it varies over the image (a single colour goes to the metadata)."""
+    a = getattr(result, "airlight", None)
+    return a if a is not None and np.ndim(a) >= 2 else None
+
+
+def _airlight_value(result: Any) -> Any:
+    a = getattr(result, "airlight", None)
+    return None if a is None or np.ndim(a) >= 2 else np.asarray(a).tolist()
+
+
+DEHAZING = TaskSpec(
+    name="dehazing",
+    title="Dehazing (Double-DIP)",
+    help="Remove haze: a clean image, a transmission map and the airlight.",
+    inputs=(LayerInput("image", "image", "image"),),
+    options=(
+        Option(
+            "airlight", "auto", "airlight", annotation=str,
+            tooltip="'auto' (estimated), or the haze colour as 1 (grey) or 3 (RGB) numbers in the image's units.",
+        ),
+    ),
+    modes=(
+        Mode(
+            "dehaze",
+            _dehaze,
+            (
+                Output("clean", "clean", preview="clean"),
+                Output("transmission", "transmission", kind="map", preview="transmission"),
+                Output("airlight", _airlight_map, preview="airlight"),
+            ),
+            metadata=(("airlight", _airlight_value),),
+        ),
+    ),
+)
+
+SPECS = {s.name: s for s in (SEGMENTATION, TRANSPARENCY, WATERMARK, DEHAZING)}

@@ -1,0 +1,59 @@
+"""Widget-test fixtures: a proxied viewer (as plugins get it), opening widgets through the manifest, running."""
+
+from __future__ import annotations
+
+import pytest
+
+PLUGIN = "napari-doubledip"
+
+#: Worker runs here are tiny (few iterations, 16-48 px), but the CI machine may be busy.
+RUN_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def viewer(make_napari_viewer_proxy):
+    return make_napari_viewer_proxy()
+
+
+@pytest.fixture
+def open_widget(viewer):
+    """Open a dock widget by its manifest display name; returns the widget, set up for fast runs."""
+
+    def _open(display_name: str, iterations: int = 10, max_size: int = 16):
+        _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, display_name)
+        widget.iterations.value = iterations
+        widget.max_size.value = max_size
+        return widget
+
+    return _open
+
+
+@pytest.fixture
+def run_widget(qtbot):
+    """Run a widget to completion (the worker is started inside ``waitSignal``); returns the worker."""
+
+    def _run(widget, timeout: int = RUN_TIMEOUT_MS):
+        worker = widget.run(start=False)
+        assert worker is not None, widget.status.value
+        with qtbot.waitSignal(worker.finished, timeout=timeout):
+            worker.start()
+        assert widget.worker is None
+        return worker
+
+    return _run
+
+
+@pytest.fixture
+def errors():
+    """Messages of the napari error notifications shown during the test."""
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    seen: list[str] = []
+
+    def record(notification):
+        if notification.severity == NotificationSeverity.ERROR:
+            seen.append(str(notification.message))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)

@@ -1,0 +1,79 @@
+"""The plugin as napari sees it: manifest, sample data, and start-up without torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from npe2 import PluginManager
+
+from napari_doubledip import _sample_data
+from napari_doubledip._widgets._tasks import SPECS
+
+PLUGIN = "napari-doubledip"
+WIDGETS = [s.title for s in SPECS.values()]
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    pm = PluginManager.instance()
+    pm.discover()
+    return pm.get_manifest(PLUGIN)
+
+
+def test_manifest_lists_one_widget_per_task(manifest):
+    names = [w.display_name for w in manifest.contributions.widgets]
+    assert names == WIDGETS
+    for w in manifest.contributions.widgets:  # every command resolves to a widget class
+        cls = PluginManager.instance().commands.get(w.command)
+        assert cls.spec.title == w.display_name
+
+
+def test_manifest_sample_data_resolve_and_load(manifest):
+    keys = {s.key for s in manifest.contributions.sample_data}
+    assert {"texture_composite", "two_mixtures", "moving_object_video", "reflection_video"} <= keys
+    for s in manifest.contributions.sample_data:
+        layers = PluginManager.instance().commands.get(s.command)()
+        assert layers, s.key
+        for data, kwargs, kind in layers:
+            assert kind in ("image", "shapes", "labels")
+            assert isinstance(kwargs.get("name"), str)
+            assert np.asarray(data).size > 0
+
+
+def test_sample_shapes():
+    (img, _, _), = _sample_data.texture_composite()
+    assert img.shape == (_sample_data.SIZE, _sample_data.SIZE, 3)
+    mixtures = _sample_data.two_mixtures()
+    assert len(mixtures) == 2 and mixtures[0][0].shape == mixtures[1][0].shape
+    (video, _, _), = _sample_data.moving_object_video()
+    assert video.ndim == 4 and video.shape[-1] == 3  # (T, Y, X, RGB)
+
+
+def test_plugin_and_viewer_start_without_torch():
+    """Importing the plugin, opening a viewer and creating every widget must not import torch."""
+    code = f"""
+import sys
+import napari, napari_doubledip, napari_doubledip._widgets as w, napari_doubledip._sample_data
+viewer = napari.Viewer(show=False)
+viewer.open_sample("{PLUGIN}", "texture_composite")
+for name in {WIDGETS!r}:
+    viewer.window.add_plugin_dock_widget("{PLUGIN}", name)
+print("torch" in sys.modules)
+viewer.close()
+"""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_spec_defaults_match_the_library():
+    """The widgets' initial iterations/working size are the library's defaults (copied to avoid importing torch)."""
+    from napari_doubledip.tasks import segmentation, transparency
+
+    for spec, module in ((SPECS["segmentation"], segmentation), (SPECS["transparency"], transparency)):
+        assert (spec.iterations, spec.max_size) == (module.DEFAULTS["iterations"], module.DEFAULTS["max_size"])

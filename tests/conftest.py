@@ -1,0 +1,23 @@
+"""Fixtures shared by all tests (generic ones only; widget fixtures live in tests/_widgets/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Qt warns (once per process) when XDG_RUNTIME_DIR is unset; a private 0700 dir silences it.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        path = tempfile.mkdtemp(prefix="xdg-runtime-")
+        os.chmod(path, 0o700)
+        os.environ["XDG_RUNTIME_DIR"] = path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded random generator (the same numbers in every test)."""
+    return np.random.default_rng(0)
