@@ -76,7 +76,7 @@ class TaskWidget(Container):
         self.worker = None
         self._job: _Job | None = None
         spec = self.spec
-        self.header = Label(value=spec.help)
+        self.header = Label(value=spec.help, name="help", label=" ")
         self.header.native.setWordWrap(True)
         self.pickers: dict[str, Any] = {spec_in.name: self._picker(spec_in) for spec_in in spec.inputs}
         self._primary = next(i for i in spec.inputs if i.kind == "image")
@@ -121,7 +121,7 @@ class TaskWidget(Container):
         self.extend([
             self.header, *self.pickers.values(), self.frames, *self.task_options.values(), self.iterations,
             self.max_size, self.device, self.seed, self.preview_every, self.keep_partial,
-            Container(widgets=[self.run_button], labels=False, name="run_row"), self.progress, self.status,
+            Container(widgets=[self.run_button], labels=False, name="run_row", label=" "), self.progress, self.status,
         ])
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
@@ -206,7 +206,7 @@ class TaskWidget(Container):
         sources = self._sources()
         if not sources:
             raise ValueError(f"choose an image layer as '{self._primary.label}'")
-        mode = spec.mode(self.frames.value if self.frames.visible else None)
+        mode = spec.mode(self.frames.value if is_stack(sources[0]) else None)
         if mode.stack and len(sources) > 1:
             raise ValueError(f"'{mode.label}' takes one stack layer; {len(sources)} layers are selected")
         images, frame = [], None

@@ -1,0 +1,204 @@
+"""Task widgets end to end: open through the manifest, run a few iterations in the thread worker, check layers."""
+
+from __future__ import annotations
+
+import napari.layers
+import numpy as np
+import pytest
+
+import napari_doubledip
+from napari_doubledip import samples
+
+SEG = "Segmentation (Double-DIP)"
+TRANS = "Transparency (Double-DIP)"
+META_KEYS = {"task", "part", "source", "params", "seed", "device", "iterations", "final_loss", "stopped"}
+
+
+def names(viewer) -> list[str]:
+    return [layer.name for layer in viewer.layers]
+
+
+def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widget, run_widget):
+    img = samples.texture_composite(40).data  # (40, 40, 3) RGB
+    viewer.add_image(img, name="comp", scale=(0.5, 2.0), translate=(10.0, -3.0))
+    widget = open_widget(SEG, iterations=12)
+    widget.seed.value = 3
+    run_widget(widget)
+    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
+    mask = viewer.layers["comp mask"]
+    assert isinstance(mask, napari.layers.Labels) and mask.data.shape == (40, 40)
+    assert set(np.unique(mask.data)) <= {0, 1}
+    for part in ("foreground", "background"):
+        layer = viewer.layers[f"comp {part}"]
+        assert layer.rgb and layer.data.shape == img.shape
+    for part in ("foreground", "background", "mask"):
+        layer = viewer.layers[f"comp {part}"]
+        np.testing.assert_allclose(layer.scale, (0.5, 2.0))
+        np.testing.assert_allclose(layer.translate, (10.0, -3.0))
+        md = layer.metadata
+        assert META_KEYS <= set(md)
+        assert md["task"] == "segmentation" and md["part"] == part and md["source"] == "comp"
+        assert md["seed"] == 3 and md["iterations"] == 12 and md["device"] == "cpu"
+        assert md["params"]["max_size"] == 16 and md["preview"] is False and np.isfinite(md["final_loss"])
+    assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
+
+
+def test_live_preview_appears_during_the_run(viewer, open_widget, qtbot):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=30)
+    widget.preview_every.value = 1
+    seen = []
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: seen.append((p.iteration, "comp mask" in names(viewer))))
+    assert widget.run_button.text == "Cancel"
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    # the engine previews at its check points (every 25 iterations): the mask layer exists from then on
+    assert (25, True) in seen and all(not present for it, present in seen if it < 25)
+    assert viewer.layers["comp mask"].metadata["preview"] is False
+
+
+def test_rerun_updates_layers_in_place(viewer, open_widget, run_widget):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG)
+    run_widget(widget)
+    before = names(viewer)
+    fg = viewer.layers["comp foreground"]
+    data_before = fg.data
+    first = data_before.copy()
+    widget.seed.value = 7
+    run_widget(widget)
+    assert names(viewer) == before  # no duplicates
+    assert viewer.layers["comp foreground"].data is data_before  # same array, written in place
+    assert not np.allclose(viewer.layers["comp foreground"].data, first)
+    assert viewer.layers["comp mask"].metadata["seed"] == 7
+
+
+def test_transparency_from_two_layers(viewer, open_widget, run_widget):
+    s = samples.two_mixtures(32)
+    viewer.add_image(s.data[0], name="m1", scale=(2.0, 2.0))
+    viewer.add_image(s.data[1], name="m2", scale=(2.0, 2.0))
+    widget = open_widget(TRANS)
+    widget.pickers["mixtures"].value = [viewer.layers["m2"], viewer.layers["m1"]]
+    run_widget(widget)
+    assert names(viewer) == ["m1", "m2", "m1 layer 1", "m1 layer 2"]
+    for part in ("layer 1", "layer 2"):
+        layer = viewer.layers[f"m1 {part}"]
+        assert layer.data.shape == (32, 32)
+        np.testing.assert_allclose(layer.scale, (2.0, 2.0))
+        assert layer.metadata["inputs"] == ["m1", "m2"]
+        assert len(layer.metadata["alphas"]) == 2
+        assert layer.metadata["params"]["mixtures"] == 2
+
+
+def test_uint16_grayscale_keeps_range_and_contrast(viewer, open_widget, run_widget):
+    img = (samples.single_mixture(32).data * 3000 + 200).astype(np.uint16)
+    viewer.add_image(img, name="cells", contrast_limits=(200, 3200))
+    widget = open_widget(TRANS)
+    run_widget(widget)
+    out = viewer.layers["cells layer 1"]
+    assert out.data.shape == img.shape and out.data.dtype == np.float32
+    assert tuple(out.contrast_limits) == (200, 3200)
+    assert out.data.min() >= 200 - 1 and out.data.max() <= 3200 + 1
+
+
+def test_stack_current_frame(viewer, open_widget, run_widget):
+    video = samples.texture_composite(32, rgb=False).data
+    stack = np.stack([video, video[::-1], video[:, ::-1]])  # (T, Y, X)
+    viewer.add_image(stack, name="movie", scale=(1.0, 0.5, 0.5))
+    viewer.dims.set_current_step(0, 2)
+    widget = open_widget(SEG)
+    assert not widget.frames.native.isHidden() and widget.frames.value == "current frame"
+    run_widget(widget)
+    mask = viewer.layers["movie mask"]
+    assert mask.data.shape == (32, 32) and mask.metadata["frame"] == [2]
+    np.testing.assert_allclose(mask.scale, (0.5, 0.5))
+
+
+def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=5000)
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+
+    def on_progress(p):
+        if p.iteration >= 25:  # after the first preview made the mask layer
+            widget.run_button.changed.emit(True)  # the button (now "Cancel")
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignals([worker.aborted, worker.finished], timeout=120_000):
+        worker.start()
+    assert names(viewer) == ["comp"]
+    assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
+
+
+def test_cancel_of_a_rerun_restores_the_previous_result(viewer, open_widget, run_widget, qtbot):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG)
+    run_widget(widget)
+    mask = viewer.layers["comp mask"]
+    before, meta = mask.data.copy(), dict(mask.metadata)
+    widget.iterations.value = 5000
+    widget.seed.value = 1
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 50 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
+    np.testing.assert_array_equal(viewer.layers["comp mask"].data, before)
+    assert viewer.layers["comp mask"].metadata == meta
+
+
+def test_cancel_keeping_the_partial_result(viewer, open_widget, qtbot):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=5000)
+    widget.keep_partial.value = True
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 10 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    md = viewer.layers["comp mask"].metadata
+    assert md["stopped"] is True and 10 <= md["iterations"] < 5000
+    assert "stopped early" in widget.status.value
+
+
+def test_error_in_worker_is_shown(viewer, open_widget, run_widget, errors):
+    viewer.add_image(np.zeros((4, 4), np.float32), name="tiny")  # the library rejects < 8x8, in the worker
+    widget = open_widget(SEG)
+    run_widget(widget)
+    assert len(errors) == 1 and "too small" in errors[0] and errors[0].startswith(SEG)
+    assert names(viewer) == ["tiny"] and widget.status.value.startswith("Error")
+
+
+def test_runtime_error_in_worker_is_shown(viewer, open_widget, run_widget, errors, monkeypatch):
+    """superqt swallows RuntimeError (e.g. from torch) raised in workers; the widget must still report it."""
+
+    def steps(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+        yield
+
+    def fake(*args, **kwargs):  # pragma: no cover - not called, only its .steps
+        raise AssertionError
+
+    fake.steps = steps
+    monkeypatch.setattr(napari_doubledip, "segment", fake, raising=False)
+    viewer.add_image(samples.texture_composite(16).data, name="comp")
+    widget = open_widget(SEG)
+    run_widget(widget)
+    assert len(errors) == 1 and "CUDA out of memory (simulated)" in errors[0]
+
+
+def test_bad_inputs_are_reported_without_starting(viewer, open_widget, errors):
+    widget = open_widget(SEG)  # no image layer at all
+    assert widget.run() is None and widget.worker is None
+    assert errors and "choose an image layer" in errors[0]
+
+
+@pytest.mark.parametrize("title", ["Watermark removal (Double-DIP)", "Dehazing (Double-DIP)"])
+def test_widgets_of_unreleased_functions_say_so(viewer, open_widget, title):
+    widget = open_widget(title)
+    function = widget.spec.image_mode.function
+    if function in napari_doubledip._LAZY:
+        pytest.skip(f"{function} exists now")
+    assert not widget.run_button.enabled and function in widget.status.value
