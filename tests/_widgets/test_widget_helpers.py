@@ -1,0 +1,135 @@
+"""The widgets' building blocks without running a task: inputs from layers, hints, transforms, device list."""
+
+from __future__ import annotations
+
+import napari.layers
+import numpy as np
+import pytest
+
+from napari_doubledip._widgets._base import _split, _zoom
+from napari_doubledip._widgets._devices import DEVICES, DeviceChoice
+from napari_doubledip._widgets._layers import OutputLayers, read_box, read_image, read_labels, transform
+from napari_doubledip._widgets._spec import Inputs
+from napari_doubledip._widgets._tasks import SPECS, box_hints, parse_airlight, segmentation_hints
+
+
+def test_read_box_in_image_pixels(viewer):
+    image = viewer.add_image(np.zeros((40, 60)), scale=(2.0, 2.0), translate=(10.0, 0.0))
+    # world rectangle rows 30..50, cols 20..60 -> image pixels rows 10..20, cols 10..30
+    shapes = viewer.add_shapes([[[30, 20], [30, 60], [50, 60], [50, 20]]], shape_type="rectangle")
+    assert read_box(shapes, image, viewer) == (10, 10, 21, 31)
+
+
+def test_read_box_picks_the_selected_rectangle_and_needs_one(viewer):
+    image = viewer.add_image(np.zeros((40, 40)))
+    shapes = viewer.add_shapes(
+        [np.array([[1, 1], [1, 5], [5, 5], [5, 1]]), np.array([[10, 10], [10, 20], [20, 20], [20, 10]])],
+        shape_type="rectangle",
+    )
+    assert read_box(shapes, image, viewer) == (10, 10, 21, 21)  # the last one by default
+    shapes.selected_data = {0}
+    assert read_box(shapes, image, viewer) == (1, 1, 6, 6)
+    lines = viewer.add_shapes([np.array([[0, 0], [9, 9]])], shape_type="line")
+    with pytest.raises(ValueError, match="no rectangle"):
+        read_box(lines, image, viewer)
+
+
+def test_read_image_frames_and_labels(viewer):
+    stack = np.arange(3 * 8 * 9, dtype=np.float32).reshape(3, 8, 9)
+    image = viewer.add_image(stack)
+    viewer.dims.set_current_step(0, 1)
+    frame, index = read_image(image, viewer)
+    assert index == (1,) and np.array_equal(frame, stack[1])
+    whole, index = read_image(image, viewer, whole_stack=True)
+    assert index is None and whole.shape == stack.shape
+    labels = viewer.add_labels(np.zeros((3, 8, 9), np.uint8))
+    labels.data[1, 2, 3] = 1
+    assert read_labels(labels, image, viewer)[2, 3] == 1
+    wrong = viewer.add_labels(np.zeros((5, 5), np.uint8))
+    with pytest.raises(ValueError, match="Labels layer from the image"):
+        read_labels(wrong, image, viewer)
+
+
+def test_segmentation_hints():
+    img = np.zeros((20, 20, 3))
+    assert segmentation_hints(Inputs([img], {"scribbles": None, "box": None})) == "auto"
+    empty = np.zeros((20, 20), np.uint8)
+    assert segmentation_hints(Inputs([img], {"scribbles": empty, "box": None})) == "auto"
+    box = segmentation_hints(Inputs([img], {"scribbles": None, "box": (4, 4, 16, 16)}))
+    assert box[0, 0] == 2 and box[10, 10] == 1 and box[5, 5] == 0
+    scribbles = empty.copy()
+    scribbles[2, 2], scribbles[18, 18] = 1, 2
+    both = segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": (0, 0, 10, 10)}))
+    assert both[2, 2] == 1 and both[18, 18] == 2 and (both == 1).sum() == 1  # scribbled foreground wins
+
+
+def test_box_hints_outside_is_background():
+    labels = box_hints((10, 10), (2, 2, 8, 8))
+    assert (labels[:2] == 2).all() and (labels[:, 8:] == 2).all() and (labels[3:7, 3:7] == 1).all()
+
+
+def test_parse_airlight():
+    assert parse_airlight("auto") is None and parse_airlight("") is None
+    assert parse_airlight("0.9") == (0.9,)
+    assert parse_airlight("0.9, 0.8 0.7") == (0.9, 0.8, 0.7)
+    with pytest.raises(ValueError):
+        parse_airlight("bright")
+    with pytest.raises(ValueError):
+        parse_airlight("1, 2")
+
+
+def test_transform_takes_trailing_axes_and_zooms(viewer):
+    layer = viewer.add_image(np.zeros((4, 10, 20)), scale=(5.0, 2.0, 3.0), translate=(1.0, 10.0, 20.0))
+    tf = transform(layer, 2)
+    assert tf["scale"] == (2.0, 3.0) and tf["translate"] == (10.0, 20.0) and tf["affine"].shape == (3, 3)
+    z = transform(layer, 2, zoom=(2.0, 4.0))  # a preview at half / quarter size covers the same area
+    assert z["scale"] == (4.0, 12.0) and z["translate"] == (11.0, 24.5)
+    assert _zoom(np.zeros((5, 5)), (10, 20), layer) == (2.0, 4.0)
+    assert _zoom(np.zeros((10, 20)), (10, 20), layer) == ()
+
+
+def test_output_layers_reuse_and_rollback(viewer):
+    source = viewer.add_image(np.ones((8, 8), np.float32), name="img", contrast_limits=(0, 2))
+    book = OutputLayers(viewer, "demo")
+    layer = book.write("img part", "part", np.zeros((8, 8), np.float32), kind="image", source=source, metadata={})
+    assert layer.metadata["task"] == "demo" and tuple(layer.contrast_limits) == (0, 2)
+    book.rollback()
+    assert [la.name for la in viewer.layers] == ["img"]
+    kept = OutputLayers(viewer, "demo")
+    kept.write("img part", "part", np.zeros((8, 8), np.float32), kind="image", source=source, metadata={"v": 1})
+    rerun = OutputLayers(viewer, "demo")
+    rerun.write("img part", "part", np.full((8, 8), 5, np.float32), kind="image", source=source, metadata={"v": 2})
+    assert viewer.layers["img part"].metadata["v"] == 2 and viewer.layers["img part"].data.max() == 5
+    rerun.rollback()
+    assert viewer.layers["img part"].metadata["v"] == 1 and viewer.layers["img part"].data.max() == 0
+    other = OutputLayers(viewer, "another task")  # a same-named layer of another task is not overwritten
+    other.write("img part", "part", np.ones((8, 8), np.float32), kind="map", source=source, metadata={})
+    assert len(viewer.layers) == 3 and isinstance(viewer.layers[-1], napari.layers.Image)
+
+
+def test_split_per_input():
+    stack = np.zeros((2, 8, 8))
+    assert len(_split(stack, 2)) == 2 and _split(stack, 1)[0] is stack
+    assert len(_split([np.zeros((8, 8))] * 3, 3)) == 3
+    assert len(_split(np.zeros((8, 8)), 2)) == 1
+
+
+def test_device_choice_disables_missing_devices(qtbot):
+    import torch
+
+    combo = DeviceChoice()
+    qtbot.addWidget(combo.native)
+    available = combo.probe()
+    assert available[-1] == "cpu"
+    model = combo.native.model()
+    enabled = {name: model.item(i).isEnabled() for i, name in enumerate(DEVICES)}
+    assert enabled["auto"] and enabled["cpu"]
+    assert enabled["cuda"] == torch.cuda.is_available()
+
+
+def test_every_spec_is_well_formed():
+    for spec in SPECS.values():
+        assert spec.title.endswith("(Double-DIP)")
+        assert spec.inputs[0].kind == "image" and not spec.modes[0].stack
+        parts = [o.part for m in spec.modes for o in m.outputs]
+        assert all(parts) and spec.iterations > 0 and spec.max_size >= 16
