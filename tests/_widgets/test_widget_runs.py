@@ -202,3 +202,41 @@ def test_widgets_of_unreleased_functions_say_so(viewer, open_widget, title):
     if function in napari_doubledip._LAZY:
         pytest.skip(f"{function} exists now")
     assert not widget.run_button.enabled and function in widget.status.value
+
+
+def test_transparency_whole_stack_as_mixtures(viewer, open_widget, run_widget):
+    s = samples.two_mixtures(32)
+    viewer.add_image(s.data, name="stack", scale=(1.0, 3.0, 3.0))  # (2, 32, 32): one stack layer
+    widget = open_widget(TRANS)
+    widget.frames.value = "all frames are mixtures"
+    run_widget(widget)
+    layer = viewer.layers["stack layer 2"]
+    assert layer.data.shape == (32, 32) and layer.metadata["mode"] == "all frames are mixtures"
+    assert layer.metadata["params"]["mixtures"] == 2 and layer.metadata["frame"] is None
+    np.testing.assert_allclose(layer.scale, (3.0, 3.0))
+
+
+def test_pickers_follow_the_layer_list(viewer, open_widget):
+    widget = open_widget(SEG)
+    assert widget.pickers["image"].choices == ()
+    viewer.add_image(np.zeros((16, 16)), name="a")
+    labels = viewer.add_labels(np.zeros((16, 16), np.uint8), name="hints")
+    assert [la.name for la in widget.pickers["image"].choices] == ["a"]
+    assert widget.pickers["scribbles"].value is None  # optional inputs stay unset until chosen
+    assert [c for c in widget.pickers["scribbles"].choices if c is not None][0].name == "hints"
+    labels.name = "scribbles"
+    assert "scribbles" in widget.pickers["scribbles"].native.itemText(1)
+    viewer.layers.remove("a")
+    assert widget.pickers["image"].choices == ()
+
+
+def test_closing_the_dock_mid_run_lets_the_run_finish(viewer, qtbot, errors):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    widget.iterations.value, widget.max_size.value = 10, 16
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: viewer.window.remove_dock_widget(dock) if p.iteration == 5 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"] and not errors
+    widget.native.close()

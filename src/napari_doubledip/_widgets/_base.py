@@ -132,6 +132,7 @@ class TaskWidget(Container):
                 "package does not have yet."
             )
         self._connect_layer_events()
+        self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
 
     # --- inputs -----------------------------------------------------------------------------------------------
@@ -171,10 +172,13 @@ class TaskWidget(Container):
                 disconnect()
 
         def disconnect(*_):
-            for name in ("inserted", "removed", "moved", "reordered"):
-                getattr(events, name).disconnect(refresh)
-            for layer in self.viewer.layers:
-                layer.events.name.disconnect(refresh)
+            try:
+                for name in ("inserted", "removed", "moved", "reordered"):
+                    getattr(events, name).disconnect(refresh)
+                for layer in self.viewer.layers:
+                    layer.events.name.disconnect(refresh)
+            except (RuntimeError, AttributeError, ValueError):  # viewer already torn down
+                pass
 
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(refresh)
@@ -361,6 +365,28 @@ class TaskWidget(Container):
                 self.device.probe()
         except RuntimeError:  # the widget was closed during the run
             pass
+
+    def _on_destroyed(self, *_args: Any) -> None:
+        """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers.
+
+        (Closing the dock only hides the widget: a run then finishes and writes its layers as usual.)
+        """
+        worker, job = self.worker, self._job
+        self.worker, self._job = None, None
+        if worker is None:
+            return
+        slots = (
+            (worker.yielded, self._on_progress), (worker.returned, self._on_result), (worker.errored, self._on_error),
+            (worker.aborted, self._on_aborted), (worker.finished, self._on_finished),
+        )
+        for signal, slot in slots:
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        worker.quit()
+        if job is not None:
+            job.outputs.rollback()
 
     def _notify_error(self, exc: BaseException) -> None:
         message = f"{self.spec.title}: {exc}"
