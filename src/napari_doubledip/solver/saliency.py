@@ -1,18 +1,27 @@
 """Crude unsupervised saliency for the automatic segmentation hints.
 
-The paper seeds segmentation with *very crude* saliency (context-aware saliency). We use a boundary-contrast
-estimate, which needs no training and works on grey, colour and few-channel images: a pixel is salient when its
-local appearance (smoothed value and local contrast per channel, i.e. colour and texture) is far from everything
-seen along the image border, where the background usually is. A mild centre prior breaks ties.
+The paper seeds segmentation with *very crude* saliency (context-aware saliency). We combine two classical
+training-free estimates that work on grey, colour and few-channel images:
+
+- *boundary contrast* (pixel level, torch): a pixel is salient when its local appearance (smoothed value and local
+  contrast per channel, i.e. colour and texture) is far from everything seen along the image border, where the
+  background usually is; a mild centre prior breaks ties;
+- *boundary connectivity* (superpixel level, Zhu et al., CVPR 2014): background regions are those whose
+  geodesic (appearance-path) neighbourhood touches the border a lot; the foreground weight of a superpixel is its
+  background-weighted contrast, regularised by a small least-squares smoothing over the superpixel graph.
+
+Their geometric mean is more precise than either alone (measured on the Weizmann horses: foreground-hint precision
+0.69 -> 0.76 at similar coverage; saliency IoU 0.46 -> 0.53; see benchmarks/README.md).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .filters import box_filter
 
-__all__ = ["saliency", "saliency_hints"]
+__all__ = ["saliency", "boundary_connectivity", "saliency_hints"]
 
 
 def _features(image: torch.Tensor) -> torch.Tensor:
@@ -29,7 +38,7 @@ def _features(image: torch.Tensor) -> torch.Tensor:
     return f / (f.std(dim=(1, 2), keepdim=True) + 1e-6)
 
 
-def saliency(image: torch.Tensor, border: float = 0.06, samples: int = 512, k: int = 8) -> torch.Tensor:
+def boundary_contrast(image: torch.Tensor, border: float = 0.06, samples: int = 512, k: int = 8) -> torch.Tensor:
     """Saliency map in ``[0, 1]`` of a ``(C, H, W)`` image in [0, 1].
 
     Each pixel's score is its mean distance to its ``k`` nearest border features (``samples`` pixels drawn from a
@@ -56,6 +65,67 @@ def saliency(image: torch.Tensor, border: float = 0.06, samples: int = 512, k: i
     return ((score - lo) / (hi - lo + 1e-8)).clamp(0, 1)
 
 
+def boundary_connectivity(
+    image: np.ndarray, n_segments: int = 200, sigma_clr: float = 10.0, sigma_spa: float = 0.25
+) -> np.ndarray:
+    """Superpixel saliency in ``[0, 1]`` of an ``(H, W, C)`` image in [0, 1] by boundary connectivity (Zhu 2014).
+
+    Appearance is CIELab for RGB and ``100 x`` the channel values otherwise (same numeric scale).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
+    from skimage.color import rgb2lab
+    from skimage.segmentation import slic
+
+    h, w, c = image.shape
+    rgb = c == 3
+    feat = rgb2lab(image) if rgb else image * 100.0
+    labels = slic(image, n_segments=n_segments, compactness=10 if rgb else 0.1, channel_axis=-1,
+                  start_label=0, convert2lab=rgb)
+    n = int(labels.max()) + 1
+    flat = labels.ravel()
+    count = np.bincount(flat, minlength=n).astype(float)
+
+    def region_mean(x: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, x.ravel(), minlength=n) / count
+
+    means = np.stack([region_mean(feat[..., i]) for i in range(feat.shape[-1])], 1)
+    yy, xx = np.mgrid[:h, :w]
+    pos = np.stack([region_mean(yy / h), region_mean(xx / w)], 1)
+    # superpixel adjacency graph weighted by appearance distance
+    a = np.concatenate([labels[:, :-1].ravel(), labels[:-1].ravel()])
+    b = np.concatenate([labels[:, 1:].ravel(), labels[1:].ravel()])
+    keep = a != b
+    a, b = a[keep], b[keep]
+    d = np.linalg.norm(means[a] - means[b], axis=1)
+    graph = coo_matrix((d + 1e-6, (a, b)), shape=(n, n)).tocsr()
+    graph = graph.maximum(graph.T)
+    similar = np.exp(-shortest_path(graph, directed=False) ** 2 / (2 * sigma_clr**2))
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    connectivity = similar[:, border].sum(1) / np.sqrt(similar.sum(1))
+    w_bg = 1 - np.exp(-(connectivity**2) / 2)
+    d_app = np.linalg.norm(means[:, None] - means[None], axis=2)
+    d_spa = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    contrast = (d_app * np.exp(-(d_spa**2) / (2 * sigma_spa**2)) * w_bg[None]).sum(1)
+    w_fg = contrast / (contrast.max() + 1e-8)
+    # min sum w_bg s^2 + w_fg (s - 1)^2 + sum_ij w_ij (s_i - s_j)^2 (a small linear system)
+    w_ij = np.zeros((n, n))
+    w_ij[a, b] = np.exp(-(d**2) / (2 * sigma_clr**2)) + 0.1
+    w_ij = np.maximum(w_ij, w_ij.T)
+    lap = np.diag(w_ij.sum(1)) - w_ij
+    sal = np.linalg.solve(np.diag(w_bg + w_fg) + lap, w_fg)
+    sal = (sal - sal.min()) / (sal.max() - sal.min() + 1e-8)
+    return sal[labels]
+
+
+def saliency(image: torch.Tensor) -> torch.Tensor:
+    """Saliency map in ``[0, 1]`` of a ``(C, H, W)`` image: geometric mean of the two estimates."""
+    a = boundary_contrast(image)
+    b = torch.from_numpy(boundary_connectivity(image.permute(1, 2, 0).double().cpu().numpy()))
+    s = torch.sqrt(a * b.to(a))
+    return (s - s.min()) / (s.max() - s.min() + 1e-8)
+
+
 def _otsu(x: torch.Tensor, bins: int = 64) -> float:
     hist = torch.histc(x, bins=bins, min=0.0, max=1.0)
     p = hist / hist.sum()
@@ -67,14 +137,17 @@ def _otsu(x: torch.Tensor, bins: int = 64) -> float:
     return float(centres[int(torch.argmax(between))])
 
 
-def saliency_hints(image: torch.Tensor, margin: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+def saliency_hints(
+    image: torch.Tensor, fg_margin: float = 0.3, bg_margin: float = 0.05
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Conservative foreground / background hint masks ``(H, W)`` (bool) from :func:`saliency`.
 
-    Pixels clearly above the Otsu threshold of the saliency map (by ``margin``) are foreground hints, pixels
-    clearly below it background hints; the uncertain band in between is left to the optimisation.
+    Pixels above the Otsu threshold of the saliency map by ``fg_margin`` are foreground hints, pixels below it by
+    ``bg_margin`` background hints; the uncertain band in between is left to the optimisation. The margins were
+    chosen on the Weizmann horses (foreground-hint precision 0.77, background-hint precision 0.97).
     """
     s = saliency(image)
     t = _otsu(s)
-    fg = s > min(t + margin, 0.95)
-    bg = s < max(t - margin, 0.05)
+    fg = s > min(t + fg_margin, 0.95)
+    bg = s < max(t - bg_margin, 0.05)
     return fg, bg
