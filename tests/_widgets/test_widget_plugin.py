@@ -72,7 +72,7 @@ viewer.close()
 
 
 def test_spec_defaults_match_the_library():
-    """The widgets' initial iterations/working size are the library's defaults (copied to avoid importing torch)."""
+    """The widgets' initial iterations/working size are the library's defaults (copied: no torch at start-up)."""
     from napari_doubledip.tasks import segmentation, transparency
 
     for spec, module in ((SPECS["segmentation"], segmentation), (SPECS["transparency"], transparency)):

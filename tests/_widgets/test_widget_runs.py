@@ -142,7 +142,7 @@ def test_cancel_of_a_rerun_restores_the_previous_result(viewer, open_widget, run
     widget.seed.value = 1
     widget.preview_every.value = 1
     worker = widget.run(start=False)
-    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 50 else None)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 25 else None)  # after a preview
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]

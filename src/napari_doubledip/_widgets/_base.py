@@ -13,13 +13,32 @@ from typing import Any, ClassVar
 
 import napari.layers
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton, Select, SpinBox, create_widget
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    Label,
+    ProgressBar,
+    PushButton,
+    Select,
+    SpinBox,
+    create_widget,
+)
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 
 from ._devices import DeviceChoice
-from ._layers import OutputLayers, frame_shape, is_stack, output_name, read_box, read_image, read_labels
-from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Output, TaskSpec
+from ._layers import (
+    OutputLayers,
+    frame_shape,
+    is_rgb,
+    is_stack,
+    output_name,
+    read_box,
+    read_image,
+    read_labels,
+)
+from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Option, Output, TaskSpec
 from ._worker import Control, run_task
 
 __all__ = ["TaskWidget", "MIN_PREVIEW_SECONDS"]
@@ -80,40 +99,13 @@ class TaskWidget(Container):
         self.header.native.setWordWrap(True)
         self.pickers: dict[str, Any] = {spec_in.name: self._picker(spec_in) for spec_in in spec.inputs}
         self._primary = next(i for i in spec.inputs if i.kind == "image")
-        stack_modes = [m for m in spec.stack_modes if _function_available(m.function)]
+        stack_modes = [m.label for m in spec.stack_modes if _function_available(m.function)]
         self.frames = ComboBox(
-            name="frames",
-            label="frames",
-            choices=[CURRENT_FRAME, *(m.label for m in stack_modes)],
-            tooltip="For a stack layer (T, Y, X[, RGB]): run on the frame under the slider, or on the whole stack.",
+            name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
+            tooltip="For a stack layer (T, Y, X[, RGB]): the frame under the slider, or the whole stack.",
         )
-        self.task_options = {
-            o.name: create_widget(
-                value=o.value, annotation=o.annotation, name=o.name, label=o.label, options=o.options
-            )
-            for o in spec.options
-        }
-        for o in spec.options:
-            self.task_options[o.name].tooltip = o.tooltip
-        self.iterations = SpinBox(
-            value=spec.iterations, min=1, max=100_000, step=50, name="iterations", label="iterations",
-            tooltip="Optimisation steps. More = better fit, slower.",
-        )
-        self.max_size = SpinBox(
-            value=spec.max_size, min=16, max=4096, step=16, name="max_size", label="working size",
-            tooltip="Long side (pixels) the networks work at; results are brought back to full size.",
-        )
-        self.device = DeviceChoice(name="device", label="device")
-        self.seed = SpinBox(value=0, min=0, max=2**31 - 1, name="seed", label="seed",
-                            tooltip="Random seed: the same seed gives the same result on the CPU.")
-        self.preview_every = SpinBox(
-            value=25, min=0, max=100_000, step=25, name="preview_every", label="preview every",
-            tooltip="Update the output layers every this many iterations while running (0 = no live preview).",
-        )
-        self.keep_partial = CheckBox(
-            value=False, name="keep_partial", label="keep partial result on cancel",
-            tooltip="Cancel keeps the best result so far as layers, instead of removing this run's layers.",
-        )
+        self.task_options = {o.name: _option_widget(o) for o in spec.options}
+        self._common_options()
         self.run_button = PushButton(text="Run", name="run_button")
         self.progress = ProgressBar(value=0, min=0, max=1, name="progress", label="progress")
         self.status = Label(value="", name="status", label=" ")
@@ -121,7 +113,8 @@ class TaskWidget(Container):
         self.extend([
             self.header, *self.pickers.values(), self.frames, *self.task_options.values(), self.iterations,
             self.max_size, self.device, self.seed, self.preview_every, self.keep_partial,
-            Container(widgets=[self.run_button], labels=False, name="run_row", label=" "), self.progress, self.status,
+            Container(widgets=[self.run_button], labels=False, name="run_row", label=" "),
+            self.progress, self.status,
         ])
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
@@ -134,6 +127,30 @@ class TaskWidget(Container):
         self._connect_layer_events()
         self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
+
+    def _common_options(self) -> None:
+        """The options every task has: budget, working size, device, seed, preview, cancel behaviour."""
+        self.iterations = SpinBox(
+            value=self.spec.iterations, min=1, max=100_000, step=50, name="iterations", label="iterations",
+            tooltip="Optimisation steps. More = better fit, slower.",
+        )
+        self.max_size = SpinBox(
+            value=self.spec.max_size, min=16, max=4096, step=16, name="max_size", label="working size",
+            tooltip="Long side (pixels) the networks work at; results are brought back to full size.",
+        )
+        self.device = DeviceChoice(name="device", label="device")
+        self.seed = SpinBox(
+            value=0, min=0, max=2**31 - 1, name="seed", label="seed",
+            tooltip="Random seed: the same seed gives the same result on the CPU.",
+        )
+        self.preview_every = SpinBox(
+            value=25, min=0, max=100_000, step=25, name="preview_every", label="preview every",
+            tooltip="Update the output layers every this many iterations while running (0 = no live preview).",
+        )
+        self.keep_partial = CheckBox(
+            value=False, name="keep_partial", label="keep partial result on cancel",
+            tooltip="Cancel keeps the best result so far as layers, instead of removing this run's layers.",
+        )
 
     # --- inputs -----------------------------------------------------------------------------------------------
 
@@ -376,8 +393,11 @@ class TaskWidget(Container):
         if worker is None:
             return
         slots = (
-            (worker.yielded, self._on_progress), (worker.returned, self._on_result), (worker.errored, self._on_error),
-            (worker.aborted, self._on_aborted), (worker.finished, self._on_finished),
+            (worker.yielded, self._on_progress),
+            (worker.returned, self._on_result),
+            (worker.errored, self._on_error),
+            (worker.aborted, self._on_aborted),
+            (worker.finished, self._on_finished),
         )
         for signal, slot in slots:
             try:
@@ -420,6 +440,15 @@ class TaskWidget(Container):
         return names
 
 
+def _option_widget(option: Option):
+    widget = create_widget(
+        value=option.value, annotation=option.annotation, name=option.name, label=option.label,
+        options=option.options,
+    )
+    widget.tooltip = option.tooltip or None
+    return widget
+
+
 def _torch_loaded() -> bool:
     import sys
 
@@ -438,8 +467,7 @@ def _split(value: Any, n: int) -> list[Any]:
 
 def _zoom(data: np.ndarray, full: tuple[int, int], source: Any) -> tuple[float, ...]:
     """Per-axis enlargement of a working-size preview to the frame size (``()`` when already full size)."""
-    rgb = bool(getattr(source, "rgb", False)) and data.ndim >= 3 and data.shape[-1] in (3, 4)
-    hw = data.shape[-3:-1] if rgb else data.shape[-2:]
+    hw = data.shape[-3:-1] if is_rgb(data, source) else data.shape[-2:]
     if tuple(hw) == tuple(full) or min(hw) == 0:
         return ()
     return (full[0] / hw[0], full[1] / hw[1])

@@ -2,7 +2,8 @@
 
 Finding out which devices exist needs torch, and the plugin must not import torch when napari starts or when a
 widget opens. So the list is checked lazily: when the user first opens it, or right away if torch is already
-loaded (after a run). The worker validates the choice anyway (:func:`napari_doubledip.solver.device.resolve_device`).
+loaded (after a run). The worker validates the choice anyway
+(:func:`napari_doubledip.solver.device.resolve_device`).
 """
 
 from __future__ import annotations

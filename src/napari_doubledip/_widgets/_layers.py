@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "layer_array",
     "is_stack",
+    "is_rgb",
     "frame_shape",
     "current_frame",
     "read_image",
@@ -40,6 +41,11 @@ def layer_array(layer: Any) -> np.ndarray:
 def is_stack(layer: Any) -> bool:
     """More than two spatial axes: ``(T, Y, X)``, ``(T, Y, X, RGB)``, ..."""
     return layer.ndim > 2
+
+
+def is_rgb(data: np.ndarray, source: Any) -> bool:
+    """Output with a colour axis: the source layer is RGB(A) and the array ends in 3 or 4 channels."""
+    return bool(getattr(source, "rgb", False)) and data.ndim >= 3 and data.shape[-1] in (3, 4)
 
 
 def frame_shape(layer: Any) -> tuple[int, int]:
@@ -91,7 +97,8 @@ def read_labels(layer: Any, image: Any, viewer: Any, whole_stack: bool = False) 
         labels = labels[current_frame(layer, viewer)]
     if labels.shape != shape:
         raise ValueError(
-            f"labels layer {layer.name!r} has frames of shape {labels.shape}, but image {image.name!r} has {shape}; "
+            f"labels layer {layer.name!r} has frames of shape {labels.shape}, "
+            f"but image {image.name!r} has {shape}; "
             "add the Labels layer from the image (Layers > New Labels) so that they match"
         )
     return labels
@@ -194,7 +201,7 @@ class OutputLayers:
         zoom: tuple[float, ...] = (),
     ) -> Any:
         """Create or update the layer ``name`` with ``data``; returns the layer."""
-        rgb = bool(getattr(source, "rgb", False)) and kind != "labels" and data.ndim >= 3 and data.shape[-1] in (3, 4)
+        rgb = is_rgb(data, source) and kind != "labels"
         if kind == "labels":
             data = _as_labels(data)
         spatial = data.ndim - (1 if rgb else 0)
