@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import samples
 
 __all__ = [
     "texture_composite",
     "two_mixtures",
+    "watermarked",
+    "watermark_set",
+    "hazy_image",
     "moving_object_video",
     "reflection_video",
 ]
@@ -20,6 +25,17 @@ LayerData = tuple[Any, dict[str, Any], str]
 
 #: Side of the sample images: larger than the default working size (128), as real inputs are.
 SIZE = 256
+#: Side and length of the video samples (every frame is optimised: kept small).
+VIDEO_SIZE, VIDEO_FRAMES = 128, 8
+
+
+def _box_layer(box: tuple[int, int, int, int], name: str) -> LayerData:
+    """A Shapes layer with one rectangle ``(top, left, bottom, right)``, drawn as an outline."""
+    top, left, bottom, right = box
+    rect = np.array([[top, left], [top, right - 1], [bottom - 1, right - 1], [bottom - 1, left]], float)
+    kwargs = {"name": name, "shape_type": "rectangle", "edge_color": "yellow", "face_color": "transparent",
+              "edge_width": 2}
+    return ([rect], kwargs, "shapes")
 
 
 def texture_composite() -> list[LayerData]:
@@ -34,13 +50,31 @@ def two_mixtures() -> list[LayerData]:
     return [(m, {"name": f"mixture {i + 1}"}, "image") for i, m in enumerate(s.data)]
 
 
+def watermarked() -> list[LayerData]:
+    """Watermark removal with a box: a watermarked image and a rectangle around the mark."""
+    s = samples.watermarked(SIZE)
+    return [(s.data, {"name": "watermarked"}, "image"), _box_layer(s.extra["box"], "watermark box")]
+
+
+def watermark_set() -> list[LayerData]:
+    """Watermark removal without a box: three images sharing one watermark."""
+    s = samples.watermark_set(3, SIZE)
+    return [(im, {"name": f"watermarked {i + 1}"}, "image") for i, im in enumerate(s.data)]
+
+
+def hazy_image() -> list[LayerData]:
+    """Dehazing: a hazy photograph (synthetic haze over scikit-image's cat)."""
+    s = samples.hazy_image(SIZE)
+    return [(s.data, {"name": "hazy image"}, "image")]
+
+
 def moving_object_video() -> list[LayerData]:
     """Video segmentation: a textured blob moving over a static background, a ``(T, Y, X, RGB)`` stack."""
-    s = samples.moving_object_video(size=128, frames=8)
+    s = samples.moving_object_video(size=VIDEO_SIZE, frames=VIDEO_FRAMES)
     return [(s.data, {"name": "moving object video"}, "image")]
 
 
 def reflection_video() -> list[LayerData]:
     """Video transparency: a panning scene behind a static reflection, a ``(T, Y, X)`` stack."""
-    s = samples.reflection_video(size=128, frames=8)
+    s = samples.reflection_video(size=VIDEO_SIZE, frames=VIDEO_FRAMES)
     return [(s.data, {"name": "reflection video"}, "image")]

@@ -34,7 +34,10 @@ def test_manifest_lists_one_widget_per_task(manifest):
 
 def test_manifest_sample_data_resolve_and_load(manifest):
     keys = {s.key for s in manifest.contributions.sample_data}
-    assert {"texture_composite", "two_mixtures", "moving_object_video", "reflection_video"} <= keys
+    assert keys >= {
+        "texture_composite", "two_mixtures", "watermarked", "watermark_set", "hazy_image",
+        "moving_object_video", "reflection_video",
+    }
     for s in manifest.contributions.sample_data:
         layers = PluginManager.instance().commands.get(s.command)()
         assert layers, s.key
@@ -51,6 +54,9 @@ def test_sample_shapes():
     assert len(mixtures) == 2 and mixtures[0][0].shape == mixtures[1][0].shape
     (video, _, _), = _sample_data.moving_object_video()
     assert video.ndim == 4 and video.shape[-1] == 3  # (T, Y, X, RGB)
+    (image, _, _), (box, kwargs, kind) = _sample_data.watermarked()
+    assert kind == "shapes" and kwargs["shape_type"] == "rectangle" and box[0].shape == (4, 2)
+    assert len(_sample_data.watermark_set()) == 3
 
 
 def test_plugin_and_viewer_start_without_torch():
@@ -71,9 +77,17 @@ viewer.close()
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
-def test_spec_defaults_match_the_library():
+@pytest.mark.parametrize("task", list(SPECS))
+def test_spec_defaults_match_the_library(task):
     """The widgets' initial iterations/working size are the library's defaults (copied: no torch at start-up)."""
-    from napari_doubledip.tasks import segmentation, transparency
+    import importlib
 
-    for spec, module in ((SPECS["segmentation"], segmentation), (SPECS["transparency"], transparency)):
-        assert (spec.iterations, spec.max_size) == (module.DEFAULTS["iterations"], module.DEFAULTS["max_size"])
+    import napari_doubledip
+
+    spec = SPECS[task]
+    function = spec.image_mode.function
+    try:
+        module = importlib.import_module(napari_doubledip._LAZY[function], "napari_doubledip")
+    except ImportError:
+        pytest.skip(f"napari_doubledip.{function} is not available yet")
+    assert (spec.iterations, spec.max_size) == (module.DEFAULTS["iterations"], module.DEFAULTS["max_size"])

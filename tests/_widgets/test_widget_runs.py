@@ -195,13 +195,18 @@ def test_bad_inputs_are_reported_without_starting(viewer, open_widget, errors):
     assert errors and "choose an image layer" in errors[0]
 
 
-@pytest.mark.parametrize("title", ["Watermark removal (Double-DIP)", "Dehazing (Double-DIP)"])
-def test_widgets_of_unreleased_functions_say_so(viewer, open_widget, title):
-    widget = open_widget(title)
-    function = widget.spec.image_mode.function
-    if function in napari_doubledip._LAZY:
-        pytest.skip(f"{function} exists now")
-    assert not widget.run_button.enabled and function in widget.status.value
+def test_a_widget_whose_function_is_missing_says_so(viewer):
+    from dataclasses import replace
+
+    from napari_doubledip._widgets import TaskWidget
+    from napari_doubledip._widgets._tasks import DEHAZING
+
+    class Future(TaskWidget):
+        spec = replace(DEHAZING, modes=(replace(DEHAZING.modes[0], function="not_yet_written"),))
+
+    widget = Future(viewer)
+    assert not widget.run_button.enabled and "not_yet_written" in widget.status.value
+    widget.native.close()
 
 
 def test_transparency_whole_stack_as_mixtures(viewer, open_widget, run_widget):
@@ -240,3 +245,58 @@ def test_closing_the_dock_mid_run_lets_the_run_finish(viewer, qtbot, errors):
         worker.start()
     assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"] and not errors
     widget.native.close()
+
+
+def needs(function: str) -> None:
+    from napari_doubledip._widgets._base import _function_available
+
+    if not _function_available(function):
+        pytest.skip(f"napari_doubledip.{function} is not available yet")
+
+
+def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
+    needs("dehaze")
+    img = samples.hazy_image(32).data
+    viewer.add_image(img, name="haze")
+    widget = open_widget("Dehazing (Double-DIP)")
+    widget.task_options["airlight"].value = "0.8, 0.85, 0.9"
+    run_widget(widget)
+    assert names(viewer) == ["haze", "haze transmission", "haze airlight", "haze clean"]
+    t = viewer.layers["haze transmission"]
+    assert t.data.shape == (32, 32) and tuple(t.contrast_limits) == (0.0, 1.0)
+    assert viewer.layers["haze clean"].rgb and viewer.layers["haze airlight"].data.shape == img.shape
+    md = viewer.layers["haze clean"].metadata
+    assert md["params"]["airlight"] == [0.8, 0.85, 0.9] and len(md["airlight_init"]) == 3
+
+
+def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
+    needs("dehaze")
+    viewer.add_image(samples.hazy_image(32).data, name="haze")
+    widget = open_widget("Dehazing (Double-DIP)")
+    widget.task_options["airlight"].value = "bright"
+    assert widget.run() is None and "airlight" in errors[0]
+
+
+def test_segmentation_of_a_whole_stack(viewer, open_widget, run_widget):
+    needs("segment_video")
+    video = samples.moving_object_video(size=32, frames=3).data  # (T, Y, X, RGB)
+    viewer.add_image(video, name="movie", scale=(1.0, 2.0, 2.0))
+    widget = open_widget(SEG)
+    widget.frames.value = "whole stack (video)"
+    run_widget(widget)
+    mask = viewer.layers["movie mask"]
+    assert mask.data.shape == (3, 32, 32) and mask.metadata["function"] == "segment_video"
+    np.testing.assert_allclose(mask.scale, (1.0, 2.0, 2.0))
+    assert viewer.layers["movie foreground"].data.shape == video.shape
+
+
+def test_video_transparency_dynamic_and_static(viewer, open_widget, run_widget):
+    needs("separate_video_layers")
+    video = samples.reflection_video(size=32, frames=3).data  # (T, Y, X)
+    viewer.add_image(video, name="glass")
+    widget = open_widget(TRANS)
+    widget.frames.value = "video: moving + static layer"
+    run_widget(widget)
+    assert viewer.layers["glass dynamic"].data.shape == video.shape
+    assert viewer.layers["glass static"].data.shape == video.shape[1:]
+    assert len(viewer.layers["glass static"].metadata["alphas"]) == 3

@@ -50,10 +50,13 @@ _LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels, "s
 
 
 def _function_available(name: str) -> bool:
-    """Whether the library exports ``name`` (checked without importing torch)."""
+    """Whether the library exports ``name`` and its module exists (checked without importing torch)."""
+    import importlib.util
+
     from .. import _LAZY
 
-    return name in _LAZY
+    module = _LAZY.get(name)
+    return module is not None and importlib.util.find_spec(module, "napari_doubledip") is not None
 
 
 @dataclass
@@ -108,6 +111,7 @@ class TaskWidget(Container):
         self._common_options()
         self.run_button = PushButton(text="Run", name="run_button")
         self.progress = ProgressBar(value=0, min=0, max=1, name="progress", label="progress")
+        self.progress.native.setFormat("%v / %m")  # iterations done / planned
         self.status = Label(value="", name="status", label=" ")
         self.status.native.setWordWrap(True)
         self.extend([
@@ -253,7 +257,7 @@ class TaskWidget(Container):
             else:
                 extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack)[0]
         options = {name: w.value for name, w in self.task_options.items()}
-        args, kwargs = mode.build(Inputs(images, extra, options, frame))
+        args, kwargs = mode.build(Inputs(images, extra, options, frame, frame_shape(sources[0])))
         kwargs.update(
             iterations=int(self.iterations.value),
             max_size=int(self.max_size.value),

@@ -168,12 +168,19 @@ class Inputs:
         Task-specific option values by name.
     frame
         Index of the frame used (leading axes), or ``None``.
+    frame_shape
+        ``(H, W)`` of one frame (defaults to the last two axes of the first image).
     """
 
     images: list[np.ndarray]
     layers: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     frame: tuple[int, ...] | None = None
+    frame_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.frame_shape is None:
+            self.frame_shape = tuple(self.images[0].shape[:2])
 
     @property
     def image(self) -> np.ndarray:

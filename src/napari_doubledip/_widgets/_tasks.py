@@ -34,28 +34,29 @@ def box_hints(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndar
 
 
 def segmentation_hints(x: Inputs) -> Any:
-    """Scribbles (1 = foreground, 2 = background) and/or a box; ``"auto"`` when neither marks anything."""
+    """Scribbles (1 = foreground, 2 = background) and/or a box; ``"auto"`` when neither marks anything.
+
+    Scribbles are ``(H, W)``, or ``(T, H, W)`` for a whole stack; a box applies to every frame.
+    """
     scribbles, box = x.layers.get("scribbles"), x.layers.get("box")
-    shape = x.image.shape[-3:-1] if x.image.ndim == 3 and x.image.shape[-1] in (3, 4) else x.image.shape[-2:]
-    labels = None
-    if box is not None:
-        labels = box_hints(tuple(shape), box)
-    if scribbles is not None and np.isin(scribbles, (1, 2)).any():
-        if labels is None:
-            labels = np.zeros(shape, np.uint8)
-        elif (scribbles == 1).any():  # the user's foreground replaces the box's guess
+    marked = scribbles is not None and bool(np.isin(scribbles, (1, 2)).any())
+    if box is None and not marked:
+        return "auto"
+    shape = scribbles.shape if marked else x.frame_shape
+    if box is None:
+        labels = np.zeros(shape, np.uint8)
+    else:
+        labels = np.broadcast_to(box_hints(x.frame_shape, box), shape).copy()
+    if marked:
+        if box is not None and (scribbles == 1).any():  # the user's foreground replaces the box's guess
             labels[labels == 1] = 0
         labels[scribbles == 1] = 1
         labels[scribbles == 2] = 2
-    return "auto" if labels is None else labels
+    return labels
 
 
 def _segment(x: Inputs):
     return (x.image,), {"hints": segmentation_hints(x)}
-
-
-def _segment_video(x: Inputs):
-    return (x.image,), {}
 
 
 SEGMENTATION = TaskSpec(
@@ -85,7 +86,7 @@ SEGMENTATION = TaskSpec(
         ),
         Mode(
             "segment_video",
-            _segment_video,
+            _segment,
             (
                 Output("background", "background"),
                 Output("foreground", "foreground"),
@@ -192,7 +193,9 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
     try:
         values = tuple(float(v) for v in text.replace(";", ",").replace(" ", ",").split(",") if v)
     except ValueError:
-        raise ValueError(f"airlight must be 'auto' or 1 or 3 numbers such as '0.9, 0.92, 0.95', got {text!r}")
+        raise ValueError(
+            f"airlight must be 'auto' or 1 or 3 numbers such as '0.9, 0.92, 0.95', got {text!r}"
+        ) from None
     if len(values) not in (1, 3, 4):
         raise ValueError(f"airlight needs 1 (grey) or 3 (RGB) values, got {len(values)}")
     return values
@@ -205,21 +208,11 @@ def _dehaze(x: Inputs):
     return (x.image,), {"airlight": airlight}
 
 
-def _airlight_map(result: Any) -> Any:
-    """The airlight as a layer only when it varies over the image (a single colour goes to the metadata)."""
-    a = getattr(result, "airlight", None)
-    return a if a is not None and np.ndim(a) >= 2 else None
-
-
-def _airlight_value(result: Any) -> Any:
-    a = getattr(result, "airlight", None)
-    return None if a is None or np.ndim(a) >= 2 else np.asarray(a).tolist()
-
-
 DEHAZING = TaskSpec(
     name="dehazing",
     title="Dehazing (Double-DIP)",
-    help="Remove haze: a clean image, a transmission map and the airlight.",
+    help="Remove haze: a clean image, a transmission map and the airlight map.",
+    iterations=300,
     inputs=(LayerInput("image", "image", "image"),),
     options=(
         Option(
@@ -232,11 +225,11 @@ DEHAZING = TaskSpec(
             "dehaze",
             _dehaze,
             (
-                Output("clean", "clean", preview="clean"),
                 Output("transmission", "transmission", kind="map", preview="transmission"),
-                Output("airlight", _airlight_map, preview="airlight"),
+                Output("airlight", "airlight", preview="airlight"),
+                Output("clean", "clean", preview="clean"),
             ),
-            metadata=(("airlight", _airlight_value),),
+            metadata=("airlight_init",),
         ),
     ),
 )
