@@ -165,3 +165,35 @@ def working_shape(shape: Sequence[int], max_size: int) -> tuple[int, int]:
     h, w = int(shape[0]), int(shape[1])
     scale = min(1.0, max_size / max(h, w))
     return max(8, round(h * scale)), max(8, round(w * scale))
+
+
+def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple[np.ndarray, ValueRange]:
+    """Validate a video / stack: ``(T, H, W)`` grey or ``(T, H, W, C)`` with ``C`` in 1..4 (or a sequence of frames).
+
+    Unlike :func:`as_images`, a 3D array is always ``(T, H, W)`` (any ``T``), never one colour image. Returns
+    float32 ``(T, H, W, C)`` in [0, 1] with one value range for all frames, and that range.
+    """
+    if isinstance(frames, (list, tuple)):
+        if len(frames) == 0:
+            raise ValueError(f"{name} is an empty sequence")
+        arrays = [_check_array(f, f"{name}[{i}]") for i, f in enumerate(frames)]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
+        arr = np.stack(arrays)
+    else:
+        arr = _check_array(frames, name)
+    if arr.ndim == 3:
+        gray, arr = True, arr[..., None]
+    elif arr.ndim == 4:
+        gray = False
+        if not 1 <= arr.shape[-1] <= 4:
+            raise ValueError(f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {arr.shape}")
+    else:
+        raise ValueError(f"{name} must be a 3D (T, H, W) or 4D (T, H, W, C) array, got {arr.ndim}D shape {arr.shape}")
+    if arr.shape[0] < min_count:
+        raise ValueError(f"{name} needs at least {min_count} frames, got {arr.shape[0]}")
+    _check_hw(arr.shape[1:], name)
+    vr = _value_range(arr, name, gray)
+    return _normalise(arr, vr), vr
+__all__ += ["as_frames"]

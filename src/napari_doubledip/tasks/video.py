@@ -1,0 +1,465 @@
+"""Video decomposition (paper Sec. 3 "Video segmentation", Eq. 4-5; Sec. 4 "Video transparency separation", Eq. 7).
+
+All frames share the same DIPs: a layer that differs per frame is one DIP with one noise input per frame, and the
+noise inputs of successive frames are a random walk (Eq. 5), so that neighbouring frames are generated from nearby
+inputs and come out temporally coherent. Each iteration optimises a mini-batch of frames, so the cost of an
+iteration depends on the batch size, not on the number of frames; only the final evaluation (and the periodic
+checks) visit every frame, in chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+from .._validation import as_frames, check_iterations, check_max_size, working_shape
+from ..solver import losses as L
+from ..solver.device import resolve_device
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
+from ..solver.filters import resize
+from ..solver.saliency import saliency_hints
+from . import segmentation as seg
+from . import transparency as tr
+from ._common import RunInfo, run_info, task_function, to_numpy, to_tensor
+
+__all__ = [
+    "VideoSegmentationResult",
+    "VideoLayersResult",
+    "segment_video",
+    "separate_video_layers",
+    "DEFAULTS",
+]
+
+#: Default budgets and working sizes, chosen by measurement (see ``benchmarks/video_scaling.py``).
+#: ``batch`` is the number of frames per iteration.
+DEFAULTS = {
+    "segment": {"iterations": 400, "max_size": 128, "batch": 4},
+    "layers": {"iterations": 600, "max_size": 128, "batch": 4},
+}
+
+#: Per-frame step of the noise random walk (Eq. 5), relative to the noise amplitude of the DIP.
+WALK = 0.1
+
+#: Dihedral augmentation (and its 8-fold test-time evaluation of every frame).
+AUGMENT = True
+
+#: Periodic checks evaluate every frame; they are spaced so that they cost at most about this fraction of the run.
+CHECK_BUDGET = 0.1
+
+#: Video transparency: the static-layer hint (temporal median of gradients) weight, fading over this run span.
+HINT_WEIGHT, HINT_END_WEIGHT, HINT_FADE = 1.0, 0.0, (0.3, 0.6)
+#: Initial pull of the dynamic layer's coefficients (first 15% of the run).
+ALPHA_PRIOR = 0.6
+
+Hints = Union[str, None, np.ndarray]
+
+
+def _batch(batch: int | None, default: int, n: int) -> int:
+    if batch is None:
+        return min(default, n)
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)):
+        raise TypeError(f"batch must be an int or None, got {type(batch).__name__}")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    return min(int(batch), n)
+
+
+def _video_task(task: Task, batch: int, walk: dict[str, float]) -> Task:
+    """Make a per-frame task a video task: random-walk noise for the named DIPs, mini-batches, spaced checks."""
+    dips = dict(task.dips)
+    for name, rel in walk.items():
+        d = dips[name]
+        dips[name] = replace(d, walk=rel * d.noise_scale / 2)
+    n = task.target.shape[0]
+    # A check evaluates ceil(n / batch) chunks forward (~1/3 of an iteration each): keep that under CHECK_BUDGET.
+    check_every = max(task.check_every, math.ceil(math.ceil(n / batch) / (3 * CHECK_BUDGET)))
+    return replace(task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=AUGMENT)
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Video segmentation (Eq. 4-5)
+
+
+@dataclass(kw_only=True)
+class VideoSegmentationResult(RunInfo):
+    """Result of :func:`segment_video`.
+
+    Attributes
+    ----------
+    masks
+        ``(T, H, W)`` float32, 1 = foreground, binary after guided-filter refinement.
+    soft_masks
+        ``(T, H, W)`` float32 in [0, 1]: the refined masks before thresholding.
+    foreground, background
+        Shaped like the frames, in their value range: each frame inside / outside its mask, the DIP's fill-in
+        elsewhere.
+    hints
+        ``(T, H, W)`` uint8 labels of the hints used (1 = foreground, 2 = background, 0 = none).
+    """
+
+    masks: np.ndarray
+    soft_masks: np.ndarray
+    foreground: np.ndarray
+    background: np.ndarray
+    hints: np.ndarray
+
+
+def _video_hints(
+    hints: Hints, work: torch.Tensor, full_shape: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float) and whether they came from the user."""
+    n = work.shape[0]
+    ws = tuple(work.shape[-2:])
+    if isinstance(hints, str):
+        if hints != "auto":
+            raise ValueError(f"hints must be 'auto', None or a label array; got {hints!r}")
+        pairs = [saliency_hints(frame) for frame in work]  # cheap: at working size, one frame at a time
+        fg = torch.stack([p[0] for p in pairs])
+        bg = torch.stack([p[1] for p in pairs])
+        user = False
+    elif hints is None:
+        fg = torch.zeros((n, *ws), dtype=torch.bool, device=work.device)
+        bg = fg.clone()
+        user = True
+    else:
+        if hasattr(hints, "compute") and not isinstance(hints, np.ndarray):
+            hints = hints.compute()
+        labels = np.asarray(hints)
+        if labels.shape == tuple(full_shape):
+            labels = np.broadcast_to(labels, (n, *full_shape))
+        if labels.shape != (n, *full_shape):
+            raise ValueError(
+                f"hints label array must be (T, H, W) = {(n, *full_shape)} or (H, W) = {tuple(full_shape)}, "
+                f"got {labels.shape}"
+            )
+        if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+            raise TypeError(f"hints must be an integer label array, got dtype {labels.dtype}")
+        fg_full = torch.from_numpy(np.ascontiguousarray(labels == 1)).to(work.device)
+        bg_full = torch.from_numpy(np.ascontiguousarray(labels == 2)).to(work.device)
+        fg = torch.stack([seg.shrink_mask(m, ws) for m in fg_full])
+        bg = torch.stack([seg.shrink_mask(m, ws) for m in bg_full])
+        user = True
+    fg, bg = fg & ~bg, bg & ~fg
+    return fg[:, None].float(), bg[:, None].float(), user
+
+
+@task_function
+def segment_video(
+    frames: Any,
+    hints: Hints = "auto",
+    *,
+    iterations: int | None = None,
+    max_size: int | None = None,
+    batch: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    stop: StopRequest = None,
+) -> Generator[Progress, None, VideoSegmentationResult]:
+    """Segment every frame of a video into foreground and background with one Double-DIP (paper Eq. 4-5).
+
+    The foreground DIP generates every frame's foreground, the background DIP every frame's background and the
+    mask DIP every frame's mask, each frame from its own noise input; the noise inputs drift slowly from frame to
+    frame (Eq. 5), which makes the masks temporally coherent. Each iteration fits a mini-batch of ``batch`` frames.
+
+    Parameters
+    ----------
+    frames
+        ``(T, H, W)`` grey or ``(T, H, W, C)`` (C <= 4) array with ``T >= 2``, any numeric dtype.
+    hints
+        ``"auto"`` (crude saliency hints computed on each frame, relaxed after the first phase), ``None`` (no
+        hints: unsupervised, polarity arbitrary) or a label array, ``(T, H, W)`` or ``(H, W)`` for all frames,
+        with 1 = foreground and 2 = background scribbles (frames may have none).
+    iterations
+        Optimisation steps; ``None`` = the measured default (``DEFAULTS["segment"]``). The cost of a step does
+        not depend on ``T``.
+    max_size
+        Long side of the working resolution; masks are brought back to full size with a guided filter.
+    batch
+        Frames per iteration; ``None`` = the default (4).
+    device, seed, stop, progress
+        As in :func:`napari_doubledip.segment`.
+
+    Returns
+    -------
+    VideoSegmentationResult
+
+    Notes
+    -----
+    The live preview (``Progress.preview``) holds ``"masks"``: the whole ``(T, H, W)`` uint8 stack, upsampled
+    bilinearly from the working size and thresholded (cheap; no guided filter).
+
+    Examples
+    --------
+    >>> import numpy as np, napari_doubledip as dd
+    >>> frames = np.random.default_rng(0).random((3, 32, 32))
+    >>> frames[:, 8:24, 8:24] += 2.0
+    >>> r = dd.segment_video(frames, iterations=10)
+    >>> r.masks.shape
+    (3, 32, 32)
+    """
+    stack, vr = as_frames(frames, "frames")
+    d = DEFAULTS["segment"]
+    its = check_iterations(iterations, d["iterations"])
+    ms = check_max_size(max_size, d["max_size"])
+    n = stack.shape[0]
+    k = _batch(batch, d["batch"], n)
+    dev = resolve_device(device)
+    params = dict(
+        hints=hints if isinstance(hints, str) or hints is None else "user",
+        frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed),
+    )
+    full = to_tensor(stack, dev)  # (T, C, H, W)
+    size = tuple(full.shape[-2:])
+    work = resize(full, working_shape(size, ms))
+    fg_w, bg_w, user = _video_hints(hints, work, size)
+    task = _video_task(
+        seg.build_task(work, fg_w, bg_w, its, user),
+        k,
+        {"foreground": WALK, "background": WALK, "mask": WALK},
+    )
+    task.name = "video segmentation"
+
+    def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        m = torch.cat([resize(out["mask"][s], size) for s in _chunks(n, 16)])
+        return {"masks": (m[:, 0] > 0.5).cpu().numpy().astype(np.uint8)}
+
+    task.preview = preview
+    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+
+    masks, softs, fgs, bgs = [], [], [], []
+    for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
+        soft = seg.finish_masks(sol.outputs["mask"][s], full[s])  # (k, H, W)
+        m = (soft > 0.5).float()[:, None]
+        fg_layer = resize(sol.outputs["foreground"][s], size)
+        bg_layer = resize(sol.outputs["background"][s], size)
+        fgs.append(to_numpy(m * full[s] + (1 - m) * fg_layer))
+        bgs.append(to_numpy((1 - m) * full[s] + m * bg_layer))
+        masks.append(m[:, 0].cpu().numpy())
+        softs.append(soft.cpu().numpy())
+    labels = np.zeros((n, *size), np.uint8)
+    labels[resize(fg_w, size)[:, 0].cpu().numpy() > 0.5] = 1
+    labels[resize(bg_w, size)[:, 0].cpu().numpy() > 0.5] = 2
+    return VideoSegmentationResult(
+        masks=np.concatenate(masks).astype(np.float32),
+        soft_masks=np.concatenate(softs).astype(np.float32),
+        foreground=vr.restore(np.concatenate(fgs)),
+        background=vr.restore(np.concatenate(bgs)),
+        hints=labels,
+        **run_info(sol, params, dev),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Video transparency with a static layer (Eq. 7)
+
+
+@dataclass(kw_only=True)
+class VideoLayersResult(RunInfo):
+    """Result of :func:`separate_video_layers`.
+
+    Attributes
+    ----------
+    dynamic
+        The moving layer of every frame, shaped like the frames, in their value range.
+    static
+        The static layer (e.g. a reflection on a window), shaped like one frame, in the frames' value range.
+    alphas
+        ``(T,)`` coefficient of the dynamic layer in each frame: ``I_i = a_i * dynamic_i + (1 - a_i) * static``.
+    """
+
+    dynamic: np.ndarray
+    static: np.ndarray
+    alphas: np.ndarray
+
+
+def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences along x and y, zero in the last column / row (same shape as ``x``)."""
+    gx = torch.zeros_like(x)
+    gy = torch.zeros_like(x)
+    gx[..., :, :-1] = x[..., :, 1:] - x[..., :, :-1]
+    gy[..., :-1, :] = x[..., 1:, :] - x[..., :-1, :]
+    return gx, gy
+
+
+def _poisson(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
+    """The image (zero mean) whose forward differences best fit ``(gx, gy)`` (Neumann boundary, DCT solve)."""
+    from scipy.fft import dctn, idctn
+
+    gxn = gx.double().cpu().numpy()
+    gyn = gy.double().cpu().numpy()
+    h, w = gxn.shape[-2:]
+    div = np.zeros_like(gxn)
+    div[..., :, :-1] += gxn[..., :, :-1]
+    div[..., :, 1:] -= gxn[..., :, :-1]
+    div[..., :-1, :] += gyn[..., :-1, :]
+    div[..., 1:, :] -= gyn[..., :-1, :]
+    yy, xx = np.mgrid[:h, :w]
+    den = (2 - 2 * np.cos(np.pi * yy / h)) + (2 - 2 * np.cos(np.pi * xx / w))
+    den[0, 0] = 1.0
+    coef = dctn(-div, axes=(-2, -1), norm="ortho") / den
+    coef[..., 0, 0] = 0.0
+    out = idctn(coef, axes=(-2, -1), norm="ortho")
+    return torch.from_numpy(out).to(gx.dtype).to(gx.device)
+
+
+def static_estimate(frames: torch.Tensor) -> torch.Tensor:
+    """Classical estimate of the static layer's contribution ``(1 - a) * y2`` of ``(T, C, h, w)`` frames.
+
+    The temporal median of each pixel's gradients keeps the edges that stay put while the dynamic layer's edges
+    move past (Weiss 2001); integrating that gradient field (Poisson) gives the static layer up to a constant.
+    Returns ``(1, C, h, w)`` with zero mean.
+    """
+    gx, gy = _gradients(frames)
+    return _poisson(gx.median(dim=0).values, gy.median(dim=0).values)[None]
+
+
+def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task:
+    """Video transparency as a :class:`Task`: ``I_i = a_i * y1_i + (1 - a_i) * y2`` (paper Eq. 7).
+
+    ``y1`` comes from one DIP with a random-walk noise input per frame, ``y2`` from one DIP with a single noise
+    input (static), ``a_i`` from the coefficient DIP with a random-walk noise input per frame.
+    """
+    n, c = target.shape[:2]
+    dips = {
+        "dynamic": DIP(c, tr.LAYER_NET, instances=n),
+        "static": DIP(c, tr.LAYER_NET),
+        "alpha": tr.alpha_dip(n),
+    }
+
+    def compose(s):
+        a = tr.mix(s.out["alpha"])
+        return a * s.out["dynamic"] + (1 - a) * s.out["static"]
+
+    def alpha_prior(s):
+        return (tr.mix(s.out["alpha"]) - ALPHA_PRIOR).square().mean()
+
+    def static_hint(s):
+        a = tr.mix(s.out["alpha"]).mean()
+        gx, gy = _gradients((1 - a) * s.out["static"] - s.maps["static"])
+        return gx.abs().mean() + gy.abs().mean()
+
+    terms = [
+        Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "mse")),
+        Term("exclusion", lambda s: L.exclusion(s.out["dynamic"], s.out["static"].expand_as(s.out["dynamic"])), 0.05),
+        Term("alpha_prior", alpha_prior, window(1.0, 0.0, 0.15)),
+        Term("static_hint", static_hint, ramp(HINT_WEIGHT, HINT_END_WEIGHT, HINT_FADE[0], HINT_FADE[1])),
+    ]
+    task = Task(
+        name="video transparency",
+        dips=dips,
+        target=target,
+        compose=compose,
+        terms=terms,
+        iterations=iterations,
+        maps={"static": static_estimate(target)},
+        lr=0.01,
+        track_from=0.3,
+    )
+    return _video_task(task, batch, {"dynamic": WALK, "alpha": WALK})
+
+
+@task_function
+def separate_video_layers(
+    frames: Any,
+    *,
+    iterations: int | None = None,
+    max_size: int | None = None,
+    batch: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    stop: StopRequest = None,
+) -> Generator[Progress, None, VideoLayersResult]:
+    """Separate a video into a dynamic layer and a static transparent layer (e.g. a reflection), paper Eq. 7.
+
+    ``I_i = a_i * dynamic_i + (1 - a_i) * static``: one DIP generates the dynamic layer of every frame (one
+    slowly drifting noise input per frame), one DIP the static layer, and one small DIP the per-frame coefficient
+    ``a_i``. Each iteration fits a mini-batch of ``batch`` frames.
+
+    Parameters
+    ----------
+    frames
+        ``(T, H, W)`` grey or ``(T, H, W, C)`` (C <= 4) array with ``T >= 2``, any numeric dtype.
+    iterations, max_size, batch, device, seed, stop, progress
+        As in :func:`segment_video` (defaults in ``DEFAULTS["layers"]``).
+
+    Returns
+    -------
+    VideoLayersResult
+
+    Notes
+    -----
+    The live preview holds ``"static"`` (one frame) and ``"dynamic"`` (the whole stack), both upsampled
+    bilinearly from the working size (cheap; no full-resolution detail transfer).
+
+    Examples
+    --------
+    >>> import numpy as np, napari_doubledip as dd
+    >>> frames = np.random.default_rng(0).random((3, 32, 32))
+    >>> r = dd.separate_video_layers(frames, iterations=10)
+    >>> r.dynamic.shape, r.static.shape, r.alphas.shape
+    ((3, 32, 32), (32, 32), (3,))
+    """
+    stack, vr = as_frames(frames, "frames")
+    d = DEFAULTS["layers"]
+    its = check_iterations(iterations, d["iterations"])
+    ms = check_max_size(max_size, d["max_size"])
+    n = stack.shape[0]
+    k = _batch(batch, d["batch"], n)
+    dev = resolve_device(device)
+    params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed))
+    full = to_tensor(stack, dev)
+    size = tuple(full.shape[-2:])
+    work = resize(full, working_shape(size, ms))
+    task = build_layers_task(work, its, k)
+
+    def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        dyn = torch.cat([resize(out["dynamic"][s], size) for s in _chunks(n, 16)])
+        return {
+            "static": vr.restore(to_numpy(resize(out["static"], size))[0]),
+            "dynamic": vr.restore(to_numpy(dyn)),
+        }
+
+    task.preview = preview
+    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    alphas = tr.mix(sol.outputs["alpha"]).flatten()
+    dynamic, static = _full_resolution(sol.outputs["dynamic"], sol.outputs["static"], alphas, full)
+    return VideoLayersResult(
+        dynamic=vr.restore(dynamic),
+        static=vr.restore(static[0]),
+        alphas=alphas.cpu().numpy().astype(np.float32),
+        **run_info(sol, params, dev),
+    )
+
+
+def _full_resolution(
+    dynamic: torch.Tensor, static: torch.Tensor, alphas: torch.Tensor, full: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full-size layers ``(T, H, W, C)`` and ``(1, H, W, C)`` numpy that reconstruct every frame exactly.
+
+    The static layer is the DIP's, upsampled; when the working size is smaller than the frames, the detail it lost
+    is the temporal median of the per-frame residuals ``(I_i - a_i up(y1_i) - (1 - a_i) up(y2)) / (1 - a_i)``
+    (static detail is in every frame's residual, moving detail is not). Each frame's dynamic layer is then what
+    the static layer leaves of it, ``(I_i - (1 - a_i) y2) / a_i``: it keeps the frame's full detail, which the
+    shared dynamic DIP only approximates.
+    """
+    size = tuple(full.shape[-2:])
+    n = full.shape[0]
+    a = alphas.view(n, 1, 1, 1)
+    static_full = resize(static, size)
+    if tuple(static.shape[-2:]) != size:
+        resid = [
+            (full[s] - a[s] * resize(dynamic[s], size) - (1 - a[s]) * static_full) / (1 - a[s])
+            for s in _chunks(n, 8)
+        ]
+        static_full = (static_full + torch.cat(resid).median(dim=0, keepdim=True).values).clamp(0, 1)
+    dyn = [to_numpy(((full[s] - (1 - a[s]) * static_full) / a[s]).clamp(0, 1)) for s in _chunks(n, 8)]
+    return np.concatenate(dyn), to_numpy(static_full)
