@@ -49,7 +49,7 @@ SHOTS = {
     "segmentation": Shot("Segmentation (Double-DIP)", "texture_composite", 300, 64),
     "transparency": Shot("Transparency (Double-DIP)", "two_mixtures", 400, 64, _select_all_images),
     "watermark": Shot("Watermark removal (Double-DIP)", "watermarked", 400, 64, _watermark_box),
-    "dehazing": Shot("Dehazing (Double-DIP)", "hazy_image", 400, 64),
+    "dehazing": Shot("Dehazing (Double-DIP)", "hazy_image", 200, 64),
 }
 
 
@@ -89,6 +89,7 @@ def take(name: str, shot: Shot, timeout: float) -> Path | None:
         _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, shot.widget)
         widget.iterations.value = shot.iterations
         widget.max_size.value = shot.max_size
+        widget.keep_partial.value = True  # a run cut by --timeout still shows its best result
         if shot.setup is not None:
             shot.setup(viewer, widget)
         t0 = time.monotonic()

@@ -46,6 +46,9 @@ __all__ = ["TaskWidget", "MIN_PREVIEW_SECONDS"]
 #: Live previews are drawn at most this often, whatever the preview interval (redrawing costs GUI time).
 MIN_PREVIEW_SECONDS = 0.5
 
+#: Height (pixels) of the multi-layer pickers: about six rows, scrolling beyond.
+SELECT_HEIGHT = 110
+
 _LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels, "shapes": napari.layers.Shapes}
 
 
@@ -166,7 +169,9 @@ class TaskWidget(Container):
 
         kwargs = dict(name=spec_in.name, label=spec_in.label, choices=choices, tooltip=spec_in.tooltip or None)
         if spec_in.multiple:
-            return Select(**kwargs)
+            select = Select(**kwargs)
+            select.native.setMaximumHeight(SELECT_HEIGHT)
+            return select
         return ComboBox(nullable=spec_in.optional, **kwargs)
 
     def reset_choices(self, *_args: Any) -> None:
