@@ -96,6 +96,7 @@ def take(name: str, shot: Shot, timeout: float) -> Path | None:
         if widget.run() is None:
             raise RuntimeError(f"{name}: the run did not start: {widget.status.value}")
         _wait(widget, timeout)
+        widget.keep_partial.value = False  # back to the default for the picture
         viewer.grid.enabled = True
         _settle()
         viewer.reset_view()
