@@ -41,9 +41,12 @@ def check_preset(preset: str) -> str:
 
 def reference_key(task: Task) -> str:
     """Key into :data:`REFERENCE` for a task (single-mixture transparency has its own recipe)."""
-    if task.name == "transparency" and task.target.shape[0] == 1:
+    name = task.name.replace(" ", "_")
+    if name == "transparency" and task.target.shape[0] == 1:
         return "transparency_single"
-    return task.name if task.name in REFERENCE else "segmentation"
+    if name not in REFERENCE:
+        raise KeyError(f"no reference recipe for task {task.name!r}")
+    return name
 
 
 def apply_preset(task: Task, preset: str, iterations: int | None = None) -> Task:
