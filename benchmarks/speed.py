@@ -698,6 +698,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-mode", choices=("estimate", "full"), default="estimate",
                         help="estimate (default): run the reference recipe to the end only at the smallest size "
                         "and extrapolate its wall time elsewhere from a short run; full: run it everywhere")
+    parser.add_argument("--reference-full-sizes", default=None,
+                        help="estimate mode: comma-separated sizes at which the reference runs to the end "
+                             "(default: the smallest size; an empty string estimates every size)")
     parser.add_argument("--estimate-iterations", type=int, default=40,
                         help="measured iterations (after %d warm-up ones) of a reference run in estimate mode"
                         % WARMUP_ITERATIONS)
@@ -771,7 +774,11 @@ def main(argv: list[str] | None = None) -> int:
                                                   "skipped: " + res["skipped"]]), flush=True)
                                 recipe_results.append(res)
                                 continue
-                            if args.reference_mode == "estimate" and size != min(sizes):
+                            full_sizes = (
+                                {min(sizes)} if args.reference_full_sizes is None
+                                else {int(v) for v in args.reference_full_sizes.split(",") if v}
+                            )
+                            if args.reference_mode == "estimate" and size not in full_sizes:
                                 if not has_stop:
                                     res = dict(spec, skipped=f"dd.{bench.func} has no stop= (cannot estimate)")
                                     print(stream_row([task, str(size), recipe, device, *["-"] * 4,
