@@ -300,3 +300,32 @@ def test_video_transparency_dynamic_and_static(viewer, open_widget, run_widget):
     assert viewer.layers["glass dynamic"].data.shape == video.shape
     assert viewer.layers["glass static"].data.shape == video.shape[1:]
     assert len(viewer.layers["glass static"].metadata["alphas"]) == 3
+
+
+def test_watermark_with_a_box(viewer, open_widget, run_widget):
+    needs("remove_watermark")
+    from napari_doubledip import _sample_data
+
+    s = samples.watermarked(32)
+    viewer.add_image(s.data, name="wm")
+    viewer.add_shapes(*_sample_data._box_layer(s.extra["box"], "box")[:2])
+    widget = open_widget("Watermark removal (Double-DIP)")
+    widget.pickers["box"].value = viewer.layers["box"]
+    run_widget(widget)
+    assert {"wm clean", "wm watermark", "wm alpha"} <= set(names(viewer))
+    assert viewer.layers["wm clean"].data.shape == s.data.shape
+    assert viewer.layers["wm alpha"].data.shape == s.data.shape[:2]
+
+
+def test_watermark_shared_by_several_images(viewer, open_widget, run_widget):
+    needs("remove_watermark")
+    s = samples.watermark_set(2, 32)
+    for i, im in enumerate(s.data):
+        viewer.add_image(im, name=f"w{i + 1}")
+    widget = open_widget("Watermark removal (Double-DIP)")
+    widget.pickers["images"].value = [viewer.layers["w1"], viewer.layers["w2"]]
+    run_widget(widget)
+    for name in ("w1", "w2"):  # one clean image per input, named after it
+        clean = viewer.layers[f"{name} clean"]
+        assert clean.data.shape == s.data.shape[1:] and clean.metadata["source"] == name
+    assert "w1 watermark" in names(viewer) and "w2 watermark" not in names(viewer)
