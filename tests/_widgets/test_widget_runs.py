@@ -308,7 +308,8 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
 
     s = samples.watermarked(32)
     viewer.add_image(s.data, name="wm")
-    viewer.add_shapes(*_sample_data._box_layer(s.extra["box"], "box")[:2])
+    data, kwargs, _ = _sample_data._box_layer(s.extra["box"], "box")
+    viewer.add_shapes(data, **kwargs)
     widget = open_widget("Watermark removal (Double-DIP)")
     widget.pickers["box"].value = viewer.layers["box"]
     run_widget(widget)
