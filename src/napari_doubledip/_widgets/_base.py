@@ -352,10 +352,8 @@ class TaskWidget(Container):
                 value = out.value(result)
                 if value is not None:
                     written += self._write(job, out, value, meta, preview=False)
+            job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written)
-            for name, layer in list(job.outputs.touched.items()):  # preview-only parts with no final value
-                if name not in written and any(layer is c for c in job.outputs.created):
-                    job.outputs._remove(layer)
             stopped = " (stopped early)" if getattr(result, "stopped", False) else ""
             self.status.value = (
                 f"Done{stopped}: {getattr(result, 'iterations', '?')} iterations, "

@@ -239,6 +239,13 @@ class OutputLayers:
         extra = {} if rgb else {"colormap": source.colormap}
         return self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
 
+    def drop_created_except(self, names: list[str]) -> None:
+        """Remove the layers this run created whose names are not in ``names``."""
+        for layer in [c for c in self.created if c.name not in names]:
+            self._remove(layer)
+            self.created.remove(layer)
+            self.touched.pop(layer.name, None)
+
     def raise_created(self, names: list[str]) -> None:
         """Move the layers this run created to the top, in the order of ``names`` (the last on top)."""
         created = {layer.name for layer in self.created}
