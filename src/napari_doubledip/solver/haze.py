@@ -1,0 +1,164 @@
+"""Haze model helpers (paper Eq. 8): dark channel, airlight estimate, haze-model inversion, DCP baseline.
+
+``I = t * J + (1 - t) * A`` with ``J`` the haze-free image, ``t`` the transmission and ``A`` the airlight.
+The dark-channel-prior dehaze of He, Sun & Tang (2011), with guided-filter refinement of the transmission
+(He et al. 2010) instead of soft matting, serves as the initial airlight estimator of the Double-DIP dehazing
+task and as a baseline for the benchmarks. Everything works on any number of channels (grey, RGB, multichannel
+fluorescence), in torch, on any device.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from .filters import guided_filter
+
+__all__ = [
+    "dark_channel",
+    "soft_dark_channel",
+    "estimate_airlight",
+    "dcp_transmission",
+    "recover",
+    "dcp_dehaze",
+    "patch_radius",
+]
+
+
+def patch_radius(shape: tuple[int, int], fraction: float = 1 / 64) -> int:
+    """Dark-channel window radius that scales with the image (He et al. use 15x15 windows at ~600 px)."""
+    return max(1, round(min(shape) * fraction))
+
+
+def _min_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Minimum over a ``(2r+1)^2`` window of the last two axes (replicate border)."""
+    if radius <= 0:
+        return x
+    shape = x.shape
+    x4 = x.reshape(-1, 1, *shape[-2:])
+    x4 = F.pad(x4, (radius,) * 4, mode="replicate")
+    return (-F.max_pool2d(-x4, 2 * radius + 1, stride=1)).reshape(shape)
+
+
+def dark_channel(image: torch.Tensor, radius: int) -> torch.Tensor:
+    """Dark channel ``min_{y in patch(x)} min_c I_c(y)`` of ``(C, H, W)`` or ``(N, C, H, W)`` images.
+
+    Returns ``(1, H, W)`` or ``(N, 1, H, W)``. For one channel it is a local minimum filter.
+    """
+    return _min_filter(image.amin(dim=-3, keepdim=True), radius)
+
+
+def soft_dark_channel(image: torch.Tensor, radius: int, sharpness: float = 50.0) -> torch.Tensor:
+    """Differentiable dark channel for use as a loss on network outputs. Shapes as :func:`dark_channel`.
+
+    The minimum over channels is softened (``-logsumexp(-k x) / k``) so that every channel receives gradient; the
+    spatial minimum stays a min-pool (its gradient goes to the darkest pixel of each window, which is what the
+    prior is about).
+    """
+    k = float(sharpness)
+    cmin = -torch.logsumexp(-k * image, dim=-3, keepdim=True) / k
+    return _min_filter(cmin, radius)
+
+
+def estimate_airlight(image: torch.Tensor, radius: int | None = None, fraction: float = 1e-3) -> torch.Tensor:
+    """Global airlight colour from the dark channel prior (He et al. 2011, Sec. 4.4).
+
+    The ``fraction`` (0.1 %) most haze-opaque pixels, i.e. the brightest in the dark channel, are taken as
+    candidates; the airlight is the mean colour of the input over those candidates (the mean instead of He et
+    al.'s single brightest candidate, which is less sensitive to one bright object or noise).
+
+    Parameters
+    ----------
+    image
+        ``(C, H, W)`` in [0, 1].
+    radius
+        Dark-channel window radius; ``None`` = :func:`patch_radius`.
+    fraction
+        Fraction of pixels used as candidates (at least one pixel).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(C,)`` airlight colour.
+    """
+    if image.dim() != 3:
+        raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}")
+    c, h, w = image.shape
+    r = patch_radius((h, w)) if radius is None else radius
+    dark = dark_channel(image, r).reshape(-1)
+    k = max(1, int(round(fraction * h * w)))
+    idx = torch.topk(dark, k).indices
+    return image.reshape(c, -1)[:, idx].mean(dim=1)
+
+
+def _as_map(airlight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Airlight as a ``(C, 1, 1)`` colour or a ``(C, H, W)`` map, broadcastable against ``like``."""
+    if airlight.dim() == 1:
+        return airlight.view(-1, 1, 1)
+    return airlight
+
+
+def dcp_transmission(
+    image: torch.Tensor, airlight: torch.Tensor, radius: int | None = None, omega: float = 0.95
+) -> torch.Tensor:
+    """Coarse transmission ``t = 1 - omega * dark(I / A)`` (He et al. 2011, Eq. 12). ``(C, H, W)`` -> ``(1, H, W)``.
+
+    ``airlight``: ``(C,)`` colour or ``(C, H, W)`` map.
+    """
+    r = patch_radius(image.shape[-2:]) if radius is None else radius
+    a = _as_map(airlight, image).clamp_min(1e-3)
+    return 1.0 - omega * dark_channel(image / a, r)
+
+
+def recover(image: torch.Tensor, transmission: torch.Tensor, airlight: torch.Tensor, t_min: float = 0.1) -> torch.Tensor:
+    """Invert the haze model: ``J = (I - (1 - t) A) / max(t, t_min)``, clipped to [0, 1].
+
+    ``image`` ``(C, H, W)``, ``transmission`` ``(1, H, W)`` (or ``(H, W)``), ``airlight`` ``(C,)`` or ``(C, H, W)``.
+    """
+    t = transmission.reshape(1, *image.shape[-2:]).clamp(min=t_min, max=1.0)
+    a = _as_map(airlight, image)
+    return ((image - (1 - t) * a) / t).clamp(0, 1)
+
+
+def dcp_dehaze(
+    image: torch.Tensor,
+    airlight: torch.Tensor | None = None,
+    *,
+    radius: int | None = None,
+    omega: float = 0.95,
+    t_min: float = 0.1,
+    refine_radius: int | None = None,
+    refine_eps: float = 1e-3,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dark-channel-prior dehazing (He et al. 2011) with guided-filter transmission refinement.
+
+    Parameters
+    ----------
+    image
+        ``(C, H, W)`` hazy image in [0, 1] (any number of channels).
+    airlight
+        ``(C,)`` colour (or ``(C, H, W)`` map); ``None`` = :func:`estimate_airlight`.
+    radius
+        Dark-channel window radius; ``None`` scales with the image (:func:`patch_radius`).
+    omega
+        Fraction of haze removed (0.95 keeps a trace of haze for depth perception, as in the paper).
+    t_min
+        Lower bound of the transmission in the inversion.
+    refine_radius, refine_eps
+        Guided filter (guide: the grey input) applied to the coarse transmission; ``None`` = 4x the patch radius.
+
+    Returns
+    -------
+    (clean, transmission, airlight)
+        ``(C, H, W)`` dehazed image, ``(1, H, W)`` refined transmission in ``[t_min, 1]``, ``(C,)`` airlight
+        (or the map that was given).
+    """
+    if image.dim() != 3:
+        raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}")
+    r = patch_radius(image.shape[-2:]) if radius is None else radius
+    a = estimate_airlight(image, r) if airlight is None else airlight.to(image)
+    t = dcp_transmission(image, a, r, omega)
+    guide = image.mean(dim=0, keepdim=True)
+    rr = 4 * r if refine_radius is None else refine_radius
+    t = guided_filter(guide, t, rr, refine_eps).clamp(t_min, 1.0)
+    return recover(image, t, a, t_min), t, a

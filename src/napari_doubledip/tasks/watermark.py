@@ -1,0 +1,323 @@
+"""Watermark removal (paper Sec. 4, "Watermark removal"): one image with a box, or several sharing a watermark."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .._validation import as_images, check_iterations, working_shape
+from ..solver import losses as L
+from ..solver.device import resolve_device
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
+from ..solver.filters import resize
+from ..solver.networks import NetConfig
+from ..solver.presets import apply_preset
+from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
+
+__all__ = ["WatermarkResult", "remove_watermark", "DEFAULTS", "build_task", "box_mask"]
+
+#: Default budget and working size, chosen by measurement (see the module's benchmark).
+DEFAULTS = {"iterations": 400, "max_size": 128}
+
+#: Clean-image DIP (one noise instance per image).
+CLEAN_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
+#: Opacity (alpha) DIP: sharp, thin structures (text strokes), full resolution.
+ALPHA_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
+#: Watermark colour DIP: a small noise grid upsampled bilinearly, so the colour varies slowly; the shape of
+#: the watermark is carried by the opacity map.
+COLOUR_NET = NetConfig(channels=(8, 16), skip=(0, 0), kernel=3, in_channels=4)
+COLOUR_SIZE = (8, 8)
+#: Loss weights (see :func:`build_task`).
+WEIGHTS = {
+    "inside": 1.0,
+    "clean_in_box": 0.1,
+    "exclusion": 0.05,
+    "cross_exclusion": 0.1,
+    "alpha_l1": 0.002,
+    "inpaint_end": 0.25,
+}
+
+Box = Any  # (y0, x0, y1, x1), a boolean mask, napari rectangle corners (k, 2), or None
+
+
+@dataclass(kw_only=True)
+class WatermarkResult(RunInfo):
+    """Result of :func:`remove_watermark`.
+
+    Attributes
+    ----------
+    clean
+        The image(s) without the watermark, shaped like the input (one image or ``(N, H, W[, C])``), in the
+        input's value range. With a box, pixels outside the box equal the input exactly.
+    watermark
+        ``(H, W[, C])`` the watermark's colour layer in the input's value range; what each image shows is
+        ``(1 - alpha) * clean + alpha * watermark``.
+    alpha
+        ``(H, W)`` float32 opacity of the watermark in [0, 1] (0 outside the box when a box was given).
+    box
+        ``(H, W)`` bool region the watermark was allowed in (all ``True`` without a box).
+    """
+
+    clean: np.ndarray
+    watermark: np.ndarray
+    alpha: np.ndarray
+    box: np.ndarray
+
+
+def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
+    """Turn a box into a bool ``(H, W)`` mask, with clear errors.
+
+    ``box`` is ``(y0, x0, y1, x1)`` (end exclusive; partly outside boxes are clipped to the image), a boolean
+    mask of shape ``(H, W)``, or an array of ``(y, x)`` corner points (a napari Shapes rectangle), whose bounding
+    box is used.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if isinstance(box, (list, tuple)) and len(box) == 4 and all(np.ndim(v) == 0 for v in box):
+        arr = np.asarray(box, dtype=np.float64)
+    else:
+        try:
+            arr = np.asarray(box)
+        except Exception as exc:  # pragma: no cover - exotic inputs
+            raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
+    if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
+        if arr.shape != (h, w):
+            raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
+        mask = np.asarray(arr > 0)
+        if not mask.any():
+            raise ValueError("box mask is empty (no pixel set)")
+    else:
+        if not (np.issubdtype(arr.dtype, np.number)):
+            raise TypeError(f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {arr.dtype}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("box contains NaN or infinite values")
+        if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 2:  # corner points (napari rectangle)
+            y0, x0 = arr.min(axis=0)
+            y1, x1 = arr.max(axis=0)
+        elif arr.shape == (4,):
+            y0, x0, y1, x1 = arr
+        else:
+            raise ValueError(f"box must be (y0, x0, y1, x1), an (H, W) mask or (k, 2) corner points, got shape {arr.shape}")
+        if y1 <= y0 or x1 <= x0:
+            raise ValueError(f"box is empty: (y0, x0, y1, x1) = {tuple(arr.tolist())} needs y1 > y0 and x1 > x0")
+        if y1 <= 0 or x1 <= 0 or y0 >= h or x0 >= w:
+            raise ValueError(f"box {tuple(np.round([y0, x0, y1, x1], 2).tolist())} lies outside the {h}x{w} image")
+        ya, xa = max(0, math.floor(y0)), max(0, math.floor(x0))
+        yb, xb = min(h, math.ceil(y1)), min(w, math.ceil(x1))
+        mask = np.zeros((h, w), bool)
+        mask[ya:yb, xa:xb] = True
+    if mask.all():
+        raise ValueError("box covers the whole image: nothing outside it to learn the clean image from")
+    return mask
+
+
+def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) -> Task:
+    """Watermark removal as a :class:`Task`: ``I_i = (1 - m) * y1_i + m * y2`` with ``m = alpha * box``.
+
+    ``y1`` is the clean-image DIP (one noise instance per image), ``y2`` the watermark colour (shared, smooth by
+    construction: the watermark's shape is carried by the opacity) and ``alpha`` the shared opacity DIP.
+
+    With a ``box`` (``(1, 1, h, w)`` float) the opacity is zero outside it. As in the authors' recipe the first
+    part of the run fits the clean layer outside the box only, so the DIP inpaints the box; afterwards the box
+    content is explained by both layers, but the clean layer receives only a fraction (``clean_in_box``) of the
+    box's reconstruction gradient: it stays close to its inpainting, which it keeps learning from outside the box,
+    and the watermark layers explain what the inpainting cannot. An exclusion loss keeps the clean layer's edges
+    away from the opacity's.
+
+    Without a box (several images) the shared layers resolve the ambiguity (paper Fig. 9); an exclusion loss
+    between the clean layers of different images (independent images have uncorrelated edges; a shared watermark
+    correlates them) pushes the common structure into the shared layers.
+    """
+    n, c = target.shape[:2]
+    W = WEIGHTS
+    dips = {
+        "clean": DIP(c, CLEAN_NET, instances=n),
+        "alpha": DIP(1, ALPHA_NET),
+        "colour": DIP(c, COLOUR_NET, size=COLOUR_SIZE, noise_scale=1.0),
+    }
+    maps = {"box": box if box is not None else torch.ones_like(target[:1, :1])}
+    inpaint_end = W["inpaint_end"] if box is not None else 0.0
+
+    def opacity(s) -> torch.Tensor:
+        return s.out["alpha"] * s.maps["box"]
+
+    def colour(s) -> torch.Tensor:
+        return F.interpolate(s.out["colour"], size=s.target.shape[-2:], mode="bilinear", align_corners=False)
+
+    def compose(s):
+        m = opacity(s)
+        y1 = s.out["clean"]
+        if box is not None:  # scale the clean layer's gradient inside the box
+            rho = W["clean_in_box"]
+            y1 = y1 + s.maps["box"] * (1 - rho) * (y1.detach() - y1)
+        return (1 - m) * y1 + m * colour(s)
+
+    def cross_exclusion(s) -> torch.Tensor:
+        y = s.out["clean"]
+        pairs = [(i, j) for i in range(y.shape[0]) for j in range(i + 1, y.shape[0])]
+        if not pairs:
+            return y.new_zeros(())
+        return sum(L.exclusion(y[i : i + 1], y[j : j + 1]) for i, j in pairs) / len(pairs)
+
+    terms = [Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "l1"), 0.0 if box is not None else 1.0)]
+    if box is not None:
+        terms += [
+            Term("outside", lambda s: L.masked_l1(s.pred, s.target, 1 - s.maps["box"])),
+            Term(
+                "inside",
+                lambda s: L.masked_l1(s.pred, s.target, s.maps["box"]),
+                ramp(0.0, W["inside"], inpaint_end, inpaint_end + 0.1),
+            ),
+            Term(
+                "exclusion",
+                lambda s: L.exclusion(s.out["clean"] * s.maps["box"], opacity(s)),
+                ramp(0.0, W["exclusion"], inpaint_end, inpaint_end + 0.1),
+            ),
+        ]
+    elif n > 1:
+        terms.append(Term("cross_exclusion", cross_exclusion, W["cross_exclusion"]))
+    terms.append(Term("alpha_l1", lambda s: opacity(s).mean(), W["alpha_l1"]))
+    return Task(
+        name="watermark",
+        dips=dips,
+        target=target,
+        compose=compose,
+        terms=terms,
+        iterations=iterations,
+        maps=maps,
+        lr=0.01,
+        perturb=ramp(0.0, 0.01, 0.0, 0.5),
+        track="reconstruction",
+        track_from=inpaint_end + 0.2,
+    )
+
+
+def finish(
+    full: torch.Tensor, out: dict[str, torch.Tensor], box_full: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Full-resolution ``(clean (N,C,H,W), colour (1,C,H,W), opacity (1,1,H,W))`` from working-size outputs.
+
+    ``clean = I - m * (W - y1)``: the input minus the watermark's contribution, which keeps the input's detail
+    (the clean DIP's error enters only scaled by the opacity) and equals the input wherever ``m = 0``.
+    """
+    size = tuple(full.shape[-2:])
+    m = resize(out["alpha"], size).clamp(0, 1) * box_full
+    wcol = resize(out["colour"], size).clamp(0, 1)
+    y1 = resize(out["clean"], size)
+    clean = (full - m * (wcol - y1)).clamp(0, 1)
+    clean = torch.where(box_full > 0, clean, full)  # exactly the input outside the box
+    return clean, wcol, m
+
+
+def _raw(images: Any) -> np.ndarray:
+    """The input values as float32 ``(N, H, W[, C])`` (already validated by :func:`as_images`)."""
+
+    def arr(x: Any) -> np.ndarray:
+        if hasattr(x, "compute") and not isinstance(x, np.ndarray):
+            x = x.compute()
+        return np.asarray(x).astype(np.float32)
+
+    if isinstance(images, (list, tuple)):
+        return np.stack([arr(x) for x in images])
+    a = arr(images)
+    return a[None] if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] <= 4) else a
+
+
+@task_function
+def remove_watermark(
+    images: Any,
+    box: Box = None,
+    *,
+    iterations: int | None = None,
+    max_size: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    preset: str = "default",
+    stop: StopRequest = None,
+) -> Generator[Progress, None, WatermarkResult]:
+    """Remove a semi-transparent watermark with Double-DIP.
+
+    Two ways to resolve which structure is watermark (paper Sec. 4): one image and a rough ``box`` around the
+    watermark (the opacity is zero outside it, and the output equals the input there), or 2-3 images that share
+    the same watermark at the same place (no box needed: the watermark and its opacity are produced by DIPs shared
+    by all images, each image has its own clean layer).
+
+    Parameters
+    ----------
+    images
+        One image ``(H, W[, C])`` with a ``box``, or ``N >= 2`` same-shaped images as a sequence or an
+        ``(N, H, W[, C])`` array.
+    box
+        ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or ``(k, 2)``
+        corner points (a napari Shapes rectangle). Required for a single image, optional for several.
+    iterations, max_size, device, seed, preset, stop, progress
+        As in :func:`napari_doubledip.segment`.
+
+    Returns
+    -------
+    WatermarkResult
+
+    Examples
+    --------
+    >>> import numpy as np, napari_doubledip as dd
+    >>> img = np.random.default_rng(0).random((32, 32))
+    >>> img[10:20, 8:24] = 0.6 * img[10:20, 8:24] + 0.4
+    >>> r = dd.remove_watermark(img, box=(8, 6, 22, 26), iterations=10)
+    >>> r.clean.shape, r.alpha.shape
+    ((32, 32), (32, 32))
+    >>> bool(np.array_equal(r.clean[:8], img[:8].astype(np.float32)))
+    True
+    """
+    stack, vr, single = as_images(images, "images")
+    n, h, w = stack.shape[:3]
+    if box is None and n < 2:
+        raise ValueError(
+            "a single image needs a box around the watermark (box=(y0, x0, y1, x1) or a mask); "
+            "without a box, pass 2 or more images that share the watermark"
+        )
+    bmask = box_mask(box, (h, w)) if box is not None else np.ones((h, w), bool)
+    its = check_iterations(iterations, DEFAULTS["iterations"])
+    ms = resolve_max_size(max_size, DEFAULTS["max_size"], stack.shape[1:], preset)
+    dev = resolve_device(device)
+    params = dict(
+        images=n,
+        box=None if box is None else "given",
+        max_size=ms,
+        device=str(dev),
+        seed=int(seed),
+        preset=preset,
+    )
+    full = to_tensor(stack, dev)  # (N, C, H, W)
+    size = (h, w)
+    ws = working_shape(size, ms)
+    work = resize(full, ws)
+    box_full = torch.from_numpy(bmask).to(dev).float()[None, None]
+    box_work = None
+    if box is not None:  # keep every box cell at working size (adaptive max pooling)
+        box_work = F.adaptive_max_pool2d(box_full, ws) if ws != size else box_full
+    task = apply_preset(build_task(work, box_work, its), preset, iterations)
+    params["iterations"] = task.iterations
+
+    def preview(out):
+        clean, _wcol, m = finish(full, out, box_full)
+        first = vr.restore(to_numpy(clean[:1])[0])
+        return {"clean": first, "alpha": m[0, 0].cpu().numpy()}
+
+    task.preview = preview
+    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    clean, wcol, m = finish(full, sol.outputs, box_full)
+    clean_np = vr.restore(to_numpy(clean))
+    if box is not None:  # bit-exact input outside the box (no round trip through the value normalisation)
+        clean_np[:, ~bmask] = _raw(images).reshape(clean_np.shape)[:, ~bmask]
+    return WatermarkResult(
+        clean=clean_np[0] if single else clean_np,
+        watermark=vr.restore(to_numpy(wcol)[0]),
+        alpha=m[0, 0].cpu().numpy().astype(np.float32),
+        box=bmask,
+        **run_info(sol, params, dev),
+    )
