@@ -48,7 +48,7 @@ def _watermark_box(viewer, widget) -> None:
 SHOTS = {
     "segmentation": Shot("Segmentation (Double-DIP)", "texture_composite", 300, 64),
     "transparency": Shot("Transparency (Double-DIP)", "two_mixtures", 400, 64, _select_all_images),
-    "watermark": Shot("Watermark removal (Double-DIP)", "watermarked", 300, 64, _watermark_box),
+    "watermark": Shot("Watermark removal (Double-DIP)", "watermarked", 400, 128, _watermark_box),
     "dehazing": Shot("Dehazing (Double-DIP)", "hazy_image", 200, 64),
 }
 
