@@ -36,17 +36,34 @@ __all__ = [
 ]
 
 #: Default budgets and working sizes, chosen by measurement (see ``benchmarks/video_scaling.py``).
-#: ``batch`` is the number of frames per iteration.
+#: ``batch`` is the number of frames per iteration; ``iterations`` is the budget up to ``ref_frames`` frames, and
+#: grows like the square root of the frame count beyond (:func:`default_iterations`).
 DEFAULTS = {
     "segment": {"iterations": 400, "max_size": 128, "batch": 4},
     "layers": {"iterations": 600, "max_size": 128, "batch": 4},
 }
+REF_FRAMES = 20
+
+
+def default_iterations(base: int, frames: int) -> int:
+    """The default budget for ``frames`` frames: ``base`` up to :data:`REF_FRAMES`, then ``base * sqrt(T / REF)``.
+
+    With a fixed budget each frame is visited less often as ``T`` grows (mask IoU on the synthetic 64 px video
+    fell from 0.99 at 20 frames to 0.94 at 100 frames with 400 iterations; 900 iterations gave 0.98), so the budget
+    grows, but sub-linearly: 100 frames cost about 2.2x the iterations of 20.
+
+    Examples
+    --------
+    >>> default_iterations(400, 5), default_iterations(400, 100)
+    (400, 894)
+    """
+    return round(base * max(1.0, math.sqrt(frames / REF_FRAMES)))
 
 #: Per-frame step of the noise random walk (Eq. 5), relative to the noise amplitude of the DIP.
 WALK = 0.1
 
 #: Dihedral augmentation (and its 8-fold test-time evaluation of every frame).
-AUGMENT = True
+AUGMENT = False
 
 #: Periodic checks evaluate every frame; they are spaced so that they cost at most about this fraction of the run.
 CHECK_BUDGET = 0.1
@@ -208,9 +225,9 @@ def segment_video(
     """
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["segment"]
-    its = check_iterations(iterations, d["iterations"])
-    ms = check_max_size(max_size, d["max_size"])
     n = stack.shape[0]
+    its = check_iterations(iterations, default_iterations(d["iterations"], n))
+    ms = check_max_size(max_size, d["max_size"])
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     params = dict(
@@ -410,9 +427,9 @@ def separate_video_layers(
     """
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["layers"]
-    its = check_iterations(iterations, d["iterations"])
-    ms = check_max_size(max_size, d["max_size"])
     n = stack.shape[0]
+    its = check_iterations(iterations, default_iterations(d["iterations"], n))
+    ms = check_max_size(max_size, d["max_size"])
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed))

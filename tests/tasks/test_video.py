@@ -1,0 +1,260 @@
+import numpy as np
+import pytest
+import torch
+
+import napari_doubledip as dd
+from napari_doubledip._validation import as_frames
+from napari_doubledip.samples import iou, moving_object_video, psnr, reflection_video
+from napari_doubledip.solver.engine import Progress, drain, optimise
+from napari_doubledip.tasks import video
+
+
+def affine_psnr(estimate, truth):
+    """PSNR after the best gain/offset fit: Eq. 7 determines the static layer only up to these."""
+    a = np.stack([estimate.ravel(), np.ones(estimate.size)], axis=1).astype(np.float64)
+    coef = np.linalg.lstsq(a, truth.ravel().astype(np.float64), rcond=None)[0]
+    return psnr(np.clip(a @ coef, 0, 1).reshape(truth.shape), truth)
+
+
+# --- input validation ------------------------------------------------------------------------------------------
+
+
+def test_as_frames_shapes(rng):
+    x, vr = as_frames(rng.random((3, 16, 20)))  # 3 grey frames, not one 3-channel image
+    assert x.shape == (3, 16, 20, 1) and vr.gray
+    x, vr = as_frames((rng.random((2, 16, 16, 3)) * 255).astype(np.uint8))
+    assert x.shape == (2, 16, 16, 3) and not vr.gray and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    x, _ = as_frames([rng.random((16, 16)) for _ in range(4)])
+    assert x.shape == (4, 16, 16, 1)
+
+
+@pytest.mark.parametrize(
+    ("frames", "error", "match"),
+    [
+        (np.zeros((16, 16)), ValueError, "frames must be a 3D"),
+        (np.zeros((2, 3, 16, 16, 3)), ValueError, "frames must be a 3D"),
+        (np.zeros((2, 16, 16, 5)), ValueError, "C <= 4"),
+        (np.zeros((1, 16, 16)), ValueError, "at least 2 frames"),
+        (np.zeros((3, 4, 16)), ValueError, "too small"),
+        (np.full((2, 16, 16), np.nan), ValueError, "NaN"),
+        (np.array([["a"] * 16] * 16 * 2).reshape(2, 16, 16), TypeError, "numeric"),
+        ([np.zeros((16, 16)), np.zeros((16, 17))], ValueError, "same shape"),
+    ],
+)
+def test_as_frames_errors(frames, error, match):
+    with pytest.raises(error, match=match):
+        as_frames(frames)
+
+
+def test_task_argument_errors(rng):
+    frames = rng.random((3, 16, 16))
+    with pytest.raises(ValueError, match="frames"):
+        dd.segment_video(frames[0])
+    with pytest.raises(ValueError, match="batch"):
+        dd.segment_video(frames, batch=0)
+    with pytest.raises(TypeError, match="batch"):
+        dd.separate_video_layers(frames, batch=2.5)
+    with pytest.raises(ValueError, match="hints"):
+        dd.segment_video(frames, hints="saliency")
+    with pytest.raises(ValueError, match="hints"):
+        dd.segment_video(frames, hints=np.zeros((2, 16, 16), np.uint8))
+    with pytest.raises(ValueError, match="iterations"):
+        dd.separate_video_layers(frames, iterations=0)
+
+
+# --- samples ---------------------------------------------------------------------------------------------------
+
+
+def test_moving_object_video_sample():
+    s = moving_object_video(32, 5)
+    masks = s.truth["masks"]
+    assert s.data.shape == (5, 32, 32, 3) and masks.shape == (5, 32, 32) and masks.dtype == bool
+    assert np.allclose(s.data[masks], s.truth["foreground"][masks])
+    assert np.allclose(s.data[~masks], s.truth["background"][~masks])
+    # the object moves, but gradually
+    assert 0.5 < iou(masks[0], masks[1]) < 1.0 and iou(masks[0], masks[-1]) < iou(masks[0], masks[1])
+    long = moving_object_video(32, 60, rgb=False).truth["masks"]
+    assert long.mean(axis=(1, 2)).min() > 0.1  # long videos keep the object in view
+    with pytest.raises(ValueError, match="frames"):
+        moving_object_video(32, 1)
+
+
+def test_reflection_video_sample():
+    s = reflection_video(32, 6)
+    a = s.truth["alphas"].reshape(-1, 1, 1)
+    assert np.allclose(s.data, a * s.truth["dynamic"] + (1 - a) * s.truth["static"][None], atol=1e-6)
+    assert s.truth["static"].shape == (32, 32) and not np.allclose(s.truth["dynamic"][0], s.truth["dynamic"][-1])
+    assert reflection_video(32, 3, rgb=True).data.shape == (3, 32, 32, 3)
+
+
+# --- mini-batches: the cost of an iteration does not depend on the number of frames -------------------------
+
+
+def test_iterations_see_a_minibatch_not_all_frames(rng):
+    target = torch.from_numpy(rng.random((30, 1, 16, 16)).astype(np.float32))
+    task = video.build_layers_task(target, iterations=6, batch=3)
+    seen = []
+    compose = task.compose
+
+    def spy(step):
+        seen.append(step.target.shape[0])
+        return compose(step)
+
+    task.compose = spy
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert seen[:5] == [3] * 5  # training steps: the mini-batch only
+    assert sol.outputs["dynamic"].shape == (30, 1, 16, 16)  # yet every frame has its layer
+    assert sol.outputs["static"].shape == (1, 1, 16, 16) and sol.outputs["alpha"].shape == (30, 1, 1, 1)
+    # checks visit every frame, so they are spaced out for long videos
+    assert task.check_every >= 25
+
+
+def test_mask_noise_is_a_random_walk():
+    target = torch.rand(8, 3, 16, 16)
+    z = torch.zeros(8, 1, 16, 16)
+    task = video._video_task(video.seg.build_task(target, z, z, 5, True), 4, {"mask": video.WALK})
+    assert task.dips["mask"].walk > 0 and task.dips["mask"].instances == 8
+    assert task.batch == 4
+
+
+# --- behaviour on synthetic videos with ground truth ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moving():
+    return moving_object_video(48, 6)
+
+
+@pytest.fixture(scope="module")
+def segmented(moving):
+    return dd.segment_video(moving.data, iterations=150, device="cpu", seed=0)
+
+
+@pytest.mark.slow
+def test_segment_video_masks_match_truth(moving, segmented):
+    truth = moving.truth["masks"]
+    ious = [iou(m, g) for m, g in zip(segmented.masks, truth)]
+    chance = truth.mean()  # IoU of "everything is foreground"
+    assert np.mean(ious) > 0.8 > 3 * chance
+    assert min(ious) > 0.6
+
+
+@pytest.mark.slow
+def test_segment_video_masks_are_temporally_coherent(moving, segmented):
+    truth = moving.truth["masks"].astype(np.float32)
+    masks = segmented.masks
+    change = np.abs(np.diff(masks, axis=0)).mean()
+    true_change = np.abs(np.diff(truth, axis=0)).mean()
+    assert change < 2 * true_change  # no flicker beyond the object's own motion
+    # ... and the masks follow the object: their centroids move as the truth's do
+    xs = [np.nonzero(m)[1].mean() for m in masks]
+    true_xs = [np.nonzero(m)[1].mean() for m in truth]
+    assert np.corrcoef(xs, true_xs)[0, 1] > 0.9
+
+
+@pytest.mark.slow
+def test_segment_video_result_fields(moving, segmented):
+    r = segmented
+    assert r.masks.shape == r.soft_masks.shape == r.hints.shape == moving.truth["masks"].shape
+    assert r.foreground.shape == r.background.shape == moving.data.shape
+    assert set(np.unique(r.masks)) <= {0.0, 1.0}
+    inside = r.masks > 0.5
+    assert np.allclose(r.foreground[inside], moving.data[inside], atol=1e-5)
+    assert r.params["frames"] == 6 and r.params["batch"] == 4 and r.iterations == 150
+    assert (r.hints == 1).any() and (r.hints == 2).any()
+
+
+@pytest.mark.slow
+def test_segment_video_user_hints_on_uint8_grey():
+    s = moving_object_video(40, 4, rgb=False)
+    truth = s.truth["masks"]
+    frames = (s.data * 255).astype(np.uint8)
+    labels = np.zeros(truth.shape, np.uint8)
+    labels[truth & (np.arange(40)[None, :, None] % 5 == 0)] = 1  # sparse scribbles on every frame
+    labels[~truth & (np.arange(40)[None, None, :] % 7 == 0)] = 2
+    r = dd.segment_video(frames, hints=labels, iterations=120, device="cpu", seed=1)
+    assert np.mean([iou(m, g) for m, g in zip(r.masks, truth)]) > 0.75
+    assert r.foreground.shape == frames.shape and r.foreground.max() > 100  # input's value range
+
+
+@pytest.fixture(scope="module")
+def reflection():
+    return reflection_video(48, 16)
+
+
+@pytest.fixture(scope="module")
+def separated(reflection):
+    return dd.separate_video_layers(reflection.data, iterations=200, device="cpu", seed=0)
+
+
+@pytest.mark.slow
+def test_static_layer_beats_frame_and_temporal_mean(reflection, separated):
+    truth = reflection.truth["static"]
+    ours = affine_psnr(separated.static, truth)
+    baselines = [affine_psnr(reflection.data.mean(axis=0), truth), affine_psnr(reflection.data[0], truth)]
+    assert ours > max(baselines) + 3.0
+    assert psnr(separated.static, truth) > psnr(reflection.data.mean(axis=0), truth) + 2.0
+
+
+@pytest.mark.slow
+def test_video_layers_reconstruct_the_frames(reflection, separated):
+    r = separated
+    assert r.dynamic.shape == reflection.data.shape and r.static.shape == reflection.data.shape[1:]
+    assert r.alphas.shape == (16,) and np.all((r.alphas > 0) & (r.alphas < 1))
+    a = r.alphas.reshape(-1, 1, 1)
+    recon = a * r.dynamic + (1 - a) * r.static[None]
+    assert psnr(recon, reflection.data) > 35
+    # the dynamic layer is closer to the scene than the frames themselves are
+    assert psnr(r.dynamic, reflection.truth["dynamic"]) > psnr(reflection.data, reflection.truth["dynamic"]) + 1
+
+
+def test_static_estimate_finds_the_static_layer():
+    s = reflection_video(48, 16)
+    frames = torch.from_numpy(s.data)[:, None]
+    est = video.static_estimate(frames)[0, 0].numpy()
+    assert affine_psnr(est, s.truth["static"]) > affine_psnr(s.data.mean(axis=0), s.truth["static"]) + 2
+
+
+def test_downscaled_run_and_live_preview(rng):
+    frames = rng.random((3, 40, 40, 3)).astype(np.float32)
+    gen = dd.iterate(dd.separate_video_layers, frames, iterations=4, max_size=16)
+    reports = []
+    while True:
+        try:
+            reports.append(next(gen))
+        except StopIteration as done:
+            r = done.value
+            break
+    assert all(isinstance(p, Progress) for p in reports)
+    preview = reports[-1].preview
+    assert preview["dynamic"].shape == frames.shape and preview["static"].shape == frames.shape[1:]
+    assert r.dynamic.shape == frames.shape and r.static.shape == frames.shape[1:]
+    a = r.alphas.reshape(-1, 1, 1, 1)  # full-resolution detail is transferred: exact where nothing is clipped
+    ok = (r.dynamic > 1e-3) & (r.dynamic < 1 - 1e-3)
+    assert ok.mean() > 0.3
+    assert np.allclose((a * r.dynamic + (1 - a) * r.static[None])[ok], frames[ok], atol=1e-4)
+
+    gen = dd.iterate(dd.segment_video, frames[..., 0], iterations=3, max_size=16)
+    *_, last = list(_reports(gen))
+    assert last.preview["masks"].shape == (3, 40, 40) and last.preview["masks"].dtype == np.uint8
+
+
+def _reports(gen):
+    while True:
+        try:
+            yield next(gen)
+        except StopIteration:
+            return
+
+
+def test_stop_returns_best_so_far(rng):
+    frames = rng.random((4, 24, 24))
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 3
+
+    r = dd.segment_video(frames, iterations=50, stop=stop)
+    assert r.stopped and r.iterations < 50 and r.masks.shape == (4, 24, 24)
