@@ -66,10 +66,68 @@ def _transparency(size: int, device: str) -> tuple[list[np.ndarray], str]:
     )
 
 
+def _watermark(size: int, device: str) -> tuple[list[np.ndarray], str]:
+    import napari_doubledip as dd
+
+    s = S.watermarked(size)
+    r = dd.remove_watermark(s.data, box=s.extra["box"], device=device)
+    inside = s.extra["box_mask"]
+    return [s.data, r.clean, r.alpha, s.truth["clean"]], (
+        f"PSNR in the box {S.psnr(r.clean[inside], s.truth['clean'][inside]):.2f} dB "
+        f"(input {S.psnr(s.data[inside], s.truth['clean'][inside]):.2f} dB)"
+    )
+
+
+def _watermark_set(size: int, device: str) -> tuple[list[np.ndarray], str]:
+    import napari_doubledip as dd
+
+    s = S.watermark_set(3, size)
+    r = dd.remove_watermark(s.data, device=device)
+    return [*s.data, *r.clean, r.alpha], (
+        f"PSNR {S.psnr(r.clean, s.truth['clean']):.2f} dB (input {S.psnr(s.data, s.truth['clean']):.2f} dB)"
+    )
+
+
+def _dehazing(size: int, device: str) -> tuple[list[np.ndarray], str]:
+    import napari_doubledip as dd
+
+    s = S.hazy_image(size, varying_airlight=True)
+    r = dd.dehaze(s.data, device=device)
+    return [s.data, r.clean, r.transmission, r.airlight, s.truth["clean"]], (
+        f"PSNR {S.psnr(r.clean, s.truth['clean']):.2f} dB (hazy input {S.psnr(s.data, s.truth['clean']):.2f} dB)"
+    )
+
+
+def _video_segmentation(size: int, device: str) -> tuple[list[np.ndarray], str]:
+    import napari_doubledip as dd
+
+    s = S.moving_object_video(min(size, 128), frames=10)
+    r = dd.segment_video(s.data, device=device)
+    ious = [S.iou(m, t) for m, t in zip(r.masks, s.truth["masks"], strict=True)]
+    picks = [0, len(r.masks) // 2, len(r.masks) - 1]
+    return [*(s.data[i] for i in picks), *(r.masks[i] for i in picks)], f"mean IoU {np.mean(ious):.3f}"
+
+
+def _video_transparency(size: int, device: str) -> tuple[list[np.ndarray], str]:
+    import napari_doubledip as dd
+
+    s = S.reflection_video(min(size, 128), frames=10)
+    r = dd.separate_video_layers(s.data, device=device)
+    return [s.data[0], s.data[-1], r.dynamic[0], r.dynamic[-1], r.static, s.truth["static"]], (
+        f"static layer PSNR {S.psnr(r.static, s.truth['static']):.2f} dB "
+        f"(temporal mean {S.psnr(s.data.mean(0), s.truth['static']):.2f} dB)"
+    )
+
+
 #: task name -> function(size, device) returning (panel images, quality line)
 DEMOS: dict[str, Callable[[int, str], tuple[list[np.ndarray], str]]] = {
     "segmentation": _segmentation,
     "transparency": _transparency,
+    "watermark": _watermark,
+    "watermark_set": _watermark_set,
+    "dehazing": _dehazing,
+    "video_segmentation": _video_segmentation,
+    "video_transparency": _video_transparency,
 }
 
 
