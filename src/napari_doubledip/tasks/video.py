@@ -22,6 +22,7 @@ from ..solver import losses as L
 from ..solver.device import resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
 from ..solver.filters import resize
+from ..solver.networks import NetConfig
 from ..solver.saliency import saliency_hints
 from . import segmentation as seg
 from . import transparency as tr
@@ -40,7 +41,7 @@ __all__ = [
 #: grows like the square root of the frame count beyond (:func:`default_iterations`).
 DEFAULTS = {
     "segment": {"iterations": 400, "max_size": 128, "batch": 4},
-    "layers": {"iterations": 600, "max_size": 128, "batch": 4},
+    "layers": {"iterations": 300, "max_size": 128, "batch": 4},
 }
 REF_FRAMES = 20
 
@@ -62,14 +63,13 @@ def default_iterations(base: int, frames: int) -> int:
 #: Per-frame step of the noise random walk (Eq. 5), relative to the noise amplitude of the DIP.
 WALK = 0.1
 
-#: Dihedral augmentation (and its 8-fold test-time evaluation of every frame).
-AUGMENT = False
-
 #: Periodic checks evaluate every frame; they are spaced so that they cost at most about this fraction of the run.
 CHECK_BUDGET = 0.1
 
 #: Video transparency: the static-layer hint (temporal median of gradients) weight, fading over this run span.
-HINT_WEIGHT, HINT_END_WEIGHT, HINT_FADE = 1.0, 0.0, (0.3, 0.6)
+HINT_WEIGHT, HINT_END_WEIGHT, HINT_FADE = 1.0, 1.0, (0.3, 0.6)
+#: Dynamic-layer DIP (runs on the whole mini-batch, so its width sets the cost of an iteration).
+DYNAMIC_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
 #: Initial pull of the dynamic layer's coefficients (first 15% of the run).
 ALPHA_PRIOR = 0.6
 
@@ -86,8 +86,13 @@ def _batch(batch: int | None, default: int, n: int) -> int:
     return min(int(batch), n)
 
 
-def _video_task(task: Task, batch: int, walk: dict[str, float]) -> Task:
-    """Make a per-frame task a video task: random-walk noise for the named DIPs, mini-batches, spaced checks."""
+def _video_task(task: Task, batch: int, walk: dict[str, float], augment: bool = False) -> Task:
+    """Make a per-frame task a video task: random-walk noise for the named DIPs, mini-batches, spaced checks.
+
+    ``augment`` switches the dihedral augmentation (and its 8-fold final evaluation of every frame). Off by
+    default: with many frames to fit it slows the fit more than it regularises (measured on the synthetic
+    videos: static-layer PSNR 21 vs 14 dB, mask IoU 0.99 vs 0.83 with automatic hints at 20 frames).
+    """
     dips = dict(task.dips)
     for name, rel in walk.items():
         d = dips[name]
@@ -95,7 +100,7 @@ def _video_task(task: Task, batch: int, walk: dict[str, float]) -> Task:
     n = task.target.shape[0]
     # A check evaluates ceil(n / batch) chunks forward (~1/3 of an iteration each): keep that under CHECK_BUDGET.
     check_every = max(task.check_every, math.ceil(math.ceil(n / batch) / (3 * CHECK_BUDGET)))
-    return replace(task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=AUGMENT)
+    return replace(task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=augment)
 
 
 def _chunks(n: int, size: int) -> list[slice]:
@@ -242,6 +247,9 @@ def segment_video(
         seg.build_task(work, fg_w, bg_w, its, user),
         k,
         {"foreground": WALK, "background": WALK, "mask": WALK},
+        # Sparse user scribbles (or none) leave most pixels to the DIP prior, which the augmentation strengthens
+        # (measured: IoU 0.84 vs 0.60 with sparse scribbles); dense automatic hints do better without it.
+        augment=user,
     )
     task.name = "video segmentation"
 
@@ -347,7 +355,7 @@ def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task
     """
     n, c = target.shape[:2]
     dips = {
-        "dynamic": DIP(c, tr.LAYER_NET, instances=n),
+        "dynamic": DIP(c, DYNAMIC_NET, instances=n),
         "static": DIP(c, tr.LAYER_NET),
         "alpha": tr.alpha_dip(n),
     }
