@@ -300,11 +300,13 @@ def _blend_watermark(clean: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -
     return ((1 - a) * clean + a * colour).astype(np.float32)
 
 
-def watermarked(size: int = 128, opacity: float = 0.5, rgb: bool = True) -> Sample:
+def watermarked(
+    size: int = 128, opacity: float = 0.5, rgb: bool = True, scene: str = "rocket", position: float = 0.15
+) -> Sample:
     """Watermark removal with a box: a stroke-text watermark blended at ``opacity`` into one image.
 
-    ``I = (1 - a) * J + a * W`` with ``a = opacity * text`` inside a band in the lower middle of the image and
-    ``W`` a light colour.
+    ``I = (1 - a) * J + a * W`` with ``a = opacity * text`` in a band whose top is at ``position`` (a fraction of
+    the height), and ``W`` a light colour. The default scene puts the text over sky, cloud and the rocket's tip.
 
     Returns
     -------
@@ -313,9 +315,9 @@ def watermarked(size: int = 128, opacity: float = 0.5, rgb: bool = True) -> Samp
         and ``truth["watermark"]`` (the watermark colour layer, like the image); ``extra["box"]`` a rough
         ``(y0, x0, y1, x1)`` box around the watermark (a few pixels of margin) and ``extra["box_mask"]``.
     """
-    clean = _rgb("astronaut", size) if rgb else _gray("camera", size)
+    clean = _rgb(scene, size) if rgb else _gray(scene if scene != "rocket" else "camera", size)
     th, tw = max(8, round(size * 0.22)), max(16, round(size * 0.6))
-    y0, x0 = round(size * 0.62), (size - tw) // 2
+    y0, x0 = round(size * position), (size - tw) // 2
     alpha = np.zeros((size, size), np.float32)
     alpha[y0 : y0 + th, x0 : x0 + tw] = opacity * text_mask((th, tw))
     colour = np.array([0.95, 0.95, 0.9], np.float32) if rgb else np.float32(0.95)

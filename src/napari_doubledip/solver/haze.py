@@ -16,7 +16,6 @@ from .filters import guided_filter
 
 __all__ = [
     "dark_channel",
-    "soft_dark_channel",
     "estimate_airlight",
     "dcp_transmission",
     "recover",
@@ -46,18 +45,6 @@ def dark_channel(image: torch.Tensor, radius: int) -> torch.Tensor:
     Returns ``(1, H, W)`` or ``(N, 1, H, W)``. For one channel it is a local minimum filter.
     """
     return _min_filter(image.amin(dim=-3, keepdim=True), radius)
-
-
-def soft_dark_channel(image: torch.Tensor, radius: int, sharpness: float = 50.0) -> torch.Tensor:
-    """Differentiable dark channel for use as a loss on network outputs. Shapes as :func:`dark_channel`.
-
-    The minimum over channels is softened (``-logsumexp(-k x) / k``) so that every channel receives gradient; the
-    spatial minimum stays a min-pool (its gradient goes to the darkest pixel of each window, which is what the
-    prior is about).
-    """
-    k = float(sharpness)
-    cmin = -torch.logsumexp(-k * image, dim=-3, keepdim=True) / k
-    return _min_filter(cmin, radius)
 
 
 def estimate_airlight(image: torch.Tensor, radius: int | None = None, fraction: float = 1e-3) -> torch.Tensor:

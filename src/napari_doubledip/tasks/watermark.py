@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from .._validation import as_images, check_iterations, working_shape
 from ..solver import losses as L
 from ..solver.device import resolve_device
-from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
@@ -39,9 +39,10 @@ AUGMENT = False
 #: Loss weights (see :func:`build_task`).
 WEIGHTS = {
     "inside": 1.0,
-    "clean_in_box": 0.1,
-    "sigma_start": 0.3,
-    "sigma_end": 0.05,
+    "clean_in_box": 1.0,
+    "keep": 0.5,
+    "inpaint_end": 0.3,
+    "exclusion": 0.1,
     "cross_exclusion": 0.1,
     "alpha_l1": 0.002,
 }
@@ -119,12 +120,6 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _robust(r: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Geman-McClure penalty of the per-pixel mean absolute residual (``r``: ``(B, C, H, W)``), in [0, 1)."""
-    a = r.abs().mean(dim=1, keepdim=True)
-    return a.square() / (a.square() + sigma**2)
-
-
 def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) -> Task:
     """Watermark removal as a :class:`Task`: ``I_i = (1 - m) * y1_i + m * y2`` with ``m = alpha * box``.
 
@@ -132,12 +127,15 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
     shared opacity DIP.
 
     With a ``box`` (``(1, 1, h, w)`` float) the opacity is zero outside it and the watermark has one colour (a
-    scalar DIP): its shape is all in the opacity. Outside the box the clean layer fits the image (L1). Inside, it
-    fits the image with a robust, redescending loss (Geman-McClure, scale shrinking over the run): a watermark's
-    strokes are thin outliers against the pixels between them, so the clean layer follows the image between the
-    strokes and fills the strokes in from their surroundings, which is much easier than inpainting the whole box.
-    The box's reconstruction through the mixing model trains the opacity and the colour only (the clean layer is
-    held fixed there), so the opacity takes the strokes.
+    scalar DIP): its shape is all in the opacity. Outside the box the clean layer fits the image (L1). Inside the
+    box the mixing model trains only the opacity and the colour (the clean layer is held fixed there), and:
+
+    * for the first ``inpaint_end`` of the run the clean layer learns nothing inside the box, so the DIP inpaints
+      it (the authors' first phase) and the opacity takes what the inpainting cannot explain;
+    * then the clean layer also fits the box, but only where the opacity is low (weight ``1 - m / (keep *
+      max m)``): it follows the image between the watermark's strokes and keeps filling in the strokes from their
+      surroundings, which is easier than inpainting the whole box; an exclusion loss keeps its edges away from
+      the opacity's, and a small L1 penalty keeps the opacity at zero where nothing needs it.
 
     Without a box (several images) the watermark colour is a smooth map (a small noise grid, upsampled) and the
     ambiguity is resolved by the layers being shared (paper Fig. 9); an exclusion loss between the clean layers of
@@ -153,7 +151,6 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
         "colour": DIP(c, COLOUR_NET, size=COLOUR_SIZE, noise_scale=1.0, scalar=boxed),
     }
     maps = {"box": box if boxed else torch.ones_like(target[:1, :1])}
-    sigma = ramp(W["sigma_start"], W["sigma_end"], 0.0, 0.6)
 
     def opacity(s) -> torch.Tensor:
         return s.out["alpha"] * s.maps["box"]
@@ -170,7 +167,11 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
 
     def clean_in_box(s) -> torch.Tensor:
         b = s.maps["box"]
-        return (b * _robust(s.out["clean"] - s.target, sigma(s.t))).sum() / (b.sum() * s.target.shape[0] + 1e-6)
+        m = opacity(s).detach()
+        # fit the image where the opacity is low; where it is high the clean layer fills in from around
+        peak = m.amax(dim=(-2, -1), keepdim=True).clamp_min(0.05)
+        w = b * (1 - m / (W["keep"] * peak)).clamp(0, 1)
+        return L.masked_l1(s.out["clean"], s.target, w)
 
     def cross_exclusion(s) -> torch.Tensor:
         y = s.out["clean"]
@@ -184,11 +185,16 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
         terms += [
             Term("outside", lambda s: L.masked_l1(s.pred, s.target, 1 - s.maps["box"])),
             Term("inside", lambda s: L.masked_l1(s.pred, s.target, s.maps["box"]), W["inside"]),
-            Term("clean_in_box", clean_in_box, W["clean_in_box"]),
+            Term("clean_in_box", clean_in_box, ramp(0.0, W["clean_in_box"], W["inpaint_end"], W["inpaint_end"] + 0.2)),
+            Term(
+                "exclusion",
+                lambda s: L.exclusion(s.out["clean"] * s.maps["box"], opacity(s)),
+                ramp(0.0, W["exclusion"], W["inpaint_end"], W["inpaint_end"] + 0.2),
+            ),
         ]
+        terms.append(Term("alpha_l1", lambda s: opacity(s).mean(), W["alpha_l1"]))
     elif n > 1:
         terms.append(Term("cross_exclusion", cross_exclusion, W["cross_exclusion"]))
-    terms.append(Term("alpha_l1", lambda s: opacity(s).mean(), W["alpha_l1"]))
     return Task(
         name="watermark",
         dips=dips,
