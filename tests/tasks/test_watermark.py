@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+import napari_doubledip as dd
+from napari_doubledip.samples import psnr, watermark_set, watermarked
+from napari_doubledip.tasks.watermark import box_mask
+
+
+def test_box_mask_forms_and_clipping():
+    m = box_mask((2, 3, 5, 7), (10, 12))
+    assert m.shape == (10, 12) and m.sum() == 3 * 4 and m[2, 3] and not m[5, 7]
+    # napari rectangle corners (float, any order) -> bounding box, rounded outwards
+    corners = np.array([[2.2, 3.0], [2.2, 6.5], [4.6, 6.5], [4.6, 3.0]])
+    assert np.array_equal(box_mask(corners, (10, 12)), m)
+    # partly outside: clipped
+    assert box_mask((-5, -5, 3, 3), (10, 12)).sum() == 9
+    mask = np.zeros((10, 12), bool)
+    mask[1:3, 1:3] = True
+    assert np.array_equal(box_mask(mask, (10, 12)), mask)
+
+
+@pytest.mark.parametrize(
+    ("box", "match"),
+    [
+        ((20, 20, 30, 30), "outside"),
+        ((-9, 0, -1, 5), "outside"),
+        ((5, 5, 5, 9), "empty"),
+        ((5, 9, 8, 2), "empty"),
+        (np.zeros((16, 16), bool), "empty"),
+        (np.zeros((8, 8), bool), "shape"),
+        (np.ones((16, 16), bool), "whole image"),
+        ((1, 2, 3), "box"),
+        ((0, 0, np.nan, 4), "NaN"),
+    ],
+)
+def test_bad_boxes_are_rejected(box, match):
+    with pytest.raises(ValueError, match=match):
+        dd.remove_watermark(np.zeros((16, 16)), box=box, iterations=1)
+
+
+def test_input_validation():
+    with pytest.raises(ValueError, match="single image needs a box"):
+        dd.remove_watermark(np.zeros((16, 16, 3)), iterations=1)
+    with pytest.raises(ValueError, match="same shape"):
+        dd.remove_watermark([np.zeros((16, 16)), np.zeros((16, 20))], iterations=1)
+    with pytest.raises(TypeError, match="box"):
+        dd.remove_watermark(np.zeros((16, 16)), box=("a", "b", "c", "d"), iterations=1)
+    with pytest.raises(TypeError, match="iterations"):
+        dd.remove_watermark(np.zeros((2, 16, 16)), iterations=1.5)
+
+
+def test_outside_the_box_is_the_input_exactly():
+    s = watermarked(32)
+    img = np.round(s.data * 255).astype(np.uint8)
+    r = dd.remove_watermark(img, box=s.extra["box"], iterations=5, device="cpu")
+    out = ~s.extra["box_mask"]
+    assert r.clean.shape == img.shape and r.clean.dtype == np.float32
+    assert np.array_equal(r.clean[out], img[out].astype(np.float32))
+    assert r.alpha.shape == (32, 32) and np.all(r.alpha[out] == 0) and r.alpha.max() <= 1
+    assert r.watermark.shape == img.shape
+    assert np.array_equal(r.box, s.extra["box_mask"])
+
+
+def test_shared_watermark_shapes_and_grey():
+    s = watermark_set(2, 32, rgb=False)
+    r = dd.remove_watermark(list(s.data), iterations=3, device="cpu")
+    assert r.clean.shape == (2, 32, 32) and r.watermark.shape == (32, 32) and r.alpha.shape == (32, 32)
+    assert r.box.all() and r.params["images"] == 2
+
+
+def test_several_images_with_a_box():
+    s = watermark_set(2, 32)
+    box = (8, 2, 24, 30)
+    r = dd.remove_watermark(s.data, box=box, iterations=3, device="cpu")
+    assert r.clean.shape == s.data.shape
+    assert np.array_equal(r.clean[:, :8], s.data[:, :8])
+
+
+@pytest.mark.slow
+def test_box_removes_the_watermark_inside_the_box():
+    s = watermarked(64)
+    b = s.extra["box_mask"]
+    r = dd.remove_watermark(s.data, box=s.extra["box"], device="cpu", seed=0)
+    before, after = psnr(s.data[b], s.truth["clean"][b]), psnr(r.clean[b], s.truth["clean"][b])
+    assert after > before + 3, (before, after)
+    assert np.corrcoef(r.alpha[b], s.truth["alpha"][b])[0, 1] > 0.7
+
+
+@pytest.mark.slow
+def test_shared_watermark_is_found_without_a_box():
+    s = watermark_set(3, 64)
+    r = dd.remove_watermark(s.data, device="cpu", seed=0)
+    before = np.mean([psnr(x, t) for x, t in zip(s.data, s.truth["clean"])])
+    after = np.mean([psnr(x, t) for x, t in zip(r.clean, s.truth["clean"])])
+    assert after > before + 1, (before, after)
+    # the recovered opacity is the text: high on the strokes, low elsewhere
+    text = s.truth["alpha"] > 0.25
+    assert r.alpha[text].mean() > r.alpha[~text].mean() + 0.15
