@@ -88,7 +88,7 @@ def _as_map(airlight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 def dcp_transmission(
     image: torch.Tensor, airlight: torch.Tensor, radius: int | None = None, omega: float = 0.95
 ) -> torch.Tensor:
-    """Coarse transmission ``t = 1 - omega * dark(I / A)`` (He et al. 2011, Eq. 12). ``(C, H, W)`` -> ``(1, H, W)``.
+    """Coarse transmission ``t = 1 - omega * dark(I / A)`` of He et al. (2011), ``(C, H, W)`` -> ``(1, H, W)``.
 
     ``airlight``: ``(C,)`` colour or ``(C, H, W)`` map.
     """
@@ -97,10 +97,12 @@ def dcp_transmission(
     return 1.0 - omega * dark_channel(image / a, r)
 
 
-def recover(image: torch.Tensor, transmission: torch.Tensor, airlight: torch.Tensor, t_min: float = 0.1) -> torch.Tensor:
+def recover(
+    image: torch.Tensor, transmission: torch.Tensor, airlight: torch.Tensor, t_min: float = 0.1
+) -> torch.Tensor:
     """Invert the haze model: ``J = (I - (1 - t) A) / max(t, t_min)``, clipped to [0, 1].
 
-    ``image`` ``(C, H, W)``, ``transmission`` ``(1, H, W)`` (or ``(H, W)``), ``airlight`` ``(C,)`` or ``(C, H, W)``.
+    ``image`` ``(C, H, W)``; ``transmission`` ``(1, H, W)`` or ``(H, W)``; ``airlight`` ``(C,)`` or ``(C, H, W)``.
     """
     t = transmission.reshape(1, *image.shape[-2:]).clamp(min=t_min, max=1.0)
     a = _as_map(airlight, image)

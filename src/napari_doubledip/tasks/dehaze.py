@@ -146,11 +146,12 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
     try:
         arr = np.asarray(airlight, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"airlight must be a number or a sequence of {channels} numbers, got {airlight!r}") from exc
+        msg = f"airlight must be a number or a sequence of {channels} numbers, got {airlight!r}"
+        raise TypeError(msg) from exc
     if arr.ndim == 0:
         arr = np.full(channels, float(arr))
     if arr.shape != (channels,):
-        raise ValueError(f"airlight must be a number or {channels} values (one per channel), got shape {arr.shape}")
+        raise ValueError(f"airlight must be a number or {channels} values (one per channel), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("airlight contains NaN or infinite values")
     span = vr.hi - vr.lo
@@ -254,7 +255,10 @@ def dehaze(
     ws = working_shape(size, ms)
     work = resize(full, ws)
     r_work = Hz.patch_radius(ws)
-    a0 = Hz.estimate_airlight(full[0], Hz.patch_radius(size)) if a_user is None else torch.from_numpy(a_user).to(dev)
+    if a_user is None:
+        a0 = Hz.estimate_airlight(full[0], Hz.patch_radius(size))
+    else:
+        a0 = torch.from_numpy(a_user).to(dev)
     t_hint = Hz.dcp_transmission(work[0], a0, r_work)
     t_hint = guided_filter(work[0].mean(dim=0, keepdim=True), t_hint, 4 * r_work, 1e-3).clamp(T_MIN, 1)
     task = apply_preset(build_task(work, a0, its, t_hint=t_hint[None]), preset, iterations)

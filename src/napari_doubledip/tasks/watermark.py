@@ -82,13 +82,14 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     box is used.
     """
     h, w = int(shape[0]), int(shape[1])
-    if isinstance(box, (list, tuple)) and len(box) == 4 and all(np.ndim(v) == 0 for v in box):
-        arr = np.asarray(box, dtype=np.float64)
-    else:
-        try:
-            arr = np.asarray(box)
-        except Exception as exc:  # pragma: no cover - exotic inputs
-            raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
+    if hasattr(box, "compute") and not isinstance(box, np.ndarray):  # dask arrays from napari layers
+        box = box.compute()
+    try:
+        arr = np.asarray(box)
+    except Exception as exc:  # pragma: no cover - ragged sequences
+        raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
+    if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)):
+        raise TypeError(f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}")
     if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
         if arr.shape != (h, w):
             raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
@@ -96,8 +97,6 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
         if not mask.any():
             raise ValueError("box mask is empty (no pixel set)")
     else:
-        if not (np.issubdtype(arr.dtype, np.number)):
-            raise TypeError(f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {arr.dtype}")
         if not np.all(np.isfinite(arr)):
             raise ValueError("box contains NaN or infinite values")
         if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 2:  # corner points (napari rectangle)
@@ -106,7 +105,9 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
         elif arr.shape == (4,):
             y0, x0, y1, x1 = arr
         else:
-            raise ValueError(f"box must be (y0, x0, y1, x1), an (H, W) mask or (k, 2) corner points, got shape {arr.shape}")
+            raise ValueError(
+                f"box must be (y0, x0, y1, x1), an (H, W) mask or (k, 2) corner points, got shape {arr.shape}"
+            )
         if y1 <= y0 or x1 <= x0:
             raise ValueError(f"box is empty: (y0, x0, y1, x1) = {tuple(arr.tolist())} needs y1 > y0 and x1 > x0")
         if y1 <= 0 or x1 <= 0 or y0 >= h or x0 >= w:
@@ -182,14 +183,15 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
 
     terms = [Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "l1"), 0.0 if boxed else 1.0)]
     if boxed:
+        release = W["inpaint_end"] + 0.2
         terms += [
             Term("outside", lambda s: L.masked_l1(s.pred, s.target, 1 - s.maps["box"])),
             Term("inside", lambda s: L.masked_l1(s.pred, s.target, s.maps["box"]), W["inside"]),
-            Term("clean_in_box", clean_in_box, ramp(0.0, W["clean_in_box"], W["inpaint_end"], W["inpaint_end"] + 0.2)),
+            Term("clean_in_box", clean_in_box, ramp(0.0, W["clean_in_box"], W["inpaint_end"], release)),
             Term(
                 "exclusion",
                 lambda s: L.exclusion(s.out["clean"] * s.maps["box"], opacity(s)),
-                ramp(0.0, W["exclusion"], W["inpaint_end"], W["inpaint_end"] + 0.2),
+                ramp(0.0, W["exclusion"], W["inpaint_end"], release),
             ),
         ]
         terms.append(Term("alpha_l1", lambda s: opacity(s).mean(), W["alpha_l1"]))
@@ -267,8 +269,8 @@ def remove_watermark(
         One image ``(H, W[, C])`` with a ``box``, or ``N >= 2`` same-shaped images as a sequence or an
         ``(N, H, W[, C])`` array.
     box
-        ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or ``(k, 2)``
-        corner points (a napari Shapes rectangle). Required for a single image, optional for several.
+        ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or
+        ``(k, 2)`` corner points (a napari Shapes rectangle). Required for a single image, optional for several.
     iterations, max_size, device, seed, preset, stop, progress
         As in :func:`napari_doubledip.segment`.
 
