@@ -5,7 +5,8 @@ For T = 5, 20, 100 frames of 128x128 (synthetic videos with ground truth from :m
 runs :func:`napari_doubledip.segment_video` and :func:`napari_doubledip.separate_video_layers` with their default
 budgets and prints, per run: wall seconds, CPU seconds of this process, the split into setup (validation, hints,
 static-layer estimate: everything before the first progress report), the optimisation loop (its total, periodic
-checks included, and the median cost of one iteration) and the finish (final evaluation of all frames, guided filtering, full-resolution layers), and the quality reached (mean
+checks included, and the median cost of one iteration) and the finish (final evaluation of all frames, guided
+filtering, full-resolution layers), and the quality reached (mean
 IoU of the masks; PSNR of the static layer, raw and after the best gain/offset fit, next to the temporal mean of
 the frames as a baseline). It also runs the single-image :func:`napari_doubledip.segment` on one frame with its
 defaults and reports each video's cost as "equivalent single-image runs" and seconds per frame.
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _row(name: str, n: int, t: dict[str, float], t1: dict[str, float], quality: str) -> None:
     print(
-        f"{name:<8}{n:>5}{t['wall']:>9.1f}{t['cpu']:>8.1f}{t['setup']:>7.1f}{t['loop']:>7.1f}{t['per_it'] * 1e3:>7.0f}"
+        f"{name:<8}{n:>5}{t['wall']:>9.1f}{t['cpu']:>8.1f}{t['setup']:>7.1f}{t['loop']:>7.1f}"
+        f"{t['per_it'] * 1e3:>7.0f}"
         f"{t['its']:>6}{t['finish']:>8.1f}{t['wall'] / n:>9.2f}{t['wall'] / t1['wall']:>10.2f}  {quality}",
         flush=True,
     )

@@ -168,7 +168,7 @@ def working_shape(shape: Sequence[int], max_size: int) -> tuple[int, int]:
 
 
 def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple[np.ndarray, ValueRange]:
-    """Validate a video / stack: ``(T, H, W)`` grey or ``(T, H, W, C)`` with ``C`` in 1..4 (or a sequence of frames).
+    """Validate a video / stack: ``(T, H, W)`` grey or ``(T, H, W, C)``, ``C`` in 1..4 (or a sequence of frames).
 
     Unlike :func:`as_images`, a 3D array is always ``(T, H, W)`` (any ``T``), never one colour image. Returns
     float32 ``(T, H, W, C)`` in [0, 1] with one value range for all frames, and that range.
@@ -188,9 +188,13 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     elif arr.ndim == 4:
         gray = False
         if not 1 <= arr.shape[-1] <= 4:
-            raise ValueError(f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {arr.shape}")
+            raise ValueError(
+                f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {arr.shape}"
+            )
     else:
-        raise ValueError(f"{name} must be a 3D (T, H, W) or 4D (T, H, W, C) array, got {arr.ndim}D shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 3D (T, H, W) or 4D (T, H, W, C) array, got {arr.ndim}D shape {arr.shape}"
+        )
     if arr.shape[0] < min_count:
         raise ValueError(f"{name} needs at least {min_count} frames, got {arr.shape[0]}")
     _check_hw(arr.shape[1:], name)

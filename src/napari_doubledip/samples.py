@@ -203,8 +203,9 @@ def reflection_video(
     """Video transparency: a panning scene seen through glass with a static reflection (paper Eq. 7).
 
     ``I_i = a_i * scene_i + (1 - a_i) * reflection``: the scene is a window panning diagonally over a larger image
-    by about ``step * size`` pixels per frame (swinging back in long videos), the reflection is one fixed image, and the scene's coefficient ``a_i``
-    changes smoothly from ``alphas[0]`` to ``alphas[1]`` (the reflection's strength varies over time).
+    by about ``step * size`` pixels per frame (swinging back in long videos), the reflection is one fixed image,
+    and the scene's coefficient ``a_i`` changes smoothly from ``alphas[0]`` to ``alphas[1]`` (the reflection's
+    strength varies over time).
 
     Parameters
     ----------

@@ -113,7 +113,7 @@ def test_iterations_see_a_minibatch_not_all_frames(rng):
 def test_mask_noise_is_a_random_walk():
     target = torch.rand(8, 3, 16, 16)
     z = torch.zeros(8, 1, 16, 16)
-    task = video._video_task(video.seg.build_task(target, z, z, 5, True), 4, {"mask": video.WALK})
+    task = video._video_task(video.seg.build_task(target, z, z, 5, True), 4, {"mask": video.SEGMENT_WALK})
     assert task.dips["mask"].walk > 0 and task.dips["mask"].instances == 8
     assert task.batch == 4
 
@@ -128,7 +128,7 @@ def moving():
 
 @pytest.fixture(scope="module")
 def segmented(moving):
-    return dd.segment_video(moving.data, iterations=150, device="cpu", seed=0)
+    return dd.segment_video(moving.data, iterations=100, device="cpu", seed=0)
 
 
 @pytest.mark.slow
@@ -161,7 +161,7 @@ def test_segment_video_result_fields(moving, segmented):
     assert set(np.unique(r.masks)) <= {0.0, 1.0}
     inside = r.masks > 0.5
     assert np.allclose(r.foreground[inside], moving.data[inside], atol=1e-5)
-    assert r.params["frames"] == 6 and r.params["batch"] == 4 and r.iterations == 150
+    assert r.params["frames"] == 6 and r.params["batch"] == 4 and r.iterations == 100
     assert (r.hints == 1).any() and (r.hints == 2).any()
 
 
@@ -204,7 +204,7 @@ def test_video_layers_reconstruct_the_frames(reflection, separated):
     assert r.alphas.shape == (16,) and np.all((r.alphas > 0) & (r.alphas < 1))
     a = r.alphas.reshape(-1, 1, 1)
     recon = a * r.dynamic + (1 - a) * r.static[None]
-    assert psnr(recon, reflection.data) > 35
+    assert psnr(recon, reflection.data) > 30
     # the dynamic layer is closer to the scene than the frames themselves are
     assert psnr(r.dynamic, reflection.truth["dynamic"]) > psnr(reflection.data, reflection.truth["dynamic"]) + 1
 

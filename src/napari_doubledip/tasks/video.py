@@ -20,7 +20,7 @@ import torch
 from .._validation import as_frames, check_iterations, check_max_size, working_shape
 from ..solver import losses as L
 from ..solver.device import resolve_device
-from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
 from ..solver.saliency import saliency_hints
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Default budgets and working sizes, chosen by measurement (see ``benchmarks/video_scaling.py``).
-#: ``batch`` is the number of frames per iteration; ``iterations`` is the budget up to ``ref_frames`` frames, and
+#: ``batch`` is the number of frames per iteration; ``iterations`` is the budget up to ``REF_FRAMES`` frames, and
 #: grows like the square root of the frame count beyond (:func:`default_iterations`).
 DEFAULTS = {
     "segment": {"iterations": 400, "max_size": 128, "batch": 4},
@@ -60,14 +60,20 @@ def default_iterations(base: int, frames: int) -> int:
     """
     return round(base * max(1.0, math.sqrt(frames / REF_FRAMES)))
 
-#: Per-frame step of the noise random walk (Eq. 5), relative to the noise amplitude of the DIP.
-WALK = 0.1
+
+#: Per-frame step of the noise random walk (Eq. 5), relative to the noise amplitude of the DIP, per task.
+#: Segmentation (synthetic 64 px video, mask IoU): 20 frames 0.93 / 0.99 / 0.99 / 0.98 with steps 0 (independent
+#: noise: flicker) / 0.3 / 1 / 3; 100 frames 0.92 / 0.94 with 0.3 / 1. Transparency (static PSNR after gain/offset
+#: fit): 21.7 dB with 0.1, 20.5 dB with 1 (the dynamic DIP then fits more and takes some of the static layer).
+SEGMENT_WALK = 1.0
+LAYERS_WALK = 0.1
 
 #: Periodic checks evaluate every frame; they are spaced so that they cost at most about this fraction of the run.
 CHECK_BUDGET = 0.1
 
-#: Video transparency: the static-layer hint (temporal median of gradients) weight, fading over this run span.
-HINT_WEIGHT, HINT_END_WEIGHT, HINT_FADE = 1.0, 1.0, (0.3, 0.6)
+#: Video transparency: weight of the static-layer hint (temporal median of gradients, :func:`static_estimate`),
+#: kept for the whole run (fading it out measured 0.5-1 dB worse).
+HINT_WEIGHT = 1.0
 #: Dynamic-layer DIP (runs on the whole mini-batch, so its width sets the cost of an iteration).
 DYNAMIC_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
 #: Initial pull of the dynamic layer's coefficients (first 15% of the run).
@@ -246,7 +252,7 @@ def segment_video(
     task = _video_task(
         seg.build_task(work, fg_w, bg_w, its, user),
         k,
-        {"foreground": WALK, "background": WALK, "mask": WALK},
+        {"foreground": SEGMENT_WALK, "background": SEGMENT_WALK, "mask": SEGMENT_WALK},
         # Sparse user scribbles (or none) leave most pixels to the DIP prior, which the augmentation strengthens
         # (measured: IoU 0.84 vs 0.60 with sparse scribbles); dense automatic hints do better without it.
         augment=user,
@@ -367,6 +373,9 @@ def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task
     def alpha_prior(s):
         return (tr.mix(s.out["alpha"]) - ALPHA_PRIOR).square().mean()
 
+    def exclusion(s):
+        return L.exclusion(s.out["dynamic"], s.out["static"].expand_as(s.out["dynamic"]))
+
     def static_hint(s):
         a = tr.mix(s.out["alpha"]).mean()
         gx, gy = _gradients((1 - a) * s.out["static"] - s.maps["static"])
@@ -374,9 +383,9 @@ def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task
 
     terms = [
         Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "mse")),
-        Term("exclusion", lambda s: L.exclusion(s.out["dynamic"], s.out["static"].expand_as(s.out["dynamic"])), 0.05),
+        Term("exclusion", exclusion, 0.05),
         Term("alpha_prior", alpha_prior, window(1.0, 0.0, 0.15)),
-        Term("static_hint", static_hint, ramp(HINT_WEIGHT, HINT_END_WEIGHT, HINT_FADE[0], HINT_FADE[1])),
+        Term("static_hint", static_hint, HINT_WEIGHT),
     ]
     task = Task(
         name="video transparency",
@@ -389,7 +398,7 @@ def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task
         lr=0.01,
         track_from=0.3,
     )
-    return _video_task(task, batch, {"dynamic": WALK, "alpha": WALK})
+    return _video_task(task, batch, {"dynamic": LAYERS_WALK, "alpha": LAYERS_WALK})
 
 
 @task_function
