@@ -35,7 +35,7 @@ AIRLIGHT_SIZE = (16, 16)
 #: Lower bound of the transmission when inverting the haze model.
 T_MIN = 0.1
 #: Loss weights (see :func:`build_task`), chosen on the synthetic hazy images of :mod:`napari_doubledip.samples`.
-WEIGHTS = {"t_smooth": 0.05, "airlight_prior": 0.1, "airlight_prior_end": 0.01, "t_hint": 1.0, "t_hint_end": 0.0}
+WEIGHTS = {"t_smooth": 0.05, "airlight_prior": 0.1, "airlight_prior_end": 0.03, "t_hint": 1.0, "t_hint_end": 0.1}
 
 
 @dataclass(kw_only=True)
@@ -75,11 +75,12 @@ def build_task(
 
     * MSE reconstruction;
     * ``t_smooth``: a Laplacian-type penalty on ``t`` (squared difference to its 5x5 mean);
-    * ``airlight_prior``: ``A`` kept close to the initial global airlight colour, strongly at first, then
-      relaxed 10x so that the map can vary where the data asks for it (much weaker lets it drift);
-    * ``t_hint``: for the first 10-30 % of the run, ``t`` pulled towards the dark-channel transmission
-      ``t_hint`` (a hint, as the saliency hints of segmentation), so the layers start from a sensible split
-      rather than the trivial ``t = 1, J = I``; then the DIPs take over.
+    * ``airlight_prior``: ``A`` kept close to the initial global airlight colour, relaxed over the first half
+      of the run to a third so that the map can vary where the data asks for it (10x weaker lets it drift);
+    * ``t_hint``: ``t`` pulled towards the dark-channel transmission ``t_hint`` (a hint, as the saliency hints of
+      segmentation), fully for the first 10 % of the run, then relaxed to a tenth by 30 %: the layers start
+      from a sensible split rather than the trivial ``t = 1, J = I``, then the DIPs refine it (the DIP's ``t``
+      is smoother than the dark channel's, which follows texture) while the weak hint keeps it from drifting.
 
     A dark-channel loss on ``J`` throughout was tried and biased ``t`` low on images whose bright surfaces break
     the prior (measured -4 to -7 dB); it is not used.
