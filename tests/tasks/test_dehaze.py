@@ -57,6 +57,7 @@ def test_progress_and_preview():
     previews = []
     dd.dehaze(s.data, iterations=25, device="cpu", progress=lambda p: p.preview and previews.append(p.preview))
     assert previews and previews[-1]["clean"].shape == (32, 32, 3)
+    assert previews[-1]["transmission"].shape == (32, 32) and previews[-1]["airlight"].shape == (32, 32, 3)
 
 
 @pytest.mark.slow

@@ -267,8 +267,12 @@ def dehaze(
     refine = max(1, 2 * r_work)
 
     def preview(out):
-        j, _t, _a = finish(full[0], out["transmission"][0], resize(out["airlight"], ws)[0], refine)
-        return {"clean": vr.restore(to_numpy(j[None])[0])}
+        j, t, a = finish(full[0], out["transmission"][0], resize(out["airlight"], ws)[0], refine)
+        return {
+            "clean": vr.restore(to_numpy(j[None])[0]),
+            "transmission": t[0].cpu().numpy(),
+            "airlight": vr.restore(to_numpy(a[None])[0]),
+        }
 
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)

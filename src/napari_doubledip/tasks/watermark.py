@@ -327,9 +327,13 @@ def remove_watermark(
     params["iterations"] = task.iterations
 
     def preview(out):
-        clean, _wcol, m = finish(full, out, box_full)
-        first = vr.restore(to_numpy(clean[:1])[0])
-        return {"clean": first, "alpha": m[0, 0].cpu().numpy()}
+        clean, wcol, m = finish(full, out, box_full)
+        c = vr.restore(to_numpy(clean))
+        return {
+            "clean": c[0] if single else c,
+            "watermark": vr.restore(to_numpy(wcol)[0]),
+            "alpha": m[0, 0].cpu().numpy(),
+        }
 
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
