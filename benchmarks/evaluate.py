@@ -897,6 +897,10 @@ def merge_results(files: list[Path], cases: list[dict]) -> tuple[dict[str, Any],
     if len(envs) > 1:
         env["date"] = ", ".join(sorted({e["date"] for e in envs}))
         env["command"] = "`; `".join(e["command"] for e in envs)
+        for k in ("max_size", "work_size", "iterations", "preset", "seed", "machine"):
+            vals = list(dict.fromkeys(str(e.get(k)) for e in envs))
+            if len(vals) > 1:
+                env[k] = " / ".join(v if v != "None" else "default" for v in vals) + " (per run, in order)"
     return env, results
 
 
