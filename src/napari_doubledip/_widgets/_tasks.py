@@ -212,7 +212,7 @@ DEHAZING = TaskSpec(
     name="dehazing",
     title="Dehazing (Double-DIP)",
     help="Remove haze: a clean image, a transmission map and the airlight map.",
-    iterations=300,
+    iterations=200,
     inputs=(LayerInput("image", "image", "image"),),
     options=(
         Option(
