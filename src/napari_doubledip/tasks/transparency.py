@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .._validation import as_images, check_iterations, working_shape
 from ..solver import losses as L
 from ..solver.device import resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
-from ..solver.filters import resize
+from ..solver.filters import box_filter, resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
 from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
@@ -104,13 +105,15 @@ def _full_resolution(
 
     With two or more mixtures the full-resolution residual of each mixture is ``a_i * r1 + (1 - a_i) * r2``; the
     per-pixel least-squares solution for ``(r1, r2)`` is exact when the coefficients differ. With one mixture the
-    split is undetermined and the layers stay at working resolution (upsampled).
+    split is undetermined; :func:`_split_detail` gives the detail to the layer with the local structure.
     """
     size = full.shape[-2:]
     up = [resize(y, size) for y in layers]  # (1, C, H, W)
     n = full.shape[0]
-    if n < 2 or tuple(layers[0].shape[-2:]) == tuple(size):
+    if tuple(layers[0].shape[-2:]) == tuple(size):
         return up
+    if n < 2:
+        return _split_detail(up, float(alphas[0]), full, radius=max(1, round(size[-1] / layers[0].shape[-1])))
     a = alphas.view(n, 1, 1, 1)
     resid = full - (a * up[0] + (1 - a) * up[1])  # (N, C, H, W)
     design = torch.stack([alphas, 1 - alphas], dim=1)  # (N, 2)
@@ -120,6 +123,30 @@ def _full_resolution(
     coef = torch.linalg.solve(ata, design.T)  # (2, N)
     r = torch.einsum("kn,nchw->kchw", coef, resid)
     return [(up[0] + r[0:1]).clamp(0, 1), (up[1] + r[1:2]).clamp(0, 1)]
+
+
+def _split_detail(up: list[torch.Tensor], a: float, full: torch.Tensor, radius: int) -> list[torch.Tensor]:
+    """One mixture: give the full-resolution detail to the layer whose structure is there.
+
+    The residual ``r = I - (a y1 + (1 - a) y2)`` (the detail the working size could not hold) is split between the
+    two contributions with per-pixel weights ``w1 = (g1 + e a) / (g1 + g2 + e)``, ``g_k`` the local gradient
+    energy of contribution ``k`` (``a y1`` or ``(1 - a) y2``): an edge belongs to one layer, as the exclusion loss
+    assumes. Where neither layer has structure each gets the residual in proportion to its coefficient (both
+    layers then gain the same detail). The mixture is reproduced exactly:
+    ``a (y1 + w1 r / a) + (1 - a) (y2 + (1 - w1) r / (1 - a)) = I``.
+    """
+
+    def energy(x: torch.Tensor) -> torch.Tensor:
+        gy = F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
+        gx = F.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1))
+        return box_filter((gx.square() + gy.square()).sum(dim=1, keepdim=True), radius)
+
+    c1, c2 = a * up[0], (1 - a) * up[1]
+    g1, g2 = energy(c1), energy(c2)
+    e = 1e-3 * float((g1 + g2).mean()) + 1e-12
+    w1 = (g1 + e * a) / (g1 + g2 + e)
+    r = full - (c1 + c2)
+    return [(up[0] + w1 * r / a).clamp(0, 1), (up[1] + (1 - w1) * r / (1 - a)).clamp(0, 1)]
 
 
 @task_function
