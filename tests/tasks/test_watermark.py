@@ -105,3 +105,18 @@ def test_preview_has_every_output():
     last = previews[-1]
     assert last["clean"].shape == s.data.shape and last["alpha"].shape == (32, 32)
     assert last["watermark"].shape == (32, 32, 3)
+
+
+def test_small_box_runs_on_a_crop_large_box_on_the_whole_image():
+    """A small box is optimised on a crop around it (full-size outputs, input kept exactly outside the box);
+    a box whose context covers most of the image keeps the whole image."""
+    rng = np.random.default_rng(0)
+    img = rng.random((96, 96)).astype(np.float32)
+    small = dd.remove_watermark(img, box=(40, 30, 50, 60), iterations=3, device="cpu")
+    y0, x0, y1, x1 = small.params["region"]
+    assert (y0, x0, y1, x1) == (24, 14, 66, 76)  # box + max(16, short side) on each side
+    assert small.clean.shape == img.shape and small.alpha.shape == img.shape[:2]
+    assert np.array_equal(small.clean[~small.box], img[~small.box])
+    assert np.all(small.alpha[~small.box] == 0)
+    large = dd.remove_watermark(img, box=(10, 10, 80, 80), iterations=3, device="cpu")
+    assert large.params["region"] == [0, 0, 96, 96]
