@@ -115,6 +115,20 @@ def test_stack_current_frame(viewer, open_widget, run_widget):
     np.testing.assert_allclose(mask.scale, (0.5, 0.5))
 
 
+@pytest.mark.parametrize("title", [SEG, TRANS])
+def test_auto_budget_and_working_size_defer_to_the_library(viewer, title):
+    """A fresh widget shows "auto" and passes None, so input-dependent defaults (stack length, box crop) apply."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", title)
+    assert widget.iterations.value == 0 and widget.iterations.native.text() == "auto"
+    assert widget.max_size.value == 0 and widget.max_size.native.text() == "auto"
+    kwargs = widget._prepare().kwargs
+    assert kwargs["iterations"] is None and kwargs["max_size"] is None
+    widget.iterations.value, widget.max_size.value = 30, 48
+    kwargs = widget._prepare().kwargs
+    assert (kwargs["iterations"], kwargs["max_size"]) == (30, 48)
+
+
 def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot):
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=5000)
@@ -127,6 +141,20 @@ def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot):
 
     worker.yielded.connect(on_progress)
     with qtbot.waitSignals([worker.aborted, worker.finished], timeout=120_000):
+        worker.start()
+    assert names(viewer) == ["comp"]
+    assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
+
+
+def test_cancel_after_the_last_report_leaves_no_layers(viewer, open_widget, qtbot):
+    """Cancel during the final full-size evaluation (after the last report): superqt then emits neither
+    ``returned`` nor ``aborted``, and the run's preview layers must still go."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=25)
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= p.total else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert names(viewer) == ["comp"]
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
@@ -247,15 +275,7 @@ def test_closing_the_dock_mid_run_lets_the_run_finish(viewer, qtbot, errors):
     widget.native.close()
 
 
-def needs(function: str) -> None:
-    from napari_doubledip._widgets._base import _function_available
-
-    if not _function_available(function):
-        pytest.skip(f"napari_doubledip.{function} is not available yet")
-
-
 def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
-    needs("dehaze")
     img = samples.hazy_image(32).data
     viewer.add_image(img, name="haze")
     widget = open_widget("Dehazing (Double-DIP)")
@@ -270,7 +290,6 @@ def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
 
 
 def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
-    needs("dehaze")
     viewer.add_image(samples.hazy_image(32).data, name="haze")
     widget = open_widget("Dehazing (Double-DIP)")
     widget.task_options["airlight"].value = "bright"
@@ -278,7 +297,6 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
 
 
 def test_segmentation_of_a_whole_stack(viewer, open_widget, run_widget):
-    needs("segment_video")
     video = samples.moving_object_video(size=32, frames=3).data  # (T, Y, X, RGB)
     viewer.add_image(video, name="movie", scale=(1.0, 2.0, 2.0))
     widget = open_widget(SEG)
@@ -290,8 +308,28 @@ def test_segmentation_of_a_whole_stack(viewer, open_widget, run_widget):
     assert viewer.layers["movie foreground"].data.shape == video.shape
 
 
+def test_segmentation_along_a_chosen_axis_of_a_4d_stack(viewer, open_widget, run_widget):
+    """(Z, T, Y, X): the user picks T as the sequence; Z follows the slider; outputs sit at that Z slice."""
+    video = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1)  # (T, Y, X)
+    data = np.stack([np.zeros_like(video), video])  # (Z=2, T=3, Y, X); slice z=0 is blank
+    viewer.add_image(data, name="zt", scale=(5.0, 1.0, 2.0, 2.0), translate=(10.0, 0.0, 0.0, 0.0))
+    viewer.dims.set_point(0, 15.0)  # world z = 10 + 5 * 1: the second slice
+    widget = open_widget(SEG)
+    widget.frames.value = "whole stack (video)"
+    assert not widget.sequence_axis.native.isHidden()
+    assert [v for _, v in widget.sequence_axis.choices] == [0, 1]
+    widget.sequence_axis.value = 1
+    run_widget(widget)
+    mask = viewer.layers["zt mask"]
+    assert mask.data.shape == (1, 3, 32, 32) and mask.metadata["frame"] == [1, None]
+    np.testing.assert_allclose(mask.scale, (5.0, 1.0, 2.0, 2.0))
+    np.testing.assert_allclose(mask.translate, (15.0, 0.0, 0.0, 0.0))
+    fg, m = viewer.layers["zt foreground"].data, mask.data == 1
+    assert fg.shape == (1, 3, 32, 32) and m.any()
+    np.testing.assert_allclose(fg[m], video[m[0]], atol=1e-3 * video.max())  # the textured slice was read
+
+
 def test_video_transparency_dynamic_and_static(viewer, open_widget, run_widget):
-    needs("separate_video_layers")
     video = samples.reflection_video(size=32, frames=3).data  # (T, Y, X)
     viewer.add_image(video, name="glass")
     widget = open_widget(TRANS)
@@ -303,7 +341,6 @@ def test_video_transparency_dynamic_and_static(viewer, open_widget, run_widget):
 
 
 def test_watermark_with_a_box(viewer, open_widget, run_widget):
-    needs("remove_watermark")
     from napari_doubledip import _sample_data
 
     s = samples.watermarked(32)
@@ -319,7 +356,6 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
 
 
 def test_watermark_shared_by_several_images(viewer, open_widget, run_widget):
-    needs("remove_watermark")
     s = samples.watermark_set(2, 32)
     for i, im in enumerate(s.data):
         viewer.add_image(im, name=f"w{i + 1}")

@@ -178,6 +178,26 @@ def test_segment_video_user_hints_on_uint8_grey():
     assert r.foreground.shape == frames.shape and r.foreground.max() > 100  # input's value range
 
 
+def test_segment_video_hints_as_a_mask_pair(rng):
+    """(foreground, background) masks as segment() takes them; with T == 2 they must not pass for a label stack."""
+    frames = rng.random((2, 16, 16))
+    fg = np.zeros((16, 16), bool)
+    fg[4:9, 4:9] = True  # every frame
+    bg = np.zeros((2, 16, 16), bool)
+    bg[:, 11:, :] = True
+    labels = np.zeros((2, 16, 16), np.uint8)
+    labels[:, fg] = 1
+    labels[bg] = 2
+    r = dd.segment_video(frames, hints=(fg, bg), iterations=1, device="cpu")
+    ref = dd.segment_video(frames, hints=labels, iterations=1, device="cpu")
+    np.testing.assert_array_equal(r.hints, ref.hints)
+    assert (r.hints[:, 6, 6] == 1).all() and (r.hints[:, 14, 3] == 2).all() and r.params["hints"] == "user"
+    with pytest.raises(ValueError, match="overlap"):
+        dd.segment_video(frames, hints=(fg, fg), iterations=1)
+    with pytest.raises(ValueError, match="foreground mask"):
+        dd.segment_video(frames, hints=(fg[:8], None), iterations=1)
+
+
 @pytest.fixture(scope="module")
 def reflection():
     return reflection_video(48, 16)

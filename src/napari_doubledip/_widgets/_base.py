@@ -34,9 +34,11 @@ from ._layers import (
     is_rgb,
     is_stack,
     output_name,
+    place_in_stack,
     read_box,
     read_image,
     read_labels,
+    stack_axes,
 )
 from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Option, Output, TaskSpec
 from ._worker import Control, run_task
@@ -68,7 +70,7 @@ class _Job:
 
     mode: Mode
     sources: list[Any]
-    frame: tuple[int, ...] | None
+    frame: tuple[int | None, ...] | None  # leading-axis index read (None at a whole stack's sequence axis)
     function: str
     args: tuple
     kwargs: dict[str, Any]
@@ -77,6 +79,8 @@ class _Job:
     last_preview_it: int = -(10**9)
     last_preview_t: float = -float("inf")
     cancelled: bool = False
+    #: A result, error or abort was handled (a worker that quits during its last step emits none of them).
+    handled: bool = False
 
 
 class TaskWidget(Container):
@@ -110,6 +114,11 @@ class TaskWidget(Container):
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
             tooltip="For a stack layer (T, Y, X[, RGB]): the frame under the slider, or the whole stack.",
         )
+        self.sequence_axis = ComboBox(
+            name="sequence_axis", label="sequence axis", choices=self._axis_choices,
+            tooltip="For a layer with several leading axes (e.g. T, Z, Y, X): the axis that is the sequence; "
+            "the others are taken at the slider's current position.",
+        )
         self.task_options = {o.name: _option_widget(o) for o in spec.options}
         self._common_options()
         self.run_button = PushButton(text="Run", name="run_button")
@@ -118,7 +127,8 @@ class TaskWidget(Container):
         self.status = Label(value="", name="status", label=" ")
         self.status.native.setWordWrap(True)
         self.extend([
-            self.header, *self.pickers.values(), self.frames, *self.task_options.values(), self.iterations,
+            self.header, *self.pickers.values(), self.frames, self.sequence_axis, *self.task_options.values(),
+            self.iterations,
             self.max_size, self.device, self.seed, self.preview_every, self.keep_partial,
             Container(widgets=[self.run_button], labels=False, name="run_row", label=" "),
             self.progress, self.status,
@@ -137,14 +147,21 @@ class TaskWidget(Container):
 
     def _common_options(self) -> None:
         """The options every task has: budget, working size, device, seed, preview, cancel behaviour."""
+        # 0 shows as "auto": the library's measured default, which can depend on the input (a box's crop
+        # works at up to 192 px, long stacks get more iterations), so the widget passes None rather than a copy.
+        spec = self.spec
         self.iterations = SpinBox(
-            value=self.spec.iterations, min=1, max=100_000, step=50, name="iterations", label="iterations",
-            tooltip="Optimisation steps. More = better fit, slower.",
+            value=0, min=0, max=100_000, step=50, name="iterations", label="iterations",
+            tooltip=f"Optimisation steps; auto = the measured default ({spec.iterations} for one image). "
+            "More = better fit, slower.",
         )
         self.max_size = SpinBox(
-            value=self.spec.max_size, min=16, max=4096, step=16, name="max_size", label="working size",
-            tooltip="Long side (pixels) the networks work at; results are brought back to full size.",
+            value=0, min=0, max=4096, step=16, name="max_size", label="working size",
+            tooltip=f"Long side (pixels) the networks work at; auto = the measured default ({spec.max_size} px). "
+            "Results are brought back to full size.",
         )
+        for box in (self.iterations, self.max_size):
+            box.native.setSpecialValueText("auto")
         self.device = DeviceChoice(name="device", label="device")
         self.seed = SpinBox(
             value=0, min=0, max=2**31 - 1, name="seed", label="seed",
@@ -218,9 +235,23 @@ class TaskWidget(Container):
         order = {layer.name: i for i, layer in enumerate(self.viewer.layers)}  # layer order, top last
         return sorted((v for v in layers if v is not None), key=lambda v: order.get(v.name, 0))
 
+    def _axis_choices(self, _widget: Any = None) -> list[tuple[str, int]]:
+        sources = self._sources()
+        if not sources:
+            return [("0", 0)]
+        layer = sources[0]
+        labels = list(self.viewer.dims.axis_labels)
+        first = len(labels) - layer.ndim  # the layer's axes are the viewer's last ones
+        return [
+            (f"{labels[first + i] if 0 <= first + i < len(labels) else i} (axis {i})", i)
+            for i in range(max(stack_axes(layer), 1))
+        ]
+
     def _update_frames(self, *_args: Any) -> None:
         sources = self._sources()
         self.frames.visible = bool(sources) and is_stack(sources[0])
+        self.sequence_axis.reset_choices()
+        self.sequence_axis.visible = bool(sources) and stack_axes(sources[0]) > 1
 
     # --- running ----------------------------------------------------------------------------------------------
 
@@ -240,8 +271,9 @@ class TaskWidget(Container):
         if mode.stack and len(sources) > 1:
             raise ValueError(f"'{mode.label}' takes one stack layer; {len(sources)} layers are selected")
         images, frame = [], None
+        axis = int(self.sequence_axis.value or 0)
         for layer in sources:
-            data, index = read_image(layer, self.viewer, whole_stack=mode.stack)
+            data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)
             images.append(data)
             frame = frame if frame is not None else index
         shapes = {im.shape for im in images}
@@ -256,16 +288,18 @@ class TaskWidget(Container):
             if layer is None:
                 extra[spec_in.name] = None
             elif spec_in.kind == "labels":
-                extra[spec_in.name] = read_labels(layer, sources[0], self.viewer, whole_stack=mode.stack)
+                extra[spec_in.name] = read_labels(
+                    layer, sources[0], self.viewer, whole_stack=mode.stack, index=frame
+                )
             elif spec_in.kind == "shapes":
                 extra[spec_in.name] = read_box(layer, sources[0], self.viewer)
             else:
-                extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack)[0]
+                extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)[0]
         options = {name: w.value for name, w in self.task_options.items()}
         args, kwargs = mode.build(Inputs(images, extra, options, frame, frame_shape(sources[0])))
         kwargs.update(
-            iterations=int(self.iterations.value),
-            max_size=int(self.max_size.value),
+            iterations=int(self.iterations.value) or None,  # 0 = auto
+            max_size=int(self.max_size.value) or None,
             device=str(self.device.value),
             seed=int(self.seed.value),
         )
@@ -310,13 +344,14 @@ class TaskWidget(Container):
             job.control.stop.set()
         else:
             self.status.value = "Cancelling..."
+            job.control.stop.set()  # also ends a run that is past its last report sooner
             worker.quit()
 
     def _set_running(self, running: bool) -> None:
         self.run_button.text = "Cancel" if running else "Run"
         self.run_button.enabled = True
-        for w in (*self.pickers.values(), self.frames, *self.task_options.values(), self.iterations,
-                  self.max_size, self.device, self.seed):
+        options = (self.frames, self.sequence_axis, *self.task_options.values(), self.iterations, self.max_size)
+        for w in (*self.pickers.values(), *options, self.device, self.seed):
             w.enabled = not running
         if running:
             self.progress.value = 0
@@ -345,6 +380,13 @@ class TaskWidget(Container):
         job = self._job
         if job is None:
             return
+        job.handled = True
+        nothing_done = getattr(result, "stopped", False) and getattr(result, "iterations", 1) == 0
+        if (job.cancelled and not self.keep_partial.value) or nothing_done:
+            # Cancel pressed after the last report (the user asked for no layers), or stopped before the first
+            # step (the "result" would be untrained networks): clean up as for any cancel.
+            self._on_aborted()
+            return
         try:
             meta = {**self._run_metadata(job), **_result_metadata(result, job.mode)}
             written: list[str] = []
@@ -366,6 +408,7 @@ class TaskWidget(Container):
 
     def _on_error(self, exc: BaseException) -> None:
         if self._job is not None:
+            self._job.handled = True
             self._job.outputs.rollback()
         self._notify_error(exc)
 
@@ -373,6 +416,7 @@ class TaskWidget(Container):
         job = self._job
         if job is None:
             return
+        job.handled = True
         if self.keep_partial.value and job.outputs.touched:
             for layer in job.outputs.touched.values():
                 layer.metadata = {**layer.metadata, "stopped": True}
@@ -382,6 +426,14 @@ class TaskWidget(Container):
             self.status.value = "Cancelled."
 
     def _on_finished(self) -> None:
+        job = self._job
+        if job is not None and job.cancelled and not job.handled:
+            # superqt emits neither `returned` nor `aborted` when quit() lands during the generator's last step
+            # (the final evaluation at full size): clean up as for any cancel.
+            try:
+                self._on_aborted()
+            except RuntimeError:  # the widget was closed during the run
+                pass
         self.worker, self._job = None, None
         try:
             self._set_running(False)
@@ -442,7 +494,13 @@ class TaskWidget(Container):
             data = np.asarray(data)
             name = output_name(source, out.part)
             zoom = _zoom(data, full, source) if preview else ()
-            job.outputs.write(name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom)
+            offset: tuple[int, ...] = ()
+            spatial = data.ndim - (1 if is_rgb(data, source) else 0)
+            if job.mode.stack and job.frame is not None and spatial == 3:  # a slice through a (T, Z, Y, X) layer
+                data, offset = place_in_stack(data, job.frame)
+            job.outputs.write(
+                name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom, offset=offset
+            )
             names.append(name)
         return names
 

@@ -20,6 +20,8 @@ __all__ = [
     "frame_shape",
     "current_frame",
     "read_image",
+    "stack_axes",
+    "place_in_stack",
     "read_labels",
     "read_box",
     "output_name",
@@ -69,29 +71,63 @@ def layer_array_shape(layer: Any) -> tuple[int, ...]:
     return tuple(layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape)
 
 
-def read_image(layer: Any, viewer: Any, whole_stack: bool = False) -> tuple[np.ndarray, tuple[int, ...] | None]:
-    """The layer's array (whole stack) or the current frame of a stack, with the frame index (``None`` if 2D)."""
+def stack_axes(layer: Any) -> int:
+    """Number of leading (non-YX) axes: 0 for an image, 1 for ``(T, Y, X)``, 2 for ``(T, Z, Y, X)``..."""
+    return max(layer.ndim - 2, 0)
+
+
+def read_image(
+    layer: Any, viewer: Any, whole_stack: bool = False, axis: int = 0
+) -> tuple[np.ndarray, tuple[int | None, ...] | None]:
+    """The layer's array (whole stack) or the current frame of a stack, with the frame index (``None`` if 2D).
+
+    With ``whole_stack``, ``axis`` is the leading axis that holds the sequence; a layer with more leading axes
+    (e.g. ``(T, Z, Y, X)``) is sliced at the viewer's current position on the others, and the index returned
+    has ``None`` at ``axis`` (``None`` as a whole for a plain ``(T, Y, X[, RGB])`` stack).
+    """
     if not is_stack(layer):
         return layer_array(layer), None
-    if whole_stack:
-        if layer.ndim != 3:
-            raise ValueError(
-                f"layer {layer.name!r} has {layer.ndim} spatial axes; a stack must be (T, Y, X) or (T, Y, X, RGB)"
-            )
-        return layer_array(layer), None
-    index = current_frame(layer, viewer)
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    frame = data[index]
+    if whole_stack:
+        lead = stack_axes(layer)
+        if lead == 1:
+            return layer_array(layer), None
+        if not 0 <= axis < lead:
+            raise ValueError(f"sequence axis {axis} is not a leading axis of {layer.name!r} ({lead} leading axes)")
+        index: tuple[int | None, ...] = tuple(
+            None if i == axis else v for i, v in enumerate(current_frame(layer, viewer))
+        )
+        sel = tuple(slice(None) if v is None else v for v in index)
+    else:
+        index = sel = current_frame(layer, viewer)
+    frame = data[sel]
     if hasattr(frame, "compute") and not isinstance(frame, np.ndarray):
         frame = frame.compute()
     return np.asarray(frame), index
 
 
-def read_labels(layer: Any, image: Any, viewer: Any, whole_stack: bool = False) -> np.ndarray:
-    """A Labels layer as an array matching ``image``'s frame (or its stack)."""
+def place_in_stack(data: np.ndarray, index: tuple[int | None, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Put a ``(T, Y, X[, C])`` result of a slice through a multi-axis stack back on the layer's leading axes.
+
+    ``index`` is what :func:`read_image` returned (``None`` at the sequence axis): the other leading axes get
+    length 1, and the offsets (in data pixels) to translate them to the slice they came from are returned.
+    """
+    for i, v in enumerate(index):
+        if v is not None:
+            data = np.expand_dims(data, i)
+    return data, tuple(0 if v is None else int(v) for v in index)
+
+
+def read_labels(
+    layer: Any, image: Any, viewer: Any, whole_stack: bool = False, index: tuple[int | None, ...] | None = None
+) -> np.ndarray:
+    """A Labels layer as an array matching ``image``'s frame, or its stack (``index``: from :func:`read_image`)."""
     shape = frame_shape(image)
     labels = layer_array(layer)
-    if whole_stack and labels.shape == (*layer_array_shape(image)[:1], *shape):
+    lead = layer_array_shape(image)[: stack_axes(image)]
+    if whole_stack and index is not None and labels.shape == (*lead, *shape):
+        return labels[tuple(slice(None) if v is None else v for v in index)]
+    if whole_stack and labels.shape == (*lead[:1], *shape):
         return labels
     if labels.ndim > 2:
         labels = labels[current_frame(layer, viewer)]
@@ -133,15 +169,20 @@ def output_name(source: Any, part: str) -> str:
     return f"{source.name} {part}"
 
 
-def transform(source: Any, ndim: int, zoom: tuple[float, ...] = ()) -> dict[str, Any]:
+def transform(
+    source: Any, ndim: int, zoom: tuple[float, ...] = (), offset: tuple[int, ...] = ()
+) -> dict[str, Any]:
     """``scale``/``translate``/``affine`` for an output with ``ndim`` spatial axes, from the source's last axes.
 
     ``zoom`` (one factor per trailing axis, e.g. ``(4, 4)`` for a working-size preview) enlarges the pixels so the
-    output covers the same area, with pixel centres where the full-resolution ones would average to.
+    output covers the same area, with pixel centres where the full-resolution ones would average to. ``offset``
+    (data pixels on the leading axes) moves a slice of a stack to where it was taken.
     """
     ndim = min(ndim, source.ndim)
     scale = np.asarray(source.scale, dtype=float)[-ndim:].copy()
     translate = np.asarray(source.translate, dtype=float)[-ndim:].copy()
+    if offset:
+        translate[: len(offset)] += np.asarray(offset, dtype=float) * scale[: len(offset)]
     if zoom:
         f = np.ones(ndim)
         f[-len(zoom) :] = zoom
@@ -199,13 +240,15 @@ class OutputLayers:
         source: Any,
         metadata: dict[str, Any],
         zoom: tuple[float, ...] = (),
+        offset: tuple[int, ...] = (),
     ) -> Any:
-        """Create or update the layer ``name`` with ``data``; returns the layer."""
+        """Create or update the layer ``name`` with ``data``; returns the layer (``zoom``, ``offset``: see
+        :func:`transform`)."""
         rgb = is_rgb(data, source) and kind != "labels"
         if kind == "labels":
             data = _as_labels(data)
         spatial = data.ndim - (1 if rgb else 0)
-        tf = transform(source, spatial, zoom)
+        tf = transform(source, spatial, zoom, offset)
         metadata = {"task": self.task, "part": part, "source": source.name, **metadata}
         layer = self.touched.get(name)
         if layer is None:

@@ -17,16 +17,17 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from .._validation import as_frames, check_iterations, check_max_size, working_shape
+from .._validation import as_frames, check_iterations, working_shape
 from ..solver import losses as L
 from ..solver.device import resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
+from ..solver.presets import apply_preset
 from ..solver.saliency import saliency_hints
 from . import segmentation as seg
 from . import transparency as tr
-from ._common import RunInfo, run_info, task_function, to_numpy, to_tensor
+from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
 
 __all__ = [
     "VideoSegmentationResult",
@@ -88,7 +89,7 @@ DYNAMIC_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 4, 4), kernel=3, i
 #: Initial pull of the dynamic layer's coefficients (first 15% of the run).
 ALPHA_PRIOR = 0.6
 
-Hints = Union[str, None, np.ndarray]
+Hints = Union[str, None, np.ndarray, tuple, dict]
 
 
 def _batch(batch: int | None, default: int, n: int) -> int:
@@ -172,6 +173,10 @@ def _video_hints(
         bg = fg.clone()
         user = True
     else:
+        if isinstance(hints, dict):
+            hints = (hints.get("foreground"), hints.get("background"))
+        if isinstance(hints, (tuple, list)):  # (foreground, background) masks, as segment() takes them
+            hints = _labels_from_masks(hints, n, full_shape)
         if hasattr(hints, "compute") and not isinstance(hints, np.ndarray):
             hints = hints.compute()
         labels = np.asarray(hints)
@@ -193,6 +198,29 @@ def _video_hints(
     return fg[:, None].float(), bg[:, None].float(), user
 
 
+def _labels_from_masks(masks: Any, n: int, full_shape: tuple[int, int]) -> np.ndarray:
+    """``(foreground, background)`` masks (each ``(H, W)``, ``(T, H, W)`` or ``None``) as ``(T, H, W)`` labels."""
+    if len(masks) != 2:
+        raise ValueError(f"hints as a tuple must be (foreground_mask, background_mask), got {len(masks)} items")
+    labels = np.zeros((n, *full_shape), np.uint8)
+    for value, m, part in zip((1, 2), masks, ("foreground", "background"), strict=True):
+        if m is None:
+            continue
+        arr = np.asarray(m)
+        if arr.shape not in (tuple(full_shape), (n, *full_shape)):
+            raise ValueError(
+                f"hints {part} mask must be (T, H, W) = {(n, *full_shape)} or (H, W) = {tuple(full_shape)}, "
+                f"got {arr.shape}"
+            )
+        if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"hints {part} mask must be boolean (or 0/1)")
+        sel = np.broadcast_to(arr.astype(bool), labels.shape)
+        if value == 2 and (labels[sel] == 1).any():
+            raise ValueError("hints: foreground and background masks overlap")
+        labels[sel] = value
+    return labels
+
+
 @task_function
 def segment_video(
     frames: Any,
@@ -203,6 +231,7 @@ def segment_video(
     batch: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    preset: str = "default",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, VideoSegmentationResult]:
     """Segment every frame of a video into foreground and background with one Double-DIP (paper Eq. 4-5).
@@ -218,7 +247,8 @@ def segment_video(
     hints
         ``"auto"`` (crude saliency hints computed on each frame, relaxed after the first phase), ``None`` (no
         hints: unsupervised, polarity arbitrary) or a label array, ``(T, H, W)`` or ``(H, W)`` for all frames,
-        with 1 = foreground and 2 = background scribbles (frames may have none).
+        with 1 = foreground and 2 = background scribbles (frames may have none), or a ``(foreground,
+        background)`` pair of boolean masks of those shapes.
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS["segment"]``). The cost of a step does
         not depend on ``T``.
@@ -226,8 +256,9 @@ def segment_video(
         Long side of the working resolution; masks are brought back to full size with a guided filter.
     batch
         Frames per iteration; ``None`` = the default (4).
-    device, seed, stop, progress
-        As in :func:`napari_doubledip.segment`.
+    device, seed, preset, stop, progress
+        As in :func:`napari_doubledip.segment`. ``preset="reference"`` applies the authors' single-image
+        segmentation recipe (they did not release their video code) at full resolution.
 
     Returns
     -------
@@ -251,12 +282,12 @@ def segment_video(
     d = DEFAULTS["segment"]
     n = stack.shape[0]
     its = check_iterations(iterations, default_iterations(d["iterations"], n, d["ref_frames"]))
-    ms = check_max_size(max_size, d["max_size"])
+    ms = resolve_max_size(max_size, d["max_size"], stack.shape[1:], preset)
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
-        frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed),
+        frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed), preset=preset,
     )
     full = to_tensor(stack, dev)  # (T, C, H, W)
     size = tuple(full.shape[-2:])
@@ -271,6 +302,8 @@ def segment_video(
         augment=user,
     )
     task.name = "video segmentation"
+    task = apply_preset(task, preset, iterations)
+    params["iterations"] = task.iterations
 
     def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         m = torch.cat([resize(out["mask"][s], size) for s in _chunks(n, 16)])
@@ -429,6 +462,7 @@ def separate_video_layers(
     batch: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    preset: str = "default",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, VideoLayersResult]:
     """Separate a video into a dynamic layer and a static transparent layer (e.g. a reflection), paper Eq. 7.
@@ -441,8 +475,9 @@ def separate_video_layers(
     ----------
     frames
         ``(T, H, W)`` grey or ``(T, H, W, C)`` (C <= 4) array with ``T >= 2``, any numeric dtype.
-    iterations, max_size, batch, device, seed, stop, progress
-        As in :func:`segment_video` (defaults in ``DEFAULTS["layers"]``).
+    iterations, max_size, batch, device, seed, preset, stop, progress
+        As in :func:`segment_video` (defaults in ``DEFAULTS["layers"]``; ``preset="reference"``: the authors'
+        two-mixture transparency recipe at full resolution).
 
     Returns
     -------
@@ -472,14 +507,15 @@ def separate_video_layers(
     d = DEFAULTS["layers"]
     n = stack.shape[0]
     its = check_iterations(iterations, default_iterations(d["iterations"], n, d["ref_frames"]))
-    ms = check_max_size(max_size, d["max_size"])
+    ms = resolve_max_size(max_size, d["max_size"], stack.shape[1:], preset)
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
-    params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed))
+    params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed), preset=preset)
     full = to_tensor(stack, dev)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
-    task = build_layers_task(work, its, k)
+    task = apply_preset(build_layers_task(work, its, k), preset, iterations)
+    params["iterations"] = task.iterations
 
     def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         dyn = torch.cat([resize(out["dynamic"][s], size) for s in _chunks(n, 16)])

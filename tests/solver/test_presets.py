@@ -1,0 +1,49 @@
+"""The "reference" preset: the authors' recipe (network sizes, learning rate, iteration counts, full resolution)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import napari_doubledip as dd
+from napari_doubledip.solver.presets import REFERENCE, apply_preset, check_preset
+from napari_doubledip.tasks import segmentation
+
+RNG = np.random.default_rng(0)
+IMG = RNG.random((40, 40, 3)).astype(np.float32)
+FRAMES = RNG.random((3, 40, 40)).astype(np.float32)
+
+CALLS = {
+    "segmentation": lambda **kw: dd.segment(IMG, **kw),
+    "transparency": lambda **kw: dd.separate_layers([IMG, IMG[::-1]], **kw),
+    "transparency_single": lambda **kw: dd.separate_layers(IMG, **kw),
+    "watermark": lambda **kw: dd.remove_watermark(IMG, box=(4, 4, 36, 36), **kw),
+    "dehazing": lambda **kw: dd.dehaze(IMG, **kw),
+    "video_segmentation": lambda **kw: dd.segment_video(FRAMES, **kw),
+    "video_transparency": lambda **kw: dd.separate_video_layers(FRAMES, **kw),
+}
+
+
+@pytest.mark.parametrize("key", list(CALLS))
+def test_every_task_accepts_the_reference_preset(key):
+    """Stopped at once: the run is set up with the authors' iteration count, at full resolution."""
+    r = CALLS[key](preset="reference", stop=lambda: True, device="cpu")
+    assert r.stopped and r.params["preset"] == "reference"
+    assert r.params["iterations"] == REFERENCE[key][2]
+    assert r.params["max_size"] == 40
+
+
+def test_apply_preset_swaps_networks_rate_and_budget():
+    import torch
+
+    target = torch.rand(1, 3, 32, 32)
+    z = torch.zeros(1, 1, 32, 32)
+    task = segmentation.build_task(target, z, z, 400, user_hints=True)
+    assert apply_preset(task, "default") is task
+    ref = apply_preset(task, "reference")
+    config, lr, its = REFERENCE["segmentation"]
+    assert ref.iterations == its and ref.lr == lr and ref.patience is None
+    assert all(d.config.channels == config.channels for d in ref.dips.values())
+    assert apply_preset(task, "reference", iterations=50).iterations == 50
+    with pytest.raises(ValueError, match="preset"):
+        check_preset("fast")
