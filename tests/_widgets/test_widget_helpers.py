@@ -127,6 +127,24 @@ def test_device_choice_disables_missing_devices(qtbot):
     assert enabled["cuda"] == torch.cuda.is_available()
 
 
+def test_device_probe_in_background_updates_the_list(qtbot, monkeypatch):
+    """The first click probes in a thread (importing torch there), then greys out what is missing."""
+    from napari_doubledip._widgets import _devices
+
+    monkeypatch.setattr(_devices, "_probe_devices", lambda: ["cpu"])
+    monkeypatch.setattr(_devices, "_torch_loaded", lambda: False)  # as at napari start-up
+    combo = DeviceChoice()
+    qtbot.addWidget(combo.native)
+    combo.value = "mps"
+    assert combo.available is None
+    combo.probe_in_background()
+    qtbot.waitUntil(lambda: combo.available is not None, timeout=10_000)
+    model = combo.native.model()
+    enabled = {name: model.item(i).isEnabled() for i, name in enumerate(DEVICES)}
+    assert enabled == {"auto": True, "cpu": True, "cuda": False, "mps": False}
+    assert combo.value == "auto"  # an unavailable choice falls back
+
+
 def test_every_spec_is_well_formed():
     for spec in SPECS.values():
         assert spec.title.endswith("(Double-DIP)")

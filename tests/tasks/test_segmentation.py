@@ -3,6 +3,7 @@ import pytest
 
 import napari_doubledip as dd
 from napari_doubledip.samples import iou, texture_composite
+from napari_doubledip.tasks import segmentation
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,38 @@ def test_bad_arguments_raise():
         dd.segment(img, iterations=0)
     with pytest.raises(TypeError, match="max_size"):
         dd.segment(img, max_size="big", iterations=1)
+
+
+def test_without_hints_reconstruction_starts_at_once():
+    """The hint phase delays reconstruction; with no hints there is nothing to wait for."""
+    import torch
+
+    from napari_doubledip.solver.engine import _value
+
+    target = torch.rand(1, 3, 32, 32)
+    none = torch.zeros(1, 1, 32, 32)
+    some = none.clone()
+    some[..., 8:16, 8:16] = 1
+    for fg, expected in ((none, 1.0), (some, 0.0)):
+        task = segmentation.build_task(target, fg, none, 100, user_hints=True)
+        rec = next(t for t in task.terms if t.name == "reconstruction")
+        assert _value(rec.weight, 0.0) == expected
+
+
+def test_automatic_hints_at_a_bounded_size(monkeypatch):
+    """Saliency's memory grows with the pixel count: large working sizes get hints computed smaller."""
+    from napari_doubledip.solver import saliency
+
+    seen = []
+    real = saliency.saliency_hints
+
+    def spy(image):
+        seen.append(tuple(image.shape[-2:]))
+        return real(image)
+
+    monkeypatch.setattr(segmentation, "saliency_hints", spy)
+    monkeypatch.setattr(segmentation, "HINT_MAX_SIZE", 24)
+    img = texture_composite(48).data
+    r = dd.segment(img, iterations=2, max_size=48, device="cpu")
+    assert seen == [(24, 24)] and r.hints.shape == (48, 48)
+    assert (r.hints == 1).any() and (r.hints == 2).any()

@@ -1,17 +1,18 @@
 """Device choice (auto/cpu/cuda/mps) whose unavailable entries are greyed out.
 
 Finding out which devices exist needs torch, and the plugin must not import torch when napari starts or when a
-widget opens. So the list is checked lazily: when the user first opens it, or right away if torch is already
-loaded (after a run). The worker validates the choice anyway
-(:func:`napari_doubledip.solver.device.resolve_device`).
+widget opens. So the list is checked lazily: when the user first clicks it, in a background thread (importing
+torch takes seconds, which would freeze the GUI), or right away if torch is already loaded (after a run). The
+worker validates the choice anyway (:func:`napari_doubledip.solver.device.resolve_device`).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 
 from magicgui.widgets import ComboBox
-from qtpy.QtCore import QEvent, QObject
+from qtpy.QtCore import QEvent, QObject, Signal
 
 __all__ = ["DEVICES", "DeviceChoice"]
 
@@ -33,6 +34,22 @@ class _FirstUse(QObject):
         return False
 
 
+class _Probed(QObject):
+    """Carries the probe's answer from its thread to the GUI thread (a queued signal)."""
+
+    done = Signal(list)
+
+
+def _torch_loaded() -> bool:
+    return "torch" in sys.modules
+
+
+def _probe_devices() -> list[str]:
+    from ..solver.device import available_devices
+
+    return available_devices()
+
+
 class DeviceChoice(ComboBox):
     """``ComboBox`` of :data:`DEVICES`; :meth:`probe` disables the ones this machine lacks."""
 
@@ -40,17 +57,45 @@ class DeviceChoice(ComboBox):
         super().__init__(choices=DEVICES, value="auto", **kwargs)
         self.available: list[str] | None = None
         self.tooltip = "auto = cuda, else mps, else cpu. Devices this machine lacks are greyed out."
-        self._watcher = _FirstUse(self.probe, self.native)
+        self._probed = _Probed(self.native)
+        self._probed.done.connect(self._on_probed)
+        self._probing = False
+        self._watcher = _FirstUse(self.probe_in_background, self.native)
         self.native.installEventFilter(self._watcher)
-        if "torch" in sys.modules:
+        if _torch_loaded():
             self.probe()
 
-    def probe(self) -> list[str]:
-        """Ask torch which devices exist (imports torch) and disable the others."""
-        if self.available is None:
-            from ..solver.device import available_devices
+    def probe_in_background(self) -> None:
+        """Start :meth:`probe`'s work in a thread (it may import torch); the list is updated when it is done."""
+        if self.available is not None or _torch_loaded():
+            self.probe()
+            return
+        if self._probing:
+            return
+        self._probing = True
 
-            self.available = available_devices()
+        def work() -> None:
+            try:
+                found = _probe_devices()
+            except Exception:  # noqa: BLE001 - a broken torch install: offer the CPU; the run will say more
+                found = ["cpu"]
+            try:
+                self._probed.done.emit(found)
+            except RuntimeError:  # the widget was deleted meanwhile
+                pass
+
+        threading.Thread(target=work, name="doubledip-device-probe", daemon=True).start()
+
+    def _on_probed(self, found: list[str]) -> None:
+        self._probing = False
+        if self.available is None:
+            self.available = list(found)
+        self.probe()
+
+    def probe(self) -> list[str]:
+        """Ask torch which devices exist (imports torch, blocking) and disable the others."""
+        if self.available is None:
+            self.available = _probe_devices()
         model = self.native.model()
         for i, name in enumerate(DEVICES):
             item = model.item(i)

@@ -24,6 +24,9 @@ __all__ = ["SegmentationResult", "segment", "DEFAULTS"]
 
 #: Default budget and working size, chosen by measurement (see README, "Defaults").
 DEFAULTS = {"iterations": 400, "max_size": 128}
+#: Automatic hints are computed at most at this long side: the saliency estimate's memory grows with the pixel
+#: count (a pixels x 512 distance matrix: 0.5 GB at 512 px), and crude hints need no more detail.
+HINT_MAX_SIZE = 256
 
 #: Architecture of the layer and mask DIPs (3 levels as in the paper's segmentation setting).
 SEGMENT_NET = NetConfig(channels=(8, 16, 32), skip=(0, 0, 0), kernel=3, in_channels=8)
@@ -101,6 +104,9 @@ def build_task(
         "mask": DIP(1, SEGMENT_NET, instances=n),
     }
     hint_w = window(1.0, 0.0, 1.0) if user_hints else ramp(1.0, 0.0, 0.3, 0.6)
+    # The hint phase delays reconstruction; with no hints at all it would only waste a quarter of the budget.
+    hinted = bool((fg.sum() + bg.sum()) > 0)
+    rec_w = ramp(0.0, 1.0, 0.25, 0.35) if hinted else 1.0
 
     def compose(s):
         m = s.out["mask"]
@@ -117,7 +123,7 @@ def build_task(
         return L.masked_l1(m, ones, s.maps["fg"]) + L.masked_l1(m, 0 * ones, s.maps["bg"])
 
     terms = [
-        Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "l1"), ramp(0.0, 1.0, 0.25, 0.35)),
+        Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "l1"), rec_w),
         Term("hint_layers", hint_layers, hint_w),
         Term("hint_mask", hint_mask, hint_w),
         Term("binary", lambda s: L.binary_mask(s.out["mask"]), ramp(0.0, 0.01, 0.4, 0.9)),
@@ -217,8 +223,11 @@ def segment(
     size = full.shape[-2:]
     ws = working_shape(size, ms)
     work = resize(full, ws)
-    if isinstance(hints, str) or hints is None:  # automatic hints are computed at working size
-        fg_w, bg_w, user = _hint_masks(hints, work[0], ws)
+    if isinstance(hints, str) or hints is None:  # automatic hints: at working size, at most HINT_MAX_SIZE
+        hs = working_shape(ws, HINT_MAX_SIZE)
+        fg_w, bg_w, user = _hint_masks(hints, resize(work, hs)[0] if hs != tuple(ws) else work[0], hs)
+        if hs != tuple(ws):
+            fg_w, bg_w = (resize(m[None, None].float(), ws)[0, 0] > 0.5 for m in (fg_w, bg_w))
     else:
         fg_full, bg_full, user = _hint_masks(hints, full[0], tuple(size))
         fg_w, bg_w = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws)
