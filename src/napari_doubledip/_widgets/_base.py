@@ -147,21 +147,20 @@ class TaskWidget(Container):
 
     def _common_options(self) -> None:
         """The options every task has: budget, working size, device, seed, preview, cancel behaviour."""
-        # 0 shows as "auto": the library's measured default, which can depend on the input (a box's crop
-        # works at up to 192 px, long stacks get more iterations), so the widget passes None rather than a copy.
+        # 0 = auto: the library's measured default, which can depend on the input (a box's crop works at up to
+        # 192 px, long stacks get more iterations), so the widget passes None rather than a copy of it. (magicgui's
+        # spin box, superqt's QLargeIntSpinBox, cannot show a special text for 0, hence the labels.)
         spec = self.spec
         self.iterations = SpinBox(
-            value=0, min=0, max=100_000, step=50, name="iterations", label="iterations",
-            tooltip=f"Optimisation steps; auto = the measured default ({spec.iterations} for one image). "
+            value=0, min=0, max=100_000, step=50, name="iterations", label="iterations (0 = auto)",
+            tooltip=f"Optimisation steps; 0 = auto, the measured default ({spec.iterations} for one image). "
             "More = better fit, slower.",
         )
         self.max_size = SpinBox(
-            value=0, min=0, max=4096, step=16, name="max_size", label="working size",
-            tooltip=f"Long side (pixels) the networks work at; auto = the measured default ({spec.max_size} px). "
-            "Results are brought back to full size.",
+            value=0, min=0, max=4096, step=16, name="max_size", label="working size (0 = auto)",
+            tooltip=f"Long side (pixels) the networks work at; 0 = auto, the measured default "
+            f"({spec.max_size} px). Results are brought back to full size.",
         )
-        for box in (self.iterations, self.max_size):
-            box.native.setSpecialValueText("auto")
         self.device = DeviceChoice(name="device", label="device")
         self.seed = SpinBox(
             value=0, min=0, max=2**31 - 1, name="seed", label="seed",
@@ -344,7 +343,6 @@ class TaskWidget(Container):
             job.control.stop.set()
         else:
             self.status.value = "Cancelling..."
-            job.control.stop.set()  # also ends a run that is past its last report sooner
             worker.quit()
 
     def _set_running(self, running: bool) -> None:
