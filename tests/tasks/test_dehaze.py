@@ -84,9 +84,13 @@ def test_varying_airlight():
 
 @pytest.mark.slow
 def test_full_resolution_output_from_a_small_working_size():
-    """Optimising at half size, the output still has full-resolution detail (haze model inverted at full size)."""
+    """Optimising at half size, the output still has full-resolution detail (haze model inverted at full size).
+
+    300 iterations, not the default 200 (chosen on real photographs, where light haze is over-dehazed by longer
+    runs): on this dense synthetic haze 200 iterations at 32 px gain 7-8 dB, 300 gain 10-13.5 dB (seeds 0, 1).
+    """
     s = hazy_image(64)
-    r = dd.dehaze(s.data, max_size=32, device="cpu", seed=0)
+    r = dd.dehaze(s.data, max_size=32, iterations=300, device="cpu", seed=0)
     assert psnr(r.clean, s.truth["clean"]) > psnr(s.data, s.truth["clean"]) + 8
     lap = lambda x: np.abs(np.diff(x, 2, axis=0)).mean()  # noqa: E731
     assert lap(r.clean) > 0.6 * lap(s.truth["clean"])
