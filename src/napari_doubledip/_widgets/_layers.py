@@ -97,13 +97,18 @@ def read_image(
         index: tuple[int | None, ...] = tuple(
             None if i == axis else v for i, v in enumerate(current_frame(layer, viewer))
         )
-        sel = tuple(slice(None) if v is None else v for v in index)
+        sel = _selection(index)
     else:
         index = sel = current_frame(layer, viewer)
     frame = data[sel]
     if hasattr(frame, "compute") and not isinstance(frame, np.ndarray):
         frame = frame.compute()
     return np.asarray(frame), index
+
+
+def _selection(index: tuple[int | None, ...]) -> tuple[int | slice, ...]:
+    """Indexing tuple for a leading-axis index as :func:`read_image` returns it (``None`` = the whole axis)."""
+    return tuple(slice(None) if v is None else v for v in index)
 
 
 def place_in_stack(data: np.ndarray, index: tuple[int | None, ...]) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -126,7 +131,7 @@ def read_labels(
     labels = layer_array(layer)
     lead = layer_array_shape(image)[: stack_axes(image)]
     if whole_stack and index is not None and labels.shape == (*lead, *shape):
-        return labels[tuple(slice(None) if v is None else v for v in index)]
+        return labels[_selection(index)]
     if whole_stack and labels.shape == (*lead[:1], *shape):
         return labels
     if labels.ndim > 2:

@@ -73,12 +73,12 @@ def default_iterations(base: int, frames: int, ref_frames: int | None = 20) -> i
 #: noise: flicker) / 0.3 / 1 / 3; 100 frames 0.92 / 0.94 with 0.3 / 1. Transparency (static PSNR after gain/offset
 #: fit): 21.7 dB with 0.1, 20.5 dB with 1 (the dynamic DIP then fits more and takes some of the static layer).
 SEGMENT_WALK = 1.0
+LAYERS_WALK = 0.1
 
 #: Segmentation phases (reconstruction ramp, automatic-hint fade, best tracking from; see
 #: :func:`napari_doubledip.tasks.segmentation.build_task`). Video keeps a longer hint phase than one image: the
 #: image schedule (0.1-0.2, 0.15-0.35, 0.4) measured worse on the 3 DAVIS clips (mean IoU 0.385 vs 0.407).
 SEGMENT_PHASES = ((0.25, 0.35), (0.3, 0.6), 0.6)
-LAYERS_WALK = 0.1
 
 #: Automatic segmentation hints are computed on every frame at this long side (at most the working size).
 HINT_SIZE = 128
