@@ -23,7 +23,9 @@ from ._common import RunInfo, resolve_max_size, filter_radius, run_info, task_fu
 __all__ = ["SegmentationResult", "segment", "DEFAULTS"]
 
 #: Default budget and working size, chosen by measurement (see README, "Defaults").
-DEFAULTS = {"iterations": 400, "max_size": 128}
+#: ``iterations``: with automatic hints; ``iterations_prior``: with user hints or none, where the run relies on the
+#: DIP prior (dihedral augmentation on, smaller learning rate) and needs longer. See :func:`build_task`.
+DEFAULTS = {"iterations": 300, "iterations_prior": 400, "max_size": 128}
 #: Phases (fractions of the run, see :func:`build_task`): reconstruction ramps in over RECONSTRUCTION_FROM,
 #: automatic hints fade out over HINT_FADE, the best snapshot is tracked from TRACK_FROM.
 RECONSTRUCTION_FROM = (0.1, 0.2)
@@ -100,6 +102,8 @@ def build_task(
     iterations: int,
     user_hints: bool,
     phases: tuple[tuple[float, float], tuple[float, float], float] | None = None,
+    augment: bool | None = None,
+    lr: float | None = None,
 ) -> Task:
     """Segmentation as a :class:`Task`: ``I = m * y1 + (1 - m) * y2``.
 
@@ -114,6 +118,12 @@ def build_task(
     conservative (a band around the object is left open), and the longer free phase lets the reconstruction
     settle that band. ``phases`` = ``(reconstruction_from, hint_fade, track_from)`` overrides them (video
     segmentation keeps the longer hint phase, which measured better on DAVIS clips).
+
+    ``augment`` (dihedral augmentation) and ``lr`` default to what measured best for the kind of hints: with
+    automatic hints, no augmentation and lr 0.02 (dense hints already constrain the fit; the 8 transforms only
+    slow it: horses mean IoU 0.556 -> 0.609 at 300 instead of 400 iterations, synthetic composite 0.958 -> 1.000
+    at 300); with user scribbles or no hints, augmentation on and lr 0.01 (most pixels are left to the DIP prior,
+    which the augmentation strengthens; video measured IoU 0.84 vs 0.60 with sparse scribbles).
     """
     rec_from, hint_fade, track_from = phases or (RECONSTRUCTION_FROM, HINT_FADE, TRACK_FROM)
     n, c = target.shape[:2]
@@ -125,6 +135,10 @@ def build_task(
     hint_w = window(1.0, 0.0, 1.0) if user_hints else ramp(1.0, 0.0, *hint_fade)
     # The hint phase delays reconstruction; with no hints at all it would only waste part of the budget.
     hinted = bool((fg.sum() + bg.sum()) > 0)
+    if augment is None:
+        augment = user_hints or not hinted
+    if lr is None:
+        lr = 0.01 if augment else 0.02
     rec_w = ramp(0.0, 1.0, *rec_from) if hinted else 1.0
 
     def compose(s):
@@ -155,7 +169,8 @@ def build_task(
         terms=terms,
         iterations=iterations,
         maps={"fg": fg, "bg": bg},
-        lr=0.01,
+        lr=lr,
+        augment=augment,
         perturb=ramp(0.0, 0.02, 0.0, 0.5),
         track_from=track_from,
     )
@@ -228,7 +243,8 @@ def segment(
     (32, 32)
     """
     img, vr = as_image(image, "image")
-    its = check_iterations(iterations, DEFAULTS["iterations"])
+    auto = isinstance(hints, str)  # "auto" (other strings are rejected below)
+    its = check_iterations(iterations, DEFAULTS["iterations" if auto else "iterations_prior"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
     params = dict(

@@ -299,7 +299,7 @@ def segment_video(
     work = resize(full, working_shape(size, ms))
     fg_w, bg_w, user = _video_hints(hints, work, size)
     task = _video_task(
-        seg.build_task(work, fg_w, bg_w, its, user, phases=SEGMENT_PHASES),
+        seg.build_task(work, fg_w, bg_w, its, user, phases=SEGMENT_PHASES, lr=0.01),
         k,
         {"foreground": SEGMENT_WALK, "background": SEGMENT_WALK, "mask": SEGMENT_WALK},
         # Sparse user scribbles (or none) leave most pixels to the DIP prior, which the augmentation strengthens
