@@ -101,18 +101,21 @@ def build_task(target: torch.Tensor, iterations: int) -> Task:
 def _full_resolution(
     layers: list[torch.Tensor], alphas: torch.Tensor, full: torch.Tensor
 ) -> list[torch.Tensor]:
-    """Upsampled layers, plus the detail lost at working size when it can be attributed.
+    """Upsampled layers, plus the detail lost at working size (or not yet fitted) when it can be attributed.
 
     With two or more mixtures the full-resolution residual of each mixture is ``a_i * r1 + (1 - a_i) * r2``; the
-    per-pixel least-squares solution for ``(r1, r2)`` is exact when the coefficients differ. With one mixture the
-    split is undetermined; :func:`_split_detail` gives the detail to the layer with the local structure.
+    per-pixel least-squares solution for ``(r1, r2)`` is exact when the coefficients differ. This also applies
+    at working size = input size, where the residual is what the DIPs have not fitted yet (synthetic two
+    mixtures at 128 px, 600 steps: 20.4 -> 47.4 dB mean layer PSNR). With one mixture the split is
+    undetermined; :func:`_split_detail` gives the detail lost by downsampling to the layer with the local
+    structure (at full size it measured worse than the DIP layers as they are: 17.2 vs 17.9 dB, so it is skipped).
     """
     size = full.shape[-2:]
     up = [resize(y, size) for y in layers]  # (1, C, H, W)
     n = full.shape[0]
-    if tuple(layers[0].shape[-2:]) == tuple(size):
-        return up
     if n < 2:
+        if tuple(layers[0].shape[-2:]) == tuple(size):
+            return up
         return _split_detail(up, float(alphas[0]), full, radius=max(1, round(size[-1] / layers[0].shape[-1])))
     a = alphas.view(n, 1, 1, 1)
     resid = full - (a * up[0] + (1 - a) * up[1])  # (N, C, H, W)
