@@ -97,7 +97,7 @@ def take(name: str, shot: Shot, timeout: float) -> Path | None:
             raise RuntimeError(f"{name}: the run did not start: {widget.status.value}")
         _wait(widget, timeout)
         widget.keep_partial.value = False  # back to the default for the picture
-        viewer.grid.enabled = True
+        viewer.canvas.grid.enabled = True
         _settle()
         viewer.reset_view()
         _settle()

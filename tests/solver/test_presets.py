@@ -43,6 +43,8 @@ def test_apply_preset_swaps_networks_rate_and_budget():
     task = segmentation.build_task(target, fg, 1 - fg, 400, user_hints=False)  # automatic hints: no augmentation
     assert apply_preset(task, "default") is task
     assert not task.augment and task.lr == 0.02
+    prior = segmentation.build_task(target, z, z, 400, user_hints=True)  # no hints: the DIP prior, augmented
+    assert prior.augment and prior.lr == 0.01
     ref = apply_preset(task, "reference")
     config, lr, its = REFERENCE["segmentation"]
     assert ref.iterations == its and ref.lr == lr and ref.patience is None and ref.augment
