@@ -95,6 +95,12 @@ def _hint_masks(hints: Hints, image: torch.Tensor, shape: tuple[int, int]) -> tu
     return fg, bg, True
 
 
+def relies_on_prior(user_hints: bool, fg: torch.Tensor, bg: torch.Tensor) -> bool:
+    """Whether a run leans on the DIP prior (user scribbles, or no hints at all) rather than on dense automatic
+    hints: it then gets the dihedral augmentation, a smaller learning rate and a longer default budget."""
+    return user_hints or not bool((fg.sum() + bg.sum()) > 0)
+
+
 def build_task(
     target: torch.Tensor,
     fg: torch.Tensor,
@@ -136,7 +142,7 @@ def build_task(
     # The hint phase delays reconstruction; with no hints at all it would only waste part of the budget.
     hinted = bool((fg.sum() + bg.sum()) > 0)
     if augment is None:
-        augment = user_hints or not hinted
+        augment = relies_on_prior(user_hints, fg, bg)
     if lr is None:
         lr = 0.01 if augment else 0.02
     rec_w = ramp(0.0, 1.0, *rec_from) if hinted else 1.0
@@ -244,8 +250,6 @@ def segment(
     (32, 32)
     """
     img, vr = as_image(image, "image")
-    auto = isinstance(hints, str)  # "auto" (other strings are rejected below)
-    its = check_iterations(iterations, DEFAULTS["iterations" if auto else "iterations_prior"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
     params = dict(
@@ -268,6 +272,8 @@ def segment(
         fg_full, bg_full, user = _hint_masks(hints, full[0], tuple(size))
         fg_w, bg_w = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws)
     fg_w, bg_w = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
+    prior = relies_on_prior(user, fg_w, bg_w)
+    its = check_iterations(iterations, DEFAULTS["iterations_prior" if prior else "iterations"])
     task = apply_preset(build_task(work, fg_w, bg_w, its, user), preset, iterations)
     params["iterations"] = task.iterations
 
