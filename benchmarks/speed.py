@@ -507,7 +507,11 @@ def run_subprocess(spec: dict[str, Any], timeout: float | None, verbose: bool) -
     cmd = [sys.executable, str(HERE), "--_worker", json.dumps(spec)]
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env.update(spec.get("env") or {})
+    for key, value in (spec.get("env") or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
     except subprocess.TimeoutExpired:
@@ -619,16 +623,20 @@ def periter_tables(results: list[dict[str, Any]]) -> str:
     devices = list(dict.fromkeys(r["device"] for r in results))
     thread_counts = sorted({r["threads_req"] for r in results if r["threads_req"]})
     rows = []
+    policies = [("passive (package default)", "naive", "engine"),
+                ("spin-wait (OpenMP default)", "naive, spin-wait", "engine, spin-wait")]
     for dev, s, t in ((d, s, t) for d in devices for s in sizes for t in thread_counts):
-        n, e = by.get(("naive", s, dev, t)), by.get(("engine", s, dev, t))
-        if n and e:
-            ratio = e["s_per_it"] / n["s_per_it"]
-            rows.append([str(s), dev, str(e["threads"]), str(e["params_per_net"]), f"{n['s_per_it']:.4f}",
-                         f"{e['s_per_it']:.4f}", f"{ratio:.2f}",
-                         ("ok" if ratio <= TARGET_PERITER else "MISS") + f" <={TARGET_PERITER:g}"])
-    text = ["Per-iteration cost at equal network size (segmentation: 3 DIPs of the default segmentation net)",
-            "", markdown_table(["size", "device", "threads", "params/net", "naive s/it", "engine s/it",
-                                "engine/naive", "target"], rows)]
+        for policy, naive, engine in policies:
+            n, e = by.get((naive, s, dev, t)), by.get((engine, s, dev, t))
+            if n and e:
+                ratio = e["s_per_it"] / n["s_per_it"]
+                rows.append([str(s), dev, str(t), policy, str(e["params_per_net"]), f"{n['s_per_it']:.4f}",
+                             f"{e['s_per_it']:.4f}", f"{ratio:.2f}",
+                             ("ok" if ratio <= TARGET_PERITER else "MISS") + f" <={TARGET_PERITER:g}"])
+    text = ["Per-iteration cost at equal network size and thread count (segmentation: 3 DIPs of the default "
+            "segmentation net)",
+            "", markdown_table(["size", "device", "threads", "OpenMP wait", "params/net", "naive s/it",
+                                "engine s/it", "engine/naive", "target"], rows)]
     if len(thread_counts) > 1:
         trows = []
         for dev in devices:
@@ -713,8 +721,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="measured iterations (after warm-up) of the per-iteration comparison")
     parser.add_argument("--thread-counts", default=None,
                         help="thread counts compared in the per-iteration section (default: 1,<cpu count>)")
-    parser.add_argument("--no-omp-passive", dest="omp_passive", action="store_false",
-                        help="per-iteration section: skip the engine runs with OMP_WAIT_POLICY=PASSIVE")
+    parser.add_argument("--no-omp-spin", dest="omp_spin", action="store_false",
+                        help="per-iteration section: skip the runs with OpenMP's default spin-wait policy")
     parser.add_argument("--out", default=None, help="write PATH.md (tables) and PATH.json (all measurements)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per measurement before giving up")
     parser.add_argument("--verbose", action="store_true", help="show the workers' stderr")
@@ -813,12 +821,17 @@ def main(argv: list[str] | None = None) -> int:
         print("\n## Per-iteration cost vs a naive loop\n", flush=True)
         for device in devices:
             counts = thread_counts if device == "cpu" else [max(thread_counts)]
+            # The package sets OMP_WAIT_POLICY=PASSIVE (this process imported it, so the workers inherit it);
+            # the spin-wait variants remove it: OpenMP's default, what torch does without this package.
             variants = [("naive", "naive", {}), ("engine", "engine", {})]
-            if device == "cpu" and args.omp_passive:
-                variants.append(("engine", "engine, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}))
+            if device == "cpu" and args.omp_spin:
+                variants += [("naive", "naive, spin-wait", {"OMP_WAIT_POLICY": None}),
+                             ("engine", "engine, spin-wait", {"OMP_WAIT_POLICY": None})]
             for size in sizes:
                 for threads in counts:
                     for impl, label, extra_env in variants:
+                        if impl == "engine":  # equal thread counts: no automatic choice (solver/threads.py)
+                            extra_env = dict(extra_env, NAPARI_DOUBLEDIP_THREADS=str(threads))
                         spec = dict(kind="periter", impl=impl, label=label, env=extra_env, size=size,
                                     device=device, threads=threads, threads_req=threads,
                                     iterations=args.periter_iterations)

@@ -10,7 +10,10 @@ N_TRANSFORMS = 8
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Apply transform ``k`` in ``0..7`` to the last two axes: flip up-down if ``k >= 4``, then rotate ``k % 4`` x 90°."""
+    """Apply transform ``k`` in ``0..7`` to the last two axes.
+
+    Flip up-down if ``k >= 4``, then rotate by ``k % 4`` x 90 degrees.
+    """
     if k >= 4:
         x = torch.flip(x, dims=(-2,))
     return torch.rot90(x, k % 4, dims=(-2, -1)) if k % 4 else x

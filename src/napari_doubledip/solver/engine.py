@@ -24,6 +24,7 @@ import torch
 
 from .augment import N_TRANSFORMS, dihedral, dihedral_inverse
 from .networks import GroupedSkipNet, NetConfig, safe_depth, split_groups
+from .threads import cpu_threads
 
 __all__ = [
     "DIP",
@@ -358,13 +359,32 @@ def optimise(
     report_every: int = 5,
     stop: StopRequest = None,
 ) -> Generator[Progress, None, Solution]:
-    """Optimise the task's DIPs; yield :class:`Progress` every ``report_every`` iterations, return a :class:`Solution`.
+    """Optimise the task's DIPs; yield :class:`Progress` every ``report_every`` iterations; return a Solution.
 
     Stopping: ``stop`` (an object with ``is_set()`` such as :class:`threading.Event`, or a callable returning
     ``True``) is checked every iteration; when set, the loop ends early and the best snapshot so far is returned
     with ``stopped=True``. Closing the generator also stops it (without a result).
     """
     t0 = time.perf_counter()
+    # CPU thread count from the work of one step (see solver/threads.py), restored when the run ends.
+    n, (h, w) = task.target.shape[0], task.target.shape[-2:]
+    batch = min(task.batch or n, n)
+    work = 0
+    for spec in task.dips.values():
+        sh, sw = spec.size or (h, w)
+        work += (batch if spec.instances > 1 else 1) * sh * sw * spec.config.channels[0]
+    with cpu_threads(device, work):
+        return (yield from _loop(task, device, seed, report_every, stop, t0))
+
+
+def _loop(
+    task: Task,
+    device: torch.device,
+    seed: int,
+    report_every: int,
+    stop: StopRequest,
+    t0: float,
+) -> Generator[Progress, None, Solution]:
     # Seeded, isolated RNG: same seed -> same numbers on CPU, and the caller's global RNG is left alone.
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
@@ -378,7 +398,7 @@ def optimise(
     perm = torch.randperm(n, generator=gen)
     cursor = 0
 
-    best_value, best_state, best_it = math.inf, None, 0
+    best_value, best_state = math.inf, None
     history: list[tuple[int, float]] = []
     since_best = 0
     last_loss, last_values = float("nan"), {}
@@ -440,7 +460,7 @@ def optimise(
                     else:
                         since_best += 1
                     if value < best_value or best_state is None:
-                        best_value, best_it = value, it
+                        best_value = value
                         best_state = [copy.deepcopy(g.net.state_dict()) for g in groups]
                 if task.preview is not None:
                     preview = task.preview(outputs)
@@ -451,8 +471,7 @@ def optimise(
     if best_state is not None:
         for g, state in zip(groups, best_state, strict=True):
             g.net.load_state_dict(state)
-    else:  # stopped before the first check: use the current weights
-        best_it = it
+    # else: stopped before the first check, the current weights are the result
     outputs = _evaluate(task, groups, tta=True, gen=gen)
     final = _track_value(task, outputs)
     return Solution(
