@@ -733,7 +733,8 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{cpu or platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
-                   f"({torch.get_num_threads()} threads), {platform.system()} {platform.release()}",
+                   f"(at most {torch.get_num_threads()} threads, the engine picks per task), "
+                   f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "napari_doubledip": dd.__version__,
         "max_size": args.max_size,
@@ -781,7 +782,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default=None, help="preset passed to the task functions (default: theirs)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = torch's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch.set_num_threads: ceiling of the per-task thread choice (0 = torch's default)")
     p.add_argument("--kwargs", default=None,
                    help='JSON of extra keyword arguments per task or function name, '
                         'e.g. \'{"segment": {"hints": null}}\'')

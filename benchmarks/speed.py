@@ -259,6 +259,12 @@ def _load() -> float | None:
         return None
 
 
+def _passive_wait() -> bool:
+    import napari_doubledip
+
+    return bool(napari_doubledip.PASSIVE_WAIT)
+
+
 def _setup_torch(spec: dict[str, Any]):
     import torch
 
@@ -326,7 +332,9 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
         peak_rss_mb=_peak_rss_mb(),
         rss_before_call_mb=rss_before,
         gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
-        threads=torch.get_num_threads(),
+        threads=getattr(result, "threads", None),  # what the run used (torch's setting is only the ceiling)
+        threads_ceiling=torch.get_num_threads(),
+        passive_wait=_passive_wait(),
         load_1min=_load(),
         params=getattr(result, "params", {}),
         estimated=False,
@@ -480,6 +488,7 @@ def measure_periter(spec: dict[str, Any]) -> dict[str, Any]:
         wall_s=wall,
         params_per_net=params,
         threads=torch.get_num_threads(),
+        passive_wait=_passive_wait(),
         peak_rss_mb=_peak_rss_mb(),
     )
 
@@ -550,7 +559,8 @@ def recipe_row(r: dict[str, Any]) -> list[str]:
     rss = _fmt(r["peak_rss_mb"], ".0f")
     if r.get("gpu_peak_mb") is not None:
         rss += f" (GPU {r['gpu_peak_mb']:.0f})"
-    return [r["task"], str(r["size"]), r["recipe"], r["device"], _fmt(r["s_per_it"], ".4f"), its, wall, rss,
+    device = r["device"] + (f" {r['threads']}t" if r.get("threads") else "")  # CPU threads the run used
+    return [r["task"], str(r["size"]), r["recipe"], device, _fmt(r["s_per_it"], ".4f"), its, wall, rss,
             _quality_str(r)]
 
 
@@ -564,7 +574,7 @@ def markdown_table(header: list[str], rows: list[list[str]], widths: list[int] |
 
 RECIPE_HEADER = ["task", "size", "recipe", "device", "s/it", "iterations", "wall s", "peak RSS MB", "quality"]
 #: column widths of the rows printed while the benchmark runs
-STREAM_WIDTHS = [19, 4, 9, 6, 7, 16, 10, 11, 10]
+STREAM_WIDTHS = [19, 4, 9, 8, 7, 16, 10, 11, 10]
 
 
 def stream_row(cells: list[str]) -> str:
@@ -630,6 +640,11 @@ def periter_tables(results: list[dict[str, Any]]) -> str:
             n, e = by.get((naive, s, dev, t)), by.get((engine, s, dev, t))
             if n and e:
                 ratio = e["s_per_it"] / n["s_per_it"]
+                if n.get("passive_wait") != e.get("passive_wait"):
+                    policy += " (MIXED: check OMP_WAIT_POLICY)"
+                elif "passive_wait" in e:
+                    policy = "passive" if e["passive_wait"] else "spin-wait"
+                    policy += " (package default)" if e["passive_wait"] else " (OpenMP default)"
                 rows.append([str(s), dev, str(t), policy, str(e["params_per_net"]), f"{n['s_per_it']:.4f}",
                              f"{e['s_per_it']:.4f}", f"{ratio:.2f}",
                              ("ok" if ratio <= TARGET_PERITER else "MISS") + f" <={TARGET_PERITER:g}"])
@@ -715,7 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu",
                         help="auto, cpu, cuda, mps, a comma-separated list, or 'all' (every available device)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch.set_num_threads for the recipe runs (0 = torch's default)")
+                        help="torch.set_num_threads for the recipe runs: the ceiling of the engine's own choice "
+                             "(0 = torch's default); NAPARI_DOUBLEDIP_THREADS=N pins it")
     parser.add_argument("--sections", default="recipes,periter", help="recipes, periter, or both")
     parser.add_argument("--periter-iterations", type=int, default=30,
                         help="measured iterations (after warm-up) of the per-iteration comparison")

@@ -108,7 +108,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds = [int(v) for v in args.seeds.split(",")]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
     if args.only in (None, "dehaze"):
         bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size)
     if args.only in (None, "watermark"):

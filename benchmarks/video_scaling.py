@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", default="5,20,100", help="comma-separated frame counts")
     ap.add_argument("--size", type=int, default=128, help="frame side in pixels")
     ap.add_argument("--iterations", type=int, default=None, help="override the default budgets")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads: ceiling of the engine's own choice")
     ap.add_argument("--tasks", default="segment,layers", help="segment and/or layers")
     args = ap.parse_args(argv)
     import torch
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     counts = [int(t) for t in args.frames.split(",")]
     tasks = args.tasks.split(",")
     its = args.iterations
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, frames {args.size}x{args.size}")
+    print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads, frames {args.size}x{args.size}")
 
     single = samples.moving_object_video(args.size, 2).data[0]
     r, t1 = timed(dd.segment, single, iterations=its, seed=0)

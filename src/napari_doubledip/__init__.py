@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 # team collapses: 1.7 s/it instead of 0.04 s/it for 128 px segmentation with 2 threads on 2 cores (measured). A
 # passive wait policy avoids that; its price, waking the team on every small operation, is why
 # solver/threads.py runs the small default problems on one thread. It only takes effect if set before torch is
-# first imported, hence here; a user's own setting wins. ``PASSIVE_WAIT`` records whether it reached OpenMP.
+# first imported, hence here; a user's own setting wins. ``PASSIVE_WAIT`` is a best guess whether it reached
+# OpenMP (a setting made after torch's import, or an OpenMP runtime started by another library, can fool it).
 if "OMP_WAIT_POLICY" in os.environ:  # the user's (or a parent process's) setting, in effect since start-up
     PASSIVE_WAIT = os.environ["OMP_WAIT_POLICY"].strip().upper() == "PASSIVE"
 else:

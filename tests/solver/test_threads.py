@@ -1,17 +1,37 @@
+import threading
+
 import pytest
 import torch
 
-import napari_doubledip
 from napari_doubledip.solver import threads as T
-from napari_doubledip.solver.engine import DIP, Task, Term, optimise
+from napari_doubledip.solver.engine import DIP, Task, Term, drain, optimise, step_work
 from napari_doubledip.solver.networks import NetConfig
+
+TINY = NetConfig(channels=(8,), skip=(0,), in_channels=2)
 
 
 @pytest.fixture(autouse=True)
-def _unpinned_passive(monkeypatch):
+def _two_threads_unpinned(monkeypatch):
     monkeypatch.delenv(T.ENV, raising=False)
-    # the test process may have imported torch first (then OpenMP spins): these tests are about the passive case
-    monkeypatch.setattr(napari_doubledip, "PASSIVE_WAIT", True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def _task(seen, iterations=50, size=16, **dips):
+    def reconstruction(s):
+        seen.append(torch.get_num_threads())
+        return (s.pred - s.target).abs().mean()
+
+    return Task(
+        name="fit",
+        dips=dips or {"y": DIP(1, TINY)},
+        target=torch.full((1, 1, size, size), 0.5),
+        compose=lambda s: s.out["y"],
+        terms=[Term("reconstruction", reconstruction)],
+        iterations=iterations,
+    )
 
 
 def test_thread_count_follows_the_work_of_a_step():
@@ -19,59 +39,86 @@ def test_thread_count_follows_the_work_of_a_step():
     assert T.threads_for(0, 8) == 1
     assert T.threads_for(int(0.4 * unit), 8) == 1
     assert T.threads_for(int(1.6 * unit), 8) == 2
+    assert T.threads_for(int(2.5 * unit), 8) == 3  # halves round up
     assert T.threads_for(int(6.3 * unit), 8) == 6
-    assert T.threads_for(100 * unit, 4) == 4  # never above the ceiling (the user's torch setting)
-
-
-def test_spinning_openmp_keeps_torch_thread_count(monkeypatch):
-    monkeypatch.setattr(napari_doubledip, "PASSIVE_WAIT", False)
-    assert not T.passive_wait()
-    assert T.threads_for(0, 8) == 8
+    assert T.threads_for(100 * unit, 4) == 4  # never above the ceiling (the caller's torch setting)
 
 
 def test_environment_pins_the_count(monkeypatch):
     monkeypatch.setenv(T.ENV, "3")
-    assert T.threads_for(0, 8) == 3
-    monkeypatch.setenv(T.ENV, "zero")  # not a positive integer: ignored
-    assert T.threads_for(0, 8) == 1
+    assert T.threads_for(0, 2) == 3  # the pin wins over the ceiling
+    for bad in ("zero", "0", "-2", "²"):  # not a positive integer: ignored
+        monkeypatch.setenv(T.ENV, bad)
+        assert T.threads_for(0, 8) == 1
 
 
-def test_cpu_threads_restores_torch_setting():
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        with T.cpu_threads(torch.device("cpu"), 0) as n:
-            assert n == 1 and torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 2
-        with pytest.raises(RuntimeError), T.cpu_threads(torch.device("cpu"), 0):
-            raise RuntimeError("boom")
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+def test_step_work_counts_batched_instances_and_noise_sizes():
+    target = torch.zeros(6, 3, 32, 32)
+    px = 32 * 32
+
+    def task(**kw):
+        return Task(name="w", target=target, compose=lambda s: s.out["a"], terms=[], iterations=1, **kw)
+
+    per_frame = DIP(3, TINY, instances=6)  # 8 first-level channels
+    shared = DIP(3, NetConfig(channels=(16,), skip=(0,)))
+    scalar = DIP(1, TINY, instances=6, size=(4, 4), scalar=True)
+    assert step_work(task(dips={"a": per_frame})) == 6 * px * 8  # batch None: every frame
+    assert step_work(task(dips={"a": per_frame}, batch=4)) == 4 * px * 8
+    assert step_work(task(dips={"a": per_frame}, batch=10)) == 6 * px * 8  # batch larger than the stack
+    assert step_work(task(dips={"a": shared}, batch=4)) == px * 16  # one instance: counted once
+    assert step_work(task(dips={"a": scalar}, batch=4)) == 4 * 16 * 8  # its own small noise size
 
 
-def test_optimise_runs_with_chosen_threads_and_restores_them_when_closed_early():
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        seen = []
+def test_optimise_runs_with_chosen_threads_and_reports_them():
+    seen = []
+    sol = drain(optimise(_task(seen, iterations=20), device="cpu"))  # a string device works too
+    assert set(seen) == {1} and sol.threads == 1  # a tiny step: one thread
+    assert torch.get_num_threads() == 2  # restored after the run
 
-        def reconstruction(s):
-            seen.append(torch.get_num_threads())
-            return (s.pred - s.target).abs().mean()
 
-        task = Task(
-            name="fit",
-            dips={"y": DIP(1, NetConfig(channels=(8,), skip=(0,), in_channels=2))},
-            target=torch.full((1, 1, 16, 16), 0.5),
-            compose=lambda s: s.out["y"],
-            terms=[Term("reconstruction", reconstruction)],
-            iterations=50,
-        )
-        gen = optimise(task, device=torch.device("cpu"))
-        next(gen)  # first report after 5 iterations
-        assert set(seen) == {1}  # a tiny step: one thread
-        gen.close()  # the GUI cancelled: torch's setting comes back
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+def test_callers_setting_is_back_at_every_report_and_after_errors():
+    seen = []
+    gen = optimise(_task(seen), device=torch.device("cpu"))
+    for _ in range(3):
+        next(gen)
+        assert torch.get_num_threads() == 2  # between reports the caller has its own setting
+    assert set(seen) == {1}
+    gen.close()
+    assert torch.get_num_threads() == 2
+
+    def broken(s):
+        raise ValueError("bad term")
+
+    task = _task(seen)
+    task.terms = [Term("reconstruction", broken)]
+    with pytest.raises(ValueError, match="bad term"):
+        drain(optimise(task, device=torch.device("cpu")))
+    assert torch.get_num_threads() == 2
+
+
+def test_run_abandoned_in_a_worker_thread_leaves_no_changed_setting():
+    """A GUI worker that quits never closes its generator: nothing may stay changed, in that thread or others."""
+    counts = {}
+
+    def worker():
+        gen = optimise(_task([]), device=torch.device("cpu"))
+        next(gen)
+        counts["worker after report"] = torch.get_num_threads()
+        # abandoned here: no close(), no further next()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join()
+    assert counts["worker after report"] == 2
+    seen = []
+    big = _task(seen, iterations=5, size=512)  # 512 x 512 x 8 channels: 2.1 M -> 2 threads
+    sol = drain(optimise(big, device=torch.device("cpu")))
+    assert sol.threads == 2 and set(seen) == {2}
+
+
+def test_throw_is_delivered_to_the_inner_generator():
+    gen = optimise(_task([]), device=torch.device("cpu"))
+    next(gen)
+    with pytest.raises(KeyError, match="from the caller"):
+        gen.throw(KeyError("from the caller"))
+    assert torch.get_num_threads() == 2

@@ -24,7 +24,7 @@ import torch
 
 from .augment import N_TRANSFORMS, dihedral, dihedral_inverse
 from .networks import GroupedSkipNet, NetConfig, safe_depth, split_groups
-from .threads import cpu_threads
+from .threads import run_with_threads, threads_for
 
 __all__ = [
     "DIP",
@@ -34,6 +34,7 @@ __all__ = [
     "Progress",
     "Solution",
     "optimise",
+    "step_work",
     "constant",
     "window",
     "ramp",
@@ -216,7 +217,10 @@ class Progress:
 
 @dataclass
 class Solution:
-    """Outcome of :func:`optimise`: outputs of the best snapshot, per DIP, at working size ``(I, C, h, w)``."""
+    """Outcome of :func:`optimise`: outputs of the best snapshot, per DIP, at working size ``(I, C, h, w)``.
+
+    ``threads`` is the CPU thread count the run used (``None`` on a GPU).
+    """
 
     outputs: dict[str, torch.Tensor]
     iterations: int
@@ -224,6 +228,7 @@ class Solution:
     history: list[tuple[int, float]]
     elapsed: float
     stopped: bool
+    threads: int | None = None
 
 
 StopRequest = Union[Callable[[], bool], Any, None]
@@ -366,15 +371,27 @@ def optimise(
     with ``stopped=True``. Closing the generator also stops it (without a result).
     """
     t0 = time.perf_counter()
-    # CPU thread count from the work of one step (see solver/threads.py), restored when the run ends.
+    device = torch.device(device)
+    # CPU: the thread count follows the work of one step (solver/threads.py), applied between reports only.
+    work = step_work(task)
+    threads = threads_for(work, torch.get_num_threads()) if device.type == "cpu" else None
+    solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, work)
+    solution.threads = threads
+    return solution
+
+
+def step_work(task: Task) -> int:
+    """Work of one optimisation step: sum over the DIPs of (noise inputs per step x pixels x first-level channels).
+
+    A DIP with one instance counts once; one with an instance per observation counts the mini-batch.
+    """
     n, (h, w) = task.target.shape[0], task.target.shape[-2:]
     batch = min(task.batch or n, n)
     work = 0
     for spec in task.dips.values():
         sh, sw = spec.size or (h, w)
         work += (batch if spec.instances > 1 else 1) * sh * sw * spec.config.channels[0]
-    with cpu_threads(device, work):
-        return (yield from _loop(task, device, seed, report_every, stop, t0))
+    return int(work)
 
 
 def _loop(

@@ -39,6 +39,8 @@ class RunInfo:
         True when a stop request ended the run early.
     history
         ``(iteration, tracked loss)`` at each check point.
+    threads
+        CPU threads the optimisation used (``None`` on a GPU); with the seed, what makes a CPU run repeatable.
     """
 
     params: dict[str, Any] = field(default_factory=dict)
@@ -49,6 +51,7 @@ class RunInfo:
     elapsed: float = 0.0
     stopped: bool = False
     history: list[tuple[int, float]] = field(default_factory=list)
+    threads: int | None = None
 
 
 def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -62,6 +65,7 @@ def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -
         elapsed=solution.elapsed,
         stopped=solution.stopped,
         history=solution.history,
+        threads=solution.threads,
     )
 
 
