@@ -3,7 +3,7 @@ import pytest
 
 import napari_doubledip as dd
 from napari_doubledip.samples import psnr, watermark_set, watermarked
-from napari_doubledip.tasks.watermark import box_mask
+from napari_doubledip.tasks.watermark import box_mask, shared_edges
 
 
 def test_box_mask_forms_and_clipping():
@@ -87,6 +87,20 @@ def test_box_removes_the_watermark_inside_the_box():
 
 
 @pytest.mark.slow
+def test_shared_edges_mark_the_common_watermark_not_one_images_edges():
+    import torch
+
+    rng = np.random.default_rng(0)
+    imgs = torch.from_numpy(0.02 * rng.random((3, 1, 48, 48)).astype(np.float32))
+    imgs[:, :, 20:28, 10:38] += 0.5  # a mark every image shares
+    imgs[0, :, 2:8, 2:8] += 0.8  # a strong edge in one image only
+    sup = shared_edges(imgs, dilation=3)[0, 0]
+    assert sup.shape == (48, 48) and float(sup.min()) >= 0 and float(sup.max()) <= 1
+    assert float(sup[20, 10:38].min()) > 0.9 and float(sup[27, 10:38].min()) > 0.9  # the mark's outline
+    assert float(sup[0:10, 0:10].max()) < 0.5  # one image's square is not a watermark candidate
+    assert float(sup[36:, :].max()) < 0.5  # flat background
+
+
 def test_shared_watermark_is_found_without_a_box():
     s = watermark_set(3, 64)
     r = dd.remove_watermark(s.data, device="cpu", seed=0)

