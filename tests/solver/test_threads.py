@@ -19,14 +19,14 @@ def _two_threads_unpinned(monkeypatch):
     torch.set_num_threads(before)
 
 
-def _task(seen, iterations=50, size=16, **dips):
+def _task(seen, iterations=50, size=16):
     def reconstruction(s):
         seen.append(torch.get_num_threads())
         return (s.pred - s.target).abs().mean()
 
     return Task(
         name="fit",
-        dips=dips or {"y": DIP(1, TINY)},
+        dips={"y": DIP(1, TINY)},
         target=torch.full((1, 1, size, size), 0.5),
         compose=lambda s: s.out["y"],
         terms=[Term("reconstruction", reconstruction)],

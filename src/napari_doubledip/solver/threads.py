@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["WORK_PER_THREAD", "threads_for", "run_with_threads", "passive_wait"]
+__all__ = ["WORK_PER_THREAD", "threads_for", "run_with_threads"]
 
 ENV = "NAPARI_DOUBLEDIP_THREADS"
 
@@ -69,16 +69,6 @@ def threads_for(work: int, ceiling: int) -> int:
     if pinned is not None:
         return pinned
     return max(1, min(int(ceiling), math.floor(int(work) / WORK_PER_THREAD + 0.5)))
-
-
-def passive_wait() -> bool:
-    """Best guess whether OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE`` took effect) or spin.
-
-    Informative only (benchmarks report it); the thread choice does not depend on it.
-    """
-    import napari_doubledip
-
-    return bool(napari_doubledip.PASSIVE_WAIT)
 
 
 def _call_with(n: int, fn: Callable[[], Y]) -> Y:

@@ -149,9 +149,10 @@ def shared_edges(target: torch.Tensor, dilation: int = SUPPORT_DILATION) -> torc
     dilated by ``dilation`` px so that the strokes between the outlines are covered too. On the synthetic set
     (3 RGB images, stroke text over 8.5 % of the frame) it covers 55 % of the frame and 99.7 % of the mark.
     """
+    gx, gy = L._gradients(target)
     g = target.new_zeros(target.shape[0], 1, *target.shape[-2:])
-    g[..., :, 1:] += (target[..., :, 1:] - target[..., :, :-1]).abs().sum(1, keepdim=True)
-    g[..., 1:, :] += (target[..., 1:, :] - target[..., :-1, :]).abs().sum(1, keepdim=True)
+    g[..., :, 1:] += gx.abs().sum(1, keepdim=True)
+    g[..., 1:, :] += gy.abs().sum(1, keepdim=True)
     med = g.median(dim=0, keepdim=True).values  # the lower middle value for an even count (2 images: the min)
     med = (med / med.flatten().quantile(0.99).clamp_min(1e-6)).clamp(0, 1)
     k = 2 * (dilation // 2) + 1
