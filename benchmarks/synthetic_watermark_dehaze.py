@@ -13,6 +13,8 @@ Reproduce (about 5 minutes on a 2-core CPU)::
 
     .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --size 256
     .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --size 256 --only dehaze --scene chelsea  # hard case
+    .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --only watermark_set --sets 3rgb,3grey,2rgb \
+        --seeds 0,1,2
 
 Timings are wall-clock seconds of the whole call (including the final full-resolution step); with other jobs on
 the machine, ``--threads 1`` avoids OpenMP oversubscription and is then the faster setting.
@@ -63,13 +65,19 @@ def bench_dehaze(size: int, seeds: list[int], scene: str, iterations: int | None
             )
 
 
-def bench_watermark(size: int, seeds: list[int], iterations: int | None, max_size: int | None) -> None:
+def bench_watermark(
+    size: int, seeds: list[int], iterations: int | None, max_size: int | None,
+    sets: list[tuple[int, bool]] = ((3, True),), box: bool = True,
+) -> None:
     print(f"== watermark, {size}x{size} (PSNR dB vs the clean image; corr(alpha); seconds)")
     s = S.watermarked(size)
     b = s.extra["box_mask"]
     truth = s.truth["clean"]
-    print(f"-- one image + box: input in the box {S.psnr(s.data[b], truth[b]):.2f}, whole {S.psnr(s.data, truth):.2f}")
-    for seed in seeds:
+    seeds_box = seeds if box else []
+    if box:
+        print(f"-- one image + box: input in the box {S.psnr(s.data[b], truth[b]):.2f}, "
+              f"whole {S.psnr(s.data, truth):.2f}")
+    for seed in seeds_box:
         t0 = time.perf_counter()
         r = dd.remove_watermark(s.data, box=s.extra["box"], iterations=iterations, max_size=max_size, device="cpu",
                                 seed=seed)
@@ -79,27 +87,31 @@ def bench_watermark(size: int, seeds: list[int], iterations: int | None, max_siz
             f"  corr(alpha) {_corr(r.alpha[b], s.truth['alpha'][b]):.3f}  {dt:6.2f}s  ({r.iterations} it)",
             flush=True,
         )
-    s = S.watermark_set(3, size)
-    truth = s.truth["clean"]
-    before = np.mean([S.psnr(x, t) for x, t in zip(s.data, truth)])
-    print(f"-- three images sharing the watermark, no box: input {before:.2f} (mean over images)")
-    for seed in seeds:
-        t0 = time.perf_counter()
-        r = dd.remove_watermark(s.data, iterations=iterations, max_size=max_size, device="cpu", seed=seed)
-        dt = time.perf_counter() - t0
-        after = np.mean([S.psnr(x, t) for x, t in zip(r.clean, truth)])
-        print(
-            f"   Double-DIP s={seed}  {after:6.2f}  corr(alpha) {_corr(r.alpha, s.truth['alpha']):.3f}"
-            f"  {dt:6.2f}s  ({r.iterations} it)",
-            flush=True,
-        )
+    for n, rgb in sets:
+        s = S.watermark_set(n, size, rgb=rgb)
+        truth = s.truth["clean"]
+        before = np.mean([S.psnr(x, t) for x, t in zip(s.data, truth)])
+        print(f"-- {n} {'RGB' if rgb else 'grey'} images sharing the watermark, no box: input {before:.2f} "
+              f"(mean over images; over the stack {S.psnr(s.data, truth):.2f})")
+        for seed in seeds:
+            t0 = time.perf_counter()
+            r = dd.remove_watermark(s.data, iterations=iterations, max_size=max_size, device="cpu", seed=seed)
+            dt = time.perf_counter() - t0
+            after = np.mean([S.psnr(x, t) for x, t in zip(r.clean, truth)])
+            print(
+                f"   Double-DIP s={seed}  {after:6.2f}  stack {S.psnr(r.clean, truth):6.2f}"
+                f"  corr(alpha) {_corr(r.alpha, s.truth['alpha']):.3f}  {dt:6.2f}s  ({r.iterations} it)",
+                flush=True,
+            )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--seeds", type=str, default="0")
-    p.add_argument("--only", choices=["dehaze", "watermark"], default=None)
+    p.add_argument("--only", choices=["dehaze", "watermark", "watermark_set"], default=None,
+                   help="watermark_set: only the sets sharing a watermark (no box)")
+    p.add_argument("--sets", default="3rgb", help="watermark sets without a box, e.g. 3rgb,3grey,2rgb")
     p.add_argument("--scene", default="coffee", help="haze-free picture for the dehazing case")
     p.add_argument("--iterations", type=int, default=None, help="default: each task's measured default")
     p.add_argument("--max-size", type=int, default=None)
@@ -111,8 +123,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
     if args.only in (None, "dehaze"):
         bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size)
-    if args.only in (None, "watermark"):
-        bench_watermark(args.size, seeds, args.iterations, args.max_size)
+    sets = [(int(v[0]), v[1:] == "rgb") for v in args.sets.split(",")]
+    if args.only in (None, "watermark", "watermark_set"):
+        bench_watermark(args.size, seeds, args.iterations, args.max_size, sets, box=args.only != "watermark_set")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ Each DIP iteration is a few hundred small operations (convolutions, BatchNorm, p
 128 x 128 working image). With several threads every one of them wakes the OpenMP team; with the passive wait
 policy this package sets (spinning teams collapse when two runs share the cores: 1.7 s/it instead of 0.04 s/it,
 measured) that wake-up costs more than the parallelism gains at this size. Measured on the 2-core CI machine,
-seconds per iteration at the default 128 px working size, 1 thread vs 2: segmentation 0.038 vs 0.053, two
-mixtures 0.075 vs 0.101, watermark 0.066 vs 0.098, dehazing 0.052 vs 0.109, video transparency 0.098 vs 0.164;
-two threads win for video segmentation (4 frames of 3 DIPs per step: 0.168 vs 0.135) and for segmentation at a
-256 px working size (0.162 vs 0.136).
+seconds per iteration at the default 128 px working size, 1 thread vs 2 (``NAPARI_DOUBLEDIP_THREADS=1`` vs ``2``
+with ``benchmarks/speed.py --sections recipes --sizes 128 --max-iterations 60``): segmentation 0.038 vs 0.053,
+two mixtures 0.075 vs 0.101, watermark 0.066 vs 0.098, dehazing 0.052 vs 0.109, video transparency 0.098 vs
+0.164; two threads win for video segmentation (4 frames of 3 DIPs per step: 0.168 vs 0.135) and for
+segmentation at a 256 px working size (0.162 vs 0.136, ``--sections periter``).
 
 So the thread count follows the work of one step (:func:`napari_doubledip.solver.engine.step_work`: the sum
 over the DIPs of inputs per step x pixels x first-level channels) divided by :data:`WORK_PER_THREAD` and
@@ -21,7 +22,8 @@ machine and the settings above: same input, same seed, same settings, same numbe
 
 The count is applied around each stretch of work between two progress reports, in the thread that resumes the
 run, and the caller's count is back in place at every report: a run abandoned mid-way (a cancelled GUI worker
-that never closes its generator) leaves no changed setting behind. Switching costs ~1-2 % (measured).
+that never closes its generator) leaves no changed setting behind (at most two ``torch.set_num_threads`` calls
+per report).
 """
 
 from __future__ import annotations
