@@ -90,6 +90,19 @@ def test_early_stopping_on_plateau():
     assert sol.iterations < 2000
 
 
+def test_early_stopping_when_outputs_settle():
+    """The run ends once the settle view stops changing (after tracking starts), not before; a view that keeps
+    changing runs the whole budget; the best snapshot is still returned."""
+    cpu = torch.device("cpu")
+    # Thresholded far above the output: always all zeros, so settled from the first comparison at t >= 0.5.
+    flat = drain(optimise(_fit_task(200, track_from=0.5, settle=lambda o: (o["y"] > 2).float(), settle_checks=3),
+                          device=cpu, seed=0))
+    assert flat.iterations == 130  # checks at 110, 120, 130 (t >= 0.5 from it 101) settle
+    moving = drain(optimise(_fit_task(60, settle=lambda o: o["y"] * 0 + torch.rand(1), settle_checks=2),
+                            device=cpu, seed=0))
+    assert moving.iterations == 60
+
+
 def test_minibatch_and_scalar_dips_shapes():
     n = 5
     target = torch.rand(n, 2, 16, 16)

@@ -42,12 +42,12 @@ def test_apply_preset_swaps_networks_rate_and_budget():
     fg[..., 8:24, 8:24] = 1
     task = segmentation.build_task(target, fg, 1 - fg, 400, user_hints=False)  # automatic hints: no augmentation
     assert apply_preset(task, "default") is task
-    assert not task.augment and task.lr == 0.02
+    assert not task.augment and task.lr == 0.02 and task.settle is not None
     prior = segmentation.build_task(target, z, z, 400, user_hints=True)  # no hints: the DIP prior, augmented
     assert prior.augment and prior.lr == 0.01
     ref = apply_preset(task, "reference")
     config, lr, its = REFERENCE["segmentation"]
-    assert ref.iterations == its and ref.lr == lr and ref.patience is None and ref.augment
+    assert ref.iterations == its and ref.lr == lr and ref.patience is None and ref.settle is None and ref.augment
     assert all(d.config.channels == config.channels for d in ref.dips.values())
     assert apply_preset(task, "reference", iterations=50).iterations == 50
     with pytest.raises(ValueError, match="preset"):

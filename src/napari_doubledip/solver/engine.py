@@ -151,6 +151,10 @@ class Task:
         and the progress fraction from which tracking starts (e.g. after a hint phase).
     patience
         Stop early when the tracked value has not improved by ``min_delta`` (relative) for this many checks.
+    settle, settle_tol, settle_checks
+        ``settle(outputs)`` picks what must stop changing (e.g. the binarised mask) from the outputs evaluated at
+        a check; once tracking has started, the run ends when its mean absolute change from the previous check
+        stays below ``settle_tol`` for ``settle_checks`` checks in a row. ``None``: run the whole budget.
     check_every
         Iterations between checks (best tracking, previews, early stopping).
     preview
@@ -173,6 +177,9 @@ class Task:
     track_from: float = 0.0
     patience: int | None = None
     min_delta: float = 2e-3
+    settle: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
+    settle_tol: float = 1e-3
+    settle_checks: int = 2
     check_every: int = 25
     preview: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]] | None = None
 
@@ -418,6 +425,7 @@ def _loop(
     best_value, best_state = math.inf, None
     history: list[tuple[int, float]] = []
     since_best = 0
+    settled, settle_prev = 0, None
     last_loss, last_values = float("nan"), {}
     stopped = False
     it = 0
@@ -479,10 +487,18 @@ def _loop(
                     if value < best_value or best_state is None:
                         best_value = value
                         best_state = [copy.deepcopy(g.net.state_dict()) for g in groups]
+                if task.settle is not None:
+                    now = task.settle(outputs)
+                    if settle_prev is not None and t >= task.track_from:
+                        change = float((now - settle_prev).abs().mean())
+                        settled = settled + 1 if change < task.settle_tol else 0
+                    settle_prev = now
                 if task.preview is not None:
                     preview = task.preview(outputs)
             yield Progress(it, total_its, last_loss, last_values, preview, time.perf_counter() - t0)
             if task.patience is not None and since_best >= task.patience:
+                break
+            if settled >= task.settle_checks:
                 break
 
     if best_state is not None:

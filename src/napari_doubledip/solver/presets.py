@@ -75,6 +75,7 @@ def apply_preset(task: Task, preset: str, iterations: int | None = None) -> Task
         lr_floor=1.0,
         augment=True,
         patience=None,
+        settle=None,
         iterations=iterations if iterations is not None else its,
         check_every=max(task.check_every, 100),
     )
