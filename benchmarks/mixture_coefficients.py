@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Several mixtures of the same two layers: coefficients and layers recovered, on synthetic mixtures.
+
+For each set of true coefficients (RGB and grey), prints the coefficients :func:`estimate_alphas` finds (no
+network; skipped on commits that lack it), the coefficients ``dd.separate_layers`` returns, the mean layer PSNR
+(better ordering of the two layers) and the wall time. Only the public API and the bundled images are used, so
+the same command on an older commit measures the solver as it was then.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/mixture_coefficients.py                    # default budget, 128 px
+    .venv/bin/python benchmarks/mixture_coefficients.py --iterations 150,600
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT / "src"))
+
+SETS = ((0.3, 0.7), (0.2, 0.55), (0.45, 0.85), (0.2, 0.5, 0.8))
+
+
+def _layer_psnr(layers, truth) -> float:
+    from napari_doubledip.samples import psnr
+
+    a = (psnr(layers[0], truth["layer1"]) + psnr(layers[1], truth["layer2"])) / 2
+    b = (psnr(layers[1], truth["layer1"]) + psnr(layers[0], truth["layer2"])) / 2
+    return max(a, b)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--iterations", default="", help="comma-separated budgets (default: the default budget)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    import napari_doubledip as dd
+    from napari_doubledip import samples as S
+    from napari_doubledip.tasks import transparency as T
+
+    budgets = [int(x) for x in args.iterations.split(",") if x] or [None]
+    print("| coefficients | colour | estimate (s) | iterations | returned | layer PSNR dB | wall s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for alphas in SETS:
+        for rgb in (True, False):
+            s = S.two_mixtures(args.size, alphas=alphas, rgb=rgb)
+            est = "n/a"
+            if hasattr(T, "estimate_alphas"):
+                m = torch.from_numpy(s.data)
+                m = m.permute(0, 3, 1, 2) if m.ndim == 4 else m[:, None]
+                t0 = time.perf_counter()
+                a = T.estimate_alphas(m).numpy()
+                est = f"{np.array2string(a, precision=3)} ({time.perf_counter() - t0:.1f})"
+            for its in budgets:
+                t0 = time.perf_counter()
+                r = dd.separate_layers(s.data, iterations=its, device="cpu", seed=args.seed)
+                wall = time.perf_counter() - t0
+                print(f"| {'/'.join(map(str, alphas))} | {'RGB' if rgb else 'grey'} | {est} | {r.iterations} | "
+                      f"{np.array2string(r.alphas, precision=3)} | {_layer_psnr(r.layers, s.truth):.2f} | "
+                      f"{wall:.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
