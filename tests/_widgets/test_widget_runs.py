@@ -43,6 +43,27 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
     assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
 
 
+def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, monkeypatch):
+    """Segmentation ends once its mask has settled; the widget reports it and fills the progress bar."""
+    import dataclasses
+
+    from napari_doubledip.tasks import segmentation
+
+    real = segmentation.build_task
+
+    def settles_at_once(*args, **kwargs):  # the mask "view" never changes: settled at the first check
+        task = real(*args, **kwargs)
+        return dataclasses.replace(task, settle=lambda o: o["mask"].new_zeros(1), settle_checks=1, check_every=5)
+
+    monkeypatch.setattr(segmentation, "build_task", settles_at_once)
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=40)
+    run_widget(widget)
+    assert viewer.layers["comp mask"].metadata["iterations"] < 40
+    assert "converged before the planned 40" in widget.status.value
+    assert widget.progress.value == widget.progress.max
+
+
 def test_live_preview_appears_during_the_run(viewer, open_widget, qtbot):
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=30)
