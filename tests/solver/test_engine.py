@@ -92,15 +92,23 @@ def test_early_stopping_on_plateau():
 
 def test_early_stopping_when_outputs_settle():
     """The run ends once the settle view stops changing (after tracking starts), not before; a view that keeps
-    changing runs the whole budget; the best snapshot is still returned."""
+    changing runs the whole budget; an early end is not a user stop."""
     cpu = torch.device("cpu")
     # Thresholded far above the output: always all zeros, so settled from the first comparison at t >= 0.5.
     flat = drain(optimise(_fit_task(200, track_from=0.5, settle=lambda o: (o["y"] > 2).float(), settle_checks=3),
                           device=cpu, seed=0))
     assert flat.iterations == 130  # checks at 110, 120, 130 (t >= 0.5 from it 101) settle
-    moving = drain(optimise(_fit_task(60, settle=lambda o: o["y"] * 0 + torch.rand(1), settle_checks=2),
-                            device=cpu, seed=0))
-    assert moving.iterations == 60
+    calls = []
+
+    def moving_view(o):  # a different non-empty view at every check: never settles
+        calls.append(1)
+        return torch.full((1, 1), float(len(calls)))
+
+    moving = drain(optimise(_fit_task(60, settle=moving_view, settle_checks=2), device=cpu, seed=0))
+    assert moving.iterations == 60 and len(calls) == 6
+    # the same task with a constant non-empty view stops early
+    still = drain(optimise(_fit_task(60, settle=lambda o: torch.ones(1, 1), settle_checks=2), device=cpu, seed=0))
+    assert still.iterations == 30 and not still.stopped  # checks at 10 (first view), 20, 30
 
 
 def test_minibatch_and_scalar_dips_shapes():

@@ -152,9 +152,11 @@ class Task:
     patience
         Stop early when the tracked value has not improved by ``min_delta`` (relative) for this many checks.
     settle, settle_tol, settle_checks
-        ``settle(outputs)`` picks what must stop changing (e.g. the binarised mask) from the outputs evaluated at
-        a check; once tracking has started, the run ends when its mean absolute change from the previous check
-        stays below ``settle_tol`` for ``settle_checks`` checks in a row. ``None``: run the whole budget.
+        ``settle(outputs)`` picks what must stop changing from the outputs evaluated at a check, a non-negative
+        ``(instances, ...)`` tensor (e.g. the binarised masks of every frame); once tracking has started, the run
+        ends when its relative change from the previous check, ``sum|now - prev| / sum max(now, prev)`` per
+        instance (``1 - IoU`` for binary masks), stays below ``settle_tol`` for every instance, ``settle_checks``
+        checks in a row. ``None``: run the whole budget.
     check_every
         Iterations between checks (best tracking, previews, early stopping).
     preview
@@ -401,6 +403,13 @@ def step_work(task: Task) -> int:
     return int(work)
 
 
+def _relative_change(now: torch.Tensor, prev: torch.Tensor) -> float:
+    """Largest per-instance ``sum|now - prev| / sum max(now, prev)`` (0 where both are all zero)."""
+    diff = (now - prev).abs().flatten(1).sum(1)
+    union = torch.maximum(now, prev).flatten(1).sum(1).clamp_min(1e-12)
+    return float((diff / union).max())
+
+
 def _loop(
     task: Task,
     device: torch.device,
@@ -490,8 +499,7 @@ def _loop(
                 if task.settle is not None:
                     now = task.settle(outputs)
                     if settle_prev is not None and t >= task.track_from:
-                        change = float((now - settle_prev).abs().mean())
-                        settled = settled + 1 if change < task.settle_tol else 0
+                        settled = settled + 1 if _relative_change(now, settle_prev) < task.settle_tol else 0
                     settle_prev = now
                 if task.preview is not None:
                     preview = task.preview(outputs)

@@ -121,7 +121,11 @@ def _video_task(task: Task, batch: int, walk: dict[str, float], augment: bool = 
     n = task.target.shape[0]
     # A check evaluates ceil(n / batch) chunks forward (~1/3 of an iteration each): keep that under CHECK_BUDGET.
     check_every = max(task.check_every, math.ceil(math.ceil(n / batch) / (3 * CHECK_BUDGET)))
-    return replace(task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=augment)
+    # No settle rule for videos (segmentation's per-frame guided filter at every check would double the cost of
+    # checks on long clips, and it never fired on the DAVIS clips).
+    return replace(
+        task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=augment, settle=None
+    )
 
 
 def _chunks(n: int, size: int) -> list[slice]:
