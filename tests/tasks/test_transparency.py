@@ -13,7 +13,8 @@ def _matched_psnr(layers, truth):
 
 
 @pytest.mark.parametrize(
-    ("alphas", "rgb"), [((0.2, 0.55), False), ((0.35, 0.5, 0.85), False), ((0.8, 0.3), False), ((0.45, 0.85), True)]
+    ("alphas", "rgb"),
+    [((0.2, 0.55), False), ((0.35, 0.5, 0.85), False), ((0.8, 0.3), False), ((0.45, 0.85), True)],
 )
 def test_estimate_alphas_without_network(alphas, rgb):
     """The coefficients whose un-mixed layers have the least overlapping gradients are the true ones, for pairs
