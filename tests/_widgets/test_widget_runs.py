@@ -43,7 +43,7 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
     assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
 
 
-def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, monkeypatch):
+def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, monkeypatch, errors):
     """Segmentation ends once its mask has settled; the widget reports it and fills the progress bar."""
     import dataclasses
 
@@ -59,6 +59,7 @@ def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, mon
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=40)
     run_widget(widget)
+    assert not errors
     assert viewer.layers["comp mask"].metadata["iterations"] < 40
     assert "converged before the planned 40" in widget.status.value
     assert widget.progress.value == widget.progress.max

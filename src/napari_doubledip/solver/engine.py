@@ -405,8 +405,10 @@ def step_work(task: Task) -> int:
 
 def _relative_change(now: torch.Tensor, prev: torch.Tensor) -> float:
     """Largest per-instance ``sum|now - prev| / sum max(now, prev)`` (0 where both are all zero)."""
-    diff = (now - prev).abs().flatten(1).sum(1)
-    union = torch.maximum(now, prev).flatten(1).sum(1).clamp_min(1e-12)
+    rows = now.shape[0] if now.dim() else 1
+    now, prev = now.reshape(rows, -1), prev.reshape(rows, -1)
+    diff = (now - prev).abs().sum(1)
+    union = torch.maximum(now, prev).sum(1).clamp_min(1e-12)
     return float((diff / union).max())
 
 
