@@ -228,7 +228,9 @@ def segment(
         scribbles, or a ``(foreground_mask, background_mask)`` pair (either may be ``None``).
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with automatic hints, 400 with
-        user hints or none).
+        user hints or none). The run ends earlier once the binarised mask has settled (``r.iterations`` says how
+        many ran); the returned ``mask`` is binary either way, ``soft_mask`` is then less saturated than after
+        the whole budget (the binary-mask term ramps up over 40-90 % of it).
     max_size
         Long side of the working resolution; the mask is brought back to full size with a guided filter.
     device
