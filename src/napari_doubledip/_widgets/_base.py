@@ -394,13 +394,13 @@ class TaskWidget(Container):
                     written += self._write(job, out, value, meta, preview=False)
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written)
-            stopped = " (stopped early)" if getattr(result, "stopped", False) else ""
+            note = " (stopped early)" if getattr(result, "stopped", False) else ""
             planned = getattr(result, "params", {}).get("iterations")
-            if not stopped and planned and getattr(result, "iterations", planned) < planned:
-                stopped = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
+            if not note and planned and getattr(result, "iterations", planned) < planned:
+                note = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
                 self.progress.value = self.progress.max
             self.status.value = (
-                f"Done{stopped}: {getattr(result, 'iterations', '?')} iterations, "
+                f"Done{note}: {getattr(result, 'iterations', '?')} iterations, "
                 f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
                 f"on {getattr(result, 'device', '?')}"
             )

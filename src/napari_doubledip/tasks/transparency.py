@@ -61,7 +61,9 @@ def _gradient_overlap(gi: torch.Tensor, gj: torch.Tensor, ai: torch.Tensor, aj: 
     return num / ((g1.square().mean(dim=(1, 2, 3)) * g2.square().mean(dim=(1, 2, 3))).sqrt() + 1e-20)
 
 
-def _pair_score(mi: torch.Tensor, mj: torch.Tensor, ai: torch.Tensor, aj: torch.Tensor, levels: int = 3):
+def _pair_score(
+    mi: torch.Tensor, mj: torch.Tensor, ai: torch.Tensor, aj: torch.Tensor, levels: int = 3
+) -> torch.Tensor:
     """Mean :func:`_gradient_overlap` over x/y gradients at ``levels`` scales, in chunks of candidates."""
     total = torch.zeros_like(ai)
     for level in range(levels):
