@@ -437,7 +437,7 @@ def measure_periter(spec: dict[str, Any]) -> dict[str, Any]:
         del sol
         # parameter count of one net at this size (the engine truncates depth for tiny images)
         cfg = config.truncated(safe_depth(config, size, size))
-        params = count_parameters(GroupedSkipNet(cfg, 3, groups=1))
+        params = count_parameters(GroupedSkipNet(cfg, 3, groups=1, fast=False))
         w0 = max(i for i in marks if i <= WARMUP_ITERATIONS)
         w1 = max(i for i in marks if i <= total)
         s_it = (marks[w1] - marks[w0]) / (w1 - w0)
@@ -449,7 +449,7 @@ def measure_periter(spec: dict[str, Any]) -> dict[str, Any]:
         torch.manual_seed(0)
         gen = torch.Generator().manual_seed(0)
         cfg = config.truncated(safe_depth(config, size, size))
-        modules = {name: GroupedSkipNet(cfg, c, groups=1).to(device) for name, c in nets.items()}
+        modules = {name: GroupedSkipNet(cfg, c, groups=1, fast=False).to(device) for name, c in nets.items()}
         params = count_parameters(modules["foreground"])
         noise = {
             name: ((torch.rand(1, cfg.in_channels, size, size, generator=gen) - 0.5) * 0.1).to(device)
