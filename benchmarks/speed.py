@@ -334,6 +334,7 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
         gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         threads=getattr(result, "threads", None),  # what the run used (torch's setting is only the ceiling)
         threads_ceiling=torch.get_num_threads(),
+        precision=getattr(result, "precision", None),  # the networks' compute dtype (reference: float32)
         passive_wait=_passive_wait(),
         load_1min=_load(),
         params=getattr(result, "params", {}),
@@ -560,6 +561,8 @@ def recipe_row(r: dict[str, Any]) -> list[str]:
     if r.get("gpu_peak_mb") is not None:
         rss += f" (GPU {r['gpu_peak_mb']:.0f})"
     device = r["device"] + (f" {r['threads']}t" if r.get("threads") else "")  # CPU threads the run used
+    if r.get("precision") == "bfloat16":
+        device += " bf16"
     return [r["task"], str(r["size"]), r["recipe"], device, _fmt(r["s_per_it"], ".4f"), its, wall, rss,
             _quality_str(r)]
 
@@ -633,10 +636,11 @@ def periter_tables(results: list[dict[str, Any]]) -> str:
     devices = list(dict.fromkeys(r["device"] for r in results))
     thread_counts = sorted({r["threads_req"] for r in results if r["threads_req"]})
     rows = []
-    policies = [("passive (package default)", "naive", "engine"),
-                ("spin-wait (OpenMP default)", "naive, spin-wait", "engine, spin-wait")]
+    policies = [("passive (package default)", "naive", "engine", "float32"),
+                ("spin-wait (OpenMP default)", "naive, spin-wait", "engine, spin-wait", "float32"),
+                ("passive (package default)", "naive", "engine, bf16", "bf16 autocast")]
     for dev, s, t in ((d, s, t) for d in devices for s in sizes for t in thread_counts):
-        for policy, naive, engine in policies:
+        for policy, naive, engine, precision in policies:
             n, e = by.get((naive, s, dev, t)), by.get((engine, s, dev, t))
             if n and e:
                 ratio = e["s_per_it"] / n["s_per_it"]
@@ -645,13 +649,13 @@ def periter_tables(results: list[dict[str, Any]]) -> str:
                 elif "passive_wait" in e:
                     policy = "passive" if e["passive_wait"] else "spin-wait"
                     policy += " (package default)" if e["passive_wait"] else " (OpenMP default)"
-                rows.append([str(s), dev, str(t), policy, str(e["params_per_net"]), f"{n['s_per_it']:.4f}",
-                             f"{e['s_per_it']:.4f}", f"{ratio:.2f}",
+                rows.append([str(s), dev, str(t), policy, precision, str(e["params_per_net"]),
+                             f"{n['s_per_it']:.4f}", f"{e['s_per_it']:.4f}", f"{ratio:.2f}",
                              ("ok" if ratio <= TARGET_PERITER else "MISS") + f" <={TARGET_PERITER:g}"])
     text = ["Per-iteration cost at equal network size and thread count (segmentation: 3 DIPs of the default "
-            "segmentation net)",
-            "", markdown_table(["size", "device", "threads", "OpenMP wait", "params/net", "naive s/it",
-                                "engine s/it", "engine/naive", "target"], rows)]
+            "segmentation net; the naive loop runs in float32)",
+            "", markdown_table(["size", "device", "threads", "OpenMP wait", "engine precision", "params/net",
+                                "naive s/it", "engine s/it", "engine/naive", "target"], rows)]
     if len(thread_counts) > 1:
         trows = []
         for dev in devices:
@@ -675,6 +679,12 @@ def periter_tables(results: list[dict[str, Any]]) -> str:
     return "\n".join(text)
 
 
+def _cpu_has_amx() -> bool:
+    from napari_doubledip.solver.device import _cpu_has_amx as amx
+
+    return amx()
+
+
 def environment(args) -> dict[str, Any]:
     import torch
 
@@ -695,6 +705,7 @@ def environment(args) -> dict[str, Any]:
         platform=platform.platform(),
         processor=platform.processor() or platform.machine(),
         cpu_count=os.cpu_count(),
+        cpu_amx=_cpu_has_amx(),
         torch_threads_default=torch.get_num_threads(),
         omp_env={k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_", "GOMP_", "KMP_"))},
         load_average=load,
@@ -839,10 +850,15 @@ def main(argv: list[str] | None = None) -> int:
             counts = thread_counts if device == "cpu" else [max(thread_counts)]
             # The package sets OMP_WAIT_POLICY=PASSIVE (this process imported it, so the workers inherit it);
             # the spin-wait variants remove it: OpenMP's default, what torch does without this package.
-            variants = [("naive", "naive", {}), ("engine", "engine", {})]
+            # The engine's float32 rows compare equal numerics; "engine, bf16" is what precision="auto" picks on
+            # CPUs with AMX (solver/device.py), measured only where the CPU has it.
+            fp32 = {"NAPARI_DOUBLEDIP_PRECISION": "float32"}
+            variants = [("naive", "naive", {}), ("engine", "engine", fp32)]
             if device == "cpu" and args.omp_spin:
                 variants += [("naive", "naive, spin-wait", {"OMP_WAIT_POLICY": None}),
-                             ("engine", "engine, spin-wait", {"OMP_WAIT_POLICY": None})]
+                             ("engine", "engine, spin-wait", {"OMP_WAIT_POLICY": None, **fp32})]
+            if device == "cpu" and _cpu_has_amx():
+                variants.append(("engine", "engine, bf16", {"NAPARI_DOUBLEDIP_PRECISION": "bfloat16"}))
             for size in sizes:
                 for threads in counts:
                     for impl, label, extra_env in variants:

@@ -11,7 +11,7 @@ from napari_doubledip import samples
 
 SEG = "Segmentation (Double-DIP)"
 TRANS = "Transparency (Double-DIP)"
-META_KEYS = {"task", "part", "source", "params", "seed", "device", "iterations", "final_loss", "stopped"}
+META_KEYS = {"task", "part", "source", "params", "seed", "device", "precision", "iterations", "final_loss", "stopped"}
 
 
 def names(viewer) -> list[str]:

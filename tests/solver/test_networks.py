@@ -60,3 +60,19 @@ def test_fast_pointwise_layers_match_plain_convolutions(channels_last):
     # atol: the biases feeding a BatchNorm get pure rounding noise (~1e-5) as gradient; the others reach ~100
     for (name, a), b in zip(fast.named_parameters(), plain.parameters(), strict=True):
         assert torch.allclose(a.grad.reshape(b.shape), b.grad, atol=1e-4, rtol=1e-4), name
+
+
+def test_bfloat16_body_keeps_float32_outputs_close_to_float32():
+    """Autocast runs the body in bf16; the head and sigmoid stay float32, so outputs are not bf16-quantised."""
+    torch.manual_seed(0)
+    net = GroupedSkipNet(NetConfig(channels=(8, 16), skip=(0, 2), in_channels=4), out_channels=3, groups=2)
+    z = torch.rand(1, 8, 32, 32)
+    y32 = net(z)
+    net.compute_dtype = torch.bfloat16
+    y16 = net(z)
+    assert y16.dtype == torch.float32
+    assert float((y16 - y32).abs().max()) < 0.05
+    # not on the bf16 grid: a float32 head makes values between bf16 steps
+    assert not torch.equal(y16, y16.to(torch.bfloat16).float())
+    y16.mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in net.parameters())

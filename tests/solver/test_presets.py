@@ -29,6 +29,7 @@ def test_every_task_accepts_the_reference_preset(key):
     """Stopped at once: the run is set up with the authors' iteration count, at full resolution."""
     r = CALLS[key](preset="reference", stop=lambda: True, device="cpu")
     assert r.stopped and r.params["preset"] == "reference"
+    assert r.params["precision"] == "auto" and r.precision == "float32"  # the authors' numerics
     assert r.params["iterations"] == REFERENCE[key][2]
     assert r.params["max_size"] == 40
 
@@ -50,5 +51,18 @@ def test_apply_preset_swaps_networks_rate_and_budget():
     assert ref.iterations == its and ref.lr == lr and ref.patience is None and ref.settle is None and ref.augment
     assert all(d.config.channels == config.channels for d in ref.dips.values())
     assert apply_preset(task, "reference", iterations=50).iterations == 50
+    assert ref.precision == "float32" and task.precision == "auto"
+    assert apply_preset(task, "reference", precision="bfloat16").precision == "bfloat16"  # explicit wins
+    assert apply_preset(task, "default", precision="float32").precision == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        apply_preset(task, "default", precision="fp16")
     with pytest.raises(ValueError, match="preset"):
         check_preset("fast")
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_precision_is_applied_and_recorded(precision):
+    """A short real run in each precision: finite, bounded layers, and the result says which precision ran."""
+    r = dd.separate_layers(np.stack([IMG, IMG[::-1]]), iterations=10, device="cpu", precision=precision)
+    assert r.precision == precision and r.params["precision"] == precision
+    assert all(np.isfinite(layer).all() for layer in r.layers)

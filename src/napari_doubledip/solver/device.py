@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
-__all__ = ["resolve_device", "available_devices"]
+__all__ = ["resolve_device", "available_devices", "resolve_precision", "PRECISIONS"]
 
 _KNOWN = ("auto", "cpu", "cuda", "mps")
 
@@ -40,3 +42,40 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if kind not in available_devices():
         raise ValueError(f"device {device!r} is not available here; available: {available_devices()}")
     return torch.device(device)
+
+
+#: Accepted ``precision`` values.
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def _cpu_has_amx() -> bool:
+    try:  # private torch helper (present since 2.3); a CPU without it, or an older torch, gets float32
+        return bool(torch.cpu._is_amx_tile_supported())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """Compute dtype of the networks' bodies: ``None`` (float32) or ``torch.bfloat16`` (autocast).
+
+    ``"auto"`` picks bfloat16 only where it was measured to pay and to keep quality: CPUs with AMX tiles
+    (Intel Xeon 4th generation and later; ``benchmarks/precision.py``). Elsewhere, including GPUs (not measured
+    yet), it is float32; the environment variable ``NAPARI_DOUBLEDIP_PRECISION`` (``float32`` / ``bfloat16``)
+    pins what "auto" means. ``"bfloat16"`` forces autocast on any device; ``"float32"`` turns it off. A task may
+    itself ask for ``"float32"`` (dehazing does), which only an explicit ``precision=`` overrides.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    env = os.environ.get("NAPARI_DOUBLEDIP_PRECISION", "").strip().lower()
+    if env in ("float32", "bfloat16"):
+        return resolve_precision(env, device)
+    return torch.bfloat16 if device.type == "cpu" and _cpu_has_amx() else None

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .augment import N_TRANSFORMS, dihedral, dihedral_inverse
+from .device import resolve_precision
 from .networks import GroupedSkipNet, NetConfig, safe_depth, split_groups
 from .threads import run_with_threads, threads_for
 
@@ -161,6 +162,9 @@ class Task:
         Iterations between checks (best tracking, previews, early stopping).
     preview
         Turns evaluated outputs into a dict of user-facing numpy arrays for live previews.
+    precision
+        Compute dtype of the networks: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast; see
+        :func:`~napari_doubledip.solver.device.resolve_precision`).
     """
 
     name: str
@@ -184,6 +188,7 @@ class Task:
     settle_checks: int = 2
     check_every: int = 25
     preview: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]] | None = None
+    precision: str = "auto"
 
 
 @dataclass
@@ -228,7 +233,8 @@ class Progress:
 class Solution:
     """Outcome of :func:`optimise`: outputs of the best snapshot, per DIP, at working size ``(I, C, h, w)``.
 
-    ``threads`` is the CPU thread count the run used (``None`` on a GPU).
+    ``threads`` is the CPU thread count the run used (``None`` on a GPU); ``precision`` the compute dtype of the
+    networks (``"float32"`` or ``"bfloat16"``).
     """
 
     outputs: dict[str, torch.Tensor]
@@ -238,6 +244,7 @@ class Solution:
     elapsed: float
     stopped: bool
     threads: int | None = None
+    precision: str = "float32"
 
 
 StopRequest = Union[Callable[[], bool], Any, None]
@@ -285,6 +292,7 @@ class _Group:
 
 
 def _build_groups(task: Task, device: torch.device, gen: torch.Generator) -> list[_Group]:
+    dtype = resolve_precision(task.precision, device)
     h, w = task.target.shape[-2:]
     buckets: dict[tuple, list[tuple[str, DIP]]] = {}
     for name, spec in task.dips.items():
@@ -296,6 +304,7 @@ def _build_groups(task: Task, device: torch.device, gen: torch.Generator) -> lis
     for (config, size, _, _), members in buckets.items():
         names = [m[0] for m in members]
         groups.append(_Group(names, [m[1] for m in members], config, size, device, gen))
+        groups[-1].net.compute_dtype = dtype
     return groups
 
 
@@ -386,6 +395,8 @@ def optimise(
     threads = threads_for(work, torch.get_num_threads()) if device.type == "cpu" else None
     solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, work)
     solution.threads = threads
+    dtype = resolve_precision(task.precision, device)
+    solution.precision = "float32" if dtype is None else str(dtype).removeprefix("torch.")
     return solution
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .device import PRECISIONS
 from .engine import Task
 from .networks import NetConfig
 
@@ -49,18 +50,24 @@ def reference_key(task: Task) -> str:
     return name
 
 
-def apply_preset(task: Task, preset: str, iterations: int | None = None) -> Task:
-    """Return ``task`` changed to follow ``preset``.
+def apply_preset(task: Task, preset: str, iterations: int | None = None, precision: str = "auto") -> Task:
+    """Return ``task`` changed to follow ``preset`` (and ``precision``, unless ``"auto"``).
 
     For ``"reference"``: image-sized DIPs get the authors' architecture (scalar/small DIPs are kept), Adam runs at
     their constant learning rate, every step uses one of the 8 dihedral augmentations (their loop does; our
-    defaults switch it off where it measured slower), early stopping is off, and the iteration count is theirs
-    unless the caller gave ``iterations`` explicitly. The task's losses are kept (e.g. several mixtures'
+    defaults switch it off where it measured slower), early stopping is off, the networks run in float32, and the
+    iteration count is theirs unless the caller gave ``iterations`` explicitly. The task's losses are kept (e.g. several mixtures'
     coefficient DIP held to the estimated coefficients).
     """
     check_preset(preset)
-    if preset == "default":
-        return task
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if preset == "reference":
+        task = _reference(task, iterations)
+    return task if precision == "auto" else dataclasses.replace(task, precision=precision)
+
+
+def _reference(task: Task, iterations: int | None) -> Task:
     config, lr, its = REFERENCE[reference_key(task)]
     dips = {}
     for name, dip in task.dips.items():
@@ -79,4 +86,5 @@ def apply_preset(task: Task, preset: str, iterations: int | None = None) -> Task
         settle=None,
         iterations=iterations if iterations is not None else its,
         check_every=max(task.check_every, 100),
+        precision="float32",  # the authors' numerics
     )

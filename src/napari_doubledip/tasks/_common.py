@@ -41,6 +41,8 @@ class RunInfo:
         ``(iteration, tracked loss)`` at each check point.
     threads
         CPU threads the optimisation used (``None`` on a GPU); with the seed, what makes a CPU run repeatable.
+    precision
+        Compute dtype of the networks: ``"float32"``, or ``"bfloat16"`` (autocast) on CPUs with AMX.
     """
 
     params: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +54,7 @@ class RunInfo:
     stopped: bool = False
     history: list[tuple[int, float]] = field(default_factory=list)
     threads: int | None = None
+    precision: str = "float32"
 
 
 def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -66,6 +69,7 @@ def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -
         stopped=solution.stopped,
         history=solution.history,
         threads=solution.threads,
+        precision=solution.precision,
     )
 
 

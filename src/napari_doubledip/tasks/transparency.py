@@ -268,6 +268,7 @@ def separate_layers(
     device: str = "auto",
     seed: int = 0,
     preset: str = "default",
+    precision: str = "auto",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, LayersResult]:
     """Separate transparent layers (e.g. reflection and transmission) with Double-DIP.
@@ -277,7 +278,7 @@ def separate_layers(
     mixtures
         One image ``(H, W[, C])``, or ``N >= 2`` mixtures of the same two layers as a sequence of images or an
         ``(N, H, W[, C])`` array. Several mixtures resolve the layer ambiguity (paper Eq. 6).
-    iterations, max_size, device, seed, preset, stop, progress
+    iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`. ``iterations=None``: 600 for one image, 200 for several.
 
     Returns
@@ -310,7 +311,8 @@ def separate_layers(
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
-    task = apply_preset(build_task(work, its), preset, iterations)
+    task = apply_preset(build_task(work, its), preset, iterations, precision)
+    params["precision"] = precision
     params["iterations"] = task.iterations
 
     def preview(out):

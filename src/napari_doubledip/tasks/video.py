@@ -241,6 +241,7 @@ def segment_video(
     device: str = "auto",
     seed: int = 0,
     preset: str = "default",
+    precision: str = "auto",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, VideoSegmentationResult]:
     """Segment every frame of a video into foreground and background with one Double-DIP (paper Eq. 4-5).
@@ -265,7 +266,7 @@ def segment_video(
         Long side of the working resolution; masks are brought back to full size with a guided filter.
     batch
         Frames per iteration; ``None`` = the default (4).
-    device, seed, preset, stop, progress
+    device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`. ``preset="reference"`` applies the authors' single-image
         segmentation recipe (they did not release their video code) at full resolution.
 
@@ -311,7 +312,8 @@ def segment_video(
         augment=user,
     )
     task.name = "video segmentation"
-    task = apply_preset(task, preset, iterations)
+    task = apply_preset(task, preset, iterations, precision)
+    params["precision"] = precision
     params["iterations"] = task.iterations
 
     def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -472,6 +474,7 @@ def separate_video_layers(
     device: str = "auto",
     seed: int = 0,
     preset: str = "default",
+    precision: str = "auto",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, VideoLayersResult]:
     """Separate a video into a dynamic layer and a static transparent layer (e.g. a reflection), paper Eq. 7.
@@ -484,7 +487,7 @@ def separate_video_layers(
     ----------
     frames
         ``(T, H, W)`` grey or ``(T, H, W, C)`` (C <= 4) array with ``T >= 2``, any numeric dtype.
-    iterations, max_size, batch, device, seed, preset, stop, progress
+    iterations, max_size, batch, device, seed, preset, precision, stop, progress
         As in :func:`segment_video` (defaults in ``DEFAULTS["layers"]``; ``preset="reference"``: the authors'
         two-mixture transparency recipe at full resolution).
 
@@ -523,7 +526,8 @@ def separate_video_layers(
     full = to_tensor(stack, dev)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
-    task = apply_preset(build_layers_task(work, its, k), preset, iterations)
+    task = apply_preset(build_layers_task(work, its, k), preset, iterations, precision)
+    params["precision"] = precision
     params["iterations"] = task.iterations
 
     def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

@@ -1,0 +1,91 @@
+"""float32 against bfloat16 autocast: speed and quality of our defaults, several seeds, every task.
+
+For each task of ``benchmarks/speed.py`` (same synthetic samples with ground truth, same quality metrics) and
+each seed, the public call at its defaults runs once with the networks in float32 and once under bfloat16
+autocast (``precision=``; the order alternates per seed so that drift of the machine's speed
+hits both). Printed: s/iteration, wall time, iterations and quality per run, then per task the mean quality of
+each precision, the difference, and the wall-time ratio. This is the measurement behind
+``precision="auto"`` (see ``napari_doubledip.solver.device.resolve_precision``).
+
+Reproduce (about 35 minutes on the 2-core development CPU)::
+
+    .venv/bin/python benchmarks/precision.py --size 128 --seeds 0,1,2 --out results/precision
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import speed  # noqa: E402  (the task table, samples and quality metrics)
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def run_one(task: str, size: int, seed: int, precision: str) -> dict:
+    import napari_doubledip as dd
+
+    bench = speed.BENCHES[task]
+    sample = bench.sample(size)
+    reports: list[tuple[int, float]] = []
+    t0 = time.perf_counter()
+    r = bench.call(getattr(dd, bench.func), sample, device="cpu", seed=seed, precision=precision,
+                   progress=lambda p: reports.append((p.iteration, p.elapsed)))
+    wall = time.perf_counter() - t0
+    s_it = speed._steady(reports, 10)
+    return dict(task=task, size=size, seed=seed, precision=r.precision, wall=wall, s_it=s_it,
+                iterations=r.iterations, threads=r.threads, quality=float(bench.quality(r, sample)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", default="all")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--out", default=None, help="write <out>.md and <out>.json")
+    args = p.parse_args(argv)
+    import torch
+
+    speed._register_optional()
+    tasks = list(speed.BENCHES) if args.tasks == "all" else args.tasks.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, AMX: {torch.cpu._is_amx_tile_supported()}, "
+          f"size {args.size}, seeds {seeds}", flush=True)
+    rows = []
+    for task in tasks:
+        for i, seed in enumerate(seeds):
+            for precision in PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]:
+                r = run_one(task, args.size, seed, precision)
+                rows.append(r)
+                print(f"{task:20s} seed {seed} {r['precision']:9s} {r['s_it'] or float('nan'):.4f} s/it "
+                      f"x {r['iterations']:4d} ({r['threads']}t)  {r['wall']:6.1f} s  "
+                      f"{speed.BENCHES[task].metric} {r['quality']:.3f}", flush=True)
+    lines = ["| task | metric | float32: quality per seed (mean) | bfloat16: quality per seed (mean) | "
+             "bf16 - fp32 | s/it fp32 → bf16 | wall fp32 / bf16 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for task in tasks:
+        by = {pr: [r for r in rows if r["task"] == task and r["precision"] == pr] for pr in PRECISIONS}
+        q = {pr: [r["quality"] for r in by[pr]] for pr in PRECISIONS}
+        fmt = {pr: " / ".join(f"{v:.3f}" for v in q[pr]) + f" ({np.mean(q[pr]):.3f})" for pr in PRECISIONS}
+        sit = {pr: np.mean([r["s_it"] for r in by[pr] if r["s_it"]]) for pr in PRECISIONS}
+        wall = {pr: sum(r["wall"] for r in by[pr]) for pr in PRECISIONS}
+        lines.append(f"| {task} | {speed.BENCHES[task].metric} | {fmt['float32']} | {fmt['bfloat16']} | "
+                     f"{np.mean(q['bfloat16']) - np.mean(q['float32']):+.3f} | "
+                     f"{sit['float32']:.4f} → {sit['bfloat16']:.4f} | {wall['float32'] / wall['bfloat16']:.2f}x |")
+    table = "\n".join(lines)
+    print("\n" + table, flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out + ".md").write_text(table + "\n")
+        Path(args.out + ".json").write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
