@@ -56,8 +56,8 @@ def apply_preset(task: Task, preset: str, iterations: int | None = None, precisi
     For ``"reference"``: image-sized DIPs get the authors' architecture (scalar/small DIPs are kept), Adam runs at
     their constant learning rate, every step uses one of the 8 dihedral augmentations (their loop does; our
     defaults switch it off where it measured slower), early stopping is off, the networks run in float32, and the
-    iteration count is theirs unless the caller gave ``iterations`` explicitly. The task's losses are kept (e.g. several mixtures'
-    coefficient DIP held to the estimated coefficients).
+    iteration count is theirs unless the caller gave ``iterations`` explicitly. The task's losses are kept (e.g.
+    several mixtures' coefficient DIP held to the estimated coefficients).
     """
     check_preset(preset)
     if precision not in PRECISIONS:
