@@ -11,7 +11,8 @@ from napari_doubledip import samples
 
 SEG = "Segmentation (Double-DIP)"
 TRANS = "Transparency (Double-DIP)"
-META_KEYS = {"task", "part", "source", "params", "seed", "device", "precision", "iterations", "final_loss", "stopped"}
+META_KEYS = {"task", "part", "source", "params", "seed", "device", "precision", "iterations", "final_loss",
+             "stopped"}
 
 
 def names(viewer) -> list[str]:
@@ -23,6 +24,7 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
     viewer.add_image(img, name="comp", scale=(0.5, 2.0), translate=(10.0, -3.0))
     widget = open_widget(SEG, iterations=12)
     widget.seed.value = 3
+    widget.precision.value = "float32"
     run_widget(widget)
     assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
     mask = viewer.layers["comp mask"]
@@ -39,6 +41,7 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
         assert META_KEYS <= set(md)
         assert md["task"] == "segmentation" and md["part"] == part and md["source"] == "comp"
         assert md["seed"] == 3 and md["iterations"] == 12 and md["device"] == "cpu"
+        assert md["precision"] == "float32" and md["params"]["precision"] == "float32"
         assert md["params"]["max_size"] == 16 and md["preview"] is False and np.isfinite(md["final_loss"])
     assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
 

@@ -129,7 +129,7 @@ class TaskWidget(Container):
         self.extend([
             self.header, *self.pickers.values(), self.frames, self.sequence_axis, *self.task_options.values(),
             self.iterations,
-            self.max_size, self.device, self.seed, self.preview_every, self.keep_partial,
+            self.max_size, self.device, self.precision, self.seed, self.preview_every, self.keep_partial,
             Container(widgets=[self.run_button], labels=False, name="run_row", label=" "),
             self.progress, self.status,
         ])
@@ -162,6 +162,11 @@ class TaskWidget(Container):
             f"({spec.max_size} px). Results are brought back to full size.",
         )
         self.device = DeviceChoice(name="device", label="device")
+        self.precision = ComboBox(
+            value="auto", choices=["auto", "float32", "bfloat16"], name="precision", label="precision",
+            tooltip="Compute precision of the networks. auto = bfloat16 on CPUs with AMX for the tasks where it "
+            "measured faster at equal quality, float32 elsewhere.",
+        )
         self.seed = SpinBox(
             value=0, min=0, max=2**31 - 1, name="seed", label="seed",
             tooltip="Random seed: the same seed gives the same result on the CPU.",
@@ -300,6 +305,7 @@ class TaskWidget(Container):
             iterations=int(self.iterations.value) or None,  # 0 = auto
             max_size=int(self.max_size.value) or None,
             device=str(self.device.value),
+            precision=str(self.precision.value),
             seed=int(self.seed.value),
         )
         return _Job(mode, sources, frame, mode.function, args, kwargs, OutputLayers(self.viewer, spec.name))
@@ -349,7 +355,7 @@ class TaskWidget(Container):
         self.run_button.text = "Cancel" if running else "Run"
         self.run_button.enabled = True
         options = (self.frames, self.sequence_axis, *self.task_options.values(), self.iterations, self.max_size)
-        for w in (*self.pickers.values(), *options, self.device, self.seed):
+        for w in (*self.pickers.values(), *options, self.device, self.precision, self.seed):
             w.enabled = not running
         if running:
             self.progress.value = 0
@@ -403,6 +409,7 @@ class TaskWidget(Container):
                 f"Done{note}: {getattr(result, 'iterations', '?')} iterations, "
                 f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
                 f"on {getattr(result, 'device', '?')}"
+                + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
             )
         except Exception as exc:  # writing layers failed: undo, and say so
             job.outputs.rollback()
