@@ -51,11 +51,24 @@ def test_apply_preset_swaps_networks_rate_and_budget():
     assert ref.iterations == its and ref.lr == lr and ref.patience is None and ref.settle is None and ref.augment
     assert all(d.config.channels == config.channels for d in ref.dips.values())
     assert apply_preset(task, "reference", iterations=50).iterations == 50
-    assert ref.precision == "float32" and task.precision == "auto"
+    assert ref.precision == "float32" and task.precision == "float32"  # single-image tasks: float32
     assert apply_preset(task, "reference", precision="bfloat16").precision == "bfloat16"  # explicit wins
     assert apply_preset(task, "default", precision="float32").precision == "float32"
     with pytest.raises(ValueError, match="precision"):
         apply_preset(task, "default", precision="fp16")
+
+
+def test_only_the_video_tasks_ask_for_automatic_precision():
+    """"auto" (bfloat16 on CPUs with AMX) only where it was measured to keep quality: the video tasks."""
+    import torch
+
+    from napari_doubledip.solver.device import resolve_precision
+
+    r = CALLS["video_segmentation"](stop=lambda: True, device="cpu")
+    auto = resolve_precision("auto", torch.device("cpu"))  # bfloat16 on this kind of CPU (AMX), else None
+    assert r.params["precision"] == "auto" and r.precision == ("float32" if auto is None else "bfloat16")
+    for key in ("segmentation", "transparency", "watermark", "dehazing"):
+        assert CALLS[key](stop=lambda: True, device="cpu").precision == "float32", key
     with pytest.raises(ValueError, match="preset"):
         check_preset("fast")
 

@@ -164,8 +164,8 @@ class TaskWidget(Container):
         self.device = DeviceChoice(name="device", label="device")
         self.precision = ComboBox(
             value="auto", choices=["auto", "float32", "bfloat16"], name="precision", label="precision",
-            tooltip="Compute precision of the networks. auto = bfloat16 on CPUs with AMX for the tasks where it "
-            "measured faster at equal quality, float32 elsewhere.",
+            tooltip="Compute precision of the networks. auto = the task's measured choice: bfloat16 for the "
+            "video tasks on CPUs with AMX (faster at equal quality), float32 elsewhere.",
         )
         self.seed = SpinBox(
             value=0, min=0, max=2**31 - 1, name="seed", label="seed",

@@ -58,11 +58,11 @@ def _cpu_has_amx() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """Compute dtype of the networks' bodies: ``None`` (float32) or ``torch.bfloat16`` (autocast).
 
-    ``"auto"`` picks bfloat16 only where it was measured to pay and to keep quality: CPUs with AMX tiles
-    (Intel Xeon 4th generation and later; ``benchmarks/precision.py``). Elsewhere, including GPUs (not measured
-    yet), it is float32; the environment variable ``NAPARI_DOUBLEDIP_PRECISION`` (``float32`` / ``bfloat16``)
-    pins what "auto" means. ``"bfloat16"`` forces autocast on any device; ``"float32"`` turns it off. A task may
-    itself ask for ``"float32"`` (dehazing does), which only an explicit ``precision=`` overrides.
+    ``"auto"`` (what a task measured to keep its quality in bfloat16 asks for: the video tasks) picks bfloat16
+    only where it was measured to pay: CPUs with AMX tiles (Intel Xeon 4th generation and later;
+    ``benchmarks/precision.py``). Elsewhere, including GPUs (not measured yet), it is float32; the environment
+    variable ``NAPARI_DOUBLEDIP_PRECISION`` (``float32`` / ``bfloat16``) pins what "auto" means. ``"bfloat16"``
+    forces autocast on any device; ``"float32"`` turns it off.
 
     Raises
     ------

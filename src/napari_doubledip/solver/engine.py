@@ -163,7 +163,8 @@ class Task:
     preview
         Turns evaluated outputs into a dict of user-facing numpy arrays for live previews.
     precision
-        Compute dtype of the networks: ``"auto"``, ``"float32"`` or ``"bfloat16"`` (autocast; see
+        Compute dtype of the networks: ``"float32"`` (default), ``"bfloat16"`` (autocast), or ``"auto"`` for a
+        task measured to keep its quality in bfloat16 (autocast where it pays; see
         :func:`~napari_doubledip.solver.device.resolve_precision`).
     """
 
@@ -188,7 +189,7 @@ class Task:
     settle_checks: int = 2
     check_every: int = 25
     preview: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]] | None = None
-    precision: str = "auto"
+    precision: str = "float32"
 
 
 @dataclass

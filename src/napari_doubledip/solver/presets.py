@@ -51,7 +51,7 @@ def reference_key(task: Task) -> str:
 
 
 def apply_preset(task: Task, preset: str, iterations: int | None = None, precision: str = "auto") -> Task:
-    """Return ``task`` changed to follow ``preset`` (and ``precision``, unless ``"auto"``).
+    """Return ``task`` changed to follow ``preset`` (and ``precision``; ``"auto"`` keeps the task's own choice).
 
     For ``"reference"``: image-sized DIPs get the authors' architecture (scalar/small DIPs are kept), Adam runs at
     their constant learning rate, every step uses one of the 8 dihedral augmentations (their loop does; our

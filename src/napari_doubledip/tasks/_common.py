@@ -42,7 +42,7 @@ class RunInfo:
     threads
         CPU threads the optimisation used (``None`` on a GPU); with the seed, what makes a CPU run repeatable.
     precision
-        Compute dtype of the networks: ``"float32"``, or ``"bfloat16"`` (autocast) on CPUs with AMX.
+        Compute dtype of the networks: ``"float32"`` or ``"bfloat16"`` (autocast).
     """
 
     params: dict[str, Any] = field(default_factory=dict)

@@ -152,9 +152,6 @@ def build_task(
         lr=0.01,
         perturb=ramp(0.0, 0.01, 0.0, 0.5),
         track_from=0.3,
-        # bf16 autocast measured 0.4-1.4 dB worse on the synthetic hazy image (3 seeds) for 3 % less time
-        # (benchmarks/precision.py): "auto" stays float32 here.
-        precision="float32",
     )
 
 

@@ -242,8 +242,9 @@ def segment(
         ``"default"`` (fast, measured) or ``"reference"`` (the authors' network sizes, learning rate and
         iteration count at full resolution; 20-100x slower).
     precision
-        ``"auto"`` (bfloat16 autocast on CPUs with AMX, where it measured faster at equal quality; float32
-        elsewhere), ``"float32"`` or ``"bfloat16"``. ``r.precision`` says which ran.
+        ``"auto"`` (the task's measured choice: float32 for the single-image tasks; the video tasks use bfloat16
+        autocast on CPUs with AMX, where it measured faster at equal quality), ``"float32"`` or ``"bfloat16"``
+        (autocast of the networks on any device). ``r.precision`` says which ran.
     stop
         Optional stop request (``threading.Event`` or callable); the best result so far is returned.
     progress

@@ -123,8 +123,12 @@ def _video_task(task: Task, batch: int, walk: dict[str, float], augment: bool = 
     check_every = max(task.check_every, math.ceil(math.ceil(n / batch) / (3 * CHECK_BUDGET)))
     # No settle rule for videos (segmentation's per-frame guided filter at every check would double the cost of
     # checks on long clips, and it never fired on the DAVIS clips).
+    # precision "auto": bfloat16 autocast on CPUs with AMX. Both video tasks measured 1.1-1.2x faster at equal
+    # quality (synthetic, 3 seeds; DAVIS IoU 0.393 -> 0.407, real multi-frame static layer 22.0 -> 22.3 dB;
+    # benchmarks/precision.py, benchmarks/evaluate.py); the single-image tasks did not (README "Speed").
     return replace(
-        task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=augment, settle=None
+        task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=augment, settle=None,
+        precision="auto",
     )
 
 
