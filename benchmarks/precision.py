@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402  (the task table, samples and quality metrics)
+from speed import _cpu_has_amx  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     speed._register_optional()
     tasks = list(speed.BENCHES) if args.tasks == "all" else args.tasks.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, AMX: {torch.cpu._is_amx_tile_supported()}, "
+    print(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, AMX: {_cpu_has_amx()}, "
           f"size {args.size}, seeds {seeds}", flush=True)
     rows = []
     for task in tasks:

@@ -425,6 +425,7 @@ def measure_periter(spec: dict[str, Any]) -> dict[str, Any]:
             perturb=PERTURB,
             track="reconstruction",
             check_every=10**9,  # no intermediate checks: pure iterations (+ one host sync per 5-step report)
+            precision=spec.get("precision", "float32"),
         )
         marks: dict[int, float] = {}
         gen = optimise(task, device=device, seed=0)
@@ -435,6 +436,8 @@ def measure_periter(spec: dict[str, Any]) -> dict[str, Any]:
                 marks[p.iteration] = time.perf_counter()  # reports sync the host every 5 iterations
         except StopIteration as done:
             sol = done.value
+        if sol.precision != spec.get("precision", "float32"):
+            raise RuntimeError(f"asked for {spec.get('precision')}, the engine ran {sol.precision}")
         del sol
         # parameter count of one net at this size (the engine truncates depth for tiny images)
         cfg = config.truncated(safe_depth(config, size, size))
@@ -852,13 +855,12 @@ def main(argv: list[str] | None = None) -> int:
             # the spin-wait variants remove it: OpenMP's default, what torch does without this package.
             # The engine's float32 rows compare equal numerics; "engine, bf16" is what precision="auto" picks on
             # CPUs with AMX (solver/device.py), measured only where the CPU has it.
-            fp32 = {"NAPARI_DOUBLEDIP_PRECISION": "float32"}
-            variants = [("naive", "naive", {}), ("engine", "engine", fp32)]
+            variants = [("naive", "naive", {}), ("engine", "engine", {})]
             if device == "cpu" and args.omp_spin:
                 variants += [("naive", "naive, spin-wait", {"OMP_WAIT_POLICY": None}),
-                             ("engine", "engine, spin-wait", {"OMP_WAIT_POLICY": None, **fp32})]
+                             ("engine", "engine, spin-wait", {"OMP_WAIT_POLICY": None})]
             if device == "cpu" and _cpu_has_amx():
-                variants.append(("engine", "engine, bf16", {"NAPARI_DOUBLEDIP_PRECISION": "bfloat16"}))
+                variants.append(("engine", "engine, bf16", {}))
             for size in sizes:
                 for threads in counts:
                     for impl, label, extra_env in variants:
@@ -866,7 +868,8 @@ def main(argv: list[str] | None = None) -> int:
                             extra_env = dict(extra_env, NAPARI_DOUBLEDIP_THREADS=str(threads))
                         spec = dict(kind="periter", impl=impl, label=label, env=extra_env, size=size,
                                     device=device, threads=threads, threads_req=threads,
-                                    iterations=args.periter_iterations)
+                                    iterations=args.periter_iterations,
+                                    precision="bfloat16" if label.endswith("bf16") else "float32")
                         res = run_subprocess(spec, args.timeout, args.verbose)
                         periter_results.append(res)
                         msg = res.get("error") or f"{res['s_per_it']:.4f} s/it"

@@ -24,4 +24,3 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     monkeypatch.setenv("NAPARI_DOUBLEDIP_PRECISION", "bfloat16")  # the environment pins what "auto" means
     assert resolve_precision("auto", cpu) is torch.bfloat16
     assert resolve_precision("float32", cpu) is None  # an explicit choice wins
-

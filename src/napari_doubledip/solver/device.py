@@ -6,7 +6,7 @@ import os
 
 import torch
 
-__all__ = ["resolve_device", "available_devices", "resolve_precision", "PRECISIONS"]
+__all__ = ["resolve_device", "available_devices", "resolve_precision", "check_precision", "PRECISIONS"]
 
 _KNOWN = ("auto", "cpu", "cuda", "mps")
 
@@ -62,20 +62,41 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     only where it was measured to pay: CPUs with AMX tiles (Intel Xeon 4th generation and later;
     ``benchmarks/precision.py``). Elsewhere, including GPUs (not measured yet), it is float32; the environment
     variable ``NAPARI_DOUBLEDIP_PRECISION`` (``float32`` / ``bfloat16``) pins what "auto" means. ``"bfloat16"``
-    forces autocast on any device; ``"float32"`` turns it off.
+    forces autocast on any device whose autocast supports it; ``"float32"`` turns it off.
 
     Raises
     ------
     ValueError
-        For an unknown name.
+        For an unknown name, or ``"bfloat16"`` on a device without bfloat16 autocast (e.g. an older CUDA GPU).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)
     if precision == "float32":
         return None
     if precision == "bfloat16":
+        _check_bf16(device)
         return torch.bfloat16
     env = os.environ.get("NAPARI_DOUBLEDIP_PRECISION", "").strip().lower()
     if env in ("float32", "bfloat16"):
         return resolve_precision(env, device)
     return torch.bfloat16 if device.type == "cpu" and _cpu_has_amx() else None
+
+
+def check_precision(precision: str) -> str:
+    """Validate a ``precision`` name (see :func:`resolve_precision`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def _check_bf16(device: torch.device) -> None:
+    """Fail early, with a clear message, where torch's autocast would fail at the first forward pass."""
+    reason = None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        reason = "this CUDA device has no bfloat16 support"
+    else:
+        try:
+            torch.autocast(device.type, dtype=torch.bfloat16)
+        except (RuntimeError, ValueError) as exc:  # e.g. MPS autocast before torch 2.5
+            reason = str(exc)
+    if reason is not None:
+        raise ValueError(f"precision='bfloat16' is not available on {device}: {reason}; use 'float32'")

@@ -396,8 +396,6 @@ def optimise(
     threads = threads_for(work, torch.get_num_threads()) if device.type == "cpu" else None
     solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, work)
     solution.threads = threads
-    dtype = resolve_precision(task.precision, device)
-    solution.precision = "float32" if dtype is None else str(dtype).removeprefix("torch.")
     return solution
 
 
@@ -529,6 +527,7 @@ def _loop(
     # else: stopped before the first check, the current weights are the result
     outputs = _evaluate(task, groups, tta=True, gen=gen)
     final = _track_value(task, outputs)
+    dtype = groups[0].net.compute_dtype  # what the networks ran in (one choice for all groups)
     return Solution(
         outputs=outputs,
         iterations=it,
@@ -536,6 +535,7 @@ def _loop(
         history=history,
         elapsed=time.perf_counter() - t0,
         stopped=stopped,
+        precision="float32" if dtype is None else str(dtype).removeprefix("torch."),
     )
 
 

@@ -69,10 +69,11 @@ def safe_depth(config: NetConfig, height: int, width: int) -> int:
 class _Pointwise(nn.Module):
     """Grouped 1x1 convolution as one matrix product over the channels of a channels_last tensor.
 
-    Same parameters, initialisation (and so the same numbers for a seed) as ``nn.Conv2d(cin * groups,
-    cout * groups, 1, groups=groups)``. Why: on one CPU thread torch runs small-batch 1x1 convolutions on its
-    slow path, group by group, with layout copies; here the weight is assembled block-diagonally and the whole
-    layer is a single GEMM on the (free) NHWC view. Measured 10-13 % off a training step of the default nets.
+    Same initialisation (and so the same numbers for a seed) as ``nn.Conv2d(cin * groups, cout * groups, 1,
+    groups=groups)``; the weight is stored as ``(groups, cout, cin)`` instead of ``(groups * cout, cin, 1, 1)``.
+    Why: on one CPU thread torch runs small-batch 1x1 convolutions on its slow path, group by group, with layout
+    copies; here the weight is assembled block-diagonally and the whole layer is a single GEMM on the (free) NHWC
+    view. Measured 10-13 % off a training step of the default nets.
     """
 
     def __init__(self, cin: int, cout: int, groups: int) -> None:
@@ -147,13 +148,15 @@ class GroupedSkipNet(nn.Module):
         self.up = nn.ModuleList()
         cin = config.in_channels
         for level, (c, s) in enumerate(zip(config.channels, config.skip, strict=True)):
-            self.down.append(nn.Sequential(_GConv(cin, c, k, g, stride=2), _GConv(c, c, k, g)))
+            self.down.append(
+                nn.Sequential(_GConv(cin, c, k, g, stride=2, fast=fast), _GConv(c, c, k, g, fast=fast))
+            )
             self.skip.append(_GConv(cin, s, 1, g, fast=fast) if s > 0 else nn.Identity())
             deeper = config.channels[level + 1] if level + 1 < len(config.channels) else c
             self.up.append(
                 nn.Sequential(
                     nn.BatchNorm2d((s + deeper) * g),
-                    _GConv(s + deeper, c, k, g),
+                    _GConv(s + deeper, c, k, g, fast=fast),
                     _GConv(c, c, 1, g, fast=fast),
                 )
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .device import PRECISIONS
+from .device import check_precision
 from .engine import Task
 from .networks import NetConfig
 
@@ -60,8 +60,7 @@ def apply_preset(task: Task, preset: str, iterations: int | None = None, precisi
     several mixtures' coefficient DIP held to the estimated coefficients).
     """
     check_preset(preset)
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)
     if preset == "reference":
         task = _reference(task, iterations)
     return task if precision == "auto" else dataclasses.replace(task, precision=precision)

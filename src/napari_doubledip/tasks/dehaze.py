@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from .._validation import ValueRange, as_image, check_iterations, working_shape
 from ..solver import haze as Hz
 from ..solver import losses as L
-from ..solver.device import resolve_device
+from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp
 from ..solver.filters import guided_filter, guided_upsample, resize
 from ..solver.networks import NetConfig
@@ -260,6 +260,7 @@ def dehaze(
     its = check_iterations(iterations, DEFAULTS["iterations"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
+    check_precision(precision)
     params = dict(
         airlight="estimated" if airlight is None else np.asarray(airlight).tolist(),
         max_size=ms,

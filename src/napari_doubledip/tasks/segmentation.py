@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from .._validation import as_image, as_mask, check_iterations, working_shape
 from ..solver import losses as L
-from ..solver.device import resolve_device
+from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
 from ..solver.filters import guided_upsample, resize
 from ..solver.networks import NetConfig
@@ -266,6 +266,7 @@ def segment(
     img, vr = as_image(image, "image")
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
+    check_precision(precision)
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
         max_size=ms,

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from .._validation import as_images, check_iterations, working_shape
 from ..solver import losses as L
-from ..solver.device import resolve_device
+from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
 from ..solver.filters import box_filter, resize
 from ..solver.networks import NetConfig
@@ -307,6 +307,7 @@ def separate_layers(
     its = check_iterations(iterations, DEFAULTS["iterations" if stack.shape[0] == 1 else "iterations_mixtures"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], stack.shape[1:], preset)
     dev = resolve_device(device)
+    check_precision(precision)
     params = dict(mixtures=stack.shape[0], max_size=ms, device=str(dev), seed=int(seed), preset=preset)
     full = to_tensor(stack, dev)
     size = full.shape[-2:]

@@ -19,7 +19,7 @@ import torch
 
 from .._validation import as_frames, check_iterations, working_shape
 from ..solver import losses as L
-from ..solver.device import resolve_device
+from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
@@ -299,6 +299,7 @@ def segment_video(
     ms = resolve_max_size(max_size, d["max_size"], stack.shape[1:], preset)
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
+    check_precision(precision)
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
         frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed), preset=preset,
@@ -526,6 +527,7 @@ def separate_video_layers(
     ms = resolve_max_size(max_size, d["max_size"], stack.shape[1:], preset)
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
+    check_precision(precision)
     params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed), preset=preset)
     full = to_tensor(stack, dev)
     size = tuple(full.shape[-2:])

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from .._validation import as_images, check_iterations, working_shape
 from ..solver import losses as L
-from ..solver.device import resolve_device
+from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
@@ -373,6 +373,7 @@ def remove_watermark(
         max_size, DEFAULTS["max_size" if region is None else "box_max_size"], stack.shape[1:], preset
     )
     dev = resolve_device(device)
+    check_precision(precision)
     params = dict(
         images=n,
         box=None if box is None else "given",
