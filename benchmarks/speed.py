@@ -853,8 +853,8 @@ def main(argv: list[str] | None = None) -> int:
             counts = thread_counts if device == "cpu" else [max(thread_counts)]
             # The package sets OMP_WAIT_POLICY=PASSIVE (this process imported it, so the workers inherit it);
             # the spin-wait variants remove it: OpenMP's default, what torch does without this package.
-            # The engine's float32 rows compare equal numerics; "engine, bf16" is what precision="auto" picks on
-            # CPUs with AMX (solver/device.py), measured only where the CPU has it.
+            # The engine's float32 rows compare equal numerics; "engine, bf16" runs it under bfloat16 autocast
+            # (what precision="auto" uses for the video tasks on CPUs with AMX), measured only where the CPU has it.
             variants = [("naive", "naive", {}), ("engine", "engine", {})]
             if device == "cpu" and args.omp_spin:
                 variants += [("naive", "naive, spin-wait", {"OMP_WAIT_POLICY": None}),

@@ -131,8 +131,8 @@ class GroupedSkipNet(nn.Module):
     in ``[0, 1]`` (sigmoid head), group-major. ``fast=False`` builds every 1x1 convolution as a plain
     ``nn.Conv2d`` (the naive baseline of ``benchmarks/speed.py``); the function is the same.
 
-    ``compute_dtype``: ``None`` runs in float32; ``torch.bfloat16`` (or ``float16``) runs the body under
-    ``torch.autocast`` (weights, gradients and optimiser stay float32). The 1x1 head and the sigmoid always run in
+    ``compute_dtype``: ``None`` runs in float32; ``torch.bfloat16`` runs the body under ``torch.autocast``
+    (weights, gradients and optimiser stay float32). The 1x1 head and the sigmoid always run in
     float32, so that outputs are not quantised to 8 mantissa bits (bf16 steps of 1/256 near 1 would cap a layer's
     PSNR around 50 dB).
     """
