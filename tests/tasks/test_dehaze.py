@@ -72,14 +72,24 @@ def test_uniform_haze_is_removed_and_transmission_recovered():
 
 @pytest.mark.slow
 def test_varying_airlight():
+    """Dehazed, transmission recovered, and the airlight map leans the way of the true warm-to-cold gradient.
+
+    The map follows only a fraction of that gradient: the prior keeps it near the global colour (tuned on real
+    photographs), and how much of the gradient it picks up varies a lot with the seed (left-right red
+    difference over seeds 0-13: -0.001 to 0.105, mean 0.036, truth 0.25). So the direction is asserted on the
+    mean of three seeds.
+    """
     s = hazy_image(64, varying_airlight=True)
-    r = dd.dehaze(s.data, device="cpu", seed=0)
-    ours = psnr(r.clean, s.truth["clean"])
-    assert ours > psnr(s.data, s.truth["clean"]) + 5
-    assert ours > _dcp_psnr(s) - 1.0
-    assert _corr(r.transmission, s.truth["transmission"]) > 0.8
-    # the airlight map follows the warm-to-cold gradient: redder on the left than on the right
-    assert r.airlight[:, :16, 0].mean() > r.airlight[:, -16:, 0].mean() + 0.02
+    leans = []
+    for seed in range(3):
+        r = dd.dehaze(s.data, device="cpu", seed=seed)
+        ours = psnr(r.clean, s.truth["clean"])
+        assert ours > psnr(s.data, s.truth["clean"]) + 5
+        assert ours > _dcp_psnr(s) - 1.0
+        assert _corr(r.transmission, s.truth["transmission"]) > 0.8
+        # redder on the left than on the right
+        leans.append(r.airlight[:, :16, 0].mean() - r.airlight[:, -16:, 0].mean())
+    assert np.mean(leans) > 0.02, leans
 
 
 @pytest.mark.slow

@@ -101,15 +101,25 @@ def test_shared_edges_mark_the_common_watermark_not_one_images_edges():
     assert float(sup[36:, :].max()) < 0.5  # flat background
 
 
+@pytest.mark.slow
 def test_shared_watermark_is_found_without_a_box():
+    """Three images sharing a watermark: cleaner on average, and the opacity found on the text.
+
+    Asserted on the mean of three seeds: without a box this task is seed-sensitive (README, known limitations;
+    PSNR gain over seeds 0-11: 0.3 to 6.1 dB, mean 2.5; opacity contrast 0.12 to 0.36).
+    """
     s = watermark_set(3, 64)
-    r = dd.remove_watermark(s.data, device="cpu", seed=0)
     before = np.mean([psnr(x, t) for x, t in zip(s.data, s.truth["clean"])])
-    after = np.mean([psnr(x, t) for x, t in zip(r.clean, s.truth["clean"])])
-    assert after > before + 1, (before, after)
-    # the recovered opacity is the text: high on the strokes, low elsewhere
     text = s.truth["alpha"] > 0.25
-    assert r.alpha[text].mean() > r.alpha[~text].mean() + 0.15
+    gains, contrasts = [], []
+    for seed in range(3):
+        r = dd.remove_watermark(s.data, device="cpu", seed=seed)
+        gains.append(np.mean([psnr(x, t) for x, t in zip(r.clean, s.truth["clean"])]) - before)
+        # the recovered opacity is the text: high on the strokes, low elsewhere
+        contrasts.append(r.alpha[text].mean() - r.alpha[~text].mean())
+    assert min(gains) > 0, gains
+    assert np.mean(gains) > 1, gains
+    assert min(contrasts) > 0.1 and np.mean(contrasts) > 0.15, contrasts
 
 
 def test_preview_has_every_output():
