@@ -278,3 +278,28 @@ def test_stop_returns_best_so_far(rng):
 
     r = dd.segment_video(frames, iterations=50, stop=stop)
     assert r.stopped and r.iterations < 50 and r.masks.shape == (4, 24, 24)
+
+
+@pytest.mark.slow
+def test_segment_video_stops_once_the_masks_have_settled(moving):
+    """At the default budget an easy clip ends early (the refined masks stopped changing) with its masks right."""
+    r = dd.segment_video(moving.data, device="cpu", seed=0)
+    budget = r.params["iterations"]
+    assert r.iterations < budget, (r.iterations, budget)
+    ious = [iou(m, g) for m, g in zip(r.masks, moving.truth["masks"])]
+    assert np.mean(ious) > 0.9, ious
+
+
+def test_settle_view_watches_a_bounded_set_of_frames():
+    from napari_doubledip.tasks import video
+
+    work = torch.rand(40, 3, 16, 16)
+    view = video._settle_view(work)
+    masks = torch.rand(40, 1, 16, 16)
+    out = view({"mask": masks})
+    assert out.shape == (video.SETTLE_FRAMES, 16, 16)
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    # evenly spaced, first and last frame included: changing frame 39's mask changes the view
+    masks2 = masks.clone()
+    masks2[39] = 1 - masks2[39]
+    assert not torch.equal(view({"mask": masks2}), out)
