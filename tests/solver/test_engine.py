@@ -159,3 +159,35 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("instances, index", [(1, None), (5, None), (5, torch.tensor([3, 0]))])
+def test_group_noise_in_every_dihedral_frame_is_channels_last(instances, index):
+    """The noise fed to a group in frame k is the rotated noise (cached or not), laid out channels-last so that
+    no pad or convolution copies it."""
+    from napari_doubledip.solver.augment import dihedral
+    from napari_doubledip.solver.engine import _Group
+
+    cfg = NetConfig(channels=(4, 8), skip=(0, 0), in_channels=3)
+    gen = torch.Generator().manual_seed(0)
+    group = _Group(["a", "b"], [DIP(1, cfg, instances=instances)] * 2, cfg, (12, 10), torch.device("cpu"), gen)
+    base = group.noise if index is None else group.noise[index]
+    for k in range(8):
+        z = group._noise(index, k)
+        assert torch.equal(z, dihedral(base, k))
+        assert z.is_contiguous(memory_format=torch.channels_last)
+        assert z is group._noise(index, k) or index is not None  # whole-noise frames are kept
+
+
+def test_perturbation_is_drawn_on_the_device():
+    from napari_doubledip.solver.engine import _gaussian_like, _perturbation_generator
+
+    cpu_gen = torch.Generator().manual_seed(0)
+    assert _perturbation_generator(torch.device("cpu"), 0, cpu_gen) is cpu_gen
+    g = _perturbation_generator(torch.device("cuda"), 0, cpu_gen)
+    # with CUDA, its own seeded generator; without (this CPU build), the host generator instead of an error
+    assert g.device.type == "cuda" if torch.cuda.is_available() else g is cpu_gen
+    z = torch.zeros(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    e = _gaussian_like(z, cpu_gen)
+    assert e.shape == z.shape and e.is_contiguous(memory_format=torch.channels_last)
+    assert abs(float(e.std()) - 1) < 0.5
