@@ -286,7 +286,7 @@ class _Group:
 
         Why: an odd rotation of a channels-last tensor is neither NCHW- nor NHWC-contiguous, and every
         convolution and reflection pad then copies it (forward and backward: ~1 ms of a 35 ms step at 128 px).
-        The rotated noise of a one-instance group is kept (8 frames of a few MB); batches are rotated per step.
+        The rotated noise of a whole group is kept (8 orientations of a few MB); batches are rotated per step.
         """
         whole = index is None or self.instances == 1
         z = self.noise if whole else self.noise[index]
@@ -311,7 +311,7 @@ class _Group:
         return result
 
 
-#: Largest noise input (bytes, all 8 frames) whose dihedral rotations :class:`_Group` keeps.
+#: Largest noise input (bytes, all 8 orientations) whose dihedral rotations :class:`_Group` keeps.
 _ROTATION_CACHE_BYTES = 64 * 2**20
 
 
@@ -322,8 +322,7 @@ def _gaussian_like(z: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     contiguous pass, and the result feeds the convolutions without a layout copy.
     """
     n, c, h, w = z.shape
-    e = torch.randn((n, h, w, c), generator=gen, device=gen.device).permute(0, 3, 1, 2)
-    return e if e.device == z.device else e.to(z.device)
+    return torch.randn((n, h, w, c), generator=gen, device=gen.device).permute(0, 3, 1, 2).to(z.device)
 
 
 def _perturbation_generator(device: torch.device, seed: int, cpu_gen: torch.Generator) -> torch.Generator:
