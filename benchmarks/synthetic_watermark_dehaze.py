@@ -111,7 +111,8 @@ def main() -> None:
     p.add_argument("--seeds", type=str, default="0")
     p.add_argument("--only", choices=["dehaze", "watermark", "watermark_set"], default=None,
                    help="watermark_set: only the sets sharing a watermark (no box)")
-    p.add_argument("--sets", default="3rgb", help="watermark sets without a box, e.g. 3rgb,3grey,2rgb")
+    p.add_argument("--sets", default="3rgb",
+                   help="watermark sets without a box, e.g. 3rgb,3grey,2rgb ('none': the box case only)")
     p.add_argument("--scene", default="coffee", help="haze-free picture for the dehazing case")
     p.add_argument("--iterations", type=int, default=None, help="default: each task's measured default")
     p.add_argument("--max-size", type=int, default=None)
@@ -123,7 +124,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
     if args.only in (None, "dehaze"):
         bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size)
-    sets = [(int(v[0]), v[1:] == "rgb") for v in args.sets.split(",")]
+    sets = [] if args.sets in ("", "none") else [(int(v[0]), v[1:] == "rgb") for v in args.sets.split(",")]
     if args.only in (None, "watermark", "watermark_set"):
         bench_watermark(args.size, seeds, args.iterations, args.max_size, sets, box=args.only != "watermark_set")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["box_filter", "guided_filter", "guided_upsample", "resize"]
+__all__ = ["box_filter", "guided_filter", "guided_upsample", "push_pull_fill", "resize"]
 
 
 def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -97,3 +97,34 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     shrink = size[0] < x4.shape[-2] or size[1] < x4.shape[-1]
     y = F.interpolate(x4, size=size, mode="bilinear", align_corners=False, antialias=shrink)
     return y[0] if squeeze else y
+
+
+def push_pull_fill(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Fill the unknown pixels of ``x`` smoothly from the known ones (push-pull over a pyramid of means).
+
+    Parameters
+    ----------
+    x
+        ``(N, C, H, W)`` image.
+    known
+        ``(1 or N, 1, H, W)`` confidence in [0, 1]: 1 where ``x`` is known, 0 in the holes.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` where ``known`` is 1; in a hole, the means of the nearest known pixels at each scale, blended
+        coarse to fine. A cheap guess of what lies under a watermark (its slow variations), not a result.
+    """
+    known = known.expand(x.shape[0], 1, *x.shape[-2:]).to(x.dtype)
+    levels = [(x, known)]  # (value, confidence) per level, fine to coarse
+    while min(levels[-1][1].shape[-2:]) > 1 and bool((levels[-1][1] <= 0).any()):
+        v, w = levels[-1]
+        mean_w = F.avg_pool2d(w, 2, ceil_mode=True)
+        # a coarse cell is as sure as the sum of its children's confidences: one known child is enough
+        mean_v = F.avg_pool2d(v * w, 2, ceil_mode=True) / mean_w.clamp_min(1e-12)
+        levels.append((mean_v, (4 * mean_w).clamp(max=1)))
+    est = levels[-1][0]
+    for v, w in reversed(levels[:-1]):
+        up = F.interpolate(est, size=v.shape[-2:], mode="bilinear", align_corners=False)
+        est = w * v + (1 - w) * up
+    return est

@@ -10,6 +10,7 @@ __all__ = [
     "exclusion",
     "binary_mask",
     "masked_l1",
+    "local_mean",
     "smoothness",
     "total_variation",
 ]
@@ -73,11 +74,15 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor, eps: float
     return (weight * (a - b).abs()).sum() / (weight.sum() + eps)
 
 
+def local_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean of ``(B, C, H, W)`` over a ``(2r+1)^2`` window, edges replicated."""
+    k = 2 * radius + 1
+    return F.avg_pool2d(F.pad(x, (radius,) * 4, mode="replicate"), k, stride=1)
+
+
 def smoothness(x: torch.Tensor, radius: int = 2) -> torch.Tensor:
     """Mean squared difference of a map and its local box mean (a cheap Laplacian-norm penalty)."""
-    k = 2 * radius + 1
-    padded = F.pad(x, (radius,) * 4, mode="replicate")
-    return F.mse_loss(x, F.avg_pool2d(padded, k, stride=1))
+    return F.mse_loss(x, local_mean(x, radius))
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
