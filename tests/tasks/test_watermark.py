@@ -177,3 +177,30 @@ def test_box_interior_follows_the_surroundings_while_the_clean_layer_inpaints(mo
     # measured: 0.005-0.008 held, 0.015-0.12 free (seeds 0-5)
     assert max(held) < 0.02, held
     assert np.mean(free) > 3 * np.mean(held), (held, free)
+
+
+def test_full_resolution_opacity_follows_the_watermark_edges():
+    """Outputs at working size come back to full size with the opacity guided by the input's edges: given the
+    exact layers at half resolution, the recovered image is clearly better than with a bilinear opacity (measured:
+    43.0 vs 25.6 dB in the box, input 16.3)."""
+    import torch
+
+    from napari_doubledip.solver.filters import resize
+    from napari_doubledip.tasks import watermark as wm
+
+    s = watermarked(96)
+    as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float().permute(2, 0, 1)[None]  # noqa: E731
+    full, truth = as_t(s.data), as_t(s.truth["clean"])
+    alpha = torch.from_numpy(s.truth["alpha"])[None, None]
+    box = torch.from_numpy(s.extra["box_mask"]).float()[None, None]
+    half = (48, 48)
+    out = {"alpha": resize(alpha, half), "colour": as_t(s.truth["watermark"])[..., :1, :1],
+           "clean": resize(truth, half)}
+    clean, _, m = wm.finish(full, out, box)
+    b = s.extra["box_mask"]
+    guided = psnr(clean[0].permute(1, 2, 0).numpy()[b], s.truth["clean"][b])
+    m_bilinear = resize(out["alpha"], (96, 96)) * box
+    plain = (full - m_bilinear * (out["colour"] - resize(out["clean"], (96, 96)))).clamp(0, 1)
+    bilinear = psnr(plain[0].permute(1, 2, 0).numpy()[b], s.truth["clean"][b])
+    assert guided > bilinear + 2, (guided, bilinear)
+    assert float(m.min()) >= 0 and float(m.max()) <= 1 and torch.all(m[box == 0] == 0)
