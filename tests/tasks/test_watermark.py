@@ -155,10 +155,10 @@ def test_box_interior_follows_the_surroundings_while_the_clean_layer_inpaints(mo
     from napari_doubledip.solver import losses as L
     from napari_doubledip.solver.engine import run
     from napari_doubledip.tasks import watermark as wm
+    from napari_doubledip.tasks._common import to_tensor
 
     s = watermarked(64)
-    target = torch.from_numpy(s.data).permute(2, 0, 1)[None].float()
-    truth = torch.from_numpy(s.truth["clean"]).permute(2, 0, 1)[None].float()
+    target, truth = (to_tensor(a[None], torch.device("cpu")) for a in (s.data, s.truth["clean"]))
     box = torch.from_numpy(s.extra["box_mask"]).float()[None, None]
     its = 200
     phase_end = int(wm.WEIGHTS["inpaint_end"] * its)
@@ -187,9 +187,10 @@ def test_full_resolution_opacity_follows_the_watermark_edges():
 
     from napari_doubledip.solver.filters import resize
     from napari_doubledip.tasks import watermark as wm
+    from napari_doubledip.tasks._common import to_tensor
 
     s = watermarked(96)
-    as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float().permute(2, 0, 1)[None]  # noqa: E731
+    as_t = lambda a: to_tensor(a[None], torch.device("cpu"))  # noqa: E731
     full, truth = as_t(s.data), as_t(s.truth["clean"])
     alpha = torch.from_numpy(s.truth["alpha"])[None, None]
     box = torch.from_numpy(s.extra["box_mask"]).float()[None, None]
