@@ -146,6 +146,35 @@ def test_small_box_runs_on_a_crop_large_box_on_the_whole_image():
     assert large.params["region"] == [0, 0, 96, 96]
 
 
+def test_opacity_dip_generates_only_the_box_and_its_margin():
+    """With a box the opacity DIP's canvas is the box plus a margin (its output is zero outside the box anyway);
+    a box whose rectangle covers most of the image keeps the whole canvas; the reference recipe keeps it too."""
+    import torch
+
+    from napari_doubledip.tasks import watermark as wm
+
+    box = torch.zeros(1, 1, 64, 64)
+    box[..., 20:30, 10:40] = 1
+    region = wm.alpha_window(box, margin=4)
+    assert region == (16, 6, 34, 44)
+    assert wm.alpha_window(box, margin=40) is None  # would cover the whole image
+    assert wm.alpha_window(torch.ones(1, 1, 64, 64)[..., :60, :], margin=0) is None
+    a = torch.rand(1, 1, 18, 38)
+    placed = wm.place_alpha(a, region, (64, 64))
+    assert placed.shape == (1, 1, 64, 64) and torch.equal(placed[..., 16:34, 6:44], a)
+    assert placed.sum() == a.sum()
+    task = wm.build_task(torch.rand(1, 3, 64, 64), box, 10, region)
+    assert task.dips["alpha"].size == (18, 38) and not task.augment
+    with pytest.raises(ValueError, match="needs a box"):
+        wm.build_task(torch.rand(2, 3, 64, 64), None, 10, region)
+    # end to end: outputs at full size, opacity zero outside the box
+    s = watermarked(64)
+    r = dd.remove_watermark(s.data, box=s.extra["box"], iterations=5, device="cpu")
+    assert r.alpha.shape == (64, 64) and np.all(r.alpha[~r.box] == 0) and r.alpha[r.box].max() > 0
+    ref = dd.remove_watermark(s.data, box=s.extra["box"], iterations=2, device="cpu", preset="reference")
+    assert ref.alpha.shape == (64, 64)
+
+
 def test_box_interior_follows_the_surroundings_while_the_clean_layer_inpaints(monkeypatch):
     """In the first phase the clean layer is not fitted inside the box; its local means are held to a fill from
     the surroundings. Without that an untrained DIP leaves an arbitrary blob there (which the opacity then

@@ -43,6 +43,10 @@ BOX_CROP_AREA = 0.5
 CLEAN_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
 #: Opacity (alpha) DIP: sharp, thin structures (text strokes), full resolution.
 ALPHA_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
+#: With a box the opacity DIP generates only the box's bounding rectangle plus this margin (px at working size)
+#: on each side, placed into a zero map: the opacity is zero outside the box anyway, so generating the rest of
+#: the image only cost time (see :func:`alpha_window`).
+ALPHA_MARGIN = 16
 #: Watermark colour DIP: a small noise grid upsampled bilinearly, so the colour varies slowly; the shape of
 #: the watermark is carried by the opacity map.
 COLOUR_NET = NetConfig(channels=(8, 16), skip=(0, 0), kernel=3, in_channels=4)
@@ -167,7 +171,40 @@ def shared_edges(target: torch.Tensor, dilation: int = SUPPORT_DILATION) -> torc
     return F.max_pool2d(med, k, 1, k // 2)
 
 
-def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) -> Task:
+def alpha_window(box: torch.Tensor, margin: int | None = None) -> tuple[int, int, int, int] | None:
+    """The rectangle ``(y0, x0, y1, x1)`` of the working image that the opacity DIP generates for a ``box``.
+
+    The box's bounding rectangle plus ``margin`` px on each side (so that the DIP's own border is away from the
+    box's edge; default :data:`ALPHA_MARGIN`), clipped to the image; ``None`` (generate the whole image) when
+    that covers more than 3/4 of it.
+    """
+    margin = ALPHA_MARGIN if margin is None else margin
+    h, w = box.shape[-2:]
+    rows = torch.nonzero(box.reshape(h, w).amax(dim=1) > 0).flatten()
+    cols = torch.nonzero(box.reshape(h, w).amax(dim=0) > 0).flatten()
+    y0, y1 = max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)
+    x0, x1 = max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)
+    if (y1 - y0) * (x1 - x0) > 0.75 * h * w:
+        return None
+    return y0, x0, y1, x1
+
+
+def place_alpha(
+    alpha: torch.Tensor, region: tuple[int, int, int, int] | None, shape: tuple[int, int]
+) -> torch.Tensor:
+    """The opacity DIP's output ``(1, 1, y1 - y0, x1 - x0)`` placed at ``region`` in a zero ``(1, 1, *shape)`` map."""
+    if region is None:
+        return alpha
+    y0, x0, y1, x1 = region
+    return F.pad(alpha, (x0, shape[1] - x1, y0, shape[0] - y1))
+
+
+def build_task(
+    target: torch.Tensor,
+    box: torch.Tensor | None,
+    iterations: int,
+    region: tuple[int, int, int, int] | None = None,
+) -> Task:
     """Watermark removal as a :class:`Task`: ``I_i = (1 - m) * y1_i + m * y2`` with ``m = alpha * box``.
 
     ``y1`` is the clean-image DIP (one noise instance per image), ``y2`` the watermark colour and ``alpha`` the
@@ -193,6 +230,10 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
       surroundings; an exclusion loss keeps its edges away from the opacity's, and a small L1 penalty keeps the
       opacity at zero where nothing needs it.
 
+    ``region`` (with a box, see :func:`alpha_window`): the opacity DIP generates only this rectangle, and
+    ``s.out["alpha"]`` is that rectangle (:func:`place_alpha` puts it in place). The dihedral augmentation must
+    then be off (the rectangle would move with it), as it is in this task's defaults.
+
     Without a box (several images) the watermark colour is a smooth map (a small noise grid, upsampled) and the
     ambiguity is resolved by the layers being shared (paper Fig. 9); an exclusion loss between the clean layers of
     different images (independent images have uncorrelated edges, a shared watermark correlates them) pushes the
@@ -204,9 +245,13 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
     n, c = target.shape[:2]
     W = WEIGHTS
     boxed = box is not None
+    shape = tuple(target.shape[-2:])
+    if region is not None and not boxed:
+        raise ValueError("an opacity region needs a box")
+    wsize = None if region is None else (region[2] - region[0], region[3] - region[1])
     dips = {
         "clean": DIP(c, CLEAN_NET, instances=n),
-        "alpha": DIP(1, ALPHA_NET),
+        "alpha": DIP(1, ALPHA_NET, size=wsize),
         "colour": DIP(c, COLOUR_NET, size=COLOUR_SIZE, noise_scale=1.0, scalar=boxed),
     }
     maps = {"box": box if boxed else torch.ones_like(target[:1, :1])}
@@ -214,7 +259,7 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
         maps["support"] = shared_edges(target)
 
     def opacity(s) -> torch.Tensor:
-        return s.out["alpha"] * s.maps["box"]
+        return place_alpha(s.out["alpha"], region, shape) * s.maps["box"]
 
     def colour(s) -> torch.Tensor:
         wc = s.out["colour"]
@@ -285,7 +330,7 @@ def build_task(target: torch.Tensor, box: torch.Tensor | None, iterations: int) 
         maps=maps,
         lr=0.01,
         perturb=0.0,
-        augment=AUGMENT,
+        augment=AUGMENT and region is None,
         track="reconstruction",
         track_from=0.5,
     )
@@ -423,12 +468,15 @@ def remove_watermark(
     box_work = None
     if box is not None:  # keep every box cell at working size (adaptive max pooling)
         box_work = F.adaptive_max_pool2d(box_full, ws) if ws != size else box_full
-    task = apply_preset(build_task(work, box_work, its), preset, iterations, precision)
+    # The reference recipe keeps the authors' whole-image opacity net (and augments, which a window cannot).
+    win = alpha_window(box_work) if box_work is not None and preset == "default" else None
+    task = apply_preset(build_task(work, box_work, its, win), preset, iterations, precision)
     params["precision"] = precision
     params["iterations"] = task.iterations
 
     def whole(out):
         """Full-image ``clean, colour, opacity`` from the crop's outputs."""
+        out = {**out, "alpha": place_alpha(out["alpha"], win, ws)}
         clean_c, wcol_c, m_c = finish(crop, out, box_full)
         if clean_c.shape[-2:] == full.shape[-2:]:
             return clean_c, wcol_c, m_c
