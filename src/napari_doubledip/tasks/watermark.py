@@ -45,7 +45,7 @@ CLEAN_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in
 ALPHA_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
 #: With a box the opacity DIP generates only the box's bounding rectangle plus this margin (px at working size)
 #: on each side, placed into a zero map: the opacity is zero outside the box anyway, so generating the rest of
-#: the image only cost time (see :func:`alpha_window`). Measured on the 128 px sample (a 36x85 box): 0.048 ->
+#: the image only cost time (see :func:`alpha_window`). Measured on the 128 px sample (a 36x85 box): 0.043 ->
 #: 0.035 s per step, in-box PSNR seeds 0-5 mean 33.8 -> 35.9 dB; 256 px seeds 0-4 38.6 -> 38.9 dB; the real
 #: random-text case seeds 0-4 18.91 -> 18.88 dB (an 8 px margin: 18.07, so the DIP keeps some room).
 ALPHA_MARGIN = 16
