@@ -20,7 +20,9 @@ from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
 from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
 
-__all__ = ["WatermarkResult", "remove_watermark", "DEFAULTS", "build_task", "box_mask"]
+__all__ = [
+    "WatermarkResult", "remove_watermark", "DEFAULTS", "build_task", "box_mask", "alpha_window", "place_alpha"
+]
 
 #: Default budget and working size, chosen by measurement (``benchmarks/synthetic_watermark_dehaze.py``): a
 #: 256 px image with a box takes ~30 s on a 2-core CPU (3 images without a box ~60 s); in-box PSNR 35.5-37.0 dB
@@ -194,7 +196,8 @@ def alpha_window(box: torch.Tensor, margin: int | None = None) -> tuple[int, int
 def place_alpha(
     alpha: torch.Tensor, region: tuple[int, int, int, int] | None, shape: tuple[int, int]
 ) -> torch.Tensor:
-    """The opacity DIP's output ``(1, 1, y1 - y0, x1 - x0)`` placed at ``region`` in a zero ``(1, 1, *shape)`` map."""
+    """The opacity DIP's output ``(1, 1, y1 - y0, x1 - x0)`` placed at ``region`` in a zero ``(1, 1, *shape)``
+    map (``region=None``: the output already covers the image)."""
     if region is None:
         return alpha
     y0, x0, y1, x1 = region
