@@ -10,6 +10,7 @@ reference recipe's 8000 steps per seed)::
     .venv/bin/python benchmarks/seeds.py transparency_single --seeds 0,1,2,3,4
     .venv/bin/python benchmarks/seeds.py transparency_single --recipes reference --seeds 0,1,2
     .venv/bin/python benchmarks/seeds.py transparency_single --seeds 0,1,2,3,4 --iterations 1500
+    .venv/bin/python benchmarks/seeds.py transparency_single --seeds 0,1,2,3,4 --iterations 800 --max-size 96
 
 Runs are sequential in this process (``speed.py`` gives the careful timings: fresh processes, peak RSS).
 """
@@ -28,8 +29,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import speed  # noqa: E402  (the synthetic cases and quality measures)
 
 
-def run(task: str, recipes: list[str], seeds: list[int], size: int, iterations: int | None, device: str) -> None:
-    """Print one line per (recipe, seed) and a summary per recipe."""
+def run(
+    task: str,
+    recipes: list[str],
+    seeds: list[int],
+    size: int,
+    iterations: int | None,
+    device: str,
+    max_size: int | None = None,
+) -> None:
+    """Print one line per (recipe, seed) and a summary per recipe (``max_size``: the working size passed on)."""
     import napari_doubledip as dd
 
     speed._register_optional()
@@ -43,7 +52,8 @@ def run(task: str, recipes: list[str], seeds: list[int], size: int, iterations: 
         scores = []
         for seed in seeds:
             t0 = time.perf_counter()
-            r = bench.call(func, sample, preset=recipe, iterations=iterations, device=device, seed=seed)
+            kw = {} if max_size is None else {"max_size": max_size}
+            r = bench.call(func, sample, preset=recipe, iterations=iterations, device=device, seed=seed, **kw)
             dt = time.perf_counter() - t0
             scores.append(bench.quality(r, sample))
             print(f"{recipe:9s} seed {seed}: {scores[-1]:7.3f}  {dt:7.1f} s  ({r.iterations} it, "
@@ -60,9 +70,11 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--size", type=int, default=128, help="image side in px")
     p.add_argument("--iterations", type=int, default=None, help="default: the recipe's own")
+    p.add_argument("--max-size", type=int, default=None, help="working size (default: the task's own)")
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
-    run(a.task, a.recipes.split(","), [int(x) for x in a.seeds.split(",")], a.size, a.iterations, a.device)
+    seeds = [int(x) for x in a.seeds.split(",")]
+    run(a.task, a.recipes.split(","), seeds, a.size, a.iterations, a.device, a.max_size)
 
 
 if __name__ == "__main__":
