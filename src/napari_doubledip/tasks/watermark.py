@@ -47,9 +47,12 @@ CLEAN_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in
 ALPHA_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
 #: With a box the opacity DIP generates only the box's bounding rectangle plus this margin (px at working size)
 #: on each side, placed into a zero map: the opacity is zero outside the box anyway, so generating the rest of
-#: the image only cost time (see :func:`alpha_window`). Measured on the 128 px sample (a 36x85 box): 0.043 ->
-#: 0.035 s per step, in-box PSNR seeds 0-5 mean 33.8 -> 35.9 dB; 256 px seeds 0-4 38.6 -> 38.9 dB; the real
-#: random-text case seeds 0-4 18.91 -> 18.88 dB (an 8 px margin: 18.07, so the DIP keeps some room).
+#: the image only cost time (see :func:`alpha_window`). The DIP's output in the margin is held near zero
+#: (weight ``alpha_margin``): left free, the opacity leaked over the box's edge and the result showed the box as a
+#: faint frame (256 px sample, seed 0: mean opacity 0.029 in the box's outer 3 px, 0.007 with the whole-image
+#: canvas, 0.002 held). Measured (in-box PSNR, means; whole canvas -> this): 128 px sample (a 36x85 box) seeds
+#: 0-5 33.8 -> 34.4 dB at 0.043 -> 0.035 s per step; 256 px seeds 0-4 38.6 -> 36.9 dB (within the seed spread:
+#: 30.5-43.4); the real random-text case seeds 0-4 18.91 -> 18.82 dB. An 8 px margin leaked more (0.060).
 ALPHA_MARGIN = 16
 #: Watermark colour DIP: a small noise grid upsampled bilinearly, so the colour varies slowly; the shape of
 #: the watermark is carried by the opacity map.
@@ -68,6 +71,7 @@ WEIGHTS = {
     "colour_from": 0.3,
     "cross_exclusion": 0.1,
     "alpha_l1": 0.002,
+    "alpha_margin": 0.1,
     "under": 0.3,
     "support": 1.0,
     "support_until": 0.5,
@@ -236,8 +240,9 @@ def build_task(
       opacity at zero where nothing needs it.
 
     ``region`` (with a box, see :func:`alpha_window`): the opacity DIP generates only this rectangle, and
-    ``s.out["alpha"]`` is that rectangle (:func:`place_alpha` puts it in place). The dihedral augmentation must
-    then be off (the rectangle would move with it), as it is in this task's defaults.
+    ``s.out["alpha"]`` is that rectangle (:func:`place_alpha` puts it in place); its part outside the box is
+    held near zero (weight ``alpha_margin``) so that the opacity does not leak over the box's edge. The dihedral
+    augmentation must then be off (the rectangle would move with it), as it is in this task's defaults.
 
     Without a box (several images) the watermark colour is a smooth map (a small noise grid, upsampled) and the
     ambiguity is resolved by the layers being shared (paper Fig. 9); an exclusion loss between the clean layers of
@@ -308,6 +313,10 @@ def build_task(
             ),
         ]
         terms.append(Term("alpha_l1", lambda s: opacity(s).mean(), W["alpha_l1"]))
+        if region is not None:
+            y0, x0, y1, x1 = region
+            outside = 1 - box[..., y0:y1, x0:x1]
+            terms.append(Term("alpha_margin", lambda s: (s.out["alpha"] * outside).mean(), W["alpha_margin"]))
         maps["under"] = L.local_mean(push_pull_fill(target, 1 - box), UNDER_RADIUS)
         terms.append(
             Term(
