@@ -167,6 +167,7 @@ def test_opacity_dip_generates_only_the_box_and_its_margin():
     assert not outside.any()
     task = wm.build_task(torch.rand(1, 3, 64, 64), box, 10, region)
     assert task.dips["alpha"].size == (18, 38) and not task.augment
+    assert "alpha_margin" in [t.name for t in task.terms]  # the margin is held near zero
     with pytest.raises(ValueError, match="needs a box"):
         wm.build_task(torch.rand(2, 3, 64, 64), None, 10, region)
     # end to end: outputs at full size, opacity zero outside the box
