@@ -47,12 +47,12 @@ def run(
     bench = speed.BENCHES[task]
     sample = bench.sample(size)
     func = getattr(dd, bench.func)
+    kw = {} if max_size is None else {"max_size": max_size}
     print(f"== {task}, {size} px: {bench.case}; {bench.metric}, wall seconds")
     for recipe in recipes:
         scores = []
         for seed in seeds:
             t0 = time.perf_counter()
-            kw = {} if max_size is None else {"max_size": max_size}
             r = bench.call(func, sample, preset=recipe, iterations=iterations, device=device, seed=seed, **kw)
             dt = time.perf_counter() - t0
             scores.append(bench.quality(r, sample))

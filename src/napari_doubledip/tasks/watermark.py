@@ -180,6 +180,22 @@ def shared_edges(target: torch.Tensor, dilation: int = SUPPORT_DILATION) -> torc
     return F.max_pool2d(med, k, 1, k // 2)
 
 
+def _bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding rectangle ``(y0, x0, y1, x1)`` (end exclusive) of the set pixels of a 2-D mask."""
+    ys, xs = np.nonzero(mask)
+    return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
+
+
+def _pad_bounds(
+    bounds: tuple[int, int, int, int], margin: int, shape: tuple[int, int], max_fraction: float
+) -> tuple[int, int, int, int] | None:
+    """``bounds`` grown by ``margin`` on each side and clipped to ``shape``; ``None`` when that covers more than
+    ``max_fraction`` of the image."""
+    (y0, x0, y1, x1), (h, w) = bounds, shape
+    ya, xa, yb, xb = max(0, y0 - margin), max(0, x0 - margin), min(h, y1 + margin), min(w, x1 + margin)
+    return None if (yb - ya) * (xb - xa) > max_fraction * h * w else (ya, xa, yb, xb)
+
+
 def alpha_window(box: torch.Tensor, margin: int | None = None) -> tuple[int, int, int, int] | None:
     """The rectangle ``(y0, x0, y1, x1)`` of the working image that the opacity DIP generates for a ``box``.
 
@@ -189,13 +205,8 @@ def alpha_window(box: torch.Tensor, margin: int | None = None) -> tuple[int, int
     """
     margin = ALPHA_MARGIN if margin is None else margin
     h, w = box.shape[-2:]
-    rows = torch.nonzero(box.reshape(h, w).amax(dim=1) > 0).flatten()
-    cols = torch.nonzero(box.reshape(h, w).amax(dim=0) > 0).flatten()
-    y0, y1 = max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)
-    x0, x1 = max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)
-    if (y1 - y0) * (x1 - x0) > 0.75 * h * w:
-        return None
-    return y0, x0, y1, x1
+    mask = box.reshape(h, w).cpu().numpy() > 0
+    return _pad_bounds(_bounds(mask), margin, (h, w), 0.75)
 
 
 def place_alpha(
@@ -379,14 +390,13 @@ def finish(
 def _crop_region(bmask: np.ndarray) -> tuple[slice, slice] | None:
     """The box's bounding box plus context (:data:`BOX_MARGIN`), clipped to the image; ``None`` when that
     covers more than :data:`BOX_CROP_AREA` of the image (the whole image is then used)."""
-    ys, xs = np.nonzero(bmask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, x0, y1, x1 = _bounds(bmask)
     margin = max(BOX_MIN_MARGIN, round(BOX_MARGIN * min(y1 - y0, x1 - x0)))
-    h, w = bmask.shape
-    ya, yb, xa, xb = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
-    if (yb - ya) * (xb - xa) > BOX_CROP_AREA * h * w:
+    region = _pad_bounds((y0, x0, y1, x1), margin, bmask.shape, BOX_CROP_AREA)
+    if region is None:
         return None
-    return slice(int(ya), int(yb)), slice(int(xa), int(xb))
+    ya, xa, yb, xb = region
+    return slice(ya, yb), slice(xa, xb)
 
 
 def _raw(images: Any) -> np.ndarray:
