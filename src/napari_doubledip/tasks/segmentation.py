@@ -22,7 +22,7 @@ from ._common import RunInfo, resolve_max_size, filter_radius, run_info, task_fu
 
 __all__ = ["SegmentationResult", "segment", "DEFAULTS"]
 
-#: Default budget and working size, chosen by measurement (see README, "Defaults").
+#: Default budget and working size, chosen by measurement (README "Speed"; the measurements in docs/measurements.md).
 #: ``iterations``: with automatic hints; ``iterations_prior``: with user hints or none, where the run relies on the
 #: DIP prior (dihedral augmentation on, smaller learning rate) and needs longer. See :func:`build_task`.
 DEFAULTS = {"iterations": 300, "iterations_prior": 400, "max_size": 128}
