@@ -181,7 +181,8 @@ def test_opacity_dip_generates_only_the_box_and_its_margin():
 def test_box_interior_follows_the_surroundings_while_the_clean_layer_inpaints(monkeypatch):
     """In the first phase the clean layer is not fitted inside the box; its local means are held to a fill from
     the surroundings. Without that an untrained DIP leaves an arbitrary blob there (which the opacity then
-    covered, swapping the layers: docs/measurements.md, "Known limitations"). Checked at the end of that phase, 3 seeds."""
+    covered, swapping the layers: docs/measurements.md, "Known limitations"). Checked at the end of that phase,
+    3 seeds."""
     import torch
 
     from napari_doubledip.solver import losses as L
