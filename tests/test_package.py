@@ -59,3 +59,49 @@ def test_iterate_rejects_other_callables():
 
     with pytest.raises(TypeError):
         dd.iterate(print, 1)
+
+
+def test_stop_and_progress_are_checked_at_the_call(monkeypatch):
+    import pytest
+
+    from napari_doubledip.tasks import segmentation
+
+    img = np.random.default_rng(0).random((16, 16))
+    # nothing may be set up before the check: the image would be validated first
+    monkeypatch.setattr(segmentation, "as_image", lambda *a, **k: pytest.fail("set-up ran"))
+    with pytest.raises(TypeError, match="stop must be"):
+        dd.segment(img, iterations=1, stop=True)
+    with pytest.raises(TypeError, match="progress must be"):
+        dd.segment(img, iterations=1, progress=5)
+    with pytest.raises(TypeError, match="stop must be"):
+        dd.iterate(dd.segment, img, iterations=1, stop=True)  # at the call, not at the first next()
+
+
+def _tiny_calls():
+    rng = np.random.default_rng(0)
+    img, frames = rng.random((16, 16)), rng.random((2, 16, 16))
+    return [
+        (dd.segment, (img,), {}),
+        (dd.separate_layers, (img,), {}),
+        (dd.remove_watermark, (img,), {"box": (4, 4, 8, 8)}),
+        (dd.dehaze, (img,), {}),
+        (dd.segment_video, (frames,), {}),
+        (dd.separate_video_layers, (frames,), {}),
+    ]
+
+
+def test_every_task_validates_the_seed():
+    import pytest
+
+    for func, args, kwargs in _tiny_calls():
+        for seed in (None, 1.5, "7", True):
+            with pytest.raises(TypeError, match="seed"):
+                dd.iterate(func, *args, seed=seed, iterations=1, **kwargs).send(None)
+        with pytest.raises(ValueError, match="seed"):
+            dd.iterate(func, *args, seed=-1, iterations=1, **kwargs).send(None)
+    from napari_doubledip._validation import check_seed
+
+    assert check_seed(np.int64(3)) == 3 and type(check_seed(np.int64(3))) is int
+    assert check_seed(2**63 - 1) == 2**63 - 1
+    with pytest.raises(ValueError, match="seed"):
+        check_seed(2**63)

@@ -7,12 +7,20 @@ Every public function turns its images into float32 ``(H, W, C)`` arrays in ``[0
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ValueRange", "as_image", "as_images", "as_mask", "check_iterations", "check_max_size"]
+__all__ = [
+    "ValueRange", "as_image", "as_images", "check_iterations", "check_max_size", "check_seed", "hint_labels",
+]
+
+#: Elements per chunk of the float64 value maps (bounds their temporary memory for large stacks).
+_CHUNK = 1 << 22
+#: Largest magnitude results can hold (they are float32).
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -27,10 +35,25 @@ class ValueRange:
         """``(..., H, W, C)`` in [0, 1] back to the input's range (``values``) and layout (float32)."""
         x = np.asarray(x, dtype=np.float32)
         if values:
-            x = x * np.float32(self.hi - self.lo) + np.float32(self.lo)
+            span, lo = self.hi - self.lo, self.lo
+            x = _in_float64(x, lambda v: v * span + lo)
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]
         return x
+
+
+def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``f`` applied to ``x`` in float64, chunk by chunk along the first axis; returned as float32.
+
+    Why float64: in float32 a small variation on a large offset (1e6 + 0..1) loses most of its levels, and a
+    span beyond float32's range (1e40) overflows; the chunks bound the float64 temporaries of a large stack.
+    """
+    x1 = np.atleast_1d(x)
+    out = np.empty(x1.shape, np.float32)
+    step = max(1, _CHUNK // max(1, x1[0].size))
+    for i in range(0, x1.shape[0], step):
+        out[i : i + step] = f(x1[i : i + step].astype(np.float64))
+    return out.reshape(np.shape(x))
 
 
 def _check_array(x: object, name: str) -> np.ndarray:
@@ -55,17 +78,50 @@ def _check_hw(shape: tuple[int, ...], name: str) -> None:
         raise ValueError(f"{name} is too small to decompose: {h}x{w} pixels (need at least 8x8)")
 
 
+def _stack_sequence(items: Sequence[object], name: str) -> np.ndarray:
+    """Validate and stack a sequence of same-shaped arrays; warn when their dtypes differ in kind."""
+    if len(items) == 0:
+        raise ValueError(f"{name} is an empty sequence")
+    arrays = [_check_array(x, f"{name}[{i}]") for i, x in enumerate(items)]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
+    # One value range is shared by all (relative intensities are kept): a uint8 0..255 image next to a float
+    # 0..1 one makes the float one nearly black. float32 vs float64 is only precision, so floats count as one.
+    kinds = list(dict.fromkeys("float" if a.dtype.kind == "f" else a.dtype.name for a in arrays))
+    if len(kinds) > 1:
+        lo = min(float(a.min()) for a in arrays)
+        hi = max(float(a.max()) for a in arrays)
+        warnings.warn(
+            f"{name} have different dtypes ({', '.join(kinds)}); they are scaled together, as one value range "
+            f"({lo:g} to {hi:g}), so an image with a smaller range comes out dark: convert them to one dtype and "
+            "range first",
+            stacklevel=3,
+        )
+    return np.stack(arrays)
+
+
 def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     lo, hi = float(arr.min()), float(arr.max())
+    # Results are float32 in the input's units: values beyond its range would come back as inf / NaN (and a
+    # range beyond float64's, 1e308 wide, would make the normalisation itself inf / NaN).
+    if max(abs(lo), abs(hi)) > _FLOAT32_MAX:
+        raise ValueError(
+            f"{name} has values from {lo:g} to {hi:g}, beyond the float32 range of the results "
+            f"(+-{_FLOAT32_MAX:.3g}); rescale it first"
+        )
     return ValueRange(lo, hi, gray)
 
 
 def _normalise(arr: np.ndarray, vr: ValueRange) -> np.ndarray:
+    """``arr`` mapped to [0, 1] (float32), computed in float64 (see :func:`_in_float64`)."""
     span = vr.hi - vr.lo
-    out = arr.astype(np.float32)
-    return (out - np.float32(vr.lo)) / np.float32(span) if span > 0 else np.zeros_like(out)
+    if not span > 0:
+        return np.zeros(arr.shape, np.float32)
+    lo = vr.lo  # finite in float64: _value_range keeps the values within float32's range
+    return _in_float64(arr, lambda v: (v - lo) / span)
 
 
 def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange]:
@@ -99,15 +155,9 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
     image.
     """
     if isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError(f"{name} is an empty sequence")
-        arrays = [_check_array(im, f"{name}[{i}]") for i, im in enumerate(images)]
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
-        stack, single = np.stack(arrays), False
+        stack, single = _stack_sequence(images, name), False
         if stack.ndim not in (3, 4):
-            raise ValueError(f"each of {name} must be (H, W) or (H, W, C), got shape {arrays[0].shape}")
+            raise ValueError(f"each of {name} must be (H, W) or (H, W, C), got shape {stack.shape[1:]}")
     else:
         arr = _check_array(images, name)
         if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] <= 4):
@@ -128,14 +178,90 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
     return _normalise(stack, vr), vr, single
 
 
-def as_mask(mask: object, shape: tuple[int, int], name: str) -> np.ndarray:
-    """Validate a boolean / 0-1 mask of shape ``shape`` and return it as bool ``(H, W)``."""
-    arr = _check_array(mask, name)
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{name} must have the image's shape {tuple(shape)}, got {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr > 0
+#: Keys of hints given as a dict.
+_HINT_KEYS = ("foreground", "background")
+
+
+def _hint_array(x: object, name: str, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """A hint mask or label array: computed (dask), numeric or bool, no NaN, one of ``shapes``."""
+    if hasattr(x, "compute") and not isinstance(x, np.ndarray):  # dask arrays from napari layers
+        x = x.compute()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged sequences
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be boolean or numeric, got dtype {arr.dtype}")
+    if arr.shape not in shapes:
+        wanted = " or ".join(str(sh) for sh in shapes)
+        raise ValueError(f"{name} must have the shape {wanted}, got {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN")
+    return arr
+
+
+def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None) -> np.ndarray:
+    """User hints as uint8 labels (0 = none, 1 = foreground, 2 = background), one rule set for images and videos.
+
+    ``hints`` is a ``(foreground, background)`` pair of masks (a tuple or a 2-item list, or a dict with those
+    keys; either may be ``None``; boolean or numeric, nonzero = marked), or a label array of 0 / 1 / 2 (integer,
+    float or boolean; a boolean one marks foreground only, ``True`` being 1). Each mask or label array is
+    ``(H, W)``; with ``frames`` (video) also ``(T, H, W)``, an ``(H, W)`` one applying to every frame.
+    Returns ``(H, W)`` labels, or ``(T, H, W)`` with ``frames``.
+
+    Raises
+    ------
+    TypeError
+        For a non-numeric mask or label array.
+    ValueError
+        For a wrong shape, NaN, label values other than 0, 1 and 2, a pair of other than two items, a dict with
+        other keys, or overlapping foreground and background masks.
+    """
+    shape = tuple(int(n) for n in shape)
+    full = shape if frames is None else (int(frames), *shape)
+    shapes = (shape,) if frames is None else (shape, full)
+    if isinstance(hints, dict):
+        unknown = [k for k in hints if k not in _HINT_KEYS]
+        if unknown:
+            raise ValueError(f"hints as a dict takes the keys {_HINT_KEYS}, got unknown key(s) {unknown}")
+        hints = (hints.get("foreground"), hints.get("background"))
+    if isinstance(hints, (tuple, list)):
+        if len(hints) != 2:
+            raise ValueError(
+                f"hints as a tuple or list must be (foreground_mask, background_mask), got {len(hints)} items; "
+                "pass a label image as an array"
+            )
+        labels = np.zeros(full, np.uint8)
+        marked = []
+        for value, m, part in zip((1, 2), hints, _HINT_KEYS, strict=True):
+            if m is None:
+                continue
+            on = np.broadcast_to(_hint_array(m, f"hints {part} mask", shapes) != 0, full)
+            labels[on] = value
+            marked.append(on)
+        if len(marked) == 2 and bool((marked[0] & marked[1]).any()):
+            raise ValueError("hints: foreground and background masks overlap")
+        return labels
+    arr = _hint_array(hints, "hints label image", shapes)
+    if arr.dtype != bool:
+        bad = ~np.isin(arr, (0, 1, 2))
+        if bad.any():
+            found = np.unique(arr[bad])
+            more = f" and {found.size - 5} more" if found.size > 5 else ""
+            raise ValueError(
+                "hints label image must hold only 0 (none), 1 (foreground) and 2 (background), got "
+                f"{found[:5].tolist()}{more}"
+            )
+    return np.ascontiguousarray(np.broadcast_to(arr.astype(np.uint8), full))
+
+
+def check_seed(seed: object) -> int:
+    """A random seed: an int (or numpy integer) in ``[0, 2**63)``; ``bool`` and other types are refused."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    return int(seed)
 
 
 def check_iterations(iterations: int | None, default: int) -> int:
@@ -174,15 +300,15 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     float32 ``(T, H, W, C)`` in [0, 1] with one value range for all frames, and that range.
     """
     if isinstance(frames, (list, tuple)):
-        if len(frames) == 0:
-            raise ValueError(f"{name} is an empty sequence")
-        arrays = [_check_array(f, f"{name}[{i}]") for i, f in enumerate(frames)]
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
-        arr = np.stack(arrays)
+        arr = _stack_sequence(frames, name)
     else:
         arr = _check_array(frames, name)
+    if arr.ndim == 3 and arr.shape[-1] <= 4:
+        # As (T, H, W) the frames would be at most 4 px wide: most likely one (H, W, C) image was given.
+        raise ValueError(
+            f"{name} must be (T, H, W) or (T, H, W, C), got shape {arr.shape}, which looks like one (H, W, C) "
+            "image; pass a stack of at least 2 frames (for one image use the single-image functions)"
+        )
     if arr.ndim == 3:
         gray, arr = True, arr[..., None]
     elif arr.ndim == 4:
@@ -200,4 +326,6 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     _check_hw(arr.shape[1:], name)
     vr = _value_range(arr, name, gray)
     return _normalise(arr, vr), vr
+
+
 __all__ += ["as_frames"]

@@ -24,3 +24,27 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     monkeypatch.setenv("NAPARI_DOUBLEDIP_PRECISION", "bfloat16")  # the environment pins what "auto" means
     assert resolve_precision("auto", cpu) is torch.bfloat16
     assert resolve_precision("float32", cpu) is None  # an explicit choice wins
+
+
+def test_device_names_are_case_insensitive():
+    assert device_mod.resolve_device("CPU") == torch.device("cpu")
+    assert device_mod.resolve_device(" Cpu ") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device"):
+        device_mod.resolve_device("cpu:x")
+
+
+def test_unknown_precision_environment_value_warns(monkeypatch):
+    import warnings
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device_mod, "_cpu_has_amx", lambda: False)
+    monkeypatch.setenv("NAPARI_DOUBLEDIP_PRECISION", "bf16")
+    with pytest.warns(UserWarning, match="NAPARI_DOUBLEDIP_PRECISION='bf16'"):
+        assert resolve_precision("auto", cpu) is None  # ignored: "auto" as without the variable
+    with pytest.warns(UserWarning, match="NAPARI_DOUBLEDIP_PRECISION"):
+        resolve_precision("float32", cpu)  # a typo is reported whatever the task asks for
+    for value in ("auto", "", "Float32"):
+        monkeypatch.setenv("NAPARI_DOUBLEDIP_PRECISION", value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert resolve_precision("auto", cpu) is None

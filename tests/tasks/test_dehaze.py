@@ -52,6 +52,25 @@ def test_airlight_override_and_validation():
         dd.dehaze(np.zeros((4, 4)), iterations=1)
 
 
+def test_airlight_brighter_than_the_image_is_kept():
+    import warnings
+
+    s = hazy_image(16)
+    img = s.data * (0.7 / s.data.max())  # brightest pixel 0.7
+    r = dd.dehaze(img, airlight=0.9, iterations=2, device="cpu")
+    assert np.allclose(r.airlight_init, 0.9, atol=1e-5)  # not clipped to 0.7
+    assert r.clean.max() <= 0.9 + 1e-5 and r.airlight.max() <= 0.9 + 1e-5
+    u16 = np.round(img / 0.7 * 2957).astype(np.uint16)
+    r = dd.dehaze(u16, airlight=[3600, 3500, 3000], iterations=2, device="cpu")
+    assert np.allclose(r.airlight_init, [3600, 3500, 3000], rtol=1e-6)
+    with warnings.catch_warnings():  # within the range: no warning, as before
+        warnings.simplefilter("error")
+        r = dd.dehaze(u16, airlight=2000, iterations=1, device="cpu")
+    assert np.allclose(r.airlight_init, 2000, rtol=1e-6)
+    with pytest.warns(UserWarning, match="airlight is in the image's units"):
+        dd.dehaze((img / 0.7 * 255).astype(np.uint8), airlight=0.9, iterations=1, device="cpu")
+
+
 def test_progress_and_preview():
     s = hazy_image(32)
     previews = []

@@ -94,6 +94,8 @@ def test_working_size_and_full_resolution_output():
         (np.zeros((16, 16, 7)), "C <= 4"),
         (np.full((16, 16), np.nan), "NaN"),
         (np.array([["a"] * 16] * 16), "numeric"),
+        (np.full((16, 16), 1e40), "float32 range"),  # the results (float32) could not hold it: inf / NaN
+        (np.where(np.eye(16) > 0, 1e308, -1e308), "float32 range"),  # its span overflows even float64
     ],
 )
 def test_bad_images_raise(image, match):
@@ -148,3 +150,56 @@ def test_automatic_hints_at_a_bounded_size(monkeypatch):
     r = dd.segment(img, iterations=2, max_size=48, device="cpu")
     assert seen == [(24, 24)] and r.hints.shape == (48, 48)
     assert (r.hints == 1).any() and (r.hints == 2).any()
+
+
+def test_normalisation_keeps_small_variations_on_a_large_offset():
+    from napari_doubledip._validation import as_image
+
+    x = 1e6 + np.arange(1024.0).reshape(32, 32) / 1024  # 1024 levels 1/1024 apart on an offset of a million
+    norm, vr = as_image(x)
+    assert norm.dtype == np.float32 and len(np.unique(norm)) == 1024  # in float32 arithmetic: 33 levels
+    assert np.abs(vr.restore(norm) - x).max() <= 0.0625  # float32's resolution at 1e6
+    huge = np.arange(256.0).reshape(16, 16) * 1e36  # up to 2.6e38: within float32, the span is not
+    norm, vr = as_image(huge)
+    assert np.isfinite(norm).all() and np.isfinite(vr.restore(norm)).all()
+    assert np.allclose(vr.restore(norm), huge, rtol=1e-6)
+
+
+def _hint_image():
+    img = np.random.default_rng(0).random((16, 16))
+    labels = np.zeros((16, 16), np.uint8)
+    labels[4:9, 4:9] = 1
+    labels[12:, :] = 2
+    return img, labels
+
+
+def test_hint_forms_and_rules():
+    img, labels = _hint_image()
+    fg, bg = labels == 1, labels == 2
+    ref = dd.segment(img, hints=labels, iterations=1, device="cpu").hints
+    # a tuple or a 2-item list; masks of any numeric dtype, nonzero = marked
+    pairs = [(fg, bg), [fg, bg], (fg.astype(int) * 5, bg.astype(float)), {"foreground": fg, "background": bg}]
+    # float labels holding 0/1/2 are labels too
+    for hints in [*pairs, labels.astype(float)]:
+        np.testing.assert_array_equal(dd.segment(img, hints=hints, iterations=1, device="cpu").hints, ref)
+    # a bool label image marks foreground only (True is 1)
+    h = dd.segment(img, hints=fg, iterations=1, device="cpu").hints
+    np.testing.assert_array_equal(h, fg.astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("hints", "error", "match"),
+    [
+        (np.where(_hint_image()[1] == 2, 3, _hint_image()[1]), ValueError, r"0 \(none\).*\[3\]"),
+        (np.full((16, 16), "a"), TypeError, "hints label image must be boolean or numeric"),
+        (np.full((16, 16), np.nan), ValueError, "NaN"),
+        ({"fg": _hint_image()[1] == 1}, ValueError, "unknown key"),
+        ((_hint_image()[1] == 1, None, None), ValueError, "3 items"),
+        ((np.full((16, 16), np.nan), None), ValueError, "NaN"),
+        (_hint_image()[1].tolist(), ValueError, "label image as an array"),
+    ],
+)
+def test_bad_hints_raise(hints, error, match):
+    img, _ = _hint_image()
+    with pytest.raises(error, match=match):
+        dd.segment(img, hints=hints, iterations=1)

@@ -135,3 +135,18 @@ def test_mixtures_validation():
         dd.separate_layers([], iterations=1)
     with pytest.raises(ValueError, match="NaN"):
         dd.separate_layers(np.full((2, 16, 16), np.inf), iterations=1)
+
+
+@pytest.mark.filterwarnings("ignore:separate_layers. the mixtures do not determine")  # the dark copy's consequence
+def test_images_of_different_dtypes_warn_that_they_share_one_range():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((16, 16)), rng.random((16, 16))
+    with pytest.warns(UserWarning, match=r"different dtypes \(uint8, float\).*scaled together"):
+        dd.separate_layers([(a * 255).astype(np.uint8), b], iterations=1, device="cpu")
+    with warnings.catch_warnings():  # float32 next to float64 is only precision: no warning
+        warnings.simplefilter("error")
+        from napari_doubledip._validation import as_images
+
+        as_images([a.astype(np.float32), b])

@@ -37,6 +37,8 @@ def test_as_frames_shapes(rng):
         (np.zeros((2, 16, 16, 5)), ValueError, "C <= 4"),
         (np.zeros((1, 16, 16)), ValueError, "at least 2 frames"),
         (np.zeros((3, 4, 16)), ValueError, "too small"),
+        (np.zeros((32, 32, 3)), ValueError, r"looks like one \(H, W, C\) image"),  # not 3 frames 3 px wide
+        (np.zeros((32, 32, 1)), ValueError, r"looks like one \(H, W, C\) image"),
         (np.full((2, 16, 16), np.nan), ValueError, "NaN"),
         (np.array([["a"] * 16] * 16 * 2).reshape(2, 16, 16), TypeError, "numeric"),
         ([np.zeros((16, 16)), np.zeros((16, 17))], ValueError, "same shape"),
@@ -196,6 +198,30 @@ def test_segment_video_hints_as_a_mask_pair(rng):
         dd.segment_video(frames, hints=(fg, fg), iterations=1)
     with pytest.raises(ValueError, match="foreground mask"):
         dd.segment_video(frames, hints=(fg[:8], None), iterations=1)
+
+
+def test_segment_video_hints_follow_the_rules_of_segment(rng):
+    """One rule set (napari_doubledip._validation.hint_labels) for both functions."""
+    frames = rng.random((2, 16, 16))
+    labels = np.zeros((16, 16), np.uint8)
+    labels[4:9, 4:9] = 1
+    labels[12:, :] = 2
+    fg, bg = labels == 1, labels == 2
+    ref = dd.segment_video(frames, hints=labels, iterations=1, device="cpu").hints
+    for hints in ([fg, bg], (fg.astype(np.uint8) * 5, bg), {"foreground": fg, "background": bg}):
+        np.testing.assert_array_equal(dd.segment_video(frames, hints=hints, iterations=1, device="cpu").hints, ref)
+    one = dd.segment(frames[0], hints=fg, iterations=1, device="cpu").hints  # bool labels: foreground only
+    both = dd.segment_video(frames, hints=fg, iterations=1, device="cpu").hints
+    np.testing.assert_array_equal(both, np.stack([one, one]))
+    for hints, error, match in [
+        (np.where(bg, 7, labels), ValueError, r"\[7\]"),
+        (np.full((16, 16), "a"), TypeError, "numeric"),
+        (np.full((16, 16), np.nan), ValueError, "NaN"),
+        ({"foreground": fg, "bg": bg}, ValueError, "unknown key"),
+    ]:
+        for func, data in ((dd.segment, frames[0]), (dd.segment_video, frames)):
+            with pytest.raises(error, match=match):
+                func(data, hints=hints, iterations=1)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,22 @@ def test_box_mask_forms_and_clipping():
     assert np.array_equal(box_mask(mask, (10, 12)), mask)
 
 
+def test_box_from_a_napari_shapes_layer_as_is():
+    m = box_mask((2, 3, 5, 7), (10, 12))
+    corners = np.array([[2.2, 3.0], [2.2, 6.5], [4.6, 6.5], [4.6, 3.0]])
+    assert np.array_equal(box_mask([corners], (10, 12)), m)  # layer.data: a list of one shape's corners
+    assert np.array_equal(box_mask(corners[None], (10, 12)), m)
+    on_stack = np.c_[np.full(4, 7.0), corners]  # (4, 3) corners of a rectangle drawn on frame 7 of a stack
+    assert np.array_equal(box_mask(on_stack, (10, 12)), m)
+    assert np.array_equal(box_mask([np.c_[np.zeros(4), on_stack]], (10, 12)), m)  # (4, D) in a list
+    with pytest.raises(ValueError, match="one rectangle, got 2 shapes"):
+        box_mask([corners, corners[:3]], (10, 12))
+    with pytest.raises(ValueError, match="one rectangle"):
+        box_mask(np.stack([corners, corners]), (10, 12))
+    with pytest.raises(ValueError, match="different planes"):
+        box_mask(np.c_[np.arange(4.0), corners], (10, 12))
+
+
 @pytest.mark.parametrize(
     ("box", "match"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -23,7 +24,7 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Turn ``"auto"``/``"cpu"``/``"cuda"``/``"cuda:1"``/``"mps"`` into a usable :class:`torch.device`.
+    """Turn ``"auto"``/``"cpu"``/``"cuda"``/``"cuda:1"``/``"mps"`` (any case) into a usable :class:`torch.device`.
 
     Raises
     ------
@@ -34,14 +35,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         device = str(device)
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'auto' or 'cpu', got {type(device).__name__}")
-    kind = device.split(":")[0].lower()
+    name = device.strip().lower()  # torch.device itself takes lower case only ("CPU" raises)
+    kind = name.split(":")[0]
     if kind not in _KNOWN:
         raise ValueError(f"device must be one of {_KNOWN} (optionally 'cuda:N'), got {device!r}")
     if kind == "auto":
         return torch.device(available_devices()[0])
     if kind not in available_devices():
         raise ValueError(f"device {device!r} is not available here; available: {available_devices()}")
-    return torch.device(device)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:  # e.g. "cuda:x"
+        raise ValueError(f"device must be one of {_KNOWN} (optionally 'cuda:N'), got {device!r}") from exc
 
 
 #: Accepted ``precision`` values.
@@ -61,8 +66,10 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     ``"auto"`` (what a task measured to keep its quality in bfloat16 asks for: the video tasks) picks bfloat16
     only where it was measured to pay: CPUs with AMX tiles (Intel Xeon 4th generation and later;
     ``benchmarks/precision.py``). Elsewhere, including GPUs (not measured yet), it is float32; the environment
-    variable ``NAPARI_DOUBLEDIP_PRECISION`` (``float32`` / ``bfloat16``) pins what "auto" means. ``"bfloat16"``
-    forces autocast on any device whose autocast supports it; ``"float32"`` turns it off.
+    variable ``NAPARI_DOUBLEDIP_PRECISION`` (``float32`` / ``bfloat16``) pins what "auto" means for those tasks
+    only (a single-image task's "auto" is its measured float32, which the variable does not change; any other
+    value of it warns and is ignored). ``"bfloat16"`` forces autocast on any device whose autocast supports it;
+    ``"float32"`` turns it off.
 
     Raises
     ------
@@ -70,15 +77,32 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         For an unknown name, or ``"bfloat16"`` on a device without bfloat16 autocast (e.g. an older CUDA GPU).
     """
     check_precision(precision)
+    env = _env_precision()  # read (and a typo reported) on every run, whatever this task asks for
     if precision == "float32":
         return None
     if precision == "bfloat16":
         _check_bf16(device)
         return torch.bfloat16
-    env = os.environ.get("NAPARI_DOUBLEDIP_PRECISION", "").strip().lower()
-    if env in ("float32", "bfloat16"):
+    if env is not None:
         return resolve_precision(env, device)
     return torch.bfloat16 if device.type == "cpu" and _cpu_has_amx() else None
+
+
+#: Environment variable that pins what precision "auto" means (see :func:`resolve_precision`).
+PRECISION_ENV = "NAPARI_DOUBLEDIP_PRECISION"
+
+
+def _env_precision() -> str | None:
+    """``"float32"`` / ``"bfloat16"`` when the environment pins "auto"; unset, empty or ``auto``: ``None``."""
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if value in ("float32", "bfloat16"):
+        return value
+    if value not in ("", "auto"):
+        warnings.warn(
+            f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} is not 'float32' or 'bfloat16' (or 'auto'); ignored",
+            stacklevel=3,
+        )
+    return None
 
 
 def check_precision(precision: str) -> str:

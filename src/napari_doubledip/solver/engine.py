@@ -36,6 +36,8 @@ __all__ = [
     "Solution",
     "optimise",
     "step_work",
+    "check_stop",
+    "check_progress",
     "constant",
     "window",
     "ramp",
@@ -251,10 +253,33 @@ class Solution:
 StopRequest = Union[Callable[[], bool], Any, None]
 
 
+def check_stop(stop: StopRequest) -> StopRequest:
+    """Validate a stop request: ``None``, an object with ``is_set()`` (:class:`threading.Event`) or a callable.
+
+    Raises
+    ------
+    TypeError
+        For anything else (e.g. ``stop=True``, which would otherwise fail only at the first iteration).
+    """
+    if stop is None or callable(getattr(stop, "is_set", None)) or callable(stop):
+        return stop
+    raise TypeError(
+        "stop must be None, a threading.Event (anything with is_set()) or a callable returning True to stop, "
+        f"got {type(stop).__name__} {stop!r}"
+    )
+
+
+def check_progress(progress: Callable[[Progress], Any] | None) -> Callable[[Progress], Any] | None:
+    """Validate a progress callback: ``None`` or a callable (``TypeError`` otherwise)."""
+    if progress is None or callable(progress):
+        return progress
+    raise TypeError(f"progress must be None or a callable taking a Progress, got {type(progress).__name__}")
+
+
 def _stop_requested(stop: StopRequest) -> bool:
     if stop is None:
         return False
-    if hasattr(stop, "is_set"):
+    if callable(getattr(stop, "is_set", None)):
         return bool(stop.is_set())
     return bool(stop())
 
@@ -435,6 +460,7 @@ def optimise(
     ``True``) is checked every iteration; when set, the loop ends early and the best snapshot so far is returned
     with ``stopped=True``. Closing the generator also stops it (without a result).
     """
+    check_stop(stop)
     t0 = time.perf_counter()
     device = torch.device(device)
     # CPU: the thread count follows the work of one step (solver/threads.py), applied between reports only.

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from ..solver.engine import Progress, Solution, drain
+from ..solver.engine import Progress, Solution, check_progress, check_stop, drain
 from ..solver.filters import resize
 
 R = TypeVar("R")
@@ -78,11 +78,14 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
 
     The returned function takes the generator's arguments plus ``progress=`` (called with every
     :class:`~napari_doubledip.Progress`) and returns the result; ``func.steps`` is the generator form
-    (used by :func:`napari_doubledip.iterate` and the napari thread worker).
+    (used by :func:`napari_doubledip.iterate` and the napari thread worker). ``stop`` and ``progress`` are
+    checked at the call, before any set-up.
     """
 
     @functools.wraps(steps)
     def blocking(*args: Any, progress: Callable[[Progress], Any] | None = None, **kwargs: Any) -> R:
+        check_progress(progress)
+        check_stop(kwargs.get("stop"))
         return drain(steps(*args, **kwargs), progress)
 
     sig = inspect.signature(steps)
@@ -130,6 +133,7 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     steps = getattr(func, "steps", None)
     if steps is None:
         raise TypeError(f"{getattr(func, '__name__', func)!r} is not a napari_doubledip task function")
+    check_stop(kwargs.get("stop"))  # now, not at the first next() after the set-up
     return steps(*args, **kwargs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import ValueRange, as_image, check_iterations, working_shape
+from .._validation import ValueRange, as_image, check_iterations, check_seed, working_shape
 from ..solver import haze as Hz
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
@@ -156,7 +157,7 @@ def build_task(
 
 
 def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | None:
-    """The user's airlight colour (input units) as ``(C,)`` in normalised units, or ``None``."""
+    """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``."""
     if airlight is None:
         return None
     try:
@@ -170,22 +171,30 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         raise ValueError(f"airlight must be a number or {channels} values (one per channel), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("airlight contains NaN or infinite values")
-    span = vr.hi - vr.lo
-    norm = (arr - vr.lo) / span if span > 0 else np.ones(channels)
-    if np.any(norm <= 0):
+    if np.any(arr <= vr.lo):
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
-    return np.clip(norm, 1e-3, 1.0).astype(np.float32)
+    if float(arr.max()) <= 1.0 < 0.5 * vr.hi:  # e.g. 0.9 on a uint8 image: most likely meant as a fraction
+        warnings.warn(
+            f"dehaze: airlight is in the image's units (its values go up to {vr.hi:g}), so airlight="
+            f"{arr.tolist() if arr.size > 1 else float(arr[0])} is nearly black; for a fraction of the brightest "
+            "value, multiply it by the image's maximum",
+            stacklevel=3,
+        )
+    return arr
+
+
+def _rerange(img: np.ndarray, vr: ValueRange, lo: float, hi: float) -> tuple[np.ndarray, ValueRange]:
+    """``img`` (normalised for ``vr``) normalised for the wider range ``[lo, hi]`` instead, and that range."""
+    if (lo, hi) == (vr.lo, vr.hi) or hi <= lo:
+        return img, vr
+    scale, offset = (vr.hi - vr.lo) / (hi - lo), (vr.lo - lo) / (hi - lo)
+    return (img * np.float32(scale) + np.float32(offset)).astype(np.float32), ValueRange(lo, hi, vr.gray)
 
 
 def _physical_range(img: np.ndarray, vr: ValueRange) -> tuple[np.ndarray, ValueRange]:
     """Re-normalise so that 0 stays 0 (light intensities): the haze model and its dark channel prior need
     the true black level, which min-max normalisation would move."""
-    lo = min(0.0, vr.lo)
-    if lo == vr.lo or vr.hi <= lo:
-        return img, vr
-    raw = img * np.float32(vr.hi - vr.lo) + np.float32(vr.lo)
-    new = ValueRange(lo, vr.hi, vr.gray)
-    return ((raw - np.float32(lo)) / np.float32(vr.hi - lo)).astype(np.float32), new
+    return _rerange(img, vr, min(0.0, vr.lo), vr.hi)
 
 
 def finish(
@@ -235,7 +244,10 @@ def dehaze(
     image
         ``(H, W)`` or ``(H, W, C)`` array (C <= 4), any numeric dtype.
     airlight
-        Initial airlight colour in the image's units: a number or one value per channel; ``None`` = estimated.
+        Initial airlight colour in the image's units (not a fraction: 230, not 0.9, for a uint8 image; a value
+        <= 1 on an image brighter than 2 warns): a number or one value per channel; ``None`` = estimated. One
+        brighter than the image's brightest pixel is kept as given (the value range of the results then reaches
+        up to it).
     iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`.
 
@@ -255,8 +267,14 @@ def dehaze(
     ((32, 32, 3), (32, 32))
     """
     img, vr = as_image(image, "image")
+    seed = check_seed(seed)
     img, vr = _physical_range(img, vr)
     a_user = _airlight_arg(airlight, img.shape[-1], vr)
+    if a_user is not None:
+        # An airlight brighter than the image's brightest pixel widens the range (rather than being clipped to
+        # it); the outputs come back in that range too, so the airlight is represented exactly.
+        img, vr = _rerange(img, vr, vr.lo, max(vr.hi, float(a_user.max())))
+        a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), 1e-3, 1.0).astype(np.float32)
     its = check_iterations(iterations, DEFAULTS["iterations"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
@@ -265,7 +283,7 @@ def dehaze(
         airlight="estimated" if airlight is None else np.asarray(airlight).tolist(),
         max_size=ms,
         device=str(dev),
-        seed=int(seed),
+        seed=seed,
         preset=preset,
     )
     full = to_tensor(img[None], dev)  # (1, C, H, W)
@@ -293,10 +311,10 @@ def dehaze(
         }
 
     task.preview = preview
-    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     a_low = resize(sol.outputs["airlight"], ws)[0]
     j, t, a = finish(full[0], sol.outputs["transmission"][0], a_low, refine)
-    a0_out = a0.detach().cpu().numpy().astype(np.float32) * np.float32(vr.hi - vr.lo) + np.float32(vr.lo)
+    a0_out = (a0.detach().cpu().numpy().astype(np.float64) * (vr.hi - vr.lo) + vr.lo).astype(np.float32)
     return DehazeResult(
         clean=vr.restore(to_numpy(j[None])[0]),
         transmission=t[0].cpu().numpy().astype(np.float32),

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_image, as_mask, check_iterations, working_shape
+from .._validation import as_image, check_iterations, check_seed, hint_labels, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
@@ -38,7 +38,7 @@ HINT_MAX_SIZE = 256
 #: Architecture of the layer and mask DIPs (3 levels as in the paper's segmentation setting).
 SEGMENT_NET = NetConfig(channels=(8, 16, 32), skip=(0, 0, 0), kernel=3, in_channels=8)
 
-Hints = Union[str, None, np.ndarray, tuple, dict]
+Hints = Union[str, None, np.ndarray, tuple, list, dict]
 
 
 @dataclass(kw_only=True)
@@ -68,30 +68,17 @@ def _hint_masks(hints: Hints, image: torch.Tensor, shape: tuple[int, int]) -> tu
     """Full-resolution fg/bg hint masks (bool tensors) and whether they came from the user."""
     if isinstance(hints, str):
         if hints != "auto":
-            raise ValueError(f"hints must be 'auto', None, a label image or (foreground, background); got {hints!r}")
+            raise ValueError(
+                f"hints must be 'auto', None, a label image or (foreground, background) masks; got {hints!r}"
+            )
         fg, bg = saliency_hints(image)
         return fg, bg, False
     if hints is None:
         z = torch.zeros(shape, dtype=torch.bool, device=image.device)
         return z, z.clone(), True
-    if isinstance(hints, dict):
-        hints = (hints.get("foreground"), hints.get("background"))
-    if isinstance(hints, tuple):
-        if len(hints) != 2:
-            raise ValueError("hints as a tuple must be (foreground_mask, background_mask)")
-        masks = []
-        for m, part in zip(hints, ("foreground", "background"), strict=True):
-            arr = np.zeros(shape, bool) if m is None else as_mask(m, shape, f"hints {part} mask")
-            masks.append(torch.from_numpy(arr).to(image.device))
-        fg, bg = masks
-    else:
-        labels = np.asarray(hints)
-        if labels.shape != tuple(shape):
-            raise ValueError(f"hints label image must have the image's shape {tuple(shape)}, got {labels.shape}")
-        fg = torch.from_numpy(labels == 1).to(image.device)
-        bg = torch.from_numpy(labels == 2).to(image.device)
-    if bool((fg & bg).any()):
-        raise ValueError("hints: foreground and background masks overlap")
+    labels = hint_labels(hints, shape)  # the rules segment_video shares
+    fg = torch.from_numpy(labels == 1).to(image.device)
+    bg = torch.from_numpy(labels == 2).to(image.device)
     return fg, bg, True
 
 
@@ -226,7 +213,12 @@ def segment(
     hints
         ``"auto"`` (crude saliency hints, relaxed after the first phase), ``None`` (no hints: the split is
         unsupervised and its polarity arbitrary), a label image ``(H, W)`` with 1 = foreground and 2 = background
-        scribbles, or a ``(foreground_mask, background_mask)`` pair (either may be ``None``).
+        scribbles, or a ``(foreground_mask, background_mask)`` pair (either may be ``None``). The rules, shared
+        with :func:`napari_doubledip.segment_video`: a label image is an array (integer, float or boolean) holding
+        only 0, 1 and 2 (a boolean one marks foreground only: ``True`` is 1); other values or NaN raise
+        ``ValueError``, a non-numeric dtype ``TypeError``. The pair is a tuple or a 2-item list (or a dict with
+        the keys ``"foreground"`` and ``"background"`` only) of boolean or numeric masks, nonzero = marked, that
+        must not overlap; a list is always read as the pair (pass a label image as an array).
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with automatic hints, 400 with
         user hints or none). The run ends earlier once the binarised mask has settled (``r.iterations`` says how
@@ -237,7 +229,7 @@ def segment(
     device
         ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``.
     seed
-        Random seed; the same seed gives the same result on the CPU.
+        Random seed, an int in ``[0, 2**63)``; the same seed gives the same result on the CPU.
     preset
         ``"default"`` (fast, measured) or ``"reference"`` (the authors' network sizes, learning rate and
         iteration count at full resolution; 20-100x slower).
@@ -264,6 +256,7 @@ def segment(
     (32, 32)
     """
     img, vr = as_image(image, "image")
+    seed = check_seed(seed)
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
     check_precision(precision)
@@ -271,7 +264,7 @@ def segment(
         hints=hints if isinstance(hints, str) or hints is None else "user",
         max_size=ms,
         device=str(dev),
-        seed=int(seed),
+        seed=seed,
         preset=preset,
     )
     full = to_tensor(img[None], dev)  # (1, C, H, W)
@@ -298,7 +291,7 @@ def segment(
         return {"mask": (m[0] > 0.5).cpu().numpy().astype(np.uint8)}
 
     task.preview = preview
-    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     soft = finish_masks(sol.outputs["mask"], full)  # (1, H, W)
     m = (soft > 0.5).float()[:, None]
     fg_layer = resize(sol.outputs["foreground"], size)

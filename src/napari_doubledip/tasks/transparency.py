@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_images, check_iterations, working_shape
+from .._validation import as_images, check_iterations, check_seed, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
@@ -304,11 +304,12 @@ def separate_layers(
     (2,)
     """
     stack, vr, _single = as_images(mixtures, "mixtures")
+    seed = check_seed(seed)
     its = check_iterations(iterations, DEFAULTS["iterations" if stack.shape[0] == 1 else "iterations_mixtures"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], stack.shape[1:], preset)
     dev = resolve_device(device)
     check_precision(precision)
-    params = dict(mixtures=stack.shape[0], max_size=ms, device=str(dev), seed=int(seed), preset=preset)
+    params = dict(mixtures=stack.shape[0], max_size=ms, device=str(dev), seed=seed, preset=preset)
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
@@ -321,7 +322,7 @@ def separate_layers(
         return {f"layer {i + 1}": vr.restore(to_numpy(u)[0]) for i, u in enumerate(ups)}
 
     task.preview = preview
-    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     alphas = mix(sol.outputs["alpha"]).flatten()
     l1, l2 = _full_resolution([sol.outputs["layer1"], sol.outputs["layer2"]], alphas, full)
     return LayersResult(

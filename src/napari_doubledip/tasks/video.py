@@ -17,7 +17,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from .._validation import as_frames, check_iterations, working_shape
+from .._validation import as_frames, check_iterations, check_seed, hint_labels, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
@@ -94,7 +94,7 @@ DYNAMIC_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 4, 4), kernel=3, i
 #: Initial pull of the dynamic layer's coefficients (first 15% of the run).
 ALPHA_PRIOR = 0.6
 
-Hints = Union[str, None, np.ndarray, tuple, dict]
+Hints = Union[str, None, np.ndarray, tuple, list, dict]
 
 
 def _batch(batch: int | None, default: int, n: int) -> int:
@@ -174,7 +174,9 @@ def _video_hints(
     ws = tuple(work.shape[-2:])
     if isinstance(hints, str):
         if hints != "auto":
-            raise ValueError(f"hints must be 'auto', None or a label array; got {hints!r}")
+            raise ValueError(
+                f"hints must be 'auto', None, a label array or (foreground, background) masks; got {hints!r}"
+            )
         # Saliency is the costly part of the setup (~0.5-1 s a frame at 128 px on a 2-core CPU), so it runs on
         # every frame but at most HINT_SIZE px; the crude hints are then brought to the working size.
         small = resize(work, working_shape(ws, HINT_SIZE))
@@ -188,52 +190,14 @@ def _video_hints(
         bg = fg.clone()
         user = True
     else:
-        if isinstance(hints, dict):
-            hints = (hints.get("foreground"), hints.get("background"))
-        if isinstance(hints, (tuple, list)):  # (foreground, background) masks, as segment() takes them
-            hints = _labels_from_masks(hints, n, full_shape)
-        if hasattr(hints, "compute") and not isinstance(hints, np.ndarray):
-            hints = hints.compute()
-        labels = np.asarray(hints)
-        if labels.shape == tuple(full_shape):
-            labels = np.broadcast_to(labels, (n, *full_shape))
-        if labels.shape != (n, *full_shape):
-            raise ValueError(
-                f"hints label array must be (T, H, W) = {(n, *full_shape)} or (H, W) = {tuple(full_shape)}, "
-                f"got {labels.shape}"
-            )
-        if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
-            raise TypeError(f"hints must be an integer label array, got dtype {labels.dtype}")
-        fg_full = torch.from_numpy(np.ascontiguousarray(labels == 1)).to(work.device)
-        bg_full = torch.from_numpy(np.ascontiguousarray(labels == 2)).to(work.device)
+        labels = hint_labels(hints, full_shape, frames=n)  # the rules segment() shares
+        fg_full = torch.from_numpy(labels == 1).to(work.device)
+        bg_full = torch.from_numpy(labels == 2).to(work.device)
         fg = torch.stack([seg.shrink_mask(m, ws) for m in fg_full])
         bg = torch.stack([seg.shrink_mask(m, ws) for m in bg_full])
         user = True
     fg, bg = fg & ~bg, bg & ~fg
     return fg[:, None].float(), bg[:, None].float(), user
-
-
-def _labels_from_masks(masks: Any, n: int, full_shape: tuple[int, int]) -> np.ndarray:
-    """``(foreground, background)`` masks (each ``(H, W)``, ``(T, H, W)`` or ``None``) as ``(T, H, W)`` labels."""
-    if len(masks) != 2:
-        raise ValueError(f"hints as a tuple must be (foreground_mask, background_mask), got {len(masks)} items")
-    labels = np.zeros((n, *full_shape), np.uint8)
-    for value, m, part in zip((1, 2), masks, ("foreground", "background"), strict=True):
-        if m is None:
-            continue
-        arr = np.asarray(m)
-        if arr.shape not in (tuple(full_shape), (n, *full_shape)):
-            raise ValueError(
-                f"hints {part} mask must be (T, H, W) = {(n, *full_shape)} or (H, W) = {tuple(full_shape)}, "
-                f"got {arr.shape}"
-            )
-        if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
-            raise ValueError(f"hints {part} mask must be boolean (or 0/1)")
-        sel = np.broadcast_to(arr.astype(bool), labels.shape)
-        if value == 2 and (labels[sel] == 1).any():
-            raise ValueError("hints: foreground and background masks overlap")
-        labels[sel] = value
-    return labels
 
 
 #: Frames (at most, evenly spaced) whose masks the video segmentation's settle rule watches.
@@ -279,7 +243,11 @@ def segment_video(
         ``"auto"`` (crude saliency hints computed on each frame, relaxed after the first phase), ``None`` (no
         hints: unsupervised, polarity arbitrary) or a label array, ``(T, H, W)`` or ``(H, W)`` for all frames,
         with 1 = foreground and 2 = background scribbles (frames may have none), or a ``(foreground,
-        background)`` pair of boolean masks of those shapes.
+        background)`` pair of masks of those shapes. The rules are those of :func:`napari_doubledip.segment`: a
+        label array (integer, float or boolean; boolean marks foreground only) holds only 0, 1 and 2; the pair is
+        a tuple or a 2-item list (or a dict with the keys ``"foreground"`` and ``"background"`` only) of boolean
+        or numeric masks, nonzero = marked, that must not overlap. A list is always read as the pair: pass a
+        label stack as an array.
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS["segment"]``). The cost of a step does
         not depend on ``T``. As for one image, the run ends earlier once the refined masks have settled
@@ -311,6 +279,7 @@ def segment_video(
     (3, 32, 32)
     """
     stack, vr = as_frames(frames, "frames")
+    seed = check_seed(seed)
     d = DEFAULTS["segment"]
     n = stack.shape[0]
     its = check_iterations(iterations, default_iterations(d["iterations"], n, d["ref_frames"]))
@@ -320,7 +289,7 @@ def segment_video(
     check_precision(precision)
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
-        frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed), preset=preset,
+        frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=seed, preset=preset,
     )
     full = to_tensor(stack, dev)  # (T, C, H, W)
     size = tuple(full.shape[-2:])
@@ -345,7 +314,7 @@ def segment_video(
         return {"masks": (m[:, 0] > 0.5).cpu().numpy().astype(np.uint8)}
 
     task.preview = preview
-    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
 
     masks, softs, fgs, bgs = [], [], [], []
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
@@ -540,6 +509,7 @@ def separate_video_layers(
     ((3, 32, 32), (32, 32), (3,))
     """
     stack, vr = as_frames(frames, "frames")
+    seed = check_seed(seed)
     d = DEFAULTS["layers"]
     n = stack.shape[0]
     its = check_iterations(iterations, default_iterations(d["iterations"], n, d["ref_frames"]))
@@ -547,7 +517,7 @@ def separate_video_layers(
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     check_precision(precision)
-    params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=int(seed), preset=preset)
+    params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=seed, preset=preset)
     full = to_tensor(stack, dev)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
@@ -563,7 +533,7 @@ def separate_video_layers(
         }
 
     task.preview = preview
-    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     alphas = tr.mix(sol.outputs["alpha"]).flatten()
     dynamic, static = _full_resolution(sol.outputs["dynamic"], sol.outputs["static"], alphas, full)
     return VideoLayersResult(

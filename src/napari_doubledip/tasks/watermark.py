@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_images, check_iterations, working_shape
+from .._validation import as_images, check_iterations, check_seed, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
@@ -88,7 +88,7 @@ OPACITY_EPS = 1e-3
 #: pushed to zero early in the run (see :func:`shared_edges`).
 SUPPORT_DILATION = 7
 
-Box = Any  # (y0, x0, y1, x1), a boolean mask, napari rectangle corners (k, 2), or None
+Box = Any  # (y0, x0, y1, x1), a boolean mask, napari rectangle corners (k, 2) / [(4, D)], or None
 
 
 @dataclass(kw_only=True)
@@ -115,22 +115,40 @@ class WatermarkResult(RunInfo):
     box: np.ndarray
 
 
+def _is_2d(x: Any) -> bool:
+    try:
+        return np.ndim(x) == 2
+    except ValueError:  # a ragged nested sequence
+        return False
+
+
 def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     """Turn a box into a bool ``(H, W)`` mask, with clear errors.
 
     ``box`` is ``(y0, x0, y1, x1)`` (end exclusive; partly outside boxes are clipped to the image), a boolean
     mask of shape ``(H, W)``, or an array of ``(y, x)`` corner points (a napari Shapes rectangle), whose bounding
-    box is used.
+    box is used. Corner points may also be a napari Shapes layer's ``data`` as is: a list (or array) holding one
+    shape's corners; and a rectangle's 4 corners ``(4, D)`` from a layer on a stack (``D > 2``), whose leading
+    coordinates (the slice) must agree: the last two are ``(y, x)``.
     """
     h, w = int(shape[0]), int(shape[1])
     if hasattr(box, "compute") and not isinstance(box, np.ndarray):  # dask arrays from napari layers
         box = box.compute()
+    if isinstance(box, (list, tuple)) and len(box) > 0 and all(_is_2d(b) for b in box):
+        # a Shapes layer's data: a list of (k, D) vertex arrays (possibly ragged)
+        if len(box) != 1:
+            raise ValueError(f"box must be one rectangle, got {len(box)} shapes")
+        box = box[0]
     try:
         arr = np.asarray(box)
     except Exception as exc:  # pragma: no cover - ragged sequences
         raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
     if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)):
         raise TypeError(f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}")
+    if arr.ndim == 3 and arr.dtype != bool and arr.shape[1] >= 2 and arr.shape[2] >= 2:  # (shapes, k, D) corners
+        if arr.shape[0] != 1:
+            raise ValueError(f"box must be one rectangle, got {arr.shape[0]} shapes (corners shaped {arr.shape})")
+        arr = arr[0]
     if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
         if arr.shape != (h, w):
             raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
@@ -140,6 +158,13 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     else:
         if not np.all(np.isfinite(arr)):
             raise ValueError("box contains NaN or infinite values")
+        if arr.ndim == 2 and arr.shape[0] == 4 and arr.shape[1] > 2:  # a rectangle on a stack: (4, D) corners
+            if np.ptp(arr[:, :-2], axis=0).max() > 0.5:
+                raise ValueError(
+                    f"box corners {arr.tolist()} lie in different planes; give a rectangle drawn on one "
+                    "(y, x) plane"
+                )
+            arr = arr[:, -2:]
         if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 2:  # corner points (napari rectangle)
             y0, x0 = arr.min(axis=0)
             y1, x1 = arr.max(axis=0)
@@ -147,7 +172,8 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
             y0, x0, y1, x1 = arr
         else:
             raise ValueError(
-                f"box must be (y0, x0, y1, x1), an (H, W) mask or (k, 2) corner points, got shape {arr.shape}"
+                f"box must be (y0, x0, y1, x1), an (H, W) mask, (k, 2) corner points or one rectangle's (4, D) "
+                f"corners, got shape {arr.shape}"
             )
         if y1 <= y0 or x1 <= x0:
             raise ValueError(f"box is empty: (y0, x0, y1, x1) = {tuple(arr.tolist())} needs y1 > y0 and x1 > x0")
@@ -440,7 +466,9 @@ def remove_watermark(
         ``(N, H, W[, C])`` array.
     box
         ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or
-        ``(k, 2)`` corner points (a napari Shapes rectangle). Required for a single image, optional for several.
+        ``(k, 2)`` corner points (a napari Shapes rectangle; a Shapes layer's ``data`` holding one rectangle
+        works as is, and so do ``(4, D)`` corners from a layer on a stack: the last two coordinates are
+        ``(y, x)``). Required for a single image, optional for several.
     iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`.
 
@@ -460,6 +488,7 @@ def remove_watermark(
     True
     """
     stack, vr, single = as_images(images, "images")
+    seed = check_seed(seed)
     n, h, w = stack.shape[:3]
     if box is None and n < 2:
         raise ValueError(
@@ -479,7 +508,7 @@ def remove_watermark(
         box=None if box is None else "given",
         max_size=ms,
         device=str(dev),
-        seed=int(seed),
+        seed=seed,
         preset=preset,
     )
     full = to_tensor(stack, dev)  # (N, C, H, W)
@@ -523,7 +552,7 @@ def remove_watermark(
         }
 
     task.preview = preview
-    sol = yield from optimise(task, device=dev, seed=int(seed), stop=stop)
+    sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     clean, wcol, m = whole(sol.outputs)
     clean_np = vr.restore(to_numpy(clean))
     if box is not None:  # bit-exact input outside the box (no round trip through the value normalisation)
