@@ -151,3 +151,23 @@ def test_every_spec_is_well_formed():
         assert spec.inputs[0].kind == "image" and not spec.modes[0].stack
         parts = [o.part for m in spec.modes for o in m.outputs]
         assert all(parts) and spec.iterations > 0 and spec.max_size >= 16
+
+
+def test_read_labels_of_a_whole_stack_follow_the_sequence_axis(viewer):
+    """(Z, T, Y, X) image, sequence axis 1: (T, Y, X) scribbles are per frame; a 3D layer that fits neither the
+    sequence nor the image is an error, not silently cut to the slider's slice."""
+    image = viewer.add_image(np.zeros((2, 3, 8, 9), np.float32))
+    _frames, index = read_image(image, viewer, whole_stack=True, axis=1)
+    assert index == (0, None)
+    per_frame = viewer.add_labels(np.zeros((3, 8, 9), np.uint8))
+    per_frame.data[2, 1, 1] = 1
+    got = read_labels(per_frame, image, viewer, whole_stack=True, index=index)
+    assert got.shape == (3, 8, 9) and got[2, 1, 1] == 1
+    full = viewer.add_labels(np.zeros((2, 3, 8, 9), np.uint8))
+    full.data[0, 1, 4, 4] = 2
+    got = read_labels(full, image, viewer, whole_stack=True, index=index)
+    assert got.shape == (3, 8, 9) and got[1, 4, 4] == 2
+    with pytest.raises(ValueError, match="one per frame"):
+        read_labels(viewer.add_labels(np.zeros((2, 8, 9), np.uint8)), image, viewer, whole_stack=True, index=index)
+    one = viewer.add_labels(np.zeros((8, 9), np.uint8))
+    assert read_labels(one, image, viewer, whole_stack=True, index=index).shape == (8, 9)

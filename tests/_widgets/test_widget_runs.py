@@ -140,9 +140,13 @@ def test_stack_current_frame(viewer, open_widget, run_widget):
     widget = open_widget(SEG)
     assert not widget.frames.native.isHidden() and widget.frames.value == "current frame"
     run_widget(widget)
-    mask = viewer.layers["movie mask"]
-    assert mask.data.shape == (32, 32) and mask.metadata["frame"] == [2]
-    np.testing.assert_allclose(mask.scale, (0.5, 0.5))
+    # The frame's result sits on its frame (a 2D layer would be drawn over every frame of the stack).
+    for part in ("mask", "foreground", "background"):
+        layer = viewer.layers[f"movie {part}"]
+        assert layer.data.shape == (1, 32, 32) and layer.metadata["frame"] == [2]
+        np.testing.assert_allclose(layer.scale, (1.0, 0.5, 0.5))
+        np.testing.assert_allclose(layer.translate, (2.0, 0.0, 0.0))
+    np.testing.assert_allclose(viewer.layers["movie mask"].data_to_world((0, 5, 5)), (2.0, 2.5, 2.5))
 
 
 @pytest.mark.parametrize("title", [SEG, TRANS])
@@ -396,3 +400,114 @@ def test_watermark_shared_by_several_images(viewer, open_widget, run_widget):
         clean = viewer.layers[f"{name} clean"]
         assert clean.data.shape == s.data.shape[1:] and clean.metadata["source"] == name
     assert "w1 watermark" in names(viewer) and "w2 watermark" not in names(viewer)
+
+
+def test_an_output_name_taken_by_another_layer_still_arrives(viewer, open_widget, run_widget):
+    """A layer of the user's already called "comp mask": napari names ours "comp mask [1]"; it must be kept,
+    and found again by the next run instead of piling up more."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    viewer.add_labels(np.zeros((32, 32), np.uint8), name="comp mask")
+    widget = open_widget(SEG)
+    run_widget(widget)
+    ours = [la for la in viewer.layers if la.metadata.get("part") == "mask"]
+    assert len(ours) == 1 and ours[0].name != "comp mask" and ours[0].data.max() == 1
+    assert viewer.layers["comp mask"].data.max() == 0  # the user's layer is untouched
+    widget.seed.value = 1
+    run_widget(widget)
+    assert len(viewer.layers) == 5 and len([la for la in viewer.layers if la.metadata.get("part") == "mask"]) == 1
+
+
+@pytest.mark.parametrize("action", ["delete", "rename"])
+def test_an_output_deleted_or_renamed_during_the_run(viewer, open_widget, qtbot, errors, action):
+    """Deleting a preview layer mid-run makes it again at the end; renaming one keeps it (with the result)."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=40)
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    done = []
+
+    def on_progress(p):
+        if not done and "comp mask" in names(viewer):
+            done.append(p.iteration)
+            if action == "delete":
+                viewer.layers.remove("comp mask")
+            else:
+                viewer.layers["comp mask"].name = "my mask"
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert done and not errors, errors
+    mask_name = "comp mask" if action == "delete" else "my mask"
+    assert sorted(names(viewer)) == sorted(["comp", "comp background", "comp foreground", mask_name])
+    mask = viewer.layers[mask_name]
+    assert mask.metadata["preview"] is False and mask.metadata["iterations"] == 40
+
+
+def test_outputs_keep_rotation_shear_units_and_axis_labels(viewer, open_widget, run_widget):
+    img = samples.texture_composite(32, rgb=False).data
+    source = viewer.add_image(
+        img, name="rot", rotate=30, shear=[0.2], scale=(0.5, 2.0), translate=(3.0, -1.0), units=("um", "um"),
+        axis_labels=("y", "x"),
+    )
+    widget = open_widget(SEG)
+    run_widget(widget)
+    points = np.array([[0.0, 0.0], [31.0, 0.0], [5.0, 27.0]])
+    for part in ("mask", "foreground"):
+        layer = viewer.layers[f"rot {part}"]
+        np.testing.assert_allclose(
+            [layer.data_to_world(p) for p in points], [source.data_to_world(p) for p in points], atol=1e-9
+        )
+        assert tuple(layer.units) == tuple(source.units) and tuple(layer.axis_labels) == ("y", "x")
+
+
+def test_rgba_alpha_is_not_decomposed(viewer, open_widget, run_widget):
+    rgb = (samples.texture_composite(32).data * 255).astype(np.uint8)
+    rgba = np.concatenate([rgb, np.full((32, 32, 1), 255, np.uint8)], axis=-1)
+    viewer.add_image(rgba, name="rgba")
+    widget = open_widget(SEG)
+    assert widget._prepare().args[0].shape == (32, 32, 3)
+    run_widget(widget)
+    assert viewer.layers["rgba foreground"].rgb and viewer.layers["rgba foreground"].data.shape == (32, 32, 3)
+
+
+def test_cancel_of_a_rerun_restores_contrast_limits(viewer, open_widget, run_widget, qtbot):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(TRANS)
+    run_widget(widget)
+    viewer.layers["comp layer 1"].contrast_limits = (0.2, 0.3)
+    widget.iterations.value, widget.seed.value, widget.preview_every.value = 5000, 1, 1
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 25 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    np.testing.assert_allclose(viewer.layers["comp layer 1"].contrast_limits, (0.2, 0.3))
+
+
+def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors):
+    """The sample adds the image and its box; the widget picks the box up (a single image needs one)."""
+    viewer.open_sample("napari-doubledip", "watermarked")
+    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    box = widget.pickers["box"].value
+    assert box is not None and box.name == viewer.layers[-1].name
+    widget.pickers["box"].value = None
+    assert widget.run() is None and "pick it as 'box'" in errors[-1]
+    viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="new box")
+    assert widget.pickers["box"].value.name == "new box"  # a box drawn later is picked up too
+
+
+def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):
+    viewer.add_image(np.zeros((16, 16), np.float32), name="a")
+    viewer.add_image(np.ones((16, 16), np.float32), name="b")
+    viewer.layers.selection.active = viewer.layers["b"]
+    widget = open_widget(SEG)
+    assert widget.pickers["image"].value.name == "b"
+
+
+def test_sequence_axis_choices_name_axes_plainly(viewer, open_widget):
+    viewer.add_image(np.zeros((2, 3, 16, 16), np.float32), name="zt", axis_labels=("z", "t", "y", "x"))
+    widget = open_widget(SEG)
+    assert widget.sequence_axis.native.itemText(1) == "axis 1 (t)"
+    viewer.add_image(np.zeros((2, 3, 16, 16), np.float32), name="plain")
+    widget.pickers["image"].value = viewer.layers["plain"]
+    assert widget.sequence_axis.native.itemText(0) == "axis 0"

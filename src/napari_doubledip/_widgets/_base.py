@@ -38,6 +38,7 @@ from ._layers import (
     read_box,
     read_image,
     read_labels,
+    same_layer,
     stack_axes,
 )
 from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Option, Output, TaskSpec
@@ -144,6 +145,7 @@ class TaskWidget(Container):
         self._connect_layer_events()
         self.native.destroyed.connect(self._on_destroyed)
         self.reset_choices()
+        self._initial_choices()
 
     def _common_options(self) -> None:
         """The options every task has: budget, working size, device, seed, preview, cancel behaviour."""
@@ -207,14 +209,42 @@ class TaskWidget(Container):
                 picker.value = [next((v for v in values if v.name == active_name), values[0])]
         self._update_frames()
 
+    def _initial_choices(self) -> None:
+        """Start single-layer pickers at the active layer (where napari users expect the input), and
+        ``preselect`` pickers at the last layer of their kind."""
+        active = self.viewer.layers.selection.active
+        for spec_in in self.spec.inputs:
+            picker = self.pickers[spec_in.name]
+            if spec_in.multiple:
+                continue
+            if spec_in.preselect:
+                layers = [c for c in picker.choices if c is not None]
+                if layers:
+                    picker.value = layers[-1]
+            elif not spec_in.optional and active is not None:
+                match = [c for c in picker.choices if c is not None and same_layer(active, c)]
+                if match:
+                    picker.value = match[0]
+
+    def _on_inserted(self, layer: Any) -> None:
+        for spec_in in self.spec.inputs:
+            picker = self.pickers[spec_in.name]
+            if spec_in.preselect and picker.enabled:
+                match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
+                if match:
+                    picker.value = match[0]
+
     def _connect_layer_events(self) -> None:
         events = self.viewer.layers.events
 
         def refresh(event=None):
             try:
-                if event is not None and getattr(event, "type", "") == "inserted":
+                inserted = event is not None and getattr(event, "type", "") == "inserted"
+                if inserted:
                     event.value.events.name.connect(refresh)
                 self.reset_choices()
+                if inserted:
+                    self._on_inserted(event.value)
             except RuntimeError:  # the Qt widget is gone
                 disconnect()
 
@@ -244,12 +274,14 @@ class TaskWidget(Container):
         if not sources:
             return [("0", 0)]
         layer = sources[0]
-        labels = list(self.viewer.dims.axis_labels)
-        first = len(labels) - layer.ndim  # the layer's axes are the viewer's last ones
-        return [
-            (f"{labels[first + i] if 0 <= first + i < len(labels) else i} (axis {i})", i)
-            for i in range(max(stack_axes(layer), 1))
-        ]
+        labels = [str(v) for v in layer.axis_labels]
+
+        def name(i: int) -> str:
+            label = labels[i] if i < len(labels) else ""
+            # napari's default labels are axis numbers ("0" or "-4"): only a real name is worth showing
+            return f"axis {i}" if not label or label.lstrip("-").isdigit() else f"axis {i} ({label})"
+
+        return [(name(i), i) for i in range(max(stack_axes(layer), 1))]
 
     def _update_frames(self, *_args: Any) -> None:
         sources = self._sources()
@@ -278,6 +310,8 @@ class TaskWidget(Container):
         axis = int(self.sequence_axis.value or 0)
         for layer in sources:
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)
+            if getattr(layer, "rgb", False) and data.shape[-1] == 4:
+                data = data[..., :3]  # RGBA: the alpha is opacity, not a colour to decompose
             images.append(data)
             frame = frame if frame is not None else index
         shapes = {im.shape for im in images}
@@ -401,6 +435,8 @@ class TaskWidget(Container):
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
+            if note:
+                self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
             planned = getattr(result, "params", {}).get("iterations")
             if not note and planned and getattr(result, "iterations", planned) < planned:
                 note = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
@@ -505,8 +541,8 @@ class TaskWidget(Container):
             zoom = _zoom(data, full, source) if preview else ()
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
-            if job.mode.stack and job.frame is not None and spatial == 3:  # a slice through a (T, Z, Y, X) layer
-                data, offset = place_in_stack(data, job.frame)
+            if job.frame is not None:
+                data, offset = _place(data, spatial, job.frame)
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom, offset=offset
             )
@@ -527,6 +563,26 @@ def _torch_loaded() -> bool:
     import sys
 
     return "torch" in sys.modules
+
+
+def _place(
+    data: np.ndarray, spatial: int, frame: tuple[int | None, ...]
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Put a result read from a stack back where it came from (``frame``: what ``read_image`` returned).
+
+    A sequence ``(T, Y, X)`` through a multi-axis stack gets its other leading axes back (length 1, offset to
+    the slice); a single frame ``(Y, X)`` gets all of them, so that it shows on its own frame only, not on every
+    slider position; a single frame of a whole-stack run (e.g. the static layer) is placed on the leading axes
+    after the sequence axis when that is the first one (it then shows for every frame of the sequence at that
+    slice), and is left as it is otherwise.
+    """
+    if spatial == 3 and None in frame:
+        return place_in_stack(data, frame)
+    if spatial == 2 and None not in frame:
+        return place_in_stack(data, frame)
+    if spatial == 2 and frame[0] is None and None not in frame[1:] and len(frame) > 1:
+        return place_in_stack(data, frame[1:])
+    return data, ()
 
 
 def _split(value: Any, n: int) -> list[Any]:

@@ -26,8 +26,14 @@ __all__ = [
     "read_box",
     "output_name",
     "transform",
+    "same_layer",
     "OutputLayers",
 ]
+
+
+def same_layer(a: Any, b: Any) -> bool:
+    """Whether two references are the same layer (a plugin's viewer hands out a new proxy per access)."""
+    return getattr(a, "__wrapped__", a) is getattr(b, "__wrapped__", b)
 
 
 def layer_array(layer: Any) -> np.ndarray:
@@ -126,15 +132,26 @@ def place_in_stack(data: np.ndarray, index: tuple[int | None, ...]) -> tuple[np.
 def read_labels(
     layer: Any, image: Any, viewer: Any, whole_stack: bool = False, index: tuple[int | None, ...] | None = None
 ) -> np.ndarray:
-    """A Labels layer as an array matching ``image``'s frame, or its stack (``index``: from :func:`read_image`)."""
+    """A Labels layer as an array matching ``image``'s frame, or its stack (``index``: from :func:`read_image`).
+
+    For a whole stack the labels may be one frame ``(H, W)`` (used for every frame), one per frame of the
+    sequence ``(T, H, W)``, or shaped like the image's leading axes ``(..., H, W)`` (sliced like the image).
+    """
     shape = frame_shape(image)
     labels = layer_array(layer)
     lead = layer_array_shape(image)[: stack_axes(image)]
-    if whole_stack and index is not None and labels.shape == (*lead, *shape):
-        return labels[_selection(index)]
-    if whole_stack and labels.shape == (*lead[:1], *shape):
-        return labels
-    if labels.ndim > 2:
+    if whole_stack and lead:
+        axis = index.index(None) if index is not None and None in index else 0
+        if index is not None and labels.shape == (*lead, *shape):
+            return labels[_selection(index)]
+        if labels.shape == (lead[axis], *shape):
+            return labels
+        if labels.ndim > 2:
+            raise ValueError(
+                f"labels layer {layer.name!r} has shape {labels.shape}; for the whole stack of {image.name!r} it "
+                f"must be one frame {shape}, one per frame {(lead[axis], *shape)}, or {(*lead, *shape)}"
+            )
+    elif labels.ndim > 2:
         labels = labels[current_frame(layer, viewer)]
     if labels.shape != shape:
         raise ValueError(
@@ -177,40 +194,60 @@ def output_name(source: Any, part: str) -> str:
 def transform(
     source: Any, ndim: int, zoom: tuple[float, ...] = (), offset: tuple[int, ...] = ()
 ) -> dict[str, Any]:
-    """``scale``/``translate``/``affine`` for an output with ``ndim`` spatial axes, from the source's last axes.
+    """The source's world transform for an output with ``ndim`` spatial axes (the source's last ones).
 
-    ``zoom`` (one factor per trailing axis, e.g. ``(4, 4)`` for a working-size preview) enlarges the pixels so the
-    output covers the same area, with pixel centres where the full-resolution ones would average to. ``offset``
-    (data pixels on the leading axes) moves a slice of a stack to where it was taken.
+    Returns ``scale``/``translate``/``rotate``/``shear``/``affine``/``units``/``axis_labels`` keyword arguments.
+    ``zoom`` (one factor per trailing axis, e.g. ``(4, 4)`` for a working-size preview) enlarges the pixels so
+    the output covers the same area, with pixel centres where the full-resolution ones would average to.
+    ``offset`` (data pixels on the leading axes) moves a slice of a stack to where it was taken.
     """
+    from napari.utils.transforms.transform_utils import shear_to_matrix
+
     ndim = min(ndim, source.ndim)
     scale = np.asarray(source.scale, dtype=float)[-ndim:].copy()
     translate = np.asarray(source.translate, dtype=float)[-ndim:].copy()
+    rotate = np.asarray(source.rotate, dtype=float)[-ndim:, -ndim:]
+    shear = shear_to_matrix(np.asarray(source.shear, dtype=float), ndim=source.ndim)[-ndim:, -ndim:]
+    shift = np.zeros(ndim)  # in scaled data units, before rotate and shear (napari: rotate @ shear @ scale)
     if offset:
-        translate[: len(offset)] += np.asarray(offset, dtype=float) * scale[: len(offset)]
+        shift[: len(offset)] += np.asarray(offset, dtype=float) * scale[: len(offset)]
     if zoom:
         f = np.ones(ndim)
         f[-len(zoom) :] = zoom
-        translate = translate + scale * (f - 1) / 2
+        shift += scale * (f - 1) / 2
         scale = scale * f
+    translate = translate + rotate @ shear @ shift
     matrix = np.asarray(source.affine.affine_matrix, dtype=float)
     n = matrix.shape[0] - 1
     keep = list(range(n - ndim, n)) + [n]
-    affine = matrix[np.ix_(keep, keep)]
-    return {"scale": tuple(scale), "translate": tuple(translate), "affine": affine}
+    return {
+        "scale": tuple(scale),
+        "translate": tuple(translate),
+        "rotate": rotate,
+        "shear": shear,
+        "affine": matrix[np.ix_(keep, keep)],
+        "units": tuple(source.units)[-ndim:],
+        "axis_labels": tuple(source.axis_labels)[-ndim:],
+    }
+
+
+_TRANSFORM_KEYS = ("scale", "translate", "rotate", "shear", "affine", "units", "axis_labels")
 
 
 @dataclass
 class _Saved:
     data: Any
     metadata: dict
-    scale: tuple
-    translate: tuple
-    affine: Any
+    transform: dict[str, Any]
+    contrast_limits: tuple | None
 
 
 class OutputLayers:
-    """Output layers of one run: found by name (and the task's metadata) or created; undone by :meth:`rollback`.
+    """Output layers of one run: found (by name and the task's metadata) or created; undone by :meth:`rollback`.
+
+    The layers a run writes are tracked as objects, keyed by the name the run asked for: a layer the user renames
+    during the run keeps receiving its part, one the user deletes is made again, and one that napari renamed
+    because the name was taken (``"<name> [1]"``) is still this run's (and is found again by the next run).
 
     Parameters
     ----------
@@ -225,15 +262,28 @@ class OutputLayers:
         self.viewer = viewer
         self.task = task
         self.created: list[Any] = []
-        self.touched: dict[str, Any] = {}  # name -> layer written by this run
+        self.touched: dict[str, Any] = {}  # name asked for -> layer written by this run
         self._saved: list[tuple[Any, _Saved]] = []
 
-    def find(self, name: str, part: str) -> Any | None:
+    def find(self, name: str, part: str, source: str | None = None) -> Any | None:
+        """The layer ``name`` made by this task for ``part``; else one napari de-duplicated (``"name [k]"``)."""
+        fallback = None
         for layer in self.viewer.layers:
             md = layer.metadata
-            if layer.name == name and md.get("task") == self.task and md.get("part") == part:
+            if md.get("task") != self.task or md.get("part") != part:
+                continue
+            if layer.name == name:
                 return layer
-        return None
+            if fallback is None and md.get("source") == source and layer.name.startswith(f"{name} ["):
+                fallback = layer
+        return fallback
+
+    def _in_viewer(self, layer: Any) -> bool:
+        return any(same_layer(layer, other) for other in self.viewer.layers)
+
+    def _forget(self, layer: Any) -> None:
+        self.created = [c for c in self.created if not same_layer(c, layer)]
+        self._saved = [(s, v) for s, v in self._saved if not same_layer(s, layer)]
 
     def write(
         self,
@@ -256,8 +306,11 @@ class OutputLayers:
         tf = transform(source, spatial, zoom, offset)
         metadata = {"task": self.task, "part": part, "source": source.name, **metadata}
         layer = self.touched.get(name)
+        if layer is not None and not self._in_viewer(layer):  # deleted by the user during the run
+            self._forget(layer)
+            layer = None
         if layer is None:
-            layer = self.find(name, part)
+            layer = self.find(name, part, source.name)
         if layer is not None and _kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"):
             self._remove(layer)
             layer = None
@@ -268,13 +321,14 @@ class OutputLayers:
             layer = self._add(name, np.array(data, copy=True), kind, source, rgb, tf, metadata)
             self.created.append(layer)
         else:
-            if not any(layer is c for c in self.created) and not any(layer is s for s, _ in self._saved):
+            existed = not any(same_layer(layer, c) for c in self.created)
+            if existed and not any(same_layer(layer, s) for s, _ in self._saved):
                 self._saved.append((layer, _snapshot(layer)))
             _assign(layer, data)
-            layer.scale, layer.translate, layer.affine = tf["scale"], tf["translate"], tf["affine"]
+            for key in _TRANSFORM_KEYS:
+                setattr(layer, key, tf[key])
             layer.metadata = metadata
-            if kind == "image" and not zoom:
-                layer.contrast_limits = _contrast(source)
+            # A layer from an earlier run keeps the contrast the user may have set (restored on cancel).
         self.touched[name] = layer
         return layer
 
@@ -288,18 +342,21 @@ class OutputLayers:
         return self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
 
     def drop_created_except(self, names: list[str]) -> None:
-        """Remove the layers this run created whose names are not in ``names``."""
-        for layer in [c for c in self.created if c.name not in names]:
-            self._remove(layer)
-            self.created.remove(layer)
-            self.touched.pop(layer.name, None)
+        """Remove the layers this run created for names not in ``names`` (e.g. preview-only parts)."""
+        for name, layer in list(self.touched.items()):
+            if name not in names and any(same_layer(layer, c) for c in self.created):
+                self._remove(layer)
+                self._forget(layer)
+                del self.touched[name]
 
     def raise_created(self, names: list[str]) -> None:
         """Move the layers this run created to the top, in the order of ``names`` (the last on top)."""
-        created = {layer.name for layer in self.created}
         for name in names:
-            if name in created:
-                index = [layer.name for layer in self.viewer.layers].index(name)
+            layer = self.touched.get(name)
+            if layer is None or not any(same_layer(layer, c) for c in self.created):
+                continue
+            index = next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
+            if index is not None:
                 self.viewer.layers.move(index, len(self.viewer.layers))
 
     def _remove(self, layer: Any) -> None:
@@ -309,13 +366,17 @@ class OutputLayers:
             pass
 
     def rollback(self) -> None:
-        """Remove the layers this run created; give updated ones back their previous data and metadata."""
+        """Remove the layers this run created; give updated ones back their data, transform, metadata and
+        contrast limits from before the run."""
         for layer in self.created:
             self._remove(layer)
         for layer, saved in self._saved:
             layer.data = saved.data
-            layer.scale, layer.translate, layer.affine = saved.scale, saved.translate, saved.affine
+            for key, value in saved.transform.items():
+                setattr(layer, key, value)
             layer.metadata = saved.metadata
+            if saved.contrast_limits is not None:
+                layer.contrast_limits = saved.contrast_limits
         self.created.clear()
         self._saved.clear()
         self.touched.clear()
@@ -344,10 +405,15 @@ def _snapshot(layer: Any) -> _Saved:
     return _Saved(
         data.copy() if isinstance(data, np.ndarray) else data,
         dict(layer.metadata),
-        tuple(layer.scale),
-        tuple(layer.translate),
-        np.asarray(layer.affine.affine_matrix).copy(),
+        {key: _copy(getattr(layer, key)) for key in _TRANSFORM_KEYS},
+        tuple(layer.contrast_limits) if _kind(layer) == "image" else None,
     )
+
+
+def _copy(value: Any) -> Any:
+    if hasattr(value, "affine_matrix"):
+        return np.asarray(value.affine_matrix).copy()
+    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
 
 
 def _assign(layer: Any, data: np.ndarray) -> None:

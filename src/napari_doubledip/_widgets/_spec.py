@@ -37,6 +37,9 @@ class LayerInput:
         Offer "none" (the default choice for optional pickers).
     multiple
         A multi-selection list (several images as mixtures, or images sharing a watermark).
+    preselect
+        For an optional picker: choose a layer of its kind when the widget opens and whenever one is added
+        (e.g. the watermark box, which a single image needs), instead of starting at "none".
     """
 
     name: str
@@ -45,6 +48,7 @@ class LayerInput:
     optional: bool = False
     multiple: bool = False
     tooltip: str = ""
+    preselect: bool = False
 
 
 @dataclass(frozen=True)

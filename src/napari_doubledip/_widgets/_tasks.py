@@ -150,6 +150,11 @@ TRANSPARENCY = TaskSpec(
 
 
 def _watermark(x: Inputs):
+    if x.single and x.layers.get("box") is None:
+        raise ValueError(
+            "one image needs a box around the watermark: draw a rectangle in a Shapes layer and pick it as 'box', "
+            "or select several images that share the watermark in 'images'"
+        )
     return (_positional(x),), {"box": x.layers.get("box")}
 
 
@@ -173,7 +178,7 @@ WATERMARK = TaskSpec(
             tooltip="One watermarked image (draw a box), or several images (or one stack) with the same mark.",
         ),
         LayerInput(
-            "box", "shapes", "box", optional=True,
+            "box", "shapes", "box", optional=True, preselect=True,
             tooltip="Shapes layer with a rectangle around the watermark (needed for a single image).",
         ),
     ),
