@@ -511,3 +511,18 @@ def test_sequence_axis_choices_name_axes_plainly(viewer, open_widget):
     viewer.add_image(np.zeros((2, 3, 16, 16), np.float32), name="plain")
     widget.pickers["image"].value = viewer.layers["plain"]
     assert widget.sequence_axis.native.itemText(0) == "axis 0"
+
+
+def test_scribbles_in_another_pixel_grid_are_flagged(viewer, open_widget):
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    seen = []
+    notification_manager.notification_ready.connect(
+        lambda n: seen.append(str(n.message)) if n.severity == NotificationSeverity.WARNING else None
+    )
+    viewer.add_image(np.zeros((16, 16), np.float32), name="img", scale=(2.0, 2.0))
+    lab = viewer.add_labels(np.zeros((16, 16), np.uint8), name="scribbles")
+    widget = open_widget(SEG)
+    widget.pickers["scribbles"].value = lab
+    widget._prepare()
+    assert any("not aligned" in m for m in seen)

@@ -25,7 +25,7 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 
 from ._devices import DeviceChoice
 from ._layers import (
@@ -329,6 +329,11 @@ class TaskWidget(Container):
                 extra[spec_in.name] = read_labels(
                     layer, sources[0], self.viewer, whole_stack=mode.stack, index=frame
                 )
+                if not _aligned(layer, sources[0]):
+                    show_warning(
+                        f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
+                        "(different scale or translate); its pixels are used as the image's pixels"
+                    )
             elif spec_in.kind == "shapes":
                 extra[spec_in.name] = read_box(layer, sources[0], self.viewer)
             else:
@@ -563,6 +568,14 @@ def _torch_loaded() -> bool:
     import sys
 
     return "torch" in sys.modules
+
+
+def _aligned(layer: Any, image: Any) -> bool:
+    """Whether two layers put their last two (Y, X) pixel axes at the same world positions."""
+    return bool(
+        np.allclose(np.asarray(layer.scale)[-2:], np.asarray(image.scale)[-2:])
+        and np.allclose(np.asarray(layer.translate)[-2:], np.asarray(image.translate)[-2:])
+    )
 
 
 def _place(
