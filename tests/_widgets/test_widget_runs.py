@@ -517,12 +517,20 @@ def test_scribbles_in_another_pixel_grid_are_flagged(viewer, open_widget):
     from napari.utils.notifications import NotificationSeverity, notification_manager
 
     seen = []
-    notification_manager.notification_ready.connect(
-        lambda n: seen.append(str(n.message)) if n.severity == NotificationSeverity.WARNING else None
-    )
+
+    def record(n):
+        if n.severity == NotificationSeverity.WARNING:
+            seen.append(str(n.message))
+
     viewer.add_image(np.zeros((16, 16), np.float32), name="img", scale=(2.0, 2.0))
     lab = viewer.add_labels(np.zeros((16, 16), np.uint8), name="scribbles")
     widget = open_widget(SEG)
     widget.pickers["scribbles"].value = lab
-    widget._prepare()
-    assert any("not aligned" in m for m in seen)
+    notification_manager.notification_ready.connect(record)
+    try:
+        widget._prepare()
+        lab.scale = (2.0, 2.0)
+        widget._prepare()
+    finally:
+        notification_manager.notification_ready.disconnect(record)
+    assert len([m for m in seen if "not aligned" in m]) == 1
