@@ -133,3 +133,17 @@ def test_grey_haze():
     r = dd.dehaze(s.data, device="cpu", seed=0)
     assert psnr(r.clean, s.truth["clean"]) > psnr(s.data, s.truth["clean"]) + 2
     assert _corr(r.transmission, s.truth["transmission"]) > 0.4
+
+
+def test_dense_haze_gets_the_dense_setting():
+    """Low dark-channel transmission throughout = dense haze: 400 planned steps and the airlight held; light
+    haze keeps the default. (The run is stopped at once: only the planned setting is checked here.)"""
+    rng = np.random.default_rng(0)
+    scene = rng.random((32, 32, 3)) * 0.6
+    for t, haze, planned in ((0.12, "dense", 400), (0.8, "default", 200)):
+        r = dd.dehaze(t * scene + (1 - t) * 0.9, stop=lambda: True)
+        assert r.params["haze"] == haze and r.params["iterations"] == planned
+    dense = dd.dehaze(0.12 * scene + 0.88 * 0.9, iterations=3)
+    assert dense.params["haze"] == "dense" and dense.iterations == 3  # an explicit budget is kept
+    ref = dd.dehaze(0.12 * scene + 0.88 * 0.9, iterations=3, preset="reference")
+    assert ref.params["haze"] == "default"  # the authors' recipe is not changed
