@@ -534,3 +534,24 @@ def test_scribbles_in_another_pixel_grid_are_flagged(viewer, open_widget):
     finally:
         notification_manager.notification_ready.disconnect(record)
     assert len([m for m in seen if "not aligned" in m]) == 1
+
+
+def test_several_layers_each_result_goes_back_to_its_own_frame(viewer, open_widget, run_widget, errors):
+    """Watermark over two stacks at different frames (world t = 1 is A's frame 1, B's frame 0) and over a stack
+    with a plain image: each clean image is placed on the frame it was read from, a 2D one stays 2D."""
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((3, 32, 32), np.float32), name="A")
+    viewer.add_image(rng.random((3, 32, 32), np.float32), name="B", translate=(1, 0, 0))
+    viewer.add_image(rng.random((32, 32), np.float32), name="C")
+    viewer.dims.set_point(0, 1)
+    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget.pickers["images"].value = [viewer.layers["A"], viewer.layers["B"]]
+    run_widget(widget)
+    for name in ("A", "B"):
+        clean = viewer.layers[f"{name} clean"]
+        assert clean.data.shape == (1, 32, 32) and clean.data_to_world((0, 0, 0))[0] == 1.0
+    widget.pickers["images"].value = [viewer.layers["A"], viewer.layers["C"]]
+    run_widget(widget)
+    assert not errors, errors
+    assert viewer.layers["C clean"].data.shape == (32, 32)
+    assert viewer.layers["A clean"].data.shape == (1, 32, 32)

@@ -76,6 +76,8 @@ class _Job:
     args: tuple
     kwargs: dict[str, Any]
     outputs: OutputLayers
+    #: The index read from each source (``None`` for a 2D layer): results go back where they came from.
+    frames: list[tuple[int | None, ...] | None] = field(default_factory=list)
     control: Control = field(default_factory=Control)
     last_preview_it: int = -(10**9)
     last_preview_t: float = -float("inf")
@@ -306,13 +308,14 @@ class TaskWidget(Container):
         mode = spec.mode(self.frames.value if is_stack(sources[0]) else None)
         if mode.stack and len(sources) > 1:
             raise ValueError(f"'{mode.label}' takes one stack layer; {len(sources)} layers are selected")
-        images, frame = [], None
+        images, frame, frames = [], None, []
         axis = int(self.sequence_axis.value or 0)
         for layer in sources:
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:
                 data = data[..., :3]  # RGBA: the alpha is opacity, not a colour to decompose
             images.append(data)
+            frames.append(index)
             frame = frame if frame is not None else index
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
@@ -327,7 +330,7 @@ class TaskWidget(Container):
                 extra[spec_in.name] = None
             elif spec_in.kind == "labels":
                 extra[spec_in.name] = read_labels(
-                    layer, sources[0], self.viewer, whole_stack=mode.stack, index=frame
+                    layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
                 )
                 if not _aligned(layer, sources[0]):
                     show_warning(
@@ -347,7 +350,8 @@ class TaskWidget(Container):
             precision=str(self.precision.value),
             seed=int(self.seed.value),
         )
-        return _Job(mode, sources, frame, mode.function, args, kwargs, OutputLayers(self.viewer, spec.name))
+        outputs = OutputLayers(self.viewer, spec.name)
+        return _Job(mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames)
 
     def run(self, start: bool = True):
         """Start a run (what Run does); returns the worker, or ``None`` if the inputs are not usable.
@@ -540,14 +544,14 @@ class TaskWidget(Container):
         pieces = _split(value, len(job.sources)) if out.per_input else [value]
         names = []
         full = frame_shape(job.sources[0])
-        for source, data in zip(job.sources, pieces):
+        for source, index, data in zip(job.sources, job.frames or [job.frame] * len(job.sources), pieces):
             data = np.asarray(data)
             name = output_name(source, out.part)
             zoom = _zoom(data, full, source) if preview else ()
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
-            if job.frame is not None:
-                data, offset = _place(data, spatial, job.frame)
+            if index is not None and is_stack(source):
+                data, offset = _place(data, spatial, index)
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom, offset=offset
             )
