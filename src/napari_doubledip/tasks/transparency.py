@@ -31,6 +31,8 @@ LAYER_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in
 #: Mixing-coefficient DIP: a small net on a small noise image, averaged to one value per mixture.
 ALPHA_NET = NetConfig(channels=(8, 16), skip=(0, 0), kernel=3, in_channels=4)
 ALPHA_SIZE = (16, 16)
+#: One mixture: learning rate and exclusion-loss weight.
+SINGLE = {"lr": 0.01, "exclusion": 0.01}
 #: Coefficients live in [ALPHA_MIN, 1 - ALPHA_MIN] so that neither layer can vanish from a mixture.
 ALPHA_MIN = 0.05
 #: :func:`estimate_alphas` gives up when its best score is above this fraction of the median score.
@@ -174,7 +176,7 @@ def build_task(target: torch.Tensor, iterations: int) -> Task:
     kind = "l1" if n == 1 else "mse"
     terms = [
         Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, kind)),
-        Term("exclusion", lambda s: L.exclusion(s.out["layer1"], s.out["layer2"]), 0.01 if n == 1 else 0.05),
+        Term("exclusion", lambda s: L.exclusion(s.out["layer1"], s.out["layer2"]), SINGLE["exclusion"] if n == 1 else 0.05),
     ]
     if n > 1:
         estimate = estimate_alphas(target)
@@ -199,7 +201,7 @@ def build_task(target: torch.Tensor, iterations: int) -> Task:
         compose=compose,
         terms=terms,
         iterations=iterations,
-        lr=0.01,
+        lr=SINGLE["lr"] if n == 1 else 0.01,
         perturb=0.0,
         track_from=0.3,
     )
