@@ -176,7 +176,11 @@ def build_task(target: torch.Tensor, iterations: int) -> Task:
     kind = "l1" if n == 1 else "mse"
     terms = [
         Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, kind)),
-        Term("exclusion", lambda s: L.exclusion(s.out["layer1"], s.out["layer2"]), SINGLE["exclusion"] if n == 1 else 0.05),
+        Term(
+            "exclusion",
+            lambda s: L.exclusion(s.out["layer1"], s.out["layer2"]),
+            SINGLE["exclusion"] if n == 1 else 0.05,
+        ),
     ]
     if n > 1:
         estimate = estimate_alphas(target)
