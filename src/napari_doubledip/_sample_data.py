@@ -47,7 +47,8 @@ def texture_composite() -> list[LayerData]:
 def two_mixtures() -> list[LayerData]:
     """Transparency: two mixtures ``a * L1 + (1 - a) * L2`` of the same two images."""
     s = samples.two_mixtures(SIZE)
-    return [(m, {"name": f"mixture {i + 1}"}, "image") for i, m in enumerate(s.data)]
+    meta = {"sample_set": "two mixtures"}  # the widgets select the set's layers together
+    return [(m, {"name": f"mixture {i + 1}", "metadata": meta}, "image") for i, m in enumerate(s.data)]
 
 
 def watermarked() -> list[LayerData]:
@@ -59,7 +60,8 @@ def watermarked() -> list[LayerData]:
 def watermark_set() -> list[LayerData]:
     """Watermark removal without a box: three images sharing one watermark."""
     s = samples.watermark_set(3, SIZE)
-    return [(im, {"name": f"watermarked {i + 1}"}, "image") for i, im in enumerate(s.data)]
+    meta = {"sample_set": "watermark set"}  # the widgets select the set's layers together
+    return [(im, {"name": f"watermarked {i + 1}", "metadata": meta}, "image") for i, im in enumerate(s.data)]
 
 
 def hazy_image() -> list[LayerData]:

@@ -555,3 +555,18 @@ def test_several_layers_each_result_goes_back_to_its_own_frame(viewer, open_widg
     assert not errors, errors
     assert viewer.layers["C clean"].data.shape == (32, 32)
     assert viewer.layers["A clean"].data.shape == (1, 32, 32)
+
+
+@pytest.mark.parametrize("widget_first", [False, True])
+def test_a_multi_image_sample_is_selected_as_a_whole(viewer, open_widget, widget_first):
+    """Opening the two-mixtures sample selects both mixtures (before or after the widget is opened); an
+    unrelated image added later is not added to the selection."""
+    if widget_first:
+        widget = open_widget(TRANS)
+        viewer.open_sample("napari-doubledip", "two_mixtures")
+    else:
+        viewer.open_sample("napari-doubledip", "two_mixtures")
+        widget = open_widget(TRANS)
+    assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]
+    viewer.add_image(np.zeros((256, 256, 3), np.float32), name="other")
+    assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]

@@ -208,7 +208,10 @@ class TaskWidget(Container):
                 active = self.viewer.layers.selection.active
                 active_name = active.name if active is not None else None
                 values = list(picker.choices)
-                picker.value = [next((v for v in values if v.name == active_name), values[0])]
+                first = next((v for v in values if v.name == active_name), values[0])
+                group = _sample_set(first)  # a multi-image sample (two mixtures...) is selected as a whole
+                same_set = [v for v in values if group and v is not first and _sample_set(v) == group]
+                picker.value = [first, *same_set]
         self._update_frames()
 
     def _initial_choices(self) -> None:
@@ -231,6 +234,12 @@ class TaskWidget(Container):
     def _on_inserted(self, layer: Any) -> None:
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
+            group = _sample_set(layer)
+            if spec_in.multiple and group and picker.enabled:
+                chosen = list(picker.value)
+                match = [c for c in picker.choices if same_layer(layer, c)]
+                if chosen and match and all(_sample_set(c) == group for c in chosen):
+                    picker.value = [*chosen, *(m for m in match if not any(same_layer(m, c) for c in chosen))]
             if spec_in.preselect and picker.enabled:
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
                 if match:
@@ -572,6 +581,14 @@ def _torch_loaded() -> bool:
     import sys
 
     return "torch" in sys.modules
+
+
+def _sample_set(layer: Any) -> str | None:
+    """The bundled multi-image sample a layer belongs to (``metadata["sample_set"]``), if any."""
+    try:
+        return layer.metadata.get("sample_set")
+    except AttributeError:
+        return None
 
 
 def _aligned(layer: Any, image: Any) -> bool:
