@@ -585,10 +585,7 @@ def _torch_loaded() -> bool:
 
 def _sample_set(layer: Any) -> str | None:
     """The bundled multi-image sample a layer belongs to (``metadata["sample_set"]``), if any."""
-    try:
-        return layer.metadata.get("sample_set")
-    except AttributeError:
-        return None
+    return layer.metadata.get("sample_set")
 
 
 def _aligned(layer: Any, image: Any) -> bool:

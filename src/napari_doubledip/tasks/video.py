@@ -127,7 +127,8 @@ def _video_task(
     # The settle rule (early stop once the outputs stopped changing) is the caller's: see segment_video.
     # precision "auto": bfloat16 autocast on CPUs with AMX. Both video tasks measured 1.1-1.2x faster at equal
     # quality (synthetic, 3 seeds; DAVIS IoU 0.393 -> 0.407, real multi-frame static layer 22.0 -> 22.3 dB;
-    # benchmarks/precision.py, benchmarks/evaluate.py); the single-image tasks did not (docs/measurements.md, "Speed").
+    # benchmarks/precision.py, benchmarks/evaluate.py); the single-image tasks did not (docs/measurements.md,
+    # "Speed").
     return replace(
         task, dips=dips, batch=batch if batch < n else None, check_every=check_every, augment=augment,
         settle=settle, precision="auto",
