@@ -504,6 +504,17 @@ def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):
     assert widget.pickers["image"].value.name == "b"
 
 
+@pytest.mark.parametrize("selected", [("b",), ("a", "c")])
+def test_multi_picker_starts_at_the_layers_selected_in_the_list(viewer, open_widget, selected):
+    """One layer selected: the active one; several: those, in list order (as napari's own multi-layer commands)."""
+    for name in ("a", "b", "c"):
+        viewer.add_image(np.zeros((16, 16), np.float32), name=name)
+    viewer.layers.selection.active = viewer.layers[selected[-1]]  # (selects that one only)
+    viewer.layers.selection.update({viewer.layers[n] for n in selected})  # Ctrl-click the others
+    widget = open_widget(TRANS)
+    assert [v.name for v in widget.pickers["mixtures"].value] == list(selected)
+
+
 def test_sequence_axis_choices_name_axes_plainly(viewer, open_widget):
     viewer.add_image(np.zeros((2, 3, 16, 16), np.float32), name="zt", axis_labels=("z", "t", "y", "x"))
     widget = open_widget(SEG)

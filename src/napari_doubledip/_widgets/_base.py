@@ -205,10 +205,15 @@ class TaskWidget(Container):
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
             if spec_in.multiple and not picker.value and picker.choices:
-                active = self.viewer.layers.selection.active
-                active_name = active.name if active is not None else None
                 values = list(picker.choices)
-                first = next((v for v in values if v.name == active_name), values[0])
+                # Layers selected in the layer list (two or more) are what the user means, as for napari's
+                # own multi-layer commands; otherwise the active layer, with the rest of its sample set.
+                selected = [v for v in values if any(same_layer(v, s) for s in self.viewer.layers.selection)]
+                if len(selected) >= 2:
+                    picker.value = selected
+                    continue
+                active = self.viewer.layers.selection.active
+                first = next((v for v in values if active is not None and same_layer(v, active)), values[0])
                 group = _sample_set(first)  # a multi-image sample (two mixtures...) is selected as a whole
                 same_set = [v for v in values if group and v is not first and _sample_set(v) == group]
                 picker.value = [first, *same_set]
