@@ -65,3 +65,34 @@ def test_given_airlight_is_used():
     a = torch.tensor([0.82, 0.86, 0.92])
     _, _, used = Hz.dcp_dehaze(_chw(s.data), a)
     assert torch.equal(used, a)
+
+
+def test_haze_lines_recover_the_transmission_of_a_bright_scene():
+    # A haze-free scene of a few bright colours (no dark pixel anywhere: the dark channel prior fails), hazed
+    # with a transmission ramp that reaches 1: every haze line holds a haze-free pixel, so the lines are exact.
+    rng = np.random.default_rng(0)
+    palette = rng.uniform(0.35, 0.85, (12, 3))
+    clean = palette[rng.integers(0, 12, (48, 48))]
+    t = np.repeat(np.linspace(0.3, 1.0, 48)[:, None], 48, axis=1)
+    a = np.array([0.92, 0.95, 0.97])
+    hazy = torch.from_numpy(t[..., None] * clean + (1 - t[..., None]) * a).permute(2, 0, 1).float()
+    a_t = torch.from_numpy(a).float()
+    lines = Hz.haze_lines_transmission(hazy, a_t)
+    assert lines.shape == (1, 48, 48) and lines.dtype == torch.float32
+    assert float(lines.min()) >= 0 and float(lines.max()) <= 1
+    dcp = Hz.dcp_transmission(hazy, a_t, 1)
+    err_lines = np.abs(lines[0].numpy() - t).mean()
+    assert err_lines < 0.02
+    assert np.abs(dcp[0].numpy() - t).mean() > 5 * err_lines
+
+
+def test_haze_lines_follow_the_synthetic_transmission_and_need_colour():
+    s = hazy_image(64)
+    x = _chw(s.data)
+    a = torch.from_numpy(s.truth["airlight"].reshape(-1, 3)[0]).float()
+    t = Hz.haze_lines_transmission(x, a)
+    # J >= 0 bounds t from below.
+    assert bool((t[0] >= 1 - (x / a[:, None, None]).amin(dim=0) - 1e-5).all())
+    assert np.corrcoef(t.numpy().ravel(), s.truth["transmission"].ravel())[0, 1] > 0.7
+    with pytest.raises(ValueError, match="colour"):
+        Hz.haze_lines_transmission(x[:1], a[:1])

@@ -85,8 +85,38 @@ def test_uniform_haze_is_removed_and_transmission_recovered():
     r = dd.dehaze(s.data, device="cpu", seed=0)
     hazy, ours = psnr(s.data, s.truth["clean"]), psnr(r.clean, s.truth["clean"])
     assert ours > hazy + 8
-    assert ours > _dcp_psnr(s) - 1.0  # on par with (measured: above) the dark-channel baseline
+    # Near the dark-channel baseline (22.1 dB): this scene suits the dark channel, and the haze-lines share of
+    # the light-haze hint costs some of it (seeds 0 / 1 / 2: 20.8 / 18.2 / 19.9 dB; dark-channel hint alone
+    # 24.0 / 19.6 / 20.9). It pays on real light haze (RESIDE +3.3 dB) and on the bright scene below.
+    assert ours > _dcp_psnr(s) - 2.0
     assert _corr(r.transmission, s.truth["transmission"]) > 0.9
+
+
+def _bright_hazy_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocks of a few bright colours (no dark patch: the dark channel prior fails) under a transmission ramp."""
+    rng = np.random.default_rng(0)
+    palette = rng.uniform(0.35, 0.85, (12, 3))
+    clean = palette[np.kron(rng.integers(0, 12, (12, 12)), np.ones((4, 4), int))]
+    t = np.repeat(np.linspace(0.5, 1.0, 48)[:, None], 48, axis=1)
+    hazy = t[..., None] * clean + (1 - t[..., None]) * np.array([0.92, 0.95, 0.97])
+    return hazy.astype(np.float32), clean, t
+
+
+def test_light_haze_on_a_bright_scene_uses_the_haze_lines_hint(monkeypatch):
+    hazy, clean, t = _bright_hazy_scene()
+    r = dd.dehaze(hazy, device="cpu", seed=0)
+    assert r.params["haze"] == "default" and r.params["t_hint"] == "dark channel + haze lines"
+    # Measured 22.8 dB (input 19.4) and mean |t error| 0.14; with the dark channel alone 17.8 dB (below the
+    # input) and 0.37.
+    assert psnr(r.clean, clean) > psnr(hazy, clean) + 2
+    assert np.abs(r.transmission - t).mean() < 0.25
+    monkeypatch.setattr(dd.tasks.dehaze, "LIGHT_HINT_LINES", 0.0)
+    r0 = dd.dehaze(hazy, device="cpu", seed=0)
+    assert r0.params["t_hint"] == "dark channel"
+    assert psnr(r.clean, clean) > psnr(r0.clean, clean) + 2
+    # Haze lines need colour: a grey image keeps the dark-channel hint.
+    monkeypatch.undo()
+    assert dd.dehaze(hazy.mean(axis=-1), iterations=1, device="cpu").params["t_hint"] == "dark channel"
 
 
 @pytest.mark.slow

@@ -218,7 +218,7 @@ DEHAZING = TaskSpec(
     name="dehazing",
     title="Dehazing (Double-DIP)",
     help="Remove haze: a clean image, a transmission map and the airlight map. Auto iterations: 200, or 400 for "
-    "dense haze; light haze often looks best with about 60-100.",
+    "dense haze.",
     iterations=200,
     inputs=(LayerInput("image", "image", "image"),),
     options=(

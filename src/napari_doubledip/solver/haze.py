@@ -9,6 +9,8 @@ fluorescence), in torch, on any device.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.nn import functional as F
 
@@ -21,6 +23,7 @@ __all__ = [
     "recover",
     "dcp_dehaze",
     "patch_radius",
+    "haze_lines_transmission",
 ]
 
 
@@ -151,3 +154,53 @@ def dcp_dehaze(
     rr = 4 * r if refine_radius is None else refine_radius
     t = guided_filter(guide, t, rr, refine_eps).clamp(t_min, 1.0)
     return recover(image, t, a, t_min), t, a
+
+
+
+def _sphere_points(n: int) -> torch.Tensor:
+    """``(n, 3)`` unit vectors spread evenly over the sphere (Fibonacci lattice), float64."""
+    i = torch.arange(n, dtype=torch.float64) + 0.5
+    polar = torch.arccos(1 - 2 * i / n)
+    azimuth = math.pi * (1 + 5**0.5) * i
+    return torch.stack(
+        [torch.cos(azimuth) * torch.sin(polar), torch.sin(azimuth) * torch.sin(polar), torch.cos(polar)], dim=1
+    )
+
+
+def haze_lines_transmission(image: torch.Tensor, airlight: torch.Tensor, n_lines: int = 2000) -> torch.Tensor:
+    """Non-local transmission of Berman, Treibitz & Avidan (2016), "haze lines".
+
+    The colours of a haze-free image form a few hundred tight clusters; under haze each cluster spreads along a
+    line through the airlight, ``I - A = t (J - A)``. Pixels are grouped by the direction of ``I - A`` (nearest
+    of ``n_lines`` directions spread over the sphere); within a line the pixel farthest from ``A`` is taken as
+    haze-free, so ``t = |I - A| / max_line |I - A|``, bounded below by ``1 - min_c I_c / A_c`` (``J >= 0``).
+    Unlike the dark channel it does not assume a dark pixel in every patch, so it does not under-estimate ``t``
+    on bright scenes; it over-estimates ``t`` where the haze is dense (no pixel on a line is near haze-free).
+    The map follows pixels, not patches: refine it (e.g. :func:`~.filters.guided_filter`) before use.
+
+    Parameters
+    ----------
+    image
+        ``(3, H, W)`` colour image in [0, 1] (the clusters need three channels).
+    airlight
+        ``(3,)`` airlight colour.
+    n_lines
+        Number of line directions.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(1, H, W)`` transmission in [0, 1], on the image's device.
+    """
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"haze lines need a (3, H, W) colour image, got shape {tuple(image.shape)}")
+    _, h, w = image.shape
+    a = airlight.reshape(3, 1).to(image)
+    x = (image.reshape(3, -1) - a).T.double()  # (HW, 3); float64 so that the argmax ties are stable
+    radius = x.norm(dim=1)
+    direction = x / radius.clamp_min(1e-6)[:, None]
+    line = (direction @ _sphere_points(n_lines).to(x).T).argmax(dim=1)
+    r_max = torch.zeros(n_lines, dtype=x.dtype, device=x.device).scatter_reduce(0, line, radius, reduce="amax")
+    t = radius / r_max[line].clamp_min(1e-6)
+    lower = 1 - (image.reshape(3, -1) / a.clamp_min(1e-3)).amin(dim=0).double()
+    return torch.maximum(t, lower).clamp(0, 1).reshape(1, h, w).to(image.dtype)
