@@ -321,6 +321,24 @@ def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
     assert viewer.layers["haze clean"].rgb and viewer.layers["haze airlight"].data.shape == img.shape
     md = viewer.layers["haze clean"].metadata
     assert md["params"]["airlight"] == [0.8, 0.85, 0.9] and len(md["airlight_init"]) == 3
+    assert md["params"]["transmission_prior"] == "auto"
+
+
+def test_dehazing_transmission_prior_choice(viewer, open_widget, run_widget, errors):
+    viewer.add_image(samples.hazy_image(32).data, name="haze")
+    widget = open_widget("Dehazing (Double-DIP)")
+    assert list(widget.task_options["transmission_prior"].choices) == ["auto", "dark channel", "haze lines"]
+    widget.task_options["transmission_prior"].value = "haze lines"
+    widget.iterations.value = 3
+    run_widget(widget)
+    params = viewer.layers["haze clean"].metadata["params"]
+    assert params["transmission_prior"] == "haze lines" and params["t_hint"] == "haze lines"
+    # Haze lines need colour: on a grey layer the run stops with the reason, and no layers.
+    viewer.add_image(samples.hazy_image(32, rgb=False).data, name="grey haze")
+    widget.pickers["image"].value = viewer.layers["grey haze"]
+    run_widget(widget)
+    assert len(errors) == 1 and "needs an RGB image" in errors[0]
+    assert not any(layer.name.startswith("grey haze ") for layer in viewer.layers)
 
 
 def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):

@@ -102,7 +102,7 @@ def _bright_hazy_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hazy.astype(np.float32), clean, t
 
 
-def test_light_haze_on_a_bright_scene_uses_the_haze_lines_hint(monkeypatch):
+def test_light_haze_on_a_bright_scene_uses_the_haze_lines_hint():
     hazy, clean, t = _bright_hazy_scene()
     r = dd.dehaze(hazy, device="cpu", seed=0)
     assert r.params["haze"] == "default" and r.params["t_hint"] == "dark channel + haze lines"
@@ -110,13 +110,17 @@ def test_light_haze_on_a_bright_scene_uses_the_haze_lines_hint(monkeypatch):
     # input) and 0.37.
     assert psnr(r.clean, clean) > psnr(hazy, clean) + 2
     assert np.abs(r.transmission - t).mean() < 0.25
-    monkeypatch.setattr(dd.tasks.dehaze, "LIGHT_HINT_LINES", 0.0)
-    r0 = dd.dehaze(hazy, device="cpu", seed=0)
+    r0 = dd.dehaze(hazy, device="cpu", seed=0, transmission_prior="dark channel")
     assert r0.params["t_hint"] == "dark channel"
     assert psnr(r.clean, clean) > psnr(r0.clean, clean) + 2
-    # Haze lines need colour: a grey image keeps the dark-channel hint.
-    monkeypatch.undo()
-    assert dd.dehaze(hazy.mean(axis=-1), iterations=1, device="cpu").params["t_hint"] == "dark channel"
+    # Haze lines need colour: on a grey image "auto" keeps the dark channel, and asking for them is an error.
+    grey = hazy.mean(axis=-1)
+    assert dd.dehaze(grey, iterations=1, device="cpu").params["t_hint"] == "dark channel"
+    with pytest.raises(ValueError, match="transmission_prior='haze lines' needs an RGB image"):
+        dd.dehaze(grey, iterations=1, transmission_prior="haze lines")
+    with pytest.raises(ValueError, match="transmission_prior must be one of"):
+        dd.dehaze(hazy, iterations=1, transmission_prior="dcp")
+    assert dd.dehaze(hazy, iterations=1, transmission_prior="haze lines").params["t_hint"] == "haze lines"
 
 
 @pytest.mark.slow

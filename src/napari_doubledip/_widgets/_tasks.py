@@ -211,7 +211,8 @@ def _dehaze(x: Inputs):
     airlight = parse_airlight(x.options.get("airlight", "auto"))
     if airlight is not None and len(airlight) == 1:
         airlight = airlight[0]
-    return (x.image,), {"airlight": airlight}
+    prior = x.options.get("transmission_prior", "auto")
+    return (x.image,), {"airlight": airlight, "transmission_prior": prior}
 
 
 DEHAZING = TaskSpec(
@@ -225,6 +226,12 @@ DEHAZING = TaskSpec(
         Option(
             "airlight", "auto", "airlight", annotation=str,
             tooltip="'auto' (estimated), or the haze colour as 1 (grey) or 3 (RGB) numbers in the image's units.",
+        ),
+        Option(
+            "transmission_prior", "auto", "transmission prior", annotation=str,
+            options={"choices": ["auto", "dark channel", "haze lines"]},
+            tooltip="Where the haze estimate starts. 'dark channel' suits scenes with dark patches everywhere, "
+            "'haze lines' (RGB only) bright scenes; 'auto' averages them on light haze, dark channel on dense.",
         ),
     ),
     modes=(

@@ -78,6 +78,8 @@ AIRLIGHT_SIZE = (16, 16)
 #: (Dense-HAZE 37 and 43 are the two of ten above :data:`DENSE_T`; synthetic: coffee and chelsea, uniform and
 #: varying airlight, ``samples.hazy_image(256)``.)
 LIGHT_HINT_LINES = 0.5
+#: Values of ``transmission_prior`` (see :func:`dehaze`).
+TRANSMISSION_PRIORS = ("auto", "dark channel", "haze lines")
 #: Lower bound of the transmission when inverting the haze model.
 T_MIN = 0.1
 #: Loss weights (see :func:`build_task`), chosen on the synthetic hazy images of :mod:`napari_doubledip.samples`.
@@ -262,6 +264,7 @@ def dehaze(
     preset: str = "default",
     precision: str = "auto",
     stop: StopRequest = None,
+    transmission_prior: str = "auto",
 ) -> Generator[Progress, None, DehazeResult]:
     """Remove haze with Double-DIP, recovering a transmission map and a non-uniform airlight map.
 
@@ -282,6 +285,12 @@ def dehaze(
         <= 1 on an image brighter than 2 warns): a number or one value per channel; ``None`` = estimated. One
         brighter than the image's brightest pixel is kept as given (the value range of the results then reaches
         up to it).
+    transmission_prior
+        Where the transmission starts (the DIP refines it, but keeps much of its level): ``"dark channel"``
+        (He et al. 2011: assumes a black pixel in every patch, so it under-estimates ``t`` on bright scenes),
+        ``"haze lines"`` (Berman et al. 2016, RGB only: assumes some haze-free pixel of every colour, so it
+        over-estimates ``t`` in dense haze) or ``"auto"``: the dark channel for dense haze and non-RGB images,
+        otherwise the mean of the two (see :data:`LIGHT_HINT_LINES`).
     iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`. ``iterations=None``: 200, or 400 for dense haze.
 
@@ -296,7 +305,8 @@ def dehaze(
     (above the dark-channel prior), on lighter haze worse. On lighter haze the transmission hint of an RGB image
     averages the dark channel's with the haze lines' of Berman et al. (2016), which does not assume dark scene
     patches (RESIDE 22.3 dB against 19.0 with the dark channel alone): see :data:`LIGHT_HINT_LINES`.
-    ``r.params["t_hint"]`` says which hint ran.
+    ``r.params["t_hint"]`` says which hint ran; ``transmission_prior="dark channel"`` is the better choice for
+    scenes with dark patches everywhere (the bundled hazy sample: 22.1 against 20.3 dB).
 
     Examples
     --------
@@ -311,6 +321,10 @@ def dehaze(
     """
     img, vr = as_image(image, "image")
     seed = check_seed(seed)
+    if transmission_prior not in TRANSMISSION_PRIORS:
+        raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {transmission_prior!r}")
+    if transmission_prior == "haze lines" and img.shape[-1] != 3:
+        raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {img.shape[-1]} channel(s)")
     img, vr = _physical_range(img, vr)
     a_user = _airlight_arg(airlight, img.shape[-1], vr)
     if a_user is not None:
@@ -342,13 +356,17 @@ def dehaze(
     t_hint = guided_filter(work[0].mean(dim=0, keepdim=True), t_hint, 4 * r_work, 1e-3).clamp(T_MIN, 1)
     # Dense haze (low transmission throughout) is fitted longer, with the airlight held (see DEFAULTS).
     dense = preset == "default" and float(t_hint.mean()) < DENSE_T
-    if preset == "default" and not dense and work.shape[1] == 3 and LIGHT_HINT_LINES > 0:
+    if transmission_prior == "auto":
+        rgb = work.shape[1] == 3
+        w_lines = LIGHT_HINT_LINES if preset == "default" and not dense and rgb else 0.0
+    else:
+        w_lines = 1.0 if transmission_prior == "haze lines" else 0.0
+    if w_lines > 0:
         lines = Hz.haze_lines_transmission(work[0], a0)
         lines = guided_filter(work[0].mean(dim=0, keepdim=True), lines, 4 * r_work, 1e-3).clamp(T_MIN, 1)
-        t_hint = (1 - LIGHT_HINT_LINES) * t_hint + LIGHT_HINT_LINES * lines
-        params["t_hint"] = "dark channel + haze lines"
-    else:
-        params["t_hint"] = "dark channel"
+        t_hint = (1 - w_lines) * t_hint + w_lines * lines
+    params["transmission_prior"] = transmission_prior
+    params["t_hint"] = {0.0: "dark channel", 1.0: "haze lines"}.get(w_lines, "dark channel + haze lines")
     if dense and iterations is None:
         its = DEFAULTS["iterations_dense"]
     params["haze"] = "dense" if dense else "default"
