@@ -84,11 +84,12 @@ def test_uniform_haze_is_removed_and_transmission_recovered():
     s = hazy_image(64)
     r = dd.dehaze(s.data, device="cpu", seed=0)
     hazy, ours = psnr(s.data, s.truth["clean"]), psnr(r.clean, s.truth["clean"])
-    assert ours > hazy + 8
-    # Near the dark-channel baseline (22.1 dB): this scene suits the dark channel, and the haze-lines share of
-    # the light-haze hint costs some of it (seeds 0 / 1 / 2: 20.8 / 18.2 / 19.9 dB; dark-channel hint alone
-    # 24.0 / 19.6 / 20.9). It pays on real light haze (RESIDE +3.3 dB) and on the bright scene below.
-    assert ours > _dcp_psnr(s) - 2.0
+    assert ours > hazy + 8  # measured 20.8 dB (seeds 1 / 2: 18.2 / 19.9), hazy input 11.4
+    # This scene suits the dark channel; started from its transmission alone, Double-DIP is on par with the
+    # dark-channel baseline (22.1 dB; measured 24.0, seeds 1 / 2: 19.6 / 20.9). The default's haze-lines share
+    # costs some of that here and pays on real light haze (RESIDE +3.3 dB) and on the bright scene below.
+    dc = dd.dehaze(s.data, device="cpu", seed=0, transmission_prior="dark channel")
+    assert psnr(dc.clean, s.truth["clean"]) > _dcp_psnr(s) - 1.0
     assert _corr(r.transmission, s.truth["transmission"]) > 0.9
 
 

@@ -26,11 +26,13 @@ def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
         lo = (idx - r).clamp(min=0)
         return c.index_select(dim, hi) - c.index_select(dim, lo)
 
-    # float64 accumulation keeps the cumulative sums exact enough for large images.
-    s = _sum(_sum(x.double(), -2, h), -1, w)
-    ones = torch.ones((h, w), dtype=torch.float64, device=x.device)
+    # float64 accumulation keeps the cumulative sums exact enough for large images; Apple's MPS has no float64,
+    # so there the sums run on the CPU.
+    acc = x.device if x.device.type != "mps" else torch.device("cpu")
+    s = _sum(_sum(x.to(acc, torch.float64), -2, h), -1, w)
+    ones = torch.ones((h, w), dtype=torch.float64, device=acc)
     count = _sum(_sum(ones, -2, h), -1, w)
-    return (s / count).to(x.dtype)
+    return (s / count).to(x.device, x.dtype)
 
 
 def _coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float):

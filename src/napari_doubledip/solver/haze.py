@@ -183,7 +183,7 @@ def haze_lines_transmission(image: torch.Tensor, airlight: torch.Tensor, n_lines
     image
         ``(3, H, W)`` colour image in [0, 1] (the clusters need three channels).
     airlight
-        ``(3,)`` airlight colour.
+        ``(3,)`` airlight colour (or one value for a grey airlight).
     n_lines
         Number of line directions.
 
@@ -194,13 +194,31 @@ def haze_lines_transmission(image: torch.Tensor, airlight: torch.Tensor, n_lines
     """
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"haze lines need a (3, H, W) colour image, got shape {tuple(image.shape)}")
+    if airlight.numel() not in (1, 3):
+        raise ValueError(f"airlight must be one value or (3,), got shape {tuple(airlight.shape)}")
     _, h, w = image.shape
-    a = airlight.reshape(3, 1).to(image)
-    x = (image.reshape(3, -1) - a).T.double()  # (HW, 3); float64 so that the argmax ties are stable
+    dtype = image.dtype
+    # A one-off step at the working size: on the CPU in float64 (MPS has none), whatever the image's device. The
+    # per-line maximum hangs on single pixels, so the precision of the line assignment shows in the results
+    # (float32 moved RESIDE images by up to 0.9 dB either way).
+    device = image.device
+    image = image.detach().cpu()
+    a = airlight.detach().cpu().to(image).reshape(-1).expand(3).reshape(3, 1)
+    x = (image.reshape(3, -1) - a).T.double()  # (HW, 3)
     radius = x.norm(dim=1)
     direction = x / radius.clamp_min(1e-6)[:, None]
-    line = (direction @ _sphere_points(n_lines).to(x).T).argmax(dim=1)
+    points = _sphere_points(n_lines).to(x).T  # (3, n_lines)
+    # Nearest direction by chunks of pixels into one reused buffer, so that memory stays at chunk x n_lines
+    # whatever the image size (a fresh product per chunk measured 8 GB peak RSS on a 1024 px image; this 0.3 GB).
+    chunk = max(1, 2**22 // n_lines)
+    buffer = torch.empty(min(chunk, len(direction)), n_lines, dtype=x.dtype, device=x.device)
+    line = torch.empty(len(direction), dtype=torch.long, device=x.device)
+    for start in range(0, len(direction), chunk):
+        d = direction[start : start + chunk]
+        product = buffer[: len(d)]
+        torch.mm(d, points, out=product)
+        line[start : start + len(d)] = product.argmax(dim=1)
     r_max = torch.zeros(n_lines, dtype=x.dtype, device=x.device).scatter_reduce(0, line, radius, reduce="amax")
     t = radius / r_max[line].clamp_min(1e-6)
     lower = 1 - (image.reshape(3, -1) / a.clamp_min(1e-3)).amin(dim=0).double()
-    return torch.maximum(t, lower).clamp(0, 1).reshape(1, h, w).to(image.dtype)
+    return torch.maximum(t, lower).clamp(0, 1).reshape(1, h, w).to(device=device, dtype=dtype)

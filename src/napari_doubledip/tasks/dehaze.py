@@ -289,8 +289,8 @@ def dehaze(
         Where the transmission starts (the DIP refines it, but keeps much of its level): ``"dark channel"``
         (He et al. 2011: assumes a black pixel in every patch, so it under-estimates ``t`` on bright scenes),
         ``"haze lines"`` (Berman et al. 2016, RGB only: assumes some haze-free pixel of every colour, so it
-        over-estimates ``t`` in dense haze) or ``"auto"``: the dark channel for dense haze and non-RGB images,
-        otherwise the mean of the two (see :data:`LIGHT_HINT_LINES`).
+        over-estimates ``t`` in dense haze) or ``"auto"``: the dark channel for dense haze, non-RGB images and
+        ``preset="reference"``, otherwise the mean of the two (see :data:`LIGHT_HINT_LINES`).
     iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`. ``iterations=None``: 200, or 400 for dense haze.
 
@@ -321,7 +321,7 @@ def dehaze(
     """
     img, vr = as_image(image, "image")
     seed = check_seed(seed)
-    if transmission_prior not in TRANSMISSION_PRIORS:
+    if not isinstance(transmission_prior, str) or transmission_prior not in TRANSMISSION_PRIORS:
         raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {transmission_prior!r}")
     if transmission_prior == "haze lines" and img.shape[-1] != 3:
         raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {img.shape[-1]} channel(s)")
@@ -366,7 +366,7 @@ def dehaze(
         lines = guided_filter(work[0].mean(dim=0, keepdim=True), lines, 4 * r_work, 1e-3).clamp(T_MIN, 1)
         t_hint = (1 - w_lines) * t_hint + w_lines * lines
     params["transmission_prior"] = transmission_prior
-    params["t_hint"] = {0.0: "dark channel", 1.0: "haze lines"}.get(w_lines, "dark channel + haze lines")
+    params["t_hint"] = "dark channel" if w_lines == 0 else "haze lines" if w_lines == 1 else "dark channel + haze lines"
     if dense and iterations is None:
         its = DEFAULTS["iterations_dense"]
     params["haze"] = "dense" if dense else "default"
