@@ -20,6 +20,12 @@ def test_dark_channel_is_min_over_channels_and_window():
     # batched input and one channel (a local minimum filter)
     assert Hz.dark_channel(x[None], 1).shape == (1, 1, 9, 9)
     assert torch.equal(Hz.dark_channel(x[1:2], 1), d)
+    # On random data: the window minimum, brute force (replicate border), at a rectangular size.
+    y = torch.rand(2, 13, 17, generator=torch.Generator().manual_seed(0))
+    r = 3
+    padded = torch.nn.functional.pad(y.amin(0)[None, None], (r,) * 4, mode="replicate")[0, 0]
+    brute = padded.unfold(0, 2 * r + 1, 1).unfold(1, 2 * r + 1, 1).amin(dim=(-1, -2))
+    assert torch.equal(Hz.dark_channel(y, r)[0], brute)
 
 
 def test_airlight_estimate_finds_the_opaque_haze():
