@@ -366,7 +366,8 @@ def dehaze(
         lines = guided_filter(work[0].mean(dim=0, keepdim=True), lines, 4 * r_work, 1e-3).clamp(T_MIN, 1)
         t_hint = (1 - w_lines) * t_hint + w_lines * lines
     params["transmission_prior"] = transmission_prior
-    params["t_hint"] = "dark channel" if w_lines == 0 else "haze lines" if w_lines == 1 else "dark channel + haze lines"
+    hint_names = {0.0: "dark channel", 1.0: "haze lines"}
+    params["t_hint"] = hint_names.get(float(w_lines), "dark channel + haze lines")
     if dense and iterations is None:
         its = DEFAULTS["iterations_dense"]
     params["haze"] = "dense" if dense else "default"
