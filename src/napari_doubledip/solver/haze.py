@@ -159,7 +159,6 @@ def dcp_dehaze(
     return recover(image, t, a, t_min), t, a
 
 
-
 def _sphere_points(n: int) -> torch.Tensor:
     """``(n, 3)`` unit vectors spread evenly over the sphere (Fibonacci lattice), float64."""
     i = torch.arange(n, dtype=torch.float64) + 0.5

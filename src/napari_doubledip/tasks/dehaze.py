@@ -352,8 +352,11 @@ def dehaze(
         a0 = Hz.estimate_airlight(full[0], Hz.patch_radius(size))
     else:
         a0 = torch.from_numpy(a_user).to(dev)
-    t_hint = Hz.dcp_transmission(work[0], a0, r_work)
-    t_hint = guided_filter(work[0].mean(dim=0, keepdim=True), t_hint, 4 * r_work, 1e-3).clamp(T_MIN, 1)
+
+    def refine(t: torch.Tensor) -> torch.Tensor:  # a transmission estimate, guided by the image's edges
+        return guided_filter(work[0].mean(dim=0, keepdim=True), t, 4 * r_work, 1e-3).clamp(T_MIN, 1)
+
+    t_hint = refine(Hz.dcp_transmission(work[0], a0, r_work))
     # Dense haze (low transmission throughout) is fitted longer, with the airlight held (see DEFAULTS).
     dense = preset == "default" and float(t_hint.mean()) < DENSE_T
     if transmission_prior == "auto":
@@ -362,9 +365,7 @@ def dehaze(
     else:
         w_lines = 1.0 if transmission_prior == "haze lines" else 0.0
     if w_lines > 0:
-        lines = Hz.haze_lines_transmission(work[0], a0)
-        lines = guided_filter(work[0].mean(dim=0, keepdim=True), lines, 4 * r_work, 1e-3).clamp(T_MIN, 1)
-        t_hint = (1 - w_lines) * t_hint + w_lines * lines
+        t_hint = (1 - w_lines) * t_hint + w_lines * refine(Hz.haze_lines_transmission(work[0], a0))
     params["transmission_prior"] = transmission_prior
     hint_names = {0.0: "dark channel", 1.0: "haze lines"}
     params["t_hint"] = hint_names.get(float(w_lines), "dark channel + haze lines")
