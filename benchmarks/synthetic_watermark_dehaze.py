@@ -37,7 +37,9 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
 
 
-def bench_dehaze(size: int, seeds: list[int], scene: str, iterations: int | None, max_size: int | None) -> None:
+def bench_dehaze(
+    size: int, seeds: list[int], scene: str, iterations: int | None, max_size: int | None, prior: str = "auto"
+) -> None:
     print(f"== dehaze, {size}x{size} '{scene}' (PSNR dB of the haze-free image; corr(t); |A error|; seconds)")
     for varying in (False, True):
         s = S.hazy_image(size, varying_airlight=varying, scene=scene)
@@ -55,7 +57,9 @@ def bench_dehaze(size: int, seeds: list[int], scene: str, iterations: int | None
         )
         for seed in seeds:
             t0 = time.perf_counter()
-            r = dd.dehaze(s.data, iterations=iterations, max_size=max_size, device="cpu", seed=seed)
+            r = dd.dehaze(
+                s.data, iterations=iterations, max_size=max_size, device="cpu", seed=seed, transmission_prior=prior
+            )
             dt = time.perf_counter() - t0
             print(
                 f"   Double-DIP s={seed}  {S.psnr(r.clean, truth):6.2f}  corr(t) "
@@ -116,6 +120,7 @@ def main() -> None:
     p.add_argument("--scene", default="coffee", help="haze-free picture for the dehazing case")
     p.add_argument("--iterations", type=int, default=None, help="default: each task's measured default")
     p.add_argument("--max-size", type=int, default=None)
+    p.add_argument("--transmission-prior", default="auto", help="dehaze's transmission_prior")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
     if args.threads:
@@ -123,7 +128,7 @@ def main() -> None:
     seeds = [int(v) for v in args.seeds.split(",")]
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
     if args.only in (None, "dehaze"):
-        bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size)
+        bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size, args.transmission_prior)
     sets = [] if args.sets in ("", "none") else [(int(v[0]), v[1:] == "rgb") for v in args.sets.split(",")]
     if args.only in (None, "watermark", "watermark_set"):
         bench_watermark(args.size, seeds, args.iterations, args.max_size, sets, box=args.only != "watermark_set")
