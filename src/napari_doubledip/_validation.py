@@ -275,14 +275,18 @@ def check_iterations(iterations: int | None, default: int) -> int:
     return int(iterations)
 
 
+#: Smallest working size (long side, pixels) the networks accept.
+MIN_WORKING_SIZE = 16
+
+
 def check_max_size(max_size: int | None, default: int) -> int:
-    """``None`` -> ``default``; otherwise an int >= 16."""
+    """``None`` -> ``default``; otherwise an int >= :data:`MIN_WORKING_SIZE`."""
     if max_size is None:
         return default
     if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
         raise TypeError(f"max_size must be an int or None, got {type(max_size).__name__}")
-    if max_size < 16:
-        raise ValueError(f"max_size must be >= 16 pixels, got {max_size}")
+    if max_size < MIN_WORKING_SIZE:
+        raise ValueError(f"max_size must be >= {MIN_WORKING_SIZE} pixels, got {max_size}")
     return int(max_size)
 
 

@@ -43,17 +43,29 @@ def run_widget(qtbot):
     return _run
 
 
-@pytest.fixture
-def errors():
-    """Messages of the napari error notifications shown during the test."""
+def _notifications(severity_name: str):
+    """Record the messages of the napari notifications of one severity shown while the generator is open."""
     from napari.utils.notifications import NotificationSeverity, notification_manager
 
+    severity = getattr(NotificationSeverity, severity_name)
     seen: list[str] = []
 
     def record(notification):
-        if notification.severity == NotificationSeverity.ERROR:
+        if notification.severity == severity:
             seen.append(str(notification.message))
 
     notification_manager.notification_ready.connect(record)
     yield seen
     notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def errors():
+    """Messages of the napari error notifications shown during the test."""
+    yield from _notifications("ERROR")
+
+
+@pytest.fixture
+def warnings_shown():
+    """Messages of the napari warning notifications shown during the test."""
+    yield from _notifications("WARNING")

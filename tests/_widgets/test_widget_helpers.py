@@ -74,8 +74,9 @@ def test_parse_airlight():
     assert parse_airlight("0.9, 0.8 0.7") == (0.9, 0.8, 0.7)
     with pytest.raises(ValueError):
         parse_airlight("bright")
-    with pytest.raises(ValueError):
-        parse_airlight("1, 2")
+    assert parse_airlight("1, 2") == (1.0, 2.0)  # one per channel of a 2-channel image: the library checks
+    with pytest.raises(ValueError, match="one per channel"):
+        parse_airlight(",")
 
 
 def test_transform_takes_trailing_axes_and_zooms(viewer):

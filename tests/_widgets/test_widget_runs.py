@@ -255,6 +255,10 @@ def test_bad_inputs_are_reported_without_starting(viewer, open_widget, errors):
     widget = open_widget(SEG)  # no image layer at all
     assert widget.run() is None and widget.worker is None
     assert errors and "choose an image layer" in errors[0]
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    widget.pickers["image"].value = viewer.layers["img"]
+    widget.max_size.value = 8  # the spin box allows 0 (auto) and 1-15, which the library refuses
+    assert widget.run() is None and "working size must be 0 (auto) or at least 16 px" in errors[-1]
 
 
 def test_a_widget_whose_function_is_missing_says_so(viewer):
@@ -348,6 +352,18 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     assert widget.run() is None and "airlight" in errors[0]
 
 
+def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widget, warnings_shown, errors):
+    """The library warns inside the worker (an airlight given as a fraction on 0-255 data): the user sees it."""
+    img = (samples.hazy_image(32).data * 255).astype(np.uint8)
+    viewer.add_image(img, name="haze")
+    widget = open_widget("Dehazing (Double-DIP)", iterations=3)
+    widget.task_options["airlight"].value = "0.9"
+    run_widget(widget)
+    shown = [m for m in warnings_shown if "airlight" in m]
+    assert len(shown) == 1 and shown[0].startswith("Dehazing") and not errors
+    assert "haze clean" in names(viewer)  # a warning does not stop the run
+
+
 def test_segmentation_of_a_whole_stack(viewer, open_widget, run_widget):
     video = samples.moving_object_video(size=32, frames=3).data  # (T, Y, X, RGB)
     viewer.add_image(video, name="movie", scale=(1.0, 2.0, 2.0))
@@ -390,6 +406,29 @@ def test_video_transparency_dynamic_and_static(viewer, open_widget, run_widget):
     assert viewer.layers["glass dynamic"].data.shape == video.shape
     assert viewer.layers["glass static"].data.shape == video.shape[1:]
     assert len(viewer.layers["glass static"].metadata["alphas"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "parts"),
+    [("video: moving + static layer", ("static",)), ("all frames are mixtures", ("layer 1", "layer 2"))],
+)
+def test_one_frame_results_of_a_stack_sit_on_their_slice(viewer, open_widget, run_widget, errors, mode, parts):
+    """(Z, T, Y, X) with T as the sequence: a result for the whole sequence (the static layer, or the layers
+    of the mixtures) read at z = 1 shows for every t at z = 1 and not at z = 0."""
+    data = np.random.default_rng(0).random((2, 3, 24, 24)).astype(np.float32)
+    viewer.add_image(data, name="zt", scale=(3.0, 1.0, 2.0, 2.0))
+    viewer.dims.set_current_step(0, 1)
+    widget = open_widget(TRANS, iterations=3)
+    widget.frames.value = mode
+    widget.sequence_axis.value = 1
+    run_widget(widget)
+    assert not errors
+    for part in parts:
+        layer = viewer.layers[f"zt {part}"]
+        assert layer.data.shape == (1, 3, 24, 24), part
+        np.testing.assert_allclose(layer.translate, (3.0, 0.0, 0.0, 0.0))
+        np.testing.assert_allclose(layer.scale, (3.0, 1.0, 2.0, 2.0))
+        np.testing.assert_array_equal(layer.data[0, 0], layer.data[0, 2])  # the same image at every t
 
 
 def test_watermark_with_a_box(viewer, open_widget, run_widget):

@@ -27,12 +27,14 @@ from magicgui.widgets import (
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 
+from .._validation import MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from ._layers import (
     OutputLayers,
     frame_shape,
     is_rgb,
     is_stack,
+    layer_array_shape,
     output_name,
     place_in_stack,
     read_box,
@@ -355,6 +357,8 @@ class TaskWidget(Container):
                 extra[spec_in.name] = read_box(layer, sources[0], self.viewer)
             else:
                 extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)[0]
+        if 0 < int(self.max_size.value) < MIN_WORKING_SIZE:
+            raise ValueError(f"working size must be 0 (auto) or at least {MIN_WORKING_SIZE} px")
         options = {name: w.value for name, w in self.task_options.items()}
         args, kwargs = mode.build(Inputs(images, extra, options, frame, frame_shape(sources[0])))
         kwargs.update(
@@ -382,9 +386,18 @@ class TaskWidget(Container):
         worker = create_worker(
             run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
         )
+        # Errors and warnings are shown by this widget, prefixed with its title. napari's own relay of worker
+        # errors and warnings (a mixin that is not set up in every napari version) is detached so that a
+        # message is never shown twice.
+        for signal, relay in ((worker.errored, "_relay_error"), (worker.warned, "_relay_warning")):
+            try:
+                signal.disconnect(getattr(worker, relay))
+            except (AttributeError, RuntimeError, TypeError):
+                pass
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)
+        worker.warned.connect(self._on_warning)
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
         self._job, self.worker = job, worker
@@ -480,6 +493,11 @@ class TaskWidget(Container):
             self._job.outputs.rollback()
         self._notify_error(exc)
 
+    def _on_warning(self, args: tuple) -> None:
+        """A warning raised in the worker (``warnings.showwarning``'s arguments): show it as a notification."""
+        message = args[0] if args else ""
+        show_warning(f"{self.spec.title}: {message}")
+
     def _on_aborted(self) -> None:
         job = self._job
         if job is None:
@@ -523,6 +541,7 @@ class TaskWidget(Container):
             (worker.yielded, self._on_progress),
             (worker.returned, self._on_result),
             (worker.errored, self._on_error),
+            (worker.warned, self._on_warning),
             (worker.aborted, self._on_aborted),
             (worker.finished, self._on_finished),
         )
@@ -565,7 +584,7 @@ class TaskWidget(Container):
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
             if index is not None and is_stack(source):
-                data, offset = _place(data, spatial, index)
+                data, offset = _place(data, spatial, index, layer_array_shape(source)[: stack_axes(source)])
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom, offset=offset
             )
@@ -602,22 +621,27 @@ def _aligned(layer: Any, image: Any) -> bool:
 
 
 def _place(
-    data: np.ndarray, spatial: int, frame: tuple[int | None, ...]
+    data: np.ndarray, spatial: int, frame: tuple[int | None, ...], lead: tuple[int, ...]
 ) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Put a result read from a stack back where it came from (``frame``: what ``read_image`` returned).
+    """Put a result read from a stack back where it came from (``frame``: what ``read_image`` returned,
+    ``lead``: the source layer's leading axis lengths).
 
     A sequence ``(T, Y, X)`` through a multi-axis stack gets its other leading axes back (length 1, offset to
     the slice); a single frame ``(Y, X)`` gets all of them, so that it shows on its own frame only, not on every
-    slider position; a single frame of a whole-stack run (e.g. the static layer) is placed on the leading axes
-    after the sequence axis when that is the first one (it then shows for every frame of the sequence at that
-    slice), and is left as it is otherwise.
+    slider position. A single frame of a whole-stack run (e.g. the static layer) belongs to every frame of the
+    sequence at the slice it was read from: with the sequence as the first axis it is placed on the axes after
+    it (napari then shows it at every position of the sequence axis), otherwise it is repeated along the
+    sequence axis.
     """
     if spatial == 3 and None in frame:
         return place_in_stack(data, frame)
     if spatial == 2 and None not in frame:
         return place_in_stack(data, frame)
-    if spatial == 2 and frame[0] is None and None not in frame[1:] and len(frame) > 1:
-        return place_in_stack(data, frame[1:])
+    if spatial == 2 and frame.count(None) == 1 and len(frame) > 1:
+        axis = frame.index(None)
+        if axis == 0:
+            return place_in_stack(data, frame[1:])
+        return place_in_stack(np.broadcast_to(data, (lead[axis], *data.shape)), frame)
     return data, ()
 
 

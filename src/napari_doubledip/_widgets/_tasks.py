@@ -200,11 +200,11 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
         values = tuple(float(v) for v in text.replace(";", ",").replace(" ", ",").split(",") if v)
     except ValueError:
         raise ValueError(
-            f"airlight must be 'auto' or 1 or 3 numbers such as '0.9, 0.92, 0.95', got {text!r}"
+            f"airlight must be 'auto', one number or one per channel such as '230, 235, 240', got {text!r}"
         ) from None
-    if len(values) not in (1, 3, 4):
-        raise ValueError(f"airlight needs 1 (grey) or 3 (RGB) values, got {len(values)}")
-    return values
+    if not values:
+        raise ValueError("airlight needs 1 value (grey) or one per channel (3 for RGB)")
+    return values  # one per channel: checked against the image by the library
 
 
 def _dehaze(x: Inputs):
