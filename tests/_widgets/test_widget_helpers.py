@@ -172,3 +172,14 @@ def test_read_labels_of_a_whole_stack_follow_the_sequence_axis(viewer):
         read_labels(viewer.add_labels(np.zeros((2, 8, 9), np.uint8)), image, viewer, whole_stack=True, index=index)
     one = viewer.add_labels(np.zeros((8, 9), np.uint8))
     assert read_labels(one, image, viewer, whole_stack=True, index=index).shape == (8, 9)
+
+
+def test_a_working_size_preview_is_resized_to_the_frame():
+    from napari_doubledip._widgets._base import _to_frame
+
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:6, 2:6] = 1
+    up = _to_frame(mask, (16, 16), "labels")
+    assert up.dtype == np.uint8 and set(np.unique(up)) == {0, 1} and up[4:12, 4:12].all() and not up[:4].any()
+    rgb = _to_frame(np.random.default_rng(0).random((8, 8, 3)).astype(np.float32), (16, 24), "image")
+    assert rgb.shape == (16, 24, 3) and rgb.dtype == np.float32

@@ -149,6 +149,45 @@ def test_stack_current_frame(viewer, open_widget, run_widget):
     np.testing.assert_allclose(viewer.layers["movie mask"].data_to_world((0, 5, 5)), (2.0, 2.5, 2.5))
 
 
+def test_frames_run_one_by_one_accumulate_in_one_stack(viewer, open_widget, run_widget, qtbot):
+    """Frame 2, then frame 0 (with live previews): both results are kept, in one stack layer
+    aligned with the input; cancelling a third run gives that stack back; the same frame again replaces it."""
+    video = samples.texture_composite(32, rgb=False).data
+    stack = np.stack([video, video[::-1], video[:, ::-1]])  # (T, Y, X)
+    viewer.add_image(stack, name="movie", scale=(1.0, 0.5, 0.5), translate=(0.0, 3.0, 0.0))
+    viewer.dims.set_current_step(0, 2)
+    widget = open_widget(SEG)
+    run_widget(widget)
+    first = {p: viewer.layers[f"movie {p}"].data.copy() for p in ("mask", "foreground")}
+    assert first["mask"].shape == (1, 32, 32)
+    viewer.dims.set_current_step(0, 0)
+    widget.preview_every.value = 2
+    run_widget(widget)
+    for part in ("mask", "foreground", "background"):
+        layer = viewer.layers[f"movie {part}"]
+        assert layer.data.shape == (3, 32, 32), part
+        np.testing.assert_allclose(layer.scale, (1.0, 0.5, 0.5))
+        np.testing.assert_allclose(layer.translate, (0.0, 3.0, 0.0))
+        assert layer.metadata["frames"] == [[2], [0]] and layer.metadata["frame"] == [0]
+        assert not layer.data[1].any()  # not computed yet
+    mask, fg = viewer.layers["movie mask"].data, viewer.layers["movie foreground"].data
+    np.testing.assert_array_equal(mask[2], first["mask"][0])
+    np.testing.assert_array_equal(fg[2], first["foreground"][0])
+    assert mask[0].any() and fg[0].any()
+    assert len([layer for layer in viewer.layers if layer.name.startswith("movie mask")]) == 1
+    # A cancelled run on frame 1 leaves the stack as it was.
+    kept = mask.copy()
+    viewer.dims.set_current_step(0, 1)
+    widget.iterations.value = 1000
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.yielded, timeout=120_000):
+        worker.start()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        widget.cancel()
+    np.testing.assert_array_equal(viewer.layers["movie mask"].data, kept)
+    assert viewer.layers["movie mask"].metadata["frames"] == [[2], [0]]
+
+
 @pytest.mark.parametrize("title", [SEG, TRANS])
 def test_auto_budget_and_working_size_defer_to_the_library(viewer, title):
     """A fresh widget is at 0 = auto and passes None: input-dependent defaults (stack length, box crop) apply."""
@@ -618,6 +657,7 @@ def test_several_layers_each_result_goes_back_to_its_own_frame(viewer, open_widg
     for name in ("A", "B"):
         clean = viewer.layers[f"{name} clean"]
         assert clean.data.shape == (1, 32, 32) and clean.data_to_world((0, 0, 0))[0] == 1.0
+        assert clean.metadata["frame"] == [{"A": 1, "B": 0}[name]] and "frames" not in clean.metadata
     widget.pickers["images"].value = [viewer.layers["A"], viewer.layers["C"]]
     run_widget(widget)
     assert not errors, errors

@@ -580,11 +580,25 @@ class TaskWidget(Container):
         for source, index, data in zip(job.sources, job.frames or [job.frame] * len(job.sources), pieces):
             data = np.asarray(data)
             name = output_name(source, out.part)
+            if index is not None:  # several inputs may be read at different frames: record each one's
+                meta = {**meta, "frame": list(index)}
             zoom = _zoom(data, full, source) if preview else ()
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
+            lead = layer_array_shape(source)[: stack_axes(source)]
+            if index is not None and is_stack(source) and spatial == 2 and None not in index:
+                frame = (*full, *data.shape[2:]) if spatial < data.ndim else tuple(full)
+                target = job.outputs.stack_target(name, out.part, source, index, lead, frame)
+                if target is not None:  # results of several frames accumulate in one stack layer
+                    if zoom:
+                        data = _to_frame(data, full, out.kind)
+                    job.outputs.write_frame(
+                        target, name, out.part, data, index=index, lead=lead, source=source, metadata=meta
+                    )
+                    names.append(name)
+                    continue
             if index is not None and is_stack(source):
-                data, offset = _place(data, spatial, index, layer_array_shape(source)[: stack_axes(source)])
+                data, offset = _place(data, spatial, index, lead)
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom, offset=offset
             )
@@ -661,6 +675,15 @@ def _zoom(data: np.ndarray, full: tuple[int, int], source: Any) -> tuple[float, 
     if tuple(hw) == tuple(full) or min(hw) == 0:
         return ()
     return (full[0] / hw[0], full[1] / hw[1])
+
+
+def _to_frame(data: np.ndarray, full: tuple[int, int], kind: str) -> np.ndarray:
+    """A working-size preview resized to the frame size (nearest for labels, bilinear otherwise)."""
+    from skimage.transform import resize
+
+    shape = (*full, *data.shape[2:])
+    order = 0 if kind == "labels" else 1
+    return resize(data, shape, order=order, preserve_range=True, anti_aliasing=False).astype(data.dtype)
 
 
 def _plain(value: Any) -> Any:

@@ -231,6 +231,9 @@ def transform(
     }
 
 
+#: One-frame results of a stack accumulate in a whole-stack output layer only up to this size (per layer).
+STACK_LIMIT_BYTES = 1 << 30
+
 _TRANSFORM_KEYS = ("scale", "translate", "rotate", "shear", "affine", "units", "axis_labels")
 
 
@@ -329,6 +332,89 @@ class OutputLayers:
                 setattr(layer, key, tf[key])
             layer.metadata = metadata
             # A layer from an earlier run keeps the contrast the user may have set (restored on cancel).
+        self.touched[name] = layer
+        return layer
+
+    def stack_target(
+        self, name: str, part: str, source: Any, index: tuple[int, ...], lead: tuple[int, ...], frame: tuple[int, ...]
+    ) -> Any | None:
+        """The layer a one-frame result of a stack at ``index`` should be written into as a whole-stack layer.
+
+        That is the output layer for ``part`` when it already holds the whole stack (``lead`` + ``frame`` shape,
+        ``frame``: ``(Y, X[, C])``), or when it holds one frame taken at another slice of the same stack: results
+        of several frames then accumulate instead of replacing each other. ``None`` otherwise (no such layer, the
+        same frame again, a layer of another kind, or a stack over :data:`STACK_LIMIT_BYTES`), and the result is
+        written as one placed frame.
+        """
+        layer = self.touched.get(name)
+        if layer is not None and not self._in_viewer(layer):
+            layer = None
+        if layer is None:
+            layer = self.find(name, part, source.name)
+        if layer is None or not isinstance(layer.data, np.ndarray):
+            return None
+        data, full = layer.data, (*lead, *frame)
+        if data.shape == full:
+            return layer
+        prev = layer.metadata.get("frame")
+        one = (1,) * len(lead) + tuple(frame)
+        if (
+            data.shape != one
+            or not isinstance(prev, (list, tuple))
+            or len(prev) != len(lead)
+            or None in prev
+            or tuple(prev) == tuple(index)
+            or any(not 0 <= int(v) < n for v, n in zip(prev, lead))
+            or int(np.prod(full)) * data.dtype.itemsize > STACK_LIMIT_BYTES
+        ):
+            return None
+        return layer
+
+    def write_frame(
+        self,
+        layer: Any,
+        name: str,
+        part: str,
+        data: np.ndarray,
+        *,
+        index: tuple[int, ...],
+        lead: tuple[int, ...],
+        source: Any,
+        metadata: dict[str, Any],
+    ) -> Any:
+        """Write a full-size one-frame result into the whole-stack layer :meth:`stack_target` returned.
+
+        A layer holding one frame of another slice is grown to the whole stack first (its frame kept, frames not
+        computed yet zero); ``metadata["frames"]`` lists the frames computed. Undone by :meth:`rollback`.
+        """
+        if _kind(layer) == "labels":
+            data = _as_labels(data)
+        full = (*lead, *data.shape)
+        existed = not any(same_layer(layer, c) for c in self.created)
+        if existed and not any(same_layer(layer, s) for s, _ in self._saved):
+            self._saved.append((layer, _snapshot(layer)))
+        old = layer.metadata
+        done = [list(f) for f in old.get("frames", [old.get("frame")]) if f is not None]
+        if list(index) not in done:
+            done.append(list(index))
+        if layer.data.shape == full:
+            stack = layer.data
+            if not stack.flags.writeable or stack.dtype != data.dtype:
+                stack = np.array(stack, dtype=np.result_type(stack.dtype, data.dtype), copy=True)
+            stack[tuple(index)] = data
+            if stack is layer.data:
+                layer.refresh()
+            else:
+                layer.data = stack
+        else:  # one frame of another slice: grow it to the whole stack
+            stack = np.zeros(full, dtype=np.result_type(layer.data.dtype, data.dtype))
+            stack[tuple(int(v) for v in old["frame"])] = layer.data.reshape(data.shape)
+            stack[tuple(index)] = data
+            layer.data = stack
+            rgb = bool(getattr(layer, "rgb", False))
+            for key, value in transform(source, len(full) - (1 if rgb else 0)).items():
+                setattr(layer, key, value)
+        layer.metadata = {"task": self.task, "part": part, "source": source.name, **metadata, "frames": done}
         self.touched[name] = layer
         return layer
 
