@@ -147,6 +147,13 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
     return _normalise(arr, vr), vr
 
 
+def _rows(items: Sequence[object]) -> bool:
+    """Whether a sequence holds plain rows of numbers (a nested-list image) rather than images."""
+    return bool(items) and all(
+        isinstance(x, (list, tuple)) and all(isinstance(v, (int, float, np.number)) for v in x) for x in items
+    )
+
+
 def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple[np.ndarray, ValueRange, bool]:
     """Validate a set of same-shaped images (a sequence, or an ``(N, H, W[, C])`` array).
 
@@ -154,6 +161,8 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
     (one value range for all, so relative intensities are kept), the range, and whether the input was a single
     image.
     """
+    if isinstance(images, (list, tuple)) and _rows(images):
+        images = np.asarray(images)  # a nested list of rows: one (H, W) image, not H one-pixel-high ones
     if isinstance(images, (list, tuple)):
         stack, single = _stack_sequence(images, name), False
         if stack.ndim not in (3, 4):

@@ -71,6 +71,18 @@ def test_sequence_input_and_shapes():
     assert r.layers[0].shape == (32, 32) and r.layers[0].dtype == np.float32
 
 
+def test_a_nested_list_is_one_image():
+    from napari_doubledip._validation import as_images
+
+    rows = np.arange(24 * 20, dtype=float).reshape(24, 20).tolist()
+    stack, _vr, single = as_images(rows, "mixtures")
+    assert single is True and stack.shape == (1, 24, 20, 1)
+    r = dd.separate_layers(rows, iterations=2, device="cpu")
+    assert r.layers[0].shape == (24, 20) and r.alphas.shape == (1,)
+    stack, _vr, _single = as_images([rows, rows], "mixtures")  # a list of nested-list images: two images
+    assert stack.shape == (2, 24, 20, 1)
+
+
 def test_single_image_runs_and_reconstructs():
     s = single_mixture(32)
     r = dd.separate_layers(s.data, iterations=60, device="cpu", seed=0)
