@@ -186,6 +186,29 @@ def test_frames_run_one_by_one_accumulate_in_one_stack(viewer, open_widget, run_
         widget.cancel()
     np.testing.assert_array_equal(viewer.layers["movie mask"].data, kept)
     assert viewer.layers["movie mask"].metadata["frames"] == [[2], [0]]
+    # The stack follows the input's transform when it changes between runs.
+    viewer.layers["movie"].translate = (0.0, 5.0, 1.0)
+    widget.iterations.value = 10
+    run_widget(widget)
+    layer = viewer.layers["movie mask"]
+    assert layer.metadata["frames"] == [[2], [0], [1]] and layer.data[1].any()
+    np.testing.assert_allclose(layer.translate, (0.0, 5.0, 1.0))
+    np.testing.assert_array_equal(layer.data[2], first["mask"][0])
+
+
+def test_a_frame_after_a_whole_stack_run_replaces_it(viewer, open_widget, run_widget):
+    """A whole-stack (video) result is not patched with one frame of a per-frame run (it would mix models)."""
+    stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1)
+    viewer.add_image(stack, name="movie")
+    widget = open_widget(SEG, iterations=3)
+    widget.frames.value = "whole stack (video)"
+    run_widget(widget)
+    assert viewer.layers["movie mask"].data.shape == (3, 32, 32)
+    viewer.dims.set_current_step(0, 1)
+    widget.frames.value = "current frame"
+    run_widget(widget)
+    layer = viewer.layers["movie mask"]
+    assert layer.data.shape == (1, 32, 32) and layer.metadata["frame"] == [1] and "frames" not in layer.metadata
 
 
 @pytest.mark.parametrize("title", [SEG, TRANS])
@@ -365,6 +388,21 @@ def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
     md = viewer.layers["haze clean"].metadata
     assert md["params"]["airlight"] == [0.8, 0.85, 0.9] and len(md["airlight_init"]) == 3
     assert md["params"]["transmission_prior"] == "auto"
+
+
+def test_warnings_from_elsewhere_during_a_run_are_not_the_widgets(viewer, open_widget, qtbot, warnings_shown):
+    """While a worker runs, superqt catches every thread's warnings; only the library's carry the widget's title."""
+    import warnings
+
+    viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
+    widget = open_widget(SEG, iterations=6)
+    widget.preview_every.value = 2
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda _p: warnings.warn("unrelated to the run", UserWarning, stacklevel=1))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    unrelated = [m for m in warnings_shown if "unrelated" in m]
+    assert not [m for m in unrelated if m.startswith("Segmentation")]
 
 
 def test_dehazing_transmission_prior_choice(viewer, open_widget, run_widget, errors):
@@ -661,7 +699,7 @@ def test_several_layers_each_result_goes_back_to_its_own_frame(viewer, open_widg
     widget.pickers["images"].value = [viewer.layers["A"], viewer.layers["C"]]
     run_widget(widget)
     assert not errors, errors
-    assert viewer.layers["C clean"].data.shape == (32, 32)
+    assert viewer.layers["C clean"].data.shape == (32, 32) and viewer.layers["C clean"].metadata["frame"] is None
     assert viewer.layers["A clean"].data.shape == (1, 32, 32)
 
 

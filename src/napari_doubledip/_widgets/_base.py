@@ -321,6 +321,8 @@ class TaskWidget(Container):
         sources = self._sources()
         if not sources:
             raise ValueError(f"choose an image layer as '{self._primary.label}'")
+        if 0 < int(self.max_size.value) < MIN_WORKING_SIZE:
+            raise ValueError(f"working size must be 0 (auto) or at least {MIN_WORKING_SIZE} px")
         mode = spec.mode(self.frames.value if is_stack(sources[0]) else None)
         if mode.stack and len(sources) > 1:
             raise ValueError(f"'{mode.label}' takes one stack layer; {len(sources)} layers are selected")
@@ -357,8 +359,6 @@ class TaskWidget(Container):
                 extra[spec_in.name] = read_box(layer, sources[0], self.viewer)
             else:
                 extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)[0]
-        if 0 < int(self.max_size.value) < MIN_WORKING_SIZE:
-            raise ValueError(f"working size must be 0 (auto) or at least {MIN_WORKING_SIZE} px")
         options = {name: w.value for name, w in self.task_options.items()}
         args, kwargs = mode.build(Inputs(images, extra, options, frame, frame_shape(sources[0])))
         kwargs.update(
@@ -494,9 +494,19 @@ class TaskWidget(Container):
         self._notify_error(exc)
 
     def _on_warning(self, args: tuple) -> None:
-        """A warning raised in the worker (``warnings.showwarning``'s arguments): show it as a notification."""
-        message = args[0] if args else ""
-        show_warning(f"{self.spec.title}: {message}")
+        """A warning caught while the worker runs (``warnings.showwarning``'s arguments): the library's own
+        are shown as this widget's; any other (superqt catches every thread's warnings while a worker runs) goes
+        to napari's usual handling, as its own relay would have done."""
+        message, category, filename = (tuple(args) + (None, None, None))[:3]
+        if _from_package(filename) and isinstance(category, type) and issubclass(category, UserWarning):
+            show_warning(f"{self.spec.title}: {message}")
+            return
+        from napari.utils.notifications import notification_manager
+
+        try:
+            notification_manager.receive_warning(*args)
+        except Exception:  # pragma: no cover - napari's signature changed: do not lose the message
+            show_warning(str(message))
 
     def _on_aborted(self) -> None:
         job = self._job
@@ -580,27 +590,27 @@ class TaskWidget(Container):
         for source, index, data in zip(job.sources, job.frames or [job.frame] * len(job.sources), pieces):
             data = np.asarray(data)
             name = output_name(source, out.part)
-            if index is not None:  # several inputs may be read at different frames: record each one's
-                meta = {**meta, "frame": list(index)}
+            # several inputs may be read at different frames (or be plain images): record each one's
+            own = {**meta, "frame": list(index) if index is not None else None}
             zoom = _zoom(data, full, source) if preview else ()
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
             lead = layer_array_shape(source)[: stack_axes(source)]
             if index is not None and is_stack(source) and spatial == 2 and None not in index:
                 frame = (*full, *data.shape[2:]) if spatial < data.ndim else tuple(full)
-                target = job.outputs.stack_target(name, out.part, source, index, lead, frame)
+                target = job.outputs.stack_target(name, out.part, source, index, lead, frame, kind=out.kind)
                 if target is not None:  # results of several frames accumulate in one stack layer
                     if zoom:
                         data = _to_frame(data, full, out.kind)
                     job.outputs.write_frame(
-                        target, name, out.part, data, index=index, lead=lead, source=source, metadata=meta
+                        target, name, out.part, data, index=index, lead=lead, source=source, metadata=own
                     )
                     names.append(name)
                     continue
             if index is not None and is_stack(source):
                 data, offset = _place(data, spatial, index, lead)
             job.outputs.write(
-                name, out.part, data, kind=out.kind, source=source, metadata=meta, zoom=zoom, offset=offset
+                name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset
             )
             names.append(name)
         return names
@@ -613,6 +623,18 @@ def _option_widget(option: Option):
     )
     widget.tooltip = option.tooltip or None
     return widget
+
+
+def _from_package(filename: Any) -> bool:
+    """Whether a warning's source file is part of this package (the library's warnings point at its own code
+    or at the widget's worker that called it)."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        return os.path.commonpath([root, os.path.abspath(str(filename))]) == root
+    except ValueError:  # another drive on Windows
+        return False
 
 
 def _torch_loaded() -> bool:

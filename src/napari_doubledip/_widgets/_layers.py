@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "layer_array",
+    "layer_array_shape",
     "is_stack",
     "is_rgb",
     "frame_shape",
@@ -74,6 +75,7 @@ def current_frame(layer: Any, viewer: Any) -> tuple[int, ...]:
 
 
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
+    """Shape of a layer's array (its full-resolution level for a multiscale layer)."""
     return tuple(layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape)
 
 
@@ -336,15 +338,23 @@ class OutputLayers:
         return layer
 
     def stack_target(
-        self, name: str, part: str, source: Any, index: tuple[int, ...], lead: tuple[int, ...], frame: tuple[int, ...]
+        self,
+        name: str,
+        part: str,
+        source: Any,
+        index: tuple[int, ...],
+        lead: tuple[int, ...],
+        frame: tuple[int, ...],
+        *,
+        kind: str,
     ) -> Any | None:
         """The layer a one-frame result of a stack at ``index`` should be written into as a whole-stack layer.
 
-        That is the output layer for ``part`` when it already holds the whole stack (``lead`` + ``frame`` shape,
-        ``frame``: ``(Y, X[, C])``), or when it holds one frame taken at another slice of the same stack: results
-        of several frames then accumulate instead of replacing each other. ``None`` otherwise (no such layer, the
-        same frame again, a layer of another kind, or a stack over :data:`STACK_LIMIT_BYTES`), and the result is
-        written as one placed frame.
+        That is the output layer for ``part`` when it already collects frames this way (``lead`` + ``frame``
+        shape, ``frame``: ``(Y, X[, C])``, and ``metadata["frames"]``), or when it holds one frame taken at
+        another slice of the same stack: results of several frames then accumulate instead of replacing each
+        other. ``None`` otherwise (no such layer, the same frame again, a whole-stack run's result, a layer of
+        another kind, or a stack over :data:`STACK_LIMIT_BYTES`), and the result is written as one placed frame.
         """
         layer = self.touched.get(name)
         if layer is not None and not self._in_viewer(layer):
@@ -353,9 +363,13 @@ class OutputLayers:
             layer = self.find(name, part, source.name)
         if layer is None or not isinstance(layer.data, np.ndarray):
             return None
+        if (_kind(layer) == "labels") != (kind == "labels"):
+            return None
+        if _kind(layer) == "image" and bool(layer.rgb) != (len(frame) == 3 and kind != "labels"):
+            return None
         data, full = layer.data, (*lead, *frame)
         if data.shape == full:
-            return layer
+            return layer if isinstance(layer.metadata.get("frames"), list) else None
         prev = layer.metadata.get("frame")
         one = (1,) * len(lead) + tuple(frame)
         if (
@@ -392,12 +406,14 @@ class OutputLayers:
         full = (*lead, *data.shape)
         existed = not any(same_layer(layer, c) for c in self.created)
         if existed and not any(same_layer(layer, s) for s, _ in self._saved):
+            # once per run and layer (a copy of the whole stack, at most STACK_LIMIT_BYTES): what Cancel restores
             self._saved.append((layer, _snapshot(layer)))
         old = layer.metadata
-        done = [list(f) for f in old.get("frames", [old.get("frame")]) if f is not None]
+        grow = layer.data.shape != full
+        done = [list(f) for f in (old.get("frames") or []) if f is not None] if not grow else [list(old["frame"])]
         if list(index) not in done:
             done.append(list(index))
-        if layer.data.shape == full:
+        if not grow:
             stack = layer.data
             if not stack.flags.writeable or stack.dtype != data.dtype:
                 stack = np.array(stack, dtype=np.result_type(stack.dtype, data.dtype), copy=True)
@@ -411,9 +427,9 @@ class OutputLayers:
             stack[tuple(int(v) for v in old["frame"])] = layer.data.reshape(data.shape)
             stack[tuple(index)] = data
             layer.data = stack
-            rgb = bool(getattr(layer, "rgb", False))
-            for key, value in transform(source, len(full) - (1 if rgb else 0)).items():
-                setattr(layer, key, value)
+        rgb = bool(getattr(layer, "rgb", False)) and _kind(layer) == "image"
+        for key, value in transform(source, len(full) - (1 if rgb else 0)).items():  # follows the source's
+            setattr(layer, key, value)
         layer.metadata = {"task": self.task, "part": part, "source": source.name, **metadata, "frames": done}
         self.touched[name] = layer
         return layer

@@ -209,6 +209,9 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
 
 def _dehaze(x: Inputs):
     airlight = parse_airlight(x.options.get("airlight", "auto"))
+    channels = x.image.shape[-1] if x.image.ndim == 3 else 1  # an RGBA layer arrives as RGB
+    if airlight is not None and len(airlight) not in (1, channels):
+        raise ValueError(f"airlight needs 1 value or {channels} (one per channel), got {len(airlight)}")
     if airlight is not None and len(airlight) == 1:
         airlight = airlight[0]
     prior = x.options.get("transmission_prior", "auto")
@@ -225,7 +228,8 @@ DEHAZING = TaskSpec(
     options=(
         Option(
             "airlight", "auto", "airlight", annotation=str,
-            tooltip="'auto' (estimated), or the haze colour as 1 (grey) or 3 (RGB) numbers in the image's units.",
+            tooltip="'auto' (estimated), or the haze colour in the image's units: 1 number (grey), or one per "
+            "channel (3 for RGB).",
         ),
         Option(
             "transmission_prior", "auto", "transmission prior", annotation=str,
