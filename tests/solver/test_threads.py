@@ -122,3 +122,34 @@ def test_throw_is_delivered_to_the_inner_generator():
     with pytest.raises(KeyError, match="from the caller"):
         gen.throw(KeyError("from the caller"))
     assert torch.get_num_threads() == 2
+
+
+def test_a_thread_starting_torch_work_during_a_run_keeps_the_process_setting():
+    """torch copies a process-wide count into each thread at its first parallel operation: a thread that starts
+    while a one-thread run computes must get the process's 2, not the run's 1 (and the run keeps its 1)."""
+    inside, later = [], {}
+    started, release = threading.Event(), threading.Event()
+
+    def reconstruction(s):
+        inside.append(torch.get_num_threads())
+        if not started.is_set():
+            started.set()
+            release.wait(30)  # hold the run inside a stretch while the other thread starts
+        return (s.pred - s.target).abs().mean()
+
+    task = _task([], iterations=10)
+    task.terms = [Term("reconstruction", reconstruction)]
+    run = threading.Thread(target=lambda: drain(optimise(task, device=torch.device("cpu"))))
+    run.start()
+    assert started.wait(30)
+
+    def newcomer():
+        torch.ones(64, 64).sum()  # its first torch work
+        later["count"] = torch.get_num_threads()
+
+    th = threading.Thread(target=newcomer)
+    th.start()
+    th.join()
+    release.set()
+    run.join()
+    assert later["count"] == 2 and set(inside) == {1}

@@ -23,13 +23,16 @@ machine and the settings above: same input, same seed, same settings, same numbe
 The count is applied around each stretch of work between two progress reports, in the thread that resumes the
 run, and the caller's count is back in place at every report: a run abandoned mid-way (a cancelled GUI worker
 that never closes its generator) leaves no changed setting behind (at most two ``torch.set_num_threads`` calls
-per report).
+per report). torch also keeps a process-wide count that each thread copies at its first parallel operation;
+:func:`_call_with` puts it back at once from a helper thread, so a thread that starts torch work while a run
+computes (another run, another plugin) gets the process's setting, not the run's.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -73,10 +76,24 @@ def threads_for(work: int, ceiling: int) -> int:
     return max(1, min(int(ceiling), math.floor(int(work) / WORK_PER_THREAD + 0.5)))
 
 
+def _set_elsewhere(n: int) -> None:
+    """``torch.set_num_threads(n)`` from a short-lived helper thread.
+
+    With OpenMP, ``torch.set_num_threads`` sets the calling thread's count *and* a process-wide value that every
+    thread copies at its first parallel operation. Calling it from a helper thread puts that process-wide value
+    back without touching the run's own thread; otherwise a thread that starts torch work while a run computes
+    (another run, another plugin's worker) would inherit the run's count for good.
+    """
+    helper = threading.Thread(target=torch.set_num_threads, args=(n,), name="napari-doubledip-threads")
+    helper.start()
+    helper.join()
+
+
 def _call_with(n: int, fn: Callable[[], Y]) -> Y:
     original = torch.get_num_threads()
     if n != original:
         torch.set_num_threads(n)
+        _set_elsewhere(original)
     try:
         return fn()
     finally:
