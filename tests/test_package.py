@@ -54,6 +54,21 @@ def test_progress_callback_and_stop():
     assert r.stopped and r.iterations < 500 and len(seen) == 3
 
 
+def test_iterate_takes_a_progress_callback_too():
+    img = np.random.default_rng(0).random((24, 24))
+    seen = []
+    gen = dd.iterate(dd.segment, img, iterations=10, device="cpu", progress=seen.append)
+    reports = list(gen)
+    assert reports and seen == reports
+    gen = dd.iterate(dd.segment, img, iterations=50, device="cpu", progress=seen.append)
+    next(gen)
+    gen.close()  # closes the run as well
+    import pytest
+
+    with pytest.raises(TypeError, match="progress"):
+        dd.iterate(dd.segment, img, progress="not callable")
+
+
 def test_iterate_rejects_other_callables():
     import pytest
 

@@ -119,7 +119,8 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     """The generator form of a task function: yields :class:`~napari_doubledip.Progress`, returns the result.
 
     ``iterate(dd.segment, image, iterations=200)`` is what a napari thread worker drives; closing the generator
-    (or the worker's ``quit()``) stops the run at the next report.
+    (or the worker's ``quit()``) stops the run at the next report. It takes the same arguments as the task
+    function, ``progress=`` included (called with each report before it is yielded).
 
     Examples
     --------
@@ -133,8 +134,25 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     steps = getattr(func, "steps", None)
     if steps is None:
         raise TypeError(f"{getattr(func, '__name__', func)!r} is not a napari_doubledip task function")
+    progress = kwargs.pop("progress", None)
+    check_progress(progress)
     check_stop(kwargs.get("stop"))  # now, not at the first next() after the set-up
-    return steps(*args, **kwargs)
+    gen = steps(*args, **kwargs)
+    return gen if progress is None else _reporting(gen, progress)
+
+
+def _reporting(gen: Generator[Progress, None, R], progress: Callable[[Progress], Any]) -> Generator[Progress, None, R]:
+    """``gen``'s reports, each passed to ``progress`` first; closing this generator closes ``gen``."""
+    try:
+        while True:
+            try:
+                report = next(gen)
+            except StopIteration as done:
+                return done.value
+            progress(report)
+            yield report
+    finally:
+        gen.close()
 
 
 def resolve_max_size(max_size: int | None, default: int, shape: tuple[int, ...], preset: str) -> int:
