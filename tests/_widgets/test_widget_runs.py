@@ -628,6 +628,31 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     assert widget.run() is None and "pick it as 'box'" in errors[-1]
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="new box")
     assert widget.pickers["box"].value.name == "new box"  # a box drawn later is picked up too
+    viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 5]])], shape_type="polygon", name="notes")
+    assert widget.pickers["box"].value.name == "new box"  # but an annotation does not replace a box
+
+
+def test_pickers_stay_on_a_renamed_layer(viewer, open_widget):
+    viewer.add_image(np.zeros((32, 32), np.float32), name="a")
+    viewer.add_image(np.ones((32, 32), np.float32), name="b")
+    scribbles = viewer.add_labels(np.zeros((32, 32), np.uint8), name="scribbles")
+    widget = open_widget(SEG)
+    widget.pickers["image"].value = viewer.layers["b"]
+    widget.pickers["scribbles"].value = scribbles
+    viewer.layers["b"].name = "b renamed"
+    scribbles.name = "my scribbles"
+    assert widget.pickers["image"].value.name == "b renamed"
+    assert widget.pickers["scribbles"].value.name == "my scribbles"
+    viewer.layers.remove(scribbles)
+    assert widget.pickers["scribbles"].value is None
+
+
+def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_widget, errors):
+    viewer.open_sample("napari-doubledip", "watermark_set")
+    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    assert len(widget.pickers["images"].value) == 3 and widget.pickers["box"].value is None
+    viewer.add_shapes([np.array([[2, 2], [2, 20], [20, 20], [20, 2]], float)], shape_type="rectangle", name="notes")
+    assert widget.pickers["box"].value is None
 
 
 def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):

@@ -203,7 +203,18 @@ class TaskWidget(Container):
 
     def reset_choices(self, *_args: Any) -> None:
         """Refresh the layer pickers (called when layers are added, removed, moved or renamed)."""
+        # magicgui keeps a combo box's value by its label: a renamed layer would lose its place, so put it back
+        chosen = {
+            spec_in.name: self.pickers[spec_in.name].value for spec_in in self.spec.inputs if not spec_in.multiple
+        }
         super().reset_choices()
+        for name, layer in chosen.items():
+            picker = self.pickers[name]
+            if layer is None or (picker.value is not None and same_layer(picker.value, layer)):
+                continue
+            match = [c for c in picker.choices if c is not None and same_layer(c, layer)]
+            if match:
+                picker.value = match[0]
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
             if spec_in.multiple and not picker.value and picker.choices:
@@ -230,9 +241,11 @@ class TaskWidget(Container):
             if spec_in.multiple:
                 continue
             if spec_in.preselect:
+                # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one
                 layers = [c for c in picker.choices if c is not None]
-                if layers:
-                    picker.value = layers[-1]
+                boxes = [c for c in layers if _has_rectangle(c)]
+                if (boxes or layers) and len(self._sources()) <= 1:
+                    picker.value = (boxes or layers)[-1]
             elif not spec_in.optional and active is not None:
                 match = [c for c in picker.choices if c is not None and same_layer(active, c)]
                 if match:
@@ -247,7 +260,15 @@ class TaskWidget(Container):
                 match = [c for c in picker.choices if same_layer(layer, c)]
                 if chosen and match and all(_sample_set(c) == group for c in chosen):
                     picker.value = [*chosen, *(m for m in match if not any(same_layer(m, c) for c in chosen))]
-            if spec_in.preselect and picker.enabled:
+            # A new Shapes layer becomes the box only while there is none (or one without a rectangle) and one
+            # image is selected: an annotation added next to a several-image run must not turn it into a box run.
+            current = picker.value if spec_in.preselect else None
+            if (
+                spec_in.preselect
+                and picker.enabled
+                and (current is None or not _has_rectangle(current))
+                and len(self._sources()) <= 1
+            ):
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
                 if match:
                     picker.value = match[0]
@@ -635,6 +656,10 @@ def _from_package(filename: Any) -> bool:
         return os.path.commonpath([root, os.path.abspath(str(filename))]) == root
     except ValueError:  # another drive on Windows
         return False
+
+
+def _has_rectangle(layer: Any) -> bool:
+    return "rectangle" in list(getattr(layer, "shape_type", []))
 
 
 def _torch_loaded() -> bool:
