@@ -132,6 +132,21 @@ def test_uint16_grayscale_keeps_range_and_contrast(viewer, open_widget, run_widg
     assert out.data.min() >= 200 - 1 and out.data.max() <= 3200 + 1
 
 
+def test_an_outputs_contrast_slider_reaches_its_values(viewer):
+    """Outputs start at the input's contrast limits, but their slider covers their own values too."""
+    from napari_doubledip._widgets._layers import OutputLayers
+
+    src = viewer.add_image(np.linspace(800, 3997, 256).reshape(16, 16).astype(np.uint16), name="src")
+    values = np.linspace(0, 4000, 256, dtype=np.float32).reshape(16, 16)
+    outputs = OutputLayers(viewer, "dehazing")
+    out = outputs.write("src clean", "clean", values, kind="image", source=src, metadata={})
+    np.testing.assert_allclose(out.contrast_limits, src.contrast_limits)
+    assert out.contrast_limits_range[0] <= 0 and out.contrast_limits_range[1] >= 4000
+    outputs.write("src clean", "clean", values * 2, kind="image", source=src, metadata={})  # a re-run
+    assert out.contrast_limits_range[1] >= 8000
+    np.testing.assert_allclose(out.contrast_limits, src.contrast_limits)
+
+
 def test_stack_current_frame(viewer, open_widget, run_widget):
     video = samples.texture_composite(32, rgb=False).data
     stack = np.stack([video, video[::-1], video[:, ::-1]])  # (T, Y, X)

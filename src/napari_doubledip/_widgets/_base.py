@@ -399,6 +399,7 @@ class TaskWidget(Container):
         """
         if self.worker is not None:
             return self.worker
+        self.progress.max, self.progress.value = 1, 0  # nothing done yet (not the last run's "n / n")
         try:
             job = self._prepare()
         except Exception as exc:  # bad inputs: tell the user, don't start

@@ -330,6 +330,8 @@ class OutputLayers:
             if existed and not any(same_layer(layer, s) for s, _ in self._saved):
                 self._saved.append((layer, _snapshot(layer)))
             _assign(layer, data)
+            if kind == "image" and not rgb:
+                _widen_range(layer, data, source)
             for key in _TRANSFORM_KEYS:
                 setattr(layer, key, tf[key])
             layer.metadata = metadata
@@ -441,7 +443,9 @@ class OutputLayers:
         if kind == "map":
             return self.viewer.add_image(data, rgb=rgb, colormap="gray", contrast_limits=(0.0, 1.0), **common)
         extra = {} if rgb else {"colormap": source.colormap}
-        return self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
+        layer = self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
+        _widen_range(layer, data, source)
+        return layer
 
     def drop_created_except(self, names: list[str]) -> None:
         """Remove the layers this run created for names not in ``names`` (e.g. preview-only parts)."""
@@ -495,6 +499,20 @@ def _as_labels(data: np.ndarray) -> np.ndarray:
     if np.issubdtype(data.dtype, np.floating) or data.dtype == bool:
         return (data > 0.5).astype(np.uint8)
     return data.astype(np.uint8, copy=False) if data.max(initial=0) < 256 else data
+
+
+def _widen_range(layer: Any, data: np.ndarray, source: Any) -> None:
+    """Let the contrast slider reach the input's range and the output's values (napari would limit it to the
+    contrast limits given at creation, which are the input's current ones)."""
+    if getattr(layer, "rgb", False) or data.size == 0:
+        return
+    finite = data[np.isfinite(data)] if np.issubdtype(data.dtype, np.floating) else data
+    if finite.size == 0:
+        return
+    lo = min(float(layer.contrast_limits_range[0]), float(source.contrast_limits_range[0]), float(finite.min()))
+    hi = max(float(layer.contrast_limits_range[1]), float(source.contrast_limits_range[1]), float(finite.max()))
+    if hi > lo and (lo, hi) != tuple(float(v) for v in layer.contrast_limits_range):
+        layer.contrast_limits_range = (lo, hi)
 
 
 def _contrast(source: Any) -> tuple[float, float]:
