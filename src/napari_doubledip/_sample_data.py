@@ -25,6 +25,9 @@ LayerData = tuple[Any, dict[str, Any], str]
 
 #: Side of the sample images: larger than the default working size (128), as real inputs are.
 SIZE = 256
+#: Metadata key marking a layer as a video: the widgets then start in their whole-stack video mode for it.
+VIDEO_KEY = "video"
+
 #: Side and length of the video samples (every frame is optimised: kept small).
 VIDEO_SIZE, VIDEO_FRAMES = 128, 8
 
@@ -73,10 +76,10 @@ def hazy_image() -> list[LayerData]:
 def moving_object_video() -> list[LayerData]:
     """Video segmentation: a textured blob moving over a static background, a ``(T, Y, X, RGB)`` stack."""
     s = samples.moving_object_video(size=VIDEO_SIZE, frames=VIDEO_FRAMES)
-    return [(s.data, {"name": "moving object video"}, "image")]
+    return [(s.data, {"name": "moving object video", "metadata": {VIDEO_KEY: True}}, "image")]
 
 
 def reflection_video() -> list[LayerData]:
     """Video transparency: a panning scene behind a static reflection, a ``(T, Y, X)`` stack."""
     s = samples.reflection_video(size=VIDEO_SIZE, frames=VIDEO_FRAMES)
-    return [(s.data, {"name": "reflection video"}, "image")]
+    return [(s.data, {"name": "reflection video", "metadata": {VIDEO_KEY: True}}, "image")]

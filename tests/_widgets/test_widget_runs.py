@@ -662,6 +662,24 @@ def test_pickers_stay_on_a_renamed_layer(viewer, open_widget):
     assert widget.pickers["scribbles"].value is None
 
 
+@pytest.mark.parametrize(
+    ("sample", "title", "mode"),
+    [("moving_object_video", SEG, "whole stack (video)"), ("reflection_video", TRANS, "video: moving + static layer")],
+)
+def test_a_video_sample_starts_in_the_video_mode(viewer, open_widget, sample, title, mode):
+    viewer.add_image(np.zeros((3, 16, 16), np.float32), name="plain stack")
+    widget = open_widget(title)
+    assert widget.frames.value == "current frame"
+    viewer.open_sample("napari-doubledip", sample)
+    widget.pickers[widget._primary.name].value = (
+        [viewer.layers[-1]] if widget._primary.multiple else viewer.layers[-1]
+    )
+    assert widget.frames.value == mode
+    widget.frames.value = "current frame"  # the user's choice stands while the layer stays picked
+    viewer.add_image(np.zeros((16, 16), np.float32), name="another")
+    assert widget.frames.value == "current frame"
+
+
 def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_widget, errors):
     viewer.open_sample("napari-doubledip", "watermark_set")
     widget = open_widget("Watermark removal (Double-DIP)", iterations=3)

@@ -27,6 +27,7 @@ from magicgui.widgets import (
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 
+from .._sample_data import VIDEO_KEY
 from .._validation import MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from ._layers import (
@@ -115,6 +116,7 @@ class TaskWidget(Container):
         self.pickers: dict[str, Any] = {spec_in.name: self._picker(spec_in) for spec_in in spec.inputs}
         self._primary = next(i for i in spec.inputs if i.kind == "image")
         stack_modes = [m.label for m in spec.stack_modes if _function_available(m.function)]
+        self._frames_source: Any = None  # the layer the frames choice was last set up for
         self.frames = ComboBox(
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
             tooltip="For a stack layer (T, Y, X[, RGB]): the frame under the slider, or the whole stack.",
@@ -325,6 +327,13 @@ class TaskWidget(Container):
     def _update_frames(self, *_args: Any) -> None:
         sources = self._sources()
         self.frames.visible = bool(sources) and is_stack(sources[0])
+        first = sources[0] if sources else None
+        if first is not None and not (self._frames_source is not None and same_layer(first, self._frames_source)):
+            # a layer marked as a video (the video samples) starts in the widget's video mode, once per pick
+            video = [c for c in self.frames.choices if "video" in str(c)]
+            if first.metadata.get(VIDEO_KEY) and is_stack(first) and video and self.frames.enabled:
+                self.frames.value = video[0]
+        self._frames_source = first
         self.sequence_axis.reset_choices()
         self.sequence_axis.visible = bool(sources) and stack_axes(sources[0]) > 1
 
