@@ -63,6 +63,21 @@ def test_segmentation_hints():
     assert both[2, 2] == 1 and both[18, 18] == 2 and (both == 1).sum() == 1  # scribbled foreground wins
 
 
+def test_scribbles_with_other_labels_are_flagged(monkeypatch):
+    import napari.utils.notifications as notifications
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_warning", shown.append)
+    img = np.zeros((20, 20))
+    scribbles = np.zeros((20, 20), np.uint8)
+    scribbles[2:4, 2:4] = 3  # e.g. a new label picked with "M"
+    assert segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": None})) == "auto"
+    assert len(shown) == 1 and "[3] are ignored" in shown[0] and "automatic hints" in shown[0]
+    scribbles[10, 10] = 1
+    assert segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": None}))[10, 10] == 1
+    assert len(shown) == 2 and "automatic" not in shown[1]
+
+
 def test_box_hints_outside_is_background():
     labels = box_hints((10, 10), (2, 2, 8, 8))
     assert (labels[:2] == 2).all() and (labels[:, 8:] == 2).all() and (labels[3:7, 3:7] == 1).all()

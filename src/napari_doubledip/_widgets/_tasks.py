@@ -40,6 +40,14 @@ def segmentation_hints(x: Inputs) -> Any:
     """
     scribbles, box = x.layers.get("scribbles"), x.layers.get("box")
     marked = scribbles is not None and bool(np.isin(scribbles, (1, 2)).any())
+    if scribbles is not None and not np.isin(scribbles, (0, 1, 2)).all():
+        from napari.utils.notifications import show_warning
+
+        others = sorted(int(v) for v in np.unique(scribbles) if v not in (0, 1, 2))[:5]
+        show_warning(
+            f"Segmentation: scribble labels {others} are ignored; paint 1 for foreground and 2 for background"
+            + ("" if marked else " (automatic hints are used instead)")
+        )
     if box is None and not marked:
         return "auto"
     shape = scribbles.shape if marked else x.frame_shape
