@@ -5,6 +5,7 @@ Each function returns a list of ``(data, layer_kwargs, layer_type)`` tuples. No 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,14 @@ def _box_layer(box: tuple[int, int, int, int], name: str) -> LayerData:
     return ([rect], kwargs, "shapes")
 
 
+_opened = itertools.count(1)
+
+
+def _set_id(name: str) -> str:
+    """A sample set's id, new at every opening (a second opening is another set, not more of the first)."""
+    return f"{name} #{next(_opened)}"
+
+
 def texture_composite() -> list[LayerData]:
     """Segmentation: a textured object on another texture (RGB)."""
     s = samples.texture_composite(SIZE, rgb=True)
@@ -50,7 +59,7 @@ def texture_composite() -> list[LayerData]:
 def two_mixtures() -> list[LayerData]:
     """Transparency: two mixtures ``a * L1 + (1 - a) * L2`` of the same two images."""
     s = samples.two_mixtures(SIZE)
-    meta = {"sample_set": "two mixtures"}  # the widgets select the set's layers together
+    meta = {"sample_set": _set_id("two mixtures")}  # the widgets select the set's layers together
     return [(m, {"name": f"mixture {i + 1}", "metadata": meta}, "image") for i, m in enumerate(s.data)]
 
 
@@ -63,7 +72,7 @@ def watermarked() -> list[LayerData]:
 def watermark_set() -> list[LayerData]:
     """Watermark removal without a box: three images sharing one watermark."""
     s = samples.watermark_set(3, SIZE)
-    meta = {"sample_set": "watermark set"}  # the widgets select the set's layers together
+    meta = {"sample_set": _set_id("watermark set")}  # the widgets select the set's layers together
     return [(im, {"name": f"watermarked {i + 1}", "metadata": meta}, "image") for i, im in enumerate(s.data)]
 
 

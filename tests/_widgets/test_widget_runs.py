@@ -774,3 +774,16 @@ def test_a_multi_image_sample_is_selected_as_a_whole(viewer, open_widget, widget
     assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]
     viewer.add_image(np.zeros((256, 256, 3), np.float32), name="other")
     assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]
+    viewer.open_sample("napari-doubledip", "two_mixtures")  # opened again: another set, not more of this one
+    assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]
+
+
+def test_a_double_click_on_run_does_not_cancel(viewer, open_widget, qtbot):
+    viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
+    widget = open_widget(SEG, iterations=20)
+    widget.run_button.native.click()
+    worker = widget.worker
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        widget.run_button.native.click()  # the second click of a double-click
+    assert "img mask" in names(viewer) and "Cancelled" not in widget.status.value

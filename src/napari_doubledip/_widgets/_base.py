@@ -54,6 +54,8 @@ MIN_PREVIEW_SECONDS = 0.5
 
 #: Height (pixels) of the multi-layer pickers: about six rows, scrolling beyond.
 SELECT_HEIGHT = 110
+#: A second click on Run within this many seconds (a double-click) does not cancel the run it started.
+DOUBLE_CLICK_S = 0.4
 
 _LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels, "shapes": napari.layers.Shapes}
 
@@ -117,6 +119,7 @@ class TaskWidget(Container):
         self._primary = next(i for i in spec.inputs if i.kind == "image")
         stack_modes = [m.label for m in spec.stack_modes if _function_available(m.function)]
         self._frames_source: Any = None  # the layer the frames choice was last set up for
+        self._run_clicked_at = -1.0e9
         self.frames = ComboBox(
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
             tooltip="For a stack layer (T, Y, X[, RGB]): the frame under the slider, or the whole stack.",
@@ -341,8 +344,9 @@ class TaskWidget(Container):
 
     def _on_run_clicked(self, *_args: Any) -> None:
         if self.worker is None:
+            self._run_clicked_at = time.monotonic()
             self.run()
-        else:
+        elif time.monotonic() - self._run_clicked_at > DOUBLE_CLICK_S:  # a double-click on Run is one Run
             self.cancel()
 
     def _prepare(self) -> _Job:
