@@ -406,7 +406,8 @@ def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
 
 
 def test_warnings_from_elsewhere_during_a_run_are_not_the_widgets(viewer, open_widget, qtbot, warnings_shown):
-    """While a worker runs, superqt catches every thread's warnings; only the library's carry the widget's title."""
+    """While a worker runs, superqt catches every thread's warnings: only the library's carry the widget's
+    title."""
     import warnings
 
     viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
@@ -664,7 +665,10 @@ def test_pickers_stay_on_a_renamed_layer(viewer, open_widget):
 
 @pytest.mark.parametrize(
     ("sample", "title", "mode"),
-    [("moving_object_video", SEG, "whole stack (video)"), ("reflection_video", TRANS, "video: moving + static layer")],
+    [
+        ("moving_object_video", SEG, "whole stack (video)"),
+        ("reflection_video", TRANS, "video: moving + static layer"),
+    ],
 )
 def test_a_video_sample_starts_in_the_video_mode(viewer, open_widget, sample, title, mode):
     viewer.add_image(np.zeros((3, 16, 16), np.float32), name="plain stack")
@@ -684,7 +688,8 @@ def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_w
     viewer.open_sample("napari-doubledip", "watermark_set")
     widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
     assert len(widget.pickers["images"].value) == 3 and widget.pickers["box"].value is None
-    viewer.add_shapes([np.array([[2, 2], [2, 20], [20, 20], [20, 2]], float)], shape_type="rectangle", name="notes")
+    rect = np.array([[2, 2], [2, 20], [20, 20], [20, 2]], float)
+    viewer.add_shapes([rect], shape_type="rectangle", name="notes")
     assert widget.pickers["box"].value is None
 
 

@@ -141,7 +141,9 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     return gen if progress is None else _reporting(gen, progress)
 
 
-def _reporting(gen: Generator[Progress, None, R], progress: Callable[[Progress], Any]) -> Generator[Progress, None, R]:
+def _reporting(
+    gen: Generator[Progress, None, R], progress: Callable[[Progress], Any]
+) -> Generator[Progress, None, R]:
     """``gen``'s reports, each passed to ``progress`` first; closing this generator closes ``gen``."""
     try:
         while True:
