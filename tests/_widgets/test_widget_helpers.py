@@ -78,6 +78,17 @@ def test_scribbles_with_other_labels_are_flagged(monkeypatch):
     assert len(shown) == 2 and "automatic" not in shown[1]
 
 
+def test_a_scribbled_foreground_replaces_the_box_guess_on_its_own_frames_only():
+    img = np.zeros((3, 20, 20))
+    scribbles = np.zeros((3, 20, 20), np.uint8)
+    scribbles[0, 9, 9] = 1  # foreground painted on frame 0 only
+    labels = segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}, frame_shape=(20, 20)))
+    assert (labels[0] == 1).sum() == 1 and labels[0, 9, 9] == 1
+    box_only = box_hints((20, 20), (4, 4, 16, 16))
+    np.testing.assert_array_equal(labels[1], box_only)
+    np.testing.assert_array_equal(labels[2], box_only)
+
+
 def test_box_hints_outside_is_background():
     labels = box_hints((10, 10), (2, 2, 8, 8))
     assert (labels[:2] == 2).all() and (labels[:, 8:] == 2).all() and (labels[3:7, 3:7] == 1).all()

@@ -744,6 +744,39 @@ def test_scribbles_in_another_pixel_grid_are_flagged(viewer, open_widget):
     assert len([m for m in seen if "not aligned" in m]) == 1
 
 
+def test_scribbles_with_fewer_frames_or_another_frame_spacing(viewer, open_widget, errors, warnings_shown):
+    """Scribbles on 3 frames of a 4-frame image, slider at the 4th: a clear error (napari shows none there).
+    Scribbles whose frames are spaced differently from the image's: flagged as not aligned."""
+    viewer.add_image(np.zeros((4, 16, 16), np.float32), name="img")
+    lab = viewer.add_labels(np.zeros((3, 16, 16), np.uint8), name="scribbles")
+    viewer.dims.set_current_step(0, 3)
+    widget = open_widget(SEG)
+    widget.pickers["image"].value = viewer.layers["img"]
+    widget.pickers["scribbles"].value = lab
+    assert widget.run() is None and "no frame at the current slider position" in errors[-1]
+    lab.data = np.zeros((4, 16, 16), np.uint8)
+    lab.scale = (2.0, 1.0, 1.0)
+    viewer.dims.set_current_step(0, 1)
+    widget._prepare()
+    assert len([m for m in warnings_shown if "not aligned" in m]) == 1
+
+
+def test_collected_frames_widen_the_contrast_slider(viewer):
+    from napari_doubledip._widgets._layers import OutputLayers
+
+    src = viewer.add_image(np.zeros((3, 8, 8), np.uint16), name="src", contrast_limits=(0, 4000))
+    outputs = OutputLayers(viewer, "segmentation")
+    first = np.full((8, 8), 100, np.float32)
+    outputs.write("src foreground", "foreground", first[None], kind="image", source=src, metadata={"frame": [0]},
+                  offset=(0,))
+    layer = outputs.stack_target("src foreground", "foreground", src, (2,), (3,), (8, 8), kind="image")
+    assert layer is not None
+    outputs.write_frame(layer, "src foreground", "foreground", np.full((8, 8), 65000, np.float32), index=(2,),
+                        lead=(3,), source=src, metadata={"frame": [2]})
+    assert layer.data.shape == (3, 8, 8) and layer.contrast_limits_range[1] >= 65000
+    assert layer.metadata["frames"] == [[0], [2]]
+
+
 def test_several_layers_each_result_goes_back_to_its_own_frame(viewer, open_widget, run_widget, errors):
     """Watermark over two stacks at different frames (world t = 1 is A's frame 1, B's frame 0) and over a stack
     with a plain image: each clean image is placed on the frame it was read from, a 2D one stays 2D."""

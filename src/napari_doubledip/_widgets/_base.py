@@ -145,6 +145,7 @@ class TaskWidget(Container):
         ])
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
+        self.frames.changed.connect(self._update_frames)  # the sequence axis matters for whole-stack modes only
         if not _function_available(spec.image_mode.function):
             self.run_button.enabled = False
             self.status.value = (
@@ -329,7 +330,8 @@ class TaskWidget(Container):
 
     def _update_frames(self, *_args: Any) -> None:
         sources = self._sources()
-        self.frames.visible = bool(sources) and is_stack(sources[0])
+        # (a task without a stack mode, e.g. dehazing, has nothing to choose)
+        self.frames.visible = bool(sources) and is_stack(sources[0]) and len(self.frames.choices) > 1
         first = sources[0] if sources else None
         if first is not None and not (self._frames_source is not None and same_layer(first, self._frames_source)):
             # a layer marked as a video (the video samples) starts in the widget's video mode, once per pick
@@ -338,7 +340,9 @@ class TaskWidget(Container):
                 self.frames.value = video[0]
         self._frames_source = first
         self.sequence_axis.reset_choices()
-        self.sequence_axis.visible = bool(sources) and stack_axes(sources[0]) > 1
+        self.sequence_axis.visible = (
+            bool(sources) and stack_axes(sources[0]) > 1 and self.frames.value != CURRENT_FRAME
+        )
 
     # --- running ----------------------------------------------------------------------------------------------
 
@@ -387,7 +391,8 @@ class TaskWidget(Container):
                 if not _aligned(layer, sources[0]):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
-                        "(different scale or translate); its pixels are used as the image's pixels"
+                        "(different scale or translate); its pixels are paired with the image's by index (a "
+                        "frame of a stack: at the slider for the current frame, by index for a whole stack)"
                     )
             elif spec_in.kind == "shapes":
                 extra[spec_in.name] = read_box(layer, sources[0], self.viewer)
@@ -688,10 +693,12 @@ def _sample_set(layer: Any) -> str | None:
 
 
 def _aligned(layer: Any, image: Any) -> bool:
-    """Whether two layers put their last two (Y, X) pixel axes at the same world positions."""
+    """Whether two layers put the axes they share (the trailing ones: Y, X and any frame axes) at the same world
+    positions."""
+    n = min(layer.ndim, image.ndim)
     return bool(
-        np.allclose(np.asarray(layer.scale)[-2:], np.asarray(image.scale)[-2:])
-        and np.allclose(np.asarray(layer.translate)[-2:], np.asarray(image.translate)[-2:])
+        np.allclose(np.asarray(layer.scale)[-n:], np.asarray(image.scale)[-n:])
+        and np.allclose(np.asarray(layer.translate)[-n:], np.asarray(image.translate)[-n:])
     )
 
 

@@ -63,15 +63,27 @@ def frame_shape(layer: Any) -> tuple[int, int]:
     return tuple(shape[-3:-1]) if getattr(layer, "rgb", False) else tuple(shape[-2:])
 
 
-def current_frame(layer: Any, viewer: Any) -> tuple[int, ...]:
-    """Data indices of the leading (non-YX) axes at the viewer's current slider position."""
+def current_frame(layer: Any, viewer: Any, strict: bool = False) -> tuple[int, ...]:
+    """Data indices of the leading (non-YX) axes at the viewer's current slider position.
+
+    A position beyond the layer's frames is clipped to its first or last frame, or, with ``strict``, a
+    ``ValueError`` (napari shows nothing of the layer there: e.g. scribbles on fewer frames than the image).
+    """
     lead = layer.ndim - 2
     if lead <= 0:
         return ()
     point = np.asarray(viewer.dims.point, dtype=float)
     data_pos = np.asarray(layer.world_to_data(point), dtype=float)
     shape = layer_array_shape(layer)
-    return tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(data_pos[:lead], shape[:lead], strict=True))
+    index = []
+    for p, n in zip(data_pos[:lead], shape[:lead], strict=True):
+        if strict and not -0.5 <= p < n - 0.5:
+            raise ValueError(
+                f"layer {layer.name!r} has no frame at the current slider position (its frames: 0-{n - 1}); "
+                "move the slider to one of its frames or give it one per frame of the image"
+            )
+        index.append(int(np.clip(round(p), 0, n - 1)))
+    return tuple(index)
 
 
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
@@ -154,7 +166,7 @@ def read_labels(
                 f"must be one frame {shape}, one per frame {(lead[axis], *shape)}, or {(*lead, *shape)}"
             )
     elif labels.ndim > 2:
-        labels = labels[current_frame(layer, viewer)]
+        labels = labels[current_frame(layer, viewer, strict=True)]
     if labels.shape != shape:
         raise ValueError(
             f"labels layer {layer.name!r} has frames of shape {labels.shape}, "
@@ -432,6 +444,8 @@ class OutputLayers:
         rgb = bool(getattr(layer, "rgb", False)) and _kind(layer) == "image"
         for key, value in transform(source, len(full) - (1 if rgb else 0)).items():  # follows the source's
             setattr(layer, key, value)
+        if _kind(layer) == "image" and not rgb:
+            _widen_range(layer, data, source)
         layer.metadata = {"task": self.task, "part": part, "source": source.name, **metadata, "frames": done}
         self.touched[name] = layer
         return layer

@@ -56,8 +56,12 @@ def segmentation_hints(x: Inputs) -> Any:
     else:
         labels = np.broadcast_to(box_hints(x.frame_shape, box), shape).copy()
     if marked:
-        if box is not None and (scribbles == 1).any():  # the user's foreground replaces the box's guess
-            labels[labels == 1] = 0
+        # the user's foreground replaces the box's guess, on the frames where there is some
+        if box is not None:
+            frames = labels.reshape(-1, *labels.shape[-2:])  # a view: labels is a fresh contiguous array
+            scribbled = (scribbles == 1).reshape(frames.shape).any(axis=(1, 2))
+            for t in np.flatnonzero(scribbled):
+                frames[t][frames[t] == 1] = 0
         labels[scribbles == 1] = 1
         labels[scribbles == 2] = 2
     return labels
