@@ -82,7 +82,8 @@ def test_a_scribbled_foreground_replaces_the_box_guess_on_its_own_frames_only():
     img = np.zeros((3, 20, 20))
     scribbles = np.zeros((3, 20, 20), np.uint8)
     scribbles[0, 9, 9] = 1  # foreground painted on frame 0 only
-    labels = segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}, frame_shape=(20, 20)))
+    inputs = Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}, frame_shape=(20, 20))
+    labels = segmentation_hints(inputs)
     assert (labels[0] == 1).sum() == 1 and labels[0, 9, 9] == 1
     box_only = box_hints((20, 20), (4, 4, 16, 16))
     np.testing.assert_array_equal(labels[1], box_only)
