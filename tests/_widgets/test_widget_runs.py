@@ -553,18 +553,37 @@ def test_watermark_shared_by_several_images(viewer, open_widget, run_widget):
 
 
 def test_an_output_name_taken_by_another_layer_still_arrives(viewer, open_widget, run_widget):
-    """A layer of the user's already called "comp mask": napari names ours "comp mask [1]"; it must be kept,
+    """A layer of the user's already called "comp mask": ours is "comp mask (segmentation)"; it must be kept,
     and found again by the next run instead of piling up more."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     viewer.add_labels(np.zeros((32, 32), np.uint8), name="comp mask")
     widget = open_widget(SEG)
     run_widget(widget)
     ours = [la for la in viewer.layers if la.metadata.get("part") == "mask"]
-    assert len(ours) == 1 and ours[0].name != "comp mask" and ours[0].data.max() == 1
+    assert len(ours) == 1 and ours[0].name == "comp mask (segmentation)" and ours[0].data.max() == 1
     assert viewer.layers["comp mask"].data.max() == 0  # the user's layer is untouched
     widget.seed.value = 1
     run_widget(widget)
     assert len(viewer.layers) == 5 and len([la for la in viewer.layers if la.metadata.get("part") == "mask"]) == 1
+
+
+def test_two_tasks_on_one_image_name_their_clean_layers_apart(viewer, open_widget, run_widget):
+    """Dehazing and watermark removal both make "<input> clean": the second says whose it is, and each task's
+    re-run updates its own."""
+    viewer.add_image(samples.hazy_image(32).data, name="img")
+    dehaze = open_widget("Dehazing (Double-DIP)", iterations=3)
+    run_widget(dehaze)
+    viewer.add_shapes([np.array([[4, 4], [4, 12], [12, 12], [12, 4]], float)], shape_type="rectangle", name="box")
+    watermark = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    watermark.pickers["images"].value = [viewer.layers["img"]]
+    watermark.pickers["box"].value = viewer.layers["box"]
+    run_widget(watermark)
+    assert viewer.layers["img clean"].metadata["task"] == "dehazing"
+    assert viewer.layers["img clean (watermark)"].metadata["task"] == "watermark"
+    count = len(viewer.layers)
+    run_widget(watermark)
+    run_widget(dehaze)
+    assert len(viewer.layers) == count
 
 
 @pytest.mark.parametrize("action", ["delete", "rename"])

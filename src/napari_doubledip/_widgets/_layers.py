@@ -291,9 +291,16 @@ class OutputLayers:
                 continue
             if layer.name == name:
                 return layer
-            if fallback is None and md.get("source") == source and layer.name.startswith(f"{name} ["):
+            if fallback is None and md.get("source") == source and (
+                layer.name == self._alternative(name) or layer.name.startswith(f"{name} [")
+            ):
                 fallback = layer
         return fallback
+
+    def _alternative(self, name: str) -> str:
+        """The name used when ``name`` is taken by another layer (e.g. "img clean" of dehazing and watermark
+        removal): "img clean (watermark)" says whose it is, where napari would add " [1]"."""
+        return f"{name} ({self.task})"
 
     def _in_viewer(self, layer: Any) -> bool:
         return any(same_layer(layer, other) for other in self.viewer.layers)
@@ -335,7 +342,11 @@ class OutputLayers:
             self._remove(layer)
             layer = None
         if layer is None:
-            layer = self._add(name, np.array(data, copy=True), kind, source, rgb, tf, metadata)
+            taken = any(other.name == name for other in self.viewer.layers)
+            layer = self._add(
+                self._alternative(name) if taken else name, np.array(data, copy=True), kind, source, rgb, tf,
+                metadata,
+            )
             self.created.append(layer)
         else:
             existed = not any(same_layer(layer, c) for c in self.created)
