@@ -76,6 +76,9 @@ def test_scribbles_with_other_labels_are_flagged(monkeypatch):
     scribbles[10, 10] = 1
     assert segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": None}))[10, 10] == 1
     assert len(shown) == 2 and "automatic" not in shown[1]
+    scribbles[10, 10] = 0
+    segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}))  # the box's hints apply
+    assert len(shown) == 3 and "automatic" not in shown[2]
 
 
 def test_a_scribbled_foreground_replaces_the_box_guess_on_its_own_frames_only():

@@ -565,6 +565,13 @@ def test_an_output_name_taken_by_another_layer_still_arrives(viewer, open_widget
     widget.seed.value = 1
     run_widget(widget)
     assert len(viewer.layers) == 5 and len([la for la in viewer.layers if la.metadata.get("part") == "mask"]) == 1
+    # Both names taken by the user's layers: napari's " [1]" on the alternative, still found again.
+    viewer.layers.remove(ours[0])
+    viewer.add_labels(np.zeros((32, 32), np.uint8), name="comp mask (segmentation)")
+    for seed in (2, 3):
+        widget.seed.value = seed
+        run_widget(widget)
+    assert len([la for la in viewer.layers if la.metadata.get("part") == "mask"]) == 1
 
 
 def test_two_tasks_on_one_image_name_their_clean_layers_apart(viewer, open_widget, run_widget):
@@ -680,6 +687,10 @@ def test_pickers_stay_on_a_renamed_layer(viewer, open_widget):
     assert widget.pickers["scribbles"].value.name == "my scribbles"
     viewer.layers.remove(scribbles)
     assert widget.pickers["scribbles"].value is None
+    several = open_widget(TRANS)
+    several.pickers["mixtures"].value = [viewer.layers["a"], viewer.layers["b renamed"]]
+    viewer.layers["a"].name = "a renamed"
+    assert sorted(la.name for la in several.pickers["mixtures"].value) == ["a renamed", "b renamed"]
 
 
 @pytest.mark.parametrize(
@@ -794,6 +805,13 @@ def test_collected_frames_widen_the_contrast_slider(viewer):
                         lead=(3,), source=src, metadata={"frame": [2]})
     assert layer.data.shape == (3, 8, 8) and layer.contrast_limits_range[1] >= 65000
     assert layer.metadata["frames"] == [[0], [2]]
+    # A map (transmission, alpha) keeps its 0-1 slider.
+    outputs.write("src alpha", "alpha", first[None] / 200, kind="map", source=src, metadata={"frame": [0]},
+                  offset=(0,))
+    alpha = outputs.stack_target("src alpha", "alpha", src, (2,), (3,), (8, 8), kind="map")
+    outputs.write_frame(alpha, "src alpha", "alpha", np.full((8, 8), 0.9, np.float32), index=(2,), lead=(3,),
+                        source=src, metadata={"frame": [2]}, kind="map")
+    np.testing.assert_allclose(alpha.contrast_limits_range, (0.0, 1.0))
 
 
 def test_several_layers_each_result_goes_back_to_its_own_frame(viewer, open_widget, run_widget, errors):

@@ -209,16 +209,19 @@ class TaskWidget(Container):
 
     def reset_choices(self, *_args: Any) -> None:
         """Refresh the layer pickers (called when layers are added, removed, moved or renamed)."""
-        # magicgui keeps a combo box's value by its label: a renamed layer would lose its place, so put it back
-        chosen = {
-            spec_in.name: self.pickers[spec_in.name].value for spec_in in self.spec.inputs if not spec_in.multiple
-        }
+        # magicgui keeps a picker's value by its label: a renamed layer would lose its place, so put it back
+        chosen = {spec_in.name: self.pickers[spec_in.name].value for spec_in in self.spec.inputs}
         super().reset_choices()
-        for name, layer in chosen.items():
+        for name, value in chosen.items():
             picker = self.pickers[name]
-            if layer is None or (picker.value is not None and same_layer(picker.value, layer)):
+            if isinstance(value, (list, tuple)):  # several layers: keep those still there, in their order
+                kept = [c for v in value for c in picker.choices if same_layer(c, v)]
+                if len(kept) != len(list(picker.value)):
+                    picker.value = kept
                 continue
-            match = [c for c in picker.choices if c is not None and same_layer(c, layer)]
+            if value is None or (picker.value is not None and same_layer(picker.value, value)):
+                continue
+            match = [c for c in picker.choices if c is not None and same_layer(c, value)]
             if match:
                 picker.value = match[0]
         for spec_in in self.spec.inputs:
@@ -643,7 +646,8 @@ class TaskWidget(Container):
                     if zoom:
                         data = _to_frame(data, full, out.kind)
                     job.outputs.write_frame(
-                        target, name, out.part, data, index=index, lead=lead, source=source, metadata=own
+                        target, name, out.part, data, index=index, lead=lead, source=source, metadata=own,
+                        kind=out.kind,
                     )
                     names.append(name)
                     continue

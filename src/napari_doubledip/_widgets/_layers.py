@@ -291,8 +291,9 @@ class OutputLayers:
                 continue
             if layer.name == name:
                 return layer
+            alt = self._alternative(name)
             if fallback is None and md.get("source") == source and (
-                layer.name == self._alternative(name) or layer.name.startswith(f"{name} [")
+                layer.name == alt or layer.name.startswith((f"{name} [", f"{alt} ["))
             ):
                 fallback = layer
         return fallback
@@ -420,6 +421,7 @@ class OutputLayers:
         lead: tuple[int, ...],
         source: Any,
         metadata: dict[str, Any],
+        kind: str = "image",
     ) -> Any:
         """Write a full-size one-frame result into the whole-stack layer :meth:`stack_target` returned.
 
@@ -455,7 +457,7 @@ class OutputLayers:
         rgb = bool(getattr(layer, "rgb", False)) and _kind(layer) == "image"
         for key, value in transform(source, len(full) - (1 if rgb else 0)).items():  # follows the source's
             setattr(layer, key, value)
-        if _kind(layer) == "image" and not rgb:
+        if kind == "image" and not rgb:  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
         layer.metadata = {"task": self.task, "part": part, "source": source.name, **metadata, "frames": done}
         self.touched[name] = layer

@@ -46,7 +46,7 @@ def segmentation_hints(x: Inputs) -> Any:
         others = sorted(int(v) for v in np.unique(scribbles) if v not in (0, 1, 2))[:5]
         show_warning(
             f"Segmentation: scribble labels {others} are ignored; paint 1 for foreground and 2 for background"
-            + ("" if marked else " (automatic hints are used instead)")
+            + ("" if marked or box is not None else " (automatic hints are used instead)")
         )
     if box is None and not marked:
         return "auto"

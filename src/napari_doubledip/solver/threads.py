@@ -91,10 +91,10 @@ def _set_elsewhere(n: int) -> None:
 
 def _call_with(n: int, fn: Callable[[], Y]) -> Y:
     original = torch.get_num_threads()
-    if n != original:
-        torch.set_num_threads(n)
-        _set_elsewhere(original)
     try:
+        if n != original:
+            torch.set_num_threads(n)
+            _set_elsewhere(original)
         return fn()
     finally:
         if torch.get_num_threads() != original:
