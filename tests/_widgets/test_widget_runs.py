@@ -421,6 +421,28 @@ def test_warnings_from_elsewhere_during_a_run_are_not_the_widgets(viewer, open_w
     assert not [m for m in unrelated if m.startswith("Segmentation")]
 
 
+def test_a_reduced_preview_is_shown_at_the_images_size(viewer, open_widget, qtbot, monkeypatch):
+    """Previews of large images come at a reduced size (dehazing): the layer covers the image meanwhile, and
+    the final result arrives at full size with the input's transform."""
+    from napari_doubledip.tasks import dehaze as D
+
+    monkeypatch.setattr(D, "PREVIEW_PIXELS", 16 * 16)
+    viewer.add_image(samples.hazy_image(48).data, name="haze", scale=(0.5, 0.5))
+    widget = open_widget("Dehazing (Double-DIP)", iterations=10)
+    widget.preview_every.value = 5
+    shapes = []
+    worker = widget.run(start=False)
+    worker.yielded.connect(
+        lambda p: p.preview and shapes.append((viewer.layers["haze transmission"].data.shape,
+                                               tuple(viewer.layers["haze transmission"].scale)))
+    )
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert shapes and shapes[0][0] == (16, 16) and np.allclose(shapes[0][1], (1.5, 1.5))
+    t = viewer.layers["haze transmission"]
+    assert t.data.shape == (48, 48) and np.allclose(t.scale, (0.5, 0.5))
+
+
 def test_dehazing_transmission_prior_choice(viewer, open_widget, run_widget, errors):
     viewer.add_image(samples.hazy_image(32).data, name="haze")
     widget = open_widget("Dehazing (Double-DIP)")

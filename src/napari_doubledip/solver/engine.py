@@ -12,6 +12,7 @@ thread worker can drive it and ``yield from`` composes it into task generators.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import math
 import time
@@ -204,6 +205,11 @@ class Step:
     t: float
     index: torch.Tensor
     pred: torch.Tensor | None = None
+
+
+#: Whether check points compute the task's previews. A blocking call without a progress callback turns them off
+#: (nobody sees them; at full resolution they cost 15-30 % of a 2048 x 2048 run); the results do not change.
+PREVIEWS: contextvars.ContextVar[bool] = contextvars.ContextVar("napari_doubledip_previews", default=True)
 
 
 @dataclass
@@ -586,7 +592,7 @@ def _loop(
                     if settle_prev is not None and t >= task.track_from:
                         settled = settled + 1 if _relative_change(now, settle_prev) < task.settle_tol else 0
                     settle_prev = now
-                if task.preview is not None:
+                if task.preview is not None and PREVIEWS.get():
                     preview = task.preview(outputs)
             yield Progress(it, total_its, last_loss, last_values, preview, time.perf_counter() - t0)
             if task.patience is not None and since_best >= task.patience:

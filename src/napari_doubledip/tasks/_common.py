@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from ..solver.engine import Progress, Solution, check_progress, check_stop, drain
+from ..solver.engine import PREVIEWS, Progress, Solution, check_progress, check_stop, drain
 from ..solver.filters import resize
 
 R = TypeVar("R")
@@ -86,7 +86,11 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
     def blocking(*args: Any, progress: Callable[[Progress], Any] | None = None, **kwargs: Any) -> R:
         check_progress(progress)
         check_stop(kwargs.get("stop"))
-        return drain(steps(*args, **kwargs), progress)
+        token = PREVIEWS.set(progress is not None)  # previews only for someone to see
+        try:
+            return drain(steps(*args, **kwargs), progress)
+        finally:
+            PREVIEWS.reset(token)
 
     sig = inspect.signature(steps)
     extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None)

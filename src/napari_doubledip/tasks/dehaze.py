@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from ..solver.presets import apply_preset
 from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
 
 __all__ = ["DehazeResult", "dehaze", "DEFAULTS", "build_task"]
+
+#: Live previews are made at about this many pixels at most (see ``dehaze``).
+PREVIEW_PIXELS = 1024 * 1024
 
 #: Default budget and working size, chosen by measurement on real hazy photographs with ground truth
 #: (``benchmarks/evaluate.py``, 3 Dense-HAZE + 4 RESIDE cases at 256 px; mean PSNR / SSIM) and on the synthetic
@@ -379,8 +383,14 @@ def dehaze(
     params["iterations"] = task.iterations
     refine = max(1, 2 * r_work)
 
+    # Live previews of a large image are made at about PREVIEW_PIXELS (the widget scales them up): at full size
+    # they were 20-30 % of a 2048 x 2048 run.
+    scale = min(1.0, math.sqrt(PREVIEW_PIXELS / (size[0] * size[1])))
+    shown = full if scale == 1.0 else resize(full, working_shape(size, round(max(size) * scale)))
+
     def preview(out):
-        j, t, a = finish(full[0], out["transmission"][0], resize(out["airlight"], ws)[0], refine)
+        r = max(1, round(refine * scale))
+        j, t, a = finish(shown[0], out["transmission"][0], resize(out["airlight"], ws)[0], r)
         return {
             "clean": vr.restore(to_numpy(j[None])[0]),
             "transmission": t[0].cpu().numpy(),
