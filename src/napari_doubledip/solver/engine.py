@@ -225,7 +225,8 @@ class Progress:
     losses
         Each term's unweighted value at the last report point.
     preview
-        User-facing arrays of the current result (only at check points, else ``None``).
+        User-facing arrays of the current result (only at check points, else ``None``; for large images some
+        tasks make them at a reduced size, e.g. dehazing at about 1 megapixel).
     elapsed
         Seconds since the start of the optimisation.
     """

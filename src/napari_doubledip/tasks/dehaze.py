@@ -388,9 +388,8 @@ def dehaze(
     scale = min(1.0, math.sqrt(PREVIEW_PIXELS / (size[0] * size[1])))
     shown = full if scale == 1.0 else resize(full, working_shape(size, round(max(size) * scale)))
 
-    def preview(out):
-        r = max(1, round(refine * scale))
-        j, t, a = finish(shown[0], out["transmission"][0], resize(out["airlight"], ws)[0], r)
+    def preview(out):  # (the guided upsampling's radius is in working-size pixels: the same as the final's)
+        j, t, a = finish(shown[0], out["transmission"][0], resize(out["airlight"], ws)[0], refine)
         return {
             "clean": vr.restore(to_numpy(j[None])[0]),
             "transmission": t[0].cpu().numpy(),
