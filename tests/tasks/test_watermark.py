@@ -255,3 +255,27 @@ def test_full_resolution_opacity_follows_the_watermark_edges():
     bilinear = psnr(plain[0].permute(1, 2, 0).numpy()[b], s.truth["clean"][b])
     assert guided > bilinear + 2, (guided, bilinear)
     assert float(m.min()) >= 0 and float(m.max()) <= 1 and torch.all(m[box == 0] == 0)
+
+
+@pytest.mark.parametrize("boxed", [True, False])
+def test_reduced_previews_of_a_large_image(monkeypatch, boxed):
+    """Previews of an image over PREVIEW_PIXELS come at a reduced size; the result is the same."""
+    from napari_doubledip.tasks import watermark as W
+
+    monkeypatch.setattr(W, "PREVIEW_PIXELS", 20 * 20)
+    if boxed:
+        s = watermarked(40)
+        args, kwargs = (s.data,), {"box": s.extra["box"]}
+    else:
+        s = watermark_set(3, 40)
+        args, kwargs = (s.data,), {}
+    seen = []
+    r = dd.remove_watermark(*args, **kwargs, iterations=6, device="cpu", progress=seen.append)
+    previews = [p.preview for p in seen if p.preview is not None]
+    assert previews
+    for p in previews:
+        clean = p["clean"] if boxed else p["clean"][0]  # one image, or the first of the set
+        assert p["alpha"].shape == (20, 20) and clean.shape[:2] == (20, 20)
+    plain = dd.remove_watermark(*args, **kwargs, iterations=6, device="cpu")
+    np.testing.assert_array_equal(r.clean, plain.clean)
+    np.testing.assert_array_equal(r.alpha, plain.alpha)

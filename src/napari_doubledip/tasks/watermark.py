@@ -24,11 +24,15 @@ __all__ = [
     "WatermarkResult", "remove_watermark", "DEFAULTS", "build_task", "box_mask", "alpha_window", "place_alpha"
 ]
 
+#: Live previews are made at about this many pixels at most (see ``remove_watermark``).
+PREVIEW_PIXELS = 1024 * 1024
+
 #: Default budget and working size, chosen by measurement (``benchmarks/synthetic_watermark_dehaze.py``): a
 #: 256 px image with a box took ~30 s on a 2-core CPU (3 images without a box ~60 s; on a 2-core AMD EPYC on
 #: 2026-12-02 13 s with the opacity window of :data:`ALPHA_MARGIN`, and 31 s); in-box PSNR 35.5-37.0 dB for seeds
-#: 0-9 when measured (30.5-43.4 dB for seeds 0-4 after later changes that reorder arithmetic; input 18.1). The box case needs the opacity to settle before the clean layer is released
-#: (40-50 % of the run): 300 iterations left one seed of five at 21.1 dB on that image.
+#: 0-9 when measured (30.5-43.4 dB for seeds 0-4 after later changes that reorder arithmetic; input 18.1). The
+#: box case needs the opacity to settle before the clean layer is released (40-50 % of the run): 300 iterations
+#: left one seed of five at 21.1 dB on that image.
 DEFAULTS = {"iterations": 400, "max_size": 128, "box_max_size": 192}
 #: With a small box the optimisation runs on a crop: the box plus this many times its short side of context on
 #: each side (at least ``BOX_MIN_MARGIN`` px), when that crop covers at most ``BOX_CROP_AREA`` of the image.
@@ -534,22 +538,39 @@ def remove_watermark(
     params["precision"] = precision
     params["iterations"] = task.iterations
 
-    def whole(out):
-        """Full-image ``clean, colour, opacity`` from the crop's outputs."""
+    def whole(out, image=full, part=region, box_part=box_full):
+        """Whole-image ``clean, colour, opacity`` from the crop's outputs (``image``: the inputs, or a reduced
+        copy for a preview, with the crop ``part`` of it and the box there ``box_part``)."""
         out = {**out, "alpha": place_alpha(out["alpha"], win, ws)}
-        clean_c, wcol_c, m_c = finish(crop, out, box_full)
-        if clean_c.shape[-2:] == full.shape[-2:]:
+        clean_c, wcol_c, m_c = finish(image[(..., *part)], out, box_part)
+        hh, ww = image.shape[-2:]
+        if clean_c.shape[-2:] == (hh, ww):
             return clean_c, wcol_c, m_c
-        clean = full.clone()
-        clean[(..., *region)] = clean_c
-        wcol = wcol_c.mean(dim=(-2, -1), keepdim=True).expand(1, -1, h, w).clone()
-        wcol[(..., *region)] = wcol_c
-        m = full.new_zeros((1, 1, h, w))
-        m[(..., *region)] = m_c
+        clean = image.clone()
+        clean[(..., *part)] = clean_c
+        wcol = wcol_c.mean(dim=(-2, -1), keepdim=True).expand(1, -1, hh, ww).clone()
+        wcol[(..., *part)] = wcol_c
+        m = image.new_zeros((1, 1, hh, ww))
+        m[(..., *part)] = m_c
         return clean, wcol, m
 
+    # Live previews of a large image are made at about PREVIEW_PIXELS (the widget scales them up): at full size
+    # they were ~20 % of a 2048 x 2048 run (0.43 s each).
+    scale = min(1.0, math.sqrt(PREVIEW_PIXELS / (h * w)))
+    shown = (full, region, box_full)
+    if scale < 1.0:
+        small = resize(full, (max(1, round(h * scale)), max(1, round(w * scale))))
+
+        def scaled(sl: slice, n: int, m: int) -> slice:
+            a = min(round(sl.start * m / n), m - 1)
+            return slice(a, max(a + 1, round(sl.stop * m / n)))
+
+        part = (scaled(region[0], h, small.shape[-2]), scaled(region[1], w, small.shape[-1]))
+        box_small = (resize(box_full, small[(..., *part)].shape[-2:]) > 0.5).float()
+        shown = (small, part, box_small)
+
     def preview(out):
-        clean, wcol, m = whole(out)
+        clean, wcol, m = whole(out, *shown)
         c = vr.restore(to_numpy(clean))
         return {
             "clean": c[0] if single else c,
