@@ -426,6 +426,7 @@ class TaskWidget(Container):
         except Exception as exc:  # bad inputs: tell the user, don't start
             self._notify_error(exc)
             return None
+        job.control.previews = int(self.preview_every.value) > 0  # none to show: none to compute
         worker = create_worker(
             run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
         )

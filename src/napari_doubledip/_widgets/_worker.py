@@ -25,6 +25,8 @@ class Control:
 
     stop: threading.Event = field(default_factory=threading.Event)
     stoppable: bool = False
+    #: Whether the run makes live previews (off when the widget's "preview every" is 0 at Run).
+    previews: bool = True
 
 
 def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Control) -> Generator[Any, None, Any]:
@@ -40,8 +42,13 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
     if "stop" in inspect.signature(func).parameters:
         kwargs = {**kwargs, "stop": control.stop}
         control.stoppable = True
+    from ..solver.engine import PREVIEWS
+
+    token = PREVIEWS.set(control.previews)  # this worker thread's context: the check points read it
     try:
         result = yield from dd.iterate(func, *args, **kwargs)
     except RuntimeError as exc:
         raise TaskError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        PREVIEWS.reset(token)
     return result

@@ -566,7 +566,7 @@ def remove_watermark(
             return slice(a, max(a + 1, round(sl.stop * m / n)))
 
         part = (scaled(region[0], h, small.shape[-2]), scaled(region[1], w, small.shape[-1]))
-        box_small = (resize(box_full, small[(..., *part)].shape[-2:]) > 0.5).float()
+        box_small = F.adaptive_max_pool2d(box_full, tuple(small[(..., *part)].shape[-2:]))  # keeps thin parts
         shown = (small, part, box_small)
 
     def preview(out):
