@@ -23,9 +23,10 @@ machine and the settings above: same input, same seed, same settings, same numbe
 The count is applied around each stretch of work between two progress reports, in the thread that resumes the
 run, and the caller's count is back in place at every report: a run abandoned mid-way (a cancelled GUI worker
 that never closes its generator) leaves no changed setting behind (at most three ``torch.set_num_threads``
-calls per report, one of them in a short-lived helper thread). torch also keeps a process-wide count that each thread copies at its first parallel operation;
-:func:`_call_with` puts it back at once from a helper thread, so a thread that starts torch work while a run
-computes (another run, another plugin) gets the process's setting, not the run's.
+calls per report, one of them in a short-lived helper thread). torch also keeps a process-wide count that each
+thread copies at its first parallel operation; :func:`_call_with` puts it back at once from a helper thread, so
+a thread that starts torch work while a run computes (another run, another plugin) gets the process's setting,
+not the run's.
 """
 
 from __future__ import annotations
