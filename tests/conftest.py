@@ -21,3 +21,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def rng() -> np.random.Generator:
     """A seeded random generator (the same numbers in every test)."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def dehaze_previews(monkeypatch) -> list[int]:
+    """Counts the dehazing task's preview computations (one entry per preview made)."""
+    from napari_doubledip.tasks import dehaze as D
+
+    made: list[int] = []
+    optimise = D.optimise
+
+    def counting(task, *args, **kwargs):
+        preview = task.preview
+        task.preview = lambda out: made.append(1) or preview(out)
+        return (yield from optimise(task, *args, **kwargs))
+
+    monkeypatch.setattr(D, "optimise", counting)
+    return made

@@ -69,19 +69,9 @@ def test_iterate_takes_a_progress_callback_too():
         dd.iterate(dd.segment, img, progress="not callable")
 
 
-def test_previews_only_for_a_progress_callback_and_the_same_numbers(monkeypatch):
+def test_previews_only_for_a_progress_callback_and_the_same_numbers(dehaze_previews):
     """A blocking call without a callback skips the previews (nobody sees them); the result is the same."""
-    from napari_doubledip.tasks import dehaze as D
-
-    made = []
-    optimise = D.optimise
-
-    def counting(task, *args, **kwargs):
-        preview = task.preview
-        task.preview = lambda out: made.append(1) or preview(out)
-        return (yield from optimise(task, *args, **kwargs))
-
-    monkeypatch.setattr(D, "optimise", counting)
+    made = dehaze_previews
     img = np.random.default_rng(0).random((24, 24, 3))
     seen = []
     with_cb = dd.dehaze(img, iterations=10, device="cpu", progress=seen.append)

@@ -443,18 +443,8 @@ def test_a_reduced_preview_is_shown_at_the_images_size(viewer, open_widget, qtbo
     assert t.data.shape == (48, 48) and np.allclose(t.scale, (0.5, 0.5))
 
 
-def test_no_previews_are_computed_when_preview_every_is_zero(viewer, open_widget, run_widget, monkeypatch):
-    from napari_doubledip.tasks import dehaze as D
-
-    made = []
-    optimise = D.optimise
-
-    def counting(task, *args, **kwargs):
-        preview = task.preview
-        task.preview = lambda out: made.append(1) or preview(out)
-        return (yield from optimise(task, *args, **kwargs))
-
-    monkeypatch.setattr(D, "optimise", counting)
+def test_no_previews_are_computed_when_preview_every_is_zero(viewer, open_widget, run_widget, dehaze_previews):
+    made = dehaze_previews
     viewer.add_image(samples.hazy_image(32).data, name="haze")
     widget = open_widget("Dehazing (Double-DIP)", iterations=10)
     widget.preview_every.value = 0
