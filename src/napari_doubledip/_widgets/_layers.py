@@ -330,12 +330,7 @@ class OutputLayers:
         spatial = data.ndim - (1 if rgb else 0)
         tf = transform(source, spatial, zoom, offset)
         metadata = {"task": self.task, "part": part, "source": source.name, **metadata}
-        layer = self.touched.get(name)
-        if layer is not None and not self._in_viewer(layer):  # deleted by the user during the run
-            self._forget(layer)
-            layer = None
-        if layer is None:
-            layer = self.find(name, part, source.name)
+        layer = self._existing(name, part, source)
         if layer is not None and _kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"):
             self._remove(layer)
             layer = None
@@ -350,9 +345,7 @@ class OutputLayers:
             )
             self.created.append(layer)
         else:
-            existed = not any(same_layer(layer, c) for c in self.created)
-            if existed and not any(same_layer(layer, s) for s, _ in self._saved):
-                self._saved.append((layer, _snapshot(layer)))
+            self._save_once(layer)
             _assign(layer, data)
             if kind == "image" and not rgb:
                 _widen_range(layer, data, source)
@@ -362,6 +355,20 @@ class OutputLayers:
             # A layer from an earlier run keeps the contrast the user may have set (restored on cancel).
         self.touched[name] = layer
         return layer
+
+    def _existing(self, name: str, part: str, source: Any) -> Any | None:
+        """The layer this run wrote for ``name`` (unless the user deleted it meanwhile), else an earlier run's."""
+        layer = self.touched.get(name)
+        if layer is not None and not self._in_viewer(layer):  # deleted by the user during the run
+            self._forget(layer)
+            layer = None
+        return layer if layer is not None else self.find(name, part, source.name)
+
+    def _save_once(self, layer: Any) -> None:
+        """Keep what an existing layer held before this run first changes it (what Cancel restores)."""
+        existed = not any(same_layer(layer, c) for c in self.created)
+        if existed and not any(same_layer(layer, s) for s, _ in self._saved):
+            self._saved.append((layer, _snapshot(layer)))
 
     def stack_target(
         self,
@@ -382,11 +389,7 @@ class OutputLayers:
         other. ``None`` otherwise (no such layer, the same frame again, a whole-stack run's result, a layer of
         another kind, or a stack over :data:`STACK_LIMIT_BYTES`), and the result is written as one placed frame.
         """
-        layer = self.touched.get(name)
-        if layer is not None and not self._in_viewer(layer):
-            layer = None
-        if layer is None:
-            layer = self.find(name, part, source.name)
+        layer = self._existing(name, part, source)
         if layer is None or not isinstance(layer.data, np.ndarray):
             return None
         if (_kind(layer) == "labels") != (kind == "labels"):
@@ -431,10 +434,7 @@ class OutputLayers:
         if _kind(layer) == "labels":
             data = _as_labels(data)
         full = (*lead, *data.shape)
-        existed = not any(same_layer(layer, c) for c in self.created)
-        if existed and not any(same_layer(layer, s) for s, _ in self._saved):
-            # once per run and layer (a copy of the whole stack, at most STACK_LIMIT_BYTES): what Cancel restores
-            self._saved.append((layer, _snapshot(layer)))
+        self._save_once(layer)  # (a copy of the whole stack, at most STACK_LIMIT_BYTES)
         old = layer.metadata
         grow = layer.data.shape != full
         done = [list(f) for f in (old.get("frames") or []) if f is not None] if not grow else [list(old["frame"])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -112,6 +113,18 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
 def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize ``(N, C, h, w)`` to ``size`` (bilinear)."""
     return resize(x, size)
+
+
+#: Live previews of larger images are made at about this many pixels (the widget scales them up): at full size
+#: they cost 15-30 % of a 2048 x 2048 run (docs/measurements.md, "Large photographs").
+PREVIEW_PIXELS = 1024 * 1024
+
+
+def preview_shape(shape: tuple[int, int], limit: int = PREVIEW_PIXELS) -> tuple[int, int]:
+    """``(h, w)`` scaled down, aspect kept, to about ``limit`` pixels; ``shape`` itself when it is smaller."""
+    h, w = int(shape[0]), int(shape[1])
+    scale = min(1.0, math.sqrt(limit / (h * w)))
+    return (h, w) if scale == 1.0 else (max(1, round(h * scale)), max(1, round(w * scale)))
 
 
 def filter_radius(shape: tuple[int, int], fraction: float = 1 / 48) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -20,12 +19,18 @@ from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ra
 from ..solver.filters import guided_filter, guided_upsample, resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
-from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
+from ._common import (
+    PREVIEW_PIXELS,
+    RunInfo,
+    preview_shape,
+    resolve_max_size,
+    run_info,
+    task_function,
+    to_numpy,
+    to_tensor,
+)
 
 __all__ = ["DehazeResult", "dehaze", "DEFAULTS", "build_task"]
-
-#: Live previews are made at about this many pixels at most (see ``dehaze``).
-PREVIEW_PIXELS = 1024 * 1024
 
 #: Default budget and working size, chosen by measurement on real hazy photographs with ground truth
 #: (``benchmarks/evaluate.py``, 3 Dense-HAZE + 4 RESIDE cases at 256 px; mean PSNR / SSIM) and on the synthetic
@@ -383,10 +388,8 @@ def dehaze(
     params["iterations"] = task.iterations
     refine = max(1, 2 * r_work)
 
-    # Live previews of a large image are made at about PREVIEW_PIXELS (the widget scales them up): at full size
-    # they were 20-30 % of a 2048 x 2048 run.
-    scale = min(1.0, math.sqrt(PREVIEW_PIXELS / (size[0] * size[1])))
-    shown = full if scale == 1.0 else resize(full, working_shape(size, round(max(size) * scale)))
+    shown_size = preview_shape(size, PREVIEW_PIXELS)  # live previews of a large image at about 1 MP
+    shown = full if shown_size == size else resize(full, shown_size)
 
     def preview(out):  # (the guided upsampling's radius is in working-size pixels: the same as the final's)
         j, t, a = finish(shown[0], out["transmission"][0], resize(out["airlight"], ws)[0], refine)

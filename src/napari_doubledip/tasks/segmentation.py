@@ -18,7 +18,16 @@ from ..solver.filters import guided_upsample, resize
 from ..solver.networks import NetConfig
 from ..solver.saliency import saliency_hints
 from ..solver.presets import apply_preset
-from ._common import RunInfo, resolve_max_size, filter_radius, run_info, task_function, to_numpy, to_tensor
+from ._common import (
+    PREVIEW_PIXELS,
+    RunInfo,
+    filter_radius,
+    resolve_max_size,
+    run_info,
+    task_function,
+    to_numpy,
+    to_tensor,
+)
 
 __all__ = ["SegmentationResult", "segment", "DEFAULTS"]
 
@@ -34,9 +43,6 @@ TRACK_FROM = 0.4
 #: Automatic hints are computed at most at this long side: the saliency estimate's memory grows with the pixel
 #: count (a pixels x 512 distance matrix: 0.5 GB at 512 px), and crude hints need no more detail.
 HINT_MAX_SIZE = 256
-
-#: Live previews of larger images skip the guided filter (see ``segment``'s preview).
-PREVIEW_GUIDED_PIXELS = 1024 * 1024
 
 #: Architecture of the layer and mask DIPs (3 levels as in the paper's segmentation setting).
 SEGMENT_NET = NetConfig(channels=(8, 16, 32), skip=(0, 0, 0), kernel=3, in_channels=8)
@@ -290,9 +296,9 @@ def segment(
     params["iterations"] = task.iterations
 
     def preview(out):
-        # Beyond PREVIEW_GUIDED_PIXELS the preview is upsampled bilinearly: the guided filter at full size was
-        # 20 % of a 2048 x 2048 run's time in previews; the final mask is refined either way.
-        if size[0] * size[1] <= PREVIEW_GUIDED_PIXELS:
+        # Beyond PREVIEW_PIXELS the preview is upsampled bilinearly: the guided filter at full size was 20 % of
+        # a 2048 x 2048 run's time in previews; the final mask is refined either way.
+        if size[0] * size[1] <= PREVIEW_PIXELS:
             m = finish_masks(out["mask"], full)[0]
         else:
             m = resize(out["mask"], size)[0, 0]

@@ -18,14 +18,20 @@ from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ra
 from ..solver.filters import guided_upsample, push_pull_fill, resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
-from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
+from ._common import (
+    PREVIEW_PIXELS,
+    RunInfo,
+    preview_shape,
+    resolve_max_size,
+    run_info,
+    task_function,
+    to_numpy,
+    to_tensor,
+)
 
 __all__ = [
     "WatermarkResult", "remove_watermark", "DEFAULTS", "build_task", "box_mask", "alpha_window", "place_alpha"
 ]
-
-#: Live previews are made at about this many pixels at most (see ``remove_watermark``).
-PREVIEW_PIXELS = 1024 * 1024
 
 #: Default budget and working size, chosen by measurement (``benchmarks/synthetic_watermark_dehaze.py``): a
 #: 256 px image with a box took ~30 s on a 2-core CPU (3 images without a box ~60 s; on a 2-core AMD EPYC on
@@ -554,12 +560,11 @@ def remove_watermark(
         m[(..., *part)] = m_c
         return clean, wcol, m
 
-    # Live previews of a large image are made at about PREVIEW_PIXELS (the widget scales them up): at full size
-    # they were ~20 % of a 2048 x 2048 run (0.43 s each).
-    scale = min(1.0, math.sqrt(PREVIEW_PIXELS / (h * w)))
+    # Live previews of a large image at about 1 MP: the inputs reduced, the crop finished at that scale.
     shown = (full, region, box_full)
-    if scale < 1.0:
-        small = resize(full, (max(1, round(h * scale)), max(1, round(w * scale))))
+    shown_size = preview_shape((h, w), PREVIEW_PIXELS)
+    if shown_size != (h, w):
+        small = resize(full, shown_size)
 
         def scaled(sl: slice, n: int, m: int) -> slice:
             a = min(round(sl.start * m / n), m - 1)
