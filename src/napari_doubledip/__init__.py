@@ -42,7 +42,7 @@ _LAZY = {
     "WatermarkResult": ".tasks.watermark",
     "dehaze": ".tasks.dehaze",
     "DehazeResult": ".tasks.dehaze",
-    "Progress": ".solver.engine",
+    "Progress": ".solver.progress",
     "iterate": ".tasks._common",
     "available_devices": ".solver.device",
 }
@@ -51,7 +51,7 @@ __all__ = [*_LAZY, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .solver.device import available_devices
-    from .solver.engine import Progress
+    from .solver.progress import Progress
     from .tasks._common import iterate
     from .tasks.dehaze import DehazeResult, dehaze
     from .tasks.segmentation import SegmentationResult, segment

@@ -26,6 +26,7 @@ import torch
 from .augment import N_TRANSFORMS, dihedral, dihedral_inverse
 from .device import resolve_precision
 from .networks import GroupedSkipNet, NetConfig, safe_depth, split_groups
+from .progress import Progress
 from .threads import run_with_threads, threads_for
 
 __all__ = [
@@ -210,33 +211,6 @@ class Step:
 #: Whether check points compute the task's previews. A blocking call without a progress callback turns them off
 #: (nobody sees them; at full resolution they cost 15-30 % of a 2048 x 2048 run); the results do not change.
 PREVIEWS: contextvars.ContextVar[bool] = contextvars.ContextVar("napari_doubledip_previews", default=True)
-
-
-@dataclass
-class Progress:
-    """A progress report yielded by :func:`optimise` (and by every task's ``iterate``).
-
-    Attributes
-    ----------
-    iteration, total
-        Iterations done and planned.
-    loss
-        Weighted total loss at the last report point.
-    losses
-        Each term's unweighted value at the last report point.
-    preview
-        User-facing arrays of the current result (only at check points, else ``None``; for large images some
-        tasks make them at a reduced size, e.g. dehazing at about 1 megapixel).
-    elapsed
-        Seconds since the start of the optimisation.
-    """
-
-    iteration: int
-    total: int
-    loss: float
-    losses: dict[str, float]
-    preview: dict[str, np.ndarray] | None
-    elapsed: float
 
 
 @dataclass
