@@ -364,6 +364,14 @@ def test_transparency_whole_stack_as_mixtures(viewer, open_widget, run_widget):
     np.testing.assert_allclose(layer.scale, (3.0, 3.0))
 
 
+def test_a_one_frame_stack_in_a_whole_stack_mode_is_refused(viewer, open_widget, errors):
+    viewer.add_image(np.zeros((1, 32, 32), np.float32), name="one")  # a stack of one frame
+    widget = open_widget(TRANS)
+    widget.frames.value = "all frames are mixtures"
+    assert widget.run() is None and widget.worker is None
+    assert "needs at least 2 frames" in errors[-1] and "'current frame'" in errors[-1]
+
+
 def test_pickers_follow_the_layer_list(viewer, open_widget):
     widget = open_widget(SEG)
     assert widget.pickers["image"].choices == ()

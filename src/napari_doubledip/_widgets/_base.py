@@ -376,6 +376,12 @@ class TaskWidget(Container):
             images.append(data)
             frames.append(index)
             frame = frame if frame is not None else index
+        if mode.stack and images[0].shape[0] < 2:
+            # the library would take a one-frame stack as one image (or refuse it), not what the mode says
+            raise ValueError(
+                f"'{mode.label}' needs at least 2 frames along the sequence axis; {sources[0].name!r} has 1 there "
+                f"(choose '{CURRENT_FRAME}' to process that frame as one image)"
+            )
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             names = ", ".join(repr(s.name) for s in sources)

@@ -1,0 +1,34 @@
+"""The progress report of a run, in a module of its own so that ``napari_doubledip.Progress`` does not import torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Progress:
+    """A progress report yielded by :func:`optimise` (and by every task's ``iterate``).
+
+    Attributes
+    ----------
+    iteration, total
+        Iterations done and planned.
+    loss
+        Weighted total loss at the last report point.
+    losses
+        Each term's unweighted value at the last report point.
+    preview
+        User-facing arrays of the current result (only at check points, else ``None``; for large images some
+        tasks make them at a reduced size, e.g. dehazing at about 1 megapixel).
+    elapsed
+        Seconds since the start of the optimisation.
+    """
+
+    iteration: int
+    total: int
+    loss: float
+    losses: dict[str, float]
+    preview: dict[str, np.ndarray] | None
+    elapsed: float
