@@ -557,7 +557,8 @@ def _quality_str(r: dict[str, Any]) -> str:
 def recipe_row(r: dict[str, Any]) -> list[str]:
     est = r.get("estimated")
     if "error" in r:
-        return [r["task"], str(r["size"]), r["recipe"], r.get("device", ""), "-", "-", "-", "-", "error: " + r["error"]]
+        return [r["task"], str(r["size"]), r["recipe"], r.get("device", ""), "-", "-", "-", "-",
+                "error: " + r["error"]]
     its = f"{r['iterations']}" + (f" (ran {r['measured_iterations']})" if est else "")
     wall = _fmt(r["wall_s"], ".1f") + (" est." if est else "")
     rss = _fmt(r["peak_rss_mb"], ".0f")
@@ -603,7 +604,8 @@ def comparisons(results: list[dict[str, Any]]) -> tuple[list[list[str]], list[st
         bench_tol = BENCHES[task].tolerance if task in BENCHES else None
         if ref is None or "error" in ref or "skipped" in ref:
             why = (ref or {}).get("skipped") or (ref or {}).get("error") or "not run"
-            rows.append([task, str(size), device, "n/a", "n/a", "n/a", f"{dft['wall_s']:.1f}", f"reference: {why}"])
+            rows.append([task, str(size), device, "n/a", "n/a", "n/a", f"{dft['wall_s']:.1f}",
+                         f"reference: {why}"])
             continue
         ratio = ref["wall_s"] / dft["wall_s"]
         est = " est." if ref.get("estimated") else ""
@@ -854,7 +856,8 @@ def main(argv: list[str] | None = None) -> int:
             # The package sets OMP_WAIT_POLICY=PASSIVE (this process imported it, so the workers inherit it);
             # the spin-wait variants remove it: OpenMP's default, what torch does without this package.
             # The engine's float32 rows compare equal numerics; "engine, bf16" runs it under bfloat16 autocast
-            # (what precision="auto" uses for the video tasks on CPUs with AMX), measured only where the CPU has it.
+            # (what precision="auto" uses for the video tasks on CPUs with AMX), measured only where the CPU
+            # has it.
             variants = [("naive", "naive", {}), ("engine", "engine", {})]
             if device == "cpu" and args.omp_spin:
                 variants += [("naive", "naive, spin-wait", {"OMP_WAIT_POLICY": None}),

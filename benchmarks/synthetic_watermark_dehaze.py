@@ -87,7 +87,8 @@ def bench_watermark(
                                 seed=seed)
         dt = time.perf_counter() - t0
         print(
-            f"   Double-DIP s={seed}  in box {S.psnr(r.clean[b], truth[b]):6.2f}  whole {S.psnr(r.clean, truth):6.2f}"
+            f"   Double-DIP s={seed}  in box {S.psnr(r.clean[b], truth[b]):6.2f}"
+            f"  whole {S.psnr(r.clean, truth):6.2f}"
             f"  corr(alpha) {_corr(r.alpha[b], s.truth['alpha'][b]):.3f}  {dt:6.2f}s  ({r.iterations} it)",
             flush=True,
         )

@@ -50,7 +50,7 @@ def timed(func: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, float]]:
     t0, c0 = time.perf_counter(), time.process_time()
     result = func(*args, progress=lambda p: marks.append((p.iteration, time.perf_counter())), **kwargs)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    (i0, first), (i1, last) = marks[0], marks[-1]
+    (i0, first), (_, last) = marks[0], marks[-1]
     # Iteration cost: median over report intervals (robust to the periodic checks, which are counted in "loop").
     rates = [(tb - ta) / (ib - ia) for (ia, ta), (ib, tb) in zip(marks, marks[1:]) if ib > ia]
     per_it = float(np.median(rates)) if rates else (first - t0) / max(i0, 1)

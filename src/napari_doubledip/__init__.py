@@ -49,15 +49,16 @@ _LAZY = {
 
 __all__ = [*_LAZY, "__version__"]
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .solver.device import available_devices
-    from .solver.progress import Progress
-    from .tasks._common import iterate
-    from .tasks.dehaze import DehazeResult, dehaze
-    from .tasks.segmentation import SegmentationResult, segment
-    from .tasks.transparency import LayersResult, separate_layers
-    from .tasks.watermark import WatermarkResult, remove_watermark
-    from .tasks.video import VideoLayersResult, VideoSegmentationResult, segment_video, separate_video_layers
+if TYPE_CHECKING:  # pragma: no cover; for type checkers and IDEs (the names are in __all__)
+    from .solver.device import available_devices  # noqa: F401
+    from .solver.progress import Progress  # noqa: F401
+    from .tasks._common import iterate  # noqa: F401
+    from .tasks.dehaze import DehazeResult, dehaze  # noqa: F401
+    from .tasks.segmentation import SegmentationResult, segment  # noqa: F401
+    from .tasks.transparency import LayersResult, separate_layers  # noqa: F401
+    from .tasks.watermark import WatermarkResult, remove_watermark  # noqa: F401
+    from .tasks.video import VideoLayersResult, VideoSegmentationResult  # noqa: F401
+    from .tasks.video import segment_video, separate_video_layers  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

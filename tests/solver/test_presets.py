@@ -1,4 +1,4 @@
-"""The "reference" preset: the authors' recipe (network sizes, learning rate, iteration counts, full resolution)."""
+"""The "reference" preset: the authors' recipe (network sizes, learning rate, iterations, full resolution)."""
 
 from __future__ import annotations
 

@@ -142,7 +142,9 @@ def test_shared_watermark_is_found_without_a_box():
 def test_preview_has_every_output():
     s = watermark_set(2, 32)
     previews = []
-    dd.remove_watermark(s.data, iterations=25, device="cpu", progress=lambda p: p.preview and previews.append(p.preview))
+    dd.remove_watermark(
+        s.data, iterations=25, device="cpu", progress=lambda p: p.preview and previews.append(p.preview)
+    )
     last = previews[-1]
     assert last["clean"].shape == s.data.shape and last["alpha"].shape == (32, 32)
     assert last["watermark"].shape == (32, 32, 3)

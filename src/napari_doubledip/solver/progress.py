@@ -1,4 +1,4 @@
-"""The progress report of a run, in a module of its own so that ``napari_doubledip.Progress`` does not import torch."""
+"""The progress report of a run, in a module of its own: ``napari_doubledip.Progress`` must not import torch."""
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ from ._common import (
 
 __all__ = ["SegmentationResult", "segment", "DEFAULTS"]
 
-#: Default budget and working size, chosen by measurement (README "Speed"; the measurements in docs/measurements.md).
+#: Default budget and working size, chosen by measurement (README "Speed"; the measurements in
+#: docs/measurements.md).
 #: ``iterations``: with automatic hints; ``iterations_prior``: with user hints or none, where the run relies on the
 #: DIP prior (dihedral augmentation on, smaller learning rate) and needs longer. See :func:`build_task`.
 DEFAULTS = {"iterations": 300, "iterations_prior": 400, "max_size": 128}
@@ -73,7 +74,9 @@ class SegmentationResult(RunInfo):
     hints: np.ndarray
 
 
-def _hint_masks(hints: Hints, image: torch.Tensor, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def _hint_masks(
+    hints: Hints, image: torch.Tensor, shape: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Full-resolution fg/bg hint masks (bool tensors) and whether they came from the user."""
     if isinstance(hints, str):
         if hints != "auto":
@@ -193,7 +196,7 @@ def shrink_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def finish_masks(soft: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
-    """Working-size soft masks ``(N, 1, h, w)`` -> full-size refined soft masks ``(N, H, W)`` via guided upsampling."""
+    """Working-size soft masks ``(N, 1, h, w)`` -> refined full-size soft masks ``(N, H, W)`` (guided filter)."""
     size = guide.shape[-2:]
     r = filter_radius(soft.shape[-2:])
     out = [guided_upsample(g, m, r, eps=1e-3)[0] for g, m in zip(guide, soft, strict=True)]
