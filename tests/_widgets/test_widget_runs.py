@@ -662,6 +662,31 @@ def test_an_output_deleted_or_renamed_during_the_run(viewer, open_widget, qtbot,
     assert mask.metadata["preview"] is False and mask.metadata["iterations"] == 40
 
 
+def test_an_input_renamed_during_a_rerun_gets_its_outputs_finished(viewer, open_widget, run_widget, qtbot, errors):
+    """The outputs are named after the input as it was at Run: renaming the input mid-run must not leave the
+    earlier run's layers holding a preview while a second set appears under the new name."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=40)
+    run_widget(widget)
+    widget.preview_every.value, widget.seed.value = 1, 5
+    worker = widget.run(start=False)
+    done = []
+
+    def on_progress(p):
+        if not done and viewer.layers["comp mask"].metadata.get("preview"):
+            done.append(p.iteration)
+            viewer.layers["comp"].name = "renamed"
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert done and not errors, errors
+    assert sorted(names(viewer)) == sorted(["renamed", "comp background", "comp foreground", "comp mask"])
+    for part in ("background", "foreground", "mask"):
+        md = viewer.layers[f"comp {part}"].metadata
+        assert md["preview"] is False and md["seed"] == 5 and md["source"] == "comp", (part, md)
+
+
 def test_outputs_keep_rotation_shear_units_and_axis_labels(viewer, open_widget, run_widget):
     img = samples.texture_composite(32, rgb=False).data
     source = viewer.add_image(

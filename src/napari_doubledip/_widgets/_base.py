@@ -36,7 +36,6 @@ from ._layers import (
     is_rgb,
     is_stack,
     layer_array_shape,
-    output_name,
     place_in_stack,
     read_box,
     read_image,
@@ -417,6 +416,7 @@ class TaskWidget(Container):
             seed=int(self.seed.value),
         )
         outputs = OutputLayers(self.viewer, spec.name)
+        outputs.pin_names(sources)
         return _Job(mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames)
 
     def run(self, start: bool = True):
@@ -628,7 +628,7 @@ class TaskWidget(Container):
         return {
             "function": job.function,
             "mode": job.mode.label or "image",
-            "inputs": [s.name for s in job.sources],
+            "inputs": [job.outputs.source_name(s) for s in job.sources],
             "frame": list(job.frame) if job.frame is not None else None,
         }
 
@@ -639,7 +639,7 @@ class TaskWidget(Container):
         full = frame_shape(job.sources[0])
         for source, index, data in zip(job.sources, job.frames or [job.frame] * len(job.sources), pieces):
             data = np.asarray(data)
-            name = output_name(source, out.part)
+            name = job.outputs.output_name(source, out.part)
             # several inputs may be read at different frames (or be plain images): record each one's
             own = {**meta, "frame": list(index) if index is not None else None}
             zoom = _zoom(data, full, source) if preview else ()

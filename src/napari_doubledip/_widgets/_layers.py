@@ -25,7 +25,6 @@ __all__ = [
     "place_in_stack",
     "read_labels",
     "read_box",
-    "output_name",
     "transform",
     "same_layer",
     "OutputLayers",
@@ -201,10 +200,6 @@ def read_box(layer: Any, image: Any, viewer: Any) -> tuple[int, int, int, int]:
     return top, left, bottom, right
 
 
-def output_name(source: Any, part: str) -> str:
-    return f"{source.name} {part}"
-
-
 def transform(
     source: Any, ndim: int, zoom: tuple[float, ...] = (), offset: tuple[int, ...] = ()
 ) -> dict[str, Any]:
@@ -281,6 +276,20 @@ class OutputLayers:
         self.created: list[Any] = []
         self.touched: dict[str, Any] = {}  # name asked for -> layer written by this run
         self._saved: list[tuple[Any, _Saved]] = []
+        self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
+
+    def pin_names(self, sources: list[Any]) -> None:
+        """Name this run's outputs after the inputs' names now: an input renamed during the run must not
+        leave the layers this run already wrote half-done and start a second set under the new name."""
+        self._names = [(s, s.name) for s in sources]
+
+    def source_name(self, source: Any) -> str:
+        """The input's name as pinned by :meth:`pin_names` (else its current name)."""
+        return next((n for s, n in self._names if same_layer(s, source)), source.name)
+
+    def output_name(self, source: Any, part: str) -> str:
+        """``"<input> <part>"``, the name an output is looked for and created under."""
+        return f"{self.source_name(source)} {part}"
 
     def find(self, name: str, part: str, source: str | None = None) -> Any | None:
         """The layer ``name`` made by this task for ``part``; else one napari de-duplicated (``"name [k]"``)."""
@@ -329,7 +338,7 @@ class OutputLayers:
             data = _as_labels(data)
         spatial = data.ndim - (1 if rgb else 0)
         tf = transform(source, spatial, zoom, offset)
-        metadata = {"task": self.task, "part": part, "source": source.name, **metadata}
+        metadata = {"task": self.task, "part": part, "source": self.source_name(source), **metadata}
         layer = self._existing(name, part, source)
         if layer is not None and _kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"):
             self._remove(layer)
@@ -362,7 +371,7 @@ class OutputLayers:
         if layer is not None and not self._in_viewer(layer):  # deleted by the user during the run
             self._forget(layer)
             layer = None
-        return layer if layer is not None else self.find(name, part, source.name)
+        return layer if layer is not None else self.find(name, part, self.source_name(source))
 
     def _save_once(self, layer: Any) -> None:
         """Keep what an existing layer held before this run first changes it (what Cancel restores)."""
@@ -459,7 +468,9 @@ class OutputLayers:
             setattr(layer, key, value)
         if kind == "image" and not rgb:  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
-        layer.metadata = {"task": self.task, "part": part, "source": source.name, **metadata, "frames": done}
+        layer.metadata = {
+            "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done
+        }
         self.touched[name] = layer
         return layer
 
