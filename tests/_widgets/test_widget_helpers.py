@@ -34,6 +34,32 @@ def test_read_box_picks_the_selected_rectangle_and_needs_one(viewer):
         read_box(lines, image, viewer)
 
 
+def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widget, warnings_shown):
+    """Rectangles drawn over a stack sit on a frame: the box of frame 0 is the one drawn there."""
+    stack = viewer.add_image(np.zeros((3, 48, 48), np.float32), name="mov")
+    shapes = viewer.add_shapes(ndim=3, name="boxes")
+    shapes.add_rectangles(np.array([[0, 2, 2], [0, 2, 20], [0, 20, 20], [0, 20, 2]]))  # drawn on frame 0
+    shapes.add_rectangles(np.array([[2, 25, 25], [2, 25, 45], [2, 45, 45], [2, 45, 25]]))  # on frame 2
+    assert read_box(shapes, stack, viewer, index=(0,)) == (2, 2, 21, 21)
+    assert read_box(shapes, stack, viewer, index=(2,)) == (25, 25, 46, 46)
+    with pytest.raises(ValueError, match="no rectangle on this frame"):
+        read_box(shapes, stack, viewer, index=(1,))
+    assert read_box(shapes, stack, viewer) == (25, 25, 46, 46)  # a whole stack: the last drawn
+    # through the widgets, at the slider's frame 0
+    viewer.dims.set_current_step(0, 0)
+    viewer.layers.selection.active = stack
+    watermark = open_widget("Watermark removal (Double-DIP)")
+    watermark.pickers["box"].value = shapes
+    assert watermark._prepare().kwargs["box"] == (2, 2, 21, 21)
+    segmentation = open_widget("Segmentation (Double-DIP)")
+    segmentation.pickers["box"].value = shapes
+    fg = np.argwhere(segmentation._prepare().kwargs["hints"] == 1)
+    assert fg.min(axis=0).tolist() == [2 + 19 // 4] * 2 and fg.max(axis=0).tolist() == [20 - 19 // 4] * 2
+    watermark.frames.value = "all frames share it"  # one box for every frame, and a word about which
+    assert watermark._prepare().kwargs["box"] == (25, 25, 46, 46)
+    assert warnings_shown and "rectangles on several frames" in warnings_shown[-1]
+
+
 def test_read_image_frames_and_labels(viewer):
     stack = np.arange(3 * 8 * 9, dtype=np.float32).reshape(3, 8, 9)
     image = viewer.add_image(stack)

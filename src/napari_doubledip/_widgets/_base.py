@@ -40,6 +40,7 @@ from ._layers import (
     read_box,
     read_image,
     read_labels,
+    rectangle_frames,
     same_layer,
     stack_axes,
 )
@@ -403,7 +404,12 @@ class TaskWidget(Container):
                         "frame of a stack: at the slider for the current frame, by index for a whole stack)"
                     )
             elif spec_in.kind == "shapes":
-                extra[spec_in.name] = read_box(layer, sources[0], self.viewer)
+                extra[spec_in.name] = read_box(layer, sources[0], self.viewer, index=frames[0])
+                if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer))) > 1:
+                    show_warning(
+                        f"{spec.title}: {layer.name!r} has rectangles on several frames; one box applies to the "
+                        "whole stack: the selected rectangle, else the last drawn"
+                    )
             else:
                 extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)[0]
         options = {name: w.value for name, w in self.task_options.items()}

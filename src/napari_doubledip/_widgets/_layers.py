@@ -25,6 +25,7 @@ __all__ = [
     "place_in_stack",
     "read_labels",
     "read_box",
+    "rectangle_frames",
     "transform",
     "same_layer",
     "OutputLayers",
@@ -175,21 +176,55 @@ def read_labels(
     return labels
 
 
-def read_box(layer: Any, image: Any, viewer: Any) -> tuple[int, int, int, int]:
-    """The selected (else the last) rectangle of a Shapes layer as ``(top, left, bottom, right)`` image pixels."""
-    types = list(layer.shape_type)
-    rects = [i for i, t in enumerate(types) if t == "rectangle"]
+def _rectangles(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray]]:
+    """The rectangles of a Shapes layer as ``(shape index, vertices in image data coordinates)``.
+
+    Leading axes the shapes lack (a 2D Shapes layer over a stack) take the slider's position.
+    """
+    lead = np.asarray(viewer.dims.point, dtype=float)
+    out = []
+    for i, t in enumerate(layer.shape_type):
+        if t != "rectangle":
+            continue
+        pts = []
+        for v in np.asarray(layer.data[i], dtype=float):
+            w = np.asarray(layer.data_to_world(v), dtype=float)
+            full = np.concatenate([lead[: max(0, image.ndim - len(w))], w])
+            pts.append(np.asarray(image.world_to_data(full), dtype=float))
+        out.append((i, np.array(pts)))
+    return out
+
+
+def rectangle_frames(layer: Any, image: Any, viewer: Any) -> list[tuple[int, ...]]:
+    """The frame (leading-axis data index of ``image``) each rectangle was drawn on; ``()`` for a 2D image."""
+    return [tuple(int(round(v)) for v in pts[:, :-2].mean(axis=0)) for _, pts in _rectangles(layer, image, viewer)]
+
+
+def read_box(
+    layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None = None
+) -> tuple[int, int, int, int]:
+    """The selected (else the last) rectangle of a Shapes layer as ``(top, left, bottom, right)`` image pixels.
+
+    Over a stack, only rectangles drawn on the frame ``index`` (from :func:`read_image`; ``None`` entries, or
+    ``None`` as a whole, match every frame) count: a rectangle drawn on frame 2 is not the box of frame 0.
+    """
+    rects = _rectangles(layer, image, viewer)
     if not rects:
         raise ValueError(f"shapes layer {layer.name!r} has no rectangle; draw one around the region")
-    selected = [i for i in sorted(layer.selected_data) if i in rects]
-    vertices = np.asarray(layer.data[(selected or rects)[-1]], dtype=float)
-    world = np.array([layer.data_to_world(v) for v in vertices])
-    lead = np.asarray(viewer.dims.point, dtype=float)
-    pts = []
-    for w in world:  # world coordinates of the image's axes: slider position for axes the shapes lack
-        full = np.concatenate([lead[: max(0, image.ndim - len(w))], w])
-        pts.append(np.asarray(image.world_to_data(full), dtype=float)[-2:])
-    pts = np.array(pts)
+    if index:
+        frames = rectangle_frames(layer, image, viewer)
+        rects = [
+            r for r, f in zip(rects, frames, strict=True)
+            if all(v is None or f[k] == v for k, v in enumerate(index))
+        ]
+        if not rects:
+            where = ", ".join(str(v) for v in index if v is not None)
+            raise ValueError(
+                f"shapes layer {layer.name!r} has no rectangle on this frame of {image.name!r} ({where}); "
+                "draw one on it"
+            )
+    selected = [r for r in rects if r[0] in layer.selected_data]
+    pts = (selected or rects)[-1][1][:, -2:]
     h, w = frame_shape(image)
     top, left = np.floor(pts.min(axis=0)).astype(int)
     bottom, right = np.ceil(pts.max(axis=0)).astype(int) + 1
