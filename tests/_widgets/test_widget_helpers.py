@@ -60,6 +60,19 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     assert warnings_shown and "rectangles on several frames" in warnings_shown[-1]
 
 
+def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):
+    stack = viewer.add_image(np.zeros((6, 32, 32), np.float32), name="vol")
+    viewer.dims.order = (1, 0, 2)  # Z-X on screen, the slider moves along Y
+    with pytest.raises(ValueError, match="shows another plane"):
+        read_image(stack, viewer)
+    assert read_image(stack, viewer, whole_stack=True)[0].shape == (6, 32, 32)  # the whole stack is fine
+    viewer.dims.order = (0, 2, 1)  # X-Y (transposed) shows the same planes
+    assert read_image(stack, viewer)[0].shape == (32, 32)
+    viewer.dims.order = (1, 0, 2)
+    viewer.dims.ndisplay = 3
+    assert read_image(stack, viewer)[0].shape == (32, 32)
+
+
 def test_read_image_frames_and_labels(viewer):
     stack = np.arange(3 * 8 * 9, dtype=np.float32).reshape(3, 8, 9)
     image = viewer.add_image(stack)

@@ -119,11 +119,27 @@ def read_image(
         )
         sel = _selection(index)
     else:
+        _check_yx_displayed(layer, viewer)
         index = sel = current_frame(layer, viewer)
     frame = data[sel]
     if hasattr(frame, "compute") and not isinstance(frame, np.ndarray):
         frame = frame.compute()
     return np.asarray(frame), index
+
+
+def _check_yx_displayed(layer: Any, viewer: Any) -> None:
+    """Refuse a current-frame read while the viewer shows another plane of the stack (e.g. Z-X after a
+    transpose): the frame read would be a Y-X plane the user does not see, and its result would show as a line."""
+    dims = viewer.dims
+    if dims.ndisplay != 2:  # a 3D view shows the Y-X planes too
+        return
+    yx = (dims.ndim - 2, dims.ndim - 1)  # the layer's last two axes are the viewer's last two
+    if tuple(sorted(dims.displayed)) != yx:
+        raise ValueError(
+            f"the viewer shows another plane of {layer.name!r} than its Y-X frames; 'current frame' takes the Y-X "
+            "frame at the sliders: show Y-X (reset the axis order, e.g. with the roll/transpose buttons) or run "
+            "the whole stack"
+        )
 
 
 def _selection(index: tuple[int | None, ...]) -> tuple[int | slice, ...]:
