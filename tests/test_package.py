@@ -137,3 +137,20 @@ def test_every_task_validates_the_seed():
     assert check_seed(2**63 - 1) == 2**63 - 1
     with pytest.raises(ValueError, match="seed"):
         check_seed(2**63)
+
+
+def test_library_warnings_point_at_the_callers_line():
+    """Warnings raised deep in a task (run as a generator) name the user's call, blocking or via iterate()."""
+    import warnings
+
+    a = np.random.default_rng(0).random((24, 24))
+    mixed = [a.astype(np.float32), (a[::-1] * 255).astype(np.uint8)]  # different dtypes: a warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.separate_layers(mixed, iterations=1, device="cpu")
+        gen = dd.iterate(dd.dehaze, (a * 255).astype(np.uint8), airlight=0.9, iterations=1, device="cpu")
+        for _ in gen:  # airlight 0.9 on a uint8 image: "nearly black"
+            pass
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "different dtypes" in messages and "nearly black" in messages, messages
+    assert {w.filename for w in caught} == {__file__}, [(w.filename, str(w.message)) for w in caught]

@@ -7,6 +7,8 @@ Every public function turns its images into float32 ``(H, W, C)`` arrays in ``[0
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,23 @@ class ValueRange:
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]
         return x
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_WIDGETS_DIR = os.path.join(_PACKAGE_DIR, "_widgets")
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the caller of the library: the first frame outside this package (or in
+    its widgets, which call the library like a user). A fixed ``stacklevel`` cannot: a task's code runs as a
+    generator, below ``drain`` in a blocking call and directly below the user's ``next()`` under ``iterate``."""
+    frame, level = sys._getframe(1), 2  # level 1 would be this function
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(_PACKAGE_DIR + os.sep) or path.startswith(_WIDGETS_DIR + os.sep):
+            break
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -92,11 +111,10 @@ def _stack_sequence(items: Sequence[object], name: str) -> np.ndarray:
     if len(kinds) > 1:
         lo = min(float(a.min()) for a in arrays)
         hi = max(float(a.max()) for a in arrays)
-        warnings.warn(
+        warn(
             f"{name} have different dtypes ({', '.join(kinds)}); they are scaled together, as one value range "
             f"({lo:g} to {hi:g}), so an image with a smaller range comes out dark: convert them to one dtype and "
-            "range first",
-            stacklevel=3,
+            "range first"
         )
     return np.stack(arrays)
 
@@ -147,11 +165,16 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
     return _normalise(arr, vr), vr
 
 
-def _rows(items: Sequence[object]) -> bool:
-    """Whether a sequence holds plain rows of numbers (a nested-list image) rather than images."""
-    return bool(items) and all(
-        isinstance(x, (list, tuple)) and all(isinstance(v, (int, float, np.number)) for v in x) for x in items
-    )
+def _nested(items: Sequence[object]) -> np.ndarray | None:
+    """A sequence of nested lists (no arrays in it) as one array, read like an array argument: ``(H, W)`` or
+    ``(H, W, C<=4)`` nested lists are one image, not ``H`` images. ``None`` when it holds arrays or is ragged."""
+    if not items or not all(isinstance(x, (list, tuple)) for x in items):
+        return None
+    try:
+        arr = np.asarray(items)
+    except ValueError:  # ragged: left to the sequence path's clear error
+        return None
+    return arr if arr.dtype != object else None
 
 
 def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple[np.ndarray, ValueRange, bool]:
@@ -161,8 +184,8 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
     (one value range for all, so relative intensities are kept), the range, and whether the input was a single
     image.
     """
-    if isinstance(images, (list, tuple)) and _rows(images):
-        images = np.asarray(images)  # a nested list of rows: one (H, W) image, not H one-pixel-high ones
+    if isinstance(images, (list, tuple)) and (nested := _nested(images)) is not None:
+        images = nested  # nested lists of rows: one (H, W[, C]) image, not H one-pixel-high ones
     if isinstance(images, (list, tuple)):
         stack, single = _stack_sequence(images, name), False
         if stack.ndim not in (3, 4):

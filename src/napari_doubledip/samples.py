@@ -274,9 +274,9 @@ def text_mask(shape: tuple[int, int], text: str = "CDIP", thickness: float = 0.0
     Drawn with :mod:`skimage.draw` (no fonts needed) and slightly blurred for anti-aliased edges. ``thickness``
     is the stroke width as a fraction of the letter height.
     """
+    from scipy.ndimage import binary_dilation
     from skimage.draw import line
     from skimage.filters import gaussian
-    from scipy.ndimage import binary_dilation
     from skimage.morphology import disk
 
     h, w = int(shape[0]), int(shape[1])

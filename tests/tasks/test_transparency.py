@@ -81,6 +81,13 @@ def test_a_nested_list_is_one_image():
     assert r.layers[0].shape == (24, 20) and r.alphas.shape == (1,)
     stack, _vr, _single = as_images([rows, rows], "mixtures")  # a list of nested-list images: two images
     assert stack.shape == (2, 24, 20, 1)
+    rgb = np.random.default_rng(0).random((24, 20, 3))  # nested lists read like the array: one RGB image
+    stack, _vr, single = as_images(rgb.tolist(), "mixtures")
+    assert single is True and stack.shape == (1, 24, 20, 3)
+    stack, _vr, single = as_images([rgb.tolist(), rgb[::-1].tolist()], "mixtures")
+    assert single is False and stack.shape == (2, 24, 20, 3)
+    stack, _vr, single = as_images([rgb, rgb[::-1]], "mixtures")  # a list of arrays: a sequence of images
+    assert single is False and stack.shape == (2, 24, 20, 3)
 
 
 def test_single_image_runs_and_reconstructs():

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 import torch
+
+from .._validation import warn
 
 __all__ = ["resolve_device", "available_devices", "resolve_precision", "check_precision", "PRECISIONS"]
 
@@ -98,10 +99,7 @@ def _env_precision() -> str | None:
     if value in ("float32", "bfloat16"):
         return value
     if value not in ("", "auto"):
-        warnings.warn(
-            f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} is not 'float32' or 'bfloat16' (or 'auto'); ignored",
-            stacklevel=3,
-        )
+        warn(f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} is not 'float32' or 'bfloat16' (or 'auto'); ignored")
     return None
 
 

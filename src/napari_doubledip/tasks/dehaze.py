@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import ValueRange, as_image, check_iterations, check_seed, working_shape
+from .._validation import _FLOAT32_MAX, ValueRange, as_image, check_iterations, check_seed, warn, working_shape
 from ..solver import haze as Hz
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
@@ -19,8 +18,16 @@ from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ra
 from ..solver.filters import guided_filter, guided_upsample, resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
-from ._common import PREVIEW_PIXELS, RunInfo, preview_shape, resolve_max_size, run_info, task_function
-from ._common import to_numpy, to_tensor
+from ._common import (
+    PREVIEW_PIXELS,
+    RunInfo,
+    preview_shape,
+    resolve_max_size,
+    run_info,
+    task_function,
+    to_numpy,
+    to_tensor,
+)
 
 __all__ = ["DehazeResult", "dehaze", "DEFAULTS", "build_task"]
 
@@ -208,14 +215,15 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         raise ValueError(f"airlight must be a number or {channels} values (one per channel), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("airlight contains NaN or infinite values")
+    if float(np.abs(arr).max()) > _FLOAT32_MAX:  # the airlight map comes back in float32
+        raise ValueError(f"airlight {arr.tolist()} is beyond the float32 range of the results")
     if np.any(arr <= vr.lo):
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
     if float(arr.max()) <= 1.0 < 0.5 * vr.hi:  # e.g. 0.9 on a uint8 image: most likely meant as a fraction
-        warnings.warn(
+        warn(
             f"dehaze: airlight is in the image's units (its values go up to {vr.hi:g}), so airlight="
             f"{arr.tolist() if arr.size > 1 else float(arr[0])} is nearly black; for a fraction of the brightest "
-            "value, multiply it by the image's maximum",
-            stacklevel=3,
+            "value, multiply it by the image's maximum"
         )
     return arr
 

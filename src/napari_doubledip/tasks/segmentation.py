@@ -16,8 +16,8 @@ from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
 from ..solver.filters import guided_upsample, resize
 from ..solver.networks import NetConfig
-from ..solver.saliency import saliency_hints
 from ..solver.presets import apply_preset
+from ..solver.saliency import saliency_hints
 from ._common import (
     PREVIEW_PIXELS,
     RunInfo,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_images, check_iterations, check_seed, working_shape
+from .._validation import as_images, check_iterations, check_seed, warn, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
@@ -193,10 +192,9 @@ def build_task(target: torch.Tensor, iterations: int) -> Task:
         if estimate is not None:
             prior, hold = estimate.view(n, 1, 1, 1), 1.0
         else:  # undetermined: spread guesses (0.3 .. 0.7 in input order), released after 15 % of the run
-            warnings.warn(
+            warn(
                 "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
-                "one image?); the layers will be arbitrary",
-                stacklevel=2,
+                "one image?); the layers will be arbitrary"
             )
             prior, hold = torch.linspace(0.3, 0.7, n, device=target.device).view(n, 1, 1, 1), 0.15
 

@@ -18,8 +18,16 @@ from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ra
 from ..solver.filters import guided_upsample, push_pull_fill, resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
-from ._common import PREVIEW_PIXELS, RunInfo, preview_shape, resolve_max_size, run_info, task_function
-from ._common import to_numpy, to_tensor
+from ._common import (
+    PREVIEW_PIXELS,
+    RunInfo,
+    preview_shape,
+    resolve_max_size,
+    run_info,
+    task_function,
+    to_numpy,
+    to_tensor,
+)
 
 __all__ = [
     "WatermarkResult", "remove_watermark", "DEFAULTS", "build_task", "box_mask", "alpha_window", "place_alpha"
