@@ -154,3 +154,17 @@ def test_library_warnings_point_at_the_callers_line():
     messages = " | ".join(str(w.message) for w in caught)
     assert "different dtypes" in messages and "nearly black" in messages, messages
     assert {w.filename for w in caught} == {__file__}, [(w.filename, str(w.message)) for w in caught]
+
+
+def test_task_functions_are_annotated_with_their_results():
+    """help() and IDEs: a blocking task function returns its result type, not the generator's."""
+    import inspect
+    import typing
+
+    for func, result in [(dd.segment, "SegmentationResult"), (dd.separate_layers, "LayersResult"),
+                         (dd.remove_watermark, "WatermarkResult"), (dd.dehaze, "DehazeResult"),
+                         (dd.segment_video, "VideoSegmentationResult"),
+                         (dd.separate_video_layers, "VideoLayersResult")]:
+        assert inspect.signature(func).return_annotation == result
+        assert typing.get_type_hints(func)["return"] is getattr(dd, result)
+        assert "progress" in inspect.signature(func).parameters

@@ -33,6 +33,19 @@ def test_device_names_are_case_insensitive():
         device_mod.resolve_device("cpu:x")
 
 
+def test_device_indices(monkeypatch):
+    assert device_mod.resolve_device("cpu:0") == torch.device("cpu")  # e.g. a tensor's .device
+    for name in ("cpu:5", "auto:3", "mps:1"):  # only CUDA has devices to choose from
+        with pytest.raises(ValueError, match="only 'cuda' takes an index"):
+            device_mod.resolve_device(name)
+    monkeypatch.setattr(device_mod, "available_devices", lambda: ["cuda", "cpu"])  # a one-GPU machine
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert device_mod.resolve_device("cuda:0") == torch.device("cuda", 0)
+    assert device_mod.resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(ValueError, match="1 CUDA device"):
+        device_mod.resolve_device("cuda:5")
+
+
 def test_unknown_precision_environment_value_warns(monkeypatch):
     import warnings
 

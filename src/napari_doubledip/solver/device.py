@@ -40,14 +40,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     kind = name.split(":")[0]
     if kind not in _KNOWN:
         raise ValueError(f"device must be one of {_KNOWN} (optionally 'cuda:N'), got {device!r}")
+    if ":" in name and kind != "cuda":  # only CUDA has several devices to choose from
+        if kind in ("cpu", "mps") and name.split(":", 1)[1] == "0":  # what a tensor's .device says on a Mac
+            name = kind
+        else:
+            raise ValueError(f"device {device!r}: only 'cuda' takes an index ('cuda:N'); use {kind!r}")
     if kind == "auto":
         return torch.device(available_devices()[0])
     if kind not in available_devices():
         raise ValueError(f"device {device!r} is not available here; available: {available_devices()}")
     try:
-        return torch.device(name)
+        dev = torch.device(name)
     except RuntimeError as exc:  # e.g. "cuda:x"
         raise ValueError(f"device must be one of {_KNOWN} (optionally 'cuda:N'), got {device!r}") from exc
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {device!r} is not available here: this machine has {torch.cuda.device_count()} CUDA "
+            f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
+    return dev
 
 
 #: Accepted ``precision`` values.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -74,6 +75,14 @@ def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -
     )
 
 
+def _generator_result(annotation: Any) -> Any:
+    """``"Generator[Progress, None, Result]"`` (a postponed annotation) -> ``"Result"``; else unchanged."""
+    if not isinstance(annotation, str):
+        return annotation
+    match = re.fullmatch(r"\s*Generator\[.*,\s*([\w.]+)\s*\]\s*", annotation)
+    return match.group(1) if match else annotation
+
+
 def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callable[..., R]:
     """Make the blocking public function from a task's generator function.
 
@@ -95,7 +104,12 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
 
     sig = inspect.signature(steps)
     extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None)
-    blocking.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]
+    # help(), IDEs and Sphinx: the blocking call returns what the generator returns, not a generator
+    returns = _generator_result(sig.return_annotation)
+    blocking.__annotations__ = {**steps.__annotations__, "return": returns}
+    blocking.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=[*sig.parameters.values(), extra], return_annotation=returns
+    )
     blocking.steps = steps  # type: ignore[attr-defined]
     return blocking
 
