@@ -328,7 +328,7 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
         wall_s=wall,
         s_per_it=s_it,
         s_per_it_overall=wall / its if its else None,
-        engine_elapsed_s=float(getattr(result, "elapsed", float("nan"))),
+        result_elapsed_s=float(getattr(result, "elapsed", float("nan"))),  # the whole call
         peak_rss_mb=_peak_rss_mb(),
         rss_before_call_mb=rss_before,
         gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,

@@ -168,3 +168,27 @@ def test_task_functions_are_annotated_with_their_results():
         assert inspect.signature(func).return_annotation == result
         assert typing.get_type_hints(func)["return"] is getattr(dd, result)
         assert "progress" in inspect.signature(func).parameters
+
+
+def test_elapsed_is_the_whole_call(monkeypatch):
+    """``r.elapsed`` counts set-up (here the automatic hints) and finishing, not only the optimisation."""
+    import time
+
+    from napari_doubledip.tasks import segmentation
+
+    real = segmentation.saliency_hints
+
+    def slow_hints(image):
+        time.sleep(0.5)
+        return real(image)
+
+    monkeypatch.setattr(segmentation, "saliency_hints", slow_hints)
+    img = np.random.default_rng(0).random((24, 24))
+    r = dd.segment(img, iterations=2, device="cpu")
+    assert r.elapsed >= 0.5 and r.history  # (the optimisation itself takes a few ms here)
+    gen = dd.iterate(dd.segment, img, iterations=2, device="cpu")
+    try:
+        while True:
+            next(gen)
+    except StopIteration as done:
+        assert done.value.elapsed >= 0.5

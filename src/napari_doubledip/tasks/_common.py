@@ -6,6 +6,7 @@ import functools
 import inspect
 import math
 import re
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,13 +37,16 @@ class RunInfo:
     final_loss
         Tracked loss (reconstruction) of the returned result.
     elapsed
-        Wall time in seconds.
+        Wall time of the call in seconds: set-up (e.g. automatic hints), optimisation and full-resolution
+        finishing (a progress callback's own time included).
     stopped
         True when a stop request ended the run early.
     history
         ``(iteration, tracked loss)`` at each check point.
     threads
-        CPU threads the optimisation used (``None`` on a GPU); with the seed, what makes a CPU run repeatable.
+        CPU threads the optimisation used (``None`` on a GPU). A CPU run is repeatable with the same seed and
+        the same thread settings: set-up and full-resolution finishing use the caller's
+        ``torch.get_num_threads()``, which can change results by float rounding (about 1e-6).
     precision
         Compute dtype of the networks: ``"float32"`` or ``"bfloat16"`` (autocast).
     """
@@ -89,8 +93,16 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
     The returned function takes the generator's arguments plus ``progress=`` (called with every
     :class:`~napari_doubledip.Progress`) and returns the result; ``func.steps`` is the generator form
     (used by :func:`napari_doubledip.iterate` and the napari thread worker). ``stop`` and ``progress`` are
-    checked at the call, before any set-up.
+    checked at the call, before any set-up. The result's ``elapsed`` is the wall time of the whole call.
     """
+
+    @functools.wraps(steps)
+    def timed(*args: Any, **kwargs: Any) -> Generator[Progress, None, R]:
+        t0 = time.perf_counter()
+        result = yield from steps(*args, **kwargs)
+        if isinstance(result, RunInfo):  # set-up (hints, estimates) and full-resolution finishing included
+            result.elapsed = time.perf_counter() - t0
+        return result
 
     @functools.wraps(steps)
     def blocking(*args: Any, progress: Callable[[Progress], Any] | None = None, **kwargs: Any) -> R:
@@ -98,7 +110,7 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
         check_stop(kwargs.get("stop"))
         token = PREVIEWS.set(progress is not None)  # previews only for someone to see
         try:
-            return drain(steps(*args, **kwargs), progress)
+            return drain(timed(*args, **kwargs), progress)
         finally:
             PREVIEWS.reset(token)
 
@@ -110,7 +122,7 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
     blocking.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=[*sig.parameters.values(), extra], return_annotation=returns
     )
-    blocking.steps = steps  # type: ignore[attr-defined]
+    blocking.steps = timed  # type: ignore[attr-defined]
     return blocking
 
 
