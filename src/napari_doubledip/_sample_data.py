@@ -77,7 +77,7 @@ def watermark_set() -> list[LayerData]:
 
 
 def hazy_image() -> list[LayerData]:
-    """Dehazing: a hazy photograph (synthetic haze over scikit-image's cat)."""
+    """Dehazing: a hazy photograph (synthetic haze over scikit-image's coffee picture, uniform airlight)."""
     s = samples.hazy_image(SIZE)
     return [(s.data, {"name": "hazy image"}, "image")]
 

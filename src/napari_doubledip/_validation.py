@@ -7,6 +7,7 @@ Every public function turns its images into float32 ``(H, W, C)`` arrays in ``[0
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -46,6 +47,16 @@ class ValueRange:
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _WIDGETS_DIR = os.path.join(_PACKAGE_DIR, "_widgets")
+
+
+def corners_to_box(lo: Sequence[float], hi: Sequence[float]) -> tuple[int, int, int, int]:
+    """A rectangle's corner extent (napari vertex coordinates, e.g. ``shapes_layer.data``) -> the pixels it
+    overlaps as ``(y0, x0, y1, x1)``, end exclusive. Pixel ``i`` spans ``[i - 0.5, i + 0.5]`` in napari, so a
+    rectangle with corners at rows 8 and 21 covers rows 8 to 21. The widgets and the library read boxes alike.
+    """
+    y0, x0 = (math.floor(float(v) + 0.5) for v in lo)
+    y1, x1 = (math.ceil(float(v) + 0.5) for v in hi)
+    return y0, x0, y1, x1
 
 
 def warn(message: str, category: type[Warning] = UserWarning) -> None:

@@ -34,6 +34,20 @@ def test_read_box_picks_the_selected_rectangle_and_needs_one(viewer):
         read_box(lines, image, viewer)
 
 
+def test_the_widget_and_the_library_read_a_rectangle_alike(viewer):
+    """A box drawn in napari gives the same pixels in the widget and from ``remove_watermark(box=shapes.data)``."""
+    from napari_doubledip.tasks.watermark import box_mask
+
+    image = viewer.add_image(np.zeros((40, 50)))
+    for corners in ([[8, 6], [8, 24], [21, 24], [21, 6]], [[7.7, 5.2], [7.7, 30.5], [20.4, 30.5], [20.4, 5.2]]):
+        shapes = viewer.add_shapes([np.array(corners, float)], shape_type="rectangle")
+        top, left, bottom, right = read_box(shapes, image, viewer)
+        mask = box_mask(shapes.data, (40, 50))
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        assert (rows[0], cols[0], rows[-1] + 1, cols[-1] + 1) == (top, left, bottom, right)
+    assert (top, left, bottom, right) == (8, 5, 21, 31)  # the pixels the second rectangle overlaps
+
+
 def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widget, warnings_shown):
     """Rectangles drawn over a stack sit on a frame: the box of frame 0 is the one drawn there."""
     stack = viewer.add_image(np.zeros((3, 48, 48), np.float32), name="mov")

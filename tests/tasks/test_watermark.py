@@ -9,9 +9,12 @@ from napari_doubledip.tasks.watermark import box_mask, shared_edges
 def test_box_mask_forms_and_clipping():
     m = box_mask((2, 3, 5, 7), (10, 12))
     assert m.shape == (10, 12) and m.sum() == 3 * 4 and m[2, 3] and not m[5, 7]
-    # napari rectangle corners (float, any order) -> bounding box, rounded outwards
-    corners = np.array([[2.2, 3.0], [2.2, 6.5], [4.6, 6.5], [4.6, 3.0]])
+    # napari rectangle corners (float, any order) -> the pixels they overlap (pixel i spans i - 0.5 .. i + 0.5):
+    # rows 2.2 .. 4.6 -> 2..4, cols 3.0 .. 6.4 -> 3..6, the box (2, 3, 5, 7)
+    corners = np.array([[2.2, 3.0], [2.2, 6.4], [4.4, 6.4], [4.4, 3.0]])
     assert np.array_equal(box_mask(corners, (10, 12)), m)
+    # integer corners (as the widgets and samples draw a box) include both end rows/columns
+    assert np.array_equal(box_mask(np.array([[2, 3], [4, 6]]), (10, 12)), m)
     # partly outside: clipped
     assert box_mask((-5, -5, 3, 3), (10, 12)).sum() == 9
     mask = np.zeros((10, 12), bool)
@@ -21,7 +24,7 @@ def test_box_mask_forms_and_clipping():
 
 def test_box_from_a_napari_shapes_layer_as_is():
     m = box_mask((2, 3, 5, 7), (10, 12))
-    corners = np.array([[2.2, 3.0], [2.2, 6.5], [4.6, 6.5], [4.6, 3.0]])
+    corners = np.array([[2.2, 3.0], [2.2, 6.4], [4.4, 6.4], [4.4, 3.0]])
     assert np.array_equal(box_mask([corners], (10, 12)), m)  # layer.data: a list of one shape's corners
     assert np.array_equal(box_mask(corners[None], (10, 12)), m)
     on_stack = np.c_[np.full(4, 7.0), corners]  # (4, 3) corners of a rectangle drawn on frame 7 of a stack

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import corners_to_box
+
 __all__ = [
     "layer_array",
     "layer_array_shape",
@@ -242,8 +244,7 @@ def read_box(
     selected = [r for r in rects if r[0] in layer.selected_data]
     pts = (selected or rects)[-1][1][:, -2:]
     h, w = frame_shape(image)
-    top, left = np.floor(pts.min(axis=0)).astype(int)
-    bottom, right = np.ceil(pts.max(axis=0)).astype(int) + 1
+    top, left, bottom, right = corners_to_box(pts.min(axis=0), pts.max(axis=0))
     top, bottom = int(np.clip(top, 0, h)), int(np.clip(bottom, 0, h))
     left, right = int(np.clip(left, 0, w)), int(np.clip(right, 0, w))
     if bottom - top < 2 or right - left < 2:

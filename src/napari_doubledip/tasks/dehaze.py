@@ -315,7 +315,7 @@ def dehaze(
     averages the dark channel's with the haze lines' of Berman et al. (2016), which does not assume dark scene
     patches (RESIDE 22.3 dB against 19.0 with the dark channel alone): see :data:`LIGHT_HINT_LINES`.
     ``r.params["t_hint"]`` says which hint ran; ``transmission_prior="dark channel"`` is the better choice for
-    scenes with dark patches everywhere (the bundled hazy sample: 22.1 against 20.3 dB).
+    scenes with dark patches everywhere (the demo's varying-airlight hazy image: 22.1 against 20.3 dB).
 
     Examples
     --------

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_images, check_iterations, check_seed, working_shape
+from .._validation import as_images, check_iterations, check_seed, corners_to_box, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
@@ -142,8 +142,9 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     """Turn a box into a bool ``(H, W)`` mask, with clear errors.
 
     ``box`` is ``(y0, x0, y1, x1)`` (end exclusive; partly outside boxes are clipped to the image), a boolean
-    mask of shape ``(H, W)``, or an array of ``(y, x)`` corner points (a napari Shapes rectangle), whose bounding
-    box is used. Corner points may also be a napari Shapes layer's ``data`` as is: a list (or array) holding one
+    mask of shape ``(H, W)``, or an array of ``(y, x)`` corner points (a napari Shapes rectangle): the pixels
+    their bounding box overlaps (pixel ``i`` spans ``i - 0.5 .. i + 0.5``; corners at rows 8 and 21 cover rows
+    8 to 21), as the widgets read a rectangle. Corner points may also be a napari Shapes layer's ``data`` as is: a list (or array) holding one
     shape's corners; and a rectangle's 4 corners ``(4, D)`` from a layer on a stack (``D > 2``), whose leading
     coordinates (the slice) must agree: the last two are ``(y, x)``.
     """
@@ -182,8 +183,7 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
                 )
             arr = arr[:, -2:]
         if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 2:  # corner points (napari rectangle)
-            y0, x0 = arr.min(axis=0)
-            y1, x1 = arr.max(axis=0)
+            y0, x0, y1, x1 = corners_to_box(arr.min(axis=0), arr.max(axis=0))
         elif arr.shape == (4,):
             y0, x0, y1, x1 = arr
         else:
@@ -482,8 +482,8 @@ def remove_watermark(
         ``(N, H, W[, C])`` array.
     box
         ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or
-        ``(k, 2)`` corner points (a napari Shapes rectangle; a Shapes layer's ``data`` holding one rectangle
-        works as is, and so do ``(4, D)`` corners from a layer on a stack: the last two coordinates are
+        ``(k, 2)`` corner points (a napari Shapes rectangle: the pixels it overlaps, as in the widget; a Shapes
+        layer's ``data`` holding one rectangle works as is, and so do ``(4, D)`` corners from a layer on a stack: the last two coordinates are
         ``(y, x)``). Required for a single image, optional for several.
     iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`.
