@@ -144,9 +144,9 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     ``box`` is ``(y0, x0, y1, x1)`` (end exclusive; partly outside boxes are clipped to the image), a boolean
     mask of shape ``(H, W)``, or an array of ``(y, x)`` corner points (a napari Shapes rectangle): the pixels
     their bounding box overlaps (pixel ``i`` spans ``i - 0.5 .. i + 0.5``; corners at rows 8 and 21 cover rows
-    8 to 21), as the widgets read a rectangle. Corner points may also be a napari Shapes layer's ``data`` as is: a list (or array) holding one
-    shape's corners; and a rectangle's 4 corners ``(4, D)`` from a layer on a stack (``D > 2``), whose leading
-    coordinates (the slice) must agree: the last two are ``(y, x)``.
+    8 to 21), as the widgets read a rectangle. Corner points may also be a napari Shapes layer's ``data`` as
+    is: a list (or array) holding one shape's corners; and a rectangle's 4 corners ``(4, D)`` from a layer on a
+    stack (``D > 2``), whose leading coordinates (the slice) must agree: the last two are ``(y, x)``.
     """
     h, w = int(shape[0]), int(shape[1])
     if hasattr(box, "compute") and not isinstance(box, np.ndarray):  # dask arrays from napari layers
@@ -483,8 +483,8 @@ def remove_watermark(
     box
         ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or
         ``(k, 2)`` corner points (a napari Shapes rectangle: the pixels it overlaps, as in the widget; a Shapes
-        layer's ``data`` holding one rectangle works as is, and so do ``(4, D)`` corners from a layer on a stack: the last two coordinates are
-        ``(y, x)``). Required for a single image, optional for several.
+        layer's ``data`` holding one rectangle works as is, and so do ``(4, D)`` corners from a layer on a
+        stack: the last two coordinates are ``(y, x)``). Required for a single image, optional for several.
     iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`.
 
