@@ -34,6 +34,29 @@ def test_read_box_picks_the_selected_rectangle_and_needs_one(viewer):
         read_box(lines, image, viewer)
 
 
+def test_whole_stack_segmentation_takes_a_box_per_frame(viewer, open_widget):
+    """A moving object boxed on several frames: each of those frames gets its own box hints, the others none;
+    boxes on one frame only (or a 2D Shapes layer) hint every frame alike."""
+    stack = viewer.add_image(np.zeros((4, 48, 48), np.float32), name="mov")
+    shapes = viewer.add_shapes(ndim=3, name="boxes")
+    shapes.add_rectangles(np.array([[0, 2, 2], [0, 2, 20], [0, 20, 20], [0, 20, 2]]))
+    shapes.add_rectangles(np.array([[2, 25, 25], [2, 25, 45], [2, 45, 45], [2, 45, 25]]))
+    viewer.layers.selection.active = stack
+    widget = open_widget("Segmentation (Double-DIP)")
+    widget.pickers["box"].value = shapes
+    widget.frames.value = "whole stack (video)"
+    hints = widget._prepare().kwargs["hints"]
+    assert hints.shape == (4, 48, 48)
+    np.testing.assert_array_equal(hints[0], box_hints((48, 48), (2, 2, 21, 21)))
+    np.testing.assert_array_equal(hints[2], box_hints((48, 48), (25, 25, 46, 46)))
+    assert not hints[1].any() and not hints[3].any()
+    shapes.data = shapes.data[:1]  # one frame's box: it applies to every frame
+    np.testing.assert_array_equal(widget._prepare().kwargs["hints"], box_hints((48, 48), (2, 2, 21, 21)))
+    flat = viewer.add_shapes([np.array([[30, 30], [30, 40], [40, 40], [40, 30]], float)], shape_type="rectangle")
+    widget.pickers["box"].value = flat  # a 2D Shapes layer over the stack: one box for all
+    np.testing.assert_array_equal(widget._prepare().kwargs["hints"], box_hints((48, 48), (30, 30, 41, 41)))
+
+
 def test_the_widget_and_the_library_read_a_rectangle_alike(viewer):
     """A box drawn in napari gives the same pixels in the widget and from ``remove_watermark(box=shapes.data)``."""
     from napari_doubledip.tasks.watermark import box_mask

@@ -38,6 +38,7 @@ from ._layers import (
     layer_array_shape,
     place_in_stack,
     read_box,
+    read_frame_boxes,
     read_image,
     read_labels,
     rectangle_frames,
@@ -404,6 +405,12 @@ class TaskWidget(Container):
                         "frame of a stack: at the slider for the current frame, by index for a whole stack)"
                     )
             elif spec_in.kind == "shapes":
+                per_frame = None
+                if mode.stack and spec_in.per_frame:
+                    per_frame = read_frame_boxes(layer, sources[0], self.viewer, frames[0])
+                if per_frame is not None:
+                    extra[spec_in.name] = per_frame
+                    continue
                 extra[spec_in.name] = read_box(layer, sources[0], self.viewer, index=frames[0])
                 if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer))) > 1:
                     show_warning(

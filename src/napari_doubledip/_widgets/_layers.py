@@ -27,6 +27,7 @@ __all__ = [
     "place_in_stack",
     "read_labels",
     "read_box",
+    "read_frame_boxes",
     "rectangle_frames",
     "transform",
     "same_layer",
@@ -216,6 +217,31 @@ def _rectangles(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarr
 def rectangle_frames(layer: Any, image: Any, viewer: Any) -> list[tuple[int, ...]]:
     """The frame (leading-axis data index of ``image``) each rectangle was drawn on; ``()`` for a 2D image."""
     return [tuple(int(round(v)) for v in pts[:, :-2].mean(axis=0)) for _, pts in _rectangles(layer, image, viewer)]
+
+
+def read_frame_boxes(
+    layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None
+) -> dict[int, tuple[int, int, int, int]] | None:
+    """Per-frame boxes of a whole-stack read (``index`` from :func:`read_image`): ``{sequence frame: box}`` when
+    the Shapes layer has rectangles on two or more frames of the sequence, else ``None`` (one box for all)."""
+    lead = stack_axes(image)
+    if not lead or layer.ndim < image.ndim:  # a 2D Shapes layer over a stack: its rectangles are on every frame
+        return None
+    axis = index.index(None) if index is not None and None in index else 0
+    frames = [
+        f for f in rectangle_frames(layer, image, viewer)
+        if index is None or all(v is None or f[k] == v for k, v in enumerate(index))
+    ]
+    n = layer_array_shape(image)[axis]
+    on = sorted({f[axis] for f in frames if 0 <= f[axis] < n})
+    if len(on) < 2:
+        return None
+    base = list(index) if index is not None else [None] * lead
+    boxes = {}
+    for t in on:
+        base[axis] = t
+        boxes[t] = read_box(layer, image, viewer, index=tuple(base))
+    return boxes
 
 
 def read_box(

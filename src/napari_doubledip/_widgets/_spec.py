@@ -40,6 +40,10 @@ class LayerInput:
     preselect
         For an optional picker: choose a layer of its kind when the widget opens and whenever one is added
         (e.g. the watermark box, which a single image needs), instead of starting at "none".
+    per_frame
+        For a Shapes input in a whole-stack mode: rectangles drawn on two or more frames give each of those frames
+        its own box (``{frame: box}`` in :attr:`Inputs.layers`; e.g. a moving object's boxes); rectangles on one
+        frame, or a 2D Shapes layer, give one box for every frame.
     """
 
     name: str
@@ -49,6 +53,7 @@ class LayerInput:
     multiple: bool = False
     tooltip: str = ""
     preselect: bool = False
+    per_frame: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,8 @@ class Inputs:
         the whole stack as one array in a stack mode.
     layers
         The other pickers' values: a Labels layer as an array aligned with the image (the current frame of a
-        stack), a Shapes layer as a rectangle ``(top, left, bottom, right)`` in the image's pixels, else ``None``.
+        stack), a Shapes layer as a rectangle ``(top, left, bottom, right)`` in the image's pixels (or, for a
+        ``per_frame`` input in a whole-stack mode, ``{frame: rectangle}``), else ``None``.
     options
         Task-specific option values by name.
     frame

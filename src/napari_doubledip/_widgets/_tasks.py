@@ -36,7 +36,8 @@ def box_hints(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndar
 def segmentation_hints(x: Inputs) -> Any:
     """Scribbles (1 = foreground, 2 = background) and/or a box; ``"auto"`` when neither marks anything.
 
-    Scribbles are ``(H, W)``, or ``(T, H, W)`` for a whole stack; a box applies to every frame.
+    Scribbles are ``(H, W)``, or ``(T, H, W)`` for a whole stack; a box applies to every frame, boxes given per
+    frame (``{frame: box}``) to theirs (the other frames get no box hints).
     """
     scribbles, box = x.layers.get("scribbles"), x.layers.get("box")
     marked = scribbles is not None and bool(np.isin(scribbles, (1, 2)).any())
@@ -51,7 +52,14 @@ def segmentation_hints(x: Inputs) -> Any:
     if box is None and not marked:
         return "auto"
     shape = scribbles.shape if marked else x.frame_shape
-    if box is None:
+    if isinstance(box, dict):  # one box per frame of a whole stack
+        shape = (len(x.image), *x.frame_shape)
+        labels = np.zeros(shape, np.uint8)
+        for t, frame_box in box.items():
+            labels[t] = box_hints(x.frame_shape, frame_box)
+        if marked:
+            scribbles = np.broadcast_to(scribbles, shape)  # one frame of scribbles: for every frame
+    elif box is None:
         labels = np.zeros(shape, np.uint8)
     else:
         labels = np.broadcast_to(box_hints(x.frame_shape, box), shape).copy()
@@ -83,8 +91,9 @@ SEGMENTATION = TaskSpec(
             tooltip="Labels layer with hints: 1 = foreground, 2 = background. Without hints: automatic hints.",
         ),
         LayerInput(
-            "box", "shapes", "box", optional=True,
-            tooltip="Shapes layer with a rectangle around the object (outside = background).",
+            "box", "shapes", "box", optional=True, per_frame=True,
+            tooltip="Shapes layer with a rectangle around the object (outside = background). Whole stack: "
+            "rectangles drawn on several frames each hint their own frame.",
         ),
     ),
     modes=(
