@@ -8,7 +8,14 @@ import pytest
 
 from napari_doubledip._widgets._base import _split, _zoom
 from napari_doubledip._widgets._devices import DEVICES, DeviceChoice
-from napari_doubledip._widgets._layers import OutputLayers, read_box, read_image, read_labels, transform
+from napari_doubledip._widgets._layers import (
+    OutputLayers,
+    read_box,
+    read_frame_boxes,
+    read_image,
+    read_labels,
+    transform,
+)
 from napari_doubledip._widgets._spec import Inputs
 from napari_doubledip._widgets._tasks import SPECS, box_hints, parse_airlight, segmentation_hints
 
@@ -55,6 +62,62 @@ def test_whole_stack_segmentation_takes_a_box_per_frame(viewer, open_widget):
     flat = viewer.add_shapes([np.array([[30, 30], [30, 40], [40, 40], [40, 30]], float)], shape_type="rectangle")
     widget.pickers["box"].value = flat  # a 2D Shapes layer over the stack: one box for all
     np.testing.assert_array_equal(widget._prepare().kwargs["hints"], box_hints((48, 48), (30, 30, 41, 41)))
+
+
+def _rect(lead, y0, x0, y1, x1):
+    lead = list(lead)
+    return np.array([lead + [y0, x0], lead + [y0, x1], lead + [y1, x1], lead + [y1, x0]], float)
+
+
+def test_rectangles_sit_on_frames_of_their_own_axes(viewer, open_widget):
+    """napari lines layers up by their last axes: a 2D Shapes layer is on every frame of a stack even while a
+    longer layer is open, a (Z, Y, X) one on Z frames of a (T, Z, Y, X) stack, and a rectangle on no frame of
+    the stack is nobody's box."""
+    viewer.add_image(np.zeros((3, 4, 32, 32), np.float32), name="big4d")
+    stack = viewer.add_image(np.zeros((4, 32, 32), np.float32), name="stack")
+    flat = viewer.add_shapes([_rect((), 4, 4, 20, 20)], shape_type="rectangle")
+    viewer.dims.set_current_step(0, 2)  # the 4D layer's first axis
+    viewer.dims.set_current_step(1, 1)  # the stack's frame 1
+    index = read_image(stack, viewer)[1]
+    assert index == (1,) and read_box(flat, stack, viewer, index=index) == (4, 4, 21, 21)
+    # a rectangle drawn on frame 6 of a longer (8-frame) layer lies on no frame of a 4-frame stack
+    viewer.layers.remove("big4d")
+    viewer.add_image(np.zeros((8, 32, 32), np.float32), name="longer")
+    boxes = viewer.add_shapes(ndim=3, name="boxes")
+    boxes.add_rectangles(_rect((0,), 2, 2, 12, 12))
+    boxes.add_rectangles(_rect((6,), 16, 16, 28, 28))
+    assert read_box(boxes, stack, viewer) == (2, 2, 13, 13)
+    assert read_frame_boxes(boxes, stack, viewer, None) is None  # one frame of the stack has a rectangle
+
+
+def test_per_frame_boxes_along_a_chosen_sequence_axis(viewer, open_widget):
+    """(T, Z, Y, X) stack, sequence axis Z: a (Z, Y, X) Shapes layer's rectangles on Z = 0 and Z = 2."""
+    stack = viewer.add_image(np.zeros((2, 4, 32, 32), np.float32), name="tzyx")
+    shapes = viewer.add_shapes(ndim=3, name="boxes")
+    shapes.add_rectangles(_rect((0,), 2, 2, 12, 12))
+    shapes.add_rectangles(_rect((2,), 16, 16, 28, 28))
+    viewer.layers.selection.active = stack
+    widget = open_widget("Segmentation (Double-DIP)")
+    widget.pickers["box"].value = shapes
+    widget.frames.value = "whole stack (video)"
+    widget.sequence_axis.value = 1
+    hints = widget._prepare().kwargs["hints"]
+    assert hints.shape == (4, 32, 32)
+    np.testing.assert_array_equal(hints[0], box_hints((32, 32), (2, 2, 13, 13)))
+    np.testing.assert_array_equal(hints[2], box_hints((32, 32), (16, 16, 29, 29)))
+    assert not hints[1].any() and not hints[3].any()
+
+
+def test_a_rectangle_without_area_is_refused_by_the_widget_and_the_library(viewer):
+    from napari_doubledip.tasks.watermark import box_mask
+
+    image = viewer.add_image(np.zeros((32, 32)))
+    line = np.array([[8, 4], [8, 20], [8, 20], [8, 4]], float)  # a click-and-drag along one row
+    shapes = viewer.add_shapes([line], shape_type="rectangle")
+    with pytest.raises(ValueError, match="no height or width"):
+        read_box(shapes, image, viewer)
+    with pytest.raises(ValueError, match="no height or width"):
+        box_mask(shapes.data, (32, 32))
 
 
 def test_the_widget_and_the_library_read_a_rectangle_alike(viewer):

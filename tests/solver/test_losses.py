@@ -1,7 +1,7 @@
 import torch
 
-from napari_doubledip.solver import losses as L
 from napari_doubledip.samples import two_mixtures
+from napari_doubledip.solver import losses as L
 
 
 def _layers():

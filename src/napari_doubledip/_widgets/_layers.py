@@ -195,28 +195,48 @@ def read_labels(
     return labels
 
 
-def _rectangles(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray]]:
-    """The rectangles of a Shapes layer as ``(shape index, vertices in image data coordinates)``.
+def _rectangles(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray, tuple[int | None, ...]]]:
+    """The rectangles of a Shapes layer: ``(shape index, vertices in image data coordinates, frame)``.
 
-    Leading axes the shapes lack (a 2D Shapes layer over a stack) take the slider's position.
+    ``frame`` is the image's leading-axis index the rectangle was drawn on, ``None`` on the axes the Shapes layer
+    lacks (a 2D Shapes layer over a stack: its rectangles are on every frame). napari lines layers up by their
+    last axes; those missing axes take the slider's position for the conversion.
     """
-    lead = np.asarray(viewer.dims.point, dtype=float)
+    point = np.asarray(viewer.dims.point, dtype=float)
+    lead = max(image.ndim - 2, 0)
+    own = image.ndim - layer.ndim  # the image's leading axes before this index are not the shapes'
     out = []
     for i, t in enumerate(layer.shape_type):
         if t != "rectangle":
             continue
         pts = []
         for v in np.asarray(layer.data[i], dtype=float):
+            full = point.copy()
             w = np.asarray(layer.data_to_world(v), dtype=float)
-            full = np.concatenate([lead[: max(0, image.ndim - len(w))], w])
-            pts.append(np.asarray(image.world_to_data(full), dtype=float))
-        out.append((i, np.array(pts)))
+            full[len(full) - len(w):] = w
+            pts.append(np.asarray(image.world_to_data(full[len(full) - image.ndim:]), dtype=float))
+        pts_arr = np.array(pts)
+        frame = tuple(
+            None if k < own else int(round(float(pts_arr[:, k].mean()))) for k in range(lead)
+        )
+        out.append((i, pts_arr, frame))
     return out
 
 
-def rectangle_frames(layer: Any, image: Any, viewer: Any) -> list[tuple[int, ...]]:
-    """The frame (leading-axis data index of ``image``) each rectangle was drawn on; ``()`` for a 2D image."""
-    return [tuple(int(round(v)) for v in pts[:, :-2].mean(axis=0)) for _, pts in _rectangles(layer, image, viewer)]
+def _on(frame: tuple[int | None, ...], index: tuple[int | None, ...] | None, lead: tuple[int, ...]) -> bool:
+    """Whether a rectangle drawn on ``frame`` lies on the stack (``lead``: its leading axis lengths) and on the
+    frame ``index`` (``None`` entries, or ``None`` as a whole, match any)."""
+    inside = all(f is None or 0 <= f < n for f, n in zip(frame, lead))
+    return inside and (index is None or all(v is None or f is None or f == v for f, v in zip(frame, index)))
+
+
+def rectangle_frames(
+    layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None = None
+) -> list[tuple[int | None, ...]]:
+    """The frame of each rectangle on the stack (and on ``index``), see :func:`_rectangles`; ``()`` for a 2D
+    image."""
+    shape = layer_array_shape(image)[: stack_axes(image)]
+    return [frame for _, _, frame in _rectangles(layer, image, viewer) if _on(frame, index, shape)]
 
 
 def read_frame_boxes(
@@ -225,16 +245,11 @@ def read_frame_boxes(
     """Per-frame boxes of a whole-stack read (``index`` from :func:`read_image`): ``{sequence frame: box}`` when
     the Shapes layer has rectangles on two or more frames of the sequence, else ``None`` (one box for all)."""
     lead = stack_axes(image)
-    if not lead or layer.ndim < image.ndim:  # a 2D Shapes layer over a stack: its rectangles are on every frame
+    if not lead:
         return None
     axis = index.index(None) if index is not None and None in index else 0
-    frames = [
-        f for f in rectangle_frames(layer, image, viewer)
-        if index is None or all(v is None or f[k] == v for k, v in enumerate(index))
-    ]
-    n = layer_array_shape(image)[axis]
-    on = sorted({f[axis] for f in frames if 0 <= f[axis] < n})
-    if len(on) < 2:
+    on = sorted({f[axis] for f in rectangle_frames(layer, image, viewer, index)} - {None})
+    if len(on) < 2:  # (None: a Shapes layer without the sequence axis, on every frame)
         return None
     base = list(index) if index is not None else [None] * lead
     boxes = {}
@@ -249,31 +264,30 @@ def read_box(
 ) -> tuple[int, int, int, int]:
     """The selected (else the last) rectangle of a Shapes layer as ``(top, left, bottom, right)`` image pixels.
 
-    Over a stack, only rectangles drawn on the frame ``index`` (from :func:`read_image`; ``None`` entries, or
-    ``None`` as a whole, match every frame) count: a rectangle drawn on frame 2 is not the box of frame 0.
+    Over a stack, only rectangles on its frames count, and with ``index`` (from :func:`read_image`; ``None``
+    entries match every frame) only those drawn on that frame: a rectangle drawn on frame 2 is not the box of
+    frame 0.
     """
     rects = _rectangles(layer, image, viewer)
     if not rects:
         raise ValueError(f"shapes layer {layer.name!r} has no rectangle; draw one around the region")
-    if index:
-        frames = rectangle_frames(layer, image, viewer)
-        rects = [
-            r for r, f in zip(rects, frames, strict=True)
-            if all(v is None or f[k] == v for k, v in enumerate(index))
-        ]
-        if not rects:
-            where = ", ".join(str(v) for v in index if v is not None)
-            raise ValueError(
-                f"shapes layer {layer.name!r} has no rectangle on this frame of {image.name!r} ({where}); "
-                "draw one on it"
-            )
+    shape = layer_array_shape(image)[: stack_axes(image)]
+    rects = [r for r in rects if _on(r[2], index, shape)]
+    if not rects:
+        where = "" if not index else " (" + ", ".join(str(v) for v in index if v is not None) + ")"
+        raise ValueError(
+            f"shapes layer {layer.name!r} has no rectangle on {'this frame' if index else 'the frames'} of "
+            f"{image.name!r}{where}; draw one on it"
+        )
     selected = [r for r in rects if r[0] in layer.selected_data]
     pts = (selected or rects)[-1][1][:, -2:]
+    if np.ptp(pts, axis=0).min() == 0:  # a click without a drag (the library refuses it alike)
+        raise ValueError(f"the rectangle in {layer.name!r} has no height or width: draw it around a region")
     h, w = frame_shape(image)
     top, left, bottom, right = corners_to_box(pts.min(axis=0), pts.max(axis=0))
     top, bottom = int(np.clip(top, 0, h)), int(np.clip(bottom, 0, h))
     left, right = int(np.clip(left, 0, w)), int(np.clip(right, 0, w))
-    if bottom - top < 2 or right - left < 2:
+    if bottom <= top or right <= left:
         raise ValueError(f"the rectangle in {layer.name!r} does not overlap image {image.name!r}")
     return top, left, bottom, right
 

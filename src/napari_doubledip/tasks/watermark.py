@@ -183,6 +183,8 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
                 )
             arr = arr[:, -2:]
         if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 2:  # corner points (napari rectangle)
+            if np.ptp(arr, axis=0).min() == 0:
+                raise ValueError(f"box is empty: its corners {arr.tolist()} have no height or width")
             y0, x0, y1, x1 = corners_to_box(arr.min(axis=0), arr.max(axis=0))
         elif arr.shape == (4,):
             y0, x0, y1, x1 = arr
