@@ -191,3 +191,42 @@ def test_perturbation_is_drawn_on_the_device():
     e = _gaussian_like(z, cpu_gen)
     assert e.shape == z.shape and e.is_contiguous(memory_format=torch.channels_last)
     assert abs(float(e.std()) - 1) < 0.5
+
+
+def test_restarts_keep_the_candidate_with_the_lowest_score_and_follow_its_single_run():
+    """Each candidate runs the first part of the schedule; the best by the selection term goes on, with exactly
+    the steps of a single run with its seed; progress counts every step."""
+    from napari_doubledip.solver.engine import RESTART_SEED_STEP, _evaluate, _Run, _term_value
+
+    cpu = torch.device("cpu")
+    task = _fit_task(40, restarts=3, restart_until=0.25)
+    scores = []
+    for c in range(3):  # what each candidate scores after its 10 steps
+        run = _Run(task, cpu, 5 + c * RESTART_SEED_STEP)
+        for i in range(1, 11):
+            run.step(task, i, 40)
+        scores.append(_term_value(task, _evaluate(task, run.groups, tta=False, gen=run.gen), "reconstruction"))
+    best = min(range(3), key=scores.__getitem__)
+    assert best != 0, scores  # (this seed: the selection is not the first candidate)
+    reports = []
+    sol = drain(optimise(task, device=cpu, seed=5, report_every=5), reports.append)
+    single = drain(optimise(_fit_task(40), device=cpu, seed=5 + best * RESTART_SEED_STEP))
+    assert torch.equal(sol.outputs["y"], single.outputs["y"]) and sol.iterations == 40
+    assert [p.total for p in reports] == [60] * len(reports) and reports[-1].iteration == 60
+    # a stop during the candidates ends the run with a result
+    calls = iter(range(10**6))
+    stopped = drain(optimise(task, device=cpu, seed=5, stop=lambda: next(calls) >= 15))
+    assert stopped.stopped and stopped.outputs["y"].shape == (1, 1, 24, 24) and stopped.iterations == 10
+    # live previews do not wait for the pick, and do not change the result
+    task.check_every, task.preview = 5, lambda outputs: {"y": outputs["y"][0, 0].numpy()}
+    reports = []
+    shown = drain(optimise(task, device=cpu, seed=5, report_every=5), reports.append)
+    assert reports[0].preview is not None and reports[0].iteration == 5
+    from napari_doubledip.solver.engine import PREVIEWS
+
+    token = PREVIEWS.set(False)
+    try:
+        unseen = drain(optimise(task, device=cpu, seed=5, report_every=5))
+    finally:
+        PREVIEWS.reset(token)
+    assert torch.equal(shown.outputs["y"], unseen.outputs["y"])

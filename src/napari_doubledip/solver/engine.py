@@ -164,6 +164,12 @@ class Task:
         checks in a row. ``None``: run the whole budget.
     check_every
         Iterations between checks (best tracking, previews, early stopping).
+    restarts, restart_until, restart_select
+        Multi-start for ambiguous problems: ``restarts`` candidates (seeds ``seed``, ``seed + RESTART_SEED_STEP``,
+        ...) each run the first ``restart_until`` fraction of the iterations (same schedule); the one whose term
+        ``restart_select`` (default: ``track``), evaluated at the identity frame, is lowest goes on to the end.
+        Its steps are exactly those of a single run with its seed; the others cost ``(restarts - 1) *
+        restart_until`` of a run. ``1``: no restarts.
     preview
         Turns evaluated outputs into a dict of user-facing numpy arrays for live previews.
     precision
@@ -192,6 +198,9 @@ class Task:
     settle_tol: float = 1e-3
     settle_checks: int = 2
     check_every: int = 25
+    restarts: int = 1
+    restart_until: float = 0.0
+    restart_select: str | None = None
     preview: Callable[[dict[str, torch.Tensor]], dict[str, np.ndarray]] | None = None
     precision: str = "float32"
 
@@ -408,15 +417,15 @@ def _evaluate(task: Task, groups: list[_Group], tta: bool, gen) -> dict[str, tor
     return {name: o / len(ks) for name, o in acc.items()}
 
 
-def _track_value(task: Task, outputs: dict[str, torch.Tensor]) -> float:
-    """Value of the tracked term on evaluated outputs (all instances, identity frame)."""
+def _term_value(task: Task, outputs: dict[str, torch.Tensor], name: str) -> float:
+    """Value of the term ``name`` on evaluated outputs (all instances, identity frame)."""
     index = torch.arange(task.target.shape[0], device=task.target.device)
     step = Step(out=outputs, target=task.target, maps=task.maps, t=1.0, index=index)
     step.pred = task.compose(step)
     for term in task.terms:
-        if term.name == task.track:
+        if term.name == name:
             return float(term.fn(step))
-    raise KeyError(f"task {task.name!r} has no term named {task.track!r} to track")
+    raise KeyError(f"task {task.name!r} has no term named {name!r}")
 
 
 def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Optimizer:
@@ -475,55 +484,39 @@ def _relative_change(now: torch.Tensor, prev: torch.Tensor) -> float:
     return float((diff / union).max())
 
 
-def _loop(
-    task: Task,
-    device: torch.device,
-    seed: int,
-    report_every: int,
-    stop: StopRequest,
-    t0: float,
-) -> Generator[Progress, None, Solution]:
-    # Seeded, isolated RNG: same seed -> same numbers on CPU, and the caller's global RNG is left alone.
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        groups = _build_groups(task, device, gen)
-    params = [p for g in groups for p in g.net.parameters()]
-    opt = _adam(params, task.lr, device)
-    noise_gen = _perturbation_generator(device, seed, gen)
-    n = task.target.shape[0]
-    batch = min(task.batch or n, n)
-    total_its = max(int(task.iterations), 1)
-    perm = torch.randperm(n, generator=gen)
-    cursor = 0
+class _Run:
+    """One optimisation's state: its seeded generators, networks, optimiser and mini-batch order."""
 
-    best_value, best_state = math.inf, None
-    history: list[tuple[int, float]] = []
-    since_best = 0
-    settled, settle_prev = 0, None
-    last_loss, last_values = float("nan"), {}
-    stopped = False
-    it = 0
-    pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+    def __init__(self, task: Task, device: torch.device, seed: int) -> None:
+        # Seeded, isolated RNG: same seed -> same numbers on CPU, and the caller's global RNG is left alone.
+        self.gen = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.groups = _build_groups(task, device, self.gen)
+        self.opt = _adam([p for g in self.groups for p in g.net.parameters()], task.lr, device)
+        self.noise_gen = _perturbation_generator(device, seed, self.gen)
+        self.n = task.target.shape[0]
+        self.batch = min(task.batch or self.n, self.n)
+        self.perm = torch.randperm(self.n, generator=self.gen)
+        self.cursor = 0
+        self.device = device
 
-    for it in range(1, total_its + 1):
-        if _stop_requested(stop):
-            stopped = True
-            it -= 1
-            break
+    def step(self, task: Task, it: int, total_its: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Iteration ``it`` (1-based) of a ``total_its`` run: one Adam step; returns the loss and term values."""
         t = (it - 1) / total_its
-        for pg in opt.param_groups:  # cosine decay to lr * lr_floor
+        for pg in self.opt.param_groups:  # cosine decay to lr * lr_floor
             pg["lr"] = task.lr * (task.lr_floor + (1 - task.lr_floor) * 0.5 * (1 + math.cos(math.pi * t)))
+        n, batch = self.n, self.batch
         if batch < n:
-            if cursor + batch > n:
-                perm, cursor = torch.randperm(n, generator=gen), 0
-            index = perm[cursor : cursor + batch].to(device)
-            cursor += batch
+            if self.cursor + batch > n:
+                self.perm, self.cursor = torch.randperm(n, generator=self.gen), 0
+            index = self.perm[self.cursor : self.cursor + batch].to(self.device)
+            self.cursor += batch
         else:
             index = None
-        k = int(torch.randint(N_TRANSFORMS, (1,), generator=gen)) if task.augment else 0
+        k = int(torch.randint(N_TRANSFORMS, (1,), generator=self.gen)) if task.augment else 0
         std = _value(task.perturb, t)
-        out = _forward(groups, index, k, std, noise_gen)
+        out = _forward(self.groups, index, k, std, self.noise_gen)
         target = _select(task.target, index)
         maps = {name: _select(m, index) for name, m in task.maps.items()}
         if k:
@@ -534,25 +527,95 @@ def _loop(
             target=target,
             maps=maps,
             t=t,
-            index=index if index is not None else torch.arange(n, device=device),
+            index=index if index is not None else torch.arange(n, device=self.device),
         )
         step.pred = task.compose(step)
         loss, values = _losses(task, step)
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        pending.append((loss.detach(), values))
+        self.opt.step()
+        return loss.detach(), values
+
+
+#: Seed offset between restart candidates (candidate 0 uses the run's seed itself).
+RESTART_SEED_STEP = 1_000_003
+
+
+def _loop(
+    task: Task,
+    device: torch.device,
+    seed: int,
+    report_every: int,
+    stop: StopRequest,
+    t0: float,
+) -> Generator[Progress, None, Solution]:
+    total_its = max(int(task.iterations), 1)
+    explore = min(round(task.restart_until * total_its), total_its) if task.restarts > 1 else 0
+    offset = (task.restarts - 1) * explore  # steps spent on the candidates not kept
+    grand_total = total_its + offset
+    last_loss, last_values = float("nan"), {}
+    stopped = False
+    it = 0
+
+    # Restarts: candidates run the first ``explore`` iterations of the same schedule; the one whose evaluated
+    # ``restart_select`` term is lowest goes on (its steps are exactly those of a single run with its seed).
+    run, start = None, 1
+    if explore:
+        best_score, done = math.inf, 0
+        for c in range(task.restarts):
+            cand = _Run(task, device, seed + c * RESTART_SEED_STEP)
+            for i in range(1, explore + 1):
+                if _stop_requested(stop):
+                    stopped = True
+                    break
+                loss, values = cand.step(task, i, total_its)
+                done += 1
+                show = i % task.check_every == 0 and task.preview is not None and PREVIEWS.get()
+                if done % report_every == 0 or show:
+                    last_loss, last_values = float(loss), {key: float(v) for key, v in values.items()}
+                    # the candidates' layers forming are shown too (a live preview should not wait for the pick)
+                    preview = task.preview(_evaluate(task, cand.groups, tta=False, gen=cand.gen)) if show else None
+                    yield Progress(done, grand_total, last_loss, last_values, preview, time.perf_counter() - t0)
+            if stopped:  # go on with the best finished candidate, else with this one as it is
+                if run is None:
+                    run, it = cand, i - 1
+                else:
+                    it = explore
+                break
+            outputs = _evaluate(task, cand.groups, tta=False, gen=cand.gen)
+            score = _term_value(task, outputs, task.restart_select or task.track)
+            if score < best_score:
+                best_score, run = score, cand
+        start = explore + 1
+    if run is None:
+        run = _Run(task, device, seed)
+    groups = run.groups
+
+    best_value, best_state = math.inf, None
+    history: list[tuple[int, float]] = []
+    since_best = 0
+    settled, settle_prev = 0, None
+    pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+
+    it = it if stopped else start - 1
+    for it in range(start, total_its + 1) if not stopped else ():
+        if _stop_requested(stop):
+            stopped = True
+            it -= 1
+            break
+        t = (it - 1) / total_its
+        pending.append(run.step(task, it, total_its))
 
         check = it % task.check_every == 0 or it == total_its
-        if it % report_every == 0 or check:
+        if (it + offset) % report_every == 0 or check:
             # One host sync per report: the loss values of this iteration.
             last_loss = float(pending[-1][0])
             last_values = {key: float(v) for key, v in pending[-1][1].items()}
             pending.clear()
             preview = None
             if check:
-                outputs = _evaluate(task, groups, tta=False, gen=gen)
-                value = _track_value(task, outputs)
+                outputs = _evaluate(task, groups, tta=False, gen=run.gen)
+                value = _term_value(task, outputs, task.track)
                 history.append((it, value))
                 if t >= task.track_from or it == total_its:
                     if value < best_value * (1 - task.min_delta) or best_state is None:
@@ -569,7 +632,7 @@ def _loop(
                     settle_prev = now
                 if task.preview is not None and PREVIEWS.get():
                     preview = task.preview(outputs)
-            yield Progress(it, total_its, last_loss, last_values, preview, time.perf_counter() - t0)
+            yield Progress(it + offset, grand_total, last_loss, last_values, preview, time.perf_counter() - t0)
             if task.patience is not None and since_best >= task.patience:
                 break
             if settled >= task.settle_checks:
@@ -579,8 +642,8 @@ def _loop(
         for g, state in zip(groups, best_state, strict=True):
             g.net.load_state_dict(state)
     # else: stopped before the first check, the current weights are the result
-    outputs = _evaluate(task, groups, tta=True, gen=gen)
-    final = _track_value(task, outputs)
+    outputs = _evaluate(task, groups, tta=True, gen=run.gen)
+    final = _term_value(task, outputs, task.track)
     dtype = groups[0].net.compute_dtype  # what the networks ran in (one choice for all groups)
     return Solution(
         outputs=outputs,
