@@ -7,6 +7,7 @@ Every public function turns its images into float32 ``(H, W, C)`` arrays in ``[0
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import sys
@@ -59,10 +60,23 @@ def corners_to_box(lo: Sequence[float], hi: Sequence[float]) -> tuple[int, int, 
     return y0, x0, y1, x1
 
 
+#: Where this context's library warnings go instead of :func:`warnings.warn` (the widgets' worker threads set
+#: it: superqt relays a worker's warnings by swapping the process-wide ``warnings.showwarning``, which two
+#: workers running at once undo for each other, losing or mislabelling messages).
+WARNING_SINK: contextvars.ContextVar[Callable[[str, type[Warning]], None] | None] = contextvars.ContextVar(
+    "napari_doubledip_warning_sink", default=None
+)
+
+
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn`` pointing at the caller of the library: the first frame outside this package (or in
     its widgets, which call the library like a user). A fixed ``stacklevel`` cannot: a task's code runs as a
-    generator, below ``drain`` in a blocking call and directly below the user's ``next()`` under ``iterate``."""
+    generator, below ``drain`` in a blocking call and directly below the user's ``next()`` under ``iterate``.
+    Goes to :data:`WARNING_SINK` instead where that is set."""
+    sink = WARNING_SINK.get()
+    if sink is not None:
+        sink(message, category)
+        return
     frame, level = sys._getframe(1), 2  # level 1 would be this function
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)

@@ -499,6 +499,27 @@ def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widge
     assert "haze clean" in names(viewer)  # a warning does not stop the run
 
 
+def test_library_warnings_reach_their_widget_without_the_global_warnings_hook(
+    viewer, open_widget, run_widget, warnings_shown, errors, monkeypatch
+):
+    """superqt relays a worker's warnings by swapping the process-wide warnings.showwarning, which two workers
+    running at once undo for each other: the library's own warnings take this run's signal instead."""
+    import napari_doubledip._validation as validation
+
+    def not_this_way(*args, **kwargs):
+        raise AssertionError("a library warning went through the process-wide warnings machinery")
+
+    import types
+
+    monkeypatch.setattr(validation, "warnings", types.SimpleNamespace(warn=not_this_way))  # the library's only
+    viewer.add_image((samples.hazy_image(32).data * 255).astype(np.uint8), name="haze")
+    widget = open_widget("Dehazing (Double-DIP)", iterations=3)
+    widget.task_options["airlight"].value = "0.9"  # a fraction on 0-255 data: the library warns
+    run_widget(widget)
+    assert not errors, errors
+    assert [m for m in warnings_shown if "airlight" in m][0].startswith("Dehazing (Double-DIP): dehaze: airlight")
+
+
 def test_segmentation_of_a_whole_stack(viewer, open_widget, run_widget):
     video = samples.moving_object_video(size=32, frames=3).data  # (T, Y, X, RGB)
     viewer.add_image(video, name="movie", scale=(1.0, 2.0, 2.0))

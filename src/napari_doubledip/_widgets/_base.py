@@ -58,6 +58,9 @@ SELECT_HEIGHT = 110
 #: A second click on Run within this many seconds (a double-click) does not cancel the run it started.
 DOUBLE_CLICK_S = 0.4
 
+#: Where the library's warnings of a run are said to come from (a file of this package: see _on_warning).
+_WORKER_FILE = run_task.__code__.co_filename
+
 _LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels, "shapes": napari.layers.Shapes}
 
 
@@ -457,6 +460,9 @@ class TaskWidget(Container):
                 signal.disconnect(getattr(worker, relay))
             except (AttributeError, RuntimeError, TypeError):
                 pass
+        # The library's own warnings come through this run's signal, not through superqt's process-wide
+        # warnings.showwarning swap, which a second widget's worker running at the same time undoes.
+        job.control.warn = lambda message, category: worker.warned.emit((message, category, _WORKER_FILE, 0))
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
         worker.errored.connect(self._on_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ class Control:
     stoppable: bool = False
     #: Whether the run makes live previews (off when the widget's "preview every" is 0 at Run).
     previews: bool = True
+    #: Receives the library's warnings of this run, in the worker thread (``None``: Python's warnings).
+    warn: Callable[[str, type[Warning]], None] | None = None
 
 
 def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Control) -> Generator[Any, None, Any]:
@@ -42,13 +44,16 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
     if "stop" in inspect.signature(func).parameters:
         kwargs = {**kwargs, "stop": control.stop}
         control.stoppable = True
+    from .._validation import WARNING_SINK
     from ..solver.engine import PREVIEWS
 
-    token = PREVIEWS.set(control.previews)  # this worker thread's context: the check points read it
+    # this worker thread's context: the check points and the library's warn() read them
+    token, sink = PREVIEWS.set(control.previews), WARNING_SINK.set(control.warn)
     try:
         result = yield from dd.iterate(func, *args, **kwargs)
     except RuntimeError as exc:
         raise TaskError(f"{type(exc).__name__}: {exc}") from exc
     finally:
+        WARNING_SINK.reset(sink)
         PREVIEWS.reset(token)
     return result
