@@ -212,6 +212,7 @@ def test_restarts_keep_the_candidate_with_the_lowest_score_and_follow_its_single
     sol = drain(optimise(task, device=cpu, seed=5, report_every=5), reports.append)
     single = drain(optimise(_fit_task(40), device=cpu, seed=5 + best * RESTART_SEED_STEP))
     assert torch.equal(sol.outputs["y"], single.outputs["y"]) and sol.iterations == 40
+    assert sol.history == single.history  # its checks too: a best snapshot before the pick is not lost
     assert [p.total for p in reports] == [60] * len(reports) and reports[-1].iteration == 60
     # a stop during the candidates ends the run with a result
     calls = iter(range(10**6))
@@ -230,3 +231,12 @@ def test_restarts_keep_the_candidate_with_the_lowest_score_and_follow_its_single
     finally:
         PREVIEWS.reset(token)
     assert torch.equal(shown.outputs["y"], unseen.outputs["y"])
+
+
+def test_restart_settings_are_checked():
+    cpu = torch.device("cpu")
+    for kw in ({"restarts": 0}, {"restarts": 2, "restart_until": 1.0}, {"restarts": 2, "restart_until": -0.5}):
+        with pytest.raises(ValueError, match="restart"):
+            drain(optimise(_fit_task(20, **kw), device=cpu))
+    with pytest.raises(ValueError, match="no term named 'nope'"):
+        drain(optimise(_fit_task(20, restarts=2, restart_until=0.5, restart_select="nope"), device=cpu))

@@ -166,10 +166,10 @@ class Task:
         Iterations between checks (best tracking, previews, early stopping).
     restarts, restart_until, restart_select
         Multi-start for ambiguous problems: ``restarts`` candidates (seeds ``seed``, ``seed + RESTART_SEED_STEP``,
-        ...) each run the first ``restart_until`` fraction of the iterations (same schedule); the one whose term
-        ``restart_select`` (default: ``track``), evaluated at the identity frame, is lowest goes on to the end.
-        Its steps are exactly those of a single run with its seed; the others cost ``(restarts - 1) *
-        restart_until`` of a run. ``1``: no restarts.
+        ...) each run the first ``restart_until`` fraction (in ``[0, 1)``) of the iterations, steps and checks
+        as in their own single runs; the one whose term ``restart_select`` (default: ``track``), evaluated at the
+        identity frame, is lowest goes on to the end (early stopping applies after the pick only). The others
+        cost ``(restarts - 1) * restart_until`` of a run. ``1``: no restarts.
     preview
         Turns evaluated outputs into a dict of user-facing numpy arrays for live previews.
     precision
@@ -500,6 +500,11 @@ class _Run:
         self.perm = torch.randperm(self.n, generator=self.gen)
         self.cursor = 0
         self.device = device
+        # best-snapshot tracking and early stopping
+        self.best_value, self.best_state = math.inf, None
+        self.history: list[tuple[int, float]] = []
+        self.since_best, self.settled, self.settle_prev = 0, 0, None
+        self.pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
 
     def step(self, task: Task, it: int, total_its: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Iteration ``it`` (1-based) of a ``total_its`` run: one Adam step; returns the loss and term values."""
@@ -537,8 +542,82 @@ class _Run:
         return loss.detach(), values
 
 
+    def check(self, task: Task, it: int, total_its: int) -> dict[str, np.ndarray] | None:
+        """A check point: evaluate, track the best snapshot and the settling; returns the preview (if any)."""
+        t = (it - 1) / total_its
+        outputs = _evaluate(task, self.groups, tta=False, gen=self.gen)
+        value = _term_value(task, outputs, task.track)
+        self.history.append((it, value))
+        if t >= task.track_from or it == total_its:
+            if value < self.best_value * (1 - task.min_delta) or self.best_state is None:
+                self.since_best = 0
+            else:
+                self.since_best += 1
+            if value < self.best_value or self.best_state is None:
+                self.best_value = value
+                self.best_state = [copy.deepcopy(g.net.state_dict()) for g in self.groups]
+        if task.settle is not None:
+            now = task.settle(outputs)
+            if self.settle_prev is not None and t >= task.track_from:
+                self.settled = self.settled + 1 if _relative_change(now, self.settle_prev) < task.settle_tol else 0
+            self.settle_prev = now
+        if task.preview is not None and PREVIEWS.get():
+            return task.preview(outputs)
+        return None
+
+    def done_early(self, task: Task) -> bool:
+        """Whether early stopping (plateau or settled outputs) ends the run."""
+        return (task.patience is not None and self.since_best >= task.patience) or (
+            self.settled >= task.settle_checks
+        )
+
+
 #: Seed offset between restart candidates (candidate 0 uses the run's seed itself).
 RESTART_SEED_STEP = 1_000_003
+
+
+def _check_restarts(task: Task) -> None:
+    if int(task.restarts) < 1 or not 0.0 <= float(task.restart_until) < 1.0:
+        raise ValueError(
+            f"task {task.name!r}: restarts must be >= 1 and restart_until in [0, 1), got {task.restarts} and "
+            f"{task.restart_until}"
+        )
+    select = task.restart_select or task.track
+    if task.restarts > 1 and select not in {term.name for term in task.terms}:
+        raise ValueError(f"task {task.name!r} has no term named {select!r} to pick restarts by")
+
+
+def _steps(
+    task: Task,
+    run: _Run,
+    first: int,
+    last: int,
+    offset: int,
+    grand_total: int,
+    report_every: int,
+    stop: StopRequest,
+    t0: float,
+    early: bool,
+) -> Generator[Progress, None, tuple[int, bool]]:
+    """Iterations ``first..last`` of ``run``, reported as ``offset + it`` of ``grand_total``; returns the last
+    iteration done and whether a stop request ended them. ``early``: early stopping may end them."""
+    total_its = max(int(task.iterations), 1)
+    it = first - 1
+    for it in range(first, last + 1):
+        if _stop_requested(stop):
+            return it - 1, True
+        run.pending.append(run.step(task, it, total_its))
+        check = it % task.check_every == 0 or it == total_its
+        if (it + offset) % report_every == 0 or check:
+            # One host sync per report: the loss values of this iteration.
+            loss = float(run.pending[-1][0])
+            values = {key: float(v) for key, v in run.pending[-1][1].items()}
+            run.pending.clear()
+            preview = run.check(task, it, total_its) if check else None
+            yield Progress(it + offset, grand_total, loss, values, preview, time.perf_counter() - t0)
+            if early and run.done_early(task):
+                return it, False
+    return it, False
 
 
 def _loop(
@@ -549,97 +628,42 @@ def _loop(
     stop: StopRequest,
     t0: float,
 ) -> Generator[Progress, None, Solution]:
+    _check_restarts(task)
     total_its = max(int(task.iterations), 1)
-    explore = min(round(task.restart_until * total_its), total_its) if task.restarts > 1 else 0
-    offset = (task.restarts - 1) * explore  # steps spent on the candidates not kept
-    grand_total = total_its + offset
-    last_loss, last_values = float("nan"), {}
-    stopped = False
-    it = 0
+    explore = min(round(task.restart_until * total_its), total_its - 1) if task.restarts > 1 else 0
+    candidates = int(task.restarts) if explore > 0 else 1
+    grand_total = total_its + (candidates - 1) * explore  # the candidates not kept cost their steps too
+    run, stopped, it = None, False, 0
 
-    # Restarts: candidates run the first ``explore`` iterations of the same schedule; the one whose evaluated
-    # ``restart_select`` term is lowest goes on (its steps are exactly those of a single run with its seed).
-    run, start = None, 1
-    if explore:
-        best_score, done = math.inf, 0
-        for c in range(task.restarts):
+    if candidates > 1:
+        # Restarts: each candidate runs (and checks) the first ``explore`` iterations of the schedule, as its
+        # single run would; the one whose evaluated ``restart_select`` term is lowest goes on. Early stopping
+        # applies after the pick only.
+        best_score = math.inf
+        for c in range(candidates):
             cand = _Run(task, device, seed + c * RESTART_SEED_STEP)
-            for i in range(1, explore + 1):
-                if _stop_requested(stop):
-                    stopped = True
-                    break
-                loss, values = cand.step(task, i, total_its)
-                done += 1
-                show = i % task.check_every == 0 and task.preview is not None and PREVIEWS.get()
-                if done % report_every == 0 or show:
-                    last_loss, last_values = float(loss), {key: float(v) for key, v in values.items()}
-                    # the candidates' layers forming are shown too (a live preview should not wait for the pick)
-                    preview = task.preview(_evaluate(task, cand.groups, tta=False, gen=cand.gen)) if show else None
-                    yield Progress(done, grand_total, last_loss, last_values, preview, time.perf_counter() - t0)
+            it, stopped = yield from _steps(
+                task, cand, 1, explore, c * explore, grand_total, report_every, stop, t0, early=False
+            )
             if stopped:  # go on with the best finished candidate, else with this one as it is
-                if run is None:
-                    run, it = cand, i - 1
-                else:
-                    it = explore
+                run, it = (cand, it) if run is None else (run, explore)
                 break
             outputs = _evaluate(task, cand.groups, tta=False, gen=cand.gen)
             score = _term_value(task, outputs, task.restart_select or task.track)
             if score < best_score:
                 best_score, run = score, cand
-        start = explore + 1
-    if run is None:
-        run = _Run(task, device, seed)
+            del cand, outputs  # a candidate not kept is freed now
+        start, offset = explore + 1, (candidates - 1) * explore
+    else:
+        run, start, offset = _Run(task, device, seed), 1, 0
+    if not stopped:
+        it, stopped = yield from _steps(
+            task, run, start, total_its, offset, grand_total, report_every, stop, t0, early=True
+        )
+
     groups = run.groups
-
-    best_value, best_state = math.inf, None
-    history: list[tuple[int, float]] = []
-    since_best = 0
-    settled, settle_prev = 0, None
-    pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
-
-    it = it if stopped else start - 1
-    for it in range(start, total_its + 1) if not stopped else ():
-        if _stop_requested(stop):
-            stopped = True
-            it -= 1
-            break
-        t = (it - 1) / total_its
-        pending.append(run.step(task, it, total_its))
-
-        check = it % task.check_every == 0 or it == total_its
-        if (it + offset) % report_every == 0 or check:
-            # One host sync per report: the loss values of this iteration.
-            last_loss = float(pending[-1][0])
-            last_values = {key: float(v) for key, v in pending[-1][1].items()}
-            pending.clear()
-            preview = None
-            if check:
-                outputs = _evaluate(task, groups, tta=False, gen=run.gen)
-                value = _term_value(task, outputs, task.track)
-                history.append((it, value))
-                if t >= task.track_from or it == total_its:
-                    if value < best_value * (1 - task.min_delta) or best_state is None:
-                        since_best = 0
-                    else:
-                        since_best += 1
-                    if value < best_value or best_state is None:
-                        best_value = value
-                        best_state = [copy.deepcopy(g.net.state_dict()) for g in groups]
-                if task.settle is not None:
-                    now = task.settle(outputs)
-                    if settle_prev is not None and t >= task.track_from:
-                        settled = settled + 1 if _relative_change(now, settle_prev) < task.settle_tol else 0
-                    settle_prev = now
-                if task.preview is not None and PREVIEWS.get():
-                    preview = task.preview(outputs)
-            yield Progress(it + offset, grand_total, last_loss, last_values, preview, time.perf_counter() - t0)
-            if task.patience is not None and since_best >= task.patience:
-                break
-            if settled >= task.settle_checks:
-                break
-
-    if best_state is not None:
-        for g, state in zip(groups, best_state, strict=True):
+    if run.best_state is not None:
+        for g, state in zip(groups, run.best_state, strict=True):
             g.net.load_state_dict(state)
     # else: stopped before the first check, the current weights are the result
     outputs = _evaluate(task, groups, tta=True, gen=run.gen)
@@ -649,7 +673,7 @@ def _loop(
         outputs=outputs,
         iterations=it,
         final_loss=final,
-        history=history,
+        history=run.history,
         elapsed=time.perf_counter() - t0,
         stopped=stopped,
         precision="float32" if dtype is None else str(dtype).removeprefix("torch."),
