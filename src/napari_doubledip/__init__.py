@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover; for type checkers and IDEs (the names are
     from .tasks.dehaze import DehazeResult, dehaze  # noqa: F401
     from .tasks.segmentation import SegmentationResult, segment  # noqa: F401
     from .tasks.transparency import LayersResult, separate_layers  # noqa: F401
-    from .tasks.video import VideoLayersResult, VideoSegmentationResult, segment_video, separate_video_layers  # noqa: F401  # noqa: F401
+    from .tasks.video import VideoLayersResult, VideoSegmentationResult, segment_video, separate_video_layers  # noqa: F401
     from .tasks.watermark import WatermarkResult, remove_watermark  # noqa: F401
 
 

@@ -28,7 +28,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 
 from .._sample_data import VIDEO_KEY
-from .._validation import MIN_WORKING_SIZE
+from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from ._layers import (
     OutputLayers,
@@ -700,9 +700,8 @@ def _from_package(filename: Any) -> bool:
     or at the widget's worker that called it)."""
     import os
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        return os.path.commonpath([root, os.path.abspath(str(filename))]) == root
+        return os.path.commonpath([_PACKAGE_DIR, os.path.abspath(str(filename))]) == _PACKAGE_DIR
     except ValueError:  # another drive on Windows
         return False
 

@@ -541,7 +541,6 @@ class _Run:
         self.opt.step()
         return loss.detach(), values
 
-
     def check(self, task: Task, it: int, total_its: int) -> dict[str, np.ndarray] | None:
         """A check point: evaluate, track the best snapshot and the settling; returns the preview (if any)."""
         t = (it - 1) / total_its

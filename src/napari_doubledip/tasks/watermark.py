@@ -132,12 +132,6 @@ def _is_2d(x: Any) -> bool:
         return False
 
 
-def _extent(mask: np.ndarray) -> list[int]:
-    """Bounding box ``[y0, x0, y1, x1]`` (end exclusive) of a non-empty boolean mask."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1]
-
-
 def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     """Turn a box into a bool ``(H, W)`` mask, with clear errors.
 
@@ -523,7 +517,7 @@ def remove_watermark(
     check_precision(precision)
     params = dict(
         images=n,
-        box=None if box is None else _extent(bmask),  # (y0, x0, y1, x1); a mask box: its bounding box
+        box=None if box is None else list(_bounds(bmask)),  # (y0, x0, y1, x1); a mask box: its bounding box
         max_size=ms,
         device=str(dev),
         seed=seed,
