@@ -156,6 +156,44 @@ def test_library_warnings_point_at_the_callers_line():
     assert {w.filename for w in caught} == {__file__}, [(w.filename, str(w.message)) for w in caught]
 
 
+def test_napari_layers_and_multiscale_data_are_refused_with_what_to_pass():
+    """From napari's console: a layer, or multiscale data (np.asarray gives its smallest level), is refused
+    with what to pass instead, for images, hints and boxes alike."""
+    import napari
+    import pytest
+
+    img = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    layer = napari.layers.Image(img)
+    pyramid = napari.layers.Image([img, img[::2, ::2]], multiscale=True).data
+    shapes = napari.layers.Shapes([np.array([[2, 2], [10, 10]])], shape_type="rectangle")
+    calls = [
+        (lambda: dd.segment(layer), "image is a napari Image layer; pass its data: layer.data"),
+        (lambda: dd.segment(pyramid), r"multiscale data \(2 levels\); pass one level: layer.data\[0\]"),
+        (lambda: dd.separate_layers([layer, layer]), r"mixtures\[0\] is a napari Image layer"),
+        (lambda: dd.segment(img, hints=napari.layers.Labels(np.zeros((32, 32), int))), "napari Labels layer"),
+        (lambda: dd.remove_watermark(img, box=shapes), "box is a napari Shapes layer"),
+    ]
+    for call, message in calls:
+        with pytest.raises(TypeError, match=message):
+            call()
+    assert dd.segment(pyramid[0], iterations=1, device="cpu").mask.shape == (32, 32)
+
+
+def test_inputs_whose_values_the_results_cannot_keep_warn():
+    import warnings
+
+    img = np.random.default_rng(0).random((24, 24))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.segment(1e6 + img * 1e-2, iterations=1, device="cpu")  # float32 results: ~1 value at 1e6
+        dd.segment(np.ma.masked_less(img, 0.1), iterations=1, device="cpu")
+        dd.segment(1e3 + img, iterations=1, device="cpu")  # ~16000 levels: fine
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2, messages
+    assert "varies by 0.00999 on an offset of 1e+06" in messages[0] and "subtract the offset" in messages[0]
+    assert "mask of image (a masked array) is ignored" in messages[1]
+
+
 def test_task_functions_are_annotated_with_their_results():
     """help() and IDEs: a blocking task function returns its result type, not the generator's."""
     import inspect

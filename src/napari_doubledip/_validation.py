@@ -100,9 +100,29 @@ def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndar
     return out.reshape(np.shape(x))
 
 
-def _check_array(x: object, name: str) -> np.ndarray:
+def plain_data(x: object, name: str) -> object:
+    """``x`` as array-like data: a dask array computed; a napari layer or multiscale data refused with a
+    message saying what to pass (``np.asarray`` of napari's ``MultiScaleData`` is its *smallest* level)."""
+    kind = type(x)
+    if kind.__name__ == "MultiScaleData":
+        raise TypeError(
+            f"{name} is multiscale data ({len(x)} levels); pass one level: layer.data[0] is the full "  # type: ignore[arg-type]
+            "resolution, a later level is smaller and faster"
+        )
+    if kind.__module__.startswith("napari.layers") and hasattr(x, "data"):
+        raise TypeError(f"{name} is a napari {kind.__name__} layer; pass its data: layer.data")
     if hasattr(x, "compute") and not isinstance(x, np.ndarray):  # dask arrays from napari layers
         x = x.compute()
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and x.mask.any():
+        warn(
+            f"the mask of {name} (a masked array) is ignored: masked pixels count with the values under them; "
+            "fill them first (x.filled(value)) if those are not meaningful"
+        )
+    return x
+
+
+def _check_array(x: object, name: str) -> np.ndarray:
+    x = plain_data(x, name)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # pragma: no cover - exotic inputs
@@ -154,6 +174,14 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
         raise ValueError(
             f"{name} has values from {lo:g} to {hi:g}, beyond the float32 range of the results "
             f"(+-{_FLOAT32_MAX:.3g}); rescale it first"
+        )
+    top = max(abs(lo), abs(hi))
+    if hi > lo and top > 0 and (hi - lo) / float(np.spacing(np.float32(top))) < 256:
+        levels = max(1, int((hi - lo) / float(np.spacing(np.float32(top)))))
+        warn(
+            f"{name} varies by {hi - lo:.3g} on an offset of {lo:.3g}: the results are float32 and keep only "
+            f"about {levels} distinct value{'s' if levels > 1 else ''} at that offset; subtract the offset first "
+            "(e.g. x - x.min())"
         )
     return ValueRange(lo, hi, gray)
 
@@ -241,8 +269,7 @@ _HINT_KEYS = ("foreground", "background")
 
 def _hint_array(x: object, name: str, shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
     """A hint mask or label array: computed (dask), numeric or bool, no NaN, one of ``shapes``."""
-    if hasattr(x, "compute") and not isinstance(x, np.ndarray):  # dask arrays from napari layers
-        x = x.compute()
+    x = plain_data(x, name)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged sequences

@@ -40,6 +40,23 @@ def test_airlight_estimate_finds_the_opaque_haze():
         Hz.estimate_airlight(torch.zeros(8, 8))
 
 
+def test_an_empty_channel_is_no_haze_cue():
+    # Two-colour fluorescence stored as RGB: the empty blue channel would be the dark channel everywhere (no
+    # haze, an arbitrary airlight); it is left out, and its own airlight (0) keeps it empty.
+    s = hazy_image(48)
+    x = _chw(s.data).clone()
+    x[2] = 0
+    a = Hz.estimate_airlight(x)
+    assert torch.equal(a[:2], Hz.estimate_airlight(x[:2])) and float(a[2]) == 0.0  # as for the 2 channels
+    assert np.allclose(a[:2].numpy(), s.truth["airlight"][0, 0, :2], atol=0.06)
+    t = Hz.dcp_transmission(x, a)[0].numpy()
+    assert np.corrcoef(t.ravel(), s.truth["transmission"].ravel())[0, 1] > 0.8 and t.mean() < 0.8
+    lines = Hz.haze_lines_transmission(x, a)[0].numpy()
+    assert lines.min() < 0.9  # the lower bound 1 - min_c I_c / A_c does not count the black channel
+    j = Hz.recover(x, torch.from_numpy(t), a)
+    assert float(j[2].abs().max()) == 0.0
+
+
 def test_recover_inverts_the_haze_model_exactly():
     s = hazy_image(32, varying_airlight=True)
     j = Hz.recover(_chw(s.data), torch.from_numpy(s.truth["transmission"]), _chw(s.truth["airlight"]))

@@ -52,6 +52,8 @@ def test_airlight_override_and_validation():
         dd.dehaze(s.data, airlight=1e39, iterations=1)
     with pytest.raises(ValueError, match="image"):
         dd.dehaze(np.zeros((4, 4)), iterations=1)
+    with pytest.warns(UserWarning, match="far brighter than the image .* makes the clean image black"):
+        dd.dehaze(s.data, airlight=255, iterations=1, device="cpu")  # uint8 units on a 0..1 image
 
 
 def test_airlight_brighter_than_the_image_is_kept():

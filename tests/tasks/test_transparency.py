@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 import napari_doubledip as dd
 from napari_doubledip.samples import psnr, single_mixture, two_mixtures
@@ -49,6 +50,25 @@ def test_default_budget_depends_on_the_number_of_mixtures():
     s = two_mixtures(24)
     assert dd.separate_layers(s.data, stop=lambda: True, device="cpu").params["iterations"] == 200
     assert dd.separate_layers(s.data[0], stop=lambda: True, device="cpu").params["iterations"] == 600
+
+
+def test_a_short_or_stopped_run_of_several_mixtures_returns_the_estimated_coefficients():
+    # The coefficient DIP starts near 0.5 and reaches the estimate it is held to after ~50 steps; the result
+    # is the estimate and the exact un-mixing with it whenever the run ends.
+    from napari_doubledip._validation import as_images
+    from napari_doubledip.tasks.transparency import estimate_alphas
+
+    s = two_mixtures(48)  # alphas 0.3 / 0.7
+    stack = as_images(s.data, "mixtures")[0]  # (N, H, W, C) in [0, 1], as the function sees it
+    expected = estimate_alphas(torch.from_numpy(stack).permute(0, 3, 1, 2)).numpy()
+    for kwargs in ({"iterations": 5}, {"stop": lambda: True}):
+        r = dd.separate_layers(s.data, device="cpu", **kwargs)
+        assert np.allclose(r.alphas, expected, atol=1e-6) and np.allclose(r.alphas, [0.3, 0.7], atol=0.02)
+        for a, m in zip(r.alphas, s.data, strict=True):
+            lo, hi = s.data.min(), s.data.max()  # the layers are clipped to the inputs' value range
+            inside = (r.layers[0] > lo) & (r.layers[0] < hi) & (r.layers[1] > lo) & (r.layers[1] < hi)
+            assert inside.mean() > 0.6  # where neither layer is clipped the un-mixing reproduces the input
+            assert np.abs(a * r.layers[0] + (1 - a) * r.layers[1] - m)[inside].max() < 1e-4
 
 
 @pytest.mark.slow

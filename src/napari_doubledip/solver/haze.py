@@ -26,6 +26,10 @@ __all__ = [
     "haze_lines_transmission",
 ]
 
+#: A channel whose values span at most this (of the [0, 1] range) counts as empty: it is left out of the
+#: airlight estimate's ranking (see :func:`estimate_airlight`).
+FLAT_CHANNEL = 1e-3
+
 
 def patch_radius(shape: tuple[int, int], fraction: float = 1 / 64) -> int:
     """Dark-channel window radius that scales with the image (He et al. use 15x15 windows at ~600 px)."""
@@ -78,10 +82,25 @@ def estimate_airlight(image: torch.Tensor, radius: int | None = None, fraction: 
         raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}")
     c, h, w = image.shape
     r = patch_radius((h, w)) if radius is None else radius
-    dark = dark_channel(image, r).reshape(-1)
+    # A channel without content (the empty blue of a two-colour fluorescence image stored as RGB) would be the
+    # dark channel everywhere and make the ranking arbitrary: rank by the others.
+    flat = image.amax(dim=(1, 2)) - image.amin(dim=(1, 2)) <= FLAT_CHANNEL
+    ranked = image[~flat] if bool(flat.any()) and not bool(flat.all()) else image
+    dark = dark_channel(ranked, r).reshape(-1)
     k = max(1, int(round(fraction * h * w)))
     idx = torch.topk(dark, k).indices
     return image.reshape(c, -1)[:, idx].mean(dim=1)
+
+
+def _over_airlight(image: torch.Tensor, airlight: torch.Tensor) -> torch.Tensor:
+    """``image / airlight`` per channel, ``+inf`` in channels whose airlight is black (an empty channel: it
+    carries no haze cue and would pin a minimum over the channels at 0), unless every channel's is."""
+    a = _as_map(airlight, image)
+    ratio = image / a.clamp_min(1e-3)
+    black = (a <= 1e-3).expand_as(ratio)
+    if bool(black.all()):
+        return ratio
+    return ratio.masked_fill(black, float("inf"))
 
 
 def _as_map(airlight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -99,8 +118,7 @@ def dcp_transmission(
     ``airlight``: ``(C,)`` colour or ``(C, H, W)`` map.
     """
     r = patch_radius(image.shape[-2:]) if radius is None else radius
-    a = _as_map(airlight, image).clamp_min(1e-3)
-    return 1.0 - omega * dark_channel(image / a, r)
+    return 1.0 - omega * dark_channel(_over_airlight(image, airlight), r)
 
 
 def recover(
@@ -222,5 +240,5 @@ def haze_lines_transmission(image: torch.Tensor, airlight: torch.Tensor, n_lines
         line[start : start + len(d)] = product.argmax(dim=1)
     r_max = torch.zeros(n_lines, dtype=x.dtype, device=x.device).scatter_reduce(0, line, radius, reduce="amax")
     t = radius / r_max[line].clamp_min(1e-6)
-    lower = 1 - (image.reshape(3, -1) / a.clamp_min(1e-3)).amin(dim=0).double()
+    lower = 1 - _over_airlight(image.reshape(3, 1, -1), a.reshape(3)).reshape(3, -1).amin(dim=0).double()
     return torch.maximum(t, lower).clamp(0, 1).reshape(1, h, w).to(device=device, dtype=dtype)

@@ -164,11 +164,13 @@ class LayersResult(RunInfo):
     alphas: np.ndarray
 
 
-def build_task(target: torch.Tensor, iterations: int) -> Task:
+def build_task(target: torch.Tensor, iterations: int, estimate: torch.Tensor | None = None) -> Task:
     """Transparency as a :class:`Task`: ``I_i = a_i * y1 + (1 - a_i) * y2`` with shared ``y1, y2``.
 
     With one mixture this is the single-image case (L1 + exclusion). With several (MSE + exclusion) the
-    coefficient DIP is held to :func:`estimate_alphas` for the whole run. Left free after a short pull towards
+    coefficient DIP is held to ``estimate`` (:func:`estimate_alphas` of ``target``, ``(N,)``) for the whole run;
+    ``None``: the mixtures do not determine them, and spread guesses are released after 15 % of the run. Left
+    free after a short pull towards
     fixed guesses (commit c2b0625), it drifted from the truth as the layers fitted: on the 8 synthetic sets of
     ``benchmarks/mixture_coefficients.py`` (128 px) coefficient errors up to 0.17 and 26.8-39.8 dB mean layer
     PSNR after 600 steps; held to the estimate, 42.2-65.2 dB after 200 steps.
@@ -191,14 +193,9 @@ def build_task(target: torch.Tensor, iterations: int) -> Task:
         ),
     ]
     if n > 1:
-        estimate = estimate_alphas(target)
         if estimate is not None:
             prior, hold = estimate.view(n, 1, 1, 1), 1.0
         else:  # undetermined: spread guesses (0.3 .. 0.7 in input order), released after 15 % of the run
-            warn(
-                "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
-                "one image?); the layers will be arbitrary"
-            )
             prior, hold = torch.linspace(0.3, 0.7, n, device=target.device).view(n, 1, 1, 1), 0.15
 
         def alpha_prior(s):
@@ -304,9 +301,11 @@ def separate_layers(
     Notes
     -----
     With several mixtures the coefficients are estimated first (:func:`estimate_alphas`: the coefficients whose
-    un-mixed layers have the least overlapping gradients) and the coefficient DIP is held to them; the returned
-    layers are the DIP layers plus the per-pixel least-squares residual, i.e. the least-squares un-mixing of the
-    inputs with these coefficients (exact for two mixtures), clipped to the value range. With one image the
+    un-mixed layers have the least overlapping gradients) and the coefficient DIP is held to them; they are
+    the returned ``alphas`` (also after a short or stopped run, before the DIP has reached them), and the
+    returned layers are the DIP layers plus the per-pixel least-squares residual, i.e. the least-squares
+    un-mixing of the inputs with these coefficients (exact for two mixtures), clipped to the value range. With
+    one image the
     coefficient is the DIP's. Mixtures that do not determine the coefficients (copies of one image) give a
     warning.
 
@@ -329,7 +328,13 @@ def separate_layers(
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
-    task = apply_preset(build_task(work, its), preset, iterations, precision)
+    estimate = estimate_alphas(work) if work.shape[0] > 1 else None
+    if work.shape[0] > 1 and estimate is None:
+        warn(
+            "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
+            "one image?); the layers will be arbitrary"
+        )
+    task = apply_preset(build_task(work, its, estimate), preset, iterations, precision)
     params["precision"] = precision
     params["iterations"] = task.iterations
 
@@ -339,7 +344,10 @@ def separate_layers(
 
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
-    alphas = mix(sol.outputs["alpha"]).flatten()
+    # The DIP was held to the estimate for the whole run but reaches it only after ~50 steps (it starts near
+    # 0.5): the estimate itself is the result, and the un-mixing below is exact with it even after a short or
+    # stopped run.
+    alphas = estimate if estimate is not None else mix(sol.outputs["alpha"]).flatten()
     l1, l2 = _full_resolution([sol.outputs["layer1"], sol.outputs["layer2"]], alphas, full)
     return LayersResult(
         layers=(vr.restore(to_numpy(l1)[0]), vr.restore(to_numpy(l2)[0])),

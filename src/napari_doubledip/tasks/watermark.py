@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_images, check_iterations, check_seed, corners_to_box, working_shape
+from .._validation import as_images, check_iterations, check_seed, corners_to_box, plain_data, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
@@ -111,8 +111,11 @@ class WatermarkResult(RunInfo):
         The image(s) without the watermark, shaped like the input (one image or ``(N, H, W[, C])``), in the
         input's value range. With a box, pixels outside the box equal the input exactly.
     watermark
-        ``(H, W[, C])`` the watermark's colour layer in the input's value range; what each image shows is
-        ``(1 - alpha) * clean + alpha * watermark``.
+        ``(H, W[, C])`` the watermark's colour layer in the input's value range. The model fitted to each
+        image is ``(1 - alpha) * y + alpha * watermark`` with ``y`` the clean-image DIP's output; ``clean``
+        is the input minus the watermark's part, ``image - alpha * (watermark - y)``, which keeps the input's
+        detail that ``y`` did not fit (so ``(1 - alpha) * clean + alpha * watermark`` reproduces the input
+        only as far as the fit is exact).
     alpha
         ``(H, W)`` float32 opacity of the watermark in [0, 1] (0 outside the box when a box was given).
     box
@@ -143,8 +146,7 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     stack (``D > 2``), whose leading coordinates (the slice) must agree: the last two are ``(y, x)``.
     """
     h, w = int(shape[0]), int(shape[1])
-    if hasattr(box, "compute") and not isinstance(box, np.ndarray):  # dask arrays from napari layers
-        box = box.compute()
+    box = plain_data(box, "box")
     if isinstance(box, (list, tuple)) and len(box) > 0 and all(_is_2d(b) for b in box):
         # a Shapes layer's data: a list of (k, D) vertex arrays (possibly ragged)
         if len(box) != 1:
