@@ -257,6 +257,54 @@ def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot):
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
 
 
+def test_closing_the_dock_cancels_its_run(viewer, qtbot):
+    """The dock's close button removes the dock and the Plugins menu then opens a new widget: the old one's
+    run can be neither seen nor cancelled and would overwrite the new one's layers, so closing cancels it."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    widget.iterations.value, widget.max_size.value, widget.preview_every.value = 5000, 16, 1
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: viewer.window.remove_dock_widget(dock) if p.iteration == 25 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert names(viewer) == ["comp"] and widget.worker is None and widget.status.value == "Cancelled."
+    # hiding the dock keeps the widget in it: a run goes on
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    widget.iterations.value, widget.max_size.value = 10, 16
+    worker = widget.run(start=False)
+    worker.started.connect(dock.hide)
+    with qtbot.waitSignal(worker.returned, timeout=120_000):
+        worker.start()
+    assert "comp mask" in names(viewer)
+
+
+def test_a_new_labels_layer_becomes_the_scribbles_and_an_input_is_never_overwritten(
+    viewer, open_widget, run_widget
+):
+    """Napari's "new labels" button is how one starts painting hints: that layer becomes the scribbles (an
+    output mask does not). A mask corrected and used as scribbles is read, not overwritten: the new result
+    goes to "<mask> (segmentation)", and there again on the next run."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG)
+    run_widget(widget)
+    assert widget.pickers["scribbles"].value is None  # the run's own mask (a Labels layer) is not adopted
+    painted = viewer.add_labels(np.zeros((32, 32), np.uint8), name="hints")
+    assert widget.pickers["scribbles"].value.name == "hints"
+    viewer.layers.remove(painted)
+    mask = viewer.layers["comp mask"]
+    mask.data[:4, :4] = 2  # the user's corrections
+    mask.data[14:18, 14:18] = 1
+    edited = mask.data.copy()
+    widget.pickers["scribbles"].value = mask
+    for _ in range(2):
+        run_widget(widget)
+        np.testing.assert_array_equal(viewer.layers["comp mask"].data, edited)
+        assert names(viewer) == [
+            "comp", "comp background", "comp foreground", "comp mask", "comp mask (segmentation)"
+        ]
+        assert viewer.layers["comp mask (segmentation)"].metadata["params"]["hints"] != "auto"
+
+
 def test_cancel_after_the_last_report_leaves_no_layers(viewer, open_widget, qtbot):
     """Cancel during the final full-size evaluation (after the last report): superqt then emits neither
     ``returned`` nor ``aborted``, and the run's preview layers must still go."""
@@ -310,6 +358,13 @@ def test_error_in_worker_is_shown(viewer, open_widget, run_widget, errors):
     assert names(viewer) == ["tiny"] and widget.status.value.startswith("Error")
 
 
+def test_colour_data_opened_as_a_stack_is_explained(viewer, open_widget, errors):
+    viewer.add_image(samples.texture_composite(32).data, name="rgb", rgb=False)  # (32, 32, 3): 32 frames of 32x3
+    widget = open_widget(SEG)
+    assert widget.run() is None
+    assert "'rgb' is read as a stack of 32 frames of 32x3 pixels" in errors[-1] and "rgb=True" in errors[-1]
+
+
 def test_runtime_error_in_worker_is_shown(viewer, open_widget, run_widget, errors, monkeypatch):
     """superqt swallows RuntimeError (e.g. from torch) raised in workers; the widget must still report it."""
 
@@ -322,7 +377,7 @@ def test_runtime_error_in_worker_is_shown(viewer, open_widget, run_widget, error
 
     fake.steps = steps
     monkeypatch.setattr(napari_doubledip, "segment", fake, raising=False)
-    viewer.add_image(samples.texture_composite(16).data, name="comp")
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG)
     run_widget(widget)
     assert len(errors) == 1 and "CUDA out of memory (simulated)" in errors[0]
@@ -378,24 +433,12 @@ def test_pickers_follow_the_layer_list(viewer, open_widget):
     viewer.add_image(np.zeros((16, 16)), name="a")
     labels = viewer.add_labels(np.zeros((16, 16), np.uint8), name="hints")
     assert [la.name for la in widget.pickers["image"].choices] == ["a"]
-    assert widget.pickers["scribbles"].value is None  # optional inputs stay unset until chosen
     assert [c for c in widget.pickers["scribbles"].choices if c is not None][0].name == "hints"
+    assert widget.pickers["scribbles"].value.name == "hints"  # a Labels layer added while there are none
     labels.name = "scribbles"
     assert "scribbles" in widget.pickers["scribbles"].native.itemText(1)
     viewer.layers.remove("a")
     assert widget.pickers["image"].choices == ()
-
-
-def test_closing_the_dock_mid_run_lets_the_run_finish(viewer, qtbot, errors):
-    viewer.add_image(samples.texture_composite(32).data, name="comp")
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
-    widget.iterations.value, widget.max_size.value = 10, 16
-    worker = widget.run(start=False)
-    worker.yielded.connect(lambda p: viewer.window.remove_dock_widget(dock) if p.iteration == 5 else None)
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        worker.start()
-    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"] and not errors
-    widget.native.close()
 
 
 def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
@@ -877,6 +920,12 @@ def test_scribbles_with_fewer_frames_or_another_frame_spacing(viewer, open_widge
     viewer.dims.set_current_step(0, 1)
     widget._prepare()
     assert len([m for m in warnings_shown if "not aligned" in m]) == 1
+    # The image itself, shorter than another layer the slider follows: its frame there is not shown either.
+    viewer.add_image(np.zeros((6, 16, 16), np.float32), name="long")
+    viewer.dims.set_current_step(0, 5)
+    widget.pickers["image"].value = viewer.layers["img"]
+    widget.pickers["scribbles"].value = None
+    assert widget.run() is None and "layer 'img' has no frame at the current slider position" in errors[-1]
 
 
 def test_collected_frames_widen_the_contrast_slider(viewer):
@@ -892,6 +941,18 @@ def test_collected_frames_widen_the_contrast_slider(viewer):
     outputs.write_frame(layer, "src foreground", "foreground", np.full((8, 8), 65000, np.float32), index=(2,),
                         lead=(3,), source=src, metadata={"frame": [2]})
     assert layer.data.shape == (3, 8, 8) and layer.contrast_limits_range[1] >= 65000
+    assert layer.metadata["frames"] == [[0], [2]]
+    # The next run into that stack keeps only the frame it overwrites for a cancel (a whole-stack copy of up to
+    # 1 GB took seconds in the GUI thread), and a cancel gives the stack back.
+    before = layer.data.copy()
+    rerun = OutputLayers(viewer, "segmentation")
+    target = rerun.stack_target("src foreground", "foreground", src, (1,), (3,), (8, 8), kind="image")
+    assert target is not None and target.name == layer.name
+    rerun.write_frame(target, "src foreground", "foreground", np.full((8, 8), 7, np.float32), index=(1,),
+                      lead=(3,), source=src, metadata={"frame": [1]})
+    assert [saved.data.shape for _, saved in rerun._saved] == [(8, 8)] and (layer.data[1] == 7).all()
+    rerun.rollback()
+    np.testing.assert_array_equal(layer.data, before)
     assert layer.metadata["frames"] == [[0], [2]]
     # A map (transmission, alpha) keeps its 0-1 slider.
     outputs.write("src alpha", "alpha", first[None] / 200, kind="map", source=src, metadata={"frame": [0]},

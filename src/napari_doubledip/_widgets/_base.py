@@ -158,6 +158,7 @@ class TaskWidget(Container):
             )
         self._connect_layer_events()
         self.native.destroyed.connect(self._on_destroyed)
+        self.native_parent_changed.connect(self._on_parent_changed)
         self.reset_choices()
         self._initial_choices()
 
@@ -275,6 +276,18 @@ class TaskWidget(Container):
                     picker.value = [*chosen, *(m for m in match if not any(same_layer(m, c) for c in chosen))]
             # A new Shapes layer becomes the box only while there is none (or one without a rectangle) and one
             # image is selected: an annotation added next to a several-image run must not turn it into a box run.
+            # A Labels layer the user adds (napari's "new labels" button: how one starts painting) becomes the
+            # scribbles while there are none; an output of a run (a mask) does not.
+            if (
+                spec_in.kind == "labels"
+                and spec_in.optional
+                and picker.enabled
+                and picker.value is None
+                and "part" not in layer.metadata
+            ):
+                match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
+                if match:
+                    picker.value = match[0]
             current = picker.value if spec_in.preselect else None
             if (
                 spec_in.preselect
@@ -374,6 +387,12 @@ class TaskWidget(Container):
         images, frame, frames = [], None, []
         axis = int(self.sequence_axis.value or 0)
         for layer in sources:
+            shape = layer_array_shape(layer)
+            if not getattr(layer, "rgb", False) and len(shape) == 3 and shape[-1] in (3, 4) and min(shape) < 8:
+                raise ValueError(
+                    f"{layer.name!r} is read as a stack of {shape[0]} frames of {shape[1]}x{shape[2]} pixels; "
+                    "if it is a colour image, open it as RGB (viewer.add_image(data, rgb=True))"
+                )
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:
                 data = data[..., :3]  # RGBA: the alpha is opacity, not a colour to decompose
@@ -433,6 +452,7 @@ class TaskWidget(Container):
         )
         outputs = OutputLayers(self.viewer, spec.name)
         outputs.pin_names(sources)
+        outputs.protect([*sources, *(self.pickers[i.name].value for i in spec.inputs if i is not self._primary)])
         return _Job(mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames)
 
     def run(self, start: bool = True):
@@ -607,11 +627,16 @@ class TaskWidget(Container):
         except RuntimeError:  # the widget was closed during the run
             pass
 
-    def _on_destroyed(self, *_args: Any) -> None:
-        """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers.
+    def _on_parent_changed(self, parent: Any) -> None:
+        """The dock's close button removes the dock and leaves this widget without a parent; the Plugins menu
+        then opens a new widget. A run of this one could no longer be seen or cancelled, and would overwrite a
+        newer run's layers when it ends: it is cancelled as by Cancel (keeping its result with *keep partial
+        result*). Hiding the dock (Window menu) keeps the parent: the run goes on."""
+        if parent is None and self.worker is not None:
+            self.cancel()
 
-        (Closing the dock only hides the widget: a run then finishes and writes its layers as usual.)
-        """
+    def _on_destroyed(self, *_args: Any) -> None:
+        """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers."""
         worker, job = self.worker, self._job
         self.worker, self._job = None, None
         if worker is None:

@@ -123,7 +123,8 @@ def read_image(
         sel = _selection(index)
     else:
         _check_yx_displayed(layer, viewer)
-        index = sel = current_frame(layer, viewer)
+        # strict: beyond its frames napari shows nothing of the layer; the frame run must be one the user sees
+        index = sel = current_frame(layer, viewer, strict=True)
     frame = data[sel]
     if hasattr(frame, "compute") and not isinstance(frame, np.ndarray):
         frame = frame.compute()
@@ -340,10 +341,15 @@ _TRANSFORM_KEYS = ("scale", "translate", "rotate", "shear", "affine", "units", "
 
 @dataclass
 class _Saved:
+    """What a layer held before a run changed it. ``frame``: ``data`` is only that frame of ``array`` (the
+    layer's array, which the run wrote that one frame of in place)."""
+
     data: Any
     metadata: dict
     transform: dict[str, Any]
     contrast_limits: tuple | None
+    frame: tuple[int, ...] | None = None
+    array: Any = None
 
 
 class OutputLayers:
@@ -369,11 +375,17 @@ class OutputLayers:
         self.touched: dict[str, Any] = {}  # name asked for -> layer written by this run
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
+        self._inputs: list[Any] = []
 
     def pin_names(self, sources: list[Any]) -> None:
         """Name this run's outputs after the inputs' names now: an input renamed during the run must not
         leave the layers this run already wrote half-done and start a second set under the new name."""
         self._names = [(s, s.name) for s in sources]
+
+    def protect(self, inputs: list[Any]) -> None:
+        """Layers this run reads (e.g. an earlier mask, corrected and used as scribbles): never written to, the
+        output goes to another layer of the same part (``"<name> (<task>)"``) instead."""
+        self._inputs = [layer for layer in inputs if layer is not None]
 
     def source_name(self, source: Any) -> str:
         """The input's name as pinned by :meth:`pin_names` (else its current name)."""
@@ -389,6 +401,8 @@ class OutputLayers:
         for layer in self.viewer.layers:
             md = layer.metadata
             if md.get("task") != self.task or md.get("part") != part:
+                continue
+            if any(same_layer(layer, x) for x in self._inputs):
                 continue
             if layer.name == name:
                 return layer
@@ -465,11 +479,13 @@ class OutputLayers:
             layer = None
         return layer if layer is not None else self.find(name, part, self.source_name(source))
 
-    def _save_once(self, layer: Any) -> None:
-        """Keep what an existing layer held before this run first changes it (what Cancel restores)."""
+    def _save_once(self, layer: Any, frame: tuple[int, ...] | None = None, copy: bool = True) -> None:
+        """Keep what an existing layer held before this run first changes it (what Cancel restores): a copy of
+        its data, or of one ``frame`` of it (the run writes only that frame in place), or with ``copy=False``
+        the array itself (the run replaces it rather than writing into it)."""
         existed = not any(same_layer(layer, c) for c in self.created)
         if existed and not any(same_layer(layer, s) for s, _ in self._saved):
-            self._saved.append((layer, _snapshot(layer)))
+            self._saved.append((layer, _snapshot(layer, frame, copy)))
 
     def stack_target(
         self,
@@ -535,9 +551,12 @@ class OutputLayers:
         if _kind(layer) == "labels":
             data = _as_labels(data)
         full = (*lead, *data.shape)
-        self._save_once(layer)  # (a copy of the whole stack, at most STACK_LIMIT_BYTES)
         old = layer.metadata
         grow = layer.data.shape != full
+        in_place = not grow and layer.data.flags.writeable and layer.data.dtype == data.dtype
+        # Cancel restores the one frame written in place, or the array that a new one replaces: never a copy of
+        # the whole stack (up to STACK_LIMIT_BYTES), which took seconds in the GUI thread at every frame.
+        self._save_once(layer, frame=tuple(int(v) for v in index) if in_place else None, copy=False)
         done = [list(f) for f in (old.get("frames") or []) if f is not None] if not grow else [list(old["frame"])]
         if list(index) not in done:
             done.append(list(index))
@@ -607,7 +626,11 @@ class OutputLayers:
         for layer in self.created:
             self._remove(layer)
         for layer, saved in self._saved:
-            layer.data = saved.data
+            if saved.frame is not None:
+                saved.array[saved.frame] = saved.data
+                layer.data = saved.array
+            else:
+                layer.data = saved.data
             for key, value in saved.transform.items():
                 setattr(layer, key, value)
             layer.metadata = saved.metadata
@@ -650,13 +673,20 @@ def _contrast(source: Any) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _snapshot(layer: Any) -> _Saved:
+def _snapshot(layer: Any, frame: tuple[int, ...] | None = None, copy: bool = True) -> _Saved:
     data = layer.data
+    kept = data
+    if frame is not None:
+        kept = np.array(data[frame], copy=True)
+    elif copy and isinstance(data, np.ndarray):
+        kept = data.copy()
     return _Saved(
-        data.copy() if isinstance(data, np.ndarray) else data,
+        kept,
         dict(layer.metadata),
         {key: _copy(getattr(layer, key)) for key in _TRANSFORM_KEYS},
         tuple(layer.contrast_limits) if _kind(layer) == "image" else None,
+        frame=frame,
+        array=data if frame is not None else None,
     )
 
 
