@@ -103,14 +103,17 @@ def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndar
 def plain_data(x: object, name: str) -> object:
     """``x`` as array-like data: a dask array computed; a napari layer or multiscale data refused with a
     message saying what to pass (``np.asarray`` of napari's ``MultiScaleData`` is its *smallest* level)."""
-    kind = type(x)
-    if kind.__name__ == "MultiScaleData":
+    # isinstance against napari's classes where napari is loaded (the library never imports it): a plugin's
+    # layers are proxies whose type() is not the layer class.
+    layers = sys.modules.get("napari.layers")
+    multiscale = sys.modules.get("napari.layers._multiscale_data")
+    if multiscale is not None and isinstance(x, multiscale.MultiScaleData):
         raise TypeError(
-            f"{name} is multiscale data ({len(x)} levels); pass one level: layer.data[0] is the full "  # type: ignore[arg-type]
+            f"{name} is multiscale data ({len(x)} levels); pass one level: layer.data[0] is the full "
             "resolution, a later level is smaller and faster"
         )
-    if kind.__module__.startswith("napari.layers") and hasattr(x, "data"):
-        raise TypeError(f"{name} is a napari {kind.__name__} layer; pass its data: layer.data")
+    if layers is not None and isinstance(x, layers.Layer):
+        raise TypeError(f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data")
     if hasattr(x, "compute") and not isinstance(x, np.ndarray):  # dask arrays from napari layers
         x = x.compute()
     if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and x.mask.any():

@@ -268,6 +268,13 @@ def test_closing_the_dock_cancels_its_run(viewer, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert names(viewer) == ["comp"] and widget.worker is None and widget.status.value == "Cancelled."
+    # the removed widget no longer follows the layer list
+    viewer.add_image(np.zeros((16, 16), np.float32), name="later")
+    viewer.add_labels(np.zeros((32, 32), np.uint8), name="paint")
+    assert [c.name for c in widget.pickers["image"].choices] == ["comp"]
+    assert widget.pickers["scribbles"].value is None
+    viewer.layers.remove("later")
+    viewer.layers.remove("paint")
     # hiding the dock keeps the widget in it: a run goes on
     dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
     widget.iterations.value, widget.max_size.value = 10, 16
@@ -291,6 +298,11 @@ def test_a_new_labels_layer_becomes_the_scribbles_and_an_input_is_never_overwrit
     painted = viewer.add_labels(np.zeros((32, 32), np.uint8), name="hints")
     assert widget.pickers["scribbles"].value.name == "hints"
     viewer.layers.remove(painted)
+    assert widget.pickers["scribbles"].value is None
+    # a segmentation opened from a file or made by another plugin is not taken for scribbles
+    viewer.add_labels(np.kron(np.arange(16).reshape(4, 4), np.ones((8, 8), int)), name="cells")
+    viewer.add_labels(np.zeros((16, 16), np.uint8), name="smaller")
+    assert widget.pickers["scribbles"].value is None
     mask = viewer.layers["comp mask"]
     mask.data[:4, :4] = 2  # the user's corrections
     mask.data[14:18, 14:18] = 1
@@ -300,7 +312,8 @@ def test_a_new_labels_layer_becomes_the_scribbles_and_an_input_is_never_overwrit
         run_widget(widget)
         np.testing.assert_array_equal(viewer.layers["comp mask"].data, edited)
         assert names(viewer) == [
-            "comp", "comp background", "comp foreground", "comp mask", "comp mask (segmentation)"
+            "comp", "comp background", "comp foreground", "comp mask", "cells", "smaller",
+            "comp mask (segmentation)",
         ]
         assert viewer.layers["comp mask (segmentation)"].metadata["params"]["hints"] != "auto"
 

@@ -8,6 +8,7 @@ live preview, turns Run into Cancel, reports errors as napari notifications, and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -156,7 +157,9 @@ class TaskWidget(Container):
                 f"This task needs napari_doubledip.{spec.image_mode.function}, which this version of the "
                 "package does not have yet."
             )
+        self._disconnect_layer_events: Callable[..., None] | None = None
         self._connect_layer_events()
+        self._following_layers = True  # (set after the first connection: parent changes before it are ignored)
         self.native.destroyed.connect(self._on_destroyed)
         self.native_parent_changed.connect(self._on_parent_changed)
         self.reset_choices()
@@ -284,6 +287,7 @@ class TaskWidget(Container):
                 and picker.enabled
                 and picker.value is None
                 and "part" not in layer.metadata
+                and _fresh_labels(layer, self._sources())
             ):
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
                 if match:
@@ -327,6 +331,7 @@ class TaskWidget(Container):
         for layer in self.viewer.layers:
             layer.events.name.connect(refresh)
         self.native.destroyed.connect(disconnect)
+        self._disconnect_layer_events = disconnect
 
     def _sources(self) -> list[Any]:
         value = self.pickers[self._primary.name].value
@@ -632,8 +637,25 @@ class TaskWidget(Container):
         then opens a new widget. A run of this one could no longer be seen or cancelled, and would overwrite a
         newer run's layers when it ends: it is cancelled as by Cancel (keeping its result with *keep partial
         result*). Hiding the dock (Window menu) keeps the parent: the run goes on."""
-        if parent is None and self.worker is not None:
-            self.cancel()
+        if not getattr(self, "_following_layers", False):  # during __init__
+            return
+        if parent is None:
+            if self.worker is not None:
+                self.cancel()
+            # A removed widget no longer follows the layer list (each close and reopen left one more doing so);
+            # napari's own reset_choices connections (made when it docked the widget) go too.
+            if self._disconnect_layer_events is not None:
+                self._disconnect_layer_events()
+                self._disconnect_layer_events = None
+                events = self.viewer.layers.events
+                for name in ("inserted", "removed", "reordered", "renamed"):
+                    try:
+                        getattr(events, name).disconnect(self.reset_choices)
+                    except (AttributeError, RuntimeError, TypeError, ValueError):
+                        pass
+        elif self._disconnect_layer_events is None:
+            self._connect_layer_events()  # docked again (e.g. by a script)
+            self.reset_choices()
 
     def _on_destroyed(self, *_args: Any) -> None:
         """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers."""
@@ -739,6 +761,19 @@ def _torch_loaded() -> bool:
     import sys
 
     return "torch" in sys.modules
+
+
+def _fresh_labels(layer: Any, sources: list[Any]) -> bool:
+    """An empty Labels layer spanning the image (what napari's "new labels" button makes to paint on), not a
+    segmentation from a file or another plugin."""
+    if len(sources) != 1:
+        return False
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    try:
+        spatial = tuple(layer_array_shape(layer))[-2:] == frame_shape(sources[0])
+        return spatial and not bool(np.asarray(data).any())
+    except Exception:  # noqa: BLE001 - a lazy or exotic array: leave the picker alone
+        return False
 
 
 def _sample_set(layer: Any) -> str | None:

@@ -26,9 +26,18 @@ __all__ = [
     "haze_lines_transmission",
 ]
 
-#: A channel whose values span at most this (of the [0, 1] range) counts as empty: it is left out of the
-#: airlight estimate's ranking (see :func:`estimate_airlight`).
-FLAT_CHANNEL = 1e-3
+#: A channel whose 1-99 % percentile spread is at most this fraction of the widest channel's counts as empty: it
+#: is left out of the airlight estimate's ranking (see :func:`estimate_airlight`).
+FLAT_CHANNEL = 0.05
+
+
+def _flat_channels(image: torch.Tensor) -> torch.Tensor:
+    """``(C,)`` bool: the channels of a ``(C, H, W)`` image without content (see :data:`FLAT_CHANNEL`)."""
+    x = image.reshape(image.shape[0], -1).float()
+    x = x[:, :: max(1, x.shape[1] // 65536)]  # a subsample: quantiles sort
+    q = torch.quantile(x, torch.tensor([0.01, 0.99], device=x.device), dim=1)
+    spread = q[1] - q[0]
+    return spread <= FLAT_CHANNEL * spread.max()
 
 
 def patch_radius(shape: tuple[int, int], fraction: float = 1 / 64) -> int:
@@ -82,9 +91,10 @@ def estimate_airlight(image: torch.Tensor, radius: int | None = None, fraction: 
         raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}")
     c, h, w = image.shape
     r = patch_radius((h, w)) if radius is None else radius
-    # A channel without content (the empty blue of a two-colour fluorescence image stored as RGB) would be the
-    # dark channel everywhere and make the ranking arbitrary: rank by the others.
-    flat = image.amax(dim=(1, 2)) - image.amin(dim=(1, 2)) <= FLAT_CHANNEL
+    # A channel without content (the empty blue of a two-colour fluorescence image stored as RGB, perhaps a
+    # camera offset and noise) would be the dark channel everywhere and make the ranking arbitrary: rank by the
+    # others.
+    flat = _flat_channels(image)
     ranked = image[~flat] if bool(flat.any()) and not bool(flat.all()) else image
     dark = dark_channel(ranked, r).reshape(-1)
     k = max(1, int(round(fraction * h * w)))
@@ -98,9 +108,8 @@ def _over_airlight(image: torch.Tensor, airlight: torch.Tensor) -> torch.Tensor:
     a = _as_map(airlight, image)
     ratio = image / a.clamp_min(1e-3)
     black = (a <= 1e-3).expand_as(ratio)
-    if bool(black.all()):
-        return ratio
-    return ratio.masked_fill(black, float("inf"))
+    # (per pixel: where an airlight map is black in every channel, all channels count)
+    return ratio.masked_fill(black & ~black.all(dim=-3, keepdim=True), float("inf"))
 
 
 def _as_map(airlight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

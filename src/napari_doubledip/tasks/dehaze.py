@@ -219,11 +219,11 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         raise ValueError(f"airlight {arr.tolist()} is beyond the float32 range of the results")
     if np.any(arr <= vr.lo):
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
-    if float(arr.min()) > vr.hi + (vr.hi - vr.lo):  # e.g. 255 on a 0..1 float image
+    if float(arr.min()) > vr.hi + 4 * (vr.hi - vr.lo):  # e.g. 255 on a 0..1 float image
         warn(
             f"dehaze: airlight {arr.tolist() if arr.size > 1 else float(arr[0])} is far brighter than the image "
-            f"(its values go up to {vr.hi:g}); the haze model then makes the clean image black. The airlight is "
-            "in the image's units"
+            f"(its values go up to {vr.hi:g}); the haze model then makes the clean image nearly black. The "
+            "airlight is in the image's units"
         )
     if float(arr.max()) <= 1.0 < 0.5 * vr.hi:  # e.g. 0.9 on a uint8 image: most likely meant as a fraction
         warn(
