@@ -40,6 +40,10 @@ def exclusion(y1: torch.Tensor, y2: torch.Tensor, levels: int = 3, eps: float = 
     ----------
     y1, y2
         ``(B, C1, H, W)`` and ``(B, C2, H, W)`` layers.
+    levels
+        Number of scales.
+    eps
+        Guards the magnitude ratio and the fourth root against flat layers (zero gradients).
     """
     total = y1.new_zeros(())
     terms = 0

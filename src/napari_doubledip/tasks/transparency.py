@@ -105,6 +105,8 @@ def estimate_alphas(
     ----------
     mixtures
         ``(N, C, H, W)`` float.
+    coarse_size, fine_size
+        Long side at which the coarse grid and the fine grid are searched (the mixtures are resized to it).
 
     Returns
     -------
