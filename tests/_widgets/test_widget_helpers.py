@@ -169,8 +169,12 @@ def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):
     viewer.dims.order = (0, 2, 1)  # X-Y (transposed) shows the same planes
     assert read_image(stack, viewer)[0].shape == (32, 32)
     viewer.dims.order = (1, 0, 2)
-    viewer.dims.ndisplay = 3
-    assert read_image(stack, viewer)[0].shape == (32, 32)
+    viewer.dims.ndisplay = 3  # the frames are the depth: the one at the (hidden) slider is not the user's choice
+    with pytest.raises(ValueError, match="3D view shows the frames of 'vol' as depth"):
+        read_image(stack, viewer)
+    assert read_image(stack, viewer, whole_stack=True)[0].shape == (6, 32, 32)
+    plane = viewer.add_image(np.zeros((32, 32), np.float32), name="plane")
+    assert read_image(plane, viewer)[0].shape == (32, 32)  # a 2D layer in a 3D view has no hidden frame
 
 
 def test_read_image_frames_and_labels(viewer):
@@ -341,6 +345,24 @@ def test_read_labels_of_a_whole_stack_follow_the_sequence_axis(viewer):
         read_labels(viewer.add_labels(np.zeros((2, 8, 9), np.uint8)), image, viewer, whole_stack=True, index=index)
     one = viewer.add_labels(np.zeros((8, 9), np.uint8))
     assert read_labels(one, image, viewer, whole_stack=True, index=index).shape == (8, 9)
+
+
+def test_labels_with_fewer_leading_axes_line_up_with_the_last_ones(viewer):
+    """(Z, T, Y, X) image with Z = T: (T, Y, X) scribbles are per T, as napari shows them, whichever axis is the
+    sequence: per frame for T, the slider's T for every Z frame."""
+    image = viewer.add_image(np.zeros((3, 3, 8, 9), np.float32))
+    scribbles = viewer.add_labels(np.zeros((3, 8, 9), np.uint8))
+    scribbles.data[1, 4, 4] = 1  # painted at t = 1
+    viewer.dims.set_current_step(1, 1)
+    _frames, index = read_image(image, viewer, whole_stack=True, axis=0)  # Z is the sequence
+    got = read_labels(scribbles, image, viewer, whole_stack=True, index=index)
+    assert got.shape == (8, 9) and got[4, 4] == 1
+    viewer.dims.set_current_step(1, 2)
+    _frames, index = read_image(image, viewer, whole_stack=True, axis=0)
+    assert not read_labels(scribbles, image, viewer, whole_stack=True, index=index).any()
+    _frames, index = read_image(image, viewer, whole_stack=True, axis=1)  # T is the sequence
+    got = read_labels(scribbles, image, viewer, whole_stack=True, index=index)
+    assert got.shape == (3, 8, 9) and got[1, 4, 4] == 1 and got.sum() == 1
 
 
 def test_a_working_size_preview_is_resized_to_the_frame():

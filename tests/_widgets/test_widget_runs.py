@@ -211,6 +211,52 @@ def test_frames_run_one_by_one_accumulate_in_one_stack(viewer, open_widget, run_
     np.testing.assert_array_equal(layer.data[2], first["mask"][0])
 
 
+def test_over_the_stack_limit_every_part_keeps_one_frame_and_says_so(
+    viewer, open_widget, run_widget, warnings_shown, monkeypatch
+):
+    """Whether results collect into a stack is decided for the run, not per part (a uint8 mask would fit where
+    the float32 RGB layers do not), and replacing another frame's results is announced."""
+    from napari_doubledip._widgets import _layers
+
+    video = samples.texture_composite(32).data
+    viewer.add_image(np.stack([video, video[::-1], video[:, ::-1], video]), name="movie", rgb=True)
+    # 4 frames of 32 x 32 x 3 float32 = 49 kB: over, the masks alone (4 kB) would not be
+    monkeypatch.setattr(_layers, "STACK_LIMIT_BYTES", 16_000)
+    viewer.dims.set_current_step(0, 0)
+    widget = open_widget(SEG)
+    run_widget(widget)
+    viewer.dims.set_current_step(0, 2)
+    run_widget(widget)
+    for part in ("mask", "foreground", "background"):
+        layer = viewer.layers[f"movie {part}"]
+        assert layer.data.shape[0] == 1 and layer.metadata["frame"] == [2], part
+    assert len([m for m in warnings_shown if "replace those of frame(s) [0]" in m]) == 1, warnings_shown
+
+
+def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_widget, run_widget):
+    import threading
+
+    import dask
+    import dask.array as da
+
+    stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1).astype(np.float32)
+    threads = []
+
+    def load(t):
+        threads.append(threading.current_thread())
+        return stack[t]
+
+    lazy = da.stack([da.from_delayed(dask.delayed(load)(t), (32, 32), np.float32) for t in range(3)])
+    viewer.add_image(lazy, name="movie", contrast_limits=(0, 1))
+    threads.clear()  # (napari may have read a slice to show it)
+    widget = open_widget(SEG, iterations=3)
+    widget.frames.value = "whole stack (video)"
+    with dask.config.set(scheduler="synchronous"):  # chunks load in the thread that computes
+        run_widget(widget)
+    assert viewer.layers["movie mask"].data.shape == (3, 32, 32)
+    assert threads and threading.main_thread() not in threads
+
+
 def test_a_frame_after_a_whole_stack_run_replaces_it(viewer, open_widget, run_widget):
     """A whole-stack (video) result is not patched with one frame of a per-frame run (it would mix models)."""
     stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1)

@@ -31,6 +31,7 @@ from napari.utils.notifications import show_error, show_warning
 from .._sample_data import VIDEO_KEY
 from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
 from ._devices import DeviceChoice
+from . import _layers
 from ._layers import (
     OutputLayers,
     frame_shape,
@@ -398,7 +399,7 @@ class TaskWidget(Container):
                     f"{layer.name!r} is read as a stack of {shape[0]} frames of {shape[1]}x{shape[2]} pixels; "
                     "if it is a colour image, open it as RGB (viewer.add_image(data, rgb=True))"
                 )
-            data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)
+            data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:
                 data = data[..., :3]  # RGBA: the alpha is opacity, not a colour to decompose
             images.append(data)
@@ -564,6 +565,14 @@ class TaskWidget(Container):
                     written += self._write(job, out, value, meta, preview=False)
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written)
+            if job.outputs.replaced:
+                earlier = sorted({frame for _, frame in job.outputs.replaced})
+                show_warning(
+                    f"{self.spec.title}: this frame's results replace those of frame(s) "
+                    f"{', '.join(str(list(f)) for f in earlier)}: a stack of every frame's results would exceed "
+                    f"{_layers.STACK_LIMIT_BYTES / 2**30:g} GB, so one frame is kept at a time (save the results "
+                    "you need first)"
+                )
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)

@@ -100,13 +100,15 @@ def stack_axes(layer: Any) -> int:
 
 
 def read_image(
-    layer: Any, viewer: Any, whole_stack: bool = False, axis: int = 0
+    layer: Any, viewer: Any, whole_stack: bool = False, axis: int = 0, lazy: bool = False
 ) -> tuple[np.ndarray, tuple[int | None, ...] | None]:
     """The layer's array (whole stack) or the current frame of a stack, with the frame index (``None`` if 2D).
 
     With ``whole_stack``, ``axis`` is the leading axis that holds the sequence; a layer with more leading axes
     (e.g. ``(T, Z, Y, X)``) is sliced at the viewer's current position on the others, and the index returned
-    has ``None`` at ``axis`` (``None`` as a whole for a plain ``(T, Y, X[, RGB])`` stack).
+    has ``None`` at ``axis`` (``None`` as a whole for a plain ``(T, Y, X[, RGB])`` stack). ``lazy``: a whole
+    stack of dask / zarr data is returned as it is, to be loaded where it is used (the library does, in the
+    worker thread: loading a long lazy movie in the GUI thread froze the viewer).
     """
     if not is_stack(layer):
         return layer_array(layer), None
@@ -114,7 +116,7 @@ def read_image(
     if whole_stack:
         lead = stack_axes(layer)
         if lead == 1:
-            return layer_array(layer), None
+            return (data if lazy else layer_array(layer)), None
         if not 0 <= axis < lead:
             raise ValueError(f"sequence axis {axis} is not a leading axis of {layer.name!r} ({lead} leading axes)")
         index: tuple[int | None, ...] = tuple(
@@ -126,6 +128,8 @@ def read_image(
         # strict: beyond its frames napari shows nothing of the layer; the frame run must be one the user sees
         index = sel = current_frame(layer, viewer, strict=True)
     frame = data[sel]
+    if whole_stack and lazy:
+        return frame, index
     if hasattr(frame, "compute") and not isinstance(frame, np.ndarray):
         frame = frame.compute()
     return np.asarray(frame), index
@@ -135,7 +139,14 @@ def _check_yx_displayed(layer: Any, viewer: Any) -> None:
     """Refuse a current-frame read while the viewer shows another plane of the stack (e.g. Z-X after a
     transpose): the frame read would be a Y-X plane the user does not see, and its result would show as a line."""
     dims = viewer.dims
-    if dims.ndisplay != 2:  # a 3D view shows the Y-X planes too
+    if dims.ndisplay != 2:
+        # A 3D view shows a leading axis as depth: the frame at its (hidden) position is not one the user chose.
+        lead = set(range(dims.ndim - layer.ndim, dims.ndim - 2))
+        if lead & set(dims.displayed):
+            raise ValueError(
+                f"the 3D view shows the frames of {layer.name!r} as depth; 'current frame' takes the one at the "
+                "slider: switch to the 2D view to choose it, or run the whole stack"
+            )
         return
     yx = (dims.ndim - 2, dims.ndim - 1)  # the layer's last two axes are the viewer's last two
     if tuple(sorted(dims.displayed)) != yx:
@@ -169,7 +180,9 @@ def read_labels(
     """A Labels layer as an array matching ``image``'s frame, or its stack (``index``: from :func:`read_image`).
 
     For a whole stack the labels may be one frame ``(H, W)`` (used for every frame), one per frame of the
-    sequence ``(T, H, W)``, or shaped like the image's leading axes ``(..., H, W)`` (sliced like the image).
+    sequence ``(T, H, W)``, shaped like the image's leading axes ``(..., H, W)`` (sliced like the image), or
+    like its last leading axes (as napari lines them up: per frame if the sequence is among them, else read at
+    the slider for every frame).
     """
     shape = frame_shape(image)
     labels = layer_array(layer)
@@ -178,9 +191,17 @@ def read_labels(
         axis = index.index(None) if index is not None and None in index else 0
         if index is not None and labels.shape == (*lead, *shape):
             return labels[_selection(index)]
-        if labels.shape == (lead[axis], *shape):
+        k, first = labels.ndim - 2, len(lead) - (labels.ndim - 2)
+        if index is not None and 0 < k < len(lead) and labels.shape == (*lead[first:], *shape):
+            # Fewer leading axes than the image: napari lines them up with the image's last ones (e.g. (T, Y, X)
+            # scribbles over a (Z, T, Y, X) image are per T). With the sequence among them, the labels give one
+            # frame per sequence frame; else they are read at the slider and apply to every frame.
+            if axis >= first:
+                return labels[tuple(slice(None) if i == axis else index[i] for i in range(first, len(lead)))]
+            labels = labels[current_frame(layer, viewer, strict=True)]
+        elif labels.shape == (lead[axis], *shape):
             return labels
-        if labels.ndim > 2:
+        elif labels.ndim > 2:
             raise ValueError(
                 f"labels layer {layer.name!r} has shape {labels.shape}; for the whole stack of {image.name!r} it "
                 f"must be one frame {shape}, one per frame {(lead[axis], *shape)}, or {(*lead, *shape)}"
@@ -376,6 +397,8 @@ class OutputLayers:
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
         self._inputs: list[Any] = []
+        #: (layer name, frame) of one-frame results this run replaced because collecting them was over the limit
+        self.replaced: list[tuple[str, tuple[int, ...]]] = []
 
     def pin_names(self, sources: list[Any]) -> None:
         """Name this run's outputs after the inputs' names now: an input renamed during the run must not
@@ -504,7 +527,8 @@ class OutputLayers:
         shape, ``frame``: ``(Y, X[, C])``, and ``metadata["frames"]``), or when it holds one frame taken at
         another slice of the same stack: results of several frames then accumulate instead of replacing each
         other. ``None`` otherwise (no such layer, the same frame again, a whole-stack run's result, a layer of
-        another kind, or a stack over :data:`STACK_LIMIT_BYTES`), and the result is written as one placed frame.
+        another kind, or a stack over :data:`STACK_LIMIT_BYTES` as :func:`stack_bytes` counts it, which is recorded
+        in :attr:`replaced`), and the result is written as one placed frame.
         """
         layer = self._existing(name, part, source)
         if layer is None or not isinstance(layer.data, np.ndarray):
@@ -525,8 +549,10 @@ class OutputLayers:
             or None in prev
             or tuple(prev) == tuple(index)
             or any(not 0 <= int(v) < n for v, n in zip(prev, lead))
-            or int(np.prod(full)) * data.dtype.itemsize > STACK_LIMIT_BYTES
         ):
+            return None
+        if stack_bytes(source, lead) > STACK_LIMIT_BYTES:
+            self.replaced.append((layer.name, tuple(int(v) for v in prev)))
             return None
         return layer
 
@@ -639,6 +665,13 @@ class OutputLayers:
         self.created.clear()
         self._saved.clear()
         self.touched.clear()
+
+
+def stack_bytes(source: Any, lead: tuple[int, ...]) -> int:
+    """Bytes of a float32 stack of ``source``'s frames (with its colour channels) over the ``lead`` axes: the
+    largest part a run collects, so that every part of a run decides alike whether it collects frames."""
+    channels = layer_array_shape(source)[-1] if getattr(source, "rgb", False) else 1
+    return int(np.prod(lead)) * int(np.prod(frame_shape(source))) * channels * 4
 
 
 def _kind(layer: Any) -> str:
