@@ -175,6 +175,10 @@ def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):
     assert read_image(stack, viewer, whole_stack=True)[0].shape == (6, 32, 32)
     plane = viewer.add_image(np.zeros((32, 32), np.float32), name="plane")
     assert read_image(plane, viewer)[0].shape == (32, 32)  # a 2D layer in a 3D view has no hidden frame
+    movie = viewer.add_image(np.zeros((2, 6, 32, 32), np.float32), name="movie")
+    viewer.dims.order = (3, 0, 1, 2)  # 3D view of T, Z, Y: X is the slider
+    with pytest.raises(ValueError, match="does not show the Y-X frames of 'movie'"):
+        read_image(movie, viewer)
 
 
 def test_read_image_frames_and_labels(viewer):
@@ -341,7 +345,7 @@ def test_read_labels_of_a_whole_stack_follow_the_sequence_axis(viewer):
     full.data[0, 1, 4, 4] = 2
     got = read_labels(full, image, viewer, whole_stack=True, index=index)
     assert got.shape == (3, 8, 9) and got[1, 4, 4] == 2
-    with pytest.raises(ValueError, match="one per frame"):
+    with pytest.raises(ValueError, match=r"must be one frame \(8, 9\) or \(2, 3, 8, 9\) or \(3, 8, 9\)"):
         read_labels(viewer.add_labels(np.zeros((2, 8, 9), np.uint8)), image, viewer, whole_stack=True, index=index)
     one = viewer.add_labels(np.zeros((8, 9), np.uint8))
     assert read_labels(one, image, viewer, whole_stack=True, index=index).shape == (8, 9)

@@ -255,6 +255,11 @@ def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_wi
         run_widget(widget)
     assert viewer.layers["movie mask"].data.shape == (3, 32, 32)
     assert threads and threading.main_thread() not in threads
+    # A lazy image added while the widget is open is not loaded to see whether it is an empty Labels layer.
+    threads.clear()
+    with dask.config.set(scheduler="synchronous"):
+        viewer.add_image(lazy, name="another", contrast_limits=(0, 1))
+    assert len(threads) <= 1  # (at most the slice napari shows)
 
 
 def test_a_frame_after_a_whole_stack_run_replaces_it(viewer, open_widget, run_widget):

@@ -95,6 +95,8 @@ class _Job:
     cancelled: bool = False
     #: A result, error or abort was handled (a worker that quits during its last step emits none of them).
     handled: bool = False
+    #: The user was told that this run's results replace another frame's (see OutputLayers.replaced).
+    told_replaced: bool = False
 
 
 class TaskWidget(Container):
@@ -544,6 +546,20 @@ class TaskWidget(Container):
             for out in job.mode.outputs:
                 if out.preview is not None and out.preview in p.preview:
                     self._write(job, out, p.preview[out.preview], meta, preview=True)
+            self._tell_replaced(job)
+
+    def _tell_replaced(self, job: _Job) -> None:
+        """Say once per run, as soon as it happens, that this frame's results replace another frame's."""
+        if job.told_replaced or not job.outputs.replaced:
+            return
+        job.told_replaced = True
+        earlier = sorted({frame for _, frame in job.outputs.replaced})
+        show_warning(
+            f"{self.spec.title}: this frame's results replace those of frame(s) "
+            f"{', '.join(str(list(f)) for f in earlier)}: a stack of every frame's results would exceed "
+            f"{_layers.STACK_LIMIT_BYTES / 2**30:g} GiB, so one frame is kept at a time (Cancel gives them back, "
+            "unless it keeps the partial result; save the results you need first)"
+        )
 
     def _on_result(self, result: Any) -> None:
         job = self._job
@@ -565,14 +581,7 @@ class TaskWidget(Container):
                     written += self._write(job, out, value, meta, preview=False)
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written)
-            if job.outputs.replaced:
-                earlier = sorted({frame for _, frame in job.outputs.replaced})
-                show_warning(
-                    f"{self.spec.title}: this frame's results replace those of frame(s) "
-                    f"{', '.join(str(list(f)) for f in earlier)}: a stack of every frame's results would exceed "
-                    f"{_layers.STACK_LIMIT_BYTES / 2**30:g} GB, so one frame is kept at a time (save the results "
-                    "you need first)"
-                )
+            self._tell_replaced(job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
@@ -773,16 +782,14 @@ def _torch_loaded() -> bool:
 
 
 def _fresh_labels(layer: Any, sources: list[Any]) -> bool:
-    """An empty Labels layer spanning the image (what napari's "new labels" button makes to paint on), not a
-    segmentation from a file or another plugin."""
-    if len(sources) != 1:
+    """An empty in-memory Labels layer spanning the image (what napari's "new labels" button makes to paint on),
+    not a segmentation from a file or another plugin; never loads lazy data (this runs in the GUI thread)."""
+    if len(sources) != 1 or not isinstance(layer, napari.layers.Labels) or getattr(layer, "multiscale", False):
         return False
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    try:
-        spatial = tuple(layer_array_shape(layer))[-2:] == frame_shape(sources[0])
-        return spatial and not bool(np.asarray(data).any())
-    except Exception:  # noqa: BLE001 - a lazy or exotic array: leave the picker alone
+    data = layer.data
+    if not isinstance(data, np.ndarray) or data.shape[-2:] != frame_shape(sources[0]):
         return False
+    return not bool(data.any())
 
 
 def _sample_set(layer: Any) -> str | None:

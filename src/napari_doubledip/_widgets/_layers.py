@@ -113,6 +113,10 @@ def read_image(
     if not is_stack(layer):
         return layer_array(layer), None
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    if whole_stack and lazy and not isinstance(data, np.ndarray) and not hasattr(data, "compute"):
+        import dask.array as da  # (napari's dependency) zarr and other array-likes: slices stay lazy too
+
+        data = da.from_array(data)
     if whole_stack:
         lead = stack_axes(layer)
         if lead == 1:
@@ -142,6 +146,11 @@ def _check_yx_displayed(layer: Any, viewer: Any) -> None:
     if dims.ndisplay != 2:
         # A 3D view shows a leading axis as depth: the frame at its (hidden) position is not one the user chose.
         lead = set(range(dims.ndim - layer.ndim, dims.ndim - 2))
+        if not {dims.ndim - 2, dims.ndim - 1} <= set(dims.displayed):
+            raise ValueError(
+                f"the 3D view does not show the Y-X frames of {layer.name!r}; 'current frame' takes the Y-X "
+                "frame at the sliders: show Y and X (reset the axis order) or run the whole stack"
+            )
         if lead & set(dims.displayed):
             raise ValueError(
                 f"the 3D view shows the frames of {layer.name!r} as depth; 'current frame' takes the one at the "
@@ -199,12 +208,13 @@ def read_labels(
             if axis >= first:
                 return labels[tuple(slice(None) if i == axis else index[i] for i in range(first, len(lead)))]
             labels = labels[current_frame(layer, viewer, strict=True)]
-        elif labels.shape == (lead[axis], *shape):
+        elif len(lead) == 1 and labels.shape == (lead[0], *shape):
             return labels
         elif labels.ndim > 2:
+            trailing = " or ".join(str((*lead[i:], *shape)) for i in range(len(lead)))
             raise ValueError(
                 f"labels layer {layer.name!r} has shape {labels.shape}; for the whole stack of {image.name!r} it "
-                f"must be one frame {shape}, one per frame {(lead[axis], *shape)}, or {(*lead, *shape)}"
+                f"must be one frame {shape} or {trailing} (napari lines up fewer leading axes with the last ones)"
             )
     elif labels.ndim > 2:
         labels = labels[current_frame(layer, viewer, strict=True)]
@@ -670,7 +680,7 @@ class OutputLayers:
 def stack_bytes(source: Any, lead: tuple[int, ...]) -> int:
     """Bytes of a float32 stack of ``source``'s frames (with its colour channels) over the ``lead`` axes: the
     largest part a run collects, so that every part of a run decides alike whether it collects frames."""
-    channels = layer_array_shape(source)[-1] if getattr(source, "rgb", False) else 1
+    channels = min(layer_array_shape(source)[-1], 3) if getattr(source, "rgb", False) else 1  # (RGBA: RGB out)
     return int(np.prod(lead)) * int(np.prod(frame_shape(source))) * channels * 4
 
 

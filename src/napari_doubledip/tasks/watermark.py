@@ -501,6 +501,11 @@ def remove_watermark(
     >>> bool(np.array_equal(r.clean[:8], img[:8].astype(np.float32)))
     True
     """
+    # Lazy (dask) input loaded once: _raw reads the values again for the exact pixels outside the box.
+    if isinstance(images, (list, tuple)):
+        images = [x.compute() if hasattr(x, "compute") and not isinstance(x, np.ndarray) else x for x in images]
+    elif hasattr(images, "compute") and not isinstance(images, np.ndarray):
+        images = images.compute()
     stack, vr, single = as_images(images, "images")
     seed = check_seed(seed)
     n, h, w = stack.shape[:3]
