@@ -269,6 +269,7 @@ def segment(
     """
     img, vr = as_image(image, "image")
     seed = check_seed(seed)
+    check_iterations(iterations, 1)  # checked before the hints are computed (its default depends on them)
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
     check_precision(precision)
