@@ -100,6 +100,13 @@ def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndar
     return out.reshape(np.shape(x))
 
 
+def loaded(x: object) -> object:
+    """``x`` with lazy (dask) data computed; anything else as it is."""
+    if hasattr(x, "compute") and not isinstance(x, np.ndarray):  # dask arrays from napari layers
+        return x.compute()
+    return x
+
+
 def plain_data(x: object, name: str) -> object:
     """``x`` as array-like data: a dask array computed; a napari layer or multiscale data refused with a
     message saying what to pass (``np.asarray`` of napari's ``MultiScaleData`` is its *smallest* level)."""
@@ -114,8 +121,7 @@ def plain_data(x: object, name: str) -> object:
         )
     if layers is not None and isinstance(x, layers.Layer):
         raise TypeError(f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data")
-    if hasattr(x, "compute") and not isinstance(x, np.ndarray):  # dask arrays from napari layers
-        x = x.compute()
+    x = loaded(x)
     if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and x.mask.any():
         warn(
             f"the mask of {name} (a masked array) is ignored: masked pixels count with the values under them; "

@@ -280,8 +280,6 @@ class TaskWidget(Container):
                 match = [c for c in picker.choices if same_layer(layer, c)]
                 if chosen and match and all(_sample_set(c) == group for c in chosen):
                     picker.value = [*chosen, *(m for m in match if not any(same_layer(m, c) for c in chosen))]
-            # A new Shapes layer becomes the box only while there is none (or one without a rectangle) and one
-            # image is selected: an annotation added next to a several-image run must not turn it into a box run.
             # A Labels layer the user adds (napari's "new labels" button: how one starts painting) becomes the
             # scribbles while there are none; an output of a run (a mask) does not.
             if (
@@ -295,6 +293,8 @@ class TaskWidget(Container):
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
                 if match:
                     picker.value = match[0]
+            # A new Shapes layer becomes the box only while there is none (or one without a rectangle) and one
+            # image is selected: an annotation added next to a several-image run must not turn it into a box run.
             current = picker.value if spec_in.preselect else None
             if (
                 spec_in.preselect

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import corners_to_box
+from .._validation import corners_to_box, loaded
 
 __all__ = [
     "layer_array",
@@ -45,9 +45,7 @@ def layer_array(layer: Any) -> np.ndarray:
     data = layer.data
     if getattr(layer, "multiscale", False):
         data = data[0]
-    if hasattr(data, "compute") and not isinstance(data, np.ndarray):
-        data = data.compute()
-    return np.asarray(data)
+    return np.asarray(loaded(data))
 
 
 def is_stack(layer: Any) -> bool:
@@ -134,9 +132,7 @@ def read_image(
     frame = data[sel]
     if whole_stack and lazy:
         return frame, index
-    if hasattr(frame, "compute") and not isinstance(frame, np.ndarray):
-        frame = frame.compute()
-    return np.asarray(frame), index
+    return np.asarray(loaded(frame)), index
 
 
 def _check_yx_displayed(layer: Any, viewer: Any) -> None:

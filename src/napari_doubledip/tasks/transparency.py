@@ -169,13 +169,12 @@ class LayersResult(RunInfo):
 def build_task(target: torch.Tensor, iterations: int, estimate: torch.Tensor | None = None) -> Task:
     """Transparency as a :class:`Task`: ``I_i = a_i * y1 + (1 - a_i) * y2`` with shared ``y1, y2``.
 
-    With one mixture this is the single-image case (L1 + exclusion). With several (MSE + exclusion) the
-    coefficient DIP is held to ``estimate`` (:func:`estimate_alphas` of ``target``, ``(N,)``) for the whole run;
-    ``None``: the mixtures do not determine them, and spread guesses are released after 15 % of the run. Left
-    free after a short pull towards
-    fixed guesses (commit c2b0625), it drifted from the truth as the layers fitted: on the 8 synthetic sets of
-    ``benchmarks/mixture_coefficients.py`` (128 px) coefficient errors up to 0.17 and 26.8-39.8 dB mean layer
-    PSNR after 600 steps; held to the estimate, 42.2-65.2 dB after 200 steps.
+    With one mixture this is the single-image case (L1 + exclusion). With several (MSE + exclusion) the coefficient
+    DIP is held to ``estimate`` (:func:`estimate_alphas` of ``target``, ``(N,)``) for the whole run; ``None``: the
+    mixtures do not determine them, and spread guesses are released after 15 % of the run. Left free after a short
+    pull towards fixed guesses (commit c2b0625), it drifted from the truth as the layers fitted: on the 8 synthetic
+    sets of ``benchmarks/mixture_coefficients.py`` (128 px) coefficient errors up to 0.17 and 26.8-39.8 dB mean
+    layer PSNR after 600 steps; held to the estimate, 42.2-65.2 dB after 200 steps.
     """
     n, c = target.shape[:2]
     net = SINGLE_NET if n == 1 else LAYER_NET
@@ -307,9 +306,8 @@ def separate_layers(
     the returned ``alphas`` (also after a short or stopped run, before the DIP has reached them), and the
     returned layers are the DIP layers plus the per-pixel least-squares residual, i.e. the least-squares
     un-mixing of the inputs with these coefficients (exact for two mixtures), clipped to the value range. With
-    one image the
-    coefficient is the DIP's. Mixtures that do not determine the coefficients (copies of one image) give a
-    warning.
+    one image the coefficient is the DIP's. Mixtures that do not determine the coefficients (copies of one
+    image) give a warning.
 
     Examples
     --------

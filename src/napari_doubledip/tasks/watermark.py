@@ -11,7 +11,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_images, check_iterations, check_seed, corners_to_box, plain_data, working_shape
+from .._validation import (
+    as_images,
+    check_iterations,
+    check_seed,
+    corners_to_box,
+    loaded,
+    plain_data,
+    working_shape,
+)
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
@@ -442,9 +450,7 @@ def _crop_region(bmask: np.ndarray) -> tuple[slice, slice] | None:
 def _raw(images: Any) -> np.ndarray:
     """The input values as float32 ``(N, H, W[, C])`` (already validated by :func:`as_images`)."""
 
-    def arr(x: Any) -> np.ndarray:
-        if hasattr(x, "compute") and not isinstance(x, np.ndarray):
-            x = x.compute()
+    def arr(x: Any) -> np.ndarray:  # (lazy input was loaded on entry to remove_watermark)
         return np.asarray(x).astype(np.float32)
 
     if isinstance(images, (list, tuple)):
@@ -502,10 +508,7 @@ def remove_watermark(
     True
     """
     # Lazy (dask) input loaded once: _raw reads the values again for the exact pixels outside the box.
-    if isinstance(images, (list, tuple)):
-        images = [x.compute() if hasattr(x, "compute") and not isinstance(x, np.ndarray) else x for x in images]
-    elif hasattr(images, "compute") and not isinstance(images, np.ndarray):
-        images = images.compute()
+    images = [loaded(x) for x in images] if isinstance(images, (list, tuple)) else loaded(images)
     stack, vr, single = as_images(images, "images")
     seed = check_seed(seed)
     n, h, w = stack.shape[:3]
