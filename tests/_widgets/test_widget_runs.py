@@ -83,6 +83,36 @@ def test_live_preview_appears_during_the_run(viewer, open_widget, qtbot):
     assert viewer.layers["comp mask"].metadata["preview"] is False
 
 
+def test_a_run_shows_in_naparis_activity_dock_until_it_ends(viewer, open_widget, qtbot):
+    """The status bar's activity entry follows the run (seen while the dock is hidden) and goes when it ends;
+    its Cancel button cancels the run as the widget's does."""
+    from napari.utils import progress
+
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=30)
+    desc = "Segmentation (Double-DIP): comp"
+
+    def ours():
+        return [p for p in progress._all_instances if p.desc.startswith(desc)]
+
+    seen = []
+    worker = widget.run(start=False)
+    assert [bar.total for bar in ours()] == [0]  # busy: no report yet
+    worker.yielded.connect(lambda p: seen.append([(bar.n, bar.total) for bar in ours()]))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert seen and seen[-1] == [(30, 30)] and all(len(entry) == 1 for entry in seen)
+    assert ours() == []
+    before = names(viewer)
+    widget.iterations.value = 5000
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: ours()[0].cancel() if p.iteration >= 25 else None)  # its Cancel button
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.status.value == "Cancelled." and ours() == [] and worker.abort_requested
+    assert names(viewer) == before and widget.run_button.text == "Run"
+
+
 def test_rerun_updates_layers_in_place(viewer, open_widget, run_widget):
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG)

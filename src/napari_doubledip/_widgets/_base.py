@@ -27,6 +27,7 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
+from napari.utils.progress import cancelable_progress
 
 from .._sample_data import VIDEO_KEY
 from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
@@ -97,6 +98,45 @@ class _Job:
     handled: bool = False
     #: The user was told that this run's results replace another frame's (see OutputLayers.replaced).
     told_replaced: bool = False
+    #: This run's entry in napari's activity dock (see :class:`_Activity`).
+    activity: _Activity | None = None
+
+
+class _ActivityBar(cancelable_progress):
+    """napari's cancelable progress bar whose *Cancel* calls back at once (napari's only stops an iteration)."""
+
+    def __init__(self, description: str, on_cancel: Callable[[], None]) -> None:
+        self._on_cancel = on_cancel
+        super().__init__(desc=description, total=0)  # total 0: busy (set-up) until the first report
+
+    def cancel(self) -> None:
+        super().cancel()
+        self._on_cancel()
+
+
+class _Activity:
+    """A run's entry in napari's activity dock (the status bar's *activity* button), with a Cancel button that
+    acts as the widget's: a run stays visible and cancellable there while its dock is hidden, tabbed behind
+    another or scrolled away. Driven from the main thread."""
+
+    def __init__(self, description: str, on_cancel: Callable[[], None]) -> None:
+        self._bar = _ActivityBar(description, on_cancel)
+        self._closed = False
+
+    def update(self, done: int, total: int) -> None:
+        """Show ``done`` of ``total`` iterations."""
+        if self._closed:
+            return
+        if self._bar.total != total:
+            self._bar.total = total
+        if done != self._bar.n:
+            self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        """Remove the entry (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._bar.close()
 
 
 class TaskWidget(Container):
@@ -500,6 +540,8 @@ class TaskWidget(Container):
         self._job, self.worker = job, worker
         self._set_running(True)
         self.status.value = f"Starting {job.function} on {job.sources[0].name!r}..."
+        # before the start: creating it processes Qt events, and no worker signal can arrive yet
+        job.activity = _Activity(f"{self.spec.title}: {job.sources[0].name}", self.cancel)
         if start:
             worker.start()
         return worker
@@ -547,6 +589,8 @@ class TaskWidget(Container):
                 if out.preview is not None and out.preview in p.preview:
                     self._write(job, out, p.preview[out.preview], meta, preview=True)
             self._tell_replaced(job)
+        if job.activity is not None:  # last: napari's bar processes Qt events (later reports may run inside)
+            job.activity.update(int(p.iteration), max(int(p.total), 1))
 
     def _tell_replaced(self, job: _Job) -> None:
         """Say once per run, as soon as it happens, that this frame's results replace another frame's."""
@@ -649,6 +693,8 @@ class TaskWidget(Container):
                 self.device.probe()
         except RuntimeError:  # the widget was closed during the run
             pass
+        if job is not None and job.activity is not None:  # last (it processes Qt events)
+            job.activity.close()
 
     def _on_parent_changed(self, parent: Any) -> None:
         """The dock's close button removes the dock and leaves this widget without a parent; the Plugins menu
@@ -696,6 +742,8 @@ class TaskWidget(Container):
                 pass
         worker.quit()
         if job is not None:
+            if job.activity is not None:
+                job.activity.close()
             job.outputs.rollback()
 
     def _notify_error(self, exc: BaseException) -> None:
