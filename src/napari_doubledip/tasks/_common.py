@@ -163,7 +163,8 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
 
     ``iterate(dd.segment, image, iterations=200)`` is what a napari thread worker drives; closing the generator
     (or the worker's ``quit()``) stops the run at the next report. It takes the same arguments as the task
-    function, ``progress=`` included (called with each report before it is yielded).
+    function, ``progress=`` included (called with each report before it is yielded). ``func``, ``stop`` and
+    ``progress`` are checked at the call; the inputs, like the rest of the set-up, at the first ``next()``.
 
     Examples
     --------
