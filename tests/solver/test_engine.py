@@ -57,6 +57,42 @@ def test_same_seed_same_numbers_on_cpu():
     assert not torch.equal(a.outputs["y"], c.outputs["y"])
 
 
+def test_a_seeded_run_neither_reads_nor_moves_the_global_rng():
+    """Two widgets' runs, or the user's own torch code in another thread, draw from torch's global RNG at the
+    same time: a seed must give the same numbers regardless, and leave that RNG where it was."""
+    ref = drain(optimise(_fit_task(3), device=torch.device("cpu"), seed=3))
+    done = threading.Event()
+
+    def draw():
+        while not done.is_set():
+            torch.rand(1)
+
+    other = threading.Thread(target=draw)
+    other.start()
+    try:
+        runs = [drain(optimise(_fit_task(3), device=torch.device("cpu"), seed=3)) for _ in range(5)]
+    finally:
+        done.set()
+        other.join()
+    assert all(torch.equal(r.outputs["y"], ref.outputs["y"]) for r in runs)
+    torch.manual_seed(11)
+    expected = torch.rand(4)
+    torch.manual_seed(11)
+    drain(optimise(_fit_task(3), device=torch.device("cpu"), seed=3))
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_a_progress_callback_that_raises_closes_the_run():
+    gen = optimise(_fit_task(30), device=torch.device("cpu"), seed=0, report_every=5)
+
+    def fails(p):
+        raise KeyError("from the callback")
+
+    with pytest.raises(KeyError, match="from the callback"):
+        drain(gen, fails)
+    assert gen.gi_frame is None  # closed: its networks and images are released with it
+
+
 def test_stop_request_returns_early_with_result():
     ev = threading.Event()
     gen = optimise(_fit_task(1000), device=torch.device("cpu"), seed=0, stop=ev)

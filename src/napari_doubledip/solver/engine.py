@@ -277,12 +277,15 @@ def _stop_requested(stop: StopRequest) -> bool:
 class _Group:
     """DIPs sharing an architecture, noise size and instance count, evaluated as one grouped network."""
 
-    def __init__(self, names: list[str], specs: list[DIP], config: NetConfig, size, device, gen) -> None:
+    def __init__(
+        self, names: list[str], specs: list[DIP], config: NetConfig, size, device, gen, weights_gen=None
+    ) -> None:
         self.names, self.specs = names, specs
         self.sizes = [s.out_channels for s in specs]
         self.instances = specs[0].instances
         # channels_last + grouped convolutions: measured 2.4x faster than separate nets on CPU for small widths.
-        self.net = GroupedSkipNet(config, max(self.sizes), groups=len(specs)).to(device)
+        net = GroupedSkipNet(config, max(self.sizes), groups=len(specs), generator=weights_gen)
+        self.net = net.to(device)
         self.net = self.net.to(memory_format=torch.channels_last)
         noises = []
         for spec in specs:
@@ -353,7 +356,9 @@ def _perturbation_generator(device: torch.device, seed: int, cpu_gen: torch.Gene
         return cpu_gen
 
 
-def _build_groups(task: Task, device: torch.device, gen: torch.Generator) -> list[_Group]:
+def _build_groups(
+    task: Task, device: torch.device, gen: torch.Generator, weights_gen: torch.Generator
+) -> list[_Group]:
     dtype = resolve_precision(task.precision, device)
     h, w = task.target.shape[-2:]
     buckets: dict[tuple, list[tuple[str, DIP]]] = {}
@@ -365,7 +370,7 @@ def _build_groups(task: Task, device: torch.device, gen: torch.Generator) -> lis
     groups = []
     for (config, size, _, _), members in buckets.items():
         names = [m[0] for m in members]
-        groups.append(_Group(names, [m[1] for m in members], config, size, device, gen))
+        groups.append(_Group(names, [m[1] for m in members], config, size, device, gen, weights_gen))
         groups[-1].net.compute_dtype = dtype
     return groups
 
@@ -488,11 +493,11 @@ class _Run:
     """One optimisation's state: its seeded generators, networks, optimiser and mini-batch order."""
 
     def __init__(self, task: Task, device: torch.device, seed: int) -> None:
-        # Seeded, isolated RNG: same seed -> same numbers on CPU, and the caller's global RNG is left alone.
+        # Seeded generators of this run only: same seed -> same numbers on CPU, whatever other threads draw from
+        # torch's global RNG meanwhile, and theirs is left alone. The weights have their own (seeded as the
+        # global RNG once was for them, so a seed gives the weights it gave before).
         self.gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.groups = _build_groups(task, device, self.gen)
+        self.groups = _build_groups(task, device, self.gen, torch.Generator().manual_seed(seed))
         self.opt = _adam([p for g in self.groups for p in g.net.parameters()], task.lr, device)
         self.noise_gen = _perturbation_generator(device, seed, self.gen)
         self.n = task.target.shape[0]
@@ -685,11 +690,18 @@ def run(task: Task, *, device: torch.device, seed: int = 0, stop: StopRequest = 
 
 
 def drain(gen: Generator[Progress, None, Any], progress: Callable[[Progress], Any] | None = None) -> Any:
-    """Run a progress generator to the end, passing each report to ``progress``; return its return value."""
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as done:
-            return done.value
-        if progress is not None:
-            progress(p)
+    """Run a progress generator to the end, passing each report to ``progress``; return its return value.
+
+    If ``progress`` raises, the generator is closed before the exception propagates (an exception kept in the
+    console's history must not keep the run's networks and images alive).
+    """
+    try:
+        while True:
+            try:
+                p = next(gen)
+            except StopIteration as done:
+                return done.value
+            if progress is not None:
+                progress(p)
+    finally:
+        gen.close()

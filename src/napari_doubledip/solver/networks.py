@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import skip_init
 
 __all__ = ["NetConfig", "GroupedSkipNet", "safe_depth"]
 
@@ -76,11 +77,13 @@ class _Pointwise(nn.Module):
     view. Measured 10-13 % off a training step of the default nets.
     """
 
-    def __init__(self, cin: int, cout: int, groups: int, bias: bool = True) -> None:
+    def __init__(
+        self, cin: int, cout: int, groups: int, bias: bool = True, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
         weight = torch.empty(cout * groups, cin, 1, 1)
-        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))  # nn.Conv2d's default initialisation
-        b = _default_bias(cout * groups, cin)
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)  # nn.Conv2d's default
+        b = _default_bias(cout * groups, cin, generator)
         self.weight = nn.Parameter(weight.reshape(groups, cout, cin))
         self.bias = nn.Parameter(b) if bias else None
         self.groups = groups
@@ -90,13 +93,21 @@ class _Pointwise(nn.Module):
         return F.linear(x.permute(0, 2, 3, 1), w, self.bias).permute(0, 3, 1, 2)
 
 
-def _default_bias(n: int, fan_in: int) -> torch.Tensor:
-    """``nn.Conv2d``'s default bias initialisation (drawn from the global RNG)."""
-    return nn.init.uniform_(torch.empty(n), -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+def _default_bias(n: int, fan_in: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``nn.Conv2d``'s default bias initialisation (drawn from ``generator``, else the global RNG)."""
+    bound = 1 / math.sqrt(fan_in)
+    return nn.init.uniform_(torch.empty(n), -bound, bound, generator=generator)
 
 
 def _conv(
-    cin: int, cout: int, k: int, groups: int, stride: int = 1, fast: bool = True, bias: bool = True
+    cin: int,
+    cout: int,
+    k: int,
+    groups: int,
+    stride: int = 1,
+    fast: bool = True,
+    bias: bool = True,
+    generator: torch.Generator | None = None,
 ) -> nn.Module:
     """Grouped convolution ``cin * groups -> cout * groups`` (reflection padded if ``k > 1``).
 
@@ -105,10 +116,13 @@ def _conv(
     any per-channel constant, so that bias has no effect on the output and a zero gradient; leaving it out
     saves its broadcast add and gradient reduction (measured ~3 % of a step at 128 px). Its initial values are
     still drawn, so a seed gives the same weights as with the bias.
+
+    The weights are drawn as ``nn.Conv2d`` draws them, from ``generator`` (else the global RNG).
     """
     if k == 1 and stride == 1 and fast:
-        return _Pointwise(cin, cout, groups, bias=bias)
-    conv = nn.Conv2d(
+        return _Pointwise(cin, cout, groups, bias=bias, generator=generator)
+    conv = skip_init(  # no draw from the global RNG here: it is shared by every thread
+        nn.Conv2d,
         cin * groups,
         cout * groups,
         k,
@@ -118,8 +132,11 @@ def _conv(
         groups=groups,
         bias=bias or not fast,
     )
-    if conv.bias is None:
-        _default_bias(cout * groups, cin * k * k)
+    with torch.no_grad():  # nn.Conv2d.reset_parameters, with the generator
+        nn.init.kaiming_uniform_(conv.weight, a=math.sqrt(5), generator=generator)
+        b = _default_bias(cout * groups, cin * k * k, generator)
+        if conv.bias is not None:
+            conv.bias.copy_(b)
     return conv
 
 
@@ -127,10 +144,18 @@ class _GConv(nn.Sequential):
     """Grouped conv (reflection padded) + BatchNorm + LeakyReLU."""
 
     def __init__(
-        self, cin: int, cout: int, k: int, groups: int, stride: int = 1, act: bool = True, fast: bool = True
+        self,
+        cin: int,
+        cout: int,
+        k: int,
+        groups: int,
+        stride: int = 1,
+        act: bool = True,
+        fast: bool = True,
+        generator: torch.Generator | None = None,
     ) -> None:
         # No bias before the BatchNorm (see _conv).
-        conv = _conv(cin, cout, k, groups, stride, fast, bias=False)
+        conv = _conv(cin, cout, k, groups, stride, fast, bias=False, generator=generator)
         layers: list[nn.Module] = [conv, nn.BatchNorm2d(cout * groups)]
         if act:
             layers.append(nn.LeakyReLU(0.2, inplace=True))
@@ -158,29 +183,39 @@ class GroupedSkipNet(nn.Module):
 
     compute_dtype: torch.dtype | None = None
 
-    def __init__(self, config: NetConfig, out_channels: int, groups: int = 1, fast: bool = True) -> None:
+    def __init__(
+        self,
+        config: NetConfig,
+        out_channels: int,
+        groups: int = 1,
+        fast: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.config, self.out_channels, self.groups = config, out_channels, groups
-        k, g = config.kernel, groups
+        k, g, gen = config.kernel, groups, generator
         self.down = nn.ModuleList()
         self.skip = nn.ModuleList()
         self.up = nn.ModuleList()
         cin = config.in_channels
         for level, (c, s) in enumerate(zip(config.channels, config.skip, strict=True)):
             self.down.append(
-                nn.Sequential(_GConv(cin, c, k, g, stride=2, fast=fast), _GConv(c, c, k, g, fast=fast))
+                nn.Sequential(
+                    _GConv(cin, c, k, g, stride=2, fast=fast, generator=gen),
+                    _GConv(c, c, k, g, fast=fast, generator=gen),
+                )
             )
-            self.skip.append(_GConv(cin, s, 1, g, fast=fast) if s > 0 else nn.Identity())
+            self.skip.append(_GConv(cin, s, 1, g, fast=fast, generator=gen) if s > 0 else nn.Identity())
             deeper = config.channels[level + 1] if level + 1 < len(config.channels) else c
             self.up.append(
                 nn.Sequential(
                     nn.BatchNorm2d((s + deeper) * g),
-                    _GConv(s + deeper, c, k, g, fast=fast),
-                    _GConv(c, c, 1, g, fast=fast),
+                    _GConv(s + deeper, c, k, g, fast=fast, generator=gen),
+                    _GConv(c, c, 1, g, fast=fast, generator=gen),
                 )
             )
             cin = c
-        self.head = _conv(config.channels[0], out_channels, 1, g, fast=fast)
+        self.head = _conv(config.channels[0], out_channels, 1, g, fast=fast, generator=gen)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         dtype = self.compute_dtype

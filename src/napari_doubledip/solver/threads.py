@@ -39,6 +39,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from .stretches import drive
+
 __all__ = ["WORK_PER_THREAD", "threads_for", "run_with_threads"]
 
 ENV = "NAPARI_DOUBLEDIP_THREADS"
@@ -111,19 +113,8 @@ def run_with_threads(gen: Generator[Y, Any, R], device: torch.device, work: int)
     """
     if device.type != "cpu":
         return (yield from gen)
-    advance: Callable[[], Y] = lambda: gen.send(None)  # noqa: E731
-    while True:
-        n = threads_for(work, torch.get_num_threads())
-        try:
-            item = _call_with(n, advance)
-        except StopIteration as done:
-            return done.value
-        try:
-            sent = yield item
-        except GeneratorExit:
-            gen.close()
-            raise
-        except BaseException as exc:  # thrown in by the caller: deliver it where the inner generator waits
-            advance = lambda exc=exc: gen.throw(exc)  # noqa: E731
-        else:
-            advance = lambda sent=sent: gen.send(sent)  # noqa: E731
+
+    def around(advance: Callable[[], Y]) -> Y:
+        return _call_with(threads_for(work, torch.get_num_threads()), advance)
+
+    return (yield from drive(gen, around))

@@ -16,6 +16,7 @@ import torch
 
 from ..solver.engine import PREVIEWS, Progress, Solution, check_progress, check_stop, drain
 from ..solver.filters import resize
+from ..solver.stretches import with_plain_torch
 
 R = TypeVar("R")
 
@@ -99,7 +100,8 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
     @functools.wraps(steps)
     def timed(*args: Any, **kwargs: Any) -> Generator[Progress, None, R]:
         t0 = time.perf_counter()
-        result = yield from steps(*args, **kwargs)
+        # gradients on, no caller's autocast, float32 default: whatever torch state the caller runs in
+        result = yield from with_plain_torch(steps(*args, **kwargs))
         if isinstance(result, RunInfo):  # set-up (hints, estimates) and full-resolution finishing included
             result.elapsed = time.perf_counter() - t0
         return result
