@@ -188,10 +188,12 @@ def test_inputs_whose_values_the_results_cannot_keep_warn():
         dd.segment(1e6 + img * 1e-2, iterations=1, device="cpu")  # float32 results: ~1 value at 1e6
         dd.segment(np.ma.masked_less(img, 0.1), iterations=1, device="cpu")
         dd.segment(1e3 + img, iterations=1, device="cpu")  # ~16000 levels: fine
+        dd.dehaze(np.full((24, 24, 3), 7, np.uint16), iterations=1, device="cpu")
     messages = [str(w.message) for w in caught]
-    assert len(messages) == 2, messages
+    assert len(messages) == 3, messages
     assert "varies by 0.00999 on an offset of 1e+06" in messages[0] and "subtract the offset" in messages[0]
     assert "mask of image (a masked array) is ignored" in messages[1]
+    assert "image is constant (7): there is nothing to decompose" in messages[2]
 
 
 def test_task_functions_are_annotated_with_their_results():

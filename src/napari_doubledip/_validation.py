@@ -184,6 +184,8 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             f"{name} has values from {lo:g} to {hi:g}, beyond the float32 range of the results "
             f"(+-{_FLOAT32_MAX:.3g}); rescale it first"
         )
+    if hi == lo:
+        warn(f"{name} is constant ({lo:g}): there is nothing to decompose, and the results will be flat")
     top = max(abs(lo), abs(hi))
     if hi > lo and top > 0 and (hi - lo) / float(np.spacing(np.float32(top))) < 256:
         levels = max(1, int((hi - lo) / float(np.spacing(np.float32(top)))))

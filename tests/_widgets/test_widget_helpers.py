@@ -6,6 +6,7 @@ import napari.layers
 import numpy as np
 import pytest
 
+from napari_doubledip import samples
 from napari_doubledip._widgets._base import _split, _zoom
 from napari_doubledip._widgets._devices import DEVICES, DeviceChoice
 from napari_doubledip._widgets._layers import (
@@ -17,7 +18,7 @@ from napari_doubledip._widgets._layers import (
     transform,
 )
 from napari_doubledip._widgets._spec import Inputs
-from napari_doubledip._widgets._tasks import SPECS, box_hints, parse_airlight, segmentation_hints
+from napari_doubledip._widgets._tasks import SPECS, box_hints, mask_as_hints, parse_airlight, segmentation_hints
 
 
 def test_read_box_in_image_pixels(viewer):
@@ -208,6 +209,32 @@ def test_segmentation_hints():
     scribbles[2, 2], scribbles[18, 18] = 1, 2
     both = segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": (0, 0, 10, 10)}))
     assert both[2, 2] == 1 and both[18, 18] == 2 and (both == 1).sum() == 1  # scribbled foreground wins
+
+
+def test_a_mask_given_back_is_read_as_hints_inside_both_regions():
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 16:48] = 1
+    mask[60:, 60:] = 2  # a background stroke painted over it
+    hints = mask_as_hints(mask)
+    assert set(np.unique(hints)) == {0, 1, 2}
+    assert (hints[24:40, 24:40] == 1).all() and (hints[:10, :10] == 2).all() and (hints[60:, 60:] == 2).all()
+    assert (hints[14:18, 18:46] == 0).all()  # a band along the border is left to the run (radius 2 px here)
+    frames = mask_as_hints(np.stack([mask, np.zeros_like(mask)]))  # per frame
+    assert np.array_equal(frames[0], hints) and (frames[1] == 2).all()
+    assert np.array_equal(mask_as_hints(mask * 2), mask * 2)  # no foreground: plain scribbles
+
+
+def test_a_segmentation_mask_picked_as_scribbles_gives_background_hints_too(viewer, open_widget, run_widget):
+    viewer.add_image(samples.texture_composite(48).data, name="comp")
+    widget = open_widget("Segmentation (Double-DIP)", iterations=3)
+    run_widget(widget)
+    mask = viewer.layers["comp mask"]
+    widget.pickers["scribbles"].value = mask
+    hints = widget._prepare().kwargs["hints"]
+    assert np.array_equal(hints, mask_as_hints(mask.data)) and (hints == 2).any() and not (mask.data == 2).any()
+    painted = viewer.add_labels(np.asarray(mask.data).copy(), name="painted")  # not a result: read as it is
+    widget.pickers["scribbles"].value = painted
+    assert np.array_equal(widget._prepare().kwargs["hints"], mask.data)
 
 
 def test_scribbles_with_other_labels_are_flagged(monkeypatch):

@@ -457,6 +457,11 @@ def test_colour_data_opened_as_a_stack_is_explained(viewer, open_widget, errors)
     widget = open_widget(SEG)
     assert widget.run() is None
     assert "'rgb' is read as a stack of 32 frames of 32x3 pixels" in errors[-1] and "rgb=True" in errors[-1]
+    two = np.stack([samples.texture_composite(32, rgb=False).data] * 2, axis=-1)  # (Y, X, 2) microscopy channels
+    viewer.add_image(two, name="two")
+    widget.pickers["image"].value = viewer.layers["two"]
+    assert widget.run() is None
+    assert "32 frames of 32x2 pixels" in errors[-1] and "channel_axis=-1" in errors[-1]
 
 
 def test_runtime_error_in_worker_is_shown(viewer, open_widget, run_widget, errors, monkeypatch):
@@ -533,6 +538,32 @@ def test_pickers_follow_the_layer_list(viewer, open_widget):
     assert "scribbles" in widget.pickers["scribbles"].native.itemText(1)
     viewer.layers.remove("a")
     assert widget.pickers["image"].choices == ()
+
+
+def test_image_outputs_are_shown_as_their_input_is(viewer, open_widget, run_widget):
+    """A channel of a multichannel overlay (channel_axis: additive, its own colormap) gives results that
+    overlay the same way; maps and masks keep their own look."""
+    two = np.stack([samples.texture_composite(32, rgb=False).data] * 2)
+    viewer.add_image(two, channel_axis=0, name=["c0", "c1"], colormap=["magenta", "green"], gamma=0.7)
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = viewer.layers["c1"]
+    run_widget(widget)
+    fg = viewer.layers["c1 foreground"]
+    assert fg.blending == "additive" and fg.colormap.name == "green" and fg.gamma == pytest.approx(0.7)
+    assert viewer.layers["c1 mask"].blending != "additive"
+
+
+def test_removing_the_input_does_not_make_a_result_the_next_input(viewer, open_widget, run_widget):
+    viewer.add_image(samples.texture_composite(32).data, name="other")
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=3)
+    run_widget(widget)
+    assert names(viewer) == ["other", "comp", "comp background", "comp foreground", "comp mask"]
+    viewer.layers.move(viewer.layers.index("other"), len(viewer.layers))  # results now come first
+    viewer.layers.remove("comp")
+    assert widget.pickers["image"].value.name == "other"
+    viewer.layers.remove("other")  # only results left: one of them, as magicgui chooses
+    assert widget.pickers["image"].value.name == "comp background"
 
 
 def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
@@ -622,6 +653,12 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     widget = open_widget("Dehazing (Double-DIP)")
     widget.task_options["airlight"].value = "bright"
     assert widget.run() is None and "airlight" in errors[0]
+    viewer.add_image(samples.hazy_image(32).data[..., 0], name="grey")
+    widget.pickers["image"].value = viewer.layers["grey"]
+    widget.task_options["airlight"].value = "0.9, 0.92, 0.95"
+    assert widget.run() is None and "needs 1 value for a grey image, got 3" in errors[-1]
+    widget.task_options["airlight"].value = "0,9"
+    assert widget.run() is None and "with a point: 0.9" in errors[-1]
 
 
 def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widget, warnings_shown, errors):
@@ -946,6 +983,21 @@ def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_w
     rect = np.array([[2, 2], [2, 20], [20, 20], [20, 2]], float)
     viewer.add_shapes([rect], shape_type="rectangle", name="notes")
     assert widget.pickers["box"].value is None
+
+
+def test_a_shapes_layer_added_for_segmentation_becomes_its_box_once_drawn_in(viewer, open_widget, run_widget, errors):
+    """napari's "new shapes" button is how one starts drawing a box: the new layer is the box; until a rectangle
+    is drawn in it, the run uses the automatic hints (not an error)."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=3)
+    assert widget.pickers["box"].value is None
+    boxes = viewer.add_shapes(name="Shapes")
+    assert widget.pickers["box"].value.name == "Shapes"
+    run_widget(widget)
+    assert not errors and viewer.layers["comp mask"].metadata["params"]["hints"] == "auto"
+    boxes.add_rectangles(np.array([[4, 4], [28, 28]], float))
+    run_widget(widget)
+    assert not errors and viewer.layers["comp mask"].metadata["params"]["hints"] == "user"
 
 
 def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):

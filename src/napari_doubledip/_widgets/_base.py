@@ -275,6 +275,15 @@ class TaskWidget(Container):
             match = [c for c in picker.choices if c is not None and same_layer(c, value)]
             if match:
                 picker.value = match[0]
+            elif picker.value is not None:
+                # The chosen layer was removed and the picker fell to the first of its kind, often a result
+                # of the last run ("img background"): prefer a layer that is not a result, the active one first
+                # (napari makes a neighbour active after a removal, so a result that is active does not count).
+                layers = [c for c in picker.choices if c is not None and not _is_result(c)]
+                active = self.viewer.layers.selection.active
+                preferred = [c for c in layers if active is not None and same_layer(c, active)] + layers
+                if preferred:
+                    picker.value = preferred[0]
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
             if spec_in.multiple and not picker.value and picker.choices:
@@ -436,10 +445,16 @@ class TaskWidget(Container):
         axis = int(self.sequence_axis.value or 0)
         for layer in sources:
             shape = layer_array_shape(layer)
-            if not getattr(layer, "rgb", False) and len(shape) == 3 and shape[-1] in (3, 4) and min(shape) < 8:
-                raise ValueError(
-                    f"{layer.name!r} is read as a stack of {shape[0]} frames of {shape[1]}x{shape[2]} pixels; "
+            if not getattr(layer, "rgb", False) and len(shape) == 3 and shape[-1] <= 4:
+                # (Y, X, C) data opened without rgb=True: napari shows Y frames of X x C pixels
+                how = (
                     "if it is a colour image, open it as RGB (viewer.add_image(data, rgb=True))"
+                    if shape[-1] in (3, 4)
+                    else "if its last axis is channels, open one layer per channel "
+                    "(viewer.add_image(data, channel_axis=-1))"
+                )
+                raise ValueError(
+                    f"{layer.name!r} is read as a stack of {shape[0]} frames of {shape[1]}x{shape[2]} pixels; {how}"
                 )
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:
@@ -468,12 +483,18 @@ class TaskWidget(Container):
                 extra[spec_in.name] = read_labels(
                     layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
                 )
+                md = layer.metadata
+                for part, convert in spec_in.from_output:
+                    if md.get("task") == spec.name and md.get("part") == part:
+                        extra[spec_in.name] = convert(extra[spec_in.name])
                 if not _aligned(layer, sources[0]):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
                         "(different scale or translate); its pixels are paired with the image's by index (a "
                         "frame of a stack: at the slider for the current frame, by index for a whole stack)"
                     )
+            elif spec_in.kind == "shapes" and spec_in.empty_is_none and not _has_rectangle(layer):
+                extra[spec_in.name] = None  # adopted before anything was drawn in it
             elif spec_in.kind == "shapes":
                 per_frame = None
                 if mode.stack and spec_in.per_frame:
@@ -817,6 +838,12 @@ def _from_package(filename: Any) -> bool:
         return os.path.commonpath([_PACKAGE_DIR, os.path.abspath(str(filename))]) == _PACKAGE_DIR
     except ValueError:  # another drive on Windows
         return False
+
+
+def _is_result(layer: Any) -> bool:
+    """Whether ``layer`` is an output of a Double-DIP run (its metadata names the task and the part)."""
+    md = getattr(layer, "metadata", None) or {}
+    return "task" in md and "part" in md
 
 
 def _has_rectangle(layer: Any) -> bool:

@@ -623,7 +623,10 @@ class OutputLayers:
             return self.viewer.add_labels(data, **common)
         if kind == "map":
             return self.viewer.add_image(data, rgb=rgb, colormap="gray", contrast_limits=(0.0, 1.0), **common)
-        extra = {} if rgb else {"colormap": source.colormap}
+        # shown as the input is: an additive channel of a multichannel overlay (channel_axis) stays additive
+        extra = {"gamma": source.gamma, "blending": source.blending}
+        if not rgb:
+            extra["colormap"] = source.colormap
         layer = self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
         _widen_range(layer, data, source)
         return layer

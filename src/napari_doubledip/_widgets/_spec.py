@@ -44,6 +44,13 @@ class LayerInput:
         For a Shapes input in a whole-stack mode: rectangles drawn on two or more frames give each of those frames
         its own box (``{frame: box}`` in :attr:`Inputs.layers`; e.g. a moving object's boxes); rectangles on one
         frame, or a 2D Shapes layer, give one box for every frame.
+    empty_is_none
+        For an optional Shapes input: a layer without any rectangle counts as "none" (a preselected layer the
+        user has not drawn in yet), instead of being refused.
+    from_output
+        For a Labels input: how to read a layer that is one of this task's own outputs (``metadata["task"]``
+        and ``metadata["part"]``), e.g. an earlier mask, corrected, given back as hints: ``(part, function of
+        the array read)`` pairs.
     """
 
     name: str
@@ -54,6 +61,8 @@ class LayerInput:
     tooltip: str = ""
     preselect: bool = False
     per_frame: bool = False
+    empty_is_none: bool = False
+    from_output: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = ()
 
 
 @dataclass(frozen=True)

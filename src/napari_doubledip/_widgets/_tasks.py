@@ -33,6 +33,35 @@ def box_hints(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndar
     return labels
 
 
+def mask_as_hints(mask: np.ndarray) -> np.ndarray:
+    """A mask from an earlier segmentation run (1 = foreground, 0 = background), perhaps corrected by painting,
+    as scribbles: 1 inside the foreground and 2 inside the background, leaving a band along their border for
+    the run to decide (a radius of 1/32 of the frame's short side, at least 2 px). 2s painted on it stay
+    background hints. Without any foreground it is read as plain scribbles.
+
+    Why: as scribbles a mask's 0 would mean "unmarked", so a corrected mask would give foreground hints only and
+    erasing a false blob would tell the run nothing. ``benchmarks/mask_feedback.py`` (128 px texture composite,
+    default budget): the true mask given back gave IoU 0.816 (grey) / 0.568 (RGB) read as scribbles, 0.997 /
+    0.998 read this way.
+    """
+    from scipy import ndimage as ndi
+
+    mask = np.asarray(mask)
+    if not (mask == 1).any():
+        return mask
+    radius = max(2.0, min(mask.shape[-2:]) / 32)
+    frames = mask.reshape(-1, *mask.shape[-2:])
+    out = np.zeros(frames.shape, np.uint8)
+    for t, frame in enumerate(frames):
+        fg = frame == 1
+        if not fg.any():  # a frame without the object: background throughout
+            out[t] = 2
+            continue
+        out[t][ndi.distance_transform_edt(fg) > radius] = 1
+        out[t][(ndi.distance_transform_edt(~fg) > radius) | (frame == 2)] = 2
+    return out.reshape(mask.shape)
+
+
 def segmentation_hints(x: Inputs) -> Any:
     """Scribbles (1 = foreground, 2 = background) and/or a box; ``"auto"`` when neither marks anything.
 
@@ -87,11 +116,12 @@ SEGMENTATION = TaskSpec(
     inputs=(
         LayerInput("image", "image", "image"),
         LayerInput(
-            "scribbles", "labels", "scribbles", optional=True,
-            tooltip="Labels layer with hints: 1 = foreground, 2 = background. Without hints: automatic hints.",
+            "scribbles", "labels", "scribbles", optional=True, from_output=(("mask", mask_as_hints),),
+            tooltip="Labels layer with hints: 1 = foreground, 2 = background. Without hints: automatic hints. "
+            "A mask from an earlier run (corrected by painting 1 and 0) gives hints inside both regions.",
         ),
         LayerInput(
-            "box", "shapes", "box", optional=True, per_frame=True,
+            "box", "shapes", "box", optional=True, per_frame=True, preselect=True, empty_is_none=True,
             tooltip="Shapes layer with a rectangle around the object (outside = background). Whole stack: "
             "rectangles drawn on several frames each hint their own frame.",
         ),
@@ -229,10 +259,16 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
 
 
 def _dehaze(x: Inputs):
-    airlight = parse_airlight(x.options.get("airlight", "auto"))
+    text = x.options.get("airlight", "auto")
+    airlight = parse_airlight(text)
     channels = x.image.shape[-1] if x.image.ndim == 3 else 1  # an RGBA layer arrives as RGB
     if airlight is not None and len(airlight) not in (1, channels):
-        raise ValueError(f"airlight needs 1 value or {channels} (one per channel), got {len(airlight)}")
+        wanted = "1 value for a grey image" if channels == 1 else f"1 value or {channels} (one per channel)"
+        comma = "," in text and "." not in text and channels == 1
+        raise ValueError(
+            f"airlight needs {wanted}, got {len(airlight)}: {text.strip()!r}"
+            + (" (write decimals with a point: 0.9, not 0,9)" if comma else "")
+        )
     if airlight is not None and len(airlight) == 1:
         airlight = airlight[0]
     prior = x.options.get("transmission_prior", "auto")
@@ -243,7 +279,7 @@ DEHAZING = TaskSpec(
     name="dehazing",
     title="Dehazing (Double-DIP)",
     help="Remove haze: a clean image, a transmission map and the airlight map. Auto iterations: 200, or 400 for "
-    "dense haze.",
+    "dense haze. On a stack: the frame under the slider.",
     iterations=200,
     inputs=(LayerInput("image", "image", "image"),),
     options=(
