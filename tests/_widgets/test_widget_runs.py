@@ -985,7 +985,9 @@ def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_w
     assert widget.pickers["box"].value is None
 
 
-def test_a_shapes_layer_added_for_segmentation_becomes_its_box_once_drawn_in(viewer, open_widget, run_widget, errors):
+def test_a_shapes_layer_added_for_segmentation_becomes_its_box_once_drawn_in(
+    viewer, open_widget, run_widget, errors
+):
     """napari's "new shapes" button is how one starts drawing a box: the new layer is the box; until a rectangle
     is drawn in it, the run uses the automatic hints (not an error)."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")

@@ -453,9 +453,8 @@ class TaskWidget(Container):
                     else "if its last axis is channels, open one layer per channel "
                     "(viewer.add_image(data, channel_axis=-1))"
                 )
-                raise ValueError(
-                    f"{layer.name!r} is read as a stack of {shape[0]} frames of {shape[1]}x{shape[2]} pixels; {how}"
-                )
+                frames_of = f"{shape[0]} frames of {shape[1]}x{shape[2]} pixels"
+                raise ValueError(f"{layer.name!r} is read as a stack of {frames_of}; {how}")
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:
                 data = data[..., :3]  # RGBA: the alpha is opacity, not a colour to decompose
