@@ -1,4 +1,5 @@
 import threading
+import warnings
 
 import pytest
 import torch
@@ -47,9 +48,18 @@ def test_thread_count_follows_the_work_of_a_step():
 def test_environment_pins_the_count(monkeypatch):
     monkeypatch.setenv(T.ENV, "3")
     assert T.threads_for(0, 2) == 3  # the pin wins over the ceiling
-    for bad in ("zero", "0", "-2", "²"):  # not a positive integer: ignored
+    monkeypatch.setattr(T, "_TOLD", set())
+    for bad in ("zero", "0", "-2", "²"):  # not a positive integer: ignored, and said once
         monkeypatch.setenv(T.ENV, bad)
-        assert T.threads_for(0, 8) == 1
+        with pytest.warns(UserWarning, match=f"{T.ENV}='{bad}' is not a positive whole number"):
+            assert T.threads_for(0, 8) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert T.threads_for(0, 8) == 1
+    monkeypatch.setenv(T.ENV, "")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert T.threads_for(0, 8) == 1  # unset or empty: the work decides
 
 
 def test_step_work_counts_batched_instances_and_noise_sizes():

@@ -48,6 +48,8 @@ def test_airlight_override_and_validation():
         dd.dehaze(s.data, airlight=[0.8, np.nan, 0.9], iterations=1)
     with pytest.raises(TypeError, match="airlight"):
         dd.dehaze(s.data, airlight="white", iterations=1)
+    with pytest.raises(TypeError, match="airlight"):
+        dd.dehaze(s.data, airlight=True, iterations=1)  # not 1.0
     with pytest.raises(ValueError, match="airlight .* beyond the float32 range"):  # else inf maps, black image
         dd.dehaze(s.data, airlight=1e39, iterations=1)
     with pytest.raises(ValueError, match="image"):

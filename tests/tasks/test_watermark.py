@@ -55,6 +55,8 @@ def test_box_from_a_napari_shapes_layer_as_is():
 def test_bad_boxes_are_rejected(box, match):
     with pytest.raises(ValueError, match=match):
         dd.remove_watermark(np.zeros((16, 16)), box=box, iterations=1)
+    with pytest.raises(TypeError, match="box must be numeric"):
+        dd.remove_watermark(np.zeros((16, 16)), box=np.array([2, 2, 9, 9], complex), iterations=1)
 
 
 def test_input_validation():

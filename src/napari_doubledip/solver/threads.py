@@ -53,13 +53,24 @@ Y = TypeVar("Y")
 R = TypeVar("R")
 
 
+#: Settings of ``NAPARI_DOUBLEDIP_THREADS`` already said to be ignored (said once, not at every report).
+_TOLD: set[str] = set()
+
+
 def _pinned() -> int | None:
     value = os.environ.get(ENV, "").strip()
     try:
-        n = int(value)
+        n = int(value) if value else 0
     except ValueError:
+        n = -1
+    if n < 0 or (n == 0 and value):
+        if value not in _TOLD:
+            _TOLD.add(value)
+            from .._validation import warn
+
+            warn(f"{ENV}={value!r} is not a positive whole number of threads; ignored")
         return None
-    return n if n > 0 else None
+    return n or None
 
 
 def threads_for(work: int, ceiling: int) -> int:

@@ -204,10 +204,12 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
     """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``."""
     if airlight is None:
         return None
+    msg = f"airlight must be a number or a sequence of {channels} numbers, got {airlight!r}"
     try:
+        if np.asarray(airlight).dtype == bool:  # True would pass as 1.0
+            raise TypeError(msg)
         arr = np.asarray(airlight, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        msg = f"airlight must be a number or a sequence of {channels} numbers, got {airlight!r}"
         raise TypeError(msg) from exc
     if arr.ndim == 0:
         arr = np.full(channels, float(arr))

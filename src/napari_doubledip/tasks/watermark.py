@@ -164,7 +164,7 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
         arr = np.asarray(box)
     except Exception as exc:  # pragma: no cover - ragged sequences
         raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
-    if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.number)):
+    if arr.dtype.kind not in "biuf":  # (not complex)
         raise TypeError(f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}")
     if arr.ndim == 3 and arr.dtype != bool and arr.shape[1] >= 2 and arr.shape[2] >= 2:  # (shapes, k, D) corners
         if arr.shape[0] != 1:
