@@ -174,7 +174,7 @@ def test_mixtures_validation():
         dd.separate_layers([], iterations=1)
     with pytest.raises(ValueError, match="NaN"):
         dd.separate_layers(np.full((2, 16, 16), np.inf), iterations=1)
-    with pytest.raises(ValueError, match=r"\(32, 32, 8\) would be 32 images of 32x8 pixels; an image has at most 4"):
+    with pytest.raises(ValueError, match=r"\(32, 32, 8\) would be 32 images of 32x8 pixels; an image has at"):
         dd.separate_layers(np.zeros((32, 32, 8)), iterations=1)  # a multispectral image, not 32 mixtures
     with pytest.raises(ValueError, match="would be 24 images"):
         dd.remove_watermark(np.zeros((24, 24, 5)), box=(4, 4, 12, 12), iterations=1)
