@@ -290,6 +290,19 @@ def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_wi
     with dask.config.set(scheduler="synchronous"):
         viewer.add_image(lazy, name="another", contrast_limits=(0, 1))
     assert len(threads) <= 1  # (at most the slice napari shows)
+    # the current frame of that stack, a large 2D image, the full-resolution level of a multiscale one: the same
+    one = da.from_delayed(dask.delayed(load)(1), (32, 32), np.float32)
+    viewer.add_image(one, name="still", contrast_limits=(0, 1))
+    viewer.add_image([one, one[::2, ::2]], name="pyramid", multiscale=True, contrast_limits=(0, 1))
+    for name, frames in (("movie", "current frame"), ("still", None), ("pyramid", None)):
+        widget.pickers["image"].value = viewer.layers[name]
+        if frames:
+            widget.frames.value = frames
+        threads.clear()
+        with dask.config.set(scheduler="synchronous"):
+            run_widget(widget)
+        assert viewer.layers[f"{name} mask"].data.shape[-2:] == (32, 32)
+        assert threads and threading.main_thread() not in threads, name
 
 
 def test_a_frame_after_a_whole_stack_run_replaces_it(viewer, open_widget, run_widget):

@@ -104,17 +104,18 @@ def read_image(
 
     With ``whole_stack``, ``axis`` is the leading axis that holds the sequence; a layer with more leading axes
     (e.g. ``(T, Z, Y, X)``) is sliced at the viewer's current position on the others, and the index returned
-    has ``None`` at ``axis`` (``None`` as a whole for a plain ``(T, Y, X[, RGB])`` stack). ``lazy``: a whole
-    stack of dask / zarr data is returned as it is, to be loaded where it is used (the library does, in the
-    worker thread: loading a long lazy movie in the GUI thread froze the viewer).
+    has ``None`` at ``axis`` (``None`` as a whole for a plain ``(T, Y, X[, RGB])`` stack). ``lazy``: dask /
+    zarr data (a whole stack, a frame of it, a large image or a multiscale level) is returned unloaded, to be
+    loaded where it is used (the library does, in the worker thread: loading a long lazy movie, or a slide's
+    full-resolution level, in the GUI thread froze the viewer).
     """
-    if not is_stack(layer):
-        return layer_array(layer), None
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    if whole_stack and lazy and not isinstance(data, np.ndarray) and not hasattr(data, "compute"):
+    if lazy and not isinstance(data, np.ndarray) and not hasattr(data, "compute"):
         import dask.array as da  # (napari's dependency) zarr and other array-likes: slices stay lazy too
 
         data = da.from_array(data)
+    if not is_stack(layer):
+        return (data if lazy else layer_array(layer)), None
     if whole_stack:
         lead = stack_axes(layer)
         if lead == 1:
@@ -130,7 +131,7 @@ def read_image(
         # strict: beyond its frames napari shows nothing of the layer; the frame run must be one the user sees
         index = sel = current_frame(layer, viewer, strict=True)
     frame = data[sel]
-    if whole_stack and lazy:
+    if lazy:
         return frame, index
     return np.asarray(loaded(frame)), index
 
