@@ -179,6 +179,23 @@ def test_napari_layers_and_multiscale_data_are_refused_with_what_to_pass():
     assert dd.segment(pyramid[0], iterations=1, device="cpu").mask.shape == (32, 32)
 
 
+def test_torch_tensors_are_taken_as_arrays():
+    """Tensors straight from a model: requiring grad, bfloat16 (numpy has neither), as image and as hints."""
+    import torch
+
+    img = np.random.default_rng(0).random((24, 24, 3)).astype(np.float32)
+    ref = dd.segment(img, iterations=2, max_size=16, device="cpu")
+    t = torch.from_numpy(img).requires_grad_(True)
+    assert np.array_equal(dd.segment(t, iterations=2, max_size=16, device="cpu").soft_mask, ref.soft_mask)
+    hints = torch.zeros(24, 24, dtype=torch.bfloat16)
+    hints[8:16, 8:16] = 1
+    r = dd.segment(img, hints=hints, iterations=2, max_size=16, device="cpu")
+    assert (r.hints[8:16, 8:16] == 1).all()
+    r = dd.separate_layers(torch.from_numpy(np.stack([img, img[::-1]])).to(torch.bfloat16), iterations=2,
+                           max_size=16, device="cpu")
+    assert r.layers[0].shape == img.shape
+
+
 def test_inputs_whose_values_the_results_cannot_keep_warn():
     import warnings
 

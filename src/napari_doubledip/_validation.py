@@ -108,8 +108,9 @@ def loaded(x: object) -> object:
 
 
 def plain_data(x: object, name: str) -> object:
-    """``x`` as array-like data: a dask array computed; a napari layer or multiscale data refused with a
-    message saying what to pass (``np.asarray`` of napari's ``MultiScaleData`` is its *smallest* level)."""
+    """``x`` as array-like data: a dask array computed, a torch tensor as numpy (detached, on the host); a napari
+    layer or multiscale data refused with a message saying what to pass (``np.asarray`` of napari's
+    ``MultiScaleData`` is its *smallest* level)."""
     # isinstance against napari's classes where napari is loaded (the library never imports it): a plugin's
     # layers are proxies whose type() is not the layer class.
     layers = sys.modules.get("napari.layers")
@@ -121,6 +122,11 @@ def plain_data(x: object, name: str) -> object:
         )
     if layers is not None and isinstance(x, layers.Layer):
         raise TypeError(f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data")
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        # np.asarray refuses a tensor that requires grad, one on a GPU, and bfloat16 (numpy has none)
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
     x = loaded(x)
     if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and x.mask.any():
         warn(

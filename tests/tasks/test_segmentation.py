@@ -115,6 +115,14 @@ def test_bad_arguments_raise():
         dd.segment(img, iterations=0)
     with pytest.raises(TypeError, match="max_size"):
         dd.segment(img, max_size="big", iterations=1)
+    # callbacks that could not be called are refused at the call, not at the first report
+    with pytest.raises(TypeError, match=r"progress must be a callable taking one argument .* signature \(\)"):
+        dd.segment(img, iterations=1, progress=lambda: None)
+    with pytest.raises(TypeError, match="stop must be a callable taking no argument"):
+        dd.segment(img, iterations=1, stop=lambda p: True)
+    with pytest.raises(TypeError, match="stop must be a callable taking no argument"):
+        dd.iterate(dd.segment, img, iterations=1, stop=lambda p: True)
+    assert dd.segment(img, iterations=1, max_size=16, progress=print, stop=lambda *a: False).iterations == 1
 
 
 def test_without_hints_reconstruction_starts_at_once():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import inspect
 import math
 import time
 from collections.abc import Callable, Generator
@@ -251,7 +252,10 @@ def check_stop(stop: StopRequest) -> StopRequest:
     TypeError
         For anything else (e.g. ``stop=True``, which would otherwise fail only at the first iteration).
     """
-    if stop is None or callable(getattr(stop, "is_set", None)) or callable(stop):
+    if stop is None or callable(getattr(stop, "is_set", None)):
+        return stop
+    if callable(stop):
+        _check_takes(stop, 0, "stop", "a callable taking no argument (returning True to stop)")
         return stop
     raise TypeError(
         "stop must be None, a threading.Event (anything with is_set()) or a callable returning True to stop, "
@@ -261,9 +265,25 @@ def check_stop(stop: StopRequest) -> StopRequest:
 
 def check_progress(progress: Callable[[Progress], Any] | None) -> Callable[[Progress], Any] | None:
     """Validate a progress callback: ``None`` or a callable (``TypeError`` otherwise)."""
-    if progress is None or callable(progress):
+    if progress is None:
+        return progress
+    if callable(progress):
+        _check_takes(progress, 1, "progress", "a callable taking one argument (a Progress)")
         return progress
     raise TypeError(f"progress must be None or a callable taking a Progress, got {type(progress).__name__}")
+
+
+def _check_takes(func: Callable[..., Any], n: int, name: str, wanted: str) -> None:
+    """``TypeError`` now, not at the first report, if ``func`` cannot be called with ``n`` positional arguments
+    (callables whose signature Python cannot tell, e.g. some builtins, pass)."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*([None] * n))
+    except TypeError:
+        raise TypeError(f"{name} must be {wanted}; {func!r} has the signature {sig}") from None
 
 
 def _stop_requested(stop: StopRequest) -> bool:
