@@ -220,8 +220,14 @@ def test_a_mask_given_back_is_read_as_hints_inside_both_regions():
     assert (hints[24:40, 24:40] == 1).all() and (hints[:10, :10] == 2).all() and (hints[60:, 60:] == 2).all()
     assert (hints[14:18, 18:46] == 0).all()  # a band along the border is left to the run (radius 2 px here)
     frames = mask_as_hints(np.stack([mask, np.zeros_like(mask)]))  # per frame
-    assert np.array_equal(frames[0], hints) and (frames[1] == 2).all()
+    assert np.array_equal(frames[0], hints) and (frames[1] == 0).all()  # a frame not computed: no hints
     assert np.array_equal(mask_as_hints(mask * 2), mask * 2)  # no foreground: plain scribbles
+    big = np.zeros((256, 256), np.uint8)  # radius 8 px: a small object and a thin stroke keep a core of hints
+    big[100:114, 100:114] = 1
+    big[20:200, 30:40] = 1
+    hints = mask_as_hints(big)
+    assert (hints[105:109, 105:109] == 1).all() and (hints[30:190, 34:36] == 1).all()
+    assert not (hints[big == 0] == 1).any() and not (hints[big == 1] == 2).any()
 
 
 def test_a_segmentation_mask_picked_as_scribbles_gives_background_hints_too(viewer, open_widget, run_widget):

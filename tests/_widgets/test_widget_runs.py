@@ -83,34 +83,78 @@ def test_live_preview_appears_during_the_run(viewer, open_widget, qtbot):
     assert viewer.layers["comp mask"].metadata["preview"] is False
 
 
-def test_a_run_shows_in_naparis_activity_dock_until_it_ends(viewer, open_widget, qtbot):
+def test_a_run_shows_in_naparis_activity_dock_until_it_ends(viewer, open_widget, qtbot, monkeypatch):
     """The status bar's activity entry follows the run (seen while the dock is hidden) and goes when it ends;
     its Cancel button cancels the run as the widget's does."""
     from napari.utils import progress
+
+    import napari_doubledip._widgets._base as base
 
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=30)
     desc = "Segmentation (Double-DIP): comp"
 
-    def ours():
-        return [p for p in progress._all_instances if p.desc.startswith(desc)]
+    before = set(progress._all_instances)
 
-    seen = []
+    def ours():
+        return [p for p in progress._all_instances if p.desc.startswith(desc) and p not in before]
+
+    seen, closed = [], []
+    close = base._Activity.close
+    monkeypatch.setattr(base._Activity, "close", lambda a: closed.append((a._bar.n, a._bar.total)) or close(a))
     worker = widget.run(start=False)
     assert [bar.total for bar in ours()] == [0]  # busy: no report yet
     worker.yielded.connect(lambda p: seen.append([(bar.n, bar.total) for bar in ours()]))
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
-    assert seen and seen[-1] == [(30, 30)] and all(len(entry) == 1 for entry in seen)
-    assert ours() == []
-    before = names(viewer)
+    # one entry throughout, following the reports (drawn at most every ACTIVITY_SECONDS, and the end of the
+    # run may close it while it draws an earlier report)
+    assert seen and all(len(entry) == 1 and entry[0][1] in (0, 30) for entry in seen)
+    assert len(closed) == 1 and closed[0][1] == 30 and 5 <= closed[0][0] <= 30 and ours() == []
+    layers = names(viewer)
     widget.iterations.value = 5000
     worker = widget.run(start=False)
     worker.yielded.connect(lambda p: ours()[0].cancel() if p.iteration >= 25 else None)  # its Cancel button
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert widget.status.value == "Cancelled." and ours() == [] and worker.abort_requested
-    assert names(viewer) == before and widget.run_button.text == "Run"
+    assert names(viewer) == layers and widget.run_button.text == "Run"
+
+
+def test_a_backlog_of_reports_does_not_nest_the_progress_slot(
+    viewer, open_widget, run_widget, monkeypatch, errors
+):
+    """napari's activity bar processes Qt events when it changes: queued reports must not be handled one inside
+    another (400 reports queued nested 96 deep and hit the recursion limit) and the run must still end cleanly."""
+    from napari.utils import progress
+
+    import napari_doubledip._widgets._base as base
+    from napari_doubledip.solver.progress import Progress
+
+    def backlog(function, args, kwargs, control):
+        for i in range(1, 401):
+            yield Progress(i, 400, 0.5, {}, None, 0.0)
+        raise ValueError("the end of the backlog")
+
+    monkeypatch.setattr(base, "run_task", backlog)
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG)
+    before = set(progress._all_instances)
+    depth, deepest = [0], [0]
+    handle = widget._on_progress
+
+    def counted(p):
+        depth[0] += 1
+        deepest[0] = max(deepest[0], depth[0])
+        try:
+            handle(p)
+        finally:
+            depth[0] -= 1
+
+    widget._on_progress = counted  # (what run() connects; monkeypatch's undo would remove a magicgui child)
+    run_widget(widget)
+    assert deepest[0] <= 2 and errors == ["Segmentation (Double-DIP): the end of the backlog"]
+    assert set(progress._all_instances) == before and widget.run_button.text == "Run"
 
 
 def test_rerun_updates_layers_in_place(viewer, open_widget, run_widget):
@@ -1004,8 +1048,9 @@ def test_a_shapes_layer_added_for_segmentation_becomes_its_box_once_drawn_in(
     """napari's "new shapes" button is how one starts drawing a box: the new layer is the box; until a rectangle
     is drawn in it, the run uses the automatic hints (not an error)."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")
+    viewer.add_shapes([np.array([[40, 40], [40, 60], [60, 60], [60, 40]], float)], name="rois elsewhere")
     widget = open_widget(SEG, iterations=3)
-    assert widget.pickers["box"].value is None
+    assert widget.pickers["box"].value is None  # an existing Shapes layer may annotate something else
     boxes = viewer.add_shapes(name="Shapes")
     assert widget.pickers["box"].value.name == "Shapes"
     run_widget(widget)

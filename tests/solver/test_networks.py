@@ -88,3 +88,24 @@ def test_bfloat16_body_keeps_float32_outputs_close_to_float32():
     assert not torch.equal(y16, y16.to(torch.bfloat16).float())
     y16.mean().backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in net.parameters())
+
+
+def test_weights_come_from_the_generator_as_torch_draws_them():
+    """A seed gives the weights nn.Conv2d's own initialisation draws after torch.manual_seed(seed) (what runs
+    used before the run-local generator), and building a network leaves the global RNG alone."""
+    from napari_doubledip.solver.networks import _conv
+
+    torch.manual_seed(4)
+    ref = torch.nn.Conv2d(6, 10, 3, groups=2)
+    ours = _conv(3, 5, 3, 2, fast=True, bias=True, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(ours.weight, ref.weight) and torch.equal(ours.bias, ref.bias)
+    torch.manual_seed(4)
+    ref1 = torch.nn.Conv2d(6, 10, 1, groups=2)
+    ours1 = _conv(3, 5, 1, 2, fast=True, generator=torch.Generator().manual_seed(4))  # the 1x1 GEMM form
+    assert torch.equal(ours1.weight, ref1.weight.reshape(2, 5, 3)) and torch.equal(ours1.bias, ref1.bias)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    GroupedSkipNet(NetConfig(channels=(8, 16), skip=(2, 2), in_channels=4), 3, groups=2,
+                   generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.rand(3), expected)

@@ -49,17 +49,18 @@ def test_environment_pins_the_count(monkeypatch):
     monkeypatch.setenv(T.ENV, "3")
     assert T.threads_for(0, 2) == 3  # the pin wins over the ceiling
     monkeypatch.setattr(T, "_TOLD", set())
-    for bad in ("zero", "0", "-2", "²"):  # not a positive integer: ignored, and said once
+    for bad in ("zero", "-2", "²"):  # not a count: ignored, and said once
         monkeypatch.setenv(T.ENV, bad)
-        with pytest.warns(UserWarning, match=f"{T.ENV}='{bad}' is not a positive whole number"):
+        with pytest.warns(UserWarning, match=f"{T.ENV}='{bad}' is not a whole number of threads"):
             assert T.threads_for(0, 8) == 1
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert T.threads_for(0, 8) == 1
-    monkeypatch.setenv(T.ENV, "")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert T.threads_for(0, 8) == 1  # unset or empty: the work decides
+    for auto in ("", "0"):
+        monkeypatch.setenv(T.ENV, auto)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert T.threads_for(0, 8) == 1  # empty or 0: the work decides
 
 
 def test_step_work_counts_batched_instances_and_noise_sizes():

@@ -178,6 +178,8 @@ def test_mixtures_validation():
         dd.separate_layers(np.zeros((32, 32, 8)), iterations=1)  # a multispectral image, not 32 mixtures
     with pytest.raises(ValueError, match="would be 24 images"):
         dd.remove_watermark(np.zeros((24, 24, 5)), box=(4, 4, 12, 12), iterations=1)
+    rng = np.random.default_rng(0)  # 32 images of 16 x 16 pixels are a set, not one image
+    assert len(dd.separate_layers(rng.random((32, 16, 16)), iterations=1, max_size=16).alphas) == 32
 
 
 @pytest.mark.filterwarnings("ignore:separate_layers. the mixtures do not determine")  # the dark copy's consequence

@@ -58,6 +58,8 @@ MIN_PREVIEW_SECONDS = 0.5
 
 #: Height (pixels) of the multi-layer pickers: about six rows, scrolling beyond.
 SELECT_HEIGHT = 110
+#: The activity dock's bar is redrawn at most this often (each redraw processes Qt events: see _Activity).
+ACTIVITY_SECONDS = 0.1
 #: A second click on Run within this many seconds (a double-click) does not cancel the run it started.
 DOUBLE_CLICK_S = 0.4
 
@@ -117,20 +119,41 @@ class _ActivityBar(cancelable_progress):
 class _Activity:
     """A run's entry in napari's activity dock (the status bar's *activity* button), with a Cancel button that
     acts as the widget's: a run stays visible and cancellable there while its dock is hidden, tabbed behind
-    another or scrolled away. Driven from the main thread."""
+    another or scrolled away. Driven from the main thread.
+
+    napari's bar processes Qt events on every change (``QApplication.processEvents``), so the worker's queued
+    reports are handled *inside* an update: an update that arrives while one is applied only records its value
+    (the outer one applies the latest), and changes are drawn at most every :data:`ACTIVITY_SECONDS`. Otherwise
+    a backlog of reports nests one progress slot in another, up to Python's recursion limit (measured: 300
+    queued reports).
+    """
 
     def __init__(self, description: str, on_cancel: Callable[[], None]) -> None:
-        self._bar = _ActivityBar(description, on_cancel)
         self._closed = False
+        self._busy = False
+        self._pending: tuple[int, int] | None = None
+        self._drawn_at = -float("inf")
+        self._bar = _ActivityBar(description, on_cancel)
 
     def update(self, done: int, total: int) -> None:
-        """Show ``done`` of ``total`` iterations."""
-        if self._closed:
+        """Show ``done`` of ``total`` iterations (now, or with a later update if one is being drawn or was
+        drawn less than :data:`ACTIVITY_SECONDS` ago; the last of a run is always drawn)."""
+        self._pending = (done, total)
+        if self._closed or self._busy:
             return
-        if self._bar.total != total:
-            self._bar.total = total
-        if done != self._bar.n:
-            self._bar.update(done - self._bar.n)
+        now = time.monotonic()
+        if done < total and now - self._drawn_at < ACTIVITY_SECONDS:
+            return
+        self._busy, self._drawn_at = True, now
+        try:
+            while self._pending is not None and not self._closed:
+                (done, total), self._pending = self._pending, None
+                if self._bar.total != total:
+                    self._bar.total = total
+                if done != self._bar.n:
+                    self._bar.update(done - self._bar.n)
+        finally:
+            self._busy = False
 
     def close(self) -> None:
         """Remove the entry (idempotent)."""
@@ -310,6 +333,8 @@ class TaskWidget(Container):
             if spec_in.multiple:
                 continue
             if spec_in.preselect:
+                if not spec_in.preselect_at_open:
+                    continue
                 # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one
                 layers = [c for c in picker.choices if c is not None]
                 boxes = [c for c in layers if _has_rectangle(c)]
@@ -561,10 +586,19 @@ class TaskWidget(Container):
         self._set_running(True)
         self.status.value = f"Starting {job.function} on {job.sources[0].name!r}..."
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
-        job.activity = _Activity(f"{self.spec.title}: {job.sources[0].name}", self.cancel)
+        activity = _Activity(f"{self.spec.title}: {job.sources[0].name}", lambda: self._cancel_job(job))
+        if self._job is job:
+            job.activity = activity
+        else:  # the widget went while the entry was made (it processes Qt events)
+            activity.close()
         if start:
             worker.start()
         return worker
+
+    def _cancel_job(self, job: _Job) -> None:
+        """Cancel ``job`` if it is still this widget's run (an activity entry's Cancel)."""
+        if self._job is job:
+            self.cancel()
 
     def cancel(self) -> None:
         """Stop the run at the next report: drop its layers, or keep the best result so far if asked to."""

@@ -44,6 +44,9 @@ class LayerInput:
         For a Shapes input in a whole-stack mode: rectangles drawn on two or more frames give each of those frames
         its own box (``{frame: box}`` in :attr:`Inputs.layers`; e.g. a moving object's boxes); rectangles on one
         frame, or a 2D Shapes layer, give one box for every frame.
+    preselect_at_open
+        With ``preselect``: also choose an existing layer when the widget opens (``False``: only a layer added
+        later, the user's "new layer" for this widget; an existing one may annotate something else).
     empty_is_none
         For an optional Shapes input: a layer without any rectangle counts as "none" (a preselected layer the
         user has not drawn in yet), instead of being refused.
@@ -61,6 +64,7 @@ class LayerInput:
     tooltip: str = ""
     preselect: bool = False
     per_frame: bool = False
+    preselect_at_open: bool = True
     empty_is_none: bool = False
     from_output: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = ()
 

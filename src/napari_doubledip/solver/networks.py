@@ -81,8 +81,7 @@ class _Pointwise(nn.Module):
         self, cin: int, cout: int, groups: int, bias: bool = True, generator: torch.Generator | None = None
     ) -> None:
         super().__init__()
-        weight = torch.empty(cout * groups, cin, 1, 1)
-        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)  # nn.Conv2d's default
+        weight = _default_weight(torch.empty(cout * groups, cin, 1, 1), generator)
         b = _default_bias(cout * groups, cin, generator)
         self.weight = nn.Parameter(weight.reshape(groups, cout, cin))
         self.bias = nn.Parameter(b) if bias else None
@@ -93,10 +92,23 @@ class _Pointwise(nn.Module):
         return F.linear(x.permute(0, 2, 3, 1), w, self.bias).permute(0, 3, 1, 2)
 
 
+def _default_weight(weight: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``nn.Conv2d``'s default weight initialisation, in place (drawn from ``generator``, else the global RNG).
+
+    What ``nn.init.kaiming_uniform_(weight, a=math.sqrt(5))`` draws, bit for bit, written out because its
+    ``generator`` argument needs torch 2.2.
+    """
+    fan_in = weight.shape[1] * math.prod(weight.shape[2:])
+    gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))  # leaky_relu gain of the slope sqrt(5)
+    bound = math.sqrt(3.0) * (gain / math.sqrt(fan_in))
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound, generator=generator)
+
+
 def _default_bias(n: int, fan_in: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """``nn.Conv2d``'s default bias initialisation (drawn from ``generator``, else the global RNG)."""
     bound = 1 / math.sqrt(fan_in)
-    return nn.init.uniform_(torch.empty(n), -bound, bound, generator=generator)
+    return torch.empty(n).uniform_(-bound, bound, generator=generator)
 
 
 def _conv(
@@ -133,7 +145,7 @@ def _conv(
         bias=bias or not fast,
     )
     with torch.no_grad():  # nn.Conv2d.reset_parameters, with the generator
-        nn.init.kaiming_uniform_(conv.weight, a=math.sqrt(5), generator=generator)
+        _default_weight(conv.weight, generator)
         b = _default_bias(cout * groups, cin * k * k, generator)
         if conv.bias is not None:
             conv.bias.copy_(b)

@@ -10,6 +10,7 @@ resumes the run.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
@@ -45,8 +46,46 @@ def drive(gen: Generator[Y, Any, R], around: Callable[[Callable[[], Y]], Y]) -> 
             advance = lambda sent=sent: gen.send(sent)  # noqa: E731
 
 
-#: Device types whose autocast a caller may have left open (``torch.is_autocast_enabled(type)``).
-_AUTOCAST_TYPES = ("cpu", "cuda", "mps")
+#: Device types whose autocast a caller may have left open.
+_AUTOCAST_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # torch < 2.4: no device argument
+        if device_type == "cpu":
+            return bool(torch.is_autocast_cpu_enabled())
+        return device_type == "cuda" and bool(torch.is_autocast_enabled())
+    except RuntimeError:  # a device type this torch build does not know
+        return False
+
+
+# The default dtype is process-wide: runs in several threads share one switch to float32, made by the first to
+# start a stretch and undone by the last to end one (a thread that restored it under another's feet made that
+# one's tensors float64 mid-stretch).
+_DTYPE_LOCK = threading.Lock()
+_dtype_users = 0
+_dtype_saved: torch.dtype | None = None
+
+
+def _enter_float32() -> None:
+    global _dtype_users, _dtype_saved
+    with _DTYPE_LOCK:
+        if _dtype_users == 0:
+            _dtype_saved = torch.get_default_dtype()
+            if _dtype_saved != torch.float32:
+                torch.set_default_dtype(torch.float32)
+        _dtype_users += 1
+
+
+def _leave_float32() -> None:
+    global _dtype_users, _dtype_saved
+    with _DTYPE_LOCK:
+        _dtype_users -= 1
+        if _dtype_users == 0 and _dtype_saved is not None and _dtype_saved != torch.float32:
+            torch.set_default_dtype(_dtype_saved)
+            _dtype_saved = None
 
 
 @contextlib.contextmanager
@@ -55,24 +94,18 @@ def plain_torch() -> Iterator[None]:
 
     The optimisation needs gradients; an autocast left open would run a float32 run in lower precision while
     it reports float32 (the networks open their own autocast when asked to); and tensors made from Python
-    numbers must be float32. Grad mode and autocast are per thread; the default dtype is process-wide, so it is
-    changed (and put back) only when a caller has changed it.
+    numbers must be float32. Grad mode and autocast are per thread; the default dtype is process-wide: while
+    any run computes it is float32 in every thread (put back when the last stretch of the running ones ends).
     """
     with contextlib.ExitStack() as stack:
         if torch.is_inference_mode_enabled():
             stack.enter_context(torch.inference_mode(False))
         stack.enter_context(torch.enable_grad())
         for device_type in _AUTOCAST_TYPES:
-            try:
-                enabled = torch.is_autocast_enabled(device_type)
-            except (RuntimeError, TypeError):  # a device type this torch build does not know
-                continue
-            if enabled:
+            if _autocast_enabled(device_type):
                 stack.enter_context(torch.autocast(device_type, enabled=False))
-        dtype = torch.get_default_dtype()
-        if dtype != torch.float32:
-            torch.set_default_dtype(torch.float32)
-            stack.callback(torch.set_default_dtype, dtype)
+        _enter_float32()
+        stack.callback(_leave_float32)
         yield
 
 

@@ -60,15 +60,15 @@ _TOLD: set[str] = set()
 def _pinned() -> int | None:
     value = os.environ.get(ENV, "").strip()
     try:
-        n = int(value) if value else 0
+        n = int(value) if value else 0  # unset, empty or 0: the work decides
     except ValueError:
         n = -1
-    if n < 0 or (n == 0 and value):
+    if n < 0:
         if value not in _TOLD:
             _TOLD.add(value)
             from .._validation import warn
 
-            warn(f"{ENV}={value!r} is not a positive whole number of threads; ignored")
+            warn(f"{ENV}={value!r} is not a whole number of threads (0 = automatic); ignored")
         return None
     return n or None
 

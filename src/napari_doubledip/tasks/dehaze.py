@@ -206,11 +206,12 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         return None
     msg = f"airlight must be a number or a sequence of {channels} numbers, got {airlight!r}"
     try:
-        if np.asarray(airlight).dtype == bool:  # True would pass as 1.0
-            raise TypeError(msg)
+        boolean = np.asarray(airlight).dtype == bool  # True would pass as 1.0
         arr = np.asarray(airlight, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(msg) from exc
+    if boolean:
+        raise TypeError(msg)
     if arr.ndim == 0:
         arr = np.full(channels, float(arr))
     if arr.shape != (channels,):
