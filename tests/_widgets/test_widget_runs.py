@@ -751,12 +751,20 @@ def test_library_warnings_reach_their_widget_without_the_global_warnings_hook(
     assert [m for m in warnings_shown if "airlight" in m][0].startswith("Dehazing (Double-DIP): dehaze: airlight")
 
 
-def test_segmentation_of_a_whole_stack(viewer, open_widget, run_widget):
+def test_segmentation_of_a_whole_stack(viewer, open_widget, qtbot, monkeypatch):
+    from napari_doubledip.tasks import video as video_task
+
+    monkeypatch.setattr(video_task, "SETUP_REPORT_SECONDS", 0.0)  # the set-up of a long stack reports its steps
     video = samples.moving_object_video(size=32, frames=3).data  # (T, Y, X, RGB)
     viewer.add_image(video, name="movie", scale=(1.0, 2.0, 2.0))
     widget = open_widget(SEG)
     widget.frames.value = "whole stack (video)"
-    run_widget(widget)
+    statuses = []
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: statuses.append(widget.status.value))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert any(s.startswith("automatic hints: frame 1 of 3 (") for s in statuses), statuses
     mask = viewer.layers["movie mask"]
     assert mask.data.shape == (3, 32, 32) and mask.metadata["function"] == "segment_video"
     np.testing.assert_allclose(mask.scale, (1.0, 2.0, 2.0))

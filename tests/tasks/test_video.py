@@ -329,3 +329,32 @@ def test_settle_view_watches_a_bounded_set_of_frames():
     masks2 = masks.clone()
     masks2[39] = 1 - masks2[39]
     assert not torch.equal(view({"mask": masks2}), out)
+
+
+def test_a_long_set_up_reports_and_can_be_stopped(rng, monkeypatch):
+    """The automatic hints of a long stack take a while: they report (a point where a GUI can cancel), and a
+    stop request ends them early."""
+    import threading
+
+    monkeypatch.setattr(video, "SETUP_REPORT_SECONDS", 0.0)
+    computed = []
+    real = video.saliency_hints
+    monkeypatch.setattr(video, "saliency_hints", lambda frame: computed.append(1) or real(frame))
+    frames = rng.random((6, 24, 24))
+    gen = dd.iterate(dd.segment_video, frames, iterations=5, max_size=16)
+    first = next(gen)
+    assert first.stage == "automatic hints: frame 1 of 6" and first.iteration == 0 and first.total == 5
+    gen.close()  # the GUI's cancel at that point: nothing more is computed
+    assert len(computed) == 1
+    computed.clear()
+    stop = threading.Event()
+    reports = []
+
+    def on_report(p):
+        reports.append(p)
+        if p.stage:
+            stop.set()
+
+    r = dd.segment_video(frames, iterations=5, max_size=16, stop=stop, progress=on_report)
+    assert r.stopped and r.iterations == 0 and r.masks.shape == (6, 24, 24)
+    assert len(computed) == 1 and [p.stage for p in reports] == ["automatic hints: frame 1 of 6"]

@@ -631,8 +631,13 @@ class TaskWidget(Container):
             return
         self.progress.max = max(int(p.total), 1)
         self.progress.value = int(p.iteration)
+        stage = getattr(p, "stage", None)  # a set-up step (e.g. the automatic hints of a long stack)
         if not job.cancelled:
-            self.status.value = f"iteration {p.iteration}/{p.total}  loss {p.loss:.4g}  ({p.elapsed:.0f} s)"
+            self.status.value = (
+                f"{stage} ({p.elapsed:.0f} s)"
+                if stage
+                else f"iteration {p.iteration}/{p.total}  loss {p.loss:.4g}  ({p.elapsed:.0f} s)"
+            )
         every = int(self.preview_every.value)
         now = time.monotonic()
         due = p.iteration - job.last_preview_it >= every and now - job.last_preview_t >= MIN_PREVIEW_SECONDS

@@ -23,7 +23,11 @@ class Progress:
         User-facing arrays of the current result (only at check points, else ``None``; for large images some
         tasks make them at a reduced size, e.g. dehazing at about 1 megapixel).
     elapsed
-        Seconds since the start of the optimisation.
+        Seconds since the start of the optimisation (of the set-up, for a set-up report).
+    stage
+        ``None`` for a report of the optimisation. A set-up step long enough to report on its own (e.g.
+        ``"automatic hints: frame 40 of 100"`` for a long stack) sets it; ``iteration`` is then 0 and ``loss``
+        NaN. Such a report is, like any other, a point where a run can be stopped or its generator closed.
     """
 
     iteration: int
@@ -32,3 +36,4 @@ class Progress:
     losses: dict[str, float]
     preview: dict[str, np.ndarray] | None
     elapsed: float
+    stage: str | None = None

@@ -10,6 +10,7 @@ checks) visit every frame, in chunks.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any, Union
@@ -20,7 +21,7 @@ import torch
 from .._validation import as_frames, check_iterations, check_seed, hint_labels, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
-from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
@@ -167,10 +168,18 @@ class VideoSegmentationResult(RunInfo):
     hints: np.ndarray
 
 
+#: A set-up that takes longer reports its progress (a point where the run can be cancelled) about this often.
+SETUP_REPORT_SECONDS = 0.5
+
+
 def _video_hints(
-    hints: Hints, work: torch.Tensor, full_shape: tuple[int, int]
-) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float) and whether they came from the user."""
+    hints: Hints, work: torch.Tensor, full_shape: tuple[int, int], its: int, stop: StopRequest = None
+) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool]]:
+    """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float) and whether they came from the user.
+
+    While automatic hints are computed, yields a set-up report (``Progress.stage``) every
+    :data:`SETUP_REPORT_SECONDS`; a stop request ends them early (the frames left get none: the optimisation
+    that follows stops before its first step anyway)."""
     n = work.shape[0]
     ws = tuple(work.shape[-2:])
     if isinstance(hints, str):
@@ -181,7 +190,18 @@ def _video_hints(
         # Saliency is the costly part of the setup (~0.5-1 s a frame at 128 px on a 2-core CPU), so it runs on
         # every frame but at most HINT_SIZE px; the crude hints are then brought to the working size.
         small = resize(work, working_shape(ws, HINT_SIZE))
-        pairs = [saliency_hints(frame) for frame in small]
+        pairs = []
+        t0 = last = time.perf_counter()
+        for i, frame in enumerate(small):
+            if pairs and _stop_requested(stop):
+                pairs += [(torch.zeros_like(pairs[0][0]), torch.zeros_like(pairs[0][1]))] * (n - i)
+                break
+            pairs.append(saliency_hints(frame))
+            now = time.perf_counter()
+            if now - last >= SETUP_REPORT_SECONDS and i + 1 < n:
+                last = now
+                stage = f"automatic hints: frame {i + 1} of {n}"
+                yield Progress(0, its, float("nan"), {}, None, now - t0, stage=stage)
         fg = torch.stack([p[0] for p in pairs])[:, None].float()
         bg = torch.stack([p[1] for p in pairs])[:, None].float()
         fg, bg = resize(fg, ws)[:, 0] > 0.5, resize(bg, ws)[:, 0] > 0.5
@@ -295,7 +315,7 @@ def segment_video(
     full = to_tensor(stack, dev)  # (T, C, H, W)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
-    fg_w, bg_w, user = _video_hints(hints, work, size)
+    fg_w, bg_w, user = yield from _video_hints(hints, work, size, its, stop)
     task = _video_task(
         seg.build_task(work, fg_w, bg_w, its, user, phases=SEGMENT_PHASES, lr=0.01),
         k,
