@@ -358,3 +358,22 @@ def test_a_long_set_up_reports_and_can_be_stopped(rng, monkeypatch):
     r = dd.segment_video(frames, iterations=5, max_size=16, stop=stop, progress=on_report)
     assert r.stopped and r.iterations == 0 and r.masks.shape == (6, 24, 24)
     assert len(computed) == 1 and [p.stage for p in reports] == ["automatic hints: frame 1 of 6"]
+
+
+@pytest.mark.parametrize("func", [dd.segment_video, dd.separate_video_layers])
+def test_a_long_finishing_reports_where_it_can_be_cancelled(rng, monkeypatch, func):
+    monkeypatch.setattr(video, "SETUP_REPORT_SECONDS", 0.0)
+    frames = rng.random((10, 24, 24))  # finished 8 frames at a time: one report between the two chunks
+    reports = []
+    kwargs = {"hints": None} if func is dd.segment_video else {}  # (no automatic hints: no set-up reports)
+    r = func(frames, iterations=2, max_size=16, progress=reports.append, **kwargs)
+    finishing = [p for p in reports if p.stage and p.stage.startswith("finishing")]
+    assert [p.stage for p in finishing] == ["finishing at full size: frame 8 of 10"]
+    assert finishing[0].iteration == r.iterations == 2 and finishing[0].total == 2
+    gen = dd.iterate(func, frames, iterations=2, max_size=16)
+    for p in gen:
+        if p.stage and p.stage.startswith("finishing"):
+            gen.close()  # a GUI's cancel there: no result, nothing more computed
+            break
+    else:
+        raise AssertionError("no finishing report")

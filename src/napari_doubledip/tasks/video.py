@@ -140,6 +140,30 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
+#: A set-up or finishing step that takes longer reports its progress (a point where the run can be cancelled)
+#: about this often.
+SETUP_REPORT_SECONDS = 0.5
+
+
+class _StageReports:
+    """Reports of a long per-frame step outside the optimisation (``Progress.stage``), at most every
+    :data:`SETUP_REPORT_SECONDS`: for a long stack the automatic hints and the full-size finishing take seconds,
+    and a GUI worker can only be cancelled where the run yields."""
+
+    def __init__(self, what: str, frames: int, iteration: int, total: int, loss: float = float("nan")) -> None:
+        self.what, self.frames, self.iteration, self.total, self.loss = what, frames, iteration, total, loss
+        self.t0 = self.last = time.perf_counter()
+
+    def after(self, done: int) -> Progress | None:
+        """A report after ``done`` frames, if one is due (none after the last frame)."""
+        now = time.perf_counter()
+        if done >= self.frames or now - self.last < SETUP_REPORT_SECONDS:
+            return None
+        self.last = now
+        stage = f"{self.what}: frame {done} of {self.frames}"
+        return Progress(self.iteration, self.total, self.loss, {}, None, now - self.t0, stage=stage)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Video segmentation (Eq. 4-5)
 
@@ -168,10 +192,6 @@ class VideoSegmentationResult(RunInfo):
     hints: np.ndarray
 
 
-#: A set-up that takes longer reports its progress (a point where the run can be cancelled) about this often.
-SETUP_REPORT_SECONDS = 0.5
-
-
 def _video_hints(
     hints: Hints, work: torch.Tensor, full_shape: tuple[int, int], its: int, stop: StopRequest = None
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool]]:
@@ -191,17 +211,14 @@ def _video_hints(
         # every frame but at most HINT_SIZE px; the crude hints are then brought to the working size.
         small = resize(work, working_shape(ws, HINT_SIZE))
         pairs = []
-        t0 = last = time.perf_counter()
+        reports = _StageReports("automatic hints", n, 0, its)
         for i, frame in enumerate(small):
             if pairs and _stop_requested(stop):
                 pairs += [(torch.zeros_like(pairs[0][0]), torch.zeros_like(pairs[0][1]))] * (n - i)
                 break
             pairs.append(saliency_hints(frame))
-            now = time.perf_counter()
-            if now - last >= SETUP_REPORT_SECONDS and i + 1 < n:
-                last = now
-                stage = f"automatic hints: frame {i + 1} of {n}"
-                yield Progress(0, its, float("nan"), {}, None, now - t0, stage=stage)
+            if (report := reports.after(i + 1)) is not None:
+                yield report
         fg = torch.stack([p[0] for p in pairs])[:, None].float()
         bg = torch.stack([p[1] for p in pairs])[:, None].float()
         fg, bg = resize(fg, ws)[:, 0] > 0.5, resize(bg, ws)[:, 0] > 0.5
@@ -338,6 +355,7 @@ def segment_video(
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
 
     masks, softs, fgs, bgs = [], [], [], []
+    reports = _StageReports("finishing at full size", n, sol.iterations, task.iterations, sol.final_loss)
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
         soft = seg.finish_masks(sol.outputs["mask"][s], full[s])  # (k, H, W)
         m = (soft > 0.5).float()[:, None]
@@ -347,6 +365,8 @@ def segment_video(
         bgs.append(to_numpy((1 - m) * full[s] + m * bg_layer))
         masks.append(m[:, 0].cpu().numpy())
         softs.append(soft.cpu().numpy())
+        if (report := reports.after(s.stop)) is not None:
+            yield report
     labels = np.zeros((n, *size), np.uint8)
     labels[resize(fg_w, size)[:, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, size)[:, 0].cpu().numpy() > 0.5] = 2
@@ -556,7 +576,10 @@ def separate_video_layers(
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     alphas = tr.mix(sol.outputs["alpha"]).flatten()
-    dynamic, static = _full_resolution(sol.outputs["dynamic"], sol.outputs["static"], alphas, full)
+    reports = _StageReports("finishing at full size", n, sol.iterations, task.iterations, sol.final_loss)
+    dynamic, static = yield from _full_resolution(
+        sol.outputs["dynamic"], sol.outputs["static"], alphas, full, reports
+    )
     return VideoLayersResult(
         dynamic=vr.restore(dynamic),
         static=vr.restore(static[0]),
@@ -566,25 +589,34 @@ def separate_video_layers(
 
 
 def _full_resolution(
-    dynamic: torch.Tensor, static: torch.Tensor, alphas: torch.Tensor, full: torch.Tensor
-) -> tuple[np.ndarray, np.ndarray]:
+    dynamic: torch.Tensor,
+    static: torch.Tensor,
+    alphas: torch.Tensor,
+    full: torch.Tensor,
+    reports: _StageReports | None = None,
+) -> Generator[Progress, None, tuple[np.ndarray, np.ndarray]]:
     """Full-size layers ``(T, H, W, C)`` and ``(1, H, W, C)`` numpy that reconstruct every frame exactly.
 
     The static layer is the DIP's, upsampled; when the working size is smaller than the frames, the detail it lost
     is the temporal median of the per-frame residuals ``(I_i - a_i up(y1_i) - (1 - a_i) up(y2)) / (1 - a_i)``
     (static detail is in every frame's residual, moving detail is not). Each frame's dynamic layer is then what
     the static layer leaves of it, ``(I_i - (1 - a_i) y2) / a_i``: it keeps the frame's full detail, which the
-    shared dynamic DIP only approximates.
+    shared dynamic DIP only approximates. Yields ``reports``' stage reports when due (a generator: ``yield from``).
     """
     size = tuple(full.shape[-2:])
     n = full.shape[0]
     a = alphas.view(n, 1, 1, 1)
     static_full = resize(static, size)
+    # Both passes report on the frames of the second (the residuals are the quicker part).
     if tuple(static.shape[-2:]) != size:
         resid = [
             (full[s] - a[s] * resize(dynamic[s], size) - (1 - a[s]) * static_full) / (1 - a[s])
             for s in _chunks(n, 8)
         ]
         static_full = (static_full + torch.cat(resid).median(dim=0, keepdim=True).values).clamp(0, 1)
-    dyn = [to_numpy(((full[s] - (1 - a[s]) * static_full) / a[s]).clamp(0, 1)) for s in _chunks(n, 8)]
+    dyn = []
+    for s in _chunks(n, 8):
+        dyn.append(to_numpy(((full[s] - (1 - a[s]) * static_full) / a[s]).clamp(0, 1)))
+        if reports is not None and (report := reports.after(s.stop)) is not None:
+            yield report
     return np.concatenate(dyn), to_numpy(static_full)
