@@ -78,3 +78,19 @@ def test_a_task_ignores_the_callers_grad_mode_autocast_and_default_dtype():
         torch.set_default_dtype(old)
     assert np.array_equal(wide.soft_mask, ref.soft_mask)
     assert hazy.clean.dtype == np.float32 and np.isfinite(hazy.clean).all()
+
+
+def test_a_default_dtype_set_while_another_run_computes_is_switched_too():
+    """Runs in two threads share the switch to float32; a float64 default set in between (napari's console
+    during a GUI run) is switched for the next stretch as well, and is what comes back at the end."""
+    from napari_doubledip.solver.stretches import plain_torch
+
+    old = torch.get_default_dtype()
+    try:
+        with plain_torch():  # another run's stretch
+            torch.set_default_dtype(torch.float64)
+            with plain_torch():
+                assert torch.get_default_dtype() == torch.float32
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(old)

@@ -358,6 +358,10 @@ def test_a_long_set_up_reports_and_can_be_stopped(rng, monkeypatch):
     r = dd.segment_video(frames, iterations=5, max_size=16, stop=stop, progress=on_report)
     assert r.stopped and r.iterations == 0 and r.masks.shape == (6, 24, 24)
     assert len(computed) == 1 and [p.stage for p in reports] == ["automatic hints: frame 1 of 6"]
+    # a request that is true only once still stops the run: no step may train on the incomplete hints
+    calls = []
+    r = dd.segment_video(frames, iterations=5, max_size=16, stop=lambda: calls.append(1) or len(calls) == 1)
+    assert r.stopped and r.iterations == 0
 
 
 @pytest.mark.parametrize("func", [dd.segment_video, dd.separate_video_layers])

@@ -37,9 +37,10 @@ def mask_as_hints(mask: np.ndarray) -> np.ndarray:
     """A mask from an earlier segmentation run (1 = foreground, 0 = background), perhaps corrected by painting,
     as scribbles: 1 inside the foreground and 2 inside the background, leaving a band along their border for
     the run to decide. The band is 1/32 of the frame's short side (at least 2 px) deep, and at most half the
-    depth of each region, so that a small object or a thin painted stroke keeps a core of hints. 2s painted on
-    it stay background hints. A frame without any foreground (not computed yet, in a stack collected frame by
-    frame) gets no hints; without any foreground at all the mask is read as plain scribbles.
+    depth of each region, so that a small object or a thin painted stroke keeps a core of hints; specks thinner
+    than 3 px get none. 2s painted on it stay background hints. A frame without any foreground (not computed
+    yet, in a stack collected frame by frame, or erased: paint 2 to say the object is absent there) gets no
+    hints; without any foreground at all the mask is read as plain scribbles.
 
     Why: as scribbles a mask's 0 would mean "unmarked", so a corrected mask would give foreground hints only and
     erasing a false blob would tell the run nothing. ``benchmarks/mask_feedback.py`` (128 px texture composite,
@@ -63,7 +64,8 @@ def mask_as_hints(mask: np.ndarray) -> np.ndarray:
 
 
 def _core(region: np.ndarray, radius: float) -> np.ndarray:
-    """The pixels of ``region`` deeper than ``radius``, or than half the depth of their connected part."""
+    """The pixels of ``region`` deeper than ``radius``, or than half the depth of their connected part; none of
+    a part less than 3 px thick (a speck the earlier run left is no statement)."""
     from scipy import ndimage as ndi
 
     depth = ndi.distance_transform_edt(region)
@@ -71,7 +73,8 @@ def _core(region: np.ndarray, radius: float) -> np.ndarray:
     if n == 0:
         return region
     deepest = np.asarray(ndi.maximum(depth, parts, index=np.arange(1, n + 1)))
-    limit = np.concatenate([[np.inf], np.minimum(radius, deepest / 2)])  # part 0 is outside the region
+    limit = np.where(deepest >= 2, np.minimum(radius, deepest / 2), np.inf)
+    limit = np.concatenate([[np.inf], limit])  # part 0 is outside the region
     return depth > limit[parts]
 
 

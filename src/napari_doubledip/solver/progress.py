@@ -23,11 +23,12 @@ class Progress:
         User-facing arrays of the current result (only at check points, else ``None``; for large images some
         tasks make them at a reduced size, e.g. dehazing at about 1 megapixel).
     elapsed
-        Seconds since the start of the optimisation (of the set-up, for a set-up report).
+        Seconds since the start of the optimisation (for a ``stage`` report: since the start of that step).
     stage
-        ``None`` for a report of the optimisation. A set-up step long enough to report on its own (e.g.
-        ``"automatic hints: frame 40 of 100"`` for a long stack) sets it; ``iteration`` is then 0 and ``loss``
-        NaN. Such a report is, like any other, a point where a run can be stopped or its generator closed.
+        ``None`` for a report of the optimisation. A step outside it that is long enough to report on its own
+        sets it, e.g. ``"automatic hints: frame 40 of 100"`` in a long stack's set-up (``iteration`` 0, ``loss``
+        NaN) or ``"finishing at full size: frame 40 of 100"`` after it (the iterations run and the tracked
+        loss). Such a report is, like any other, a point where a run's generator can be closed.
     """
 
     iteration: int

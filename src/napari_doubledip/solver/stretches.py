@@ -72,10 +72,10 @@ _dtype_saved: torch.dtype | None = None
 def _enter_float32() -> None:
     global _dtype_users, _dtype_saved
     with _DTYPE_LOCK:
-        if _dtype_users == 0:
-            _dtype_saved = torch.get_default_dtype()
-            if _dtype_saved != torch.float32:
-                torch.set_default_dtype(torch.float32)
+        current = torch.get_default_dtype()
+        if current != torch.float32:  # the caller's setting (also one made while another run computes)
+            _dtype_saved = current
+            torch.set_default_dtype(torch.float32)
         _dtype_users += 1
 
 

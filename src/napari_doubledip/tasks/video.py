@@ -145,6 +145,11 @@ def _chunks(n: int, size: int) -> list[slice]:
 SETUP_REPORT_SECONDS = 0.5
 
 
+def _always_stop() -> bool:
+    """A stop request that stays made."""
+    return True
+
+
 class _StageReports:
     """Reports of a long per-frame step outside the optimisation (``Progress.stage``), at most every
     :data:`SETUP_REPORT_SECONDS`: for a long stack the automatic hints and the full-size finishing take seconds,
@@ -194,14 +199,16 @@ class VideoSegmentationResult(RunInfo):
 
 def _video_hints(
     hints: Hints, work: torch.Tensor, full_shape: tuple[int, int], its: int, stop: StopRequest = None
-) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool]]:
-    """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float) and whether they came from the user.
+) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool, bool]]:
+    """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float), whether they came from the user, and whether a
+    stop request ended them early.
 
     While automatic hints are computed, yields a set-up report (``Progress.stage``) every
-    :data:`SETUP_REPORT_SECONDS`; a stop request ends them early (the frames left get none: the optimisation
-    that follows stops before its first step anyway)."""
+    :data:`SETUP_REPORT_SECONDS`; a stop request ends them early (the frames left get none, and the caller must
+    then stop the optimisation before its first step, even if the request was only briefly true)."""
     n = work.shape[0]
     ws = tuple(work.shape[-2:])
+    stopped = False
     if isinstance(hints, str):
         if hints != "auto":
             raise ValueError(
@@ -215,6 +222,7 @@ def _video_hints(
         for i, frame in enumerate(small):
             if pairs and _stop_requested(stop):
                 pairs += [(torch.zeros_like(pairs[0][0]), torch.zeros_like(pairs[0][1]))] * (n - i)
+                stopped = True
                 break
             pairs.append(saliency_hints(frame))
             if (report := reports.after(i + 1)) is not None:
@@ -235,7 +243,7 @@ def _video_hints(
         bg = torch.stack([seg.shrink_mask(m, ws) for m in bg_full])
         user = True
     fg, bg = fg & ~bg, bg & ~fg
-    return fg[:, None].float(), bg[:, None].float(), user
+    return fg[:, None].float(), bg[:, None].float(), user, stopped
 
 
 #: Frames (at most, evenly spaced) whose masks the video segmentation's settle rule watches.
@@ -332,7 +340,9 @@ def segment_video(
     full = to_tensor(stack, dev)  # (T, C, H, W)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
-    fg_w, bg_w, user = yield from _video_hints(hints, work, size, its, stop)
+    fg_w, bg_w, user, stopped = yield from _video_hints(hints, work, size, its, stop)
+    if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
+        stop = _always_stop
     task = _video_task(
         seg.build_task(work, fg_w, bg_w, its, user, phases=SEGMENT_PHASES, lr=0.01),
         k,
