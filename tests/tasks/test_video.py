@@ -358,6 +358,9 @@ def test_a_long_set_up_reports_and_can_be_stopped(rng, monkeypatch):
     r = dd.segment_video(frames, iterations=5, max_size=16, stop=stop, progress=on_report)
     assert r.stopped and r.iterations == 0 and r.masks.shape == (6, 24, 24)
     assert len(computed) == 1 and [p.stage for p in reports] == ["automatic hints: frame 1 of 6"]
+    gen = dd.iterate(dd.segment_video, frames, preset="reference", max_size=16)  # its planned iterations
+    assert next(gen).total == 6000
+    gen.close()
     # a request that is true only once still stops the run: no step may train on the incomplete hints
     calls = []
     r = dd.segment_video(frames, iterations=5, max_size=16, stop=lambda: calls.append(1) or len(calls) == 1)
@@ -374,6 +377,8 @@ def test_a_long_finishing_reports_where_it_can_be_cancelled(rng, monkeypatch, fu
     finishing = [p for p in reports if p.stage and p.stage.startswith("finishing")]
     assert [p.stage for p in finishing] == ["finishing at full size: frame 8 of 10"]
     assert finishing[0].iteration == r.iterations == 2 and finishing[0].total == 2
+    if func is dd.separate_video_layers:  # its first full-size pass (the static layer's detail) reports too
+        assert "static layer detail at full size: frame 8 of 10" in [p.stage for p in reports]
     gen = dd.iterate(func, frames, iterations=2, max_size=16)
     for p in gen:
         if p.stage and p.stage.startswith("finishing"):

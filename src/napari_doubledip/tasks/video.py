@@ -24,7 +24,7 @@ from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
-from ..solver.presets import apply_preset
+from ..solver.presets import REFERENCE, apply_preset
 from ..solver.saliency import saliency_hints
 from . import segmentation as seg
 from . import transparency as tr
@@ -340,7 +340,9 @@ def segment_video(
     full = to_tensor(stack, dev)  # (T, C, H, W)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
-    fg_w, bg_w, user, stopped = yield from _video_hints(hints, work, size, its, stop)
+    # (the set-up's reports already plan the iterations the run will have)
+    planned = its if preset != "reference" or iterations is not None else REFERENCE["video_segmentation"][2]
+    fg_w, bg_w, user, stopped = yield from _video_hints(hints, work, size, planned, stop)
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
         stop = _always_stop
     task = _video_task(
@@ -586,10 +588,8 @@ def separate_video_layers(
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     alphas = tr.mix(sol.outputs["alpha"]).flatten()
-    reports = _StageReports("finishing at full size", n, sol.iterations, task.iterations, sol.final_loss)
-    dynamic, static = yield from _full_resolution(
-        sol.outputs["dynamic"], sol.outputs["static"], alphas, full, reports
-    )
+    run = (sol.iterations, task.iterations, sol.final_loss)
+    dynamic, static = yield from _full_resolution(sol.outputs["dynamic"], sol.outputs["static"], alphas, full, run)
     return VideoLayersResult(
         dynamic=vr.restore(dynamic),
         static=vr.restore(static[0]),
@@ -603,7 +603,7 @@ def _full_resolution(
     static: torch.Tensor,
     alphas: torch.Tensor,
     full: torch.Tensor,
-    reports: _StageReports | None = None,
+    run: tuple[int, int, float] = (0, 0, float("nan")),
 ) -> Generator[Progress, None, tuple[np.ndarray, np.ndarray]]:
     """Full-size layers ``(T, H, W, C)`` and ``(1, H, W, C)`` numpy that reconstruct every frame exactly.
 
@@ -611,22 +611,25 @@ def _full_resolution(
     is the temporal median of the per-frame residuals ``(I_i - a_i up(y1_i) - (1 - a_i) up(y2)) / (1 - a_i)``
     (static detail is in every frame's residual, moving detail is not). Each frame's dynamic layer is then what
     the static layer leaves of it, ``(I_i - (1 - a_i) y2) / a_i``: it keeps the frame's full detail, which the
-    shared dynamic DIP only approximates. Yields ``reports``' stage reports when due (a generator: ``yield from``).
+    shared dynamic DIP only approximates. A generator (``yield from``): yields stage reports when due, with the
+    run's ``(iterations, planned iterations, loss)``.
     """
     size = tuple(full.shape[-2:])
     n = full.shape[0]
     a = alphas.view(n, 1, 1, 1)
     static_full = resize(static, size)
-    # Both passes report on the frames of the second (the residuals are the quicker part).
     if tuple(static.shape[-2:]) != size:
-        resid = [
-            (full[s] - a[s] * resize(dynamic[s], size) - (1 - a[s]) * static_full) / (1 - a[s])
-            for s in _chunks(n, 8)
-        ]
+        reports = _StageReports("static layer detail at full size", n, *run)
+        resid = []
+        for s in _chunks(n, 8):
+            resid.append((full[s] - a[s] * resize(dynamic[s], size) - (1 - a[s]) * static_full) / (1 - a[s]))
+            if (report := reports.after(s.stop)) is not None:
+                yield report
         static_full = (static_full + torch.cat(resid).median(dim=0, keepdim=True).values).clamp(0, 1)
+    reports = _StageReports("finishing at full size", n, *run)
     dyn = []
     for s in _chunks(n, 8):
         dyn.append(to_numpy(((full[s] - (1 - a[s]) * static_full) / a[s]).clamp(0, 1)))
-        if reports is not None and (report := reports.after(s.stop)) is not None:
+        if (report := reports.after(s.stop)) is not None:
             yield report
     return np.concatenate(dyn), to_numpy(static_full)
