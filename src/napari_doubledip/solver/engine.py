@@ -305,8 +305,7 @@ class _Group:
         self.instances = specs[0].instances
         # channels_last + grouped convolutions: measured 2.4x faster than separate nets on CPU for small widths.
         net = GroupedSkipNet(config, max(self.sizes), groups=len(specs), generator=weights_gen)
-        self.net = net.to(device)
-        self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = net.to(device, memory_format=torch.channels_last)
         noises = []
         for spec in specs:
             shape = (spec.instances, config.in_channels, *size)

@@ -66,8 +66,18 @@ def apply_preset(task: Task, preset: str, iterations: int | None = None, precisi
     return task if precision == "auto" else dataclasses.replace(task, precision=precision)
 
 
+def planned_iterations(key: str, preset: str, iterations: int | None, default: int) -> int:
+    """The iterations a run of the :data:`REFERENCE` task ``key`` will have: the caller's ``iterations``, else
+    the preset's (the authors' count for ``"reference"``), else ``default`` (for reports made before the task
+    is built, e.g. a long set-up's)."""
+    if iterations is not None:
+        return iterations
+    return REFERENCE[key][2] if check_preset(preset) == "reference" else default
+
+
 def _reference(task: Task, iterations: int | None) -> Task:
-    config, lr, its = REFERENCE[reference_key(task)]
+    key = reference_key(task)
+    config, lr, _ = REFERENCE[key]
     dips = {}
     for name, dip in task.dips.items():
         if dip.scalar or dip.size is not None:
@@ -83,7 +93,7 @@ def _reference(task: Task, iterations: int | None) -> Task:
         augment=True,
         patience=None,
         settle=None,
-        iterations=iterations if iterations is not None else its,
+        iterations=planned_iterations(key, "reference", iterations, task.iterations),
         check_every=max(task.check_every, 100),
         precision="float32",  # the authors' numerics
     )

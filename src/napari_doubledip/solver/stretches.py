@@ -83,7 +83,7 @@ def _leave_float32() -> None:
     global _dtype_users, _dtype_saved
     with _DTYPE_LOCK:
         _dtype_users -= 1
-        if _dtype_users == 0 and _dtype_saved is not None and _dtype_saved != torch.float32:
+        if _dtype_users == 0 and _dtype_saved is not None:  # (only a dtype other than float32 is saved)
             torch.set_default_dtype(_dtype_saved)
             _dtype_saved = None
 

@@ -24,7 +24,7 @@ from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
-from ..solver.presets import REFERENCE, apply_preset
+from ..solver.presets import apply_preset, planned_iterations
 from ..solver.saliency import saliency_hints
 from . import segmentation as seg
 from . import transparency as tr
@@ -340,8 +340,7 @@ def segment_video(
     full = to_tensor(stack, dev)  # (T, C, H, W)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
-    # (the set-up's reports already plan the iterations the run will have)
-    planned = its if preset != "reference" or iterations is not None else REFERENCE["video_segmentation"][2]
+    planned = planned_iterations("video_segmentation", preset, iterations, its)  # (for the set-up's reports)
     fg_w, bg_w, user, stopped = yield from _video_hints(hints, work, size, planned, stop)
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
         stop = _always_stop
