@@ -11,7 +11,9 @@ training-free estimates that work on grey, colour and few-channel images:
   background-weighted contrast, regularised by a small least-squares smoothing over the superpixel graph.
 
 Their geometric mean is more precise than either alone (measured on the Weizmann horses: foreground-hint precision
-0.69 -> 0.76 at similar coverage; saliency IoU 0.46 -> 0.53; see benchmarks/README.md).
+0.69 -> 0.76 at similar coverage; saliency IoU 0.46 -> 0.53; see benchmarks/README.md). On RGB images the hints
+thresholded from it then seed a colour model of each region (GrabCut's colour term), whose confident pixels are
+the hints the optimisation gets (:func:`saliency_hints`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 
 from .filters import box_filter
 
-__all__ = ["saliency", "boundary_connectivity", "saliency_hints"]
+__all__ = ["saliency", "boundary_connectivity", "colour_model", "saliency_hints"]
 
 
 def _features(image: torch.Tensor) -> torch.Tensor:
@@ -137,17 +139,91 @@ def _otsu(x: torch.Tensor, bins: int = 64) -> float:
     return float(centres[int(torch.argmax(between))])
 
 
+#: Colour-model refinement of the automatic hints (RGB images only, see :func:`saliency_hints`): mixture
+#: components per region and the posterior thresholds of the new foreground / background hints.
+COLOUR_COMPONENTS = 8
+COLOUR_THRESHOLDS = (0.8, 0.2)
+#: Fewest pixels a hinted region needs for its colour model to be fitted.
+MIN_COLOUR_SAMPLES = 20
+
+
 def saliency_hints(
-    image: torch.Tensor, fg_margin: float = 0.3, bg_margin: float = 0.05
+    image: torch.Tensor, fg_margin: float = 0.3, bg_margin: float = 0.05, colour: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Conservative foreground / background hint masks ``(H, W)`` (bool) from :func:`saliency`.
 
     Pixels above the Otsu threshold of the saliency map by ``fg_margin`` are foreground hints, pixels below it by
     ``bg_margin`` background hints; the uncertain band in between is left to the optimisation. The margins were
     chosen on the Weizmann horses (foreground-hint precision 0.77, background-hint precision 0.97).
+
+    With ``colour`` (the default) and an RGB image, these hints then seed GrabCut's colour term
+    (:func:`colour_model`): the new hints are the pixels whose colour makes them foreground (posterior above
+    0.8) or background (below 0.2). The saliency hints are spatial and blunt (a blob on the object's middle,
+    the border band); the colour model follows the object's outline wherever its colours differ from the
+    background's. Measured with ``benchmarks/evaluate.py`` at 256 px (2026-12-03): mask IoU on the 18 Weizmann
+    horses 0.610 -> 0.667 (seed 0) and 0.581 -> 0.652 (seed 1), on three DAVIS clips 0.402 -> 0.464. Grey
+    and other non-RGB images keep the saliency hints: intensity alone separates too little, and the same step
+    lowered the horses converted to grey from 0.550 to 0.468.
     """
     s = saliency(image)
     t = _otsu(s)
     fg = s > min(t + fg_margin, 0.95)
     bg = s < max(t - bg_margin, 0.05)
+    if colour and image.shape[0] == 3 and min(int(fg.sum()), int(bg.sum())) >= MIN_COLOUR_SAMPLES:
+        p = colour_model(image, fg, bg, k=COLOUR_COMPONENTS)
+        hi, lo = COLOUR_THRESHOLDS
+        fg, bg = p > hi, p < lo
     return fg, bg
+
+
+def _appearance(image: torch.Tensor) -> torch.Tensor:
+    """``(3, H, W)`` RGB in [0, 1] -> ``(H*W, 3)`` CIELab features for the colour model."""
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(image.permute(1, 2, 0).double().cpu().numpy())
+    return torch.from_numpy(lab).to(image.device, torch.float32).reshape(-1, 3)
+
+
+def _gmm(x: torch.Tensor, k: int, iterations: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Diagonal Gaussian mixture fitted to ``x`` ``(N, F)`` by EM; returns (means, variances, log weights)."""
+    n = x.shape[0]
+    k = min(k, n)
+    mu = x[torch.randperm(n, generator=gen)[:k].to(x.device)].clone()
+    floor = 1.0  # variance floor in feature units (Lab: ~1 unit), keeps a flat patch from a degenerate peak
+    var = (x.var(0, unbiased=False) + floor).expand(k, -1).clone()
+    logw = torch.full((k,), -float(np.log(k)), device=x.device)
+    for _ in range(iterations):
+        resp = torch.softmax(_component_loglik(x, mu, var, logw), dim=1)
+        nk = resp.sum(0) + 1e-6
+        mu = (resp.T @ x) / nk[:, None]
+        var = (resp.T @ (x * x)) / nk[:, None] - mu * mu + floor
+        logw = torch.log(nk / n)
+    return mu, var, logw
+
+
+def _component_loglik(x: torch.Tensor, mu: torch.Tensor, var: torch.Tensor, logw: torch.Tensor) -> torch.Tensor:
+    d = ((x[:, None, :] - mu[None]) ** 2 / var[None]).sum(-1)
+    return -0.5 * d - 0.5 * torch.log(var).sum(-1)[None] + logw[None]
+
+
+def colour_model(
+    image: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, k: int = 8, iterations: int = 15, seed: int = 0
+) -> torch.Tensor:
+    """Foreground probability ``(H, W)`` of an RGB ``(3, H, W)`` image in [0, 1] from colour models of the
+    hinted regions ``fg`` and ``bg`` (bool ``(H, W)``, each non-empty): GrabCut's colour term.
+
+    One diagonal Gaussian mixture of ``k`` components is fitted (``iterations`` EM steps, initial means drawn
+    with ``seed``) to the CIELab colours of each region; a pixel's probability is the foreground posterior
+    with equal priors, smoothed along the image's edges with the guided filter.
+    """
+    from .filters import guided_filter
+
+    h, w = image.shape[-2:]
+    x = _appearance(image)
+    gen = torch.Generator().manual_seed(seed)
+    samples = [x[m.reshape(-1)] for m in (fg, bg)]
+    # EM on at most ~20k samples per region (the mixture's cost is linear in them)
+    models = [_gmm(v[:: max(1, v.shape[0] // 20000)], k, iterations, gen) for v in samples]
+    ll = [torch.logsumexp(_component_loglik(x, *p), dim=1) for p in models]
+    p = torch.sigmoid((ll[0] - ll[1]).clamp(-30, 30)).reshape(1, h, w)
+    return guided_filter(image.float(), p, max(1, round(min(h, w) / 48)), 1e-3)[0].clamp(0, 1)

@@ -223,7 +223,8 @@ def segment(
     image
         ``(H, W)`` or ``(H, W, C)`` array (C <= 4), any numeric dtype.
     hints
-        ``"auto"`` (crude saliency hints, relaxed after the first phase), ``None`` (no hints: the split is
+        ``"auto"`` (crude saliency hints, on RGB images refined by a colour model of each region, relaxed after
+        the first phase; :func:`napari_doubledip.solver.saliency.saliency_hints`), ``None`` (no hints: the split is
         unsupervised and its polarity arbitrary), a label image ``(H, W)`` with 1 = foreground and 2 = background
         scribbles, or a ``(foreground_mask, background_mask)`` pair (either may be ``None``). The rules, shared
         with :func:`napari_doubledip.segment_video`: a label image is an array (integer, float or boolean) holding

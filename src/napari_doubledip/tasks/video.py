@@ -286,7 +286,8 @@ def segment_video(
     frames
         ``(T, H, W)`` grey or ``(T, H, W, C)`` (C <= 4) array with ``T >= 2``, any numeric dtype.
     hints
-        ``"auto"`` (crude saliency hints computed on each frame, relaxed after the first phase), ``None`` (no
+        ``"auto"`` (crude saliency hints computed on each frame, on RGB frames refined by a colour model of each
+        region, relaxed after the first phase), ``None`` (no
         hints: unsupervised, polarity arbitrary) or a label array, ``(T, H, W)`` or ``(H, W)`` for all frames,
         with 1 = foreground and 2 = background scribbles (frames may have none), or a ``(foreground,
         background)`` pair of masks of those shapes. The rules are those of :func:`napari_doubledip.segment`: a

@@ -1,0 +1,48 @@
+import numpy as np
+import torch
+
+from napari_doubledip.samples import blob_mask, iou, texture_composite
+from napari_doubledip.solver.saliency import colour_model, saliency_hints
+
+
+def _chw(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.atleast_3d(img).copy()).permute(2, 0, 1).float()
+
+
+def test_colour_model_recovers_the_outline_from_crude_seeds():
+    s = texture_composite(64)
+    truth = s.truth["mask"]
+    band = np.zeros_like(truth)
+    band[:4], band[-4:], band[:, :4], band[:, -4:] = True, True, True, True
+    yy, xx = np.mgrid[:64, :64]
+    # crude foreground seeds: a disk on the object's middle, and a larger one spilling over its edge
+    for radius, precision in ((12, 1.0), (16, 0.95)):
+        seed_fg = np.hypot(yy - 32, xx - 35) < radius
+        assert truth[seed_fg].mean() >= precision and iou(seed_fg, truth) < 0.75
+        p = colour_model(_chw(s.data), torch.from_numpy(seed_fg), torch.from_numpy(band)).numpy()
+        assert p.shape == truth.shape and p.min() >= 0 and p.max() <= 1
+        assert iou(p > 0.5, truth) > 0.9
+        # the confident pixels are right: they are what the segmentation gets as hints
+        assert truth[p > 0.8].mean() > 0.97 and (~truth[p < 0.2]).mean() > 0.97
+
+
+def test_colour_model_is_deterministic():
+    s = texture_composite(48)
+    x, fg = _chw(s.data), torch.from_numpy(blob_mask(48, radius=0.15))
+    bg = ~torch.from_numpy(blob_mask(48, radius=0.45))
+    assert torch.equal(colour_model(x, fg, bg), colour_model(x, fg, bg))
+
+
+def test_hints_refined_by_colour_on_rgb_only():
+    rgb = texture_composite(64)
+    truth = rgb.truth["mask"]
+    plain = [m.numpy() for m in saliency_hints(_chw(rgb.data), colour=False)]
+    col = [m.numpy() for m in saliency_hints(_chw(rgb.data))]
+    # on RGB the colour step covers more of each region without losing precision
+    assert col[0].sum() > plain[0].sum() and col[1].sum() >= plain[1].sum()
+    assert truth[col[0]].mean() > 0.97 and (~truth[col[1]]).mean() > 0.97
+    assert not (col[0] & col[1]).any()
+    # grey images keep the saliency hints (intensity alone measured worse on real photographs)
+    grey = _chw(texture_composite(64, rgb=False).data)
+    for a, b in zip(saliency_hints(grey), saliency_hints(grey, colour=False), strict=True):
+        assert torch.equal(a, b)
