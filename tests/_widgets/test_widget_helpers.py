@@ -154,7 +154,11 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     assert watermark._prepare().kwargs["box"] == (2, 2, 21, 21)
     segmentation = open_widget("Segmentation (Double-DIP)")
     segmentation.pickers["box"].value = shapes
-    fg = np.argwhere(segmentation._prepare().kwargs["hints"] == 1)
+    # one frame: the box goes to segment(box=...) (outside background, automatic hints inside)
+    kwargs = segmentation._prepare().kwargs
+    assert kwargs["box"] == (2, 2, 21, 21) and kwargs["hints"] == "auto"
+    segmentation.frames.value = "whole stack (video)"  # a stack: the box read as hint labels, per frame
+    fg = np.argwhere(segmentation._prepare().kwargs["hints"][0] == 1)
     assert fg.min(axis=0).tolist() == [2 + 19 // 4] * 2 and fg.max(axis=0).tolist() == [20 - 19 // 4] * 2
     watermark.frames.value = "all frames share it"  # one box for every frame, and a word about which
     assert watermark._prepare().kwargs["box"] == (25, 25, 46, 46)

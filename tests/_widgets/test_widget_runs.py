@@ -841,6 +841,24 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
     assert viewer.layers["wm alpha"].data.shape == s.data.shape[:2]
 
 
+def test_segmentation_with_a_box(viewer, open_widget, run_widget):
+    """A rectangle around one of two objects: the mask keeps to it, and the metadata says which box ran."""
+    from napari_doubledip import _sample_data
+
+    img = samples.texture_composite(48).data.copy()
+    img[32:, 32:] = img[16:32, 16:32]  # a second patch of the object, outside the box
+    viewer.add_image(img, name="two", scale=(2.0, 2.0))
+    data, kwargs, _ = _sample_data._box_layer((2, 2, 31, 31), "box")
+    viewer.add_shapes(data, scale=(2.0, 2.0), **kwargs)
+    widget = open_widget(SEG, iterations=20)
+    widget.pickers["box"].value = viewer.layers["box"]
+    run_widget(widget)
+    mask = viewer.layers["two mask"]
+    assert mask.data.shape == (48, 48) and not mask.data[31:].any() and not mask.data[:, 31:].any()
+    assert mask.metadata["params"]["box"] == [2, 2, 31, 31] and mask.metadata["params"]["hints"] == "auto"
+    np.testing.assert_allclose(mask.scale, (2.0, 2.0))
+
+
 def test_watermark_shared_by_several_images(viewer, open_widget, run_widget):
     s = samples.watermark_set(2, 32)
     for i, im in enumerate(s.data):
@@ -1062,10 +1080,11 @@ def test_a_shapes_layer_added_for_segmentation_becomes_its_box_once_drawn_in(
     boxes = viewer.add_shapes(name="Shapes")
     assert widget.pickers["box"].value.name == "Shapes"
     run_widget(widget)
-    assert not errors and viewer.layers["comp mask"].metadata["params"]["hints"] == "auto"
+    params = viewer.layers["comp mask"].metadata["params"]
+    assert not errors and params["hints"] == "auto" and "box" not in params
     boxes.add_rectangles(np.array([[4, 4], [28, 28]], float))
     run_widget(widget)
-    assert not errors and viewer.layers["comp mask"].metadata["params"]["hints"] == "user"
+    assert not errors and viewer.layers["comp mask"].metadata["params"]["box"] == [4, 4, 29, 29]
 
 
 def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):

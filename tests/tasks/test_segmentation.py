@@ -211,3 +211,57 @@ def test_bad_hints_raise(hints, error, match):
     img, _ = _hint_image()
     with pytest.raises(error, match=match):
         dd.segment(img, hints=hints, iterations=1)
+
+
+def _two_objects(size: int = 64):
+    """Two objects of the same texture on one background (the texture composite's two textures): automatic
+    hints cannot tell which one is meant."""
+    from napari_doubledip.samples import _rgb, blob_mask
+
+    first = blob_mask(size, centre=(0.3, 0.3), radius=0.17)
+    second = blob_mask(size, centre=(0.72, 0.72), radius=0.17)
+    img = np.clip(0.25 + 0.6 * _rgb("rocket", size) * np.array([0.6, 0.8, 1.1], np.float32), 0, 1)
+    obj = np.clip(_rgb("coffee", size) * np.array([1.1, 0.8, 0.6], np.float32), 0, 1)
+    img[first | second] = obj[first | second]
+    return img, first, second
+
+
+def test_a_box_picks_one_of_two_objects():
+    img, first, second = _two_objects()
+    box = (6, 6, 34, 34)  # around the first object, loosely
+    ys, xs = np.nonzero(first)
+    assert ys.min() >= 6 and ys.max() < 34 and xs.min() >= 6 and xs.max() < 34 and not second[:34, :34].any()
+    r = dd.segment(img, box=box, iterations=150, device="cpu", seed=0)
+    assert iou(r.mask, first) > 0.8
+    outside = np.ones(first.shape, bool)
+    outside[6:34, 6:34] = False
+    assert not r.mask[outside].any() and (r.hints[outside] == 2).all()  # outside the box: background
+    assert r.params["box"] == [6, 6, 34, 34] and r.params["hints"] == "auto"
+    # without the box both objects are foreground
+    both = dd.segment(img, iterations=150, device="cpu", seed=0)
+    assert iou(both.mask, first | second) > 0.8 and iou(both.mask, first) < 0.6
+
+
+def test_a_box_with_scribbles_or_without_hints():
+    img, first, second = _two_objects()
+    box = np.zeros(first.shape, bool)  # a boolean region works as well
+    box[6:34, 6:34] = True
+    labels = np.zeros(first.shape, np.uint8)
+    labels[18:21, 18:21] = 1  # a foreground scribble on the first object...
+    labels[8, 8:12] = 2  # ... and a background one inside the box
+    r = dd.segment(img, hints=labels, box=box, iterations=150, device="cpu", seed=0)
+    assert (r.hints[labels == 1] == 1).all() and (r.hints[labels == 2] == 2).all()
+    assert iou(r.mask, first) > 0.8 and not r.mask[~box].any()
+    # hints=None: only the outside is known (the inside is left to the networks)
+    r = dd.segment(img, hints=None, box=box, iterations=20, device="cpu", seed=0)
+    assert (r.hints[~box] == 2).all() and (r.hints[box] == 0).all() and not r.mask[~box].any()
+
+
+@pytest.mark.parametrize(
+    "box, match",
+    [((10, 10, 10, 20), "empty"), (np.zeros((64, 64), bool), "empty"), ((0, 0, 5), "box"), ("all", "box")],
+)
+def test_bad_boxes_raise(box, match):
+    img, _, _ = _two_objects()
+    with pytest.raises((ValueError, TypeError), match=match):
+        dd.segment(img, box=box, iterations=1)

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Segmentation with a box around the object, on the Weizmann horses: what a user who draws a rectangle gets.
+
+For each horse the box is the ground-truth mask's bounding box widened by ``--margin`` (a fraction of the image
+size on each side, as a user draws it loosely). Three ways to use it are compared with ``dd.segment`` at its
+default budget, with the automatic hints alone (no box) as reference:
+
+- ``labels``: the box read as hint labels (outside = background, the central half of the box = foreground,
+  held for the whole run): what the widget passed until 2026-12-03 (``_widgets._tasks.box_hints``);
+- ``box``: ``dd.segment(image, box=box)``: outside held as background, automatic hints on the box's
+  surroundings inside it.
+
+Usage (from the repository root; the data folder is read, never copied)::
+
+    .venv/bin/python benchmarks/segmentation_box.py ../shared/eval-data --max-size 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import evaluate as ev  # noqa: E402
+
+import napari_doubledip as dd  # noqa: E402
+from napari_doubledip._widgets._tasks import box_hints  # noqa: E402
+
+
+def loose_box(gt: np.ndarray, margin: float) -> tuple[int, int, int, int]:
+    """The mask's bounding box widened by ``margin`` of the image size on each side, clipped to the image."""
+    ys, xs = np.nonzero(gt)
+    h, w = gt.shape
+    return (
+        max(0, int(ys.min() - margin * h)),
+        max(0, int(xs.min() - margin * w)),
+        min(h, int(ys.max() + margin * h) + 1),
+        min(w, int(xs.max() + margin * w) + 1),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="evaluation data folder with cases.json")
+    ap.add_argument("--max-size", type=int, default=256, help="long side the images are resized to")
+    ap.add_argument("--margin", type=float, default=0.04, help="box margin, fraction of the image size")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cases", default="", help="comma-separated case-name substrings (default: all horses)")
+    ap.add_argument("--ways", default="auto,labels,box", help="which of auto, labels, box to run")
+    ap.add_argument(
+        "--crop-margin", type=float, default=None,
+        help="override segmentation.BOX_CROP_MARGIN (the box's crop widening for its automatic hints)",
+    )
+    args = ap.parse_args(argv)
+    if args.crop_margin is not None:
+        from napari_doubledip.tasks import segmentation
+
+        segmentation.BOX_CROP_MARGIN = args.crop_margin
+    cases = [c for c in json.loads((args.data / "cases.json").read_text()) if c["task"] == "segmentation"]
+    if args.cases:
+        cases = [c for c in cases if any(k in c["case"] for k in args.cases.split(","))]
+    ways = tuple(args.ways.split(","))
+    scores: dict[str, list[float]] = {k: [] for k in ways}
+    seconds: dict[str, list[float]] = {k: [] for k in ways}
+    print("| case | " + " | ".join(f"{k} IoU" for k in ways) + " |")
+    print("|---|" + "---:|" * len(ways))
+    for case in cases:
+        data = ev.load_case(args.data, case, args.max_size)
+        img, gt = data["inputs"][0], data["gt"]["mask"]
+        box = loose_box(gt, args.margin)
+        calls = {
+            "auto": lambda: dd.segment(img, seed=args.seed),
+            "labels": lambda: dd.segment(img, hints=box_hints(gt.shape, box), seed=args.seed),
+            "box": lambda: dd.segment(img, box=box, seed=args.seed),
+        }
+        row = []
+        for k in ways:
+            t = time.perf_counter()
+            r = calls[k]()
+            seconds[k].append(time.perf_counter() - t)
+            scores[k].append(ev.iou(np.asarray(r.mask) > 0.5, gt))  # polarity as returned: the box decides it
+            row.append(f"{scores[k][-1]:.3f}")
+        print(f"| {case['case']} | " + " | ".join(row) + " |", flush=True)
+    print("| **mean** | " + " | ".join(f"**{np.mean(scores[k]):.3f}**" for k in ways) + " |")
+    print("| s/case | " + " | ".join(f"{np.mean(seconds[k]):.1f}" for k in ways) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
