@@ -6,13 +6,14 @@ size on each side, as a user draws it loosely). Three ways to use it are compare
 default budget, with the automatic hints alone (no box) as reference:
 
 - ``labels``: the box read as hint labels (outside = background, the central half of the box = foreground,
-  held for the whole run): what the widget passed until 2026-12-03 (``_widgets._tasks.box_hints``);
+  held for the whole run): what the widget passed until 2026-12-03 (:func:`box_hints` here);
 - ``box``: ``dd.segment(image, box=box)``: outside held as background, automatic hints on the box's
   surroundings inside it.
 
 Usage (from the repository root; the data folder is read, never copied)::
 
     .venv/bin/python benchmarks/segmentation_box.py ../shared/eval-data --max-size 256
+    .venv/bin/python benchmarks/segmentation_box.py ../shared/eval-data --max-size 256 --video   # DAVIS clips
 """
 
 from __future__ import annotations
@@ -30,7 +31,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 import evaluate as ev  # noqa: E402
 
 import napari_doubledip as dd  # noqa: E402
-from napari_doubledip._widgets._tasks import box_hints  # noqa: E402
+
+
+def box_hints(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """The box as hint labels, as the widget read it before 2026-12-03: outside background (2), the central
+    half foreground (1), the ring between unlabelled."""
+    top, left, bottom, right = box
+    labels = np.full(shape, 2, np.uint8)
+    labels[top:bottom, left:right] = 0
+    h, w = bottom - top, right - left
+    labels[top + h // 4 : bottom - h // 4, left + w // 4 : right - w // 4] = 1
+    return labels
 
 
 def loose_box(gt: np.ndarray, margin: float) -> tuple[int, int, int, int]:
@@ -53,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cases", default="", help="comma-separated case-name substrings (default: all horses)")
     ap.add_argument("--ways", default="auto,labels,box", help="which of auto, labels, box to run")
+    ap.add_argument("--video", action="store_true", help="the DAVIS clips with a box per frame instead")
     ap.add_argument(
         "--crop-margin", type=float, default=None,
         help="override segmentation.BOX_CROP_MARGIN (the box's crop widening for its automatic hints)",
@@ -62,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from napari_doubledip.tasks import segmentation
 
         segmentation.BOX_CROP_MARGIN = args.crop_margin
-    cases = [c for c in json.loads((args.data / "cases.json").read_text()) if c["task"] == "segmentation"]
+    task = "video" if args.video else "segmentation"
+    cases = [c for c in json.loads((args.data / "cases.json").read_text()) if c["task"] == task]
+    if args.video:
+        cases = [c for c in cases if "masks" in c.get("gt", {})]
     if args.cases:
         cases = [c for c in cases if any(k in c["case"] for k in args.cases.split(","))]
     ways = tuple(args.ways.split(","))
@@ -72,19 +87,34 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|" + "---:|" * len(ways))
     for case in cases:
         data = ev.load_case(args.data, case, args.max_size)
-        img, gt = data["inputs"][0], data["gt"]["mask"]
-        box = loose_box(gt, args.margin)
-        calls = {
-            "auto": lambda: dd.segment(img, seed=args.seed),
-            "labels": lambda: dd.segment(img, hints=box_hints(gt.shape, box), seed=args.seed),
-            "box": lambda: dd.segment(img, box=box, seed=args.seed),
-        }
+        if args.video:  # one box per frame, around that frame's object
+            img, gt = np.stack(data["inputs"]), data["gt"]["masks"]
+            boxes = {t: loose_box(g, args.margin) for t, g in enumerate(gt) if g.any()}
+            labels = np.zeros(gt.shape, np.uint8)
+            for t, b in boxes.items():
+                labels[t] = box_hints(gt.shape[1:], b)
+            calls = {
+                "auto": lambda: dd.segment_video(img, seed=args.seed),
+                "labels": lambda: dd.segment_video(img, hints=labels, seed=args.seed),
+                "box": lambda: dd.segment_video(img, box=boxes, seed=args.seed),
+            }
+        else:
+            img, gt = data["inputs"][0], data["gt"]["mask"]
+            box = loose_box(gt, args.margin)
+            calls = {
+                "auto": lambda: dd.segment(img, seed=args.seed),
+                "labels": lambda: dd.segment(img, hints=box_hints(gt.shape, box), seed=args.seed),
+                "box": lambda: dd.segment(img, box=box, seed=args.seed),
+            }
         row = []
         for k in ways:
             t = time.perf_counter()
             r = calls[k]()
             seconds[k].append(time.perf_counter() - t)
-            scores[k].append(ev.iou(np.asarray(r.mask) > 0.5, gt))  # polarity as returned: the box decides it
+            if args.video:  # mean over frames
+                scores[k].append(float(np.mean([ev.iou(m > 0.5, g) for m, g in zip(r.masks, gt)])))
+            else:  # polarity as returned: the box decides it
+                scores[k].append(ev.iou(np.asarray(r.mask) > 0.5, gt))
             row.append(f"{scores[k][-1]:.3f}")
         print(f"| {case['case']} | " + " | ".join(row) + " |", flush=True)
     print("| **mean** | " + " | ".join(f"**{np.mean(scores[k]):.3f}**" for k in ways) + " |")

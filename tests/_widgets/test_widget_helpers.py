@@ -18,7 +18,7 @@ from napari_doubledip._widgets._layers import (
     transform,
 )
 from napari_doubledip._widgets._spec import Inputs
-from napari_doubledip._widgets._tasks import SPECS, box_hints, mask_as_hints, parse_airlight, segmentation_hints
+from napari_doubledip._widgets._tasks import SPECS, _segment, mask_as_hints, parse_airlight
 
 
 def test_read_box_in_image_pixels(viewer):
@@ -53,16 +53,13 @@ def test_whole_stack_segmentation_takes_a_box_per_frame(viewer, open_widget):
     widget = open_widget("Segmentation (Double-DIP)")
     widget.pickers["box"].value = shapes
     widget.frames.value = "whole stack (video)"
-    hints = widget._prepare().kwargs["hints"]
-    assert hints.shape == (4, 48, 48)
-    np.testing.assert_array_equal(hints[0], box_hints((48, 48), (2, 2, 21, 21)))
-    np.testing.assert_array_equal(hints[2], box_hints((48, 48), (25, 25, 46, 46)))
-    assert not hints[1].any() and not hints[3].any()
+    kwargs = widget._prepare().kwargs
+    assert kwargs["box"] == {0: (2, 2, 21, 21), 2: (25, 25, 46, 46)} and kwargs["hints"] == "auto"
     shapes.data = shapes.data[:1]  # one frame's box: it applies to every frame
-    np.testing.assert_array_equal(widget._prepare().kwargs["hints"], box_hints((48, 48), (2, 2, 21, 21)))
+    assert widget._prepare().kwargs["box"] == (2, 2, 21, 21)
     flat = viewer.add_shapes([np.array([[30, 30], [30, 40], [40, 40], [40, 30]], float)], shape_type="rectangle")
     widget.pickers["box"].value = flat  # a 2D Shapes layer over the stack: one box for all
-    np.testing.assert_array_equal(widget._prepare().kwargs["hints"], box_hints((48, 48), (30, 30, 41, 41)))
+    assert widget._prepare().kwargs["box"] == (30, 30, 41, 41)
 
 
 def _rect(lead, y0, x0, y1, x1):
@@ -102,11 +99,7 @@ def test_per_frame_boxes_along_a_chosen_sequence_axis(viewer, open_widget):
     widget.pickers["box"].value = shapes
     widget.frames.value = "whole stack (video)"
     widget.sequence_axis.value = 1
-    hints = widget._prepare().kwargs["hints"]
-    assert hints.shape == (4, 32, 32)
-    np.testing.assert_array_equal(hints[0], box_hints((32, 32), (2, 2, 13, 13)))
-    np.testing.assert_array_equal(hints[2], box_hints((32, 32), (16, 16, 29, 29)))
-    assert not hints[1].any() and not hints[3].any()
+    assert widget._prepare().kwargs["box"] == {0: (2, 2, 13, 13), 2: (16, 16, 29, 29)}
 
 
 def test_a_rectangle_without_area_is_refused_by_the_widget_and_the_library(viewer):
@@ -157,9 +150,6 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     # one frame: the box goes to segment(box=...) (outside background, automatic hints inside)
     kwargs = segmentation._prepare().kwargs
     assert kwargs["box"] == (2, 2, 21, 21) and kwargs["hints"] == "auto"
-    segmentation.frames.value = "whole stack (video)"  # a stack: the box read as hint labels, per frame
-    fg = np.argwhere(segmentation._prepare().kwargs["hints"][0] == 1)
-    assert fg.min(axis=0).tolist() == [2 + 19 // 4] * 2 and fg.max(axis=0).tolist() == [20 - 19 // 4] * 2
     watermark.frames.value = "all frames share it"  # one box for every frame, and a word about which
     assert watermark._prepare().kwargs["box"] == (25, 25, 46, 46)
     assert warnings_shown and "rectangles on several frames" in warnings_shown[-1]
@@ -202,17 +192,18 @@ def test_read_image_frames_and_labels(viewer):
         read_labels(wrong, image, viewer)
 
 
-def test_segmentation_hints():
+def test_segmentation_arguments():
     img = np.zeros((20, 20, 3))
-    assert segmentation_hints(Inputs([img], {"scribbles": None, "box": None})) == "auto"
+    assert _segment(Inputs([img], {"scribbles": None, "box": None}))[1] == {"hints": "auto"}
     empty = np.zeros((20, 20), np.uint8)
-    assert segmentation_hints(Inputs([img], {"scribbles": empty, "box": None})) == "auto"
-    box = segmentation_hints(Inputs([img], {"scribbles": None, "box": (4, 4, 16, 16)}))
-    assert box[0, 0] == 2 and box[10, 10] == 1 and box[5, 5] == 0
+    assert _segment(Inputs([img], {"scribbles": empty, "box": None}))[1] == {"hints": "auto"}
+    assert _segment(Inputs([img], {"scribbles": None, "box": (4, 4, 16, 16)}))[1] == {
+        "hints": "auto", "box": (4, 4, 16, 16)
+    }
     scribbles = empty.copy()
     scribbles[2, 2], scribbles[18, 18] = 1, 2
-    both = segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": (0, 0, 10, 10)}))
-    assert both[2, 2] == 1 and both[18, 18] == 2 and (both == 1).sum() == 1  # scribbled foreground wins
+    both = _segment(Inputs([img], {"scribbles": scribbles, "box": (0, 0, 10, 10)}))[1]
+    assert both["hints"] is scribbles and both["box"] == (0, 0, 10, 10)
 
 
 def test_a_mask_given_back_is_read_as_hints_inside_both_regions():
@@ -259,31 +250,14 @@ def test_scribbles_with_other_labels_are_flagged(monkeypatch):
     img = np.zeros((20, 20))
     scribbles = np.zeros((20, 20), np.uint8)
     scribbles[2:4, 2:4] = 3  # e.g. a new label picked with "M"
-    assert segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": None})) == "auto"
+    assert _segment(Inputs([img], {"scribbles": scribbles, "box": None}))[1]["hints"] == "auto"
     assert len(shown) == 1 and "[3] are ignored" in shown[0] and "automatic hints" in shown[0]
     scribbles[10, 10] = 1
-    assert segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": None}))[10, 10] == 1
+    assert _segment(Inputs([img], {"scribbles": scribbles, "box": None}))[1]["hints"][10, 10] == 1
     assert len(shown) == 2 and "automatic" not in shown[1]
     scribbles[10, 10] = 0
-    segmentation_hints(Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}))  # the box's hints apply
+    _segment(Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}))  # the box's hints apply
     assert len(shown) == 3 and "automatic" not in shown[2]
-
-
-def test_a_scribbled_foreground_replaces_the_box_guess_on_its_own_frames_only():
-    img = np.zeros((3, 20, 20))
-    scribbles = np.zeros((3, 20, 20), np.uint8)
-    scribbles[0, 9, 9] = 1  # foreground painted on frame 0 only
-    inputs = Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}, frame_shape=(20, 20))
-    labels = segmentation_hints(inputs)
-    assert (labels[0] == 1).sum() == 1 and labels[0, 9, 9] == 1
-    box_only = box_hints((20, 20), (4, 4, 16, 16))
-    np.testing.assert_array_equal(labels[1], box_only)
-    np.testing.assert_array_equal(labels[2], box_only)
-
-
-def test_box_hints_outside_is_background():
-    labels = box_hints((10, 10), (2, 2, 8, 8))
-    assert (labels[:2] == 2).all() and (labels[:, 8:] == 2).all() and (labels[3:7, 3:7] == 1).all()
 
 
 def test_parse_airlight():

@@ -386,3 +386,25 @@ def test_a_long_finishing_reports_where_it_can_be_cancelled(rng, monkeypatch, fu
             break
     else:
         raise AssertionError("no finishing report")
+
+
+def test_video_boxes_for_every_frame_or_some():
+    s = moving_object_video(48, 6)
+    truth = s.truth["masks"]
+    box = (7, 5, 37, 44)  # around the object's whole path
+    out = np.ones((48, 48), bool)
+    out[7:37, 5:44] = False
+    assert not truth[:, out].any()
+    r = dd.segment_video(s.data, box=box, iterations=100, device="cpu", seed=0)
+    assert np.mean([iou(m, t) for m, t in zip(r.masks, truth)]) > 0.9
+    assert not r.masks[:, out].any() and (r.hints[:, out] == 2).all() and r.params["box"] == [7, 5, 37, 44]
+    # boxes on some frames ({frame: box}): only those frames are cut to theirs
+    r = dd.segment_video(s.data, box={0: box, 3: (0, 0, 24, 24)}, iterations=20, device="cpu", seed=0)
+    assert not r.masks[0, out].any() and not r.masks[3, 24:].any() and (r.hints[1] != 2).any()
+    assert r.params["box"] == {0: [7, 5, 37, 44], 3: [0, 0, 24, 24]}
+    # without hints, the outside of the box is the only hint
+    r = dd.segment_video(s.data, hints=None, box=box, iterations=5, device="cpu", seed=0)
+    assert (r.hints[:, out] == 2).all() and (r.hints[:, ~out] == 0).all()
+    for bad in ({6: box}, {"0": box}, {0: (5, 5, 5, 9)}):
+        with pytest.raises(ValueError, match="box"):
+            dd.segment_video(s.data, box=bad, iterations=1)

@@ -19,20 +19,6 @@ def _positional(x: Inputs) -> Any:
 # --- segmentation -------------------------------------------------------------------------------------------
 
 
-def box_hints(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
-    """Hint labels from a rectangle around the object: outside = background (2), central half = foreground (1).
-
-    Like GrabCut's rectangle: everything outside is background; the object is assumed to fill the middle of its
-    box. The ring between stays unlabelled for the networks to decide.
-    """
-    top, left, bottom, right = box
-    labels = np.full(shape, 2, np.uint8)
-    labels[top:bottom, left:right] = 0
-    h, w = bottom - top, right - left
-    labels[top + h // 4 : bottom - h // 4, left + w // 4 : right - w // 4] = 1
-    return labels
-
-
 def mask_as_hints(mask: np.ndarray) -> np.ndarray:
     """A mask from an earlier segmentation run (1 = foreground, 0 = background), perhaps corrected by painting,
     as scribbles: 1 inside the foreground and 2 inside the background, leaving a band along their border for
@@ -94,53 +80,12 @@ def _scribbles(x: Inputs) -> np.ndarray | None:
     return scribbles if marked else None
 
 
-def segmentation_hints(x: Inputs) -> Any:
-    """Scribbles (1 = foreground, 2 = background) and/or a box as hint labels; ``"auto"`` when neither marks
-    anything. (The whole-stack run's; one image passes its box to ``segment(box=...)`` instead.)
-
-    Scribbles are ``(H, W)``, or ``(T, H, W)`` for a whole stack; a box applies to every frame, boxes given per
-    frame (``{frame: box}``) to theirs (the other frames get no box hints).
-    """
-    box = x.layers.get("box")
-    scribbles = _scribbles(x)
-    marked = scribbles is not None
-    if box is None and not marked:
-        return "auto"
-    shape = scribbles.shape if marked else x.frame_shape
-    if isinstance(box, dict):  # one box per frame of a whole stack
-        shape = (len(x.image), *x.frame_shape)
-        labels = np.zeros(shape, np.uint8)
-        for t, frame_box in box.items():
-            labels[t] = box_hints(x.frame_shape, frame_box)
-        if marked:
-            scribbles = np.broadcast_to(scribbles, shape)  # one frame of scribbles: for every frame
-    elif box is None:
-        labels = np.zeros(shape, np.uint8)
-    else:
-        labels = np.broadcast_to(box_hints(x.frame_shape, box), shape).copy()
-    if marked:
-        # the user's foreground replaces the box's guess, on the frames where there is some
-        if box is not None:
-            frames = labels.reshape(-1, *labels.shape[-2:])  # a view: labels is a fresh contiguous array
-            scribbled = (scribbles == 1).reshape(frames.shape).any(axis=(1, 2))
-            for t in np.flatnonzero(scribbled):
-                frames[t][frames[t] == 1] = 0
-        labels[scribbles == 1] = 1
-        labels[scribbles == 2] = 2
-    return labels
-
-
 def _segment(x: Inputs):
-    return (x.image,), {"hints": segmentation_hints(x)}
-
-
-def _segment_image(x: Inputs):
-    """One image: the scribbles (or automatic hints) and the box as ``segment`` reads it (outside background,
-    automatic hints on its surroundings inside: IoU 0.735 vs 0.478 as labels on 18 horses,
-    ``benchmarks/segmentation_box.py``)."""
+    """The scribbles (or automatic hints) and the box as ``segment`` / ``segment_video`` read it: outside
+    background, automatic hints on its surroundings inside (IoU 0.735 vs 0.478 for the box read as labels on
+    18 horses, ``benchmarks/segmentation_box.py``). A whole stack's boxes come per frame (``{frame: box}``)
+    when rectangles were drawn on several frames."""
     box = x.layers.get("box")
-    if isinstance(box, dict):  # (boxes per frame belong to a whole-stack run)
-        return _segment(x)
     scribbles = _scribbles(x)
     kwargs: dict[str, Any] = {"hints": "auto" if scribbles is None else scribbles}
     if box is not None:
@@ -170,7 +115,7 @@ SEGMENTATION = TaskSpec(
     modes=(
         Mode(
             "segment",
-            _segment_image,
+            _segment,
             (
                 Output("background", "background"),
                 Output("foreground", "foreground"),
