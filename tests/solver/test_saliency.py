@@ -42,7 +42,9 @@ def test_hints_refined_by_colour_on_rgb_only():
     assert col[0].sum() > plain[0].sum() and col[1].sum() >= plain[1].sum()
     assert truth[col[0]].mean() > 0.97 and (~truth[col[1]]).mean() > 0.97
     assert not (col[0] & col[1]).any()
-    # grey images keep the saliency hints (intensity alone measured worse on real photographs)
+    # grey images keep the saliency hints (intensity alone measured worse on real photographs), also when
+    # stored as RGB
     grey = _chw(texture_composite(64, rgb=False).data)
-    for a, b in zip(saliency_hints(grey), saliency_hints(grey, colour=False), strict=True):
-        assert torch.equal(a, b)
+    for image in (grey, grey.expand(3, -1, -1)):
+        for a, b in zip(saliency_hints(image), saliency_hints(image, colour=False), strict=True):
+            assert torch.equal(a, b)

@@ -252,6 +252,18 @@ def test_a_box_with_scribbles_or_without_hints():
     r = dd.segment(img, hints=labels, box=box, iterations=150, device="cpu", seed=0)
     assert (r.hints[labels == 1] == 1).all() and (r.hints[labels == 2] == 2).all()
     assert iou(r.mask, first) > 0.8 and not r.mask[~box].any()
+    # foreground scribbled outside the box is ignored (the box says background there): no pixel is held as both
+    labels[50:53, 50:53] = 1
+    held = []
+    real = segmentation.build_task
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(segmentation, "build_task", lambda *a, **k: held.append(k["held"]) or real(*a, **k))
+        r = dd.segment(img, hints=labels, box=box, iterations=5, device="cpu", seed=0)
+    assert held[0][0].sum() > 0 and not (held[0][0] * held[0][1]).any()
+    assert (r.hints[50:53, 50:53] == 2).all() and not r.mask[~box].any()
+    # a loose rectangle clipped to the image covers all of it: accepted, no outside
+    whole = dd.segment(img, box=(0, 0, 64, 64), iterations=5, device="cpu", seed=0)
+    assert whole.params["box"] == [0, 0, 64, 64] and (whole.hints == 1).any()
     # hints=None: only the outside is known (the inside is left to the networks)
     r = dd.segment(img, hints=None, box=box, iterations=20, device="cpu", seed=0)
     assert (r.hints[~box] == 2).all() and (r.hints[box] == 0).all() and not r.mask[~box].any()

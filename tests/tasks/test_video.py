@@ -400,11 +400,21 @@ def test_video_boxes_for_every_frame_or_some():
     assert not r.masks[:, out].any() and (r.hints[:, out] == 2).all() and r.params["box"] == [7, 5, 37, 44]
     # boxes on some frames ({frame: box}): only those frames are cut to theirs
     r = dd.segment_video(s.data, box={0: box, 3: (0, 0, 24, 24)}, iterations=20, device="cpu", seed=0)
-    assert not r.masks[0, out].any() and not r.masks[3, 24:].any() and (r.hints[1] != 2).any()
+    corner = np.ones((48, 48), bool)
+    corner[:24, :24] = False  # outside frame 3's box, where the object also is
+    assert truth[1][corner].any() and truth[3][corner].any()
+    assert not r.masks[0, out].any() and not r.masks[3][corner].any() and (r.hints[3][corner] == 2).all()
+    assert r.masks[1][corner].any() and (r.hints[1][corner] != 2).any()  # frame 1 has no box: not cut
     assert r.params["box"] == {0: [7, 5, 37, 44], 3: [0, 0, 24, 24]}
+    import json
+
+    again = json.loads(json.dumps(r.params["box"]))  # as metadata saved to JSON: string keys
+    assert dd.segment_video(s.data, box=again, iterations=1, device="cpu").params["box"] == r.params["box"]
+    whole = dd.segment_video(s.data, box=(0, 0, 48, 48), iterations=1, device="cpu")  # a loose box, clipped
+    assert whole.params["box"] == [0, 0, 48, 48]
     # without hints, the outside of the box is the only hint
     r = dd.segment_video(s.data, hints=None, box=box, iterations=5, device="cpu", seed=0)
     assert (r.hints[:, out] == 2).all() and (r.hints[:, ~out] == 0).all()
-    for bad in ({6: box}, {"0": box}, {0: (5, 5, 5, 9)}):
+    for bad in ({6: box}, {"a": box}, {-1: box}, {0: (5, 5, 5, 9)}):
         with pytest.raises(ValueError, match="box"):
             dd.segment_video(s.data, box=bad, iterations=1)

@@ -97,7 +97,7 @@ SEGMENTATION = TaskSpec(
     name="segmentation",
     title="Segmentation (Double-DIP)",
     help="Split an image into foreground and background layers and a mask.",
-    iterations=300,  # with automatic hints; 400 with scribbles or a box (segmentation.DEFAULTS)
+    iterations=300,  # with automatic hints (a box brings them); 400 with scribbles alone (segmentation.DEFAULTS)
     inputs=(
         LayerInput("image", "image", "image"),
         LayerInput(

@@ -123,7 +123,7 @@ def boundary_connectivity(
 def saliency(image: torch.Tensor) -> torch.Tensor:
     """Saliency map in ``[0, 1]`` of a ``(C, H, W)`` image: geometric mean of the two estimates."""
     a = boundary_contrast(image)
-    b = torch.from_numpy(boundary_connectivity(image.permute(1, 2, 0).double().cpu().numpy()))
+    b = torch.from_numpy(boundary_connectivity(image.permute(1, 2, 0).cpu().double().numpy()))
     s = torch.sqrt(a * b.to(a))
     return (s - s.min()) / (s.max() - s.min() + 1e-8)
 
@@ -169,7 +169,8 @@ def saliency_hints(
     t = _otsu(s)
     fg = s > min(t + fg_margin, 0.95)
     bg = s < max(t - bg_margin, 0.05)
-    if colour and image.shape[0] == 3 and min(int(fg.sum()), int(bg.sum())) >= MIN_COLOUR_SAMPLES:
+    grey = image.shape[0] == 3 and bool((image.amax(0) - image.amin(0)).max() < 1e-3)  # (grey stored as RGB)
+    if colour and image.shape[0] == 3 and not grey and min(int(fg.sum()), int(bg.sum())) >= MIN_COLOUR_SAMPLES:
         p = colour_model(image, fg, bg, k=COLOUR_COMPONENTS)
         hi, lo = COLOUR_THRESHOLDS
         fg, bg = p > hi, p < lo
@@ -180,7 +181,7 @@ def _appearance(image: torch.Tensor) -> torch.Tensor:
     """``(3, H, W)`` RGB in [0, 1] -> ``(H*W, 3)`` CIELab features for the colour model."""
     from skimage.color import rgb2lab
 
-    lab = rgb2lab(image.permute(1, 2, 0).double().cpu().numpy())
+    lab = rgb2lab(image.permute(1, 2, 0).cpu().double().numpy())  # (MPS has no float64: on the CPU first)
     return torch.from_numpy(lab).to(image.device, torch.float32).reshape(-1, 3)
 
 

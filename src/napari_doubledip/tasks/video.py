@@ -277,12 +277,14 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
         return None
     if isinstance(box, dict):
         out: list[np.ndarray | None] = [None] * n
-        for t, b in box.items():
+        for key, b in box.items():
+            # (digit strings too: the metadata's {frame: box} after a JSON round trip)
+            t = int(key) if isinstance(key, str) and key.isdigit() else key
             if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < n:
-                raise ValueError(f"box keys must be frame indices in [0, {n}), got {t!r}")
-            out[int(t)] = box_mask(b, shape)
+                raise ValueError(f"box keys must be frame indices in [0, {n}), got {key!r}")
+            out[int(t)] = box_mask(b, shape, whole=True)
         return out
-    return [box_mask(box, shape)] * n
+    return [box_mask(box, shape, whole=True)] * n
 
 
 def _bounds(mask: np.ndarray) -> list[int]:
@@ -388,12 +390,8 @@ def segment_video(
             {t: _bounds(b) for t, b in enumerate(full_boxes) if b is not None}
             if isinstance(box, dict) else _bounds(full_boxes[0])
         )
-        keep = torch.ones((n, *size), dtype=full.dtype, device=dev)  # the masks are cut to the boxes
-        boxes = [None] * n
-        for t, b in enumerate(full_boxes):
-            if b is not None:
-                keep[t] = torch.from_numpy(b).to(keep)
-                boxes[t] = seg.shrink_mask(torch.from_numpy(b).to(dev), ws)
+        keep = full_boxes  # the masks are cut to the boxes (bool (H, W) per frame; one array for a shared box)
+        boxes = [None if b is None else seg.shrink_mask(torch.from_numpy(b).to(dev), ws) for b in full_boxes]
     planned = planned_iterations("video_segmentation", preset, iterations, its)  # (for the set-up's reports)
     fg_w, bg_w, user, stopped = yield from _video_hints(hints, work, size, planned, stop, boxes)
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
@@ -423,9 +421,12 @@ def segment_video(
 
     def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         m = torch.cat([resize(out["mask"][s], size) for s in _chunks(n, 16)])[:, 0]
+        masks = (m > 0.5).cpu().numpy().astype(np.uint8)
         if keep is not None:
-            m = m * keep
-        return {"masks": (m > 0.5).cpu().numpy().astype(np.uint8)}
+            for t, b in enumerate(keep):
+                if b is not None:
+                    masks[t] *= b
+        return {"masks": masks}
 
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
@@ -435,7 +436,9 @@ def segment_video(
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
         soft = seg.finish_masks(sol.outputs["mask"][s], full[s])  # (k, H, W)
         if keep is not None:
-            soft = soft * keep[s]
+            for i, b in enumerate(keep[s]):
+                if b is not None:
+                    soft[i] *= torch.from_numpy(b).to(soft)
         m = (soft > 0.5).float()[:, None]
         fg_layer = resize(sol.outputs["foreground"][s], size)
         bg_layer = resize(sol.outputs["background"][s], size)

@@ -143,7 +143,7 @@ def _is_2d(x: Any) -> bool:
         return False
 
 
-def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
+def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarray:
     """Turn a box into a bool ``(H, W)`` mask, with clear errors.
 
     ``box`` is ``(y0, x0, y1, x1)`` (end exclusive; partly outside boxes are clipped to the image), a boolean
@@ -151,7 +151,8 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     their bounding box overlaps (pixel ``i`` spans ``i - 0.5 .. i + 0.5``; corners at rows 8 and 21 cover rows
     8 to 21), as the widgets read a rectangle. Corner points may also be a napari Shapes layer's ``data`` as
     is: a list (or array) holding one shape's corners; and a rectangle's 4 corners ``(4, D)`` from a layer on a
-    stack (``D > 2``), whose leading coordinates (the slice) must agree: the last two are ``(y, x)``.
+    stack (``D > 2``), whose leading coordinates (the slice) must agree: the last two are ``(y, x)``. A box
+    covering the whole image is an error unless ``whole`` (segmentation: a loose rectangle clipped to the image).
     """
     h, w = int(shape[0]), int(shape[1])
     box = plain_data(box, "box")
@@ -205,7 +206,7 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
         yb, xb = min(h, math.ceil(y1)), min(w, math.ceil(x1))
         mask = np.zeros((h, w), bool)
         mask[ya:yb, xa:xb] = True
-    if mask.all():
+    if mask.all() and not whole:
         raise ValueError("box covers the whole image: nothing outside it to learn the clean image from")
     return mask
 
