@@ -113,6 +113,33 @@ def _box_hints(image: torch.Tensor, inside: torch.Tensor) -> tuple[torch.Tensor,
     return fg & inside, bg & inside
 
 
+def box_bounds(mask: np.ndarray) -> list[int]:
+    """``[y0, x0, y1, x1]`` bounding box (end exclusive) of a bool box mask, as recorded in ``params``."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1]
+
+
+def hold_outside(
+    fg: torch.Tensor,
+    bg: torch.Tensor,
+    inside: torch.Tensor,
+    user: bool,
+    held: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """A box's outside as background for the whole run: ``(fg, bg, held)`` hint maps for :func:`build_task`.
+
+    ``fg``, ``bg`` (and the ``held`` pair) are float ``(N, 1, h, w)`` maps, ``inside`` the bool box masks of the
+    same shape (all True for frames without a box). User hints are held anyway: the outside joins their
+    background. Automatic hints fade: the outside is held next to them, with the held hints (scribbles) given;
+    foreground marked outside the box is dropped."""
+    out = (~inside).float()
+    fg = fg * (1 - out)
+    if user:
+        return fg, torch.maximum(bg, out), None
+    held_fg, held_bg = held if held is not None else (torch.zeros_like(out), torch.zeros_like(out))
+    return fg, bg * (1 - out), (held_fg * (1 - held_bg) * (1 - out), torch.maximum(held_bg, out))
+
+
 def relies_on_prior(user_hints: bool, fg: torch.Tensor, bg: torch.Tensor) -> bool:
     """Whether a run leans on the DIP prior (user scribbles, or no hints at all) rather than on dense automatic
     hints: it then gets the dihedral augmentation, a smaller learning rate and a longer default budget."""
@@ -330,8 +357,7 @@ def segment(
     if box is not None:
         bmask = box_mask(box, tuple(size), whole=True)
         keep = torch.from_numpy(bmask).to(dev, full.dtype)  # the mask is cut to the box: outside is background
-        rows, cols = np.flatnonzero(bmask.any(1)), np.flatnonzero(bmask.any(0))
-        params["box"] = [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1]
+        params["box"] = box_bounds(bmask)
         # a working-size pixel is inside when any of it is: only what is wholly outside is held as background
         inside = shrink_mask(torch.from_numpy(bmask).to(dev), ws)
     held = None
@@ -349,17 +375,12 @@ def segment(
         fg_full, bg_full = _user_hint_masks(hints, dev, tuple(size))
         fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True
         if inside is not None:  # scribbles and a box: automatic hints inside it too, the scribbles held
-            held = (fg_w, bg_w)
+            held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
             auto_fg, auto_bg = _box_hints(work[0], inside)
             fg_w, bg_w, user = auto_fg & ~bg_w & ~fg_w, auto_bg & ~bg_w & ~fg_w, False
-    if inside is not None:
-        held_fg, held_bg = held if held is not None else (torch.zeros_like(inside), torch.zeros_like(inside))
-        held = (held_fg & ~held_bg & inside, held_bg | ~inside)  # (foreground scribbled outside the box: dropped)
-        if user:  # (hints=None): only the box's outside is known; the run relies on the DIP prior
-            fg_w, bg_w, held, user = held[0], held[1], None, True
     fg_w, bg_w = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
-    if held is not None:
-        held = tuple(m[None, None].float() for m in held)
+    if inside is not None:
+        fg_w, bg_w, held = hold_outside(fg_w, bg_w, inside[None, None], user, held)
     prior = relies_on_prior(user, fg_w, bg_w)
     its = check_iterations(iterations, DEFAULTS["iterations_prior" if prior else "iterations"])
     task = apply_preset(build_task(work, fg_w, bg_w, its, user, held=held), preset, iterations, precision)

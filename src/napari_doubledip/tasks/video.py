@@ -287,12 +287,6 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
     return [box_mask(box, shape, whole=True)] * n
 
 
-def _bounds(mask: np.ndarray) -> list[int]:
-    """``[y0, x0, y1, x1]`` bounding box of a bool mask (end exclusive)."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    return [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1]
-
-
 @task_function
 def segment_video(
     frames: Any,
@@ -387,8 +381,8 @@ def segment_video(
     keep = held = boxes = None
     if full_boxes is not None:
         params["box"] = (
-            {t: _bounds(b) for t, b in enumerate(full_boxes) if b is not None}
-            if isinstance(box, dict) else _bounds(full_boxes[0])
+            {t: seg.box_bounds(b) for t, b in enumerate(full_boxes) if b is not None}
+            if isinstance(box, dict) else seg.box_bounds(full_boxes[0])
         )
         keep = full_boxes  # the masks are cut to the boxes (bool (H, W) per frame; one array for a shared box)
         boxes = [None if b is None else seg.shrink_mask(torch.from_numpy(b).to(dev), ws) for b in full_boxes]
@@ -396,15 +390,9 @@ def segment_video(
     fg_w, bg_w, user, stopped = yield from _video_hints(hints, work, size, planned, stop, boxes)
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
         stop = _always_stop
-    if boxes is not None:  # outside a box: background, held for the whole run (user hints are held anyway)
-        outside = torch.stack([~b if b is not None else torch.zeros(ws, dtype=torch.bool, device=dev)
-                               for b in boxes])[:, None].float()
-        fg_w = fg_w * (1 - outside)
-        if user:
-            bg_w = torch.maximum(bg_w, outside)
-        else:
-            bg_w = bg_w * (1 - outside)
-            held = (torch.zeros_like(outside), outside)
+    if boxes is not None:  # outside a box: background for the whole run
+        inside = torch.stack([b if b is not None else torch.ones(ws, dtype=torch.bool, device=dev) for b in boxes])
+        fg_w, bg_w, held = seg.hold_outside(fg_w, bg_w, inside[:, None], user)
     task = _video_task(
         seg.build_task(work, fg_w, bg_w, its, user, phases=SEGMENT_PHASES, lr=0.01, held=held),
         k,
