@@ -8,7 +8,9 @@ default budget, with the automatic hints alone (no box) as reference:
 - ``labels``: the box read as hint labels (outside = background, the central half of the box = foreground,
   held for the whole run): what the widget passed until 2026-12-03 (:func:`box_hints` here);
 - ``box``: ``dd.segment(image, box=box)``: outside held as background, automatic hints on the box's
-  surroundings inside it.
+  surroundings inside it;
+- ``scribble``: the box and one foreground scribble (a 5x5 dot at the object's deepest point; for a video, on
+  its first frame only), as a user who clicks once on the object: ``dd.segment(image, hints=dot, box=box)``.
 
 Usage (from the repository root; the data folder is read, never copied)::
 
@@ -44,6 +46,17 @@ def box_hints(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndar
     return labels
 
 
+def dot_labels(gt: np.ndarray) -> np.ndarray:
+    """Hint labels with one 5x5 foreground dot (1) at the mask's deepest point (farthest from its edge)."""
+    from scipy import ndimage
+
+    depth = ndimage.distance_transform_edt(gt)
+    y, x = np.unravel_index(int(np.argmax(depth)), gt.shape)
+    labels = np.zeros(gt.shape, np.uint8)
+    labels[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3] = 1
+    return labels
+
+
 def loose_box(gt: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     """The mask's bounding box widened by ``margin`` of the image size on each side, clipped to the image."""
     ys, xs = np.nonzero(gt)
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--margin", type=float, default=0.04, help="box margin, fraction of the image size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cases", default="", help="comma-separated case-name substrings (default: all horses)")
-    ap.add_argument("--ways", default="auto,labels,box", help="which of auto, labels, box to run")
+    ap.add_argument("--ways", default="auto,labels,box", help="which of auto, labels, box, scribble to run")
     ap.add_argument("--video", action="store_true", help="the DAVIS clips with a box per frame instead")
     ap.add_argument(
         "--crop-margin", type=float, default=None,
@@ -97,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                 "auto": lambda: dd.segment_video(img, seed=args.seed),
                 "labels": lambda: dd.segment_video(img, hints=labels, seed=args.seed),
                 "box": lambda: dd.segment_video(img, box=boxes, seed=args.seed),
+                "scribble": lambda: dd.segment_video(img, hints=dots, box=boxes, seed=args.seed),
             }
+            first = next(t for t, g in enumerate(gt) if g.any())
+            dots = np.zeros(gt.shape, np.uint8)
+            dots[first] = dot_labels(gt[first])
         else:
             img, gt = data["inputs"][0], data["gt"]["mask"]
             box = loose_box(gt, args.margin)
@@ -105,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 "auto": lambda: dd.segment(img, seed=args.seed),
                 "labels": lambda: dd.segment(img, hints=box_hints(gt.shape, box), seed=args.seed),
                 "box": lambda: dd.segment(img, box=box, seed=args.seed),
+                "scribble": lambda: dd.segment(img, hints=dot_labels(gt), box=box, seed=args.seed),
             }
         row = []
         for k in ways:

@@ -418,3 +418,31 @@ def test_video_boxes_for_every_frame_or_some():
     for bad in ({6: box}, {"a": box}, {-1: box}, {0: (5, 5, 5, 9)}):
         with pytest.raises(ValueError, match="box"):
             dd.segment_video(s.data, box=bad, iterations=1)
+
+
+def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():
+    # As for one image: the scribbles are held, each boxed frame gets automatic hints where they mark nothing.
+    s = moving_object_video(48, 4)
+    truth = s.truth["masks"]
+    box = (7, 5, 37, 44)
+    labels = np.zeros(truth.shape, np.uint8)
+    ys, xs = np.nonzero(truth[0])
+    labels[0, ys[len(ys) // 2], xs[len(xs) // 2]] = 1  # one foreground pixel on frame 0
+    labels[2, 40:44, 40:44] = 2  # a background scribble outside the box on frame 2 (frame 2 has no box)
+    held = []
+    real = video.seg.build_task
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(video.seg, "build_task", lambda *a, **k: held.append(k["held"]) or real(*a, **k))
+        r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, iterations=100, device="cpu",
+                             seed=0)
+    fg_held, bg_held = held[0][0][:, 0], held[0][1][:, 0]
+    assert fg_held[0].sum() > 0 and fg_held[1:].sum() == 0  # the scribble is held on its frame only
+    assert bg_held[2].sum() > 0 and not (fg_held * bg_held).any()
+    assert (r.hints[labels == 1] == 1).all() and (r.hints[labels == 2] == 2).all()
+    for t in (1, 3):  # boxed frames without scribbles got automatic foreground hints inside the box
+        assert (r.hints[t] == 1).sum() > 10
+    assert (r.hints[2] == 1).sum() == 0  # no box, no scribble: no automatic hints there
+    out = np.ones((48, 48), bool)
+    out[7:37, 5:44] = False
+    assert not r.masks[[0, 1, 3]][:, out].any()
+    assert np.mean([iou(m, t) for m, t in zip(r.masks[[0, 1, 3]], truth[[0, 1, 3]])]) > 0.8
