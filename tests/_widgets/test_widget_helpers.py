@@ -6,6 +6,7 @@ import napari.layers
 import numpy as np
 import pytest
 
+import napari_doubledip as dd
 from napari_doubledip import samples
 from napari_doubledip._widgets._base import _split, _zoom
 from napari_doubledip._widgets._devices import DEVICES, DeviceChoice
@@ -40,6 +41,44 @@ def test_read_box_picks_the_selected_rectangle_and_needs_one(viewer):
     lines = viewer.add_shapes([np.array([[0, 0], [9, 9]])], shape_type="line")
     with pytest.raises(ValueError, match="no rectangle"):
         read_box(lines, image, viewer)
+
+
+def test_an_ellipse_a_polygon_or_a_rotated_rectangle_is_read_as_a_mask(viewer):
+    from skimage.draw import polygon2mask
+
+    from napari_doubledip.tasks.watermark import box_mask
+
+    image = viewer.add_image(np.zeros((40, 50)), scale=(2.0, 2.0))
+    ellipse = viewer.add_shapes([[[20, 20], [20, 80], [60, 80], [60, 20]]], shape_type="ellipse")  # world units
+    mask = read_box(ellipse, image, viewer)  # image pixels: centre (20, 25), half-axes 10 and 15
+    yy, xx = np.mgrid[:40, :50]
+    inside = ((yy - 20) / 10) ** 2 + ((xx - 25) / 15) ** 2
+    assert mask.dtype == bool and mask[inside < 0.9].all() and not mask[inside > 1.1].any()
+    assert not mask[10, 10] and mask[20, 25]  # the bounding box's corner is outside, the centre inside
+    triangle = [[4, 4], [4, 40], [36, 4]]
+    poly = viewer.add_shapes([np.array(triangle, float) * 2], shape_type="polygon")
+    assert (read_box(poly, image, viewer) == polygon2mask((40, 50), triangle)).all()
+    diamond = [[4, 20], [20, 36], [36, 20], [20, 4]]  # a rectangle rotated by 45 degrees
+    rect = viewer.add_shapes([np.array(diamond, float) * 2], shape_type="rectangle")
+    assert (read_box(rect, image, viewer) == polygon2mask((40, 50), diamond)).all()
+    assert box_mask(read_box(rect, image, viewer), (40, 50)).sum() == polygon2mask((40, 50), diamond).sum()
+    # an axis-aligned rectangle stays a box, and a rectangle axis-aligned in the image's rotated frame too
+    image.rotate = 90
+    world = [image.data_to_world(p) for p in ([10, 10], [10, 30], [20, 30], [20, 10])]
+    square = viewer.add_shapes([np.array(world, float)], shape_type="rectangle")
+    assert read_box(square, image, viewer) == (10, 10, 21, 31)
+    lines = viewer.add_shapes([np.array([[0, 0], [9, 9]])], shape_type="path")
+    with pytest.raises(ValueError, match="no rectangle"):
+        read_box(lines, image, viewer)
+
+
+def test_a_box_layer_with_only_lines_is_flagged(viewer, open_widget, warnings_shown):
+    viewer.add_image(np.zeros((32, 32)), name="img")
+    lines = viewer.add_shapes([np.array([[2, 2], [20, 20]])], shape_type="line", name="lines")
+    widget = open_widget("Segmentation (Double-DIP)")
+    widget.pickers["box"].value = lines
+    assert widget._prepare().kwargs.get("box") is None
+    assert any("'lines' holds no rectangle, ellipse or polygon" in m for m in warnings_shown)
 
 
 def test_whole_stack_segmentation_takes_a_box_per_frame(viewer, open_widget):
@@ -253,8 +292,11 @@ def test_scribbles_with_other_labels_are_flagged(monkeypatch):
     assert _segment(Inputs([img], {"scribbles": scribbles, "box": None}))[1]["hints"] == "auto"
     assert len(shown) == 1 and "[3] are ignored" in shown[0] and "automatic hints" in shown[0]
     scribbles[10, 10] = 1
-    assert _segment(Inputs([img], {"scribbles": scribbles, "box": None}))[1]["hints"][10, 10] == 1
+    hints = _segment(Inputs([img], {"scribbles": scribbles, "box": None}))[1]["hints"]
     assert len(shown) == 2 and "automatic" not in shown[1]
+    assert hints[10, 10] == 1 and (hints[2:4, 2:4] == 0).all()  # the 3s read as unmarked: the library takes it
+    assert (scribbles[2:4, 2:4] == 3).all()  # the layer's data is not touched
+    assert dd.segment(img + np.eye(20), hints=hints, iterations=1).hints[10, 10] == 1
     scribbles[10, 10] = 0
     _segment(Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}))  # the box's hints apply
     assert len(shown) == 3 and "automatic" not in shown[2]
@@ -364,6 +406,21 @@ def test_read_labels_of_a_whole_stack_follow_the_sequence_axis(viewer):
         read_labels(viewer.add_labels(np.zeros((2, 8, 9), np.uint8)), image, viewer, whole_stack=True, index=index)
     one = viewer.add_labels(np.zeros((8, 9), np.uint8))
     assert read_labels(one, image, viewer, whole_stack=True, index=index).shape == (8, 9)
+
+
+def test_lazy_labels_are_sliced_before_they_are_loaded(viewer):
+    import dask.array as da
+
+    image = viewer.add_image(np.zeros((20, 16, 16), np.float32))
+    loads = []
+    lazy = da.from_array(np.zeros((20, 16, 16), np.uint8), chunks=(1, 16, 16)).map_blocks(
+        lambda b: loads.append(1) or b, dtype=np.uint8
+    )
+    layer = napari.layers.Labels(lazy)
+    viewer.dims.set_current_step(0, 3)
+    loads.clear()
+    out = read_labels(layer, image, viewer, index=(3,))
+    assert isinstance(out, np.ndarray) and out.shape == (16, 16) and len(loads) == 1  # the frame, not 20
 
 
 def test_labels_with_fewer_leading_axes_line_up_with_the_last_ones(viewer):

@@ -1133,9 +1133,26 @@ def test_scribbles_in_another_pixel_grid_are_flagged(viewer, open_widget):
         widget._prepare()
         lab.scale = (2.0, 2.0)
         widget._prepare()
+        viewer.layers["img"].rotate = 90  # same scale and translate, turned: the pixels no longer meet
+        widget._prepare()
+        lab.rotate = 90
+        lab.affine = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # axes swapped by an affine
+        widget._prepare()
     finally:
         notification_manager.notification_ready.disconnect(record)
-    assert len([m for m in seen if "not aligned" in m]) == 1
+    assert len([m for m in seen if "not aligned" in m]) == 3
+
+
+def test_mixtures_placed_differently_are_flagged(viewer, open_widget, warnings_shown):
+    viewer.add_image(np.zeros((16, 16), np.float32), name="a", scale=(2.0, 2.0))
+    viewer.add_image(np.ones((16, 16), np.float32), name="b", scale=(2.0, 2.0))
+    widget = open_widget("Transparency (Double-DIP)")
+    widget.pickers["mixtures"].value = [viewer.layers["a"], viewer.layers["b"]]
+    widget._prepare()
+    assert not [m for m in warnings_shown if "not placed like" in m]
+    viewer.layers["b"].translate = (5.0, 5.0)
+    widget._prepare()
+    assert [m for m in warnings_shown if "'b' are not placed like 'a'" in m]
 
 
 def test_scribbles_with_fewer_frames_or_another_frame_spacing(viewer, open_widget, errors, warnings_shown):

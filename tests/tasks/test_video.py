@@ -418,6 +418,12 @@ def test_video_boxes_for_every_frame_or_some():
     for bad in ({6: box}, {"a": box}, {-1: box}, {0: (5, 5, 5, 9)}):
         with pytest.raises(ValueError, match="box"):
             dd.segment_video(s.data, box=bad, iterations=1)
+    with pytest.raises(TypeError, match="box of frame 1: box must be numeric"):
+        dd.segment_video(s.data, box={0: box, 1: None}, iterations=1)
+    # a list of (y0, x0, y1, x1) per frame has the shape of a 4-D rectangle's corners: refused, not misread
+    for growing in ([(5, 5, 20, 20), (5, 5, 25, 25), (5, 5, 30, 30), (5, 5, 35, 35)], [(5, 5, 20, 20)] * 4):
+        with pytest.raises(ValueError, match="frame index"):
+            dd.segment_video(s.data[:4], box=growing, iterations=1)
 
 
 def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():

@@ -40,6 +40,7 @@ from ._layers import (
     is_stack,
     layer_array_shape,
     place_in_stack,
+    has_region,
     read_box,
     read_frame_boxes,
     read_image,
@@ -337,7 +338,7 @@ class TaskWidget(Container):
                     continue
                 # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one
                 layers = [c for c in picker.choices if c is not None]
-                boxes = [c for c in layers if _has_rectangle(c)]
+                boxes = [c for c in layers if has_region(c)]
                 if (boxes or layers) and len(self._sources()) <= 1:
                     picker.value = (boxes or layers)[-1]
             elif not spec_in.optional and active is not None:
@@ -373,7 +374,7 @@ class TaskWidget(Container):
             if (
                 spec_in.preselect
                 and picker.enabled
-                and (current is None or not _has_rectangle(current))
+                and (current is None or not has_region(current))
                 and len(self._sources()) <= 1
             ):
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
@@ -496,6 +497,13 @@ class TaskWidget(Container):
         if len(shapes) > 1:
             names = ", ".join(repr(s.name) for s in sources)
             raise ValueError(f"the selected images {names} must all have the same shape, got {sorted(shapes)}")
+        moved = [s.name for s in sources[1:] if not _aligned(s, sources[0])]
+        if moved:
+            show_warning(
+                f"{spec.title}: image(s) {', '.join(map(repr, moved))} are not placed like {sources[0].name!r} "
+                "(different scale, translate, rotation, shear or affine); their pixels are paired by index and "
+                f"the results are placed like {sources[0].name!r}"
+            )
         extra: dict[str, Any] = {}
         for spec_in in spec.inputs:
             if spec_in is self._primary:
@@ -514,11 +522,17 @@ class TaskWidget(Container):
                 if not _aligned(layer, sources[0]):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
-                        "(different scale or translate); its pixels are paired with the image's by index (a "
-                        "frame of a stack: at the slider for the current frame, by index for a whole stack)"
+                        "(different scale, translate, rotation, shear or affine); its pixels are paired with the "
+                        "image's by index (a frame of a stack: at the slider for the current frame, by index for "
+                        "a whole stack)"
                     )
-            elif spec_in.kind == "shapes" and spec_in.empty_is_none and not _has_rectangle(layer):
+            elif spec_in.kind == "shapes" and spec_in.empty_is_none and not has_region(layer):
                 extra[spec_in.name] = None  # adopted before anything was drawn in it
+                if len(layer.data):
+                    show_warning(
+                        f"{spec.title}: {layer.name!r} holds no rectangle, ellipse or polygon (lines and paths "
+                        f"enclose nothing), so no {spec_in.label} is used"
+                    )
             elif spec_in.kind == "shapes":
                 per_frame = None
                 if mode.stack and spec_in.per_frame:
@@ -884,8 +898,6 @@ def _is_result(layer: Any) -> bool:
     return "task" in md and "part" in md
 
 
-def _has_rectangle(layer: Any) -> bool:
-    return "rectangle" in list(getattr(layer, "shape_type", []))
 
 
 def _torch_loaded() -> bool:
@@ -912,12 +924,14 @@ def _sample_set(layer: Any) -> str | None:
 
 def _aligned(layer: Any, image: Any) -> bool:
     """Whether two layers put the axes they share (the trailing ones: Y, X and any frame axes) at the same world
-    positions."""
+    positions: their whole data-to-world transforms (scale, translate, rotate, shear, affine) agree there."""
     n = min(layer.ndim, image.ndim)
-    return bool(
-        np.allclose(np.asarray(layer.scale)[-n:], np.asarray(image.scale)[-n:])
-        and np.allclose(np.asarray(layer.translate)[-n:], np.asarray(image.translate)[-n:])
-    )
+    for p in np.vstack([np.zeros(n), 10.0 * np.eye(n)]):  # the origin and a step along each shared axis
+        a = np.asarray(layer.data_to_world(np.concatenate([np.zeros(layer.ndim - n), p])), dtype=float)
+        b = np.asarray(image.data_to_world(np.concatenate([np.zeros(image.ndim - n), p])), dtype=float)
+        if not np.allclose(a[-n:], b[-n:], atol=1e-6):
+            return False
+    return True
 
 
 def _place(

@@ -1,9 +1,9 @@
 """napari layer plumbing shared by every task widget (no Qt, no torch).
 
 Reading: the array of an image layer (or the frame under the slider), a Labels layer aligned with it, a Shapes
-rectangle in its pixel coordinates. Writing: :class:`OutputLayers` creates the ``"<input> <part>"`` layers, or
-updates them in place when they exist from an earlier run, copies the input's transform, and can roll a run
-back (cancel) to the viewer's state before it.
+rectangle (or ellipse, polygon) in its pixel coordinates. Writing: :class:`OutputLayers` creates the
+``"<input> <part>"`` layers, or updates them in place when they exist from an earlier run, copies the input's
+transform, and can roll a run back (cancel) to the viewer's state before it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ __all__ = [
     "read_box",
     "read_frame_boxes",
     "rectangle_frames",
+    "has_region",
+    "REGION_TYPES",
     "transform",
     "same_layer",
     "OutputLayers",
@@ -188,25 +190,27 @@ def read_labels(
     For a whole stack the labels may be one frame ``(H, W)`` (used for every frame), one per frame of the
     sequence ``(T, H, W)``, shaped like the image's leading axes ``(..., H, W)`` (sliced like the image), or
     like its last leading axes (as napari lines them up: per frame if the sequence is among them, else read at
-    the slider for every frame).
+    the slider for every frame). Lazy (dask / zarr) labels are sliced before they are loaded: only the frame
+    or the sequence a run needs is read.
     """
     shape = frame_shape(image)
-    labels = layer_array(layer)
+    labels = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     lead = layer_array_shape(image)[: stack_axes(image)]
     if whole_stack and lead:
         axis = index.index(None) if index is not None and None in index else 0
         if index is not None and labels.shape == (*lead, *shape):
-            return labels[_selection(index)]
+            return _load(labels[_selection(index)])
         k, first = labels.ndim - 2, len(lead) - (labels.ndim - 2)
         if index is not None and 0 < k < len(lead) and labels.shape == (*lead[first:], *shape):
             # Fewer leading axes than the image: napari lines them up with the image's last ones (e.g. (T, Y, X)
             # scribbles over a (Z, T, Y, X) image are per T). With the sequence among them, the labels give one
             # frame per sequence frame; else they are read at the slider and apply to every frame.
             if axis >= first:
-                return labels[tuple(slice(None) if i == axis else index[i] for i in range(first, len(lead)))]
+                sel = tuple(slice(None) if i == axis else index[i] for i in range(first, len(lead)))
+                return _load(labels[sel])
             labels = labels[current_frame(layer, viewer, strict=True)]
         elif len(lead) == 1 and labels.shape == (lead[0], *shape):
-            return labels
+            return _load(labels)
         elif labels.ndim > 2:
             trailing = " or ".join(str((*lead[i:], *shape)) for i in range(len(lead)))
             raise ValueError(
@@ -221,14 +225,25 @@ def read_labels(
             f"but image {image.name!r} has {shape}; "
             "add the Labels layer from the image (Layers > New Labels) so that they match"
         )
-    return labels
+    return _load(labels)
 
 
-def _rectangles(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray, tuple[int | None, ...]]]:
-    """The rectangles of a Shapes layer: ``(shape index, vertices in image data coordinates, frame)``.
+def _load(data: Any) -> np.ndarray:
+    """A (sliced) layer array as numpy: dask computed, zarr and other array-likes read."""
+    return np.asarray(loaded(data))
 
-    ``frame`` is the image's leading-axis index the rectangle was drawn on, ``None`` on the axes the Shapes layer
-    lacks (a 2D Shapes layer over a stack: its rectangles are on every frame). napari lines layers up by their
+
+#: Shapes that mark a region (a box): a rectangle (drawn axis-aligned: read as ``(top, left, bottom, right)``),
+#: or an ellipse, a polygon or a rotated rectangle (read as the boolean mask of the pixels whose centres lie
+#: inside). Lines and paths enclose nothing.
+REGION_TYPES = ("rectangle", "ellipse", "polygon")
+
+
+def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray, tuple[int | None, ...], str]]:
+    """The regions of a Shapes layer: ``(shape index, vertices in image data coordinates, frame, shape type)``.
+
+    ``frame`` is the image's leading-axis index the shape was drawn on, ``None`` on the axes the Shapes layer
+    lacks (a 2D Shapes layer over a stack: its shapes are on every frame). napari lines layers up by their
     last axes; those missing axes take the slider's position for the conversion.
     """
     point = np.asarray(viewer.dims.point, dtype=float)
@@ -236,7 +251,7 @@ def _rectangles(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarr
     own = image.ndim - layer.ndim  # the image's leading axes before this index are not the shapes'
     out = []
     for i, t in enumerate(layer.shape_type):
-        if t != "rectangle":
+        if t not in REGION_TYPES:
             continue
         pts = []
         for v in np.asarray(layer.data[i], dtype=float):
@@ -248,12 +263,17 @@ def _rectangles(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarr
         frame = tuple(
             None if k < own else int(round(float(pts_arr[:, k].mean()))) for k in range(lead)
         )
-        out.append((i, pts_arr, frame))
+        out.append((i, pts_arr, frame, t))
     return out
 
 
+def has_region(layer: Any) -> bool:
+    """Whether a Shapes layer holds a shape that marks a region (:data:`REGION_TYPES`)."""
+    return any(t in REGION_TYPES for t in getattr(layer, "shape_type", []))
+
+
 def _on(frame: tuple[int | None, ...], index: tuple[int | None, ...] | None, lead: tuple[int, ...]) -> bool:
-    """Whether a rectangle drawn on ``frame`` lies on the stack (``lead``: its leading axis lengths) and on the
+    """Whether a shape drawn on ``frame`` lies on the stack (``lead``: its leading axis lengths) and on the
     frame ``index`` (``None`` entries, or ``None`` as a whole, match any)."""
     inside = all(f is None or 0 <= f < n for f, n in zip(frame, lead))
     return inside and (index is None or all(v is None or f is None or f == v for f, v in zip(frame, index)))
@@ -262,17 +282,17 @@ def _on(frame: tuple[int | None, ...], index: tuple[int | None, ...] | None, lea
 def rectangle_frames(
     layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None = None
 ) -> list[tuple[int | None, ...]]:
-    """The frame of each rectangle on the stack (and on ``index``), see :func:`_rectangles`; ``()`` for a 2D
-    image."""
+    """The frame of each region (rectangle, ellipse, polygon) on the stack (and on ``index``), see
+    :func:`_regions`; ``()`` for a 2D image."""
     shape = layer_array_shape(image)[: stack_axes(image)]
-    return [frame for _, _, frame in _rectangles(layer, image, viewer) if _on(frame, index, shape)]
+    return [frame for _, _, frame, _ in _regions(layer, image, viewer) if _on(frame, index, shape)]
 
 
 def read_frame_boxes(
     layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None
-) -> dict[int, tuple[int, int, int, int]] | None:
+) -> dict[int, tuple[int, int, int, int] | np.ndarray] | None:
     """Per-frame boxes of a whole-stack read (``index`` from :func:`read_image`): ``{sequence frame: box}`` when
-    the Shapes layer has rectangles on two or more frames of the sequence, else ``None`` (one box for all)."""
+    the Shapes layer has regions on two or more frames of the sequence, else ``None`` (one box for all)."""
     lead = stack_axes(image)
     if not lead:
         return None
@@ -290,35 +310,59 @@ def read_frame_boxes(
 
 def read_box(
     layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None = None
-) -> tuple[int, int, int, int]:
-    """The selected (else the last) rectangle of a Shapes layer as ``(top, left, bottom, right)`` image pixels.
+) -> tuple[int, int, int, int] | np.ndarray:
+    """The selected (else the last) region of a Shapes layer in ``image``'s pixels: an axis-aligned rectangle as
+    ``(top, left, bottom, right)`` (the pixels it overlaps), an ellipse, a polygon or a rotated rectangle as a
+    bool ``(H, W)`` mask (the pixels whose centres lie inside).
 
-    Over a stack, only rectangles on its frames count, and with ``index`` (from :func:`read_image`; ``None``
+    Over a stack, only regions on its frames count, and with ``index`` (from :func:`read_image`; ``None``
     entries match every frame) only those drawn on that frame: a rectangle drawn on frame 2 is not the box of
     frame 0.
     """
-    rects = _rectangles(layer, image, viewer)
-    if not rects:
-        raise ValueError(f"shapes layer {layer.name!r} has no rectangle; draw one around the region")
+    regions = _regions(layer, image, viewer)
+    if not regions:
+        raise ValueError(
+            f"shapes layer {layer.name!r} has no rectangle (nor ellipse or polygon); draw one around the region"
+        )
     shape = layer_array_shape(image)[: stack_axes(image)]
-    rects = [r for r in rects if _on(r[2], index, shape)]
-    if not rects:
+    regions = [r for r in regions if _on(r[2], index, shape)]
+    if not regions:
         where = "" if not index else " (" + ", ".join(str(v) for v in index if v is not None) + ")"
         raise ValueError(
             f"shapes layer {layer.name!r} has no rectangle on {'this frame' if index else 'the frames'} of "
             f"{image.name!r}{where}; draw one on it"
         )
-    selected = [r for r in rects if r[0] in layer.selected_data]
-    pts = (selected or rects)[-1][1][:, -2:]
+    selected = [r for r in regions if r[0] in layer.selected_data]
+    _, pts, _, kind = (selected or regions)[-1]
+    pts = pts[:, -2:]
+    what = "rectangle" if kind == "rectangle" else kind
     if np.ptp(pts, axis=0).min() == 0:  # a click without a drag (the library refuses it alike)
-        raise ValueError(f"the rectangle in {layer.name!r} has no height or width: draw it around a region")
+        raise ValueError(f"the {what} in {layer.name!r} has no height or width: draw it around a region")
     h, w = frame_shape(image)
-    top, left, bottom, right = corners_to_box(pts.min(axis=0), pts.max(axis=0))
-    top, bottom = int(np.clip(top, 0, h)), int(np.clip(bottom, 0, h))
-    left, right = int(np.clip(left, 0, w)), int(np.clip(right, 0, w))
-    if bottom <= top or right <= left:
-        raise ValueError(f"the rectangle in {layer.name!r} does not overlap image {image.name!r}")
-    return top, left, bottom, right
+    if kind == "rectangle" and _axis_aligned(pts):
+        top, left, bottom, right = corners_to_box(pts.min(axis=0), pts.max(axis=0))
+        top, bottom = int(np.clip(top, 0, h)), int(np.clip(bottom, 0, h))
+        left, right = int(np.clip(left, 0, w)), int(np.clip(right, 0, w))
+        if bottom <= top or right <= left:
+            raise ValueError(f"the rectangle in {layer.name!r} does not overlap image {image.name!r}")
+        return top, left, bottom, right
+    from skimage.draw import polygon2mask
+
+    if kind == "ellipse":  # napari keeps an ellipse as the 4 corners of its (possibly rotated) bounding box
+        t = np.linspace(0, 2 * np.pi, 4 * int(np.ptp(pts, axis=0).max() + 16), endpoint=False)[:, None]
+        centre, half_a, half_b = pts.mean(axis=0), (pts[1] - pts[0]) / 2, (pts[3] - pts[0]) / 2
+        pts = centre + np.cos(t) * half_a + np.sin(t) * half_b
+    mask = polygon2mask((h, w), pts)
+    if not mask.any():
+        raise ValueError(
+            f"the {what} in {layer.name!r} covers no pixel centre of image {image.name!r}: draw it around a region"
+        )
+    return mask
+
+
+def _axis_aligned(pts: np.ndarray) -> bool:
+    """Whether a rectangle's corners (image pixels) have two distinct rows and two distinct columns."""
+    return all(len(np.unique(np.round(c, 6))) <= 2 for c in pts.T)
 
 
 def transform(

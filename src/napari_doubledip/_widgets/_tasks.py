@@ -66,17 +66,21 @@ def _core(region: np.ndarray, radius: float) -> np.ndarray:
 
 def _scribbles(x: Inputs) -> np.ndarray | None:
     """The scribbles layer's labels if it marks anything (1 = foreground, 2 = background); other labels are
-    flagged once and ignored."""
+    flagged once and read as unmarked (0)."""
     scribbles, box = x.layers.get("scribbles"), x.layers.get("box")
-    marked = scribbles is not None and bool(np.isin(scribbles, (1, 2)).any())
-    if scribbles is not None and not np.isin(scribbles, (0, 1, 2)).all():
+    if scribbles is None:
+        return None
+    hints = np.isin(scribbles, (1, 2))
+    marked = bool(hints.any())
+    if not (hints | (scribbles == 0)).all():
         from napari.utils.notifications import show_warning
 
-        others = sorted(int(v) for v in np.unique(scribbles) if v not in (0, 1, 2))[:5]
+        others = sorted(int(v) for v in np.unique(scribbles[~hints & (scribbles != 0)]))[:5]
         show_warning(
             f"Segmentation: scribble labels {others} are ignored; paint 1 for foreground and 2 for background"
             + ("" if marked or box is not None else " (automatic hints are used instead)")
         )
+        scribbles = np.where(hints, scribbles, 0)
     return scribbles if marked else None
 
 
@@ -108,8 +112,9 @@ SEGMENTATION = TaskSpec(
         LayerInput(
             "box", "shapes", "box", optional=True, per_frame=True, preselect=True, preselect_at_open=False,
             empty_is_none=True,
-            tooltip="Shapes layer with a rectangle around the object (outside = background). Whole stack: "
-            "rectangles drawn on several frames each hint their own frame.",
+            tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the object (outside = "
+            "background). "
+            "Whole stack: rectangles drawn on several frames each hint their own frame.",
         ),
     ),
     modes=(
@@ -216,7 +221,9 @@ WATERMARK = TaskSpec(
         ),
         LayerInput(
             "box", "shapes", "box", optional=True, preselect=True,
-            tooltip="Shapes layer with a rectangle around the watermark (needed for a single image).",
+            tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the watermark (needed for a "
+            "single "
+            "image).",
         ),
     ),
     modes=(

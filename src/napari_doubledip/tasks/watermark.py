@@ -181,11 +181,17 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
         if not np.all(np.isfinite(arr)):
             raise ValueError("box contains NaN or infinite values")
         if arr.ndim == 2 and arr.shape[0] == 4 and arr.shape[1] > 2:  # a rectangle on a stack: (4, D) corners
+            # (four (y0, x0, y1, x1) boxes, one per frame of a 4-frame clip, have the same shape: tell them apart)
+            not_one = "not one rectangle's corners (for a box per frame, pass {frame index: box})"
             if np.ptp(arr[:, :-2], axis=0).max() > 0.5:
                 raise ValueError(
-                    f"box corners {arr.tolist()} lie in different planes; give a rectangle drawn on one "
-                    "(y, x) plane"
+                    f"box corners {arr.tolist()} lie in different planes: {not_one}; give a rectangle drawn on "
+                    "one (y, x) plane"
                 )
+            if not np.allclose(arr[0, -2:] + arr[2, -2:], arr[1, -2:] + arr[3, -2:]):  # diagonals bisect
+                raise ValueError(f"box {arr.tolist()} is {not_one}")
+            if np.ptp(arr[:, -2:], axis=0).min() == 0:
+                raise ValueError(f"box {arr.tolist()} has no height or width, or is {not_one}")
             arr = arr[:, -2:]
         if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 2:  # corner points (napari rectangle)
             if np.ptp(arr, axis=0).min() == 0:
