@@ -242,7 +242,9 @@ def test_segmentation_arguments():
     scribbles = empty.copy()
     scribbles[2, 2], scribbles[18, 18] = 1, 2
     both = _segment(Inputs([img], {"scribbles": scribbles, "box": (0, 0, 10, 10)}))[1]
-    assert both["hints"] is scribbles and both["box"] == (0, 0, 10, 10)
+    assert both["hints"] is scribbles and both["box"] == (0, 0, 10, 10) and both["auto_fill"] is True
+    alone = _segment(Inputs([img], {"scribbles": scribbles, "box": None}, {"auto_fill": False}))[1]
+    assert alone == {"hints": scribbles, "auto_fill": False}
 
 
 def test_a_mask_given_back_is_read_as_hints_inside_both_regions():

@@ -52,12 +52,31 @@ def test_user_scribbles_and_uint16_grayscale():
     labels[yy[::7], xx[::7]] = 1  # sparse foreground scribbles
     by, bx = np.nonzero(~truth)
     labels[by[::7], bx[::7]] = 2
-    r = dd.segment(img16, hints=labels, iterations=120, device="cpu", seed=1)
+    r = dd.segment(img16, hints=labels, auto_fill=False, iterations=120, device="cpu", seed=1)  # scribbles alone
+    assert r.params["auto_fill"] is False and r.params["iterations"] == 120
     assert r.mask.shape == truth.shape
     assert iou(r.mask, truth) > 0.75
     assert r.foreground.shape == img16.shape
     # outputs come back in the input's value range
     assert r.foreground.max() > 1000
+
+
+def test_one_dot_is_filled_in_by_automatic_hints():
+    from scipy import ndimage
+
+    s = texture_composite(64, rgb=False)
+    truth = s.truth["mask"] > 0.5
+    depth = ndimage.distance_transform_edt(truth)
+    y, x = np.unravel_index(int(np.argmax(depth)), truth.shape)
+    dot = np.zeros(truth.shape, np.uint8)
+    dot[y - 1 : y + 2, x - 1 : x + 2] = 1  # one click on the object
+    filled = dd.segment(s.data, hints=dot, iterations=150, device="cpu", seed=0)
+    alone = dd.segment(s.data, hints=dot, auto_fill=False, iterations=150, device="cpu", seed=0)
+    assert (filled.hints[dot == 1] == 1).all() and (filled.hints == 2).sum() > 100  # the dot held, more around it
+    np.testing.assert_array_equal(alone.hints, dot)
+    assert iou(filled.mask, truth) > 0.9 and iou(filled.mask, truth) > iou(alone.mask, truth) + 0.1
+    with pytest.raises(TypeError, match="auto_fill"):
+        dd.segment(s.data, hints=dot, auto_fill="no", iterations=1)
 
 
 def test_hints_as_mask_pair_polarity_follows_user():
@@ -184,14 +203,16 @@ def _hint_image():
 def test_hint_forms_and_rules():
     img, labels = _hint_image()
     fg, bg = labels == 1, labels == 2
-    ref = dd.segment(img, hints=labels, iterations=1, device="cpu").hints
+    ref = dd.segment(img, hints=labels, auto_fill=False, iterations=1, device="cpu").hints
+    np.testing.assert_array_equal(ref, labels)
     # a tuple or a 2-item list; masks of any numeric dtype, nonzero = marked
     pairs = [(fg, bg), [fg, bg], (fg.astype(int) * 5, bg.astype(float)), {"foreground": fg, "background": bg}]
     # float labels holding 0/1/2 are labels too
     for hints in [*pairs, labels.astype(float)]:
-        np.testing.assert_array_equal(dd.segment(img, hints=hints, iterations=1, device="cpu").hints, ref)
+        r = dd.segment(img, hints=hints, auto_fill=False, iterations=1, device="cpu")
+        np.testing.assert_array_equal(r.hints, ref)
     # a bool label image marks foreground only (True is 1)
-    h = dd.segment(img, hints=fg, iterations=1, device="cpu").hints
+    h = dd.segment(img, hints=fg, auto_fill=False, iterations=1, device="cpu").hints
     np.testing.assert_array_equal(h, fg.astype(np.uint8))
 
 

@@ -207,12 +207,18 @@ def test_segment_video_hints_follow_the_rules_of_segment(rng):
     labels[4:9, 4:9] = 1
     labels[12:, :] = 2
     fg, bg = labels == 1, labels == 2
-    ref = dd.segment_video(frames, hints=labels, iterations=1, device="cpu").hints
+    alone = dict(auto_fill=False, iterations=1, device="cpu")  # the scribbles as read, nothing filled in
+    ref = dd.segment_video(frames, hints=labels, **alone).hints
+    np.testing.assert_array_equal(ref, np.stack([labels, labels]))
     for hints in ([fg, bg], (fg.astype(np.uint8) * 5, bg), {"foreground": fg, "background": bg}):
-        np.testing.assert_array_equal(dd.segment_video(frames, hints=hints, iterations=1, device="cpu").hints, ref)
-    one = dd.segment(frames[0], hints=fg, iterations=1, device="cpu").hints  # bool labels: foreground only
-    both = dd.segment_video(frames, hints=fg, iterations=1, device="cpu").hints
+        np.testing.assert_array_equal(dd.segment_video(frames, hints=hints, **alone).hints, ref)
+    one = dd.segment(frames[0], hints=fg, **alone).hints  # bool labels: foreground only
+    both = dd.segment_video(frames, hints=fg, **alone).hints
     np.testing.assert_array_equal(both, np.stack([one, one]))
+    filled = dd.segment_video(frames, hints=labels, iterations=1, device="cpu")  # automatic hints fill in
+    marked = labels > 0
+    assert (filled.hints[:, marked] == labels[marked]).all() and (filled.hints > 0).sum() > 2 * marked.sum() + 50
+    assert filled.params["auto_fill"] is True
     for hints, error, match in [
         (np.where(bg, 7, labels), ValueError, r"\[7\]"),
         (np.full((16, 16), "a"), TypeError, "numeric"),
@@ -427,7 +433,8 @@ def test_video_boxes_for_every_frame_or_some():
 
 
 def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():
-    # As for one image: the scribbles are held, each boxed frame gets automatic hints where they mark nothing.
+    # As for one image: the scribbles are held, every frame gets automatic hints (in its box) where they mark
+    # nothing; with auto_fill=False the scribbles alone, and the boxes' outsides.
     s = moving_object_video(48, 4)
     truth = s.truth["masks"]
     box = (7, 5, 37, 44)
@@ -445,10 +452,14 @@ def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():
     assert fg_held[0].sum() > 0 and fg_held[1:].sum() == 0  # the scribble is held on its frame only
     assert bg_held[2].sum() > 0 and not (fg_held * bg_held).any()
     assert (r.hints[labels == 1] == 1).all() and (r.hints[labels == 2] == 2).all()
-    for t in (1, 3):  # boxed frames without scribbles got automatic foreground hints inside the box
+    for t in (1, 2, 3):  # frames without scribbles got automatic foreground hints (inside the box, if any)
         assert (r.hints[t] == 1).sum() > 10
-    assert (r.hints[2] == 1).sum() == 0  # no box, no scribble: no automatic hints there
+    alone = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, auto_fill=False, iterations=1,
+                             device="cpu", seed=0)
     out = np.ones((48, 48), bool)
     out[7:37, 5:44] = False
+    expected = labels.copy()
+    expected[[0, 1, 3]] = np.where(out, 2, labels[[0, 1, 3]])  # the scribbles and the boxes' outsides only
+    np.testing.assert_array_equal(alone.hints, expected)
     assert not r.masks[[0, 1, 3]][:, out].any()
     assert np.mean([iou(m, t) for m, t in zip(r.masks[[0, 1, 3]], truth[[0, 1, 3]])]) > 0.8

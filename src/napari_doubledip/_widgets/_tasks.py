@@ -92,6 +92,8 @@ def _segment(x: Inputs):
     box = x.layers.get("box")
     scribbles = _scribbles(x)
     kwargs: dict[str, Any] = {"hints": "auto" if scribbles is None else scribbles}
+    if scribbles is not None:
+        kwargs["auto_fill"] = bool(x.options.get("auto_fill", True))
     if box is not None:
         kwargs["box"] = box
     return (x.image,), kwargs
@@ -101,7 +103,7 @@ SEGMENTATION = TaskSpec(
     name="segmentation",
     title="Segmentation (Double-DIP)",
     help="Split an image into foreground and background layers and a mask.",
-    iterations=300,  # with automatic hints (a box brings them); 400 with scribbles alone (segmentation.DEFAULTS)
+    iterations=300,  # with automatic hints (scribbles bring them along); 400 without (segmentation.DEFAULTS)
     inputs=(
         LayerInput("image", "image", "image"),
         LayerInput(
@@ -115,6 +117,14 @@ SEGMENTATION = TaskSpec(
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the object (outside = "
             "background). "
             "Whole stack: rectangles drawn on several frames each hint their own frame.",
+        ),
+    ),
+    options=(
+        Option(
+            "auto_fill", True, "fill in scribbles", annotation=bool,
+            tooltip="With scribbles: automatic hints fill in where they mark nothing (the scribbles win). Off: "
+            "the scribbles alone, the rest left to the networks (slower; for images the automatic hints get "
+            "wrong).",
         ),
     ),
     modes=(

@@ -205,20 +205,20 @@ def _video_hints(
     its: int,
     stop: StopRequest = None,
     boxes: list[torch.Tensor | None] | None = None,
+    auto_fill: bool = True,
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool, bool, tuple | None]]:
     """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float), whether they are the user's (held for the whole
     run), whether a stop request ended them early, and the ``held`` pair for :func:`segmentation.build_task`.
     ``boxes``: per frame, ``None`` or the working-size bool mask of its box, inside which a frame's automatic
-    hints are computed (on the box's surroundings, as for one image). Scribbles with boxes are read as
-    :func:`napari_doubledip.segment` reads them: the scribbles are held, and each boxed frame's automatic hints
-    fill in (fading) where they mark nothing.
+    hints are computed (on the box's surroundings, as for one image). Scribbles are read as
+    :func:`napari_doubledip.segment` reads them: held, and with ``auto_fill`` every frame's automatic hints fill in
+    (fading) where they mark nothing.
 
     While automatic hints are computed, yields a set-up report (``Progress.stage``) every
     :data:`SETUP_REPORT_SECONDS`; a stop request ends them early (the frames left get none, and the caller must
     then stop the optimisation before its first step, even if the request was only briefly true)."""
     n = work.shape[0]
     ws = tuple(work.shape[-2:])
-    boxed = [boxes is not None and boxes[i] is not None for i in range(n)]
     if isinstance(hints, str):
         if hints != "auto":
             raise ValueError(
@@ -233,11 +233,9 @@ def _video_hints(
     fg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 1])
     bg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 2])
     fg, bg = _exclusive(fg, bg)
-    if not any(boxed):
+    if not auto_fill:
         return fg, bg, True, False, None
-    auto_fg, auto_bg, stopped = yield from _auto_video_hints(
-        work, [i for i in range(n) if boxed[i]], its, stop, boxes
-    )
+    auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, range(n), its, stop, boxes)
     free = 1 - torch.maximum(fg, bg)
     return auto_fg.float()[:, None] * free, auto_bg.float()[:, None] * free, False, stopped, (fg, bg)
 
@@ -319,6 +317,7 @@ def segment_video(
     hints: Hints = "auto",
     *,
     box: Box | dict[int, Box] = None,
+    auto_fill: bool = True,
     iterations: int | None = None,
     max_size: int | None = None,
     batch: int | None = None,
@@ -347,18 +346,20 @@ def segment_video(
         label array (integer, float or boolean; boolean marks foreground only) holds only 0, 1 and 2; the pair is
         a tuple or a 2-item list (or a dict with the keys ``"foreground"`` and ``"background"`` only) of boolean
         or numeric masks, nonzero = marked, that must not overlap. A list is always read as the pair: pass a
-        label stack as an array.
+        label stack as an array. Where scribbles mark nothing, automatic hints fill in (``auto_fill``).
     box
         Optional region around the object, in the forms :func:`napari_doubledip.segment` takes, for every
         frame, or a dict ``{frame index: box}`` for some frames (the others get none). Outside a frame's box is
         background for the whole run and its mask is cut to the box; with ``hints="auto"`` that frame's
-        automatic hints are computed on the box's surroundings; with scribbles, as for one image, those
-        automatic hints are added in each boxed frame where the scribbles mark nothing (the scribbles are held
-        for the whole run and win); with ``None`` the inside is left to the optimisation. Three DAVIS clips
+        automatic hints (``hints="auto"``, or filling in around scribbles) are computed on the box's
+        surroundings; with ``None`` the inside is left to the optimisation. Three DAVIS clips
         with a loose box per frame (``benchmarks/segmentation_box.py --video``): mean IoU 0.647, against 0.464
         with automatic hints only and 0.440 with the boxes read as hint labels (what the widget passed before
         2026-12-03); the boxes and one foreground dot on the first frame: 0.626 (0.147 before the dot was
         filled in by automatic hints).
+    auto_fill
+        As in :func:`napari_doubledip.segment`: with scribbles, automatic hints fill in (every frame's, inside its
+        box if it has one) where the scribbles mark nothing; ``False``: the scribbles alone.
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS["segment"]``). The cost of a step does
         not depend on ``T``. As for one image, the run ends earlier once the refined masks have settled
@@ -398,8 +399,11 @@ def segment_video(
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     check_precision(precision)
+    if not isinstance(auto_fill, (bool, np.bool_)):
+        raise TypeError(f"auto_fill must be True or False, got {auto_fill!r}")
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
+        auto_fill=bool(auto_fill),
         frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=seed, preset=preset,
     )
     full = to_tensor(stack, dev)  # (T, C, H, W)
@@ -416,7 +420,7 @@ def segment_video(
         keep = full_boxes  # the masks are cut to the boxes (bool (H, W) per frame; one array for a shared box)
         boxes = [None if b is None else seg.shrink_mask(torch.from_numpy(b).to(dev), ws) for b in full_boxes]
     planned = planned_iterations("video_segmentation", preset, iterations, its)  # (for the set-up's reports)
-    fg_w, bg_w, user, stopped, held = yield from _video_hints(hints, work, size, planned, stop, boxes)
+    fg_w, bg_w, user, stopped, held = yield from _video_hints(hints, work, size, planned, stop, boxes, auto_fill)
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
         stop = _always_stop
     if boxes is not None:  # outside a box: background for the whole run

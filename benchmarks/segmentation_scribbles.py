@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Segmentation with a user's scribbles, with and without automatic hints filling in around them.
+
+The scribbles are simulated from the ground truth, as two kinds of user would draw them:
+
+- ``dot``: one 5x5 foreground dot at the object's deepest point (a single click on the object);
+- ``strokes``: a foreground stroke along the object's body (the skeleton of the mask eroded by 3 px) and a
+  background stroke beside it (the left half of a 2 px ring about 6 % of the image size outside the object).
+
+Each is run with ``auto_fill=True`` (the default: automatic hints fill in where the scribbles mark nothing and
+fade after the first phase; the scribbles are held) and ``auto_fill=False`` (the scribbles alone, the rest left
+to the DIP prior), at the default budget; the synthetic texture composite (grey and RGB, 128 px) is run too.
+For a clip (``--video``) the scribbles are drawn on its first frame only.
+
+Usage (from the repository root; the data folder is read, never copied)::
+
+    .venv/bin/python benchmarks/segmentation_scribbles.py ../shared/eval-data --max-size 256           # ~15 min
+    .venv/bin/python benchmarks/segmentation_scribbles.py ../shared/eval-data --max-size 256 --video   # ~10 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import evaluate as ev  # noqa: E402
+from segmentation_box import dot_labels  # noqa: E402
+
+import napari_doubledip as dd  # noqa: E402
+from napari_doubledip import samples  # noqa: E402
+
+
+def stroke_labels(gt: np.ndarray) -> np.ndarray:
+    """A foreground stroke along the object (1) and a background stroke beside it (2), see the module doc."""
+    from skimage.morphology import skeletonize
+
+    core = ndimage.binary_erosion(gt, iterations=3)
+    fg = skeletonize(core) if core.any() else gt
+    d = max(4, int(0.06 * max(gt.shape)))
+    ring = ndimage.binary_dilation(gt, iterations=d) & ~ndimage.binary_dilation(gt, iterations=d - 2)
+    ring[:, int(np.median(np.nonzero(gt)[1])) :] = False
+    labels = np.zeros(gt.shape, np.uint8)
+    labels[ring] = 2
+    labels[fg] = 1
+    return labels
+
+
+SCRIBBLES = {"dot": dot_labels, "strokes": stroke_labels}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="evaluation data folder with cases.json")
+    ap.add_argument("--max-size", type=int, default=256, help="long side the images are resized to")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cases", default="", help="comma-separated case-name substrings (default: all)")
+    ap.add_argument("--scribbles", default="dot,strokes", help="which of dot, strokes to draw")
+    ap.add_argument("--video", action="store_true", help="the DAVIS clips instead of the horses")
+    ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic texture composite")
+    args = ap.parse_args(argv)
+    task = "video" if args.video else "segmentation"
+    cases = [c for c in json.loads((args.data / "cases.json").read_text()) if c["task"] == task]
+    if args.video:
+        cases = [c for c in cases if "masks" in c.get("gt", {})]
+    if args.cases:
+        cases = [c for c in cases if any(k in c["case"] for k in args.cases.split(","))]
+    inputs = []  # (name, image or frames, truth mask(s))
+    if not args.video and not args.no_synthetic:
+        for rgb in (False, True):
+            s = samples.texture_composite(128, rgb=rgb)
+            inputs.append((f"synthetic composite ({'RGB' if rgb else 'grey'})", s.data, s.truth["mask"] > 0.5))
+    for case in cases:
+        data = ev.load_case(args.data, case, args.max_size)
+        if args.video:
+            inputs.append((case["case"], np.stack(data["inputs"]), data["gt"]["masks"]))
+        else:
+            inputs.append((case["case"], data["inputs"][0], data["gt"]["mask"]))
+    ways = [(k, fill) for k in args.scribbles.split(",") for fill in (False, True)]
+    names = [f"{k}, {'filled in' if fill else 'alone'}" for k, fill in ways]
+    scores: dict[str, list[float]] = {n: [] for n in names}
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    print("| case | " + " | ".join(f"{n} IoU" for n in names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for case, img, gt in inputs:
+        row = []
+        for (kind, fill), name in zip(ways, names, strict=True):
+            if args.video:  # drawn on the first frame that shows the object
+                first = next(t for t, g in enumerate(gt) if g.any())
+                labels = np.zeros(gt.shape, np.uint8)
+                labels[first] = SCRIBBLES[kind](gt[first])
+                call = dd.segment_video
+            else:
+                labels, call = SCRIBBLES[kind](gt), dd.segment
+            t = time.perf_counter()
+            r = call(img, hints=labels, auto_fill=fill, seed=args.seed)
+            seconds[name].append(time.perf_counter() - t)
+            masks, truths = (r.masks, gt) if args.video else (r.mask[None], gt[None])
+            scores[name].append(float(np.mean([ev.iou(m > 0.5, g) for m, g in zip(masks, truths)])))
+            row.append(f"{scores[name][-1]:.3f}")
+        print(f"| {case} | " + " | ".join(row) + " |", flush=True)
+    real = [i for i, (case, _, _) in enumerate(inputs) if not case.startswith("synthetic")]
+    if real:
+        print("| **mean of the real cases** | " + " | ".join(
+            f"**{np.mean([scores[n][i] for i in real]):.3f}**" for n in names) + " |")
+    print("| s/case | " + " | ".join(f"{np.mean(seconds[n]):.1f}" for n in names) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
