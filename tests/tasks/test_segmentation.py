@@ -79,6 +79,27 @@ def test_one_dot_is_filled_in_by_automatic_hints():
         dd.segment(s.data, hints=dot, auto_fill="no", iterations=1)
 
 
+def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
+    s = texture_composite(64)
+    truth = s.truth["mask"] > 0.5
+    auto = dd.segment(s.data, iterations=1, device="cpu").hints  # the saliency takes the disk for the object
+    assert (auto == 1).sum() > 50 and truth[auto == 1].mean() > 0.9
+    dot = np.zeros(truth.shape, np.uint8)
+    dot[2:5, 2:5] = 1  # the user clicks the corner: "that is what I want"
+    r = dd.segment(s.data, hints=dot, iterations=150, device="cpu", seed=0)
+    assert (r.hints == 1).sum() > 50 and (~truth[r.hints == 1]).mean() > 0.9 and truth[r.hints == 2].mean() > 0.9
+    assert iou(r.mask, ~truth) > 0.9
+    # a background scribble on a foreground hint clears the automatic foreground around it (4 px at 64 px)
+    ys, xs = np.nonzero(auto == 1)
+    y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+    bg_dot = np.zeros(truth.shape, np.uint8)
+    bg_dot[y, x] = 2
+    near = (slice(y - 4, y + 5), slice(x - 4, x + 5))
+    assert (auto[near] == 1).sum() > 10
+    r = dd.segment(s.data, hints=bg_dot, iterations=1, device="cpu")
+    assert (r.hints == 1).sum() > 50 and not (r.hints[near] == 1).any() and r.hints[y, x] == 2
+
+
 def test_hints_as_mask_pair_polarity_follows_user():
     s = texture_composite(48)
     truth = s.truth["mask"]

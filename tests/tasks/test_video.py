@@ -371,6 +371,28 @@ def test_a_long_set_up_reports_and_can_be_stopped(rng, monkeypatch):
     calls = []
     r = dd.segment_video(frames, iterations=5, max_size=16, stop=lambda: calls.append(1) or len(calls) == 1)
     assert r.stopped and r.iterations == 0
+    # scribbles bring the automatic hints along (auto_fill): the same set-up, stopped alike
+    labels = np.zeros((6, 24, 24), np.uint8)
+    labels[0, 10:12, 10:12] = 1
+    calls.clear()
+    once = lambda: calls.append(1) or len(calls) == 1  # noqa: E731
+    r = dd.segment_video(frames, labels, iterations=5, max_size=16, stop=once)
+    assert r.stopped and r.iterations == 0 and (r.hints[0, 10:12, 10:12] == 1).all()
+
+
+def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
+    """One click on the background region as "foreground": the automatic hints (which took the textured disk
+    for the object) are swapped on every frame, by that frame's vote, so the fill-in agrees with the user."""
+    s = moving_object_video(48, 4)
+    truth = s.truth["masks"]
+    labels = np.zeros(truth.shape, np.uint8)
+    labels[0, 2:5, 2:5] = 1  # a corner of the background, frame 0 only
+    assert not truth[0, 2:5, 2:5].any()
+    r = dd.segment_video(s.data, hints=labels, iterations=60, device="cpu", seed=0)
+    for t in range(4):  # the foreground hints now lie outside the object, the background hints on it
+        fg_hints, bg_hints = r.hints[t] == 1, r.hints[t] == 2
+        assert fg_hints.sum() > 50 and (~truth[t][fg_hints]).mean() > 0.9 and truth[t][bg_hints].mean() > 0.9
+    assert np.mean([iou(m, ~g) for m, g in zip(r.masks, truth)]) > 0.8
 
 
 @pytest.mark.parametrize("func", [dd.segment_video, dd.separate_video_layers])

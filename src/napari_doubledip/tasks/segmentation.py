@@ -34,8 +34,9 @@ __all__ = ["SegmentationResult", "segment", "DEFAULTS"]
 
 #: Default budget and working size, chosen by measurement (README "Speed"; the measurements in
 #: docs/measurements.md).
-#: ``iterations``: with automatic hints; ``iterations_prior``: with user hints or none, where the run relies on the
-#: DIP prior (dihedral augmentation on, smaller learning rate) and needs longer. See :func:`build_task`.
+#: ``iterations``: with automatic hints; ``iterations_prior``: with scribbles alone (``auto_fill=False``) or no
+#: hints, where the run relies on the DIP prior (dihedral augmentation on, smaller learning rate) and needs
+#: longer. See :func:`build_task`.
 DEFAULTS = {"iterations": 300, "iterations_prior": 400, "max_size": 128}
 #: Phases (fractions of the run, see :func:`build_task`): reconstruction ramps in over RECONSTRUCTION_FROM,
 #: automatic hints fade out over HINT_FADE, the best snapshot is tracked from TRACK_FROM.
@@ -111,6 +112,41 @@ def _box_hints(image: torch.Tensor, inside: torch.Tensor) -> tuple[torch.Tensor,
     if min(y1 - y0, x1 - x0) >= 8:  # (a box of a few pixels gets none: nothing to estimate saliency from)
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
     return fg & inside, bg & inside
+
+
+#: Automatic hints of the other label are cleared within this fraction of the image's short side around each
+#: scribble: the user has said what is there, and a hint disagreeing next to it would only pull against it.
+FILL_CLEARANCE = 1 / 16
+
+
+def polarity_vote(auto_fg: torch.Tensor, auto_bg: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> int:
+    """Scribbled pixels on which the automatic hints agree with the scribbles minus those on which they disagree
+    (all bool maps of one shape): negative when the saliency took the user's object for background."""
+    agree = (fg & auto_fg).sum() + (bg & auto_bg).sum()
+    disagree = (fg & auto_bg).sum() + (bg & auto_fg).sum()
+    return int(agree - disagree)
+
+
+def fill_in(
+    auto_fg: torch.Tensor, auto_bg: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, swap: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Automatic hints filling in around scribbles, made to agree with them (bool ``(h, w)`` maps).
+
+    Where the scribbles mostly fall on automatic hints of the other label (:func:`polarity_vote` < 0; ``swap``
+    decides instead when given), the saliency picked the wrong region as the object and the automatic pair is
+    swapped. Automatic hints of the other label are then cleared within :data:`FILL_CLEARANCE` of each scribble,
+    and every scribbled pixel is left to the scribbles (a working-size cell marked both ways too)."""
+    if swap is None:
+        swap = polarity_vote(auto_fg, auto_bg, fg, bg) < 0
+    if swap:
+        auto_fg, auto_bg = auto_bg, auto_fg
+    k = 2 * max(1, round(min(fg.shape[-2:]) * FILL_CLEARANCE)) + 1
+
+    def near(m: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(m[None, None].float(), k, 1, k // 2)[0, 0] > 0
+
+    marked = fg | bg
+    return auto_fg & ~near(bg) & ~marked, auto_bg & ~near(fg) & ~marked
 
 
 def box_bounds(mask: np.ndarray) -> list[int]:
@@ -354,7 +390,7 @@ def segment(
         raise TypeError(f"auto_fill must be True or False, got {auto_fill!r}")
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
-        auto_fill=bool(auto_fill),
+        auto_fill=None if isinstance(hints, str) or hints is None else bool(auto_fill),  # (only for scribbles)
         max_size=ms,
         device=str(dev),
         seed=seed,
@@ -388,7 +424,8 @@ def segment(
         if auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
             auto_fg, auto_bg = _box_hints(work[0], inside) if inside is not None else _auto_hints(work[0])
-            fg_w, bg_w, user = auto_fg & ~bg_w & ~fg_w, auto_bg & ~bg_w & ~fg_w, False
+            fg_w, bg_w = fill_in(auto_fg, auto_bg, fg_w, bg_w)
+            user = False
     fg_w, bg_w = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
     if inside is not None:
         fg_w, bg_w, held = hold_outside(fg_w, bg_w, inside[None, None], user, held)

@@ -232,12 +232,17 @@ def _video_hints(
     labels = hint_labels(hints, full_shape, frames=n)  # the rules segment() shares
     fg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 1])
     bg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 2])
-    fg, bg = _exclusive(fg, bg)
     if not auto_fill:
-        return fg, bg, True, False, None
+        return *_exclusive(fg, bg), True, False, None
     auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, range(n), its, stop, boxes)
-    free = 1 - torch.maximum(fg, bg)
-    return auto_fg.float()[:, None] * free, auto_bg.float()[:, None] * free, False, stopped, (fg, bg)
+    # The automatic pair is swapped where the scribbles say the saliency took the object for background: by a
+    # frame's own scribbles where they meet its automatic hints, else by the vote of all frames (scribbles are
+    # often drawn on one frame only).
+    maps = list(zip(auto_fg, auto_bg, fg, bg, strict=True))
+    votes = [seg.polarity_vote(*m) for m in maps]
+    fills = [seg.fill_in(*m, swap=(v if v else sum(votes)) < 0) for m, v in zip(maps, votes, strict=True)]
+    fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
+    return *_exclusive(fill_fg, fill_bg), False, stopped, _exclusive(fg, bg)
 
 
 def _exclusive(fg: torch.Tensor, bg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -403,7 +408,7 @@ def segment_video(
         raise TypeError(f"auto_fill must be True or False, got {auto_fill!r}")
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
-        auto_fill=bool(auto_fill),
+        auto_fill=None if isinstance(hints, str) or hints is None else bool(auto_fill),  # (only for scribbles)
         frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=seed, preset=preset,
     )
     full = to_tensor(stack, dev)  # (T, C, H, W)
