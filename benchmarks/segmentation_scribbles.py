@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scribbles", default="dot,strokes", help="which of dot, strokes to draw")
     ap.add_argument("--video", action="store_true", help="the DAVIS clips instead of the horses")
     ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic texture composite")
+    ap.add_argument("--fill", default="both", choices=("both", "on", "off"), help="auto_fill values to run")
     args = ap.parse_args(argv)
     task = "video" if args.video else "segmentation"
     cases = [c for c in json.loads((args.data / "cases.json").read_text()) if c["task"] == task]
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             inputs.append((case["case"], np.stack(data["inputs"]), data["gt"]["masks"]))
         else:
             inputs.append((case["case"], data["inputs"][0], data["gt"]["mask"]))
-    ways = [(k, fill) for k in args.scribbles.split(",") for fill in (False, True)]
+    fills = {"both": (False, True), "on": (True,), "off": (False,)}[args.fill]
+    ways = [(k, fill) for k in args.scribbles.split(",") for fill in fills]
     names = [f"{k}, {'filled in' if fill else 'alone'}" for k, fill in ways]
     scores: dict[str, list[float]] = {n: [] for n in names}
     seconds: dict[str, list[float]] = {n: [] for n in names}

@@ -36,11 +36,11 @@ from . import _layers
 from ._layers import (
     OutputLayers,
     frame_shape,
+    has_region,
     is_rgb,
     is_stack,
     layer_array_shape,
     place_in_stack,
-    has_region,
     read_box,
     read_frame_boxes,
     read_image,
@@ -898,8 +898,6 @@ def _is_result(layer: Any) -> bool:
     return "task" in md and "part" in md
 
 
-
-
 def _torch_loaded() -> bool:
     import sys
 
@@ -926,10 +924,12 @@ def _aligned(layer: Any, image: Any) -> bool:
     """Whether two layers put the axes they share (the trailing ones: Y, X and any frame axes) at the same world
     positions: their whole data-to-world transforms (scale, translate, rotate, shear, affine) agree there."""
     n = min(layer.ndim, image.ndim)
+    # within a thousandth of the image's smallest pixel (world units may be metres: scales of 1e-7)
+    tol = 1e-3 * float(np.abs(np.asarray(image.scale, dtype=float)[-n:]).min())
     for p in np.vstack([np.zeros(n), 10.0 * np.eye(n)]):  # the origin and a step along each shared axis
         a = np.asarray(layer.data_to_world(np.concatenate([np.zeros(layer.ndim - n), p])), dtype=float)
         b = np.asarray(image.data_to_world(np.concatenate([np.zeros(image.ndim - n), p])), dtype=float)
-        if not np.allclose(a[-n:], b[-n:], atol=1e-6):
+        if not np.allclose(a[-n:], b[-n:], rtol=0, atol=tol):
             return False
     return True
 

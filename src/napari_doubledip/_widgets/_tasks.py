@@ -115,16 +115,15 @@ SEGMENTATION = TaskSpec(
             "box", "shapes", "box", optional=True, per_frame=True, preselect=True, preselect_at_open=False,
             empty_is_none=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the object (outside = "
-            "background). "
-            "Whole stack: rectangles drawn on several frames each hint their own frame.",
+            "background). Whole stack: shapes drawn on several frames each bound their own frame.",
         ),
     ),
     options=(
         Option(
             "auto_fill", True, "fill in scribbles", annotation=bool,
-            tooltip="With scribbles: automatic hints fill in where they mark nothing (the scribbles win). Off: "
-            "the scribbles alone, the rest left to the networks (slower; for images the automatic hints get "
-            "wrong).",
+            tooltip="With scribbles: automatic hints fill in where they mark nothing (turned round if the "
+            "scribbles contradict them; the scribbles win). Off: the scribbles alone, the rest left to the "
+            "networks (slower; for images where the automatic hints are wrong).",
         ),
     ),
     modes=(
@@ -232,8 +231,7 @@ WATERMARK = TaskSpec(
         LayerInput(
             "box", "shapes", "box", optional=True, preselect=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the watermark (needed for a "
-            "single "
-            "image).",
+            "single image).",
         ),
     ),
     modes=(

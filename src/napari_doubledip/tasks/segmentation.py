@@ -114,8 +114,10 @@ def _box_hints(image: torch.Tensor, inside: torch.Tensor) -> tuple[torch.Tensor,
     return fg & inside, bg & inside
 
 
-#: Automatic hints of the other label are cleared within this fraction of the image's short side around each
-#: scribble: the user has said what is there, and a hint disagreeing next to it would only pull against it.
+#: Where a scribble lies on an automatic hint of the other label, that hint is cleared within this fraction of
+#: the image's short side around it (e.g. a false blob the user marked as background): the user has said what
+#: is there. Hints a scribble does not touch stay, even close to it (a background stroke drawn beside the
+#: object does not clear the object's edge).
 FILL_CLEARANCE = 1 / 16
 
 
@@ -134,8 +136,9 @@ def fill_in(
 
     Where the scribbles mostly fall on automatic hints of the other label (:func:`polarity_vote` < 0; ``swap``
     decides instead when given), the saliency picked the wrong region as the object and the automatic pair is
-    swapped. Automatic hints of the other label are then cleared within :data:`FILL_CLEARANCE` of each scribble,
-    and every scribbled pixel is left to the scribbles (a working-size cell marked both ways too)."""
+    swapped. Automatic hints of the other label are then cleared within :data:`FILL_CLEARANCE` of each scribbled
+    pixel that lies on one, and every scribbled pixel is left to the scribbles (a working-size cell marked both
+    ways too)."""
     if swap is None:
         swap = polarity_vote(auto_fg, auto_bg, fg, bg) < 0
     if swap:
@@ -146,7 +149,7 @@ def fill_in(
         return F.max_pool2d(m[None, None].float(), k, 1, k // 2)[0, 0] > 0
 
     marked = fg | bg
-    return auto_fg & ~near(bg) & ~marked, auto_bg & ~near(fg) & ~marked
+    return auto_fg & ~near(bg & auto_fg) & ~marked, auto_bg & ~near(fg & auto_bg) & ~marked
 
 
 def box_bounds(mask: np.ndarray) -> list[int]:

@@ -182,7 +182,10 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
             raise ValueError("box contains NaN or infinite values")
         if arr.ndim == 2 and arr.shape[0] == 4 and arr.shape[1] > 2:  # a rectangle on a stack: (4, D) corners
             # (four (y0, x0, y1, x1) boxes, one per frame of a 4-frame clip, have the same shape: tell them apart)
-            not_one = "not one rectangle's corners (for a box per frame, pass {frame index: box})"
+            not_one = (
+                "not one rectangle's corners (for a box per frame, pass {frame index: box}; for a polygon, a "
+                "boolean mask)"
+            )
             if np.ptp(arr[:, :-2], axis=0).max() > 0.5:
                 raise ValueError(
                     f"box corners {arr.tolist()} lie in different planes: {not_one}; give a rectangle drawn on "
