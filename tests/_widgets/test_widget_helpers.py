@@ -72,6 +72,22 @@ def test_an_ellipse_a_polygon_or_a_rotated_rectangle_is_read_as_a_mask(viewer):
         read_box(lines, image, viewer)
 
 
+def test_fill_in_scribbles_is_enabled_only_with_a_scribbles_layer(viewer, open_widget):
+    viewer.add_image(np.zeros((32, 32)), name="img")
+    widget = open_widget("Segmentation (Double-DIP)")
+    option = widget.task_options["auto_fill"]
+    assert widget.pickers["scribbles"].value is None and not option.enabled
+    labels = viewer.add_labels(np.zeros((32, 32), np.uint8), name="scribbles")
+    widget.pickers["scribbles"].value = labels
+    assert option.enabled
+    widget._set_running(True)
+    assert not option.enabled
+    widget._set_running(False)
+    assert option.enabled
+    widget.pickers["scribbles"].value = None
+    assert not option.enabled
+
+
 def test_a_box_layer_with_only_lines_is_flagged(viewer, open_widget, warnings_shown):
     viewer.add_image(np.zeros((32, 32)), name="img")
     lines = viewer.add_shapes([np.array([[2, 2], [20, 20]])], shape_type="line", name="lines")
@@ -388,6 +404,8 @@ def test_every_spec_is_well_formed():
         assert spec.inputs[0].kind == "image" and not spec.modes[0].stack
         parts = [o.part for m in spec.modes for o in m.outputs]
         assert all(parts) and spec.iterations > 0 and spec.max_size >= 16
+        optional = {i.name for i in spec.inputs if i.optional}
+        assert all(o.needs in optional for o in spec.options if o.needs)  # an option about an optional input
 
 
 def test_read_labels_of_a_whole_stack_follow_the_sequence_axis(viewer):

@@ -218,6 +218,9 @@ class TaskWidget(Container):
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
         self.frames.changed.connect(self._update_frames)  # the sequence axis matters for whole-stack modes only
+        for option in spec.options:
+            if option.needs:
+                self.pickers[option.needs].changed.connect(self._update_needs)
         if not _function_available(spec.image_mode.function):
             self.run_button.enabled = False
             self.status.value = (
@@ -231,6 +234,7 @@ class TaskWidget(Container):
         self.native_parent_changed.connect(self._on_parent_changed)
         self.reset_choices()
         self._initial_choices()
+        self._update_needs()
 
     def _common_options(self) -> None:
         """The options every task has: budget, working size, device, seed, preview, cancel behaviour."""
@@ -636,6 +640,16 @@ class TaskWidget(Container):
             w.enabled = not running
         if running:
             self.progress.value = 0
+        else:
+            self._update_needs()
+
+    def _update_needs(self, _value: Any = None) -> None:
+        """Enable the options that are about an optional input (``Option.needs``) only while it is chosen."""
+        if self.worker is not None:
+            return
+        for option in self.spec.options:
+            if option.needs:
+                self.task_options[option.name].enabled = self.pickers[option.needs].value is not None
 
     # --- worker signals (main thread) ---------------------------------------------------------------------------
 

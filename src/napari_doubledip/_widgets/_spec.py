@@ -79,6 +79,8 @@ class Option:
     annotation: Any = None
     options: dict[str, Any] = field(default_factory=dict)
     tooltip: str = ""
+    #: Name of an optional input this option is about: the option is enabled only while that input is chosen.
+    needs: str = ""
 
 
 @dataclass(frozen=True)
