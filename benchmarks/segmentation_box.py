@@ -57,6 +57,18 @@ def dot_labels(gt: np.ndarray) -> np.ndarray:
     return labels
 
 
+def segmentation_cases(data: Path, video: bool, names: str = "") -> list[dict]:
+    """The horses (or, ``video``, the DAVIS clips with masks) of ``cases.json``, those whose name contains one of
+    the comma-separated ``names`` if given."""
+    task = "video" if video else "segmentation"
+    cases = [c for c in json.loads((data / "cases.json").read_text()) if c["task"] == task]
+    if video:
+        cases = [c for c in cases if "masks" in c.get("gt", {})]
+    if names:
+        cases = [c for c in cases if any(k in c["case"] for k in names.split(","))]
+    return cases
+
+
 def loose_box(gt: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     """The mask's bounding box widened by ``margin`` of the image size on each side, clipped to the image."""
     ys, xs = np.nonzero(gt)
@@ -87,12 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         from napari_doubledip.tasks import segmentation
 
         segmentation.BOX_CROP_MARGIN = args.crop_margin
-    task = "video" if args.video else "segmentation"
-    cases = [c for c in json.loads((args.data / "cases.json").read_text()) if c["task"] == task]
-    if args.video:
-        cases = [c for c in cases if "masks" in c.get("gt", {})]
-    if args.cases:
-        cases = [c for c in cases if any(k in c["case"] for k in args.cases.split(","))]
+    cases = segmentation_cases(args.data, args.video, args.cases)
     ways = tuple(args.ways.split(","))
     scores: dict[str, list[float]] = {k: [] for k in ways}
     seconds: dict[str, list[float]] = {k: [] for k in ways}

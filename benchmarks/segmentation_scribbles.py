@@ -21,7 +21,6 @@ Usage (from the repository root; the data folder is read, never copied)::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 
 import evaluate as ev  # noqa: E402
-from segmentation_box import dot_labels  # noqa: E402
+from segmentation_box import dot_labels, segmentation_cases  # noqa: E402
 
 import napari_doubledip as dd  # noqa: E402
 from napari_doubledip import samples  # noqa: E402
@@ -67,12 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic texture composite")
     ap.add_argument("--fill", default="both", choices=("both", "on", "off"), help="auto_fill values to run")
     args = ap.parse_args(argv)
-    task = "video" if args.video else "segmentation"
-    cases = [c for c in json.loads((args.data / "cases.json").read_text()) if c["task"] == task]
-    if args.video:
-        cases = [c for c in cases if "masks" in c.get("gt", {})]
-    if args.cases:
-        cases = [c for c in cases if any(k in c["case"] for k in args.cases.split(","))]
+    cases = segmentation_cases(args.data, args.video, args.cases)
     inputs = []  # (name, image or frames, truth mask(s))
     if not args.video and not args.no_synthetic:
         for rgb in (False, True):
