@@ -84,11 +84,18 @@ def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
     truth = s.truth["mask"] > 0.5
     auto = dd.segment(s.data, iterations=1, device="cpu").hints  # the saliency takes the disk for the object
     assert (auto == 1).sum() > 50 and truth[auto == 1].mean() > 0.9
-    dot = np.zeros(truth.shape, np.uint8)
-    dot[2:5, 2:5] = 1  # the user clicks the corner: "that is what I want"
-    r = dd.segment(s.data, hints=dot, iterations=150, device="cpu", seed=0)
+    dots = np.zeros(truth.shape, np.uint8)
+    dots[2:5, 2:5] = 1  # the user clicks the corner: "that is what I want"...
+    ys, xs = np.nonzero(auto == 1)
+    dots[ys[len(ys) // 2], xs[len(xs) // 2]] = 2  # ... and the disk: "not that"
+    r = dd.segment(s.data, hints=dots, iterations=150, device="cpu", seed=0)
     assert (r.hints == 1).sum() > 50 and (~truth[r.hints == 1]).mean() > 0.9 and truth[r.hints == 2].mean() > 0.9
     assert iou(r.mask, ~truth) > 0.9
+    # scribbles of one label that contradict the hints are a local correction, not a reason to turn them round
+    dots[dots == 2] = 0
+    r = dd.segment(s.data, hints=dots, iterations=1, device="cpu")
+    fg_auto = (r.hints == 1) & (dots == 0)
+    assert fg_auto.sum() > 50 and truth[fg_auto].mean() > 0.9 and (r.hints[:9, :9] != 2).all()
     # a background scribble on a foreground hint clears the automatic foreground around it (4 px at 64 px)
     ys, xs = np.nonzero(auto == 1)
     y, x = ys[len(ys) // 2], xs[len(xs) // 2]

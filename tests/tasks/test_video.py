@@ -381,12 +381,15 @@ def test_a_long_set_up_reports_and_can_be_stopped(rng, monkeypatch):
 
 
 def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
-    """One click on the background region as "foreground": the automatic hints (which took the textured disk
-    for the object) are swapped on every frame, by that frame's vote, so the fill-in agrees with the user."""
+    """A click on the background region as "foreground" and one on the object as "background", on frame 0: the
+    automatic hints (which took the textured object for the object) are swapped on every frame, by frame 0's
+    votes, so the fill-in agrees with the user."""
     s = moving_object_video(48, 4)
     truth = s.truth["masks"]
     labels = np.zeros(truth.shape, np.uint8)
     labels[0, 2:5, 2:5] = 1  # a corner of the background, frame 0 only
+    ys, xs = np.nonzero(truth[0])
+    labels[0, ys[len(ys) // 2], xs[len(xs) // 2]] = 2
     assert not truth[0, 2:5, 2:5].any()
     r = dd.segment_video(s.data, hints=labels, iterations=60, device="cpu", seed=0)
     for t in range(4):  # the foreground hints now lie outside the object, the background hints on it

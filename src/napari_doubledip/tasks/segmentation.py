@@ -121,12 +121,20 @@ def _box_hints(image: torch.Tensor, inside: torch.Tensor) -> tuple[torch.Tensor,
 FILL_CLEARANCE = 1 / 16
 
 
-def polarity_vote(auto_fg: torch.Tensor, auto_bg: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> int:
-    """Scribbled pixels on which the automatic hints agree with the scribbles minus those on which they disagree
-    (all bool maps of one shape): negative when the saliency took the user's object for background."""
-    agree = (fg & auto_fg).sum() + (bg & auto_bg).sum()
-    disagree = (fg & auto_bg).sum() + (bg & auto_fg).sum()
-    return int(agree - disagree)
+def polarity_votes(
+    auto_fg: torch.Tensor, auto_bg: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor
+) -> tuple[int, int]:
+    """How far the foreground and the background scribbles agree with the automatic hints (bool maps of one
+    shape): for each label, its scribbled pixels on automatic hints of the same label minus those on the other."""
+    return int((fg & auto_fg).sum() - (fg & auto_bg).sum()), int((bg & auto_bg).sum() - (bg & auto_fg).sum())
+
+
+def inverted(votes: tuple[int, int]) -> bool:
+    """Whether :func:`polarity_votes` say the saliency took the user's object for background: *both* labels'
+    scribbles mostly lie on automatic hints of the other one. Scribbles of one label that contradict the hints
+    are read as local corrections (a missed leg marked foreground, a false blob marked background), not as a
+    reason to turn every hint round."""
+    return votes[0] < 0 and votes[1] < 0
 
 
 def fill_in(
@@ -134,13 +142,13 @@ def fill_in(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Automatic hints filling in around scribbles, made to agree with them (bool ``(h, w)`` maps).
 
-    Where the scribbles mostly fall on automatic hints of the other label (:func:`polarity_vote` < 0; ``swap``
-    decides instead when given), the saliency picked the wrong region as the object and the automatic pair is
-    swapped. Automatic hints of the other label are then cleared within :data:`FILL_CLEARANCE` of each scribbled
-    pixel that lies on one, and every scribbled pixel is left to the scribbles (a working-size cell marked both
-    ways too)."""
+    Where both the foreground and the background scribbles mostly fall on automatic hints of the other label
+    (:func:`inverted`; ``swap`` decides instead when given), the saliency picked the wrong region as the object
+    and the automatic pair is swapped. Automatic hints of the other label are then cleared within
+    :data:`FILL_CLEARANCE` of each scribbled pixel that lies on one, and every scribbled pixel is left to the
+    scribbles (a working-size cell marked both ways too)."""
     if swap is None:
-        swap = polarity_vote(auto_fg, auto_bg, fg, bg) < 0
+        swap = inverted(polarity_votes(auto_fg, auto_bg, fg, bg))
     if swap:
         auto_fg, auto_bg = auto_bg, auto_fg
     k = 2 * max(1, round(min(fg.shape[-2:]) * FILL_CLEARANCE)) + 1
