@@ -121,9 +121,9 @@ SEGMENTATION = TaskSpec(
     options=(
         Option(
             "auto_fill", True, "fill in scribbles", annotation=bool, needs="scribbles",
-            tooltip="With scribbles: automatic hints fill in where they mark nothing (turned round if the "
-            "scribbles contradict them; the scribbles win). Off: the scribbles alone, the rest left to the "
-            "networks (slower; for images where the automatic hints are wrong).",
+            tooltip="With scribbles: automatic hints fill in where they mark nothing (turned round if both "
+            "foreground and background scribbles contradict them; the scribbles win). Off: the scribbles "
+            "alone, the rest left to the networks (slower; for images where the automatic hints are wrong).",
         ),
     ),
     modes=(

@@ -352,11 +352,11 @@ def segment(
         ``hints="auto"``; the scribbles are held for the whole run and win where they disagree). ``False``: the
         scribbles alone, the rest left to the DIP prior (a longer, augmented run). Measured with simulated
         scribbles (``benchmarks/segmentation_scribbles.py``), mean IoU without -> with the fill-in: 18 Weizmann
-        horses, one foreground dot 0.265 -> 0.644, a stroke along the body and a background stroke beside it
+        horses, one foreground dot 0.265 -> 0.646, a stroke along the body and a background stroke beside it
         0.492 -> 0.736 (0.667 with automatic hints alone); the synthetic texture composite 0.07-0.90 -> 1.000.
-        Where the scribbles contradict the automatic hints (they mostly lie on hints of the other label), the
-        automatic pair is turned round first, and a contradicted hint is cleared around the scribble
-        (:func:`fill_in`).
+        Where the foreground and the background scribbles both contradict the automatic hints (each mostly lies
+        on hints of the other label), the automatic pair is turned round first; a contradicted hint is cleared
+        around the scribble on it (:func:`fill_in`).
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with automatic hints, which
         scribbles bring along unless ``auto_fill=False``; 400 with scribbles alone or ``hints=None``). The run ends
