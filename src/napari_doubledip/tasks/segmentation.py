@@ -101,8 +101,11 @@ def _auto_hints(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return tuple(resize(m[None, None].float(), ws)[0, 0] > 0.5 for m in (fg, bg))
 
 
-def _box_hints(image: torch.Tensor, inside: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Automatic hints inside a box: computed on its crop widened by BOX_CROP_MARGIN, kept inside the box."""
+def _box_hints(image: torch.Tensor, inside: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Automatic hints inside a box: computed on its crop widened by BOX_CROP_MARGIN, kept inside the box (with
+    ``inside=None``, of the whole image)."""
+    if inside is None:
+        return _auto_hints(image)
     rows, cols = torch.nonzero(inside.any(1)).flatten(), torch.nonzero(inside.any(0)).flatten()
     y0, y1, x0, x1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
     h, w = inside.shape
@@ -427,7 +430,7 @@ def segment(
             raise ValueError(
                 f"hints must be 'auto', None, a label image or (foreground, background) masks; got {hints!r}"
             )
-        fg_w, bg_w = _box_hints(work[0], inside) if inside is not None else _auto_hints(work[0])
+        fg_w, bg_w = _box_hints(work[0], inside)
         user = False
     elif hints is None:
         fg_w = torch.zeros(ws, dtype=torch.bool, device=dev)
@@ -437,7 +440,7 @@ def segment(
         fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True
         if auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
-            auto_fg, auto_bg = _box_hints(work[0], inside) if inside is not None else _auto_hints(work[0])
+            auto_fg, auto_bg = _box_hints(work[0], inside)
             fg_w, bg_w = fill_in(auto_fg, auto_bg, fg_w, bg_w)
             user = False
     fg_w, bg_w = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
