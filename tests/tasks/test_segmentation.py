@@ -84,13 +84,23 @@ def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
     truth = s.truth["mask"] > 0.5
     auto = dd.segment(s.data, iterations=1, device="cpu").hints  # the saliency takes the disk for the object
     assert (auto == 1).sum() > 50 and truth[auto == 1].mean() > 0.9
-    dots = np.zeros(truth.shape, np.uint8)
-    dots[2:5, 2:5] = 1  # the user clicks the corner: "that is what I want"...
-    ys, xs = np.nonzero(auto == 1)
-    dots[ys[len(ys) // 2], xs[len(xs) // 2]] = 2  # ... and the disk: "not that"
-    r = dd.segment(s.data, hints=dots, iterations=150, device="cpu", seed=0)
+    ys, xs = np.nonzero(truth)
+    strokes = np.zeros(truth.shape, np.uint8)
+    strokes[2, 2:62] = strokes[61, 2:62] = 1  # the user strokes along the top and bottom: "that is what I want"
+    strokes[int(ys.mean()), xs.min() + 3 : xs.max() - 2] = 2  # ... and across the disk: "not that"
+    r = dd.segment(s.data, hints=strokes, iterations=150, device="cpu", seed=0)
     assert (r.hints == 1).sum() > 50 and (~truth[r.hints == 1]).mean() > 0.9 and truth[r.hints == 2].mean() > 0.9
     assert iou(r.mask, ~truth) > 0.9
+    # a click of each label on wrong hints is a pair of local corrections (a missed part, a false blob): the
+    # hints are cleared around them, not turned round
+    dots = np.zeros(truth.shape, np.uint8)
+    dots[2:5, 2:5] = 1
+    y, x = np.argwhere(auto == 1)[(auto == 1).sum() // 2]
+    dots[y, x] = 2
+    r = dd.segment(s.data, hints=dots, iterations=1, device="cpu")
+    fg_auto = (r.hints == 1) & (dots == 0)
+    assert fg_auto.sum() > 50 and truth[fg_auto].mean() > 0.9 and r.hints[y, x] == 2
+    assert not (r.hints[y - 4 : y + 5, x - 4 : x + 5] == 1).any() and (r.hints[:9, :9] != 2).all()
     # scribbles of one label that contradict the hints are a local correction, not a reason to turn them round
     dots[dots == 2] = 0
     r = dd.segment(s.data, hints=dots, iterations=1, device="cpu")

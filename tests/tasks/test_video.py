@@ -381,21 +381,28 @@ def test_a_long_set_up_reports_and_can_be_stopped(rng, monkeypatch):
 
 
 def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
-    """A click on the background region as "foreground" and one on the object as "background", on frame 0: the
-    automatic hints (which took the textured object for the object) are swapped on every frame, by frame 0's
-    votes, so the fill-in agrees with the user."""
+    """Strokes along the background region as "foreground" and across the object as "background", on frame 0:
+    the automatic hints (which took the textured object for the object) are swapped on every frame, by frame
+    0's votes, so the fill-in agrees with the user. A click of each label instead is a local correction."""
     s = moving_object_video(48, 4)
     truth = s.truth["masks"]
     labels = np.zeros(truth.shape, np.uint8)
-    labels[0, 2:5, 2:5] = 1  # a corner of the background, frame 0 only
+    labels[0, 2, 2:46] = labels[0, 45, 2:46] = 1  # along the top and bottom edges, frame 0 only
     ys, xs = np.nonzero(truth[0])
-    labels[0, ys[len(ys) // 2], xs[len(xs) // 2]] = 2
-    assert not truth[0, 2:5, 2:5].any()
+    labels[0, int(ys.mean()), xs.min() + 2 : xs.max() - 1] = 2
+    assert not truth[0][labels[0] == 1].any()
     r = dd.segment_video(s.data, hints=labels, iterations=60, device="cpu", seed=0)
     for t in range(4):  # the foreground hints now lie outside the object, the background hints on it
         fg_hints, bg_hints = r.hints[t] == 1, r.hints[t] == 2
         assert fg_hints.sum() > 50 and (~truth[t][fg_hints]).mean() > 0.9 and truth[t][bg_hints].mean() > 0.9
     assert np.mean([iou(m, ~g) for m, g in zip(r.masks, truth)]) > 0.8
+    dots = np.zeros(truth.shape, np.uint8)
+    dots[0, 2:5, 2:5] = 1
+    dots[0, ys[len(ys) // 2], xs[len(xs) // 2]] = 2
+    r = dd.segment_video(s.data, hints=dots, iterations=1, device="cpu", seed=0)
+    for t in range(1, 4):  # the other frames keep the automatic hints: the object is the foreground
+        fg_hints = r.hints[t] == 1
+        assert fg_hints.sum() > 50 and truth[t][fg_hints].mean() > 0.9
 
 
 @pytest.mark.parametrize("func", [dd.segment_video, dd.separate_video_layers])

@@ -121,9 +121,10 @@ SEGMENTATION = TaskSpec(
     options=(
         Option(
             "auto_fill", True, "fill in scribbles", annotation=bool, needs="scribbles",
-            tooltip="With scribbles: automatic hints fill in where they mark nothing (turned round if both "
-            "foreground and background scribbles contradict them; the scribbles win). Off: the scribbles "
-            "alone, the rest left to the networks (slower; for images where the automatic hints are wrong).",
+            tooltip="With scribbles: automatic hints fill in where they mark nothing (cleared around a scribble "
+            "that contradicts them; turned round if strokes of both labels contradict them broadly; the scribbles "
+            "win). Off: the scribbles alone, the rest left to the networks (slower; for images where the "
+            "automatic hints are wrong).",
         ),
     ),
     modes=(

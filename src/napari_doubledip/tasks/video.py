@@ -236,12 +236,14 @@ def _video_hints(
         return *_exclusive(fg, bg), True, False, None
     auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
     # The automatic pair is swapped where the scribbles say the saliency took the object for background: by a
-    # frame's own scribbles where both labels meet its automatic hints, else by the votes of all frames summed
-    # (scribbles are often drawn on one frame only).
+    # frame's own scribbles where both labels meet its automatic hints, else by the votes of the scribbled
+    # frames summed (scribbles are often drawn on one frame only).
     maps = list(zip(auto_fg, auto_bg, fg, bg, strict=True))
     votes = [seg.polarity_votes(*m) for m in maps]
-    every = seg.inverted((sum(v[0] for v in votes), sum(v[1] for v in votes)))
-    fills = [seg.fill_in(*m, swap=seg.inverted(v) if all(v) else every) for m, v in zip(maps, votes, strict=True)]
+    every = seg.inverted(sum((v for v, m in zip(votes, maps) if (m[2] | m[3]).any()), np.zeros(6, int)))
+    fills = [
+        seg.fill_in(*m, swap=seg.inverted(v) if v[0] and v[1] else every) for m, v in zip(maps, votes, strict=True)
+    ]
     fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
     return *_exclusive(fill_fg, fill_bg), False, stopped, _exclusive(fg, bg)
 
