@@ -50,9 +50,10 @@ def main() -> None:
         for name, prev in cases.items():
             prev = prev.astype(np.uint8)
             cells = []
-            for hints in (prev, mask_as_hints(prev)):
+            # the mask read as plain scribbles (0 = unmarked, alone: as measured before the fill-in), and as hints
+            for hints, fill in ((prev, False), (mask_as_hints(prev), True)):
                 t0 = time.perf_counter()
-                r = dd.segment(s.data, hints=hints, iterations=args.iterations, seed=args.seed)
+                r = dd.segment(s.data, hints=hints, auto_fill=fill, iterations=args.iterations, seed=args.seed)
                 cells.append(f"{iou(r.mask):.3f} ({time.perf_counter() - t0:.1f} s)")
             kind = "RGB" if rgb else "grey"
             print(f"| {kind} {args.size} px | {name} | {iou(prev):.3f} | {' | '.join(cells)} |", flush=True)

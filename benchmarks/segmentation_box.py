@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 labels[t] = box_hints(gt.shape[1:], b)
             calls = {
                 "auto": lambda: dd.segment_video(img, seed=args.seed),
-                "labels": lambda: dd.segment_video(img, hints=labels, seed=args.seed),
+                "labels": lambda: dd.segment_video(img, hints=labels, auto_fill=False, seed=args.seed),
                 "box": lambda: dd.segment_video(img, box=boxes, seed=args.seed),
                 "scribble": lambda: dd.segment_video(img, hints=dots, box=boxes, seed=args.seed),
             }
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             box = loose_box(gt, args.margin)
             calls = {
                 "auto": lambda: dd.segment(img, seed=args.seed),
-                "labels": lambda: dd.segment(img, hints=box_hints(gt.shape, box), seed=args.seed),
+                "labels": lambda: dd.segment(img, hints=box_hints(gt.shape, box), auto_fill=False, seed=args.seed),
                 "box": lambda: dd.segment(img, box=box, seed=args.seed),
                 "scribble": lambda: dd.segment(img, hints=dot_labels(gt), box=box, seed=args.seed),
             }

@@ -191,7 +191,7 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     shapes.add_rectangles(np.array([[2, 25, 25], [2, 25, 45], [2, 45, 45], [2, 45, 25]]))  # on frame 2
     assert read_box(shapes, stack, viewer, index=(0,)) == (2, 2, 21, 21)
     assert read_box(shapes, stack, viewer, index=(2,)) == (25, 25, 46, 46)
-    with pytest.raises(ValueError, match="no rectangle on this frame"):
+    with pytest.raises(ValueError, match="no rectangle, ellipse or polygon on this frame"):
         read_box(shapes, stack, viewer, index=(1,))
     assert read_box(shapes, stack, viewer) == (25, 25, 46, 46)  # a whole stack: the last drawn
     # through the widgets, at the slider's frame 0
@@ -207,7 +207,7 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     assert kwargs["box"] == (2, 2, 21, 21) and kwargs["hints"] == "auto"
     watermark.frames.value = "all frames share it"  # one box for every frame, and a word about which
     assert watermark._prepare().kwargs["box"] == (25, 25, 46, 46)
-    assert warnings_shown and "rectangles on several frames" in warnings_shown[-1]
+    assert warnings_shown and "shapes on several frames" in warnings_shown[-1]
 
 
 def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):

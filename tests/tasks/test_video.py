@@ -396,6 +396,9 @@ def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
         fg_hints, bg_hints = r.hints[t] == 1, r.hints[t] == 2
         assert fg_hints.sum() > 50 and (~truth[t][fg_hints]).mean() > 0.9 and truth[t][bg_hints].mean() > 0.9
     assert np.mean([iou(m, ~g) for m, g in zip(r.masks, truth)]) > 0.8
+    labels[1:, 2:5, 2:5] = 1  # more clicks with the same intent on the other frames: still turned round there
+    r = dd.segment_video(s.data, hints=labels, iterations=1, device="cpu", seed=0)
+    assert all(truth[t][r.hints[t] == 2].mean() > 0.9 and (r.hints[t] == 1).sum() > 50 for t in range(4))
     dots = np.zeros(truth.shape, np.uint8)
     dots[0, 2:5, 2:5] = 1
     dots[0, ys[len(ys) // 2], xs[len(xs) // 2]] = 2

@@ -547,7 +547,7 @@ class TaskWidget(Container):
                 extra[spec_in.name] = read_box(layer, sources[0], self.viewer, index=frames[0])
                 if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer, frames[0]))) > 1:
                     show_warning(
-                        f"{spec.title}: {layer.name!r} has rectangles on several frames; one box applies to the "
+                        f"{spec.title}: {layer.name!r} has shapes on several frames; one box applies to the "
                         "whole stack: the selected rectangle, else the last drawn"
                     )
             else:

@@ -329,7 +329,8 @@ def read_box(
     if not regions:
         where = "" if not index else " (" + ", ".join(str(v) for v in index if v is not None) + ")"
         raise ValueError(
-            f"shapes layer {layer.name!r} has no rectangle on {'this frame' if index else 'the frames'} of "
+            f"shapes layer {layer.name!r} has no rectangle, ellipse or polygon on "
+            f"{'this frame' if index else 'the frames'} of "
             f"{image.name!r}{where}; draw one on it"
         )
     selected = [r for r in regions if r[0] in layer.selected_data]

@@ -146,17 +146,17 @@ def polarity_votes(auto_fg: torch.Tensor, auto_bg: torch.Tensor, fg: torch.Tenso
     """How far the foreground and the background scribbles agree with the automatic hints (bool maps of one
     shape), as six counts that add up over frames: per label, its scribbled pixels on automatic hints of the
     same label minus those on the other (two votes); then the other label's automatic hints cleared around
-    this label's contradicting scribbles (:func:`fill_in`) and that label's hint count, for the foreground
-    scribbles, then for the background ones."""
+    this label's contradicting scribbles (:func:`fill_in`) and that label's hint count (0 where none of this
+    label's scribbles contradicts), for the foreground scribbles, then for the background ones."""
     k = _clearance(fg.shape)
     return np.array(
         [
             int((fg & auto_fg).sum() - (fg & auto_bg).sum()),
             int((bg & auto_bg).sum() - (bg & auto_fg).sum()),
             int((_near(fg & auto_bg, k) & auto_bg).sum()),
-            int(auto_bg.sum()),
-            int((_near(bg & auto_fg, k) & auto_fg).sum()),
-            int(auto_fg.sum()),
+            int(auto_bg.sum()) if bool((fg & auto_bg).any()) else 0,  # (0 when nothing contradicts: the sums
+            int((_near(bg & auto_fg, k) & auto_fg).sum()),  # over a clip's frames count only frames that do)
+            int(auto_fg.sum()) if bool((bg & auto_fg).any()) else 0,
         ]
     )
 
