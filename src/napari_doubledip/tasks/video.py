@@ -426,11 +426,12 @@ def segment_video(
     fg_w, bg_w, user, stopped, held = yield from _video_hints(hints, work, size, planned, stop, boxes, auto_fill)
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
         stop = _always_stop
+    outside = None
     if boxes is not None:  # outside a box: background for the whole run
         inside = torch.stack([b if b is not None else torch.ones(ws, dtype=torch.bool, device=dev) for b in boxes])
-        fg_w, bg_w, held = seg.hold_outside(fg_w, bg_w, inside[:, None], user, held)
+        fg_w, bg_w, held, outside = seg.hold_outside(fg_w, bg_w, inside[:, None], user, held)
     task = _video_task(
-        seg.build_task(work, fg_w, bg_w, its, user, phases=SEGMENT_PHASES, lr=0.01, held=held),
+        seg.build_task(work, fg_w, bg_w, its, user, phases=SEGMENT_PHASES, lr=0.01, held=held, outside=outside),
         k,
         {"foreground": SEGMENT_WALK, "background": SEGMENT_WALK, "mask": SEGMENT_WALK},
         # Sparse user scribbles (or none) leave most pixels to the DIP prior, which the augmentation strengthens
@@ -472,8 +473,8 @@ def segment_video(
         softs.append(soft.cpu().numpy())
         if (report := reports.after(s.stop)) is not None:
             yield report
-    if held is not None:
-        fg_w, bg_w = torch.maximum(fg_w, held[0]), torch.maximum(bg_w, held[1])
+    for pair in (held or (None, None), (None, outside)):  # (the hints as run: what was held too)
+        fg_w, bg_w = (w if h is None else torch.maximum(w, h) for w, h in zip((fg_w, bg_w), pair))
     labels = np.zeros((n, *size), np.uint8)
     labels[resize(fg_w, size)[:, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, size)[:, 0].cpu().numpy() > 0.5] = 2
