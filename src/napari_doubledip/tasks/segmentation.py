@@ -226,6 +226,21 @@ def hold_outside(
     return fg, bg * (1 - out), held, out
 
 
+def hints_as_run(
+    fg: torch.Tensor,
+    bg: torch.Tensor,
+    held: tuple[torch.Tensor, torch.Tensor] | None,
+    outside: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fg/bg hint maps a run used, for ``r.hints``: the (fading) hints with the held scribbles and a box's
+    outside (background) added."""
+    if held is not None:
+        fg, bg = torch.maximum(fg, held[0]), torch.maximum(bg, held[1])
+    if outside is not None:
+        bg = torch.maximum(bg, outside)
+    return fg, bg
+
+
 def relies_on_prior(user_hints: bool, fg: torch.Tensor, bg: torch.Tensor) -> bool:
     """Whether a run leans on the DIP prior (user scribbles, or no hints at all) rather than on dense automatic
     hints: it then gets the dihedral augmentation, a smaller learning rate and a longer default budget."""
@@ -309,10 +324,10 @@ def build_task(
             Term("held_mask", lambda s: hint_mask(s, "fg_held", "bg_held"), keep),
         ]
     if outside is not None:  # a box's outside: background for the whole run
-        maps.update(none=torch.zeros_like(outside), outside=outside)
+        maps["outside"] = outside
         terms += [
-            Term("outside_layers", lambda s: hint_layers(s, "none", "outside")),
-            Term("outside_mask", lambda s: hint_mask(s, "none", "outside")),
+            Term("outside_layers", lambda s: L.masked_l1(s.out["background"], s.target, s.maps["outside"])),
+            Term("outside_mask", lambda s: L.masked_l1(s.out["mask"], 0 * s.maps["outside"], s.maps["outside"])),
         ]
     return Task(
         name="segmentation",
@@ -519,8 +534,7 @@ def segment(
     bg_layer = resize(sol.outputs["background"], size)
     fg_img = m * full + (1 - m) * fg_layer
     bg_img = (1 - m) * full + m * bg_layer
-    for pair in (held or (None, None), (None, outside)):  # (the hints as run: what was held too)
-        fg_w, bg_w = (w if h is None else torch.maximum(w, h) for w, h in zip((fg_w, bg_w), pair))
+    fg_w, bg_w = hints_as_run(fg_w, bg_w, held, outside)
     labels = np.zeros(tuple(size), np.uint8)
     labels[resize(fg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 2

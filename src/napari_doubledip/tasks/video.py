@@ -236,11 +236,11 @@ def _video_hints(
         return *_exclusive(fg, bg), True, False, None
     auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
     # The automatic pair is swapped where the scribbles say the saliency took the object for background: by a
-    # frame's own scribbles where both labels meet its automatic hints, else by the votes of the scribbled
-    # frames summed (scribbles are often drawn on one frame only).
+    # frame's own scribbles where both labels meet its automatic hints, else by the votes of all frames summed
+    # (scribbles are often drawn on one frame only; a frame's counts are zero where nothing contradicts).
     maps = list(zip(auto_fg, auto_bg, fg, bg, strict=True))
     votes = [seg.polarity_votes(*m) for m in maps]
-    every = seg.inverted(sum((v for v, m in zip(votes, maps) if (m[2] | m[3]).any()), np.zeros(6, int)))
+    every = seg.inverted(sum(votes))
     fills = [
         seg.fill_in(*m, swap=seg.inverted(v) if v[0] and v[1] else every) for m, v in zip(maps, votes, strict=True)
     ]
@@ -473,8 +473,7 @@ def segment_video(
         softs.append(soft.cpu().numpy())
         if (report := reports.after(s.stop)) is not None:
             yield report
-    for pair in (held or (None, None), (None, outside)):  # (the hints as run: what was held too)
-        fg_w, bg_w = (w if h is None else torch.maximum(w, h) for w, h in zip((fg_w, bg_w), pair))
+    fg_w, bg_w = seg.hints_as_run(fg_w, bg_w, held, outside)
     labels = np.zeros((n, *size), np.uint8)
     labels[resize(fg_w, size)[:, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, size)[:, 0].cpu().numpy() > 0.5] = 2
