@@ -470,3 +470,95 @@ def test_a_working_size_preview_is_resized_to_the_frame():
     assert up.dtype == np.uint8 and set(np.unique(up)) == {0, 1} and up[4:12, 4:12].all() and not up[:4].any()
     rgb = _to_frame(np.random.default_rng(0).random((8, 8, 3)).astype(np.float32), (16, 24), "image")
     assert rgb.shape == (16, 24, 3) and rgb.dtype == np.float32
+
+
+def _pyramid(full: np.ndarray, levels: int = 3) -> list[np.ndarray]:
+    """A mean pyramid (each level halves Y and X), as OME-Zarr writers make."""
+    out = [full]
+    for _ in range(levels - 1):
+        a = out[-1]
+        out.append(a.reshape(a.shape[0] // 2, 2, a.shape[1] // 2, 2, *a.shape[2:]).mean(axis=(1, 3)))
+    return out
+
+
+def test_a_multiscale_layer_is_read_at_its_finest_level_within_the_pixel_budget(viewer, monkeypatch):
+    from napari_doubledip._widgets import _layers
+
+    full = np.random.default_rng(0).random((64, 128, 3)).astype(np.float32)
+    layer = viewer.add_image(_pyramid(full), rgb=True, multiscale=True, scale=(0.5, 0.25), translate=(3.0, 1.0))
+    assert _layers.read_level(layer) == 0  # 64 x 128 fits the default budget
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 32 * 64)
+    assert _layers.read_level(layer) == 1 and _layers.frame_shape(layer) == (32, 64)
+    assert _layers.full_frame_shape(layer) == (64, 128) and _layers.level_zoom(layer) == (2.0, 2.0)
+    data, index = read_image(layer, viewer)
+    assert index is None and data.shape == (32, 64, 3)
+    np.testing.assert_array_equal(data, layer.data[1])
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 1)  # nothing fits: the coarsest level
+    assert _layers.read_level(layer) == 2
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 32 * 64)
+    # Results at that level are placed over the full-resolution pixels they average: the world position of an
+    # output pixel's centre is the mean of its four full-resolution pixel centres.
+    tf = transform(layer, 2)
+    out = napari.layers.Image(np.zeros((32, 64)), **tf)
+    for y, x in ((0, 0), (5, 17)):
+        block = [layer.data_to_world((2 * y + dy, 2 * x + dx)) for dy in (0, 1) for dx in (0, 1)]
+        np.testing.assert_allclose(out.data_to_world((y, x)), np.mean(block, axis=0))
+
+
+def test_a_pyramid_that_also_shrinks_its_frames_is_read_where_frame_indices_agree(viewer, monkeypatch):
+    from napari_doubledip._widgets import _layers
+
+    full = np.zeros((4, 64, 64), dtype=np.float32)
+    levels = [full, full[:, ::2, ::2], full[::2, ::4, ::4]]  # the last level also halves the frames
+    layer = viewer.add_image(levels, multiscale=True)
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 1)
+    assert _layers.read_level(layer) == 1
+
+
+def test_downscale_labels_keeps_thin_strokes_and_the_majority():
+    labels = np.zeros((2, 40, 60), dtype=np.uint8)
+    labels[0, 10, 5:50] = 1  # a one-pixel stroke at full resolution
+    labels[0, 30:34, 0:4] = 2  # a 4 x 4 block of background...
+    labels[0, 33, 3] = 1  # ...with one foreground pixel in it
+    labels[1, :, 30:] = 2
+    out = dd_downscale(labels, (10, 15))
+    assert out.shape == (2, 10, 15) and out.dtype == np.uint8
+    assert (out[0, 2, 2:12] == 1).all() and (out[0, 2, 13:] == 0).all()  # columns 5-49 -> coarse 1-12
+    assert out[0, 7:9, 0].tolist() == [2, 2]  # the block's cells (rows 30-33 -> coarse 7-8): majority 2
+    assert (out[1, :, 8:] == 2).all() and (out[1, :, :7] == 0).all()
+    # chunked reading gives the same result, whatever the chunk
+    for rows in (1, 3, 7, 1024):
+        np.testing.assert_array_equal(dd_downscale(labels, (10, 15), rows=rows), out)
+    # and a frame that does not divide evenly
+    odd = np.zeros((41, 61), dtype=np.int32)
+    odd[20, :] = 3
+    assert (dd_downscale(odd, (21, 31))[10] == 3).all()
+
+
+def dd_downscale(labels, shape, rows=1024):
+    from napari_doubledip._widgets._layers import downscale_labels
+
+    return downscale_labels(labels, shape, rows=rows)
+
+
+def test_scribbles_and_boxes_over_a_multiscale_image_are_read_at_its_level(viewer, monkeypatch):
+    from napari_doubledip._widgets import _layers
+
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 40 * 40)
+    full = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    image = viewer.add_image(_pyramid(full), multiscale=True, name="slide")
+    scribbles = np.zeros((64, 64), dtype=np.uint8)  # painted at full resolution, as napari's new Labels is
+    scribbles[8:10, 8:40] = 1
+    scribbles[50, 4:60] = 2
+    labels = viewer.add_labels(scribbles)
+    read = read_labels(labels, image, viewer)
+    assert read.shape == (32, 32)
+    assert (read[4, 4:20] == 1).all() and (read[25, 2:30] == 2).all() and set(np.unique(read)) == {0, 1, 2}
+    # a mask of an earlier run (at the level read) is taken as it is
+    earlier = viewer.add_labels(np.ones((32, 32), dtype=np.uint8))
+    assert read_labels(earlier, image, viewer).shape == (32, 32)
+    # a rectangle around full-resolution rows 8-23 and columns 16-47 covers rows 4-11, columns 8-23 there
+    shapes = viewer.add_shapes([[[7.5, 15.5], [23.5, 47.5]]], shape_type="rectangle")
+    assert read_box(shapes, image, viewer) == (4, 8, 12, 24)
+    with pytest.raises(ValueError, match=r"frames of shape \(48, 48\).*has \(64, 64\)"):
+        read_labels(viewer.add_labels(np.zeros((48, 48), dtype=np.uint8)), image, viewer)

@@ -1261,3 +1261,87 @@ def test_a_double_click_on_run_does_not_cancel(viewer, open_widget, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         widget.run_button.native.click()  # the second click of a double-click
     assert "img mask" in names(viewer) and "Cancelled" not in widget.status.value
+
+
+def _mean_pyramid(full: np.ndarray, levels: int = 3) -> list[np.ndarray]:
+    out = [full]
+    for _ in range(levels - 1):
+        a = out[-1]
+        shape = (*a.shape[:-2], a.shape[-2] // 2, 2, a.shape[-1] // 2, 2)
+        out.append(a.reshape(shape).mean(axis=(-3, -1)))
+    return out
+
+
+@pytest.fixture
+def infos():
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    seen: list[str] = []
+
+    def record(notification):
+        if notification.severity == NotificationSeverity.INFO:
+            seen.append(str(notification.message))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+def test_a_multiscale_image_is_run_at_a_level_within_budget(
+    viewer, open_widget, run_widget, monkeypatch, infos, warnings_shown
+):
+    """A slide-like pyramid: the run reads a coarser level (never the full resolution), takes scribbles and a box
+    drawn at full resolution, and its results lie over the full-resolution pixels they cover."""
+    from napari_doubledip._widgets import _layers
+
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 32 * 32)
+    img = samples.texture_composite(64, rgb=False).data.astype(np.float32)
+    viewer.add_image(_mean_pyramid(img), multiscale=True, name="slide", scale=(0.5, 0.5), translate=(4.0, 2.0))
+    scribbles = np.zeros((64, 64), dtype=np.uint8)
+    scribbles[30:33, 24:40] = 1
+    scribbles[4:6, 4:60] = 2
+    viewer.add_labels(scribbles, name="scribbles", scale=(0.5, 0.5), translate=(4.0, 2.0))
+    viewer.add_shapes([[[1.5, 1.5], [61.5, 61.5]]], shape_type="rectangle", name="box", scale=(0.5, 0.5),
+                      translate=(4.0, 2.0))
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = viewer.layers["slide"]
+    widget.pickers["scribbles"].value = viewer.layers["scribbles"]
+    widget.pickers["box"].value = viewer.layers["box"]
+    job = widget._prepare()
+    hints = job.kwargs["hints"]
+    assert job.args[0].shape == (32, 32) and hints.shape == (32, 32)
+    assert (hints[15, 12:20] == 1).all() and (hints[2, 2:30] == 2).all()
+    assert job.kwargs["box"] == (1, 1, 31, 31)  # full-resolution rows 2-61 -> level-1 rows 1-30
+    run_widget(widget)
+    assert any("level 1 (32 x 32 per frame)" in m for m in infos)
+    mask = viewer.layers["slide mask"]
+    assert mask.data.shape == (32, 32) and mask.metadata["level"] == 1
+    np.testing.assert_allclose(mask.scale, (1.0, 1.0))
+    # the centre of mask pixel (0, 0) is the mean of full-resolution pixels (0..1, 0..1): 0.5 px in, scaled
+    np.testing.assert_allclose(mask.data_to_world((0, 0)), (4.25, 2.25))
+    assert viewer.layers["slide foreground"].data.shape == (32, 32)
+    # The mask of that run, corrected and picked as scribbles, is read at its own level without a warning.
+    widget.pickers["scribbles"].value = mask
+    assert widget._prepare().kwargs["hints"].shape == (32, 32)
+    assert not [m for m in warnings_shown if "not aligned" in m]
+    mask.translate = (5.0, 2.0)  # (moved: flagged)
+    widget._prepare()
+    assert [m for m in warnings_shown if "not aligned" in m]
+
+
+def test_frames_of_a_multiscale_stack_collect_at_the_level_read(viewer, open_widget, run_widget, monkeypatch):
+    from napari_doubledip._widgets import _layers
+
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 16 * 16)
+    frame = samples.hazy_image(32).data.mean(axis=-1).astype(np.float32)
+    stack = np.stack([frame, frame[::-1], frame[:, ::-1]])
+    viewer.add_image(_mean_pyramid(stack), multiscale=True, name="stack", scale=(3.0, 1.0, 1.0))
+    widget = open_widget("Dehazing (Double-DIP)", iterations=2)
+    for t in (0, 2):
+        viewer.dims.set_current_step(0, t)
+        run_widget(widget)
+    clean = viewer.layers["stack clean"]
+    assert clean.data.shape == (3, 16, 16) and clean.metadata["frames"] == [[0], [2]]
+    assert clean.data[0].any() and not clean.data[1].any() and clean.data[2].any()
+    np.testing.assert_allclose(clean.scale, (3.0, 2.0, 2.0))
+    np.testing.assert_allclose(clean.data_to_world((2, 0, 0)), (6.0, 0.5, 0.5))

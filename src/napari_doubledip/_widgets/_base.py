@@ -26,7 +26,7 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_error, show_info, show_warning
 from napari.utils.progress import cancelable_progress
 
 from .._sample_data import VIDEO_KEY
@@ -36,10 +36,13 @@ from . import _layers
 from ._layers import (
     OutputLayers,
     frame_shape,
+    full_frame_shape,
     has_region,
     is_rgb,
     is_stack,
     layer_array_shape,
+    level_zoom,
+    read_level,
     place_in_stack,
     read_box,
     read_frame_boxes,
@@ -497,6 +500,14 @@ class TaskWidget(Container):
                 f"'{mode.label}' needs at least 2 frames along the sequence axis; {sources[0].name!r} has 1 there "
                 f"(choose '{CURRENT_FRAME}' to process that frame as one image)"
             )
+        level = read_level(sources[0])
+        if level:
+            h, w = frame_shape(sources[0])
+            show_info(
+                f"{spec.title}: {sources[0].name!r} is multiscale; its level {level} ({h} x {w} per frame) is read "
+                f"and the results have that resolution (full resolution: "
+                f"{' x '.join(map(str, full_frame_shape(sources[0])))})"
+            )
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             names = ", ".join(repr(s.name) for s in sources)
@@ -844,12 +855,15 @@ class TaskWidget(Container):
     # --- outputs ------------------------------------------------------------------------------------------------
 
     def _run_metadata(self, job: _Job) -> dict[str, Any]:
-        return {
+        meta = {
             "function": job.function,
             "mode": job.mode.label or "image",
             "inputs": [job.outputs.source_name(s) for s in job.sources],
             "frame": list(job.frame) if job.frame is not None else None,
         }
+        if getattr(job.sources[0], "multiscale", False):  # results at that level's resolution
+            meta["level"] = read_level(job.sources[0])
+        return meta
 
     def _write(self, job: _Job, out: Output, value: Any, meta: dict[str, Any], *, preview: bool) -> list[str]:
         """Write one output (one layer, or one per input); returns the layer names written."""
@@ -924,7 +938,9 @@ def _fresh_labels(layer: Any, sources: list[Any]) -> bool:
     if len(sources) != 1 or not isinstance(layer, napari.layers.Labels) or getattr(layer, "multiscale", False):
         return False
     data = layer.data
-    if not isinstance(data, np.ndarray) or data.shape[-2:] != frame_shape(sources[0]):
+    if not isinstance(data, np.ndarray) or data.shape[-2:] not in (
+        frame_shape(sources[0]), full_frame_shape(sources[0])
+    ):
         return False
     return not bool(data.any())
 
@@ -938,11 +954,17 @@ def _aligned(layer: Any, image: Any) -> bool:
     """Whether two layers put the axes they share (the trailing ones: Y, X and any frame axes) at the same world
     positions: their whole data-to-world transforms (scale, translate, rotate, shear, affine) agree there."""
     n = min(layer.ndim, image.ndim)
+    # a layer at the level a multiscale image is read at (an earlier run's mask) lines up with its averaged pixels
+    zoom = np.ones(n)
+    read, full = frame_shape(image), full_frame_shape(image)
+    if read != full and not getattr(layer, "multiscale", False) and tuple(layer.data.shape[-2:]) == read:
+        zoom[-2:] = level_zoom(image)
     # within a thousandth of the image's smallest pixel (world units may be metres: scales of 1e-7)
     tol = 1e-3 * float(np.abs(np.asarray(image.scale, dtype=float)[-n:]).min())
     for p in np.vstack([np.zeros(n), 10.0 * np.eye(n)]):  # the origin and a step along each shared axis
         a = np.asarray(layer.data_to_world(np.concatenate([np.zeros(layer.ndim - n), p])), dtype=float)
-        b = np.asarray(image.data_to_world(np.concatenate([np.zeros(image.ndim - n), p])), dtype=float)
+        q = p * zoom + (zoom - 1) / 2
+        b = np.asarray(image.data_to_world(np.concatenate([np.zeros(image.ndim - n), q])), dtype=float)
         if not np.allclose(a[-n:], b[-n:], rtol=0, atol=tol):
             return False
     return True

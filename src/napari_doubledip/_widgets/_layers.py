@@ -16,6 +16,10 @@ import numpy as np
 from .._validation import corners_to_box, loaded
 
 __all__ = [
+    "LEVEL_PIXELS",
+    "read_level",
+    "level_zoom",
+    "full_frame_shape",
     "layer_array",
     "layer_array_shape",
     "is_stack",
@@ -42,12 +46,52 @@ def same_layer(a: Any, b: Any) -> bool:
     return getattr(a, "__wrapped__", a) is getattr(b, "__wrapped__", b)
 
 
+#: A multiscale layer is read at its finest level with at most this many pixels per frame (Y x X), so that a
+#: slide's full-resolution level (gigabytes, several times over in a run) is never loaded: the optimisation
+#: works at about 128-192 px whatever the level, and at 4096 x 4096 a run's finishing at full size peaks at
+#: about 2-3 GB (RGB). Results come back at that level, placed over the full-resolution pixels they cover.
+LEVEL_PIXELS = 4096 * 4096
+
+
+def _level_shapes(layer: Any) -> list[tuple[int, ...]]:
+    return [tuple(np.shape(d)) for d in layer.data] if getattr(layer, "multiscale", False) else [layer.data.shape]
+
+
+def read_level(layer: Any) -> int:
+    """The level a multiscale layer is read at (``0`` for other layers): the finest whose frames have at most
+    :data:`LEVEL_PIXELS` pixels, among the levels with the same leading (frame) axes as the full resolution
+    (pyramids that also shrink Z or T are read where the frame indices mean the same), else the coarsest of
+    those."""
+    shapes = _level_shapes(layer)
+    if len(shapes) == 1:
+        return 0
+    yx = slice(-3, -1) if getattr(layer, "rgb", False) else slice(-2, None)
+    lead = shapes[0][: stack_axes(layer)]
+    same = [k for k, s in enumerate(shapes) if s[: len(lead)] == lead and len(s) == len(shapes[0])]
+    fits = [k for k in same if int(np.prod(shapes[k][yx])) <= LEVEL_PIXELS]
+    return fits[0] if fits else same[-1]
+
+
+def full_frame_shape(layer: Any) -> tuple[int, int]:
+    """``(H, W)`` of one frame at full resolution (level 0 of a multiscale layer)."""
+    shape = _level_shapes(layer)[0]
+    return tuple(shape[-3:-1]) if getattr(layer, "rgb", False) else tuple(shape[-2:])
+
+
+def level_zoom(layer: Any) -> tuple[float, float]:
+    """Full-resolution pixels per pixel of the level :func:`read_level` reads, along Y and X (``(1, 1)`` but
+    for a multiscale layer read at a coarser level)."""
+    full, read = full_frame_shape(layer), frame_shape(layer)
+    return (full[0] / read[0], full[1] / read[1])
+
+
+def _level_data(layer: Any) -> Any:
+    return layer.data[read_level(layer)] if getattr(layer, "multiscale", False) else layer.data
+
+
 def layer_array(layer: Any) -> np.ndarray:
-    """The layer's data as numpy (the full-resolution level of a multiscale layer; dask/zarr computed)."""
-    data = layer.data
-    if getattr(layer, "multiscale", False):
-        data = data[0]
-    return np.asarray(loaded(data))
+    """The layer's data as numpy (a multiscale layer's level :func:`read_level`; dask/zarr computed)."""
+    return np.asarray(loaded(_level_data(layer)))
 
 
 def is_stack(layer: Any) -> bool:
@@ -61,8 +105,8 @@ def is_rgb(data: np.ndarray, source: Any) -> bool:
 
 
 def frame_shape(layer: Any) -> tuple[int, int]:
-    """``(H, W)`` of one frame."""
-    shape = layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape
+    """``(H, W)`` of one frame as read (a multiscale layer: at level :func:`read_level`)."""
+    shape = _level_shapes(layer)[read_level(layer)]
     return tuple(shape[-3:-1]) if getattr(layer, "rgb", False) else tuple(shape[-2:])
 
 
@@ -90,8 +134,9 @@ def current_frame(layer: Any, viewer: Any, strict: bool = False) -> tuple[int, .
 
 
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
-    """Shape of a layer's array (its full-resolution level for a multiscale layer)."""
-    return tuple(layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape)
+    """Shape of a layer's array (its full-resolution level for a multiscale layer: the leading axes of the
+    level read are the same)."""
+    return tuple(_level_shapes(layer)[0])
 
 
 def stack_axes(layer: Any) -> int:
@@ -109,9 +154,10 @@ def read_image(
     has ``None`` at ``axis`` (``None`` as a whole for a plain ``(T, Y, X[, RGB])`` stack). ``lazy``: dask /
     zarr data (a whole stack, a frame of it, a large image or a multiscale level) is returned unloaded, to be
     loaded where it is used (the library does, in the worker thread: loading a long lazy movie, or a slide's
-    full-resolution level, in the GUI thread froze the viewer).
+    full-resolution level, in the GUI thread froze the viewer). A multiscale layer is read at its level
+    :func:`read_level`.
     """
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    data = _level_data(layer)
     if lazy and not isinstance(data, np.ndarray) and not hasattr(data, "compute"):
         import dask.array as da  # (napari's dependency) zarr and other array-likes: slices stay lazy too
 
@@ -191,26 +237,31 @@ def read_labels(
     sequence ``(T, H, W)``, shaped like the image's leading axes ``(..., H, W)`` (sliced like the image), or
     like its last leading axes (as napari lines them up: per frame if the sequence is among them, else read at
     the slider for every frame). Lazy (dask / zarr) labels are sliced before they are loaded: only the frame
-    or the sequence a run needs is read.
+    or the sequence a run needs is read. Over a multiscale image read at a coarser level, labels painted at
+    full resolution are brought to that level (:func:`downscale_labels`); labels at that level (a mask of an
+    earlier run) are read as they are.
     """
-    shape = frame_shape(image)
+    shape, full = frame_shape(image), full_frame_shape(image)
     labels = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    if getattr(layer, "multiscale", False):  # its level at the image's read size, if it has one
+        labels = next((d for d in layer.data if tuple(np.shape(d)[-2:]) == shape), labels)
+    own = tuple(labels.shape[-2:]) if tuple(labels.shape[-2:]) in (shape, full) else shape
     lead = layer_array_shape(image)[: stack_axes(image)]
     if whole_stack and lead:
         axis = index.index(None) if index is not None and None in index else 0
-        if index is not None and labels.shape == (*lead, *shape):
-            return _load(labels[_selection(index)])
+        if index is not None and labels.shape == (*lead, *own):
+            return _fit(labels[_selection(index)], shape)
         k, first = labels.ndim - 2, len(lead) - (labels.ndim - 2)
-        if index is not None and 0 < k < len(lead) and labels.shape == (*lead[first:], *shape):
+        if index is not None and 0 < k < len(lead) and labels.shape == (*lead[first:], *own):
             # Fewer leading axes than the image: napari lines them up with the image's last ones (e.g. (T, Y, X)
             # scribbles over a (Z, T, Y, X) image are per T). With the sequence among them, the labels give one
             # frame per sequence frame; else they are read at the slider and apply to every frame.
             if axis >= first:
                 sel = tuple(slice(None) if i == axis else index[i] for i in range(first, len(lead)))
-                return _load(labels[sel])
+                return _fit(labels[sel], shape)
             labels = labels[current_frame(layer, viewer, strict=True)]
-        elif len(lead) == 1 and labels.shape == (lead[0], *shape):
-            return _load(labels)
+        elif len(lead) == 1 and labels.shape == (lead[0], *own):
+            return _fit(labels, shape)
         elif labels.ndim > 2:
             trailing = " or ".join(str((*lead[i:], *shape)) for i in range(len(lead)))
             raise ValueError(
@@ -219,13 +270,52 @@ def read_labels(
             )
     elif labels.ndim > 2:
         labels = labels[current_frame(layer, viewer, strict=True)]
-    if labels.shape != shape:
+    if labels.shape != own:
         raise ValueError(
             f"labels layer {layer.name!r} has frames of shape {labels.shape}, "
-            f"but image {image.name!r} has {shape}; "
+            f"but image {image.name!r} has {full}; "
             "add the Labels layer from the image (Layers > New Labels) so that they match"
         )
-    return _load(labels)
+    return _fit(labels, shape)
+
+
+def _fit(labels: Any, shape: tuple[int, int]) -> np.ndarray:
+    """(Sliced, maybe lazy) labels as numpy at the frame size the image is read at: labels at full resolution
+    over a multiscale image read at a coarser level are brought to it, a chunk of rows at a time."""
+    return _load(labels) if tuple(labels.shape[-2:]) == shape else downscale_labels(labels, shape)
+
+
+def downscale_labels(labels: Any, shape: tuple[int, int], rows: int = 1024) -> np.ndarray:
+    """Labels ``(..., H, W)`` at a coarser grid ``shape``: each coarse pixel takes the most frequent nonzero
+    label of the full-resolution pixels it covers (0 where they are all 0), so that a stroke a few pixels wide
+    stays a stroke. Works through ``rows`` full-resolution rows at a time (a slide-sized layer is not
+    copied)."""
+    h, w = labels.shape[-2:]
+    lead = labels.shape[:-2]
+    out = np.zeros((*lead, *shape), dtype=labels.dtype)
+    # each full-resolution row/column belongs to the coarse one its centre falls in
+    r_of = np.minimum((np.arange(h) + 0.5) * shape[0] // h, shape[0] - 1).astype(np.intp)
+    c_of = np.minimum((np.arange(w) + 0.5) * shape[1] // w, shape[1] - 1).astype(np.intp)
+    # chunks of whole coarse rows (about ``rows`` full-resolution rows each): a coarse pixel's count is complete
+    step = max(1, rows * shape[0] // h)
+    bounds = np.searchsorted(r_of, np.arange(0, shape[0] + step, step).clip(max=shape[0]))
+    for i in np.ndindex(*lead):
+        frame = labels[i] if i else labels
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            chunk = np.asarray(frame[start:stop])
+            hit = chunk != 0
+            if not hit.any():
+                continue
+            r0, r1 = r_of[start], r_of[stop - 1] + 1  # the coarse rows of this chunk
+            cells = (r_of[start:stop, None] - r0) * shape[1] + c_of[None, :]
+            best = np.zeros((r1 - r0) * shape[1], dtype=np.int64)
+            flat = out[i][r0:r1].reshape(-1)  # (whole rows: a view)
+            for v in np.unique(chunk[hit]):
+                count = np.bincount(cells[chunk == v], minlength=best.size)
+                win = count > best
+                flat[win] = v
+                best[win] = count[win]
+    return out
 
 
 def _load(data: Any) -> np.ndarray:
@@ -336,6 +426,9 @@ def read_box(
     selected = [r for r in regions if r[0] in layer.selected_data]
     _, pts, _, kind = (selected or regions)[-1]
     pts = pts[:, -2:]
+    zoom = np.asarray(level_zoom(image))
+    if (zoom != 1).any():  # full-resolution coordinates -> the level read (pixel edges map to pixel edges)
+        pts = (pts - (zoom - 1) / 2) / zoom
     what = "rectangle" if kind == "rectangle" else kind
     if np.ptp(pts, axis=0).min() == 0:  # a click without a drag (the library refuses it alike)
         raise ValueError(f"the {what} in {layer.name!r} has no height or width: draw it around a region")
@@ -374,7 +467,9 @@ def transform(
     Returns ``scale``/``translate``/``rotate``/``shear``/``affine``/``units``/``axis_labels`` keyword arguments.
     ``zoom`` (one factor per trailing axis, e.g. ``(4, 4)`` for a working-size preview) enlarges the pixels so
     the output covers the same area, with pixel centres where the full-resolution ones would average to.
-    ``offset`` (data pixels on the leading axes) moves a slice of a stack to where it was taken.
+    ``offset`` (data pixels on the leading axes) moves a slice of a stack to where it was taken. A multiscale
+    source read at a coarser level (:func:`read_level`) adds that level's zoom: its results cover the
+    full-resolution pixels they were averaged from.
     """
     from napari.utils.transforms.transform_utils import shear_to_matrix
 
@@ -386,9 +481,12 @@ def transform(
     shift = np.zeros(ndim)  # in scaled data units, before rotate and shear (napari: rotate @ shear @ scale)
     if offset:
         shift[: len(offset)] += np.asarray(offset, dtype=float) * scale[: len(offset)]
+    f = np.ones(ndim)
+    if ndim >= 2:
+        f[-2:] = level_zoom(source)
     if zoom:
-        f = np.ones(ndim)
-        f[-len(zoom) :] = zoom
+        f[-len(zoom) :] *= zoom
+    if (f != 1).any():
         shift += scale * (f - 1) / 2
         scale = scale * f
     translate = translate + rotate @ shear @ shift

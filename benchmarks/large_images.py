@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Peak memory and time of the single-image tasks on large images (why the widgets read a multiscale layer at
+a level of at most 4096 x 4096 pixels, ``napari_doubledip._widgets._layers.LEVEL_PIXELS``).
+
+The optimisation works at the working size whatever the input's size; what grows with the input is reading,
+normalising, the full-size finishing (guided filters, the haze model) and the results. Each (task, size) runs in
+a fresh Python process on a random RGB uint8 image (the content does not change the memory) with a short
+budget, and reports that process's peak resident memory (RSS), the part of it above the process's RSS after
+importing torch and the package (its baseline), that part per input pixel, and the wall seconds.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/large_images.py                     # 1024, 2048, 4096 px; four tasks
+    .venv/bin/python benchmarks/large_images.py --sizes 4096 --tasks segment --iterations 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TASKS = ("segment", "dehaze", "separate_layers", "remove_watermark")
+
+_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {src!r})
+import numpy as np
+import torch  # noqa: F401  (in the baseline)
+import napari_doubledip as dd
+
+task, n, iterations = {task!r}, {size}, {iterations}
+img = (np.random.default_rng(0).random((n, n, 3)) * 255).astype(np.uint8)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+extra = {{"box": (n // 4, n // 4, n // 2, n // 2)}} if task == "remove_watermark" else {{}}
+t = time.perf_counter()
+getattr(dd, task)(img, iterations=iterations, device="cpu", **extra)
+wall = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"base": base * 1024, "peak": peak * 1024, "wall": wall}}))
+"""
+
+
+def run(task: str, size: int, iterations: int) -> dict[str, float]:
+    """Run one task on one size in a fresh process; its peak and baseline RSS (bytes) and wall seconds."""
+    code = _CHILD.format(src=str(ROOT / "src"), task=task, size=size, iterations=iterations)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1024,2048,4096", help="square image sizes (px), comma-separated")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="task functions, comma-separated")
+    parser.add_argument("--iterations", type=int, default=20, help="optimisation steps (memory does not depend)")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    tasks = args.tasks.split(",")
+    print("| task | size | peak RSS (GB) | above baseline (GB) | bytes / pixel | wall (s) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for task in tasks:
+        for n in sizes:
+            r = run(task, n, args.iterations)
+            above = r["peak"] - r["base"]
+            print(
+                f"| {task} | {n} | {r['peak'] / 1e9:.2f} | {above / 1e9:.2f} | {above / n / n:.0f} | "
+                f"{r['wall']:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
