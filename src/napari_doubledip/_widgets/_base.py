@@ -502,11 +502,10 @@ class TaskWidget(Container):
             )
         level = read_level(sources[0])
         if level:
-            h, w = frame_shape(sources[0])
+            (h, w), (fh, fw) = frame_shape(sources[0]), full_frame_shape(sources[0])
             show_info(
-                f"{spec.title}: {sources[0].name!r} is multiscale; its level {level} ({h} x {w} per frame) is read "
-                f"and the results have that resolution (full resolution: "
-                f"{' x '.join(map(str, full_frame_shape(sources[0])))})"
+                f"{spec.title}: {sources[0].name!r} is multiscale; its level {level} ({h} x {w} per frame) is "
+                f"read and the results have that resolution (full resolution: {fh} x {fw})"
             )
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
