@@ -1345,3 +1345,54 @@ def test_frames_of_a_multiscale_stack_collect_at_the_level_read(viewer, open_wid
     assert clean.data[0].any() and not clean.data[1].any() and clean.data[2].any()
     np.testing.assert_allclose(clean.scale, (3.0, 2.0, 2.0))
     np.testing.assert_allclose(clean.data_to_world((2, 0, 0)), (6.0, 0.5, 0.5))
+
+
+def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, errors):
+    """A two-channel image opened as one layer per channel: the object shows only in the second channel (uint16,
+    another range); picked as 'more channels' it is segmented from both, and each channel gets its own
+    foreground and background layers in its own units and colours."""
+    size = 48
+    truth = samples.blob_mask(size)
+    membrane = samples._gray("grass", size)  # no object in it
+    marker = (samples.texture_composite(size, rgb=False).data * 60000).astype(np.uint16)
+    a = viewer.add_image(membrane, name="membrane", colormap="magenta", blending="additive")
+    b = viewer.add_image(marker, name="marker", colormap="green", blending="additive", contrast_limits=(0, 60000))
+    widget = open_widget(SEG, iterations=150, max_size=48)
+    widget.pickers["image"].value = a
+    assert widget.pickers["channels"].value == []  # optional: nothing picked until the user does
+    widget.pickers["channels"].value = [b]
+    job = widget._prepare()
+    image = np.asarray(job.args[0])
+    assert image.shape == (size, size, 2) and image.dtype == np.float32
+    np.testing.assert_allclose(image[..., 1], marker / 60000, atol=1e-6)
+    lo, hi = a.contrast_limits
+    np.testing.assert_allclose(image[..., 0], (membrane - lo) / (hi - lo), atol=1e-6)
+    run_widget(widget)
+    assert not errors
+    mask = viewer.layers["membrane mask"].data
+    assert samples.iou(mask == 1, truth) > 0.8
+    for name, source, peak in (("membrane", a, 1.5), ("marker", b, 70000)):
+        for part in ("foreground", "background"):
+            layer = viewer.layers[f"{name} {part}"]
+            assert layer.data.shape == (size, size) and layer.colormap.name == source.colormap.name
+            assert layer.blending == "additive" and layer.metadata["inputs"] == ["membrane", "marker"]
+    fg = viewer.layers["marker foreground"].data
+    assert fg[truth].mean() > 20000  # in the marker's units (its foreground is bright there)
+    assert "marker mask" not in names(viewer)
+    # What cannot be channels is refused with the reason, before any run.
+    viewer.add_image(samples.texture_composite(size).data, name="rgb", rgb=True)
+    viewer.add_image(np.zeros((size + 2, size)), name="other size")
+    for image, channels, message in (
+        ("rgb", ["marker"], "is RGB"),
+        ("membrane", ["marker"] * 1 + ["other size"], "has shape"),
+    ):
+        widget.pickers["image"].value = viewer.layers[image]
+        widget.pickers["channels"].value = [viewer.layers[n] for n in channels]
+        with pytest.raises(ValueError, match=message):
+            widget._prepare()
+    for i in range(3):
+        viewer.add_image(membrane, name=f"c{i}")
+    widget.pickers["image"].value = a
+    widget.pickers["channels"].value = [b, *(viewer.layers[f"c{i}"] for i in range(3))]
+    with pytest.raises(ValueError, match="at most 4 channels"):
+        widget._prepare()

@@ -106,6 +106,8 @@ class _Job:
     told_replaced: bool = False
     #: This run's entry in napari's activity dock (see :class:`_Activity`).
     activity: _Activity | None = None
+    #: Sources read as the channels of one image: each one's (low, high) contrast limits (0-1 between them).
+    channels: list[tuple[float, float]] | None = None
 
 
 class _ActivityBar(cancelable_progress):
@@ -317,7 +319,7 @@ class TaskWidget(Container):
                     picker.value = preferred[0]
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
-            if spec_in.multiple and not picker.value and picker.choices:
+            if spec_in.multiple and not spec_in.optional and not picker.value and picker.choices:
                 values = list(picker.choices)
                 # Layers selected in the layer list (two or more) are what the user means, as for napari's
                 # own multi-layer commands; otherwise the active layer, with the rest of its sample set.
@@ -494,6 +496,12 @@ class TaskWidget(Container):
             images.append(data)
             frames.append(index)
             frame = frame if frame is not None else index
+        channels = next((i for i in spec.inputs if i.channels), None)
+        ranges = None
+        if channels is not None and self.pickers[channels.name].value:
+            sources, images, frames, ranges = self._read_channels(
+                self.pickers[channels.name].value, sources, images, frames, mode, axis
+            )
         if mode.stack and images[0].shape[0] < 2:
             # the library would take a one-frame stack as one image (or refuse it), not what the mode says
             raise ValueError(
@@ -511,7 +519,7 @@ class TaskWidget(Container):
         if len(shapes) > 1:
             names = ", ".join(repr(s.name) for s in sources)
             raise ValueError(f"the selected images {names} must all have the same shape, got {sorted(shapes)}")
-        moved = [s.name for s in sources[1:] if not _aligned(s, sources[0])]
+        moved = [s.name for s in sources[1:] if not _aligned(s, sources[0])]  # (mixtures, or channels)
         if moved:
             show_warning(
                 f"{spec.title}: image(s) {', '.join(map(repr, moved))} are not placed like {sources[0].name!r} "
@@ -520,7 +528,7 @@ class TaskWidget(Container):
             )
         extra: dict[str, Any] = {}
         for spec_in in spec.inputs:
-            if spec_in is self._primary:
+            if spec_in is self._primary or spec_in.channels:
                 continue
             layer = self.pickers[spec_in.name].value
             if layer is None:
@@ -574,7 +582,57 @@ class TaskWidget(Container):
         outputs = OutputLayers(self.viewer, spec.name)
         outputs.pin_names(sources)
         outputs.protect([*sources, *(self.pickers[i.name].value for i in spec.inputs if i is not self._primary)])
-        return _Job(mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames)
+        return _Job(mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges)
+
+    def _read_channels(
+        self, layers: list[Any], sources: list[Any], images: list[Any], frames: list[Any], mode: Mode, axis: int
+    ) -> tuple[list[Any], list[Any], list[Any], list[tuple[float, float]]]:
+        """The primary image and the layers picked as its further channels, read like it (same frame, or the
+        same stack) and stacked on a last axis, each mapped to 0-1 between its contrast limits (what the user
+        sees; channels of different brightness count alike). Returns the sources (primary first), the one
+        stacked image, each source's frame index and each channel's (low, high) to map results back."""
+        order = {layer.name: i for i, layer in enumerate(self.viewer.layers)}
+        extra = sorted(
+            (c for c in layers if not any(same_layer(c, s) for s in sources)), key=lambda c: order.get(c.name, 0)
+        )
+        if not extra:
+            return sources, images, frames, None
+        first = sources[0]
+        if len(sources) > 1 or getattr(first, "rgb", False) or any(getattr(c, "rgb", False) for c in extra):
+            raise ValueError(
+                "'more channels' adds grey layers to a grey image; "
+                + (f"{first.name!r} is RGB (its colours are its channels)" if getattr(first, "rgb", False)
+                   else "RGB layers cannot be channels")
+            )
+        if 1 + len(extra) > 4:
+            raise ValueError(f"at most 4 channels in all: the image and {len(extra)} more are selected")
+        data = [images[0]]
+        for layer in extra:
+            d, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
+            if d.shape != images[0].shape:
+                raise ValueError(
+                    f"channel {layer.name!r} has shape {tuple(d.shape)} where {first.name!r} has "
+                    f"{tuple(images[0].shape)}; channels must be the same size (and frames)"
+                )
+            data.append(d)
+            frames.append(index)
+        ranges = []
+        for layer in (first, *extra):
+            lo, hi = (float(v) for v in layer.contrast_limits)
+            ranges.append((lo, hi if hi > lo else lo + 1.0))
+        lazy = any(hasattr(d, "compute") for d in data)
+        if lazy:  # (loaded in the worker, like any lazy input)
+            import dask.array as da
+
+            stacked = da.stack([(da.asarray(d) - lo) / (hi - lo) for d, (lo, hi) in zip(data, ranges)], axis=-1)
+            stacked = stacked.astype(np.float32)
+        else:
+            stacked = np.stack(
+                [((np.asarray(d, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
+                 for d, (lo, hi) in zip(data, ranges)],
+                axis=-1,
+            )
+        return [first, *extra], [stacked], frames, ranges
 
     def run(self, start: bool = True):
         """Start a run (what Run does); returns the worker, or ``None`` if the inputs are not usable.
@@ -866,7 +924,12 @@ class TaskWidget(Container):
 
     def _write(self, job: _Job, out: Output, value: Any, meta: dict[str, Any], *, preview: bool) -> list[str]:
         """Write one output (one layer, or one per input); returns the layer names written."""
-        pieces = _split(value, len(job.sources)) if out.per_input else [value]
+        if out.per_input and job.channels:  # one layer per channel, back in its units
+            value = np.asarray(value)
+            pieces = [(value[..., c] * (hi - lo) + lo).astype(np.float32) 
+                      for c, (lo, hi) in enumerate(job.channels)]
+        else:
+            pieces = _split(value, len(job.sources)) if out.per_input else [value]
         names = []
         full = frame_shape(job.sources[0])
         for source, index, data in zip(job.sources, job.frames or [job.frame] * len(job.sources), pieces):

@@ -558,7 +558,8 @@ class OutputLayers:
     def protect(self, inputs: list[Any]) -> None:
         """Layers this run reads (e.g. an earlier mask, corrected and used as scribbles): never written to, the
         output goes to another layer of the same part (``"<name> (<task>)"``) instead."""
-        self._inputs = [layer for layer in inputs if layer is not None]
+        flat = [x for v in inputs for x in (v if isinstance(v, (list, tuple)) else [v])]  # (several layers)
+        self._inputs = [layer for layer in flat if layer is not None]
 
     def source_name(self, source: Any) -> str:
         """The input's name as pinned by :meth:`pin_names` (else its current name)."""

@@ -54,6 +54,11 @@ class LayerInput:
         For a Labels input: how to read a layer that is one of this task's own outputs (``metadata["task"]``
         and ``metadata["part"]``), e.g. an earlier mask, corrected, given back as hints: ``(part, function of
         the array read)`` pairs.
+    channels
+        For an optional ``multiple`` image input: grey layers read as further channels of the primary (grey)
+        image, e.g. a multichannel image napari opened as one layer per channel (``channel_axis``). Each is
+        read as its contrast limits show it (0-1 between them), and ``per_input`` outputs come back as one
+        layer per channel, in that layer's units.
     """
 
     name: str
@@ -67,6 +72,7 @@ class LayerInput:
     preselect_at_open: bool = True
     empty_is_none: bool = False
     from_output: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = ()
+    channels: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,9 @@ class Output:
     preview
         Key of this part in :attr:`napari_doubledip.Progress.preview`, for the live preview.
     per_input
-        One array per input layer along the first axis (e.g. one clean image per watermarked image): with several
-        input layers each part is named after its own input.
+        One array per input layer along the first axis (e.g. one clean image per watermarked image), or along
+        the last axis for the layers read as channels: with several input layers each part is named after its
+        own input.
     """
 
     part: str

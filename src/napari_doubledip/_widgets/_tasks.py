@@ -112,6 +112,13 @@ SEGMENTATION = TaskSpec(
             "A mask from an earlier run (corrected by painting 1 and 0) gives hints inside both regions.",
         ),
         LayerInput(
+            "channels", "image", "more channels", optional=True, multiple=True, channels=True,
+            tooltip="Grey layers of the same size read as further channels of a grey image (a multichannel "
+            "image opened as one layer per channel): the mask is found from all of them (at most 4 channels "
+            "in all), each read as its contrast limits show it; each channel gets its own foreground and "
+            "background layers.",
+        ),
+        LayerInput(
             "box", "shapes", "box", optional=True, per_frame=True, preselect=True, preselect_at_open=False,
             empty_is_none=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the object (outside = "
@@ -132,8 +139,8 @@ SEGMENTATION = TaskSpec(
             "segment",
             _segment,
             (
-                Output("background", "background"),
-                Output("foreground", "foreground"),
+                Output("background", "background", per_input=True),
+                Output("foreground", "foreground", per_input=True),
                 Output("mask", "mask", kind="labels", preview="mask"),
             ),
         ),
@@ -141,8 +148,8 @@ SEGMENTATION = TaskSpec(
             "segment_video",
             _segment,
             (
-                Output("background", "background"),
-                Output("foreground", "foreground"),
+                Output("background", "background", per_input=True),
+                Output("foreground", "foreground", per_input=True),
                 Output("mask", "masks", kind="labels", preview="masks"),
             ),
             label="whole stack (video)",
