@@ -1348,6 +1348,8 @@ def test_frames_of_a_multiscale_stack_collect_at_the_level_read(viewer, open_wid
 
 
 def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, errors):
+    from napari_doubledip._widgets._tasks import SEGMENTATION as SPEC_SEG
+
     """A two-channel image opened as one layer per channel: the object shows only in the second channel (uint16,
     another range); picked as 'more channels' it is segmented from both, and each channel gets its own
     foreground and background layers in its own units and colours."""
@@ -1379,20 +1381,64 @@ def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, e
     fg = viewer.layers["marker foreground"].data
     assert fg[truth].mean() > 20000  # in the marker's units (its foreground is bright there)
     assert "marker mask" not in names(viewer)
-    # What cannot be channels is refused with the reason, before any run.
+    # Only what can be a channel is offered: grey layers of the image's size, not results, not the image.
     viewer.add_image(samples.texture_composite(size).data, name="rgb", rgb=True)
     viewer.add_image(np.zeros((size + 2, size)), name="other size")
-    for image, channels, message in (
-        ("rgb", ["marker"], "is RGB"),
-        ("membrane", ["marker"] * 1 + ["other size"], "has shape"),
-    ):
-        widget.pickers["image"].value = viewer.layers[image]
-        widget.pickers["channels"].value = [viewer.layers[n] for n in channels]
-        with pytest.raises(ValueError, match=message):
-            widget._prepare()
+    picker = widget.pickers["channels"]
+    assert [c.name for c in picker.choices] == ["marker"] and not picker.native.isHidden()
+    widget.pickers["image"].value = viewer.layers["rgb"]  # (its colours are its channels)
+    assert picker.choices == () and picker.native.isHidden() and picker.value == []
+    # (a layer that changed shape after it was picked is still refused with the reason)
+    widget.pickers["image"].value = a
+    with pytest.raises(ValueError, match="channel 'other size' has shape"):
+        widget._read_channels([viewer.layers["other size"]], [a], [membrane], [None], SPEC_SEG.image_mode, 0)
     for i in range(3):
         viewer.add_image(membrane, name=f"c{i}")
-    widget.pickers["image"].value = a
     widget.pickers["channels"].value = [b, *(viewer.layers[f"c{i}"] for i in range(3))]
     with pytest.raises(ValueError, match="at most 4 channels"):
         widget._prepare()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkeypatch, keep):
+    """A long lazy movie loads frame by frame in the worker, with reports where Cancel acts (also when the
+    partial result is to be kept: there is none yet); the rest is never read."""
+    import time
+
+    import dask
+    import dask.array as da
+
+    from napari_doubledip._widgets import _worker
+
+    monkeypatch.setattr(_worker, "LOAD_REPORT_SECONDS", 0.0)
+    stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1).astype(np.float32)
+    read = []
+
+    def load(t):
+        read.append(t)
+        time.sleep(0.05)
+        return stack[t % 3]
+
+    lazy = da.stack([da.from_delayed(dask.delayed(load)(t), (32, 32), np.float32) for t in range(40)])
+    viewer.add_image(lazy, name="movie", contrast_limits=(0, 1))
+    widget = open_widget(SEG, iterations=3)
+    widget.frames.value = "whole stack (video)"
+    widget.keep_partial.value = keep
+    read.clear()
+    worker = widget.run(start=False)
+    stages = []
+
+    def on_progress(p):
+        stages.append(p.stage)
+        if p.stage and p.stage.startswith("loading") and len(stages) == 2:
+            widget.run_button.changed.emit(True)  # Cancel
+
+    worker.yielded.connect(on_progress)
+    with dask.config.set(scheduler="synchronous"), qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    # (a report or two may be queued behind the cancel)
+    assert 2 <= len(stages) <= 4
+    assert all(s.startswith("loading the input:") and s.endswith("of 0.2 MB") for s in stages)
+    assert len(set(read)) < 10  # (40 frames: cancelled after the second)
+    assert names(viewer) == ["movie"]
+    assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."

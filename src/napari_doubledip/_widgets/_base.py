@@ -282,7 +282,10 @@ class TaskWidget(Container):
         layer_type = _LAYER_TYPES[spec_in.kind]
 
         def choices(_widget=None):
-            return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, layer_type)]
+            layers = [layer for layer in self.viewer.layers if isinstance(layer, layer_type)]
+            if spec_in.channels:
+                layers = self._channel_choices(layers)
+            return [(layer.name, layer) for layer in layers]
 
         kwargs = dict(name=spec_in.name, label=spec_in.label, choices=choices, tooltip=spec_in.tooltip or None)
         if spec_in.multiple:
@@ -440,7 +443,26 @@ class TaskWidget(Container):
 
         return [(name(i), i) for i in range(max(stack_axes(layer), 1))]
 
+    def _channel_choices(self, layers: list[Any]) -> list[Any]:
+        """What can be a further channel of the image: grey layers with its frame size and stack shape, not
+        the image itself, nor a result of a run (none while the image is RGB or not chosen)."""
+        primary = getattr(self, "pickers", {}).get(self._primary.name) if hasattr(self, "_primary") else None
+        image = primary.value if primary is not None else None
+        if image is None or isinstance(image, (list, tuple)) or getattr(image, "rgb", False):
+            return []
+        shape = layer_array_shape(image)
+        return [
+            layer for layer in layers
+            if not getattr(layer, "rgb", False) and not _is_result(layer) and not same_layer(layer, image)
+            and layer_array_shape(layer) == shape
+        ]
+
     def _update_frames(self, *_args: Any) -> None:
+        for spec_in in self.spec.inputs:
+            if spec_in.channels:  # the choices depend on the image picked
+                picker = self.pickers[spec_in.name]
+                picker.reset_choices()
+                picker.visible = bool(picker.choices)
         sources = self._sources()
         # (a task without a stack mode, e.g. dehazing, has nothing to choose)
         self.frames.visible = bool(sources) and is_stack(sources[0]) and len(self.frames.choices) > 1
@@ -765,7 +787,8 @@ class TaskWidget(Container):
         if job is None:
             return
         job.handled = True
-        nothing_done = getattr(result, "stopped", False) and getattr(result, "iterations", 1) == 0
+        stopped_at_once = getattr(result, "stopped", False) and getattr(result, "iterations", 1) == 0
+        nothing_done = result is None or stopped_at_once  # (None: stopped while the input loaded)
         if (job.cancelled and not self.keep_partial.value) or nothing_done:
             # Cancel pressed after the last report (the user asked for no layers), or stopped before the first
             # step (the "result" would be untrained networks): clean up as for any cancel.

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Control", "TaskError", "run_task"]
+import numpy as np
+
+__all__ = ["Control", "TaskError", "run_task", "LOAD_REPORT_SECONDS"]
+
+#: While lazy inputs load, a report (where Cancel acts) at least this often.
+LOAD_REPORT_SECONDS = 0.25
 
 
 class TaskError(Exception):
@@ -50,6 +56,10 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
     # this worker thread's context: the check points and the library's warn() read them
     token, sink = PREVIEWS.set(control.previews), WARNING_SINK.set(control.warn)
     try:
+        loaded = yield from _load(args, kwargs, control.stop)
+        if loaded is None:  # stopped while loading: nothing to finish with
+            return None
+        args, kwargs = loaded
         result = yield from dd.iterate(func, *args, **kwargs)
     except RuntimeError as exc:
         raise TaskError(f"{type(exc).__name__}: {exc}") from exc
@@ -57,3 +67,52 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
         WARNING_SINK.reset(sink)
         PREVIEWS.reset(token)
     return result
+
+
+def _is_lazy(x: Any) -> bool:
+    return hasattr(x, "compute") and hasattr(x, "chunks") and hasattr(x, "shape")
+
+
+def _load(
+    args: tuple, kwargs: dict[str, Any], stop: threading.Event
+) -> Generator[Any, None, tuple[tuple, dict[str, Any]] | None]:
+    """Load the lazy (dask) inputs of a run one chunk of their first axis (frames of a stack, rows of an image)
+    at a time, with a ``stage`` report every :data:`LOAD_REPORT_SECONDS`: a long movie or a slide's level read
+    from disk or the network is a point where Cancel acts, not a wait the run cannot leave. ``None`` when
+    ``stop`` is set meanwhile (a cancel that keeps the partial result: there is none yet)."""
+    from ..solver.progress import Progress
+
+    values = [*args, *kwargs.values()]
+    items = [x for v in values for x in (v if isinstance(v, (list, tuple)) else [v]) if _is_lazy(x)]
+    if not items:
+        return args, kwargs
+    total = sum(int(x.nbytes) for x in items if all(n == n for c in x.chunks for n in c))
+    done, start, last = 0, time.perf_counter(), time.perf_counter()
+    loaded: dict[int, Any] = {}
+    for x in items:
+        if x.ndim == 0 or not all(n == n for n in x.chunks[0]):  # (no axis, or chunk sizes unknown: nan)
+            loaded[id(x)] = np.asarray(x.compute())
+            continue
+        out = np.empty(x.shape, dtype=x.dtype)
+        a = 0
+        for n in x.chunks[0]:
+            if stop.is_set():
+                return None
+            out[a : a + n] = x[a : a + n].compute()
+            a += n
+            done += int(out[a - n : a].nbytes)
+            now = time.perf_counter()
+            if now - last >= LOAD_REPORT_SECONDS:
+                last = now
+                yield Progress(
+                    iteration=0, total=1, loss=float("nan"), losses={}, preview=None, elapsed=now - start,
+                    stage=f"loading the input: {done / 2**20:.1f} of {total / 2**20:.1f} MB",
+                )
+        loaded[id(x)] = out
+
+    def swap(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return type(v)(swap(x) for x in v)
+        return loaded.get(id(v), v) if _is_lazy(v) else v
+
+    return tuple(swap(v) for v in args), {k: swap(v) for k, v in kwargs.items()}
