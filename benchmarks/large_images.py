@@ -4,7 +4,7 @@ a level of at most 4096 x 4096 pixels, ``napari_doubledip._widgets._layers.LEVEL
 
 The optimisation works at the working size whatever the input's size; what grows with the input is reading,
 normalising, the full-size finishing (guided filters, the haze model) and the results. Each (task, size) runs in
-a fresh Python process on a random RGB uint8 image (the content does not change the memory) with a short
+a fresh Python process on a random RGB (or, with ``--channels 1``, grey) uint8 image (the content does not change the memory) with a short
 budget, and reports that process's peak resident memory (RSS), the part of it above the process's RSS after
 importing torch and the package (its baseline), that part per input pixel, and the wall seconds.
 
@@ -33,8 +33,9 @@ import numpy as np
 import torch  # noqa: F401  (in the baseline)
 import napari_doubledip as dd
 
-task, n, iterations = {task!r}, {size}, {iterations}
-img = (np.random.default_rng(0).random((n, n, 3)) * 255).astype(np.uint8)
+task, n, iterations, channels = {task!r}, {size}, {iterations}, {channels}
+shape = (n, n, channels) if channels > 1 else (n, n)
+img = (np.random.default_rng(0).random(shape) * 255).astype(np.uint8)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 extra = {{"box": (n // 4, n // 4, n // 2, n // 2)}} if task == "remove_watermark" else {{}}
 t = time.perf_counter()
@@ -45,9 +46,9 @@ print(json.dumps({{"base": base * 1024, "peak": peak * 1024, "wall": wall}}))
 """
 
 
-def run(task: str, size: int, iterations: int) -> dict[str, float]:
+def run(task: str, size: int, iterations: int, channels: int = 3) -> dict[str, float]:
     """Run one task on one size in a fresh process; its peak and baseline RSS (bytes) and wall seconds."""
-    code = _CHILD.format(src=str(ROOT / "src"), task=task, size=size, iterations=iterations)
+    code = _CHILD.format(src=str(ROOT / "src"), task=task, size=size, iterations=iterations, channels=channels)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1024,2048,4096", help="square image sizes (px), comma-separated")
     parser.add_argument("--tasks", default=",".join(TASKS), help="task functions, comma-separated")
     parser.add_argument("--iterations", type=int, default=20, help="optimisation steps (memory does not depend)")
+    parser.add_argument("--channels", type=int, default=3, help="3 = RGB (default), 1 = grey")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     tasks = args.tasks.split(",")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for task in tasks:
         for n in sizes:
-            r = run(task, n, args.iterations)
+            r = run(task, n, args.iterations, args.channels)
             above = r["peak"] - r["base"]
             print(
                 f"| {task} | {n} | {r['peak'] / 1e9:.2f} | {above / 1e9:.2f} | {above / n / n:.0f} | "

@@ -1442,3 +1442,32 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
     assert len(set(read)) < 10  # (40 frames: cancelled after the second)
     assert names(viewer) == ["movie"]
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
+
+
+def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, errors, monkeypatch):
+    """The estimate (bytes per pixel and channel, measured by benchmarks/large_images.py) against the free
+    memory: a run that would exhaust it is refused before it starts, with what to do instead."""
+    from types import SimpleNamespace
+
+    import psutil
+
+    from napari_doubledip._widgets._base import MEMORY_PER_PIXEL
+
+    viewer.add_image(samples.texture_composite(64).data, name="big", rgb=True)
+    need = 64 * 64 * (MEMORY_PER_PIXEL[0] + 3 * MEMORY_PER_PIXEL[1])
+    widget = open_widget(SEG)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=need + 1))
+    widget._prepare()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=need - 1))
+    assert widget.run(start=False) is None and widget.worker is None
+    assert errors and "too large for the memory available" in errors[-1] and "multiscale" in errors[-1]
+    # a grey stack's whole-stack run counts every frame, with one value per pixel
+    viewer.add_image(np.zeros((10, 64, 64), np.float32), name="movie")
+    widget.pickers["image"].value = viewer.layers["movie"]
+    widget.frames.value = "whole stack (video)"
+    frames = 10 * 64 * 64 * (MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1])
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames + 1))
+    widget._prepare()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames - 1))
+    with pytest.raises(ValueError, match="'movie' is too large"):
+        widget._prepare()

@@ -530,6 +530,8 @@ class TaskWidget(Container):
                 f"'{mode.label}' needs at least 2 frames along the sequence axis; {sources[0].name!r} has 1 there "
                 f"(choose '{CURRENT_FRAME}' to process that frame as one image)"
             )
+        colour = ranges or is_rgb(images[0], sources[0])
+        _check_memory(images, sources[0], int(images[0].shape[-1]) if colour else 1)
         level = read_level(sources[0])
         if level:
             (h, w), (fh, fw) = frame_shape(sources[0]), full_frame_shape(sources[0])
@@ -983,6 +985,29 @@ class TaskWidget(Container):
             )
             names.append(name)
         return names
+
+
+#: Peak memory of a run per pixel of its input(s), beyond a fixed part: ``(base, per channel)`` bytes. Measured at
+#: 2048-4096 px (``benchmarks/large_images.py``, the growth from 2048 to 4096 px, the largest task: one-image
+#: transparency, 82 bytes per grey pixel and 135 per RGB pixel).
+MEMORY_PER_PIXEL = (55, 30)
+
+
+def _check_memory(images: list[Any], source: Any, channels: int) -> None:
+    """Refuse a run whose input (``images``, as the library gets them, with ``channels`` values per pixel) is
+    too large for the memory available: a run that exhausts it takes napari, and the user's unsaved work, down
+    with it."""
+    import psutil  # (napari's dependency)
+
+    pixels = sum(int(np.prod(im.shape)) // channels for im in images)
+    need = pixels * (MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1] * channels)
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise ValueError(
+            f"{source.name!r} is too large for the memory available: a run would need about {need / 1e9:.1f} GB, "
+            f"{free / 1e9:.1f} GB are free. Run a crop of it (or fewer frames), or open it as a multiscale image "
+            "(the widget reads a level of at most 4096 x 4096 pixels per frame)"
+        )
 
 
 def _option_widget(option: Option):
