@@ -1,17 +1,19 @@
 #!/usr/bin/env python
 """Peak memory and time of the single-image tasks on large images (why the widgets read a multiscale layer at
-a level of at most 4096 x 4096 pixels, ``napari_doubledip._widgets._layers.LEVEL_PIXELS``).
+a level of at most 4096 x 4096 pixels, ``napari_doubledip._widgets._layers.LEVEL_PIXELS``, and refuse a run
+that would need more memory than is free, ``napari_doubledip._widgets._base.MEMORY_PER_PIXEL``).
 
 The optimisation works at the working size whatever the input's size; what grows with the input is reading,
 normalising, the full-size finishing (guided filters, the haze model) and the results. Each (task, size) runs in
-a fresh Python process on a random RGB (or, with ``--channels 1``, grey) uint8 image (the content does not change the memory) with a short
-budget, and reports that process's peak resident memory (RSS), the part of it above the process's RSS after
-importing torch and the package (its baseline), that part per input pixel, and the wall seconds.
+a fresh Python process on a random RGB (or, with ``--channels 1``, grey) uint8 image (the content does not
+change the memory) with a short budget, and reports that process's peak resident memory (RSS), the part of it
+above the process's RSS after importing torch and the package (its baseline), that part per input pixel, and
+the wall seconds.
 
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/large_images.py                     # 1024, 2048, 4096 px; four tasks
-    .venv/bin/python benchmarks/large_images.py --sizes 4096 --tasks segment --iterations 50
+    .venv/bin/python benchmarks/large_images.py --sizes 2048,4096 --channels 1   # grey
 """
 
 from __future__ import annotations

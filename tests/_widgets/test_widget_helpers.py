@@ -529,6 +529,14 @@ def test_downscale_labels_keeps_thin_strokes_and_the_majority():
     # chunked reading gives the same result, whatever the chunk
     for rows in (1, 3, 7, 1024):
         np.testing.assert_array_equal(dd_downscale(labels, (10, 15), rows=rows), out)
+    # against a brute-force count on many labels: each coarse pixel holds one of its block's most frequent ones
+    many = np.random.default_rng(2).integers(0, 9, (40, 60)).astype(np.int32)
+    coarse = dd_downscale(many, (10, 15), rows=6)
+    for y in range(10):
+        for x in range(15):
+            block = many[4 * y : 4 * y + 4, 4 * x : 4 * x + 4]
+            counts = np.bincount(block[block != 0], minlength=9)
+            assert coarse[y, x] != 0 and counts[coarse[y, x]] == counts.max()
     # and a frame that does not divide evenly
     odd = np.zeros((41, 61), dtype=np.int32)
     odd[20, :] = 3

@@ -1357,6 +1357,7 @@ def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, e
     truth = samples.blob_mask(size)
     membrane = samples._gray("grass", size)  # no object in it
     marker = (samples.texture_composite(size, rgb=False).data * 60000).astype(np.uint16)
+    marker[0, 0] = 65535  # a hot pixel above the contrast limits: clipped, as napari shows it
     a = viewer.add_image(membrane, name="membrane", colormap="magenta", blending="additive")
     b = viewer.add_image(marker, name="marker", colormap="green", blending="additive", contrast_limits=(0, 60000))
     widget = open_widget(SEG, iterations=150, max_size=48)
@@ -1366,7 +1367,7 @@ def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, e
     job = widget._prepare()
     image = np.asarray(job.args[0])
     assert image.shape == (size, size, 2) and image.dtype == np.float32
-    np.testing.assert_allclose(image[..., 1], marker / 60000, atol=1e-6)
+    np.testing.assert_allclose(image[..., 1], np.minimum(marker / 60000, 1), atol=1e-6)
     lo, hi = a.contrast_limits
     np.testing.assert_allclose(image[..., 0], (membrane - lo) / (hi - lo), atol=1e-6)
     run_widget(widget)
@@ -1469,5 +1470,10 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames + 1))
     widget._prepare()
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames - 1))
-    with pytest.raises(ValueError, match="'movie' is too large"):
+    with pytest.raises(ValueError, match="'movie' is too large.*or open it as a multiscale image"):
+        widget._prepare()
+    viewer.add_image([np.zeros((64, 64)), np.zeros((32, 32))], multiscale=True, name="pyramid")
+    widget.pickers["image"].value = viewer.layers["pyramid"]  # (read at level 0: it fits the pixel budget)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))
+    with pytest.raises(ValueError, match=r"'pyramid' is too large.*\(its pyramid has no coarser level"):
         widget._prepare()

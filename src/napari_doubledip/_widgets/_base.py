@@ -532,13 +532,6 @@ class TaskWidget(Container):
             )
         colour = ranges or is_rgb(images[0], sources[0])
         _check_memory(images, sources[0], int(images[0].shape[-1]) if colour else 1)
-        level = read_level(sources[0])
-        if level:
-            (h, w), (fh, fw) = frame_shape(sources[0]), full_frame_shape(sources[0])
-            show_info(
-                f"{spec.title}: {sources[0].name!r} is multiscale; its level {level} ({h} x {w} per frame) is "
-                f"read and the results have that resolution (full resolution: {fh} x {fw})"
-            )
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             names = ", ".join(repr(s.name) for s in sources)
@@ -622,11 +615,11 @@ class TaskWidget(Container):
         if not extra:
             return sources, images, frames, None
         first = sources[0]
-        if len(sources) > 1 or getattr(first, "rgb", False) or any(getattr(c, "rgb", False) for c in extra):
+        rgb = [layer.name for layer in (first, *extra) if getattr(layer, "rgb", False)]
+        if rgb:
             raise ValueError(
-                "'more channels' adds grey layers to a grey image; "
-                + (f"{first.name!r} is RGB (its colours are its channels)" if getattr(first, "rgb", False)
-                   else "RGB layers cannot be channels")
+                f"'more channels' adds grey layers to a grey image; {', '.join(map(repr, rgb))} is RGB (its "
+                "colours are its channels)"
             )
         if 1 + len(extra) > 4:
             raise ValueError(f"at most 4 channels in all: the image and {len(extra)} more are selected")
@@ -644,18 +637,13 @@ class TaskWidget(Container):
         for layer in (first, *extra):
             lo, hi = (float(v) for v in layer.contrast_limits)
             ranges.append((lo, hi if hi > lo else lo + 1.0))
-        lazy = any(hasattr(d, "compute") for d in data)
-        if lazy:  # (loaded in the worker, like any lazy input)
-            import dask.array as da
+        # Lazy whatever the layers hold: the worker loads it a chunk at a time (a few stacked float copies of
+        # large layers, made here, would freeze the GUI and could exhaust the memory the check guards). Clipped
+        # at the limits, as napari shows it: a hot pixel far above them would shrink every channel's range.
+        import dask.array as da
 
-            stacked = da.stack([(da.asarray(d) - lo) / (hi - lo) for d, (lo, hi) in zip(data, ranges)], axis=-1)
-            stacked = stacked.astype(np.float32)
-        else:
-            stacked = np.stack(
-                [((np.asarray(d, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
-                 for d, (lo, hi) in zip(data, ranges)],
-                axis=-1,
-            )
+        seen = [da.clip((da.asarray(d) - lo) / (hi - lo), 0.0, 1.0) for d, (lo, hi) in zip(data, ranges)]
+        stacked = da.stack(seen, axis=-1).astype(np.float32)
         return [first, *extra], [stacked], frames, ranges
 
     def run(self, start: bool = True):
@@ -671,6 +659,13 @@ class TaskWidget(Container):
         except Exception as exc:  # bad inputs: tell the user, don't start
             self._notify_error(exc)
             return None
+        level = read_level(job.sources[0])
+        if level:
+            (h, w), (fh, fw) = frame_shape(job.sources[0]), full_frame_shape(job.sources[0])
+            show_info(
+                f"{self.spec.title}: {job.sources[0].name!r} is multiscale; its level {level} ({h} x {w} per "
+                f"frame) is read and the results have that resolution (full resolution: {fh} x {fw})"
+            )
         job.control.previews = int(self.preview_every.value) > 0  # none to show: none to compute
         worker = create_worker(
             run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
@@ -951,7 +946,7 @@ class TaskWidget(Container):
         """Write one output (one layer, or one per input); returns the layer names written."""
         if out.per_input and job.channels:  # one layer per channel, back in its units
             value = np.asarray(value)
-            pieces = [(value[..., c] * (hi - lo) + lo).astype(np.float32) 
+            pieces = [(value[..., c] * (hi - lo) + lo).astype(np.float32)
                       for c, (lo, hi) in enumerate(job.channels)]
         else:
             pieces = _split(value, len(job.sources)) if out.per_input else [value]
@@ -1003,10 +998,15 @@ def _check_memory(images: list[Any], source: Any, channels: int) -> None:
     need = pixels * (MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1] * channels)
     free = psutil.virtual_memory().available
     if need > free:
+        instead = (
+            " (its pyramid has no coarser level with the same frames)"
+            if getattr(source, "multiscale", False)
+            else ", or open it as a multiscale image (the widget reads a level of at most 4096 x 4096 pixels "
+            "per frame)"
+        )
         raise ValueError(
             f"{source.name!r} is too large for the memory available: a run would need about {need / 1e9:.1f} GB, "
-            f"{free / 1e9:.1f} GB are free. Run a crop of it (or fewer frames), or open it as a multiscale image "
-            "(the widget reads a level of at most 4096 x 4096 pixels per frame)"
+            f"{free / 1e9:.1f} GB are free. Run a crop of it (or fewer frames){instead}"
         )
 
 

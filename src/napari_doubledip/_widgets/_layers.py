@@ -263,10 +263,10 @@ def read_labels(
         elif len(lead) == 1 and labels.shape == (lead[0], *own):
             return _fit(labels, shape)
         elif labels.ndim > 2:
-            trailing = " or ".join(str((*lead[i:], *shape)) for i in range(len(lead)))
+            trailing = " or ".join(str((*lead[i:], *full)) for i in range(len(lead)))
             raise ValueError(
                 f"labels layer {layer.name!r} has shape {labels.shape}; for the whole stack of {image.name!r} it "
-                f"must be one frame {shape} or {trailing} (napari lines up fewer leading axes with the last ones)"
+                f"must be one frame {full} or {trailing} (napari lines up fewer leading axes with the last ones)"
             )
     elif labels.ndim > 2:
         labels = labels[current_frame(layer, viewer, strict=True)]
@@ -307,14 +307,18 @@ def downscale_labels(labels: Any, shape: tuple[int, int], rows: int = 1024) -> n
             if not hit.any():
                 continue
             r0, r1 = r_of[start], r_of[stop - 1] + 1  # the coarse rows of this chunk
-            cells = (r_of[start:stop, None] - r0) * shape[1] + c_of[None, :]
-            best = np.zeros((r1 - r0) * shape[1], dtype=np.int64)
+            ys, xs = np.nonzero(hit)
+            cells = (r_of[start + ys] - r0) * shape[1] + c_of[xs]
+            values, which = np.unique(chunk[ys, xs], return_inverse=True)
+            # the count of each (coarse pixel, label) pair, then each pixel's most frequent label: one sort,
+            # whatever the number of labels (an instance segmentation has thousands)
+            pairs, counts = np.unique(cells * len(values) + which.ravel(), return_counts=True)
+            order = np.lexsort((counts, pairs // len(values)))  # by pixel, then by count: a pixel's best last
+            pairs = pairs[order]
+            pixel = pairs // len(values)
+            last = np.r_[pixel[1:] != pixel[:-1], True]
             flat = out[i][r0:r1].reshape(-1)  # (whole rows: a view)
-            for v in np.unique(chunk[hit]):
-                count = np.bincount(cells[chunk == v], minlength=best.size)
-                win = count > best
-                flat[win] = v
-                best[win] = count[win]
+            flat[pixel[last]] = values[pairs[last] % len(values)]
     return out
 
 
