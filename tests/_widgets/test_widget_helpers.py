@@ -570,3 +570,18 @@ def test_scribbles_and_boxes_over_a_multiscale_image_are_read_at_its_level(viewe
     assert read_box(shapes, image, viewer) == (4, 8, 12, 24)
     with pytest.raises(ValueError, match=r"frames of shape \(48, 48\).*has \(64, 64\)"):
         read_labels(viewer.add_labels(np.zeros((48, 48), dtype=np.uint8)), image, viewer)
+
+
+def test_the_status_says_how_long_is_left_once_there_is_a_pace():
+    from types import SimpleNamespace
+
+    from napari_doubledip._widgets._base import _time_left
+
+    def p(iteration, total, elapsed):
+        return SimpleNamespace(iteration=iteration, total=total, elapsed=elapsed)
+
+    assert _time_left(p(3, 300, 10.0)) == ""  # too few iterations to go by
+    assert _time_left(p(50, 300, 1.0)) == ""  # too short a time
+    assert _time_left(p(100, 300, 10.0)) == ", about 20 s left"
+    assert _time_left(p(100, 1000, 20.0)) == ", about 3 min left"
+    assert _time_left(p(300, 300, 30.0)) == ""
