@@ -8,7 +8,8 @@ blob for:
 
 - the membrane alone, and the marker alone;
 - both channels stacked as they are (different units: the library normalises the stack as a whole, so the
-  0-1 membrane is flat next to the 0-60000 marker);
+  channel with the smaller range is flat next to the other): the marker in the larger range, then in the
+  smaller (the membrane as 0-60000, the marker as 0-1);
 - both channels each mapped to 0-1 by its own range first (what the widget does with the layers' contrast limits).
 
 Usage (from the repository root)::
@@ -46,7 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     inputs = {
         "membrane alone": membrane,
         "marker alone": marker,
-        "both, raw units": np.stack([membrane.astype(np.float32), marker.astype(np.float32)], axis=-1),
+        "both, raw units (marker 0-60000, membrane 0-1)": np.stack(
+            [membrane.astype(np.float32), marker.astype(np.float32)], axis=-1
+        ),
+        "both, raw units (marker 0-1, membrane 0-60000)": np.stack(
+            [membrane * 60000.0, marker / 60000.0], axis=-1
+        ).astype(np.float32),
         "both, each 0-1 (widget)": np.stack([membrane, marker / 60000.0], axis=-1).astype(np.float32),
     }
     seeds = [int(s) for s in args.seeds.split(",")]
