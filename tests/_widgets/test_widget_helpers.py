@@ -585,3 +585,38 @@ def test_the_status_says_how_long_is_left_once_there_is_a_pace():
     assert _time_left(p(100, 300, 10.0)) == ", about 20 s left"
     assert _time_left(p(100, 1000, 20.0)) == ", about 3 min left"
     assert _time_left(p(300, 300, 30.0)) == ""
+
+
+def test_lazy_inputs_are_loaded_chunk_by_chunk_with_reports(monkeypatch):
+    import threading
+
+    import dask.array as da
+
+    from napari_doubledip._widgets import _worker
+
+    monkeypatch.setattr(_worker, "LOAD_REPORT_SECONDS", 0.0)
+    a = np.arange(4 * 6 * 5, dtype=np.uint16).reshape(4, 6, 5)
+    images = [da.from_array(a, chunks=(1, 6, 5)), da.from_array(a[::-1], chunks=(2, 6, 5))]
+    hints = da.from_array(np.ones((6, 5), np.uint8), chunks=(3, 5))
+
+    def drain(gen):
+        reports = []
+        try:
+            while True:
+                reports.append(next(gen))
+        except StopIteration as end:
+            return reports, end.value
+
+    reports, (args, kwargs) = drain(_worker._load((images,), {"hints": hints, "box": None}, threading.Event()))
+    assert isinstance(args[0], list) and all(isinstance(x, np.ndarray) for x in args[0])
+    np.testing.assert_array_equal(args[0][0], a)
+    np.testing.assert_array_equal(args[0][1], a[::-1])
+    assert isinstance(kwargs["hints"], np.ndarray) and kwargs["box"] is None
+    assert len(reports) == 4 + 2 + 2 and all(r.stage.startswith("loading the input") for r in reports)
+    # nothing lazy: nothing to report, the arguments as they were
+    plain = (a,)
+    assert drain(_worker._load(plain, {}, threading.Event())) == ([], (plain, {}))
+    # a stop request ends the loading without a result
+    stop = threading.Event()
+    stop.set()
+    assert drain(_worker._load((images,), {}, stop))[1] is None
