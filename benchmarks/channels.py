@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         "both, raw units (marker 0-1, membrane 0-60000)": np.stack(
             [membrane * 60000.0, marker / 60000.0], axis=-1
         ).astype(np.float32),
-        "both, each 0-1 (widget)": np.stack([membrane, marker / 60000.0], axis=-1).astype(np.float32),
+        "both, each 0-1 by its range": np.stack([membrane, marker / 60000.0], axis=-1).astype(np.float32),
     }
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"| input ({n} px) | " + " | ".join(f"IoU seed {s}" for s in seeds) + " | s / run |")

@@ -313,7 +313,7 @@ def downscale_labels(labels: Any, shape: tuple[int, int], rows: int = 1024) -> n
             # the count of each (coarse pixel, label) pair, then each pixel's most frequent label: one sort,
             # whatever the number of labels (an instance segmentation has thousands)
             pairs, counts = np.unique(cells * len(values) + which.ravel(), return_counts=True)
-            order = np.lexsort((counts, pairs // len(values)))  # by pixel, then by count: a pixel's best last
+            order = np.lexsort((-(pairs % len(values)), counts, pairs // len(values)))  # a tie: the lower label
             pairs = pairs[order]
             pixel = pairs // len(values)
             last = np.r_[pixel[1:] != pixel[:-1], True]

@@ -84,13 +84,14 @@ def _load(
 
     values = [*args, *kwargs.values()]
     items = [x for v in values for x in (v if isinstance(v, (list, tuple)) else [v]) if _is_lazy(x)]
+    items = list({id(x): x for x in items}.values())  # (the same array given twice loads once)
     if not items:
         return args, kwargs
     total = sum(int(x.nbytes) for x in items if all(n == n for c in x.chunks for n in c))
     done, start, last = 0, time.perf_counter(), time.perf_counter()
     loaded: dict[int, Any] = {}
     for x in items:
-        if x.ndim == 0 or not all(n == n for n in x.chunks[0]):  # (no axis, or chunk sizes unknown: nan)
+        if x.ndim == 0 or not all(n == n for c in x.chunks for n in c):  # (no axis, or unknown sizes: nan)
             loaded[id(x)] = np.asarray(x.compute())
             continue
         out = np.empty(x.shape, dtype=x.dtype)
