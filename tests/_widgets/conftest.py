@@ -69,3 +69,9 @@ def errors():
 def warnings_shown():
     """Messages of the napari warning notifications shown during the test."""
     yield from _notifications("WARNING")
+
+
+@pytest.fixture
+def infos():
+    """Messages of the napari info notifications shown during the test."""
+    yield from _notifications("INFO")

@@ -1272,21 +1272,6 @@ def _mean_pyramid(full: np.ndarray, levels: int = 3) -> list[np.ndarray]:
     return out
 
 
-@pytest.fixture
-def infos():
-    from napari.utils.notifications import NotificationSeverity, notification_manager
-
-    seen: list[str] = []
-
-    def record(notification):
-        if notification.severity == NotificationSeverity.INFO:
-            seen.append(str(notification.message))
-
-    notification_manager.notification_ready.connect(record)
-    yield seen
-    notification_manager.notification_ready.disconnect(record)
-
-
 def test_a_multiscale_image_is_run_at_a_level_within_budget(
     viewer, open_widget, run_widget, monkeypatch, infos, warnings_shown
 ):
