@@ -595,6 +595,7 @@ def test_lazy_inputs_are_loaded_chunk_by_chunk_with_reports(monkeypatch):
     from napari_doubledip._widgets import _worker
 
     monkeypatch.setattr(_worker, "LOAD_REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(_worker, "LOAD_STEP_BYTES", 0)  # (one chunk a step)
     a = np.arange(4 * 6 * 5, dtype=np.uint16).reshape(4, 6, 5)
     images = [da.from_array(a, chunks=(1, 6, 5)), da.from_array(a[::-1], chunks=(2, 6, 5))]
     hints = da.from_array(np.ones((6, 5), np.uint8), chunks=(3, 5))
@@ -620,3 +621,54 @@ def test_lazy_inputs_are_loaded_chunk_by_chunk_with_reports(monkeypatch):
     stop = threading.Event()
     stop.set()
     assert drain(_worker._load((images,), {}, stop))[1] is None
+
+
+def test_array_likes_are_wrapped_in_slabs_that_load_a_few_at_a_time(monkeypatch):
+    """A zarr-like layer array in one piece would load as one uninterruptible read: wrapped in slabs of the
+    first axis (whole store chunks), it loads a few slabs a step, each read as a slice of the store, and a stop
+    between steps leaves the rest unread."""
+    import threading
+
+    from napari_doubledip._widgets import _layers, _worker
+
+    class Store:  # an array-like with chunks of its own, counting its reads
+        def __init__(self, a, chunks):
+            self.a, self.shape, self.dtype, self.ndim, self.chunks = a, a.shape, a.dtype, a.ndim, chunks
+            self.reads = []
+
+        def __getitem__(self, key):
+            self.reads.append(key)
+            return self.a[key]
+
+    a = np.arange(64 * 48, dtype=np.uint16).reshape(64, 48)
+    monkeypatch.setattr(_layers, "LAZY_CHUNK_BYTES", 16 * 48 * 2)  # 16 rows
+    store = Store(a, (8, 16))
+    x = _layers.lazy_array(store)
+    assert x.chunks == ((16,) * 4, (16,) * 3)  # two store chunks of rows a slab; the store's columns
+    plain = _layers.lazy_array(a)
+    assert plain.chunks[0] == (16,) * 4 and plain.chunks[1:] == ((48,),)
+    assert _layers.lazy_array(x) is x  # a dask array keeps its author's chunks
+    monkeypatch.setattr(_worker, "LOAD_REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(_worker, "LOAD_STEP_BYTES", 32 * 48 * 2)  # two slabs a step
+    assert _worker._steps((16, 16, 16, 16), 48 * 2) == [32, 64]
+    assert _worker._steps((10, 30, 5, 5, 4), 48 * 2) == [40, 54]
+    assert _worker._steps((3,), 48 * 2) == [3]
+
+    store.reads.clear()
+    gen = _worker._load((x,), {}, threading.Event())
+    next(gen)  # the first step's report
+    rows = sorted({(k[0].start, k[0].stop) for k in store.reads if k[0].stop > k[0].start})
+    assert rows == [(0, 16), (16, 32)]  # slices of the store, not the whole of it
+    assert next(gen).stage.startswith("loading the input")  # the second step
+    with pytest.raises(StopIteration) as end:
+        next(gen)
+    np.testing.assert_array_equal(end.value.value[0][0], a)
+    store.reads.clear()
+    stop = threading.Event()
+    gen = _worker._load((x,), {}, stop)
+    next(gen)
+    stop.set()
+    with pytest.raises(StopIteration) as end:
+        next(gen)
+    assert end.value.value is None
+    assert max(k[0].stop for k in store.reads) == 32  # the second half was never read

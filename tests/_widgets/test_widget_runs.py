@@ -1397,6 +1397,7 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
     from napari_doubledip._widgets import _worker
 
     monkeypatch.setattr(_worker, "LOAD_REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(_worker, "LOAD_STEP_BYTES", 0)  # (one frame a step: these frames are tiny)
     stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1).astype(np.float32)
     read = []
 
@@ -1437,10 +1438,10 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
 
     import psutil
 
-    from napari_doubledip._widgets._base import MEMORY_PER_PIXEL
+    from napari_doubledip._widgets._base import MEMORY_FIXED, MEMORY_PER_PIXEL
 
     viewer.add_image(samples.texture_composite(64).data, name="big", rgb=True)
-    need = 64 * 64 * (MEMORY_PER_PIXEL[0] + 3 * MEMORY_PER_PIXEL[1])
+    need = MEMORY_FIXED + 64 * 64 * (MEMORY_PER_PIXEL[0] + 3 * MEMORY_PER_PIXEL[1])
     widget = open_widget(SEG)
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=need + 1))
     widget._prepare()
@@ -1451,7 +1452,7 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     viewer.add_image(np.zeros((10, 64, 64), np.float32), name="movie")
     widget.pickers["image"].value = viewer.layers["movie"]
     widget.frames.value = "whole stack (video)"
-    frames = 10 * 64 * 64 * (MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1])
+    frames = MEMORY_FIXED + 10 * 64 * 64 * (MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1])
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames + 1))
     widget._prepare()
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames - 1))

@@ -41,6 +41,7 @@ from ._layers import (
     is_rgb,
     is_stack,
     layer_array_shape,
+    lazy_array,
     level_zoom,
     read_level,
     place_in_stack,
@@ -642,7 +643,7 @@ class TaskWidget(Container):
         # at the limits, as napari shows it: a hot pixel far above them would shrink every channel's range.
         import dask.array as da
 
-        seen = [da.clip((da.asarray(d) - lo) / (hi - lo), 0.0, 1.0) for d, (lo, hi) in zip(data, ranges)]
+        seen = [da.clip((lazy_array(d) - lo) / (hi - lo), 0.0, 1.0) for d, (lo, hi) in zip(data, ranges)]
         stacked = da.stack(seen, axis=-1).astype(np.float32)
         return [first, *extra], [stacked], frames, ranges
 
@@ -982,10 +983,13 @@ class TaskWidget(Container):
         return names
 
 
-#: Peak memory of a run per pixel of its input(s), beyond a fixed part: ``(base, per channel)`` bytes. Measured at
-#: 2048-4096 px (``benchmarks/large_images.py``, the growth from 2048 to 4096 px, the largest task: one-image
-#: transparency, 82 bytes per grey pixel and 135 per RGB pixel).
-MEMORY_PER_PIXEL = (55, 30)
+#: Peak memory of a run per pixel of its input(s), beyond :data:`MEMORY_FIXED`: ``(base, per channel)`` bytes.
+#: ``benchmarks/large_images.py``: the growth from 2048 to 4096 px of the largest task, one-image transparency,
+#: is 91 bytes per grey pixel and 161 per RGB pixel (2026-12-04), 10% added (the machine's other demands move).
+MEMORY_PER_PIXEL = (60, 40)
+#: The part of a run's peak that does not grow with the input (networks, optimiser, torch's workspace at the
+#: working size): 0.16-0.17 GB at the growth's intercept, above.
+MEMORY_FIXED = 250 * 10**6
 
 
 def _check_memory(images: list[Any], source: Any, channels: int) -> None:
@@ -995,7 +999,7 @@ def _check_memory(images: list[Any], source: Any, channels: int) -> None:
     import psutil  # (napari's dependency)
 
     pixels = sum(int(np.prod(im.shape)) // channels for im in images)
-    need = pixels * (MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1] * channels)
+    need = MEMORY_FIXED + pixels * (MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1] * channels)
     free = psutil.virtual_memory().available
     if need > free:
         instead = (

@@ -144,6 +144,38 @@ def stack_axes(layer: Any) -> int:
     return max(layer.ndim - 2, 0)
 
 
+#: Largest chunk (bytes) of an array the widgets wrap for loading in the worker (:func:`lazy_array`).
+LAZY_CHUNK_BYTES = 8 * 2**20
+
+
+def lazy_array(data: Any) -> Any:
+    """``data`` as a dask array whose chunks the worker can load a few at a time, so that Cancel acts during a
+    long read and dask reads them in parallel (``napari_doubledip._widgets._worker._load``).
+
+    A dask array is returned as it is (its chunks are its author's). Anything else (numpy, zarr, an
+    array-like) is wrapped in chunks split along the first axis (frames, or rows of an image) into slabs of
+    about :data:`LAZY_CHUNK_BYTES` (at least one frame or row); a store with chunks of its own (zarr) keeps
+    them, with slabs of whole store chunks along the first axis (a zarr chunk split in two would be read and
+    decompressed twice). dask reads each chunk as one slice of the store. dask's defaults would make one chunk
+    of up to 128 MB, or split the other axes first: a slide's level or a movie would load in one
+    uninterruptible piece.
+    """
+    import dask.array as da  # (napari's dependency)
+
+    if hasattr(data, "compute") and hasattr(data, "chunks"):
+        return data
+    shape = tuple(int(n) for n in data.shape)
+    if not shape or 0 in shape:
+        return da.from_array(data, chunks=-1)
+    itemsize = np.dtype(data.dtype).itemsize
+    store = getattr(data, "chunks", None)
+    if not (isinstance(store, tuple) and len(store) == len(shape) and all(isinstance(c, int) for c in store)):
+        store = (1, *shape[1:])
+    slab = itemsize * store[0] * int(np.prod(shape[1:]))  # bytes of one store chunk's rows, whole width
+    first = min(shape[0], store[0] * max(1, LAZY_CHUNK_BYTES // slab))
+    return da.from_array(data, chunks=(first, *store[1:]))
+
+
 def read_image(
     layer: Any, viewer: Any, whole_stack: bool = False, axis: int = 0, lazy: bool = False
 ) -> tuple[np.ndarray, tuple[int | None, ...] | None]:
@@ -158,10 +190,8 @@ def read_image(
     :func:`read_level`.
     """
     data = _level_data(layer)
-    if lazy and not isinstance(data, np.ndarray) and not hasattr(data, "compute"):
-        import dask.array as da  # (napari's dependency) zarr and other array-likes: slices stay lazy too
-
-        data = da.from_array(data)
+    if lazy and not isinstance(data, np.ndarray):
+        data = lazy_array(data)  # zarr and other array-likes: slices stay lazy too
     if not is_stack(layer):
         return (data if lazy else layer_array(layer)), None
     if whole_stack:

@@ -15,6 +15,9 @@ __all__ = ["Control", "TaskError", "run_task", "LOAD_REPORT_SECONDS"]
 
 #: While lazy inputs load, a report (where Cancel acts) at least this often.
 LOAD_REPORT_SECONDS = 0.25
+#: Bytes a loading step computes at least (whole chunks of the first axis): several chunks per step let dask
+#: read and compute them in parallel, while a step stays short enough for Cancel to act within a moment.
+LOAD_STEP_BYTES = 32 * 2**20
 
 
 class TaskError(Exception):
@@ -76,10 +79,12 @@ def _is_lazy(x: Any) -> bool:
 def _load(
     args: tuple, kwargs: dict[str, Any], stop: threading.Event
 ) -> Generator[Any, None, tuple[tuple, dict[str, Any]] | None]:
-    """Load the lazy (dask) inputs of a run one chunk of their first axis (frames of a stack, rows of an image)
-    at a time, with a ``stage`` report every :data:`LOAD_REPORT_SECONDS`: a long movie or a slide's level read
-    from disk or the network is a point where Cancel acts, not a wait the run cannot leave. ``None`` when
-    ``stop`` is set meanwhile (a cancel that keeps the partial result: there is none yet)."""
+    """Load the lazy (dask) inputs of a run a few chunks of their first axis (frames of a stack, rows of an
+    image) at a time (:data:`LOAD_STEP_BYTES`), with a ``stage`` report every :data:`LOAD_REPORT_SECONDS`: a
+    long movie or a slide's level read from disk or the network is a point where Cancel acts, not a wait the
+    run cannot leave. ``None`` when ``stop`` is set meanwhile (a cancel that keeps the partial result: there
+    is none yet). An array in one chunk along its first axis loads in one step: the widgets give the arrays
+    they wrap row or frame chunks (:func:`._layers.lazy_array`)."""
     from ..solver.progress import Progress
 
     values = [*args, *kwargs.values()]
@@ -95,13 +100,14 @@ def _load(
             loaded[id(x)] = np.asarray(x.compute())
             continue
         out = np.empty(x.shape, dtype=x.dtype)
+        row = x.nbytes / max(x.shape[0], 1)
         a = 0
-        for n in x.chunks[0]:
+        for b in _steps(x.chunks[0], row):
             if stop.is_set():
                 return None
-            out[a : a + n] = x[a : a + n].compute()
-            a += n
-            done += int(out[a - n : a].nbytes)
+            out[a:b] = x[a:b].compute()
+            done += int(out[a:b].nbytes)
+            a = b
             now = time.perf_counter()
             if now - last >= LOAD_REPORT_SECONDS:
                 last = now
@@ -117,3 +123,17 @@ def _load(
         return loaded.get(id(v), v) if _is_lazy(v) else v
 
     return tuple(swap(v) for v in args), {k: swap(v) for k, v in kwargs.items()}
+
+
+def _steps(chunks: tuple[int, ...], row_bytes: float) -> list[int]:
+    """Ends of the loading steps along the first axis: consecutive whole chunks of at least
+    :data:`LOAD_STEP_BYTES` together (a chunk split would be read whole for each part)."""
+    ends, a, start = [], 0, 0
+    for n in chunks:
+        a += n
+        if (a - start) * row_bytes >= LOAD_STEP_BYTES:
+            ends.append(a)
+            start = a
+    if not ends or ends[-1] != a:
+        ends.append(a)
+    return ends
