@@ -88,3 +88,22 @@ def test_spec_defaults_match_the_library(task):
     function = spec.image_mode.function
     module = importlib.import_module(napari_doubledip._LAZY[function], "napari_doubledip")
     assert (spec.iterations, spec.max_size) == (module.DEFAULTS["iterations"], module.DEFAULTS["max_size"])
+
+
+def test_layers_menus_open_the_widgets(viewer):
+    """Besides Plugins, napari's Layers menu lists each widget where tools of its kind are (Segment, Filter),
+    and choosing it there docks the same widget."""
+    from napari._app_model import get_app_model
+
+    app = get_app_model()
+    listed = {
+        menu: [i.command.id for i in app.menus.get_menu(menu) if i.command.id.startswith(PLUGIN)]
+        for menu in ("napari/layers/segment", "napari/layers/filter")
+    }
+    assert listed == {
+        "napari/layers/segment": [f"{PLUGIN}.segmentation_widget"],
+        "napari/layers/filter": [f"{PLUGIN}.{t}_widget" for t in ("transparency", "watermark", "dehazing")],
+    }
+    app.commands.execute_command(f"{PLUGIN}.dehazing_widget").result()
+    docked = [w for w in viewer.window.dock_widgets.values() if hasattr(w, "spec")]
+    assert [w.spec.title for w in docked] == [SPECS["dehazing"].title]
