@@ -1095,6 +1095,23 @@ def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):
     assert widget.pickers["image"].value.name == "b"
 
 
+def test_after_a_run_the_next_widget_starts_at_its_input_not_an_output(viewer, open_widget, run_widget):
+    """napari makes the last layer added active: after a run, an output. A widget opened then starts at the
+    input that run read (the user's image), as long as it is there; an output made active by the user counts
+    as the user's choice only when its input is gone."""
+    viewer.add_image(samples.texture_composite(24).data, name="cells", rgb=True)
+    viewer.add_image(np.zeros((24, 24), np.float32), name="other")
+    viewer.layers.selection.active = viewer.layers["cells"]
+    run_widget(open_widget(SEG, iterations=2))
+    assert viewer.layers.selection.active.name.startswith("cells ")  # (an output is active)
+    assert open_widget("Dehazing (Double-DIP)").pickers["image"].value.name == "cells"
+    assert [v.name for v in open_widget(TRANS).pickers["mixtures"].value] == ["cells"]
+    viewer.layers.remove("cells")
+    viewer.layers.selection.active = viewer.layers["cells foreground"]
+    widget = open_widget("Watermark removal (Double-DIP)")
+    assert [v.name for v in widget.pickers["images"].value] == ["cells foreground"]
+
+
 @pytest.mark.parametrize("selected", [("b",), ("a", "c")])
 def test_multi_picker_starts_at_the_layers_selected_in_the_list(viewer, open_widget, selected):
     """One layer selected: the active one; several: those, in list order (as napari's own multi-layer commands)."""

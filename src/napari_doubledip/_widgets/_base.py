@@ -331,17 +331,27 @@ class TaskWidget(Container):
                 if len(selected) >= 2:
                     picker.value = selected
                     continue
-                active = self.viewer.layers.selection.active
+                active = self._starting_layer()
                 first = next((v for v in values if active is not None and same_layer(v, active)), values[0])
                 group = _sample_set(first)  # a multi-image sample (two mixtures...) is selected as a whole
                 same_set = [v for v in values if group and v is not first and _sample_set(v) == group]
                 picker.value = [first, *same_set]
         self._update_frames()
 
-    def _initial_choices(self) -> None:
-        """Start single-layer pickers at the active layer (where napari users expect the input), and
-        ``preselect`` pickers at the last layer of their kind."""
+    def _starting_layer(self) -> Any:
+        """The layer a picker starts at: the active one, where napari users expect the input, unless it is a
+        result of a run (napari makes the last layer added active: after a run, one of its outputs), in which
+        case the layer that run read, if it is still there."""
         active = self.viewer.layers.selection.active
+        if active is None or not _is_result(active):
+            return active
+        source = active.metadata.get("source")
+        return next((layer for layer in self.viewer.layers if layer.name == source and not _is_result(layer)), active)
+
+    def _initial_choices(self) -> None:
+        """Start single-layer pickers at the active layer (:meth:`_starting_layer`), and ``preselect``
+        pickers at the last layer of their kind."""
+        active = self._starting_layer()
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
             if spec_in.multiple:
