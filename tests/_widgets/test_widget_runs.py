@@ -714,8 +714,15 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     widget.pickers["image"].value = viewer.layers["grey"]
     widget.task_options["airlight"].value = "0.9, 0.92, 0.95"
     assert widget.run() is None and "needs 1 value for a grey image, got 3" in errors[-1]
+    assert "with a point" not in errors[-1]
+    widget.task_options["airlight"].value = "240, 240, 200"
+    assert widget.run() is None and "got 3: '240, 240, 200'" in errors[-1] and "with a point" not in errors[-1]
     widget.task_options["airlight"].value = "0,9"
     assert widget.run() is None and "with a point: 0.9" in errors[-1]
+    # one grey written per channel is that grey
+    widget.task_options["airlight"].value = "0.9, 0.9, 0.9"
+    job = widget._prepare()
+    assert job.kwargs["airlight"] == 0.9
 
 
 def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widget, warnings_shown, errors):

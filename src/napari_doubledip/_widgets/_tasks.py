@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -271,9 +272,12 @@ def _dehaze(x: Inputs):
     text = x.options.get("airlight", "auto")
     airlight = parse_airlight(text)
     channels = x.image.shape[-1] if x.image.ndim == 3 else 1  # an RGBA layer arrives as RGB
+    if airlight is not None and channels == 1 and len(set(airlight)) == 1:
+        airlight = airlight[:1]  # a grey colour written per channel ("240, 240, 240"): the grey it means
     if airlight is not None and len(airlight) not in (1, channels):
         wanted = "1 value for a grey image" if channels == 1 else f"1 value or {channels} (one per channel)"
-        comma = "," in text and "." not in text and channels == 1
+        # a decimal comma ("0,9") reads as two values: say so only for text that looks like one
+        comma = channels == 1 and re.fullmatch(r"\s*\d+,\d+\s*", text) is not None
         raise ValueError(
             f"airlight needs {wanted}, got {len(airlight)}: {text.strip()!r}"
             + (" (write decimals with a point: 0.9, not 0,9)" if comma else "")
