@@ -1130,6 +1130,21 @@ def test_multi_picker_starts_at_the_layers_selected_in_the_list(viewer, open_wid
     assert [v.name for v in widget.pickers["mixtures"].value] == list(selected)
 
 
+def test_the_stack_options_follow_new_data_in_the_input(viewer, open_widget):
+    """A layer whose data becomes a stack (a script replacing ``layer.data``) shows the frames choice at once,
+    and the sequence axis once it has two leading axes; back to 2D, they hide again."""
+    layer = viewer.add_image(np.zeros((40, 40), np.float32), name="img")
+    widget = open_widget(SEG)
+    assert widget.frames.native.isHidden()
+    layer.data = np.zeros((4, 40, 40), np.float32)
+    assert not widget.frames.native.isHidden() and widget.sequence_axis.native.isHidden()
+    widget.frames.value = "whole stack (video)"
+    layer.data = np.zeros((2, 4, 40, 40), np.float32)
+    assert not widget.sequence_axis.native.isHidden() and len(widget.sequence_axis.choices) == 2
+    layer.data = np.zeros((40, 40), np.float32)
+    assert widget.frames.native.isHidden() and widget.sequence_axis.native.isHidden()
+
+
 def test_sequence_axis_choices_name_axes_plainly(viewer, open_widget):
     viewer.add_image(np.zeros((2, 3, 16, 16), np.float32), name="zt", axis_labels=("z", "t", "y", "x"))
     widget = open_widget(SEG)

@@ -411,12 +411,36 @@ class TaskWidget(Container):
             try:
                 inserted = event is not None and getattr(event, "type", "") == "inserted"
                 if inserted:
-                    event.value.events.name.connect(refresh)
+                    follow(event.value)
                 self.reset_choices()
                 if inserted:
                     self._on_inserted(event.value)
             except RuntimeError:  # the Qt widget is gone
                 disconnect()
+
+        def data_changed(event=None):
+            # New data in an input (2D -> a stack, another shape): the choices that depend on its shape (frames,
+            # sequence axis, more channels) follow. Not for a run's outputs (live previews write them often),
+            # nor while a run is on (its inputs were read).
+            layer = getattr(event, "source", None)
+            if layer is None or _is_result(layer) or self.worker is not None:
+                return
+            shape = _shape_key(layer)
+            if shapes.get(id(layer)) == shape:  # same shape (a live acquisition streaming frames): nothing to do
+                return
+            shapes[id(layer)] = shape
+            try:
+                self.reset_choices()  # (the frames choices too: they depend on the stack's axes)
+            except RuntimeError:  # the Qt widget is gone
+                disconnect()
+
+        shapes: dict[int, Any] = {}
+
+        def follow(layer):
+            layer.events.name.connect(refresh)
+            if isinstance(layer, napari.layers.Image):
+                shapes[id(layer)] = _shape_key(layer)
+                layer.events.data.connect(data_changed)
 
         def disconnect(*_):
             try:
@@ -424,13 +448,14 @@ class TaskWidget(Container):
                     getattr(events, name).disconnect(refresh)
                 for layer in self.viewer.layers:
                     layer.events.name.disconnect(refresh)
+                    layer.events.data.disconnect(data_changed)
             except (RuntimeError, AttributeError, ValueError):  # viewer already torn down
                 pass
 
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(refresh)
         for layer in self.viewer.layers:
-            layer.events.name.connect(refresh)
+            follow(layer)
         self.native.destroyed.connect(disconnect)
         self._disconnect_layer_events = disconnect
 
@@ -1051,6 +1076,14 @@ def _from_package(filename: Any) -> bool:
         return os.path.commonpath([_PACKAGE_DIR, os.path.abspath(str(filename))]) == _PACKAGE_DIR
     except ValueError:  # another drive on Windows
         return False
+
+
+def _shape_key(layer: Any) -> Any:
+    """The shape of a layer's data (of each level of a multiscale layer), to tell new data of a new shape."""
+    data = layer.data
+    if getattr(layer, "multiscale", False):
+        return tuple(tuple(level.shape) for level in data)
+    return tuple(getattr(data, "shape", ()))
 
 
 def _is_result(layer: Any) -> bool:
