@@ -1130,6 +1130,31 @@ def test_multi_picker_starts_at_the_layers_selected_in_the_list(viewer, open_wid
     assert [v.name for v in widget.pickers["mixtures"].value] == list(selected)
 
 
+def test_undo_on_a_mask_does_not_reach_behind_a_rerun(viewer, open_widget, run_widget):
+    """A stroke painted on a run's mask is undoable until the next run writes the mask; after it, Ctrl+Z must
+    not paste the last run's pixels into the new result (napari keeps a Labels history across new data)."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp", rgb=True)
+    widget = open_widget(SEG, iterations=2)
+    run_widget(widget)
+    mask = viewer.layers["comp mask"]
+    assert isinstance(mask, napari.layers.Labels)
+    mask.selected_label, mask.brush_size = 2, 40
+    before = np.array(mask.data, copy=True)
+    mask.paint((16, 16), 2, refresh=True)
+    assert (mask.data != before).any()
+    mask.undo()  # (undo works on the user's own stroke)
+    np.testing.assert_array_equal(mask.data, before)
+    mask.paint((16, 16), 2, refresh=True)
+    mask.mode = "paint"
+    widget.seed.value = 1
+    run_widget(widget)
+    assert mask.mode == "paint" and mask.editable  # (the user goes on painting)
+    assert viewer.layers["comp mask"].data is mask.data  # (the same layer, updated)
+    new = np.array(mask.data, copy=True)
+    mask.undo()
+    np.testing.assert_array_equal(mask.data, new)
+
+
 def test_the_stack_options_follow_new_data_in_the_input(viewer, open_widget):
     """A layer whose data becomes a stack (a script replacing ``layer.data``) shows the frames choice at once,
     and the sequence axis once it has two leading axes; back to 2D, they hide again."""

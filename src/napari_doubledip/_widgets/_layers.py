@@ -785,6 +785,7 @@ class OutputLayers:
             stack[tuple(int(v) for v in old["frame"])] = layer.data.reshape(data.shape)
             stack[tuple(index)] = data
             layer.data = stack
+        _forget_edits(layer)
         rgb = bool(getattr(layer, "rgb", False)) and _kind(layer) == "image"
         for key, value in transform(source, len(full) - (1 if rgb else 0)).items():  # follows the source's
             setattr(layer, key, value)
@@ -845,6 +846,7 @@ class OutputLayers:
                 layer.data = saved.array
             else:
                 layer.data = saved.data
+            _forget_edits(layer)
             for key, value in saved.transform.items():
                 setattr(layer, key, value)
             layer.metadata = saved.metadata
@@ -925,3 +927,18 @@ def _assign(layer: Any, data: np.ndarray) -> None:
         layer.refresh()
     else:
         layer.data = np.array(data, copy=True)
+    _forget_edits(layer)
+
+
+def _forget_edits(layer: Any) -> None:
+    """Clear a Labels layer's undo history once a run has written it: napari keeps the history across new
+    data, and Ctrl+Z after a re-run would paste the pixels of a stroke painted on the last run's mask (that
+    run's values) into the new one. napari has no public call for it, but a Labels layer that stops being
+    editable drops its history (and leaves a painting mode): so off and on again, in the mode it was in."""
+    if _kind(layer) != "labels" or not getattr(layer, "editable", False):
+        return
+    mode = layer.mode
+    layer.editable = False
+    layer.editable = True
+    if layer.mode != mode:
+        layer.mode = mode
