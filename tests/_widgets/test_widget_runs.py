@@ -349,19 +349,30 @@ def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_wi
         assert threads and threading.main_thread() not in threads, name
 
 
-def test_a_frame_after_a_whole_stack_run_replaces_it(viewer, open_widget, run_widget):
-    """A whole-stack (video) result is not patched with one frame of a per-frame run (it would mix models)."""
+def test_a_frame_after_a_whole_stack_run_is_patched_into_it(viewer, open_widget, run_widget):
+    """Re-running one frame of a whole-stack (video) result, e.g. to correct it, writes that frame into the
+    result; the other frames stay, and the metadata keeps what the whole-stack run was."""
     stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1)
     viewer.add_image(stack, name="movie")
     widget = open_widget(SEG, iterations=3)
     widget.frames.value = "whole stack (video)"
     run_widget(widget)
-    assert viewer.layers["movie mask"].data.shape == (3, 32, 32)
+    video = np.array(viewer.layers["movie mask"].data, copy=True)
+    assert video.shape == (3, 32, 32)
     viewer.dims.set_current_step(0, 1)
     widget.frames.value = "current frame"
+    widget.seed.value = 5
     run_widget(widget)
     layer = viewer.layers["movie mask"]
-    assert layer.data.shape == (1, 32, 32) and layer.metadata["frame"] == [1] and "frames" not in layer.metadata
+    assert layer.data.shape == (3, 32, 32) and names(viewer).count("movie mask") == 1
+    np.testing.assert_array_equal(layer.data[[0, 2]], video[[0, 2]])
+    md = layer.metadata
+    assert md["frame"] == [1] and md["frames"] == [[0], [1], [2]] and md["seed"] == 5
+    assert md["stack_run"]["function"] == "segment_video" and md["stack_run"]["frame"] is None
+    # a second frame keeps the record of the whole-stack run
+    viewer.dims.set_current_step(0, 2)
+    run_widget(widget)
+    assert viewer.layers["movie mask"].metadata["stack_run"] == md["stack_run"]
 
 
 @pytest.mark.parametrize("title", [SEG, TRANS])

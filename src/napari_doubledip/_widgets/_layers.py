@@ -711,9 +711,10 @@ class OutputLayers:
         That is the output layer for ``part`` when it already collects frames this way (``lead`` + ``frame``
         shape, ``frame``: ``(Y, X[, C])``, and ``metadata["frames"]``), or when it holds one frame taken at
         another slice of the same stack: results of several frames then accumulate instead of replacing each
-        other. ``None`` otherwise (no such layer, the same frame again, a whole-stack run's result, a layer of
-        another kind, or a stack over :data:`STACK_LIMIT_BYTES` as :func:`stack_bytes` counts it, which is recorded
-        in :attr:`replaced`), and the result is written as one placed frame.
+        other, or when it is a whole-stack run's result (the frame is patched into it). ``None`` otherwise (no
+        such layer, the same frame again, a layer of another kind, or a stack over :data:`STACK_LIMIT_BYTES` as
+        :func:`stack_bytes` counts it, which is recorded in :attr:`replaced`), and the result is written as one
+        placed frame.
         """
         layer = self._existing(name, part, source)
         if layer is None or not isinstance(layer.data, np.ndarray):
@@ -724,7 +725,11 @@ class OutputLayers:
             return None
         data, full = layer.data, (*lead, *frame)
         if data.shape == full:
-            return layer if isinstance(layer.metadata.get("frames"), list) else None
+            md = layer.metadata
+            # frames collected one by one, or a whole-stack run's result (no frame, no list): the frame is
+            # patched into it (a frame re-run to correct it must not throw away the rest of the video)
+            whole = md.get("frame") is None and md.get("frames") is None
+            return layer if isinstance(md.get("frames"), list) or whole else None
         prev = layer.metadata.get("frame")
         one = (1,) * len(lead) + tuple(frame)
         if (
@@ -768,7 +773,14 @@ class OutputLayers:
         # Cancel restores the one frame written in place, or the array that a new one replaces: never a copy of
         # the whole stack (up to STACK_LIMIT_BYTES), which took seconds in the GUI thread at every frame.
         self._save_once(layer, frame=tuple(int(v) for v in index) if in_place else None, copy=False)
-        done = [list(f) for f in (old.get("frames") or []) if f is not None] if not grow else [list(old["frame"])]
+        if grow:
+            done = [list(old["frame"])]
+        elif old.get("frames") is None:  # a whole-stack run's result: every frame was computed
+            done = [list(i) for i in np.ndindex(*lead)]
+            # what that run was, kept: the rest of the metadata describes the frame run
+            old = {**old, "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
+        else:
+            done = [list(f) for f in old["frames"] if f is not None]
         if list(index) not in done:
             done.append(list(index))
         if not grow:
@@ -792,7 +804,8 @@ class OutputLayers:
         if kind == "image" and not rgb:  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
         layer.metadata = {
-            "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done
+            "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done,
+            **({"stack_run": old["stack_run"]} if "stack_run" in old else {}),
         }
         self.touched[name] = layer
         return layer
