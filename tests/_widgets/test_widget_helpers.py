@@ -672,3 +672,20 @@ def test_array_likes_are_wrapped_in_slabs_that_load_a_few_at_a_time(monkeypatch)
         next(gen)
     assert end.value.value is None
     assert max(k[0].stop for k in store.reads) == 32  # the second half was never read
+
+
+def test_a_frame_without_a_region_says_where_the_regions_are(viewer):
+    """Over a stack, napari's "new shapes" layer puts a rectangle on the frame it was drawn on; the current
+    frame's run elsewhere is refused with the frames that have one and how to draw one for every frame."""
+    from napari_doubledip._widgets._layers import read_box
+
+    image = viewer.add_image(np.zeros((4, 32, 32), np.float32), name="st")
+    shapes = viewer.add_shapes(ndim=3, name="boxes")
+    shapes.add_rectangles(np.array([[0, 3, 3], [0, 3, 20], [0, 18, 20], [0, 18, 3]], float))
+    assert read_box(shapes, image, viewer, index=(0,)) == (3, 3, 19, 21)
+    with pytest.raises(ValueError, match=r"on this frame of 'st' \(2\); draw one on it \(it has some on frame 0; "
+                       r".*viewer.add_shapes\(ndim=2\)"):
+        read_box(shapes, image, viewer, index=(2,))
+    flat = viewer.add_shapes(ndim=2, name="flat")
+    flat.add_rectangles(np.array([[3, 3], [18, 20]], float))
+    assert read_box(flat, image, viewer, index=(2,)) == (3, 3, 19, 21)  # (one for every frame)

@@ -449,13 +449,21 @@ def read_box(
             f"shapes layer {layer.name!r} has no rectangle (nor ellipse or polygon); draw one around the region"
         )
     shape = layer_array_shape(image)[: stack_axes(image)]
+    elsewhere = regions
     regions = [r for r in regions if _on(r[2], index, shape)]
     if not regions:
         where = "" if not index else " (" + ", ".join(str(v) for v in index if v is not None) + ")"
+        # where its regions are, and how to have one region for every frame (napari's "new shapes" button
+        # makes a layer with the stack's axes, whose shapes belong to the frame they were drawn on)
+        frames = sorted({tuple(v for v in r[2] if v is not None) for r in elsewhere if _on(r[2], None, shape)})
+        on = ", ".join(str(f[0] if len(f) == 1 else f) for f in frames[:5]) + (", ..." if len(frames) > 5 else "")
         raise ValueError(
             f"shapes layer {layer.name!r} has no rectangle, ellipse or polygon on "
             f"{'this frame' if index else 'the frames'} of "
             f"{image.name!r}{where}; draw one on it"
+            + (f" (it has some on frame{'s' if len(frames) > 1 else ''} {on}; a region for every frame goes in "
+               "a Shapes layer without the stack's axes, e.g. viewer.add_shapes(ndim=2) in the console)"
+               if frames and index else "")
         )
     selected = [r for r in regions if r[0] in layer.selected_data]
     _, pts, _, kind = (selected or regions)[-1]
