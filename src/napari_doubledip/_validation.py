@@ -181,7 +181,12 @@ def _stack_sequence(items: Sequence[object], name: str) -> np.ndarray:
 
 def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"{name} contains NaN or infinite values ({bad} of {arr.size}; e.g. the empty margin of a registered "
+            "or stitched image): crop them away, or replace them first, e.g. np.nan_to_num(data, nan=data["
+            "np.isfinite(data)].min())"
+        )
     lo, hi = float(arr.min()), float(arr.max())
     # Results are float32 in the input's units: values beyond its range would come back as inf / NaN (and a
     # range beyond float64's, 1e308 wide, would make the normalisation itself inf / NaN).
