@@ -107,6 +107,10 @@ def test_stop_and_progress_are_checked_at_the_call(monkeypatch):
         dd.segment(img, iterations=1, progress=5)
     with pytest.raises(TypeError, match="stop must be"):
         dd.iterate(dd.segment, img, iterations=1, stop=True)  # at the call, not at the first next()
+    import threading
+
+    with pytest.raises(TypeError, match=r"stop is the class Event.*stop=Event\(\)"):  # (parentheses forgotten)
+        dd.segment(img, iterations=1, stop=threading.Event)
 
 
 def _tiny_calls():

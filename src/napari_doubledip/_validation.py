@@ -34,6 +34,8 @@ class ValueRange:
     lo: float
     hi: float
     gray: bool
+    #: The input had an integer (or bool) dtype.
+    integer: bool = False
 
     def restore(self, x: np.ndarray, *, values: bool = True) -> np.ndarray:
         """``(..., H, W, C)`` in [0, 1] back to the input's range (``values``) and layout (float32)."""
@@ -43,6 +45,15 @@ class ValueRange:
             x = _in_float64(x, lambda v: v * span + lo)
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]
+        return x
+
+    def exact(self, x: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """Give the pixels of a restored result that are copies of an integer input (``where``, without the
+        channel axis) their integer values back, in place: the float32 round trip through [0, 1] leaves them up
+        to ~1e-5 off (199.99998 for 200), and a cast back to the input's dtype would truncate them to 199."""
+        if self.integer and self.hi - self.lo < 2**23:  # (beyond, float32 holds no exact integers anyway)
+            w = where.astype(bool)
+            np.rint(x, out=x, where=w[..., None] if x.ndim == w.ndim + 1 else w)
         return x
 
 
@@ -166,11 +177,15 @@ def _stack_sequence(items: Sequence[object], name: str) -> np.ndarray:
     if len(shapes) > 1:
         raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
     # One value range is shared by all (relative intensities are kept): a uint8 0..255 image next to a float
-    # 0..1 one makes the float one nearly black. float32 vs float64 is only precision, so floats count as one.
+    # 0..1 one makes the float one nearly black. float32 vs float64 is only precision, so floats count as one;
+    # dtypes that differ with ranges alike (a uint8 mixture and one computed in float64) are no concern.
     kinds = list(dict.fromkeys("float" if a.dtype.kind == "f" else a.dtype.name for a in arrays))
     if len(kinds) > 1:
-        lo = min(float(a.min()) for a in arrays)
-        hi = max(float(a.max()) for a in arrays)
+        ranges = [(float(a.min()), float(a.max())) for a in arrays]
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        spans = [r[1] - r[0] for r in ranges]
+        if min(spans) >= 0.25 * max(spans):
+            return np.stack(arrays)
         warn(
             f"{name} have different dtypes ({', '.join(kinds)}); they are scaled together, as one value range "
             f"({lo:g} to {hi:g}), so an image with a smaller range comes out dark: convert them to one dtype and "
@@ -205,7 +220,7 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             f"about {levels} distinct value{'s' if levels > 1 else ''} at that offset; subtract the offset first "
             "(e.g. x - x.min())"
         )
-    return ValueRange(lo, hi, gray)
+    return ValueRange(lo, hi, gray, integer=arr.dtype.kind in "iub")
 
 
 def _normalise(arr: np.ndarray, vr: ValueRange) -> np.ndarray:

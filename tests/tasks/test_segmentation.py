@@ -61,6 +61,20 @@ def test_user_scribbles_and_uint16_grayscale():
     assert r.foreground.max() > 1000
 
 
+
+@pytest.mark.parametrize("dtype, top", [(np.uint8, 160), (np.uint16, 48000)])
+def test_where_a_layer_is_the_image_it_holds_the_images_integers(dtype, top):
+    """The layers copy the image inside / outside the mask: its own integers, not values a float32 round trip
+    through [0, 1] left 1e-5 below them (a cast back to the input's dtype truncated those)."""
+    img = (np.random.default_rng(0).random((40, 48, 3)) * top).astype(dtype)
+    img[10:30, 12:34] += dtype(top // 4)
+    r = dd.segment(img, iterations=3, device="cpu", seed=0)
+    m = r.mask > 0.5
+    assert m.any() and (~m).any()
+    assert np.array_equal(r.foreground[m], img[m].astype(np.float32))
+    assert np.array_equal(r.background[~m], img[~m].astype(np.float32))
+
+
 def test_one_dot_is_filled_in_by_automatic_hints():
     from scipy import ndimage
 

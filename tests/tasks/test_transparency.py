@@ -195,3 +195,5 @@ def test_images_of_different_dtypes_warn_that_they_share_one_range():
         from napari_doubledip._validation import as_images
 
         as_images([a.astype(np.float32), b])
+        # nor different dtypes in one range (a uint8 mixture next to one computed in float64)
+        as_images([(a * 255).astype(np.uint8), np.round(b * 255)])

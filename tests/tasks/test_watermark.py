@@ -83,6 +83,19 @@ def test_outside_the_box_is_the_input_exactly():
     assert np.array_equal(r.box, s.extra["box_mask"])
 
 
+def test_a_torch_tensor_with_a_box():
+    """A tensor that requires grad, or in bfloat16 (numpy has neither), is taken as it is validated: the
+    pixels outside the box come from it too."""
+    import torch
+
+    s = watermarked(32)
+    x = torch.from_numpy(s.data.astype(np.float32))
+    for tensor in (x.clone().requires_grad_(), x.bfloat16()):
+        r = dd.remove_watermark(tensor, box=s.extra["box"], iterations=2, device="cpu")
+        out = ~s.extra["box_mask"]
+        assert np.array_equal(r.clean[out], tensor.detach().float().numpy()[out])
+
+
 def test_shared_watermark_shapes_and_grey():
     s = watermark_set(2, 32, rgb=False)
     r = dd.remove_watermark(list(s.data), iterations=3, device="cpu")

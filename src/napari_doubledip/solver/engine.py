@@ -252,6 +252,11 @@ def check_stop(stop: StopRequest) -> StopRequest:
     TypeError
         For anything else (e.g. ``stop=True``, which would otherwise fail only at the first iteration).
     """
+    if isinstance(stop, type):  # stop=threading.Event, the class: its is_set() needs an instance
+        raise TypeError(
+            f"stop is the class {stop.__name__}, not an object of it: pass an instance, e.g. "
+            f"stop={stop.__name__}() (keep it to call .set() on)"
+        )
     if stop is None or callable(getattr(stop, "is_set", None)):
         return stop
     if callable(stop):

@@ -538,11 +538,12 @@ def segment(
     labels = np.zeros(tuple(size), np.uint8)
     labels[resize(fg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 2
+    mask = m[0, 0].cpu().numpy()
     return SegmentationResult(
-        mask=m[0, 0].cpu().numpy(),
+        mask=mask,
         soft_mask=soft[0].cpu().numpy(),
-        foreground=vr.restore(to_numpy(fg_img)[0]),
-        background=vr.restore(to_numpy(bg_img)[0]),
+        foreground=vr.exact(vr.restore(to_numpy(fg_img)[0]), mask),  # (the image itself inside the mask)
+        background=vr.exact(vr.restore(to_numpy(bg_img)[0]), 1 - mask),
         hints=labels,
         **run_info(sol, params, dev),
     )

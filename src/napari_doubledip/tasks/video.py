@@ -477,11 +477,12 @@ def segment_video(
     labels = np.zeros((n, *size), np.uint8)
     labels[resize(fg_w, size)[:, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, size)[:, 0].cpu().numpy() > 0.5] = 2
+    masks = np.concatenate(masks).astype(np.float32)
     return VideoSegmentationResult(
-        masks=np.concatenate(masks).astype(np.float32),
+        masks=masks,
         soft_masks=np.concatenate(softs).astype(np.float32),
-        foreground=vr.restore(np.concatenate(fgs)),
-        background=vr.restore(np.concatenate(bgs)),
+        foreground=vr.exact(vr.restore(np.concatenate(fgs)), masks),  # (the frames themselves inside the masks)
+        background=vr.exact(vr.restore(np.concatenate(bgs)), 1 - masks),
         hints=labels,
         **run_info(sol, params, dev),
     )
