@@ -346,7 +346,8 @@ class TaskWidget(Container):
         if active is None or not _is_result(active):
             return active
         source = active.metadata.get("source")
-        return next((layer for layer in self.viewer.layers if layer.name == source and not _is_result(layer)), active)
+        inputs = (layer for layer in self.viewer.layers if layer.name == source and not _is_result(layer))
+        return next(inputs, active)
 
     def _initial_choices(self) -> None:
         """Start single-layer pickers at the active layer (:meth:`_starting_layer`), and ``preselect``
