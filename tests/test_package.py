@@ -111,6 +111,11 @@ def test_stop_and_progress_are_checked_at_the_call(monkeypatch):
 
     with pytest.raises(TypeError, match=r"stop is the class Event.*stop=Event\(\)"):  # (parentheses forgotten)
         dd.segment(img, iterations=1, stop=threading.Event)
+    import multiprocessing
+
+    monkeypatch.undo()  # (this one is found at the first check of the run)
+    with pytest.raises(TypeError, match=r"stop returned Event.*instead of True / False"):
+        dd.segment(img, iterations=1, stop=multiprocessing.Event)
 
 
 def _tiny_calls():

@@ -183,8 +183,7 @@ def _stack_sequence(items: Sequence[object], name: str) -> np.ndarray:
     if len(kinds) > 1:
         ranges = [(float(a.min()), float(a.max())) for a in arrays]
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        spans = [r[1] - r[0] for r in ranges]
-        if min(spans) >= 0.25 * max(spans):
+        if all(r[1] - r[0] >= 0.25 * (hi - lo) for r in ranges):  # each covers most of the range they share
             return np.stack(arrays)
         warn(
             f"{name} have different dtypes ({', '.join(kinds)}); they are scaled together, as one value range "

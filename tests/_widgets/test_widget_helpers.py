@@ -648,6 +648,9 @@ def test_array_likes_are_wrapped_in_slabs_that_load_a_few_at_a_time(monkeypatch)
     plain = _layers.lazy_array(a)
     assert plain.chunks[0] == (16,) * 4 and plain.chunks[1:] == ((48,),)
     assert _layers.lazy_array(x) is x  # a dask array keeps its author's chunks
+    # frames larger than a slab: rows of each frame too (a current-frame read keeps only its frame's chunks)
+    movie = _layers.lazy_array(np.zeros((3, 64, 48), np.uint16))
+    assert movie.chunks == ((1, 1, 1), (16,) * 4, (48,)) and movie[1].chunks[0] == (16,) * 4
     monkeypatch.setattr(_worker, "LOAD_REPORT_SECONDS", 0.0)
     monkeypatch.setattr(_worker, "LOAD_STEP_BYTES", 32 * 48 * 2)  # two slabs a step
     assert _worker._steps((16, 16, 16, 16), 48 * 2) == [32, 64]

@@ -730,6 +730,8 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     assert widget.run() is None and "got 3: '240, 240, 200'" in errors[-1] and "with a point" not in errors[-1]
     widget.task_options["airlight"].value = "0,9"
     assert widget.run() is None and "with a point: 0.9" in errors[-1]
+    widget.task_options["airlight"].value = "1,1"  # (not a grey written twice)
+    assert widget.run() is None and "with a point: 0.9" in errors[-1] and "got 2: '1,1'" in errors[-1]
     # one grey written per channel is that grey
     widget.task_options["airlight"].value = "0.9, 0.9, 0.9"
     job = widget._prepare()
@@ -1115,19 +1117,25 @@ def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):
 
 def test_after_a_run_the_next_widget_starts_at_its_input_not_an_output(viewer, open_widget, run_widget):
     """napari makes the last layer added active: after a run, an output. A widget opened then starts at the
-    input that run read (the user's image), as long as it is there; an output made active by the user counts
-    as the user's choice only when its input is gone."""
+    input that run read (the user's image); an output the user makes active is their choice."""
     viewer.add_image(samples.texture_composite(24).data, name="cells", rgb=True)
     viewer.add_image(np.zeros((24, 24), np.float32), name="other")
     viewer.layers.selection.active = viewer.layers["cells"]
     run_widget(open_widget(SEG, iterations=2))
     assert viewer.layers.selection.active.name.startswith("cells ")  # (an output is active)
-    assert open_widget("Dehazing (Double-DIP)").pickers["image"].value.name == "cells"
+    dehazing = open_widget("Dehazing (Double-DIP)", iterations=2)
+    assert dehazing.pickers["image"].value.name == "cells"
     assert [v.name for v in open_widget(TRANS).pickers["mixtures"].value] == ["cells"]
-    viewer.layers.remove("cells")
+    # the user clicks an output: that is where the next widget starts
+    viewer.layers.selection.active = viewer.layers["cells background"]
     viewer.layers.selection.active = viewer.layers["cells foreground"]
     widget = open_widget("Watermark removal (Double-DIP)")
     assert [v.name for v in widget.pickers["images"].value] == ["cells foreground"]
+    # a run on an output: its own output redirects to it (the input of that run), not further back
+    dehazing.pickers["image"].value = viewer.layers["cells foreground"]
+    run_widget(dehazing)
+    assert viewer.layers.selection.active.name.startswith("cells foreground ")
+    assert dehazing._starting_layer().name == "cells foreground"
 
 
 @pytest.mark.parametrize("selected", [("b",), ("a", "c")])
@@ -1179,6 +1187,26 @@ def test_the_stack_options_follow_new_data_in_the_input(viewer, open_widget):
     assert not widget.sequence_axis.native.isHidden() and len(widget.sequence_axis.choices) == 2
     layer.data = np.zeros((40, 40), np.float32)
     assert widget.frames.native.isHidden() and widget.sequence_axis.native.isHidden()
+
+
+def test_new_data_during_a_run_updates_the_stack_options_when_it_ends(viewer, open_widget, qtbot):
+    layer = viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
+    widget = open_widget(SEG, iterations=10)
+    widget.preview_every.value = 2
+    worker = widget.run(start=False)
+    changed = []
+
+    def on_progress(_p):
+        if not changed:  # (a script replacing the data while the run computes)
+            changed.append(True)
+            layer.data = np.zeros((4, 32, 32), np.float32)
+            assert widget.frames.native.isHidden()  # (the run's choices stay as they were read)
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert changed and widget.worker is None
+    assert not widget.frames.native.isHidden()
 
 
 def test_sequence_axis_choices_name_axes_plainly(viewer, open_widget):

@@ -190,6 +190,10 @@ def test_images_of_different_dtypes_warn_that_they_share_one_range():
     a, b = rng.random((16, 16)), rng.random((16, 16))
     with pytest.warns(UserWarning, match=r"different dtypes \(uint8, float\).*scaled together"):
         dd.separate_layers([(a * 255).astype(np.uint8), b], iterations=1, device="cpu")
+    from napari_doubledip._validation import as_images
+
+    with pytest.warns(UserWarning, match=r"different dtypes.*\(0 to 12"):  # ranges as wide but apart
+        as_images([(a * 255).astype(np.uint8), 1000 + b * 255])
     with warnings.catch_warnings():  # float32 next to float64 is only precision: no warning
         warnings.simplefilter("error")
         from napari_doubledip._validation import as_images

@@ -234,6 +234,7 @@ class TaskWidget(Container):
                 "package does not have yet."
             )
         self._disconnect_layer_events: Callable[..., None] | None = None
+        self._inputs_changed = False
         self._connect_layer_events()
         self._following_layers = True  # (set after the first connection: parent changes before it are ignored)
         self.native.destroyed.connect(self._on_destroyed)
@@ -339,14 +340,14 @@ class TaskWidget(Container):
         self._update_frames()
 
     def _starting_layer(self) -> Any:
-        """The layer a picker starts at: the active one, where napari users expect the input, unless it is a
-        result of a run (napari makes the last layer added active: after a run, one of its outputs), in which
-        case the layer that run read, if it is still there."""
+        """The layer a picker starts at: the active one, where napari users expect the input, unless it is the
+        output napari made active by adding a run's outputs (and the user has not chosen a layer since), in
+        which case the layer that run read, if it is still there."""
         active = self.viewer.layers.selection.active
-        if active is None or not _is_result(active):
-            return active
+        if active is None or not _is_result(active) or _AFTER_RUN != [(active.name, id(active.data))]:
+            return active  # (an output the user made active is their choice)
         source = active.metadata.get("source")
-        inputs = (layer for layer in self.viewer.layers if layer.name == source and not _is_result(layer))
+        inputs = (layer for layer in self.viewer.layers if layer.name == source and not same_layer(layer, active))
         return next(inputs, active)
 
     def _initial_choices(self) -> None:
@@ -424,7 +425,10 @@ class TaskWidget(Container):
             # sequence axis, more channels) follow. Not for a run's outputs (live previews write them often),
             # nor while a run is on (its inputs were read).
             layer = getattr(event, "source", None)
-            if layer is None or _is_result(layer) or self.worker is not None:
+            if layer is None or _is_result(layer):
+                return
+            if self.worker is not None:  # the run read its inputs; the choices follow when it ends
+                self._inputs_changed = True
                 return
             shape = _shape_key(layer)
             if shapes.get(id(layer)) == shape:  # same shape (a live acquisition streaming frames): nothing to do
@@ -447,16 +451,21 @@ class TaskWidget(Container):
             try:
                 for name in ("inserted", "removed", "moved", "reordered"):
                     getattr(events, name).disconnect(refresh)
+                self.viewer.layers.selection.events.active.disconnect(chosen)
                 for layer in self.viewer.layers:
                     layer.events.name.disconnect(refresh)
                     layer.events.data.disconnect(data_changed)
             except (RuntimeError, AttributeError, ValueError):  # viewer already torn down
                 pass
 
+        def chosen(_event=None):  # the user (or a script) made a layer active: no longer napari's choice
+            _AFTER_RUN.clear()
+
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(refresh)
         for layer in self.viewer.layers:
             follow(layer)
+        self.viewer.layers.selection.events.active.connect(chosen)
         self.native.destroyed.connect(disconnect)
         self._disconnect_layer_events = disconnect
 
@@ -765,6 +774,9 @@ class TaskWidget(Container):
         if running:
             self.progress.value = 0
         else:
+            if self._inputs_changed:  # an input got data of another shape during the run: its choices follow now
+                self._inputs_changed = False
+                self.reset_choices()
             self._update_needs()
 
     def _update_needs(self, _value: Any = None) -> None:
@@ -899,6 +911,9 @@ class TaskWidget(Container):
             except RuntimeError:  # the widget was closed during the run
                 pass
         self.worker, self._job = None, None
+        active = self.viewer.layers.selection.active
+        # the layer napari made active by adding this run's outputs (not one the user chose): see _starting_layer
+        _AFTER_RUN[:] = [(active.name, id(active.data))] if active is not None and _is_result(active) else []
         try:
             self._set_running(False)
             if self.device.available is None and _torch_loaded():
@@ -1077,6 +1092,12 @@ def _from_package(filename: Any) -> bool:
         return os.path.commonpath([_PACKAGE_DIR, os.path.abspath(str(filename))]) == _PACKAGE_DIR
     except ValueError:  # another drive on Windows
         return False
+
+
+#: ``[(name, id(data))]`` of the output napari made active at the end of the last run (napari activates the
+#: last layer added), until another layer is made active; shared by the widgets (another widget opened next
+#: starts at that run's input, :meth:`TaskWidget._starting_layer`).
+_AFTER_RUN: list[tuple[str, int]] = []
 
 
 def _shape_key(layer: Any) -> Any:

@@ -171,6 +171,11 @@ def lazy_array(data: Any) -> Any:
     store = getattr(data, "chunks", None)
     if not (isinstance(store, tuple) and len(store) == len(shape) and all(isinstance(c, int) for c in store)):
         store = (1, *shape[1:])
+        row = itemsize * int(np.prod(shape[1:]))
+        if len(shape) > 2 and row > LAZY_CHUNK_BYTES:  # one frame is large: rows of it (a current-frame read
+            # keeps only the frame's own chunks)
+            rows = max(1, LAZY_CHUNK_BYTES // max(1, row // shape[1]))
+            store = (1, min(rows, shape[1]), *shape[2:])
     slab = itemsize * store[0] * int(np.prod(shape[1:]))  # bytes of one store chunk's rows, whole width
     first = min(shape[0], store[0] * max(1, LAZY_CHUNK_BYTES // slab))
     return da.from_array(data, chunks=(first, *store[1:]))
@@ -719,7 +724,8 @@ class OutputLayers:
         That is the output layer for ``part`` when it already collects frames this way (``lead`` + ``frame``
         shape, ``frame``: ``(Y, X[, C])``, and ``metadata["frames"]``), or when it holds one frame taken at
         another slice of the same stack: results of several frames then accumulate instead of replacing each
-        other, or when it is a whole-stack run's result (the frame is patched into it). ``None`` otherwise (no
+        other, or when it is a whole-stack run's result of the whole layer (the frame is patched into it; a
+        sequence read at a slice of more leading axes is not: it is replaced). ``None`` otherwise (no
         such layer, the same frame again, a layer of another kind, or a stack over :data:`STACK_LIMIT_BYTES` as
         :func:`stack_bytes` counts it, which is recorded in :attr:`replaced`), and the result is written as one
         placed frame.

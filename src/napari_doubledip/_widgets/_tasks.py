@@ -272,7 +272,7 @@ def _dehaze(x: Inputs):
     text = x.options.get("airlight", "auto")
     airlight = parse_airlight(text)
     channels = x.image.shape[-1] if x.image.ndim == 3 else 1  # an RGBA layer arrives as RGB
-    if airlight is not None and channels == 1 and len(set(airlight)) == 1:
+    if airlight is not None and channels == 1 and len(airlight) in (3, 4) and len(set(airlight)) == 1:
         airlight = airlight[:1]  # a grey colour written per channel ("240, 240, 240"): the grey it means
     if airlight is not None and len(airlight) not in (1, channels):
         wanted = "1 value for a grey image" if channels == 1 else f"1 value or {channels} (one per channel)"

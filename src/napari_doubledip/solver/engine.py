@@ -296,7 +296,13 @@ def _stop_requested(stop: StopRequest) -> bool:
         return False
     if callable(getattr(stop, "is_set", None)):
         return bool(stop.is_set())
-    return bool(stop())
+    value = stop()
+    if callable(getattr(value, "is_set", None)):  # stop=multiprocessing.Event: a factory, each call a new event
+        raise TypeError(
+            f"stop returned {type(value).__name__} {value!r} instead of True / False: pass the event itself, "
+            "e.g. stop=multiprocessing.Event() (keep it to call .set() on)"
+        )
+    return bool(value)
 
 
 class _Group:
