@@ -118,6 +118,16 @@ def loaded(x: object) -> object:
     return x
 
 
+def host_array(x: object) -> object:
+    """A torch tensor as numpy (detached, on the host); anything else as it is. np.asarray refuses a tensor
+    that requires grad, one on a GPU, and bfloat16 (numpy has none)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+    return x
+
+
 def plain_data(x: object, name: str) -> object:
     """``x`` as array-like data: a dask array computed, a torch tensor as numpy (detached, on the host); a napari
     layer or multiscale data refused with a message saying what to pass (``np.asarray`` of napari's
@@ -133,12 +143,7 @@ def plain_data(x: object, name: str) -> object:
         )
     if layers is not None and isinstance(x, layers.Layer):
         raise TypeError(f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data")
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        # np.asarray refuses a tensor that requires grad, one on a GPU, and bfloat16 (numpy has none)
-        x = x.detach().cpu()
-        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
-    x = loaded(x)
+    x = loaded(host_array(x))
     if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and x.mask.any():
         warn(
             f"the mask of {name} (a masked array) is ignored: masked pixels count with the values under them; "

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import corners_to_box, loaded
+from ._worker import _is_lazy
 
 __all__ = [
     "LEVEL_PIXELS",
@@ -162,7 +163,7 @@ def lazy_array(data: Any) -> Any:
     """
     import dask.array as da  # (napari's dependency)
 
-    if hasattr(data, "compute") and hasattr(data, "chunks"):
+    if _is_lazy(data):
         return data
     shape = tuple(int(n) for n in data.shape)
     if not shape or 0 in shape:

@@ -16,6 +16,7 @@ from .._validation import (
     check_iterations,
     check_seed,
     corners_to_box,
+    host_array,
     loaded,
     plain_data,
     working_shape,
@@ -461,9 +462,7 @@ def _raw(images: Any) -> np.ndarray:
     """The input values as float32 ``(N, H, W[, C])`` (already validated by :func:`as_images`)."""
 
     def arr(x: Any) -> np.ndarray:  # (lazy input was loaded on entry to remove_watermark)
-        if isinstance(x, torch.Tensor):  # (numpy takes no tensor that requires grad, on a GPU, or bfloat16)
-            x = x.detach().cpu().float()
-        return np.asarray(x).astype(np.float32)
+        return np.asarray(host_array(x)).astype(np.float32)
 
     if isinstance(images, (list, tuple)):
         return np.stack([arr(x) for x in images])
