@@ -30,18 +30,18 @@ from speed import _cpu_has_amx  # noqa: E402
 PRECISIONS = ("float32", "bfloat16")
 
 
-def run_one(task: str, size: int, seed: int, precision: str) -> dict:
+def run_one(task: str, size: int, seed: int, precision: str, device: str = "cpu") -> dict:
     import napari_doubledip as dd
 
     bench = speed.BENCHES[task]
     sample = bench.sample(size)
     reports: list[tuple[int, float]] = []
     t0 = time.perf_counter()
-    r = bench.call(getattr(dd, bench.func), sample, device="cpu", seed=seed, precision=precision,
+    r = bench.call(getattr(dd, bench.func), sample, device=device, seed=seed, precision=precision,
                    progress=lambda p: reports.append((p.iteration, p.elapsed)))
     wall = time.perf_counter() - t0
     s_it = speed._steady(reports, 10)
-    return dict(task=task, size=size, seed=seed, precision=r.precision, wall=wall, s_it=s_it,
+    return dict(task=task, size=size, seed=seed, device=device, precision=r.precision, wall=wall, s_it=s_it,
                 iterations=r.iterations, threads=r.threads, quality=float(bench.quality(r, sample)))
 
 
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", default="all")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps (one warm-up run first off the CPU)")
     p.add_argument("--out", default=None, help="write <out>.md and <out>.json")
     args = p.parse_args(argv)
     import torch
@@ -58,12 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     tasks = list(speed.BENCHES) if args.tasks == "all" else args.tasks.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, AMX: {_cpu_has_amx()}, "
-          f"size {args.size}, seeds {seeds}", flush=True)
+          f"size {args.size}, seeds {seeds}, device {args.device}", flush=True)
+    if args.device != "cpu":
+        speed._warm_up(args.device)
     rows = []
     for task in tasks:
         for i, seed in enumerate(seeds):
             for precision in PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]:
-                r = run_one(task, args.size, seed, precision)
+                r = run_one(task, args.size, seed, precision, args.device)
                 rows.append(r)
                 print(f"{task:20s} seed {seed} {r['precision']:9s} {r['s_it'] or float('nan'):.4f} s/it "
                       f"x {r['iterations']:4d} ({r['threads']}t)  {r['wall']:6.1f} s  "

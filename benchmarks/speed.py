@@ -406,6 +406,17 @@ def measure_periter(spec: dict[str, Any]) -> dict[str, Any]:
     cuda = device.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     total = WARMUP_ITERATIONS + n_its
+    saved_benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = bool(spec.get("cudnn_benchmark")) or saved_benchmark
+    try:
+        return _periter(spec, torch, device, size, n_its, total, sync, config, target, maps, nets, weights,
+                        compose, losses)
+    finally:
+        torch.backends.cudnn.benchmark = saved_benchmark  # --in-process: leave the next measurement as it was
+
+
+def _periter(spec, torch, device, size, n_its, total, sync, config, target, maps, nets, weights, compose, losses):
+    """The timed part of :func:`measure_periter`."""
     if spec["impl"] == "engine":
         from napari_doubledip.solver.engine import DIP, Task, Term, optimise
         from napari_doubledip.solver.networks import GroupedSkipNet, count_parameters, safe_depth
@@ -539,6 +550,53 @@ def run_subprocess(spec: dict[str, Any], timeout: float | None, verbose: bool) -
     return dict(spec, error=f"worker exited with code {proc.returncode} and no result")
 
 
+def run_in_process(spec: dict[str, Any], timeout: float | None, verbose: bool) -> dict[str, Any]:
+    """Run one measurement in this process (``--in-process``): no interpreter and CUDA start per measurement.
+
+    Peak RSS is then the process's peak so far, not the measurement's own; on a GPU, peak GPU memory is still
+    per measurement (reset before each call). ``timeout`` is not enforced here.
+    """
+    import gc
+
+    saved = {key: os.environ.get(key) for key in (spec.get("env") or {})}
+    for key, value in (spec.get("env") or {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        result = measure_periter(spec) if spec["kind"] == "periter" else measure_recipe(spec)
+        result["in_process"] = True
+    except Exception as exc:  # report, don't crash the whole benchmark
+        import traceback
+
+        traceback.print_exc()
+        result = dict(spec, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return result
+
+
+def _warm_up(device: str) -> None:
+    """One short run per device before in-process measurements, so that none of them pays context start-up."""
+    import napari_doubledip as dd
+    from napari_doubledip import samples as S
+
+    s = S.texture_composite(64)
+    t0 = time.perf_counter()
+    dd.segment(s.data, iterations=20, device=device, seed=0)
+    print(f"(warm-up on {device}: {time.perf_counter() - t0:.1f} s)", flush=True)
+
+
 def _fmt(x: Any, fmt: str, none: str = "n/a") -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return none
@@ -643,7 +701,8 @@ def periter_tables(results: list[dict[str, Any]]) -> str:
     rows = []
     policies = [("passive (package default)", "naive", "engine", "float32"),
                 ("spin-wait (OpenMP default)", "naive, spin-wait", "engine, spin-wait", "float32"),
-                ("passive (package default)", "naive", "engine, bf16", "bf16 autocast")]
+                ("passive (package default)", "naive", "engine, bf16", "bf16 autocast"),
+                ("passive (package default)", "naive", "engine, cudnn.benchmark", "float32, cudnn.benchmark")]
     for dev, s, t in ((d, s, t) for d in devices for s in sizes for t in thread_counts):
         for policy, naive, engine, precision in policies:
             n, e = by.get((naive, s, dev, t)), by.get((engine, s, dev, t))
@@ -698,6 +757,7 @@ def environment(args) -> dict[str, Any]:
                                 cwd=str(ROOT)).stdout.strip()
     except OSError:
         commit = ""
+    commit = commit or os.environ.get("BENCH_COMMIT", "")  # a copy of the tree without .git (e.g. a GPU host)
     try:
         load = os.getloadavg()
     except OSError:
@@ -711,6 +771,7 @@ def environment(args) -> dict[str, Any]:
         processor=platform.processor() or platform.machine(),
         cpu_count=os.cpu_count(),
         cpu_amx=_cpu_has_amx(),
+        gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         torch_threads_default=torch.get_num_threads(),
         omp_env={k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_", "GOMP_", "KMP_"))},
         load_average=load,
@@ -758,6 +819,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write PATH.md (tables) and PATH.json (all measurements)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per measurement before giving up")
     parser.add_argument("--verbose", action="store_true", help="show the workers' stderr")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every measurement in this process after one warm-up run per device (for GPUs, "
+                             "where a fresh process per measurement mostly times CUDA's start-up); peak RSS is "
+                             "then cumulative")
     parser.add_argument("--max-iterations", type=int, default=None, help=argparse.SUPPRESS)  # dev: cap all runs
     args = parser.parse_args(argv)
     if args._worker:
@@ -780,7 +845,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# napari-doubledip speed benchmark  ({env['date']}, commit {env['commit']}, torch {env['torch']}, "
           f"{env['cpu_count']} CPUs, load {env['load_average']})", flush=True)
     report: list[str] = [f"Benchmark {env['date']}, commit {env['commit']}, torch {env['torch']}, "
-                         f"{env['platform']}, {env['cpu_count']} logical CPUs, devices {devices}, "
+                         f"{env['platform']}, {env['cpu_count']} logical CPUs, GPU {env['gpu']}, "
+                         f"devices {devices}, "
                          f"reference mode {args.reference_mode}"]
     load = env["load_average"]
     if load and load[0] > 0.5:
@@ -792,6 +858,12 @@ def main(argv: list[str] | None = None) -> int:
         report.append(f"NOTE: all runs capped at {args.max_iterations} iterations (--max-iterations, dev only)")
     recipe_results: list[dict[str, Any]] = []
     periter_results: list[dict[str, Any]] = []
+    run = run_subprocess
+    if args.in_process:
+        run = run_in_process
+        report.append("In-process measurements (--in-process): peak RSS is the process's peak so far.")
+        for device in devices:
+            _warm_up(device)
 
     if "recipes" in sections:
         print("\n## Recipes: reference preset vs defaults\n", flush=True)
@@ -826,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
                                     recipe_results.append(res)
                                     continue
                                 spec["stop_after"] = WARMUP_ITERATIONS + args.estimate_iterations
-                        res = run_subprocess(spec, args.timeout, args.verbose)
+                        res = run(spec, args.timeout, args.verbose)
                         recipe_results.append(res)
                         print(stream_row(recipe_row(res)), flush=True)
         ok = [r for r in recipe_results if "skipped" not in r]
@@ -862,8 +934,10 @@ def main(argv: list[str] | None = None) -> int:
             if device == "cpu" and args.omp_spin:
                 variants += [("naive", "naive, spin-wait", {"OMP_WAIT_POLICY": None}),
                              ("engine", "engine, spin-wait", {"OMP_WAIT_POLICY": None})]
-            if device == "cpu" and _cpu_has_amx():
+            if (device == "cpu" and _cpu_has_amx()) or device.startswith("cuda"):
                 variants.append(("engine", "engine, bf16", {}))
+            if device.startswith("cuda"):  # cuDNN's autotuner: pays for fixed shapes, costs at the first steps
+                variants.append(("engine", "engine, cudnn.benchmark", {}))
             for size in sizes:
                 for threads in counts:
                     for impl, label, extra_env in variants:
@@ -872,8 +946,9 @@ def main(argv: list[str] | None = None) -> int:
                         spec = dict(kind="periter", impl=impl, label=label, env=extra_env, size=size,
                                     device=device, threads=threads, threads_req=threads,
                                     iterations=args.periter_iterations,
-                                    precision="bfloat16" if label.endswith("bf16") else "float32")
-                        res = run_subprocess(spec, args.timeout, args.verbose)
+                                    precision="bfloat16" if label.endswith("bf16") else "float32",
+                                    cudnn_benchmark=label.endswith("cudnn.benchmark"))
+                        res = run(spec, args.timeout, args.verbose)
                         periter_results.append(res)
                         msg = res.get("error") or f"{res['s_per_it']:.4f} s/it"
                         print(f"  {label:32s} {size:4d}px {device} threads={threads}: {msg}", flush=True)

@@ -8,6 +8,10 @@ import tempfile
 import numpy as np
 import pytest
 
+#: ``NAPARI_DOUBLEDIP_TEST_DEVICE=cuda`` runs every task call the tests make with ``device="cpu"`` on that device
+#: instead (a GPU correctness check of the task suite, ``benchmarks/gpu.sh``). Unset: the tests run as written.
+TEST_DEVICE = os.environ.get("NAPARI_DOUBLEDIP_TEST_DEVICE", "").strip()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Qt warns (once per process) when XDG_RUNTIME_DIR is unset; a private 0700 dir silences it.
@@ -15,6 +19,24 @@ def pytest_configure(config: pytest.Config) -> None:
         path = tempfile.mkdtemp(prefix="xdg-runtime-")
         os.chmod(path, 0o700)
         os.environ["XDG_RUNTIME_DIR"] = path
+
+
+@pytest.fixture(autouse=bool(TEST_DEVICE))
+def _redirect_device(monkeypatch):
+    """Send the tasks' CPU runs to ``NAPARI_DOUBLEDIP_TEST_DEVICE`` (autouse only when it is set)."""
+    import importlib
+
+    from napari_doubledip.solver import device as D
+
+    resolve = D.resolve_device
+
+    def redirected(device="auto"):
+        dev = resolve(device)
+        return resolve(TEST_DEVICE) if dev.type == "cpu" else dev
+
+    for name in ("segmentation", "transparency", "watermark", "dehaze", "video"):
+        module = importlib.import_module(f"napari_doubledip.tasks.{name}")
+        monkeypatch.setattr(module, "resolve_device", redirected)
 
 
 @pytest.fixture

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Everything a borrowed CUDA machine should run, in one go (benchmarks/README.md, "GPU"):
+#   1. the task test suite with every run sent to the GPU, plus tests/solver/test_cuda.py (CPU parity, memory);
+#   2. speed.py on CUDA: our defaults and the reference recipe (estimated from a short run) at 128/256/512 px,
+#      and the per-iteration comparison (naive loop, engine, bf16 autocast, cuDNN autotuner);
+#   3. precision.py on CUDA: float32 against bf16 autocast, speed and quality, every task at 512 px.
+# Needs only the solver's dependencies (torch with CUDA, numpy, scikit-image, scipy, pytest): no napari or Qt.
+# Each phase has a time limit, so one slow phase cannot starve the others; logs and tables go to OUTDIR.
+#
+#   bash benchmarks/gpu.sh OUTDIR [PYTHON]
+set -u
+OUT=${1:-results/gpu}
+PY=${2:-python3}
+cd "$(dirname "$0")/.."
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+phase() {  # phase NAME SECONDS COMMAND...
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name: start $(date +%T), limit ${limit}s"
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n "${TAIL:-40}" "$OUT/$name.log"
+  echo "== $name: rc=$rc, end $(date +%T)"
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
+"$PY" -c "import torch, numpy, skimage; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+torch.cuda.get_device_name(0), 'numpy', numpy.__version__, 'skimage', skimage.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
+
+XDIST=""
+"$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${JOBS:-6}"
+TAIL=25 phase tests "${TEST_LIMIT:-150}" env NAPARI_DOUBLEDIP_TEST_DEVICE=cuda "$PY" -m pytest -q -p no:cacheprovider \
+  $XDIST tests/solver/test_cuda.py tests/tasks
+TAIL=60 phase speed "${SPEED_LIMIT:-270}" "$PY" benchmarks/speed.py --device cuda --in-process \
+  --reference-full-sizes "" --sizes "${SIZES:-128,256,512}" --sections recipes,periter --out "$OUT/speed_cuda"
+TAIL=20 phase precision "${PRECISION_LIMIT:-120}" "$PY" benchmarks/precision.py --device cuda --size 512 \
+  --seeds 0 --out "$OUT/precision_cuda"
