@@ -12,7 +12,7 @@ set -u
 OUT=${1:-results/gpu}
 PY=${2:-python3}
 cd "$(dirname "$0")/.."
-mkdir -p "$OUT"
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 phase() {  # phase NAME SECONDS COMMAND...
   local name=$1 limit=$2
@@ -29,7 +29,10 @@ torch.cuda.get_device_name(0), 'numpy', numpy.__version__, 'skimage', skimage.__
 
 XDIST=""
 "$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${JOBS:-6}"
-TAIL=25 phase tests "${TEST_LIMIT:-150}" env NAPARI_DOUBLEDIP_TEST_DEVICE=cuda "$PY" -m pytest -q -p no:cacheprovider \
+# Failures are written as they happen (the phase may be cut off before pytest's summary); each worker keeps to a
+# few CPU threads, since on a GPU the tests wait on kernel launches, not on the cores.
+TAIL=25 phase tests "${TEST_LIMIT:-150}" env NAPARI_DOUBLEDIP_TEST_DEVICE=cuda OMP_NUM_THREADS=2 \
+  NAPARI_DOUBLEDIP_FAILURE_LOG="$OUT/test_failures.log" "$PY" -m pytest -v -rfE -p no:cacheprovider \
   $XDIST tests/solver/test_cuda.py tests/tasks
 TAIL=60 phase speed "${SPEED_LIMIT:-270}" "$PY" benchmarks/speed.py --device cuda --in-process \
   --reference-full-sizes "" --sizes "${SIZES:-128,256,512}" --sections recipes,periter --out "$OUT/speed_cuda"

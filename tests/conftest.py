@@ -11,6 +11,9 @@ import pytest
 #: ``NAPARI_DOUBLEDIP_TEST_DEVICE=cuda`` runs every task call the tests make with ``device="cpu"`` on that device
 #: instead (a GPU correctness check of the task suite, ``benchmarks/gpu.sh``). Unset: the tests run as written.
 TEST_DEVICE = os.environ.get("NAPARI_DOUBLEDIP_TEST_DEVICE", "").strip()
+#: ``NAPARI_DOUBLEDIP_FAILURE_LOG=path`` appends each failure's traceback to that file as it happens, so a run cut
+#: off by a time limit (a borrowed GPU's phase) still says what failed and why.
+FAILURE_LOG = os.environ.get("NAPARI_DOUBLEDIP_FAILURE_LOG", "").strip()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -19,6 +22,21 @@ def pytest_configure(config: pytest.Config) -> None:
         path = tempfile.mkdtemp(prefix="xdg-runtime-")
         os.chmod(path, 0o700)
         os.environ["XDG_RUNTIME_DIR"] = path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TEST_DEVICE:
+        skip = pytest.mark.skip(reason=f"CPU-only expectation; runs are sent to {TEST_DEVICE}")
+        for item in items:
+            if "cpu_only" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Under xdist the controller sees every worker's reports; write from there only, once per failure.
+    if FAILURE_LOG and report.failed and not os.environ.get("PYTEST_XDIST_WORKER"):
+        with open(FAILURE_LOG, "a", encoding="utf-8") as f:
+            f.write(f"==== {report.nodeid} ({report.when})\n{report.longreprtext}\n\n")
 
 
 @pytest.fixture(autouse=bool(TEST_DEVICE))
@@ -37,6 +55,12 @@ def _redirect_device(monkeypatch):
     for name in ("segmentation", "transparency", "watermark", "dehaze", "video"):
         module = importlib.import_module(f"napari_doubledip.tasks.{name}")
         monkeypatch.setattr(module, "resolve_device", redirected)
+
+
+@pytest.fixture
+def run_device() -> str:
+    """The device the tasks' ``device="cpu"`` runs actually use (``NAPARI_DOUBLEDIP_TEST_DEVICE`` or "cpu")."""
+    return TEST_DEVICE or "cpu"
 
 
 @pytest.fixture
