@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             for precision in PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]:
                 r = run_one(task, args.size, seed, precision, args.device)
                 rows.append(r)
+                threads = f"{r['threads']}t" if r["threads"] else args.device  # threads matter on the CPU only
                 print(f"{task:20s} seed {seed} {r['precision']:9s} {r['s_it'] or float('nan'):.4f} s/it "
-                      f"x {r['iterations']:4d} ({r['threads']}t)  {r['wall']:6.1f} s  "
+                      f"x {r['iterations']:4d} ({threads})  {r['wall']:6.1f} s  "
                       f"{speed.BENCHES[task].metric} {r['quality']:.3f}", flush=True)
     lines = ["| task | metric | float32: quality per seed (mean) | bfloat16: quality per seed (mean) | "
              "bf16 - fp32 | s/it fp32 → bf16 | wall fp32 / bf16 |", "| --- | --- | --- | --- | --- | --- | --- |"]
