@@ -1246,6 +1246,54 @@ def test_scribbles_in_another_pixel_grid_are_flagged(viewer, open_widget):
     assert len([m for m in seen if "not aligned" in m]) == 3
 
 
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_whole_stack_mask_of_a_4d_stack_corrects_the_next_run(viewer, open_widget, run_widget, warnings_shown,
+                                                                   axis):
+    """A (T, Z, Y, X) stack's whole-sequence mask sits on the slice it came from (length 1 on the other leading
+    axis); picked as scribbles for the same run it is read there, without an alignment warning."""
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((3, 4, 24, 24)).astype(np.float32), name="tz")
+    viewer.dims.set_current_step(0, 1)
+    viewer.dims.set_current_step(1, 2)
+    widget = open_widget(SEG, iterations=3)
+    widget.frames.value = "whole stack (video)"
+    widget.sequence_axis.value = axis
+    run_widget(widget)
+    mask = viewer.layers["tz mask"]
+    assert mask.data.shape == ((3, 1) if axis == 0 else (1, 4)) + (24, 24)
+    mask.data = np.zeros_like(mask.data)
+    sel = (slice(None), 0) if axis == 0 else (0, slice(None))
+    mask.data[sel + (slice(2, 12), slice(None))] = 1  # painted: a foreground band on every frame
+    widget.pickers["scribbles"].value = mask
+    hints = widget._prepare().kwargs["hints"]  # (a mask's hints: its regions' cores, 1 and 2)
+    assert hints.shape == (mask.data.shape[axis], 24, 24)
+    assert (hints[:, 5:9] == 1).all() and (hints[:, 16:] == 2).all()
+    assert not [m for m in warnings_shown if "not aligned" in m]
+    viewer.dims.set_current_step(1 - axis, 0)  # a slice the mask does not cover: napari shows none of it there
+    with pytest.raises(ValueError, match="no frame at the current slider position"):
+        widget._prepare()
+
+
+def test_a_frame_mask_given_back_is_aligned_and_a_shifted_one_is_not(viewer, open_widget, run_widget,
+                                                                     warnings_shown):
+    """A current-frame run's mask on a stack is placed on its frame (translate along T): picked as scribbles it is
+    aligned with the image; moved by part of a frame it is flagged, past the stack's end refused."""
+    viewer.add_image(np.random.default_rng(1).random((4, 24, 24)).astype(np.float32), name="s")
+    viewer.dims.set_current_step(0, 2)
+    widget = open_widget(SEG, iterations=3)
+    run_widget(widget)
+    mask = viewer.layers["s mask"]
+    assert mask.data.shape == (1, 24, 24) and tuple(mask.translate) == (2, 0, 0)
+    widget.pickers["scribbles"].value = mask
+    widget._prepare()
+    assert not [m for m in warnings_shown if "not aligned" in m]
+    mask.translate = (2.5, 0, 0)  # between two frames
+    widget._prepare()
+    assert len([m for m in warnings_shown if "not aligned" in m]) == 1
+    mask.translate = (4, 0, 0)  # past the image's last frame (and not at the slider)
+    assert widget.run() is None and "no frame at the current slider position" in widget.status.value
+
+
 def test_mixtures_placed_differently_are_flagged(viewer, open_widget, warnings_shown):
     viewer.add_image(np.zeros((16, 16), np.float32), name="a", scale=(2.0, 2.0))
     viewer.add_image(np.ones((16, 16), np.float32), name="b", scale=(2.0, 2.0))

@@ -271,7 +271,9 @@ class TaskWidget(Container):
         )
         self.preview_every = SpinBox(
             value=25, min=0, max=100_000, step=25, name="preview_every", label="preview every",
-            tooltip="Update the output layers every this many iterations while running (0 = no live preview).",
+            tooltip="Update the output layers while running at most once per this many iterations (0 = no live "
+            "preview); updates come at the solver's check points, every 25 iterations (more apart on long "
+            "stacks).",
         )
         self.keep_partial = CheckBox(
             value=False, name="keep_partial", label="keep partial result on cancel",
@@ -1139,8 +1141,12 @@ def _sample_set(layer: Any) -> str | None:
 
 
 def _aligned(layer: Any, image: Any) -> bool:
-    """Whether two layers put the axes they share (the trailing ones: Y, X and any frame axes) at the same world
-    positions: their whole data-to-world transforms (scale, translate, rotate, shear, affine) agree there."""
+    """Whether two layers' pixels meet on the axes they share (the trailing ones: Y, X and any frame axes).
+
+    Their data-to-world transforms (scale, translate, rotate, shear, affine) must agree there, except that a
+    layer may start a whole number of frames into the image along a frame axis, its frames within the image's
+    (a mask placed on the frame it was computed from, or a few frames collected from a longer stack).
+    """
     n = min(layer.ndim, image.ndim)
     # a layer at the level a multiscale image is read at (an earlier run's mask) lines up with its averaged pixels
     zoom = np.ones(n)
@@ -1149,13 +1155,28 @@ def _aligned(layer: Any, image: Any) -> bool:
         zoom[-2:] = level_zoom(image)
     # within a thousandth of the image's smallest pixel (world units may be metres: scales of 1e-7)
     tol = 1e-3 * float(np.abs(np.asarray(image.scale, dtype=float)[-n:]).min())
-    for p in np.vstack([np.zeros(n), 10.0 * np.eye(n)]):  # the origin and a step along each shared axis
+
+    def pair(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # world points of data point p (shared axes)
         a = np.asarray(layer.data_to_world(np.concatenate([np.zeros(layer.ndim - n), p])), dtype=float)
         q = p * zoom + (zoom - 1) / 2
         b = np.asarray(image.data_to_world(np.concatenate([np.zeros(image.ndim - n), q])), dtype=float)
-        if not np.allclose(a[-n:], b[-n:], rtol=0, atol=tol):
+        return a[-n:], b[-n:]
+
+    a0, b0 = pair(np.zeros(n))
+    for p in 10.0 * np.eye(n):  # a step along each shared axis: the same scale, rotation, shear
+        a, b = pair(p)
+        if not np.allclose(a - a0, b - b0, rtol=0, atol=tol):
             return False
-    return True
+    # the layer's origin in the image's data coordinates: on Y, X the image's; on frame axes a whole frame in
+    world = np.asarray(image.data_to_world(np.zeros(image.ndim)), dtype=float)
+    world[-n:] = a0
+    offset = np.asarray(image.world_to_data(world), dtype=float)[-n:] - (zoom - 1) / 2
+    if not np.allclose(offset[-2:], 0, rtol=0, atol=1e-3):
+        return False
+    frames, start = offset[:-2], np.round(offset[:-2])
+    stop = start + np.asarray(layer_array_shape(layer)[-n:-2])
+    inside = (start >= 0) & (stop <= np.asarray(layer_array_shape(image)[-n:-2]))
+    return bool(np.allclose(frames, start, rtol=0, atol=1e-3) and inside.all())
 
 
 def _place(

@@ -287,6 +287,13 @@ def read_labels(
         axis = index.index(None) if index is not None and None in index else 0
         if index is not None and labels.shape == (*lead, *own):
             return _fit(labels[_selection(index)], shape)
+        if index is not None and labels.ndim - 2 == len(lead) and labels.shape[axis] == lead[axis] and (
+            tuple(labels.shape[-2:]) == own
+        ):
+            # The whole sequence on fewer positions of the other leading axes (an earlier whole-stack run's mask,
+            # placed on the slice it came from): read where the slider is, as napari shows it.
+            at = current_frame(layer, viewer, strict=True)
+            return _fit(labels[tuple(slice(None) if i == axis else at[i] for i in range(len(lead)))], shape)
         k, first = labels.ndim - 2, len(lead) - (labels.ndim - 2)
         if index is not None and 0 < k < len(lead) and labels.shape == (*lead[first:], *own):
             # Fewer leading axes than the image: napari lines them up with the image's last ones (e.g. (T, Y, X)
