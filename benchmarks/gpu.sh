@@ -2,7 +2,7 @@
 # Everything a borrowed CUDA machine should run, in one go (benchmarks/README.md, "GPU"):
 #   1. the task test suite with every run sent to the GPU, plus tests/solver/test_cuda.py (CPU parity, memory);
 #   2. speed.py on CUDA: our defaults and the reference recipe (estimated from a short run) at 128/256/512 px,
-#      and the per-iteration comparison (naive loop, engine, bf16 autocast, cuDNN autotuner);
+#      then, as a phase of its own, the per-iteration comparison (naive loop, engine, bf16, cuDNN autotuner);
 #   3. precision.py on CUDA: float32 against bf16 autocast, speed and quality, every task at 512 px.
 # Needs only the solver's dependencies (torch with CUDA, numpy, scikit-image, scipy, pytest): no napari or Qt.
 # Each phase has a time limit, so one slow phase cannot starve the others; logs and tables go to OUTDIR.
@@ -34,7 +34,9 @@ XDIST=""
 TAIL=25 phase tests "${TEST_LIMIT:-150}" env NAPARI_DOUBLEDIP_TEST_DEVICE=cuda OMP_NUM_THREADS=2 \
   NAPARI_DOUBLEDIP_FAILURE_LOG="$OUT/test_failures.log" "$PY" -m pytest -v -rfE -p no:cacheprovider \
   $XDIST tests/solver/test_cuda.py tests/tasks
-TAIL=60 phase speed "${SPEED_LIMIT:-270}" "$PY" benchmarks/speed.py --device cuda --in-process \
-  --reference-full-sizes "" --sizes "${SIZES:-128,256,512}" --sections recipes,periter --out "$OUT/speed_cuda"
+TAIL=60 phase speed "${SPEED_LIMIT:-250}" "$PY" benchmarks/speed.py --device cuda --in-process \
+  --reference-full-sizes "" --sizes "${SIZES:-128,256,512}" --sections recipes --out "$OUT/speed_cuda"
+TAIL=30 phase periter "${PERITER_LIMIT:-60}" "$PY" benchmarks/speed.py --device cuda --in-process \
+  --sizes 128,512 --sections periter --periter-iterations 40 --out "$OUT/periter_cuda"
 TAIL=20 phase precision "${PRECISION_LIMIT:-120}" "$PY" benchmarks/precision.py --device cuda --size 512 \
   --seeds 0 --out "$OUT/precision_cuda"
