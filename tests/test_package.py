@@ -258,3 +258,19 @@ def test_elapsed_is_the_whole_call(monkeypatch):
             next(gen)
     except StopIteration as done:
         assert done.value.elapsed >= 0.5
+
+
+def test_top_level_manifest_is_the_packaged_one():
+    """The design card keeps a ``napari.yaml`` at the top level; npe2 reads the packaged copy (editable and wheel
+    installs alike), so the two must not drift."""
+    from pathlib import Path
+
+    top = Path(__file__).parents[1] / "napari.yaml"
+    packaged = Path(dd.__file__).with_name("napari.yaml")
+    assert top.read_text(encoding="utf-8") == packaged.read_text(encoding="utf-8")
+
+
+def test_every_result_is_a_run_info():
+    for name in dd.__all__:
+        if name.endswith("Result"):
+            assert issubclass(getattr(dd, name), dd.RunInfo), name

@@ -44,6 +44,7 @@ _LAZY = {
     "DehazeResult": ".tasks.dehaze",
     "Progress": ".solver.progress",
     "iterate": ".tasks._common",
+    "RunInfo": ".tasks._common",
     "available_devices": ".solver.device",
 }
 
@@ -52,7 +53,7 @@ __all__ = [*_LAZY, "__version__"]
 if TYPE_CHECKING:  # pragma: no cover; for type checkers and IDEs (the names are in __all__)
     from .solver.device import available_devices  # noqa: F401
     from .solver.progress import Progress  # noqa: F401
-    from .tasks._common import iterate  # noqa: F401
+    from .tasks._common import RunInfo, iterate  # noqa: F401
     from .tasks.dehaze import DehazeResult, dehaze  # noqa: F401
     from .tasks.segmentation import SegmentationResult, segment  # noqa: F401
     from .tasks.transparency import LayersResult, separate_layers  # noqa: F401

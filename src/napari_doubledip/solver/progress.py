@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass
 class Progress:
-    """A progress report yielded by :func:`optimise` (and by every task's ``iterate``).
+    """A progress report yielded by :func:`optimise` and by ``napari_doubledip.iterate(task_function, ...)``.
 
     Attributes
     ----------

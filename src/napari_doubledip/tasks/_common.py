@@ -168,6 +168,20 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     function, ``progress=`` included (called with each report before it is yielded). ``func``, ``stop`` and
     ``progress`` are checked at the call; the inputs, like the rest of the set-up, at the first ``next()``.
 
+    Parameters
+    ----------
+    func
+        A task function of this package (``dd.segment``, ``dd.separate_layers``, ``dd.segment_video``,
+        ``dd.separate_video_layers``, ``dd.remove_watermark``, ``dd.dehaze``).
+    *args, **kwargs
+        Its arguments.
+
+    Returns
+    -------
+    Generator
+        Yields a :class:`~napari_doubledip.Progress` per report; its return value (``StopIteration.value``) is
+        the task's result, e.g. a :class:`~napari_doubledip.SegmentationResult`.
+
     Examples
     --------
     >>> import numpy as np, napari_doubledip as dd

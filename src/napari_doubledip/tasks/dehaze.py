@@ -100,6 +100,9 @@ DENSE_WEIGHTS = {**WEIGHTS, "airlight_prior": 1.0, "airlight_prior_end": 1.0}
 class DehazeResult(RunInfo):
     """Result of :func:`dehaze`.
 
+    Besides the attributes below, every result has the run's fields of :class:`~napari_doubledip.RunInfo`
+    (``params``, ``seed``, ``device``, ``iterations``, ``elapsed``, ``stopped``, ``history``, ...).
+
     Attributes
     ----------
     clean

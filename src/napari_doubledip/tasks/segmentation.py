@@ -63,6 +63,9 @@ Hints = Union[str, None, np.ndarray, tuple, list, dict]
 class SegmentationResult(RunInfo):
     """Result of :func:`segment`.
 
+    Besides the attributes below, every result has the run's fields of :class:`~napari_doubledip.RunInfo`
+    (``params``, ``seed``, ``device``, ``iterations``, ``elapsed``, ``stopped``, ``history``, ...).
+
     Attributes
     ----------
     mask

@@ -154,6 +154,9 @@ def estimate_alphas(
 class LayersResult(RunInfo):
     """Result of :func:`separate_layers`.
 
+    Besides the attributes below, every result has the run's fields of :class:`~napari_doubledip.RunInfo`
+    (``params``, ``seed``, ``device``, ``iterations``, ``elapsed``, ``stopped``, ``history``, ...).
+
     Attributes
     ----------
     layers

@@ -178,6 +178,9 @@ class _StageReports:
 class VideoSegmentationResult(RunInfo):
     """Result of :func:`segment_video`.
 
+    Besides the attributes below, every result has the run's fields of :class:`~napari_doubledip.RunInfo`
+    (``params``, ``seed``, ``device``, ``iterations``, ``elapsed``, ``stopped``, ``history``, ...).
+
     Attributes
     ----------
     masks
@@ -364,7 +367,8 @@ def segment_video(
         As in :func:`napari_doubledip.segment`: with scribbles, automatic hints fill in (every frame's, inside its
         box if it has one) where the scribbles mark nothing; ``False``: the scribbles alone.
     iterations
-        Optimisation steps; ``None`` = the measured default (``DEFAULTS["segment"]``). The cost of a step does
+        Optimisation steps; ``None`` = the measured default (``DEFAULTS["segment"]``: 400 up to 20 frames, then
+        ``400 * sqrt(T / 20)``, e.g. 894 for 100 frames; :func:`default_iterations`). The cost of a step does
         not depend on ``T``. As for one image, the run ends earlier once the refined masks have settled
         (watched on up to 16 evenly spaced frames; ``r.iterations`` says how many steps ran).
     max_size
@@ -495,6 +499,9 @@ def segment_video(
 @dataclass(kw_only=True)
 class VideoLayersResult(RunInfo):
     """Result of :func:`separate_video_layers`.
+
+    Besides the attributes below, every result has the run's fields of :class:`~napari_doubledip.RunInfo`
+    (``params``, ``seed``, ``device``, ``iterations``, ``elapsed``, ``stopped``, ``history``, ...).
 
     Attributes
     ----------

@@ -114,6 +114,9 @@ Box = Any  # (y0, x0, y1, x1), a boolean mask, napari rectangle corners (k, 2) /
 class WatermarkResult(RunInfo):
     """Result of :func:`remove_watermark`.
 
+    Besides the attributes below, every result has the run's fields of :class:`~napari_doubledip.RunInfo`
+    (``params``, ``seed``, ``device``, ``iterations``, ``elapsed``, ``stopped``, ``history``, ...).
+
     Attributes
     ----------
     clean
@@ -500,7 +503,10 @@ def remove_watermark(
         ``(k, 2)`` corner points (a napari Shapes rectangle: the pixels it overlaps, as in the widget; a Shapes
         layer's ``data`` holding one rectangle works as is, and so do ``(4, D)`` corners from a layer on a
         stack: the last two coordinates are ``(y, x)``). Required for a single image, optional for several.
-    iterations, max_size, device, seed, preset, precision, stop, progress
+    iterations, max_size
+        ``None`` = the measured defaults (``DEFAULTS``): 400 iterations at a working size of 128 px, or up to
+        192 px when a small box is optimised on a crop around it.
+    device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`.
 
     Returns
