@@ -8,7 +8,7 @@ import pytest
 
 import napari_doubledip as dd
 from napari_doubledip import samples
-from napari_doubledip._widgets._base import _split, _zoom
+from napari_doubledip._widgets._base import _aligned, _split, _zoom
 from napari_doubledip._widgets._devices import DEVICES, DeviceChoice
 from napari_doubledip._widgets._layers import (
     OutputLayers,
@@ -459,6 +459,39 @@ def test_labels_with_fewer_leading_axes_line_up_with_the_last_ones(viewer):
     _frames, index = read_image(image, viewer, whole_stack=True, axis=1)  # T is the sequence
     got = read_labels(scribbles, image, viewer, whole_stack=True, index=index)
     assert got.shape == (3, 8, 9) and got[1, 4, 4] == 1 and got.sum() == 1
+
+
+def test_whole_sequence_labels_on_one_slice_are_read_there(viewer):
+    """(T, Z, Y, X) image, T the sequence: labels (T, 1, Y, X) placed at Z = 2 (a whole-stack run's mask) are read
+    at the slider's Z, also with the slider past the image's frames on T (read whole); at a Z they do not
+    cover, an error."""
+    image = viewer.add_image(np.zeros((5, 3, 8, 9), np.float32))
+    viewer.add_image(np.zeros((10, 3, 8, 9), np.float32))  # a longer layer: the T slider goes past the image
+    labels = viewer.add_labels(np.zeros((5, 1, 8, 9), np.uint8), translate=(0, 2, 0, 0))
+    labels.data[3, 0, 4, 4] = 1
+    viewer.dims.set_current_step(0, 8)
+    viewer.dims.set_current_step(1, 2)
+    _frames, index = read_image(image, viewer, whole_stack=True, axis=0)
+    got = read_labels(labels, image, viewer, whole_stack=True, index=index)
+    assert got.shape == (5, 8, 9) and got[3, 4, 4] == 1 and got.sum() == 1
+    assert _aligned(labels, image)
+    viewer.dims.set_current_step(1, 0)
+    _frames, index = read_image(image, viewer, whole_stack=True, axis=0)
+    with pytest.raises(ValueError, match="no frame at the current slider position"):
+        read_labels(labels, image, viewer, whole_stack=True, index=index)
+
+
+def test_alignment_allows_whole_frame_offsets_within_the_stack():
+    """A layer may start a whole number of frames into a stack (grey or RGB), its frames within the image's."""
+    for rgb in (False, True):
+        data = np.zeros((40, 16, 16, 3) if rgb else (40, 16, 16), np.float32)  # more frames than rows
+        image = napari.layers.Image(data, rgb=rgb, scale=(2.0, 0.5, 0.5))
+        frame = napari.layers.Labels(np.zeros((1, 16, 16), np.uint8), scale=(2.0, 0.5, 0.5))
+        for t, ok in [(30, True), (39, True), (40, False), (-1, False), (30.5, False)]:
+            frame.translate = (2.0 * t, 0, 0)
+            assert _aligned(frame, image) is ok, (rgb, t)
+        frame.translate = (60.0, 0.25, 0)  # on frame 30, half a pixel off in Y
+        assert not _aligned(frame, image)
 
 
 def test_a_working_size_preview_is_resized_to_the_frame():

@@ -1174,8 +1174,8 @@ def _aligned(layer: Any, image: Any) -> bool:
     if not np.allclose(offset[-2:], 0, rtol=0, atol=1e-3):
         return False
     frames, start = offset[:-2], np.round(offset[:-2])
-    stop = start + np.asarray(layer_array_shape(layer)[-n:-2])
-    inside = (start >= 0) & (stop <= np.asarray(layer_array_shape(image)[-n:-2]))
+    lengths = [np.asarray(layer_array_shape(x)[: x.ndim][-n:-2]) for x in (layer, image)]  # (no RGB axis)
+    inside = (start >= 0) & (start + lengths[0] <= lengths[1])
     return bool(np.allclose(frames, start, rtol=0, atol=1e-3) and inside.all())
 
 

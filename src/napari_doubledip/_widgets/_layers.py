@@ -111,11 +111,14 @@ def frame_shape(layer: Any) -> tuple[int, int]:
     return tuple(shape[-3:-1]) if getattr(layer, "rgb", False) else tuple(shape[-2:])
 
 
-def current_frame(layer: Any, viewer: Any, strict: bool = False) -> tuple[int, ...]:
+def current_frame(
+    layer: Any, viewer: Any, strict: bool = False, free: tuple[int, ...] = ()
+) -> tuple[int, ...]:
     """Data indices of the leading (non-YX) axes at the viewer's current slider position.
 
     A position beyond the layer's frames is clipped to its first or last frame, or, with ``strict``, a
-    ``ValueError`` (napari shows nothing of the layer there: e.g. scribbles on fewer frames than the image).
+    ``ValueError`` (napari shows nothing of the layer there: e.g. scribbles on fewer frames than the image),
+    except on the axes in ``free`` (read whole by the caller: always clipped).
     """
     lead = layer.ndim - 2
     if lead <= 0:
@@ -124,8 +127,8 @@ def current_frame(layer: Any, viewer: Any, strict: bool = False) -> tuple[int, .
     data_pos = np.asarray(layer.world_to_data(point), dtype=float)
     shape = layer_array_shape(layer)
     index = []
-    for p, n in zip(data_pos[:lead], shape[:lead], strict=True):
-        if strict and not -0.5 <= p < n - 0.5:
+    for i, (p, n) in enumerate(zip(data_pos[:lead], shape[:lead], strict=True)):
+        if strict and i not in free and not -0.5 <= p < n - 0.5:
             raise ValueError(
                 f"layer {layer.name!r} has no frame at the current slider position (its frames: 0-{n - 1}); "
                 "move the slider to one of its frames or give it one per frame of the image"
@@ -292,7 +295,7 @@ def read_labels(
         ):
             # The whole sequence on fewer positions of the other leading axes (an earlier whole-stack run's mask,
             # placed on the slice it came from): read where the slider is, as napari shows it.
-            at = current_frame(layer, viewer, strict=True)
+            at = current_frame(layer, viewer, strict=True, free=(axis,))
             return _fit(labels[tuple(slice(None) if i == axis else at[i] for i in range(len(lead)))], shape)
         k, first = labels.ndim - 2, len(lead) - (labels.ndim - 2)
         if index is not None and 0 < k < len(lead) and labels.shape == (*lead[first:], *own):
