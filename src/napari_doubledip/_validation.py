@@ -160,7 +160,7 @@ def _check_array(x: object, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
     if arr.dtype == bool:
         arr = arr.astype(np.float32)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype.kind not in "iuf":  # (not np.issubdtype(.., np.integer): timedelta64 passes that)
         raise TypeError(f"{name} must have a numeric dtype, got {arr.dtype}")
     return arr
 
@@ -369,7 +369,16 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
         for value, m, part in zip((1, 2), hints, _HINT_KEYS, strict=True):
             if m is None:
                 continue
-            on = np.broadcast_to(_hint_array(m, f"hints {part} mask", shapes) != 0, full)
+            arr = _hint_array(m, f"hints {part} mask", shapes)
+            if arr.dtype != bool and set(np.unique(arr).tolist()) == {0, 1, 2}:
+                # e.g. per-frame label images of a 2-frame clip given as a list: each would be read as a mask,
+                # its 2s (background) as marked like its 1s
+                raise ValueError(
+                    f"hints {part} mask holds 0, 1 and 2, like a label image: a tuple or list of two is read as "
+                    "(foreground_mask, background_mask); pass a label image (or per-frame label images) as one "
+                    "array, e.g. np.stack(labels)"
+                )
+            on = np.broadcast_to(arr != 0, full)
             labels[on] = value
             marked.append(on)
         if len(marked) == 2 and bool((marked[0] & marked[1]).any()):

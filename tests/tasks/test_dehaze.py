@@ -50,6 +50,9 @@ def test_airlight_override_and_validation():
         dd.dehaze(s.data, airlight="white", iterations=1)
     with pytest.raises(TypeError, match="airlight"):
         dd.dehaze(s.data, airlight=True, iterations=1)  # not 1.0
+    for other in (np.array([0.9 + 0.5j] * 3), np.array([1, 1, 1], "m8[s]"), "0.9"):  # not read as a number
+        with pytest.raises(TypeError, match="airlight"):
+            dd.dehaze(s.data, airlight=other, iterations=1)
     with pytest.raises(ValueError, match="airlight .* beyond the float32 range"):  # else inf maps, black image
         dd.dehaze(s.data, airlight=1e39, iterations=1)
     with pytest.raises(ValueError, match="image"):

@@ -167,6 +167,7 @@ def test_working_size_and_full_resolution_output():
         (np.full((16, 16), np.nan), "NaN"),
         (np.where(np.eye(16) > 0, np.inf, 0.5), r"NaN or infinite values \(16 of 256.*np.nan_to_num"),
         (np.array([["a"] * 16] * 16), "numeric"),
+        (np.ones((16, 16), "m8[s]"), "numeric dtype, got timedelta64"),  # (np.integer in numpy's hierarchy)
         (np.full((16, 16), 1e40), "float32 range"),  # the results (float32) could not hold it: inf / NaN
         (np.where(np.eye(16) > 0, 1e308, -1e308), "float32 range"),  # its span overflows even float64
     ],
@@ -333,7 +334,8 @@ def test_a_box_with_scribbles_or_without_hints():
     real = segmentation.build_task
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(segmentation, "build_task", lambda *a, **k: held.append(k["held"]) or real(*a, **k))
-        r = dd.segment(img, hints=labels, box=box, iterations=5, device="cpu", seed=0)
+        with pytest.warns(UserWarning, match="9 pixels of foreground hints lie outside the box"):
+            r = dd.segment(img, hints=labels, box=box, iterations=5, device="cpu", seed=0)
     assert held[0][0].sum() > 0 and not (held[0][0] * held[0][1]).any()
     assert (r.hints[50:53, 50:53] == 2).all() and not r.mask[~box].any()
     # a loose rectangle clipped to the image covers all of it: accepted, no outside

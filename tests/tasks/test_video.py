@@ -202,6 +202,9 @@ def test_segment_video_hints_as_a_mask_pair(rng):
         dd.segment_video(frames, hints=(fg, fg), iterations=1)
     with pytest.raises(ValueError, match="foreground mask"):
         dd.segment_video(frames, hints=(fg[:8], None), iterations=1)
+    # per-frame label images as a list of two would be read as the pair, their 2s as marked: refused
+    with pytest.raises(ValueError, match="like a label image.*np.stack"):
+        dd.segment_video(frames, hints=list(labels), iterations=1)
 
 
 def test_segment_video_hints_follow_the_rules_of_segment(rng):
@@ -502,3 +505,10 @@ def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():
     np.testing.assert_array_equal(alone.hints, expected)
     assert not r.masks[[0, 1, 3]][:, out].any()
     assert np.mean([iou(m, t) for m, t in zip(r.masks[[0, 1, 3]], truth[[0, 1, 3]])]) > 0.8
+    # foreground scribbled outside a frame's box is ignored there, and said; outside no box it counts
+    labels[1, 44:46, 0:2] = 1  # frame 1 has a box: 4 pixels outside it
+    labels[2, 44:46, 0:2] = 1  # frame 2 has none
+    with pytest.warns(UserWarning, match="^4 pixels of foreground hints lie outside the box"):
+        r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, auto_fill=False, iterations=1,
+                             device="cpu", seed=0)
+    assert (r.hints[1, 44:46, 0:2] == 2).all() and (r.hints[2, 44:46, 0:2] == 1).all()

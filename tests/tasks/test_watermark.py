@@ -47,6 +47,7 @@ def test_box_from_a_napari_shapes_layer_as_is():
         ((5, 9, 8, 2), "empty"),
         (np.zeros((16, 16), bool), "empty"),
         (np.zeros((8, 8), bool), "shape"),
+        (np.ones((3, 16, 16), np.uint8), r"image's shape \(16, 16\), got \(3, 16, 16\).*box per frame"),
         (np.ones((16, 16), bool), "whole image"),
         ((1, 2, 3), "box"),
         ((0, 0, np.nan, 4), "NaN"),

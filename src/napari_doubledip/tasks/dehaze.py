@@ -209,12 +209,13 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         return None
     msg = f"airlight must be a number or a sequence of {channels} numbers, got {airlight!r}"
     try:
-        boolean = np.asarray(airlight).dtype == bool  # True would pass as 1.0
-        arr = np.asarray(airlight, dtype=np.float64)
+        raw = np.asarray(airlight)
+        # bool would pass as 1.0, complex lose its imaginary part, a string or timedelta be read as a number
+        if raw.dtype.kind not in "iufO":
+            raise TypeError(msg)
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(msg) from exc
-    if boolean:
-        raise TypeError(msg)
     if arr.ndim == 0:
         arr = np.full(channels, float(arr))
     if arr.shape != (channels,):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_image, check_iterations, check_seed, hint_labels, working_shape
+from .._validation import as_image, check_iterations, check_seed, hint_labels, warn, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
@@ -205,6 +205,17 @@ def box_bounds(mask: np.ndarray) -> list[int]:
     """``[y0, x0, y1, x1]`` bounding box (end exclusive) of a bool box mask, as recorded in ``params``."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     return [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1]
+
+
+def warn_foreground_outside(foreground: np.ndarray, boxes: list[np.ndarray | None]) -> None:
+    """Warn when foreground scribbles (bool ``(T, H, W)``, one frame per entry of ``boxes``, the frames' bool
+    box masks or ``None``) lie outside their frame's box: the box wins there (its outside is background)."""
+    count = sum(int((f & ~b).sum()) for f, b in zip(foreground, boxes, strict=True) if b is not None)
+    if count:
+        warn(
+            f"{count} pixel{'s' if count > 1 else ''} of foreground hints lie outside the box and are ignored "
+            "(outside the box is background); widen the box to keep them"
+        )
 
 
 def hold_outside(
@@ -499,6 +510,8 @@ def segment(
         bg_w, user = fg_w.clone(), True
     else:
         fg_full, bg_full = _user_hint_masks(hints, dev, tuple(size))
+        if box is not None:
+            warn_foreground_outside(fg_full[None].cpu().numpy(), [bmask])
         fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True
         if auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()

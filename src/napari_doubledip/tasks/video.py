@@ -209,11 +209,13 @@ def _video_hints(
     stop: StopRequest = None,
     boxes: list[torch.Tensor | None] | None = None,
     auto_fill: bool = True,
+    full_boxes: list[np.ndarray | None] | None = None,
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool, bool, tuple | None]]:
     """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float), whether they are the user's (held for the whole
     run), whether a stop request ended them early, and the ``held`` pair for :func:`segmentation.build_task`.
     ``boxes``: per frame, ``None`` or the working-size bool mask of its box, inside which a frame's automatic
-    hints are computed (on the box's surroundings, as for one image). Scribbles are read as
+    hints are computed (on the box's surroundings, as for one image); ``full_boxes`` the same boxes at full
+    size (bool ``(H, W)``; foreground scribbled outside them is ignored, with a warning). Scribbles are read as
     :func:`napari_doubledip.segment` reads them: held, and with ``auto_fill`` every frame's automatic hints fill in
     (fading) where they mark nothing.
 
@@ -233,6 +235,8 @@ def _video_hints(
         fg = torch.zeros((n, *ws), dtype=torch.bool, device=work.device)
         return *_exclusive(fg, fg.clone()), True, False, None
     labels = hint_labels(hints, full_shape, frames=n)  # the rules segment() shares
+    if full_boxes is not None:
+        seg.warn_foreground_outside(labels == 1, full_boxes)
     fg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 1])
     bg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 2])
     if not auto_fill:
@@ -427,7 +431,9 @@ def segment_video(
         keep = full_boxes  # the masks are cut to the boxes (bool (H, W) per frame; one array for a shared box)
         boxes = [None if b is None else seg.shrink_mask(torch.from_numpy(b).to(dev), ws) for b in full_boxes]
     planned = planned_iterations("video_segmentation", preset, iterations, its)  # (for the set-up's reports)
-    fg_w, bg_w, user, stopped, held = yield from _video_hints(hints, work, size, planned, stop, boxes, auto_fill)
+    fg_w, bg_w, user, stopped, held = yield from _video_hints(
+        hints, work, size, planned, stop, boxes, auto_fill, full_boxes
+    )
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
         stop = _always_stop
     outside = None

@@ -171,6 +171,11 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
         raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
     if arr.dtype.kind not in "biuf":  # (not complex)
         raise TypeError(f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}")
+    if arr.ndim == 3 and arr.shape[1:] == (h, w):  # masks of several frames, not corner points
+        raise ValueError(
+            f"box mask must have the image's shape {(h, w)}, got {arr.shape}; for a box per frame of a video, "
+            "pass {frame index: box}"
+        )
     if arr.ndim == 3 and arr.dtype != bool and arr.shape[1] >= 2 and arr.shape[2] >= 2:  # (shapes, k, D) corners
         if arr.shape[0] != 1:
             raise ValueError(f"box must be one rectangle, got {arr.shape[0]} shapes (corners shaped {arr.shape})")
