@@ -710,6 +710,39 @@ def test_array_likes_are_wrapped_in_slabs_that_load_a_few_at_a_time(monkeypatch)
     assert max(k[0].stop for k in store.reads) == 32  # the second half was never read
 
 
+def test_an_in_memory_wrapper_with_compute_is_not_taken_for_dask():
+    """An xarray.DataArray holding numpy has ``compute`` and ``chunks = None``: wrapped and loaded like any
+    array-like, not read as a dask array (its None chunks failed the load: "'NoneType' object is not
+    iterable")."""
+    import threading
+
+    from napari_doubledip._widgets import _layers, _worker
+
+    class InMemory:  # what the widget reads of a numpy-backed DataArray
+        chunks = None
+
+        def __init__(self, a):
+            self.a, self.shape, self.dtype, self.ndim, self.nbytes = a, a.shape, a.dtype, a.ndim, a.nbytes
+
+        def compute(self):
+            return self
+
+        def __getitem__(self, key):
+            return self.a[key]
+
+        def __array__(self, dtype=None, copy=None):
+            return self.a
+
+    a = np.arange(24 * 20, dtype=np.uint16).reshape(24, 20)
+    assert not _worker._is_lazy(InMemory(a)) and _worker._is_lazy(_layers.lazy_array(a))
+    x = _layers.lazy_array(InMemory(a))
+    gen = _worker._load((x,), {}, threading.Event())
+    with pytest.raises(StopIteration) as end:
+        while True:
+            next(gen)
+    np.testing.assert_array_equal(end.value.value[0][0], a)
+
+
 def test_a_frame_without_a_region_says_where_the_regions_are(viewer):
     """Over a stack, napari's "new shapes" layer puts a rectangle on the frame it was drawn on; the current
     frame's run elsewhere is refused with the frames that have one and how to draw one for every frame."""

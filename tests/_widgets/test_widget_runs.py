@@ -283,6 +283,25 @@ def test_frames_run_one_by_one_accumulate_in_one_stack(viewer, open_widget, run_
     assert layer.metadata["frames"] == [[2], [0], [1]] and layer.data[1].any()
     np.testing.assert_allclose(layer.translate, (0.0, 5.0, 1.0))
     np.testing.assert_array_equal(layer.data[2], first["mask"][0])
+    # The input grows by a frame (a live acquisition): a cancelled run on it leaves the stack as it was, a
+    # finished one grows the stack, keeping the frames collected.
+    kept = np.array(layer.data, copy=True)
+    viewer.layers["movie"].data = np.concatenate([stack, stack[:1]])
+    viewer.dims.set_current_step(0, 3)
+    widget.iterations.value = 1000
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.yielded, timeout=120_000):
+        worker.start()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        widget.cancel()
+    np.testing.assert_array_equal(viewer.layers["movie mask"].data, kept)
+    assert viewer.layers["movie mask"].metadata["frames"] == [[2], [0], [1]]
+    widget.iterations.value = 10
+    run_widget(widget)
+    layer = viewer.layers["movie mask"]
+    assert layer.data.shape == (4, 32, 32) and layer.metadata["frames"] == [[2], [0], [1], [3]]
+    np.testing.assert_array_equal(layer.data[:3], kept)
+    assert layer.data[3].any()
 
 
 def test_over_the_stack_limit_every_part_keeps_one_frame_and_says_so(
@@ -373,6 +392,16 @@ def test_a_frame_after_a_whole_stack_run_is_patched_into_it(viewer, open_widget,
     viewer.dims.set_current_step(0, 2)
     run_widget(widget)
     assert viewer.layers["movie mask"].metadata["stack_run"] == md["stack_run"]
+    # frames still being acquired: the input grows, a new frame's result joins the stack, the others kept
+    kept = np.array(viewer.layers["movie mask"].data, copy=True)
+    viewer.layers["movie"].data = np.concatenate([stack, stack[:1]])
+    viewer.dims.set_current_step(0, 3)
+    run_widget(widget)
+    layer = viewer.layers["movie mask"]
+    assert layer.data.shape == (4, 32, 32) and names(viewer).count("movie mask") == 1
+    np.testing.assert_array_equal(layer.data[:3], kept)
+    assert layer.data[3].any() and layer.metadata["frames"] == [[0], [1], [2], [3]]
+    assert layer.metadata["stack_run"] == md["stack_run"]
 
 
 @pytest.mark.parametrize("title", [SEG, TRANS])
@@ -530,6 +559,13 @@ def test_colour_data_opened_as_a_stack_is_explained(viewer, open_widget, errors)
     widget.pickers["image"].value = viewer.layers["two"]
     assert widget.run() is None
     assert "32 frames of 32x2 pixels" in errors[-1] and "channel_axis=-1" in errors[-1]
+    viewer.add_image(np.stack([two] * 3), name="movie")  # (T, Y, X, 2): a two-channel movie, channels last
+    widget.pickers["image"].value = viewer.layers["movie"]
+    for frames in ("current frame", "whole stack (video)"):
+        widget.frames.value = frames
+        assert widget.run() is None
+        assert "'movie' is read as a stack of 96 frames of 32x2 pixels" in errors[-1]
+        assert "channel_axis=-1" in errors[-1]
 
 
 def test_runtime_error_in_worker_is_shown(viewer, open_widget, run_widget, errors, monkeypatch):

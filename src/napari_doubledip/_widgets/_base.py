@@ -550,15 +550,15 @@ class TaskWidget(Container):
         axis = int(self.sequence_axis.value or 0)
         for layer in sources:
             shape = layer_array_shape(layer)
-            if not getattr(layer, "rgb", False) and len(shape) == 3 and shape[-1] <= 4:
-                # (Y, X, C) data opened without rgb=True: napari shows Y frames of X x C pixels
+            if not getattr(layer, "rgb", False) and len(shape) >= 3 and shape[-1] <= 4:
+                # (Y, X, C) or (T, Y, X, C) data opened without rgb=True: napari shows frames of X x C pixels
                 how = (
                     "if it is a colour image, open it as RGB (viewer.add_image(data, rgb=True))"
                     if shape[-1] in (3, 4)
                     else "if its last axis is channels, open one layer per channel "
                     "(viewer.add_image(data, channel_axis=-1))"
                 )
-                frames_of = f"{shape[0]} frames of {shape[1]}x{shape[2]} pixels"
+                frames_of = f"{int(np.prod(shape[:-2]))} frames of {shape[-2]}x{shape[-1]} pixels"
                 raise ValueError(f"{layer.name!r} is read as a stack of {frames_of}; {how}")
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:

@@ -749,12 +749,16 @@ class OutputLayers:
         if _kind(layer) == "image" and bool(layer.rgb) != (len(frame) == 3 and kind != "labels"):
             return None
         data, full = layer.data, (*lead, *frame)
+        md = layer.metadata
+        # frames collected one by one, or a whole-stack run's result (no frame, no list): the frame is patched
+        # into it (a frame re-run to correct it must not throw away the rest of the video)
+        stack = isinstance(md.get("frames"), list) or (md.get("frame") is None and md.get("frames") is None)
         if data.shape == full:
-            md = layer.metadata
-            # frames collected one by one, or a whole-stack run's result (no frame, no list): the frame is
-            # patched into it (a frame re-run to correct it must not throw away the rest of the video)
-            whole = md.get("frame") is None and md.get("frames") is None
-            return layer if isinstance(md.get("frames"), list) or whole else None
+            return layer if stack else None
+        if stack and _grown(data.shape, lead, frame):  # the input grew (e.g. frames still being acquired)
+            if stack_bytes(source, lead) > STACK_LIMIT_BYTES:
+                return None
+            return layer
         prev = layer.metadata.get("frame")
         one = (1,) * len(lead) + tuple(frame)
         if (
@@ -787,12 +791,26 @@ class OutputLayers:
         """Write a full-size one-frame result into the whole-stack layer :meth:`stack_target` returned.
 
         A layer holding one frame of another slice is grown to the whole stack first (its frame kept, frames not
-        computed yet zero); ``metadata["frames"]`` lists the frames computed. Undone by :meth:`rollback`.
+        computed yet zero), as is a stack of an input that has grown since (its frames kept in place);
+        ``metadata["frames"]`` lists the frames computed. Undone by :meth:`rollback`.
         """
         if _kind(layer) == "labels":
             data = _as_labels(data)
         full = (*lead, *data.shape)
         old = layer.metadata
+        if layer.data.shape != full and _grown(layer.data.shape, lead, data.shape) and (
+            isinstance(old.get("frames"), list) or (old.get("frame") is None and old.get("frames") is None)
+        ):
+            self._save_once(layer, copy=False)  # (Cancel restores the smaller stack: its array is replaced)
+            if old.get("frames") is None:  # a whole-stack run's result: its frames were all computed
+                old = {**old, "frames": [list(i) for i in np.ndindex(*layer.data.shape[: len(lead)])],
+                       "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
+            bigger = np.zeros(full, dtype=layer.data.dtype)
+            bigger[tuple(slice(0, n) for n in layer.data.shape)] = layer.data
+            layer.data = bigger
+            layer.metadata = {**layer.metadata, "frames": old["frames"],
+                              **({"stack_run": old["stack_run"]} if "stack_run" in old else {})}
+            old = layer.metadata
         grow = layer.data.shape != full
         in_place = not grow and layer.data.flags.writeable and layer.data.dtype == data.dtype
         # Cancel restores the one frame written in place, or the array that a new one replaces: never a copy of
@@ -893,6 +911,15 @@ class OutputLayers:
         self.created.clear()
         self._saved.clear()
         self.touched.clear()
+
+
+def _grown(shape: tuple[int, ...], lead: tuple[int, ...], frame: tuple[int, ...]) -> bool:
+    """Whether a stack shaped ``shape`` fits in ``(*lead, *frame)`` with the same frames, only fewer of them."""
+    k = len(lead)
+    return (
+        len(shape) == k + len(frame) and tuple(shape[k:]) == tuple(frame)
+        and all(a <= b for a, b in zip(shape[:k], lead)) and tuple(shape[:k]) != tuple(lead)
+    )
 
 
 def stack_bytes(source: Any, lead: tuple[int, ...]) -> int:

@@ -73,7 +73,13 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
 
 
 def _is_lazy(x: Any) -> bool:
-    return hasattr(x, "compute") and hasattr(x, "chunks") and hasattr(x, "shape")
+    """A dask array (or one wrapped, e.g. a dask-backed xarray.DataArray): per-axis tuples of chunk sizes. Not
+    an in-memory DataArray (``chunks`` None) nor a zarr array (one chunk shape of ints, no ``compute``)."""
+    chunks = getattr(x, "chunks", None)
+    return (
+        hasattr(x, "compute") and hasattr(x, "shape") and isinstance(chunks, tuple)
+        and all(isinstance(c, tuple) for c in chunks)
+    )
 
 
 def _load(
