@@ -354,3 +354,45 @@ def test_bad_boxes_raise(box, match):
     img, _, _ = _two_objects()
     with pytest.raises((ValueError, TypeError), match=match):
         dd.segment(img, box=box, iterations=1)
+
+
+def test_reassign_gives_each_pixel_to_the_layer_that_explains_it():
+    """The layers' verdict overrides the mask network where one layer explains a 3 x 3 neighbourhood better by
+    more than the margin; elsewhere the (soft) mask stays."""
+    import torch
+
+    image = torch.zeros(1, 1, 12, 12)
+    image[0, 0, 4:7, 4:7] = 1.0  # a 3 x 3 object the network's mask missed
+    fg, bg = torch.ones_like(image), torch.zeros_like(image)
+    soft = torch.full((1, 12, 12), 0.3)
+    out = segmentation.reassign_by_layers(image, fg, bg, soft, 0.0)
+    assert (out[0, 5, 5] == 1) and (out[0, 0, 0] == 0) and set(out.unique().tolist()) == {0.0, 1.0}
+    assert out[0, 5, 4:7].all() and out[0, 4:7, 5].all() and out[0].sum() == 5  # (a majority: corners round)
+    kept = segmentation.reassign_by_layers(image, fg, bg, soft, 0.5)  # only the centre is that clear
+    assert kept[0, 5, 5] == 1 and kept[0, 4, 4] == 0.3 and (kept[0, 0, 0] == 0)
+    unclear = segmentation.reassign_by_layers(image, 0.5 * fg, 0.5 * fg, soft, 0.0)  # neither better: kept
+    assert torch.equal(unclear, soft)
+
+
+def test_reassign_finds_many_small_objects_the_mask_network_merges():
+    from skimage import data, filters
+
+    blobs = data.binary_blobs(64, blob_size_fraction=0.08, volume_fraction=0.3, rng=1)
+    clean = filters.gaussian(blobs.astype(float), 1.5) * 0.6 + 0.1 + 0.2 * np.linspace(0, 1, 64)[None, :]
+    img = (np.random.default_rng(1).poisson(clean * 200) / 200.0).astype(np.float32)
+    smooth = filters.gaussian(img, 1)
+    t, span = filters.threshold_otsu(smooth), float(np.ptp(smooth))
+    hints = (smooth > t + 0.1 * span, smooth < t - 0.05 * span)  # intensity hints, held
+
+    def score(reassign):
+        r = dd.segment(img, hints=hints, auto_fill=False, reassign=reassign, iterations=100, device="cpu")
+        assert r.params["reassign"] == reassign
+        return max(iou(r.mask > 0.5, blobs), iou(r.mask < 0.5, blobs))
+
+    network, clear, every = score(None), score(0.1), score(0)
+    assert every > 0.6 and every > clear + 0.05 and clear > network + 0.1
+    assert dd.segment(img, iterations=1).params["reassign"] is None  # off by default
+    with pytest.raises(ValueError, match=r"reassign must be in \[0, 1\]"):
+        dd.segment(img, reassign=-0.1, iterations=1)
+    with pytest.raises(TypeError, match="reassign must be a number"):
+        dd.segment(img, reassign=True, iterations=1)

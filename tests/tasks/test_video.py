@@ -512,3 +512,16 @@ def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():
         r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, auto_fill=False, iterations=1,
                              device="cpu", seed=0)
     assert (r.hints[1, 44:46, 0:2] == 2).all() and (r.hints[2, 44:46, 0:2] == 1).all()
+
+
+def test_video_masks_are_reassigned_by_the_layers_as_for_one_image(monkeypatch):
+    s = moving_object_video(32, 3)
+    calls = []
+    real = video.seg.reassign_by_layers
+    monkeypatch.setattr(video.seg, "reassign_by_layers", lambda *a: calls.append(a[-1]) or real(*a))
+    r = dd.segment_video(s.data, iterations=2, device="cpu", seed=0, reassign=0.1)
+    assert calls == [0.1] and r.params["reassign"] == 0.1  # (all frames in one chunk)
+    r = dd.segment_video(s.data, iterations=2, device="cpu", seed=0)  # off by default
+    assert calls == [0.1] and r.params["reassign"] is None
+    with pytest.raises(ValueError, match="reassign"):
+        dd.segment_video(s.data, iterations=1, reassign=2)

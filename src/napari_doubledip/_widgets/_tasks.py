@@ -97,7 +97,12 @@ def _segment(x: Inputs):
         kwargs["auto_fill"] = bool(x.options.get("auto_fill", True))
     if box is not None:
         kwargs["box"] = box
+    kwargs["reassign"] = REASSIGN_CHOICES[x.options.get("reassign", "off")]
     return (x.image,), kwargs
+
+
+#: The segmentation widget's "pixels by layers" choices: ``segment(reassign=...)``.
+REASSIGN_CHOICES = {"off": None, "where clear": 0.1, "all (small objects)": 0.0}
 
 
 SEGMENTATION = TaskSpec(
@@ -133,6 +138,14 @@ SEGMENTATION = TaskSpec(
             "that contradicts them; turned round if strokes of both labels contradict them broadly; the scribbles "
             "win). Off: the scribbles alone, the rest left to the networks (slower; for images where the "
             "automatic hints are wrong).",
+        ),
+        Option(
+            "reassign", "off", "pixels by layers", annotation=str,
+            options={"choices": list(REASSIGN_CHOICES)},
+            tooltip="After the run, give pixels to the layer that explains them (3 x 3 neighbourhoods): 'all' "
+            "every pixel, for many small objects (nuclei, spots) that the mask network merges or misses; needs "
+            "hints that find them (e.g. a Labels layer from a threshold). 'where clear': only where one layer "
+            "is better by 10 % of the value range. 'off': the mask network's smooth mask.",
         ),
     ),
     modes=(

@@ -335,6 +335,7 @@ def segment_video(
     seed: int = 0,
     preset: str = "default",
     precision: str = "auto",
+    reassign: float | None = None,
     stop: StopRequest = None,
 ) -> Generator[Progress, None, VideoSegmentationResult]:
     """Segment every frame of a video into foreground and background with one Double-DIP (paper Eq. 4-5).
@@ -379,8 +380,9 @@ def segment_video(
         Long side of the working resolution; masks are brought back to full size with a guided filter.
     batch
         Frames per iteration; ``None`` = the default (4).
-    device, seed, preset, precision, stop, progress
-        As in :func:`napari_doubledip.segment`. ``preset="reference"`` applies the authors' single-image
+    device, seed, preset, precision, reassign, stop, progress
+        As in :func:`napari_doubledip.segment` (``reassign``: each frame's pixels given to the layer that
+        explains them, frame by frame). ``preset="reference"`` applies the authors' single-image
         segmentation recipe (they did not release their video code) at full resolution.
 
     Returns
@@ -410,6 +412,7 @@ def segment_video(
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     check_precision(precision)
+    reassign = seg.check_reassign(reassign)
     if not isinstance(auto_fill, (bool, np.bool_)):
         raise TypeError(f"auto_fill must be True or False, got {auto_fill!r}")
     params = dict(
@@ -452,6 +455,7 @@ def segment_video(
     task.name = "video segmentation"
     task = apply_preset(task, preset, iterations, precision)
     params["precision"] = precision
+    params["reassign"] = reassign
     params["iterations"] = task.iterations
 
     def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -470,13 +474,15 @@ def segment_video(
     reports = _StageReports("finishing at full size", n, sol.iterations, task.iterations, sol.final_loss)
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
         soft = seg.finish_masks(sol.outputs["mask"][s], full[s])  # (k, H, W)
+        fg_layer = resize(sol.outputs["foreground"][s], size)
+        bg_layer = resize(sol.outputs["background"][s], size)
+        if reassign is not None:
+            soft = seg.reassign_by_layers(full[s], fg_layer.to(full), bg_layer.to(full), soft, reassign)
         if keep is not None:
             for i, b in enumerate(keep[s]):
                 if b is not None:
                     soft[i] *= torch.from_numpy(b).to(soft)
         m = (soft > 0.5).float()[:, None]
-        fg_layer = resize(sol.outputs["foreground"][s], size)
-        bg_layer = resize(sol.outputs["background"][s], size)
         fgs.append(to_numpy(m * full[s] + (1 - m) * fg_layer))
         bgs.append(to_numpy((1 - m) * full[s] + m * bg_layer))
         masks.append(m[:, 0].cpu().numpy())
