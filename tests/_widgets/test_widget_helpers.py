@@ -249,21 +249,23 @@ def test_read_image_frames_and_labels(viewer):
 
 def test_segmentation_arguments():
     img = np.zeros((20, 20, 3))
-    assert _segment(Inputs([img], {"scribbles": None, "box": None}))[1] == {"hints": "auto", "reassign": None}
+    assert _segment(Inputs([img], {"scribbles": None, "box": None}))[1] == {"hints": "auto", "reassign": "auto"}
     empty = np.zeros((20, 20), np.uint8)
-    assert _segment(Inputs([img], {"scribbles": empty, "box": None}))[1] == {"hints": "auto", "reassign": None}
+    assert _segment(Inputs([img], {"scribbles": empty, "box": None}))[1] == {"hints": "auto", "reassign": "auto"}
     assert _segment(Inputs([img], {"scribbles": None, "box": (4, 4, 16, 16)}))[1] == {
-        "hints": "auto", "box": (4, 4, 16, 16), "reassign": None
+        "hints": "auto", "box": (4, 4, 16, 16), "reassign": "auto"
     }
-    for choice, margin in (("all (small objects)", 0.0), ("where clear", 0.1), ("off", None)):
+    for choice, margin in (("all (small objects)", 0.0), ("where clear", 0.1), ("off", None), ("auto", "auto")):
         kwargs = _segment(Inputs([img], {"scribbles": None, "box": None}, {"reassign": choice}))[1]
         assert kwargs["reassign"] == margin
+    many = {"automatic": "intensity (many objects)"}
+    assert _segment(Inputs([img], {"scribbles": None, "box": None}, many))[1]["hints"] == "intensity"
     scribbles = empty.copy()
     scribbles[2, 2], scribbles[18, 18] = 1, 2
     both = _segment(Inputs([img], {"scribbles": scribbles, "box": (0, 0, 10, 10)}))[1]
     assert both["hints"] is scribbles and both["box"] == (0, 0, 10, 10) and both["auto_fill"] is True
     alone = _segment(Inputs([img], {"scribbles": scribbles, "box": None}, {"auto_fill": False}))[1]
-    assert alone == {"hints": scribbles, "auto_fill": False, "reassign": None}
+    assert alone == {"hints": scribbles, "auto_fill": False, "reassign": "auto"}
 
 
 def test_a_mask_given_back_is_read_as_hints_inside_both_regions():

@@ -735,6 +735,26 @@ def test_no_previews_are_computed_when_preview_every_is_zero(viewer, open_widget
     assert made
 
 
+def test_segmentation_of_many_objects_with_intensity_hints(viewer, open_widget, run_widget, errors):
+    from skimage import data, filters
+
+    blobs = data.binary_blobs(64, blob_size_fraction=0.08, volume_fraction=0.3, rng=1)
+    field = (filters.gaussian(blobs.astype(float), 1.5) * 600 + 100).astype(np.uint16)  # nuclei, uint16
+    viewer.add_image(field, name="nuclei")
+    widget = open_widget(SEG)
+    assert list(widget.task_options["automatic"].choices) == ["saliency (one object)", "intensity (many objects)"]
+    widget.task_options["automatic"].value = "intensity (many objects)"
+    widget.iterations.value = 60
+    run_widget(widget)
+    assert not errors
+    layer = viewer.layers["nuclei mask"]
+    assert layer.metadata["params"]["hints"] == "intensity" and layer.metadata["params"]["reassign"] == 0.0
+    assert samples.iou(layer.data > 0, blobs) > 0.6  # (all-foreground: 0.3)
+    widget.task_options["reassign"].value = "off"
+    run_widget(widget)
+    assert viewer.layers["nuclei mask"].metadata["params"]["reassign"] is None
+
+
 def test_dehazing_transmission_prior_choice(viewer, open_widget, run_widget, errors):
     viewer.add_image(samples.hazy_image(32).data, name="haze")
     widget = open_widget("Dehazing (Double-DIP)")

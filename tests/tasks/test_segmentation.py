@@ -374,12 +374,19 @@ def test_reassign_gives_each_pixel_to_the_layer_that_explains_it():
     assert torch.equal(unclear, soft)
 
 
-def test_reassign_finds_many_small_objects_the_mask_network_merges():
+def _blob_field(size=64, seed=1):
+    """A fluorescence-like field of many small blobs on a ramp, with Poisson noise, and its truth."""
     from skimage import data, filters
 
-    blobs = data.binary_blobs(64, blob_size_fraction=0.08, volume_fraction=0.3, rng=1)
-    clean = filters.gaussian(blobs.astype(float), 1.5) * 0.6 + 0.1 + 0.2 * np.linspace(0, 1, 64)[None, :]
-    img = (np.random.default_rng(1).poisson(clean * 200) / 200.0).astype(np.float32)
+    blobs = data.binary_blobs(size, blob_size_fraction=0.08, volume_fraction=0.3, rng=seed)
+    clean = filters.gaussian(blobs.astype(float), 1.5) * 0.6 + 0.1 + 0.2 * np.linspace(0, 1, size)[None, :]
+    return (np.random.default_rng(seed).poisson(clean * 200) / 200.0).astype(np.float32), blobs
+
+
+def test_reassign_finds_many_small_objects_the_mask_network_merges():
+    from skimage import filters
+
+    img, blobs = _blob_field()
     smooth = filters.gaussian(img, 1)
     t, span = filters.threshold_otsu(smooth), float(np.ptp(smooth))
     hints = (smooth > t + 0.1 * span, smooth < t - 0.05 * span)  # intensity hints, held
@@ -391,8 +398,28 @@ def test_reassign_finds_many_small_objects_the_mask_network_merges():
 
     network, clear, every = score(None), score(0.1), score(0)
     assert every > 0.6 and every > clear + 0.05 and clear > network + 0.1
-    assert dd.segment(img, iterations=1).params["reassign"] is None  # off by default
+    assert dd.segment(img, iterations=1).params["reassign"] is None  # off by default (with automatic hints)
     with pytest.raises(ValueError, match=r"reassign must be in \[0, 1\]"):
         dd.segment(img, reassign=-0.1, iterations=1)
-    with pytest.raises(TypeError, match="reassign must be a number"):
+    with pytest.raises(TypeError, match="reassign must be 'auto', a number"):
         dd.segment(img, reassign=True, iterations=1)
+
+
+def test_intensity_hints_for_many_objects_bright_or_dark():
+    """hints="intensity": clearly bright / dark pixels as held hints, the objects being the side that covers less;
+    every pixel then goes to the layer that explains it (reassign="auto" -> 0)."""
+    img, blobs = _blob_field()
+    fg, bg = segmentation.intensity_hints(__import__("torch").from_numpy(img)[None, None])
+    assert blobs[fg[0].numpy()].mean() > 0.8 and (~blobs[bg[0].numpy()]).mean() > 0.8  # mostly right
+    assert fg.any() and bg.any() and not (fg & bg).any()
+    for image in (img, img.max() - img):  # fluorescence, and dark objects on a bright field
+        r = dd.segment(image, hints="intensity", iterations=100, device="cpu")
+        assert r.params["hints"] == "intensity" and r.params["reassign"] == 0.0
+        assert iou(r.mask > 0.5, blobs) > 0.6  # the objects are the foreground, either way
+        assert (r.hints[blobs] != 2).mean() > 0.95
+    box = np.zeros(img.shape, bool)
+    box[:, :32] = True
+    r = dd.segment(img, hints="intensity", box=box, iterations=5, device="cpu", reassign=None)
+    assert not r.mask[:, 32:].any() and (r.hints[:, 32:] == 2).all() and r.params["reassign"] is None
+    flat = segmentation.intensity_hints(__import__("torch").zeros(1, 1, 16, 16))
+    assert not flat[0].any() and not flat[1].any()

@@ -525,3 +525,14 @@ def test_video_masks_are_reassigned_by_the_layers_as_for_one_image(monkeypatch):
     assert calls == [0.1] and r.params["reassign"] is None
     with pytest.raises(ValueError, match="reassign"):
         dd.segment_video(s.data, iterations=1, reassign=2)
+
+
+def test_intensity_hints_on_a_stack_use_one_threshold():
+    from skimage import data
+
+    blobs = np.stack([data.binary_blobs(48, blob_size_fraction=0.1, volume_fraction=0.3, rng=k) for k in range(3)])
+    frames = 0.1 + 0.6 * blobs + 0.05 * np.random.default_rng(0).random(blobs.shape)
+    frames[1] *= 0.8  # a dimmer frame: still one threshold for all
+    r = dd.segment_video(frames, hints="intensity", iterations=60, device="cpu")
+    assert r.params["hints"] == "intensity" and r.params["reassign"] == 0.0
+    assert np.mean([iou(m > 0.5, b) for m, b in zip(r.masks, blobs)]) > 0.7

@@ -92,17 +92,20 @@ def _segment(x: Inputs):
     when rectangles were drawn on several frames."""
     box = x.layers.get("box")
     scribbles = _scribbles(x)
-    kwargs: dict[str, Any] = {"hints": "auto" if scribbles is None else scribbles}
+    automatic = HINT_CHOICES[x.options.get("automatic", "saliency (one object)")]
+    kwargs: dict[str, Any] = {"hints": automatic if scribbles is None else scribbles}
     if scribbles is not None:
         kwargs["auto_fill"] = bool(x.options.get("auto_fill", True))
     if box is not None:
         kwargs["box"] = box
-    kwargs["reassign"] = REASSIGN_CHOICES[x.options.get("reassign", "off")]
+    kwargs["reassign"] = REASSIGN_CHOICES[x.options.get("reassign", "auto")]
     return (x.image,), kwargs
 
 
+#: The segmentation widget's "automatic hints" choices (without scribbles): ``segment(hints=...)``.
+HINT_CHOICES = {"saliency (one object)": "auto", "intensity (many objects)": "intensity"}
 #: The segmentation widget's "pixels by layers" choices: ``segment(reassign=...)``.
-REASSIGN_CHOICES = {"off": None, "where clear": 0.1, "all (small objects)": 0.0}
+REASSIGN_CHOICES = {"auto": "auto", "off": None, "where clear": 0.1, "all (small objects)": 0.0}
 
 
 SEGMENTATION = TaskSpec(
@@ -140,12 +143,19 @@ SEGMENTATION = TaskSpec(
             "automatic hints are wrong).",
         ),
         Option(
-            "reassign", "off", "pixels by layers", annotation=str,
+            "automatic", "saliency (one object)", "automatic hints", annotation=str,
+            options={"choices": list(HINT_CHOICES)},
+            tooltip="Hints when there are no scribbles: 'saliency' finds one salient object (photographs); "
+            "'intensity' marks pixels clearly brighter / darker than Otsu's threshold, for many objects that "
+            "brightness separates (nuclei, spots; the objects are the side that covers less), held all run.",
+        ),
+        Option(
+            "reassign", "auto", "pixels by layers", annotation=str,
             options={"choices": list(REASSIGN_CHOICES)},
             tooltip="After the run, give pixels to the layer that explains them (3 x 3 neighbourhoods): 'all' "
-            "every pixel, for many small objects (nuclei, spots) that the mask network merges or misses; needs "
-            "hints that find them (e.g. a Labels layer from a threshold). 'where clear': only where one layer "
-            "is better by 10 % of the value range. 'off': the mask network's smooth mask.",
+            "every pixel, for many small objects that the mask network merges or misses (needs hints that find "
+            "them); 'where clear' only where one layer is better by 10 % of the value range; 'off' the mask "
+            "network's smooth mask; 'auto': 'all' with intensity hints, else 'off'.",
         ),
     ),
     modes=(

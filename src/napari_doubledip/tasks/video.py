@@ -225,10 +225,16 @@ def _video_hints(
     n = work.shape[0]
     ws = tuple(work.shape[-2:])
     if isinstance(hints, str):
-        if hints != "auto":
+        if hints not in ("auto", "intensity"):
             raise ValueError(
-                f"hints must be 'auto', None, a label array or (foreground, background) masks; got {hints!r}"
+                "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
+                f"{hints!r}"
             )
+        if hints == "intensity":  # one threshold for all frames (inside their boxes), held all run
+            inside = None if boxes is None else torch.stack(
+                [torch.ones(ws, dtype=torch.bool, device=work.device) if b is None else b for b in boxes]
+            )
+            return *_exclusive(*seg.intensity_hints(work, inside)), True, False, None
         fg, bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
         return *_exclusive(fg, bg), False, stopped, None
     if hints is None:
@@ -335,7 +341,7 @@ def segment_video(
     seed: int = 0,
     preset: str = "default",
     precision: str = "auto",
-    reassign: float | None = None,
+    reassign: float | str | None = "auto",
     stop: StopRequest = None,
 ) -> Generator[Progress, None, VideoSegmentationResult]:
     """Segment every frame of a video into foreground and background with one Double-DIP (paper Eq. 4-5).
@@ -350,7 +356,8 @@ def segment_video(
         ``(T, H, W)`` grey or ``(T, H, W, C)`` (C <= 4) array with ``T >= 2``, any numeric dtype.
     hints
         ``"auto"`` (crude saliency hints computed on each frame, on RGB frames refined by a colour model of each
-        region, relaxed after the first phase), ``None`` (no
+        region, relaxed after the first phase), ``"intensity"`` (as in :func:`napari_doubledip.segment`, with one
+        threshold for all frames), ``None`` (no
         hints: unsupervised, polarity arbitrary) or a label array, ``(T, H, W)`` or ``(H, W)`` for all frames,
         with 1 = foreground and 2 = background scribbles (frames may have none), or a ``(foreground,
         background)`` pair of masks of those shapes. The rules are those of :func:`napari_doubledip.segment`: a
@@ -412,7 +419,7 @@ def segment_video(
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     check_precision(precision)
-    reassign = seg.check_reassign(reassign)
+    reassign = seg.check_reassign(reassign, hints)
     if not isinstance(auto_fill, (bool, np.bool_)):
         raise TypeError(f"auto_fill must be True or False, got {auto_fill!r}")
     params = dict(
