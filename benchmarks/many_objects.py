@@ -40,13 +40,9 @@ FIELDS = ((1, 0.3, 128), (2, 0.2, 128), (3, 0.4, 256))  # (seed, area fraction o
 
 
 def field(seed: int, fraction: float, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A noisy fluorescence-like image of blobs and its ground-truth mask."""
-    from skimage import data, filters
-
-    blobs = data.binary_blobs(size, blob_size_fraction=0.08, volume_fraction=fraction, rng=seed)
-    clean = filters.gaussian(blobs.astype(float), 1.5) * 0.6 + 0.1 + 0.2 * np.linspace(0, 1, size)[None, :]
-    noisy = np.random.default_rng(seed).poisson(clean * 200) / 200.0
-    return noisy.astype(np.float32), blobs
+    """A noisy fluorescence-like image of blobs and its ground-truth mask (``samples.blob_field``)."""
+    s = samples.blob_field(size, fraction, seed)
+    return s.data, s.truth["mask"]
 
 
 def best_iou(mask: np.ndarray, truth: np.ndarray) -> float:

@@ -28,6 +28,9 @@ LayerData = tuple[Any, dict[str, Any], str]
 SIZE = 256
 #: Metadata key marking a layer as a video: the widgets then start in their whole-stack video mode for it.
 VIDEO_KEY = "video"
+#: Layer metadata key of a sample whose widget options should start at given values, once per pick:
+#: ``{option name: value}`` (e.g. the blob field's intensity hints).
+OPTIONS_KEY = "doubledip options"
 
 #: Side and length of the video samples (every frame is optimised: kept small).
 VIDEO_SIZE, VIDEO_FRAMES = 128, 8
@@ -54,6 +57,15 @@ def texture_composite() -> list[LayerData]:
     """Segmentation: a textured object on another texture (RGB)."""
     s = samples.texture_composite(SIZE, rgb=True)
     return [(s.data, {"name": "texture composite"}, "image")]
+
+
+def blob_field() -> list[LayerData]:
+    """Segmentation of many objects: a fluorescence-like field of nuclei, 12-bit (uint16), on an uneven
+    background; the segmentation widget starts at its intensity hints for it."""
+    s = samples.blob_field(SIZE)
+    data = np.round(np.clip(s.data, 0, 1) * 4095).astype(np.uint16)
+    meta = {OPTIONS_KEY: {"automatic": "intensity (many objects)"}}
+    return [(data, {"name": "nuclei", "metadata": meta}, "image")]
 
 
 def two_mixtures() -> list[LayerData]:

@@ -52,6 +52,19 @@ def _segmentation(size: int, device: str) -> tuple[list[np.ndarray], str]:
     )
 
 
+def _many_objects(size: int, device: str) -> tuple[list[np.ndarray], str]:
+    import napari_doubledip as dd
+    from skimage.filters import gaussian, threshold_otsu
+
+    s = S.blob_field(size)
+    r = dd.segment(s.data, hints="intensity", device=device)
+    smooth = gaussian(s.data, 1.0)
+    otsu = smooth > threshold_otsu(smooth)
+    shown = (s.data - s.data.min()) / (s.data.max() - s.data.min())
+    truth = s.truth["mask"]
+    return [shown, otsu, r.mask, truth], f"IoU {S.iou(r.mask, truth):.3f} (Otsu {S.iou(otsu, truth):.3f})"
+
+
 def _transparency(size: int, device: str) -> tuple[list[np.ndarray], str]:
     import napari_doubledip as dd
 
@@ -122,6 +135,7 @@ def _video_transparency(size: int, device: str) -> tuple[list[np.ndarray], str]:
 #: task name -> function(size, device) returning (panel images, quality line)
 DEMOS: dict[str, Callable[[int, str], tuple[list[np.ndarray], str]]] = {
     "segmentation": _segmentation,
+    "many_objects": _many_objects,
     "transparency": _transparency,
     "watermark": _watermark,
     "watermark_set": _watermark_set,

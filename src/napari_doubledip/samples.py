@@ -88,6 +88,18 @@ def texture_composite(size: int = 128, rgb: bool = True) -> Sample:
     return Sample(img.astype(np.float32), {"mask": mask}, "texture composite")
 
 
+def blob_field(size: int = 256, fraction: float = 0.4, seed: int = 3) -> Sample:
+    """Segmentation of many objects: a fluorescence-like field of blobs (scikit-image's ``binary_blobs``,
+    blurred) on a background ramp, with Poisson noise; ``fraction`` of the area is objects. Float32 in about
+    [0, 1] (``benchmarks/many_objects.py`` scores segmentation on three of these)."""
+    from skimage import data, filters
+
+    blobs = data.binary_blobs(size, blob_size_fraction=0.08, volume_fraction=fraction, rng=seed)
+    clean = filters.gaussian(blobs.astype(float), 1.5) * 0.6 + 0.1 + 0.2 * np.linspace(0, 1, size)[None, :]
+    noisy = np.random.default_rng(seed).poisson(clean * 200) / 200.0
+    return Sample(noisy.astype(np.float32), {"mask": blobs}, "blob field")
+
+
 def two_mixtures(size: int = 128, alphas: tuple[float, ...] = (0.3, 0.7), rgb: bool = False) -> Sample:
     """Transparency: ``N`` mixtures ``a_i * L1 + (1 - a_i) * L2`` of two natural images."""
     if rgb:

@@ -35,7 +35,7 @@ def test_manifest_lists_one_widget_per_task(manifest):
 def test_manifest_sample_data_resolve_and_load(manifest):
     keys = {s.key for s in manifest.contributions.sample_data}
     assert keys >= {
-        "texture_composite", "two_mixtures", "watermarked", "watermark_set", "hazy_image",
+        "texture_composite", "blob_field", "two_mixtures", "watermarked", "watermark_set", "hazy_image",
         "moving_object_video", "reflection_video",
     }
     for s in manifest.contributions.sample_data:

@@ -1135,6 +1135,19 @@ def test_a_video_sample_starts_in_the_video_mode(viewer, open_widget, sample, ti
     assert widget.frames.value == "current frame"
 
 
+def test_the_nuclei_sample_starts_with_intensity_hints(viewer, open_widget):
+    viewer.add_image(np.zeros((16, 16), np.float32), name="plain")
+    widget = open_widget(SEG)
+    assert widget.task_options["automatic"].value == "saliency (one object)"
+    viewer.open_sample("napari-doubledip", "blob_field")
+    widget.pickers["image"].value = viewer.layers["nuclei"]
+    assert viewer.layers["nuclei"].data.dtype == np.uint16
+    assert widget.task_options["automatic"].value == "intensity (many objects)"
+    widget.task_options["automatic"].value = "saliency (one object)"  # the user's choice stands while picked
+    viewer.add_image(np.zeros((16, 16), np.float32), name="another")
+    assert widget.task_options["automatic"].value == "saliency (one object)"
+
+
 def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_widget, errors):
     viewer.open_sample("napari-doubledip", "watermark_set")
     widget = open_widget("Watermark removal (Double-DIP)", iterations=3)

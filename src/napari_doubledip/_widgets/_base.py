@@ -29,7 +29,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from napari.utils.progress import cancelable_progress
 
-from .._sample_data import VIDEO_KEY
+from .._sample_data import OPTIONS_KEY, VIDEO_KEY
 from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from . import _layers
@@ -520,6 +520,12 @@ class TaskWidget(Container):
             video = [c for c in self.frames.choices if "video" in str(c)]
             if first.metadata.get(VIDEO_KEY) and is_stack(first) and video and self.frames.enabled:
                 self.frames.value = video[0]
+            # a sample made for some options (the blob field's intensity hints) starts at them, once per pick
+            presets = first.metadata.get(OPTIONS_KEY)
+            for name, value in (presets.items() if isinstance(presets, dict) else ()):
+                option = self.task_options.get(name)
+                if option is not None and value in getattr(option, "choices", (value,)):
+                    option.value = value
         self._frames_source = first
         self.sequence_axis.reset_choices()
         self.sequence_axis.visible = (
