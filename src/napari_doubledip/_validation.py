@@ -337,7 +337,8 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
     """User hints as uint8 labels (0 = none, 1 = foreground, 2 = background), one rule set for images and videos.
 
     ``hints`` is a ``(foreground, background)`` pair of masks (a tuple or a 2-item list, or a dict with those
-    keys; either may be ``None``; boolean or numeric, nonzero = marked), or a label array of 0 / 1 / 2 (integer,
+    keys; either may be ``None``; boolean or numeric, nonzero = marked; in a list, a numeric mask holding the
+    value 2 and nothing beyond 0-2 is refused as a likely label image), or a label array of 0 / 1 / 2 (integer,
     float or boolean; a boolean one marks foreground only, ``True`` being 1). Each mask or label array is
     ``(H, W)``; with ``frames`` (video) also ``(T, H, W)``, an ``(H, W)`` one applying to every frame.
     Returns ``(H, W)`` labels, or ``(T, H, W)`` with ``frames``.
@@ -370,13 +371,14 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
             if m is None:
                 continue
             arr = _hint_array(m, f"hints {part} mask", shapes)
-            if arr.dtype != bool and set(np.unique(arr).tolist()) == {0, 1, 2}:
+            if isinstance(hints, list) and arr.dtype != bool and 2 in (values := set(np.unique(arr).tolist())) \
+                    and values <= {0, 1, 2}:
                 # e.g. per-frame label images of a 2-frame clip given as a list: each would be read as a mask,
-                # its 2s (background) as marked like its 1s
+                # its 2s (background) as marked like its 1s. (A tuple is unambiguous: always the pair.)
                 raise ValueError(
-                    f"hints {part} mask holds 0, 1 and 2, like a label image: a tuple or list of two is read as "
-                    "(foreground_mask, background_mask); pass a label image (or per-frame label images) as one "
-                    "array, e.g. np.stack(labels)"
+                    f"hints {part} mask holds the value 2, like a label image: a list of two is read as "
+                    "(foreground_mask, background_mask); pass per-frame label images as one array (np.stack), "
+                    "or the pair as a tuple or as boolean masks"
                 )
             on = np.broadcast_to(arr != 0, full)
             labels[on] = value

@@ -292,6 +292,7 @@ def test_frames_run_one_by_one_accumulate_in_one_stack(viewer, open_widget, run_
     worker = widget.run(start=False)
     with qtbot.waitSignal(worker.yielded, timeout=120_000):
         worker.start()
+    qtbot.waitUntil(lambda: viewer.layers["movie mask"].data.shape == (4, 32, 32), timeout=120_000)  # a preview
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         widget.cancel()
     np.testing.assert_array_equal(viewer.layers["movie mask"].data, kept)
@@ -324,6 +325,17 @@ def test_over_the_stack_limit_every_part_keeps_one_frame_and_says_so(
         layer = viewer.layers[f"movie {part}"]
         assert layer.data.shape[0] == 1 and layer.metadata["frame"] == [2], part
     assert len([m for m in warnings_shown if "replace those of frame(s) [0]" in m]) == 1, warnings_shown
+    # a collected stack whose input grows past the limit: its frames are replaced, and that is said too
+    monkeypatch.setattr(_layers, "STACK_LIMIT_BYTES", 10**9)
+    viewer.dims.set_current_step(0, 0)
+    run_widget(widget)
+    assert viewer.layers["movie mask"].metadata["frames"] == [[2], [0]]
+    viewer.layers["movie"].data = np.concatenate([viewer.layers["movie"].data] * 2)  # 8 frames
+    monkeypatch.setattr(_layers, "STACK_LIMIT_BYTES", 60_000)  # 4 frames fit, 8 do not
+    viewer.dims.set_current_step(0, 6)
+    run_widget(widget)
+    assert viewer.layers["movie mask"].metadata["frame"] == [6] and viewer.layers["movie mask"].data.shape[0] == 1
+    assert any("replace those of frame(s) [0], [2]" in m for m in warnings_shown), warnings_shown
 
 
 def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_widget, run_widget):
@@ -1143,8 +1155,13 @@ def test_the_nuclei_sample_starts_with_intensity_hints(viewer, open_widget):
     widget.pickers["image"].value = viewer.layers["nuclei"]
     assert viewer.layers["nuclei"].data.dtype == np.uint16
     assert widget.task_options["automatic"].value == "intensity (many objects)"
+    viewer.add_image(np.zeros((16, 16), np.float32), name="another")  # picking another layer undoes the preset
+    widget.pickers["image"].value = viewer.layers["another"]
+    assert widget.task_options["automatic"].value == "saliency (one object)"
+    widget.pickers["image"].value = viewer.layers["nuclei"]
+    assert widget.task_options["automatic"].value == "intensity (many objects)"
     widget.task_options["automatic"].value = "saliency (one object)"  # the user's choice stands while picked
-    viewer.add_image(np.zeros((16, 16), np.float32), name="another")
+    viewer.add_image(np.zeros((16, 16), np.float32), name="third")
     assert widget.task_options["automatic"].value == "saliency (one object)"
 
 

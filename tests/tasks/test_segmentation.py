@@ -421,5 +421,6 @@ def test_intensity_hints_for_many_objects_bright_or_dark():
     box[:, :32] = True
     r = dd.segment(img, hints="intensity", box=box, iterations=5, device="cpu", reassign=None)
     assert not r.mask[:, 32:].any() and (r.hints[:, 32:] == 2).all() and r.params["reassign"] is None
-    flat = segmentation.intensity_hints(__import__("torch").zeros(1, 1, 16, 16))
+    with pytest.warns(UserWarning, match="flat"):
+        flat = segmentation.intensity_hints(__import__("torch").zeros(1, 1, 16, 16))
     assert not flat[0].any() and not flat[1].any()

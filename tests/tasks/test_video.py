@@ -203,8 +203,15 @@ def test_segment_video_hints_as_a_mask_pair(rng):
     with pytest.raises(ValueError, match="foreground mask"):
         dd.segment_video(frames, hints=(fg[:8], None), iterations=1)
     # per-frame label images as a list of two would be read as the pair, their 2s as marked: refused
-    with pytest.raises(ValueError, match="like a label image.*np.stack"):
+    with pytest.raises(ValueError, match="value 2, like a label image.*np.stack"):
         dd.segment_video(frames, hints=list(labels), iterations=1)
+    only_bg = np.where(labels == 1, 0, labels)
+    with pytest.raises(ValueError, match="value 2, like a label image"):  # a frame with background labels only
+        dd.segment_video(frames, hints=[labels[0], only_bg[1]], iterations=1)
+    counted = np.zeros((16, 16), np.uint8)  # a tuple is always the pair: e.g. numbered objects as a mask
+    counted[1:3, 1:3], counted[5:7, 5:7] = 1, 2
+    r = dd.segment_video(frames, hints=(counted, None), auto_fill=False, iterations=1, device="cpu")
+    assert (r.hints[:, counted > 0] == 1).all()
 
 
 def test_segment_video_hints_follow_the_rules_of_segment(rng):
@@ -508,7 +515,7 @@ def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():
     # foreground scribbled outside a frame's box is ignored there, and said; outside no box it counts
     labels[1, 44:46, 0:2] = 1  # frame 1 has a box: 4 pixels outside it
     labels[2, 44:46, 0:2] = 1  # frame 2 has none
-    with pytest.warns(UserWarning, match="^4 pixels of foreground hints lie outside the box"):
+    with pytest.warns(UserWarning, match=r"^4 pixels of foreground hints \(counted over the frames\) lie outside"):
         r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, auto_fill=False, iterations=1,
                              device="cpu", seed=0)
     assert (r.hints[1, 44:46, 0:2] == 2).all() and (r.hints[2, 44:46, 0:2] == 1).all()
@@ -536,3 +543,7 @@ def test_intensity_hints_on_a_stack_use_one_threshold():
     r = dd.segment_video(frames, hints="intensity", iterations=60, device="cpu")
     assert r.params["hints"] == "intensity" and r.params["reassign"] == 0.0
     assert np.mean([iou(m > 0.5, b) for m, b in zip(r.masks, blobs)]) > 0.7
+    # one threshold: a frame with no object gets no foreground hints (a per-frame threshold would split it)
+    empty = np.concatenate([frames, 0.1 + 0.05 * np.random.default_rng(1).random((1, 48, 48))])
+    fg, bg = video.seg.intensity_hints(torch.from_numpy(empty).float()[:, None])
+    assert fg[:3].any() and not fg[3].any() and bg[3].float().mean() > 0.9

@@ -197,6 +197,8 @@ class TaskWidget(Container):
         self._primary = next(i for i in spec.inputs if i.kind == "image")
         stack_modes = [m.label for m in spec.stack_modes if _function_available(m.function)]
         self._frames_source: Any = None  # the layer the frames choice was last set up for
+        #: options a sample's presets set (``OPTIONS_KEY``): name -> (value before, preset value)
+        self._presets: dict[str, tuple[Any, Any]] = {}
         self._run_clicked_at = -1.0e9
         self.frames = ComboBox(
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
@@ -520,11 +522,17 @@ class TaskWidget(Container):
             video = [c for c in self.frames.choices if "video" in str(c)]
             if first.metadata.get(VIDEO_KEY) and is_stack(first) and video and self.frames.enabled:
                 self.frames.value = video[0]
-            # a sample made for some options (the blob field's intensity hints) starts at them, once per pick
+            # a sample made for some options (the blob field's intensity hints) starts at them, once per pick;
+            # picking another layer gives back what they replaced (unless the user has changed them since)
+            for name, (before, preset) in self._presets.items():
+                if self.task_options[name].value == preset:
+                    self.task_options[name].value = before
+            self._presets = {}
             presets = first.metadata.get(OPTIONS_KEY)
             for name, value in (presets.items() if isinstance(presets, dict) else ()):
                 option = self.task_options.get(name)
                 if option is not None and value in getattr(option, "choices", (value,)):
+                    self._presets[name] = (option.value, value)
                     option.value = value
         self._frames_source = first
         self.sequence_axis.reset_choices()
@@ -829,9 +837,12 @@ class TaskWidget(Container):
             return
         job.told_replaced = True
         earlier = sorted({frame for _, frame in job.outputs.replaced})
+        listed = ", ".join(str(list(f)) for f in earlier[:5]) + (
+            f" and {len(earlier) - 5} more" if len(earlier) > 5 else ""
+        )
         show_warning(
             f"{self.spec.title}: this frame's results replace those of frame(s) "
-            f"{', '.join(str(list(f)) for f in earlier)}: a stack of every frame's results would exceed "
+            f"{listed}: a stack of every frame's results would exceed "
             f"{_layers.STACK_LIMIT_BYTES / 2**30:g} GiB, so one frame is kept at a time (Cancel gives them back, "
             "unless it keeps the partial result; save the results you need first)"
         )

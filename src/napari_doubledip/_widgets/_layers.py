@@ -756,7 +756,10 @@ class OutputLayers:
         if data.shape == full:
             return layer if stack else None
         if stack and _grown(data.shape, lead, frame):  # the input grew (e.g. frames still being acquired)
-            if stack_bytes(source, lead) > STACK_LIMIT_BYTES:
+            if stack_bytes(source, lead) > STACK_LIMIT_BYTES:  # its collected frames are replaced: say so
+                done = md.get("frames")
+                done = done if isinstance(done, list) else list(np.ndindex(*data.shape[: len(lead)]))
+                self.replaced += [(layer.name, tuple(int(v) for v in f)) for f in done if f is not None]
                 return None
             return layer
         prev = layer.metadata.get("frame")

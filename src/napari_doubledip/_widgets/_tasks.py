@@ -145,7 +145,8 @@ SEGMENTATION = TaskSpec(
         Option(
             "automatic", "saliency (one object)", "automatic hints", annotation=str,
             options={"choices": list(HINT_CHOICES)},
-            tooltip="Hints when there are no scribbles: 'saliency' finds one salient object (photographs); "
+            tooltip="Hints when there are no scribbles (scribbles are filled in by saliency hints): 'saliency' "
+            "finds one salient object (photographs); "
             "'intensity' marks pixels clearly brighter / darker than Otsu's threshold, for many objects that "
             "brightness separates (nuclei, spots; the objects are the side that covers less), held all run.",
         ),
