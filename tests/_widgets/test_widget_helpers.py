@@ -266,6 +266,10 @@ def test_segmentation_arguments():
     assert both["hints"] is scribbles and both["box"] == (0, 0, 10, 10) and both["auto_fill"] is True
     alone = _segment(Inputs([img], {"scribbles": scribbles, "box": None}, {"auto_fill": False}))[1]
     assert alone == {"hints": scribbles, "auto_fill": False, "reassign": "auto"}
+    many = {"automatic": "intensity (many objects)"}  # scribbles filled in by intensity hints
+    assert _segment(Inputs([img], {"scribbles": scribbles, "box": None}, many))[1]["auto_fill"] == "intensity"
+    assert _segment(Inputs([img], {"scribbles": scribbles, "box": None}, {**many, "auto_fill": False}))[1][
+        "auto_fill"] is False
 
 
 def test_a_mask_given_back_is_read_as_hints_inside_both_regions():

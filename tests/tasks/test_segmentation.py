@@ -424,3 +424,21 @@ def test_intensity_hints_for_many_objects_bright_or_dark():
     with pytest.warns(UserWarning, match="flat"):
         flat = segmentation.intensity_hints(__import__("torch").zeros(1, 1, 16, 16))
     assert not flat[0].any() and not flat[1].any()
+
+
+def test_scribbles_filled_in_by_intensity_hints_correct_a_field_of_objects():
+    """auto_fill="intensity": corrections on a field of many objects keep its intensity hints (held, with the
+    scribbles, which win) and the pixels given to the layers; a scribble that contradicts them is obeyed."""
+    img, blobs = _blob_field()
+    labels = np.zeros(img.shape, np.uint8)
+    ys, xs = np.nonzero(blobs)
+    y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+    labels[y, x] = 2  # "this object is not one": background painted on a blob
+    r = dd.segment(img, hints=labels, auto_fill="intensity", iterations=100, device="cpu")
+    assert r.params["auto_fill"] == "intensity" and r.params["reassign"] == 0.0
+    assert r.hints[y, x] == 2 and iou(r.mask > 0.5, blobs) > 0.6
+    assert (r.hints == 1).sum() > 0.3 * blobs.sum()  # the intensity hints filled in, held (not faded)
+    saliency = dd.segment(img, hints=labels, iterations=1, device="cpu")
+    assert saliency.params["auto_fill"] is True and saliency.params["reassign"] is None
+    with pytest.raises(TypeError, match="auto_fill must be True, False or 'intensity'"):
+        dd.segment(img, hints=labels, auto_fill="saliency", iterations=1)

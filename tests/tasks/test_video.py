@@ -543,6 +543,11 @@ def test_intensity_hints_on_a_stack_use_one_threshold():
     r = dd.segment_video(frames, hints="intensity", iterations=60, device="cpu")
     assert r.params["hints"] == "intensity" and r.params["reassign"] == 0.0
     assert np.mean([iou(m > 0.5, b) for m, b in zip(r.masks, blobs)]) > 0.7
+    labels = np.zeros(blobs.shape, np.uint8)
+    labels[0, :2, :2] = 2
+    filled = dd.segment_video(frames, hints=labels, auto_fill="intensity", iterations=1, device="cpu")
+    assert filled.params["auto_fill"] == "intensity" and filled.params["reassign"] == 0.0
+    assert ((filled.hints == 1).sum(axis=(1, 2)) > 0).all() and (filled.hints[0, :2, :2] == 2).all()
     # one threshold: a frame with no object gets no foreground hints (a per-frame threshold would split it)
     empty = np.concatenate([frames, 0.1 + 0.05 * np.random.default_rng(1).random((1, 48, 48))])
     fg, bg = video.seg.intensity_hints(torch.from_numpy(empty).float()[:, None])

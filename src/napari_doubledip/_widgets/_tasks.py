@@ -94,8 +94,9 @@ def _segment(x: Inputs):
     scribbles = _scribbles(x)
     automatic = HINT_CHOICES[x.options.get("automatic", "saliency (one object)")]
     kwargs: dict[str, Any] = {"hints": automatic if scribbles is None else scribbles}
-    if scribbles is not None:
-        kwargs["auto_fill"] = bool(x.options.get("auto_fill", True))
+    if scribbles is not None:  # filled in by the automatic hints chosen (intensity: "intensity")
+        fill = bool(x.options.get("auto_fill", True))
+        kwargs["auto_fill"] = "intensity" if fill and automatic == "intensity" else fill
     if box is not None:
         kwargs["box"] = box
     kwargs["reassign"] = REASSIGN_CHOICES[x.options.get("reassign", "auto")]
@@ -145,7 +146,7 @@ SEGMENTATION = TaskSpec(
         Option(
             "automatic", "saliency (one object)", "automatic hints", annotation=str,
             options={"choices": list(HINT_CHOICES)},
-            tooltip="Hints when there are no scribbles (scribbles are filled in by saliency hints): 'saliency' "
+            tooltip="Hints without scribbles, and those that fill in around scribbles: 'saliency' "
             "finds one salient object (photographs); "
             "'intensity' marks pixels clearly brighter / darker than Otsu's threshold, for many objects that "
             "brightness separates (nuclei, spots; the objects are the side that covers less), held all run.",

@@ -418,10 +418,22 @@ def shrink_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 #: with ``hints="intensity"`` (made for such fields) and off otherwise: no margin gains on the real photographs.
 
 
-def check_reassign(reassign: object, hints: object = None) -> float | None:
-    """``reassign``: ``"auto"`` (0 with ``hints="intensity"``, else ``None``), ``None`` or a margin in [0, 1]."""
+def check_auto_fill(auto_fill: object) -> bool | str:
+    """``auto_fill``: ``True``, ``False`` or ``"intensity"``."""
+    if isinstance(auto_fill, str) and auto_fill == "intensity":
+        return auto_fill
+    if not isinstance(auto_fill, (bool, np.bool_)):
+        raise TypeError(f"auto_fill must be True, False or 'intensity', got {auto_fill!r}")
+    return bool(auto_fill)
+
+
+def check_reassign(reassign: object, hints: object = None, auto_fill: object = True) -> float | None:
+    """``reassign``: ``"auto"`` (0 with intensity hints: ``hints="intensity"``, or scribbles filled in with
+    ``auto_fill="intensity"``; else ``None``), ``None`` or a margin in [0, 1]."""
     if isinstance(reassign, str) and reassign == "auto":
-        return 0.0 if isinstance(hints, str) and hints == "intensity" else None
+        if isinstance(hints, str):
+            return 0.0 if hints == "intensity" else None
+        return 0.0 if hints is not None and isinstance(auto_fill, str) and auto_fill == "intensity" else None
     if reassign is None:
         return None
     if isinstance(reassign, bool) or not isinstance(reassign, (int, float, np.integer, np.floating)):
@@ -456,7 +468,7 @@ def segment(
     hints: Hints = "auto",
     *,
     box: Box = None,
-    auto_fill: bool = True,
+    auto_fill: bool | str = True,
     iterations: int | None = None,
     max_size: int | None = None,
     device: str = "auto",
@@ -507,6 +519,8 @@ def segment(
         A contradicted hint is cleared around the scribble on it; where the foreground and the background
         scribbles both contradict the automatic hints broadly (strokes over the regions, not a click or two on
         wrong parts, which are local corrections), the automatic pair is turned round first (:func:`fill_in`).
+        ``"intensity"``: the intensity hints of ``hints="intensity"`` fill in instead, held for the whole run with
+        the scribbles (corrections of a field of many objects; ``reassign="auto"`` is then 0 as for those hints).
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with automatic hints, which
         scribbles bring along unless ``auto_fill=False``; 400 with scribbles alone or ``hints=None``). The run ends
@@ -558,12 +572,11 @@ def segment(
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
     check_precision(precision)
-    reassign = check_reassign(reassign, hints)
-    if not isinstance(auto_fill, (bool, np.bool_)):
-        raise TypeError(f"auto_fill must be True or False, got {auto_fill!r}")
+    reassign = check_reassign(reassign, hints, auto_fill)
+    auto_fill = check_auto_fill(auto_fill)
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
-        auto_fill=None if isinstance(hints, str) or hints is None else bool(auto_fill),  # (only for scribbles)
+        auto_fill=None if isinstance(hints, str) or hints is None else auto_fill,  # (only for scribbles)
         max_size=ms,
         device=str(dev),
         seed=seed,
@@ -601,7 +614,11 @@ def segment(
         if box is not None:
             warn_foreground_outside(fg_full[None].cpu().numpy(), [bmask])
         fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True
-        if auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
+        if auto_fill == "intensity":  # intensity hints complete the scribbles; all held for the whole run
+            auto_fg, auto_bg = (h[0] for h in intensity_hints(work, None if inside is None else inside[None]))
+            fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
+            fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
+        elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
             auto_fg, auto_bg = _box_hints(work[0], inside)
             fg_w, bg_w = fill_in(auto_fg, auto_bg, fg_w, bg_w)

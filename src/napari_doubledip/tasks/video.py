@@ -208,7 +208,7 @@ def _video_hints(
     its: int,
     stop: StopRequest = None,
     boxes: list[torch.Tensor | None] | None = None,
-    auto_fill: bool = True,
+    auto_fill: bool | str = True,
     full_boxes: list[np.ndarray | None] | None = None,
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool, bool, tuple | None]]:
     """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float), whether they are the user's (held for the whole
@@ -247,6 +247,14 @@ def _video_hints(
     bg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 2])
     if not auto_fill:
         return *_exclusive(fg, bg), True, False, None
+    if auto_fill == "intensity":  # intensity hints (one threshold) complete the scribbles; all held all run
+        inside = None if boxes is None else torch.stack(
+            [torch.ones(ws, dtype=torch.bool, device=work.device) if b is None else b for b in boxes]
+        )
+        auto_fg, auto_bg = seg.intensity_hints(work, inside)
+        fills = [seg.fill_in(*m) for m in zip(auto_fg, auto_bg, fg, bg, strict=True)]
+        fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
+        return *_exclusive(fg | fill_fg, bg | fill_bg), True, False, None
     auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
     # The automatic pair is swapped where the scribbles say the saliency took the object for background: by a
     # frame's own scribbles where both labels meet its automatic hints, else by the votes of all frames summed
@@ -333,7 +341,7 @@ def segment_video(
     hints: Hints = "auto",
     *,
     box: Box | dict[int, Box] = None,
-    auto_fill: bool = True,
+    auto_fill: bool | str = True,
     iterations: int | None = None,
     max_size: int | None = None,
     batch: int | None = None,
@@ -377,7 +385,8 @@ def segment_video(
         filled in by automatic hints).
     auto_fill
         As in :func:`napari_doubledip.segment`: with scribbles, automatic hints fill in (every frame's, inside its
-        box if it has one) where the scribbles mark nothing; ``False``: the scribbles alone.
+        box if it has one) where the scribbles mark nothing; ``False``: the scribbles alone; ``"intensity"``: the
+        intensity hints (one threshold for all frames) fill in, held with the scribbles.
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS["segment"]``: 400 up to 20 frames, then
         ``400 * sqrt(T / 20)``, e.g. 894 for 100 frames; :func:`default_iterations`). The cost of a step does
@@ -419,12 +428,11 @@ def segment_video(
     k = _batch(batch, d["batch"], n)
     dev = resolve_device(device)
     check_precision(precision)
-    reassign = seg.check_reassign(reassign, hints)
-    if not isinstance(auto_fill, (bool, np.bool_)):
-        raise TypeError(f"auto_fill must be True or False, got {auto_fill!r}")
+    reassign = seg.check_reassign(reassign, hints, auto_fill)
+    auto_fill = seg.check_auto_fill(auto_fill)
     params = dict(
         hints=hints if isinstance(hints, str) or hints is None else "user",
-        auto_fill=None if isinstance(hints, str) or hints is None else bool(auto_fill),  # (only for scribbles)
+        auto_fill=None if isinstance(hints, str) or hints is None else auto_fill,  # (only for scribbles)
         frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=seed, preset=preset,
     )
     full = to_tensor(stack, dev)  # (T, C, H, W)
