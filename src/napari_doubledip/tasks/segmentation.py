@@ -520,7 +520,9 @@ def segment(
         scribbles both contradict the automatic hints broadly (strokes over the regions, not a click or two on
         wrong parts, which are local corrections), the automatic pair is turned round first (:func:`fill_in`).
         ``"intensity"``: the intensity hints of ``hints="intensity"`` fill in instead, held for the whole run with
-        the scribbles (corrections of a field of many objects; ``reassign="auto"`` is then 0 as for those hints).
+        the scribbles (corrections of a field of many objects; ``reassign="auto"`` is then 0 as for those hints:
+        a previous result given back with one corrective click, 0.882 / 0.824 -> 0.884 / 0.834 IoU on two blob
+        fields, against 0.643 / 0.509 with the saliency fill-in).
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with automatic hints, which
         scribbles bring along unless ``auto_fill=False``; 400 with scribbles alone or ``hints=None``). The run ends
