@@ -525,7 +525,7 @@ def test_video_masks_are_reassigned_by_the_layers_as_for_one_image(monkeypatch):
     s = moving_object_video(32, 3)
     calls = []
     real = video.seg.reassign_by_layers
-    monkeypatch.setattr(video.seg, "reassign_by_layers", lambda *a: calls.append(a[-1]) or real(*a))
+    monkeypatch.setattr(video.seg, "reassign_by_layers", lambda *a: calls.append(a[4]) or real(*a))
     r = dd.segment_video(s.data, iterations=2, device="cpu", seed=0, reassign=0.1)
     assert calls == [0.1] and r.params["reassign"] == 0.1  # (all frames in one chunk)
     r = dd.segment_video(s.data, iterations=2, device="cpu", seed=0)  # off by default
@@ -545,10 +545,13 @@ def test_intensity_hints_on_a_stack_use_one_threshold():
     assert np.mean([iou(m > 0.5, b) for m, b in zip(r.masks, blobs)]) > 0.7
     labels = np.zeros(blobs.shape, np.uint8)
     labels[0, :2, :2] = 2
+    labels[1][blobs[1]] = 2  # "no objects on frame 1": obeyed, not undone by the layers' verdict
     filled = dd.segment_video(frames, hints=labels, auto_fill="intensity", iterations=1, device="cpu")
     assert filled.params["auto_fill"] == "intensity" and filled.params["reassign"] == 0.0
-    assert ((filled.hints == 1).sum(axis=(1, 2)) > 0).all() and (filled.hints[0, :2, :2] == 2).all()
+    assert not filled.masks[1][blobs[1]].any()
+    assert ((filled.hints[[0, 2]] == 1).sum(axis=(1, 2)) > 0).all() and (filled.hints[0, :2, :2] == 2).all()
     # one threshold: a frame with no object gets no foreground hints (a per-frame threshold would split it)
     empty = np.concatenate([frames, 0.1 + 0.05 * np.random.default_rng(1).random((1, 48, 48))])
-    fg, bg = video.seg.intensity_hints(torch.from_numpy(empty).float()[:, None])
+    with pytest.warns(UserWarning, match=r"frame\(s\) \[3\] get no object hints"):  # said: e.g. photobleaching
+        fg, bg = video.seg.intensity_hints(torch.from_numpy(empty).float()[:, None])
     assert fg[:3].any() and not fg[3].any() and bg[3].float().mean() > 0.9

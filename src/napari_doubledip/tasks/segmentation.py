@@ -215,12 +215,15 @@ INTENSITY_MARGINS = (0.1, 0.05)
 
 def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Bool fg/bg hints ``(N, h, w)`` of working-size ``(N, C, h, w)`` images (one threshold for all) from their
-    brightness: clearly above / below Otsu's threshold (:data:`INTENSITY_MARGINS`). The objects are the brighter
-    side (fluorescence) unless it covers more than half of the image (or of the box, ``inside``), then the
-    darker one (stained objects in brightfield)."""
+    brightness: clearly above / below Otsu's threshold (:data:`INTENSITY_MARGINS`), the 0.1 % extremes clipped
+    first (a hot pixel). The objects are the brighter side (fluorescence) unless it covers more than half of the
+    image (or of the box, ``inside``), then the darker one (stained objects in brightfield). Warns when some
+    frames get no object hints (dimmer, e.g. photobleached, or empty)."""
     from skimage.filters import gaussian, threshold_otsu
 
     grey = images.float().mean(1).cpu().numpy()
+    # the 0.1 % extremes clipped before smoothing: a hot pixel must not widen the margins (nor, smoothed, spread)
+    grey = np.clip(grey, *np.percentile(grey, (0.1, 99.9)))
     smooth = np.stack([gaussian(g, 1.0) for g in grey])
     region = smooth[inside.cpu().numpy()] if inside is not None else smooth.ravel()
     span = float(region.max() - region.min()) if region.size else 0.0
@@ -234,6 +237,14 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
         fg, bg = smooth > t + far * span, smooth < t - near * span
     else:
         fg, bg = smooth < t - far * span, smooth > t + near * span
+    empty = [int(k) for k in np.flatnonzero(~fg.reshape(len(fg), -1).any(1))]
+    if empty and len(empty) < len(fg):
+        more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+        warn(
+            f"intensity hints: frame(s) {empty[:5]}{more} get no object hints: one threshold serves all frames, "
+            "and these are dimmer (e.g. photobleached) or empty, so their masks will be (nearly) empty; "
+            "normalise the frames' brightness first, or segment such frames on their own"
+        )
     to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(images.device)  # noqa: E731
     return to(fg), to(bg)
 
@@ -414,7 +425,8 @@ def shrink_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 #: / 0.999 / 1.000 / 1.000 / 1.000; DAVIS (``segment_video``, 3 clips) at 0.1 0.462, off 0.464. With automatic
 #: hints, which take blobs for one object, the layers are wrong too (blobs 0.39 -> 0.44 at 0: little). (The
 #: driver's hints were made at full size; ``hints="intensity"`` makes them at working size: 0.716 instead of
-#: 0.732 off on the 256 px field, 0.980 at 0 either way.) So ``"auto"`` is 0
+#: 0.732 off on the 256 px field, 0.980 at 0 either way; since the hints clip the 0.1 % extremes, 0.884 / 0.814 /
+#: 0.981 at 0 on the three fields, ``benchmarks/README.md``.) So ``"auto"`` is 0
 #: with ``hints="intensity"`` (made for such fields) and off otherwise: no margin gains on the real photographs.
 
 
@@ -444,14 +456,23 @@ def check_reassign(reassign: object, hints: object = None, auto_fill: object = T
 
 
 def reassign_by_layers(
-    image: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, soft: torch.Tensor, margin: float
+    image: torch.Tensor,
+    fg: torch.Tensor,
+    bg: torch.Tensor,
+    soft: torch.Tensor,
+    margin: float,
+    scribbles: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``soft`` masks ``(N, H, W)`` with each pixel given to the layer (``fg``, ``bg``: ``(N, C, H, W)`` like
     ``image``) that explains its 3 x 3 neighbourhood better by more than ``margin`` (see
-    the comment above); 1 / 0 there, ``soft`` elsewhere."""
+    the comment above); 1 / 0 there, ``soft`` elsewhere. The user's scribbles
+    (``scribbles``: uint8 labels ``(N, H, W)``, 1 = foreground, 2 = background) win over both."""
     d = (image - bg).abs().mean(1, keepdim=True) - (image - fg).abs().mean(1, keepdim=True)  # > 0: fg better
     d = F.avg_pool2d(F.pad(d, (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
-    return torch.where(d.abs() > margin, (d > 0).to(soft.dtype), soft)
+    out = torch.where(d.abs() > margin, (d > 0).to(soft.dtype), soft)
+    if scribbles is not None:
+        out = torch.where(scribbles == 1, 1.0, torch.where(scribbles == 2, 0.0, out)).to(soft.dtype)
+    return out
 
 
 def finish_masks(soft: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
@@ -489,7 +510,7 @@ def segment(
         first phase; :func:`napari_doubledip.solver.saliency.saliency_hints`: one salient object), ``"intensity"``
         (many objects that brightness separates, e.g. nuclei: pixels clearly above / below Otsu's threshold, held
         all run, :func:`intensity_hints`; with ``reassign="auto"`` every pixel then goes to the layer that explains
-        it: three fields of blobs 0.90 IoU on average, Otsu 0.85), ``None`` (no hints: the split is unsupervised
+        it: three fields of blobs 0.89 IoU on average, Otsu 0.85), ``None`` (no hints: the split is unsupervised
         and its polarity arbitrary), a label image ``(H, W)`` with 1 = foreground and 2 = background scribbles, or
         a ``(foreground_mask, background_mask)`` pair (either may be ``None``). The rules, shared with
         :func:`napari_doubledip.segment_video`: a label image is an array (integer, float or boolean) holding only
@@ -521,8 +542,8 @@ def segment(
         wrong parts, which are local corrections), the automatic pair is turned round first (:func:`fill_in`).
         ``"intensity"``: the intensity hints of ``hints="intensity"`` fill in instead, held for the whole run with
         the scribbles (corrections of a field of many objects; ``reassign="auto"`` is then 0 as for those hints:
-        a previous result given back with one corrective click, 0.882 / 0.824 -> 0.884 / 0.834 IoU on two blob
-        fields, against 0.643 / 0.509 with the saliency fill-in).
+        a previous result given back with one corrective click, 0.884 / 0.814 -> 0.888 / 0.842 IoU on two blob
+        fields, against 0.626 / 0.567 with the saliency fill-in).
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with automatic hints, which
         scribbles bring along unless ``auto_fill=False``; 400 with scribbles alone or ``hints=None``). The run ends
@@ -545,9 +566,10 @@ def segment(
     reassign
         ``"auto"`` (default): ``0`` with ``hints="intensity"``, else ``None``. ``None``: the mask network's mask.
         A margin in [0, 1]: after the run, a pixel whose 3 x 3 neighbourhood one layer explains better than the
-        other by more than the margin (mean absolute error, a fraction of the value range) goes to that layer;
+        other by more than the margin (mean absolute error, a fraction of the value range) goes to that layer
+        (scribbled pixels keep their label);
         ``0``: every pixel, for many small objects that the mask network merges or rounds off (three fields of
-        blobs with intensity hints, mean IoU: 0.63 off, 0.82 at 0.1, 0.90 at 0, Otsu's threshold 0.85;
+        blobs with intensity hints, mean IoU: 0.62 off, 0.81 at 0.1, 0.89 at 0, Otsu's threshold 0.85;
         Weizmann horses with automatic hints 0.667 / 0.665 / 0.626). It needs layers that are right: with the
         automatic saliency hints, which take a field of blobs for one object, it gains little (0.39 -> 0.44).
     stop
@@ -595,7 +617,7 @@ def segment(
         params["box"] = box_bounds(bmask)
         # a working-size pixel is inside when any of it is: only what is wholly outside is held as background
         inside = shrink_mask(torch.from_numpy(bmask).to(dev), ws)
-    held = None
+    held = scribbled = None  # (scribbled: the user's labels at full size, which the reassignment keeps)
     if isinstance(hints, str):
         if hints not in ("auto", "intensity"):
             raise ValueError(
@@ -613,6 +635,7 @@ def segment(
         bg_w, user = fg_w.clone(), True
     else:
         fg_full, bg_full = _user_hint_masks(hints, dev, tuple(size))
+        scribbled = (fg_full & ~bg_full).to(torch.uint8)[None] + 2 * (bg_full & ~fg_full).to(torch.uint8)[None]
         if box is not None:
             warn_foreground_outside(fg_full[None].cpu().numpy(), [bmask])
         fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True
@@ -654,7 +677,7 @@ def segment(
     fg_layer = resize(sol.outputs["foreground"], size)
     bg_layer = resize(sol.outputs["background"], size)
     if reassign is not None:
-        soft = reassign_by_layers(full, fg_layer.to(full), bg_layer.to(full), soft, reassign)
+        soft = reassign_by_layers(full, fg_layer.to(full), bg_layer.to(full), soft, reassign, scribbled)
     if keep is not None:
         soft = soft * keep
     m = (soft > 0.5).float()[:, None]

@@ -365,7 +365,8 @@ def segment_video(
     hints
         ``"auto"`` (crude saliency hints computed on each frame, on RGB frames refined by a colour model of each
         region, relaxed after the first phase), ``"intensity"`` (as in :func:`napari_doubledip.segment`, with one
-        threshold for all frames), ``None`` (no
+        threshold for all frames: a frame much dimmer than the others, e.g. photobleached, gets no object hints
+        and an empty mask, with a warning; normalise such frames first), ``None`` (no
         hints: unsupervised, polarity arbitrary) or a label array, ``(T, H, W)`` or ``(H, W)`` for all frames,
         with 1 = foreground and 2 = background scribbles (frames may have none), or a ``(foreground,
         background)`` pair of masks of those shapes. The rules are those of :func:`napari_doubledip.segment`: a
@@ -485,6 +486,8 @@ def segment_video(
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
 
+    # the user's labels at full size, which the reassignment keeps (as segment() does)
+    scribbled = None if isinstance(hints, str) or hints is None else hint_labels(hints, size, frames=n)
     masks, softs, fgs, bgs = [], [], [], []
     reports = _StageReports("finishing at full size", n, sol.iterations, task.iterations, sol.final_loss)
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
@@ -492,7 +495,10 @@ def segment_video(
         fg_layer = resize(sol.outputs["foreground"][s], size)
         bg_layer = resize(sol.outputs["background"][s], size)
         if reassign is not None:
-            soft = seg.reassign_by_layers(full[s], fg_layer.to(full), bg_layer.to(full), soft, reassign)
+            soft = seg.reassign_by_layers(
+                full[s], fg_layer.to(full), bg_layer.to(full), soft, reassign,
+                None if scribbled is None else torch.from_numpy(scribbled[s]).to(soft.device),
+            )
         if keep is not None:
             for i, b in enumerate(keep[s]):
                 if b is not None:
