@@ -750,9 +750,9 @@ class OutputLayers:
             return None
         data, full = layer.data, (*lead, *frame)
         md = layer.metadata
-        # frames collected one by one, or a whole-stack run's result (no frame, no list): the frame is patched
-        # into it (a frame re-run to correct it must not throw away the rest of the video)
-        stack = isinstance(md.get("frames"), list) or (md.get("frame") is None and md.get("frames") is None)
+        # frames collected one by one, or a whole-stack run's result: the frame is patched into it (a frame
+        # re-run to correct it must not throw away the rest of the video)
+        stack = _collects(md)
         if data.shape == full:
             return layer if stack else None
         if stack and _grown(data.shape, lead, frame):  # the input grew (e.g. frames still being acquired)
@@ -801,19 +801,13 @@ class OutputLayers:
             data = _as_labels(data)
         full = (*lead, *data.shape)
         old = layer.metadata
-        if layer.data.shape != full and _grown(layer.data.shape, lead, data.shape) and (
-            isinstance(old.get("frames"), list) or (old.get("frame") is None and old.get("frames") is None)
-        ):
+        computed = tuple(layer.data.shape[: len(lead)])  # the frames of a whole-stack result, before any growth
+        if layer.data.shape != full and _collects(old) and _grown(layer.data.shape, lead, data.shape):
+            # the input has grown since: so does the stack, its frames kept in place
             self._save_once(layer, copy=False)  # (Cancel restores the smaller stack: its array is replaced)
-            if old.get("frames") is None:  # a whole-stack run's result: its frames were all computed
-                old = {**old, "frames": [list(i) for i in np.ndindex(*layer.data.shape[: len(lead)])],
-                       "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
             bigger = np.zeros(full, dtype=layer.data.dtype)
             bigger[tuple(slice(0, n) for n in layer.data.shape)] = layer.data
             layer.data = bigger
-            layer.metadata = {**layer.metadata, "frames": old["frames"],
-                              **({"stack_run": old["stack_run"]} if "stack_run" in old else {})}
-            old = layer.metadata
         grow = layer.data.shape != full
         in_place = not grow and layer.data.flags.writeable and layer.data.dtype == data.dtype
         # Cancel restores the one frame written in place, or the array that a new one replaces: never a copy of
@@ -821,8 +815,8 @@ class OutputLayers:
         self._save_once(layer, frame=tuple(int(v) for v in index) if in_place else None, copy=False)
         if grow:
             done = [list(old["frame"])]
-        elif old.get("frames") is None:  # a whole-stack run's result: every frame was computed
-            done = [list(i) for i in np.ndindex(*lead)]
+        elif old.get("frames") is None:  # a whole-stack run's result: every frame it held was computed
+            done = [list(i) for i in np.ndindex(*computed)]
             # what that run was, kept: the rest of the metadata describes the frame run
             old = {**old, "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
         else:
@@ -914,6 +908,12 @@ class OutputLayers:
         self.created.clear()
         self._saved.clear()
         self.touched.clear()
+
+
+def _collects(md: dict[str, Any]) -> bool:
+    """Whether an output layer's metadata is a whole-stack layer's: frames collected one by one (a list of
+    them), or a whole-stack run's result (neither a frame nor a list)."""
+    return isinstance(md.get("frames"), list) or (md.get("frame") is None and md.get("frames") is None)
 
 
 def _grown(shape: tuple[int, ...], lead: tuple[int, ...], frame: tuple[int, ...]) -> bool:

@@ -85,14 +85,6 @@ class SegmentationResult(RunInfo):
     hints: np.ndarray
 
 
-def _user_hint_masks(
-    hints: Hints, device: torch.device, shape: tuple[int, int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-resolution fg/bg masks (bool tensors) of user hints: a label image or a mask pair."""
-    labels = hint_labels(hints, shape)  # the rules segment_video shares
-    return torch.from_numpy(labels == 1).to(device), torch.from_numpy(labels == 2).to(device)
-
-
 def _auto_hints(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Automatic fg/bg hints (bool ``(h, w)``) of a working-size ``(C, h, w)`` image, computed at most at
     HINT_MAX_SIZE."""
@@ -634,8 +626,9 @@ def segment(
         fg_w = torch.zeros(ws, dtype=torch.bool, device=dev)
         bg_w, user = fg_w.clone(), True
     else:
-        fg_full, bg_full = _user_hint_masks(hints, dev, tuple(size))
-        scribbled = (fg_full & ~bg_full).to(torch.uint8)[None] + 2 * (bg_full & ~fg_full).to(torch.uint8)[None]
+        # full-resolution labels of a label image or a mask pair (the rules segment_video shares)
+        scribbled = torch.from_numpy(hint_labels(hints, tuple(size))).to(dev)[None]
+        fg_full, bg_full = scribbled[0] == 1, scribbled[0] == 2
         if box is not None:
             warn_foreground_outside(fg_full[None].cpu().numpy(), [bmask])
         fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True

@@ -202,9 +202,8 @@ class VideoSegmentationResult(RunInfo):
 
 
 def _video_hints(
-    hints: Hints,
+    hints: str | np.ndarray | None,
     work: torch.Tensor,
-    full_shape: tuple[int, int],
     its: int,
     stop: StopRequest = None,
     boxes: list[torch.Tensor | None] | None = None,
@@ -213,11 +212,13 @@ def _video_hints(
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool, bool, tuple | None]]:
     """Working-size fg/bg hint masks ``(T, 1, h, w)`` (float), whether they are the user's (held for the whole
     run), whether a stop request ended them early, and the ``held`` pair for :func:`segmentation.build_task`.
-    ``boxes``: per frame, ``None`` or the working-size bool mask of its box, inside which a frame's automatic
-    hints are computed (on the box's surroundings, as for one image); ``full_boxes`` the same boxes at full
-    size (bool ``(H, W)``; foreground scribbled outside them is ignored, with a warning). Scribbles are read as
-    :func:`napari_doubledip.segment` reads them: held, and with ``auto_fill`` every frame's automatic hints fill in
-    (fading) where they mark nothing.
+    ``hints``: ``"auto"``, ``"intensity"``, ``None``, or the user's ``(T, H, W)`` labels as
+    :func:`~napari_doubledip._validation.hint_labels` reads them. ``boxes``: per frame, ``None`` or the
+    working-size bool mask of its box, inside which a frame's automatic hints are computed (on the box's
+    surroundings, as for one image); ``full_boxes`` the same boxes at full size (bool ``(H, W)``; foreground
+    scribbled outside them is ignored, with a warning). Scribbles are read as :func:`napari_doubledip.segment`
+    reads them: held, and with ``auto_fill`` every frame's automatic hints fill in (fading) where they mark
+    nothing.
 
     While automatic hints are computed, yields a set-up report (``Progress.stage``) every
     :data:`SETUP_REPORT_SECONDS`; a stop request ends them early (the frames left get none, and the caller must
@@ -231,16 +232,13 @@ def _video_hints(
                 f"{hints!r}"
             )
         if hints == "intensity":  # one threshold for all frames (inside their boxes), held all run
-            inside = None if boxes is None else torch.stack(
-                [torch.ones(ws, dtype=torch.bool, device=work.device) if b is None else b for b in boxes]
-            )
-            return *_exclusive(*seg.intensity_hints(work, inside)), True, False, None
+            return *_exclusive(*seg.intensity_hints(work, _inside(boxes, ws, work.device))), True, False, None
         fg, bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
         return *_exclusive(fg, bg), False, stopped, None
     if hints is None:
         fg = torch.zeros((n, *ws), dtype=torch.bool, device=work.device)
         return *_exclusive(fg, fg.clone()), True, False, None
-    labels = hint_labels(hints, full_shape, frames=n)  # the rules segment() shares
+    labels = hints
     if full_boxes is not None:
         seg.warn_foreground_outside(labels == 1, full_boxes)
     fg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 1])
@@ -248,10 +246,7 @@ def _video_hints(
     if not auto_fill:
         return *_exclusive(fg, bg), True, False, None
     if auto_fill == "intensity":  # intensity hints (one threshold) complete the scribbles; all held all run
-        inside = None if boxes is None else torch.stack(
-            [torch.ones(ws, dtype=torch.bool, device=work.device) if b is None else b for b in boxes]
-        )
-        auto_fg, auto_bg = seg.intensity_hints(work, inside)
+        auto_fg, auto_bg = seg.intensity_hints(work, _inside(boxes, ws, work.device))
         fills = [seg.fill_in(*m) for m in zip(auto_fg, auto_bg, fg, bg, strict=True)]
         fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
         return *_exclusive(fg | fill_fg, bg | fill_bg), True, False, None
@@ -314,6 +309,16 @@ def _settle_view(work: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], torc
     sel = torch.linspace(0, n - 1, min(n, SETTLE_FRAMES)).round().long().unique().to(work.device)
     guide = work[sel]
     return lambda outputs: (seg.finish_masks(outputs["mask"][sel], guide) > 0.5).float()
+
+
+def _inside(
+    boxes: list[torch.Tensor | None] | None, ws: tuple[int, ...], device: torch.device
+) -> torch.Tensor | None:
+    """Per-frame working-size box masks as one bool ``(T, h, w)`` stack (all True for a frame without a box),
+    or ``None`` without boxes."""
+    if boxes is None:
+        return None
+    return torch.stack([torch.ones(ws, dtype=torch.bool, device=device) if b is None else b for b in boxes])
 
 
 def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | None] | None:
@@ -450,8 +455,10 @@ def segment_video(
         keep = full_boxes  # the masks are cut to the boxes (bool (H, W) per frame; one array for a shared box)
         boxes = [None if b is None else seg.shrink_mask(torch.from_numpy(b).to(dev), ws) for b in full_boxes]
     planned = planned_iterations("video_segmentation", preset, iterations, its)  # (for the set-up's reports)
+    # the user's labels at full size (the rules segment() shares), read once: hints, and kept by the reassignment
+    scribbled = None if isinstance(hints, str) or hints is None else hint_labels(hints, size, frames=n)
     fg_w, bg_w, user, stopped, held = yield from _video_hints(
-        hints, work, size, planned, stop, boxes, auto_fill, full_boxes
+        hints if scribbled is None else scribbled, work, planned, stop, boxes, auto_fill, full_boxes
     )
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
         stop = _always_stop
@@ -486,8 +493,6 @@ def segment_video(
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
 
-    # the user's labels at full size, which the reassignment keeps (as segment() does)
-    scribbled = None if isinstance(hints, str) or hints is None else hint_labels(hints, size, frames=n)
     masks, softs, fgs, bgs = [], [], [], []
     reports = _StageReports("finishing at full size", n, sol.iterations, task.iterations, sol.final_loss)
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
