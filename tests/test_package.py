@@ -215,11 +215,32 @@ def test_inputs_whose_values_the_results_cannot_keep_warn():
         dd.segment(np.ma.masked_less(img, 0.1), iterations=1, device="cpu")
         dd.segment(1e3 + img, iterations=1, device="cpu")  # ~16000 levels: fine
         dd.dehaze(np.full((24, 24, 3), 7, np.uint16), iterations=1, device="cpu")
+        dd.segment(img * 1e-300, iterations=1, device="cpu")  # below float32: no offset to subtract
+        dd.segment(img * 1e-40, iterations=1, device="cpu")  # float32 subnormals, ~70000 levels: fine
     messages = [str(w.message) for w in caught]
-    assert len(messages) == 3, messages
+    assert len(messages) == 4, messages
     assert "varies by 0.00999 on an offset of 1e+06" in messages[0] and "subtract the offset" in messages[0]
     assert "mask of image (a masked array) is ignored" in messages[1]
     assert "image is constant (7): there is nothing to decompose" in messages[2]
+    assert "below what the float32 results resolve" in messages[3] and "rescale it first" in messages[3]
+
+
+def test_label_hints_reach_torch_as_a_writable_array():
+    """A read-only array (a broadcast view) makes torch.from_numpy warn about undefined behaviour; the widget
+    showed that warning as a notification on the first run with scribbles."""
+    import warnings
+
+    import torch
+
+    from napari_doubledip._validation import hint_labels
+
+    labels = np.zeros((24, 24), np.uint8)
+    labels[8:16, 8:16], labels[:2] = 1, 2
+    assert hint_labels(labels, (24, 24)).flags.writeable
+    assert hint_labels(labels, (24, 24), frames=3).flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.from_numpy(hint_labels(labels, (24, 24)))
 
 
 def test_task_functions_are_annotated_with_their_results():

@@ -219,11 +219,18 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
     top = max(abs(lo), abs(hi))
     if hi > lo and top > 0 and (hi - lo) / float(np.spacing(np.float32(top))) < 256:
         levels = max(1, int((hi - lo) / float(np.spacing(np.float32(top)))))
-        warn(
-            f"{name} varies by {hi - lo:.3g} on an offset of {lo:.3g}: the results are float32 and keep only "
-            f"about {levels} distinct value{'s' if levels > 1 else ''} at that offset; subtract the offset first "
-            "(e.g. x - x.min())"
-        )
+        plural = "s" if levels > 1 else ""
+        if (hi - lo) / float(np.spacing(np.float32(hi - lo))) < 256:  # tiny values: no offset to subtract
+            warn(
+                f"{name} varies by {hi - lo:.3g}, below what the float32 results resolve (about {levels} "
+                f"distinct value{plural}); rescale it first (e.g. x / x.max())"
+            )
+        else:
+            warn(
+                f"{name} varies by {hi - lo:.3g} on an offset of {lo:.3g}: the results are float32 and keep "
+                f"only about {levels} distinct value{plural} at that offset; subtract the offset first "
+                "(e.g. x - x.min())"
+            )
     return ValueRange(lo, hi, gray, integer=arr.dtype.kind in "iub")
 
 
@@ -396,7 +403,9 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
                 "hints label image must hold only 0 (none), 1 (foreground) and 2 (background), got "
                 f"{found[:5].tolist()}{more}"
             )
-    return np.ascontiguousarray(np.broadcast_to(arr.astype(np.uint8), full))
+    out = np.empty(full, np.uint8)  # writable (a broadcast view is not: torch.from_numpy warns on it)
+    out[...] = arr
+    return out
 
 
 def check_seed(seed: object) -> int:

@@ -178,6 +178,20 @@ def test_rerun_updates_layers_in_place(viewer, open_widget, run_widget):
         assert meta["threads"] is None
 
 
+def test_rerun_on_a_replaced_input_lifts_outputs_over_it(viewer, open_widget, run_widget):
+    # A grey layer of the same name replaces the RGB input: the foreground and background are remade (on top),
+    # the mask is updated in place and would stay under the new, opaque input.
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG)
+    run_widget(widget)
+    viewer.layers.remove("comp")
+    viewer.add_image(samples.texture_composite(32, rgb=False).data, name="comp")
+    assert names(viewer).index("comp mask") < names(viewer).index("comp")
+    widget.pickers["image"].value = viewer.layers["comp"]
+    run_widget(widget)
+    assert names(viewer) == ["comp", "comp mask", "comp background", "comp foreground"]
+
+
 def test_transparency_from_two_layers(viewer, open_widget, run_widget):
     s = samples.two_mixtures(32)
     viewer.add_image(s.data[0], name="m1", scale=(2.0, 2.0))

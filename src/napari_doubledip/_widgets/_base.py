@@ -867,7 +867,7 @@ class TaskWidget(Container):
                 if value is not None:
                     written += self._write(job, out, value, meta, preview=False)
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
-            job.outputs.raise_created(written)
+            job.outputs.raise_created(written, above=job.sources[0])
             self._tell_replaced(job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:

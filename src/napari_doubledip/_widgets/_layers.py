@@ -872,15 +872,27 @@ class OutputLayers:
                 self._forget(layer)
                 del self.touched[name]
 
-    def raise_created(self, names: list[str]) -> None:
-        """Move the layers this run created to the top, in the order of ``names`` (the last on top)."""
+    def raise_created(self, names: list[str], above: Any = None) -> None:
+        """Move the layers this run created to the top, in the order of ``names`` (the last on top); an updated
+        one lying under ``above`` (the input) goes just over it.
+
+        Why: updated layers keep the place the user gave them, but one under the input is hidden by it, e.g.
+        after the input was replaced by a new layer of the same name (added on top of the old results).
+        """
+        anchor = above  # lifted layers go over the input in the order of ``names``
         for name in names:
             layer = self.touched.get(name)
-            if layer is None or not any(same_layer(layer, c) for c in self.created):
+            index = None if layer is None else self._index(layer)
+            if index is None:
                 continue
-            index = next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
-            if index is not None:
+            if any(same_layer(layer, c) for c in self.created):
                 self.viewer.layers.move(index, len(self.viewer.layers))
+            elif above is not None and (source := self._index(above)) is not None and index < source:
+                self.viewer.layers.move(index, self._index(anchor) + 1)  # (napari's dest counts before removal)
+                anchor = layer
+
+    def _index(self, layer: Any) -> int | None:
+        return next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
 
     def _remove(self, layer: Any) -> None:
         try:

@@ -78,7 +78,8 @@ def _scribbles(x: Inputs) -> np.ndarray | None:
 
         others = sorted(int(v) for v in np.unique(scribbles[~hints & (scribbles != 0)]))[:5]
         show_warning(
-            f"Segmentation: scribble labels {others} are ignored; paint 1 for foreground and 2 for background"
+            f"{SEGMENTATION.title}: scribble labels {others} are ignored; paint 1 for foreground and 2 for "
+            "background"
             + ("" if marked or box is not None else " (automatic hints are used instead)")
         )
         scribbles = np.where(hints, scribbles, 0)
