@@ -9,7 +9,7 @@
 # Each phase has a time limit (540 s in all, within a 600 s command), so one slow phase cannot starve the
 # others; logs and tables go to OUTDIR (default: $OUT if set, as on a borrowed machine, else results/gpu).
 #
-#   bash benchmarks/gpu.sh [OUTDIR [PYTHON]]
+#   bash benchmarks/gpu.sh [OUTDIR [PYTHON]]   (exit status 1 if a phase failed or was cut off)
 set -u
 OUT=${1:-${OUT:-results/gpu}}
 PY=${2:-python3}
@@ -18,6 +18,7 @@ case "$PY" in */*) PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY") ;; esac
 cd "$(dirname "$0")/.."
 rm -f "$OUT/test_failures.log"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+FAILED=""
 phase() {  # phase NAME SECONDS COMMAND...
   local name=$1 limit=$2
   shift 2
@@ -26,6 +27,7 @@ phase() {  # phase NAME SECONDS COMMAND...
   local rc=$?
   tail -n "${TAIL:-40}" "$OUT/$name.log"
   echo "== $name: rc=$rc, end $(date +%T)"
+  [ "$rc" -eq 0 ] || FAILED="$FAILED $name"
 }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
 "$PY" -c "import torch, numpy, skimage; print('torch', torch.__version__, 'cuda', torch.version.cuda,
@@ -44,3 +46,5 @@ TAIL=30 phase periter "${PERITER_LIMIT:-50}" "$PY" benchmarks/speed.py --device 
   --sizes 128,512 --sections periter --periter-iterations 40 --out "$OUT/periter_cuda"
 TAIL=20 phase precision "${PRECISION_LIMIT:-100}" "$PY" benchmarks/precision.py --device cuda --size 512 \
   --seeds 0 --out "$OUT/precision_cuda"
+# Every phase runs whatever the others did; the exit status says whether all of them passed.
+if [ -n "$FAILED" ]; then echo "== failed or cut off:$FAILED"; exit 1; fi
