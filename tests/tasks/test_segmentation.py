@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import napari_doubledip as dd
+from napari_doubledip import samples
 from napari_doubledip.samples import iou, texture_composite
 from napari_doubledip.tasks import segmentation
 
@@ -421,6 +422,17 @@ def test_intensity_hints_for_many_objects_bright_or_dark():
     box[:, :32] = True
     r = dd.segment(img, hints="intensity", box=box, iterations=5, device="cpu", reassign=None)
     assert not r.mask[:, 32:].any() and (r.hints[:, 32:] == 2).all() and r.params["reassign"] is None
+    # a box drawn around one object is mostly object: the whole image says which side the objects are
+    field = samples.blob_field(64, seed=3)
+    img, blobs = field.data, field.truth["mask"]
+    parts, n = __import__("scipy").ndimage.label(blobs)
+    ys, xs = np.nonzero(parts == 1 + int(np.argmax(np.bincount(parts.ravel())[1:])))  # the largest object
+    box = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
+    inside = np.zeros(img.shape, bool)
+    inside[box[0] : box[2], box[1] : box[3]] = True
+    assert blobs[inside].mean() > 0.5
+    r = dd.segment(img, hints="intensity", box=box, iterations=1, device="cpu")
+    assert (r.hints[inside & blobs] != 2).mean() > 0.9 and (r.hints[inside & ~blobs] != 1).mean() > 0.9
     with pytest.warns(UserWarning, match="flat"):
         flat = segmentation.intensity_hints(__import__("torch").zeros(1, 1, 16, 16))
     assert not flat[0].any() and not flat[1].any()

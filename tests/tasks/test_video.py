@@ -555,3 +555,30 @@ def test_intensity_hints_on_a_stack_use_one_threshold():
     with pytest.warns(UserWarning, match=r"frame\(s\) \[3\] get no object hints"):  # said: e.g. photobleaching
         fg, bg = video.seg.intensity_hints(torch.from_numpy(empty).float()[:, None])
     assert fg[:3].any() and not fg[3].any() and bg[3].float().mean() > 0.9
+
+
+def test_intensity_fill_in_turns_every_frame_round_by_scribbles_on_one():
+    """An object covering most of the frame is taken for background by the intensity rule; both labels
+    scribbled broadly over it on frame 0 turn the hints round on every frame (one threshold, one polarity)."""
+    rng = np.random.default_rng(0)
+    frames = np.full((3, 48, 48), 0.2, np.float32)
+    obj = np.zeros((48, 48), bool)
+    obj[:, :31] = True
+    frames[:, obj] = 0.8
+    frames += 0.02 * rng.random(frames.shape).astype(np.float32)
+    labels = np.zeros(frames.shape, np.uint8)
+    labels[0, 10:40, 5:25], labels[0, 10:40, 36:44] = 1, 2
+    r = dd.segment_video(frames, hints=labels, auto_fill="intensity", iterations=1, device="cpu")
+    for hints in r.hints:
+        assert (hints[obj] == 1).mean() > 0.5 and not (hints[obj] == 2).any()
+        assert (hints[~obj] == 2).mean() > 0.5 and not (hints[~obj] == 1).any()
+
+
+def test_intensity_hints_warn_of_frames_without_objects_in_their_box():
+    rng = np.random.default_rng(0)
+    frames = (0.1 + 0.02 * rng.random((3, 48, 48))).astype(np.float32)
+    frames[:, 5:12, 5:12] = 0.8  # an object outside the box on every frame
+    frames[:2, 30:40, 30:40] = 0.8  # inside it on frames 0 and 1 only
+    with pytest.warns(UserWarning, match=r"frame\(s\) \[2\] get no object hints"):
+        r = dd.segment_video(frames, hints="intensity", box=(25, 25, 45, 45), iterations=1, device="cpu")
+    assert ((r.hints[:2] == 1).sum(axis=(1, 2)) > 0).all() and not (r.hints[2] == 1).any()

@@ -253,7 +253,8 @@ class TaskWidget(Container):
         spec = self.spec
         self.iterations = SpinBox(
             value=0, min=0, max=100_000, step=50, name="iterations", label="iterations (0 = auto)",
-            tooltip=f"Optimisation steps; 0 = auto, the measured default ({spec.iterations} for one image). "
+            tooltip=f"Optimisation steps; 0 = auto, the measured default ({spec.iterations} for one image"
+            f"{spec.iterations_note}). "
             "More = better fit, slower.",
         )
         self.max_size = SpinBox(

@@ -167,6 +167,8 @@ class TaskSpec:
     help: str = ""
     iterations: int = 400
     max_size: int = 128
+    #: Appended to the iterations tooltip's default, where the default depends on the options.
+    iterations_note: str = ""
 
     @property
     def image_mode(self) -> Mode:

@@ -114,7 +114,8 @@ SEGMENTATION = TaskSpec(
     name="segmentation",
     title="Segmentation (Double-DIP)",
     help="Split an image into foreground and background layers and a mask.",
-    iterations=300,  # with automatic hints (scribbles bring them along); 400 without (segmentation.DEFAULTS)
+    iterations=300,  # saliency hints (scribbles bring them along); 400 with held hints (segmentation.DEFAULTS)
+    iterations_note=" with saliency hints; 400 with intensity hints or with scribbles alone",
     inputs=(
         LayerInput("image", "image", "image"),
         LayerInput(

@@ -208,9 +208,11 @@ INTENSITY_MARGINS = (0.1, 0.05)
 def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Bool fg/bg hints ``(N, h, w)`` of working-size ``(N, C, h, w)`` images (one threshold for all) from their
     brightness: clearly above / below Otsu's threshold (:data:`INTENSITY_MARGINS`), the 0.1 % extremes clipped
-    first (a hot pixel). The objects are the brighter side (fluorescence) unless it covers more than half of the
-    image (or of the box, ``inside``), then the darker one (stained objects in brightfield). Warns when some
-    frames get no object hints (dimmer, e.g. photobleached, or empty)."""
+    first (a hot pixel). The threshold is the whole images' or, with boxes (``inside``, bool ``(N, h, w)``),
+    their insides'. The objects are the brighter side (fluorescence) unless it covers more than half of the
+    whole images, then the darker one (stained objects in brightfield); the whole images decide even with a box,
+    since a box drawn around an object is mostly object. Warns when some frames get no object hints (in their
+    box; dimmer, e.g. photobleached, or empty)."""
     from skimage.filters import gaussian, threshold_otsu
 
     grey = images.float().mean(1).cpu().numpy()
@@ -225,11 +227,12 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
         return none, none.clone()
     t = float(threshold_otsu(region))
     far, near = INTENSITY_MARGINS
-    if (region > t).mean() <= 0.5:  # bright objects on a dark background
+    if (smooth > t).mean() <= 0.5:  # bright objects on a dark background
         fg, bg = smooth > t + far * span, smooth < t - near * span
     else:
         fg, bg = smooth < t - far * span, smooth > t + near * span
-    empty = [int(k) for k in np.flatnonzero(~fg.reshape(len(fg), -1).any(1))]
+    held = fg if inside is None else fg & inside.cpu().numpy()  # outside a box, hints become background
+    empty = [int(k) for k in np.flatnonzero(~held.reshape(len(held), -1).any(1))]
     if empty and len(empty) < len(fg):
         more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
         warn(
@@ -537,8 +540,9 @@ def segment(
         a previous result given back with one corrective click, 0.884 / 0.814 -> 0.888 / 0.842 IoU on two blob
         fields, against 0.626 / 0.567 with the saliency fill-in).
     iterations
-        Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with automatic hints, which
-        scribbles bring along unless ``auto_fill=False``; 400 with scribbles alone or ``hints=None``). The run ends
+        Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with the saliency hints,
+        ``"auto"``, which scribbles bring along unless ``auto_fill=False``; 400 with held hints: scribbles alone,
+        ``"intensity"`` or ``auto_fill="intensity"``, and with ``hints=None``). The run ends
         earlier once the binarised mask has settled (``r.iterations`` says how many ran); the returned ``mask`` is
         binary either way, ``soft_mask`` is then less saturated than after the whole budget (the binary-mask term
         ramps up over 40-90 % of it).

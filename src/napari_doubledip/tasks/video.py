@@ -247,7 +247,11 @@ def _video_hints(
         return *_exclusive(fg, bg), True, False, None
     if auto_fill == "intensity":  # intensity hints (one threshold) complete the scribbles; all held all run
         auto_fg, auto_bg = seg.intensity_hints(work, _inside(boxes, ws, work.device))
-        fills = [seg.fill_in(*m) for m in zip(auto_fg, auto_bg, fg, bg, strict=True)]
+        # One threshold serves every frame, so one polarity too: the scribbles of all frames vote (often they
+        # are drawn on one frame only).
+        maps = list(zip(auto_fg, auto_bg, fg, bg, strict=True))
+        swap = seg.inverted(sum(seg.polarity_votes(*m) for m in maps))
+        fills = [seg.fill_in(*m, swap=swap) for m in maps]
         fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
         return *_exclusive(fg | fill_fg, bg | fill_bg), True, False, None
     auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
