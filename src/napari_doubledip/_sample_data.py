@@ -78,7 +78,10 @@ def two_mixtures() -> list[LayerData]:
 def watermarked() -> list[LayerData]:
     """Watermark removal with a box: a watermarked image and a rectangle around the mark."""
     s = samples.watermarked(SIZE)
-    return [(s.data, {"name": "watermarked"}, "image"), _box_layer(s.extra["box"], "watermark box")]
+    meta = {"sample_set": _set_id("watermarked")}  # its box, made active, brings the widget to its image
+    rect, kwargs, kind = _box_layer(s.extra["box"], "watermark box")
+    image = (s.data, {"name": "watermarked", "metadata": meta}, "image")
+    return [image, (rect, {**kwargs, "metadata": meta}, kind)]
 
 
 def watermark_set() -> list[LayerData]:

@@ -1108,11 +1108,14 @@ def test_cancel_of_a_rerun_restores_contrast_limits(viewer, open_widget, run_wid
 
 
 def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors):
-    """The sample adds the image and its box; the widget picks the box up (a single image needs one)."""
+    """The sample adds the image and its box; the widget picks the box up (a single image needs one), and the
+    image that came with it, not another one opened before (napari makes the box active)."""
+    viewer.open_sample("napari-doubledip", "hazy_image")
     viewer.open_sample("napari-doubledip", "watermarked")
     widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
     box = widget.pickers["box"].value
     assert box is not None and box.name == viewer.layers[-1].name
+    assert [la.name for la in widget.pickers["images"].value] == ["watermarked"]
     widget.pickers["box"].value = None
     assert widget.run() is None and "pick it as 'box'" in errors[-1]
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="new box")
@@ -1156,6 +1159,12 @@ def test_a_video_sample_starts_in_the_video_mode(viewer, open_widget, sample, ti
         [viewer.layers[-1]] if widget._primary.multiple else viewer.layers[-1]
     )
     assert widget.frames.value == mode
+    plain = viewer.layers["plain stack"]
+    widget.pickers[widget._primary.name].value = [plain] if widget._primary.multiple else plain
+    assert widget.frames.value == "current frame"  # picking another stack gives the choice back
+    video = viewer.layers[sample.replace("_", " ")]
+    widget.pickers[widget._primary.name].value = [video] if widget._primary.multiple else video
+    assert widget.frames.value == mode  # once per pick
     widget.frames.value = "current frame"  # the user's choice stands while the layer stays picked
     viewer.add_image(np.zeros((16, 16), np.float32), name="another")
     assert widget.frames.value == "current frame"

@@ -199,6 +199,8 @@ class TaskWidget(Container):
         self._frames_source: Any = None  # the layer the frames choice was last set up for
         #: options a sample's presets set (``OPTIONS_KEY``): name -> (value before, preset value)
         self._presets: dict[str, tuple[Any, Any]] = {}
+        #: the frames choice a video sample set (``VIDEO_KEY``): (value before, preset value), or None
+        self._frames_preset: tuple[Any, Any] | None = None
         self._run_clicked_at = -1.0e9
         self.frames = ComboBox(
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
@@ -338,7 +340,10 @@ class TaskWidget(Container):
                     picker.value = selected
                     continue
                 active = self._starting_layer()
-                first = next((v for v in values if active is not None and same_layer(v, active)), values[0])
+                first = next((v for v in values if active is not None and same_layer(v, active)), None)
+                if first is None and active is not None and _sample_set(active):  # e.g. a sample's box is active
+                    first = next((v for v in values if _sample_set(v) == _sample_set(active)), None)
+                first = values[0] if first is None else first
                 group = _sample_set(first)  # a multi-image sample (two mixtures...) is selected as a whole
                 same_set = [v for v in values if group and v is not first and _sample_set(v) == group]
                 picker.value = [first, *same_set]
@@ -519,9 +524,17 @@ class TaskWidget(Container):
         self.frames.visible = bool(sources) and is_stack(sources[0]) and len(self.frames.choices) > 1
         first = sources[0] if sources else None
         if first is not None and not (self._frames_source is not None and same_layer(first, self._frames_source)):
-            # a layer marked as a video (the video samples) starts in the widget's video mode, once per pick
+            self._frames_source = first  # (first: setting the frames choice below calls this method again)
+            # a layer marked as a video (the video samples) starts in the widget's video mode, once per pick;
+            # picking another layer gives back the choice it replaced (unless the user has changed it since)
+            if self._frames_preset is not None and self.frames.enabled:
+                before, preset = self._frames_preset
+                if self.frames.value == preset and before in self.frames.choices:
+                    self.frames.value = before
+            self._frames_preset = None
             video = [c for c in self.frames.choices if "video" in str(c)]
             if first.metadata.get(VIDEO_KEY) and is_stack(first) and video and self.frames.enabled:
+                self._frames_preset = (self.frames.value, video[0])
                 self.frames.value = video[0]
             # a sample made for some options (the blob field's intensity hints) starts at them, once per pick;
             # picking another layer gives back what they replaced (unless the user has changed them since)
