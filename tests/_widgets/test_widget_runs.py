@@ -489,6 +489,70 @@ def test_closing_the_dock_cancels_its_run(viewer, qtbot):
     assert "comp mask" in names(viewer)
 
 
+def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_widget, run_widget, qtbot,
+                                                                   monkeypatch):
+    """A closed panel's run is undone at once: it may be inside a long step (the full-size finish of a large
+    image) when its panel closes, and its late abort must not remove what the reopened panel's run made."""
+    import threading
+
+    real, gate, calls = napari_doubledip.iterate, threading.Event(), []
+
+    def slow(func, *args, **kwargs):  # the first run stalls in one step after its first preview
+        first = not calls
+        calls.append(1)
+        gen = real(func, *args, **kwargs)
+        try:
+            while True:
+                report = next(gen)
+                yield report
+                if first and report.preview:
+                    gate.wait(60)
+        except StopIteration as done:
+            return done.value
+
+    monkeypatch.setattr(napari_doubledip, "iterate", slow)
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    widget.iterations.value, widget.max_size.value, widget.preview_every.value = 1000, 16, 1
+    worker = widget.run(start=False)
+    worker.start()
+    qtbot.waitUntil(lambda: "comp mask" in names(viewer), timeout=120_000)
+    viewer.window.remove_dock_widget(dock)
+    reopened = open_widget(SEG)
+    run_widget(reopened)
+    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
+    finished = viewer.layers["comp mask"].data.copy()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        gate.set()
+    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
+    np.testing.assert_array_equal(viewer.layers["comp mask"].data, finished)
+
+
+def test_cancel_gives_back_a_result_replaced_for_its_colour_mode(viewer, open_widget, qtbot):
+    """The input, same name, is grey now: the RGB "clean" of the last run cannot be updated and is replaced by
+    a new layer; Cancel removes that one and puts the earlier result back."""
+    rgb = samples.texture_composite(32).data
+    viewer.add_image(rgb, name="img")
+    widget = open_widget("Dehazing (Double-DIP)", iterations=3)
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    before = {name: viewer.layers[name].data.copy() for name in names(viewer) if name != "img"}
+    assert viewer.layers["img clean"].rgb
+    viewer.layers.remove("img")
+    viewer.add_image(rgb.mean(-1), name="img")
+    widget.pickers["image"].value = viewer.layers["img"]
+    widget.iterations.value, widget.preview_every.value = 1000, 1
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.preview else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.status.value == "Cancelled."
+    assert sorted(names(viewer)) == sorted([*before, "img"]) and viewer.layers["img clean"].rgb
+    for name, data in before.items():
+        np.testing.assert_array_equal(viewer.layers[name].data, data)
+
+
 def test_a_new_labels_layer_becomes_the_scribbles_and_an_input_is_never_overwritten(
     viewer, open_widget, run_widget
 ):

@@ -959,13 +959,22 @@ class TaskWidget(Container):
     def _on_parent_changed(self, parent: Any) -> None:
         """The dock's close button removes the dock and leaves this widget without a parent; the Plugins menu
         then opens a new widget. A run of this one could no longer be seen or cancelled, and would overwrite a
-        newer run's layers when it ends: it is cancelled as by Cancel (keeping its result with *keep partial
-        result*). Hiding the dock (Window menu) keeps the parent: the run goes on."""
+        newer run's layers when it ends: it is cancelled as by Cancel, its layers undone at once (or, with *keep
+        partial result*, it finishes with its best result). Hiding the dock (Window menu) keeps the parent: the
+        run goes on."""
         if not getattr(self, "_following_layers", False):  # during __init__
             return
         if parent is None:
             if self.worker is not None:
                 self.cancel()
+                job = self._job
+                if job is not None and job.cancelled and not job.control.stop.is_set():
+                    # Undone now, not when the worker next reports (after a long step, e.g. the full-size
+                    # finish): by then a run of the reopened panel may have written into these layers. (Right
+                    # after this event, not in it: removing layers while Qt re-parents the dock crashed later.)
+                    from qtpy.QtCore import QTimer
+
+                    QTimer.singleShot(0, job.outputs.rollback)
             # A removed widget no longer follows the layer list (each close and reopen left one more doing so);
             # napari's own reset_choices connections (made when it docked the widget) go too.
             if self._disconnect_layer_events is not None:

@@ -607,6 +607,8 @@ class OutputLayers:
         self._inputs: list[Any] = []
         #: (layer name, frame) of one-frame results this run replaced because collecting them was over the limit
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
+        #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
+        self._detached: list[tuple[int, Any]] = []
 
     def pin_names(self, sources: list[Any]) -> None:
         """Name this run's outputs after the inputs' names now: an input renamed during the run must not
@@ -678,11 +680,11 @@ class OutputLayers:
         tf = transform(source, spatial, zoom, offset)
         metadata = {"task": self.task, "part": part, "source": self.source_name(source), **metadata}
         layer = self._existing(name, part, source)
-        if layer is not None and _kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"):
-            self._remove(layer)
-            layer = None
-        if layer is not None and _kind(layer) == "image" and bool(layer.rgb) != rgb:
-            self._remove(layer)
+        if layer is not None and (
+            (_kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"))
+            or (_kind(layer) == "image" and bool(layer.rgb) != rgb)
+        ):  # another kind or colour mode (e.g. the input, same name, is grey now): a new layer replaces it
+            self._detach(layer)
             layer = None
         if layer is None:
             taken = any(other.name == name for other in self.viewer.layers)
@@ -710,6 +712,13 @@ class OutputLayers:
             self._forget(layer)
             layer = None
         return layer if layer is not None else self.find(name, part, self.source_name(source))
+
+    def _detach(self, layer: Any) -> None:
+        """Remove an output layer this run cannot update; an earlier run's comes back on :meth:`rollback`."""
+        index = self._index(layer)
+        self._remove(layer)
+        if index is not None and not any(same_layer(layer, c) for c in self.created):
+            self._detached.append((index, layer))
 
     def _save_once(self, layer: Any, frame: tuple[int, ...] | None = None, copy: bool = True) -> None:
         """Keep what an existing layer held before this run first changes it (what Cancel restores): a copy of
@@ -917,9 +926,13 @@ class OutputLayers:
             layer.metadata = saved.metadata
             if saved.contrast_limits is not None:
                 layer.contrast_limits = saved.contrast_limits
+        for index, layer in reversed(self._detached):  # (put back in reverse: each at the index it had)
+            if not self._in_viewer(layer):
+                self.viewer.layers.insert(min(index, len(self.viewer.layers)), layer)
         self.created.clear()
         self._saved.clear()
         self.touched.clear()
+        self._detached.clear()
 
 
 def _collects(md: dict[str, Any]) -> bool:
