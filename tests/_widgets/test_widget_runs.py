@@ -1234,6 +1234,45 @@ def test_a_video_sample_starts_in_the_video_mode(viewer, open_widget, sample, ti
     assert widget.frames.value == "current frame"
 
 
+def test_a_video_samples_mode_is_given_back_when_it_is_removed_during_a_run(viewer, open_widget, qtbot):
+    viewer.add_image(np.zeros((3, 16, 16), np.float32), name="plain stack")
+    widget = open_widget(SEG, iterations=3000)
+    viewer.open_sample("napari-doubledip", "moving_object_video")
+    video = viewer.layers["moving object video"]
+    widget.pickers["image"].value = video
+    assert widget.frames.value == "whole stack (video)"
+    worker = widget.run(start=False)
+    worker.yielded.connect(
+        lambda p: (viewer.layers.remove(video), widget.cancel()) if video in viewer.layers else None
+    )
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.pickers["image"].value.name == "plain stack" and widget.frames.value == "current frame"
+
+
+def test_outputs_under_a_replaced_input_of_several_are_lifted_over_it(viewer, open_widget, run_widget):
+    viewer.open_sample("napari-doubledip", "watermark_set")
+    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    run_widget(widget)
+    third = viewer.layers.pop(viewer.layers.index("watermarked 3"))
+    viewer.add_image(third.data, name="watermarked 3", metadata=third.metadata)  # same name, on top
+    widget.pickers["images"].value = [viewer.layers[f"watermarked {k}"] for k in (1, 2, 3)]
+    run_widget(widget)
+    order = names(viewer)
+    assert order.index("watermarked 3 clean") == order.index("watermarked 3") + 1
+    assert order.index("watermarked 2 clean") < order.index("watermarked 3")  # the others stay where they were
+
+
+def test_a_samples_box_is_not_paired_with_another_image(viewer, open_widget):
+    viewer.open_sample("napari-doubledip", "hazy_image")
+    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    viewer.open_sample("napari-doubledip", "watermarked")  # the picker stays on the user's image
+    assert [la.name for la in widget.pickers["images"].value] == ["hazy image"]
+    assert widget.pickers["box"].value is None
+    viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="mine")
+    assert widget.pickers["box"].value.name == "mine"  # a box the user adds is still picked up
+
+
 def test_the_nuclei_sample_starts_with_intensity_hints(viewer, open_widget):
     viewer.add_image(np.zeros((16, 16), np.float32), name="plain")
     widget = open_widget(SEG)

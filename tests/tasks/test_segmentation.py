@@ -433,6 +433,17 @@ def test_intensity_hints_for_many_objects_bright_or_dark():
     assert blobs[inside].mean() > 0.5
     r = dd.segment(img, hints="intensity", box=box, iterations=1, device="cpu")
     assert (r.hints[inside & blobs] != 2).mean() > 0.9 and (r.hints[inside & ~blobs] != 1).mean() > 0.9
+    # ... and a box over the dim side of an unevenly lit field: its edge, not the rest of the image, decides
+    yy, xx = np.mgrid[:64, :64]
+    spots = np.zeros((64, 64), bool)
+    for cy, cx in [(10, 8), (30, 10), (50, 6), (20, 40), (45, 50), (12, 55)]:
+        spots |= (yy - cy) ** 2 + (xx - cx) ** 2 < 16
+    noise = 0.01 * np.random.default_rng(0).random((64, 64))
+    ramp = (0.05 + 0.5 * xx / 63 + 0.4 * spots + noise).astype(np.float32)
+    r = dd.segment(ramp, hints="intensity", box=(0, 0, 64, 16), iterations=1, device="cpu")
+    strip = np.zeros((64, 64), bool)
+    strip[:, :16] = True
+    assert (r.hints[strip & spots] == 1).mean() > 0.8 and not (r.hints[strip & ~spots] == 1).any()
     with pytest.warns(UserWarning, match="flat"):
         flat = segmentation.intensity_hints(__import__("torch").zeros(1, 1, 16, 16))
     assert not flat[0].any() and not flat[1].any()

@@ -405,12 +405,14 @@ class TaskWidget(Container):
                     picker.value = match[0]
             # A new Shapes layer becomes the box only while there is none (or one without a rectangle) and one
             # image is selected: an annotation added next to a several-image run must not turn it into a box run.
+            # A sample's box (the watermarked image's) only for its own image, not the one the user is on.
             current = picker.value if spec_in.preselect else None
             if (
                 spec_in.preselect
                 and picker.enabled
                 and (current is None or not has_region(current))
                 and len(self._sources()) <= 1
+                and (group is None or all(_sample_set(s) == group for s in self._sources()))
             ):
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
                 if match:
@@ -523,17 +525,21 @@ class TaskWidget(Container):
         # (a task without a stack mode, e.g. dehazing, has nothing to choose)
         self.frames.visible = bool(sources) and is_stack(sources[0]) and len(self.frames.choices) > 1
         first = sources[0] if sources else None
-        if first is not None and not (self._frames_source is not None and same_layer(first, self._frames_source)):
+        # While a run is on (its options disabled) a pick changes nothing: the presets follow when it ends.
+        running = not self.frames.enabled
+        seen = self._frames_source is not None and first is not None and same_layer(first, self._frames_source)
+        fresh = first is not None and not seen
+        if fresh and not running:
             self._frames_source = first  # (first: setting the frames choice below calls this method again)
             # a layer marked as a video (the video samples) starts in the widget's video mode, once per pick;
             # picking another layer gives back the choice it replaced (unless the user has changed it since)
-            if self._frames_preset is not None and self.frames.enabled:
+            if self._frames_preset is not None:
                 before, preset = self._frames_preset
                 if self.frames.value == preset and before in self.frames.choices:
                     self.frames.value = before
             self._frames_preset = None
             video = [c for c in self.frames.choices if "video" in str(c)]
-            if first.metadata.get(VIDEO_KEY) and is_stack(first) and video and self.frames.enabled:
+            if first.metadata.get(VIDEO_KEY) and is_stack(first) and video:
                 self._frames_preset = (self.frames.value, video[0])
                 self.frames.value = video[0]
             # a sample made for some options (the blob field's intensity hints) starts at them, once per pick;
@@ -548,7 +554,8 @@ class TaskWidget(Container):
                 if option is not None and value in getattr(option, "choices", (value,)):
                     self._presets[name] = (option.value, value)
                     option.value = value
-        self._frames_source = first
+        if not running:
+            self._frames_source = first
         self.sequence_axis.reset_choices()
         self.sequence_axis.visible = (
             bool(sources) and stack_axes(sources[0]) > 1 and self.frames.value != CURRENT_FRAME
@@ -807,6 +814,7 @@ class TaskWidget(Container):
             if self._inputs_changed:  # an input got data of another shape during the run: its choices follow now
                 self._inputs_changed = False
                 self.reset_choices()
+            self._update_frames()  # an input picked during the run (the last one removed): its presets now
             self._update_needs()
 
     def _update_needs(self, _value: Any = None) -> None:
@@ -881,7 +889,7 @@ class TaskWidget(Container):
                 if value is not None:
                     written += self._write(job, out, value, meta, preview=False)
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
-            job.outputs.raise_created(written, above=job.sources[0])
+            job.outputs.raise_created(written, above=job.sources)
             self._tell_replaced(job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:

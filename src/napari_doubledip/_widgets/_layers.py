@@ -881,14 +881,14 @@ class OutputLayers:
                 self._forget(layer)
                 del self.touched[name]
 
-    def raise_created(self, names: list[str], above: Any = None) -> None:
+    def raise_created(self, names: list[str], above: list[Any] = ()) -> None:
         """Move the layers this run created to the top, in the order of ``names`` (the last on top); an updated
-        one lying under ``above`` (the input) goes just over it.
+        one lying under its input (one of ``above``, the run's inputs) goes just over it.
 
-        Why: updated layers keep the place the user gave them, but one under the input is hidden by it, e.g.
+        Why: updated layers keep the place the user gave them, but one under its input is hidden by it, e.g.
         after the input was replaced by a new layer of the same name (added on top of the old results).
         """
-        anchor = above  # lifted layers go over the input in the order of ``names``
+        anchors: dict[str, Any] = {}  # input name -> the layer lifted over it last (in the order of ``names``)
         for name in names:
             layer = self.touched.get(name)
             index = None if layer is None else self._index(layer)
@@ -896,9 +896,14 @@ class OutputLayers:
                 continue
             if any(same_layer(layer, c) for c in self.created):
                 self.viewer.layers.move(index, len(self.viewer.layers))
-            elif above is not None and (source := self._index(above)) is not None and index < source:
+                continue
+            key = layer.metadata.get("source")
+            source = next((s for s in above if self.source_name(s) == key), None)
+            at = None if source is None else self._index(source)
+            if at is not None and index < at:
+                anchor = anchors.get(key, source)
                 self.viewer.layers.move(index, self._index(anchor) + 1)  # (napari's dest counts before removal)
-                anchor = layer
+                anchors[key] = layer
 
     def _index(self, layer: Any) -> int | None:
         return next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)

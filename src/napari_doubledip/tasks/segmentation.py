@@ -210,9 +210,10 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
     brightness: clearly above / below Otsu's threshold (:data:`INTENSITY_MARGINS`), the 0.1 % extremes clipped
     first (a hot pixel). The threshold is the whole images' or, with boxes (``inside``, bool ``(N, h, w)``),
     their insides'. The objects are the brighter side (fluorescence) unless it covers more than half of the
-    whole images, then the darker one (stained objects in brightfield); the whole images decide even with a box,
-    since a box drawn around an object is mostly object. Warns when some frames get no object hints (in their
-    box; dimmer, e.g. photobleached, or empty)."""
+    images, then the darker one (stained objects in brightfield); with boxes, more than half of the boxes' edges
+    (a box drawn around an object is mostly object, but its edge lies on background; the rest of the image
+    may be lit otherwise). Warns when some frames get no object hints (in their box; dimmer, e.g.
+    photobleached, or empty)."""
     from skimage.filters import gaussian, threshold_otsu
 
     grey = images.float().mean(1).cpu().numpy()
@@ -227,7 +228,15 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
         return none, none.clone()
     t = float(threshold_otsu(region))
     far, near = INTENSITY_MARGINS
-    if (smooth > t).mean() <= 0.5:  # bright objects on a dark background
+    if inside is None:
+        judged = smooth
+    else:  # the boxes' edges (a box at the image's border has its edge there)
+        from scipy import ndimage as ndi
+
+        boxes = inside.cpu().numpy()
+        judged = smooth[np.stack([m & ~ndi.binary_erosion(m) for m in boxes])]
+        judged = judged if judged.size else region
+    if (judged > t).mean() <= 0.5:  # bright objects on a dark background
         fg, bg = smooth > t + far * span, smooth < t - near * span
     else:
         fg, bg = smooth < t - far * span, smooth > t + near * span
