@@ -151,7 +151,8 @@ SEGMENTATION = TaskSpec(
             tooltip="Hints without scribbles, and those that fill in around scribbles: 'saliency' "
             "finds one salient object (photographs); "
             "'intensity' marks pixels clearly brighter / darker than Otsu's threshold, for many objects that "
-            "brightness separates (nuclei, spots; the objects are the side that covers less), held all run.",
+            "brightness separates (nuclei, spots; the objects are the side that covers less of the image, or of "
+            "the box's edge), held all run.",
         ),
         Option(
             "reassign", "auto", "pixels by layers", annotation=str,
