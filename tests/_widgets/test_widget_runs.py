@@ -639,6 +639,28 @@ def test_error_in_worker_is_shown(viewer, open_widget, run_widget, errors):
     assert names(viewer) == ["tiny"] and widget.status.value.startswith("Error")
 
 
+def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtbot, errors, monkeypatch):
+    """Writing a preview runs in a Qt slot: a failure there stops and undoes the run and is shown, as one in
+    writing the result is (instead of a traceback and half-written layers, the run going on)."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=2000)
+    widget.preview_every.value = 1
+    write = type(widget)._write
+
+    def failing(self, job, out, value, meta, *, preview):
+        if preview and out.preview == "mask":
+            raise ValueError("simulated preview failure")
+        return write(self, job, out, value, meta, preview=preview)
+
+    monkeypatch.setattr(type(widget), "_write", failing)  # (magicgui containers refuse instance attributes)
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert len(errors) == 1 and "simulated preview failure" in errors[0]
+    assert names(viewer) == ["comp"] and widget.status.value.startswith("Error")
+    assert widget.run_button.text == "Run" and widget.progress.value < 2000
+
+
 def test_colour_data_opened_as_a_stack_is_explained(viewer, open_widget, errors):
     viewer.add_image(samples.texture_composite(32).data, name="rgb", rgb=False)  # (32, 32, 3): 32 frames of 32x3
     widget = open_widget(SEG)

@@ -103,6 +103,8 @@ class _Job:
     cancelled: bool = False
     #: A result, error or abort was handled (a worker that quits during its last step emits none of them).
     handled: bool = False
+    #: Writing a preview failed: the run was stopped and undone, and the error shown.
+    failed: bool = False
     #: The user was told that this run's results replace another frame's (see OutputLayers.replaced).
     told_replaced: bool = False
     #: This run's entry in napari's activity dock (see :class:`_Activity`).
@@ -846,9 +848,17 @@ class TaskWidget(Container):
         if p.preview and every > 0 and due and not job.cancelled:
             job.last_preview_it, job.last_preview_t = p.iteration, now
             meta = {**self._run_metadata(job), "preview": True, "iteration": int(p.iteration)}
-            for out in job.mode.outputs:
-                if out.preview is not None and out.preview in p.preview:
-                    self._write(job, out, p.preview[out.preview], meta, preview=True)
+            try:
+                for out in job.mode.outputs:
+                    if out.preview is not None and out.preview in p.preview:
+                        self._write(job, out, p.preview[out.preview], meta, preview=True)
+            except Exception as exc:  # as for the result's: stop the run, undo its layers, and say so
+                job.cancelled = job.failed = True
+                if self.worker is not None:
+                    self.worker.quit()
+                job.outputs.rollback()
+                self._notify_error(exc)
+                return
             self._tell_replaced(job)
         if job.activity is not None:  # last: napari's bar processes Qt events (later reports may run inside)
             job.activity.update(int(p.iteration), max(int(p.total), 1))
@@ -871,7 +881,7 @@ class TaskWidget(Container):
 
     def _on_result(self, result: Any) -> None:
         job = self._job
-        if job is None:
+        if job is None or job.failed:
             return
         job.handled = True
         stopped_at_once = getattr(result, "stopped", False) and getattr(result, "iterations", 1) == 0
@@ -931,7 +941,7 @@ class TaskWidget(Container):
 
     def _on_aborted(self) -> None:
         job = self._job
-        if job is None:
+        if job is None or job.failed:  # (a failed preview: undone and told already)
             return
         job.handled = True
         if self.keep_partial.value and job.outputs.touched:
