@@ -528,7 +528,7 @@ class TaskWidget(Container):
         self.frames.visible = bool(sources) and is_stack(sources[0]) and len(self.frames.choices) > 1
         first = sources[0] if sources else None
         # While a run is on (its options disabled) a pick changes nothing: the presets follow when it ends.
-        running = not self.frames.enabled
+        running = getattr(self, "worker", None) is not None
         seen = self._frames_source is not None and first is not None and same_layer(first, self._frames_source)
         fresh = first is not None and not seen
         if fresh and not running:
