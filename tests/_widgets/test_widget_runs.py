@@ -661,6 +661,23 @@ def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtb
     assert widget.run_button.text == "Run" and widget.progress.value < 2000
 
 
+def test_iterate_driven_by_a_napari_thread_worker_as_the_readme_shows(viewer, qtbot):
+    from napari.qt.threading import thread_worker
+
+    @thread_worker
+    def run(image):
+        return (yield from napari_doubledip.iterate(napari_doubledip.segment, image, iterations=10, max_size=16))
+
+    worker = run(samples.texture_composite(32).data)
+    reports, results = [], []
+    worker.yielded.connect(reports.append)
+    worker.returned.connect(lambda r: (results.append(r), viewer.add_labels(r.mask.astype(int), name="mask")))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert reports and reports[-1].total == 10 and results[0].mask.shape == (32, 32)
+    assert viewer.layers["mask"].data.shape == (32, 32)
+
+
 def test_colour_data_opened_as_a_stack_is_explained(viewer, open_widget, errors):
     viewer.add_image(samples.texture_composite(32).data, name="rgb", rgb=False)  # (32, 32, 3): 32 frames of 32x3
     widget = open_widget(SEG)

@@ -164,7 +164,9 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     """The generator form of a task function: yields :class:`~napari_doubledip.Progress`, returns the result.
 
     ``iterate(dd.segment, image, iterations=200)`` is what a napari thread worker drives; closing the generator
-    (or the worker's ``quit()``) stops the run at the next report. It takes the same arguments as the task
+    (or the worker's ``quit()``) stops the run at the next report. ``iterate`` itself is a plain function that
+    returns the generator, so ``thread_worker(dd.iterate)`` would only hand the generator back: wrap it in a
+    generator function, as in the example below. It takes the same arguments as the task
     function, ``progress=`` included (called with each report before it is yielded). ``func``, ``stop`` and
     ``progress`` are checked at the call; the inputs, like the rest of the set-up, at the first ``next()``.
 
@@ -190,6 +192,17 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     >>> first.total
     10
     >>> gen.close()
+
+    From napari's console (``viewer`` is there), without blocking the viewer:
+
+    >>> from napari.qt.threading import thread_worker  # doctest: +SKIP
+    >>> @thread_worker
+    ... def run(image):
+    ...     return (yield from dd.iterate(dd.segment, image))
+    >>> worker = run(viewer.layers["cells"].data)  # doctest: +SKIP
+    >>> worker.yielded.connect(lambda p: print(p.iteration, p.total, p.loss))  # doctest: +SKIP
+    >>> worker.returned.connect(lambda r: viewer.add_labels(r.mask.astype(int), name="mask"))  # doctest: +SKIP
+    >>> worker.start()  # doctest: +SKIP
     """
     steps = getattr(func, "steps", None)
     if steps is None:
