@@ -917,10 +917,16 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     assert widget.run() is None and "with a point: 0.9" in errors[-1]
     widget.task_options["airlight"].value = "1,1"  # (not a grey written twice)
     assert widget.run() is None and "with a point: 0.9" in errors[-1] and "got 2: '1,1'" in errors[-1]
+    widget.task_options["airlight"].value = "60,000"  # a thousands separator, not a decimal comma
+    assert widget.run() is None and "got 2: '60,000'" in errors[-1] and "not 60,000" in errors[-1]
+    assert "with a point" not in errors[-1]
     # one grey written per channel is that grey
     widget.task_options["airlight"].value = "0.9, 0.9, 0.9"
     job = widget._prepare()
     assert job.kwargs["airlight"] == 0.9
+    widget.pickers["image"].value = viewer.layers["haze"]
+    widget.task_options["airlight"].value = "0,9"  # an RGB image: the same hint
+    assert widget.run() is None and "got 2: '0,9'" in errors[-1] and "with a point: 0.9" in errors[-1]
 
 
 def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widget, warnings_shown, errors):
@@ -1220,7 +1226,12 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     assert box is not None and box.name == viewer.layers[-1].name
     assert [la.name for la in widget.pickers["images"].value] == ["watermarked"]
     widget.pickers["box"].value = None
-    assert widget.run() is None and "pick it as 'box'" in errors[-1]
+    assert widget.run() is None and "pick it as 'box'" in errors[-1] and "select several images" in errors[-1]
+    viewer.add_image(samples.watermark_set(3, 32).data, name="stack")  # a frame of a stack: the stack mode
+    widget.pickers["images"].value = [viewer.layers["stack"]]
+    widget.pickers["box"].value = None
+    assert widget.run() is None and "choose 'frames: all frames share it'" in errors[-1]
+    widget.pickers["images"].value = [viewer.layers["watermarked"]]
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="new box")
     assert widget.pickers["box"].value.name == "new box"  # a box drawn later is picked up too
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 5]])], shape_type="polygon", name="notes")

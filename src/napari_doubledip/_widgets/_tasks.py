@@ -239,9 +239,14 @@ TRANSPARENCY = TaskSpec(
 
 def _watermark(x: Inputs):
     if x.single and x.layers.get("box") is None:
+        several = (  # a frame of a stack: its frames are the other images (the stack mode)
+            "or choose 'frames: all frames share it' if the stack's frames share the watermark"
+            if x.frame is not None
+            else "or select several images that share the watermark in 'images'"
+        )
         raise ValueError(
             "one image needs a box around the watermark: draw a rectangle in a Shapes layer and pick it as 'box', "
-            "or select several images that share the watermark in 'images'"
+            + several
         )
     return (_positional(x),), {"box": x.layers.get("box")}
 
@@ -304,11 +309,13 @@ def _dehaze(x: Inputs):
         airlight = airlight[:1]  # a grey colour written per channel ("240, 240, 240"): the grey it means
     if airlight is not None and len(airlight) not in (1, channels):
         wanted = "1 value for a grey image" if channels == 1 else f"1 value or {channels} (one per channel)"
-        # a decimal comma ("0,9") reads as two values: say so only for text that looks like one
-        comma = channels == 1 and re.fullmatch(r"\s*\d+,\d+\s*", text) is not None
+        # a decimal comma ("0,9") reads as two values: say so only for text that looks like one (not "60,000")
+        comma = re.fullmatch(r"\s*\d+,(\d{1,2}|\d{4,})\s*", text) is not None
+        thousands = re.fullmatch(r"\s*\d{1,3}(,\d{3})+\s*", text) is not None
         raise ValueError(
             f"airlight needs {wanted}, got {len(airlight)}: {text.strip()!r}"
             + (" (write decimals with a point: 0.9, not 0,9)" if comma else "")
+            + (" (write numbers without a thousands separator: 60000, not 60,000)" if thousands else "")
         )
     if airlight is not None and len(airlight) == 1:
         airlight = airlight[0]
