@@ -59,6 +59,10 @@ def test_airlight_override_and_validation():
         dd.dehaze(np.zeros((4, 4)), iterations=1)
     with pytest.warns(UserWarning, match="far brighter than the image .* makes the clean image nearly black"):
         dd.dehaze(s.data, airlight=255, iterations=1, device="cpu")  # uint8 units on a 0..1 image
+    wide = (s.data * 60000).astype(np.uint16)  # a fraction given on uint16 data is below the floor: said so
+    with pytest.warns(UserWarning, match=r"nearly black \(values below .*0\.1% of the range, are raised to it\)"):
+        r = dd.dehaze(wide, airlight=0.9, iterations=1, device="cpu")
+    assert np.allclose(r.airlight_init, 1e-3 * wide.max(), rtol=1e-3)  # (unsigned data: black level 0)
 
 
 def test_airlight_brighter_than_the_image_is_kept():

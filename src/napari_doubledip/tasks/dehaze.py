@@ -69,6 +69,8 @@ TRANSMISSION_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 0, 4), kernel
 #: Airlight DIP: runs on a small noise grid and is upsampled bilinearly, so the map is smooth by construction.
 AIRLIGHT_NET = NetConfig(channels=(8, 16), skip=(0, 0), kernel=3, in_channels=4)
 AIRLIGHT_SIZE = (16, 16)
+#: A given airlight is used at least this fraction of the image's value range above its black level.
+AIRLIGHT_FLOOR = 1e-3
 #: Weight of the haze-lines transmission (:func:`~napari_doubledip.solver.haze.haze_lines_transmission`) in the
 #: transmission hint of light haze, colour images only: ``t_hint = (1 - w) * dark channel + w * haze lines``.
 #: The dark channel under-estimates ``t`` on bright scenes and the DIP keeps what the hint starts it with (see
@@ -233,10 +235,13 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
             "airlight is in the image's units"
         )
     if float(arr.max()) <= 1.0 < 0.5 * vr.hi:  # e.g. 0.9 on a uint8 image: most likely meant as a fraction
+        floor = vr.lo + AIRLIGHT_FLOOR * (vr.hi - vr.lo)
+        raised = f" (values below {floor:g}, {AIRLIGHT_FLOOR:.1%} of the range, are raised to it)"
         warn(
             f"dehaze: airlight is in the image's units (its values go up to {vr.hi:g}), so airlight="
-            f"{arr.tolist() if arr.size > 1 else float(arr[0])} is nearly black; for a fraction of the brightest "
-            "value, multiply it by the image's maximum"
+            f"{arr.tolist() if arr.size > 1 else float(arr[0])} is nearly black"
+            + (raised if float(arr.min()) < floor else "")
+            + "; for a fraction of the brightest value, multiply it by the image's maximum"
         )
     return arr
 
@@ -353,7 +358,7 @@ def dehaze(
         # An airlight brighter than the image's brightest pixel widens the range (rather than being clipped to
         # it); the outputs come back in that range too, so the airlight is represented exactly.
         img, vr = _rerange(img, vr, vr.lo, max(vr.hi, float(a_user.max())))
-        a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), 1e-3, 1.0).astype(np.float32)
+        a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), AIRLIGHT_FLOOR, 1.0).astype(np.float32)
     its = check_iterations(iterations, DEFAULTS["iterations"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
