@@ -220,7 +220,8 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
     # the 0.1 % extremes clipped before smoothing: a hot pixel must not widen the margins (nor, smoothed, spread)
     grey = np.clip(grey, *np.percentile(grey, (0.1, 99.9)))
     smooth = np.stack([gaussian(g, 1.0) for g in grey])
-    region = smooth[inside.cpu().numpy()] if inside is not None else smooth.ravel()
+    boxes = None if inside is None else inside.cpu().numpy()
+    region = smooth[boxes] if boxes is not None else smooth.ravel()
     span = float(region.max() - region.min()) if region.size else 0.0
     if span <= 0:  # a constant image: no hint
         warn("intensity hints: the image (or the box) is flat, so there are none; the split is unsupervised")
@@ -228,19 +229,18 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
         return none, none.clone()
     t = float(threshold_otsu(region))
     far, near = INTENSITY_MARGINS
-    if inside is None:
+    if boxes is None:
         judged = smooth
     else:  # the boxes' edges (a box at the image's border has its edge there)
         from scipy import ndimage as ndi
 
-        boxes = inside.cpu().numpy()
         judged = smooth[np.stack([m & ~ndi.binary_erosion(m) for m in boxes])]
         judged = judged if judged.size else region
     if (judged > t).mean() <= 0.5:  # bright objects on a dark background
         fg, bg = smooth > t + far * span, smooth < t - near * span
     else:
         fg, bg = smooth < t - far * span, smooth > t + near * span
-    held = fg if inside is None else fg & inside.cpu().numpy()  # outside a box, hints become background
+    held = fg if boxes is None else fg & boxes  # outside a box, hints become background
     empty = [int(k) for k in np.flatnonzero(~held.reshape(len(held), -1).any(1))]
     if empty and len(empty) < len(fg):
         more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
@@ -251,6 +251,12 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
         )
     to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(images.device)  # noqa: E731
     return to(fg), to(bg)
+
+
+def _image_intensity_hints(work: torch.Tensor, inside: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`intensity_hints` of one working-size image ``(1, C, h, w)`` (in its box, if any): bool ``(h, w)``."""
+    fg, bg = intensity_hints(work, None if inside is None else inside[None])
+    return fg[0], bg[0]
 
 
 def warn_foreground_outside(foreground: np.ndarray, boxes: list[np.ndarray | None]) -> None:
@@ -630,7 +636,7 @@ def segment(
                 f"{hints!r}"
             )
         if hints == "intensity":  # held all run, as scribbles are
-            fg_w, bg_w = (h[0] for h in intensity_hints(work, None if inside is None else inside[None]))
+            fg_w, bg_w = _image_intensity_hints(work, inside)
             user = True
         else:
             fg_w, bg_w = _box_hints(work[0], inside)
@@ -646,8 +652,7 @@ def segment(
             warn_foreground_outside(fg_full[None].cpu().numpy(), [bmask])
         fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True
         if auto_fill == "intensity":  # intensity hints complete the scribbles; all held for the whole run
-            auto_fg, auto_bg = (h[0] for h in intensity_hints(work, None if inside is None else inside[None]))
-            fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
+            fill_fg, fill_bg = fill_in(*_image_intensity_hints(work, inside), fg_w, bg_w)
             fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()

@@ -245,26 +245,28 @@ def _video_hints(
     bg = torch.stack([seg.shrink_mask(torch.from_numpy(m).to(work.device), ws) for m in labels == 2])
     if not auto_fill:
         return *_exclusive(fg, bg), True, False, None
-    if auto_fill == "intensity":  # intensity hints (one threshold) complete the scribbles; all held all run
+    # Automatic hints fill in around the scribbles: intensity hints (one threshold for all frames, held all run
+    # with the scribbles) or each frame's saliency hints (fading; the scribbles held on their own).
+    one_threshold = auto_fill == "intensity"
+    if one_threshold:
         auto_fg, auto_bg = seg.intensity_hints(work, _inside(boxes, ws, work.device))
-        # One threshold serves every frame, so one polarity too: the scribbles of all frames vote (often they
-        # are drawn on one frame only).
-        maps = list(zip(auto_fg, auto_bg, fg, bg, strict=True))
-        swap = seg.inverted(sum(seg.polarity_votes(*m) for m in maps))
-        fills = [seg.fill_in(*m, swap=swap) for m in maps]
-        fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
-        return *_exclusive(fg | fill_fg, bg | fill_bg), True, False, None
-    auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
-    # The automatic pair is swapped where the scribbles say the saliency took the object for background: by a
-    # frame's own scribbles where both labels meet its automatic hints, else by the votes of all frames summed
-    # (scribbles are often drawn on one frame only; a frame's counts are zero where nothing contradicts).
+        stopped = False
+    else:
+        auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
+    # The automatic pair is swapped where the scribbles say it took the object for background: by the votes of
+    # all frames summed (scribbles are often drawn on one frame only; a frame's counts are zero where nothing
+    # contradicts), or, for saliency, by a frame's own scribbles where both labels meet its automatic hints (one
+    # threshold has one polarity).
     maps = list(zip(auto_fg, auto_bg, fg, bg, strict=True))
     votes = [seg.polarity_votes(*m) for m in maps]
     every = seg.inverted(sum(votes))
     fills = [
-        seg.fill_in(*m, swap=seg.inverted(v) if v[0] and v[1] else every) for m, v in zip(maps, votes, strict=True)
+        seg.fill_in(*m, swap=seg.inverted(v) if v[0] and v[1] and not one_threshold else every)
+        for m, v in zip(maps, votes, strict=True)
     ]
     fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
+    if one_threshold:
+        return *_exclusive(fg | fill_fg, bg | fill_bg), True, False, None
     return *_exclusive(fill_fg, fill_bg), False, stopped, _exclusive(fg, bg)
 
 
