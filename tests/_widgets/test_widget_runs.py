@@ -697,6 +697,94 @@ def test_colour_data_opened_as_a_stack_is_explained(viewer, open_widget, errors)
         assert "channel_axis=-1" in errors[-1]
 
 
+def test_many_channels_last_are_explained(viewer, open_widget, errors, warnings_shown):
+    """A (Y, X, C) spectral image opened without channel_axis: 5-15 channels are refused with the cause (not
+    'too small to decompose'), 16-32 channels against many rows run only after a warning that says so."""
+    grey = samples.texture_composite(64, rgb=False).data
+    viewer.add_image(np.stack([grey] * 5, axis=-1)[:32, :32], name="five")
+    widget = open_widget(SEG)
+    assert widget.run() is None
+    assert "'five' is read as a stack of 32 frames of 32x5 pixels" in errors[-1]
+    assert "channel_axis=-1" in errors[-1] and "at most 4" in errors[-1]
+    wide = samples.texture_composite(128, rgb=False).data
+    viewer.add_image(np.stack([wide] * 16, axis=-1), name="sixteen")  # 128 frames of 128x16: runnable, not meant
+    widget.pickers["image"].value = viewer.layers["sixteen"]
+    worker = widget.run(start=False)
+    assert worker is not None
+    assert any("'sixteen' is read as a stack of 128 frames of 128x16 pixels" in m for m in warnings_shown)
+    widget._on_finished()  # (never started: undo the wiring)
+    viewer.add_image(np.stack([grey[:32, :32]] * 3), name="stack")  # a real (Z, Y, X) stack: no word
+    widget.pickers["image"].value = viewer.layers["stack"]
+    viewer.dims.set_point(0, 0)
+    before = len(warnings_shown)
+    assert widget.run(start=False) is not None
+    assert not any("is read as a stack" in m for m in warnings_shown[before:])
+    widget._on_finished()
+
+
+def test_scribbles_on_another_frame_are_pointed_out(viewer, open_widget, run_widget, warnings_shown):
+    stack = np.stack([samples.texture_composite(32, rgb=False).data] * 4)
+    viewer.add_image(stack, name="t")
+    hints = np.zeros((4, 32, 32), np.uint8)
+    hints[2, 14:18, 14:18], hints[2, :2] = 1, 2
+    viewer.add_labels(hints, name="scribbles")
+    viewer.dims.set_point(0, 0)
+    widget = open_widget(SEG, iterations=5)
+    widget.pickers["image"].value = viewer.layers["t"]
+    widget.pickers["scribbles"].value = viewer.layers["scribbles"]
+    run_widget(widget)
+    said = [m for m in warnings_shown if "'scribbles' marks nothing" in m]
+    assert said and "frame 0" in said[0] and "marks on frame 2" in said[0], warnings_shown
+    viewer.dims.set_point(0, 2)  # on the marked frame: used, and no word
+    before = len(warnings_shown)
+    run_widget(widget)
+    assert not any("marks nothing" in m for m in warnings_shown[before:])
+    assert viewer.layers["t mask"].metadata["params"]["hints"] == "user"
+
+
+def test_removed_input_does_not_silently_become_a_result(viewer, open_widget, run_widget, errors):
+    viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
+    widget = open_widget(SEG, iterations=5)
+    run_widget(widget)
+    viewer.layers.remove("img")
+    fallen = widget.pickers["image"].value
+    assert fallen is not None and fallen.name.startswith("img ")  # (a non-nullable picker falls somewhere)
+    assert widget.run() is None
+    assert "input layer was removed" in errors[-1] and repr(fallen.name) in errors[-1]
+    run_widget(widget)  # Run again: that result is what the user wants
+    assert f"{fallen.name} mask" in viewer.layers
+    viewer.layers.remove(fallen.name)  # falls again; choosing a layer is a choice: no question asked then
+    assert widget._fallen is not None
+    other = next(c for c in widget.pickers["image"].choices if c is not widget.pickers["image"].value)
+    widget.pickers["image"].value = other
+    before = len(errors)
+    assert widget.run(start=False) is not None and len(errors) == before
+    widget._on_finished()
+
+
+def test_a_preview_does_not_write_into_another_runs_input(viewer, open_widget, run_widget, qtbot):
+    """Another panel's live preview gives a layer a new array instead of writing into the one a run holds."""
+    viewer.add_image(samples.texture_composite(32).data, name="img", rgb=True)
+    dehaze = open_widget("Dehazing (Double-DIP)", iterations=5)
+    run_widget(dehaze)
+    clean = viewer.layers["img clean"]
+    seg = open_widget(SEG, iterations=5)
+    seg.pickers["image"].value = clean
+    worker = seg.run(start=False)
+    held = seg._job.args[0]
+    assert np.shares_memory(held, clean.data)
+    start = held.copy()
+    dehaze.seed.value, dehaze.preview_every.value = 7, 1
+    run_widget(dehaze)  # its previews and result update 'img clean'
+    assert np.array_equal(held, start)
+    assert not np.array_equal(clean.data, start)  # the layer did get the new result
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    from napari_doubledip._widgets import _layers
+
+    assert not any(a is held for a in _layers._READ_BY_RUNS)  # released when the run ended
+
+
 def test_runtime_error_in_worker_is_shown(viewer, open_widget, run_widget, errors, monkeypatch):
     """superqt swallows RuntimeError (e.g. from torch) raised in workers; the widget must still report it."""
 

@@ -41,6 +41,7 @@ from ._layers import (
     is_rgb,
     is_stack,
     layer_array_shape,
+    hold_arrays,
     lazy_array,
     level_zoom,
     read_level,
@@ -50,6 +51,7 @@ from ._layers import (
     read_image,
     read_labels,
     rectangle_frames,
+    release_arrays,
     same_layer,
     stack_axes,
 )
@@ -111,6 +113,8 @@ class _Job:
     activity: _Activity | None = None
     #: Sources read as the channels of one image: each one's (low, high) contrast limits (0-1 between them).
     channels: list[tuple[float, float]] | None = None
+    #: The layer arrays handed to the library, held while the run goes (see :func:`._layers.hold_arrays`).
+    held: list[np.ndarray] = field(default_factory=list)
 
 
 class _ActivityBar(cancelable_progress):
@@ -204,6 +208,9 @@ class TaskWidget(Container):
         #: the frames choice a video sample set (``VIDEO_KEY``): (value before, preset value), or None
         self._frames_preset: tuple[Any, Any] | None = None
         self._run_clicked_at = -1.0e9
+        #: the primary picker's value when it fell onto results of a run because its layers were removed: the
+        #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker)
+        self._fallen: list[Any] | None = None
         self.frames = ComboBox(
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
             tooltip="For a stack layer (T, Y, X[, RGB]): the frame under the slider, or the whole stack.",
@@ -229,6 +236,7 @@ class TaskWidget(Container):
         ])
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
+        self.pickers[self._primary.name].changed.connect(self._forget_fallen)
         self.frames.changed.connect(self._update_frames)  # the sequence axis matters for whole-stack modes only
         for option in spec.options:
             if option.needs:
@@ -309,7 +317,10 @@ class TaskWidget(Container):
         """Refresh the layer pickers (called when layers are added, removed, moved or renamed)."""
         # magicgui keeps a picker's value by its label: a renamed layer would lose its place, so put it back
         chosen = {spec_in.name: self.pickers[spec_in.name].value for spec_in in self.spec.inputs}
+        primary = self.pickers[self._primary.name]
+        before = _as_list(chosen[self._primary.name])
         super().reset_choices()
+        removed = bool(before) and not any(same_layer(c, v) for v in before for c in primary.choices if c is not None)
         for name, value in chosen.items():
             picker = self.pickers[name]
             if isinstance(value, (list, tuple)):  # several layers: keep those still there, in their order
@@ -349,7 +360,13 @@ class TaskWidget(Container):
                 group = _sample_set(first)  # a multi-image sample (two mixtures...) is selected as a whole
                 same_set = [v for v in values if group and v is not first and _sample_set(v) == group]
                 picker.value = [first, *same_set]
+        after = _as_list(primary.value)
+        if removed and after and all(_is_result(v) for v in after):
+            self._fallen = after
         self._update_frames()
+
+    def _forget_fallen(self, _value: Any = None) -> None:
+        self._fallen = None
 
     def _starting_layer(self) -> Any:
         """The layer a picker starts at: the active one, where napari users expect the input, unless it is the
@@ -578,6 +595,15 @@ class TaskWidget(Container):
         sources = self._sources()
         if not sources:
             raise ValueError(f"choose an image layer as '{self._primary.label}'")
+        fallen, self._fallen = self._fallen, None
+        if fallen is not None and len(fallen) == len(sources) and all(
+            any(same_layer(f, s) for s in sources) for f in fallen
+        ):
+            names = ", ".join(repr(v.name) for v in fallen)
+            raise ValueError(
+                f"the input layer was removed, and '{self._primary.label}' went to {names}, a result of a run; "
+                "choose the image to decompose (Run again to decompose that result)"
+            )
         if 0 < int(self.max_size.value) < MIN_WORKING_SIZE:
             raise ValueError(f"working size must be 0 (auto) or at least {MIN_WORKING_SIZE} px")
         mode = spec.mode(self.frames.value if is_stack(sources[0]) else None)
@@ -587,16 +613,25 @@ class TaskWidget(Container):
         axis = int(self.sequence_axis.value or 0)
         for layer in sources:
             shape = layer_array_shape(layer)
-            if not getattr(layer, "rgb", False) and len(shape) >= 3 and shape[-1] <= 4:
+            channels_last = _channels_last(layer, shape)
+            if channels_last:
                 # (Y, X, C) or (T, Y, X, C) data opened without rgb=True: napari shows frames of X x C pixels
                 how = (
                     "if it is a colour image, open it as RGB (viewer.add_image(data, rgb=True))"
                     if shape[-1] in (3, 4)
                     else "if its last axis is channels, open one layer per channel "
                     "(viewer.add_image(data, channel_axis=-1))"
+                    + (
+                        " and choose at most 4 of them (the image and 'more channels')"
+                        if shape[-1] > 4 and any(i.channels for i in spec.inputs)
+                        else ""
+                    )
                 )
                 frames_of = f"{int(np.prod(shape[:-2]))} frames of {shape[-2]}x{shape[-1]} pixels"
-                raise ValueError(f"{layer.name!r} is read as a stack of {frames_of}; {how}")
+                message = f"{layer.name!r} is read as a stack of {frames_of}; {how}"
+                if channels_last == "refuse":
+                    raise ValueError(message)
+                show_warning(f"{spec.title}: {message}")
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:
                 data = data[..., :3]  # RGBA: the alpha is opacity, not a colour to decompose
@@ -640,9 +675,19 @@ class TaskWidget(Container):
                     layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
                 )
                 md = layer.metadata
+                converted = False
                 for part, convert in spec_in.from_output:
                     if md.get("task") == spec.name and md.get("part") == part:
                         extra[spec_in.name] = convert(extra[spec_in.name])
+                        converted = True
+                if not mode.stack and not converted:
+                    elsewhere = _marked_elsewhere(layer, extra[spec_in.name])
+                    if elsewhere:
+                        show_warning(
+                            f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
+                            f"frame run ({_frame_label(frames[0])}); it has marks on {elsewhere}: they hint their "
+                            "own frames only (go to one of those, or choose 'whole stack')"
+                        )
                 if not _aligned(layer, sources[0]):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
@@ -773,6 +818,7 @@ class TaskWidget(Container):
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
         self._job, self.worker = job, worker
+        job.held = hold_arrays((job.args, job.kwargs))
         self._set_running(True)
         self.status.value = f"Starting {job.function} on {job.sources[0].name!r}..."
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
@@ -962,6 +1008,8 @@ class TaskWidget(Container):
             except RuntimeError:  # the widget was closed during the run
                 pass
         self.worker, self._job = None, None
+        if job is not None:
+            release_arrays(job.held)
         active = self.viewer.layers.selection.active
         # the layer napari made active by adding this run's outputs (not one the user chose): see _starting_layer
         _AFTER_RUN[:] = [(active.name, id(active.data))] if active is not None and _is_result(active) else []
@@ -1012,6 +1060,8 @@ class TaskWidget(Container):
         """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers."""
         worker, job = self.worker, self._job
         self.worker, self._job = None, None
+        if job is not None:
+            release_arrays(job.held)
         if worker is None:
             return
         slots = (
@@ -1168,10 +1218,59 @@ def _shape_key(layer: Any) -> Any:
     return tuple(getattr(data, "shape", ()))
 
 
+def _as_list(value: Any) -> list[Any]:
+    """A picker's value as a list of layers (a Select's list, or a ComboBox's layer or ``None``)."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [] if value is None else [value]
+
+
 def _is_result(layer: Any) -> bool:
     """Whether ``layer`` is an output of a Double-DIP run (its metadata names the task and the part)."""
     md = getattr(layer, "metadata", None) or {}
     return "task" in md and "part" in md
+
+
+def _channels_last(layer: Any, shape: tuple[int, ...]) -> str | None:
+    """Whether a non-RGB layer looks like channels-last data that napari reads as a stack of thin frames:
+    ``"refuse"`` where the frames could not be decomposed anyway (at most 4 columns: colour or a few channels;
+    narrower than the working minimum), ``"warn"`` where they could but most likely should not (a (Y, X, C)
+    spectral image: C up to 32 columns against at least 8 times as many rows), else ``None``."""
+    if getattr(layer, "rgb", False) or len(shape) < 3:
+        return None
+    if shape[-1] <= 4 or shape[-1] < MIN_WORKING_SIZE:
+        return "refuse"
+    if shape[-1] <= 32 and shape[-2] >= 8 * shape[-1]:
+        return "warn"
+    return None
+
+
+def _marked_elsewhere(layer: Any, read: np.ndarray, max_size: int = 10**8) -> str:
+    """For labels read at the current frame that mark nothing there: the frames of the layer's own leading
+    axes that do mark something (1 or 2), as text (``"frame 2"``, ``"frames 2, 5"``), else ``""``. Only for an
+    in-memory layer of moderate size (this runs in the GUI thread)."""
+    data = layer.data
+    if (
+        not isinstance(data, np.ndarray)
+        or data.ndim <= 2
+        or data.size > max_size
+        or getattr(layer, "multiscale", False)
+        or np.isin(read, (1, 2)).any()
+    ):
+        return ""
+    marked = np.isin(data, (1, 2)).any(axis=(-2, -1))
+    where = [tuple(int(i) for i in ix) for ix in np.argwhere(marked)]
+    if not where:
+        return ""
+    names = [str(w[0]) if len(w) == 1 else str(w) for w in where[:5]]
+    more = f" and {len(where) - 5} more" if len(where) > 5 else ""
+    return ("frame " if len(where) == 1 else "frames ") + ", ".join(names) + more
+
+
+def _frame_label(index: tuple[int | None, ...] | None) -> str:
+    if index is None:
+        return "the image"
+    return f"frame {index[0]}" if len(index) == 1 else f"frame {tuple(index)}"
 
 
 def _torch_loaded() -> bool:

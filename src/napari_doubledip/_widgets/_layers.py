@@ -1017,10 +1017,49 @@ def _copy(value: Any) -> Any:
     return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
 
 
+#: Arrays that running jobs were handed (inputs are layer arrays passed by reference, e.g. another panel's
+#: output): a live preview written into one of them would change a run's input under it, so such a layer is
+#: given a new array instead (:func:`hold_arrays`).
+_READ_BY_RUNS: list[np.ndarray] = []
+
+
+def hold_arrays(values: Any) -> list[np.ndarray]:
+    """Register the numpy arrays among ``values`` (nested lists, tuples and dicts) as read by a running job;
+    returns them, for :func:`release_arrays` when the job ends."""
+    found: list[np.ndarray] = []
+    stack = [values]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, np.ndarray):
+            found.append(v)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+    _READ_BY_RUNS.extend(found)
+    return found
+
+
+def release_arrays(arrays: list[np.ndarray]) -> None:
+    """Unregister arrays of :func:`hold_arrays` (by identity: an equal array of another job stays held)."""
+    for a in arrays:
+        for i, held in enumerate(_READ_BY_RUNS):
+            if held is a:
+                del _READ_BY_RUNS[i]
+                break
+
+
 def _assign(layer: Any, data: np.ndarray) -> None:
-    """Put ``data`` into the layer: written into its array when shape and dtype allow (live preview), else set."""
+    """Put ``data`` into the layer: written into its array when shape and dtype allow (live preview) and no
+    running job reads that array, else set."""
     old = layer.data
-    if isinstance(old, np.ndarray) and old.shape == data.shape and old.dtype == data.dtype and old.flags.writeable:
+    if (
+        isinstance(old, np.ndarray)
+        and old.shape == data.shape
+        and old.dtype == data.dtype
+        and old.flags.writeable
+        and not any(np.may_share_memory(old, a) for a in _READ_BY_RUNS)
+    ):
         old[...] = data
         layer.refresh()
     else:
