@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import napari_doubledip as dd
 
@@ -295,3 +296,26 @@ def test_every_result_is_a_run_info():
     for name in dd.__all__:
         if name.endswith("Result"):
             assert issubclass(getattr(dd, name), dd.RunInfo), name
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "napari_doubledip",
+        "napari_doubledip.samples",
+        "napari_doubledip.tasks._common",
+        "napari_doubledip.tasks.segmentation",
+        "napari_doubledip.tasks.transparency",
+        "napari_doubledip.tasks.watermark",
+        "napari_doubledip.tasks.dehaze",
+        "napari_doubledip.tasks.video",
+    ],
+)
+def test_docstring_examples_run(module):
+    """The examples in the public docstrings run as written (those that need a viewer are skipped there)."""
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {module}"

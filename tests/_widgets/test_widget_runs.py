@@ -528,6 +528,53 @@ def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_w
     np.testing.assert_array_equal(viewer.layers["comp mask"].data, finished)
 
 
+def test_closing_the_panel_right_after_its_result_keeps_it(viewer, qtbot):
+    """Between the worker's result and its end the panel still has a worker: a close there must not undo the
+    finished result."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    widget.iterations.value, widget.max_size.value = 3, 16
+    worker = widget.run(start=False)
+    worker.returned.connect(lambda _r: viewer.window.remove_dock_widget(dock))  # (after the widget's own slot)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    qtbot.wait(50)
+    assert "comp mask" in names(viewer)
+
+
+@pytest.mark.parametrize("close_dock_first", [False, True])
+def test_closing_the_viewer_mid_run_puts_nothing_back_into_it(viewer, qtbot, close_dock_first):
+    """A run that replaced an earlier result (another colour mode) and is undone because the viewer closes
+    must not insert that result into the closed viewer (napari raised in its emptied controls, and a second
+    undo inserted it again)."""
+    rgb = samples.texture_composite(32).data
+    viewer.add_image(rgb, name="img")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    widget.iterations.value, widget.max_size.value = 3, 16
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    viewer.layers.remove("img")
+    viewer.add_image(rgb.mean(-1), name="img")  # same name, grey: the RGB "img clean" gets replaced
+    widget.pickers["image"].value = viewer.layers["img"]
+    widget.iterations.value, widget.preview_every.value = 3000, 1
+    worker = widget.run(start=False)
+    closed = []
+
+    def on_progress(_report):
+        if "img clean" in viewer.layers and not viewer.layers["img clean"].rgb and not closed:
+            closed.append(True)
+            if close_dock_first:
+                viewer.window.remove_dock_widget(dock)  # schedules the closed panel's undo
+            viewer.close()
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    qtbot.wait(50)
+    assert closed and names(viewer) == []
+
+
 def test_cancel_gives_back_a_result_replaced_for_its_colour_mode(viewer, open_widget, qtbot):
     """The input, same name, is grey now: the RGB "clean" of the last run cannot be updated and is replaced by
     a new layer; Cancel removes that one and puts the earlier result back."""
@@ -1008,6 +1055,9 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     widget.task_options["airlight"].value = "60,000"  # a thousands separator, not a decimal comma
     assert widget.run() is None and "got 2: '60,000'" in errors[-1] and "not 60,000" in errors[-1]
     assert "with a point" not in errors[-1]
+    for text in ("0,925", "0,900"):  # three decimals after a 0 are decimals, never a thousands group
+        widget.task_options["airlight"].value = text
+        assert widget.run() is None and "with a point" in errors[-1] and "thousands" not in errors[-1]
     # one grey written per channel is that grey
     widget.task_options["airlight"].value = "0.9, 0.9, 0.9"
     job = widget._prepare()
@@ -1015,6 +1065,8 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     widget.pickers["image"].value = viewer.layers["haze"]
     widget.task_options["airlight"].value = "0,9"  # an RGB image: the same hint
     assert widget.run() is None and "got 2: '0,9'" in errors[-1] and "with a point: 0.9" in errors[-1]
+    widget.task_options["airlight"].value = "240,240"  # an RGB colour missing its third value
+    assert widget.run() is None and "got 2: '240,240'" in errors[-1] and "thousands" not in errors[-1]
 
 
 def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widget, warnings_shown, errors):
@@ -1319,6 +1371,11 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     widget.pickers["images"].value = [viewer.layers["stack"]]
     widget.pickers["box"].value = None
     assert widget.run() is None and "choose 'frames: all frames share it'" in errors[-1]
+    viewer.add_image(samples.watermark_set(3, 32).data[:1], name="one")  # one frame: that mode would refuse it
+    widget.pickers["images"].value = [viewer.layers["one"]]
+    widget.pickers["box"].value = None
+    viewer.dims.set_point(0, 0)
+    assert widget.run() is None and "all frames share it" not in errors[-1] and "select several" in errors[-1]
     widget.pickers["images"].value = [viewer.layers["watermarked"]]
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="new box")
     assert widget.pickers["box"].value.name == "new box"  # a box drawn later is picked up too

@@ -422,7 +422,7 @@ def test_intensity_hints_for_many_objects_bright_or_dark():
     box[:, :32] = True
     r = dd.segment(img, hints="intensity", box=box, iterations=5, device="cpu", reassign=None)
     assert not r.mask[:, 32:].any() and (r.hints[:, 32:] == 2).all() and r.params["reassign"] is None
-    # a box drawn around one object is mostly object: the whole image says which side the objects are
+    # a box drawn around one object is mostly object: the box's edge (background) says which side the objects are
     field = samples.blob_field(64, seed=3)
     img, blobs = field.data, field.truth["mask"]
     parts, n = __import__("scipy").ndimage.label(blobs)

@@ -718,7 +718,8 @@ class TaskWidget(Container):
             else:
                 extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)[0]
         options = {name: w.value for name, w in self.task_options.items()}
-        args, kwargs = mode.build(Inputs(images, extra, options, frame, frame_shape(sources[0])))
+        length = int(layer_array_shape(sources[0])[axis]) if is_stack(sources[0]) else None
+        args, kwargs = mode.build(Inputs(images, extra, options, frame, frame_shape(sources[0]), length))
         kwargs.update(
             iterations=int(self.iterations.value) or None,  # 0 = auto
             max_size=int(self.max_size.value) or None,
@@ -1034,7 +1035,7 @@ class TaskWidget(Container):
             if self.worker is not None:
                 self.cancel()
                 job = self._job
-                if job is not None and job.cancelled and not job.control.stop.is_set():
+                if job is not None and job.cancelled and not job.handled and not job.control.stop.is_set():
                     # Undone now, not when the worker next reports (after a long step, e.g. the full-size
                     # finish): by then a run of the reopened panel may have written into these layers. (Right
                     # after this event, not in it: removing layers while Qt re-parents the dock crashed later.)
@@ -1081,7 +1082,7 @@ class TaskWidget(Container):
         if job is not None:
             if job.activity is not None:
                 job.activity.close()
-            job.outputs.rollback()
+            job.outputs.rollback(reinsert=False)  # (the viewer is going: nothing to put back into it)
 
     def _notify_error(self, exc: BaseException) -> None:
         message = f"{self.spec.title}: {exc}"

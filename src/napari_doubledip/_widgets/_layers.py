@@ -914,9 +914,11 @@ class OutputLayers:
         except ValueError:  # already removed by the user
             pass
 
-    def rollback(self) -> None:
+    def rollback(self, reinsert: bool = True) -> None:
         """Remove the layers this run created; give updated ones back their data, transform, metadata and
-        contrast limits from before the run."""
+        contrast limits from before the run, and put back earlier results it replaced (another colour mode or
+        layer kind) where they were, unless ``reinsert`` is off or the viewer holds no layer any more (it was
+        closed: napari empties its layer list first)."""
         for layer in self.created:
             self._remove(layer)
         for layer, saved in self._saved:
@@ -931,13 +933,15 @@ class OutputLayers:
             layer.metadata = saved.metadata
             if saved.contrast_limits is not None:
                 layer.contrast_limits = saved.contrast_limits
-        for index, layer in reversed(self._detached):  # (put back in reverse: each at the index it had)
-            if not self._in_viewer(layer):
-                self.viewer.layers.insert(min(index, len(self.viewer.layers)), layer)
+        detached, self._detached = self._detached, []  # (taken first: a failed insert must not repeat)
         self.created.clear()
         self._saved.clear()
         self.touched.clear()
-        self._detached.clear()
+        if not reinsert or not len(self.viewer.layers):
+            return
+        for index, layer in reversed(detached):  # (put back in reverse: each at the index it had)
+            if not self._in_viewer(layer):
+                self.viewer.layers.insert(min(index, len(self.viewer.layers)), layer)
 
 
 def _collects(md: dict[str, Any]) -> bool:

@@ -204,6 +204,8 @@ class Inputs:
         Index of the frame used (leading axes), or ``None``.
     frame_shape
         ``(H, W)`` of one frame (defaults to the last two axes of the first image).
+    sequence_length
+        For a stack layer, the number of frames along its sequence axis (else ``None``).
     """
 
     images: list[np.ndarray]
@@ -211,6 +213,7 @@ class Inputs:
     options: dict[str, Any] = field(default_factory=dict)
     frame: tuple[int, ...] | None = None
     frame_shape: tuple[int, int] | None = None
+    sequence_length: int | None = None
 
     def __post_init__(self) -> None:
         if self.frame_shape is None:

@@ -241,7 +241,7 @@ def _watermark(x: Inputs):
     if x.single and x.layers.get("box") is None:
         several = (  # a frame of a stack: its frames are the other images (the stack mode)
             "or choose 'frames: all frames share it' if the stack's frames share the watermark"
-            if x.frame is not None
+            if x.frame is not None and (x.sequence_length or 0) >= 2
             else "or select several images that share the watermark in 'images'"
         )
         raise ValueError(
@@ -309,9 +309,11 @@ def _dehaze(x: Inputs):
         airlight = airlight[:1]  # a grey colour written per channel ("240, 240, 240"): the grey it means
     if airlight is not None and len(airlight) not in (1, channels):
         wanted = "1 value for a grey image" if channels == 1 else f"1 value or {channels} (one per channel)"
-        # a decimal comma ("0,9") reads as two values: say so only for text that looks like one (not "60,000")
-        comma = re.fullmatch(r"\s*\d+,(\d{1,2}|\d{4,})\s*", text) is not None
-        thousands = re.fullmatch(r"\s*\d{1,3}(,\d{3})+\s*", text) is not None
+        # a decimal comma ("0,9", "0,925") reads as two values: say so only for text that looks like one; a
+        # thousands separator ("60,000") only where the number fits the uint16 range ("240,240" is two values)
+        comma = re.fullmatch(r"\s*(0,\d+|\d+,(\d{1,2}|\d{4,}))\s*", text) is not None
+        thousands = re.fullmatch(r"\s*[1-9]\d{0,2}(,\d{3})+\s*", text) is not None
+        thousands = thousands and int(text.replace(",", "")) <= 65535
         raise ValueError(
             f"airlight needs {wanted}, got {len(airlight)}: {text.strip()!r}"
             + (" (write decimals with a point: 0.9, not 0,9)" if comma else "")

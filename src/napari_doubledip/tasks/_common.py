@@ -196,7 +196,7 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     From napari's console (``viewer`` is there), without blocking the viewer:
 
     >>> from napari.qt.threading import thread_worker  # doctest: +SKIP
-    >>> @thread_worker
+    >>> @thread_worker  # doctest: +SKIP
     ... def run(image):
     ...     return (yield from dd.iterate(dd.segment, image))
     >>> worker = run(viewer.layers["cells"].data)  # doctest: +SKIP
