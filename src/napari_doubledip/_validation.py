@@ -173,8 +173,10 @@ def _check_hw(shape: tuple[int, ...], name: str) -> None:
         raise ValueError(f"{name} is too small to decompose: {h}x{w} pixels (need at least 8x8)")
 
 
-def _stack_sequence(items: Sequence[object], name: str) -> np.ndarray:
-    """Validate and stack a sequence of same-shaped arrays; warn when their dtypes differ in kind."""
+def _stack_sequence(items: Sequence[object], name: str, one_sequence: bool = False) -> np.ndarray:
+    """Validate and stack a sequence of same-shaped arrays; warn when one covers a small part of the value
+    range they share (separate images in other units: 0-1 and 0-255, 12- and 16-bit), or, for the frames of
+    ``one_sequence`` (whose brightness may fade), only when their dtypes differ in kind as well."""
     if len(items) == 0:
         raise ValueError(f"{name} is an empty sequence")
     arrays = [_check_array(x, f"{name}[{i}]") for i, x in enumerate(items)]
@@ -185,15 +187,19 @@ def _stack_sequence(items: Sequence[object], name: str) -> np.ndarray:
     # 0..1 one makes the float one nearly black. float32 vs float64 is only precision, so floats count as one;
     # dtypes that differ with ranges alike (a uint8 mixture and one computed in float64) are no concern.
     kinds = list(dict.fromkeys("float" if a.dtype.kind == "f" else a.dtype.name for a in arrays))
-    if len(kinds) > 1:
+    if len(arrays) > 1 and (len(kinds) > 1 or not one_sequence):
         ranges = [(float(a.min()), float(a.max())) for a in arrays]
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
         if all(r[1] - r[0] >= 0.25 * (hi - lo) for r in ranges):  # each covers most of the range they share
             return np.stack(arrays)
+        small = [i for i, r in enumerate(ranges) if r[1] - r[0] < 0.25 * (hi - lo)]
+        which = ", ".join(f"{name}[{i}]: {ranges[i][0]:g} to {ranges[i][1]:g}" for i in small[:4])
+        differ = f" have different dtypes ({', '.join(kinds)}) and" if len(kinds) > 1 else ""
         warn(
-            f"{name} have different dtypes ({', '.join(kinds)}); they are scaled together, as one value range "
-            f"({lo:g} to {hi:g}), so an image with a smaller range comes out dark: convert them to one dtype and "
-            "range first"
+            f"{name}{differ} cover very different value ranges ({which}{', ...' if len(small) > 4 else ''}); "
+            f"they are scaled together, as one value range ({lo:g} to {hi:g}), so an image with a smaller range "
+            "comes out dark and flat: if they are not in the same units (0-1 and 0-255, 12- and 16-bit), "
+            "convert them to one dtype and range first"
         )
     return np.stack(arrays)
 
@@ -207,6 +213,14 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             "np.isfinite(data)].min())"
         )
     lo, hi = float(arr.min()), float(arr.max())
+    if not gray and arr.shape[-1] == 4 and hi > lo:
+        alpha = arr[..., 3]
+        if float(alpha.min()) == float(alpha.max()) == hi:  # RGBA, opaque: a fourth 'colour' at the top
+            warn(
+                f"{name} has 4 channels and the 4th is constant at the top of the range (an opaque alpha?): "
+                f"all 4 are decomposed as colours, so the results' 4th channel is not opaque; for RGBA pass "
+                f"{name}[..., :3]"
+            )
     # Results are float32 in the input's units: values beyond its range would come back as inf / NaN (and a
     # range beyond float64's, 1e308 wide, would make the normalisation itself inf / NaN).
     if max(abs(lo), abs(hi)) > _FLOAT32_MAX:
@@ -305,6 +319,17 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
             )
         elif arr.ndim in (3, 4):
             stack, single = arr, False
+            n, c = arr.shape[0], arr.shape[-1]
+            if arr.ndim == 3 and 16 < c <= 64 and min(arr.shape[:2]) >= 2 * c:
+                warn(
+                    f"{name} of shape {arr.shape} is read as {n} images of {arr.shape[1]}x{c} pixels; if it is "
+                    f"one image with {c} channels (a spectral cube), decompose at most 4 channels at a time"
+                )
+            elif arr.ndim == 3 and n in (3, 4) and type(images).__module__.startswith("torch"):
+                warn(
+                    f"{name}: a torch tensor of shape {tuple(arr.shape)} is read as {n} grey images (N, H, W); "
+                    "for one channel-first image (C, H, W) pass x.permute(1, 2, 0)"
+                )
         else:
             raise ValueError(f"{name} must be (H, W[, C]) or (N, H, W[, C]), got {arr.ndim}D shape {arr.shape}")
     gray = stack.ndim == 3
@@ -457,7 +482,7 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     float32 ``(T, H, W, C)`` in [0, 1] with one value range for all frames, and that range.
     """
     if isinstance(frames, (list, tuple)):
-        arr = _stack_sequence(frames, name)
+        arr = _stack_sequence(frames, name, one_sequence=True)
     else:
         arr = _check_array(frames, name)
     if arr.ndim == 3 and arr.shape[-1] <= 4:

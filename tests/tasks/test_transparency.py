@@ -182,6 +182,26 @@ def test_mixtures_validation():
     assert len(dd.separate_layers(rng.random((32, 16, 16)), iterations=1, max_size=16).alphas) == 32
 
 
+def test_a_spectral_cube_and_a_channel_first_tensor_are_pointed_out():
+    """Both run (they may be meant as sets of images) but not silently: a (64, 64, 31) cube read as 64 images
+    of 64x31 pixels, a torchvision (3, H, W) tensor as three grey images sharing one watermark."""
+    import warnings
+
+    import torch
+
+    from napari_doubledip._validation import as_images
+
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match=r"\(64, 64, 31\) is read as 64 images of 64x31 pixels.*spectral cube"):
+        as_images(rng.random((64, 64, 31)))
+    with pytest.warns(UserWarning, match=r"torch tensor of shape \(3, 48, 48\) is read as 3 grey.*permute"):
+        as_images(torch.from_numpy(rng.random((48, 48, 3))).permute(2, 0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_images(rng.random((3, 48, 48)))  # three mixtures in numpy: the usual set
+        as_images(torch.from_numpy(rng.random((5, 48, 48))))  # five images
+
+
 @pytest.mark.filterwarnings("ignore:separate_layers. the mixtures do not determine")  # the dark copy's consequence
 def test_images_of_different_dtypes_warn_that_they_share_one_range():
     import warnings
@@ -201,3 +221,56 @@ def test_images_of_different_dtypes_warn_that_they_share_one_range():
         as_images([a.astype(np.float32), b])
         # nor different dtypes in one range (a uint8 mixture next to one computed in float64)
         as_images([(a * 255).astype(np.uint8), np.round(b * 255)])
+
+
+def test_images_of_one_dtype_in_other_units_warn_too():
+    """0-1 next to 0-255 floats, or 12-bit next to 16-bit uint16: one dtype, but one image would be squashed
+    flat by the shared range (coefficients at their bounds, or a watermark not removed) without a word."""
+    import warnings
+
+    from napari_doubledip import samples
+    from napari_doubledip._validation import as_frames, as_images
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((16, 16)), rng.random((16, 16))
+    with pytest.warns(UserWarning, match=r"mixtures cover very different value ranges \(mixtures\[1\]: 0.0"):
+        as_images([a * 255, b], "mixtures")
+    with pytest.warns(UserWarning, match=r"mixtures\[0\]: \d+ to 40\d\d\).*convert them to one dtype and range"):
+        as_images([(a * 4095).astype(np.uint16), (b * 65535).astype(np.uint16)], "mixtures")
+    s = samples.watermark_set(3, 32, rgb=False)
+    with pytest.warns(UserWarning, match="images cover very different value ranges"):
+        dd.remove_watermark([s.data[0], s.data[1] * 255, s.data[2]], iterations=1, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_frames([a, b * 0.1, b])  # a movie's frames may fade: one sequence, one dtype, no word
+        as_images([a, 0.8 * b])  # exposures that differ a little
+
+
+def test_an_opaque_rgba_image_is_pointed_out():
+    """The widgets drop an RGBA layer's alpha; the API decomposes 4 channels as given, so it says so when the
+    4th looks like an opaque alpha (the separated layers came back semi-transparent when saved)."""
+    import warnings
+
+    from napari_doubledip._validation import as_image, as_images
+
+    rgb = (np.random.default_rng(0).random((16, 16, 3)) * 200).astype(np.uint8)
+    rgba = np.concatenate([rgb, np.full((16, 16, 1), 255, np.uint8)], -1)
+    with pytest.warns(UserWarning, match=r"4th is constant.*opaque alpha.*mixtures\[..., :3\]"):
+        as_images(rgba, "mixtures")
+    with pytest.warns(UserWarning, match="opaque alpha"):
+        as_image(rgba)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_image(rgb)
+        as_image(np.concatenate([rgb, rgb[..., :1]], -1))  # four channels of data
+
+
+def test_coefficients_are_estimated_above_a_small_working_size():
+    """The network-free estimate costs little at 128 px: a smaller max_size only shrinks the networks (it gave
+    0.54 / 0.95 for 0.3 / 0.7 at max_size=16). Numpy mixtures go into estimate_alphas as they are."""
+    from napari_doubledip.tasks.transparency import estimate_alphas
+
+    s = two_mixtures(128, rgb=True)
+    r = dd.separate_layers(s.data, iterations=1, max_size=16, device="cpu")
+    np.testing.assert_allclose(r.alphas, [0.3, 0.7], atol=0.02)
+    np.testing.assert_allclose(estimate_alphas(list(s.data)).numpy(), [0.3, 0.7], atol=0.02)

@@ -60,6 +60,33 @@ def test_bad_boxes_are_rejected(box, match):
         dd.remove_watermark(np.zeros((16, 16)), box=np.array([2, 2, 9, 9], complex), iterations=1)
 
 
+def test_an_image_passed_as_the_box_is_refused():
+    """remove_watermark(image1, image2): the second image lands in `box`; read as a mask it ran on a nonsense
+    box (any pixel above 0), and a colour one was taken for rectangle corners."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((2, 32, 32)) * 255).astype(np.uint8)
+    b[:6] = 0  # a black band: the 'mask' would not cover the whole image
+    with pytest.raises(ValueError, match=r"looks like an image.*remove_watermark\(\[image1, image2\]\)"):
+        dd.remove_watermark(a, b, iterations=1)
+    with pytest.raises(ValueError, match=r"box of shape \(32, 32, 3\) is an image"):
+        dd.remove_watermark(np.stack([a] * 3, -1), np.stack([b] * 3, -1), iterations=1)
+    labels = np.zeros((32, 32), np.uint8)  # masks as they come: 0/255 from a PNG, a few labels
+    labels[4:9, 4:12] = 255
+    assert box_mask(labels, (32, 32)).sum() == 40
+    labels[20:24, 20:24] = 3
+    assert box_mask(labels, (32, 32)).sum() == 56
+    with pytest.raises(ValueError, match="got 2 shapes.*boolean mask of their union"):
+        box_mask([np.array([[1, 1], [4, 4]])] * 2, (32, 32))
+    with pytest.raises(ValueError, match=r"got shape \(2, 4\).*boolean mask of their union"):
+        box_mask(np.array([(1, 1, 4, 4), (8, 8, 12, 12)]), (32, 32))
+
+
+def test_copies_of_one_image_without_a_box_are_pointed_out():
+    img = watermarked(32, rgb=False).data
+    with pytest.warns(UserWarning, match="copies of one image"):
+        dd.remove_watermark([img] * 3, iterations=1, device="cpu")
+
+
 def test_input_validation():
     with pytest.raises(ValueError, match="single image needs a box"):
         dd.remove_watermark(np.zeros((16, 16, 3)), iterations=1)

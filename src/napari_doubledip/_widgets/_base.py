@@ -320,7 +320,8 @@ class TaskWidget(Container):
         primary = self.pickers[self._primary.name]
         before = _as_list(chosen[self._primary.name])
         super().reset_choices()
-        removed = bool(before) and not any(same_layer(c, v) for v in before for c in primary.choices if c is not None)
+        still = [c for c in primary.choices if c is not None]
+        removed = bool(before) and not any(same_layer(c, v) for v in before for c in still)
         for name, value in chosen.items():
             picker = self.pickers[name]
             if isinstance(value, (list, tuple)):  # several layers: keep those still there, in their order

@@ -84,8 +84,12 @@ def _pair_score(
     return total / (2 * levels)
 
 
+#: Long side at which :func:`estimate_alphas` searches its fine grid (and at least the size it is given).
+ESTIMATE_SIZE = 128
+
+
 def estimate_alphas(
-    mixtures: torch.Tensor, coarse_size: int = 64, fine_size: int = 128
+    mixtures: torch.Tensor | Any, coarse_size: int = 64, fine_size: int = ESTIMATE_SIZE
 ) -> torch.Tensor | None:
     """Mixing coefficients of ``N >= 2`` mixtures of the same two layers, without a network.
 
@@ -104,7 +108,8 @@ def estimate_alphas(
     Parameters
     ----------
     mixtures
-        ``(N, C, H, W)`` float.
+        ``(N, C, H, W)`` float tensor, or mixtures as :func:`separate_layers` takes them (a sequence or an
+        ``(N, H, W[, C])`` array in any numeric dtype).
     coarse_size, fine_size
         Long side at which the coarse grid and the fine grid are searched (the mixtures are resized to it).
 
@@ -116,6 +121,9 @@ def estimate_alphas(
         (e.g. one mixture is the other dimmed). The score's minimum is 0.26-0.77 of its median on the
         synthetic and real mixtures above, 1.00 for identical or dimmed copies.
     """
+    if not isinstance(mixtures, torch.Tensor):
+        stack, _vr, _single = as_images(mixtures, "mixtures", min_count=2)
+        mixtures = torch.from_numpy(stack).permute(0, 3, 1, 2)
     m = mixtures.float()
     n = m.shape[0]
     flat = m.flatten(1)
@@ -331,7 +339,9 @@ def separate_layers(
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
-    estimate = estimate_alphas(work) if work.shape[0] > 1 else None
+    # (the estimate resizes to ESTIMATE_SIZE itself: a smaller working size must not coarsen it)
+    est_in = resize(full, working_shape(size, max(ms, ESTIMATE_SIZE)))
+    estimate = estimate_alphas(est_in) if work.shape[0] > 1 else None
     if work.shape[0] > 1 and estimate is None:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "

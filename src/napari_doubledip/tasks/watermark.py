@@ -19,6 +19,7 @@ from .._validation import (
     host_array,
     loaded,
     plain_data,
+    warn,
     working_shape,
 )
 from ..solver import losses as L
@@ -140,6 +141,10 @@ class WatermarkResult(RunInfo):
     box: np.ndarray
 
 
+_UNION = " (for several regions, pass a boolean mask of their union)"
+_LIST = "several images go in one list, the first argument: remove_watermark([image1, image2])"
+
+
 def _is_2d(x: Any) -> bool:
     try:
         return np.ndim(x) == 2
@@ -163,7 +168,7 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
     if isinstance(box, (list, tuple)) and len(box) > 0 and all(_is_2d(b) for b in box):
         # a Shapes layer's data: a list of (k, D) vertex arrays (possibly ragged)
         if len(box) != 1:
-            raise ValueError(f"box must be one rectangle, got {len(box)} shapes")
+            raise ValueError(f"box must be one rectangle, got {len(box)} shapes{_UNION}")
         box = box[0]
     try:
         arr = np.asarray(box)
@@ -176,13 +181,28 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
             f"box mask must have the image's shape {(h, w)}, got {arr.shape}; for a box per frame of a video, "
             "pass {frame index: box}"
         )
+    if arr.ndim == 3 and arr.shape[:2] == (h, w) and arr.shape[2] in (1, 3, 4):
+        raise ValueError(
+            f"box of shape {arr.shape} is an image, not a box: a box mask is (H, W), e.g. mask[..., 0] > 0 for "
+            f"a mask saved in colour; {_LIST}"
+        )
     if arr.ndim == 3 and arr.dtype != bool and arr.shape[1] >= 2 and arr.shape[2] >= 2:  # (shapes, k, D) corners
         if arr.shape[0] != 1:
-            raise ValueError(f"box must be one rectangle, got {arr.shape[0]} shapes (corners shaped {arr.shape})")
+            raise ValueError(
+                f"box must be one rectangle, got {arr.shape[0]} shapes (corners shaped {arr.shape}){_UNION}"
+            )
         arr = arr[0]
     if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
         if arr.shape != (h, w):
             raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
+        if arr.dtype != bool:
+            # a mask (0/1, 0/255, a few labels), not an image passed where the box goes (remove_watermark(a, b))
+            values = np.unique(arr)
+            if len(values) > 16 or not np.array_equal(values, np.round(values)):
+                raise ValueError(
+                    f"box of shape {arr.shape} has {len(values)} different values: it looks like an image, not a "
+                    f"mask (a boolean or 0/1 array); {_LIST}"
+                )
         mask = np.asarray(arr > 0)
         if not mask.any():
             raise ValueError("box mask is empty (no pixel set)")
@@ -214,7 +234,7 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
         else:
             raise ValueError(
                 f"box must be (y0, x0, y1, x1), an (H, W) mask, (k, 2) corner points or one rectangle's (4, D) "
-                f"corners, got shape {arr.shape}"
+                f"corners, got shape {arr.shape}" + (_UNION if arr.ndim == 2 and arr.shape[1] == 4 else "")
             )
         if y1 <= y0 or x1 <= x0:
             raise ValueError(f"box is empty: (y0, x0, y1, x1) = {tuple(arr.tolist())} needs y1 > y0 and x1 > x0")
@@ -538,6 +558,11 @@ def remove_watermark(
         raise ValueError(
             "a single image needs a box around the watermark (box=(y0, x0, y1, x1) or a mask); "
             "without a box, pass 2 or more images that share the watermark"
+        )
+    if box is None and all(float(np.abs(x - stack[0]).max()) <= 1e-3 for x in stack[1:]):  # (one at a time)
+        warn(
+            "remove_watermark: the images are copies of one image: nothing tells a watermark they share from "
+            "the picture; give a box around the watermark (box=...)"
         )
     bmask = box_mask(box, (h, w)) if box is not None else np.ones((h, w), bool)
     its = check_iterations(iterations, DEFAULTS["iterations"])
