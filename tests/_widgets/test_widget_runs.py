@@ -1377,6 +1377,11 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     viewer.dims.set_point(0, 0)
     assert widget.run() is None and "all frames share it" not in errors[-1] and "select several" in errors[-1]
     widget.pickers["images"].value = [viewer.layers["watermarked"]]
+    widget.pickers["box"].value = None
+    viewer.add_shapes([np.array([[2, 2], [9, 9]])], shape_type="line", name="ruler")  # a measurement: no box
+    assert widget.pickers["box"].value is None
+    viewer.add_shapes(name="empty")  # an empty one (to draw in) is taken
+    assert widget.pickers["box"].value.name == "empty"
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="new box")
     assert widget.pickers["box"].value.name == "new box"  # a box drawn later is picked up too
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 5]])], shape_type="polygon", name="notes")

@@ -425,12 +425,14 @@ class TaskWidget(Container):
                     picker.value = match[0]
             # A new Shapes layer becomes the box only while there is none (or one without a rectangle) and one
             # image is selected: an annotation added next to a several-image run must not turn it into a box run.
-            # A sample's box (the watermarked image's) only for its own image, not the one the user is on.
+            # A sample's box (the watermarked image's) only for its own image, not the one the user is on. A layer
+            # that comes holding only lines or paths (a measurement) encloses nothing: not a box either.
             current = picker.value if spec_in.preselect else None
             if (
                 spec_in.preselect
                 and picker.enabled
                 and (current is None or not has_region(current))
+                and (not len(getattr(layer, "shape_type", ())) or has_region(layer))
                 and len(self._sources()) <= 1
                 and (group is None or all(_sample_set(s) == group for s in self._sources()))
             ):
