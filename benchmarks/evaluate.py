@@ -42,6 +42,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -731,7 +732,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),  # (pasteable: quoted where needed)
         "machine": f"{cpu or platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
                    f"(at most {torch.get_num_threads()} threads, the engine picks per task), "
                    f"{platform.system()} {platform.release()}",
@@ -770,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("data_dir", type=Path, help="folder with cases.json (e.g. ../shared/eval-data)")
+    p.add_argument("data_dir", type=Path, nargs="?", default=None,
+                   help="folder with cases.json (e.g. ../shared/eval-data); optional with --render")
     p.add_argument("--tasks", default=None, help=f"comma-separated subset of {','.join(TASKS)} (default: all)")
     p.add_argument("--cases", default=None, help="comma-separated substrings of case names (case-insensitive)")
     p.add_argument("--max-size", type=int, default=256,
@@ -800,8 +802,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_size == 0:
         args.max_size = None
 
-    data_dir = args.data_dir.resolve()
-    cases = json.loads((data_dir / "cases.json").read_text())
+    if args.data_dir is None and not args.render:
+        p.error("the data folder (with cases.json) is required, unless --render")
+    data_dir = args.data_dir.resolve() if args.data_dir is not None else None
+    cases = json.loads((data_dir / "cases.json").read_text()) if data_dir is not None else []
     out = args.out
     if args.render:
         out.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 "$PY" -c "import torch, numpy, skimage; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 torch.cuda.get_device_name(0), 'numpy', numpy.__version__, 'skimage', skimage.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
 
-XDIST=""
+if ! "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+  echo "== no CUDA device for $PY (torch.cuda.is_available() is False): nothing to measure"; exit 1
+fi
+XDIST=""  # pytest-xdist is not in the testing extras: pip install pytest-xdist to run the tests in JOBS workers
 "$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${JOBS:-6}"
+[ -z "$XDIST" ] && echo "== pytest-xdist not installed: the tests run in one process"
 # Failures are written as they happen (the phase may be cut off before pytest's summary); each worker keeps to a
 # few CPU threads, since on a GPU the tests wait on kernel launches, not on the cores.
 TAIL=25 phase tests "${TEST_LIMIT:-150}" env NAPARI_DOUBLEDIP_TEST_DEVICE=cuda OMP_NUM_THREADS=2 \

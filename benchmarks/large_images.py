@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; choose from {','.join(TASKS)}")
     print("| task | size | peak RSS (GB) | above baseline (GB) | bytes / pixel | wall (s) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for task in tasks:

@@ -57,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
 
     speed._register_optional()
     tasks = list(speed.BENCHES) if args.tasks == "all" else args.tasks.split(",")
+    unknown = [t for t in tasks if t not in speed.BENCHES]
+    if unknown:
+        p.error(f"unknown task(s) {unknown}; choose from {', '.join(speed.BENCHES)} or all")
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, AMX: {_cpu_has_amx()}, "
           f"size {args.size}, seeds {seeds}, device {args.device}", flush=True)
-    if args.device != "cpu":
-        speed._warm_up(args.device)
+    speed._warm_up(args.device)  # (on the CPU too: else the first run, a float32 one, pays the start-up)
     rows = []
     for task in tasks:
         for i, seed in enumerate(seeds):
@@ -86,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     print("\n" + table, flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out + ".md").write_text(table + "\n")
-        Path(args.out + ".json").write_text(json.dumps(rows, indent=1))
+        base = Path(args.out)
+        base = base.with_suffix("") if base.suffix in (".md", ".json") else base
+        base.parent.mkdir(parents=True, exist_ok=True)
+        Path(str(base) + ".md").write_text(table + "\n")
+        Path(str(base) + ".json").write_text(json.dumps(rows, indent=1))
     return 0
 
 

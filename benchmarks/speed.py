@@ -455,6 +455,8 @@ def _periter(spec, torch, device, size, n_its, total, sync, config, target, maps
         params = count_parameters(GroupedSkipNet(cfg, 3, groups=1, fast=False))
         w0 = max(i for i in marks if i <= WARMUP_ITERATIONS)
         w1 = max(i for i in marks if i <= total)
+        if w1 <= w0:
+            raise RuntimeError(f"no report after the {WARMUP_ITERATIONS} warm-up iterations: measure 5 or more")
         s_it = (marks[w1] - marks[w0]) / (w1 - w0)
         wall = time.perf_counter() - t0
     else:
@@ -784,10 +786,8 @@ def _devices(arg: str) -> list[str]:
 
     if arg == "all":
         return available_devices()[::-1]  # cpu first
-    out = []
-    for d in arg.split(","):
-        out.append(str(resolve_device(d.strip())))
-    return out
+    # ("auto,cpu" on a CPU-only machine: one device, measured once)
+    return list(dict.fromkeys(str(resolve_device(d.strip())) for d in arg.split(",")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -827,6 +827,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args._worker:
         return _worker(args._worker)
+    if args.periter_iterations < 5:  # the engine reports (and is timed) every 5 iterations
+        parser.error("--periter-iterations must be at least 5")
 
     import napari_doubledip as dd
 
@@ -968,6 +970,10 @@ def main(argv: list[str] | None = None) -> int:
         base.with_suffix(".json").write_text(json.dumps(
             dict(environment=env, recipes=recipe_results, periter=periter_results), indent=1, default=str))
         print(f"\nwrote {base.with_suffix('.md')} and {base.with_suffix('.json')}")
+    failed = [r for r in (*recipe_results, *periter_results) if "error" in r]
+    if failed:  # (gpu.sh and CI-like callers go by the exit status)
+        print(f"\n{len(failed)} measurement(s) failed", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     counts = [int(t) for t in args.frames.split(",")]
     tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in ("segment", "layers")]
+    if unknown:
+        ap.error(f"unknown task(s) {unknown}; choose from segment,layers")
     its = args.iterations
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads, frames {args.size}x{args.size}")
 
