@@ -496,8 +496,13 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     elif arr.ndim == 4:
         gray = False
         if not 1 <= arr.shape[-1] <= 4:
+            hint = (
+                "; channel-first (T, C, H, W) frames (torchvision) need x.permute(0, 2, 3, 1)"
+                if 1 <= arr.shape[1] <= 4
+                else "; for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"
+            )
             raise ValueError(
-                f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {arr.shape}"
+                f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {arr.shape}{hint}"
             )
     else:
         raise ValueError(

@@ -229,6 +229,19 @@ def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):
     viewer.dims.order = (3, 0, 1, 2)  # 3D view of T, Z, Y: X is the slider
     with pytest.raises(ValueError, match="does not show the Y-X frames of 'movie'"):
         read_image(movie, viewer)
+    # a whole-stack run along T takes Z at its slider: not while Z is shown (as depth, or in a rolled 2D view)
+    viewer.layers.remove(plane)
+    viewer.layers.remove(stack)
+    viewer.dims.order = (0, 1, 2, 3)  # 3D view of Z, Y, X
+    with pytest.raises(ValueError, match=r"shows axis 1 of 'movie'.*along axis 0 takes at its slider"):
+        read_image(movie, viewer, whole_stack=True, axis=0)
+    assert read_image(movie, viewer, whole_stack=True, axis=1)[0].shape == (6, 32, 32)  # Z is the sequence
+    viewer.dims.ndisplay = 2
+    viewer.dims.order = (0, 2, 1, 3)  # Z-X on screen, Y at a slider
+    with pytest.raises(ValueError, match="shows axis 1 of"):
+        read_image(movie, viewer, whole_stack=True, axis=0)
+    viewer.dims.order = (0, 1, 2, 3)
+    assert read_image(movie, viewer, whole_stack=True, axis=0)[0].shape == (2, 32, 32)
 
 
 def test_read_image_frames_and_labels(viewer):

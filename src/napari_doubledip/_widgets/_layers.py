@@ -209,6 +209,7 @@ def read_image(
             return (data if lazy else layer_array(layer)), None
         if not 0 <= axis < lead:
             raise ValueError(f"sequence axis {axis} is not a leading axis of {layer.name!r} ({lead} leading axes)")
+        _check_slice_chosen(layer, viewer, axis, lead)
         index: tuple[int | None, ...] = tuple(
             None if i == axis else v for i, v in enumerate(current_frame(layer, viewer))
         )
@@ -221,6 +222,22 @@ def read_image(
     if lazy:
         return frame, index
     return np.asarray(loaded(frame)), index
+
+
+def _check_slice_chosen(layer: Any, viewer: Any, axis: int, lead: int) -> None:
+    """Refuse a whole-stack read of a layer with several leading axes (e.g. T, Z, Y, X) while the viewer shows
+    one of the other leading axes (Z as depth in the 3D view, or in a rolled 2D view): it is read at its
+    slider position, which the user cannot see nor choose there."""
+    dims = viewer.dims
+    offset = dims.ndim - layer.ndim
+    shown = [i for i in range(lead) if i != axis and offset + i in set(dims.displayed)]
+    if shown:
+        labels = [str(v) for v in getattr(layer, "axis_labels", ())] or [""] * layer.ndim
+        named = [f"{i} ({labels[i]})" if not labels[i].lstrip("-").isdigit() else str(i) for i in shown]
+        raise ValueError(
+            f"the view shows axis {', '.join(named)} of {layer.name!r}, which a whole-stack run along axis {axis} "
+            "takes at its slider: switch to the 2D view of Y-X frames and choose that slice with its slider"
+        )
 
 
 def _check_yx_displayed(layer: Any, viewer: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from .._validation import as_frames, check_iterations, check_seed, hint_labels, working_shape
+from .._validation import as_frames, check_iterations, check_seed, hint_labels, plain_data, warn, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
@@ -331,6 +331,7 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
     """Per-frame bool ``(H, W)`` box masks (``None`` for frames without one) from one box or ``{frame: box}``."""
     if box is None:
         return None
+    box = _rectangles_by_frame(box)
     if isinstance(box, dict):
         out: list[np.ndarray | None] = [None] * n
         for key, b in box.items():
@@ -338,12 +339,54 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
             t = int(key) if isinstance(key, str) and key.isdigit() else key
             if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < n:
                 raise ValueError(f"box keys must be frame indices in [0, {n}), got {key!r}")
+            own = _drawn_on(b)
+            if own is not None and own != int(t):
+                warn(f"segment_video: the box of frame {int(t)} is a rectangle drawn on frame {own} (t = {own})")
             try:
                 out[int(t)] = box_mask(b, shape, whole=True)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"box of frame {int(t)}: {exc}") from exc
         return out
     return [box_mask(box, shape, whole=True)] * n
+
+
+def _drawn_on(b: Any) -> int | None:
+    """The frame a napari rectangle of a (T, Y, X) Shapes layer was drawn on (its (4, 3) corners' t), else
+    ``None``."""
+    try:
+        arr = np.asarray(plain_data(b, "box"), dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if arr.shape != (4, 3) or np.ptp(arr[:, 0]) > 0.5:
+        return None
+    return int(round(float(arr[0, 0])))
+
+
+def _rectangles_by_frame(box: Any) -> Any:
+    """A (T, Y, X) Shapes layer's ``data`` holding rectangles on several frames (a list of (4, 3) corner
+    arrays, or one (k, 4, 3) array) as ``{frame: rectangle}``; anything else as it is."""
+    if isinstance(box, dict):
+        return box
+    try:
+        items = list(box) if isinstance(box, (list, tuple)) else None
+        if items is None and isinstance(plain_data(box, "box"), np.ndarray) and np.ndim(box) == 3:
+            items = list(np.asarray(box))
+    except (TypeError, ValueError):
+        return box
+    if not items or len(items) < 2:
+        return box
+    frames = [_drawn_on(b) for b in items]
+    if any(f is None for f in frames) or len(set(frames)) == 1:
+        return box  # (not rectangles on frames; or all on one frame: box_mask says what is wrong)
+    seen: dict[int, Any] = {}
+    for f, b in zip(frames, items):
+        if f in seen:
+            raise ValueError(
+                f"box holds two rectangles on frame {f}: give one per frame ({{frame: box}}; a boolean mask of "
+                "their union for a frame with several regions)"
+            )
+        seen[f] = b
+    return seen
 
 
 @task_function
@@ -451,6 +494,7 @@ def segment_video(
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
     ws = tuple(work.shape[-2:])
+    box = _rectangles_by_frame(box)  # (a Shapes layer's rectangles on several frames: {frame: rectangle})
     full_boxes = _frame_boxes(box, n, size)
     keep = held = boxes = None
     if full_boxes is not None:
@@ -592,6 +636,17 @@ def _poisson(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out).to(gx.dtype).to(gx.device)
 
 
+def _median(x: torch.Tensor) -> torch.Tensor:
+    """The median over the first axis, keeping it (size 1): for an even count the mean of the two middle
+    values (``torch.median`` gives the lower one, which for two frames is their minimum: signed gradients and
+    residuals came out biased low)."""
+    n = x.shape[0]
+    if n % 2:
+        return x.median(dim=0, keepdim=True).values
+    low = x.kthvalue(n // 2, dim=0, keepdim=True).values  # (not a sort: its int64 indices are full size)
+    return 0.5 * (low + x.kthvalue(n // 2 + 1, dim=0, keepdim=True).values)
+
+
 def static_estimate(frames: torch.Tensor) -> torch.Tensor:
     """Classical estimate of the static layer's contribution ``(1 - a) * y2`` of ``(T, C, h, w)`` frames.
 
@@ -600,7 +655,7 @@ def static_estimate(frames: torch.Tensor) -> torch.Tensor:
     Returns ``(1, C, h, w)`` with zero mean.
     """
     gx, gy = _gradients(frames)
-    return _poisson(gx.median(dim=0).values, gy.median(dim=0).values)[None]
+    return _poisson(_median(gx)[0], _median(gy)[0])[None]
 
 
 def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task:
@@ -718,6 +773,12 @@ def separate_video_layers(
     dev = resolve_device(device)
     check_precision(precision)
     params = dict(frames=n, iterations=its, max_size=ms, batch=k, device=str(dev), seed=seed, preset=preset)
+    # (frame by frame: no copy of the stack) a still clip has no motion to tell the layers apart by
+    if all(float(np.abs(x - stack[0]).max()) <= 1e-3 for x in stack[1:]) and float(np.ptp(stack[0])) > 0:
+        warn(
+            "separate_video_layers: the frames are (nearly) identical: with no motion nothing tells the static "
+            "layer from the moving one, so the split will be arbitrary"
+        )
     full = to_tensor(stack, dev)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
@@ -772,7 +833,7 @@ def _full_resolution(
             resid.append((full[s] - a[s] * resize(dynamic[s], size) - (1 - a[s]) * static_full) / (1 - a[s]))
             if (report := reports.after(s.stop)) is not None:
                 yield report
-        static_full = (static_full + torch.cat(resid).median(dim=0, keepdim=True).values).clamp(0, 1)
+        static_full = (static_full + _median(torch.cat(resid))).clamp(0, 1)
     reports = _StageReports("finishing at full size", n, *run)
     dyn = []
     for s in _chunks(n, 8):
