@@ -796,7 +796,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     p.add_argument("--render", default=None, metavar="JSON[,JSON]",
                    help="run nothing: re-write the tables in OUT from results.json file(s) of earlier runs "
-                        "(merged in order; a later run's row replaces an earlier one of the same case)")
+                        "(merged in order; a later run's row replaces an earlier one of the same case; rows of "
+                        "files from before 2026-12 are sorted into sections by cases.json: give the data folder)")
     p.add_argument("--verbose", action="store_true", help="print optimisation progress")
     args = p.parse_args(argv)
     if args.max_size == 0:

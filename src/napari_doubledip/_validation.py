@@ -190,9 +190,12 @@ def _stack_sequence(items: Sequence[object], name: str, one_sequence: bool = Fal
     if len(arrays) > 1 and (len(kinds) > 1 or not one_sequence):
         ranges = [(float(a.min()), float(a.max())) for a in arrays]
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        if all(r[1] - r[0] >= 0.25 * (hi - lo) for r in ranges):  # each covers most of the range they share
-            return np.stack(arrays)
-        small = [i for i, r in enumerate(ranges) if r[1] - r[0] < 0.25 * (hi - lo)]
+        # each must cover a good part of the range they share: a quarter across dtypes, an eighth within one
+        # (a dark or low-contrast photo of a uint8 set is no concern; 0-1 next to 0-255, 12- next to 16-bit are)
+        part = 0.25 if len(kinds) > 1 else 0.125
+        if not np.isfinite(ranges).all() or all(r[1] - r[0] >= part * (hi - lo) for r in ranges):
+            return np.stack(arrays)  # (non-finite values: refused with their own message)
+        small = [i for i, r in enumerate(ranges) if r[1] - r[0] < part * (hi - lo)]
         which = ", ".join(f"{name}[{i}]: {ranges[i][0]:g} to {ranges[i][1]:g}" for i in small[:4])
         differ = f" have different dtypes ({', '.join(kinds)}) and" if len(kinds) > 1 else ""
         warn(
@@ -496,10 +499,11 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     elif arr.ndim == 4:
         gray = False
         if not 1 <= arr.shape[-1] <= 4:
+            zstack = "for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"
             hint = (
-                "; channel-first (T, C, H, W) frames (torchvision) need x.permute(0, 2, 3, 1)"
+                f"; channel-first (T, C, H, W) frames (torchvision) need x.permute(0, 2, 3, 1); {zstack}"
                 if 1 <= arr.shape[1] <= 4
-                else "; for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"
+                else f"; {zstack}"
             )
             raise ValueError(
                 f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {arr.shape}{hint}"

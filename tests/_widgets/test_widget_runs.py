@@ -745,8 +745,9 @@ def test_colour_data_opened_as_a_stack_is_explained(viewer, open_widget, errors)
 
 
 def test_many_channels_last_are_explained(viewer, open_widget, errors, warnings_shown):
-    """A (Y, X, C) spectral image opened without channel_axis: 5-15 channels are refused with the cause (not
-    'too small to decompose'), 16-32 channels against many rows run only after a warning that says so."""
+    """A (Y, X, C) spectral image opened without channel_axis: 5-7 channels are refused with the cause (not
+    'too small to decompose'), 8-32 channels against many rows run after a warning that says so; a narrow
+    (Z, Y, X) stack (a trench crop, a kymograph) runs."""
     grey = samples.texture_composite(64, rgb=False).data
     viewer.add_image(np.stack([grey] * 5, axis=-1)[:32, :32], name="five")
     widget = open_widget(SEG)
@@ -760,6 +761,13 @@ def test_many_channels_last_are_explained(viewer, open_widget, errors, warnings_
     assert worker is not None
     assert any("'sixteen' is read as a stack of 128 frames of 128x16 pixels" in m for m in warnings_shown)
     widget._on_finished()  # (never started: undo the wiring)
+    viewer.add_image(np.stack([grey[:, :12]] * 3), name="trench")  # (Z, Y, X) 12 px wide: runs, no word
+    widget.pickers["image"].value = viewer.layers["trench"]
+    viewer.dims.set_point(0, 0)
+    before = len(warnings_shown)
+    assert widget.run(start=False) is not None
+    assert not any("is read as a stack" in m for m in warnings_shown[before:])
+    widget._on_finished()
     viewer.add_image(np.stack([grey[:32, :32]] * 3), name="stack")  # a real (Z, Y, X) stack: no word
     widget.pickers["image"].value = viewer.layers["stack"]
     viewer.dims.set_point(0, 0)
@@ -807,6 +815,24 @@ def test_removed_input_does_not_silently_become_a_result(viewer, open_widget, ru
     before = len(errors)
     assert widget.run(start=False) is not None and len(errors) == before
     widget._on_finished()
+
+
+def test_a_more_channels_run_holds_its_channel_layers(viewer, open_widget):
+    """Its image is a lazy stack of the channel layers: their own arrays are what a preview must not write."""
+    from napari_doubledip._widgets import _layers
+
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((32, 32)).astype(np.float32), name="a")
+    b = viewer.add_image(rng.random((32, 32)).astype(np.float32), name="b")
+    widget = open_widget(SEG, iterations=2)
+    widget.pickers["image"].value = viewer.layers["a"]
+    widget.pickers["channels"].value = [b]
+    assert widget.run(start=False) is not None
+    old = b.data
+    _layers._assign(b, np.zeros_like(old))
+    assert b.data is not old and not np.array_equal(old, 0)  # a new array: the run's input is untouched
+    widget._on_finished()
+    assert not any(np.may_share_memory(old, a) for a in _layers._READ_BY_RUNS)
 
 
 def test_a_preview_does_not_write_into_another_runs_input(viewer, open_widget, run_widget, qtbot):

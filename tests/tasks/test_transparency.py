@@ -244,6 +244,12 @@ def test_images_of_one_dtype_in_other_units_warn_too():
         warnings.simplefilter("error")
         as_frames([a, b * 0.1, b])  # a movie's frames may fade: one sequence, one dtype, no word
         as_images([a, 0.8 * b])  # exposures that differ a little
+        as_images([(a * 255).astype(np.uint8), (b * 60).astype(np.uint8)])  # a dark photo of a uint8 set
+        as_images([(a * 255).astype(np.uint8), (100 + b * 49).astype(np.uint8)])  # a low-contrast one
+        nan = b * 255
+        nan[0, 0] = np.nan
+        with pytest.raises(ValueError, match="NaN"):  # its own message, no range warning before it
+            as_images([a, nan])
 
 
 def test_an_opaque_rgba_image_is_pointed_out():

@@ -75,6 +75,13 @@ def test_an_image_passed_as_the_box_is_refused():
     assert box_mask(labels, (32, 32)).sum() == 40
     labels[20:24, 20:24] = 3
     assert box_mask(labels, (32, 32)).sum() == 56
+    many = np.zeros((32, 32), np.uint16)  # segmentation's box: a label image of any count is its labels > 0
+    for i in range(20):
+        many[i, :10] = i + 1
+    assert box_mask(many, (32, 32), whole=True).sum() == 200
+    soft = np.zeros((32, 32))  # a mask resized with interpolation: a few fractional values
+    soft[4:10, 4:10], soft[3, 4:10], soft[10, 4:10] = 1.0, 0.5, 0.25
+    assert box_mask(soft, (32, 32)).sum() == 48
     with pytest.raises(ValueError, match="got 2 shapes.*boolean mask of their union"):
         box_mask([np.array([[1, 1], [4, 4]])] * 2, (32, 32))
     with pytest.raises(ValueError, match=r"got shape \(2, 4\).*boolean mask of their union"):

@@ -113,6 +113,8 @@ class _Job:
     activity: _Activity | None = None
     #: Sources read as the channels of one image: each one's (low, high) contrast limits (0-1 between them).
     channels: list[tuple[float, float]] | None = None
+    #: Layer arrays read lazily through another array in ``args`` (the channels of a *more channels* run).
+    raw: list[Any] = field(default_factory=list)
     #: The layer arrays handed to the library, held while the run goes (see :func:`._layers.hold_arrays`).
     held: list[np.ndarray] = field(default_factory=list)
 
@@ -642,9 +644,9 @@ class TaskWidget(Container):
             frames.append(index)
             frame = frame if frame is not None else index
         channels = next((i for i in spec.inputs if i.channels), None)
-        ranges = None
+        ranges, raw = None, []
         if channels is not None and self.pickers[channels.name].value:
-            sources, images, frames, ranges = self._read_channels(
+            sources, images, frames, ranges, raw = self._read_channels(
                 self.pickers[channels.name].value, sources, images, frames, mode, axis
             )
         if mode.stack and images[0].shape[0] < 2:
@@ -733,21 +735,24 @@ class TaskWidget(Container):
         outputs = OutputLayers(self.viewer, spec.name)
         outputs.pin_names(sources)
         outputs.protect([*sources, *(self.pickers[i.name].value for i in spec.inputs if i is not self._primary)])
-        return _Job(mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges)
+        return _Job(
+            mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw
+        )
 
     def _read_channels(
         self, layers: list[Any], sources: list[Any], images: list[Any], frames: list[Any], mode: Mode, axis: int
-    ) -> tuple[list[Any], list[Any], list[Any], list[tuple[float, float]]]:
+    ) -> tuple[list[Any], list[Any], list[Any], list[tuple[float, float]] | None, list[Any]]:
         """The primary image and the layers picked as its further channels, read like it (same frame, or the
         same stack) and stacked on a last axis, each mapped to 0-1 between its contrast limits (what the user
         sees; channels of different brightness count alike). Returns the sources (primary first), the one
-        stacked image, each source's frame index and each channel's (low, high) to map results back."""
+        stacked image, each source's frame index, each channel's (low, high) to map results back and the
+        layers' own arrays the stacked (lazy) image reads."""
         order = {layer.name: i for i, layer in enumerate(self.viewer.layers)}
         extra = sorted(
             (c for c in layers if not any(same_layer(c, s) for s in sources)), key=lambda c: order.get(c.name, 0)
         )
         if not extra:
-            return sources, images, frames, None
+            return sources, images, frames, None, []
         first = sources[0]
         rgb = [layer.name for layer in (first, *extra) if getattr(layer, "rgb", False)]
         if rgb:
@@ -778,7 +783,7 @@ class TaskWidget(Container):
 
         seen = [da.clip((lazy_array(d) - lo) / (hi - lo), 0.0, 1.0) for d, (lo, hi) in zip(data, ranges)]
         stacked = da.stack(seen, axis=-1).astype(np.float32)
-        return [first, *extra], [stacked], frames, ranges
+        return [first, *extra], [stacked], frames, ranges, data
 
     def run(self, start: bool = True):
         """Start a run (what Run does); returns the worker, or ``None`` if the inputs are not usable.
@@ -822,7 +827,7 @@ class TaskWidget(Container):
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
         self._job, self.worker = job, worker
-        job.held = hold_arrays((job.args, job.kwargs))
+        job.held = hold_arrays((job.args, job.kwargs, job.raw))
         self._set_running(True)
         self.status.value = f"Starting {job.function} on {job.sources[0].name!r}..."
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
@@ -1238,11 +1243,12 @@ def _is_result(layer: Any) -> bool:
 def _channels_last(layer: Any, shape: tuple[int, ...]) -> str | None:
     """Whether a non-RGB layer looks like channels-last data that napari reads as a stack of thin frames:
     ``"refuse"`` where the frames could not be decomposed anyway (at most 4 columns: colour or a few channels;
-    narrower than the working minimum), ``"warn"`` where they could but most likely should not (a (Y, X, C)
-    spectral image: C up to 32 columns against at least 8 times as many rows), else ``None``."""
+    fewer than the library's 8), ``"warn"`` where they could but may well not be frames (a (Y, X, C) spectral
+    image: C up to 32 columns against at least 8 times as many rows; a narrow (Z, Y, X) stack, e.g. a
+    kymograph or a trench crop, looks the same and runs), else ``None``."""
     if getattr(layer, "rgb", False) or len(shape) < 3:
         return None
-    if shape[-1] <= 4 or shape[-1] < MIN_WORKING_SIZE:
+    if shape[-1] < 8:
         return "refuse"
     if shape[-1] <= 32 and shape[-2] >= 8 * shape[-1]:
         return "warn"
@@ -1260,6 +1266,7 @@ def _marked_elsewhere(layer: Any, read: np.ndarray, max_size: int = 10**8) -> st
         or data.size > max_size
         or getattr(layer, "multiscale", False)
         or np.isin(read, (1, 2)).any()
+        or not data.any()  # (an empty layer, e.g. one just added to paint in: one cheap pass)
     ):
         return ""
     marked = np.isin(data, (1, 2)).any(axis=(-2, -1))

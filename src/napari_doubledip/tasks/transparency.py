@@ -339,9 +339,10 @@ def separate_layers(
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
-    # (the estimate resizes to ESTIMATE_SIZE itself: a smaller working size must not coarsen it)
-    est_in = resize(full, working_shape(size, max(ms, ESTIMATE_SIZE)))
-    estimate = estimate_alphas(est_in) if work.shape[0] > 1 else None
+    estimate = None
+    if work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
+        small = ms < ESTIMATE_SIZE
+        estimate = estimate_alphas(resize(full, working_shape(size, ESTIMATE_SIZE)) if small else work)
     if work.shape[0] > 1 and estimate is None:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "

@@ -338,7 +338,10 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
             # (digit strings too: the metadata's {frame: box} after a JSON round trip)
             t = int(key) if isinstance(key, str) and key.isdigit() else key
             if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < n:
-                raise ValueError(f"box keys must be frame indices in [0, {n}), got {key!r}")
+                raise ValueError(
+                    f"box keys (or the frames its rectangles were drawn on) must be frame indices in [0, {n}), "
+                    f"got {key!r}"
+                )
             own = _drawn_on(b)
             if own is not None and own != int(t):
                 warn(f"segment_video: the box of frame {int(t)} is a rectangle drawn on frame {own} (t = {own})")
@@ -430,7 +433,9 @@ def segment_video(
         label stack as an array. Where scribbles mark nothing, automatic hints fill in (``auto_fill``).
     box
         Optional region around the object, in the forms :func:`napari_doubledip.segment` takes, for every
-        frame, or a dict ``{frame index: box}`` for some frames (the others get none). Outside a frame's box is
+        frame, or a dict ``{frame index: box}`` for some frames (the others get none); a ``(T, Y, X)`` napari
+        Shapes layer's ``data`` as is: one rectangle applies to every frame (read in y, x), rectangles on
+        several frames are ``{t: rectangle}`` (one per frame). Outside a frame's box is
         background for the whole run and its mask is cut to the box; that frame's automatic hints
         (``hints="auto"``, or filling in around scribbles) are computed on the box's surroundings; with
         ``hints=None`` the inside is left to the optimisation. Three DAVIS clips
@@ -643,6 +648,8 @@ def _median(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[0]
     if n % 2:
         return x.median(dim=0, keepdim=True).values
+    if x.device.type == "mps":  # (kthvalue has no MPS kernel before torch 2.9)
+        return _median(x.cpu()).to(x.device)
     low = x.kthvalue(n // 2, dim=0, keepdim=True).values  # (not a sort: its int64 indices are full size)
     return 0.5 * (low + x.kthvalue(n // 2 + 1, dim=0, keepdim=True).values)
 

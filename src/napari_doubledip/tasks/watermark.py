@@ -195,10 +195,11 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
     if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
         if arr.shape != (h, w):
             raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
-        if arr.dtype != bool:
-            # a mask (0/1, 0/255, a few labels), not an image passed where the box goes (remove_watermark(a, b))
+        if arr.dtype != bool and not whole:
+            # a mask (0/1, 0/255, a few labels, a resized soft mask), not an image passed where the box goes
+            # (remove_watermark(a, b)); segmentation's box has no such mix-up, and takes labels of any count
             values = np.unique(arr)
-            if len(values) > 16 or not np.array_equal(values, np.round(values)):
+            if len(values) > 16:
                 raise ValueError(
                     f"box of shape {arr.shape} has {len(values)} different values: it looks like an image, not a "
                     f"mask (a boolean or 0/1 array); {_LIST}"
