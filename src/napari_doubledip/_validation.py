@@ -272,9 +272,15 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
     elif arr.ndim == 3 and 1 <= arr.shape[-1] <= 4:
         gray = False
     elif arr.ndim == 3:
+        first = (
+            f"a channel-first (C, H, W) image (torch's layout) needs x.permute(1, 2, 0) (numpy: "
+            "np.moveaxis(x, 0, -1)); "
+            if arr.shape[0] <= 4 and min(arr.shape[1:]) >= 8
+            else ""
+        )
         raise ValueError(
             f"{name} must be (H, W) or (H, W, C) with C <= 4 channels, got shape {arr.shape}; "
-            "for a stack of frames use the video functions"
+            f"{first}for a stack of frames use the video functions"
         )
     else:
         raise ValueError(f"{name} must be a 2D (H, W) or 3D (H, W, C) array, got {arr.ndim}D shape {arr.shape}")

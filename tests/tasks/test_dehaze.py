@@ -65,6 +65,42 @@ def test_airlight_override_and_validation():
     assert np.allclose(r.airlight_init, 1e-3 * wide.max(), rtol=1e-3)  # (unsigned data: black level 0)
 
 
+def test_airlight_in_other_forms_and_doubtful_settings():
+    """The estimate given back (an empty channel's 0 included), torch tensors, any number type in params, 'auto';
+    an airlight darker than most of the image, and an image on a large offset, are pointed out."""
+    import json
+    import warnings
+    from fractions import Fraction
+
+    import torch
+
+    s = hazy_image(32)
+    two = (s.data * 255).round().astype(np.uint8)
+    two[..., 2] = 0  # a two-colour image stored as RGB: the estimate's third channel is black
+    r = dd.dehaze(two, iterations=2, device="cpu")
+    assert r.airlight_init[2] == 0
+    dd.dehaze(two, airlight=r.airlight_init, iterations=1, device="cpu")  # accepted as given back
+    with pytest.raises(ValueError, match="black level"):
+        dd.dehaze(two, airlight=[0, 0, 0], iterations=1)
+    t = dd.dehaze(s.data, airlight=torch.tensor([0.9] * 3, requires_grad=True), iterations=1, device="cpu")
+    assert t.params["airlight"] == pytest.approx([0.9] * 3)
+    f = dd.dehaze(s.data, airlight=Fraction(9, 10), iterations=1, device="cpu")
+    assert json.loads(json.dumps(f.params))["airlight"] == 0.9
+    assert dd.dehaze(s.data, airlight="auto", iterations=1, device="cpu").params["airlight"] == "estimated"
+    with pytest.raises(TypeError, match="must be None .* numbers"):
+        dd.dehaze(s.data, airlight=[0.9, None, 0.9], iterations=1)
+    with pytest.warns(UserWarning, match="darker than half of the image"):
+        dd.dehaze(s.data, airlight=0.2, iterations=1, device="cpu")
+    with pytest.warns(UserWarning, match="darkest value .* subtract it first"):
+        dd.dehaze(s.data.mean(-1) * 20 + 100, iterations=1, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dd.dehaze(s.data, iterations=1, device="cpu")
+        dd.dehaze(s.data, airlight=[0.8, 0.85, 0.9], iterations=1, device="cpu")
+    with pytest.raises(ValueError, match=r"channel-first .*permute\(1, 2, 0\)"):
+        dd.dehaze(np.moveaxis(s.data, -1, 0), iterations=1)
+
+
 def test_airlight_brighter_than_the_image_is_kept():
     import warnings
 
@@ -78,8 +114,8 @@ def test_airlight_brighter_than_the_image_is_kept():
     assert np.allclose(r.airlight_init, [3600, 3500, 3000], rtol=1e-6)
     with warnings.catch_warnings():  # within the range: no warning, as before
         warnings.simplefilter("error")
-        r = dd.dehaze(u16, airlight=2000, iterations=1, device="cpu")
-    assert np.allclose(r.airlight_init, 2000, rtol=1e-6)
+        r = dd.dehaze(u16, airlight=2800, iterations=1, device="cpu")
+    assert np.allclose(r.airlight_init, 2800, rtol=1e-6)
     with pytest.warns(UserWarning, match="airlight is in the image's units"):
         dd.dehaze((img / 0.7 * 255).astype(np.uint8), airlight=0.9, iterations=1, device="cpu")
 

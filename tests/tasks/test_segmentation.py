@@ -479,3 +479,18 @@ def test_intensity_hints_ignore_a_hot_pixel_and_say_when_the_image_is_flat():
     assert spoiled[0].sum() > 0.9 * clean[0].sum() and spoiled[1].sum() > 0.9 * clean[1].sum()
     with pytest.warns(UserWarning, match="flat"):
         dd.segment(np.ones((24, 24)), hints="intensity", iterations=2, device="cpu")
+
+
+def test_intensity_hints_say_what_happens_to_a_few_very_bright_pixels():
+    """The top 0.1 % is clipped as hot pixels: on a flat image with a few spots that left no contrast and the
+    warning said the image was flat; now the spots are the objects. Among noise, spots set aside are named."""
+    ys, xs = [10, 20, 40, 50], [12, 44, 30, 55]
+    spots = np.zeros((64, 64))
+    spots[ys, xs] = 1
+    with pytest.warns(UserWarning, match="flat but for fewer than 0.1 %"):
+        r = dd.segment(spots, hints="intensity", iterations=1, device="cpu")
+    assert (r.hints == 1).any() and (r.hints == 2).any()
+    noisy = np.random.default_rng(0).normal(100, 3, (64, 64))
+    noisy[ys, xs] = 1000
+    with pytest.warns(UserWarning, match="4 pixels far brighter than the rest .* hot pixels"):
+        dd.segment(noisy.astype(np.uint16), hints="intensity", iterations=1, device="cpu")

@@ -10,7 +10,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import _FLOAT32_MAX, ValueRange, as_image, check_iterations, check_seed, warn, working_shape
+from .._validation import (
+    _FLOAT32_MAX,
+    ValueRange,
+    as_image,
+    check_iterations,
+    check_seed,
+    plain_data,
+    warn,
+    working_shape,
+)
 from ..solver import haze as Hz
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
@@ -207,13 +216,14 @@ def build_task(
 
 def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | None:
     """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``."""
-    if airlight is None:
+    if airlight is None or (isinstance(airlight, str) and airlight == "auto"):
         return None
-    msg = f"airlight must be a number or a sequence of {channels} numbers, got {airlight!r}"
+    msg = f"airlight must be None ('auto'), a number or a sequence of {channels} numbers, got {airlight!r}"
     try:
-        raw = np.asarray(airlight)
-        # bool would pass as 1.0, complex lose its imaginary part, a string or timedelta be read as a number
-        if raw.dtype.kind not in "iufO":
+        raw = np.asarray(plain_data(airlight, "airlight"))  # (a torch tensor, also one that requires grad)
+        # bool would pass as 1.0, complex lose its imaginary part, a string or timedelta be read as a number,
+        # None become NaN
+        if raw.dtype.kind not in "iufO" or (raw.dtype.kind == "O" and any(v is None for v in raw.ravel())):
             raise TypeError(msg)
         arr = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
@@ -226,7 +236,8 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         raise ValueError("airlight contains NaN or infinite values")
     if float(np.abs(arr).max()) > _FLOAT32_MAX:  # the airlight map comes back in float32
         raise ValueError(f"airlight {arr.tolist()} is beyond the float32 range of the results")
-    if np.any(arr <= vr.lo):
+    # (a channel at the black level is fine: the estimate gives one for an empty channel, raised to the floor)
+    if np.any(arr < vr.lo) or float(arr.max()) <= vr.lo:
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
     if float(arr.min()) > vr.hi + 4 * (vr.hi - vr.lo):  # e.g. 255 on a 0..1 float image
         warn(
@@ -347,6 +358,12 @@ def dehaze(
     ((32, 32, 3), (32, 32))
     """
     img, vr = as_image(image, "image")
+    if vr.lo > 0 and vr.lo > 4 * (vr.hi - vr.lo):  # (Dense-HAZE's densest photo: 2.5 times)
+        warn(
+            f"dehaze: the image's darkest value ({vr.lo:g}) is {vr.lo / max(vr.hi - vr.lo, 1e-30):.3g} times its "
+            "range of values; the haze model takes 0 as black, so it reads as dense, uniform haze and the clean "
+            "image saturates: if the data has an offset (a camera's black level, a background), subtract it first"
+        )
     seed = check_seed(seed)
     if not isinstance(transmission_prior, str) or transmission_prior not in TRANSMISSION_PRIORS:
         raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {transmission_prior!r}")
@@ -354,17 +371,26 @@ def dehaze(
         raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {img.shape[-1]} channel(s)")
     img, vr = _physical_range(img, vr)
     a_user = _airlight_arg(airlight, img.shape[-1], vr)
+    # what was asked, validated, in the image's units (a number stays one; any numeric type becomes a float)
+    asked = "estimated" if a_user is None else (float(a_user[0]) if np.ndim(airlight) == 0 else a_user.tolist())
     if a_user is not None:
         # An airlight brighter than the image's brightest pixel widens the range (rather than being clipped to
         # it); the outputs come back in that range too, so the airlight is represented exactly.
         img, vr = _rerange(img, vr, vr.lo, max(vr.hi, float(a_user.max())))
         a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), AIRLIGHT_FLOOR, 1.0).astype(np.float32)
+        brightest = float(np.median(img.max(axis=-1)))
+        if float(a_user.max()) < brightest:
+            warn(
+                f"dehaze: airlight {asked} is darker than half of the image (the median of its brightest channel "
+                f"is {vr.lo + brightest * (vr.hi - vr.lo):g}); the haze model then saturates much of the clean "
+                "image. The airlight is the colour of the haze far away, about as bright as the haziest region"
+            )
     its = check_iterations(iterations, DEFAULTS["iterations"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], img.shape, preset)
     dev = resolve_device(device)
     check_precision(precision)
     params = dict(
-        airlight="estimated" if airlight is None else np.asarray(airlight).tolist(),
+        airlight=asked,
         max_size=ms,
         device=str(dev),
         seed=seed,

@@ -218,7 +218,22 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
 
     grey = images.float().mean(1).cpu().numpy()
     # the 0.1 % extremes clipped before smoothing: a hot pixel must not widen the margins (nor, smoothed, spread)
-    grey = np.clip(grey, *np.percentile(grey, (0.1, 99.9)))
+    lo, hi = np.percentile(grey, (0.1, 99.9))
+    above = int((grey > hi + 4 * (hi - lo)).sum())  # far brighter than everything else
+    if hi > lo:
+        grey = np.clip(grey, lo, hi)
+        if above >= 3:
+            warn(
+                f"intensity hints: {above} pixels far brighter than the rest (the top 0.1 %) are set aside as hot "
+                "pixels; if they are the objects (tiny spots), paint some of them 1 as scribbles, or use "
+                "hints='auto'"
+            )
+    elif float(grey.max()) > float(grey.min()):
+        # the contrast is all in fewer than 0.1 % of the pixels: those are the objects, not hot pixels
+        warn(
+            "intensity hints: the image is flat but for fewer than 0.1 % of its pixels: these are taken as the "
+            "objects (tiny spots); hot pixels would be taken too"
+        )
     smooth = np.stack([gaussian(g, 1.0) for g in grey])
     boxes = None if inside is None else inside.cpu().numpy()
     region = smooth[boxes] if boxes is not None else smooth.ravel()
