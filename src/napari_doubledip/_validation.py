@@ -273,7 +273,7 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
         gray = False
     elif arr.ndim == 3:
         first = (
-            f"a channel-first (C, H, W) image (torch's layout) needs x.permute(1, 2, 0) (numpy: "
+            "a channel-first (C, H, W) image (torch's layout) needs x.permute(1, 2, 0) (numpy: "
             "np.moveaxis(x, 0, -1)); "
             if arr.shape[0] <= 4 and min(arr.shape[1:]) >= 8
             else ""
