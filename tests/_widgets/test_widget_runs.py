@@ -2046,3 +2046,41 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))
     with pytest.raises(ValueError, match=r"'pyramid' is too large.*\(its pyramid has no coarser level"):
         widget._prepare()
+
+
+def test_layers_added_during_a_run_are_taken_up_when_it_ends(viewer, open_widget, qtbot):
+    """napari's "new labels" (to paint a correction) or a new Shapes layer added while a run goes: the pickers
+    are locked then, so they were never adopted; now they are, once the run ends."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=100)
+    worker = widget.run(start=False)
+
+    def add(_report):
+        if "Labels" not in viewer.layers:
+            viewer.add_labels(np.zeros((32, 32), np.uint8), name="Labels")
+            viewer.add_shapes(name="Shapes")
+
+    worker.yielded.connect(add)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.pickers["scribbles"].value.name == "Labels"
+    assert widget.pickers["box"].value.name == "Shapes"
+    assert widget.task_options["auto_fill"].enabled
+
+
+def test_preview_every_is_locked_during_a_run_started_without_previews(viewer, open_widget, qtbot):
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=30)
+    widget.preview_every.value = 0
+    worker = widget.run(start=False)
+    assert not widget.preview_every.enabled  # (raising it could show nothing: no previews are computed)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.preview_every.enabled
+    widget.preview_every.value = 25
+    worker = widget.run(start=False)
+    assert widget.preview_every.enabled  # with previews it can be changed live
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    watermark = open_widget("Watermark removal (Double-DIP)")
+    assert "192 px" in watermark.max_size.tooltip

@@ -213,6 +213,8 @@ class TaskWidget(Container):
         #: the primary picker's value when it fell onto results of a run because its layers were removed: the
         #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker)
         self._fallen: list[Any] | None = None
+        #: layers added during a run that may become an input once it ends (see _on_inserted)
+        self._added_during_run: list[Any] = []
         self.frames = ComboBox(
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
             tooltip="For a stack layer (T, Y, X[, RGB]): the frame under the slider, or the whole stack.",
@@ -274,7 +276,7 @@ class TaskWidget(Container):
         self.max_size = SpinBox(
             value=0, min=0, max=4096, step=16, name="max_size", label="working size (0 = auto)",
             tooltip=f"Long side (pixels) the networks work at; 0 = auto, the measured default "
-            f"({spec.max_size} px). Results are brought back to full size.",
+            f"({spec.max_size} px{spec.max_size_note}). Results are brought back to full size.",
         )
         self.device = DeviceChoice(name="device", label="device")
         self.precision = ComboBox(
@@ -403,7 +405,15 @@ class TaskWidget(Container):
                 if match:
                     picker.value = match[0]
 
-    def _on_inserted(self, layer: Any) -> None:
+    def _on_inserted(self, layer: Any, queued: bool = False) -> None:
+        """Adopt a layer the user adds where the panel waits for one (scribbles, a box, the rest of a sample
+        set). During a run the pickers are locked: a Labels layer that is fresh now (napari's "new labels",
+        to paint a correction in while the run goes) or a Shapes layer is taken up when the run ends."""
+        if self.worker is not None and not queued:
+            fresh = "part" not in layer.metadata and _fresh_labels(layer, self._sources())
+            if fresh or isinstance(layer, napari.layers.Shapes):
+                self._added_during_run.append(layer)
+            return
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
             group = _sample_set(layer)
@@ -420,7 +430,7 @@ class TaskWidget(Container):
                 and picker.enabled
                 and picker.value is None
                 and "part" not in layer.metadata
-                and _fresh_labels(layer, self._sources())
+                and (queued or _fresh_labels(layer, self._sources()))  # (queued: it was fresh when added)
             ):
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
                 if match:
@@ -865,6 +875,8 @@ class TaskWidget(Container):
         options = (self.frames, self.sequence_axis, *self.task_options.values(), self.iterations, self.max_size)
         for w in (*self.pickers.values(), *options, self.device, self.precision, self.seed):
             w.enabled = not running
+        # a run started without previews computes none: raising it meanwhile could not show any
+        self.preview_every.enabled = not running or int(self.preview_every.value) > 0
         if running:
             self.progress.value = 0
         else:
@@ -872,6 +884,10 @@ class TaskWidget(Container):
                 self._inputs_changed = False
                 self.reset_choices()
             self._update_frames()  # an input picked during the run (the last one removed): its presets now
+            added, self._added_during_run = self._added_during_run, []
+            for layer in added:  # (see _on_inserted)
+                if any(layer is other for other in self.viewer.layers):
+                    self._on_inserted(layer, queued=True)
             self._update_needs()
 
     def _update_needs(self, _value: Any = None) -> None:

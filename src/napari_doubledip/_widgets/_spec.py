@@ -169,6 +169,8 @@ class TaskSpec:
     max_size: int = 128
     #: Appended to the iterations tooltip's default, where the default depends on the options.
     iterations_note: str = ""
+    #: Appended to the working size tooltip's default, where the default depends on the inputs.
+    max_size_note: str = ""
 
     @property
     def image_mode(self) -> Mode:

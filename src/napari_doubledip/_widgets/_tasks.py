@@ -115,7 +115,8 @@ SEGMENTATION = TaskSpec(
     title="Segmentation (Double-DIP)",
     help="Split an image into foreground and background layers and a mask.",
     iterations=300,  # saliency hints (scribbles bring them along); 400 with held hints (segmentation.DEFAULTS)
-    iterations_note=" with saliency hints; 400 with intensity hints or with scribbles alone",
+    iterations_note=" with saliency hints; 400 with intensity hints or with scribbles alone; a whole stack: "
+    "400, growing with the square root of the frame count beyond 20 frames",
     inputs=(
         LayerInput("image", "image", "image"),
         LayerInput(
@@ -208,6 +209,7 @@ TRANSPARENCY = TaskSpec(
     title="Transparency (Double-DIP)",
     help="Separate two transparent layers (e.g. reflection and scene) from one image or several mixtures.",
     iterations=600,
+    iterations_note="; 200 for several mixtures",
     inputs=(
         LayerInput(
             "mixtures", "image", "mixtures", multiple=True,
@@ -265,6 +267,7 @@ WATERMARK = TaskSpec(
     name="watermark",
     title="Watermark removal (Double-DIP)",
     help="Remove a watermark: one image with a box around the mark, or several images sharing it.",
+    max_size_note="; a small box is worked on in a crop around it, at up to 192 px",
     inputs=(
         LayerInput(
             "images", "image", "images", multiple=True,
