@@ -641,6 +641,7 @@ def test_the_status_says_how_long_is_left_once_there_is_a_pace():
     assert _time_left(p(100, 300, 10.0)) == ", about 20 s left"
     assert _time_left(p(100, 1000, 20.0)) == ", about 3 min left"
     assert _time_left(p(300, 300, 30.0)) == ""
+    assert _time_left(p(295, 300, 30.0)) == ", almost done"  # (0.5 s: not "about 0 s left")
 
 
 def test_lazy_inputs_are_loaded_chunk_by_chunk_with_reports(monkeypatch):

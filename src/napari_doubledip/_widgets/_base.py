@@ -1206,6 +1206,8 @@ def _time_left(p: Any) -> str:
     if p.iteration < 5 or p.elapsed < 3 or p.total <= p.iteration:
         return ""
     left = p.elapsed / p.iteration * (p.total - p.iteration)
+    if left < 1:
+        return ", almost done"  # (not "about 0 s left")
     return f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.0f} min left"
 
 
