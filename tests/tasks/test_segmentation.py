@@ -494,3 +494,10 @@ def test_intensity_hints_say_what_happens_to_a_few_very_bright_pixels():
     noisy[ys, xs] = 1000
     with pytest.warns(UserWarning, match="4 pixels far brighter than the rest .* hot pixels"):
         dd.segment(noisy.astype(np.uint16), hints="intensity", iterations=1, device="cpu")
+
+
+def test_a_box_too_small_for_automatic_hints_says_so():
+    img = samples.texture_composite(64).data
+    with pytest.warns(UserWarning, match="too small to find the object in"):
+        r = dd.segment(img, box=(30, 30, 33, 33), iterations=1, device="cpu")
+    assert not (r.hints == 1).any()

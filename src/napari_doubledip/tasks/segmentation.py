@@ -109,6 +109,12 @@ def _box_hints(image: torch.Tensor, inside: torch.Tensor | None) -> tuple[torch.
     fg, bg = torch.zeros_like(inside), torch.zeros_like(inside)
     if min(y1 - y0, x1 - x0) >= 8:  # (a box of a few pixels gets none: nothing to estimate saliency from)
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
+    else:
+        warn(
+            f"automatic hints: the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too "
+            "small to find the object in: it gets none (the split inside it is unsupervised); draw a larger box, "
+            "raise max_size, or scribble"
+        )
     return fg & inside, bg & inside
 
 
