@@ -358,7 +358,7 @@ def dehaze(
     ((32, 32, 3), (32, 32))
     """
     img, vr = as_image(image, "image")
-    if vr.lo > 0 and vr.lo > 4 * (vr.hi - vr.lo):  # (Dense-HAZE's densest photo: 2.5 times)
+    if 0 < 4 * (vr.hi - vr.lo) < vr.lo:  # (Dense-HAZE's densest photo: 2.5 times; a constant one: warned)
         warn(
             f"dehaze: the image's darkest value ({vr.lo:g}) is {vr.lo / max(vr.hi - vr.lo, 1e-30):.3g} times its "
             "range of values; the haze model takes 0 as black, so it reads as dense, uniform haze and the clean "
@@ -373,13 +373,14 @@ def dehaze(
     a_user = _airlight_arg(airlight, img.shape[-1], vr)
     # what was asked, validated, in the image's units (a number stays one; any numeric type becomes a float)
     asked = "estimated" if a_user is None else (float(a_user[0]) if np.ndim(airlight) == 0 else a_user.tolist())
+    said = a_user is not None and float(a_user.max()) <= 1.0 < 0.5 * vr.hi  # (warned as a fraction already)
     if a_user is not None:
         # An airlight brighter than the image's brightest pixel widens the range (rather than being clipped to
         # it); the outputs come back in that range too, so the airlight is represented exactly.
         img, vr = _rerange(img, vr, vr.lo, max(vr.hi, float(a_user.max())))
         a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), AIRLIGHT_FLOOR, 1.0).astype(np.float32)
         brightest = float(np.median(img.max(axis=-1)))
-        if float(a_user.max()) < brightest:
+        if float(a_user.max()) < brightest and not said:
             warn(
                 f"dehaze: airlight {asked} is darker than half of the image (the median of its brightest channel "
                 f"is {vr.lo + brightest * (vr.hi - vr.lo):g}); the haze model then saturates much of the clean "
