@@ -2057,8 +2057,11 @@ def test_layers_added_during_a_run_are_taken_up_when_it_ends(viewer, open_widget
 
     def add(_report):
         if "Labels" not in viewer.layers:
-            viewer.add_labels(np.zeros((32, 32), np.uint8), name="Labels")
+            labels = viewer.add_labels(np.zeros((32, 32), np.uint8), name="Labels")
             viewer.add_shapes(name="Shapes")
+            painted = labels.data.copy()  # a correction painted while the run goes
+            painted[10:14, 10:14] = 1
+            labels.data = painted
 
     worker.yielded.connect(add)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
@@ -2084,3 +2087,21 @@ def test_preview_every_is_locked_during_a_run_started_without_previews(viewer, o
         worker.start()
     watermark = open_widget("Watermark removal (Double-DIP)")
     assert "192 px" in watermark.max_size.tooltip
+
+
+def test_a_labels_layer_added_during_a_run_must_still_fit_the_image(viewer, open_widget, qtbot):
+    viewer.add_image(np.random.default_rng(0).random((48, 40)).astype(np.float32), name="big")
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=60)
+    widget.pickers["image"].value = viewer.layers["comp"]
+    worker = widget.run(start=False)
+
+    def hook(_report):  # a 32 x 32 Labels layer, then the input goes: the picker falls to 'big' (48 x 40)
+        if "L" not in viewer.layers:
+            viewer.add_labels(np.zeros((32, 32), np.uint8), name="L")
+            viewer.layers.remove("comp")
+
+    worker.yielded.connect(hook)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.pickers["image"].value.name == "big" and widget.pickers["scribbles"].value is None

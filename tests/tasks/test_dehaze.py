@@ -67,7 +67,7 @@ def test_airlight_override_and_validation():
 
 def test_airlight_in_other_forms_and_doubtful_settings():
     """The estimate given back (an empty channel's 0 included), torch tensors, any number type in params, 'auto';
-    an airlight darker than most of the image, and an image on a large offset, are pointed out."""
+    an airlight darker than most of the image is pointed out."""
     import json
     import warnings
     from fractions import Fraction
@@ -91,8 +91,6 @@ def test_airlight_in_other_forms_and_doubtful_settings():
         dd.dehaze(s.data, airlight=[0.9, None, 0.9], iterations=1)
     with pytest.warns(UserWarning, match="darker than half of the image"):
         dd.dehaze(s.data, airlight=0.2, iterations=1, device="cpu")
-    with pytest.warns(UserWarning, match="darkest value .* subtract it first"):
-        dd.dehaze(s.data.mean(-1) * 20 + 100, iterations=1, device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dd.dehaze(s.data, iterations=1, device="cpu")
@@ -222,11 +220,15 @@ def test_grey_haze():
 def test_dense_haze_gets_the_dense_setting():
     """Low dark-channel transmission throughout = dense haze: 400 planned steps and the airlight held; light
     haze keeps the default. (The run is stopped at once: only the planned setting is checked here.)"""
+    import warnings
+
     rng = np.random.default_rng(0)
     scene = rng.random((32, 32, 3)) * 0.6
-    for t, haze, planned in ((0.12, "dense", 400), (0.8, "default", 200)):
-        r = dd.dehaze(t * scene + (1 - t) * 0.9, stop=lambda: True)
-        assert r.params["haze"] == haze and r.params["iterations"] == planned
+    with warnings.catch_warnings():  # dense haze has a high black level of its own: no offset warning
+        warnings.simplefilter("error")
+        for t, haze, planned in ((0.12, "dense", 400), (0.8, "default", 200)):
+            r = dd.dehaze(t * scene + (1 - t) * 0.9, stop=lambda: True)
+            assert r.params["haze"] == haze and r.params["iterations"] == planned
     dense = dd.dehaze(0.12 * scene + 0.88 * 0.9, iterations=3)
     assert dense.params["haze"] == "dense" and dense.iterations == 3  # an explicit budget is kept
     ref = dd.dehaze(0.12 * scene + 0.88 * 0.9, iterations=3, preset="reference")

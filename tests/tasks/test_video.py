@@ -639,3 +639,14 @@ def test_still_clips_and_other_layouts_are_pointed_out():
         as_frames(np.zeros((5, 3, 32, 32)))
     with pytest.raises(ValueError, match=r"\(T, Z, Y, X\) stack pass one Z slice"):
         as_frames(np.zeros((5, 12, 32, 32)))
+
+
+def test_boxes_too_small_for_automatic_hints_are_warned_once():
+    import warnings
+
+    frames = np.random.default_rng(0).random((4, 64, 64)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.segment_video(frames, box=(31, 31, 34, 34), iterations=1, device="cpu")
+    said = [str(w.message) for w in caught if "too small" in str(w.message)]
+    assert len(said) == 1 and "frame(s) [0, 1, 2, 3]" in said[0], said

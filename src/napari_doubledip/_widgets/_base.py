@@ -430,7 +430,7 @@ class TaskWidget(Container):
                 and picker.enabled
                 and picker.value is None
                 and "part" not in layer.metadata
-                and (queued or _fresh_labels(layer, self._sources()))  # (queued: it was fresh when added)
+                and _fresh_labels(layer, self._sources(), empty=not queued)  # (queued: it was fresh when added)
             ):
                 match = [c for c in picker.choices if c is not None and same_layer(layer, c)]
                 if match:
@@ -1308,9 +1308,10 @@ def _torch_loaded() -> bool:
     return "torch" in sys.modules
 
 
-def _fresh_labels(layer: Any, sources: list[Any]) -> bool:
+def _fresh_labels(layer: Any, sources: list[Any], empty: bool = True) -> bool:
     """An empty in-memory Labels layer spanning the image (what napari's "new labels" button makes to paint on),
-    not a segmentation from a file or another plugin; never loads lazy data (this runs in the GUI thread)."""
+    not a segmentation from a file or another plugin; never loads lazy data (this runs in the GUI thread).
+    ``empty=False``: one that fits the image, painted or not (a layer that was fresh when added)."""
     if len(sources) != 1 or not isinstance(layer, napari.layers.Labels) or getattr(layer, "multiscale", False):
         return False
     data = layer.data
@@ -1318,7 +1319,7 @@ def _fresh_labels(layer: Any, sources: list[Any]) -> bool:
         frame_shape(sources[0]), full_frame_shape(sources[0])
     ):
         return False
-    return not bool(data.any())
+    return not empty or not bool(data.any())
 
 
 def _sample_set(layer: Any) -> str | None:

@@ -226,7 +226,7 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         if raw.dtype.kind not in "iufO" or (raw.dtype.kind == "O" and any(v is None for v in raw.ravel())):
             raise TypeError(msg)
         arr = raw.astype(np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:  # (RuntimeError: a list of tensors needing grad)
         raise TypeError(msg) from exc
     if arr.ndim == 0:
         arr = np.full(channels, float(arr))
@@ -358,12 +358,6 @@ def dehaze(
     ((32, 32, 3), (32, 32))
     """
     img, vr = as_image(image, "image")
-    if 0 < 4 * (vr.hi - vr.lo) < vr.lo:  # (Dense-HAZE's densest photo: 2.5 times; a constant one: warned)
-        warn(
-            f"dehaze: the image's darkest value ({vr.lo:g}) is {vr.lo / max(vr.hi - vr.lo, 1e-30):.3g} times its "
-            "range of values; the haze model takes 0 as black, so it reads as dense, uniform haze and the clean "
-            "image saturates: if the data has an offset (a camera's black level, a background), subtract it first"
-        )
     seed = check_seed(seed)
     if not isinstance(transmission_prior, str) or transmission_prior not in TRANSMISSION_PRIORS:
         raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {transmission_prior!r}")
@@ -380,7 +374,7 @@ def dehaze(
         img, vr = _rerange(img, vr, vr.lo, max(vr.hi, float(a_user.max())))
         a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), AIRLIGHT_FLOOR, 1.0).astype(np.float32)
         brightest = float(np.median(img.max(axis=-1)))
-        if float(a_user.max()) < brightest and not said:
+        if float(a_user.max()) < 0.9 * brightest and not said:  # (a margin: an airlight at the median is fine)
             warn(
                 f"dehaze: airlight {asked} is darker than half of the image (the median of its brightest channel "
                 f"is {vr.lo + brightest * (vr.hi - vr.lo):g}); the haze model then saturates much of the clean "

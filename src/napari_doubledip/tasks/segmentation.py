@@ -96,20 +96,29 @@ def _auto_hints(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return tuple(resize(m[None, None].float(), ws)[0, 0] > 0.5 for m in (fg, bg))
 
 
-def _box_hints(image: torch.Tensor, inside: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Automatic hints inside a box: computed on its crop widened by BOX_CROP_MARGIN, kept inside the box (with
-    ``inside=None``, of the whole image)."""
-    if inside is None:
-        return _auto_hints(image)
+def box_crop(inside: torch.Tensor) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of the crop the automatic hints of a box (bool ``(h, w)``) are computed on: its
+    bounding box widened by BOX_CROP_MARGIN (at least 2 px a side), within the image."""
     rows, cols = torch.nonzero(inside.any(1)).flatten(), torch.nonzero(inside.any(0)).flatten()
     y0, y1, x0, x1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
     h, w = inside.shape
     my, mx = max(2, round((y1 - y0) * BOX_CROP_MARGIN)), max(2, round((x1 - x0) * BOX_CROP_MARGIN))
-    y0, y1, x0, x1 = max(0, y0 - my), min(h, y1 + my), max(0, x0 - mx), min(w, x1 + mx)
+    return max(0, y0 - my), min(h, y1 + my), max(0, x0 - mx), min(w, x1 + mx)
+
+
+def _box_hints(
+    image: torch.Tensor, inside: torch.Tensor | None, warn_small: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Automatic hints inside a box: computed on its crop widened by BOX_CROP_MARGIN, kept inside the box (with
+    ``inside=None``, of the whole image). A box too small to find an object in gets none (warned unless
+    ``warn_small`` is off: a video warns once for its frames)."""
+    if inside is None:
+        return _auto_hints(image)
+    y0, y1, x0, x1 = box_crop(inside)
     fg, bg = torch.zeros_like(inside), torch.zeros_like(inside)
     if min(y1 - y0, x1 - x0) >= 8:  # (a box of a few pixels gets none: nothing to estimate saliency from)
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
-    else:
+    elif warn_small:
         warn(
             f"automatic hints: the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too "
             "small to find the object in: it gets none (the split inside it is unsupervised); draw a larger box, "

@@ -288,16 +288,28 @@ def _auto_video_hints(
     bg = fg.clone()
     reports = _StageReports("automatic hints", n, 0, its)
     stopped = False
+    tiny = []  # frames whose box is too small to find the object in (warned once)
     for i in range(n):
         if i and _stop_requested(stop):
             stopped = True
             break
         if boxes is not None and boxes[i] is not None:
-            fg[i], bg[i] = seg._box_hints(small[i], seg.shrink_mask(boxes[i], tuple(small.shape[-2:])))
+            inside = seg.shrink_mask(boxes[i], tuple(small.shape[-2:]))
+            fg[i], bg[i] = seg._box_hints(small[i], inside, warn_small=False)
+            y0, y1, x0, x1 = seg.box_crop(inside)
+            if min(y1 - y0, x1 - x0) < 8:
+                tiny.append(i)
         else:
             fg[i], bg[i] = saliency_hints(small[i])
         if (report := reports.after(i + 1)) is not None:
             yield report
+    if tiny:
+        more = f" and {len(tiny) - 5} more" if len(tiny) > 5 else ""
+        warn(
+            f"automatic hints: the boxes of frame(s) {tiny[:5]}{more} are too small to find the object in at the "
+            f"hints' size ({HINT_SIZE} px on the long side): they get none (the split inside is unsupervised); "
+            "draw larger boxes, or scribble"
+        )
     fg, bg = (resize(m[:, None].float(), ws)[:, 0] > 0.5 for m in (fg, bg))
     return fg, bg, stopped
 
