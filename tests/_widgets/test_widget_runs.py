@@ -2105,3 +2105,17 @@ def test_a_labels_layer_added_during_a_run_must_still_fit_the_image(viewer, open
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert widget.pickers["image"].value.name == "big" and widget.pickers["scribbles"].value is None
+
+
+def test_automatic_hints_are_disabled_while_they_would_do_nothing(viewer, open_widget):
+    """With scribbles and 'fill in scribbles' off, the automatic hints choice changes nothing: disabled then."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG)
+    automatic = widget.task_options["automatic"]
+    assert automatic.enabled  # no scribbles: the automatic hints are the hints
+    widget.pickers["scribbles"].value = viewer.add_labels(np.zeros((32, 32), np.uint8), name="s")
+    assert automatic.enabled  # filling in around the scribbles
+    widget.task_options["auto_fill"].value = False
+    assert not automatic.enabled
+    widget.pickers["scribbles"].value = None
+    assert automatic.enabled

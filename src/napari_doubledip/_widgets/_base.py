@@ -245,6 +245,9 @@ class TaskWidget(Container):
         for option in spec.options:
             if option.needs:
                 self.pickers[option.needs].changed.connect(self._update_needs)
+            if option.unused_when:
+                self.pickers[option.unused_when[0]].changed.connect(self._update_needs)
+                self.task_options[option.unused_when[1]].changed.connect(self._update_needs)
         if not _function_available(spec.image_mode.function):
             self.run_button.enabled = False
             self.status.value = (
@@ -891,12 +894,17 @@ class TaskWidget(Container):
             self._update_needs()
 
     def _update_needs(self, _value: Any = None) -> None:
-        """Enable the options that are about an optional input (``Option.needs``) only while it is chosen."""
+        """Enable the options that are about an optional input (``Option.needs``) only while it is chosen, and
+        those that would do nothing (``Option.unused_when``) only while they would act."""
         if self.worker is not None:
             return
         for option in self.spec.options:
             if option.needs:
                 self.task_options[option.name].enabled = self.pickers[option.needs].value is not None
+            if option.unused_when:
+                given, switch = option.unused_when
+                unused = self.pickers[given].value is not None and not self.task_options[switch].value
+                self.task_options[option.name].enabled = not unused
 
     # --- worker signals (main thread) ---------------------------------------------------------------------------
 

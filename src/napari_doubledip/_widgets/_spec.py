@@ -87,6 +87,9 @@ class Option:
     tooltip: str = ""
     #: Name of an optional input this option is about: the option is enabled only while that input is chosen.
     needs: str = ""
+    #: ``(input, option)``: the option does nothing, and is disabled, while that input is chosen and that (bool)
+    #: option is off (segmentation's automatic hints with scribbles that are not filled in).
+    unused_when: tuple[str, str] | tuple[()] = ()
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ SEGMENTATION = TaskSpec(
         ),
         Option(
             "automatic", "saliency (one object)", "automatic hints", annotation=str,
-            options={"choices": list(HINT_CHOICES)},
+            options={"choices": list(HINT_CHOICES)}, unused_when=("scribbles", "auto_fill"),
             tooltip="Hints without scribbles, and those that fill in around scribbles: 'saliency' "
             "finds one salient object (photographs); "
             "'intensity' marks pixels clearly brighter / darker than Otsu's threshold, for many objects that "
