@@ -283,10 +283,29 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
             f"{first}for a stack of frames use the video functions"
         )
     else:
-        raise ValueError(f"{name} must be a 2D (H, W) or 3D (H, W, C) array, got {arr.ndim}D shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2D (H, W) or 3D (H, W, C) array, got {arr.ndim}D shape {arr.shape}"
+            + _batch_advice(arr.shape, one=True)
+        )
     _check_hw(arr.shape, name)
     vr = _value_range(arr, name, gray)
     return _normalise(arr, vr), vr
+
+
+def _batch_advice(shape: tuple[int, ...], one: bool = False) -> str:
+    """Advice for a 4D array that is not the expected layout: a channel-first (N, C, H, W) batch (torch's
+    layout) has its channels moved last; where one image is wanted (``one``), a batch of one is indexed."""
+    if len(shape) != 4:
+        return ""
+    channel_first = shape[1] <= 4 < shape[-1] and min(shape[2:]) >= 8
+    if one and shape[0] == 1:
+        return "; for the image of a batch of one pass " + ("x[0].permute(1, 2, 0)" if channel_first else "x[0]")
+    if channel_first:
+        return (
+            "; a channel-first (N, C, H, W) batch (torch's layout) needs x.permute(0, 2, 3, 1) "
+            "(numpy: np.moveaxis(x, 1, -1))"
+        )
+    return ""
 
 
 def _nested(items: Sequence[object]) -> np.ndarray | None:
@@ -345,7 +364,7 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
     if gray:
         stack = stack[..., None]
     if not 1 <= stack.shape[-1] <= 4:
-        raise ValueError(f"{name} must have 1 to 4 channels, got shape {stack.shape}")
+        raise ValueError(f"{name} must have 1 to 4 channels, got shape {stack.shape}" + _batch_advice(stack.shape))
     if stack.shape[0] < min_count:
         raise ValueError(f"{name} needs at least {min_count} images, got {stack.shape[0]}")
     _check_hw(stack.shape[1:], name)

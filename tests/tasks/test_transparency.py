@@ -182,6 +182,36 @@ def test_mixtures_validation():
     assert len(dd.separate_layers(rng.random((32, 16, 16)), iterations=1, max_size=16).alphas) == 32
 
 
+def test_batches_in_torch_layout_get_the_fix():
+    """A 4D channel-first batch or a batch of one image is refused with what to pass, not only the shape."""
+    import torch
+
+    with pytest.raises(ValueError, match=r"1 to 4 channels.*\(N, C, H, W\).*permute\(0, 2, 3, 1\)"):
+        dd.separate_layers(torch.rand(2, 3, 24, 24), iterations=1)
+    with pytest.raises(ValueError, match=r"4D shape \(1, 3, 24, 24\); .* pass x\[0\]\.permute\(1, 2, 0\)"):
+        dd.segment(torch.rand(1, 3, 24, 24), iterations=1)
+    with pytest.raises(ValueError, match=r"4D shape \(1, 24, 24, 3\); .* pass x\[0\]$"):
+        dd.segment(np.zeros((1, 24, 24, 3)), iterations=1)
+    with pytest.raises(ValueError, match=r"got 4D shape \(2, 24, 24, 3\)$"):  # nothing to suggest
+        dd.segment(np.zeros((2, 24, 24, 3)), iterations=1)
+
+
+def test_estimate_alphas_reads_a_tensor_as_separate_layers_does():
+    """(N, H, W[, C]) tensors gave other coefficients than the same numpy array (taken as (N, C, H, W))."""
+    import torch
+
+    from napari_doubledip.tasks.transparency import estimate_alphas
+
+    s = two_mixtures(96, rgb=True)  # (2, H, W, 3), alphas 0.3 / 0.7
+    expected = estimate_alphas(s.data).numpy()
+    np.testing.assert_allclose(expected, [0.3, 0.7], atol=0.02)
+    np.testing.assert_allclose(estimate_alphas(torch.from_numpy(s.data)).numpy(), expected, atol=1e-6)
+    grey = s.data[..., 0]
+    np.testing.assert_allclose(
+        estimate_alphas(torch.from_numpy(grey)).numpy(), estimate_alphas(grey).numpy(), atol=1e-6
+    )
+
+
 def test_a_spectral_cube_and_a_channel_first_tensor_are_pointed_out():
     """Both run (they may be meant as sets of images) but not silently: a (64, 64, 31) cube read as 64 images
     of 64x31 pixels, a torchvision (3, H, W) tensor as three grey images sharing one watermark."""

@@ -650,3 +650,9 @@ def test_boxes_too_small_for_automatic_hints_are_warned_once():
         dd.segment_video(frames, box=(31, 31, 34, 34), iterations=1, device="cpu")
     said = [str(w.message) for w in caught if "too small" in str(w.message)]
     assert len(said) == 1 and "frame(s) [0, 1, 2, 3]" in said[0], said
+    assert "(64 px on the long side)" in said[0] and "max_size" not in said[0]  # the frames are 64 px
+    with warnings.catch_warnings(record=True) as caught:  # hints at the working size max_size allows
+        warnings.simplefilter("always")
+        dd.segment_video(frames[:2], box={0: (2, 2, 20, 20)}, max_size=16, iterations=1, device="cpu")
+    said = [str(w.message) for w in caught if "too small" in str(w.message)]
+    assert len(said) == 1 and "(16 px on the long side)" in said[0] and "raise max_size" in said[0], said

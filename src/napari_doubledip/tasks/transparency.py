@@ -108,8 +108,8 @@ def estimate_alphas(
     Parameters
     ----------
     mixtures
-        ``(N, C, H, W)`` float tensor, or mixtures as :func:`separate_layers` takes them (a sequence or an
-        ``(N, H, W[, C])`` array in any numeric dtype).
+        ``(N, C, H, W)`` float tensor (``C <= 4``, ``W > 4``), or mixtures as :func:`separate_layers` takes
+        them (a sequence, or an ``(N, H, W[, C])`` array or tensor in any numeric dtype).
     coarse_size, fine_size
         Long side at which the coarse grid and the fine grid are searched (the mixtures are resized to it).
 
@@ -121,7 +121,10 @@ def estimate_alphas(
         (e.g. one mixture is the other dimmed). The score's minimum is 0.26-0.77 of its median on the
         synthetic and real mixtures above, 1.00 for identical or dimmed copies.
     """
-    if not isinstance(mixtures, torch.Tensor):
+    # A tensor is taken as it is only in the (N, C<=4, H, W) layout; anything else is read as separate_layers
+    # reads it ((N, H, W[, C]), any numeric dtype), so that the two agree.
+    m = mixtures
+    if not (isinstance(m, torch.Tensor) and m.ndim == 4 and m.shape[1] <= 4 < m.shape[-1]):
         stack, _vr, _single = as_images(mixtures, "mixtures", min_count=2)
         mixtures = torch.from_numpy(stack).permute(0, 3, 1, 2)
     m = mixtures.float()

@@ -233,7 +233,7 @@ def _video_hints(
             )
         if hints == "intensity":  # one threshold for all frames (inside their boxes), held all run
             return *_exclusive(*seg.intensity_hints(work, _inside(boxes, ws, work.device))), True, False, None
-        fg, bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
+        fg, bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
         return *_exclusive(fg, bg), False, stopped, None
     if hints is None:
         fg = torch.zeros((n, *ws), dtype=torch.bool, device=work.device)
@@ -252,7 +252,7 @@ def _video_hints(
         auto_fg, auto_bg = seg.intensity_hints(work, _inside(boxes, ws, work.device))
         stopped = False
     else:
-        auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes)
+        auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
     # The automatic pair is swapped where the scribbles say it took the object for background: by the votes of
     # all frames summed (scribbles are often drawn on one frame only; a frame's counts are zero where nothing
     # contradicts), or, for saliency, by a frame's own scribbles where both labels meet its automatic hints (one
@@ -276,10 +276,15 @@ def _exclusive(fg: torch.Tensor, bg: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def _auto_video_hints(
-    work: torch.Tensor, its: int, stop: StopRequest, boxes: list[torch.Tensor | None] | None
+    work: torch.Tensor,
+    its: int,
+    stop: StopRequest,
+    boxes: list[torch.Tensor | None] | None,
+    full_boxes: list[np.ndarray | None] | None = None,
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool]]:
     """Automatic bool fg/bg hints ``(T, h, w)`` of every frame, in its box where it has one; the last item says
-    whether a stop request ended them early (the frames left then get none)."""
+    whether a stop request ended them early (the frames left then get none). ``full_boxes`` (the boxes at full
+    size) only tell the too-small warning whether a larger ``max_size`` would help."""
     n, ws = work.shape[0], tuple(work.shape[-2:])
     # Saliency is the costly part of the setup (~0.5-1 s a frame at 128 px on a 2-core CPU), so it runs on
     # every frame but at most HINT_SIZE px; the crude hints are then brought to the working size.
@@ -305,10 +310,13 @@ def _auto_video_hints(
             yield report
     if tiny:
         more = f" and {len(tiny) - 5} more" if len(tiny) > 5 else ""
+        long = max(small.shape[-2:])
+        full = max(next((b.shape for b in full_boxes or () if b is not None), (long,)))
         warn(
             f"automatic hints: the boxes of frame(s) {tiny[:5]}{more} are too small to find the object in at the "
-            f"hints' size ({HINT_SIZE} px on the long side): they get none (the split inside is unsupervised); "
-            "draw larger boxes, or scribble"
+            f"hints' size ({long} px on the long side): they get none (the split inside is unsupervised); draw "
+            + ("larger boxes, scribble, or raise max_size" if long < min(full, HINT_SIZE) else "larger boxes, or "
+               "scribble")
         )
     fg, bg = (resize(m[:, None].float(), ws)[:, 0] > 0.5 for m in (fg, bg))
     return fg, bg, stopped
