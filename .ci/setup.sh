@@ -15,6 +15,13 @@ if ! dpkg -s $APT_PKGS >/dev/null 2>&1; then
 fi
 
 PY=${PYTHON:-python3}
+# Debian/Ubuntu's own Python needs python3-venv for `venv` (ensurepip); a pyenv/conda Python has it.
+if ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q -U pip
 # torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build.

@@ -1547,6 +1547,46 @@ def test_single_image_picker_starts_at_the_active_layer(viewer, open_widget):
     assert widget.pickers["image"].value.name == "b"
 
 
+def test_results_go_where_they_were_read_when_the_input_is_trimmed_during_the_run(
+    viewer, open_widget, run_widget, qtbot, errors
+):
+    """The input's frames are cut during a run on its last frame (a live acquisition trimmed, a crop): the
+    result lands at the frame it was read from, in a stack shaped as it was read (it raised an IndexError and
+    lost the run), and an earlier frame's result is kept with it."""
+    g = samples.texture_composite(32, rgb=False).data
+    layer = viewer.add_image(np.stack([g, g[::-1], g[:, ::-1]]), name="movie")
+    widget = open_widget(SEG)
+    viewer.dims.set_current_step(0, 0)
+    run_widget(widget)
+    first = viewer.layers["movie mask"].data.copy()
+    viewer.dims.set_current_step(0, 2)
+    widget.iterations.value = 30
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: setattr(layer, "data", layer.data[:2]) if layer.data.shape[0] == 3 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert not errors, errors
+    mask = viewer.layers["movie mask"]
+    assert mask.data.shape == (3, 32, 32) and mask.metadata["frames"] == [[0], [2]]
+    np.testing.assert_array_equal(mask.data[0], first[0])
+    assert mask.data[2].any()
+
+
+def test_each_viewer_remembers_its_own_run_for_the_next_widget(make_napari_viewer_proxy, run_widget):
+    """With two viewers, a widget opened after runs in both starts at the input in each (only the viewer whose
+    run ended last did: the other started at an output)."""
+    viewers = [make_napari_viewer_proxy(), make_napari_viewer_proxy()]
+    for v in viewers:
+        v.add_image(samples.texture_composite(24).data, name="im", rgb=True)
+        _dock, widget = v.window.add_plugin_dock_widget("napari-doubledip", SEG)
+        widget.iterations.value, widget.max_size.value = 2, 16
+        run_widget(widget)
+        assert v.layers.selection.active.name.startswith("im ")
+    for v in viewers:
+        _dock, dehazing = v.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+        assert dehazing.pickers["image"].value.name == "im"
+
+
 def test_after_a_run_the_next_widget_starts_at_its_input_not_an_output(viewer, open_widget, run_widget):
     """napari makes the last layer added active: after a run, an output. A widget opened then starts at the
     input that run read (the user's image); an output the user makes active is their choice."""

@@ -117,6 +117,10 @@ class _Job:
     raw: list[Any] = field(default_factory=list)
     #: The layer arrays handed to the library, held while the run goes (see :func:`._layers.hold_arrays`).
     held: list[np.ndarray] = field(default_factory=list)
+    #: The shapes read: one frame's ``(H, W)`` and each source's leading (non-YX) axes. Results go where they
+    #: were read from even if a layer's data is replaced during the run (e.g. a live acquisition trimmed).
+    full: tuple[int, ...] = ()
+    leads: list[tuple[int, ...]] = field(default_factory=list)
 
 
 class _ActivityBar(cancelable_progress):
@@ -381,7 +385,9 @@ class TaskWidget(Container):
         output napari made active by adding a run's outputs (and the user has not chosen a layer since), in
         which case the layer that run read, if it is still there."""
         active = self.viewer.layers.selection.active
-        if active is None or not _is_result(active) or _AFTER_RUN != [(active.name, id(active.data))]:
+        after = _AFTER_RUN.get(_viewer_key(self.viewer))
+        napari_chose = active is not None and after == (active.name, id(active.data))
+        if not napari_chose or not _is_result(active):
             return active  # (an output the user made active is their choice)
         source = active.metadata.get("source")
         inputs = (layer for layer in self.viewer.layers if layer.name == source and not same_layer(layer, active))
@@ -508,7 +514,7 @@ class TaskWidget(Container):
                 pass
 
         def chosen(_event=None):  # the user (or a script) made a layer active: no longer napari's choice
-            _AFTER_RUN.clear()
+            _AFTER_RUN.pop(_viewer_key(self.viewer), None)
 
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(refresh)
@@ -749,7 +755,8 @@ class TaskWidget(Container):
         outputs.pin_names(sources)
         outputs.protect([*sources, *(self.pickers[i.name].value for i in spec.inputs if i is not self._primary)])
         return _Job(
-            mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw
+            mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw,
+            full=frame_shape(sources[0]), leads=[layer_array_shape(s)[: stack_axes(s)] for s in sources],
         )
 
     def _read_channels(
@@ -1045,7 +1052,10 @@ class TaskWidget(Container):
             release_arrays(job.held)
         active = self.viewer.layers.selection.active
         # the layer napari made active by adding this run's outputs (not one the user chose): see _starting_layer
-        _AFTER_RUN[:] = [(active.name, id(active.data))] if active is not None and _is_result(active) else []
+        if active is not None and _is_result(active):
+            _AFTER_RUN[_viewer_key(self.viewer)] = (active.name, id(active.data))
+        else:
+            _AFTER_RUN.pop(_viewer_key(self.viewer), None)
         try:
             self._set_running(False)
             if self.device.available is None and _torch_loaded():
@@ -1146,8 +1156,9 @@ class TaskWidget(Container):
         else:
             pieces = _split(value, len(job.sources)) if out.per_input else [value]
         names = []
-        full = frame_shape(job.sources[0])
-        for source, index, data in zip(job.sources, job.frames or [job.frame] * len(job.sources), pieces):
+        full = job.full
+        indices = job.frames or [job.frame] * len(job.sources)
+        for source, index, data, lead in zip(job.sources, indices, pieces, job.leads):
             data = np.asarray(data)
             name = job.outputs.output_name(source, out.part)
             # several inputs may be read at different frames (or be plain images): record each one's
@@ -1155,8 +1166,7 @@ class TaskWidget(Container):
             zoom = _zoom(data, full, source) if preview else ()
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
-            lead = layer_array_shape(source)[: stack_axes(source)]
-            if index is not None and is_stack(source) and spatial == 2 and None not in index:
+            if index is not None and lead and spatial == 2 and None not in index:
                 frame = (*full, *data.shape[2:]) if spatial < data.ndim else tuple(full)
                 target = job.outputs.stack_target(name, out.part, source, index, lead, frame, kind=out.kind)
                 if target is not None:  # results of several frames accumulate in one stack layer
@@ -1168,7 +1178,7 @@ class TaskWidget(Container):
                     )
                     names.append(name)
                     continue
-            if index is not None and is_stack(source):
+            if index is not None and lead:
                 data, offset = _place(data, spatial, index, lead)
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset
@@ -1239,10 +1249,15 @@ def _from_package(filename: Any) -> bool:
         return False
 
 
-#: ``[(name, id(data))]`` of the output napari made active at the end of the last run (napari activates the
-#: last layer added), until another layer is made active; shared by the widgets (another widget opened next
-#: starts at that run's input, :meth:`TaskWidget._starting_layer`).
-_AFTER_RUN: list[tuple[str, int]] = []
+#: Per viewer (:func:`_viewer_key`), ``(name, id(data))`` of the output napari made active at the end of its
+#: last run (napari activates the last layer added), until another layer is made active there; shared by the
+#: widgets (another widget opened next starts at that run's input, :meth:`TaskWidget._starting_layer`).
+_AFTER_RUN: dict[int, tuple[str, int]] = {}
+
+
+def _viewer_key(viewer: Any) -> int:
+    """The same key for every widget's reference to one viewer (a plugin's viewer is a proxy per widget)."""
+    return id(getattr(viewer, "__wrapped__", viewer))
 
 
 def _shape_key(layer: Any) -> Any:

@@ -158,8 +158,9 @@ class TaskSpec:
 
     ``modes[0]`` runs on single images (and on the current frame of a stack); further modes with
     ``stack=True`` are offered in the "frames" choice when the primary input is a stack layer.
-    ``iterations`` and ``max_size`` are the widget's initial values: the library function's ``DEFAULTS``
-    (a test checks that they agree; reading them here would import torch).
+    ``iterations`` and ``max_size`` are the defaults the *iterations* / *working size* tooltips quote for 0
+    (= auto, where the spin boxes start): the library function's ``DEFAULTS`` (a test checks that they agree;
+    reading them here would import torch).
     """
 
     name: str
@@ -201,8 +202,9 @@ class Inputs:
         the whole stack as one array in a stack mode.
     layers
         The other pickers' values: a Labels layer as an array aligned with the image (the current frame of a
-        stack), a Shapes layer as a rectangle ``(top, left, bottom, right)`` in the image's pixels (or, for a
-        ``per_frame`` input in a whole-stack mode, ``{frame: rectangle}``), else ``None``.
+        stack), a Shapes layer as a rectangle ``(top, left, bottom, right)`` in the image's pixels (an
+        ellipse, polygon or rotated rectangle as a bool ``(H, W)`` mask; for a ``per_frame`` input in a
+        whole-stack mode, ``{frame: rectangle}``), else ``None``.
     options
         Task-specific option values by name.
     frame

@@ -605,7 +605,8 @@ def segment(
         autocast on CPUs with AMX, where it measured faster at equal quality), ``"float32"`` or ``"bfloat16"``
         (autocast of the networks on any device). ``r.precision`` says which ran.
     reassign
-        ``"auto"`` (default): ``0`` with ``hints="intensity"``, else ``None``. ``None``: the mask network's mask.
+        ``"auto"`` (default): ``0`` with intensity hints (``hints="intensity"``, or scribbles with
+        ``auto_fill="intensity"``), else ``None``. ``None``: the mask network's mask.
         A margin in [0, 1]: after the run, a pixel whose 3 x 3 neighbourhood one layer explains better than the
         other by more than the margin (mean absolute error, a fraction of the value range) goes to that layer
         (scribbled pixels keep their label);
