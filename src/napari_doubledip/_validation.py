@@ -128,10 +128,11 @@ def host_array(x: object) -> object:
     return x
 
 
-def plain_data(x: object, name: str) -> object:
+def plain_data(x: object, name: str, warn_mask: bool = True) -> object:
     """``x`` as array-like data: a dask array computed, a torch tensor as numpy (detached, on the host); a napari
     layer or multiscale data refused with a message saying what to pass (``np.asarray`` of napari's
-    ``MultiScaleData`` is its *smallest* level)."""
+    ``MultiScaleData`` is its *smallest* level). A masked array's mask is ignored, with a warning unless
+    ``warn_mask`` is off (a sequence's frames are warned about together)."""
     # isinstance against napari's classes where napari is loaded (the library never imports it): a plugin's
     # layers are proxies whose type() is not the layer class.
     layers = sys.modules.get("napari.layers")
@@ -144,7 +145,7 @@ def plain_data(x: object, name: str) -> object:
     if layers is not None and isinstance(x, layers.Layer):
         raise TypeError(f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data")
     x = loaded(host_array(x))
-    if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and x.mask.any():
+    if warn_mask and _masked(x):
         warn(
             f"the mask of {name} (a masked array) is ignored: masked pixels count with the values under them; "
             "fill them first (x.filled(value)) if those are not meaningful"
@@ -152,8 +153,13 @@ def plain_data(x: object, name: str) -> object:
     return x
 
 
-def _check_array(x: object, name: str) -> np.ndarray:
-    x = plain_data(x, name)
+def _masked(x: object) -> bool:
+    """Whether ``x`` is a masked array with some pixels masked."""
+    return isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and bool(x.mask.any())
+
+
+def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
+    x = plain_data(x, name, warn_mask)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # pragma: no cover - exotic inputs
@@ -179,7 +185,13 @@ def _stack_sequence(items: Sequence[object], name: str, one_sequence: bool = Fal
     ``one_sequence`` (whose brightness may fade), only when their dtypes differ in kind as well."""
     if len(items) == 0:
         raise ValueError(f"{name} is an empty sequence")
-    arrays = [_check_array(x, f"{name}[{i}]") for i, x in enumerate(items)]
+    arrays = [_check_array(x, f"{name}[{i}]", warn_mask=False) for i, x in enumerate(items)]
+    if masked := [i for i, x in enumerate(items) if _masked(x)]:  # (once for all: a video has many frames)
+        more = f" and {len(masked) - 5} more" if len(masked) > 5 else ""
+        warn(
+            f"the masks of {name} {masked[:5]}{more} (masked arrays) are ignored: masked pixels count with the "
+            "values under them; fill them first (x.filled(value)) if those are not meaningful"
+        )
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
@@ -503,6 +515,42 @@ def working_shape(shape: Sequence[int], max_size: int) -> tuple[int, int]:
     return max(8, round(h * scale)), max(8, round(w * scale))
 
 
+def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
+    """Check a video's shape (``(T, H, W)`` or ``(T, H, W, C<=4)``, enough frames, frames of 8x8 or more);
+    returns whether it is grey. Shape only: a lazy stack is checked before it is loaded."""
+    ndim = len(shape)
+    if ndim == 3 and shape[-1] <= 4:
+        # As (T, H, W) the frames would be at most 4 px wide: most likely one (H, W, C) image was given.
+        raise ValueError(
+            f"{name} must be (T, H, W) or (T, H, W, C), got shape {shape}, which looks like one (H, W, C) "
+            "image; pass a stack of at least 2 frames (for one image use the single-image functions)"
+        )
+    if ndim == 4 and not 1 <= shape[-1] <= 4:
+        zstack = "for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"
+        hint = (
+            f"; channel-first (T, C, H, W) frames (torchvision) need x.permute(0, 2, 3, 1); {zstack}"
+            if 1 <= shape[1] <= 4
+            else f"; {zstack}"
+        )
+        raise ValueError(f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {shape}{hint}")
+    if ndim not in (3, 4):
+        raise ValueError(f"{name} must be a 3D (T, H, W) or 4D (T, H, W, C) array, got {ndim}D shape {shape}")
+    if shape[0] < min_count:
+        raise ValueError(f"{name} needs at least {min_count} frames, got {shape[0]}")
+    _check_hw(shape[1:], name)
+    return ndim == 3
+
+
+def _lazy_shape(x: object) -> tuple[int, ...] | None:
+    """The shape of lazy (dask) data, known before it is loaded; ``None`` for anything else."""
+    if hasattr(x, "compute") and not isinstance(x, np.ndarray) and hasattr(x, "shape"):
+        try:
+            return tuple(int(v) for v in x.shape)
+        except (TypeError, ValueError):  # unknown (NaN) chunk sizes
+            return None
+    return None
+
+
 def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple[np.ndarray, ValueRange]:
     """Validate a video / stack: ``(T, H, W)`` grey or ``(T, H, W, C)``, ``C`` in 1..4 (or a sequence of frames).
 
@@ -512,34 +560,12 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     if isinstance(frames, (list, tuple)):
         arr = _stack_sequence(frames, name, one_sequence=True)
     else:
+        if (lazy := _lazy_shape(frames)) is not None:  # (a 4D time-lapse's layer.data: tens of GB to load)
+            _frames_layout(lazy, name, min_count)
         arr = _check_array(frames, name)
-    if arr.ndim == 3 and arr.shape[-1] <= 4:
-        # As (T, H, W) the frames would be at most 4 px wide: most likely one (H, W, C) image was given.
-        raise ValueError(
-            f"{name} must be (T, H, W) or (T, H, W, C), got shape {arr.shape}, which looks like one (H, W, C) "
-            "image; pass a stack of at least 2 frames (for one image use the single-image functions)"
-        )
-    if arr.ndim == 3:
-        gray, arr = True, arr[..., None]
-    elif arr.ndim == 4:
-        gray = False
-        if not 1 <= arr.shape[-1] <= 4:
-            zstack = "for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"
-            hint = (
-                f"; channel-first (T, C, H, W) frames (torchvision) need x.permute(0, 2, 3, 1); {zstack}"
-                if 1 <= arr.shape[1] <= 4
-                else f"; {zstack}"
-            )
-            raise ValueError(
-                f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {arr.shape}{hint}"
-            )
-    else:
-        raise ValueError(
-            f"{name} must be a 3D (T, H, W) or 4D (T, H, W, C) array, got {arr.ndim}D shape {arr.shape}"
-        )
-    if arr.shape[0] < min_count:
-        raise ValueError(f"{name} needs at least {min_count} frames, got {arr.shape[0]}")
-    _check_hw(arr.shape[1:], name)
+    gray = _frames_layout(arr.shape, name, min_count)
+    if gray:
+        arr = arr[..., None]
     vr = _value_range(arr, name, gray)
     return _normalise(arr, vr), vr
 

@@ -656,3 +656,62 @@ def test_boxes_too_small_for_automatic_hints_are_warned_once():
         dd.segment_video(frames[:2], box={0: (2, 2, 20, 20)}, max_size=16, iterations=1, device="cpu")
     said = [str(w.message) for w in caught if "too small" in str(w.message)]
     assert len(said) == 1 and "(16 px on the long side)" in said[0] and "raise max_size" in said[0], said
+
+
+def test_a_lazy_stack_is_checked_before_it_is_loaded():
+    """A (T, Z, Y, X) dask array (a 4D time-lapse's layer.data) was loaded whole before its shape was refused;
+    options that need no frames are checked before any is loaded too."""
+    da = pytest.importorskip("dask.array")
+    loads = []
+
+    def count(block):
+        loads.append(1)
+        return block
+
+    lazy = da.zeros((4, 6, 32, 32), np.float32, chunks=(1, 1, 32, 32)).map_blocks(count)
+    loads.clear()  # (dask calls it on dummy blocks to infer the result's type)
+    with pytest.raises(ValueError, match=r"\(T, Z, Y, X\) stack pass one Z slice"):
+        dd.segment_video(lazy, iterations=1)
+    ok = lazy[:, 0]
+    with pytest.raises(ValueError, match="reassign"):
+        dd.segment_video(ok, reassign=2.0, iterations=1)
+    with pytest.raises(ValueError):
+        dd.separate_video_layers(ok, device="gpu", iterations=1)
+    assert not loads
+    rng = np.random.default_rng(0)
+    frames = da.from_array(rng.random((3, 32, 32)).astype(np.float32), chunks=(1, 32, 32))
+    assert dd.separate_video_layers(frames, iterations=1, device="cpu").dynamic.shape == (3, 32, 32)
+
+
+def test_masked_frames_are_warned_about_once():
+    import warnings
+
+    frames = moving_object_video(32, 6).data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.segment_video(list(np.ma.masked_less(frames, 0.2)), iterations=1, device="cpu")
+    said = [str(w.message) for w in caught if "masked arrays" in str(w.message)]
+    assert said == [
+        "the masks of frames [0, 1, 2, 3, 4] and 1 more (masked arrays) are ignored: masked pixels count with "
+        "the values under them; fill them first (x.filled(value)) if those are not meaningful"
+    ], said
+
+
+def test_per_frame_rectangles_of_a_4d_shapes_layer_and_mixed_shapes():
+    """Rectangles of a (T, Z, Y, X) Shapes layer drawn on one Z at frames 0 and 3 are {0: ..., 3: ...} (they
+    were refused as 'two shapes' with advice to pass their union); a polygon among shapes on several frames is
+    refused with what to pass."""
+    s = moving_object_video(32, 4)
+
+    def rect(t, y0, x0, y1, x1, z=None):
+        corners = np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float)
+        lead = [t] if z is None else [t, z]
+        return np.c_[np.tile(lead, (4, 1)), corners]
+
+    r = dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20, z=2), rect(3, 8, 8, 28, 28, z=2)], iterations=1)
+    assert r.params["box"] == {0: [4, 4, 21, 21], 3: [8, 8, 29, 29]}
+    with pytest.raises(ValueError, match=r"differ in 2 leading axes"):
+        dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20, z=1), rect(3, 8, 8, 28, 28, z=2)], iterations=1)
+    polygon = np.array([[2, 5, 5], [2, 5, 20], [2, 20, 12]], float)
+    with pytest.raises(ValueError, match=r"shapes on frames \[0, 2\], not all of them rectangles.*boolean"):
+        dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20), polygon], iterations=1)
