@@ -347,6 +347,8 @@ def test_parse_airlight():
     assert parse_airlight("auto") is None and parse_airlight("") is None
     assert parse_airlight("0.9") == (0.9,)
     assert parse_airlight("0.9, 0.8 0.7") == (0.9, 0.8, 0.7)
+    # as the layers' metadata records it (a list), pasted back
+    assert parse_airlight("[217.0, 214.0, 216.0]") == parse_airlight("(217, 214, 216)") == (217.0, 214.0, 216.0)
     with pytest.raises(ValueError):
         parse_airlight("bright")
     assert parse_airlight("1, 2") == (1.0, 2.0)  # one per channel of a 2-channel image: the library checks
@@ -782,3 +784,15 @@ def test_a_frame_without_a_region_says_where_the_regions_are(viewer):
     flat = viewer.add_shapes(ndim=2, name="flat")
     flat.add_rectangles(np.array([[3, 3], [18, 20]], float))
     assert read_box(flat, image, viewer, index=(2,)) == (3, 3, 19, 21)  # (one for every frame)
+
+
+def test_alphas_summary_for_the_status_line():
+    from types import SimpleNamespace
+
+    from napari_doubledip._widgets._tasks import _alphas_summary
+
+    assert _alphas_summary(SimpleNamespace(alphas=np.array([0.5]))) == ""  # one image: says nothing
+    assert _alphas_summary(SimpleNamespace(alphas=[0.296, 0.688, 0.492])) == "coefficients 0.30, 0.69, 0.49"
+    many = SimpleNamespace(alphas=np.linspace(0.31, 0.52, 10))
+    assert _alphas_summary(many) == "coefficients 0.31-0.52 over 10 frames"
+    assert _alphas_summary(SimpleNamespace()) == ""

@@ -207,6 +207,9 @@ def test_transparency_from_two_layers(viewer, open_widget, run_widget):
         assert layer.metadata["inputs"] == ["m1", "m2"]
         assert len(layer.metadata["alphas"]) == 2
         assert layer.metadata["params"]["mixtures"] == 2
+    # the estimated coefficients are shown, not only kept in the metadata
+    alphas = viewer.layers["m1 layer 1"].metadata["alphas"]
+    assert widget.status.value.endswith(f"; coefficients {alphas[0]:.2f}, {alphas[1]:.2f}"), widget.status.value
 
 
 def test_uint16_grayscale_keeps_range_and_contrast(viewer, open_widget, run_widget):
@@ -1048,11 +1051,12 @@ def test_dehazing_transmission_prior_choice(viewer, open_widget, run_widget, err
     run_widget(widget)
     params = viewer.layers["haze clean"].metadata["params"]
     assert params["transmission_prior"] == "haze lines" and params["t_hint"] == "haze lines"
-    # Haze lines need colour: on a grey layer the run stops with the reason, and no layers.
+    # Haze lines need colour: on a grey layer the run is refused before it starts (torch loaded, a worker
+    # started and failed), with the reason and what to choose, and no layers.
     viewer.add_image(samples.hazy_image(32, rgb=False).data, name="grey haze")
     widget.pickers["image"].value = viewer.layers["grey haze"]
-    run_widget(widget)
-    assert len(errors) == 1 and "needs an RGB image" in errors[0]
+    assert widget.run() is None
+    assert len(errors) == 1 and "needs an RGB image" in errors[0] and "'dark channel'" in errors[0]
     assert not any(layer.name.startswith("grey haze ") for layer in viewer.layers)
 
 
@@ -1172,6 +1176,7 @@ def test_video_transparency_dynamic_and_static(viewer, open_widget, run_widget):
     assert viewer.layers["glass dynamic"].data.shape == video.shape
     assert viewer.layers["glass static"].data.shape == video.shape[1:]
     assert len(viewer.layers["glass static"].metadata["alphas"]) == 3
+    assert "; coefficients " in widget.status.value
 
 
 @pytest.mark.parametrize(

@@ -999,6 +999,7 @@ class TaskWidget(Container):
                 f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
                 f"on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
+                + (f"; {said}" if self.spec.summary is not None and (said := self.spec.summary(result)) else "")
             )
         except Exception as exc:  # writing layers failed: undo, and say so
             job.outputs.rollback()

@@ -175,6 +175,9 @@ class TaskSpec:
     iterations_note: str = ""
     #: Appended to the working size tooltip's default, where the default depends on the inputs.
     max_size_note: str = ""
+    #: What the status line says of a result after the iteration count (e.g. estimated coefficients); ``""``
+    #: for nothing.
+    summary: Callable[[Any], str] | None = None
 
     @property
     def image_mode(self) -> Mode:

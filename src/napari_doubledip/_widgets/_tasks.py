@@ -204,12 +204,24 @@ _LAYERS = (
     Output("layer 2", lambda r: r.layers[1], preview="layer 2"),
 )
 
+def _alphas_summary(result: Any) -> str:
+    """The mixing coefficients of several mixtures or of a video's frames, for the status line (they are in
+    the layers' metadata too; one image's coefficient says nothing)."""
+    alphas = np.asarray(getattr(result, "alphas", ()), dtype=float).ravel()
+    if alphas.size < 2:
+        return ""
+    if alphas.size <= 6:
+        return "coefficients " + ", ".join(f"{a:.2f}" for a in alphas)
+    return f"coefficients {alphas.min():.2f}-{alphas.max():.2f} over {alphas.size} frames"
+
+
 TRANSPARENCY = TaskSpec(
     name="transparency",
     title="Transparency (Double-DIP)",
     help="Separate two transparent layers (e.g. reflection and scene) from one image or several mixtures.",
     iterations=600,
     iterations_note="; 200 for several mixtures",
+    summary=_alphas_summary,
     inputs=(
         LayerInput(
             "mixtures", "image", "mixtures", multiple=True,
@@ -289,8 +301,10 @@ WATERMARK = TaskSpec(
 
 
 def parse_airlight(text: str) -> tuple[float, ...] | None:
-    """``"auto"``/empty -> ``None``; ``"0.9"`` or ``"0.9, 0.92, 0.95"`` -> a tuple of floats."""
-    text = (text or "").strip().lower()
+    """``"auto"``/empty -> ``None``; ``"0.9"`` or ``"0.9, 0.92, 0.95"`` (or ``"[0.9, 0.92, 0.95]"``) -> a tuple
+    of floats."""
+    # (brackets too: the layers' metadata records the airlight as a list, "[230.0, 235.0, 240.0]")
+    text = (text or "").strip().lower().strip("[]()").strip()
     if text in ("", "auto"):
         return None
     try:
@@ -325,6 +339,11 @@ def _dehaze(x: Inputs):
     if airlight is not None and len(airlight) == 1:
         airlight = airlight[0]
     prior = x.options.get("transmission_prior", "auto")
+    if prior == "haze lines" and channels != 3:  # (refused before the run starts, not by the worker)
+        raise ValueError(
+            f"transmission prior 'haze lines' needs an RGB image; this one has {channels} channel(s): choose "
+            "'auto' or 'dark channel'"
+        )
     return (x.image,), {"airlight": airlight, "transmission_prior": prior}
 
 
@@ -334,12 +353,13 @@ DEHAZING = TaskSpec(
     help="Remove haze: a clean image, a transmission map and the airlight map. Auto iterations: 200, or 400 for "
     "dense haze. On a stack: the frame under the slider.",
     iterations=200,
+    iterations_note="; 400 for dense haze",
     inputs=(LayerInput("image", "image", "image"),),
     options=(
         Option(
             "airlight", "auto", "airlight", annotation=str,
-            tooltip="'auto' (estimated), or the haze colour in the image's units: 1 number (grey), or one per "
-            "channel (3 for RGB).",
+            tooltip="'auto' (estimated), or the haze colour in the image's units: 1 number (grey, or the same "
+            "for every channel), or one per channel (3 for RGB).",
         ),
         Option(
             "transmission_prior", "auto", "transmission prior", annotation=str,
