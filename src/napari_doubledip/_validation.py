@@ -245,6 +245,14 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
         )
     if hi == lo:
         warn(f"{name} is constant ({lo:g}): there is nothing to decompose, and the results will be flat")
+    elif (outliers := _bright_outliers(arr, lo, hi)) is not None:
+        count, bulk = outliers
+        warn(
+            f"{name}: {count} value(s) lie far above the rest (99.9 % are at most {bulk:g}, the maximum is "
+            f"{hi:g}; hot pixels?): the values are scaled to their full range, so the rest is squeezed into "
+            f"{100 * (bulk - lo) / (hi - lo):.0f} % of it and decomposes worse; if they are noise, clip them "
+            "first, e.g. np.minimum(x, np.percentile(x, 99.99))"
+        )
     top = max(abs(lo), abs(hi))
     if hi > lo and top > 0 and (hi - lo) / float(np.spacing(np.float32(top))) < 256:
         levels = max(1, int((hi - lo) / float(np.spacing(np.float32(top)))))
@@ -261,6 +269,24 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
                 "(e.g. x - x.min())"
             )
     return ValueRange(lo, hi, gray, integer=arr.dtype.kind in "iub")
+
+
+#: Values far above the rest (above the middle of the range while 99.9 % lie in its lowest quarter) are warned
+#: about when they are at most this fraction of the values (or 3): hot pixels, not a bright object. One hot
+#: pixel in a 10-frame uint16 video dropped segmentation's IoU from 0.998 to 0.912 (the rest squeezed into 6 %
+#: of the range).
+OUTLIER_FRACTION = 5e-5
+
+
+def _bright_outliers(arr: np.ndarray, lo: float, hi: float) -> tuple[int, float] | None:
+    """``(count, 99.9th percentile)`` where a few values lie far above the rest, else ``None``."""
+    flat = arr.reshape(-1)
+    sample = flat[:: max(1, flat.size // 2_000_000)]  # (the percentile of a large input from a strided sample)
+    bulk = float(np.percentile(sample, 99.9))
+    if bulk - lo >= 0.25 * (hi - lo):
+        return None
+    count = int(np.count_nonzero(flat > lo + 0.5 * (hi - lo)))
+    return (count, bulk) if 0 < count <= max(3, OUTLIER_FRACTION * flat.size) else None
 
 
 def _normalise(arr: np.ndarray, vr: ValueRange) -> np.ndarray:

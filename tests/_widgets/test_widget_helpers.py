@@ -206,8 +206,15 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     kwargs = segmentation._prepare().kwargs
     assert kwargs["box"] == (2, 2, 21, 21) and kwargs["hints"] == "auto"
     watermark.frames.value = "all frames share it"  # one box for every frame, and a word about which
-    assert watermark._prepare().kwargs["box"] == (25, 25, 46, 46)
+    box = watermark._prepare().kwargs["box"]  # (the watermark is looked for in all the regions)
+    expected = np.zeros((48, 48), bool)
+    expected[2:21, 2:21] = expected[25:46, 25:46] = True
+    np.testing.assert_array_equal(box, expected)
     assert warnings_shown and "shapes on several frames" in warnings_shown[-1]
+    assert "all its regions" in warnings_shown[-1]
+    segmentation.frames.value = "whole stack (video)"
+    segmentation.pickers["box"].value = shapes
+    assert set(segmentation._prepare().kwargs["box"]) == {0, 2}  # (segmentation: a box per frame)
 
 
 def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):

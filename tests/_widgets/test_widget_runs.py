@@ -1217,6 +1217,39 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
     assert viewer.layers["wm alpha"].data.shape == s.data.shape[:2]
 
 
+def test_watermark_in_several_shapes_and_an_empty_shapes_layer(viewer, open_widget, run_widget, errors):
+    """Two rectangles (a logo and a text): the watermark is looked for in both, not only the last drawn (the
+    selected ones, if any are); an empty Shapes layer (napari's new-layer button) picked as the box counts as
+    none: several images run without one (it was refused), a single image is told it needs one."""
+    s = samples.watermarked(32)
+    viewer.add_image(s.data, name="wm")
+    boxes = viewer.add_shapes(
+        [[[2, 2], [2, 12], [10, 12], [10, 2]], [[18, 18], [18, 28], [28, 28], [28, 18]]],
+        shape_type="rectangle", name="box",
+    )
+    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget.pickers["box"].value = boxes
+    run_widget(widget)
+    alpha = viewer.layers["wm alpha"].data
+    assert alpha[2:11, 2:13].any() and alpha[18:29, 18:29].any() and not alpha[14:17].any()
+    boxes.selected_data = {0}
+    run_widget(widget)
+    alpha = viewer.layers["wm alpha"].data
+    assert alpha[2:11, 2:13].any() and not alpha[18:29, 18:29].any()
+    # several images and an empty Shapes layer: no box
+    w = samples.watermark_set(2, 32)
+    for i, im in enumerate(w.data):
+        viewer.add_image(im, name=f"w{i + 1}")
+    empty = viewer.add_shapes(name="Shapes")
+    widget.pickers["images"].value = [viewer.layers["w1"], viewer.layers["w2"]]
+    widget.pickers["box"].value = empty
+    run_widget(widget)
+    assert not errors and viewer.layers["w1 clean"].metadata["params"]["box"] is None
+    widget.pickers["images"].value = [viewer.layers["wm"]]
+    widget.pickers["box"].value = empty
+    assert widget.run() is None and len(errors) == 1 and "box" in errors[0], errors
+
+
 def test_segmentation_with_a_box(viewer, open_widget, run_widget):
     """A rectangle around one of two objects: the mask keeps to it, and the metadata says which box ran."""
     from napari_doubledip import _sample_data

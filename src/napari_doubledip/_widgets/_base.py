@@ -733,11 +733,14 @@ class TaskWidget(Container):
                 if per_frame is not None:
                     extra[spec_in.name] = per_frame
                     continue
-                extra[spec_in.name] = read_box(layer, sources[0], self.viewer, index=frames[0])
+                extra[spec_in.name] = read_box(
+                    layer, sources[0], self.viewer, index=frames[0], union=spec_in.union
+                )
                 if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer, frames[0]))) > 1:
+                    which = "all its regions" if spec_in.union else "the selected rectangle, else the last drawn"
                     show_warning(
                         f"{spec.title}: {layer.name!r} has shapes on several frames; one box applies to the "
-                        "whole stack: the selected rectangle, else the last drawn"
+                        f"whole stack: {which}"
                     )
             else:
                 extra[spec_in.name] = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis)[0]

@@ -466,11 +466,12 @@ def read_frame_boxes(
 
 
 def read_box(
-    layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None = None
+    layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None = None, union: bool = False
 ) -> tuple[int, int, int, int] | np.ndarray:
     """The selected (else the last) region of a Shapes layer in ``image``'s pixels: an axis-aligned rectangle as
     ``(top, left, bottom, right)`` (the pixels it overlaps), an ellipse, a polygon or a rotated rectangle as a
-    bool ``(H, W)`` mask (the pixels whose centres lie inside).
+    bool ``(H, W)`` mask (the pixels whose centres lie inside). With ``union``, all its regions (the selected
+    ones, if any are) are read, several as the bool mask of their union (e.g. a watermark in two places).
 
     Over a stack, only regions on its frames count, and with ``index`` (from :func:`read_image`; ``None``
     entries match every frame) only those drawn on that frame: a rectangle drawn on frame 2 is not the box of
@@ -499,7 +500,21 @@ def read_box(
                if frames and index else "")
         )
     selected = [r for r in regions if r[0] in layer.selected_data]
-    _, pts, _, kind = (selected or regions)[-1]
+    chosen = (selected or regions) if union else (selected or regions)[-1:]
+    pixels = [_region_pixels(layer, image, pts, kind) for _, pts, _, kind in chosen]
+    if len(pixels) == 1:
+        return pixels[0]
+    mask = np.zeros(frame_shape(image), bool)
+    for p in pixels:
+        if isinstance(p, tuple):
+            mask[p[0] : p[2], p[1] : p[3]] = True
+        else:
+            mask |= p
+    return mask
+
+
+def _region_pixels(layer: Any, image: Any, pts: np.ndarray, kind: str) -> tuple[int, int, int, int] | np.ndarray:
+    """One region's vertices (data coordinates of ``image``) as :func:`read_box` returns a region."""
     pts = pts[:, -2:]
     zoom = np.asarray(level_zoom(image))
     if (zoom != 1).any():  # full-resolution coordinates -> the level read (pixel edges map to pixel edges)

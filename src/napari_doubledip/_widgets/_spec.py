@@ -50,6 +50,9 @@ class LayerInput:
     empty_is_none
         For an optional Shapes input: a layer without any rectangle counts as "none" (a preselected layer the
         user has not drawn in yet), instead of being refused.
+    union
+        For a Shapes input: all its regions (the selected ones, if any are) are read, several as the mask of
+        their union (a watermark in two places), instead of the selected, else the last drawn, one.
     from_output
         For a Labels input: how to read a layer that is one of this task's own outputs (``metadata["task"]``
         and ``metadata["part"]``), e.g. an earlier mask, corrected, given back as hints: ``(part, function of
@@ -71,6 +74,7 @@ class LayerInput:
     per_frame: bool = False
     preselect_at_open: bool = True
     empty_is_none: bool = False
+    union: bool = False
     from_output: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = ()
     channels: bool = False
 

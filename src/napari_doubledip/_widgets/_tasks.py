@@ -286,9 +286,10 @@ WATERMARK = TaskSpec(
             tooltip="One watermarked image (draw a box), or several images (or one stack) with the same mark.",
         ),
         LayerInput(
-            "box", "shapes", "box", optional=True, preselect=True,
+            "box", "shapes", "box", optional=True, preselect=True, empty_is_none=True, union=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the watermark (needed for a "
-            "single image).",
+            "single image); several shapes: the watermark is looked for in all of them (the selected ones, if "
+            "any are). A layer with none drawn yet counts as none.",
         ),
     ),
     modes=(
