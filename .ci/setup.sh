@@ -15,8 +15,9 @@ if ! dpkg -s $APT_PKGS >/dev/null 2>&1; then
 fi
 
 PY=${PYTHON:-python3}
-# Debian/Ubuntu's own Python needs python3-venv for `venv` (ensurepip); a pyenv/conda Python has it.
-if ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then
+# Debian/Ubuntu's own Python needs python3-venv for `venv` (ensurepip; for a PYTHON other than the default
+# python3, its own python3.X-venv); a pyenv/conda Python has it.
+if [ ! -x .venv/bin/python ] && ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

@@ -246,12 +246,12 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
     if hi == lo:
         warn(f"{name} is constant ({lo:g}): there is nothing to decompose, and the results will be flat")
     elif (outliers := _bright_outliers(arr, lo, hi)) is not None:
-        count, bulk = outliers
+        count, bulk, rest = outliers
         warn(
-            f"{name}: {count} value(s) lie far above the rest (99.9 % are at most {bulk:g}, the maximum is "
-            f"{hi:g}; hot pixels?): the values are scaled to their full range, so the rest is squeezed into "
-            f"{100 * (bulk - lo) / (hi - lo):.0f} % of it and decomposes worse; if they are noise, clip them "
-            "first, e.g. np.minimum(x, np.percentile(x, 99.99))"
+            f"{name}: {count} isolated pixel(s) lie far above the rest (99.9 % of the values are at most "
+            f"{bulk:g}, the others at most {rest:g}, the maximum is {hi:g}; hot pixels?): the values are scaled "
+            f"to their full range, so the rest is squeezed into {100 * (rest - lo) / (hi - lo):.0f} % of it and "
+            f"decomposes worse; if they are noise, clip them first, e.g. np.minimum(x, {rest:g})"
         )
     top = max(abs(lo), abs(hi))
     if hi > lo and top > 0 and (hi - lo) / float(np.spacing(np.float32(top))) < 256:
@@ -272,21 +272,47 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
 
 
 #: Values far above the rest (above the middle of the range while 99.9 % lie in its lowest quarter) are warned
-#: about when they are at most this fraction of the values (or 3): hot pixels, not a bright object. One hot
-#: pixel in a 10-frame uint16 video dropped segmentation's IoU from 0.998 to 0.912 (the rest squeezed into 6 %
-#: of the range).
+#: about when there are at most this fraction of the pixels (or 3) and each is alone among its 3 x 3 neighbours:
+#: hot pixels, not a bright object (whose pixels touch). One hot pixel in a 10-frame uint16 video dropped
+#: segmentation's IoU from 0.998 to 0.912 (the rest squeezed into 4-6 % of the range).
 OUTLIER_FRACTION = 5e-5
+#: Values read at most at once by the outlier check (chunks along the first axis; bounds its temporaries).
+_OUTLIER_CHUNK = 1 << 24
 
 
-def _bright_outliers(arr: np.ndarray, lo: float, hi: float) -> tuple[int, float] | None:
-    """``(count, 99.9th percentile)`` where a few values lie far above the rest, else ``None``."""
-    flat = arr.reshape(-1)
-    sample = flat[:: max(1, flat.size // 2_000_000)]  # (the percentile of a large input from a strided sample)
+def _bright_outliers(arr: np.ndarray, lo: float, hi: float) -> tuple[int, float, float] | None:
+    """``(count, 99.9th percentile, largest other value)`` where a few isolated pixels of ``arr`` (``(..., H,
+    W, C)``) lie far above the rest, else ``None``. Reads views and chunks only (no copy of a large input)."""
+    sample = arr
+    while sample.size > 2_000_000:  # whole pixels (all channels), strided along the longest pixel axis
+        a = int(np.argmax(sample.shape[:-1]))
+        sample = sample[(slice(None),) * a + (slice(None, None, 2),)]
     bulk = float(np.percentile(sample, 99.9))
     if bulk - lo >= 0.25 * (hi - lo):
         return None
-    count = int(np.count_nonzero(flat > lo + 0.5 * (hi - lo)))
-    return (count, bulk) if 0 < count <= max(3, OUTLIER_FRACTION * flat.size) else None
+    thr = lo + 0.5 * (hi - lo)
+    cap = max(3, int(OUTLIER_FRACTION * arr.size / arr.shape[-1]))
+    rows = max(1, _OUTLIER_CHUNK // max(1, arr[:1].size))
+    found, rest = [], lo
+    for start in range(0, arr.shape[0], rows):
+        part = arr[start : start + rows]
+        over = (part > thr).any(axis=-1)
+        where = np.argwhere(over)
+        if len(found) + len(where) > cap:
+            return None
+        found += [(start + w[0], *w[1:]) for w in where]
+        if len(where) == 0:
+            rest = max(rest, float(part.max()))
+        elif (~over).any():  # (a chunk holding one: the largest of its other pixels)
+            rest = max(rest, float(part[~over].max()))
+    if not found or rest <= lo:  # (the others constant: a sparse binary image, nothing to clip)
+        return None
+    hits = {tuple(int(v) for v in f) for f in found}
+    for f in hits:  # each one alone among its (y, x) neighbours
+        y, x = f[-2:]
+        if any((*f[:-2], y + dy, x + dx) in hits for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx):
+            return None
+    return len(hits), bulk, rest
 
 
 def _normalise(arr: np.ndarray, vr: ValueRange) -> np.ndarray:
@@ -332,12 +358,21 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
 
 def _batch_advice(shape: tuple[int, ...], one: bool = False) -> str:
     """Advice for a 4D array that is not the expected layout: a channel-first (N, C, H, W) batch (torch's
-    layout) has its channels moved last; where one image is wanted (``one``), a batch of one is indexed."""
+    layout) has its channels moved last; where one image is wanted (``one``), one image of the batch is
+    taken (or, for several, the functions for sets and videos are named)."""
     if len(shape) != 4:
         return ""
     channel_first = shape[1] <= 4 < shape[-1] and min(shape[2:]) >= 8
-    if one and shape[0] == 1:
-        return "; for the image of a batch of one pass " + ("x[0].permute(1, 2, 0)" if channel_first else "x[0]")
+    if one and channel_first:
+        i = "0" if shape[0] == 1 else "i"
+        return (
+            f"; for {'the' if i == '0' else 'one'} image of a channel-first batch pass x[{i}].permute(1, 2, 0) "
+            f"(numpy: np.moveaxis(x[{i}], 0, -1))"
+            + ("" if i == "0" else "; several images go to the functions for sets and videos")
+        )
+    if one and shape[-1] <= 4:
+        lead = "the image of a batch of one" if shape[0] == 1 else "one image of the batch"
+        return f"; for {lead} pass x[{'0' if shape[0] == 1 else 'i'}]"
     if channel_first:
         return (
             "; a channel-first (N, C, H, W) batch (torch's layout) needs x.permute(0, 2, 3, 1) "

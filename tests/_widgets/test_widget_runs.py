@@ -1236,6 +1236,11 @@ def test_watermark_in_several_shapes_and_an_empty_shapes_layer(viewer, open_widg
     run_widget(widget)
     alpha = viewer.layers["wm alpha"].data
     assert alpha[2:11, 2:13].any() and not alpha[18:29, 18:29].any()
+    # a shape off the image among them (or a stray click) is passed over, not the whole box refused
+    boxes.add_rectangles(np.array([[40, 40], [40, 50], [50, 50], [50, 40]]))
+    boxes.selected_data = set()
+    run_widget(widget)
+    assert not errors and viewer.layers["wm alpha"].data[18:29, 18:29].any()
     # several images and an empty Shapes layer: no box
     w = samples.watermark_set(2, 32)
     for i, im in enumerate(w.data):

@@ -192,8 +192,13 @@ def test_batches_in_torch_layout_get_the_fix():
         dd.segment(torch.rand(1, 3, 24, 24), iterations=1)
     with pytest.raises(ValueError, match=r"4D shape \(1, 24, 24, 3\); .* pass x\[0\]$"):
         dd.segment(np.zeros((1, 24, 24, 3)), iterations=1)
-    with pytest.raises(ValueError, match=r"got 4D shape \(2, 24, 24, 3\)$"):  # nothing to suggest
+    with pytest.raises(ValueError, match=r"\(2, 24, 24, 3\); for one image of the batch pass x\[i\]$"):
         dd.segment(np.zeros((2, 24, 24, 3)), iterations=1)
+    one = r"x\[i\]\.permute\(1, 2, 0\) \(numpy: np\.moveaxis\(x\[i\], 0, -1\)\); several"
+    with pytest.raises(ValueError, match=one):
+        dd.segment(torch.rand(2, 3, 24, 24), iterations=1)  # (a permute of the batch is refused again)
+    with pytest.raises(ValueError, match=r"got 4D shape \(1, 24, 24, 31\)$"):  # x[0] would be refused too
+        dd.segment(np.zeros((1, 24, 24, 31)), iterations=1)
 
 
 def test_estimate_alphas_reads_a_tensor_as_separate_layers_does():

@@ -677,6 +677,8 @@ def test_a_lazy_stack_is_checked_before_it_is_loaded():
         dd.segment_video(ok, reassign=2.0, iterations=1)
     with pytest.raises(ValueError):
         dd.separate_video_layers(ok, device="gpu", iterations=1)
+    with pytest.raises((TypeError, ValueError), match="iterations"):
+        dd.segment_video(ok, iterations=-5)
     assert not loads
     rng = np.random.default_rng(0)
     frames = da.from_array(rng.random((3, 32, 32)).astype(np.float32), chunks=(1, 32, 32))
@@ -710,8 +712,9 @@ def test_per_frame_rectangles_of_a_4d_shapes_layer_and_mixed_shapes():
 
     r = dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20, z=2), rect(3, 8, 8, 28, 28, z=2)], iterations=1)
     assert r.params["box"] == {0: [4, 4, 21, 21], 3: [8, 8, 29, 29]}
-    with pytest.raises(ValueError, match=r"differ in 2 leading axes"):
-        dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20, z=1), rect(3, 8, 8, 28, 28, z=2)], iterations=1)
+    for t in (3, 0):  # (on one t and two z: the frames may be x[t], not x[:, z]: not guessed)
+        with pytest.raises(ValueError, match=r"differ in another axis than the first"):
+            dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20, z=1), rect(t, 8, 8, 28, 28, z=2)], iterations=1)
     polygon = np.array([[2, 5, 5], [2, 5, 20], [2, 20, 12]], float)
     with pytest.raises(ValueError, match=r"shapes on frames \[0, 2\], not all of them rectangles.*boolean"):
         dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20), polygon], iterations=1)
@@ -719,22 +722,32 @@ def test_per_frame_rectangles_of_a_4d_shapes_layer_and_mixed_shapes():
 
 def test_a_few_far_brighter_values_are_warned_about():
     """One hot pixel in a uint16 time-lapse squeezed every frame into 4 % of the value range (segmentation IoU
-    0.998 -> 0.912) without a word; a bright object, or values spread over the range, is not warned about."""
+    0.998 -> 0.912) without a word; a small bright object (its pixels touch), a sparse binary image or values
+    spread over the range are not warned about."""
     import warnings
 
     from napari_doubledip._validation import as_frames, as_image
 
+    rng = np.random.default_rng(0)
     frames = (moving_object_video(32, 10, rgb=False).data * 4000 + 100).astype(np.uint16)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         as_frames(frames)
         as_image(frames[0])
-        spot = np.zeros((64, 64), np.float32)
-        spot[30:33, 30:33] = 1.0  # a small bright object: 9 pixels of 4096
+        spot = rng.integers(0, 50, (512, 512)).astype(np.uint8)
+        spot[100:103, 100:103] = 255  # a small bright object: 9 of 262144 pixels
         as_image(spot)
+        sparse = np.zeros((512, 512), bool)
+        sparse.flat[rng.choice(sparse.size, 10, replace=False)] = True
+        as_image(sparse)
     hot = frames.copy()
     hot[4, 0, 0] = 65535
-    with pytest.warns(UserWarning, match=r"frames: 1 value\(s\) lie far above the rest .*squeezed into 4 %"):
+    rest = int(np.delete(hot.ravel(), 4 * 32 * 32).max())
+    with pytest.warns(UserWarning, match=r"frames: 1 isolated pixel\(s\) lie far above the rest .*into 4 %"):
         as_frames(hot)
-    with pytest.warns(UserWarning, match=r"clip them first, e\.g\. np\.minimum\(x, np\.percentile\(x, 99\.99\)\)"):
-        as_image(hot[4])
+    with pytest.warns(UserWarning, match=rf"clip them first, e\.g\. np\.minimum\(x, {rest}\)"):
+        as_frames(hot)
+    clipped = np.minimum(hot, rest)  # the advice works
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_frames(clipped)

@@ -737,7 +737,11 @@ class TaskWidget(Container):
                     layer, sources[0], self.viewer, index=frames[0], union=spec_in.union
                 )
                 if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer, frames[0]))) > 1:
-                    which = "all its regions" if spec_in.union else "the selected rectangle, else the last drawn"
+                    which = (
+                        "all its regions (the selected ones, if any are)"
+                        if spec_in.union
+                        else "the selected rectangle, else the last drawn"
+                    )
                     show_warning(
                         f"{spec.title}: {layer.name!r} has shapes on several frames; one box applies to the "
                         f"whole stack: {which}"
@@ -1002,7 +1006,7 @@ class TaskWidget(Container):
                 f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
                 f"on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
-                + (f"; {said}" if self.spec.summary is not None and (said := self.spec.summary(result)) else "")
+                + _summary(self.spec, result)
             )
         except Exception as exc:  # writing layers failed: undo, and say so
             job.outputs.rollback()
@@ -1257,6 +1261,16 @@ def _from_package(filename: Any) -> bool:
 #: last run (napari activates the last layer added), until another layer is made active there; shared by the
 #: widgets (another widget opened next starts at that run's input, :meth:`TaskWidget._starting_layer`).
 _AFTER_RUN: dict[int, tuple[str, int]] = {}
+
+
+def _summary(spec: Any, result: Any) -> str:
+    """``spec.summary`` of a result for the status line (``"; ..."``); nothing if it has none or fails (the
+    layers are written by then: a summary must not undo them)."""
+    try:
+        said = spec.summary(result) if spec.summary is not None else ""
+    except Exception:  # pragma: no cover - a summary of an unexpected result
+        return ""
+    return f"; {said}" if said else ""
 
 
 def _viewer_key(viewer: Any) -> int:

@@ -501,7 +501,14 @@ def read_box(
         )
     selected = [r for r in regions if r[0] in layer.selected_data]
     chosen = (selected or regions) if union else (selected or regions)[-1:]
-    pixels = [_region_pixels(layer, image, pts, kind) for _, pts, _, kind in chosen]
+    pixels, failed = [], None
+    for _, pts, _, kind in chosen:
+        try:
+            pixels.append(_region_pixels(layer, image, pts, kind))
+        except ValueError as exc:  # (a stray click, or a region off the image: the others still count)
+            failed = failed or exc
+    if failed is not None and not pixels:
+        raise failed
     if len(pixels) == 1:
         return pixels[0]
     mask = np.zeros(frame_shape(image), bool)

@@ -400,8 +400,8 @@ def _drawn_on(b: Any) -> int | None:
 def _rectangles_by_frame(box: Any) -> Any:
     """A Shapes layer's ``data`` holding rectangles on several frames (a list of ``(4, D)`` corner arrays, or
     one ``(k, 4, D)`` array; ``D = 3`` for a (T, Y, X) layer, 4 for (T, Z, Y, X) with the rectangles on one Z)
-    as ``{frame: rectangle}``, the frame being the one leading coordinate in which they differ; anything else
-    as it is."""
+    as ``{frame: rectangle}``, the frame being their first coordinate (the only one in which they may differ);
+    anything else as it is."""
     if isinstance(box, dict):
         return box
     try:
@@ -418,16 +418,16 @@ def _rectangles_by_frame(box: Any) -> Any:
     differ = [a for a in range(len(where[0])) if len({w[a] for w in where}) > 1]
     if not differ:
         return box  # (all on one frame: box_mask says what is wrong)
-    if len(differ) > 1:
+    if differ != [0]:  # (on one t and several z: the frames may be x[t] or x[:, z]; which is not known here)
         raise ValueError(
-            f"box holds shapes on slices that differ in {len(differ)} leading axes ({sorted(set(where))[:4]}): "
-            "give one box per frame of the video as {frame: box}"
+            f"box holds shapes on slices {sorted(set(where))[:4]} that differ in another axis than the first "
+            "(the time axis of the layer): give one box per frame of the video as {frame: box}"
         )
     frames = [w[differ[0]] for w in where]
     if any(np.shape(plain_data(b, "box"))[0] != 4 for b in items):
         raise ValueError(
             f"box holds shapes on frames {sorted(set(frames))[:8]}, not all of them rectangles: a box per frame "
-            "is read from rectangles only; give {frame: box}, a polygon or ellipse as a boolean (H, W) mask"
+            "is read from rectangles only; give {frame: box}, a polygon as a boolean (H, W) mask"
         )
     seen: dict[int, Any] = {}
     for f, b in zip(frames, items):
@@ -531,6 +531,7 @@ def segment_video(
     seed = check_seed(seed)
     dev = resolve_device(device)
     check_precision(precision)
+    check_iterations(iterations, 1)  # (its type and sign; the default needs the frame count)
     reassign = seg.check_reassign(reassign, hints, auto_fill)
     auto_fill = seg.check_auto_fill(auto_fill)
     stack, vr = as_frames(frames, "frames")
@@ -825,6 +826,7 @@ def separate_video_layers(
     seed = check_seed(seed)  # (the options that need no frames first, as in segment_video)
     dev = resolve_device(device)
     check_precision(precision)
+    check_iterations(iterations, 1)  # (its type and sign; the default needs the frame count)
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["layers"]
     n = stack.shape[0]
