@@ -14,6 +14,7 @@ from . import samples
 
 __all__ = [
     "texture_composite",
+    "blob_field",
     "two_mixtures",
     "watermarked",
     "watermark_set",
