@@ -2190,15 +2190,26 @@ def test_a_labels_layer_added_during_a_run_must_still_fit_the_image(viewer, open
     assert widget.pickers["image"].value.name == "big" and widget.pickers["scribbles"].value is None
 
 
-def test_automatic_hints_are_disabled_while_they_would_do_nothing(viewer, open_widget):
+def test_automatic_hints_are_disabled_while_they_would_do_nothing(viewer, open_widget, qtbot):
     """With scribbles and 'fill in scribbles' off, the automatic hints choice changes nothing: disabled then."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG)
     automatic = widget.task_options["automatic"]
     assert automatic.enabled  # no scribbles: the automatic hints are the hints
-    widget.pickers["scribbles"].value = viewer.add_labels(np.zeros((32, 32), np.uint8), name="s")
+    scribbles = viewer.add_labels(np.zeros((32, 32), np.uint8), name="s")
+    widget.pickers["scribbles"].value = scribbles
     assert automatic.enabled  # filling in around the scribbles
     widget.task_options["auto_fill"].value = False
-    assert not automatic.enabled
+    # a layer that marks nothing yet (or only other labels) leaves the automatic hints the hints: enabled
+    assert automatic.enabled and widget._prepare().kwargs["hints"] == "auto"
+    scribbles.paint((5, 5), 3)
+    qtbot.wait(50)  # (the check runs once napari has written the stroke)
+    assert automatic.enabled
+    scribbles.paint((5, 5), 1)  # a scribble: they alone are the hints now
+    qtbot.waitUntil(lambda: not automatic.enabled, timeout=2000)
+    scribbles.data = np.zeros((32, 32), np.uint8)  # cleared
+    qtbot.waitUntil(lambda: automatic.enabled, timeout=2000)
+    scribbles.paint((5, 5), 2)
+    qtbot.waitUntil(lambda: not automatic.enabled, timeout=2000)
     widget.pickers["scribbles"].value = None
     assert automatic.enabled

@@ -250,7 +250,7 @@ class TaskWidget(Container):
             if option.needs:
                 self.pickers[option.needs].changed.connect(self._update_needs)
             if option.unused_when:
-                self.pickers[option.unused_when[0]].changed.connect(self._update_needs)
+                self.pickers[option.unused_when[0]].changed.connect(self._watch_marks)
                 self.task_options[option.unused_when[1]].changed.connect(self._update_needs)
         if not _function_available(spec.image_mode.function):
             self.run_button.enabled = False
@@ -907,6 +907,41 @@ class TaskWidget(Container):
                     self._on_inserted(layer, queued=True)
             self._update_needs()
 
+    def _watch_marks(self, _value: Any = None) -> None:
+        """Follow the painting of the layers that ``Option.unused_when`` looks at (a scribbles layer that marks
+        nothing yet does not make an option unused), then update the options."""
+        watched = getattr(self, "_watched", None)
+        if watched is None:
+            watched = self._watched = {}
+        for option in self.spec.options:
+            if not option.unused_when:
+                continue
+            layer, old = self.pickers[option.unused_when[0]].value, watched.get(option.name)
+            if old is not None and not same_layer(old, layer):
+                for name in ("paint", "data"):
+                    try:
+                        getattr(old.events, name).disconnect(self._marks_changed)
+                    except (AttributeError, RuntimeError, TypeError, ValueError):
+                        pass
+            if layer is not None and (old is None or not same_layer(old, layer)):
+                for name in ("paint", "data"):
+                    if hasattr(layer.events, name):
+                        getattr(layer.events, name).connect(self._marks_changed)
+            watched[option.name] = layer
+        self._update_needs()
+
+    def _marks_changed(self, _event: Any = None) -> None:
+        # (napari emits a stroke's paint event before it writes the stroke into the data: look after it)
+        from qtpy.QtCore import QTimer
+
+        def later() -> None:
+            try:
+                self._update_needs()
+            except RuntimeError:  # pragma: no cover - the widget was closed meanwhile
+                pass
+
+        QTimer.singleShot(0, later)
+
     def _update_needs(self, _value: Any = None) -> None:
         """Enable the options that are about an optional input (``Option.needs``) only while it is chosen, and
         those that would do nothing (``Option.unused_when``) only while they would act."""
@@ -917,7 +952,8 @@ class TaskWidget(Container):
                 self.task_options[option.name].enabled = self.pickers[option.needs].value is not None
             if option.unused_when:
                 given, switch = option.unused_when
-                unused = self.pickers[given].value is not None and not self.task_options[switch].value
+                layer = self.pickers[given].value
+                unused = layer is not None and _marks(layer) and not self.task_options[switch].value
                 self.task_options[option.name].enabled = not unused
 
     # --- worker signals (main thread) ---------------------------------------------------------------------------
@@ -1261,6 +1297,15 @@ def _from_package(filename: Any) -> bool:
 #: last run (napari activates the last layer added), until another layer is made active there; shared by the
 #: widgets (another widget opened next starts at that run's input, :meth:`TaskWidget._starting_layer`).
 _AFTER_RUN: dict[int, tuple[str, int]] = {}
+
+
+def _marks(layer: Any) -> bool:
+    """Whether a Labels layer holds any 1 or 2 (a scribble); assumed so for lazy or very large data (not read
+    on every stroke)."""
+    data = layer.data
+    if not isinstance(data, np.ndarray) or data.size > 2**24:
+        return True
+    return bool(np.isin(data, (1, 2)).any())
 
 
 def _summary(spec: Any, result: Any) -> str:

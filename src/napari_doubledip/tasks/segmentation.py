@@ -506,13 +506,38 @@ def reassign_by_layers(
     """``soft`` masks ``(N, H, W)`` with each pixel given to the layer (``fg``, ``bg``: ``(N, C, H, W)`` like
     ``image``) that explains its 3 x 3 neighbourhood better by more than ``margin`` (see
     the comment above); 1 / 0 there, ``soft`` elsewhere. The user's scribbles
-    (``scribbles``: uint8 labels ``(N, H, W)``, 1 = foreground, 2 = background) win over both."""
+    (``scribbles``: uint8 labels ``(N, H, W)``, 1 = foreground, 2 = background) win over both, and a foreground
+    part that a background scribble touches keeps ``soft`` where ``soft`` says background for most of it: a 2
+    painted on a false object removes the object (the foreground layer explains a bright blob well, so only the
+    scribbled pixels went), while an object a background stroke runs beside, which the mask keeps, stays."""
     d = (image - bg).abs().mean(1, keepdim=True) - (image - fg).abs().mean(1, keepdim=True)  # > 0: fg better
     d = F.avg_pool2d(F.pad(d, (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
     out = torch.where(d.abs() > margin, (d > 0).to(soft.dtype), soft)
     if scribbles is not None:
+        if bool((scribbles == 2).any()):
+            out = _unless_rejected(out, soft, scribbles == 2)
         out = torch.where(scribbles == 1, 1.0, torch.where(scribbles == 2, 0.0, out)).to(soft.dtype)
     return out
+
+
+def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
+    """``out`` with ``soft`` back in each connected foreground part of ``out`` that touches ``rejected`` (bool
+    ``(N, H, W)``) and that ``soft`` holds background for the most part."""
+    from scipy import ndimage  # (scikit-image's dependency)
+
+    fg = (out > 0.5).cpu().numpy()
+    near = ndimage.binary_dilation(rejected.cpu().numpy(), structure=np.ones((1, 3, 3), bool))
+    mean_soft = soft.float().cpu().numpy()
+    back = np.zeros(fg.shape, bool)
+    for i in range(fg.shape[0]):
+        parts, _count = ndimage.label(fg[i], structure=np.ones((3, 3), bool))
+        for p in np.unique(parts[near[i] & fg[i]]):
+            part = parts == p
+            if mean_soft[i][part].mean() < 0.5:
+                back[i] |= part
+    if not back.any():
+        return out
+    return torch.where(torch.from_numpy(back).to(out.device), soft, out)
 
 
 def finish_masks(soft: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
