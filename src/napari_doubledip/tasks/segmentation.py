@@ -521,17 +521,27 @@ def reassign_by_layers(
 
 
 def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
-    """``out`` with ``soft`` back in each connected foreground part of ``out`` that touches ``rejected`` (bool
-    ``(N, H, W)``) and that ``soft`` holds background for the most part."""
+    """``out`` with ``soft`` back in each connected foreground part of ``out`` that a background scribble
+    (``rejected``, bool ``(N, H, W)``) was painted on, and that ``soft`` holds background for the most part. A
+    scribble counts where most of its own pixels lie on that foreground (a click or stroke on an object; not
+    background hints along objects, such as held intensity hints or a fed-back mask's background core)."""
     from scipy import ndimage  # (scikit-image's dependency)
 
     fg = (out > 0.5).cpu().numpy()
-    near = ndimage.binary_dilation(rejected.cpu().numpy(), structure=np.ones((1, 3, 3), bool))
+    strokes = rejected.cpu().numpy()
     mean_soft = soft.float().cpu().numpy()
+    eight = np.ones((3, 3), bool)
     back = np.zeros(fg.shape, bool)
     for i in range(fg.shape[0]):
-        parts, _count = ndimage.label(fg[i], structure=np.ones((3, 3), bool))
-        for p in np.unique(parts[near[i] & fg[i]]):
+        marks, count = ndimage.label(strokes[i], structure=eight)
+        if not count:
+            continue
+        on_fg = ndimage.mean(fg[i], marks, index=np.arange(1, count + 1))
+        painted_on = np.isin(marks, 1 + np.flatnonzero(np.asarray(on_fg) >= 0.5))
+        if not painted_on.any():
+            continue
+        parts, _count = ndimage.label(fg[i], structure=eight)
+        for p in np.unique(parts[ndimage.binary_dilation(painted_on, structure=eight) & fg[i]]):
             part = parts == p
             if mean_soft[i][part].mean() < 0.5:
                 back[i] |= part
