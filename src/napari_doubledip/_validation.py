@@ -147,10 +147,14 @@ def plain_data(x: object, name: str, warn_mask: bool = True) -> object:
     x = loaded(host_array(x))
     if warn_mask and _masked(x):
         warn(
-            f"the mask of {name} (a masked array) is ignored: masked pixels count with the values under them; "
-            "fill them first (x.filled(value)) if those are not meaningful"
+            f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}"
         )
     return x
+
+
+_MASK_ADVICE = (
+    "masked pixels count with the values under them; fill them first (x.filled(value)) if those are not meaningful"
+)
 
 
 def _masked(x: object) -> bool:
@@ -189,8 +193,7 @@ def _stack_sequence(items: Sequence[object], name: str, one_sequence: bool = Fal
     if masked := [i for i, x in enumerate(items) if _masked(x)]:  # (once for all: a video has many frames)
         more = f" and {len(masked) - 5} more" if len(masked) > 5 else ""
         warn(
-            f"the masks of {name} {masked[:5]}{more} (masked arrays) are ignored: masked pixels count with the "
-            "values under them; fill them first (x.filled(value)) if those are not meaningful"
+            f"the masks of {name} {masked[:5]}{more} (masked arrays) are ignored: {_MASK_ADVICE}"
         )
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:

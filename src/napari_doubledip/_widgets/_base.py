@@ -219,6 +219,8 @@ class TaskWidget(Container):
         self._fallen: list[Any] | None = None
         #: layers added during a run that may become an input once it ends (see _on_inserted)
         self._added_during_run: list[Any] = []
+        #: The layer each ``Option.unused_when`` option's picker holds, whose painting is followed.
+        self._watched: dict[str, Any] = {}
         self.frames = ComboBox(
             name="frames", label="frames", choices=[CURRENT_FRAME, *stack_modes],
             tooltip="For a stack layer (T, Y, X[, RGB]): the frame under the slider, or the whole stack.",
@@ -910,9 +912,7 @@ class TaskWidget(Container):
     def _watch_marks(self, _value: Any = None) -> None:
         """Follow the painting of the layers that ``Option.unused_when`` looks at (a scribbles layer that marks
         nothing yet does not make an option unused), then update the options."""
-        watched = getattr(self, "_watched", None)
-        if watched is None:
-            watched = self._watched = {}
+        watched = self._watched
         for option in self.spec.options:
             if not option.unused_when:
                 continue

@@ -96,6 +96,11 @@ def _auto_hints(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return tuple(resize(m[None, None].float(), ws)[0, 0] > 0.5 for m in (fg, bg))
 
 
+#: Side (px at the hints' size) below which a box's crop gets no automatic hints: nothing to estimate saliency
+#: from.
+MIN_HINT_CROP = 8
+
+
 def box_crop(inside: torch.Tensor) -> tuple[int, int, int, int]:
     """``(y0, y1, x0, x1)`` of the crop the automatic hints of a box (bool ``(h, w)``) are computed on: its
     bounding box widened by BOX_CROP_MARGIN (at least 2 px a side), within the image."""
@@ -116,7 +121,7 @@ def _box_hints(
         return _auto_hints(image)
     y0, y1, x0, x1 = box_crop(inside)
     fg, bg = torch.zeros_like(inside), torch.zeros_like(inside)
-    if min(y1 - y0, x1 - x0) >= 8:  # (a box of a few pixels gets none: nothing to estimate saliency from)
+    if min(y1 - y0, x1 - x0) >= MIN_HINT_CROP:
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
     elif warn_small:
         warn(

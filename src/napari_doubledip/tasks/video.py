@@ -302,7 +302,7 @@ def _auto_video_hints(
             inside = seg.shrink_mask(boxes[i], tuple(small.shape[-2:]))
             fg[i], bg[i] = seg._box_hints(small[i], inside, warn_small=False)
             y0, y1, x0, x1 = seg.box_crop(inside)
-            if min(y1 - y0, x1 - x0) < 8:
+            if min(y1 - y0, x1 - x0) < seg.MIN_HINT_CROP:
                 tiny.append(i)
         else:
             fg[i], bg[i] = saliency_hints(small[i])
