@@ -226,6 +226,28 @@ def test_inputs_whose_values_the_results_cannot_keep_warn():
     assert "below what the float32 results resolve" in messages[3] and "rescale it first" in messages[3]
 
 
+def test_values_at_the_float32_maximum_and_hot_pixels_in_small_images():
+    """np.spacing is inf at float32's maximum: no overflow warnings and no false 'cannot resolve' advice; and in
+    an image under ~1000 values the 99.9th percentile must not be the hot pixel itself."""
+    import warnings
+
+    from napari_doubledip._validation import as_image
+
+    img = np.random.default_rng(0).random((24, 24))
+    top = np.finfo(np.float32).max
+    hot, wide = img.copy(), img * 2 - 1
+    hot[5, 5] = 1000.0
+    wide[0, 0], wide[0, 1] = top, -top
+    at_max = img.astype(np.float32)
+    at_max[5, 5] = top
+    for x, expected in [(hot, ["1 isolated pixel(s)"]), (wide, []), (at_max, ["1 isolated pixel(s)"])]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            as_image(x)
+        messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+        assert len(messages) == len(expected) and all(e in m for e, m in zip(expected, messages)), messages
+
+
 def test_label_hints_reach_torch_as_a_writable_array():
     """A read-only array (a broadcast view) makes torch.from_numpy warn about undefined behaviour; the widget
     showed that warning as a notification on the first run with scribbles."""

@@ -227,8 +227,8 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(
             f"{name} contains NaN or infinite values ({bad} of {arr.size}; e.g. the empty margin of a registered "
-            "or stitched image): crop them away, or replace them first, e.g. np.nan_to_num(data, nan=data["
-            "np.isfinite(data)].min())"
+            "or stitched image): crop them away, or replace them first, e.g. f = data[np.isfinite(data)]; "
+            "data = np.nan_to_num(data, nan=f.min(), posinf=f.max(), neginf=f.min())"
         )
     lo, hi = float(arr.min()), float(arr.max())
     if not gray and arr.shape[-1] == 4 and hi > lo:
@@ -257,10 +257,10 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             f"decomposes worse; if they are noise, clip them first, e.g. np.minimum(x, {rest:g})"
         )
     top = max(abs(lo), abs(hi))
-    if hi > lo and top > 0 and (hi - lo) / float(np.spacing(np.float32(top))) < 256:
-        levels = max(1, int((hi - lo) / float(np.spacing(np.float32(top)))))
+    if hi > lo and top > 0 and (hi - lo) / _float32_step(top) < 256:
+        levels = max(1, int((hi - lo) / _float32_step(top)))
         plural = "s" if levels > 1 else ""
-        if (hi - lo) / float(np.spacing(np.float32(hi - lo))) < 256:  # tiny values: no offset to subtract
+        if (hi - lo) / _float32_step(hi - lo) < 256:  # tiny values: no offset to subtract
             warn(
                 f"{name} varies by {hi - lo:.3g}, below what the float32 results resolve (about {levels} "
                 f"distinct value{plural}); rescale it first (e.g. x / x.max())"
@@ -272,6 +272,16 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
                 "(e.g. x - x.min())"
             )
     return ValueRange(lo, hi, gray, integer=arr.dtype.kind in "iub")
+
+
+def _float32_step(value: float) -> float:
+    """Distance between adjacent float32 values at ``value`` (> 0), finite up to float32's maximum and beyond.
+
+    ``np.spacing`` is inf at the largest float32 (its next value is inf), and a range wider than that maximum
+    overflows the cast; the top binade's step is twice that of the one below it.
+    """
+    half = _FLOAT32_MAX / 2
+    return float(np.spacing(np.float32(min(value, half)))) * (2.0 if value > half else 1.0)
 
 
 #: Values far above the rest (above the middle of the range while 99.9 % lie in its lowest quarter) are warned
@@ -290,7 +300,9 @@ def _bright_outliers(arr: np.ndarray, lo: float, hi: float) -> tuple[int, float,
     while sample.size > 2_000_000:  # whole pixels (all channels), strided along the longest pixel axis
         a = int(np.argmax(sample.shape[:-1]))
         sample = sample[(slice(None),) * a + (slice(None, None, 2),)]
-    bulk = float(np.percentile(sample, 99.9))
+    # 'lower': a value of the data, so that in a small image (under ~1000 values) the 99.9th percentile is
+    # not partly the hot pixel itself
+    bulk = float(np.percentile(sample, 99.9, method="lower"))
     if bulk - lo >= 0.25 * (hi - lo):
         return None
     thr = lo + 0.5 * (hi - lo)

@@ -117,6 +117,37 @@ def test_whole_stack_segmentation_takes_a_box_per_frame(viewer, open_widget):
     assert widget._prepare().kwargs["box"] == (30, 30, 41, 41)
 
 
+def test_segmentation_boxes_around_several_objects_are_their_union(viewer, open_widget):
+    """Two rectangles around two cells: both bound the object (only the last one did, and the other cell was
+    background without a word); on a stack, frame by frame."""
+    img = viewer.add_image(np.zeros((48, 48), np.float32), name="cells")
+    two = [
+        np.array([[2, 2], [2, 15], [15, 15], [15, 2]], float),
+        np.array([[30, 30], [30, 45], [45, 45], [45, 30]], float),
+    ]
+    boxes = viewer.add_shapes(two, shape_type="rectangle", name="boxes")
+    viewer.layers.selection.active = img
+    widget = open_widget("Segmentation (Double-DIP)")
+    widget.pickers["box"].value = boxes
+    box = widget._prepare().kwargs["box"]
+    expected = np.zeros((48, 48), bool)
+    expected[2:16, 2:16] = expected[30:46, 30:46] = True
+    np.testing.assert_array_equal(box, expected)
+    boxes.selected_data = {1}  # a selection narrows it down, as for the watermark's box
+    assert widget._prepare().kwargs["box"] == (30, 30, 46, 46)
+    stack = viewer.add_image(np.zeros((3, 48, 48), np.float32), name="mov")
+    per = viewer.add_shapes(ndim=3, name="per frame")
+    per.add_rectangles(np.array([[0, *p] for p in two[0]]))
+    per.add_rectangles(np.array([[0, *p] for p in two[1]]))
+    per.add_rectangles(np.array([[2, 20, 20], [2, 20, 30], [2, 30, 30], [2, 30, 20]], float))
+    widget.pickers["image"].value = stack
+    widget.pickers["box"].value = per
+    widget.frames.value = "whole stack (video)"
+    frame_boxes = widget._prepare().kwargs["box"]
+    np.testing.assert_array_equal(frame_boxes[0], expected)
+    assert frame_boxes[2] == (20, 20, 31, 31)
+
+
 def _rect(lead, y0, x0, y1, x1):
     lead = list(lead)
     return np.array([lead + [y0, x0], lead + [y0, x1], lead + [y1, x1], lead + [y1, x0]], float)

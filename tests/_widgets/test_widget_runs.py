@@ -236,6 +236,13 @@ def test_an_outputs_contrast_slider_reaches_its_values(viewer):
     outputs.write("src clean", "clean", values * 2, kind="image", source=src, metadata={})  # a re-run
     assert out.contrast_limits_range[1] >= 8000
     np.testing.assert_allclose(out.contrast_limits, src.contrast_limits)
+    # an RGB output too (a dehazed colour image reaches beyond its input's range: 2 % of the pixels could not
+    # be shown)
+    rgb = viewer.add_image(np.linspace(0.08, 0.97, 16 * 16 * 3).reshape(16, 16, 3), name="rgb", rgb=True)
+    colour = outputs.write("rgb clean", "clean", np.linspace(0, 1.1, 16 * 16 * 3, dtype=np.float32).reshape(
+        16, 16, 3), kind="image", source=rgb, metadata={})
+    assert colour.rgb and colour.contrast_limits_range[0] <= 0 and colour.contrast_limits_range[1] >= 1.1
+    np.testing.assert_allclose(colour.contrast_limits, rgb.contrast_limits)
 
 
 def test_stack_current_frame(viewer, open_widget, run_widget):
@@ -792,6 +799,14 @@ def test_scribbles_on_another_frame_are_pointed_out(viewer, open_widget, run_wid
     run_widget(widget)
     assert not any("marks nothing" in m for m in warnings_shown[before:])
     assert viewer.layers["t mask"].metadata["params"]["hints"] == "user"
+    # a 2D image has no 'whole stack' to choose: the layer's own extra axis is what the slider must move along
+    viewer.dims.set_point(0, 0)
+    widget.pickers["image"].value = viewer.add_image(stack[0], name="flat")
+    before = len(warnings_shown)
+    assert widget.run(start=False) is not None
+    said = [m for m in warnings_shown[before:] if "marks nothing" in m]
+    assert said and "move the slider" in said[0] and "whole stack" not in said[0], warnings_shown[before:]
+    widget._on_finished()
 
 
 def test_removed_input_does_not_silently_become_a_result(viewer, open_widget, run_widget, errors):

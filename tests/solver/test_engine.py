@@ -178,6 +178,42 @@ def test_minibatch_and_scalar_dips_shapes():
     assert sol.outputs["a"].shape == (n, 1, 1, 1)
 
 
+def test_evaluation_forwards_full_batches_only(monkeypatch):
+    """BatchNorm uses the batch's statistics: a short last chunk would give its frames unfitted outputs."""
+    from napari_doubledip.solver import engine
+
+    n, batch = 5, 2
+    target = torch.rand(n, 1, 16, 16)
+    task = Task(
+        name="chunks",
+        dips={"per": DIP(1, SMALL, instances=n, walk=0.01), "shared": DIP(1, SMALL)},
+        target=target,
+        compose=lambda s: 0.5 * (s.out["per"] + s.out["shared"]),
+        terms=[Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target))],
+        iterations=3,
+        batch=batch,
+        check_every=100,
+        augment=False,  # the final evaluation is then one pass at the identity transform
+    )
+    sizes, last = [], {}
+    forward = engine._forward
+
+    def recording(groups, index, k, std, gen):
+        out = forward(groups, index, k, std, gen)
+        if std == 0.0:  # evaluation passes
+            sizes.append(len(index))
+            last.update(index=index.tolist(), per=out["per"].clone())
+        return out
+
+    monkeypatch.setattr(engine, "_forward", recording)
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert sizes and set(sizes) == {batch}
+    # the last frame comes from the final batch (frames 3 and 4), each frame exactly once
+    assert last["index"] == [3, 4]
+    assert sol.outputs["per"].shape == (n, 1, 16, 16)
+    assert torch.equal(sol.outputs["per"][4], last["per"][1])
+
+
 def test_schedules():
     w = window(2.0, 0.2, 0.5)
     assert (w(0.1), w(0.2), w(0.49), w(0.5)) == (0.0, 2.0, 2.0, 0.0)
@@ -276,3 +312,11 @@ def test_restart_settings_are_checked():
             drain(optimise(_fit_task(20, **kw), device=cpu))
     with pytest.raises(ValueError, match="no term named 'nope'"):
         drain(optimise(_fit_task(20, restarts=2, restart_until=0.5, restart_select="nope"), device=cpu))
+
+
+def test_restarts_whose_scores_are_all_nan_go_on_with_a_candidate():
+    """A selection term that is NaN for every candidate (diverged runs) left no candidate to go on with."""
+    task = _fit_task(20, restarts=2, restart_until=0.5, restart_select="odd")
+    task.terms.append(Term("odd", lambda s: s.pred.new_tensor(float("nan")), weight=0.0))
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert sol.iterations == 20 and sol.outputs["y"].shape == (1, 1, 24, 24)

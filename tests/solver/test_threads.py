@@ -127,6 +127,18 @@ def test_run_abandoned_in_a_worker_thread_leaves_no_changed_setting():
     assert sol.threads == 2 and set(seen) == {2}
 
 
+def test_the_count_chosen_at_the_start_holds_for_the_whole_run():
+    """Resumed from a thread with another setting, a run kept changing its count (and so its numbers), while
+    ``threads`` reported the first one."""
+    seen = []
+    gen = optimise(_task(seen, iterations=6, size=512), device=torch.device("cpu"), report_every=2)
+    next(gen)
+    torch.set_num_threads(1)  # e.g. resumed from a GUI worker thread set up differently
+    sol = drain(gen)
+    assert torch.get_num_threads() == 1  # the resuming thread's own setting is back
+    assert sol.threads == 2 and set(seen) == {2}
+
+
 def test_throw_is_delivered_to_the_inner_generator():
     gen = optimise(_task([]), device=torch.device("cpu"))
     next(gen)

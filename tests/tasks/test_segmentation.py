@@ -166,7 +166,10 @@ def test_working_size_and_full_resolution_output():
         (np.zeros((10, 10, 10, 3)), "2D"),
         (np.zeros((16, 16, 7)), "C <= 4"),
         (np.full((16, 16), np.nan), "NaN"),
-        (np.where(np.eye(16) > 0, np.inf, 0.5), r"NaN or infinite values \(16 of 256.*np.nan_to_num"),
+        (
+            np.where(np.eye(16) > 0, np.inf, 0.5),  # the advice maps +inf to the largest finite value too
+            r"NaN or infinite values \(16 of 256.*np.nan_to_num\(data, nan=f.min\(\), posinf=f.max\(\)",
+        ),
         (np.array([["a"] * 16] * 16), "numeric"),
         (np.ones((16, 16), "m8[s]"), "numeric dtype, got timedelta64"),  # (np.integer in numpy's hierarchy)
         (np.full((16, 16), 1e40), "float32 range"),  # the results (float32) could not hold it: inf / NaN

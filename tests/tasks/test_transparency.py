@@ -215,6 +215,12 @@ def test_estimate_alphas_reads_a_tensor_as_separate_layers_does():
     np.testing.assert_allclose(
         estimate_alphas(torch.from_numpy(grey)).numpy(), estimate_alphas(grey).numpy(), atol=1e-6
     )
+    # channels-first tensors, offset or scaled, with a gradient: normalised like the arrays, result detached
+    first = torch.from_numpy(s.data).permute(0, 3, 1, 2)
+    for t in (first + 1000, first * 1000, (first * 1.0).requires_grad_()):
+        est = estimate_alphas(t)
+        assert est is not None and not est.requires_grad
+        np.testing.assert_allclose(est.numpy(), expected, atol=1e-6)
 
 
 def test_a_spectral_cube_and_a_channel_first_tensor_are_pointed_out():

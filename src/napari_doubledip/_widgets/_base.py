@@ -708,7 +708,14 @@ class TaskWidget(Container):
                         converted = True
                 if not mode.stack and not converted:
                     elsewhere = _marked_elsewhere(layer, extra[spec_in.name])
-                    if elsewhere:
+                    if elsewhere and frames[0] is None:  # a 2D image: the layer has axes the image lacks
+                        show_warning(
+                            f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on its "
+                            f"plane at the slider; it has more axes than image {sources[0].name!r} and marks on "
+                            f"its {elsewhere}: move the slider to one of those (or paint on a Labels layer made "
+                            "from the image: Layers > New Labels)"
+                        )
+                    elif elsewhere:
                         show_warning(
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
                             f"frame run ({_frame_label(frames[0])}); it has marks on {elsewhere}: they hint their "
@@ -731,7 +738,7 @@ class TaskWidget(Container):
             elif spec_in.kind == "shapes":
                 per_frame = None
                 if mode.stack and spec_in.per_frame:
-                    per_frame = read_frame_boxes(layer, sources[0], self.viewer, frames[0])
+                    per_frame = read_frame_boxes(layer, sources[0], self.viewer, frames[0], union=spec_in.union)
                 if per_frame is not None:
                     extra[spec_in.name] = per_frame
                     continue

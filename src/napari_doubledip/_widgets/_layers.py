@@ -446,10 +446,11 @@ def rectangle_frames(
 
 
 def read_frame_boxes(
-    layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None
+    layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None, union: bool = False
 ) -> dict[int, tuple[int, int, int, int] | np.ndarray] | None:
     """Per-frame boxes of a whole-stack read (``index`` from :func:`read_image`): ``{sequence frame: box}`` when
-    the Shapes layer has regions on two or more frames of the sequence, else ``None`` (one box for all)."""
+    the Shapes layer has regions on two or more frames of the sequence, else ``None`` (one box for all).
+    ``union`` as for :func:`read_box`, frame by frame."""
     lead = stack_axes(image)
     if not lead:
         return None
@@ -461,7 +462,7 @@ def read_frame_boxes(
     boxes = {}
     for t in on:
         base[axis] = t
-        boxes[t] = read_box(layer, image, viewer, index=tuple(base))
+        boxes[t] = read_box(layer, image, viewer, index=tuple(base), union=union)
     return boxes
 
 
@@ -1021,7 +1022,7 @@ def _as_labels(data: np.ndarray) -> np.ndarray:
 def _widen_range(layer: Any, data: np.ndarray, source: Any) -> None:
     """Let the contrast slider reach the input's range and the output's values (napari would limit it to the
     contrast limits given at creation, which are the input's current ones)."""
-    if getattr(layer, "rgb", False) or data.size == 0:
+    if data.size == 0:
         return
     finite = data[np.isfinite(data)] if np.issubdtype(data.dtype, np.floating) else data
     if finite.size == 0:

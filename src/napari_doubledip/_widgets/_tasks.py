@@ -133,9 +133,10 @@ SEGMENTATION = TaskSpec(
         ),
         LayerInput(
             "box", "shapes", "box", optional=True, per_frame=True, preselect=True, preselect_at_open=False,
-            empty_is_none=True,
+            empty_is_none=True, union=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the object (outside = "
-            "background). Whole stack: shapes drawn on several frames each bound their own frame.",
+            "background); several shapes: the object is looked for in all of them (the selected ones, if any "
+            "are). Whole stack: shapes drawn on several frames each bound their own frame.",
         ),
     ),
     options=(

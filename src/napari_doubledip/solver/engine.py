@@ -225,7 +225,8 @@ PREVIEWS: contextvars.ContextVar[bool] = contextvars.ContextVar("napari_doubledi
 
 @dataclass
 class Solution:
-    """Outcome of :func:`optimise`: outputs of the best snapshot, per DIP, at working size ``(I, C, h, w)``.
+    """Outcome of :func:`optimise`: outputs of the best snapshot, per DIP, ``(I, C, h, w)`` at the DIP's own
+    size (the working size unless the DIP sets ``size``; a ``scalar`` DIP's is ``(I, C, 1, 1)``).
 
     ``threads`` is the CPU thread count the run used (``None`` on a GPU); ``precision`` the compute dtype of the
     networks (``"float32"`` or ``"bfloat16"``).
@@ -440,11 +441,19 @@ def _evaluate(task: Task, groups: list[_Group], tta: bool, gen) -> dict[str, tor
     for k in ks:
         parts: dict[str, list[torch.Tensor]] = {}
         for start in range(0, n, chunk):
-            index = torch.arange(start, min(n, start + chunk), device=task.target.device)
+            # Every chunk holds exactly ``chunk`` instances (the last one overlaps its predecessor): the
+            # networks normalise with the statistics of the batch, and training only ever saw full batches;
+            # a short last chunk gave its frames outputs no step had fitted (a lone 9th frame: mask IoU 0.90
+            # against 0.95-0.96 inside any batch of 4).
+            lo = min(start, n - chunk)
+            index = torch.arange(lo, lo + chunk, device=task.target.device)
             out = _forward(groups, index if chunk < n else None, k, 0.0, gen)
             for name, o in out.items():
-                if task.dips[name].instances == 1 and start > 0:
-                    continue
+                if task.dips[name].instances == 1:
+                    if start > 0:
+                        continue
+                else:
+                    o = o[start - lo:]
                 parts.setdefault(name, []).append(o if task.dips[name].scalar else dihedral_inverse(o, k))
         for name, p in parts.items():
             o = torch.cat(p, dim=0)
@@ -491,7 +500,7 @@ def optimise(
     # CPU: the thread count follows the work of one step (solver/threads.py), applied between reports only.
     work = step_work(task)
     threads = threads_for(work, torch.get_num_threads()) if device.type == "cpu" else None
-    solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, work)
+    solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, threads or 1)
     solution.threads = threads
     return solution
 
@@ -684,7 +693,8 @@ def _loop(
                 break
             outputs = _evaluate(task, cand.groups, tta=False, gen=cand.gen)
             score = _term_value(task, outputs, task.restart_select or task.track)
-            if score < best_score:
+            score = math.inf if math.isnan(score) else score  # (a diverged candidate ranks last)
+            if score < best_score or run is None:
                 best_score, run = score, cand
             del cand, outputs  # a candidate not kept is freed now
         start, offset = explore + 1, (candidates - 1) * explore

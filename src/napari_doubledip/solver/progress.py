@@ -18,7 +18,8 @@ class Progress:
     loss
         Weighted total loss at the last report point.
     losses
-        Each term's unweighted value at the last report point.
+        Each term's unweighted value at the last report point (terms at weight 0 there are left out, except the
+        tracked one).
     preview
         User-facing arrays of the current result (only at check points, else ``None``; for large images some
         tasks make them at a reduced size, e.g. dehazing at about 1 megapixel).

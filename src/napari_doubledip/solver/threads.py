@@ -20,9 +20,10 @@ The choice deliberately ignores the machine's load and the OpenMP wait policy in
 run depends on the thread count (reductions are split differently), so it must depend only on the task, the
 machine and the settings above: same input, same seed, same settings, same numbers.
 
-The count is applied around each stretch of work between two progress reports, in the thread that resumes the
-run, and the caller's count is back in place at every report: a run abandoned mid-way (a cancelled GUI worker
-that never closes its generator) leaves no changed setting behind (at most three ``torch.set_num_threads``
+The count is chosen once, at the start of a run (from the starting thread's setting), and applied around each
+stretch of work between two progress reports, in the thread that resumes the run, and the caller's count is
+back in place at every report: a run abandoned mid-way (a cancelled GUI worker that never closes its
+generator) leaves no changed setting behind (at most three ``torch.set_num_threads``
 calls per report, one of them in a short-lived helper thread). torch also keeps a process-wide count that each
 thread copies at its first parallel operation; :func:`_call_with` puts it back at once from a helper thread, so
 a thread that starts torch work while a run computes (another run, another plugin) gets the process's setting,
@@ -115,17 +116,18 @@ def _call_with(n: int, fn: Callable[[], Y]) -> Y:
             torch.set_num_threads(original)
 
 
-def run_with_threads(gen: Generator[Y, Any, R], device: torch.device, work: int) -> Generator[Y, Any, R]:
-    """Drive ``gen`` like ``yield from``, running each stretch between two yields with :func:`threads_for` threads.
+def run_with_threads(gen: Generator[Y, Any, R], device: torch.device, threads: int) -> Generator[Y, Any, R]:
+    """Drive ``gen`` like ``yield from``, running each stretch between two yields with ``threads`` threads.
 
-    The count is computed from the resuming thread's ``torch.get_num_threads()`` and put back before every yield,
-    so between yields, and after an abandoned run, every thread has its own setting. Non-CPU devices: plain
-    delegation.
+    ``threads`` is fixed for the whole run (from :func:`threads_for` at its start), whichever thread resumes it,
+    so that the count a result records is the one every step used. The resuming thread's own setting is put
+    back before every yield, so between yields, and after an abandoned run, every thread has its own setting.
+    Non-CPU devices: plain delegation.
     """
     if device.type != "cpu":
         return (yield from gen)
 
     def around(advance: Callable[[], Y]) -> Y:
-        return _call_with(threads_for(work, torch.get_num_threads()), advance)
+        return _call_with(threads, advance)
 
     return (yield from drive(gen, around))

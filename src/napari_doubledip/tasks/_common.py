@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from ..solver.engine import PREVIEWS, Progress, Solution, check_progress, check_stop, drain
-from ..solver.filters import resize
 from ..solver.stretches import with_plain_torch
 
 R = TypeVar("R")
@@ -36,7 +35,8 @@ class RunInfo:
     iterations
         Iterations actually run (fewer than planned if stopped early).
     final_loss
-        Tracked loss (reconstruction) of the returned result.
+        Tracked loss (reconstruction) of the networks' outputs the result was made from (at working size,
+        averaged over the 8 dihedral transforms where the task augments; before any full-resolution finishing).
     elapsed
         Wall time of the call in seconds: set-up (e.g. automatic hints), optimisation and full-resolution
         finishing (a progress callback's own time included).
@@ -136,11 +136,6 @@ def to_tensor(stack: np.ndarray, device: torch.device) -> torch.Tensor:
 def to_numpy(x: torch.Tensor) -> np.ndarray:
     """``(N, C, H, W)`` tensor -> ``(N, H, W, C)`` float32 numpy."""
     return x.detach().float().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize ``(N, C, h, w)`` to ``size`` (bilinear)."""
-    return resize(x, size)
 
 
 #: Live previews of larger images are made at about this many pixels (the widget scales them up): at full size

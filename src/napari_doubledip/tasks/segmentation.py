@@ -71,7 +71,8 @@ class SegmentationResult(RunInfo):
     mask
         ``(H, W)`` float32, 1 = foreground, binary after guided-filter refinement.
     soft_mask
-        ``(H, W)`` float32 in [0, 1]: the refined mask before thresholding.
+        ``(H, W)`` float32 in [0, 1]: the refined mask before thresholding (after ``reassign``, where it ran,
+        mostly 0 or 1: the reassigned pixels are set).
     foreground, background
         Shaped like the input, in its value range: the image inside the region, the DIP's fill-in outside.
     hints

@@ -108,26 +108,39 @@ def estimate_alphas(
     Parameters
     ----------
     mixtures
-        ``(N, C, H, W)`` float tensor (``C <= 4``, ``W > 4``), or mixtures as :func:`separate_layers` takes
-        them (a sequence, or an ``(N, H, W[, C])`` array or tensor in any numeric dtype).
+        ``(N, C, H, W)`` tensor (``C <= 4``, ``W > 4``), or mixtures as :func:`separate_layers` takes them (a
+        sequence, or an ``(N, H, W[, C])`` array or tensor in any numeric dtype). Values are normalised as
+        :func:`separate_layers` normalises them (one range for the set), so any container, offset or scale of
+        the same mixtures gives the same coefficients.
     coarse_size, fine_size
         Long side at which the coarse grid and the fine grid are searched (the mixtures are resized to it).
 
     Returns
     -------
     torch.Tensor or None
-        ``(N,)`` coefficients of ``layer1``; ``None`` when the mixtures do not determine them: the two most
-        different mixtures are (nearly) identical, or the best score is within ``FLAT_SCORE`` of the median
-        (e.g. one mixture is the other dimmed). The score's minimum is 0.26-0.77 of its median on the
-        synthetic and real mixtures above, 1.00 for identical or dimmed copies.
+        ``(N,)`` coefficients of ``layer1`` (a CPU tensor without gradient); ``None`` when the mixtures do
+        not determine them: the two most different mixtures are (nearly) identical, or the best score is
+        within ``FLAT_SCORE`` of the median (e.g. one mixture is the other dimmed). The score's minimum is
+        0.26-0.77 of its median on the synthetic and real mixtures above, 1.00 for identical or dimmed copies.
     """
-    # A tensor is taken as it is only in the (N, C<=4, H, W) layout; anything else is read as separate_layers
-    # reads it ((N, H, W[, C]), any numeric dtype), so that the two agree.
+    # Whatever the container, the values are normalised as separate_layers normalises them (one range for the
+    # set: an affine map keeps every mixture a mixture with the same coefficients), so that the two agree; a
+    # tensor is read channels-first only in the (N, C<=4, H, W) layout, anything else as separate_layers reads
+    # it ((N, H, W[, C]), any numeric dtype).
     m = mixtures
-    if not (isinstance(m, torch.Tensor) and m.ndim == 4 and m.shape[1] <= 4 < m.shape[-1]):
-        stack, _vr, _single = as_images(mixtures, "mixtures", min_count=2)
-        mixtures = torch.from_numpy(stack).permute(0, 3, 1, 2)
-    m = mixtures.float()
+    if isinstance(m, torch.Tensor):
+        m = m.detach().cpu()
+        if m.ndim == 4 and m.shape[1] <= 4 < m.shape[-1]:
+            m = m.permute(0, 2, 3, 1)
+    stack, _vr, _single = as_images(m, "mixtures", min_count=2)
+    return _estimate_alphas(torch.from_numpy(stack).permute(0, 3, 1, 2), coarse_size, fine_size)
+
+
+def _estimate_alphas(
+    m: torch.Tensor, coarse_size: int = 64, fine_size: int = ESTIMATE_SIZE
+) -> torch.Tensor | None:
+    """:func:`estimate_alphas` of normalised ``(N, C, H, W)`` mixtures, on their device."""
+    m = m.float()
     n = m.shape[0]
     flat = m.flatten(1)
     dist = torch.cdist(flat, flat)
@@ -345,7 +358,7 @@ def separate_layers(
     estimate = None
     if work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
         small = ms < ESTIMATE_SIZE
-        estimate = estimate_alphas(resize(full, working_shape(size, ESTIMATE_SIZE)) if small else work)
+        estimate = _estimate_alphas(resize(full, working_shape(size, ESTIMATE_SIZE)) if small else work)
     if work.shape[0] > 1 and estimate is None:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
