@@ -41,6 +41,7 @@ _LAZY = {
     "remove_watermark": ".tasks.watermark",
     "WatermarkResult": ".tasks.watermark",
     "dehaze": ".tasks.dehaze",
+    "dehaze_frames": ".tasks.dehaze",
     "DehazeResult": ".tasks.dehaze",
     "Progress": ".solver.progress",
     "iterate": ".tasks._common",
@@ -54,7 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover; for type checkers and IDEs (the names are
     from .solver.device import available_devices  # noqa: F401
     from .solver.progress import Progress  # noqa: F401
     from .tasks._common import RunInfo, iterate  # noqa: F401
-    from .tasks.dehaze import DehazeResult, dehaze  # noqa: F401
+    from .tasks.dehaze import DehazeResult, dehaze, dehaze_frames  # noqa: F401
     from .tasks.segmentation import SegmentationResult, segment  # noqa: F401
     from .tasks.transparency import LayersResult, separate_layers  # noqa: F401
     from .tasks.video import VideoLayersResult, VideoSegmentationResult, segment_video, separate_video_layers  # noqa: F401

@@ -987,6 +987,33 @@ def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
     assert md["params"]["transmission_prior"] == "auto"
 
 
+def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_shown):
+    """A hazy Z-stack: every plane dehazed one after the other, the outputs stacks on the input's grid, the
+    live preview the whole stack (planes not reached yet NaN), a warning of every plane said once."""
+    rgb = samples.hazy_image(32).data
+    planes = np.stack([rgb[..., c] for c in range(3)]).astype(np.float32)  # three grey planes
+    planes[:, 5, 5] = 50.0  # a hot pixel in every plane: one warning, not three
+    viewer.add_image(planes, name="z", scale=(2.0, 0.5, 0.5), translate=(1.0, 0.0, 3.0))
+    widget = open_widget("Dehazing (Double-DIP)", iterations=6)
+    assert "every frame, one by one" in widget.frames.choices
+    widget.frames.value = "every frame, one by one"
+    widget.preview_every.value = 3
+    seen = []
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: p.preview and seen.append(np.isnan(p.preview["clean"]).reshape(3, -1).all(1)))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert seen and seen[0].tolist() == [False, True, True]  # the first plane forming, the others to come
+    for part, shape in (("clean", (3, 32, 32)), ("transmission", (3, 32, 32)), ("airlight", (3, 32, 32))):
+        layer = viewer.layers[f"z {part}"]
+        assert layer.data.shape == shape and np.isfinite(layer.data).all(), part
+        np.testing.assert_allclose(layer.scale, (2.0, 0.5, 0.5))
+        np.testing.assert_allclose(layer.translate, (1.0, 0.0, 3.0))
+    md = viewer.layers["z clean"].metadata
+    assert md["params"]["frames"] == 3 and md["params"]["frames_run"] == 3 and md["iterations"] == 18
+    assert len([m for m in warnings_shown if "isolated pixel" in m]) == 1, warnings_shown
+
+
 def test_warnings_from_elsewhere_during_a_run_are_not_the_widgets(viewer, open_widget, qtbot, warnings_shown):
     """While a worker runs, superqt catches every thread's warnings: only the library's carry the widget's
     title."""

@@ -233,3 +233,40 @@ def test_dense_haze_gets_the_dense_setting():
     assert dense.params["haze"] == "dense" and dense.iterations == 3  # an explicit budget is kept
     ref = dd.dehaze(0.12 * scene + 0.88 * 0.9, iterations=3, preset="reference")
     assert ref.params["haze"] == "default"  # the authors' recipe is not changed
+
+
+def test_every_frame_of_a_stack_is_dehazed_as_alone():
+    """dehaze_frames: each frame exactly what dehaze gives it alone (same seed), in the stack's units; one
+    progress count over all frames; per-frame parameters that differ kept per frame."""
+    light, dense = hazy_image(32, rgb=False).data, hazy_image(32, rgb=False, beta=4).data
+    stack = (np.stack([light, dense, light[::-1]]) * 4000).astype(np.uint16)
+    reports = []
+    r = dd.dehaze_frames(stack, iterations=6, device="cpu", progress=reports.append)
+    assert r.clean.shape == stack.shape and r.transmission.shape == stack.shape and r.airlight_init.shape == (3, 1)
+    for i in (0, 1):
+        alone = dd.dehaze(stack[i], iterations=6, device="cpu")
+        np.testing.assert_array_equal(r.clean[i], alone.clean)
+        np.testing.assert_array_equal(r.transmission[i], alone.transmission)
+    assert r.clean.max() > 1000  # (the stack's units, not 0-1)
+    assert r.iterations == 18 and not r.stopped and r.params["frames_run"] == 3
+    assert [p.iteration for p in reports][-1] == 18 and all(p.total == 18 for p in reports)
+    assert r.params["haze"] == ["default", "dense", "default"]  # the haze setting is each frame's own
+    assert [h[0] for h in r.history] == sorted(h[0] for h in r.history)
+
+
+def test_a_stopped_stack_keeps_its_frames_run_and_warns_once():
+    import warnings
+
+    planes = np.stack([hazy_image(32, rgb=False).data] * 3)
+    planes[:, 4, 4] = 40.0  # a hot pixel in every plane
+    calls = iter(range(10**6))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = dd.dehaze_frames(planes, iterations=10, device="cpu", stop=lambda: next(calls) >= 14)
+    hot = [str(w.message) for w in caught if "isolated pixel" in str(w.message)]
+    assert len(hot) == 1 and hot[0].startswith("frame 0 of 3: image:"), hot
+    assert r.stopped and r.params["frames_run"] == 2 and r.iterations < 20
+    done = np.isfinite(r.clean).reshape(3, -1).all(axis=1)
+    assert done.tolist() == [True, True, False] and np.isnan(r.transmission[2]).all()
+    with pytest.raises(ValueError, match="frames must be"):
+        dd.dehaze_frames(np.zeros((32, 32, 3)), iterations=1)  # one RGB image is not a stack

@@ -321,9 +321,18 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
 
 
 def _dehaze(x: Inputs):
+    channels = x.image.shape[-1] if x.image.ndim == 3 else 1  # an RGBA layer arrives as RGB
+    return (x.image,), _dehaze_options(x, channels)
+
+
+def _dehaze_stack(x: Inputs):
+    channels = x.image.shape[-1] if x.image.ndim == 4 else 1  # (T, Y, X) grey or (T, Y, X, RGB)
+    return (x.image,), _dehaze_options(x, channels)
+
+
+def _dehaze_options(x: Inputs, channels: int) -> dict[str, Any]:
     text = x.options.get("airlight", "auto")
     airlight = parse_airlight(text)
-    channels = x.image.shape[-1] if x.image.ndim == 3 else 1  # an RGBA layer arrives as RGB
     if airlight is not None and channels == 1 and len(airlight) in (3, 4) and len(set(airlight)) == 1:
         airlight = airlight[:1]  # a grey colour written per channel ("240, 240, 240"): the grey it means
     if airlight is not None and len(airlight) not in (1, channels):
@@ -346,14 +355,20 @@ def _dehaze(x: Inputs):
             f"transmission prior 'haze lines' needs an RGB image; this one has {channels} channel(s): choose "
             "'auto' or 'dark channel'"
         )
-    return (x.image,), {"airlight": airlight, "transmission_prior": prior}
+    return {"airlight": airlight, "transmission_prior": prior}
 
+
+_DEHAZE_OUTPUTS = (
+    Output("transmission", "transmission", kind="map", preview="transmission"),
+    Output("airlight", "airlight", preview="airlight"),
+    Output("clean", "clean", preview="clean"),
+)
 
 DEHAZING = TaskSpec(
     name="dehazing",
     title="Dehazing (Double-DIP)",
     help="Remove haze: a clean image, a transmission map and the airlight map. Auto iterations: 200, or 400 for "
-    "dense haze. On a stack: the frame under the slider.",
+    "dense haze. On a stack: the frame under the slider, or every frame one by one.",
     iterations=200,
     iterations_note="; 400 for dense haze",
     inputs=(LayerInput("image", "image", "image"),),
@@ -371,14 +386,9 @@ DEHAZING = TaskSpec(
         ),
     ),
     modes=(
+        Mode("dehaze", _dehaze, _DEHAZE_OUTPUTS, metadata=("airlight_init",)),
         Mode(
-            "dehaze",
-            _dehaze,
-            (
-                Output("transmission", "transmission", kind="map", preview="transmission"),
-                Output("airlight", "airlight", preview="airlight"),
-                Output("clean", "clean", preview="clean"),
-            ),
+            "dehaze_frames", _dehaze_stack, _DEHAZE_OUTPUTS, label="every frame, one by one", stack=True,
             metadata=("airlight_init",),
         ),
     ),

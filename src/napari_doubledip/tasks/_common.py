@@ -169,7 +169,7 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     ----------
     func
         A task function of this package (``dd.segment``, ``dd.separate_layers``, ``dd.segment_video``,
-        ``dd.separate_video_layers``, ``dd.remove_watermark``, ``dd.dehaze``).
+        ``dd.separate_video_layers``, ``dd.remove_watermark``, ``dd.dehaze``, ``dd.dehaze_frames``).
     *args, **kwargs
         Its arguments.
 
