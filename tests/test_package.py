@@ -240,7 +240,15 @@ def test_values_at_the_float32_maximum_and_hot_pixels_in_small_images():
     wide[0, 0], wide[0, 1] = top, -top
     at_max = img.astype(np.float32)
     at_max[5, 5] = top
-    for x, expected in [(hot, ["1 isolated pixel(s)"]), (wide, []), (at_max, ["1 isolated pixel(s)"])]:
+    two = hot.copy()
+    two[15, 15] = 1000.0
+    rgb = np.random.default_rng(1).random((24, 24, 3))  # a hot pixel is 3 values there
+    rgb[5, 5] = 1000.0
+    cases = [
+        (hot, ["1 isolated pixel(s)"]), (wide, []), (at_max, ["1 isolated pixel(s)"]),
+        (two, ["2 isolated pixel(s)"]), (rgb, ["1 isolated pixel(s)"]),
+    ]
+    for x, expected in cases:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             as_image(x)

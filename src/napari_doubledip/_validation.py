@@ -300,13 +300,16 @@ def _bright_outliers(arr: np.ndarray, lo: float, hi: float) -> tuple[int, float,
     while sample.size > 2_000_000:  # whole pixels (all channels), strided along the longest pixel axis
         a = int(np.argmax(sample.shape[:-1]))
         sample = sample[(slice(None),) * a + (slice(None, None, 2),)]
-    # 'lower': a value of the data, so that in a small image (under ~1000 values) the 99.9th percentile is
-    # not partly the hot pixel itself
-    bulk = float(np.percentile(sample, 99.9, method="lower"))
+    cap = max(3, int(OUTLIER_FRACTION * arr.size / arr.shape[-1]))
+    # The bulk: the 99.9th percentile of the pixels (their brightest channel), and below the ``cap`` brightest
+    # ones, so that in a small image (under ~1000 pixels, or a few hot pixels of several channels) it is not
+    # partly the hot pixels themselves
+    pix = sample.max(axis=-1).ravel()
+    below = pix.size - 1 - min(cap, pix.size - 1)
+    bulk = min(float(np.percentile(pix, 99.9, method="lower")), float(np.partition(pix, below)[below]))
     if bulk - lo >= 0.25 * (hi - lo):
         return None
     thr = lo + 0.5 * (hi - lo)
-    cap = max(3, int(OUTLIER_FRACTION * arr.size / arr.shape[-1]))
     rows = max(1, _OUTLIER_CHUNK // max(1, arr[:1].size))
     found, rest = [], lo
     for start in range(0, arr.shape[0], rows):

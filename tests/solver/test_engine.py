@@ -200,9 +200,9 @@ def test_evaluation_forwards_full_batches_only(monkeypatch):
 
     def recording(groups, index, k, std, gen):
         out = forward(groups, index, k, std, gen)
-        if std == 0.0:  # evaluation passes
-            sizes.append(len(index))
-            last.update(index=index.tolist(), per=out["per"].clone())
+        if std == 0.0:  # evaluation passes (index None: all instances)
+            sizes.append(n if index is None else len(index))
+            last.update(index=None if index is None else index.tolist(), per=out["per"].clone())
         return out
 
     monkeypatch.setattr(engine, "_forward", recording)
@@ -212,6 +212,11 @@ def test_evaluation_forwards_full_batches_only(monkeypatch):
     assert last["index"] == [3, 4]
     assert sol.outputs["per"].shape == (n, 1, 16, 16)
     assert torch.equal(sol.outputs["per"][4], last["per"][1])
+    # a batch larger than the instances: all of them at once, none lost
+    sizes.clear()
+    task.batch = 8
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert sol.outputs["per"].shape == (n, 1, 16, 16) and set(sizes) == {n}
 
 
 def test_schedules():

@@ -264,7 +264,7 @@ def test_a_stopped_stack_keeps_its_frames_run_and_warns_once():
         warnings.simplefilter("always")
         r = dd.dehaze_frames(planes, iterations=10, device="cpu", stop=lambda: next(calls) >= 14)
     hot = [str(w.message) for w in caught if "isolated pixel" in str(w.message)]
-    assert len(hot) == 1 and hot[0].startswith("frame 0 of 3: image:"), hot
+    assert len(hot) == 1 and hot[0].startswith("frame 0 (of 3): image:"), hot
     assert r.stopped and r.params["frames_run"] == 2 and r.iterations < 20
     done = np.isfinite(r.clean).reshape(3, -1).all(axis=1)
     assert done.tolist() == [True, True, False] and np.isnan(r.transmission[2]).all()

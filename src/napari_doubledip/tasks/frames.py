@@ -2,9 +2,10 @@
 
 For tasks whose frames have nothing to share (a hazy Z-stack: each plane has its own haze), the stack is the
 single-image task's loop over its frames, reported as one run: progress counts the iterations of all frames,
-the live preview is the whole stack (frames done, the current one forming, the rest NaN), a stop ends the
-current frame with its best result so far and leaves the frames after it NaN, and a warning said for one frame
-is said once (prefixed with the frame it came from), not once per frame.
+the live preview is the whole stack (frames done, the current one forming, the rest NaN; at a reduced size
+per frame for long stacks, see :data:`PREVIEW_STACK_BYTES`), a stop ends the current frame with its best
+result so far and leaves the frames after it NaN, and a warning said for one frame is said once (naming the
+frame it came from), not once per frame.
 """
 
 from __future__ import annotations
@@ -18,15 +19,27 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._validation import WARNING_SINK, _check_array, _stack_sequence, as_frames, warn
+from .._validation import (
+    WARNING_SINK,
+    _check_array,
+    _frames_layout,
+    _lazy_shape,
+    _stack_sequence,
+    _value_range,
+    warn,
+)
 from ..solver.engine import _stop_requested
 from ..solver.progress import Progress
-from ._common import RunInfo
+from ._common import RunInfo, preview_shape
 
-__all__ = ["each_frame"]
+__all__ = ["each_frame", "PREVIEW_STACK_BYTES"]
 
 R = TypeVar("R", bound=RunInfo)
 
+#: A live preview of a stack holds at most about this many bytes per part: every report hands over a copy of
+#: the whole stack (the receiver keeps it), so the frames of a long stack are previewed at a reduced size (a
+#: 100-frame stack of 1 MP RGB frames would otherwise copy 1.2 GB per part at every check point).
+PREVIEW_STACK_BYTES = 64 * 2**20
 #: Numbers in a warning's text: two frames' warnings that differ only there say the same thing.
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?")
 
@@ -56,68 +69,102 @@ def each_frame(
     Returns
     -------
     RunInfo
-        The task's result class with each array field stacked along a new first axis (frames not reached after
-        a stop are NaN). ``iterations`` and ``elapsed`` are totals, ``history`` runs on across frames,
-        ``final_loss`` is the mean over the frames run; ``params`` holds each parameter once where all frames
-        agree, else a list with one value per frame, and ``frames`` / ``frames_run``.
+        The task's result class, each array field a float32 stack along a new first axis (frames not reached
+        after a stop are NaN), each other field a list with one value per frame (``None``: not reached).
+        ``iterations`` and ``elapsed`` are totals, ``history`` runs on across frames, ``final_loss`` is the
+        mean over the frames run; ``params`` holds each parameter once where all frames agree, else a list with
+        one value per frame, and ``frames`` / ``frames_run``.
+
+    Notes
+    -----
+    ``Progress.total`` is an estimate that never decreases: the frames still to come are counted at the
+    largest budget a frame has had so far (a task may give frames different budgets, e.g. dense haze).
+    Exceptions thrown into the generator (``throw``) reach the current frame's generator where it waits.
     """
-    # The stack's checks, under its own name (its warnings come from the frames' own checks below, each once:
-    # said here too they would come twice)
-    token = WARNING_SINK.set(lambda message, category: None)
-    try:
-        as_frames(frames, name, min_count=1)
-    finally:
-        WARNING_SINK.reset(token)
-    stack = _stack_sequence(frames, name, one_sequence=True) if isinstance(frames, (list, tuple)) else (
-        _check_array(frames, name)
-    )
+    stack = _load(frames, name)
     count = int(stack.shape[0])
     t0 = time.perf_counter()
-    results: list[R | None] = [None] * count
+    out: dict[str, np.ndarray] = {}  # the array fields, stacked, made at the first frame's result
+    runs: list[Any] = []  # the frames' results without their arrays
     previews: dict[str, np.ndarray] = {}
     said: set[str] = set()
     done = 0  # iterations of the frames finished
+    budget = 0  # the largest budget of a frame so far
+    total = 0  # the last total reported
     for i in range(count):
         if i and _stop_requested(stop):  # (a frame started now would return its untrained networks' output)
             break
         gen = steps(stack[i], stop=stop, **kwargs)
         sink = _once_per_stack(i, count, said)
+        pending: BaseException | None = None
         try:
             while True:
                 token = WARNING_SINK.set(sink)
                 try:
-                    p = next(gen)
+                    p = next(gen) if pending is None else gen.throw(pending)
                 except StopIteration as end:
-                    results[i] = end.value
+                    result = end.value
                     break
                 finally:
                     WARNING_SINK.reset(token)
+                    pending = None
+                budget = max(budget, p.total)
+                total = max(total, done + p.total + budget * (count - i - 1))
                 preview = None
                 if p.preview is not None:
                     preview = {}
                     for key, value in p.preview.items():
                         _place(previews, key, value, i, count)
-                        preview[key] = previews[key].copy()  # (the widget keeps what it is given)
-                yield Progress(
+                        preview[key] = previews[key].copy()  # (the receiver keeps what it is given)
+                report = Progress(
                     iteration=done + p.iteration,
-                    total=done + p.total * (count - i),
+                    total=total,
                     loss=p.loss,
                     losses=p.losses,
                     preview=preview,
                     elapsed=time.perf_counter() - t0,
-                    stage=None if p.stage is None else f"frame {i + 1} of {count}: {p.stage}",
+                    stage=None if p.stage is None else f"frame {i} (of {count}): {p.stage}",
                 )
+                try:
+                    yield report
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # thrown in: to the frame's run, where it waits
+                    pending = exc
         finally:
             gen.close()
-        result = results[i]
         done += result.iterations
-        for key in previews:  # the finished frame as it came out, in the stack shown next
-            value = getattr(result, key, None)
+        for f in dataclasses.fields(result):
+            value = getattr(result, f.name)
             if isinstance(value, np.ndarray):
-                _place(previews, key, value, i, count)
+                if f.name not in out:
+                    out[f.name] = np.full((count, *value.shape), np.nan, np.float32)
+                out[f.name][i] = value
+                if f.name in previews:  # the finished frame as it came out, in the stack shown next
+                    _place(previews, f.name, value, i, count)
+                setattr(result, f.name, None)  # (kept once, in the stack)
+        runs.append(result)
         if result.stopped:
             break
-    return _stacked(results, time.perf_counter() - t0)
+    return _stacked(runs, out, count, time.perf_counter() - t0)
+
+
+def _load(frames: Any, name: str) -> np.ndarray:
+    """The stack as an array, its layout and values checked under ``name`` (the checks' warnings are left to
+    the frames' own checks, which say each once: said here too they would come twice)."""
+    if isinstance(frames, (list, tuple)):
+        stack = _stack_sequence(frames, name, one_sequence=True)
+    else:
+        if (lazy := _lazy_shape(frames)) is not None:  # (checked before a lazy stack is loaded)
+            _frames_layout(lazy, name, 1)
+        stack = _check_array(frames, name)
+    gray = _frames_layout(stack.shape, name, 1)
+    token = WARNING_SINK.set(lambda message, category: None)
+    try:
+        _value_range(stack[..., None] if gray else stack, name, gray)  # (NaN, inf, beyond float32)
+    finally:
+        WARNING_SINK.reset(token)
+    return stack
 
 
 def _once_per_stack(index: int, count: int, said: set[str]) -> Callable[[str, type[Warning]], None]:
@@ -129,7 +176,7 @@ def _once_per_stack(index: int, count: int, said: set[str]) -> Callable[[str, ty
         if key in said:
             return
         said.add(key)
-        text = f"frame {index} of {count}: {message}" if count > 1 else message
+        text = f"frame {index} (of {count}): {message}" if count > 1 else message
         if outer is not None:
             outer(text, category)
         else:
@@ -143,11 +190,14 @@ def _once_per_stack(index: int, count: int, said: set[str]) -> Callable[[str, ty
 
 
 def _place(stacks: dict[str, np.ndarray], key: str, value: Any, index: int, count: int) -> None:
-    """Write one frame's array into the stack ``stacks[key]`` (made, NaN, at the first frame seen), resized
-    to the stack's frame size where it differs (a large frame's preview is made smaller)."""
+    """Write one frame's array into the preview stack ``stacks[key]`` (made, NaN, at the first frame seen, at
+    a frame size that keeps it within :data:`PREVIEW_STACK_BYTES`), resized where its size differs."""
     value = np.asarray(value, dtype=np.float32)
     if key not in stacks:
-        stacks[key] = np.full((count, *value.shape), np.nan, np.float32)
+        channels = int(np.prod(value.shape[2:], dtype=np.int64))
+        pixels = max(64, PREVIEW_STACK_BYTES // (4 * count * channels))
+        shape = (count, *preview_shape(value.shape[:2], pixels), *value.shape[2:])
+        stacks[key] = np.full(shape, np.nan, np.float32)
     target = stacks[key]
     if value.shape != target.shape[1:]:
         from skimage.transform import resize
@@ -156,40 +206,45 @@ def _place(stacks: dict[str, np.ndarray], key: str, value: Any, index: int, coun
     target[index] = value
 
 
-def _stacked(results: list[Any], elapsed: float) -> Any:
-    """One result of the task's class from the frames' results (``None``: not run)."""
-    run = [r for r in results if r is not None]
-    first = run[0]
-    values: dict[str, Any] = {}
+def _same(a: Any, b: Any) -> bool:
+    """Equal parameter values (arrays element-wise; NaN equals NaN)."""
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
+    except TypeError:  # (values NaN means nothing for: strings, objects)
+        try:
+            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        except Exception:
+            return False
+
+
+def _stacked(runs: list[Any], out: dict[str, np.ndarray], count: int, elapsed: float) -> Any:
+    """One result of the task's class from the frames' results (their arrays already stacked in ``out``)."""
+    first = runs[0]
+    values: dict[str, Any] = dict(out)
     info = {f.name for f in dataclasses.fields(RunInfo)}
+    missing = [None] * (count - len(runs))
     for f in dataclasses.fields(first):
-        if f.name in info:
-            continue
-        parts = [getattr(r, f.name) if r is not None else None for r in results]
-        if isinstance(parts[0], np.ndarray):
-            blank = np.full_like(parts[0], np.nan, dtype=np.float32)
-            values[f.name] = np.stack([blank if p is None else p for p in parts]).astype(np.float32, copy=False)
-        else:
-            values[f.name] = parts
+        if f.name not in info and f.name not in values:
+            values[f.name] = [getattr(r, f.name) for r in runs] + missing
     params: dict[str, Any] = {}
     for key in first.params:
-        each = [r.params.get(key) for r in run]
-        params[key] = each[0] if all(v == each[0] for v in each) else [*each, *[None] * (len(results) - len(run))]
-    params["frames"], params["frames_run"] = len(results), len(run)
+        each = [r.params.get(key) for r in runs]
+        params[key] = each[0] if all(_same(v, each[0]) for v in each) else each + missing
+    params["frames"], params["frames_run"] = count, len(runs)
     history, offset = [], 0
-    for r in run:
+    for r in runs:
         history += [(offset + it, loss) for it, loss in r.history]
         offset += r.iterations
-    losses = [r.final_loss for r in run if not math.isnan(r.final_loss)]
+    losses = [r.final_loss for r in runs if not math.isnan(r.final_loss)]
     return type(first)(
         **values,
         params=params,
         seed=first.seed,
         device=first.device,
-        iterations=sum(r.iterations for r in run),
+        iterations=sum(r.iterations for r in runs),
         final_loss=float(np.mean(losses)) if losses else float("nan"),
         elapsed=elapsed,
-        stopped=any(r.stopped for r in run) or len(run) < len(results),
+        stopped=any(r.stopped for r in runs) or len(runs) < count,
         history=history,
         threads=first.threads,
         precision=first.precision,

@@ -1,0 +1,103 @@
+"""tasks/frames.each_frame: a single-image task run frame by frame, driven with a small fake task."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from napari_doubledip._validation import warn
+from napari_doubledip.solver.progress import Progress
+from napari_doubledip.tasks import frames as F
+from napari_doubledip.tasks._common import RunInfo
+
+pytestmark = pytest.mark.filterwarnings("ignore:frame 0 .of")  # (the fake task's warning, said once a stack)
+
+
+@dataclass(kw_only=True)
+class FakeResult(RunInfo):
+    out: np.ndarray
+    note: str
+
+
+def fake_steps(frame, *, stop=None, budget=None, extra=None, thrown=None):
+    """Doubles the frame over ``budget`` (default: the frame's first value) steps, with a preview each step."""
+    n = int(frame.flat[0]) if budget is None else budget
+    warn(f"frame mean {float(frame.mean()):.3f} is not checked")  # the same warning every frame, numbers aside
+    it = 0
+    for it in range(1, n + 1):
+        if stop is not None and stop():
+            break
+        try:
+            yield Progress(iteration=it, total=n, loss=1.0 / it, losses={}, preview={"out": frame * 0 + it},
+                           elapsed=0.0)
+        except KeyError as exc:
+            if thrown is not None:
+                thrown.append(exc)
+            raise
+    params = {"budget": n, "seed": 0, "extra": extra if extra is not None else np.array([1.0, np.nan])}
+    return FakeResult(out=frame * 2.0, note=f"ran {it}", params=params, iterations=it, final_loss=1.0 / max(it, 1),
+                      history=[(it, 0.5)], stopped=it < n)
+
+
+def _drain(gen):
+    reports = []
+    while True:
+        try:
+            reports.append(next(gen))
+        except StopIteration as end:
+            return reports, end.value
+
+
+def test_frames_are_run_one_after_the_other_as_one_run():
+    stack = np.stack([np.full((8, 8), v, np.float32) for v in (4, 1, 4)])  # budgets 4, 1, 4
+    with pytest.warns(UserWarning) as said:
+        reports, r = _drain(F.each_frame(fake_steps, stack, {}))
+    assert [str(w.message) for w in said] == ["frame 0 (of 3): frame mean 4.000 is not checked"]  # once
+    np.testing.assert_array_equal(r.out, stack * 2)
+    assert r.note == ["ran 4", "ran 1", "ran 4"] and r.iterations == 9 and not r.stopped
+    assert [p.iteration for p in reports] == list(range(1, 10))
+    totals = [p.total for p in reports]
+    assert totals == sorted(totals) and totals[-1] >= 9  # an estimate that never goes down
+    assert r.params["budget"] == [4, 1, 4] and r.params["seed"] == 0  # differing: per frame; equal: once
+    assert r.params["frames"] == 3 and r.params["frames_run"] == 3
+    assert np.array_equal(r.params["extra"], [1.0, np.nan], equal_nan=True)  # (an array with NaN: equal)
+    assert [h[0] for h in r.history] == [4, 5, 9]
+    # the preview is the whole stack: frames done, the current one, NaN for those to come
+    first = reports[0].preview["out"]
+    assert np.all(first[0] == 1) and np.isnan(first[1:]).all()
+    assert np.all(reports[4].preview["out"][0] == 8) and np.all(reports[4].preview["out"][1] == 1)
+
+
+def test_a_stop_keeps_the_frames_run_and_the_rest_is_nan():
+    stack = np.stack([np.full((8, 8), 3, np.float32)] * 3)
+    polls = iter(range(100))
+    _, r = _drain(F.each_frame(fake_steps, stack, {}, stop=lambda: next(polls) >= 5))
+    assert r.stopped and r.params["frames_run"] == 2 and r.note == ["ran 3", "ran 2", None]
+    assert np.isnan(r.out[2]).all() and np.all(r.out[:2] == 6)
+
+
+def test_throw_reaches_the_frames_run_and_closing_closes_it():
+    stack = np.stack([np.full((8, 8), 3, np.float32)] * 2)
+    thrown = []
+    gen = F.each_frame(fake_steps, stack, {"thrown": thrown})
+    next(gen)
+    with pytest.raises(KeyError, match="from the worker"):
+        gen.throw(KeyError("from the worker"))
+    assert len(thrown) == 1
+
+
+def test_long_stacks_are_previewed_smaller(monkeypatch):
+    monkeypatch.setattr(F, "PREVIEW_STACK_BYTES", 4 * 10 * 16 * 16)  # 16 x 16 per frame for 10 frames
+    stack = np.ones((10, 64, 64), np.float32)
+    gen = F.each_frame(fake_steps, stack, {"budget": 2})
+    first = next(gen)
+    assert first.preview["out"].shape == (10, 16, 16)
+    _, r = _drain(gen)
+    assert r.out.shape == (10, 64, 64)  # the result at full size
+
+
+def test_bad_stacks_are_refused_under_their_name():
+    with pytest.raises(ValueError, match="frames contains NaN"):
+        next(F.each_frame(fake_steps, np.full((2, 8, 8), np.nan), {}))
+    with pytest.raises(ValueError, match="frames must be"):
+        next(F.each_frame(fake_steps, np.zeros((16, 16, 3)), {}))
