@@ -1001,8 +1001,11 @@ def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_sh
     seen = []
     worker = widget.run(start=False)
     worker.yielded.connect(lambda p: p.preview and seen.append(np.isnan(p.preview["clean"]).reshape(3, -1).all(1)))
+    statuses = []
+    worker.yielded.connect(lambda p: statuses.append(widget.status.value))
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
+    assert statuses[0].startswith("frame 0 (of 3)  iteration") and statuses[-1].startswith("frame 2 (of 3)")
     assert seen and seen[0].tolist() == [False, True, True]  # the first plane forming, the others to come
     for part, shape in (("clean", (3, 32, 32)), ("transmission", (3, 32, 32)), ("airlight", (3, 32, 32))):
         layer = viewer.layers[f"z {part}"]

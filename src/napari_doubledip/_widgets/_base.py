@@ -972,11 +972,14 @@ class TaskWidget(Container):
         self.progress.max = max(int(p.total), 1)
         self.progress.value = int(p.iteration)
         stage = getattr(p, "stage", None)  # a set-up step (e.g. the automatic hints of a long stack)
+        frame = getattr(p, "frame", None)  # (index, count) of a stack run frame by frame
         if not job.cancelled:
+            where = f"frame {frame[0]} (of {frame[1]})  " if frame else ""
             self.status.value = (
                 f"{stage} ({p.elapsed:.0f} s)"
                 if stage
-                else f"iteration {p.iteration}/{p.total}  loss {p.loss:.4g}  ({p.elapsed:.0f} s{_time_left(p)})"
+                else f"{where}iteration {p.iteration}/{p.total}  loss {p.loss:.4g}  "
+                f"({p.elapsed:.0f} s{_time_left(p)})"
             )
         every = int(self.preview_every.value)
         now = time.monotonic()

@@ -30,6 +30,9 @@ class Progress:
         sets it, e.g. ``"automatic hints: frame 40 of 100"`` in a long stack's set-up (``iteration`` 0, ``loss``
         NaN) or ``"finishing at full size: frame 40 of 100"`` after it (the iterations run and the tracked
         loss). Such a report is, like any other, a point where a run's generator can be closed.
+    frame
+        For a stack run frame by frame (e.g. ``dehaze_frames``): ``(index, count)`` of the frame running
+        (0-based, as napari's slider); else ``None``.
     """
 
     iteration: int
@@ -39,3 +42,4 @@ class Progress:
     preview: dict[str, np.ndarray] | None
     elapsed: float
     stage: str | None = None
+    frame: tuple[int, int] | None = None

@@ -124,6 +124,7 @@ def each_frame(
                     preview=preview,
                     elapsed=time.perf_counter() - t0,
                     stage=None if p.stage is None else f"frame {i} (of {count}): {p.stage}",
+                    frame=(i, count),
                 )
                 try:
                     yield report
