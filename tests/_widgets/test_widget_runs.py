@@ -2169,6 +2169,20 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames - 1))
     with pytest.raises(ValueError, match="'movie' is too large.*or open it as a multiscale image"):
         widget._prepare()
+    # dehazing it frame by frame: one frame's run, plus the stack and its results (a 60-plane 2048² uint16
+    # Z-stack needed "25 GB" by the whole-stack count)
+    from napari_doubledip._widgets._base import MEMORY_STACK_PER_PIXEL
+
+    dehazing = open_widget("Dehazing (Double-DIP)")
+    dehazing.pickers["image"].value = viewer.layers["movie"]
+    dehazing.frames.value = "every frame, one by one"
+    planes = MEMORY_FIXED + 64 * 64 * sum(MEMORY_PER_PIXEL) + 10 * 64 * 64 * sum(MEMORY_STACK_PER_PIXEL)
+    assert planes - MEMORY_FIXED < (frames - MEMORY_FIXED) / 2
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=planes + 1))
+    dehazing._prepare()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=planes - 1))
+    with pytest.raises(ValueError, match="'movie' is too large"):
+        dehazing._prepare()
     viewer.add_image([np.zeros((64, 64)), np.zeros((32, 32))], multiscale=True, name="pyramid")
     widget.pickers["image"].value = viewer.layers["pyramid"]  # (read at level 0: it fits the pixel budget)
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))

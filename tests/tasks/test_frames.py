@@ -24,9 +24,10 @@ def fake_steps(frame, *, stop=None, budget=None, extra=None, thrown=None):
     n = int(frame.flat[0]) if budget is None else budget
     warn(f"frame mean {float(frame.mean()):.3f} is not checked")  # the same warning every frame, numbers aside
     it = 0
-    for it in range(1, n + 1):
+    for step in range(1, n + 1):
         if stop is not None and stop():
             break
+        it = step
         try:
             yield Progress(iteration=it, total=n, loss=1.0 / it, losses={}, preview={"out": frame * 0 + it},
                            elapsed=0.0)
@@ -72,8 +73,29 @@ def test_a_stop_keeps_the_frames_run_and_the_rest_is_nan():
     stack = np.stack([np.full((8, 8), 3, np.float32)] * 3)
     polls = iter(range(100))
     _, r = _drain(F.each_frame(fake_steps, stack, {}, stop=lambda: next(polls) >= 5))
-    assert r.stopped and r.params["frames_run"] == 2 and r.note == ["ran 3", "ran 2", None]
+    assert r.stopped and r.params["frames_run"] == 2 and r.note == ["ran 3", "ran 1", None]
     assert np.isnan(r.out[2]).all() and np.all(r.out[:2] == 6)
+
+
+def test_a_frame_stopped_while_it_was_set_up_is_not_a_result():
+    """The stop came after the check between frames, before the frame's first step: its untrained output
+    would have passed for a finished frame."""
+    stack = np.stack([np.full((8, 8), 3, np.float32)] * 3)
+    polls = iter(range(100))  # frame 0 polls 3 times, the check between frames once, then frame 1
+    _, r = _drain(F.each_frame(fake_steps, stack, {}, stop=lambda: next(polls) >= 4))
+    assert r.stopped and r.params["frames_run"] == 1 and r.iterations == 3 and np.isnan(r.out[1:]).all()
+
+
+def test_masked_frames_are_said_once_and_mixed_dtypes_are_not_scaled_together(recwarn):
+    values = np.full((2, 8, 8), 2, np.float32)
+    values[:, 0, 0] = 0
+    stack = np.ma.masked_less(values, 1)
+    _drain(F.each_frame(fake_steps, stack, {}))
+    assert [str(w.message) for w in recwarn].count("the mask of frames (a masked array) is ignored: "
+                                                   + F._MASK_ADVICE) == 1
+    recwarn.clear()
+    _drain(F.each_frame(fake_steps, [np.full((8, 8), 2, np.float32), np.full((8, 8), 2, np.uint8)], {}))
+    assert not [w for w in recwarn if "together" in str(w.message)]  # (each frame runs in its own range)
 
 
 def test_throw_reaches_the_frames_run_and_closing_closes_it():

@@ -143,6 +143,9 @@ class Mode:
         For stack modes: the entry in the "frames" choice.
     stack
         Takes the whole stack layer (``(T, Y, X)`` or ``(T, Y, X, RGB)``) instead of one frame.
+    frame_by_frame
+        A stack mode whose function runs one frame at a time (e.g. ``dehaze_frames``): its memory is one
+        frame's run plus the stacks, not a run over the whole stack.
     metadata
         Result fields copied into the output layers' metadata (e.g. mixing coefficients): attribute names, or
         ``(key, function of the result)`` pairs.
@@ -153,6 +156,7 @@ class Mode:
     outputs: tuple[Output, ...]
     label: str = ""
     stack: bool = False
+    frame_by_frame: bool = False
     metadata: tuple[str | tuple[str, Callable[[Any], Any]], ...] = ()
 
 

@@ -389,7 +389,7 @@ DEHAZING = TaskSpec(
         Mode("dehaze", _dehaze, _DEHAZE_OUTPUTS, metadata=("airlight_init",)),
         Mode(
             "dehaze_frames", _dehaze_stack, _DEHAZE_OUTPUTS, label="every frame, one by one", stack=True,
-            metadata=("airlight_init",),
+            frame_by_frame=True, metadata=("airlight_init",),
         ),
     ),
 )

@@ -20,10 +20,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .._validation import (
+    _MASK_ADVICE,
     WARNING_SINK,
     _check_array,
     _frames_layout,
     _lazy_shape,
+    _masked,
     _stack_sequence,
     _value_range,
     warn,
@@ -134,6 +136,8 @@ def each_frame(
                     pending = exc
         finally:
             gen.close()
+        if i and result.stopped and result.iterations == 0:
+            break  # stopped while the frame was set up: its untrained networks' output is no result
         done += result.iterations
         for f in dataclasses.fields(result):
             value = getattr(result, f.name)
@@ -153,15 +157,18 @@ def each_frame(
 def _load(frames: Any, name: str) -> np.ndarray:
     """The stack as an array, its layout and values checked under ``name`` (the checks' warnings are left to
     the frames' own checks, which say each once: said here too they would come twice)."""
-    if isinstance(frames, (list, tuple)):
-        stack = _stack_sequence(frames, name, one_sequence=True)
-    else:
-        if (lazy := _lazy_shape(frames)) is not None:  # (checked before a lazy stack is loaded)
-            _frames_layout(lazy, name, 1)
-        stack = _check_array(frames, name)
-    gray = _frames_layout(stack.shape, name, 1)
-    token = WARNING_SINK.set(lambda message, category: None)
+    items = frames if isinstance(frames, (list, tuple)) else [frames]
+    if any(_masked(x) for x in items):  # (said here: the frames' own checks get plain arrays)
+        warn(f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}")
+    token = WARNING_SINK.set(lambda message, category: None)  # (e.g. "scaled together": not here)
     try:
+        if isinstance(frames, (list, tuple)):
+            stack = _stack_sequence(frames, name, one_sequence=True)
+        else:
+            if (lazy := _lazy_shape(frames)) is not None:  # (checked before a lazy stack is loaded)
+                _frames_layout(lazy, name, 1)
+            stack = _check_array(frames, name)
+        gray = _frames_layout(stack.shape, name, 1)
         _value_range(stack[..., None] if gray else stack, name, gray)  # (NaN, inf, beyond float32)
     finally:
         WARNING_SINK.reset(token)
