@@ -25,6 +25,7 @@ if [ ! -x .venv/bin/python ] && ! "$PY" -c "import ensurepip" >/dev/null 2>&1; t
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q -U pip
-# torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
-.venv/bin/python -m pip install -q torch==2.13.0
+# torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build. TORCH_INDEX_URL (e.g.
+# https://download.pytorch.org/whl/cpu) takes it from there instead, where pip's own index has only that build.
+.venv/bin/python -m pip install -q torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 .venv/bin/python -m pip install -q torch==2.13.0 -e ".[testing]"

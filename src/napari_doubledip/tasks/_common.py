@@ -27,7 +27,8 @@ class RunInfo:
     Attributes
     ----------
     params
-        All parameters of the call, defaults resolved (iterations, max_size, device, seed, ...).
+        All parameters of the call, defaults resolved (iterations, max_size, device, seed, ...; ``precision``
+        as asked, e.g. ``"auto"``: :attr:`precision` says what ran).
     seed
         Random seed used.
     device

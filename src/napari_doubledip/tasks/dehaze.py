@@ -239,9 +239,10 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
     # (a channel at the black level is fine: the estimate gives one for an empty channel, raised to the floor)
     if np.any(arr < vr.lo) or float(arr.max()) <= vr.lo:
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
+    shown = float(arr[0]) if np.ndim(airlight) == 0 else arr.tolist()  # (as given: a number, or per channel)
     if float(arr.min()) > vr.hi + 4 * (vr.hi - vr.lo):  # e.g. 255 on a 0..1 float image
         warn(
-            f"dehaze: airlight {arr.tolist() if arr.size > 1 else float(arr[0])} is far brighter than the image "
+            f"dehaze: airlight {shown} is far brighter than the image "
             f"(its values go up to {vr.hi:g}); the haze model then makes the clean image nearly black. The "
             "airlight is in the image's units"
         )
@@ -250,7 +251,7 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         raised = f" (values below {floor:g}, {AIRLIGHT_FLOOR:.1%} of the range, are raised to it)"
         warn(
             f"dehaze: airlight is in the image's units (its values go up to {vr.hi:g}), so airlight="
-            f"{arr.tolist() if arr.size > 1 else float(arr[0])} is nearly black"
+            f"{shown} is nearly black"
             + (raised if float(arr.min()) < floor else "")
             + "; for a fraction of the brightest value, multiply it by the image's maximum"
         )
