@@ -243,6 +243,10 @@ def test_an_outputs_contrast_slider_reaches_its_values(viewer):
         16, 16, 3), kind="image", source=rgb, metadata={})
     assert colour.rgb and colour.contrast_limits_range[0] <= 0 and colour.contrast_limits_range[1] >= 1.1
     np.testing.assert_allclose(colour.contrast_limits, rgb.contrast_limits)
+    wider = np.linspace(0, 1.5, 16 * 16 * 3, dtype=np.float32).reshape(16, 16, 3)
+    wider[:8] = np.nan  # (NaN, e.g. planes not reached, are left out)
+    assert outputs.write("rgb clean", "clean", wider, kind="image", source=rgb, metadata={}) is colour  # a re-run
+    assert colour.contrast_limits_range[1] >= 1.5 and np.isfinite(colour.contrast_limits_range).all()
 
 
 def test_stack_current_frame(viewer, open_widget, run_widget):

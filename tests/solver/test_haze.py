@@ -21,11 +21,13 @@ def test_dark_channel_is_min_over_channels_and_window():
     assert Hz.dark_channel(x[None], 1).shape == (1, 1, 9, 9)
     assert torch.equal(Hz.dark_channel(x[1:2], 1), d)
     # On random data: the window minimum, brute force (replicate border), at a rectangular size.
+    # Wide windows (the running minimum) too, including windows wider than the image and ties.
     y = torch.rand(2, 13, 17, generator=torch.Generator().manual_seed(0))
-    r = 3
-    padded = torch.nn.functional.pad(y.amin(0)[None, None], (r,) * 4, mode="replicate")[0, 0]
-    brute = padded.unfold(0, 2 * r + 1, 1).unfold(1, 2 * r + 1, 1).amin(dim=(-1, -2))
-    assert torch.equal(Hz.dark_channel(y, r)[0], brute)
+    ties = torch.randint(0, 4, (3, 29, 41), generator=torch.Generator().manual_seed(1)).float()
+    for image, r in [(y, 3), (y, 8), (y, 20), (ties, 9), (ties, 12)]:
+        padded = torch.nn.functional.pad(image.amin(0)[None, None], (r,) * 4, mode="replicate")[0, 0]
+        brute = padded.unfold(0, 2 * r + 1, 1).unfold(1, 2 * r + 1, 1).amin(dim=(-1, -2))
+        assert torch.equal(Hz.dark_channel(image, r)[0], brute), r
 
 
 def test_airlight_estimate_finds_the_opaque_haze():
