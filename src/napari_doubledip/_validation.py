@@ -362,7 +362,7 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
         )
         raise ValueError(
             f"{name} must be (H, W) or (H, W, C) with C <= 4 channels, got shape {arr.shape}; "
-            f"{first}for a stack of frames use the video functions"
+            f"{first}for a stack of frames use {_STACK_FUNCTIONS}"
         )
     else:
         raise ValueError(
@@ -372,6 +372,12 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
     _check_hw(arr.shape, name)
     vr = _value_range(arr, name, gray)
     return _normalise(arr, vr), vr
+
+
+#: Where a stack goes instead of a one-image function.
+_STACK_FUNCTIONS = (
+    "the video functions (segment_video, separate_video_layers) or dehaze_frames (each frame dehazed on its own)"
+)
 
 
 def _batch_advice(shape: tuple[int, ...], one: bool = False) -> str:
@@ -389,8 +395,9 @@ def _batch_advice(shape: tuple[int, ...], one: bool = False) -> str:
             + ("" if i == "0" else "; several images go to the functions for sets and videos")
         )
     if one and shape[-1] <= 4:
-        lead = "the image of a batch of one" if shape[0] == 1 else "one image of the batch"
-        return f"; for {lead} pass x[{'0' if shape[0] == 1 else 'i'}]"
+        if shape[0] == 1:
+            return "; for the image of a batch of one pass x[0]"
+        return f"; for one image of the batch pass x[i]; for a stack of frames use {_STACK_FUNCTIONS}"
     if channel_first:
         return (
             "; a channel-first (N, C, H, W) batch (torch's layout) needs x.permute(0, 2, 3, 1) "

@@ -270,3 +270,5 @@ def test_a_stopped_stack_keeps_its_frames_run_and_warns_once():
     assert done.tolist() == [True, True, False] and np.isnan(r.transmission[2]).all()
     with pytest.raises(ValueError, match="frames must be"):
         dd.dehaze_frames(np.zeros((32, 32, 3)), iterations=1)  # one RGB image is not a stack
+    with pytest.raises(ValueError, match=r"for a stack of frames use .*dehaze_frames"):
+        dd.dehaze(planes, iterations=1)  # a grey stack given to the one-image function: told where it goes

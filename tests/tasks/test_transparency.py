@@ -192,7 +192,11 @@ def test_batches_in_torch_layout_get_the_fix():
         dd.segment(torch.rand(1, 3, 24, 24), iterations=1)
     with pytest.raises(ValueError, match=r"4D shape \(1, 24, 24, 3\); .* pass x\[0\]$"):
         dd.segment(np.zeros((1, 24, 24, 3)), iterations=1)
-    with pytest.raises(ValueError, match=r"\(2, 24, 24, 3\); for one image of the batch pass x\[i\]$"):
+    with pytest.raises(
+        ValueError,
+        match=r"\(2, 24, 24, 3\); for one image of the batch pass x\[i\]; for a stack of frames use the video "
+        r".*dehaze_frames",
+    ):
         dd.segment(np.zeros((2, 24, 24, 3)), iterations=1)
     one = r"x\[i\]\.permute\(1, 2, 0\) \(numpy: np\.moveaxis\(x\[i\], 0, -1\)\); several"
     with pytest.raises(ValueError, match=one):

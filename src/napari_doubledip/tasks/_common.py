@@ -195,9 +195,11 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     >>> @thread_worker  # doctest: +SKIP
     ... def run(image):
     ...     return (yield from dd.iterate(dd.segment, image))
-    >>> worker = run(viewer.layers["cells"].data)  # doctest: +SKIP
+    >>> layer = viewer.layers["cells"]  # doctest: +SKIP
+    >>> worker = run(layer.data)  # doctest: +SKIP
     >>> worker.yielded.connect(lambda p: print(p.iteration, p.total, p.loss))  # doctest: +SKIP
-    >>> worker.returned.connect(lambda r: viewer.add_labels(r.mask.astype(int), name="mask"))  # doctest: +SKIP
+    >>> worker.returned.connect(lambda r: viewer.add_labels(  # doctest: +SKIP
+    ...     r.mask.astype(int), name="mask", scale=layer.scale, translate=layer.translate))
     >>> worker.start()  # doctest: +SKIP
     """
     steps = getattr(func, "steps", None)
