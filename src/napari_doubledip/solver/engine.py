@@ -500,7 +500,7 @@ def optimise(
     # CPU: the thread count follows the work of one step (solver/threads.py), applied between reports only.
     work = step_work(task)
     threads = threads_for(work, torch.get_num_threads()) if device.type == "cpu" else None
-    solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, threads or 1)
+    solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, threads)
     solution.threads = threads
     return solution
 

@@ -116,15 +116,17 @@ def _call_with(n: int, fn: Callable[[], Y]) -> Y:
             torch.set_num_threads(original)
 
 
-def run_with_threads(gen: Generator[Y, Any, R], device: torch.device, threads: int) -> Generator[Y, Any, R]:
+def run_with_threads(
+    gen: Generator[Y, Any, R], device: torch.device, threads: int | None
+) -> Generator[Y, Any, R]:
     """Drive ``gen`` like ``yield from``, running each stretch between two yields with ``threads`` threads.
 
     ``threads`` is fixed for the whole run (from :func:`threads_for` at its start), whichever thread resumes it,
     so that the count a result records is the one every step used. The resuming thread's own setting is put
     back before every yield, so between yields, and after an abandoned run, every thread has its own setting.
-    Non-CPU devices: plain delegation.
+    Non-CPU devices (``threads`` ``None``): plain delegation.
     """
-    if device.type != "cpu":
+    if device.type != "cpu" or threads is None:
         return (yield from gen)
 
     def around(advance: Callable[[], Y]) -> Y:
