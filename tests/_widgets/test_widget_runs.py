@@ -1021,6 +1021,31 @@ def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_sh
     assert len([m for m in warnings_shown if "isolated pixel" in m]) == 1, warnings_shown
 
 
+def test_a_frame_after_a_stopped_every_frame_run_lists_only_the_frames_computed(viewer, open_widget, qtbot,
+                                                                                  run_widget):
+    """Every frame dehazed one by one, stopped (kept) in the first frame: a later run of the last frame is
+    patched into that stack, and ``metadata["frames"]`` names the two frames computed, not the one never
+    reached (NaN)."""
+    rgb = samples.hazy_image(32).data
+    viewer.add_image(np.stack([rgb[..., c] for c in range(3)]).astype(np.float32), name="z")
+    widget = open_widget("Dehazing (Double-DIP)", iterations=400)
+    widget.frames.value = "every frame, one by one"
+    widget.keep_partial.value = True
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 3 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    layer = viewer.layers["z clean"]
+    assert layer.metadata["params"]["frames_run"] == 1 and np.isnan(layer.data[1:]).all()
+    viewer.dims.set_current_step(0, 2)
+    widget.frames.value = "current frame"
+    widget.iterations.value = 3
+    run_widget(widget)
+    layer = viewer.layers["z clean"]
+    assert layer.data.shape == (3, 32, 32) and np.isnan(layer.data[1]).all() and np.isfinite(layer.data[2]).all()
+    assert layer.metadata["frames"] == [[0], [2]]
+
+
 def test_warnings_from_elsewhere_during_a_run_are_not_the_widgets(viewer, open_widget, qtbot, warnings_shown):
     """While a worker runs, superqt catches every thread's warnings: only the library's carry the widget's
     title."""

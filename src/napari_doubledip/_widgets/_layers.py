@@ -863,8 +863,11 @@ class OutputLayers:
         self._save_once(layer, frame=tuple(int(v) for v in index) if in_place else None, copy=False)
         if grow:
             done = [list(old["frame"])]
-        elif old.get("frames") is None:  # a whole-stack run's result: every frame it held was computed
+        elif old.get("frames") is None:  # a whole-stack run's result: every frame it held was computed ...
             done = [list(i) for i in np.ndindex(*computed)]
+            ran = (old.get("params") or {}).get("frames_run")
+            if isinstance(ran, int) and len(computed) == 1:  # ... but one by one and stopped: those it reached
+                done = done[:ran]
             # what that run was, kept: the rest of the metadata describes the frame run
             old = {**old, "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
         else:
