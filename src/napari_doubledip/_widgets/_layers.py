@@ -805,9 +805,7 @@ class OutputLayers:
             return layer if stack else None
         if stack and _grown(data.shape, lead, frame):  # the input grew (e.g. frames still being acquired)
             if stack_bytes(source, lead) > STACK_LIMIT_BYTES:  # its collected frames are replaced: say so
-                done = md.get("frames")
-                done = done if isinstance(done, list) else list(np.ndindex(*data.shape[: len(lead)]))
-                self.replaced += [(layer.name, tuple(int(v) for v in f)) for f in done if f is not None]
+                self.replaced += [(layer.name, tuple(f)) for f in _frames_done(md, data.shape[: len(lead)])]
                 return None
             return layer
         prev = layer.metadata.get("frame")
@@ -863,15 +861,11 @@ class OutputLayers:
         self._save_once(layer, frame=tuple(int(v) for v in index) if in_place else None, copy=False)
         if grow:
             done = [list(old["frame"])]
-        elif old.get("frames") is None:  # a whole-stack run's result: every frame it held was computed ...
-            done = [list(i) for i in np.ndindex(*computed)]
-            ran = (old.get("params") or {}).get("frames_run")
-            if isinstance(ran, int) and len(computed) == 1:  # ... but one by one and stopped: those it reached
-                done = done[:ran]
-            # what that run was, kept: the rest of the metadata describes the frame run
-            old = {**old, "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
         else:
-            done = [list(f) for f in old["frames"] if f is not None]
+            done = _frames_done(old, computed)
+            if old.get("frames") is None:  # a whole-stack run's result; what that run was is kept (the rest
+                # of the metadata describes the frame run)
+                old = {**old, "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
         if list(index) not in done:
             done.append(list(index))
         if not grow:
@@ -989,6 +983,17 @@ def _collects(md: dict[str, Any]) -> bool:
     """Whether an output layer's metadata is a whole-stack layer's: frames collected one by one (a list of
     them), or a whole-stack run's result (neither a frame nor a list)."""
     return isinstance(md.get("frames"), list) or (md.get("frame") is None and md.get("frames") is None)
+
+
+def _frames_done(md: dict[str, Any], lead: tuple[int, ...]) -> list[list[int]]:
+    """The frames a whole-stack output layer holds results of, from its metadata: those it lists (frames
+    collected one by one), else every frame of its ``lead`` axes (a whole-stack run's result), but only those
+    reached when the frames ran one by one and were stopped (``params["frames_run"]``; the rest are NaN)."""
+    if isinstance(md.get("frames"), list):
+        return [[int(v) for v in f] for f in md["frames"] if f is not None]
+    done = [list(i) for i in np.ndindex(*lead)]
+    ran = (md.get("params") or {}).get("frames_run")
+    return done[:ran] if isinstance(ran, int) and len(lead) == 1 else done
 
 
 def _grown(shape: tuple[int, ...], lead: tuple[int, ...], frame: tuple[int, ...]) -> bool:
