@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m napari_doubledip.demo --out results [--size 128] [--device auto] [--tasks segmentation,...]
+    python -m napari_doubledip.demo --out results [--size 256] [--device auto] [--tasks segmentation,...]
 
 For each task it writes ``<task>.png`` (a panel: inputs | outputs | ground truth) and prints the time and the
 quality against the known ground truth.

@@ -2,7 +2,7 @@
 
 The reference recipe (see ``REFERENCE-NOTES.md``) uses the authors' network sizes, a constant Adam learning rate,
 their iteration counts and full-resolution optimisation. It exists for the speed/quality benchmark and for users
-who want the paper's setting; it is 20-100x slower than the default.
+who want the paper's setting; it is 14-430x slower than the default in our CPU benchmark (``benchmarks/speed.py``).
 """
 
 from __future__ import annotations

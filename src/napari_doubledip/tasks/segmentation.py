@@ -640,7 +640,7 @@ def segment(
         Random seed, an int in ``[0, 2**63)``; the same seed gives the same result on the CPU.
     preset
         ``"default"`` (fast, measured) or ``"reference"`` (the authors' network sizes, learning rate and
-        iteration count at full resolution; 20-100x slower).
+        iteration count at full resolution; 14-430x slower in our CPU benchmark).
     precision
         ``"auto"`` (the task's measured choice: float32 for the single-image tasks; the video tasks use bfloat16
         autocast on CPUs with AMX, where it measured faster at equal quality), ``"float32"`` or ``"bfloat16"``
