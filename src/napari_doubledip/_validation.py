@@ -12,7 +12,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,7 +162,15 @@ def _masked(x: object) -> bool:
     return isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask and bool(x.mask.any())
 
 
+def listed(x: object) -> object:
+    """An iterator (a generator of frames, ``map(imread, paths)``) as a list of its items; anything else as it
+    is. Sets of images and stacks accept one like a list."""
+    return list(x) if isinstance(x, Iterator) else x
+
+
 def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
+    if isinstance(x, Iterator):  # (np.asarray makes a 0-d object array of it)
+        raise TypeError(f"{name} is an iterator ({type(x).__name__}); pass an array")
     x = plain_data(x, name, warn_mask)
     try:
         arr = np.asarray(x)
@@ -423,8 +431,9 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
 
     A single ``(H, W)`` / ``(H, W, C<=4)`` array counts as one image. Returns float32 ``(N, H, W, C)`` in [0, 1]
     (one value range for all, so relative intensities are kept), the range, and whether the input was a single
-    image.
+    image. An iterator counts as the list of its items.
     """
+    images = listed(images)
     if isinstance(images, (list, tuple)) and (nested := _nested(images)) is not None:
         images = nested  # nested lists of rows: one (H, W[, C]) image, not H one-pixel-high ones
     if isinstance(images, (list, tuple)):
@@ -641,8 +650,10 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     """Validate a video / stack: ``(T, H, W)`` grey or ``(T, H, W, C)``, ``C`` in 1..4 (or a sequence of frames).
 
     Unlike :func:`as_images`, a 3D array is always ``(T, H, W)`` (any ``T``), never one colour image. Returns
-    float32 ``(T, H, W, C)`` in [0, 1] with one value range for all frames, and that range.
+    float32 ``(T, H, W, C)`` in [0, 1] with one value range for all frames, and that range. An iterator counts
+    as the list of its frames.
     """
+    frames = listed(frames)
     if isinstance(frames, (list, tuple)):
         arr = _stack_sequence(frames, name, one_sequence=True)
     else:

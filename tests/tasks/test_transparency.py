@@ -91,6 +91,23 @@ def test_sequence_input_and_shapes():
     assert r.layers[0].shape == (32, 32) and r.layers[0].dtype == np.float32
 
 
+def test_an_iterator_of_images_is_read_as_their_list():
+    """``map(imread, paths)`` or a generator of mixtures / frames counts as the list of its items, in every
+    function taking a set or a stack; one image given as an iterator is refused, saying what to pass."""
+    s = two_mixtures(32, alphas=(0.3, 0.6))
+    a = dd.separate_layers(list(s.data), iterations=3, device="cpu")
+    b = dd.separate_layers((m for m in s.data), iterations=3, device="cpu")
+    np.testing.assert_array_equal(a.layers[0], b.layers[0])
+    from napari_doubledip.tasks.transparency import estimate_alphas
+
+    np.testing.assert_array_equal(estimate_alphas(iter(s.data)).numpy(), estimate_alphas(list(s.data)).numpy())
+    frames = np.stack([s.data[0], s.data[1], s.data[0]])
+    c = dd.dehaze_frames(iter(frames), iterations=2)
+    assert c.clean.shape == frames.shape and np.isfinite(c.clean).all()
+    with pytest.raises(TypeError, match=r"image is an iterator \(generator\); pass an array"):
+        dd.segment(m for m in s.data)
+
+
 def test_a_nested_list_is_one_image():
     from napari_doubledip._validation import as_images
 

@@ -28,6 +28,7 @@ from .._validation import (
     _masked,
     _stack_sequence,
     _value_range,
+    listed,
     warn,
 )
 from ..solver.engine import _stop_requested
@@ -157,6 +158,7 @@ def each_frame(
 def _load(frames: Any, name: str) -> np.ndarray:
     """The stack as an array, its layout and values checked under ``name`` (the checks' warnings are left to
     the frames' own checks, which say each once: said here too they would come twice)."""
+    frames = listed(frames)
     items = frames if isinstance(frames, (list, tuple)) else [frames]
     if any(_masked(x) for x in items):  # (said here: the frames' own checks get plain arrays)
         warn(f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}")

@@ -17,6 +17,7 @@ from .._validation import (
     check_seed,
     corners_to_box,
     host_array,
+    listed,
     loaded,
     plain_data,
     warn,
@@ -551,6 +552,7 @@ def remove_watermark(
     True
     """
     # Lazy (dask) input loaded once: _raw reads the values again for the exact pixels outside the box.
+    images = listed(images)
     images = [loaded(x) for x in images] if isinstance(images, (list, tuple)) else loaded(images)
     stack, vr, single = as_images(images, "images")
     seed = check_seed(seed)
