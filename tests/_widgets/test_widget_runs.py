@@ -833,6 +833,26 @@ def test_removed_input_does_not_silently_become_a_result(viewer, open_widget, ru
     widget._on_finished()
 
 
+def test_an_input_removed_mid_run_before_any_image_output_is_asked_about(viewer, open_widget, qtbot, errors):
+    """The only image removed while the run has shown no image yet (segmentation previews only its mask): the
+    picker empties, then falls on the run's output when it lands; the next Run asks, as after a removal between
+    runs, instead of decomposing that result."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=20)
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: viewer.layers.remove("comp") if "comp" in viewer.layers else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    fallen = widget.pickers["image"].value
+    assert fallen is not None and fallen.name.startswith("comp ")
+    before = len(errors)
+    assert widget.run(start=False) is None
+    assert len(errors) == before + 1 and "input layer was removed" in errors[-1], errors[before:]
+    assert widget.run(start=False) is not None  # Run again: that result is what the user wants
+    widget._on_finished()
+
+
 def test_a_more_channels_run_holds_its_channel_layers(viewer, open_widget):
     """Its image is a lazy stack of the channel layers: their own arrays are what a preview must not write."""
     from napari_doubledip._widgets import _layers

@@ -215,7 +215,8 @@ class TaskWidget(Container):
         self._frames_preset: tuple[Any, Any] | None = None
         self._run_clicked_at = -1.0e9
         #: the primary picker's value when it fell onto results of a run because its layers were removed: the
-        #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker)
+        #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker); ``[]``
+        #: while it is empty because its layer was removed
         self._fallen: list[Any] | None = None
         #: layers added during a run that may become an input once it ends (see _on_inserted)
         self._added_during_run: list[Any] = []
@@ -332,9 +333,12 @@ class TaskWidget(Container):
         chosen = {spec_in.name: self.pickers[spec_in.name].value for spec_in in self.spec.inputs}
         primary = self.pickers[self._primary.name]
         before = _as_list(chosen[self._primary.name])
+        # the input was removed when no other image was there (e.g. mid-run, before any output): the picker
+        # emptied, and the first image added since (the run's output) is where it falls now
+        emptied = self._fallen == [] and not before
         super().reset_choices()
         still = [c for c in primary.choices if c is not None]
-        removed = bool(before) and not any(same_layer(c, v) for v in before for c in still)
+        removed = emptied or (bool(before) and not any(same_layer(c, v) for v in before for c in still))
         for name, value in chosen.items():
             picker = self.pickers[name]
             if isinstance(value, (list, tuple)):  # several layers: keep those still there, in their order
@@ -377,6 +381,8 @@ class TaskWidget(Container):
         after = _as_list(primary.value)
         if removed and after and all(_is_result(v) for v in after):
             self._fallen = after
+        elif removed and not after:
+            self._fallen = []
         self._update_frames()
 
     def _forget_fallen(self, _value: Any = None) -> None:
