@@ -408,6 +408,51 @@ def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_wi
         assert threads and threading.main_thread() not in threads, name
 
 
+def test_collected_frames_are_not_written_into_an_array_a_run_reads(viewer, open_widget, run_widget, qtbot):
+    """A stack of collected frames that a running (or queued) job was handed, e.g. another panel decomposing
+    it: neither a frame's result nor the undo of a cancelled frame run writes into that array; the layer gets
+    a new one."""
+    from napari_doubledip._widgets._layers import hold_arrays, release_arrays
+
+    video = samples.texture_composite(32, rgb=False).data
+    viewer.add_image(np.stack([video, video[::-1], video[:, ::-1]]), name="movie")
+    widget = open_widget(SEG, iterations=3)
+    for t in (0, 1):
+        viewer.dims.set_current_step(0, t)
+        run_widget(widget)
+    mask = viewer.layers["movie mask"]
+    read = mask.data
+    held = hold_arrays([read])  # what the other job reads
+    try:
+        seen = read.copy()
+        viewer.dims.set_current_step(0, 2)
+        run_widget(widget)
+        np.testing.assert_array_equal(read, seen)
+        assert mask.data is not read and mask.data[2].any()
+        release_arrays(held)
+        # a cancelled run, its preview written into the stack in place, undone while a job reads that stack
+        widget.iterations.value, widget.preview_every.value = 1000, 1
+        viewer.dims.set_current_step(0, 1)
+        worker = widget.run(start=False)
+        state = {}
+
+        def at_preview(p):
+            if p.preview and not state:
+                state["array"] = mask.data
+                state["seen"] = mask.data.copy()  # the preview written in place
+                state["held"] = hold_arrays([mask.data])
+                widget.cancel()
+
+        worker.yielded.connect(at_preview)
+        with qtbot.waitSignal(worker.finished, timeout=120_000):
+            worker.start()
+        held = state["held"]
+        np.testing.assert_array_equal(state["array"], state["seen"])
+        assert mask.data is not state["array"]
+    finally:
+        release_arrays(held)
+
+
 def test_a_frame_after_a_whole_stack_run_is_patched_into_it(viewer, open_widget, run_widget):
     """Re-running one frame of a whole-stack (video) result, e.g. to correct it, writes that frame into the
     result; the other frames stay, and the metadata keeps what the whole-stack run was."""

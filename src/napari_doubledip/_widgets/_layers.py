@@ -855,7 +855,10 @@ class OutputLayers:
             bigger[tuple(slice(0, n) for n in layer.data.shape)] = layer.data
             layer.data = bigger
         grow = layer.data.shape != full
-        in_place = not grow and layer.data.flags.writeable and layer.data.dtype == data.dtype
+        # (an array a running job reads, e.g. a queued run of this stack, is not written: it gets a new one)
+        in_place = (
+            not grow and layer.data.flags.writeable and layer.data.dtype == data.dtype and not _held(layer.data)
+        )
         # Cancel restores the one frame written in place, or the array that a new one replaces: never a copy of
         # the whole stack (up to STACK_LIMIT_BYTES), which took seconds in the GUI thread at every frame.
         self._save_once(layer, frame=tuple(int(v) for v in index) if in_place else None, copy=False)
@@ -870,7 +873,7 @@ class OutputLayers:
             done.append(list(index))
         if not grow:
             stack = layer.data
-            if not stack.flags.writeable or stack.dtype != data.dtype:
+            if not in_place:
                 stack = np.array(stack, dtype=np.result_type(stack.dtype, data.dtype), copy=True)
             stack[tuple(index)] = data
             if stack is layer.data:
@@ -958,8 +961,9 @@ class OutputLayers:
             self._remove(layer)
         for layer, saved in self._saved:
             if saved.frame is not None:
-                saved.array[saved.frame] = saved.data
-                layer.data = saved.array
+                array = np.array(saved.array, copy=True) if _held(saved.array) else saved.array
+                array[saved.frame] = saved.data
+                layer.data = array
             else:
                 layer.data = saved.data
             _forget_edits(layer)
@@ -1119,6 +1123,11 @@ def release_arrays(arrays: list[np.ndarray]) -> None:
                 break
 
 
+def _held(array: np.ndarray) -> bool:
+    """Whether a running job reads (part of) ``array``: it must not be written in place."""
+    return any(np.may_share_memory(array, a) for a in _READ_BY_RUNS)
+
+
 def _assign(layer: Any, data: np.ndarray) -> None:
     """Put ``data`` into the layer: written into its array when shape and dtype allow (live preview) and no
     running job reads that array, else set."""
@@ -1128,7 +1137,7 @@ def _assign(layer: Any, data: np.ndarray) -> None:
         and old.shape == data.shape
         and old.dtype == data.dtype
         and old.flags.writeable
-        and not any(np.may_share_memory(old, a) for a in _READ_BY_RUNS)
+        and not _held(old)
     ):
         old[...] = data
         layer.refresh()
