@@ -679,6 +679,18 @@ def test_a_lazy_stack_is_checked_before_it_is_loaded():
         dd.separate_video_layers(ok, device="gpu", iterations=1)
     with pytest.raises((TypeError, ValueError), match="iterations"):
         dd.segment_video(ok, iterations=-5)
+    for f, bad, match in [
+        (dd.segment_video, dict(hints="Auto"), "hints must be"),
+        (dd.segment_video, dict(preset="fast"), "preset"),
+        (dd.segment_video, dict(max_size=3), "max_size"),
+        (dd.separate_video_layers, dict(batch=0), "batch"),
+        (dd.dehaze_frames, dict(seed=-1), "seed"),
+        (dd.dehaze_frames, dict(transmission_prior="haze lines"), "needs an RGB image"),
+        (dd.dehaze_frames, dict(airlight=[1, 2]), "airlight"),
+        (dd.dehaze_frames, dict(preset="q"), "preset"),
+    ]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            f(ok, iterations=1, **bad)
     assert not loads
     rng = np.random.default_rng(0)
     frames = da.from_array(rng.random((3, 32, 32)).astype(np.float32), chunks=(1, 32, 32))

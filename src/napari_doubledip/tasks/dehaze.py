@@ -15,6 +15,7 @@ from .._validation import (
     ValueRange,
     as_image,
     check_iterations,
+    check_max_size,
     check_seed,
     plain_data,
     warn,
@@ -26,7 +27,7 @@ from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp
 from ..solver.filters import guided_filter, guided_upsample, resize
 from ..solver.networks import NetConfig
-from ..solver.presets import apply_preset
+from ..solver.presets import apply_preset, check_preset
 from ._common import (
     PREVIEW_PIXELS,
     RunInfo,
@@ -214,8 +215,8 @@ def build_task(
     )
 
 
-def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | None:
-    """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``."""
+def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
+    """The checks of the user's airlight that need no image: ``(C,)`` finite float64 values, or ``None``."""
     if airlight is None or (isinstance(airlight, str) and airlight == "auto"):
         return None
     msg = f"airlight must be None ('auto'), a number or a sequence of {channels} numbers, got {airlight!r}"
@@ -236,6 +237,14 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
         raise ValueError("airlight contains NaN or infinite values")
     if float(np.abs(arr).max()) > _FLOAT32_MAX:  # the airlight map comes back in float32
         raise ValueError(f"airlight {arr.tolist()} is beyond the float32 range of the results")
+    return arr
+
+
+def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | None:
+    """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``."""
+    arr = _airlight_values(airlight, channels)
+    if arr is None:
+        return None
     # (a channel at the black level is fine: the estimate gives one for an empty channel, raised to the floor)
     if np.any(arr < vr.lo) or float(arr.max()) <= vr.lo:
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
@@ -503,6 +512,22 @@ def dehaze_frames(
     """
     from .frames import each_frame
 
+    # the options that need no pixels first: a lazy stack is loaded only for a run that can start (each frame's
+    # own call checks them all again, with its pixels)
+    check_seed(seed)
+    if not isinstance(transmission_prior, str) or transmission_prior not in TRANSMISSION_PRIORS:
+        raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {transmission_prior!r}")
+    check_iterations(iterations, 1)
+    check_max_size(max_size, 1)
+    check_preset(preset)
+    resolve_device(device)
+    check_precision(precision)
+    shape = getattr(frames, "shape", None)
+    if shape is not None and len(shape) in (3, 4):
+        channels = int(shape[-1]) if len(shape) == 4 else 1
+        _airlight_values(airlight, channels)
+        if transmission_prior == "haze lines" and channels != 3:
+            raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {channels} channel(s)")
     kwargs = dict(
         airlight=airlight, iterations=iterations, max_size=max_size, device=device, seed=seed, preset=preset,
         precision=precision, transmission_prior=transmission_prior,

@@ -18,13 +18,22 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from .._validation import as_frames, check_iterations, check_seed, hint_labels, plain_data, warn, working_shape
+from .._validation import (
+    as_frames,
+    check_iterations,
+    check_max_size,
+    check_seed,
+    hint_labels,
+    plain_data,
+    warn,
+    working_shape,
+)
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
-from ..solver.presets import apply_preset, planned_iterations
+from ..solver.presets import apply_preset, check_preset, planned_iterations
 from ..solver.saliency import saliency_hints
 from . import segmentation as seg
 from . import transparency as tr
@@ -97,6 +106,23 @@ DYNAMIC_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 4, 4), kernel=3, i
 ALPHA_PRIOR = 0.6
 
 Hints = Union[str, None, np.ndarray, tuple, list, dict]
+
+
+def _check_hint_mode(hints: str) -> None:
+    if hints not in ("auto", "intensity"):
+        raise ValueError(
+            "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
+            f"{hints!r}"
+        )
+
+
+def _check_before_loading(iterations: int | None, max_size: int | None, preset: str, batch: int | None) -> None:
+    """The checks of a video function's options that need no frames (their types and bounds; the defaults need
+    the frame count): made before a lazy stack is loaded, so that a typo does not cost loading it."""
+    check_iterations(iterations, 1)
+    check_max_size(max_size, 1)
+    check_preset(preset)
+    _batch(batch, 1, 1)
 
 
 def _batch(batch: int | None, default: int, n: int) -> int:
@@ -226,11 +252,7 @@ def _video_hints(
     n = work.shape[0]
     ws = tuple(work.shape[-2:])
     if isinstance(hints, str):
-        if hints not in ("auto", "intensity"):
-            raise ValueError(
-                "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
-                f"{hints!r}"
-            )
+        _check_hint_mode(hints)
         if hints == "intensity":  # one threshold for all frames (inside their boxes), held all run
             return *_exclusive(*seg.intensity_hints(work, _inside(boxes, ws, work.device))), True, False, None
         fg, bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
@@ -531,9 +553,11 @@ def segment_video(
     seed = check_seed(seed)
     dev = resolve_device(device)
     check_precision(precision)
-    check_iterations(iterations, 1)  # (its type and sign; the default needs the frame count)
+    _check_before_loading(iterations, max_size, preset, batch)
     reassign = seg.check_reassign(reassign, hints, auto_fill)
     auto_fill = seg.check_auto_fill(auto_fill)
+    if isinstance(hints, str):
+        _check_hint_mode(hints)
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["segment"]
     n = stack.shape[0]
@@ -826,7 +850,7 @@ def separate_video_layers(
     seed = check_seed(seed)  # (the options that need no frames first, as in segment_video)
     dev = resolve_device(device)
     check_precision(precision)
-    check_iterations(iterations, 1)  # (its type and sign; the default needs the frame count)
+    _check_before_loading(iterations, max_size, preset, batch)
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["layers"]
     n = stack.shape[0]
