@@ -34,8 +34,6 @@ class ValueRange:
     lo: float
     hi: float
     gray: bool
-    #: The input had an integer (or bool) dtype.
-    integer: bool = False
 
     def restore(self, x: np.ndarray, *, values: bool = True) -> np.ndarray:
         """``(..., H, W, C)`` in [0, 1] back to the input's range (``values``) and layout (float32)."""
@@ -45,15 +43,6 @@ class ValueRange:
             x = _in_float64(x, lambda v: v * span + lo)
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]
-        return x
-
-    def exact(self, x: np.ndarray, where: np.ndarray) -> np.ndarray:
-        """Give the pixels of a restored result that are copies of an integer input (``where``, without the
-        channel axis) their integer values back, in place: the float32 round trip through [0, 1] leaves them up
-        to ~1e-5 off (199.99998 for 200), and a cast back to the input's dtype would truncate them to 199."""
-        if self.integer and self.hi - self.lo < 2**23:  # (beyond, float32 holds no exact integers anyway)
-            w = where.astype(bool)
-            np.rint(x, out=x, where=w[..., None] if x.ndim == w.ndim + 1 else w)
         return x
 
 
@@ -168,6 +157,24 @@ def listed(x: object) -> object:
     return list(x) if isinstance(x, Iterator) else x
 
 
+def copy_input(x: np.ndarray, raw: object, where: np.ndarray) -> np.ndarray:
+    """Write the input's own values into a restored result where it is a copy of the input, in place.
+
+    ``x`` is ``(..., H, W[, C])`` float32 in the input's units, ``raw`` the input as passed (loaded: an array,
+    a tensor, or a sequence of frames), ``where`` the pixels to copy (``x``'s shape without the channel axis).
+    The float32 round trip through [0, 1] leaves copied pixels off by up to the value range times 2**-24 (an
+    integer 200 as 199.99998, which a cast back would truncate to 199); copied, they are the input's values
+    as float32 holds them.
+    """
+    w = np.asarray(where) > 0.5
+    if isinstance(raw, (list, tuple)):  # frames one by one (no stacked copy of the input)
+        for i, item in enumerate(raw):
+            copy_input(x[i], item, w[i])
+    elif w.any():
+        x[w] = np.asarray(host_array(raw)).reshape(x.shape)[w]
+    return x
+
+
 def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
     if isinstance(x, Iterator):  # (np.asarray makes a 0-d object array of it)
         raise TypeError(f"{name} is an iterator ({type(x).__name__}); pass an array")
@@ -279,7 +286,7 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
                 f"only about {levels} distinct value{plural} at that offset; subtract the offset first "
                 "(e.g. x - x.min())"
             )
-    return ValueRange(lo, hi, gray, integer=arr.dtype.kind in "iub")
+    return ValueRange(lo, hi, gray)
 
 
 def _float32_step(value: float) -> float:
@@ -646,6 +653,17 @@ def _lazy_shape(x: object) -> tuple[int, ...] | None:
     return None
 
 
+def load_frames(frames: object, name: str = "frames", min_count: int = 2) -> object:
+    """A stack as :func:`as_frames` takes it, loaded (a lazy stack's layout checked first) and an iterator
+    listed: for a caller that reads its values again (:func:`copy_input`)."""
+    frames = listed(frames)
+    if isinstance(frames, (list, tuple)):
+        return [loaded(x) for x in frames]
+    if (lazy := _lazy_shape(frames)) is not None:
+        _frames_layout(lazy, name, min_count)
+    return loaded(frames)
+
+
 def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple[np.ndarray, ValueRange]:
     """Validate a video / stack: ``(T, H, W)`` grey or ``(T, H, W, C)``, ``C`` in 1..4 (or a sequence of frames).
 
@@ -667,4 +685,4 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
     return _normalise(arr, vr), vr
 
 
-__all__ += ["as_frames"]
+__all__ += ["as_frames", "load_frames"]

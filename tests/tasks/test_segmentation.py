@@ -63,12 +63,19 @@ def test_user_scribbles_and_uint16_grayscale():
 
 
 
-@pytest.mark.parametrize("dtype, top", [(np.uint8, 160), (np.uint16, 48000)])
-def test_where_a_layer_is_the_image_it_holds_the_images_integers(dtype, top):
-    """The layers copy the image inside / outside the mask: its own integers, not values a float32 round trip
-    through [0, 1] left 1e-5 below them (a cast back to the input's dtype truncated those)."""
-    img = (np.random.default_rng(0).random((40, 48, 3)) * top).astype(dtype)
-    img[10:30, 12:34] += dtype(top // 4)
+@pytest.mark.parametrize(
+    "dtype, top", [(np.uint8, 160), (np.uint16, 48000), (np.float32, 1.0), (np.float64, 1.0), ("wide", 1.0)]
+)
+def test_where_a_layer_is_the_image_it_holds_the_images_values(dtype, top):
+    """The layers copy the image inside / outside the mask: its own values, not values a float32 round trip
+    through [0, 1] left off (integers 1e-5 below, which a cast back to the input's dtype truncated; floats by
+    their range times 2**-24: 0.06 on an image that also holds -1e6 and 1e6)."""
+    img = np.random.default_rng(0).random((40, 48, 3)) * top
+    img[10:30, 12:34] += top / 4
+    if dtype == "wide":
+        img[0, 0], img[0, 1] = -1e6, 1e6
+        dtype = np.float32
+    img = img.astype(dtype)
     r = dd.segment(img, iterations=3, device="cpu", seed=0)
     m = r.mask > 0.5
     assert m.any() and (~m).any()

@@ -10,7 +10,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_image, check_iterations, check_seed, hint_labels, warn, working_shape
+from .._validation import (
+    as_image,
+    check_iterations,
+    check_seed,
+    copy_input,
+    hint_labels,
+    loaded,
+    warn,
+    working_shape,
+)
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp, window
@@ -673,6 +682,7 @@ def segment(
     >>> r.mask.shape
     (32, 32)
     """
+    image = loaded(image)  # (lazy input loaded once: the layers copy its values where they are the image)
     img, vr = as_image(image, "image")
     seed = check_seed(seed)
     check_iterations(iterations, 1)  # checked before the hints are computed (its default depends on them)
@@ -774,8 +784,8 @@ def segment(
     return SegmentationResult(
         mask=mask,
         soft_mask=soft[0].cpu().numpy(),
-        foreground=vr.exact(vr.restore(to_numpy(fg_img)[0]), mask),  # (the image itself inside the mask)
-        background=vr.exact(vr.restore(to_numpy(bg_img)[0]), 1 - mask),
+        foreground=copy_input(vr.restore(to_numpy(fg_img)[0]), image, mask),  # (the image itself inside the mask)
+        background=copy_input(vr.restore(to_numpy(bg_img)[0]), image, 1 - mask),
         hints=labels,
         **run_info(sol, params, dev),
     )

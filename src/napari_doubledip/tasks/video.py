@@ -23,7 +23,9 @@ from .._validation import (
     check_iterations,
     check_max_size,
     check_seed,
+    copy_input,
     hint_labels,
+    load_frames,
     plain_data,
     warn,
     working_shape,
@@ -558,6 +560,7 @@ def segment_video(
     auto_fill = seg.check_auto_fill(auto_fill)
     if isinstance(hints, str):
         _check_hint_mode(hints)
+    frames = load_frames(frames)  # (loaded once: the layers copy its values where they are the frames)
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["segment"]
     n = stack.shape[0]
@@ -652,8 +655,8 @@ def segment_video(
     return VideoSegmentationResult(
         masks=masks,
         soft_masks=np.concatenate(softs).astype(np.float32),
-        foreground=vr.exact(vr.restore(np.concatenate(fgs)), masks),  # (the frames themselves inside the masks)
-        background=vr.exact(vr.restore(np.concatenate(bgs)), 1 - masks),
+        foreground=copy_input(vr.restore(np.concatenate(fgs)), frames, masks),  # (the frames inside the masks)
+        background=copy_input(vr.restore(np.concatenate(bgs)), frames, 1 - masks),
         hints=labels,
         **run_info(sol, params, dev),
     )
