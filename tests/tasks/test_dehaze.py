@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -34,6 +36,24 @@ def test_grey_and_integer_input_keep_layout_and_units():
     # values are light intensities: results are in the input's units (0 stays black)
     assert 100 < float(r.airlight_init[0]) <= img.max()
     assert r.clean.max() <= img.max() + 1e-3 and r.clean.min() >= 0
+
+
+def test_negative_values_are_warned_about_and_the_darkest_is_black():
+    """The haze model is one of intensities: negative data (a subtracted background, an offset) cannot be
+    dehazed as they are; the darkest value is taken as black, and the user is told so, once per stack."""
+    s = hazy_image(32, rgb=False)
+    shifted = s.data.astype(np.float32) - 0.5  # partly negative
+    with pytest.warns(UserWarning, match=r"negative values \(down to -0\.\d+\).*darkest value is taken as black"):
+        r = dd.dehaze(shifted, iterations=3, device="cpu")
+    assert r.clean.min() >= shifted.min() - 1e-4 and r.clean.max() <= shifted.max() + 1e-4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # non-negative data: no such word
+        dd.dehaze(s.data, iterations=2, device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.dehaze_frames(np.stack([shifted, shifted[::-1]]), iterations=2)
+    said = [str(w.message) for w in caught if "negative values" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("frame 0 (of 2)"), said
 
 
 def test_airlight_override_and_validation():

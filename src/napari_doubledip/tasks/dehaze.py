@@ -277,7 +277,14 @@ def _rerange(img: np.ndarray, vr: ValueRange, lo: float, hi: float) -> tuple[np.
 
 def _physical_range(img: np.ndarray, vr: ValueRange) -> tuple[np.ndarray, ValueRange]:
     """Re-normalise so that 0 stays 0 (light intensities): the haze model and its dark channel prior need
-    the true black level, which min-max normalisation would move."""
+    the true black level, which min-max normalisation would move. Negative values (a subtracted background's
+    noise, or data on a negative offset) have no such meaning: the darkest value is black then, with a word."""
+    if vr.lo < 0:
+        warn(
+            f"dehaze: the image has negative values (down to {vr.lo:g}); the haze model is one of light "
+            "intensities, 0 = black, so its darkest value is taken as black. If the data sit on an offset, shift "
+            "them so that black is 0 first"
+        )
     return _rerange(img, vr, min(0.0, vr.lo), vr.hi)
 
 
