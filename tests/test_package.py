@@ -94,6 +94,20 @@ def test_iterate_rejects_other_callables():
         dd.iterate(print, 1)
 
 
+def test_iterate_checks_the_argument_names_at_the_call():
+    """A misspelt keyword is said when the generator is made, as the blocking call says it, not at the first
+    next() (in a thread worker, after the user has moved on)."""
+    import numpy as np
+    import pytest
+
+    image = np.zeros((16, 16))
+    with pytest.raises(TypeError, match=r"^segment\(\): got an unexpected keyword argument 'iteration'"):
+        dd.iterate(dd.segment, image, iteration=5)
+    with pytest.raises(TypeError, match=r"missing a required argument: 'frames'"):
+        dd.iterate(dd.dehaze_frames)
+    dd.iterate(dd.dehaze_frames, [image, image], iterations=1).close()  # (right names: no error)
+
+
 def test_stop_and_progress_are_checked_at_the_call(monkeypatch):
     import pytest
 

@@ -163,8 +163,9 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     (or the worker's ``quit()``) stops the run at the next report. ``iterate`` itself is a plain function that
     returns the generator, so ``thread_worker(dd.iterate)`` would only hand the generator back: wrap it in a
     generator function, as in the example below. It takes the same arguments as the task
-    function, ``progress=`` included (called with each report before it is yielded). ``func``, ``stop`` and
-    ``progress`` are checked at the call; the inputs, like the rest of the set-up, at the first ``next()``.
+    function, ``progress=`` included (called with each report before it is yielded). ``func``, ``stop``,
+    ``progress`` and the argument names are checked at the call; the inputs, like the rest of the set-up, at the
+    first ``next()``.
 
     Parameters
     ----------
@@ -208,6 +209,10 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     progress = kwargs.pop("progress", None)
     check_progress(progress)
     check_stop(kwargs.get("stop"))  # now, not at the first next() after the set-up
+    try:  # a misspelt keyword or a missing argument now too (the generator would say it at the first next())
+        inspect.signature(steps).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{func.__name__}(): {exc}") from None
     gen = steps(*args, **kwargs)
     return gen if progress is None else _reporting(gen, progress)
 
