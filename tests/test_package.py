@@ -101,7 +101,7 @@ def test_iterate_checks_the_argument_names_at_the_call():
     import pytest
 
     image = np.zeros((16, 16))
-    with pytest.raises(TypeError, match=r"^segment\(\): got an unexpected keyword argument 'iteration'"):
+    with pytest.raises(TypeError, match=r"^segment\(\) got an unexpected keyword argument 'iteration'"):
         dd.iterate(dd.segment, image, iteration=5)
     with pytest.raises(TypeError, match=r"missing a required argument: 'frames'"):
         dd.iterate(dd.dehaze_frames)

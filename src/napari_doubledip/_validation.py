@@ -167,9 +167,10 @@ def copy_input(x: np.ndarray, raw: object, where: np.ndarray) -> np.ndarray:
     as float32 holds them.
     """
     w = np.asarray(where) > 0.5
-    if isinstance(raw, (list, tuple)):  # frames one by one (no stacked copy of the input)
-        for i, item in enumerate(raw):
-            copy_input(x[i], item, w[i])
+    if isinstance(raw, (list, tuple)) and len(raw) == len(x) and x.ndim > 2:  # frames one by one (no stacked
+        for i, item in enumerate(raw):  # copy); (not deeper: a frame may be nested lists of rows)
+            if w[i].any():
+                x[i][w[i]] = np.asarray(host_array(item)).reshape(x[i].shape)[w[i]]
     elif w.any():
         x[w] = np.asarray(host_array(raw)).reshape(x.shape)[w]
     return x

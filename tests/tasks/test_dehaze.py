@@ -46,9 +46,12 @@ def test_negative_values_are_warned_about_and_the_darkest_is_black():
     with pytest.warns(UserWarning, match=r"negative values \(down to -0\.\d+\).*darkest value is taken as black"):
         r = dd.dehaze(shifted, iterations=3, device="cpu")
     assert r.clean.min() >= shifted.min() - 1e-4 and r.clean.max() <= shifted.max() + 1e-4
+    noisy = s.data.astype(np.float32)
+    noisy[0, 0] = -1e-7  # rounding noise of a resampling: no word about it either
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # non-negative data: no such word
         dd.dehaze(s.data, iterations=2, device="cpu")
+        dd.dehaze(noisy, iterations=2, device="cpu")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dd.dehaze_frames(np.stack([shifted, shifted[::-1]]), iterations=2)
@@ -272,6 +275,17 @@ def test_every_frame_of_a_stack_is_dehazed_as_alone():
     assert [p.iteration for p in reports][-1] == 18 and all(p.total == 18 for p in reports)
     assert r.params["haze"] == ["default", "dense", "default"]  # the haze setting is each frame's own
     assert [h[0] for h in r.history] == sorted(h[0] for h in r.history)
+
+
+def test_a_stack_of_the_wrong_layout_is_told_so_before_its_options():
+    """The options checked before the pixels (for lazy stacks) follow the layout check: one RGB image or
+    channel-first frames get the layout advice, not a channel count read off the wrong axis."""
+    with pytest.raises(ValueError, match=r"looks like one \(H, W, C\) image"):
+        dd.dehaze_frames(np.zeros((32, 32, 3)), transmission_prior="haze lines")
+    with pytest.raises(ValueError, match=r"channel-first \(T, C, H, W\)"):
+        dd.dehaze_frames(np.zeros((2, 3, 32, 32)), airlight=[0.9, 0.9, 0.9])
+    with pytest.raises(ValueError, match=r"airlight must be a number or 3 values"):
+        dd.dehaze_frames(np.zeros((2, 32, 32, 3)), airlight=[0.9, 0.9])
 
 
 def test_a_stopped_stack_keeps_its_frames_run_and_warns_once():

@@ -64,7 +64,8 @@ def test_user_scribbles_and_uint16_grayscale():
 
 
 @pytest.mark.parametrize(
-    "dtype, top", [(np.uint8, 160), (np.uint16, 48000), (np.float32, 1.0), (np.float64, 1.0), ("wide", 1.0)]
+    "dtype, top",
+    [(np.uint8, 160), (np.uint16, 48000), (np.float32, 1.0), (np.float64, 1.0), ("wide", 1.0), ("lists", 1.0)],
 )
 def test_where_a_layer_is_the_image_it_holds_the_images_values(dtype, top):
     """The layers copy the image inside / outside the mask: its own values, not values a float32 round trip
@@ -75,8 +76,8 @@ def test_where_a_layer_is_the_image_it_holds_the_images_values(dtype, top):
     if dtype == "wide":
         img[0, 0], img[0, 1] = -1e6, 1e6
         dtype = np.float32
-    img = img.astype(dtype)
-    r = dd.segment(img, iterations=3, device="cpu", seed=0)
+    img = img.astype(np.float64 if dtype == "lists" else dtype)
+    r = dd.segment(img.tolist() if dtype == "lists" else img, iterations=3, device="cpu", seed=0)
     m = r.mask > 0.5
     assert m.any() and (~m).any()
     assert np.array_equal(r.foreground[m], img[m].astype(np.float32))

@@ -184,6 +184,19 @@ def test_segment_video_user_hints_on_uint8_grey():
     assert np.array_equal(r.background[~m], frames[~m].astype(np.float32))
 
 
+@pytest.mark.parametrize("form", ["array", "frames", "lists"])
+def test_where_a_video_layer_is_the_frame_it_holds_the_frames_values(form):
+    """Copied per frame from the input as given: an array, a list of frames, or frames of nested lists (rows)."""
+    frames = np.random.default_rng(0).random((3, 24, 24, 3)) * 1e4 + 7.3  # (far from 0: float32 round trips)
+    frames[:, 6:18, 6:18] += 2e3
+    given = {"array": frames, "frames": list(frames), "lists": [f.tolist() for f in frames]}[form]
+    r = dd.segment_video(given, iterations=2, device="cpu")
+    m = r.masks > 0.5
+    assert m.any() and (~m).any()
+    assert np.array_equal(r.foreground[m], frames[m].astype(np.float32))
+    assert np.array_equal(r.background[~m], frames[~m].astype(np.float32))
+
+
 def test_segment_video_hints_as_a_mask_pair(rng):
     """(foreground, background) masks as segment() takes them; with T == 2 they must not pass for a label stack."""
     frames = rng.random((2, 16, 16))

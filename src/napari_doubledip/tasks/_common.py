@@ -212,7 +212,7 @@ def iterate(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Generator[Pr
     try:  # a misspelt keyword or a missing argument now too (the generator would say it at the first next())
         inspect.signature(steps).bind(*args, **kwargs)
     except TypeError as exc:
-        raise TypeError(f"{func.__name__}(): {exc}") from None
+        raise TypeError(f"{func.__name__}() {exc}") from None  # (as the blocking call says it)
     gen = steps(*args, **kwargs)
     return gen if progress is None else _reporting(gen, progress)
 

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from .._validation import (
     _FLOAT32_MAX,
+    _frames_layout,
     ValueRange,
     as_image,
     check_iterations,
@@ -279,7 +280,7 @@ def _physical_range(img: np.ndarray, vr: ValueRange) -> tuple[np.ndarray, ValueR
     """Re-normalise so that 0 stays 0 (light intensities): the haze model and its dark channel prior need
     the true black level, which min-max normalisation would move. Negative values (a subtracted background's
     noise, or data on a negative offset) have no such meaning: the darkest value is black then, with a word."""
-    if vr.lo < 0:
+    if vr.lo < -1e-4 * (vr.hi - vr.lo):  # (not rounding noise of a resampled image: -1e-7 on a 0-1 range)
         warn(
             f"dehaze: the image has negative values (down to {vr.lo:g}); the haze model is one of light "
             "intensities, 0 = black, so its darkest value is taken as black. If the data sit on an offset, shift "
@@ -530,8 +531,10 @@ def dehaze_frames(
     resolve_device(device)
     check_precision(precision)
     shape = getattr(frames, "shape", None)
-    if shape is not None and len(shape) in (3, 4):
-        channels = int(shape[-1]) if len(shape) == 4 else 1
+    if shape is not None and not isinstance(frames, (list, tuple)):
+        # the layout first (its advice, e.g. for one (H, W, C) image), then what depends on the channel count
+        gray = _frames_layout(tuple(int(n) for n in shape), "frames", 1)
+        channels = 1 if gray else int(shape[-1])
         _airlight_values(airlight, channels)
         if transmission_prior == "haze lines" and channels != 3:
             raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {channels} channel(s)")
