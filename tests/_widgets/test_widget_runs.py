@@ -46,6 +46,27 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
     assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
 
 
+def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, open_widget, qtbot, errors):
+    """Idle: an empty bar without text (not "0 / 1"); starting: Qt's busy bar, the status naming the task; from
+    the first report: done / planned; a refused run leaves it idle again."""
+    viewer.add_image(samples.hazy_image(32).data, name="haze")
+    widget = open_widget("Dehazing (Double-DIP)", iterations=1)
+    bar = widget.progress.native
+    assert not bar.isTextVisible() and bar.value() == 0
+    widget.preview_every.value = 0
+    worker = widget.run(start=False)
+    assert bar.maximum() == 0 and not bar.isTextVisible()  # busy until the run says what it plans
+    assert widget.status.value == "Starting dehazing on 'haze'..."
+    shown = []
+    worker.yielded.connect(lambda p: shown.append((bar.isTextVisible(), bar.maximum())))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert shown and shown[0] == (True, 1) and widget.status.value.startswith("Done: 1 iteration, ")
+    widget.max_size.value = 8  # refused before the start: the bar idle, not the last run's "1 / 1"
+    assert widget.run(start=False) is None and errors
+    assert not bar.isTextVisible() and bar.value() == 0
+
+
 def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, monkeypatch, errors):
     """Segmentation ends once its mask has settled; the widget reports it and fills the progress bar."""
     import dataclasses

@@ -236,6 +236,7 @@ class TaskWidget(Container):
         self.run_button = PushButton(text="Run", name="run_button")
         self.progress = ProgressBar(value=0, min=0, max=1, name="progress", label="progress")
         self.progress.native.setFormat("%v / %m")  # iterations done / planned
+        self._progress_idle()
         self.status = Label(value="", name="status", label=" ")
         self.status.native.setWordWrap(True)
         self.extend([
@@ -834,7 +835,7 @@ class TaskWidget(Container):
         """
         if self.worker is not None:
             return self.worker
-        self.progress.max, self.progress.value = 1, 0  # nothing done yet (not the last run's "n / n")
+        self._progress_idle()  # nothing done yet (not the last run's "n / n")
         try:
             job = self._prepare()
         except Exception as exc:  # bad inputs: tell the user, don't start
@@ -871,7 +872,10 @@ class TaskWidget(Container):
         self._job, self.worker = job, worker
         job.held = hold_arrays((job.args, job.kwargs, job.raw))
         self._set_running(True)
-        self.status.value = f"Starting {job.function} on {job.sources[0].name!r}..."
+        what = self.spec.title.removesuffix(" (Double-DIP)").lower()
+        how = f" ({job.mode.label})" if job.mode.stack and job.mode.label else ""
+        self.status.value = f"Starting {what} on {job.sources[0].name!r}{how}..."
+        self._progress_busy()  # (until the first report says how many iterations are planned)
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
         activity = _Activity(f"{self.spec.title}: {job.sources[0].name}", lambda: self._cancel_job(job))
         if self._job is job:
@@ -977,6 +981,7 @@ class TaskWidget(Container):
             return
         self.progress.max = max(int(p.total), 1)
         self.progress.value = int(p.iteration)
+        self.progress.native.setTextVisible(True)
         stage = getattr(p, "stage", None)  # a set-up step (e.g. the automatic hints of a long stack)
         frame = getattr(p, "frame", None)  # (index, count) of a stack run frame by frame
         if not job.cancelled:
@@ -1054,7 +1059,7 @@ class TaskWidget(Container):
                 note = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
                 self.progress.value = self.progress.max
             self.status.value = (
-                f"Done{note}: {getattr(result, 'iterations', '?')} iterations, "
+                f"Done{note}: {_iterations(getattr(result, 'iterations', '?'))}, "
                 f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
                 f"on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
@@ -1097,6 +1102,7 @@ class TaskWidget(Container):
         else:
             job.outputs.rollback()
             self.status.value = "Cancelled."
+            self._progress_idle()
 
     def _on_finished(self) -> None:
         job = self._job
@@ -1186,10 +1192,21 @@ class TaskWidget(Container):
                 job.activity.close()
             job.outputs.rollback(reinsert=False)  # (the viewer is going: nothing to put back into it)
 
+    def _progress_idle(self) -> None:
+        """An empty bar without text: no run, or one that left nothing (refused, failed, cancelled)."""
+        self.progress.max, self.progress.value = 1, 0
+        self.progress.native.setTextVisible(False)
+
+    def _progress_busy(self) -> None:
+        """Qt's busy bar (a range of 0): a run that has not yet said how many iterations it plans."""
+        self.progress.max, self.progress.value = 0, 0
+        self.progress.native.setTextVisible(False)
+
     def _notify_error(self, exc: BaseException) -> None:
         message = f"{self.spec.title}: {exc}"
         try:
             self.status.value = f"Error: {exc}"
+            self._progress_idle()
         except RuntimeError:  # pragma: no cover - widget closed
             pass
         show_error(message)
@@ -1544,6 +1561,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _iterations(n: Any) -> str:
+    return "1 iteration" if n == 1 else f"{n} iterations"
 
 
 def _result_metadata(result: Any, mode: Mode) -> dict[str, Any]:
