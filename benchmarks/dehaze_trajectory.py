@@ -107,24 +107,26 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
-    want = [w for w in a.cases.split(",") if w]
+    want = [w.strip().lower() for w in a.cases.split(",") if w.strip()]  # (case-insensitive, as evaluate.py)
     out = []
     if not a.no_synthetic:
         for scene in ("coffee", "chelsea"):
             for varying in (False, True):
                 s = S.hazy_image(a.max_size, varying_airlight=varying, scene=scene)
                 name = f"synthetic {scene}{' varying' if varying else ''}"
-                if not want or any(w in name for w in want):
+                if not want or any(w in name.lower() for w in want):
                     gt = s.truth["clean"]
                     out.append(run_case(name, s.data, gt, a.every, a.iterations, a.seed, not a.no_tta))
     if a.data_dir is not None:
         cases = json.loads((a.data_dir / "cases.json").read_text())
         for case in cases:
-            if case["task"] != "dehazing" or (want and not any(w in case["case"] for w in want)):
+            if case["task"] != "dehazing" or (want and not any(w in case["case"].lower() for w in want)):
                 continue
             data = E.load_case(a.data_dir, case, a.max_size)
             out.append(run_case(case["case"], data["inputs"][0], data["gt"]["clean"], a.every, a.iterations,
                                 a.seed, not a.no_tta))
+    if want and not out:
+        raise SystemExit(f"no case matches --cases {a.cases!r}")
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(out, indent=1))

@@ -830,6 +830,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     env = environment(args)
     run = Runner(args)
+    from speed import warm_up
+
+    warm_up(args.device)  # (else the first case's time holds the process's start-up)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict]] = {}
     print(f"# evaluation: {len(selected)} case(s), max size {args.max_size}, data {data_dir}", flush=True)

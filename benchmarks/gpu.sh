@@ -29,13 +29,13 @@ phase() {  # phase NAME SECONDS COMMAND...
   echo "== $name: rc=$rc, end $(date +%T)"
   [ "$rc" -eq 0 ] || FAILED="$FAILED $name"
 }
+if ! "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+  echo "== no CUDA device for $PY (torch.cuda.is_available() is False): nothing to measure" | tee "$OUT/gpu.txt"
+  exit 1
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
 "$PY" -c "import torch, numpy, skimage; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 torch.cuda.get_device_name(0), 'numpy', numpy.__version__, 'skimage', skimage.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
-
-if ! "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
-  echo "== no CUDA device for $PY (torch.cuda.is_available() is False): nothing to measure"; exit 1
-fi
 XDIST=""  # pytest-xdist is not in the testing extras: pip install pytest-xdist to run the tests in JOBS workers
 "$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${JOBS:-6}"
 [ -z "$XDIST" ] && echo "== pytest-xdist not installed: the tests run in one process"

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, AMX: {_cpu_has_amx()}, "
           f"size {args.size}, seeds {seeds}, device {args.device}", flush=True)
-    speed._warm_up(args.device)  # (on the CPU too: else the first run, a float32 one, pays the start-up)
+    speed.warm_up(args.device)  # (on the CPU too: else the first run, a float32 one, pays the start-up)
     rows = []
     for task in tasks:
         for i, seed in enumerate(seeds):

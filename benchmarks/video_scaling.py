@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     its = args.iterations
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads, frames {args.size}x{args.size}")
 
+    from speed import warm_up
+
+    warm_up()  # (else the single-image baseline, the ratios' denominator, holds the process's start-up)
     single = samples.moving_object_video(args.size, 2).data[0]
     r, t1 = timed(dd.segment, single, iterations=its, seed=0)
     print(

@@ -74,8 +74,8 @@ def _transparency(size: int, device: str) -> tuple[list[np.ndarray], str]:
     p_direct = S.psnr(l1, s.truth["layer1"]) + S.psnr(l2, s.truth["layer2"])
     p_swap = S.psnr(l2, s.truth["layer1"]) + S.psnr(l1, s.truth["layer2"])
     return [*s.data, l1, l2, s.truth["layer1"], s.truth["layer2"]], (
-        f"layer PSNR {max(p_direct, p_swap) / 2:.2f} dB, alphas {np.round(r.alphas, 3).tolist()} "
-        f"(true {s.truth['alphas'].tolist()})"
+        f"layer PSNR {max(p_direct, p_swap) / 2:.2f} dB, alphas {[round(float(a), 3) for a in r.alphas]} "
+        f"(true {[round(float(a), 3) for a in s.truth['alphas']]})"
     )
 
 
