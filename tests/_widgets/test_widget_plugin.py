@@ -107,3 +107,23 @@ def test_layers_menus_open_the_widgets(viewer):
     app.commands.execute_command(f"{PLUGIN}.dehazing_widget").result()
     docked = [w for w in viewer.window.dock_widgets.values() if hasattr(w, "spec")]
     assert [w.spec.title for w in docked] == [SPECS["dehazing"].title]
+
+
+@pytest.mark.parametrize("task", sorted(SPECS))
+def test_the_panels_fields_line_up_in_napari(make_napari_viewer_proxy, qtbot, task):
+    """Docked in a shown viewer (napari's stylesheet: a larger label font than the one magicgui measures with),
+    every field starts at the same x, the widest label's ("working size (0 = auto)") and the status line's too."""
+    from napari_doubledip import _widgets
+
+    viewer = make_napari_viewer_proxy(show=True)
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    widget = getattr(_widgets, f"{task.capitalize()}Widget")(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.status.value = "Cancelled."
+    qtbot.wait(50)
+    starts = {
+        sub.name: sub.native.mapTo(widget.native, sub.native.rect().topLeft()).x()
+        for sub in widget
+        if sub.visible and getattr(sub, "_labeled_widget", lambda: None)() is not None
+    }
+    assert "max_size" in starts and "status" in starts and len(set(starts.values())) == 1, starts

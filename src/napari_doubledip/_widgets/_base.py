@@ -26,6 +26,8 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.qt.threading import create_worker
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QSizePolicy
 from napari.utils.notifications import show_error, show_info, show_warning
 from napari.utils.progress import cancelable_progress
 
@@ -84,6 +86,38 @@ def _function_available(name: str) -> bool:
 
     module = _LAZY.get(name)
     return module is not None and importlib.util.find_spec(module, "napari_doubledip") is not None
+
+
+class _LabelAligner(QObject):
+    """Lines the panel's fields up once its labels have their final font.
+
+    magicgui sizes the label column with the application's font when the widgets are added; napari's stylesheet
+    gives labels a larger one when the panel is docked, and the widest label ("working size (0 = auto)") then
+    pushes its own field out of line. At show, style and font changes the column is set to the widest label as
+    drawn (magicgui's per-row label, reached through its private ``_labeled_widget``: left alone if that goes).
+    """
+
+    def __init__(self, container: Container) -> None:
+        super().__init__(container.native)
+        self._container = container
+        container.native.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() in (QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self.align()
+        return False
+
+    def align(self) -> None:
+        rows = []
+        for widget in self._container:
+            row = getattr(widget, "_labeled_widget", lambda: None)()
+            label = getattr(row, "_label_widget", None)
+            if label is not None:
+                rows.append((row, label.native))
+        if rows:
+            width = max(native.sizeHint().width() for _row, native in rows)
+            for row, _native in rows:
+                row.label_width = width
 
 
 @dataclass
@@ -239,6 +273,8 @@ class TaskWidget(Container):
         self._progress_idle()
         self.status = Label(value="", name="status", label=" ")
         self.status.native.setWordWrap(True)
+        # (magicgui makes a label fixed-width: a short message would sit centred under the bar, not in line)
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.extend([
             self.header, *self.pickers.values(), self.frames, self.sequence_axis, *self.task_options.values(),
             self.iterations,
@@ -246,6 +282,7 @@ class TaskWidget(Container):
             Container(widgets=[self.run_button], labels=False, name="run_row", label=" "),
             self.progress, self.status,
         ])
+        self._aligner = _LabelAligner(self)
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
         self.pickers[self._primary.name].changed.connect(self._forget_fallen)
