@@ -392,6 +392,12 @@ def test_parse_airlight():
     assert parse_airlight("1, 2") == (1.0, 2.0)  # one per channel of a 2-channel image: the library checks
     with pytest.raises(ValueError, match="one per channel"):
         parse_airlight(",")
+    assert parse_airlight("0.9,0.8 ; 0.7") == (0.9, 0.8, 0.7)
+    with pytest.raises(ValueError, match="empty value"):  # a value left out: not read as three
+        parse_airlight("0.8,,0.9,0.9")
+    for text in ("nan", "0.9, inf, 0.9"):
+        with pytest.raises(ValueError, match="finite"):  # (refused before the run, not in the worker)
+            parse_airlight(text)
 
 
 def test_transform_takes_trailing_axes_and_zooms(viewer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -221,7 +222,7 @@ TRANSPARENCY = TaskSpec(
     title="Transparency (Double-DIP)",
     help="Separate two transparent layers (e.g. reflection and scene) from one image or several mixtures.",
     iterations=600,
-    iterations_note="; 200 for several mixtures",
+    iterations_note="; 200 for several mixtures (also 'all frames are mixtures'); 600 for the video mode",
     summary=_alphas_summary,
     inputs=(
         LayerInput(
@@ -309,14 +310,19 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
     text = (text or "").strip().lower().strip("[]()").strip()
     if text in ("", "auto"):
         return None
+    if not text.strip(",; "):
+        raise ValueError("airlight needs 1 value (grey) or one per channel (3 for RGB)")
+    items = re.split(r"\s*[,;]\s*|\s+", text)  # (separators: commas, semicolons or spaces)
+    if "" in items:  # "0.8,,0.9": a value left out, not two separators
+        raise ValueError(f"airlight has an empty value between two commas: {text!r}")
     try:
-        values = tuple(float(v) for v in text.replace(";", ",").replace(" ", ",").split(",") if v)
+        values = tuple(float(v) for v in items)
     except ValueError:
         raise ValueError(
             f"airlight must be 'auto', one number or one per channel such as '230, 235, 240', got {text!r}"
         ) from None
-    if not values:
-        raise ValueError("airlight needs 1 value (grey) or one per channel (3 for RGB)")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"airlight must be finite numbers, got {text!r}")
     return values  # one per channel: checked against the image by the library
 
 
