@@ -1096,7 +1096,7 @@ class TaskWidget(Container):
                 note = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
                 self.progress.value = self.progress.max
             self.status.value = (
-                f"Done{note}: {_iterations(getattr(result, 'iterations', '?'))}, "
+                f"Done{note}: {_iterations(getattr(result, 'iterations', '?'))}{_over_frames(result)}, "
                 f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
                 f"on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
@@ -1602,6 +1602,12 @@ def _plain(value: Any) -> Any:
 
 def _iterations(n: Any) -> str:
     return "1 iteration" if n == 1 else f"{n} iterations"
+
+
+def _over_frames(result: Any) -> str:
+    """" over 3 frames" for a stack run frame by frame (its iterations are the frames' total), else ``""``."""
+    ran = (getattr(result, "params", None) or {}).get("frames_run")
+    return f" over {ran} frame{'s' if ran != 1 else ''}" if isinstance(ran, int) else ""
 
 
 def _result_metadata(result: Any, mode: Mode) -> dict[str, Any]:
