@@ -67,6 +67,26 @@ def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, 
     assert not bar.isTextVisible() and bar.value() == 0
 
 
+def test_a_new_output_the_user_moves_during_the_run_stays_where_it_was_put(viewer, open_widget, qtbot):
+    """The end of a first run puts its new layers on top, in the parts' order, except one the user moved in
+    the layer list while the run went (e.g. the mask's preview dragged under the image): that one stays."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=20)
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+
+    def move_mask(p):
+        if p.preview and "comp mask" in viewer.layers and names(viewer)[0] != "comp mask":
+            viewer.layers.move(names(viewer).index("comp mask"), 0)
+
+    worker.yielded.connect(move_mask)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    order = names(viewer)
+    assert order[0] == "comp mask" and order[1] == "comp", order
+    assert set(order[2:]) == {"comp foreground", "comp background"}
+
+
 def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, monkeypatch, errors):
     """Segmentation ends once its mask has settled; the widget reports it and fills the progress bar."""
     import dataclasses

@@ -908,6 +908,7 @@ class TaskWidget(Container):
         worker.finished.connect(self._on_finished)
         self._job, self.worker = job, worker
         job.held = hold_arrays((job.args, job.kwargs, job.raw))
+        job.outputs.watch_moves()
         self._set_running(True)
         what = self.spec.title.removesuffix(" (Double-DIP)").lower()
         how = f" ({job.mode.label})" if job.mode.stack and job.mode.label else ""
@@ -1153,6 +1154,7 @@ class TaskWidget(Container):
         self.worker, self._job = None, None
         if job is not None:
             release_arrays(job.held)
+            job.outputs.stop_watching()
         active = self.viewer.layers.selection.active
         # the layer napari made active by adding this run's outputs (not one the user chose): see _starting_layer
         if active is not None and _is_result(active):
@@ -1208,6 +1210,7 @@ class TaskWidget(Container):
         self.worker, self._job = None, None
         if job is not None:
             release_arrays(job.held)
+            job.outputs.stop_watching()
         if worker is None:
             return
         slots = (

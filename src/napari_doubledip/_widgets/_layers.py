@@ -649,6 +649,28 @@ class OutputLayers:
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
         self._detached: list[tuple[int, Any]] = []
+        #: layers this run created that the user moved in the layer list meanwhile: left where they were put
+        self._placed: list[Any] = []
+        self._watching = False
+
+    def watch_moves(self) -> None:
+        """Note the user's moves of this run's new layers (while it runs) until :meth:`stop_watching`."""
+        if not self._watching:
+            self.viewer.layers.events.moved.connect(self._on_moved)
+            self._watching = True
+
+    def stop_watching(self) -> None:
+        if self._watching:
+            self._watching = False
+            try:
+                self.viewer.layers.events.moved.disconnect(self._on_moved)
+            except (RuntimeError, TypeError, ValueError):  # pragma: no cover - the viewer went first
+                pass
+
+    def _on_moved(self, event: Any) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None and any(same_layer(layer, c) for c in self.created):
+            self._placed.append(layer)
 
     def pin_names(self, sources: list[Any]) -> None:
         """Name this run's outputs after the inputs' names now: an input renamed during the run must not
@@ -926,6 +948,7 @@ class OutputLayers:
         Why: updated layers keep the place the user gave them, but one under its input is hidden by it, e.g.
         after the input was replaced by a new layer of the same name (added on top of the old results).
         """
+        self.stop_watching()  # (the moves below are this run's own)
         anchors: dict[str, Any] = {}  # input name -> the layer lifted over it last (in the order of ``names``)
         for name in names:
             layer = self.touched.get(name)
@@ -933,7 +956,8 @@ class OutputLayers:
             if index is None:
                 continue
             if any(same_layer(layer, c) for c in self.created):
-                self.viewer.layers.move(index, len(self.viewer.layers))
+                if not any(same_layer(layer, p) for p in self._placed):  # (one the user moved stays there)
+                    self.viewer.layers.move(index, len(self.viewer.layers))
                 continue
             key = layer.metadata.get("source")
             source = next((s for s in above if self.source_name(s) == key), None)
@@ -957,6 +981,7 @@ class OutputLayers:
         contrast limits from before the run, and put back earlier results it replaced (another colour mode or
         layer kind) where they were, unless ``reinsert`` is off or the viewer holds no layer any more (it was
         closed: napari empties its layer list first)."""
+        self.stop_watching()
         for layer in self.created:
             self._remove(layer)
         for layer, saved in self._saved:
