@@ -1608,7 +1608,7 @@ def _iterations(n: Any) -> str:
 
 
 def _over_frames(result: Any) -> str:
-    """" over 3 frames" for a stack run frame by frame (its iterations are the frames' total), else ``""``."""
+    """' over 3 frames' for a stack run frame by frame (its iterations are the frames' total), else ''."""
     ran = (getattr(result, "params", None) or {}).get("frames_run")
     return f" over {ran} frame{'s' if ran != 1 else ''}" if isinstance(ran, int) else ""
 

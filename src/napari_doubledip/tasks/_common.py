@@ -233,6 +233,17 @@ def _reporting(
         gen.close()
 
 
+def check_before_loading(iterations: int | None, max_size: int | None, preset: str) -> None:
+    """The checks of a stack function's options that need no frames (their types and bounds; the defaults may
+    need the frame count): made before a lazy stack is loaded, so that a typo does not cost loading it."""
+    from .._validation import check_iterations, check_max_size
+    from ..solver.presets import check_preset
+
+    check_iterations(iterations, 1)
+    check_max_size(max_size, 1)
+    check_preset(preset)
+
+
 def resolve_max_size(max_size: int | None, default: int, shape: tuple[int, ...], preset: str) -> int:
     """Working size: the user's, else the task default; the reference preset works at full resolution."""
     from .._validation import check_max_size

@@ -16,7 +16,6 @@ from .._validation import (
     ValueRange,
     as_image,
     check_iterations,
-    check_max_size,
     check_seed,
     plain_data,
     warn,
@@ -28,10 +27,11 @@ from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, ramp
 from ..solver.filters import guided_filter, guided_upsample, resize
 from ..solver.networks import NetConfig
-from ..solver.presets import apply_preset, check_preset
+from ..solver.presets import apply_preset
 from ._common import (
     PREVIEW_PIXELS,
     RunInfo,
+    check_before_loading,
     preview_shape,
     resolve_max_size,
     run_info,
@@ -216,6 +216,14 @@ def build_task(
     )
 
 
+def _check_prior(prior: Any, channels: int | None = None) -> None:
+    """A valid ``transmission_prior``, and "haze lines" only for ``channels == 3`` (``None``: not known yet)."""
+    if not isinstance(prior, str) or prior not in TRANSMISSION_PRIORS:
+        raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {prior!r}")
+    if prior == "haze lines" and channels is not None and channels != 3:
+        raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {channels} channel(s)")
+
+
 def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
     """The checks of the user's airlight that need no image: ``(C,)`` finite float64 values, or ``None``."""
     if airlight is None or (isinstance(airlight, str) and airlight == "auto"):
@@ -377,10 +385,7 @@ def dehaze(
     """
     img, vr = as_image(image, "image")
     seed = check_seed(seed)
-    if not isinstance(transmission_prior, str) or transmission_prior not in TRANSMISSION_PRIORS:
-        raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {transmission_prior!r}")
-    if transmission_prior == "haze lines" and img.shape[-1] != 3:
-        raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {img.shape[-1]} channel(s)")
+    _check_prior(transmission_prior, img.shape[-1])
     img, vr = _physical_range(img, vr)
     a_user = _airlight_arg(airlight, img.shape[-1], vr)
     # what was asked, validated, in the image's units (a number stays one; any numeric type becomes a float)
@@ -523,11 +528,8 @@ def dehaze_frames(
     # the options that need no pixels first: a lazy stack is loaded only for a run that can start (each frame's
     # own call checks them all again, with its pixels)
     check_seed(seed)
-    if not isinstance(transmission_prior, str) or transmission_prior not in TRANSMISSION_PRIORS:
-        raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {transmission_prior!r}")
-    check_iterations(iterations, 1)
-    check_max_size(max_size, 1)
-    check_preset(preset)
+    _check_prior(transmission_prior)
+    check_before_loading(iterations, max_size, preset)
     resolve_device(device)
     check_precision(precision)
     shape = getattr(frames, "shape", None)
@@ -536,8 +538,7 @@ def dehaze_frames(
         gray = _frames_layout(tuple(int(n) for n in shape), "frames", 1)
         channels = 1 if gray else int(shape[-1])
         _airlight_values(airlight, channels)
-        if transmission_prior == "haze lines" and channels != 3:
-            raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {channels} channel(s)")
+        _check_prior(transmission_prior, channels)
     kwargs = dict(
         airlight=airlight, iterations=iterations, max_size=max_size, device=device, seed=seed, preset=preset,
         precision=precision, transmission_prior=transmission_prior,

@@ -24,11 +24,10 @@ from .._validation import (
     WARNING_SINK,
     _check_array,
     _frames_layout,
-    _lazy_shape,
     _masked,
     _stack_sequence,
     _value_range,
-    listed,
+    load_frames,
     warn,
 )
 from ..solver.engine import _stop_requested
@@ -158,7 +157,7 @@ def each_frame(
 def _load(frames: Any, name: str) -> np.ndarray:
     """The stack as an array, its layout and values checked under ``name`` (the checks' warnings are left to
     the frames' own checks, which say each once: said here too they would come twice)."""
-    frames = listed(frames)
+    frames = load_frames(frames, name, 1)  # (a lazy stack's layout checked before it is loaded)
     items = frames if isinstance(frames, (list, tuple)) else [frames]
     if any(_masked(x) for x in items):  # (said here: the frames' own checks get plain arrays)
         warn(f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}")
@@ -167,8 +166,6 @@ def _load(frames: Any, name: str) -> np.ndarray:
         if isinstance(frames, (list, tuple)):
             stack = _stack_sequence(frames, name, one_sequence=True)
         else:
-            if (lazy := _lazy_shape(frames)) is not None:  # (checked before a lazy stack is loaded)
-                _frames_layout(lazy, name, 1)
             stack = _check_array(frames, name)
         gray = _frames_layout(stack.shape, name, 1)
         _value_range(stack[..., None] if gray else stack, name, gray)  # (NaN, inf, beyond float32)

@@ -21,7 +21,6 @@ import torch
 from .._validation import (
     as_frames,
     check_iterations,
-    check_max_size,
     check_seed,
     copy_input,
     hint_labels,
@@ -35,12 +34,20 @@ from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
 from ..solver.filters import resize
 from ..solver.networks import NetConfig
-from ..solver.presets import apply_preset, check_preset, planned_iterations
+from ..solver.presets import apply_preset, planned_iterations
 from ..solver.saliency import saliency_hints
 from . import segmentation as seg
 from . import transparency as tr
 from .watermark import Box, box_mask
-from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
+from ._common import (
+    RunInfo,
+    check_before_loading,
+    resolve_max_size,
+    run_info,
+    task_function,
+    to_numpy,
+    to_tensor,
+)
 
 __all__ = [
     "VideoSegmentationResult",
@@ -116,15 +123,6 @@ def _check_hint_mode(hints: str) -> None:
             "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
             f"{hints!r}"
         )
-
-
-def _check_before_loading(iterations: int | None, max_size: int | None, preset: str, batch: int | None) -> None:
-    """The checks of a video function's options that need no frames (their types and bounds; the defaults need
-    the frame count): made before a lazy stack is loaded, so that a typo does not cost loading it."""
-    check_iterations(iterations, 1)
-    check_max_size(max_size, 1)
-    check_preset(preset)
-    _batch(batch, 1, 1)
 
 
 def _batch(batch: int | None, default: int, n: int) -> int:
@@ -555,7 +553,8 @@ def segment_video(
     seed = check_seed(seed)
     dev = resolve_device(device)
     check_precision(precision)
-    _check_before_loading(iterations, max_size, preset, batch)
+    check_before_loading(iterations, max_size, preset)
+    _batch(batch, 1, 1)  # (its type and bound)
     reassign = seg.check_reassign(reassign, hints, auto_fill)
     auto_fill = seg.check_auto_fill(auto_fill)
     if isinstance(hints, str):
@@ -853,7 +852,8 @@ def separate_video_layers(
     seed = check_seed(seed)  # (the options that need no frames first, as in segment_video)
     dev = resolve_device(device)
     check_precision(precision)
-    _check_before_loading(iterations, max_size, preset, batch)
+    check_before_loading(iterations, max_size, preset)
+    _batch(batch, 1, 1)
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["layers"]
     n = stack.shape[0]
