@@ -1587,16 +1587,37 @@ def test_rgba_alpha_is_not_decomposed(viewer, open_widget, run_widget):
     assert viewer.layers["rgba foreground"].rgb and viewer.layers["rgba foreground"].data.shape == (32, 32, 3)
 
 
-def test_cancel_of_a_rerun_restores_contrast_limits(viewer, open_widget, run_widget, qtbot):
+def test_cancel_of_a_rerun_keeps_the_contrast_limits_set_during_it(viewer, open_widget, run_widget, qtbot):
+    """Cancel gives the layer back its data; the contrast the user chose while the run went stays."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(TRANS)
     run_widget(widget)
     viewer.layers["comp layer 1"].contrast_limits = (0.2, 0.3)
+    before = viewer.layers["comp layer 1"].data.copy()
     widget.iterations.value, widget.seed.value, widget.preview_every.value = 5000, 1, 1
     worker = widget.run(start=False)
-    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 25 else None)
+
+    def during(p):
+        if p.iteration >= 25:
+            widget.cancel()
+        elif p.iteration >= 10:  # the user drags the slider while the run goes
+            viewer.layers["comp layer 1"].contrast_limits = (0.5, 0.6)
+
+    worker.yielded.connect(during)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
+    np.testing.assert_array_equal(viewer.layers["comp layer 1"].data, before)
+    np.testing.assert_allclose(viewer.layers["comp layer 1"].contrast_limits, (0.5, 0.6))
+
+
+def test_a_rerun_keeps_the_contrast_limits_the_user_set(viewer, open_widget, run_widget):
+    """The README: running again updates the result layers in place and keeps the contrast limits you set."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(TRANS, iterations=5)
+    run_widget(widget)
+    viewer.layers["comp layer 1"].contrast_limits = (0.2, 0.3)
+    widget.seed.value = 1
+    run_widget(widget)
     np.testing.assert_allclose(viewer.layers["comp layer 1"].contrast_limits, (0.2, 0.3))
 
 

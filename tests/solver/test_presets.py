@@ -58,17 +58,22 @@ def test_apply_preset_swaps_networks_rate_and_budget():
         apply_preset(task, "default", precision="fp16")
 
 
-def test_only_the_video_tasks_ask_for_automatic_precision():
-    """"auto" (bfloat16 on CPUs with AMX) only where it was measured to keep quality: the video tasks."""
-    import torch
+def test_only_the_video_tasks_ask_for_automatic_precision(monkeypatch):
+    """"auto" (bfloat16 on CPUs with AMX) only where it was measured to keep quality: the video tasks.
 
-    from napari_doubledip.solver.device import resolve_precision
+    The CPU is made to report AMX, so that "auto" means bfloat16 here whatever CPU runs the test.
+    """
+    from napari_doubledip.solver import device as device_mod
 
-    r = CALLS["video_segmentation"](stop=lambda: True, device="cpu")
-    auto = resolve_precision("auto", torch.device("cpu"))  # bfloat16 on this kind of CPU (AMX), else None
-    assert r.params["precision"] == "auto" and r.precision == ("float32" if auto is None else "bfloat16")
-    for key in ("segmentation", "transparency", "watermark", "dehazing"):
+    monkeypatch.delenv("NAPARI_DOUBLEDIP_PRECISION", raising=False)
+    monkeypatch.setattr(device_mod, "_cpu_has_amx", lambda: True)
+    for key in ("video_segmentation", "video_transparency"):
+        r = CALLS[key](stop=lambda: True, device="cpu")
+        assert r.params["precision"] == "auto" and r.precision == "bfloat16", key
+    for key in ("segmentation", "transparency", "transparency_single", "watermark", "dehazing"):
         assert CALLS[key](stop=lambda: True, device="cpu").precision == "float32", key
+    monkeypatch.setattr(device_mod, "_cpu_has_amx", lambda: False)  # elsewhere "auto" is float32
+    assert CALLS["video_segmentation"](stop=lambda: True, device="cpu").precision == "float32"
     with pytest.raises(ValueError, match="preset"):
         check_preset("fast")
 

@@ -616,7 +616,6 @@ class _Saved:
     data: Any
     metadata: dict
     transform: dict[str, Any]
-    contrast_limits: tuple | None
     frame: tuple[int, ...] | None = None
     array: Any = None
 
@@ -762,7 +761,7 @@ class OutputLayers:
                 _widen_range(layer, data, source)
             _set_transform(layer, tf)
             layer.metadata = metadata
-            # A layer from an earlier run keeps the contrast the user may have set (restored on cancel).
+            # A layer from an earlier run keeps the contrast the user may have set.
         self.touched[name] = layer
         return layer
 
@@ -977,8 +976,8 @@ class OutputLayers:
             pass
 
     def rollback(self, reinsert: bool = True) -> None:
-        """Remove the layers this run created; give updated ones back their data, transform, metadata and
-        contrast limits from before the run, and put back earlier results it replaced (another colour mode or
+        """Remove the layers this run created; give updated ones back their data, transform and metadata from
+        before the run, and put back earlier results it replaced (another colour mode or
         layer kind) where they were, unless ``reinsert`` is off or the viewer holds no layer any more (it was
         closed: napari empties its layer list first)."""
         self.stop_watching()
@@ -995,8 +994,7 @@ class OutputLayers:
             for key, value in saved.transform.items():
                 setattr(layer, key, value)
             layer.metadata = saved.metadata
-            if saved.contrast_limits is not None:
-                layer.contrast_limits = saved.contrast_limits
+            # (not its contrast limits: a run leaves them as they are, and any the user set meanwhile stay)
         detached, self._detached = self._detached, []  # (taken first: a failed insert must not repeat)
         self.created.clear()
         self._saved.clear()
@@ -1104,7 +1102,6 @@ def _snapshot(layer: Any, frame: tuple[int, ...] | None = None, copy: bool = Tru
         kept,
         dict(layer.metadata),
         {key: _copy(getattr(layer, key)) for key in _TRANSFORM_KEYS},
-        tuple(layer.contrast_limits) if _kind(layer) == "image" else None,
         frame=frame,
         array=data if frame is not None else None,
     )
