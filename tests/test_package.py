@@ -48,6 +48,8 @@ def test_iterate_gives_generator_with_progress_and_result():
             break
     assert reports[-1].iteration == 10 and reports[-1].total == 10
     assert isinstance(result, dd.SegmentationResult)
+    losses = reports[-1].losses  # each term's value at the report
+    assert "reconstruction" in losses and all(np.isfinite(v) for v in losses.values())
 
 
 def test_progress_callback_and_stop():
@@ -57,7 +59,17 @@ def test_progress_callback_and_stop():
     assert r.stopped and r.iterations < 500 and len(seen) == 3
 
 
-def test_iterate_takes_a_progress_callback_too():
+def test_iterate_takes_a_progress_callback_too(monkeypatch):
+    from napari_doubledip.tasks import segmentation
+
+    runs = []
+
+    def spy(*args, **kwargs):  # the engine's generator that segment drives
+        runs.append(real(*args, **kwargs))
+        return runs[-1]
+
+    real = segmentation.optimise
+    monkeypatch.setattr(segmentation, "optimise", spy)
     img = np.random.default_rng(0).random((24, 24))
     seen = []
     gen = dd.iterate(dd.segment, img, iterations=10, device="cpu", progress=seen.append)
@@ -65,7 +77,9 @@ def test_iterate_takes_a_progress_callback_too():
     assert reports and seen == reports
     gen = dd.iterate(dd.segment, img, iterations=50, device="cpu", progress=seen.append)
     next(gen)
+    assert runs[-1].gi_frame is not None  # the run is suspended at its first report...
     gen.close()  # closes the run as well
+    assert runs[-1].gi_frame is None  # ...and closed with it: its networks and images are released
     import pytest
 
     with pytest.raises(TypeError, match="progress"):
@@ -340,6 +354,13 @@ def test_every_result_is_a_run_info():
     for name in dd.__all__:
         if name.endswith("Result"):
             assert issubclass(getattr(dd, name), dd.RunInfo), name
+
+
+def test_results_compare_as_objects():
+    """Results hold arrays: == is identity (a field-by-field comparison would raise on the arrays' truth)."""
+    img = np.random.default_rng(0).random((24, 24))
+    a, b = (dd.segment(img, iterations=2, device="cpu") for _ in range(2))
+    assert a == a and a != b and len({a, b}) == 2  # (hashable too: a result can key a dict)
 
 
 @pytest.mark.parametrize(

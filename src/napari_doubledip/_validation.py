@@ -34,6 +34,22 @@ class ValueRange:
     lo: float
     hi: float
     gray: bool
+    #: The values the input's kind could hold (its integer dtype's range; ``[0, 1]`` for float data within it,
+    #: ``0`` below non-negative float data), which may reach beyond ``[lo, hi]``.
+    possible: tuple[float, float] = (-math.inf, math.inf)
+
+    def bounds(self, reach: float = 0.5) -> tuple[float, float]:
+        """:attr:`possible` in the normalised units (``[lo, hi]`` -> ``[0, 1]``), at most ``reach`` beyond.
+
+        What a result that may leave the input's own range (a layer of a mixture: the mixture of two images
+        spans less than either) is allowed, e.g. ``(-0.09, 1.13)`` for uint8 data from 20 to 230.
+        """
+        span = self.hi - self.lo
+        if not span > 0:
+            return 0.0, 1.0
+        b0 = max((self.possible[0] - self.lo) / span, -reach)
+        b1 = min((self.possible[1] - self.lo) / span, 1.0 + reach)
+        return min(b0, 0.0), max(b1, 1.0)
 
     def restore(self, x: np.ndarray, *, values: bool = True) -> np.ndarray:
         """``(..., H, W, C)`` in [0, 1] back to the input's range (``values``) and layout (float32)."""
@@ -287,7 +303,19 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
                 f"only about {levels} distinct value{plural} at that offset; subtract the offset first "
                 "(e.g. x - x.min())"
             )
-    return ValueRange(lo, hi, gray)
+    return ValueRange(lo, hi, gray, _possible(arr.dtype, lo, hi))
+
+
+def _possible(dtype: np.dtype, lo: float, hi: float) -> tuple[float, float]:
+    """The values data of this dtype (and range) could hold: see :attr:`ValueRange.possible`."""
+    if dtype == np.bool_:
+        return 0.0, 1.0
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return float(info.min), float(info.max)
+    if lo >= 0:
+        return 0.0, (1.0 if hi <= 1 else math.inf)
+    return -math.inf, math.inf
 
 
 def _float32_step(value: float) -> float:
@@ -626,7 +654,11 @@ def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
         # As (T, H, W) the frames would be at most 4 px wide: most likely one (H, W, C) image was given.
         raise ValueError(
             f"{name} must be (T, H, W) or (T, H, W, C), got shape {shape}, which looks like one (H, W, C) "
-            "image; pass a stack of at least 2 frames (for one image use the single-image functions)"
+            + (
+                "image; pass a stack of at least 2 frames (for one image use the single-image functions)"
+                if min_count > 1
+                else f"image; pass it as a stack of one frame, x[None] (shape (1, {', '.join(map(str, shape))}))"
+            )
         )
     if ndim == 4 and not 1 <= shape[-1] <= 4:
         zstack = "for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"

@@ -589,6 +589,20 @@ def test_closing_the_dock_cancels_its_run(viewer, qtbot):
     assert "comp mask" in names(viewer)
 
 
+def test_a_closed_panel_leaves_nothing_for_its_deletion_to_run(viewer, qtbot):
+    """A closed panel is deleted later, by the garbage collector; the layer-list disconnection connected to its
+    `destroyed` signal ran from there, touching the viewer mid-collection, and crashed napari (a segfault when the
+    viewer closed after a few panels had been opened and closed). Closing disconnects it from `destroyed` too."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    native = widget.native
+    before = native.receivers(native.destroyed)
+    viewer.window.remove_dock_widget(dock)
+    assert native.receivers(native.destroyed) == before - 1
+    viewer.add_image(np.zeros((16, 16), np.float32), name="later")  # (and it no longer follows the layers)
+    assert [c.name for c in widget.pickers["image"].choices] == ["comp"]
+
+
 def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_widget, run_widget, qtbot,
                                                                    monkeypatch):
     """A closed panel's run is undone at once: it may be inside a long step (the full-size finish of a large

@@ -120,6 +120,34 @@ def test_callable_stop_and_preview():
     assert len(calls) == 2 and previews and previews[0]["y"].shape == (24, 24)
 
 
+def test_the_result_is_the_best_checked_snapshot_not_the_last_weights():
+    """The tracked term is lowest at the check of iteration 20 and higher at 10 and 30: the solution's outputs are
+    the ones evaluated at iteration 20 (what the preview showed there), not the final weights'."""
+    level = {"value": 1.0}  # set between reports: what the tracked term reads at the next check
+
+    def tracked(s):
+        return s.pred.mean() * 0 + level["value"]
+
+    task = _fit_task(30, augment=False, preview=lambda outs: {"y": outs["y"].detach().cpu().numpy().copy()})
+    task.terms.append(Term("tracked", tracked, 0.0))
+    task.track = "tracked"
+    gen = optimise(task, device=torch.device("cpu"), seed=0, report_every=5)
+    previews = {}
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as done:
+            sol = done.value
+            break
+        if p.preview is not None:
+            previews[p.iteration] = p.preview["y"]
+        level["value"] = 0.5 if p.iteration == 15 else 1.0  # low only at the check of iteration 20
+    assert sorted(previews) == [10, 20, 30]
+    assert not torch.equal(torch.from_numpy(previews[20]), torch.from_numpy(previews[30]))  # the weights moved on
+    assert torch.equal(sol.outputs["y"], torch.from_numpy(previews[20]))
+    assert [v for _, v in sol.history] == [1.0, 0.5, 1.0] and sol.iterations == 30
+
+
 def test_early_stopping_on_plateau():
     task = _fit_task(2000, patience=2, min_delta=0.5)  # absurdly strict: must stop after a few checks
     sol = drain(optimise(task, device=torch.device("cpu"), seed=0))

@@ -302,7 +302,7 @@ def test_a_stopped_stack_keeps_its_frames_run_and_warns_once():
     assert r.stopped and r.params["frames_run"] == 2 and r.iterations < 20
     done = np.isfinite(r.clean).reshape(3, -1).all(axis=1)
     assert done.tolist() == [True, True, False] and np.isnan(r.transmission[2]).all()
-    with pytest.raises(ValueError, match="frames must be"):
-        dd.dehaze_frames(np.zeros((32, 32, 3)), iterations=1)  # one RGB image is not a stack
+    with pytest.raises(ValueError, match=r"frames must be.*as a stack of one frame, x\[None\]"):
+        dd.dehaze_frames(np.zeros((32, 32, 3)), iterations=1)  # one RGB image is not a stack (one frame can be)
     with pytest.raises(ValueError, match=r"for a stack of frames use .*dehaze_frames"):
         dd.dehaze(planes, iterations=1)  # a grey stack given to the one-image function: told where it goes

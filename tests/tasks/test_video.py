@@ -113,11 +113,21 @@ def test_iterations_see_a_minibatch_not_all_frames(rng):
 
 
 def test_mask_noise_is_a_random_walk():
+    """Paper Eq. 5: the mask DIP's per-frame noise inputs are a random walk, so neighbouring frames get close
+    inputs and distant frames farther apart ones."""
+    from napari_doubledip.solver.engine import _Group
+
     target = torch.rand(8, 3, 16, 16)
     z = torch.zeros(8, 1, 16, 16)
     task = video._video_task(video.seg.build_task(target, z, z, 5, True), 4, {"mask": video.SEGMENT_WALK})
-    assert task.dips["mask"].walk > 0 and task.dips["mask"].instances == 8
-    assert task.batch == 4
+    spec = task.dips["mask"]
+    assert spec.walk > 0 and spec.instances == 8 and task.batch == 4
+    group = _Group(["mask"], [spec], spec.config, (16, 16), torch.device("cpu"), torch.Generator().manual_seed(0))
+    noise = group.noise
+    steps = (noise[1:] - noise[:-1]).abs()
+    assert steps.max() <= spec.walk + 1e-6 and (steps > 0).float().mean() > 0.99  # bounded, non-zero steps
+    gaps = [(noise[d:] - noise[:-d]).abs().mean().item() for d in (1, 4, 7)]
+    assert gaps[0] < gaps[1] < gaps[2]  # a walk drifts: frames farther apart, inputs farther apart
 
 
 # --- behaviour on synthetic videos with ground truth ------------------------------------------------------------
@@ -345,7 +355,7 @@ def _reports(gen):
             return
 
 
-def test_stop_returns_best_so_far(rng):
+def test_a_stop_request_ends_a_video_run_early_with_its_masks(rng):
     frames = rng.random((4, 24, 24))
     calls = []
 

@@ -7,6 +7,7 @@ live preview, turns Run into Cancel, reports errors as napari notifications, and
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -541,6 +542,7 @@ class TaskWidget(Container):
                 disconnect()
 
         shapes: dict[int, Any] = {}
+        done: list[bool] = []  # (disconnected once: it is called from several places)
 
         def follow(layer):
             layer.events.name.connect(refresh)
@@ -549,6 +551,14 @@ class TaskWidget(Container):
                 layer.events.data.connect(data_changed)
 
         def disconnect(*_):
+            if done:
+                return
+            done.append(True)
+            # Off the widget's `destroyed` too: a panel closed earlier is deleted later, by the garbage collector,
+            # and this closure run from there (touching the viewer's layers mid-collection) crashed napari
+            # (a segfault, in napari's own gc.collect() when the viewer closed, or at any automatic collection).
+            with contextlib.suppress(RuntimeError, TypeError):
+                self.native.destroyed.disconnect(disconnect)
             try:
                 for name in ("inserted", "removed", "moved", "reordered"):
                     getattr(events, name).disconnect(refresh)

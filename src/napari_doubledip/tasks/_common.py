@@ -20,7 +20,7 @@ from ..solver.stretches import with_plain_torch
 R = TypeVar("R")
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class RunInfo:
     """Fields every result carries: what was run, with which parameters, and how it went.
 

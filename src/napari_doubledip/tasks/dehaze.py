@@ -109,7 +109,7 @@ WEIGHTS = {"t_smooth": 0.05, "airlight_prior": 0.1, "airlight_prior_end": 0.03, 
 DENSE_WEIGHTS = {**WEIGHTS, "airlight_prior": 1.0, "airlight_prior_end": 1.0}
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class DehazeResult(RunInfo):
     """Result of :func:`dehaze`.
 
