@@ -82,6 +82,9 @@ def test_airlight_override_and_validation():
         dd.dehaze(np.zeros((4, 4)), iterations=1)
     with pytest.warns(UserWarning, match="far brighter than the image .* makes the clean image nearly black"):
         dd.dehaze(s.data, airlight=255, iterations=1, device="cpu")  # uint8 units on a 0..1 image
+    u8 = (s.data * 255).round().astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"airlight 300(\.0)? is above what the image's values can reach \(255\)"):
+        dd.dehaze(u8, airlight=300, iterations=1, device="cpu")
     wide = (s.data * 60000).astype(np.uint16)  # a fraction given on uint16 data is below the floor: said so
     with pytest.warns(UserWarning, match=r"nearly black \(values below .*0\.1% of the range, are raised to it\)"):
         r = dd.dehaze(wide, airlight=0.9, iterations=1, device="cpu")

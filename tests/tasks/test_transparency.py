@@ -133,6 +133,25 @@ def test_single_image_runs_and_reconstructs():
     a = r.alphas[0]
     recon = a * r.layers[0] + (1 - a) * r.layers[1]
     assert psnr(recon, s.data) > 18
+    # two layers, not the mixture twice (how well they separate is measured in benchmarks/seeds.py)
+    assert np.abs(r.layers[0] - r.layers[1]).mean() > 0.03
+
+
+def test_layers_reach_beyond_the_mixtures_range():
+    """A mixture of two images spans less than either: the true layers reach below and above the mixtures'
+    values (here 0.12-0.86 against 0.0-0.99), and the un-mixed layers must be free to (they were clipped to the
+    mixtures' range: layer PSNR 32.8 / 51.3 dB for this case, 47.6 / 76.9 dB unclipped)."""
+    s = two_mixtures(64, alphas=(0.3, 0.7))
+    r = dd.separate_layers(s.data, iterations=20, device="cpu", seed=0)
+    truths = (s.truth["layer1"], s.truth["layer2"])
+    assert min(t.min() for t in truths) < s.data.min() and max(t.max() for t in truths) > s.data.max()
+    assert min(layer.min() for layer in r.layers) < s.data.min() - 0.05
+    assert max(layer.max() for layer in r.layers) > s.data.max() + 0.03
+    assert all(psnr(layer, t) > 45 for layer, t in zip(r.layers, truths, strict=True))
+    # the layers stay within what the input's kind can hold: [0, 1] for float data within it
+    assert min(layer.min() for layer in r.layers) >= 0 and max(layer.max() for layer in r.layers) <= 1
+    u8 = dd.separate_layers((s.data * 255).round().astype(np.uint8), iterations=20, device="cpu", seed=0)
+    assert min(layer.min() for layer in u8.layers) >= 0 and max(layer.max() for layer in u8.layers) <= 255
 
 
 @pytest.mark.parametrize("max_size", [32, 64])

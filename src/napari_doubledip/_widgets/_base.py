@@ -734,8 +734,8 @@ class TaskWidget(Container):
         _check_memory(images, sources[0], int(images[0].shape[-1]) if colour else 1, mode.frame_by_frame)
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
-            names = ", ".join(repr(s.name) for s in sources)
-            raise ValueError(f"the selected images {names} must all have the same shape, got {sorted(shapes)}")
+            each = ", ".join(f"{s.name!r} {tuple(im.shape)}" for s, im in zip(sources, images, strict=False))
+            raise ValueError(f"the selected images must all have the same shape, got {each}")
         moved = [s.name for s in sources[1:] if not _aligned(s, sources[0])]  # (mixtures, or channels)
         if moved:
             show_warning(

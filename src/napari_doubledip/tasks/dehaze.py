@@ -264,6 +264,11 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
             f"(its values go up to {vr.hi:g}); the haze model then makes the clean image nearly black. The "
             "airlight is in the image's units"
         )
+    elif float(arr.max()) > vr.possible[1]:  # e.g. 300 on a uint8 image
+        warn(
+            f"dehaze: airlight {shown} is above what the image's values can reach ({vr.possible[1]:g}); the "
+            "clean image comes out darker than it could be. The airlight is in the image's units"
+        )
     if float(arr.max()) <= 1.0 < 0.5 * vr.hi:  # e.g. 0.9 on a uint8 image: most likely meant as a fraction
         floor = vr.lo + AIRLIGHT_FLOOR * (vr.hi - vr.lo)
         raised = f" (values below {floor:g}, {AIRLIGHT_FLOOR:.1%} of the range, are raised to it)"
@@ -281,7 +286,8 @@ def _rerange(img: np.ndarray, vr: ValueRange, lo: float, hi: float) -> tuple[np.
     if (lo, hi) == (vr.lo, vr.hi) or hi <= lo:
         return img, vr
     scale, offset = (vr.hi - vr.lo) / (hi - lo), (vr.lo - lo) / (hi - lo)
-    return (img * np.float32(scale) + np.float32(offset)).astype(np.float32), ValueRange(lo, hi, vr.gray)
+    wider = ValueRange(lo, hi, vr.gray, vr.possible)
+    return (img * np.float32(scale) + np.float32(offset)).astype(np.float32), wider
 
 
 def _physical_range(img: np.ndarray, vr: ValueRange) -> tuple[np.ndarray, ValueRange]:

@@ -741,8 +741,13 @@ def static_estimate(frames: torch.Tensor) -> torch.Tensor:
     return _poisson(_median(gx)[0], _median(gy)[0])[None]
 
 
-def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task:
+def build_layers_task(
+    target: torch.Tensor, iterations: int, batch: int, bounds: tuple[float, float] = (0.0, 1.0)
+) -> Task:
     """Video transparency as a :class:`Task`: ``I_i = a_i * y1_i + (1 - a_i) * y2`` (paper Eq. 7).
+
+    The layers span ``bounds`` (in the units where the frames span ``[0, 1]``; see
+    :func:`~napari_doubledip.tasks.transparency.build_task`).
 
     ``y1`` comes from one DIP with a random-walk noise input per frame, ``y2`` from one DIP with a single noise
     input (static), ``a_i`` from the coefficient DIP with a random-walk noise input per frame.
@@ -762,7 +767,7 @@ def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task
 
     def compose(s):
         a = tr.mix(s.out["alpha"])
-        return a * s.out["dynamic"] + (1 - a) * s.out["static"]
+        return a * tr.layer_values(s.out["dynamic"], bounds) + (1 - a) * tr.layer_values(s.out["static"], bounds)
 
     def alpha_prior(s):
         return (tr.mix(s.out["alpha"]) - ALPHA_PRIOR).square().mean()
@@ -772,7 +777,7 @@ def build_layers_task(target: torch.Tensor, iterations: int, batch: int) -> Task
 
     def static_hint(s):
         a = tr.mix(s.out["alpha"]).mean()
-        gx, gy = _gradients((1 - a) * s.out["static"] - s.maps["static"])
+        gx, gy = _gradients((1 - a) * tr.layer_values(s.out["static"], bounds) - s.maps["static"])
         return gx.abs().mean() + gy.abs().mean()
 
     terms = [
@@ -870,14 +875,15 @@ def separate_video_layers(
     full = to_tensor(stack, dev)
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
-    task = apply_preset(build_layers_task(work, its, k), preset, iterations, precision)
+    bounds = vr.bounds()
+    task = apply_preset(build_layers_task(work, its, k, bounds), preset, iterations, precision)
     params["precision"] = precision
     params["iterations"] = task.iterations
 
     def preview(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        dyn = torch.cat([resize(out["dynamic"][s], size) for s in _chunks(n, 16)])
+        dyn = torch.cat([resize(tr.layer_values(out["dynamic"][s], bounds), size) for s in _chunks(n, 16)])
         return {
-            "static": vr.restore(to_numpy(resize(out["static"], size))[0]),
+            "static": vr.restore(to_numpy(resize(tr.layer_values(out["static"], bounds), size))[0]),
             "dynamic": vr.restore(to_numpy(dyn)),
         }
 
@@ -885,7 +891,14 @@ def separate_video_layers(
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     alphas = tr.mix(sol.outputs["alpha"]).flatten()
     run = (sol.iterations, task.iterations, sol.final_loss)
-    dynamic, static = yield from _full_resolution(sol.outputs["dynamic"], sol.outputs["static"], alphas, full, run)
+    dynamic, static = yield from _full_resolution(
+        tr.layer_values(sol.outputs["dynamic"], bounds),
+        tr.layer_values(sol.outputs["static"], bounds),
+        alphas,
+        full,
+        run,
+        bounds,
+    )
     return VideoLayersResult(
         dynamic=vr.restore(dynamic),
         static=vr.restore(static[0]),
@@ -900,6 +913,7 @@ def _full_resolution(
     alphas: torch.Tensor,
     full: torch.Tensor,
     run: tuple[int, int, float] = (0, 0, float("nan")),
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> Generator[Progress, None, tuple[np.ndarray, np.ndarray]]:
     """Full-size layers ``(T, H, W, C)`` and ``(1, H, W, C)`` numpy that reconstruct every frame (exactly where
     the dynamic layer is not clipped).
@@ -922,11 +936,11 @@ def _full_resolution(
             resid.append((full[s] - a[s] * resize(dynamic[s], size) - (1 - a[s]) * static_full) / (1 - a[s]))
             if (report := reports.after(s.stop)) is not None:
                 yield report
-        static_full = (static_full + _median(torch.cat(resid))).clamp(0, 1)
+        static_full = (static_full + _median(torch.cat(resid))).clamp(*bounds)
     reports = _StageReports("finishing at full size", n, *run)
     dyn = []
     for s in _chunks(n, 8):
-        dyn.append(to_numpy(((full[s] - (1 - a[s]) * static_full) / a[s]).clamp(0, 1)))
+        dyn.append(to_numpy(((full[s] - (1 - a[s]) * static_full) / a[s]).clamp(*bounds)))
         if (report := reports.after(s.stop)) is not None:
             yield report
     return np.concatenate(dyn), to_numpy(static_full)
