@@ -314,6 +314,7 @@ def test_task_functions_are_annotated_with_their_results():
         assert inspect.signature(func).return_annotation == result
         assert typing.get_type_hints(func)["return"] is getattr(dd, result)
         assert "progress" in inspect.signature(func).parameters
+        assert "Progress" in str(typing.get_type_hints(func)["progress"])  # help() says what it receives
 
 
 def test_elapsed_is_the_whole_call(monkeypatch):

@@ -14,7 +14,13 @@ _KNOWN = ("auto", "cpu", "cuda", "mps")
 
 
 def available_devices() -> list[str]:
-    """Device names usable on this machine, CPU last."""
+    """Device names usable on this machine, CPU last.
+
+    Returns
+    -------
+    list of str
+        Some of ``"cuda"``, ``"mps"`` and always ``"cpu"``, in the order ``device="auto"`` prefers them.
+    """
     names = []
     if torch.cuda.is_available():
         names.append("cuda")

@@ -118,10 +118,11 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
             PREVIEWS.reset(token)
 
     sig = inspect.signature(steps)
-    extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None)
+    hint = Callable[[Progress], Any] | None  # (an object: resolvable wherever the task function lives)
+    extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
     # help(), IDEs and Sphinx: the blocking call returns what the generator returns, not a generator
     returns = _generator_result(sig.return_annotation)
-    blocking.__annotations__ = {**steps.__annotations__, "return": returns}
+    blocking.__annotations__ = {**steps.__annotations__, "progress": hint, "return": returns}
     blocking.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=[*sig.parameters.values(), extra], return_annotation=returns
     )

@@ -111,7 +111,7 @@ DENSE_WEIGHTS = {**WEIGHTS, "airlight_prior": 1.0, "airlight_prior_end": 1.0}
 
 @dataclass(kw_only=True, eq=False)
 class DehazeResult(RunInfo):
-    """Result of :func:`dehaze`.
+    """Result of :func:`dehaze` (and of :func:`dehaze_frames`: every field with a leading ``T`` axis).
 
     Besides the attributes below, every result has the run's fields of :class:`~napari_doubledip.RunInfo`
     (``params``, ``seed``, ``device``, ``iterations``, ``elapsed``, ``stopped``, ``history``, ...).
@@ -121,7 +121,7 @@ class DehazeResult(RunInfo):
     clean
         The haze-free image, shaped like the input, in the input's value range.
     transmission
-        ``(H, W)`` float32 transmission map in ``[T_MIN, 1]`` (1 = no haze).
+        ``(H, W)`` float32 transmission map in ``[0.1, 1]`` (1 = no haze; the floor is ``T_MIN``).
     airlight
         Airlight map shaped like the input (``(H, W, C)``, or ``(H, W)`` for a grey image), in the input's
         value range.
@@ -327,6 +327,7 @@ def dehaze(
     image: Any,
     airlight: Any = None,
     *,
+    transmission_prior: str = "auto",
     iterations: int | None = None,
     max_size: int | None = None,
     device: str = "auto",
@@ -334,7 +335,6 @@ def dehaze(
     preset: str = "default",
     precision: str = "auto",
     stop: StopRequest = None,
-    transmission_prior: str = "auto",
 ) -> Generator[Progress, None, DehazeResult]:
     """Remove haze with Double-DIP, recovering a transmission map and a non-uniform airlight map.
 
@@ -352,7 +352,8 @@ def dehaze(
         ``(H, W)`` or ``(H, W, C)`` array (C <= 4), any numeric dtype.
     airlight
         Initial airlight colour in the image's units (not a fraction: 230, not 0.9, for a uint8 image; a value
-        <= 1 on an image brighter than 2 warns): a number or one value per channel; ``None`` = estimated. One
+        <= 1 on an image brighter than 2 warns): a number or one value per channel; ``None`` (or ``"auto"``) =
+        estimated. One
         brighter than the image's brightest pixel is kept as given (the value range of the results then reaches
         up to it).
     transmission_prior
@@ -486,6 +487,7 @@ def dehaze_frames(
     frames: Any,
     airlight: Any = None,
     *,
+    transmission_prior: str = "auto",
     iterations: int | None = None,
     max_size: int | None = None,
     device: str = "auto",
@@ -493,7 +495,6 @@ def dehaze_frames(
     preset: str = "default",
     precision: str = "auto",
     stop: StopRequest = None,
-    transmission_prior: str = "auto",
 ) -> Generator[Progress, None, DehazeResult]:
     """:func:`dehaze` every frame of a stack (a hazy Z-stack or time-lapse), one frame after the other.
 
