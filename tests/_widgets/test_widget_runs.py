@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import napari.layers
 import numpy as np
 import pytest
@@ -1141,6 +1143,7 @@ def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_sh
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert statuses[0].startswith("frame 0 (of 3)  iteration") and statuses[-1].startswith("frame 2 (of 3)")
+    assert all(re.search(r"iteration \d+/\d+ +loss \d", s) for s in statuses), statuses  # the loss, as it goes
     assert seen and seen[0].tolist() == [False, True, True]  # the first plane forming, the others to come
     for part, shape in (("clean", (3, 32, 32)), ("transmission", (3, 32, 32)), ("airlight", (3, 32, 32))):
         layer = viewer.layers[f"z {part}"]
@@ -1191,7 +1194,7 @@ def test_warnings_from_elsewhere_during_a_run_are_not_the_widgets(viewer, open_w
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     unrelated = [m for m in warnings_shown if "unrelated" in m]
-    assert not [m for m in unrelated if m.startswith("Segmentation")]
+    assert unrelated and not [m for m in unrelated if m.startswith("Segmentation")]  # (shown, not as ours)
 
 
 def test_a_reduced_preview_is_shown_at_the_images_size(viewer, open_widget, qtbot, monkeypatch):
@@ -2282,7 +2285,7 @@ def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, e
 def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkeypatch, keep):
     """A long lazy movie loads frame by frame in the worker, with reports where Cancel acts (also when the
     partial result is to be kept: there is none yet); the rest is never read."""
-    import time
+    import threading
 
     import dask
     import dask.array as da
@@ -2292,11 +2295,12 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
     monkeypatch.setattr(_worker, "LOAD_REPORT_SECONDS", 0.0)
     monkeypatch.setattr(_worker, "LOAD_STEP_BYTES", 0)  # (one frame a step: these frames are tiny)
     stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1).astype(np.float32)
-    read = []
+    read, cancelled = [], threading.Event()
 
     def load(t):
         read.append(t)
-        time.sleep(0.05)
+        if len(read) > 2:  # the rest of the movie waits until the test has cancelled (no race with the GUI)
+            cancelled.wait(30)
         return stack[t % 3]
 
     lazy = da.stack([da.from_delayed(dask.delayed(load)(t), (32, 32), np.float32) for t in range(40)])
@@ -2312,14 +2316,15 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
         stages.append(p.stage)
         if p.stage and p.stage.startswith("loading") and len(stages) == 2:
             widget.run_button.changed.emit(True)  # Cancel
+            cancelled.set()
 
     worker.yielded.connect(on_progress)
     with dask.config.set(scheduler="synchronous"), qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
-    # (a report or two may be queued behind the cancel)
-    assert 2 <= len(stages) <= 4
+    # (the frame being read when the cancel came ends with one more report, where the cancel acts)
+    assert 2 <= len(stages) <= 3
     assert all(s.startswith("loading the input:") and s.endswith("of 0.2 MB") for s in stages)
-    assert len(set(read)) < 10  # (40 frames: cancelled after the second)
+    assert len(set(read)) <= 4  # (40 frames: cancelled after the second)
     assert names(viewer) == ["movie"]
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
 

@@ -35,6 +35,10 @@ def fake_steps(frame, *, stop=None, budget=None, extra=None, thrown=None):
             if thrown is not None:
                 thrown.append(exc)
             raise
+        except GeneratorExit:
+            if thrown is not None:
+                thrown.append("closed")
+            raise
     params = {"budget": n, "seed": 0, "extra": extra if extra is not None else np.array([1.0, np.nan])}
     return FakeResult(out=frame * 2.0, note=f"ran {it}", params=params, iterations=it, final_loss=1.0 / max(it, 1),
                       history=[(it, 0.5)], stopped=it < n)
@@ -105,7 +109,11 @@ def test_throw_reaches_the_frames_run_and_closing_closes_it():
     next(gen)
     with pytest.raises(KeyError, match="from the worker"):
         gen.throw(KeyError("from the worker"))
-    assert len(thrown) == 1
+    assert len(thrown) == 1 and isinstance(thrown[0], KeyError)
+    gen = F.each_frame(fake_steps, stack, {"thrown": thrown})
+    next(gen)
+    gen.close()  # (the worker's quit): the frame's run is closed with it, not left suspended
+    assert thrown[1:] == ["closed"]
 
 
 def test_long_stacks_are_previewed_smaller(monkeypatch):
