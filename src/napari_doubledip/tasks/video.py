@@ -835,11 +835,13 @@ def separate_video_layers(
     -----
     Eq. 7 fixes the static layer only up to a gain (traded against the coefficients) and, with nearly constant
     coefficients, an offset; the static layer's *structure* is what the video determines. The returned dynamic
-    layer of each frame is ``(I_i - (1 - a_i) * static) / a_i`` (clipped to the value range): it keeps all the
-    frame's detail, which the shared dynamic DIP only approximates, and reconstructs the frame exactly where it
-    is not clipped; where the static layer is brighter than the frame allows, the dynamic layer is clipped to
-    black and the two layers' mix is brighter than the frame (14 % of the pixels of
-    ``samples.reflection_video(48, 10)`` at the defaults, by up to about 0.2 of the value range). When the
+    layer of each frame is ``(I_i - (1 - a_i) * static) / a_i``, clipped to what the input's kind can hold (as
+    in :func:`~napari_doubledip.separate_layers`: a layer may reach beyond the frames' own values, at most half
+    their range beyond): it keeps all the frame's detail, which the shared dynamic DIP only approximates, and
+    reconstructs the frame exactly where it is not clipped; where the static layer is brighter than the frame
+    allows, the dynamic layer is clipped to black and the two layers' mix is brighter than the frame (10 % of the
+    pixels of ``samples.reflection_video(48, 10)`` at the defaults, by up to about 0.18 of the value range; 14 %
+    and 0.21 when the layers were clipped to the frames' range, before 2026-12-05). When the
     working size is smaller than the frames, the static layer gets back its lost detail from the temporal
     median of the frames' residuals.
 
