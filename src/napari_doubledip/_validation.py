@@ -42,7 +42,7 @@ class ValueRange:
         """:attr:`possible` in the normalised units (``[lo, hi]`` -> ``[0, 1]``), at most ``reach`` beyond.
 
         What a result that may leave the input's own range (a layer of a mixture: the mixture of two images
-        spans less than either) is allowed, e.g. ``(-0.09, 1.13)`` for uint8 data from 20 to 230.
+        spans less than either) is allowed, e.g. ``(-0.10, 1.12)`` for uint8 data from 20 to 230.
         """
         span = self.hi - self.lo
         if not span > 0:
@@ -51,12 +51,15 @@ class ValueRange:
         b1 = min((self.possible[1] - self.lo) / span, 1.0 + reach)
         return min(b0, 0.0), max(b1, 1.0)
 
-    def restore(self, x: np.ndarray, *, values: bool = True) -> np.ndarray:
-        """``(..., H, W, C)`` in [0, 1] back to the input's range (``values``) and layout (float32)."""
+    def restore(self, x: np.ndarray, *, values: bool = True, within: bool = False) -> np.ndarray:
+        """``(..., H, W, C)`` in [0, 1] back to the input's range (``values``) and layout (float32); ``within``:
+        clipped to :attr:`possible` (rounding must not take a layer a hair below a uint8 zero)."""
         x = np.asarray(x, dtype=np.float32)
         if values:
             span, lo = self.hi - self.lo, self.lo
             x = _in_float64(x, lambda v: v * span + lo)
+            if within and (math.isfinite(self.possible[0]) or math.isfinite(self.possible[1])):
+                x = np.clip(x, *self.possible, out=x)
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]
         return x
@@ -308,13 +311,13 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
 
 def _possible(dtype: np.dtype, lo: float, hi: float) -> tuple[float, float]:
     """The values data of this dtype (and range) could hold: see :attr:`ValueRange.possible`."""
-    if dtype == np.bool_:
-        return 0.0, 1.0
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return float(info.min), float(info.max)
-    if lo >= 0:
-        return 0.0, (1.0 if hi <= 1 else math.inf)
+    # float data: what it looks like, with a little slack (resampling leaves values a hair beyond 0 and 1)
+    slack = 1e-4 * max(hi - lo, 1e-12)
+    if lo >= -slack:
+        return 0.0, (1.0 if hi <= 1 + slack else math.inf)
     return -math.inf, math.inf
 
 

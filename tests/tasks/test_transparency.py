@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -152,6 +154,33 @@ def test_layers_reach_beyond_the_mixtures_range():
     assert min(layer.min() for layer in r.layers) >= 0 and max(layer.max() for layer in r.layers) <= 1
     u8 = dd.separate_layers((s.data * 255).round().astype(np.uint8), iterations=20, device="cpu", seed=0)
     assert min(layer.min() for layer in u8.layers) >= 0 and max(layer.max() for layer in u8.layers) <= 255
+
+
+@pytest.mark.parametrize(
+    ("data", "possible", "bounds"),
+    [
+        (np.array([20, 230], np.uint8), (0, 255), (-20 / 210, 1 + 25 / 210)),  # the dtype's range
+        (np.array([200, 3200], np.uint16), (0, 65535), (-200 / 3000, 1.5)),  # at most half the range beyond
+        (np.array([-100, 100], np.int16), (-32768, 32767), (-0.5, 1.5)),
+        (np.array([0.2, 0.7], np.float32), (0, 1), (-0.4, 1.5)),  # float data within [0, 1]
+        (np.array([-1e-6, 1.00001], np.float32), (0, 1), (0, 1)),  # (a resampling's rounding)
+        (np.array([0.5, 900.0]), (0, np.inf), (-0.5 / 899.5, 1.5)),  # non-negative float
+        (np.array([-0.5, 0.5]), (-np.inf, np.inf), (-0.5, 1.5)),
+        (np.array([3.0, 3.0]), (0, np.inf), (0, 1)),  # constant: nothing to reach
+    ],
+)
+def test_what_a_layer_may_reach(data, possible, bounds):
+    from napari_doubledip._validation import as_images
+
+    image = np.broadcast_to(np.resize(data, (16, 16)), (16, 16)).copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the constant image warns)
+        _stack, vr, _ = as_images(image)
+    assert vr.possible == pytest.approx(possible)
+    assert vr.bounds() == pytest.approx(bounds, abs=1e-6)
+    beyond = np.array([[-5.0, 0.5, 5.0]], np.float32)[..., None]  # normalised units, far outside
+    restored = vr.restore(beyond, within=True)
+    assert restored.min() >= possible[0] and restored.max() <= possible[1]
 
 
 @pytest.mark.parametrize("max_size", [32, 64])

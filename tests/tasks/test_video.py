@@ -267,6 +267,16 @@ def test_segment_video_hints_follow_the_rules_of_segment(rng):
                 func(data, hints=hints, iterations=1)
 
 
+def test_video_layers_may_leave_the_frames_values_within_the_dtype():
+    """As for separate_layers: the layers may reach beyond the frames' own values (42-195 here), not beyond
+    what uint8 holds, and not by a rounding error below 0."""
+    frames = (reflection_video(32, 4).data * 200 + 30).round().astype(np.uint8)
+    r = dd.separate_video_layers(frames, iterations=20, device="cpu", seed=0)
+    for layer in (r.dynamic, r.static):
+        assert layer.min() >= 0 and layer.max() <= 255
+    assert r.dynamic.min() < frames.min() - 10 and r.dynamic.max() > frames.max() + 10
+
+
 @pytest.fixture(scope="module")
 def reflection():
     return reflection_video(48, 16)

@@ -190,7 +190,8 @@ class LayersResult(RunInfo):
     Attributes
     ----------
     layers
-        ``(layer1, layer2)``, each shaped like one input image, in the input's value range.
+        ``(layer1, layer2)``, each shaped like one input image, in the input's units (they may reach beyond
+        its values: see :func:`separate_layers`' Notes).
     alphas
         ``(N,)`` coefficient of ``layer1`` in each mixture: ``I_i = a_i * layer1 + (1 - a_i) * layer2``.
     """
@@ -405,7 +406,7 @@ def separate_layers(
     layers = [layer_values(sol.outputs[k], bounds) for k in ("layer1", "layer2")]
     l1, l2 = _full_resolution(layers, alphas, full, bounds)
     return LayersResult(
-        layers=(vr.restore(to_numpy(l1)[0]), vr.restore(to_numpy(l2)[0])),
+        layers=(vr.restore(to_numpy(l1)[0], within=True), vr.restore(to_numpy(l2)[0], within=True)),
         alphas=alphas.cpu().numpy().astype(np.float32),
         **run_info(sol, params, dev),
     )

@@ -675,9 +675,11 @@ class VideoLayersResult(RunInfo):
     Attributes
     ----------
     dynamic
-        The moving layer of every frame, shaped like the frames, in their value range.
+        The moving layer of every frame, shaped like the frames, in their units (it may reach beyond their
+        values: see :func:`separate_video_layers`' Notes).
     static
-        The static layer (e.g. a reflection on a window), shaped like one frame, in the frames' value range.
+        The static layer (e.g. a reflection on a window), shaped like one frame, in the frames' units (as
+        ``dynamic``).
     alphas
         ``(T,)`` coefficient of the dynamic layer in each frame: ``I_i = a_i * dynamic_i + (1 - a_i) * static``.
     """
@@ -902,8 +904,8 @@ def separate_video_layers(
         bounds,
     )
     return VideoLayersResult(
-        dynamic=vr.restore(dynamic),
-        static=vr.restore(static[0]),
+        dynamic=vr.restore(dynamic, within=True),
+        static=vr.restore(static[0], within=True),
         alphas=alphas.cpu().numpy().astype(np.float32),
         **run_info(sol, params, dev),
     )
