@@ -357,8 +357,8 @@ def separate_layers(
     own values: up to what the input's kind can hold (an integer dtype's range; ``[0, 1]`` for float data
     within it, from 0 for non-negative float data), and at most half the mixtures' range beyond their minimum and
     maximum. (Clipped to the mixtures' range, as before 2026-12-05: two synthetic mixtures at 64 px, layer PSNR
-    32.8 / 51.3 dB instead of 47.6 / 76.9; one mixture, 128 px, seeds 0-4: 15.87 instead of 17.44 dB,
-    ``benchmarks/seeds.py transparency_single``.)
+    32.8 / 51.3 dB instead of 47.6 / 76.9; one mixture, 128 px, seeds 0-4: 17.08 (worst seed 13.65) instead of
+    17.44 dB (15.66), ``benchmarks/seeds.py transparency_single``; docs/measurements.md.)
 
     Examples
     --------
