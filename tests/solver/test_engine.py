@@ -93,19 +93,28 @@ def test_a_progress_callback_that_raises_closes_the_run():
     assert gen.gi_frame is None  # closed: its networks and images are released with it
 
 
-def test_stop_request_returns_early_with_result():
-    ev = threading.Event()
-    gen = optimise(_fit_task(1000), device=torch.device("cpu"), seed=0, stop=ev)
-    seen = 0
+def _drive(gen, each):
+    """Run the generator to its end, calling ``each`` with every report; return the solution."""
     while True:
         try:
             p = next(gen)
         except StopIteration as done:
-            sol = done.value
-            break
+            return done.value
+        each(p)
+
+
+def test_stop_request_returns_early_with_result():
+    ev = threading.Event()
+    gen = optimise(_fit_task(1000), device=torch.device("cpu"), seed=0, stop=ev)
+    seen = 0
+
+    def each(p):
+        nonlocal seen
         seen = p.iteration
         if p.iteration >= 20:
             ev.set()
+
+    sol = _drive(gen, each)
     assert sol.stopped and sol.iterations == seen < 1000
     assert torch.isfinite(sol.outputs["y"]).all()
 
@@ -133,15 +142,13 @@ def test_the_result_is_the_best_checked_snapshot_not_the_last_weights():
     task.track = "tracked"
     gen = optimise(task, device=torch.device("cpu"), seed=0, report_every=5)
     previews = {}
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as done:
-            sol = done.value
-            break
+
+    def each(p):
         if p.preview is not None:
             previews[p.iteration] = p.preview["y"]
         level["value"] = 0.5 if p.iteration == 15 else 1.0  # low only at the check of iteration 20
+
+    sol = _drive(gen, each)
     assert sorted(previews) == [10, 20, 30]
     assert not torch.equal(torch.from_numpy(previews[20]), torch.from_numpy(previews[30]))  # the weights moved on
     assert torch.equal(sol.outputs["y"], torch.from_numpy(previews[20]))
