@@ -655,6 +655,24 @@ def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_w
     np.testing.assert_array_equal(viewer.layers["comp mask"].data, finished)
 
 
+def test_previews_add_one_new_layer_at_a_time(viewer, open_widget, qtbot, monkeypatch):
+    """napari's add_image holds the GUI 0.2-0.6 s a layer: a preview creates at most one new layer (the others
+    come with the next previews), and the result has them all."""
+    from napari_doubledip._widgets import _base
+
+    monkeypatch.setattr(_base, "MIN_PREVIEW_SECONDS", 0.0)
+    viewer.add_image(samples.hazy_image(32).data, name="img")
+    widget = open_widget("Dehazing (Double-DIP)", iterations=100)
+    widget.preview_every.value = 1
+    counts = []
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: p.preview and counts.append(len(viewer.layers)))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert counts[:3] == [2, 3, 4], counts  # clean, then transmission, then airlight
+    assert names(viewer) == ["img", "img transmission", "img airlight", "img clean"]  # (as when made at once)
+
+
 def test_closing_the_panel_right_after_its_result_keeps_it(viewer, qtbot):
     """Between the worker's result and its end the panel still has a worker: a close there must not undo the
     finished result."""

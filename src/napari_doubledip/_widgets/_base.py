@@ -1047,7 +1047,13 @@ class TaskWidget(Container):
             job.last_preview_it, job.last_preview_t = p.iteration, now
             meta = {**self._run_metadata(job), "preview": True, "iteration": int(p.iteration)}
             try:
+                made = len(job.outputs.created)
                 for out in job.mode.outputs:
+                    if len(job.outputs.created) > made:
+                        # One new layer per preview: napari's add_image holds the GUI 0.2-0.6 s a layer (a
+                        # three-layer first preview froze it 1.5-1.9 s); the others come with the next previews,
+                        # and the result writes every one.
+                        break
                     if out.preview is not None and out.preview in p.preview:
                         self._write(job, out, p.preview[out.preview], meta, preview=True)
             except Exception as exc:  # as for the result's: stop the run, undo its layers, and say so
