@@ -107,20 +107,20 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
     torch.set_num_threads(1)
-    want = [w.strip().lower() for w in a.cases.split(",") if w.strip()]  # (case-insensitive, as evaluate.py)
+    want = E.case_keys(a.cases)
     out = []
     if not a.no_synthetic:
         for scene in ("coffee", "chelsea"):
             for varying in (False, True):
                 s = S.hazy_image(a.max_size, varying_airlight=varying, scene=scene)
                 name = f"synthetic {scene}{' varying' if varying else ''}"
-                if not want or any(w in name.lower() for w in want):
+                if E.named(name, want):
                     gt = s.truth["clean"]
                     out.append(run_case(name, s.data, gt, a.every, a.iterations, a.seed, not a.no_tta))
     if a.data_dir is not None:
         cases = json.loads((a.data_dir / "cases.json").read_text())
         for case in cases:
-            if case["task"] != "dehazing" or (want and not any(w in case["case"].lower() for w in want)):
+            if case["task"] != "dehazing" or not E.named(case["case"], want):
                 continue
             data = E.load_case(a.data_dir, case, a.max_size)
             out.append(run_case(case["case"], data["inputs"][0], data["gt"]["clean"], a.every, a.iterations,

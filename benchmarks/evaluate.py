@@ -747,18 +747,28 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def case_keys(text: str | None) -> list[str]:
+    """``--cases``' comma-separated substrings, lower-cased (matching is case-insensitive)."""
+    return [k.strip().lower() for k in (text or "").split(",") if k.strip()]
+
+
+def named(name: str, keys: list[str]) -> bool:
+    """Whether a case name holds one of ``keys`` (no keys: every case)."""
+    return not keys or any(k in name.lower() for k in keys)
+
+
 def select_cases(cases: list[dict], args: argparse.Namespace) -> list[dict]:
     names = args.tasks.split(",") if args.tasks else list(TASKS)
     tasks = [ALIASES.get(t.strip().lower(), t.strip().lower()) for t in names]
     bad = [t for t in tasks if t not in TASKS]
     if bad:
         raise SystemExit(f"unknown task(s) {bad}; choose from {', '.join(TASKS)}")
-    subs = [s.strip().lower() for s in args.cases.split(",")] if args.cases else None
+    subs = case_keys(args.cases)
     out = []
     for c in cases:
         if c["task"] not in tasks:
             continue
-        if subs and not any(s in c["case"].lower() for s in subs):
+        if not named(c["case"], subs):
             continue
         out.append(c)
         # The multi-frame reflection set is also run through the video-layers model when it exists.

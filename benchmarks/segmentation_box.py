@@ -64,9 +64,8 @@ def segmentation_cases(data: Path, video: bool, names: str = "") -> list[dict]:
     cases = [c for c in json.loads((data / "cases.json").read_text()) if c["task"] == task]
     if video:
         cases = [c for c in cases if "masks" in c.get("gt", {})]
-    if names:  # (case-insensitive, as evaluate.py)
-        keys = [k.strip().lower() for k in names.split(",") if k.strip()]
-        cases = [c for c in cases if any(k in c["case"].lower() for k in keys)]
+    if keys := ev.case_keys(names):
+        cases = [c for c in cases if ev.named(c["case"], keys)]
         if not cases:
             raise SystemExit(f"no {task} case matches {names!r}")
     return cases

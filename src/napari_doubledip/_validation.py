@@ -58,7 +58,7 @@ class ValueRange:
         if values:
             span, lo = self.hi - self.lo, self.lo
             x = _in_float64(x, lambda v: v * span + lo)
-            if within and (math.isfinite(self.possible[0]) or math.isfinite(self.possible[1])):
+            if within:
                 x = np.clip(x, *self.possible, out=x)
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]

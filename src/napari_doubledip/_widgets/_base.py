@@ -27,10 +27,10 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.qt.threading import create_worker
-from qtpy.QtCore import QEvent, QObject
-from qtpy.QtWidgets import QSizePolicy
 from napari.utils.notifications import show_error, show_info, show_warning
 from napari.utils.progress import cancelable_progress
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QSizePolicy
 
 from .._sample_data import OPTIONS_KEY, VIDEO_KEY
 from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE

@@ -353,9 +353,8 @@ def dehaze(
     airlight
         Initial airlight colour in the image's units (not a fraction: 230, not 0.9, for a uint8 image; a value
         <= 1 on an image brighter than 2 warns): a number or one value per channel; ``None`` (or ``"auto"``) =
-        estimated. One
-        brighter than the image's brightest pixel is kept as given (the value range of the results then reaches
-        up to it).
+        estimated. One brighter than the image's brightest pixel is kept as given (the value range of the results
+        then reaches up to it).
     transmission_prior
         Where the transmission starts (the DIP refines it, but keeps much of its level): ``"dark channel"``
         (He et al. 2011: assumes a black pixel in every patch, so it under-estimates ``t`` on bright scenes),
