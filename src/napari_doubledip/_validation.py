@@ -259,11 +259,16 @@ def _stack_sequence(items: Sequence[object], name: str, one_sequence: bool = Fal
 
 def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        finite = np.isfinite(arr)
+        bad = int(arr.size - np.count_nonzero(finite))
+        where = ""
+        if arr.ndim == 4:  # a set or stack: which images / frames, so that a long stack's bad ones are found
+            frames = np.flatnonzero(~finite.reshape(len(arr), -1).all(axis=1))
+            where = ", in " + ", ".join(f"{name}[{i}]" for i in frames[:5]) + (", ..." if len(frames) > 5 else "")
         raise ValueError(
-            f"{name} contains NaN or infinite values ({bad} of {arr.size}; e.g. the empty margin of a registered "
-            "or stitched image): crop them away, or replace them first, e.g. f = data[np.isfinite(data)]; "
-            "data = np.nan_to_num(data, nan=f.min(), posinf=f.max(), neginf=f.min())"
+            f"{name} contains NaN or infinite values ({bad} of {arr.size}{where}; e.g. the empty margin of a "
+            "registered or stitched image): crop them away, or replace them first, e.g. "
+            "f = data[np.isfinite(data)]; data = np.nan_to_num(data, nan=f.min(), posinf=f.max(), neginf=f.min())"
         )
     lo, hi = float(arr.min()), float(arr.max())
     if not gray and arr.shape[-1] == 4 and hi > lo:
@@ -414,7 +419,7 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
     else:
         raise ValueError(
             f"{name} must be a 2D (H, W) or 3D (H, W, C) array, got {arr.ndim}D shape {arr.shape}"
-            + _batch_advice(arr.shape, one=True)
+            + (_squeeze_advice(arr.shape, stack=False) or _batch_advice(arr.shape, one=True))
         )
     _check_hw(arr.shape, name)
     vr = _value_range(arr, name, gray)
@@ -425,6 +430,20 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
 _STACK_FUNCTIONS = (
     "the video functions (segment_video, separate_video_layers) or dehaze_frames (each frame dehazed on its own)"
 )
+
+
+def _squeeze_advice(shape: tuple[int, ...], stack: bool) -> str:
+    """Advice for an array with axes of length 1 (a microscopy file's TZCYX with one channel and one Z
+    slice...) that fits once they are dropped; ``""`` when it would not (one image, or a stack of frames)."""
+    squeezed = tuple(n for n in shape if n != 1)
+    # (H and W are at least 8 px, so an axis of length 1 is never one of them.)
+    if stack:
+        fits = (len(squeezed) == 3 and squeezed[-1] > 4) or (len(squeezed) == 4 and squeezed[-1] <= 4)
+    else:
+        fits = len(squeezed) == 2 or (len(squeezed) == 3 and squeezed[-1] <= 4)
+    if squeezed == tuple(shape) or squeezed == tuple(shape[1:]) or not fits:
+        return ""  # (only a leading batch axis of one: _batch_advice says x[0])
+    return f"; without its axes of length 1 it is {squeezed}: pass np.squeeze(x) (torch: x.squeeze())"
 
 
 def _batch_advice(shape: tuple[int, ...], one: bool = False) -> str:
@@ -505,7 +524,10 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
                     "for one channel-first image (C, H, W) pass x.permute(1, 2, 0)"
                 )
         else:
-            raise ValueError(f"{name} must be (H, W[, C]) or (N, H, W[, C]), got {arr.ndim}D shape {arr.shape}")
+            raise ValueError(
+                f"{name} must be (H, W[, C]) or (N, H, W[, C]), got {arr.ndim}D shape {arr.shape}"
+                + _squeeze_advice(arr.shape, stack=True)
+            )
     gray = stack.ndim == 3
     if gray:
         stack = stack[..., None]
@@ -672,7 +694,10 @@ def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
         )
         raise ValueError(f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {shape}{hint}")
     if ndim not in (3, 4):
-        raise ValueError(f"{name} must be a 3D (T, H, W) or 4D (T, H, W, C) array, got {ndim}D shape {shape}")
+        raise ValueError(
+            f"{name} must be a 3D (T, H, W) or 4D (T, H, W, C) array, got {ndim}D shape {shape}"
+            + _squeeze_advice(shape, stack=True)
+        )
     if shape[0] < min_count:
         raise ValueError(f"{name} needs at least {min_count} frames, got {shape[0]}")
     _check_hw(shape[1:], name)

@@ -12,6 +12,7 @@ from napari_doubledip._widgets._base import _aligned, _split, _zoom
 from napari_doubledip._widgets._devices import DEVICES, DeviceChoice
 from napari_doubledip._widgets._layers import (
     OutputLayers,
+    current_frame,
     read_box,
     read_frame_boxes,
     read_image,
@@ -248,6 +249,18 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     assert set(segmentation._prepare().kwargs["box"]) == {0, 2}  # (segmentation: a box per frame)
 
 
+def test_the_current_frame_of_a_sheared_stack_is_the_plane_on_screen(viewer):
+    """A deskewed light-sheet stack (shear mixing Y into Z): napari picks the plane it shows from the slider
+    alone; taking the view's centre into the transform as well picked plane 1 while plane 2 was shown."""
+    planes = np.stack([np.full((40, 40), z, np.float32) for z in range(4)])
+    layer = viewer.add_image(planes, name="sheet", scale=(2, 0.5, 0.5), shear=(0.3, 0, 0))
+    for z in range(4):
+        viewer.dims.set_current_step(0, z)
+        shown = np.asarray(layer._slice.image.raw)  # (napari's own slice: what the user sees)
+        assert current_frame(layer, viewer) == (z,) == (int(shown.flat[0]),)
+        assert read_image(layer, viewer)[0][0, 0] == z
+
+
 def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):
     stack = viewer.add_image(np.zeros((6, 32, 32), np.float32), name="vol")
     viewer.dims.order = (1, 0, 2)  # Z-X on screen, the slider moves along Y
@@ -379,6 +392,10 @@ def test_scribbles_with_other_labels_are_flagged(monkeypatch):
     scribbles[10, 10] = 0
     _segment(Inputs([img], {"scribbles": scribbles, "box": (4, 4, 16, 16)}))  # the box's hints apply
     assert len(shown) == 3 and "automatic" not in shown[2]
+    objects = np.arange(400, dtype=np.uint16).reshape(20, 20) // 8  # a label image of 50 objects (0-49)
+    _segment(Inputs([img], {"scribbles": objects, "box": None}))
+    assert "scribble labels [3, 4, 5, 6, 7, ... (47 labels)] are ignored" in shown[3]  # all counted
+    assert "a label image of objects, not scribbles: its objects 1 and 2 are taken" in shown[3]
 
 
 def test_parse_airlight():

@@ -51,9 +51,14 @@ def test_unknown_precision_environment_value_warns(monkeypatch):
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(device_mod, "_cpu_has_amx", lambda: False)
+    monkeypatch.setattr(device_mod, "_TOLD", set())
     monkeypatch.setenv("NAPARI_DOUBLEDIP_PRECISION", "bf16")
     with pytest.warns(UserWarning, match="NAPARI_DOUBLEDIP_PRECISION='bf16'"):
         assert resolve_precision("auto", cpu) is None  # ignored: "auto" as without the variable
+    with warnings.catch_warnings():  # said once a process, not at every run (as the threads' setting)
+        warnings.simplefilter("error")
+        assert resolve_precision("auto", cpu) is None
+    monkeypatch.setenv("NAPARI_DOUBLEDIP_PRECISION", "fp16")
     with pytest.warns(UserWarning, match="NAPARI_DOUBLEDIP_PRECISION"):
         resolve_precision("float32", cpu)  # a typo is reported whatever the task asks for
     for value in ("auto", "", "Float32"):

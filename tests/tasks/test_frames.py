@@ -90,6 +90,18 @@ def test_a_frame_stopped_while_it_was_set_up_is_not_a_result():
     assert r.stopped and r.params["frames_run"] == 1 and r.iterations == 3 and np.isnan(r.out[1:]).all()
 
 
+def test_a_setting_of_the_environment_is_not_said_as_a_frames_warning():
+    def steps(frame, **kw):
+        warn("NAPARI_DOUBLEDIP_PRECISION='bf16' is not 'float32' or 'bfloat16' (or 'auto'); ignored")
+        return (yield from fake_steps(frame, **kw))
+
+    with pytest.warns(UserWarning) as said:
+        _drain(F.each_frame(steps, np.full((2, 8, 8), 1, np.float32), {}))
+    assert [str(w.message) for w in said if "NAPARI" in str(w.message)] == [
+        "NAPARI_DOUBLEDIP_PRECISION='bf16' is not 'float32' or 'bfloat16' (or 'auto'); ignored"
+    ]  # (not "frame 0 (of 2): ...": the process's setting, not the frame's data)
+
+
 def test_masked_frames_are_said_once_and_mixed_dtypes_are_not_scaled_together(recwarn):
     values = np.full((2, 8, 8), 2, np.float32)
     values[:, 0, 0] = 0
@@ -129,5 +141,9 @@ def test_long_stacks_are_previewed_smaller(monkeypatch):
 def test_bad_stacks_are_refused_under_their_name():
     with pytest.raises(ValueError, match="frames contains NaN"):
         next(F.each_frame(fake_steps, np.full((2, 8, 8), np.nan), {}))
+    stack = np.ones((12, 8, 8))
+    stack[[3, 9], 2, 2] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(2 of 768, in frames\[3\], frames\[9\];"):
+        next(F.each_frame(fake_steps, stack, {}))  # which frames: a long stack's bad ones are found
     with pytest.raises(ValueError, match="frames must be"):
         next(F.each_frame(fake_steps, np.zeros((16, 16, 3)), {}))

@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import numpy as np
@@ -268,6 +269,23 @@ def test_batches_in_torch_layout_get_the_fix():
         dd.segment(torch.rand(2, 3, 24, 24), iterations=1)  # (a permute of the batch is refused again)
     with pytest.raises(ValueError, match=r"got 4D shape \(1, 24, 24, 31\)$"):  # x[0] would be refused too
         dd.segment(np.zeros((1, 24, 24, 31)), iterations=1)
+
+
+@pytest.mark.parametrize(
+    "func, shape, squeezed",
+    [
+        ("segment", (24, 24, 1, 1), (24, 24)),  # (was: "for one image of the batch pass x[i]": a row of pixels)
+        ("segment", (24, 24, 1, 3), (24, 24, 3)),
+        ("segment", (1, 1, 1, 24, 24), (24, 24)),  # a TZCYX file of one plane
+        ("segment_video", (5, 1, 1, 24, 24), (5, 24, 24)),
+        ("dehaze_frames", (5, 1, 1, 24, 24, 3), (5, 24, 24, 3)),
+        ("separate_layers", (2, 1, 24, 1, 24), (2, 24, 24)),
+    ],
+)
+def test_axes_of_length_one_are_advised_away(func, shape, squeezed):
+    advice = f"without its axes of length 1 it is {squeezed}: pass np.squeeze(x)"
+    with pytest.raises(ValueError, match=re.escape(advice)):
+        getattr(dd, func)(np.zeros(shape), iterations=1)
 
 
 def test_estimate_alphas_reads_a_tensor_as_separate_layers_does():

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from skimage.transform import resize
 
 import napari_doubledip as dd
 from napari_doubledip.samples import psnr, watermark_set, watermarked
@@ -82,6 +83,13 @@ def test_an_image_passed_as_the_box_is_refused():
     soft = np.zeros((32, 32))  # a mask resized with interpolation: a few fractional values
     soft[4:10, 4:10], soft[3, 4:10], soft[10, 4:10] = 1.0, 0.5, 0.25
     assert box_mask(soft, (32, 32)).sum() == 48
+    thumbnail = np.zeros((12, 12))  # resized with interpolation: many values on its edge (read as segment does)
+    thumbnail[2:5, 2:10] = 1
+    ramp = resize(thumbnail, (32, 32), order=1)
+    assert len(np.unique(ramp)) > 16 and np.array_equal(box_mask(ramp, (32, 32)), ramp > 0)
+    assert np.array_equal(box_mask(ramp, (32, 32)), box_mask(ramp, (32, 32), whole=True))
+    with pytest.raises(ValueError, match="looks like an image"):  # a float image is not mostly at two levels
+        box_mask(a / 255.0, (32, 32))
     with pytest.raises(ValueError, match="got 2 shapes.*boolean mask of their union"):
         box_mask([np.array([[1, 1], [4, 4]])] * 2, (32, 32))
     with pytest.raises(ValueError, match=r"got shape \(2, 4\).*boolean mask of their union"):

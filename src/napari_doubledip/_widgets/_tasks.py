@@ -77,11 +77,21 @@ def _scribbles(x: Inputs) -> np.ndarray | None:
     if not (hints | (scribbles == 0)).all():
         from napari.utils.notifications import show_warning
 
-        others = sorted(int(v) for v in np.unique(scribbles[~hints & (scribbles != 0)]))[:5]
+        others = [int(v) for v in np.unique(scribbles[~hints & (scribbles != 0)])]
+        listed = ", ".join(map(str, others[:5])) + (f", ... ({len(others)} labels)" if len(others) > 5 else "")
+        # many labels: most likely a label image of objects picked by mistake, whose objects 1 and 2 would
+        # become hints (said, so that the result is not taken for the scribbles' own)
+        objects = (
+            "; this looks like a label image of objects, not scribbles: its objects 1 and 2 are taken as "
+            "foreground and background hints (pick a Labels layer of painted hints, or none)"
+            if len(others) > 5 and marked
+            else ""
+        )
         show_warning(
-            f"{SEGMENTATION.title}: scribble labels {others} are ignored; paint 1 for foreground and 2 for "
+            f"{SEGMENTATION.title}: scribble labels [{listed}] are ignored; paint 1 for foreground and 2 for "
             "background"
             + ("" if marked or box is not None else " (automatic hints are used instead)")
+            + objects
         )
         scribbles = np.where(hints, scribbles, 0)
     return scribbles if marked else None

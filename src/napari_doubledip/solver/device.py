@@ -110,12 +110,17 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
 PRECISION_ENV = "NAPARI_DOUBLEDIP_PRECISION"
 
 
+#: Settings of ``NAPARI_DOUBLEDIP_PRECISION`` already said to be ignored (said once, as the threads' setting).
+_TOLD: set[str] = set()
+
+
 def _env_precision() -> str | None:
     """``"float32"`` / ``"bfloat16"`` when the environment pins "auto"; unset, empty or ``auto``: ``None``."""
     value = os.environ.get(PRECISION_ENV, "").strip().lower()
     if value in ("float32", "bfloat16"):
         return value
-    if value not in ("", "auto"):
+    if value not in ("", "auto", *_TOLD):
+        _TOLD.add(value)
         warn(f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} is not 'float32' or 'bfloat16' (or 'auto'); ignored")
     return None
 

@@ -183,7 +183,9 @@ def _once_per_stack(index: int, count: int, said: set[str]) -> Callable[[str, ty
         if key in said:
             return
         said.add(key)
-        text = f"frame {index} (of {count}): {message}" if count > 1 else message
+        # (a setting of the environment, NAPARI_DOUBLEDIP_..., is the process's, not the frame's)
+        framed = count > 1 and not message.startswith("NAPARI_DOUBLEDIP_")
+        text = f"frame {index} (of {count}): {message}" if framed else message
         if outer is not None:
             outer(text, category)
         else:

@@ -196,16 +196,19 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
     if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
         if arr.shape != (h, w):
             raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
+        mask = np.asarray(arr > 0)  # (a soft mask's blurred edge counts: a box too large is safe, too small not)
         if arr.dtype != bool and not whole:
-            # a mask (0/1, 0/255, a few labels, a resized soft mask), not an image passed where the box goes
-            # (remove_watermark(a, b)); segmentation's box has no such mix-up, and takes labels of any count
-            values = np.unique(arr)
-            if len(values) > 16:
+            # a mask (0/1, 0/255, a few labels), not an image passed where the box goes (remove_watermark(a, b));
+            # a soft mask (resized from a thumbnail: floats, most of them at its two levels) is one too.
+            # Segmentation's box has no such mix-up, and takes labels of any count.
+            lo, hi = float(arr.min()), float(arr.max())
+            soft = arr.dtype.kind == "f" and float(np.mean((arr == lo) | (arr == hi))) >= 0.5
+            count = 0 if soft else len(np.unique(arr))
+            if count > 16:
                 raise ValueError(
-                    f"box of shape {arr.shape} has {len(values)} different values: it looks like an image, not a "
-                    f"mask (a boolean or 0/1 array); {_LIST}"
+                    f"box of shape {arr.shape} has {count} different values: it looks like an image, not a "
+                    f"mask (a boolean, 0/1 or labels array); {_LIST}"
                 )
-        mask = np.asarray(arr > 0)
         if not mask.any():
             raise ValueError("box mask is empty (no pixel set)")
     else:
