@@ -296,6 +296,16 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             f"to their full range, so the rest is squeezed into {100 * (rest - lo) / (hi - lo):.0f} % of it and "
             f"decomposes worse; if they are noise, clip them first, e.g. np.minimum(x, {rest:g})"
         )
+    elif arr.ndim == 4 and (bright := _bright_frames(arr, lo, hi)) is not None:
+        frames, rest = bright
+        which = ", ".join(f"{name}[{i}]" for i in frames)
+        warn(
+            f"{which} {'is' if len(frames) == 1 else 'are'} far brighter than the others (a saturated or flash "
+            f"frame?): 99 % of the others' values are at most {rest:g}, the maximum is {hi:g}; the values are "
+            f"scaled to their full range, so the others are squeezed into {100 * (rest - lo) / (hi - lo):.0f} % "
+            f"of it and decompose worse; drop {'it' if len(frames) == 1 else 'them'} first, e.g. "
+            f"np.delete(x, {frames if len(frames) > 1 else frames[0]}, axis=0)"
+        )
     top = max(abs(lo), abs(hi))
     if hi > lo and top > 0 and (hi - lo) / _float32_step(top) < 256:
         levels = max(1, int((hi - lo) / _float32_step(top)))
@@ -383,6 +393,32 @@ def _bright_outliers(arr: np.ndarray, lo: float, hi: float) -> tuple[int, float,
         if any((*f[:-2], y + dy, x + dx) in hits for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx):
             return None
     return len(hits), bulk, rest
+
+
+#: Pixels per frame read by the bright-frame check (a strided view of each frame).
+_FRAME_SAMPLE = 1 << 14
+
+
+def _bright_frames(arr: np.ndarray, lo: float, hi: float) -> tuple[list[int], float] | None:
+    """``(frames, the others' 99th percentile)`` where a few frames of a stack or set ``arr`` (``(N, H, W,
+    C)``) lie mostly in the upper half of the range while the others keep to its lowest quarter (one saturated
+    frame squeezes every other one, as hot pixels do), else ``None``. Reads a strided view of each frame."""
+    n = arr.shape[0]
+    if n < 3:
+        return None
+    step = max(1, int(np.sqrt(arr.shape[1] * arr.shape[2] / _FRAME_SAMPLE)))
+    mids, tops = np.empty(n), np.empty(n)
+    for i in range(n):
+        pix = np.asarray(arr[i, ::step, ::step]).max(axis=-1).ravel().astype(np.float64)
+        mids[i], tops[i] = np.percentile(pix, (50, 99), method="lower")
+    bright = mids - lo > 0.5 * (hi - lo)
+    count = int(bright.sum())
+    if count == 0 or count > max(1, n // 10):
+        return None
+    rest = float(tops[~bright].max())
+    if rest - lo >= 0.25 * (hi - lo):
+        return None
+    return [int(i) for i in np.flatnonzero(bright)], rest
 
 
 def _normalise(arr: np.ndarray, vr: ValueRange) -> np.ndarray:

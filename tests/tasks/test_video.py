@@ -796,3 +796,29 @@ def test_a_few_far_brighter_values_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         as_frames(clipped)
+
+
+def test_a_saturated_frame_is_said_with_the_frames_to_drop():
+    """One saturated frame squeezes the others into a few % of the range (48 px, 150 steps, seeds 0 / 1: video
+    segmentation IoU 0.697 / 0.663 with it, 0.905 / 0.972 without); a fade from dark or a set of images whose
+    brightness varies is not such a case."""
+    import warnings
+
+    from napari_doubledip._validation import as_images
+
+    frames = (moving_object_video(32, 10, rgb=False).data * 4000 + 100).astype(np.uint16)
+    flash = frames.copy()
+    flash[4] = 65535 - np.arange(32 * 32).reshape(32, 32) % 50  # saturated, not quite flat
+    with pytest.warns(UserWarning, match=r"frames\[4\] is far brighter than the others .* squeezed into 4 % .*"
+                      r"np\.delete\(x, 4, axis=0\)"):
+        as_frames(flash)
+    with pytest.warns(UserWarning, match=r"mixtures\[4\] is far brighter"):
+        as_images(flash, "mixtures")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_frames(np.delete(flash, 4, axis=0))  # the advice works
+        fade = frames * np.linspace(0.05, 1, 10)[:, None, None]  # dark frames first, then brighter ones
+        as_frames(fade)
+        two = flash.copy()
+        two[7] = flash[4]
+        as_frames(two)  # two of ten: a change of scene, not one bad frame
