@@ -19,7 +19,7 @@ whose automatic hints were turned round (most of the automatic foreground hints 
 
 Usage (from the repository root; the data folder is read, never copied)::
 
-    .venv/bin/python benchmarks/segmentation_scribbles.py ../shared/eval-data --max-size 256           # ~15 min
+    .venv/bin/python benchmarks/segmentation_scribbles.py ../shared/eval-data --max-size 256           # ~20 min
     .venv/bin/python benchmarks/segmentation_scribbles.py ../shared/eval-data --max-size 256 --video   # ~10 min
     .venv/bin/python benchmarks/segmentation_scribbles.py ../shared/eval-data --scribbles corrections   # ~12 min
 """
