@@ -298,7 +298,7 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
         )
     elif arr.ndim == 4 and (bright := _bright_frames(arr, lo, hi)) is not None:
         frames, rest = bright
-        which = ", ".join(f"{name}[{i}]" for i in frames)
+        which = ", ".join(f"{name}[{i}]" for i in frames[:5]) + (", ..." if len(frames) > 5 else "")
         warn(
             f"{which} {'is' if len(frames) == 1 else 'are'} far brighter than the others (a saturated or flash "
             f"frame?): 99 % of the others' values are at most {rest:g}, the maximum is {hi:g}; the values are "
@@ -408,15 +408,17 @@ def _bright_frames(arr: np.ndarray, lo: float, hi: float) -> tuple[list[int], fl
         return None
     step = max(1, int(np.sqrt(arr.shape[1] * arr.shape[2] / _FRAME_SAMPLE)))
     mids, tops = np.empty(n), np.empty(n)
-    for i in range(n):
-        pix = np.asarray(arr[i, ::step, ::step]).max(axis=-1).ravel().astype(np.float64)
-        mids[i], tops[i] = np.percentile(pix, (50, 99), method="lower")
+    for start in range(0, n, 256):  # (256 frames' samples at once: 4M values at most)
+        pix = np.asarray(arr[start : start + 256, ::step, ::step]).max(axis=-1)
+        mids[start : start + 256], tops[start : start + 256] = np.percentile(
+            pix.reshape(len(pix), -1), (50, 99), axis=1, method="lower"
+        )
     bright = mids - lo > 0.5 * (hi - lo)
     count = int(bright.sum())
     if count == 0 or count > max(1, n // 10):
         return None
     rest = float(tops[~bright].max())
-    if rest - lo >= 0.25 * (hi - lo):
+    if rest <= lo or rest - lo >= 0.25 * (hi - lo):  # (the others blank: nothing squeezed)
         return None
     return [int(i) for i in np.flatnonzero(bright)], rest
 
@@ -471,14 +473,21 @@ _STACK_FUNCTIONS = (
 def _squeeze_advice(shape: tuple[int, ...], stack: bool) -> str:
     """Advice for an array with axes of length 1 (a microscopy file's TZCYX with one channel and one Z
     slice...) that fits once they are dropped; ``""`` when it would not (one image, or a stack of frames)."""
+    shape = tuple(shape)
     squeezed = tuple(n for n in shape if n != 1)
     # (H and W are at least 8 px, so an axis of length 1 is never one of them.)
+    if len(shape) >= 5 and len(squeezed) == 3 and shape[-3] == squeezed[0] <= 4:
+        # a channel axis just before Y, X (TZCYX with one T and Z): one channel-first image, not frames
+        return (
+            "" if stack else f"; without its axes of length 1 it is one channel-first {squeezed} image: pass "
+            "np.moveaxis(np.squeeze(x), 0, -1)"
+        )
     if stack:
         fits = (len(squeezed) == 3 and squeezed[-1] > 4) or (len(squeezed) == 4 and squeezed[-1] <= 4)
     else:
         fits = len(squeezed) == 2 or (len(squeezed) == 3 and squeezed[-1] <= 4)
-    if squeezed == tuple(shape) or squeezed == tuple(shape[1:]) or not fits:
-        return ""  # (only a leading batch axis of one: _batch_advice says x[0])
+    if squeezed == shape or (not stack and squeezed == shape[1:]) or not fits:
+        return ""  # (a one-image function given a batch of one: _batch_advice says x[0])
     return f"; without its axes of length 1 it is {squeezed}: pass np.squeeze(x) (torch: x.squeeze())"
 
 

@@ -822,3 +822,10 @@ def test_a_saturated_frame_is_said_with_the_frames_to_drop():
         two = flash.copy()
         two[7] = flash[4]
         as_frames(two)  # two of ten: a change of scene, not one bad frame
+        blank = np.zeros_like(flash)
+        blank[4] = flash[4]
+        as_frames(blank)  # the others blank: nothing squeezed (dropping it would leave nothing)
+    many = np.concatenate([frames] * 10)
+    many[::10] = flash[4]  # 10 of 100
+    with pytest.warns(UserWarning, match=r"frames\[0\], frames\[10\], .*frames\[40\], \.\.\. are far brighter"):
+        as_frames(many)  # (the first five named)

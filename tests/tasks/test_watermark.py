@@ -88,8 +88,15 @@ def test_an_image_passed_as_the_box_is_refused():
     ramp = resize(thumbnail, (32, 32), order=1)
     assert len(np.unique(ramp)) > 16 and np.array_equal(box_mask(ramp, (32, 32)), ramp > 0)
     assert np.array_equal(box_mask(ramp, (32, 32)), box_mask(ramp, (32, 32), whole=True))
-    with pytest.raises(ValueError, match="looks like an image"):  # a float image is not mostly at two levels
-        box_mask(a / 255.0, (32, 32))
+    as_bytes = (ramp * 255).astype(np.uint8)  # (resized as uint8, e.g. by PIL)
+    assert np.array_equal(box_mask(as_bytes, (32, 32)), as_bytes > 0)
+    spots = np.where(a > 200, a, 0) / 255.0  # background-subtracted: mostly 0, yet an image
+    scan = np.minimum(1.0, a / 100.0)  # a clipped scan: mostly at its top
+    for image in (a / 255.0, spots, scan):
+        with pytest.raises(ValueError, match="looks like an image"):
+            box_mask(image, (32, 32))
+    with pytest.raises(ValueError, match="box mask contains NaN"):
+        box_mask(np.where(ramp > 0.5, np.nan, ramp), (32, 32))
     with pytest.raises(ValueError, match="got 2 shapes.*boolean mask of their union"):
         box_mask([np.array([[1, 1], [4, 4]])] * 2, (32, 32))
     with pytest.raises(ValueError, match=r"got shape \(2, 4\).*boolean mask of their union"):

@@ -127,7 +127,7 @@ def current_frame(
     # As napari picks the plane it shows: from the slider axes alone. The displayed axes' coordinates (the
     # view's centre) are left out, or a shear or rotation that mixes them into the frame axes (a deskewed
     # light-sheet stack) would pick another plane than the one on screen.
-    point[-2:] = 0.0  # (the layer's Y and X: its last two axes, as the widgets require)
+    point[list(viewer.dims.displayed)] = 0.0
     data_pos = np.asarray(layer.world_to_data(point), dtype=float)
     shape = layer_array_shape(layer)
     index = []

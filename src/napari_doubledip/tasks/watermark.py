@@ -153,6 +153,23 @@ def _is_2d(x: Any) -> bool:
         return False
 
 
+def _soft_mask(arr: np.ndarray) -> bool:
+    """Whether a 2D array of many values is a two-level mask with interpolated edges (resized from a smaller
+    one): its values between the two levels are at most half of it, and every connected patch of them touches
+    both levels (a band along an edge); an image's values are not."""
+    from scipy import ndimage
+
+    lo, hi = arr.min(), arr.max()
+    low, high = arr == lo, arr == hi
+    between = ~(low | high)
+    if not between.any() or between.mean() > 0.5:
+        return False
+    patches, count = ndimage.label(between)
+    touch_low = np.unique(patches[ndimage.binary_dilation(low) & between])
+    touch_high = np.unique(patches[ndimage.binary_dilation(high) & between])
+    return len(np.intersect1d(touch_low, touch_high)) == count
+
+
 def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarray:
     """Turn a box into a bool ``(H, W)`` mask, with clear errors.
 
@@ -196,18 +213,18 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
     if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
         if arr.shape != (h, w):
             raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValueError("box mask contains NaN or infinite values")
         mask = np.asarray(arr > 0)  # (a soft mask's blurred edge counts: a box too large is safe, too small not)
         if arr.dtype != bool and not whole:
             # a mask (0/1, 0/255, a few labels), not an image passed where the box goes (remove_watermark(a, b));
-            # a soft mask (resized from a thumbnail: floats, most of them at its two levels) is one too.
-            # Segmentation's box has no such mix-up, and takes labels of any count.
-            lo, hi = float(arr.min()), float(arr.max())
-            soft = arr.dtype.kind == "f" and float(np.mean((arr == lo) | (arr == hi))) >= 0.5
-            count = 0 if soft else len(np.unique(arr))
+            # a soft mask (resized from a thumbnail) is one too. Segmentation's box has no such mix-up, and
+            # takes labels of any count.
+            count = 0 if _soft_mask(arr) else len(np.unique(arr))
             if count > 16:
                 raise ValueError(
                     f"box of shape {arr.shape} has {count} different values: it looks like an image, not a "
-                    f"mask (a boolean, 0/1 or labels array); {_LIST}"
+                    f"mask (a boolean, 0/1 or labels array, or a mask resized with linear interpolation); {_LIST}"
                 )
         if not mask.any():
             raise ValueError("box mask is empty (no pixel set)")
