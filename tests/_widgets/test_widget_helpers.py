@@ -16,6 +16,7 @@ from napari_doubledip._widgets._layers import (
     OutputLayers,
     current_frame,
     read_box,
+    rectangle_frames,
     read_frame_boxes,
     read_image,
     read_labels,
@@ -265,6 +266,25 @@ def test_the_current_frame_of_a_sheared_stack_is_the_plane_on_screen(viewer):
             shown = getattr(getattr(getattr(layer, "_slice", None), "image", None), "raw", None)
         if shown is not None:
             assert int(np.asarray(shown).flat[0]) == z
+
+
+def test_a_box_over_a_deskewed_stack_is_read_where_napari_draws_it(viewer):
+    """A stack whose world Y depends on Z (a deskew): napari draws a plane without that part of the transform.
+    A rectangle drawn over rows 8-20 of the plane shown was read on rows 0-9 (and a plain 3D Shapes layer's on
+    another frame, refused): the full transform was inverted at the screen position."""
+    deskew = np.eye(4)
+    deskew[1, 0] = 1.0  # y_world = y + z
+    planes = np.zeros((5, 32, 32), np.float32)
+    image = viewer.add_image(planes, name="deskewed", scale=(4, 1, 1), affine=deskew)
+    viewer.dims.set_current_step(0, 3)
+    z = float(viewer.dims.point[0])
+    shapes = viewer.add_shapes(ndim=3, name="box")  # (no transform: drawn at the slider's world Z)
+    shapes.add_rectangles(np.array([[z, 8.0, 8.0], [z, 8.0, 24.0], [z, 20.0, 24.0], [z, 20.0, 8.0]]))
+    assert rectangle_frames(shapes, image, viewer, None) == [(3,)]
+    assert read_box(shapes, image, viewer, (3,)) == (8, 8, 21, 25)
+    corners = np.array([[8.0, 8.0], [8.0, 24.0], [20.0, 24.0], [20.0, 8.0]])
+    flat = viewer.add_shapes([corners], shape_type="rectangle", name="flat")
+    assert read_box(flat, image, viewer, (3,)) == (8, 8, 21, 25)  # a 2D Shapes layer: on every frame
 
 
 def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):

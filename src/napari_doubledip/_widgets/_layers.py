@@ -410,6 +410,17 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
     point = np.asarray(viewer.dims.point, dtype=float)
     lead = max(image.ndim - 2, 0)
     own = image.ndim - layer.ndim  # the image's leading axes before this index are not the shapes'
+    shown = np.zeros(len(point), bool)
+    shown[list(viewer.dims.displayed)] = True
+
+    def to_image(world: np.ndarray) -> np.ndarray:
+        # As napari draws the image: its frame from the slider axes alone, its pixels under the screen
+        # position from the displayed axes alone (the same where the transform keeps them apart; a shear or
+        # rotation mixing them, a deskewed stack, would otherwise put a box on another frame or rows).
+        frame = image.world_to_data(np.where(shown, 0.0, world)[len(world) - image.ndim :])
+        pixel = image.world_to_data(np.where(shown, world, 0.0)[len(world) - image.ndim :])
+        return np.r_[np.asarray(frame, dtype=float)[:lead], np.asarray(pixel, dtype=float)[lead:]]
+
     out = []
     for i, t in enumerate(layer.shape_type):
         if t not in REGION_TYPES:
@@ -419,7 +430,7 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
             full = point.copy()
             w = np.asarray(layer.data_to_world(v), dtype=float)
             full[len(full) - len(w):] = w
-            pts.append(np.asarray(image.world_to_data(full[len(full) - image.ndim:]), dtype=float))
+            pts.append(to_image(full))
         pts_arr = np.array(pts)
         frame = tuple(
             None if k < own else int(round(float(pts_arr[:, k].mean()))) for k in range(lead)

@@ -371,10 +371,11 @@ def dehaze(
     Notes
     -----
     Dense haze (the dark-channel transmission averages below 0.3) is fitted for 400 steps with the airlight map
-    held to the estimate; ``r.params["haze"]`` says which setting ran. On Dense-HAZE this measured 12.08 → 13.87 dB
-    when adopted (README, "Evaluation"), on lighter haze worse. On lighter haze the transmission hint of an RGB image
-    averages the dark channel's with the haze lines' of Berman et al. (2016), which does not assume dark scene
-    patches (RESIDE 22.3 dB against 19.0 with the dark channel alone): see :data:`LIGHT_HINT_LINES`.
+    held to the estimate; ``r.params["haze"]`` says which setting ran. On Dense-HAZE this measured 12.08 →
+    13.87 dB when adopted (README, "Evaluation"), on lighter haze worse. On lighter haze the transmission hint
+    of an RGB image averages the dark channel's with the haze lines' of Berman et al. (2016), which does not
+    assume dark scene patches (RESIDE 22.3 dB against 19.0 with the dark channel alone): see
+    :data:`LIGHT_HINT_LINES`.
     ``r.params["t_hint"]`` says which hint ran; ``transmission_prior="dark channel"`` is the better choice for
     scenes with dark patches everywhere (the demo's varying-airlight hazy image: 22.1 against 20.3 dB).
 
