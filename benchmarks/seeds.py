@@ -4,11 +4,11 @@ A single run of a Double-DIP task is one draw: the result depends on the seed (t
 noise inputs), by several dB for the ambiguous tasks. Comparisons of recipes, or of a change, need the spread;
 this script prints the quality and wall time of every (recipe, seed) and the mean / min / max per recipe.
 
-Reproduce the one-image transparency comparison in the README (about 30 minutes on a 2-core CPU, most of it the
-reference recipe's 8000 steps per seed)::
+Reproduce the one-image transparency comparison in the README (about 40 minutes on a 2-core CPU alone, about 80
+alongside other work: the reference recipe's 8000 steps take 7-18 minutes a seed)::
 
     .venv/bin/python benchmarks/seeds.py transparency_single --seeds 0,1,2,3,4
-    .venv/bin/python benchmarks/seeds.py transparency_single --recipes reference --seeds 0,1,2
+    .venv/bin/python benchmarks/seeds.py transparency_single --recipes reference --seeds 0,1,2,3,4
     .venv/bin/python benchmarks/seeds.py transparency_single --seeds 0,1,2,3,4 --iterations 1500
     .venv/bin/python benchmarks/seeds.py transparency_single --seeds 0,1,2,3,4 --iterations 800 --max-size 96
 
