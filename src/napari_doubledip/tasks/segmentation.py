@@ -235,6 +235,35 @@ def box_bounds(mask: np.ndarray) -> list[int]:
 INTENSITY_MARGINS = (0.1, 0.05)
 
 
+#: An image "looks like many objects" (saliency hints then get a warning) with at least this many regions on
+#: the objects' side of Otsu's threshold, each of at least MANY_MIN_AREA of the image and none above
+#: MANY_MAX_AREA (a field of nuclei; not one object on a textured background, nor a scene).
+MANY_MIN_COUNT = 8
+MANY_MIN_AREA = 5e-4
+MANY_MAX_AREA = 0.05
+
+
+def many_objects(image: torch.Tensor) -> int | None:
+    """The number of objects where a working-size ``(C, h, w)`` image looks like a field of many separate
+    objects (see :data:`MANY_MIN_COUNT`), else ``None``. The objects are the brighter side of Otsu's threshold
+    unless it covers more than half of the image (then the darker), as :func:`intensity_hints` reads them."""
+    from scipy import ndimage
+    from skimage.filters import gaussian, threshold_otsu
+
+    grey = gaussian(image.float().mean(0).cpu().numpy(), 1.0)
+    if float(grey.max()) <= float(grey.min()):
+        return None
+    side = grey > threshold_otsu(grey)
+    if side.mean() > 0.5:
+        side = ~side
+    regions, n = ndimage.label(side)
+    if n < MANY_MIN_COUNT:
+        return None
+    areas = np.bincount(regions.ravel())[1:] / side.size
+    count = int((areas >= MANY_MIN_AREA).sum())
+    return count if count >= MANY_MIN_COUNT and areas.max() <= MANY_MAX_AREA else None
+
+
 def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Bool fg/bg hints ``(N, h, w)`` of working-size ``(N, C, h, w)`` images (one threshold for all) from their
     brightness: clearly above / below Otsu's threshold (:data:`INTENSITY_MARGINS`), the 0.1 % extremes clipped
@@ -721,6 +750,13 @@ def segment(
             fg_w, bg_w = _image_intensity_hints(work, inside)
             user = True
         else:
+            if inside is None and (count := many_objects(work[0])) is not None:
+                warn(
+                    f"the image looks like many separate objects ({count} regions on one side of Otsu's "
+                    "threshold, none large): saliency hints (hints='auto') look for one object and may find "
+                    "only a few; hints='intensity' (the widget's automatic hints 'intensity (many objects)') "
+                    "finds them all"
+                )
             fg_w, bg_w = _box_hints(work[0], inside)
             user = False
     elif hints is None:
