@@ -1170,7 +1170,8 @@ def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_sh
         np.testing.assert_allclose(layer.translate, (1.0, 0.0, 3.0))
     md = viewer.layers["z clean"].metadata
     assert md["params"]["frames"] == 3 and md["params"]["frames_run"] == 3 and md["iterations"] == 18
-    assert widget.status.value.startswith("Done: 18 iterations over 3 frames, ")
+    assert widget.status.value.startswith("Done: 18 iterations over 3 frames, reconstruction loss ")  # (not the
+    # running total's name: a different number under the same label confused a QA run)
     assert len([m for m in warnings_shown if "isolated pixel" in m]) == 1, warnings_shown
 
 

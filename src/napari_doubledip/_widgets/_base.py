@@ -1114,8 +1114,9 @@ class TaskWidget(Container):
                 self.progress.value = self.progress.max
             self.status.value = (
                 f"Done{note}: {_iterations(getattr(result, 'iterations', '?'))}{_over_frames(result)}, "
-                f"loss {getattr(result, 'final_loss', float('nan')):.4g}, {getattr(result, 'elapsed', 0):.1f} s "
-                f"on {getattr(result, 'device', '?')}"
+                # (the result's reconstruction term, not the running total the status showed while it ran)
+                f"reconstruction loss {getattr(result, 'final_loss', float('nan')):.4g}, "
+                f"{getattr(result, 'elapsed', 0):.1f} s on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
                 + _summary(self.spec, result)
             )
