@@ -230,7 +230,8 @@ def _alphas_summary(result: Any) -> str:
 TRANSPARENCY = TaskSpec(
     name="transparency",
     title="Transparency (Double-DIP)",
-    help="Separate two transparent layers (e.g. reflection and scene) from one image or several mixtures.",
+    help="Separate two transparent layers (e.g. reflection and scene) from several mixtures of them, or from "
+    "one image (ambiguous: often only partly separated).",
     iterations=600,
     iterations_note="; 200 for several mixtures (also 'all frames are mixtures'); 600 for the video mode",
     summary=_alphas_summary,
