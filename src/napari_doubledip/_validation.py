@@ -105,6 +105,18 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
+#: Messages :func:`warn_once` has said (in this process).
+_SAID_ONCE: set[str] = set()
+
+
+def warn_once(message: str, category: type[Warning] = UserWarning) -> None:
+    """:func:`warn`, once a process for each message: for a setting of the environment, which every run reads
+    again."""
+    if message not in _SAID_ONCE:
+        _SAID_ONCE.add(message)
+        warn(message, category)
+
+
 def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """``f`` applied to ``x`` in float64, chunk by chunk along the first axis; returned as float32.
 

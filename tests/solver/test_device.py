@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from napari_doubledip import _validation as validation
 from napari_doubledip.solver import device as device_mod
 from napari_doubledip.solver.device import resolve_precision
 
@@ -51,7 +52,7 @@ def test_unknown_precision_environment_value_warns(monkeypatch):
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(device_mod, "_cpu_has_amx", lambda: False)
-    monkeypatch.setattr(device_mod, "_TOLD", set())
+    monkeypatch.setattr(validation, "_SAID_ONCE", set())
     monkeypatch.setenv("NAPARI_DOUBLEDIP_PRECISION", "bf16")
     with pytest.warns(UserWarning, match="NAPARI_DOUBLEDIP_PRECISION='bf16'"):
         assert resolve_precision("auto", cpu) is None  # ignored: "auto" as without the variable

@@ -4,6 +4,7 @@ import warnings
 import pytest
 import torch
 
+from napari_doubledip import _validation as validation
 from napari_doubledip.solver import threads as T
 from napari_doubledip.solver.engine import DIP, Task, Term, drain, optimise, step_work
 from napari_doubledip.solver.networks import NetConfig
@@ -48,7 +49,7 @@ def test_thread_count_follows_the_work_of_a_step():
 def test_environment_pins_the_count(monkeypatch):
     monkeypatch.setenv(T.ENV, "3")
     assert T.threads_for(0, 2) == 3  # the pin wins over the ceiling
-    monkeypatch.setattr(T, "_TOLD", set())
+    monkeypatch.setattr(validation, "_SAID_ONCE", set())
     for bad in ("zero", "-2", "²"):  # not a count: ignored, and said once
         monkeypatch.setenv(T.ENV, bad)
         with pytest.warns(UserWarning, match=f"{T.ENV}='{bad}' is not a whole number of threads"):

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .._validation import warn
+from .._validation import warn_once
 
 __all__ = ["resolve_device", "available_devices", "resolve_precision", "check_precision", "PRECISIONS"]
 
@@ -110,18 +110,15 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
 PRECISION_ENV = "NAPARI_DOUBLEDIP_PRECISION"
 
 
-#: Settings of ``NAPARI_DOUBLEDIP_PRECISION`` already said to be ignored (said once, as the threads' setting).
-_TOLD: set[str] = set()
-
-
 def _env_precision() -> str | None:
     """``"float32"`` / ``"bfloat16"`` when the environment pins "auto"; unset, empty or ``auto``: ``None``."""
     value = os.environ.get(PRECISION_ENV, "").strip().lower()
     if value in ("float32", "bfloat16"):
         return value
-    if value not in ("", "auto", *_TOLD):
-        _TOLD.add(value)
-        warn(f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} is not 'float32' or 'bfloat16' (or 'auto'); ignored")
+    if value not in ("", "auto"):
+        warn_once(
+            f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} is not 'float32' or 'bfloat16' (or 'auto'); ignored"
+        )
     return None
 
 

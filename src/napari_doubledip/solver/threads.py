@@ -54,10 +54,6 @@ Y = TypeVar("Y")
 R = TypeVar("R")
 
 
-#: Settings of ``NAPARI_DOUBLEDIP_THREADS`` already said to be ignored (said once, not at every report).
-_TOLD: set[str] = set()
-
-
 def _pinned() -> int | None:
     value = os.environ.get(ENV, "").strip()
     try:
@@ -65,11 +61,9 @@ def _pinned() -> int | None:
     except ValueError:
         n = -1
     if n < 0:
-        if value not in _TOLD:
-            _TOLD.add(value)
-            from .._validation import warn
+        from .._validation import warn_once
 
-            warn(f"{ENV}={value!r} is not a whole number of threads (0 = automatic); ignored")
+        warn_once(f"{ENV}={value!r} is not a whole number of threads (0 = automatic); ignored")
         return None
     return n or None
 

@@ -220,8 +220,8 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
             # a mask (0/1, 0/255, a few labels), not an image passed where the box goes (remove_watermark(a, b));
             # a soft mask (resized from a thumbnail) is one too. Segmentation's box has no such mix-up, and
             # takes labels of any count.
-            count = 0 if _soft_mask(arr) else len(np.unique(arr))
-            if count > 16:
+            count = len(np.unique(arr))
+            if count > 16 and not _soft_mask(arr):
                 raise ValueError(
                     f"box of shape {arr.shape} has {count} different values: it looks like an image, not a "
                     f"mask (a boolean, 0/1 or labels array, or a mask resized with linear interpolation); {_LIST}"
