@@ -1443,6 +1443,8 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
     assert {"wm clean", "wm watermark", "wm alpha"} <= set(names(viewer))
     assert viewer.layers["wm clean"].data.shape == s.data.shape
     assert viewer.layers["wm alpha"].data.shape == s.data.shape[:2]
+    # the clean image ends on top, not hidden under the opaque opacity map (the last output)
+    assert names(viewer)[-1] == "wm clean", names(viewer)
 
 
 def test_watermark_in_several_shapes_and_an_empty_shapes_layer(viewer, open_widget, run_widget, errors):

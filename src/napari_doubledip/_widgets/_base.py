@@ -1098,10 +1098,12 @@ class TaskWidget(Container):
         try:
             meta = {**self._run_metadata(job), **_result_metadata(result, job.mode)}
             written: list[str] = []
+            top: list[str] = []  # the parts to see, raised last (Output.on_top)
             for out in job.mode.outputs:
                 value = out.value(result)
                 if value is not None:
-                    written += self._write(job, out, value, meta, preview=False)
+                    (top if out.on_top else written).extend(self._write(job, out, value, meta, preview=False))
+            written += top
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written, above=job.sources)
             self._tell_replaced(job)

@@ -115,6 +115,10 @@ class Output:
         One array per input layer along the first axis (e.g. one clean image per watermarked image), or along
         the last axis for the layers read as channels: with several input layers each part is named after its
         own input.
+    on_top
+        Put this part's layers over the others' at the end of a run (the layers otherwise end in the order of
+        the outputs, the last on top): the part a user wants to see, e.g. the clean image over the opaque
+        opacity map, while the previews still come in the order of the outputs (the clean image first).
     """
 
     part: str
@@ -122,6 +126,7 @@ class Output:
     kind: Literal["image", "map", "labels"] = "image"
     preview: str | None = None
     per_input: bool = False
+    on_top: bool = False
 
     def value(self, result: Any) -> Any:
         return self.get(result) if callable(self.get) else getattr(result, self.get, None)

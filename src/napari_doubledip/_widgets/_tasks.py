@@ -283,7 +283,7 @@ def _watermark_stack(x: Inputs):
 
 
 _WATERMARK_OUTPUTS = (
-    Output("clean", "clean", preview="clean", per_input=True),
+    Output("clean", "clean", preview="clean", per_input=True, on_top=True),
     Output("watermark", "watermark", preview="watermark"),
     Output("alpha", "alpha", kind="map", preview="alpha"),
 )
