@@ -1584,6 +1584,30 @@ def test_an_output_deleted_or_renamed_during_the_run(viewer, open_widget, qtbot,
     assert mask.metadata["preview"] is False and mask.metadata["iterations"] == 40
 
 
+def test_an_earlier_output_renamed_during_a_rerun_gets_the_result(viewer, open_widget, run_widget, qtbot, errors):
+    """An earlier run's layer of a part without previews (segmentation's foreground and background), renamed
+    during a re-run, still gets its result instead of staying stale beside a new layer of the old name."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=40)
+    run_widget(widget)
+    widget.preview_every.value, widget.seed.value = 1, 5
+    worker = widget.run(start=False)
+    done = []
+
+    def on_progress(p):
+        if not done and viewer.layers["comp mask"].metadata.get("preview"):
+            done.append(p.iteration)
+            viewer.layers["comp background"].name = "my background"
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert done and not errors, errors
+    assert sorted(names(viewer)) == sorted(["comp", "my background", "comp foreground", "comp mask"])
+    md = viewer.layers["my background"].metadata
+    assert md["preview"] is False and md["seed"] == 5, md
+
+
 def test_an_input_renamed_during_a_rerun_gets_its_outputs_finished(viewer, open_widget, run_widget, qtbot, errors):
     """The outputs are named after the input as it was at Run: renaming the input mid-run must not leave the
     earlier run's layers holding a preview while a second set appears under the new name."""
@@ -2178,6 +2202,27 @@ def test_a_double_click_on_run_does_not_cancel(viewer, open_widget, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         widget.run_button.native.click()  # the second click of a double-click
     assert "img mask" in names(viewer) and "Cancelled" not in widget.status.value
+
+
+def test_a_double_click_on_cancel_does_not_start_another_run(viewer, open_widget, qtbot, monkeypatch):
+    """A cancel can end in milliseconds and give the button back as Run before a double-click's second click."""
+    from napari_doubledip._widgets import _base
+
+    viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
+    widget = open_widget(SEG, iterations=5000)
+    monkeypatch.setattr(_base, "DOUBLE_CLICK_S", 0.0)  # (a Cancel click at once after Run counts)
+    widget.run_button.native.click()
+    worker = widget.worker
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        widget.run_button.native.click()  # Cancel
+    monkeypatch.setattr(_base, "DOUBLE_CLICK_S", 60.0)  # (however slow this machine is)
+    widget.run_button.native.click()  # the second click of the double-click on Cancel
+    assert widget.worker is None and widget.status.value == "Cancelled."
+    monkeypatch.setattr(_base, "DOUBLE_CLICK_S", 0.0)
+    widget.run_button.native.click()  # a later click runs
+    assert widget.worker is not None
+    with qtbot.waitSignal(widget.worker.finished, timeout=120_000):
+        widget.cancel()
 
 
 def _mean_pyramid(full: np.ndarray, levels: int = 3) -> list[np.ndarray]:

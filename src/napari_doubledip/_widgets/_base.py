@@ -248,7 +248,7 @@ class TaskWidget(Container):
         self._presets: dict[str, tuple[Any, Any]] = {}
         #: the frames choice a video sample set (``VIDEO_KEY``): (value before, preset value), or None
         self._frames_preset: tuple[Any, Any] | None = None
-        self._run_clicked_at = -1.0e9
+        self._run_clicked_at = self._cancel_clicked_at = -1.0e9
         #: the primary picker's value when it fell onto results of a run because its layers were removed: the
         #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker); ``[]``
         #: while it is empty because its layer was removed
@@ -663,10 +663,15 @@ class TaskWidget(Container):
     # --- running ----------------------------------------------------------------------------------------------
 
     def _on_run_clicked(self, *_args: Any) -> None:
+        now = time.monotonic()
         if self.worker is None:
-            self._run_clicked_at = time.monotonic()
-            self.run()
-        elif time.monotonic() - self._run_clicked_at > DOUBLE_CLICK_S:  # a double-click on Run is one Run
+            # a double-click on Cancel is one Cancel: a run cancelled at once gives the button back as Run
+            # before the second click lands
+            if now - self._cancel_clicked_at > DOUBLE_CLICK_S:
+                self._run_clicked_at = now
+                self.run()
+        elif now - self._run_clicked_at > DOUBLE_CLICK_S:  # a double-click on Run is one Run
+            self._cancel_clicked_at = now
             self.cancel()
 
     def _prepare(self) -> _Job:
@@ -824,6 +829,7 @@ class TaskWidget(Container):
         outputs = OutputLayers(self.viewer, spec.name)
         outputs.pin_names(sources)
         outputs.protect([*sources, *(self.pickers[i.name].value for i in spec.inputs if i is not self._primary)])
+        outputs.pin_earlier(sources, [out.part for out in mode.outputs])
         return _Job(
             mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw,
             full=frame_shape(sources[0]), leads=[layer_array_shape(s)[: stack_axes(s)] for s in sources],

@@ -656,6 +656,7 @@ class OutputLayers:
         self.task = task
         self.created: list[Any] = []
         self.touched: dict[str, Any] = {}  # name asked for -> layer written by this run
+        self._earlier: dict[str, Any] = {}  # name asked for -> an earlier run's layer at the start (see pin_earlier)
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
         self._inputs: list[Any] = []
@@ -696,6 +697,17 @@ class OutputLayers:
         output goes to another layer of the same part (``"<name> (<task>)"``) instead."""
         flat = [x for v in inputs for x in (v if isinstance(v, (list, tuple)) else [v])]  # (several layers)
         self._inputs = [layer for layer in flat if layer is not None]
+
+    def pin_earlier(self, sources: list[Any], parts: list[str]) -> None:
+        """Hold the earlier runs' output layers of ``parts`` as the run starts (call after :meth:`pin_names`
+        and :meth:`protect`): one the user renames during the run is still the one updated, even if this run
+        had not written it yet (a part without previews), instead of staying stale beside a new layer."""
+        for source in sources:
+            for part in parts:
+                name = self.output_name(source, part)
+                layer = self.find(name, part, self.source_name(source))
+                if layer is not None:
+                    self._earlier[name] = layer
 
     def source_name(self, source: Any) -> str:
         """The input's name as pinned by :meth:`pin_names` (else its current name)."""
@@ -786,6 +798,10 @@ class OutputLayers:
         if layer is not None and not self._in_viewer(layer):  # deleted by the user during the run
             self._forget(layer)
             layer = None
+        if layer is None:  # an earlier run's layer held at the start, even if renamed since
+            earlier = self._earlier.get(name)
+            if earlier is not None and self._in_viewer(earlier) and earlier.metadata.get("part") == part:
+                layer = earlier
         return layer if layer is not None else self.find(name, part, self.source_name(source))
 
     def _detach(self, layer: Any) -> None:
