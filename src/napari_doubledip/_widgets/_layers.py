@@ -656,7 +656,7 @@ class OutputLayers:
         self.task = task
         self.created: list[Any] = []
         self.touched: dict[str, Any] = {}  # name asked for -> layer written by this run
-        self._earlier: dict[str, Any] = {}  # name asked for -> an earlier run's layer at the start (see pin_earlier)
+        self._earlier: dict[str, Any] = {}  # name -> an earlier run's layer at the start (pin_earlier)
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
         self._inputs: list[Any] = []
