@@ -1608,6 +1608,33 @@ def test_an_earlier_output_renamed_during_a_rerun_gets_the_result(viewer, open_w
     assert md["preview"] is False and md["seed"] == 5, md
 
 
+@pytest.mark.parametrize("new", ["another shape", "the same shape"])
+def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors, warnings_shown, new):
+    """Results are placed as the data was read; new data of another frame shape gets a warning that they may
+    not line up (new data of the same shape, e.g. a live acquisition's next image, does not)."""
+    viewer.add_image(samples.texture_composite(40).data[:, :32], name="comp")
+    widget = open_widget(SEG, iterations=30)
+    worker = widget.run(start=False)
+    done = []
+
+    def on_progress(p):
+        if not done and p.iteration > 0:
+            done.append(p.iteration)
+            shape = (24, 24, 3) if new == "another shape" else (40, 32, 3)
+            viewer.layers["comp"].data = np.zeros(shape, np.float32)
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert done and not errors, errors
+    assert viewer.layers["comp mask"].data.shape == (40, 32)
+    said = [m for m in warnings_shown if "another shape during the run" in m]
+    if new == "another shape":
+        assert len(said) == 1 and "'comp'" in said[0] and "40 x 32" in said[0], warnings_shown
+    else:
+        assert not said, said
+
+
 def test_an_input_renamed_during_a_rerun_gets_its_outputs_finished(viewer, open_widget, run_widget, qtbot, errors):
     """The outputs are named after the input as it was at Run: renaming the input mid-run must not leave the
     earlier run's layers holding a preview while a second set appears under the new name."""

@@ -1113,6 +1113,7 @@ class TaskWidget(Container):
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written, above=job.sources)
             self._tell_replaced(job)
+            _tell_reshaped(self.spec.title, job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
@@ -1432,6 +1433,24 @@ def _summary(spec: Any, result: Any) -> str:
 def _viewer_key(viewer: Any) -> int:
     """The same key for every widget's reference to one viewer (a plugin's viewer is a proxy per widget)."""
     return id(getattr(viewer, "__wrapped__", viewer))
+
+
+def _tell_reshaped(title: str, job: _Job) -> None:
+    """Warn when an input got frames of another shape during the run: its results, placed as the data was
+    read, no longer line up with it (a stack that only grew, e.g. a live acquisition, is fine)."""
+    changed = []
+    for source, lead in zip(job.sources, job.leads):
+        try:
+            now = frame_shape(source), stack_axes(source)
+        except Exception:  # (removed, or data napari can no longer read: nothing to line up with)
+            continue
+        if now != (tuple(job.full), len(lead)):
+            changed.append(repr(job.outputs.source_name(source)))
+    if changed:
+        show_warning(
+            f"{title}: {', '.join(changed)} got data of another shape during the run: the results are of the "
+            f"data read at Run ({' x '.join(map(str, job.full))} per frame) and may not line up with it; run again"
+        )
 
 
 def _shape_key(layer: Any) -> Any:
