@@ -462,6 +462,35 @@ def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_wi
         assert threads and threading.main_thread() not in threads, name
 
 
+def test_frames_collected_from_replaced_data_start_a_new_stack(viewer, open_widget, run_widget, infos):
+    """New data of the same shape (another file, a filtered stack) under the input: a frame run then starts
+    the stack again instead of mixing results of both data, and says so; the data as it was keeps them."""
+    video = samples.texture_composite(32, rgb=False).data
+    stack = np.stack([video, video[::-1], video[:, ::-1], video.T])
+    viewer.add_image(stack, name="movie")
+    widget = open_widget(SEG, iterations=10)
+    viewer.dims.set_current_step(0, 2)
+    run_widget(widget)
+    viewer.dims.set_current_step(0, 1)
+    run_widget(widget)
+    assert viewer.layers["movie mask"].metadata["frames"] == [[2], [1]]
+    viewer.layers["movie"].data = stack.copy()  # the same data again: the frames stay
+    viewer.dims.set_current_step(0, 0)
+    run_widget(widget)
+    assert viewer.layers["movie mask"].metadata["frames"] == [[2], [1], [0]]
+    assert not [m for m in infos if "earlier data" in m], infos
+    changed = stack.copy()
+    changed[2] = 1 - changed[2]  # frame 2 differs now
+    viewer.layers["movie"].data = changed
+    viewer.dims.set_current_step(0, 3)
+    run_widget(widget)
+    for part in ("mask", "foreground", "background"):
+        layer = viewer.layers[f"movie {part}"]
+        assert layer.data.shape == (1, 32, 32) and layer.metadata["frame"] == [3], part
+    said = [m for m in infos if "earlier data" in m]
+    assert len(said) == 1 and "frame(s) [2]" in said[0] and "'movie mask'" in said[0], infos
+
+
 def test_collected_frames_are_not_written_into_an_array_a_run_reads(viewer, open_widget, run_widget, qtbot):
     """A stack of collected frames that a running (or queued) job was handed, e.g. another panel decomposing
     it: neither a frame's result nor the undo of a cancelled frame run writes into that array; the layer gets

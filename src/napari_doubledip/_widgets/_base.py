@@ -156,6 +156,8 @@ class _Job:
     #: were read from even if a layer's data is replaced during the run (e.g. a live acquisition trimmed).
     full: tuple[int, ...] = ()
     leads: list[tuple[int, ...]] = field(default_factory=list)
+    #: Each source's frame checksum as read (:func:`._layers.frame_digest`; ``None``: not a frame, or lazy).
+    digests: list[str | None] = field(default_factory=list)
 
 
 class _ActivityBar(cancelable_progress):
@@ -833,6 +835,10 @@ class TaskWidget(Container):
         return _Job(
             mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw,
             full=frame_shape(sources[0]), leads=[layer_array_shape(s)[: stack_axes(s)] for s in sources],
+            digests=[
+                _layers.frame_digest(s, i) if i is not None and None not in i else None
+                for s, i in zip(sources, frames or [frame] * len(sources))
+            ],
         )
 
     def _read_channels(
@@ -1114,6 +1120,7 @@ class TaskWidget(Container):
             job.outputs.raise_created(written, above=job.sources)
             self._tell_replaced(job)
             _tell_reshaped(self.spec.title, job)
+            _tell_stale(self.spec.title, job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
@@ -1301,11 +1308,14 @@ class TaskWidget(Container):
         names = []
         full = job.full
         indices = job.frames or [job.frame] * len(job.sources)
-        for source, index, data, lead in zip(job.sources, indices, pieces, job.leads):
+        digests = job.digests or [None] * len(job.sources)
+        for source, index, data, lead, digest in zip(job.sources, indices, pieces, job.leads, digests):
             data = np.asarray(data)
             name = job.outputs.output_name(source, out.part)
             # several inputs may be read at different frames (or be plain images): record each one's
             own = {**meta, "frame": list(index) if index is not None else None}
+            if digest is not None:  # what the frame was: a frame run later tells results of replaced data
+                own["digests"] = {_layers._frame_key(index): digest}
             zoom = _zoom(data, full, source) if preview else ()
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
@@ -1433,6 +1443,20 @@ def _summary(spec: Any, result: Any) -> str:
 def _viewer_key(viewer: Any) -> int:
     """The same key for every widget's reference to one viewer (a plugin's viewer is a proxy per widget)."""
     return id(getattr(viewer, "__wrapped__", viewer))
+
+
+def _tell_stale(title: str, job: _Job) -> None:
+    """Say which collected frames were dropped because the input's data was replaced since they were run."""
+    if not job.outputs.stale:
+        return
+    names = ", ".join(repr(name) for name, _ in job.outputs.stale)
+    frames = sorted({tuple(f) for _, fs in job.outputs.stale for f in fs})
+    more = f" and {len(frames) - 5} more" if len(frames) > 5 else ""
+    listed = ", ".join(str(list(f)) for f in frames[:5]) + more
+    show_info(
+        f"{title}: {names} held results of frame(s) {listed} computed from the input's earlier data (replaced "
+        "since): they start again from this frame"
+    )
 
 
 def _tell_reshaped(title: str, job: _Job) -> None:

@@ -8,6 +8,8 @@ transform, and can roll a run back (cancel) to the viewer's state before it.
 
 from __future__ import annotations
 
+import math
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -662,6 +664,10 @@ class OutputLayers:
         self._inputs: list[Any] = []
         #: (layer name, frame) of one-frame results this run replaced because collecting them was over the limit
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
+        #: (layer name, frames) of frames collected from an input's earlier data (replaced since, same shape):
+        #: their stack is started anew
+        self.stale: list[tuple[str, list[list[int]]]] = []
+        self._digests: dict[tuple[int, str], str | None] = {}  # (id of the input's array, frame) -> checksum
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
         self._detached: list[tuple[int, Any]] = []
         #: layers this run created that the user moved in the layer list meanwhile: left where they were put
@@ -850,6 +856,11 @@ class OutputLayers:
             return None
         data, full = layer.data, (*lead, *frame)
         md = layer.metadata
+        stale = _stale_frames(md, source, index, self._digests)
+        if stale:  # results of the input's earlier data (replaced since, same shape): a new stack starts
+            if not any(n == layer.name for n, _ in self.stale):
+                self.stale.append((layer.name, stale))
+            return None
         # frames collected one by one, or a whole-stack run's result: the frame is patched into it (a frame
         # re-run to correct it must not throw away the rest of the video)
         stack = _collects(md)
@@ -942,9 +953,11 @@ class OutputLayers:
         _set_transform(layer, transform(source, len(full) - (1 if rgb else 0)))  # follows the source's
         if kind == "image":  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
+        digests = {**(old.get("digests") or {}), **(metadata.get("digests") or {})}
         layer.metadata = {
             "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done,
             **({"stack_run": old["stack_run"]} if "stack_run" in old else {}),
+            **({"digests": digests} if digests else {}),
         }
         self.touched[name] = layer
         return layer
@@ -1037,10 +1050,57 @@ class OutputLayers:
                 self.viewer.layers.insert(min(index, len(self.viewer.layers)), layer)
 
 
+def frame_digest(source: Any, index: Any) -> str | None:
+    """A checksum of the input frame ``index`` (leading-axis indices) of an in-memory layer: whether a frame
+    result collected into a stack still belongs to the layer's data (``None`` for lazy or multiscale data,
+    which is not read for it, or an index the data no longer has). Up to 65536 samples of the frame."""
+    data = getattr(source, "data", None)
+    if getattr(source, "multiscale", False) or not isinstance(data, np.ndarray) or index is None:
+        return None
+    index = tuple(int(v) for v in index)
+    if len(index) >= data.ndim or any(not 0 <= v < n for v, n in zip(index, data.shape)):
+        return None
+    frame = data[index]
+    step = max(1, math.ceil(math.sqrt(frame.shape[0] * frame.shape[1] / 65536)))
+    return f"{zlib.crc32(np.ascontiguousarray(frame[::step, ::step]).tobytes()):08x}"
+
+
+def _frame_key(index: Any) -> str:
+    return ",".join(str(int(v)) for v in index)
+
+
 def _collects(md: dict[str, Any]) -> bool:
     """Whether an output layer's metadata is a whole-stack layer's: frames collected one by one (a list of
     them), or a whole-stack run's result (neither a frame nor a list)."""
     return isinstance(md.get("frames"), list) or (md.get("frame") is None and md.get("frames") is None)
+
+
+def _stale_frames(
+    md: dict[str, Any], source: Any, index: Any, cache: dict[tuple[int, str], str | None]
+) -> list[list[int]]:
+    """Frames (other than ``index``, which is being run again) whose results were computed from input data
+    that has changed since: their ``metadata["digests"]`` no longer match the source's frames. ``cache``: the
+    checksums taken so far in this run (every preview asks again, for every part: a long stack's frames are
+    read once)."""
+    digests = md.get("digests")
+    if not isinstance(digests, dict):
+        return []
+    current = _frame_key(index) if index is not None else None
+    stale = []
+    for key, digest in digests.items():
+        if key == current:
+            continue
+        try:
+            frame = [int(v) for v in str(key).split(",")]
+        except ValueError:
+            continue
+        at = (id(getattr(source, "data", None)), str(key))
+        if at not in cache:
+            cache[at] = frame_digest(source, frame)
+        now = cache[at]
+        if now is not None and now != digest:
+            stale.append(frame)
+    return sorted(stale)
 
 
 def _frames_done(md: dict[str, Any], lead: tuple[int, ...]) -> list[list[int]]:
