@@ -285,6 +285,36 @@ def test_a_box_over_a_deskewed_stack_is_read_where_napari_draws_it(viewer):
     corners = np.array([[8.0, 8.0], [8.0, 24.0], [20.0, 24.0], [20.0, 8.0]])
     flat = viewer.add_shapes([corners], shape_type="rectangle", name="flat")
     assert read_box(flat, image, viewer, (3,)) == (8, 8, 21, 25)  # a 2D Shapes layer: on every frame
+    # With a translate along Z the drawn plane moves in Y too (y_world = y + z_world: the translate's Z part
+    # is in the displayed block's offset): rows 18-30 on screen are rows 8-20 of the plane (read at 18-30).
+    image.translate = (10.0, 0.0, 0.0)
+    viewer.dims.set_point(0, 4 * 3 + 10.0)  # plane 3
+    z = float(viewer.dims.point[0])
+    assert current_frame(image, viewer) == (3,)
+    moved = viewer.add_shapes(ndim=3, name="moved")
+    moved.add_rectangles(np.array([[z, 18.0, 8.0], [z, 18.0, 24.0], [z, 30.0, 24.0], [z, 30.0, 8.0]]))
+    assert read_box(moved, image, viewer, (3,)) == (8, 8, 21, 25)
+    with warnings.catch_warnings():  # napari's own drawing transform (private: where it still is)
+        warnings.simplefilter("ignore")
+        drawn = getattr(getattr(image, "_transforms", None), "simplified", None)
+    if drawn is not None:
+        block = drawn.set_slice(list(viewer.dims.displayed))
+        np.testing.assert_allclose(block.inverse([18.0, 8.0]), [8.0, 8.0])
+
+
+def test_boxes_on_several_frames_are_read_in_a_3d_view(viewer):
+    """In a 3D view the frame axis is on screen: each rectangle belongs to the frame it lies on (all were read
+    on the frame at world 0 once, one merged box for the whole stack, or none at a translate)."""
+    image = viewer.add_image(np.zeros((8, 64, 64), np.float32), name="video", translate=(100.0, 0.0, 0.0))
+    shapes = viewer.add_shapes(ndim=3, name="boxes")
+    for t, (a, b) in ((0, (5.0, 20.0)), (5, (30.0, 50.0))):
+        z = 100.0 + t
+        shapes.add_rectangles(np.array([[z, a, a], [z, a, b], [z, b, b], [z, b, a]]))
+    expected = {0: (5, 5, 21, 21), 5: (30, 30, 51, 51)}
+    assert read_frame_boxes(shapes, image, viewer, (None,)) == expected
+    viewer.dims.ndisplay = 3
+    assert read_frame_boxes(shapes, image, viewer, (None,)) == expected
+    assert read_box(shapes, image, viewer, (5,)) == (30, 30, 51, 51)
 
 
 def test_a_current_frame_is_read_only_while_the_viewer_shows_yx(viewer):

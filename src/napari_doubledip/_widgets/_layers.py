@@ -412,16 +412,21 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
     point = np.asarray(viewer.dims.point, dtype=float)
     lead = max(image.ndim - 2, 0)
     own = image.ndim - layer.ndim  # the image's leading axes before this index are not the shapes'
+    first = len(point) - image.ndim  # the world axis of the image's first axis (napari lines up last axes)
     shown = np.zeros(len(point), bool)
     shown[list(viewer.dims.displayed)] = True
+    plane = shown[first:].copy()  # the image's axes on screen
+    drawn = _drawn_inverse(image, plane) if plane[lead:].all() and not plane[:lead].any() else None
 
     def to_image(world: np.ndarray) -> np.ndarray:
-        # As napari draws the image: its frame from the slider axes alone, its pixels under the screen
-        # position from the displayed axes alone (the same where the transform keeps them apart; a shear or
-        # rotation mixing them, a deskewed stack, would otherwise put a box on another frame or rows).
-        frame = image.world_to_data(np.where(shown, 0.0, world)[len(world) - image.ndim :])
-        pixel = image.world_to_data(np.where(shown, world, 0.0)[len(world) - image.ndim :])
-        return np.r_[np.asarray(frame, dtype=float)[:lead], np.asarray(pixel, dtype=float)[lead:]]
+        if drawn is None:  # the frames on screen too (3D view): each shape at its own frame
+            return np.asarray(image.world_to_data(world[first:]), dtype=float)
+        # A plane of Y-X on screen, as napari draws it: its frame from the slider axes alone, its pixels from
+        # the displayed part of the transform alone (the same as the full inverse where the transform keeps
+        # them apart; a shear or rotation mixing them, a deskewed stack, would otherwise put a box on another
+        # frame or rows).
+        frame = image.world_to_data(np.where(shown, 0.0, world)[first:])
+        return np.r_[np.asarray(frame, dtype=float)[:lead], drawn(world[first:])[lead:]]
 
     out = []
     for i, t in enumerate(layer.shape_type):
@@ -439,6 +444,24 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
         )
         out.append((i, pts_arr, frame, t))
     return out
+
+
+def _drawn_inverse(image: Any, plane: np.ndarray) -> Any:
+    """World -> data pixel coordinates on the axes ``plane`` marks as displayed, as napari draws a slice: with
+    the displayed block of the layer's data-to-world transform only (so that a deskew or rotation mixing the
+    frame axes into Y-X draws the plane without that part). Built from the public ``data_to_world``."""
+    n = image.ndim
+    origin = np.asarray(image.data_to_world(np.zeros(n)), dtype=float)
+    matrix = np.stack([np.asarray(image.data_to_world(e), dtype=float) - origin for e in np.eye(n)], axis=1)
+    axes = np.flatnonzero(plane)
+    block = matrix[np.ix_(axes, axes)]
+
+    def inverse(world: np.ndarray) -> np.ndarray:
+        out = np.zeros(n)
+        out[axes] = np.linalg.solve(block, np.asarray(world, dtype=float)[axes] - origin[axes])
+        return out
+
+    return inverse
 
 
 def has_region(layer: Any) -> bool:
