@@ -274,7 +274,9 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
         finite = np.isfinite(arr)
         bad = int(arr.size - np.count_nonzero(finite))
         where = ""
-        if arr.ndim == 4:  # a set or stack: which images / frames, so that a long stack's bad ones are found
+        # a set or stack: which images / frames, so that a long stack's bad ones are found (not for one image,
+        # where name[0] would read as its first row)
+        if arr.ndim == 4 and len(arr) > 1:
             frames = np.flatnonzero(~finite.reshape(len(arr), -1).all(axis=1))
             where = ", in " + ", ".join(f"{name}[{i}]" for i in frames[:5]) + (", ..." if len(frames) > 5 else "")
         raise ValueError(

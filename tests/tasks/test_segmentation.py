@@ -553,6 +553,12 @@ def test_saliency_hints_on_many_objects_point_to_intensity_hints():
     field = _nuclei()
     with pytest.warns(UserWarning, match=r"many separate objects \(\d+ regions.*hints='intensity'"):
         dd.segment(field, iterations=1)
+    # a few touching objects merged into a large region do not hide the rest (the bundled blob field, coins)
+    from skimage import data
+
+    for many in (samples.blob_field(128).data, data.coins()):
+        with pytest.warns(UserWarning, match=r"many separate objects"):
+            dd.segment(many, iterations=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dd.segment(field, hints="intensity", iterations=1)

@@ -240,6 +240,12 @@ def test_mixtures_validation():
         dd.separate_layers([], iterations=1)
     with pytest.raises(ValueError, match="NaN"):
         dd.separate_layers(np.full((2, 16, 16), np.inf), iterations=1)
+    one = np.zeros((16, 16, 3))
+    one[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(1 of 768; e\.g\."):  # (no "in mixtures[0]":
+        dd.separate_layers(one, iterations=1)  # one image, whose [0] is a row)
+    with pytest.raises(ValueError, match=r"\(1 of 1536, in mixtures\[1\];"):
+        dd.separate_layers([np.zeros((16, 16, 3)), one], iterations=1)
     with pytest.raises(ValueError, match=r"\(32, 32, 8\) would be 32 images of 32x8 pixels; an image has at"):
         dd.separate_layers(np.zeros((32, 32, 8)), iterations=1)  # a multispectral image, not 32 mixtures
     with pytest.raises(ValueError, match="would be 24 images"):

@@ -90,6 +90,11 @@ def test_an_image_passed_as_the_box_is_refused():
     assert np.array_equal(box_mask(ramp, (32, 32)), box_mask(ramp, (32, 32), whole=True))
     as_bytes = (ramp * 255).astype(np.uint8)  # (resized as uint8, e.g. by PIL)
     assert np.array_equal(box_mask(as_bytes, (32, 32)), as_bytes > 0)
+    strokes = np.zeros((16, 24))  # thin strokes (text) resized by 2.5: their middles stay below the top
+    strokes[4, 2:20], strokes[6:12, 8], strokes[10, 12:22] = 1, 1, 1
+    blurred = resize(strokes, (40, 60), order=1)
+    assert len(np.unique(blurred)) > 16
+    assert np.array_equal(box_mask(blurred, (40, 60)), blurred > 0)
     spots = np.where(a > 200, a, 0) / 255.0  # background-subtracted: mostly 0, yet an image
     scan = np.minimum(1.0, a / 100.0)  # a clipped scan: mostly at its top
     for image in (a / 255.0, spots, scan):

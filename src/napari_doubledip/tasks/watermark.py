@@ -156,7 +156,8 @@ def _is_2d(x: Any) -> bool:
 def _soft_mask(arr: np.ndarray) -> bool:
     """Whether a 2D array of many values is a two-level mask with interpolated edges (resized from a smaller
     one): its values between the two levels are at most half of it, and every connected patch of them touches
-    both levels (a band along an edge); an image's values are not."""
+    the low level and either touches the high one (a band along an edge) or ramps up through the middle (a thin
+    stroke, which a resize by a non-integer factor blurs below the high level); an image's values are not."""
     from scipy import ndimage
 
     lo, hi = arr.min(), arr.max()
@@ -165,9 +166,15 @@ def _soft_mask(arr: np.ndarray) -> bool:
     if not between.any() or between.mean() > 0.5:
         return False
     patches, count = ndimage.label(between)
-    touch_low = np.unique(patches[ndimage.binary_dilation(low) & between])
-    touch_high = np.unique(patches[ndimage.binary_dilation(high) & between])
-    return len(np.intersect1d(touch_low, touch_high)) == count
+    labels = np.arange(1, count + 1)
+    touch_low = np.isin(labels, patches[ndimage.binary_dilation(low) & between])
+    touch_high = np.isin(labels, patches[ndimage.binary_dilation(high) & between])
+    values, mid = arr.astype(np.float64), (float(lo) + float(hi)) / 2
+    # a ramp through the middle (not a plateau above it: isolated bright spots on a zero background)
+    ramp = (np.asarray(ndimage.maximum(values, patches, labels)) > mid) & (
+        np.asarray(ndimage.minimum(values, patches, labels)) < mid
+    )
+    return bool(np.all(touch_low & (touch_high | ramp)))
 
 
 def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarray:
@@ -224,7 +231,8 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
             if count > 16 and not _soft_mask(arr):
                 raise ValueError(
                     f"box of shape {arr.shape} has {count} different values: it looks like an image, not a "
-                    f"mask (a boolean, 0/1 or labels array, or a mask resized with linear interpolation); {_LIST}"
+                    f"mask (a boolean, 0/1 or labels array, or a mask resized with linear interpolation; "
+                    f"threshold a blurred one, e.g. mask > mask.max() / 2); {_LIST}"
                 )
         if not mask.any():
             raise ValueError("box mask is empty (no pixel set)")
