@@ -484,20 +484,24 @@ _STACK_FUNCTIONS = (
 )
 
 
-def _squeeze_advice(shape: tuple[int, ...], stack: bool) -> str:
+def _squeeze_advice(shape: tuple[int, ...], stack: bool, one: bool = False) -> str:
     """Advice for an array with axes of length 1 (a microscopy file's TZCYX with one channel and one Z
-    slice...) that fits once they are dropped; ``""`` when it would not (one image, or a stack of frames)."""
+    slice...) that fits once they are dropped; ``""`` when it would not (one image, or a stack of frames; with
+    ``one``, a stack function that also takes one image)."""
     shape = tuple(shape)
     squeezed = tuple(n for n in shape if n != 1)
     # (H and W are at least 8 px, so an axis of length 1 is never one of them.)
     if len(shape) >= 5 and len(squeezed) == 3 and shape[-3] == squeezed[0] <= 4:
         # a channel axis just before Y, X (TZCYX with one T and Z): one channel-first image, not frames
         return (
-            "" if stack else f"; without its axes of length 1 it is one channel-first {squeezed} image: pass "
-            "np.moveaxis(np.squeeze(x), 0, -1)"
+            "" if stack else f"; without its axes of length 1 it is one channel-first {squeezed} image if that "
+            "first axis is its channels: pass np.moveaxis(np.squeeze(x), 0, -1) (Z slices or time points are a "
+            "stack: np.squeeze(x) to the functions for stacks)"
         )
     if stack:
         fits = (len(squeezed) == 3 and squeezed[-1] > 4) or (len(squeezed) == 4 and squeezed[-1] <= 4)
+        if one:  # (one image is a set of one here)
+            fits = fits or len(squeezed) == 2 or (len(squeezed) == 3 and squeezed[-1] <= 4)
     else:
         fits = len(squeezed) == 2 or (len(squeezed) == 3 and squeezed[-1] <= 4)
     if squeezed == shape or (not stack and squeezed == shape[1:]) or not fits:
@@ -585,7 +589,7 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
         else:
             raise ValueError(
                 f"{name} must be (H, W[, C]) or (N, H, W[, C]), got {arr.ndim}D shape {arr.shape}"
-                + _squeeze_advice(arr.shape, stack=True)
+                + _squeeze_advice(arr.shape, stack=True, one=True)
             )
     gray = stack.ndim == 3
     if gray:

@@ -287,6 +287,8 @@ def test_batches_in_torch_layout_get_the_fix():
         ("dehaze_frames", (5, 1, 1, 24, 24, 3), (5, 24, 24, 3)),
         ("separate_layers", (2, 1, 24, 1, 24), (2, 24, 24)),
         ("segment_video", (1, 5, 24, 24, 3), (5, 24, 24, 3)),  # (a leading 1 on a stack: no x[0] advice there)
+        ("separate_layers", (1, 1, 1, 24, 24), (24, 24)),  # one image is a set of one for the set functions
+        ("remove_watermark", (1, 1, 24, 24, 3), (24, 24, 3)),
     ],
 )
 def test_axes_of_length_one_are_advised_away(func, shape, squeezed):
@@ -297,7 +299,8 @@ def test_axes_of_length_one_are_advised_away(func, shape, squeezed):
 
 def test_a_channel_axis_before_yx_is_not_advised_into_frames():
     """TZCYX with one T and Z plane: squeezed, its 3 channels would pass for 3 grey frames."""
-    with pytest.raises(ValueError, match=re.escape("one channel-first (3, 24, 24) image: pass np.moveaxis")):
+    with pytest.raises(ValueError, match=re.escape("one channel-first (3, 24, 24) image if that first axis is its "
+                                                   "channels: pass np.moveaxis")):
         dd.segment(np.zeros((1, 1, 3, 24, 24)), iterations=1)
     with pytest.raises(ValueError, match=r"got 5D shape \(1, 1, 3, 24, 24\)$"):
         dd.segment_video(np.zeros((1, 1, 3, 24, 24)), iterations=1)
