@@ -2260,6 +2260,17 @@ def test_a_double_click_on_run_does_not_cancel(viewer, open_widget, qtbot):
     assert "img mask" in names(viewer) and "Cancelled" not in widget.status.value
 
 
+def test_a_double_click_on_a_refused_run_says_so_once(viewer, open_widget, errors, monkeypatch):
+    from napari_doubledip._widgets import _base
+
+    viewer.add_image(samples.texture_composite(32).data, name="img")
+    widget = open_widget("Watermark removal (Double-DIP)")  # one image and no box: refused
+    monkeypatch.setattr(_base, "DOUBLE_CLICK_S", 60.0)  # (however slow this machine is)
+    widget.run_button.native.click()
+    widget.run_button.native.click()
+    assert widget.worker is None and len(errors) == 1, errors
+
+
 def test_a_double_click_on_cancel_does_not_start_another_run(viewer, open_widget, qtbot, monkeypatch):
     """A cancel can end in milliseconds and give the button back as Run before a double-click's second click."""
     from napari_doubledip._widgets import _base

@@ -667,9 +667,9 @@ class TaskWidget(Container):
     def _on_run_clicked(self, *_args: Any) -> None:
         now = time.monotonic()
         if self.worker is None:
-            # a double-click on Cancel is one Cancel: a run cancelled at once gives the button back as Run
-            # before the second click lands
-            if now - self._cancel_clicked_at > DOUBLE_CLICK_S:
+            # a double-click on Cancel is one Cancel (a run cancelled at once gives the button back as Run before
+            # the second click lands), and one on Run is one Run even when the run was refused (one error)
+            if min(now - self._cancel_clicked_at, now - self._run_clicked_at) > DOUBLE_CLICK_S:
                 self._run_clicked_at = now
                 self.run()
         elif now - self._run_clicked_at > DOUBLE_CLICK_S:  # a double-click on Run is one Run
