@@ -564,3 +564,4 @@ def test_saliency_hints_on_many_objects_point_to_intensity_hints():
         dd.segment(field, hints="intensity", iterations=1)
         dd.segment(field, box=(10, 10, 60, 60), iterations=1)
         dd.segment(texture_composite(64).data, iterations=1)
+        dd.segment(data.grass(), iterations=1, max_size=256)  # (judged at 128 px: at 256, 119 blades)

@@ -245,15 +245,23 @@ MANY_MIN_COUNT = 8
 MANY_MIN_AREA = 5e-4
 MANY_MAX_AREA = 0.05
 MANY_OVER_LARGE = 1.5
+#: ... judged at most at this long side, whatever the working size (the rule was set at the default 128 px: at
+#: 256 px a photograph of grass broke into 119 small regions).
+MANY_SIZE = 128
 
 
 def many_objects(image: torch.Tensor) -> int | None:
     """The number of objects where a working-size ``(C, h, w)`` image looks like a field of many separate
-    objects (see :data:`MANY_MIN_COUNT`), else ``None``. The objects are the brighter side of Otsu's threshold
+    objects (see :data:`MANY_MIN_COUNT`; judged at :data:`MANY_SIZE`), else ``None``. The objects are the
+    brighter side of Otsu's threshold
     unless it covers more than half of the image (then the darker), as :func:`intensity_hints` reads them."""
     from scipy import ndimage
     from skimage.filters import gaussian, threshold_otsu
 
+    h, w = image.shape[-2:]
+    scale = MANY_SIZE / max(h, w)
+    if scale < 1:  # (a smaller working size is judged as it is)
+        image = resize(image[None].float(), (max(8, round(h * scale)), max(8, round(w * scale))))[0]
     grey = gaussian(image.float().mean(0).cpu().numpy(), 1.0)
     if float(grey.max()) <= float(grey.min()):
         return None
