@@ -95,6 +95,11 @@ def test_an_image_passed_as_the_box_is_refused():
     blurred = resize(strokes, (40, 60), order=1)
     assert len(np.unique(blurred)) > 16
     assert np.array_equal(box_mask(blurred, (40, 60)), blurred > 0)
+    rectangle = np.zeros((12, 18))  # a rectangle resized by 2.3: rounding leaves 0.9999999 inside its ones
+    rectangle[4:8, 5:14] = 1
+    upscaled = resize(rectangle, (28, 41), order=1, anti_aliasing=False)
+    assert ((upscaled > 0.999) & (upscaled < 1)).any() and len(np.unique(upscaled)) > 16
+    assert np.array_equal(box_mask(upscaled, (28, 41)), upscaled > 0)
     spots = np.where(a > 200, a, 0) / 255.0  # background-subtracted: mostly 0, yet an image
     scan = np.minimum(1.0, a / 100.0)  # a clipped scan: mostly at its top
     for image in (a / 255.0, spots, scan):
