@@ -1472,7 +1472,11 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
     assert {"wm clean", "wm watermark", "wm alpha"} <= set(names(viewer))
     assert viewer.layers["wm clean"].data.shape == s.data.shape
     assert viewer.layers["wm alpha"].data.shape == s.data.shape[:2]
-    # the clean image ends on top, not hidden under the opaque opacity map (the last output)
+    # the clean image ends on top, not hidden under the opaque opacity map (the last output), also when a
+    # re-run makes the map again (deleted) while it updates the clean image in place
+    assert names(viewer)[-1] == "wm clean", names(viewer)
+    viewer.layers.remove("wm alpha")
+    run_widget(widget)
     assert names(viewer)[-1] == "wm clean", names(viewer)
 
 

@@ -1115,9 +1115,10 @@ class TaskWidget(Container):
                 value = out.value(result)
                 if value is not None:
                     (top if out.on_top else written).extend(self._write(job, out, value, meta, preview=False))
-            written += top
+            others, written = written, written + top
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written, above=job.sources)
+            job.outputs.keep_over(top, others)
             self._tell_replaced(job)
             _tell_reshaped(self.spec.title, job)
             _tell_stale(self.spec.title, job)

@@ -1033,6 +1033,21 @@ class OutputLayers:
                 self.viewer.layers.move(index, self._index(anchor) + 1)  # (napari's dest counts before removal)
                 anchors[key] = layer
 
+    def keep_over(self, top: list[str], others: list[str]) -> None:
+        """Move each layer of ``top`` (names asked for) just over the highest of ``others`` written by this run
+        where it lies under one (a part to see, e.g. the clean image, over an opaque map that this run made
+        again while the clean image was updated in place); otherwise it stays where it is."""
+        self.stop_watching()
+        for name in top:
+            layer = self.touched.get(name)
+            index = None if layer is None else self._index(layer)
+            if index is None:
+                continue
+            below = [self._index(self.touched[o]) for o in others if o in self.touched]
+            highest = max((i for i in below if i is not None), default=-1)
+            if highest > index:
+                self.viewer.layers.move(index, highest + 1)  # (napari's dest counts before removal)
+
     def _index(self, layer: Any) -> int | None:
         return next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
 
