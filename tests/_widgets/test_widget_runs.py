@@ -462,33 +462,73 @@ def test_a_lazy_stack_is_loaded_in_the_worker_not_the_gui_thread(viewer, open_wi
         assert threads and threading.main_thread() not in threads, name
 
 
-def test_frames_collected_from_replaced_data_start_a_new_stack(viewer, open_widget, run_widget, infos):
-    """New data of the same shape (another file, a filtered stack) under the input: a frame run then starts
-    the stack again instead of mixing results of both data, and says so; the data as it was keeps them."""
+def test_frames_computed_from_changed_data_are_cleared(viewer, open_widget, run_widget, infos):
+    """New data of the same shape (another file, a filtered stack) or a frame edited in place under the input:
+    a frame run then clears the collected frames whose input changed instead of mixing results of both data,
+    and says so; frames whose input is the same stay (a live acquisition's), as does Cancel's undo."""
     video = samples.texture_composite(32, rgb=False).data
     stack = np.stack([video, video[::-1], video[:, ::-1], video.T])
     viewer.add_image(stack, name="movie")
     widget = open_widget(SEG, iterations=10)
-    viewer.dims.set_current_step(0, 2)
-    run_widget(widget)
-    viewer.dims.set_current_step(0, 1)
-    run_widget(widget)
+    for t in (2, 1):
+        viewer.dims.set_current_step(0, t)
+        run_widget(widget)
     assert viewer.layers["movie mask"].metadata["frames"] == [[2], [1]]
     viewer.layers["movie"].data = stack.copy()  # the same data again: the frames stay
     viewer.dims.set_current_step(0, 0)
     run_widget(widget)
     assert viewer.layers["movie mask"].metadata["frames"] == [[2], [1], [0]]
-    assert not [m for m in infos if "earlier data" in m], infos
-    changed = stack.copy()
-    changed[2] = 1 - changed[2]  # frame 2 differs now
-    viewer.layers["movie"].data = changed
+    assert not [m for m in infos if "before it changed" in m], infos
+    kept = viewer.layers["movie mask"].data.copy()
+    viewer.layers["movie"].data[2] = 1 - viewer.layers["movie"].data[2]  # frame 2 edited in place
+    viewer.layers["movie"].refresh()
     viewer.dims.set_current_step(0, 3)
     run_widget(widget)
     for part in ("mask", "foreground", "background"):
         layer = viewer.layers[f"movie {part}"]
-        assert layer.data.shape == (1, 32, 32) and layer.metadata["frame"] == [3], part
-    said = [m for m in infos if "earlier data" in m]
+        assert layer.metadata["frames"] == [[1], [0], [3]], part
+        assert not layer.data[2].any() and layer.data[3].any(), part
+    np.testing.assert_array_equal(viewer.layers["movie mask"].data[:2], kept[:2])
+    said = [m for m in infos if "before it changed" in m]
     assert len(said) == 1 and "frame(s) [2]" in said[0] and "'movie mask'" in said[0], infos
+
+
+def test_a_sequence_run_at_another_slice_says_it_replaces_the_earlier_one(viewer, open_widget, run_widget, infos):
+    """A (T, Z, Y, X) movie segmented along T at Z 1, then at Z 0: the layers hold one slice's results, and the
+    earlier slice's were replaced without a word."""
+    video = samples.texture_composite(24, rgb=False).data
+    movie = np.stack([np.stack([video, video[::-1], video[:, ::-1]])] * 4)  # (4, 3, 24, 24)
+    viewer.add_image(movie, name="tz")
+    widget = open_widget(SEG, iterations=5)
+    widget.frames.value = "whole stack (video)"
+    widget.sequence_axis.value = 0
+    viewer.dims.set_current_step(1, 1)
+    run_widget(widget)
+    assert not [m for m in infos if "another slice" in m], infos
+    viewer.dims.set_current_step(1, 0)
+    run_widget(widget)
+    assert viewer.layers["tz mask"].metadata["frame"] == [None, 0]
+    said = [m for m in infos if "another slice" in m]
+    assert len(said) == 1 and "'tz mask'" in said[0] and "[None, 1]" in said[0], infos
+
+
+def test_a_whole_stack_result_patched_after_its_input_changed(viewer, open_widget, run_widget, infos):
+    """A whole-stack run's result records its frames' checksums too: a frame run patched into it after the
+    input changed clears the frames computed from the old data."""
+    video = samples.texture_composite(32, rgb=False).data
+    stack = np.stack([video, video[::-1], video[:, ::-1]])
+    viewer.add_image(stack, name="movie")
+    widget = open_widget(SEG, iterations=10)
+    widget.frames.value = "whole stack (video)"
+    run_widget(widget)
+    assert len(viewer.layers["movie mask"].metadata["digests"]) == 3
+    viewer.layers["movie"].data = np.stack([video.T, video[::-1], video[:, ::-1]])  # frame 0 is new
+    widget.frames.value = "current frame"
+    viewer.dims.set_current_step(0, 1)
+    run_widget(widget)
+    layer = viewer.layers["movie mask"]
+    assert layer.metadata["frames"] == [[1], [2]] and not layer.data[0].any() and layer.data[2].any()
+    assert any("frame(s) [0]" in m for m in infos), infos
 
 
 def test_collected_frames_are_not_written_into_an_array_a_run_reads(viewer, open_widget, run_widget, qtbot):

@@ -156,8 +156,8 @@ class _Job:
     #: were read from even if a layer's data is replaced during the run (e.g. a live acquisition trimmed).
     full: tuple[int, ...] = ()
     leads: list[tuple[int, ...]] = field(default_factory=list)
-    #: Each source's frame checksum as read (:func:`._layers.frame_digest`; ``None``: not a frame, or lazy).
-    digests: list[str | None] = field(default_factory=list)
+    #: Each source's frame checksums as read (:func:`._layers.frame_digests`; ``None``: a 2D layer, or lazy).
+    digests: list[dict[str, str] | None] = field(default_factory=list)
 
 
 class _ActivityBar(cancelable_progress):
@@ -836,7 +836,8 @@ class TaskWidget(Container):
             mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw,
             full=frame_shape(sources[0]), leads=[layer_array_shape(s)[: stack_axes(s)] for s in sources],
             digests=[
-                _layers.frame_digest(s, i) if i is not None and None not in i else None
+                # (a whole (T, Y, X) stack is read with no index: all of its one leading axis)
+                _layers.frame_digests(s, (None,) if i is None and mode.stack and stack_axes(s) == 1 else i)
                 for s, i in zip(sources, frames or [frame] * len(sources))
             ],
         )
@@ -1122,6 +1123,12 @@ class TaskWidget(Container):
             self._tell_replaced(job)
             _tell_reshaped(self.spec.title, job)
             _tell_stale(self.spec.title, job)
+            if job.outputs.other_slice:
+                names = ", ".join(repr(n) for n, _ in job.outputs.other_slice)
+                show_info(
+                    f"{self.spec.title}: {names} held the results at {job.outputs.other_slice[0][1]} (another "
+                    "slice of the stack): replaced by this run's; rename a layer before a run to keep it"
+                )
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
@@ -1315,8 +1322,8 @@ class TaskWidget(Container):
             name = job.outputs.output_name(source, out.part)
             # several inputs may be read at different frames (or be plain images): record each one's
             own = {**meta, "frame": list(index) if index is not None else None}
-            if digest is not None:  # what the frame was: a frame run later tells results of replaced data
-                own["digests"] = {_layers._frame_key(index): digest}
+            if digest:  # what the frames were: a frame run later tells results of data changed since
+                own["digests"] = digest
             zoom = _zoom(data, full, source) if preview else ()
             offset: tuple[int, ...] = ()
             spatial = data.ndim - (1 if is_rgb(data, source) else 0)
@@ -1455,8 +1462,8 @@ def _tell_stale(title: str, job: _Job) -> None:
     more = f" and {len(frames) - 5} more" if len(frames) > 5 else ""
     listed = ", ".join(str(list(f)) for f in frames[:5]) + more
     show_info(
-        f"{title}: {names} held results of frame(s) {listed} computed from the input's earlier data (replaced "
-        "since): they start again from this frame"
+        f"{title}: {names} held results of frame(s) {listed} computed from the input's data as it was before it "
+        "changed: they are cleared (run them again)"
     )
 
 

@@ -687,6 +687,8 @@ class OutputLayers:
         self._inputs: list[Any] = []
         #: (layer name, frame) of one-frame results this run replaced because collecting them was over the limit
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
+        #: (layer name, its frame) of earlier results at another slice of the stack that this run replaces
+        self.other_slice: list[tuple[str, list[Any]]] = []
         #: (layer name, frames) of frames collected from an input's earlier data (replaced since, same shape):
         #: their stack is started anew
         self.stale: list[tuple[str, list[list[int]]]] = []
@@ -811,6 +813,13 @@ class OutputLayers:
             )
             self.created.append(layer)
         else:
+            before = layer.metadata.get("frame")
+            if (
+                not any(same_layer(layer, t) for t in self.touched.values())
+                and isinstance(before, list) and metadata.get("frame") not in (None, before)
+                and not any(n == layer.name for n, _ in self.replaced)
+            ):  # an earlier run's result at another slice of the stack (frames that do not collect)
+                self.other_slice.append((layer.name, before))
             self._save_once(layer)
             _assign(layer, data)
             if kind == "image":
@@ -879,14 +888,16 @@ class OutputLayers:
             return None
         data, full = layer.data, (*lead, *frame)
         md = layer.metadata
+        # frames computed from the input's earlier data (changed since, same shape): cleared from a stack as
+        # this frame is written (write_frame), or a one-frame layer replaced
         stale = _stale_frames(md, source, index, self._digests)
-        if stale:  # results of the input's earlier data (replaced since, same shape): a new stack starts
-            if not any(n == layer.name for n, _ in self.stale):
-                self.stale.append((layer.name, stale))
-            return None
+        if stale and not any(n == layer.name for n, _ in self.stale):
+            self.stale.append((layer.name, stale))
         # frames collected one by one, or a whole-stack run's result: the frame is patched into it (a frame
         # re-run to correct it must not throw away the rest of the video)
         stack = _collects(md)
+        if stale and not stack:
+            return None
         if data.shape == full:
             return layer if stack else None
         if stack and _grown(data.shape, lead, frame):  # the input grew (e.g. frames still being acquired)
@@ -941,9 +952,13 @@ class OutputLayers:
             bigger[tuple(slice(0, n) for n in layer.data.shape)] = layer.data
             layer.data = bigger
         grow = layer.data.shape != full
+        # frames computed from the input's earlier data (see stack_target): cleared, in a new array (Cancel
+        # gives the old one back)
+        drop = [f for n, fs in self.stale if n == layer.name for f in fs if f != [int(v) for v in index]]
         # (an array a running job reads, e.g. a queued run of this stack, is not written: it gets a new one)
         in_place = (
-            not grow and layer.data.flags.writeable and layer.data.dtype == data.dtype and not _held(layer.data)
+            not grow and not drop and layer.data.flags.writeable and layer.data.dtype == data.dtype
+            and not _held(layer.data)
         )
         # Cancel restores the one frame written in place, or the array that a new one replaces: never a copy of
         # the whole stack (up to STACK_LIMIT_BYTES), which took seconds in the GUI thread at every frame.
@@ -955,12 +970,16 @@ class OutputLayers:
             if old.get("frames") is None:  # a whole-stack run's result; what that run was is kept (the rest
                 # of the metadata describes the frame run)
                 old = {**old, "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
+        done = [f for f in done if f not in drop]
         if list(index) not in done:
             done.append(list(index))
         if not grow:
             stack = layer.data
             if not in_place:
                 stack = np.array(stack, dtype=np.result_type(stack.dtype, data.dtype), copy=True)
+            for f in drop:
+                if all(0 <= v < n for v, n in zip(f, lead)):
+                    stack[tuple(f)] = 0
             stack[tuple(index)] = data
             if stack is layer.data:
                 layer.refresh()
@@ -977,6 +996,7 @@ class OutputLayers:
         if kind == "image":  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
         digests = {**(old.get("digests") or {}), **(metadata.get("digests") or {})}
+        digests = {k: v for k, v in digests.items() if [int(x) for x in k.split(",")] not in drop}
         layer.metadata = {
             "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done,
             **({"stack_run": old["stack_run"]} if "stack_run" in old else {}),
@@ -1101,6 +1121,31 @@ def frame_digest(source: Any, index: Any) -> str | None:
     frame = data[index]
     step = max(1, math.ceil(math.sqrt(frame.shape[0] * frame.shape[1] / 65536)))
     return f"{zlib.crc32(np.ascontiguousarray(frame[::step, ::step]).tobytes()):08x}"
+
+
+#: A whole-stack run checksums its frames (for a later frame run) only up to this many of them.
+DIGEST_MAX_FRAMES = 512
+
+
+def frame_digests(source: Any, index: Any) -> dict[str, str] | None:
+    """Checksums (:func:`frame_digest`) of the input frames a run reads at ``index`` (leading-axis indices, with
+    ``None`` at a whole-stack run's sequence axis: every frame along it), keyed by frame; ``None`` for lazy or
+    multiscale data, a 2D layer, or a sequence of more than :data:`DIGEST_MAX_FRAMES` frames."""
+    data = getattr(source, "data", None)
+    if index is None or not isinstance(data, np.ndarray) or getattr(source, "multiscale", False):
+        return None
+    index = tuple(index)
+    free = [k for k, v in enumerate(index) if v is None]
+    if len(free) > 1 or len(index) >= data.ndim:
+        return None
+    frames = [index]
+    if free:
+        n = data.shape[free[0]]
+        if n > DIGEST_MAX_FRAMES:
+            return None
+        frames = [index[: free[0]] + (t,) + index[free[0] + 1 :] for t in range(n)]
+    out = {_frame_key(f): frame_digest(source, f) for f in frames}
+    return None if None in out.values() else out  # type: ignore[return-value]
 
 
 def _frame_key(index: Any) -> str:
