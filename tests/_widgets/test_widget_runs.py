@@ -2345,6 +2345,20 @@ def _mean_pyramid(full: np.ndarray, levels: int = 3) -> list[np.ndarray]:
     return out
 
 
+def test_a_plain_channel_beside_a_pyramid_read_at_a_coarser_level_is_explained(viewer, open_widget, monkeypatch):
+    from napari_doubledip._widgets import _layers
+
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 32 * 32)
+    full = samples.texture_composite(64, rgb=False).data
+    viewer.add_image(_mean_pyramid(full), name="pyramid", multiscale=True)
+    plain = viewer.add_image(full, name="plain")
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = viewer.layers["pyramid"]
+    widget.pickers["channels"].value = [plain]
+    with pytest.raises(ValueError, match=r"'pyramid' is multiscale, read at level 1: give the channels the same"):
+        widget._prepare()
+
+
 def test_a_multiscale_image_is_run_at_a_level_within_budget(
     viewer, open_widget, run_widget, monkeypatch, infos, warnings_shown
 ):

@@ -869,9 +869,14 @@ class TaskWidget(Container):
         for layer in extra:
             d, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
             if d.shape != images[0].shape:
+                levels = [
+                    f"{x.name!r} is multiscale, read at level {read_level(x)}"
+                    for x in (first, layer) if getattr(x, "multiscale", False) and read_level(x) > 0
+                ]
+                why = f" ({'; '.join(levels)}: give the channels the same pyramid levels)" if levels else ""
                 raise ValueError(
                     f"channel {layer.name!r} has shape {tuple(d.shape)} where {first.name!r} has "
-                    f"{tuple(images[0].shape)}; channels must be the same size (and frames)"
+                    f"{tuple(images[0].shape)}{why}; channels must be the same size (and frames)"
                 )
             data.append(d)
             frames.append(index)
