@@ -1657,30 +1657,6 @@ def test_an_output_deleted_or_renamed_during_the_run(viewer, open_widget, qtbot,
     assert mask.metadata["preview"] is False and mask.metadata["iterations"] == 40
 
 
-def test_an_earlier_output_renamed_during_a_rerun_gets_the_result(viewer, open_widget, run_widget, qtbot, errors):
-    """An earlier run's layer of a part without previews (segmentation's foreground and background), renamed
-    during a re-run, still gets its result instead of staying stale beside a new layer of the old name."""
-    viewer.add_image(samples.texture_composite(32).data, name="comp")
-    widget = open_widget(SEG, iterations=40)
-    run_widget(widget)
-    widget.preview_every.value, widget.seed.value = 1, 5
-    worker = widget.run(start=False)
-    done = []
-
-    def on_progress(p):
-        if not done and viewer.layers["comp mask"].metadata.get("preview"):
-            done.append(p.iteration)
-            viewer.layers["comp background"].name = "my background"
-
-    worker.yielded.connect(on_progress)
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        worker.start()
-    assert done and not errors, errors
-    assert sorted(names(viewer)) == sorted(["comp", "my background", "comp foreground", "comp mask"])
-    md = viewer.layers["my background"].metadata
-    assert md["preview"] is False and md["seed"] == 5, md
-
-
 @pytest.mark.parametrize("new", ["another shape", "the same shape"])
 def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors, warnings_shown, new):
     """Results are placed as the data was read; new data of another frame shape gets a warning that they may
@@ -1708,9 +1684,18 @@ def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors
         assert not said, said
 
 
-def test_an_input_renamed_during_a_rerun_gets_its_outputs_finished(viewer, open_widget, run_widget, qtbot, errors):
-    """The outputs are named after the input as it was at Run: renaming the input mid-run must not leave the
-    earlier run's layers holding a preview while a second set appears under the new name."""
+@pytest.mark.parametrize(
+    "renamed, to, final",
+    [
+        # the outputs are named after the input as it was at Run: renaming the input mid-run must not leave the
+        # earlier run's layers holding a preview while a second set appears under the new name
+        ("comp", "renamed", ["renamed", "comp background", "comp foreground", "comp mask"]),
+        # an earlier run's layer of a part without previews (segmentation's background), renamed mid-run, still
+        # gets its result instead of staying stale beside a new layer of the old name
+        ("comp background", "my background", ["comp", "my background", "comp foreground", "comp mask"]),
+    ],
+)
+def test_a_layer_renamed_during_a_rerun(viewer, open_widget, run_widget, qtbot, errors, renamed, to, final):
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=40)
     run_widget(widget)
@@ -1721,16 +1706,16 @@ def test_an_input_renamed_during_a_rerun_gets_its_outputs_finished(viewer, open_
     def on_progress(p):
         if not done and viewer.layers["comp mask"].metadata.get("preview"):
             done.append(p.iteration)
-            viewer.layers["comp"].name = "renamed"
+            viewer.layers[renamed].name = to
 
     worker.yielded.connect(on_progress)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert done and not errors, errors
-    assert sorted(names(viewer)) == sorted(["renamed", "comp background", "comp foreground", "comp mask"])
-    for part in ("background", "foreground", "mask"):
-        md = viewer.layers[f"comp {part}"].metadata
-        assert md["preview"] is False and md["seed"] == 5 and md["source"] == "comp", (part, md)
+    assert sorted(names(viewer)) == sorted(final)
+    for name in final[1:]:
+        md = viewer.layers[name].metadata
+        assert md["preview"] is False and md["seed"] == 5 and md["source"] == "comp", (name, md)
 
 
 def test_outputs_keep_rotation_shear_units_and_axis_labels(viewer, open_widget, run_widget):
