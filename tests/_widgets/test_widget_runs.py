@@ -474,7 +474,7 @@ def test_frames_computed_from_changed_data_are_cleared(viewer, open_widget, run_
         viewer.dims.set_current_step(0, t)
         run_widget(widget)
     assert viewer.layers["movie mask"].metadata["frames"] == [[2], [1]]
-    viewer.layers["movie"].data = stack.copy()  # the same data again: the frames stay
+    viewer.layers["movie"].data = stack.astype(np.float64)  # the same values again (another dtype): they stay
     viewer.dims.set_current_step(0, 0)
     run_widget(widget)
     assert viewer.layers["movie mask"].metadata["frames"] == [[2], [1], [0]]
@@ -504,12 +504,13 @@ def test_a_sequence_run_at_another_slice_says_it_replaces_the_earlier_one(viewer
     widget.sequence_axis.value = 0
     viewer.dims.set_current_step(1, 1)
     run_widget(widget)
-    assert not [m for m in infos if "another slice" in m], infos
+    assert not [m for m in infos if "which this run's at" in m], infos
     viewer.dims.set_current_step(1, 0)
     run_widget(widget)
     assert viewer.layers["tz mask"].metadata["frame"] == [None, 0]
-    said = [m for m in infos if "another slice" in m]
-    assert len(said) == 1 and "'tz mask'" in said[0] and "[None, 1]" in said[0], infos
+    said = [m for m in infos if "which this run's at" in m]
+    assert len(said) == 1 and "'tz mask'" in said[0], infos
+    assert "at [None, 1], which this run's at [None, 0]" in said[0], infos
 
 
 def test_a_whole_stack_result_patched_after_its_input_changed(viewer, open_widget, run_widget, infos):
@@ -1518,6 +1519,10 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
     viewer.layers.remove("wm alpha")
     run_widget(widget)
     assert names(viewer)[-1] == "wm clean", names(viewer)
+    viewer.layers.move(viewer.layers.index("wm clean"), viewer.layers.index("wm watermark"))  # the user's order
+    order = names(viewer)
+    run_widget(widget)
+    assert names(viewer) == order
 
 
 def test_watermark_in_several_shapes_and_an_empty_shapes_layer(viewer, open_widget, run_widget, errors):

@@ -1131,8 +1131,8 @@ class TaskWidget(Container):
             if job.outputs.other_slice:
                 names = ", ".join(repr(n) for n, _ in job.outputs.other_slice)
                 show_info(
-                    f"{self.spec.title}: {names} held the results at {job.outputs.other_slice[0][1]} (another "
-                    "slice of the stack): replaced by this run's; rename a layer before a run to keep it"
+                    f"{self.spec.title}: {names} held the results at {job.outputs.other_slice[0][1]}, which "
+                    f"this run's at {list(job.frame or [])} replace; rename a layer before a run to keep it"
                 )
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:

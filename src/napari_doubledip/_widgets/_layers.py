@@ -687,12 +687,13 @@ class OutputLayers:
         self._inputs: list[Any] = []
         #: (layer name, frame) of one-frame results this run replaced because collecting them was over the limit
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
-        #: (layer name, its frame) of earlier results at another slice of the stack that this run replaces
-        self.other_slice: list[tuple[str, list[Any]]] = []
+        #: (layer name, what it held) of earlier results at another index of the stack that this run replaces
+        self.other_slice: list[tuple[str, str]] = []
         #: (layer name, frames) of frames collected from an input's earlier data (replaced since, same shape):
         #: their stack is started anew
         self.stale: list[tuple[str, list[list[int]]]] = []
         self._digests: dict[tuple[int, str], str | None] = {}  # (id of the input's array, frame) -> checksum
+        self._cleared: set[tuple[str, tuple[int, ...]]] = set()  # (layer name, frame) cleared by this run
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
         self._detached: list[tuple[int, Any]] = []
         #: layers this run created that the user moved in the layer list meanwhile: left where they were put
@@ -818,8 +819,14 @@ class OutputLayers:
                 not any(same_layer(layer, t) for t in self.touched.values())
                 and isinstance(before, list) and metadata.get("frame") not in (None, before)
                 and not any(n == layer.name for n, _ in self.replaced)
-            ):  # an earlier run's result at another slice of the stack (frames that do not collect)
-                self.other_slice.append((layer.name, before))
+            ):  # an earlier run's result at another index of the stack (frames that do not collect)
+                frames = layer.metadata.get("frames")
+                held = (
+                    "frame(s) " + ", ".join(str(list(f)) for f in frames[:5]) + (" ..." if len(frames) > 5 else "")
+                    if isinstance(frames, list) and frames
+                    else str(before)
+                )
+                self.other_slice.append((layer.name, held))
             self._save_once(layer)
             _assign(layer, data)
             if kind == "image":
@@ -891,20 +898,24 @@ class OutputLayers:
         # frames computed from the input's earlier data (changed since, same shape): cleared from a stack as
         # this frame is written (write_frame), or a one-frame layer replaced
         stale = _stale_frames(md, source, index, self._digests)
-        if stale and not any(n == layer.name for n, _ in self.stale):
-            self.stale.append((layer.name, stale))
+
+        def patched() -> Any:  # the stack this frame goes into: its stale frames are cleared (write_frame)
+            if stale and not any(n == layer.name for n, _ in self.stale):
+                self.stale.append((layer.name, stale))
+            return layer
+
         # frames collected one by one, or a whole-stack run's result: the frame is patched into it (a frame
         # re-run to correct it must not throw away the rest of the video)
         stack = _collects(md)
         if stale and not stack:
             return None
         if data.shape == full:
-            return layer if stack else None
+            return patched() if stack else None
         if stack and _grown(data.shape, lead, frame):  # the input grew (e.g. frames still being acquired)
             if stack_bytes(source, lead) > STACK_LIMIT_BYTES:  # its collected frames are replaced: say so
                 self.replaced += [(layer.name, tuple(f)) for f in _frames_done(md, data.shape[: len(lead)])]
                 return None
-            return layer
+            return patched()
         prev = layer.metadata.get("frame")
         one = (1,) * len(lead) + tuple(frame)
         if (
@@ -954,7 +965,11 @@ class OutputLayers:
         grow = layer.data.shape != full
         # frames computed from the input's earlier data (see stack_target): cleared, in a new array (Cancel
         # gives the old one back)
-        drop = [f for n, fs in self.stale if n == layer.name for f in fs if f != [int(v) for v in index]]
+        drop = [
+            f for n, fs in self.stale if n == layer.name for f in fs
+            if f != [int(v) for v in index] and (layer.name, tuple(f)) not in self._cleared
+        ]
+        self._cleared.update((layer.name, tuple(f)) for f in drop)  # (once: later writes go in place)
         # (an array a running job reads, e.g. a queued run of this stack, is not written: it gets a new one)
         in_place = (
             not grow and not drop and layer.data.flags.writeable and layer.data.dtype == data.dtype
@@ -969,7 +984,8 @@ class OutputLayers:
             done = _frames_done(old, computed)
             if old.get("frames") is None:  # a whole-stack run's result; what that run was is kept (the rest
                 # of the metadata describes the frame run)
-                old = {**old, "stack_run": {k: v for k, v in old.items() if k not in ("task", "part", "source")}}
+                run = {k: v for k, v in old.items() if k not in ("task", "part", "source", "digests")}
+                old = {**old, "stack_run": run}
         done = [f for f in done if f not in drop]
         if list(index) not in done:
             done.append(list(index))
@@ -1054,16 +1070,22 @@ class OutputLayers:
                 anchors[key] = layer
 
     def keep_over(self, top: list[str], others: list[str]) -> None:
-        """Move each layer of ``top`` (names asked for) just over the highest of ``others`` written by this run
+        """Move each layer of ``top`` (names asked for) just over the highest of ``others`` that this run created
         where it lies under one (a part to see, e.g. the clean image, over an opaque map that this run made
-        again while the clean image was updated in place); otherwise it stays where it is."""
+        again while the clean image was updated in place); otherwise it stays where it is, as does one the user
+        placed (moved during the run, or an earlier run's layers in the order the user gave them)."""
         self.stop_watching()
+
+        def mine(layer: Any) -> bool:  # created by this run and not moved by the user meanwhile
+            made = any(same_layer(layer, c) for c in self.created)
+            return made and not any(same_layer(layer, p) for p in self._placed)
+
         for name in top:
             layer = self.touched.get(name)
             index = None if layer is None else self._index(layer)
-            if index is None:
+            if index is None or any(same_layer(layer, p) for p in self._placed):
                 continue
-            below = [self._index(self.touched[o]) for o in others if o in self.touched]
+            below = [self._index(self.touched[o]) for o in others if o in self.touched and mine(self.touched[o])]
             highest = max((i for i in below if i is not None), default=-1)
             if highest > index:
                 self.viewer.layers.move(index, highest + 1)  # (napari's dest counts before removal)
@@ -1111,16 +1133,26 @@ class OutputLayers:
 def frame_digest(source: Any, index: Any) -> str | None:
     """A checksum of the input frame ``index`` (leading-axis indices) of an in-memory layer: whether a frame
     result collected into a stack still belongs to the layer's data (``None`` for lazy or multiscale data,
-    which is not read for it, or an index the data no longer has). Up to 65536 samples of the frame."""
+    which is not read for it, a disk-backed memmap, or an index the data no longer has). Of the values, not
+    their bytes (the same values in another dtype or byte order are the same frame); up to :data:`DIGEST_SAMPLES`
+    of them (every pixel up to 512 x 512, every other row and column of a 1024 x 1024 frame)."""
     data = getattr(source, "data", None)
-    if getattr(source, "multiscale", False) or not isinstance(data, np.ndarray) or index is None:
+    if (
+        getattr(source, "multiscale", False) or not isinstance(data, np.ndarray) or isinstance(data, np.memmap)
+        or index is None
+    ):
         return None
     index = tuple(int(v) for v in index)
     if len(index) >= data.ndim or any(not 0 <= v < n for v, n in zip(index, data.shape)):
         return None
     frame = data[index]
-    step = max(1, math.ceil(math.sqrt(frame.shape[0] * frame.shape[1] / 65536)))
-    return f"{zlib.crc32(np.ascontiguousarray(frame[::step, ::step]).tobytes()):08x}"
+    step = max(1, math.ceil(math.sqrt(frame.shape[0] * frame.shape[1] / DIGEST_SAMPLES)))
+    values = np.ascontiguousarray(frame[::step, ::step], dtype=np.float64)
+    return f"{zlib.crc32(values.tobytes()):08x}"
+
+
+#: Samples of a frame :func:`frame_digest` reads.
+DIGEST_SAMPLES = 512 * 512
 
 
 #: A whole-stack run checksums its frames (for a later frame run) only up to this many of them.
@@ -1132,7 +1164,10 @@ def frame_digests(source: Any, index: Any) -> dict[str, str] | None:
     ``None`` at a whole-stack run's sequence axis: every frame along it), keyed by frame; ``None`` for lazy or
     multiscale data, a 2D layer, or a sequence of more than :data:`DIGEST_MAX_FRAMES` frames."""
     data = getattr(source, "data", None)
-    if index is None or not isinstance(data, np.ndarray) or getattr(source, "multiscale", False):
+    if (
+        index is None or not isinstance(data, np.ndarray) or isinstance(data, np.memmap)
+        or getattr(source, "multiscale", False)
+    ):
         return None
     index = tuple(index)
     free = [k for k, v in enumerate(index) if v is None]
