@@ -692,7 +692,7 @@ class OutputLayers:
         #: (layer name, frames) of frames collected from an input's earlier data (replaced since, same shape):
         #: their stack is started anew
         self.stale: list[tuple[str, list[list[int]]]] = []
-        self._digests: dict[tuple[int, str], str | None] = {}  # (id of the input's array, frame) -> checksum
+        self._digests: dict[tuple[int, str], str | None] = {}  # (id of the input's array, frame/samples) -> sum
         self._cleared: set[tuple[str, tuple[int, ...]]] = set()  # (layer name, frame) cleared by this run
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
         self._detached: list[tuple[int, Any]] = []
@@ -1130,12 +1130,13 @@ class OutputLayers:
                 self.viewer.layers.insert(min(index, len(self.viewer.layers)), layer)
 
 
-def frame_digest(source: Any, index: Any) -> str | None:
+def frame_digest(source: Any, index: Any, samples: int | None = None) -> str | None:
     """A checksum of the input frame ``index`` (leading-axis indices) of an in-memory layer: whether a frame
     result collected into a stack still belongs to the layer's data (``None`` for lazy or multiscale data,
     which is not read for it, a disk-backed memmap, or an index the data no longer has). Of the values, not
-    their bytes (the same values in another dtype or byte order are the same frame); up to :data:`DIGEST_SAMPLES`
-    of them (every pixel up to 512 x 512, every other row and column of a 1024 x 1024 frame)."""
+    their bytes (the same values in another dtype or byte order are the same frame); up to ``samples`` of them,
+    by default :data:`DIGEST_SAMPLES` (every pixel up to 512 x 512, every other row and column of a 1024 x 1024
+    frame). The checksum names its sample count (``"<crc>/<samples>"``), so that it is checked alike."""
     data = getattr(source, "data", None)
     if (
         getattr(source, "multiscale", False) or not isinstance(data, np.ndarray) or isinstance(data, np.memmap)
@@ -1146,13 +1147,17 @@ def frame_digest(source: Any, index: Any) -> str | None:
     if len(index) >= data.ndim or any(not 0 <= v < n for v, n in zip(index, data.shape)):
         return None
     frame = data[index]
-    step = max(1, math.ceil(math.sqrt(frame.shape[0] * frame.shape[1] / DIGEST_SAMPLES)))
+    samples = int(samples or DIGEST_SAMPLES)
+    step = max(1, math.ceil(math.sqrt(frame.shape[0] * frame.shape[1] / samples)))
     values = np.ascontiguousarray(frame[::step, ::step], dtype=np.float64)
-    return f"{zlib.crc32(values.tobytes()):08x}"
+    return f"{zlib.crc32(values.tobytes()):08x}/{samples}"
 
 
-#: Samples of a frame :func:`frame_digest` reads.
+#: Samples of a frame :func:`frame_digest` reads, and of a whole-stack run's frames together (in the GUI thread:
+#: about 16 ns a sample, so ~70 ms at most; a long stack's frames get fewer each, at least DIGEST_MIN_SAMPLES).
 DIGEST_SAMPLES = 512 * 512
+DIGEST_STACK_SAMPLES = 4 * 1024 * 1024
+DIGEST_MIN_SAMPLES = 4096
 
 
 #: A whole-stack run checksums its frames (for a later frame run) only up to this many of them.
@@ -1179,7 +1184,8 @@ def frame_digests(source: Any, index: Any) -> dict[str, str] | None:
         if n > DIGEST_MAX_FRAMES:
             return None
         frames = [index[: free[0]] + (t,) + index[free[0] + 1 :] for t in range(n)]
-    out = {_frame_key(f): frame_digest(source, f) for f in frames}
+    samples = max(DIGEST_MIN_SAMPLES, min(DIGEST_SAMPLES, DIGEST_STACK_SAMPLES // len(frames)))
+    out = {_frame_key(f): frame_digest(source, f, samples) for f in frames}
     return None if None in out.values() else out  # type: ignore[return-value]
 
 
@@ -1212,9 +1218,10 @@ def _stale_frames(
             frame = [int(v) for v in str(key).split(",")]
         except ValueError:
             continue
-        at = (id(getattr(source, "data", None)), str(key))
+        samples = str(digest).partition("/")[2]
+        at = (id(getattr(source, "data", None)), f"{key}/{samples}")
         if at not in cache:
-            cache[at] = frame_digest(source, frame)
+            cache[at] = frame_digest(source, frame, int(samples) if samples.isdigit() else None)
         now = cache[at]
         if now is not None and now != digest:
             stale.append(frame)
