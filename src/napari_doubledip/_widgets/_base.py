@@ -1091,12 +1091,9 @@ class TaskWidget(Container):
             return
         job.told_replaced = True
         earlier = sorted({frame for _, frame in job.outputs.replaced})
-        listed = ", ".join(str(list(f)) for f in earlier[:5]) + (
-            f" and {len(earlier) - 5} more" if len(earlier) > 5 else ""
-        )
         show_warning(
             f"{self.spec.title}: this frame's results replace those of frame(s) "
-            f"{listed}: a stack of every frame's results would exceed "
+            f"{_layers.list_frames(earlier)}: a stack of every frame's results would exceed "
             f"{_layers.STACK_LIMIT_BYTES / 2**30:g} GiB, so one frame is kept at a time (Cancel gives them back, "
             "unless it keeps the partial result; save the results you need first)"
         )
@@ -1128,12 +1125,7 @@ class TaskWidget(Container):
             self._tell_replaced(job)
             _tell_reshaped(self.spec.title, job)
             _tell_stale(self.spec.title, job)
-            if job.outputs.other_slice:
-                names = ", ".join(repr(n) for n, _ in job.outputs.other_slice)
-                show_info(
-                    f"{self.spec.title}: {names} held the results at {job.outputs.other_slice[0][1]}, which "
-                    f"this run's at {list(job.frame or [])} replace; rename a layer before a run to keep it"
-                )
+            _tell_other_slice(self.spec.title, job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
@@ -1459,16 +1451,26 @@ def _viewer_key(viewer: Any) -> int:
 
 
 def _tell_stale(title: str, job: _Job) -> None:
-    """Say which collected frames were dropped because the input's data was replaced since they were run."""
+    """Say which frames of a stack were cleared because the input's data changed since they were run."""
     if not job.outputs.stale:
         return
     names = ", ".join(repr(name) for name, _ in job.outputs.stale)
     frames = sorted({tuple(f) for _, fs in job.outputs.stale for f in fs})
-    more = f" and {len(frames) - 5} more" if len(frames) > 5 else ""
-    listed = ", ".join(str(list(f)) for f in frames[:5]) + more
     show_info(
-        f"{title}: {names} held results of frame(s) {listed} computed from the input's data as it was before it "
-        "changed: they are cleared (run them again)"
+        f"{title}: {names} held results of frame(s) {_layers.list_frames(frames)} computed from the input's data "
+        "as it was before it changed: they are cleared (run them again)"
+    )
+
+
+def _tell_other_slice(title: str, job: _Job) -> None:
+    """Say that this run's results replace an earlier run's at another index of the stack (they do not
+    collect into one layer)."""
+    if not job.outputs.other_slice:
+        return
+    names = ", ".join(repr(n) for n, _ in job.outputs.other_slice)
+    show_info(
+        f"{title}: {names} held the results at {job.outputs.other_slice[0][1]}, which this run's at "
+        f"{list(job.frame or [])} replace; rename a layer before a run to keep it"
     )
 
 

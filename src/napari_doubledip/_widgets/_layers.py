@@ -689,8 +689,8 @@ class OutputLayers:
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
         #: (layer name, what it held) of earlier results at another index of the stack that this run replaces
         self.other_slice: list[tuple[str, str]] = []
-        #: (layer name, frames) of frames collected from an input's earlier data (replaced since, same shape):
-        #: their stack is started anew
+        #: (layer name, frames) of frames in a stack computed from the input's data as it was before it changed:
+        #: cleared as this run's frame is written into the stack
         self.stale: list[tuple[str, list[list[int]]]] = []
         self._digests: dict[tuple[int, str], str | None] = {}  # (id of the input's array, frame/samples) -> sum
         self._cleared: set[tuple[str, tuple[int, ...]]] = set()  # (layer name, frame) cleared by this run
@@ -821,11 +821,7 @@ class OutputLayers:
                 and not any(n == layer.name for n, _ in self.replaced)
             ):  # an earlier run's result at another index of the stack (frames that do not collect)
                 frames = layer.metadata.get("frames")
-                held = (
-                    "frame(s) " + ", ".join(str(list(f)) for f in frames[:5]) + (" ..." if len(frames) > 5 else "")
-                    if isinstance(frames, list) and frames
-                    else str(before)
-                )
+                held = f"frame(s) {list_frames(frames)}" if isinstance(frames, list) and frames else str(before)
                 self.other_slice.append((layer.name, held))
             self._save_once(layer)
             _assign(layer, data)
@@ -1130,6 +1126,14 @@ class OutputLayers:
                 self.viewer.layers.insert(min(index, len(self.viewer.layers)), layer)
 
 
+def _in_memory(source: Any) -> np.ndarray | None:
+    """A layer's array where reading it for a checksum is cheap (not lazy, multiscale or a disk-backed memmap)."""
+    data = getattr(source, "data", None)
+    if getattr(source, "multiscale", False) or not isinstance(data, np.ndarray) or isinstance(data, np.memmap):
+        return None
+    return data
+
+
 def frame_digest(source: Any, index: Any, samples: int | None = None) -> str | None:
     """A checksum of the input frame ``index`` (leading-axis indices) of an in-memory layer: whether a frame
     result collected into a stack still belongs to the layer's data (``None`` for lazy or multiscale data,
@@ -1137,11 +1141,8 @@ def frame_digest(source: Any, index: Any, samples: int | None = None) -> str | N
     their bytes (the same values in another dtype or byte order are the same frame); up to ``samples`` of them,
     by default :data:`DIGEST_SAMPLES` (every pixel up to 512 x 512, every other row and column of a 1024 x 1024
     frame). The checksum names its sample count (``"<crc>/<samples>"``), so that it is checked alike."""
-    data = getattr(source, "data", None)
-    if (
-        getattr(source, "multiscale", False) or not isinstance(data, np.ndarray) or isinstance(data, np.memmap)
-        or index is None
-    ):
+    data = _in_memory(source)
+    if data is None or index is None:
         return None
     index = tuple(int(v) for v in index)
     if len(index) >= data.ndim or any(not 0 <= v < n for v, n in zip(index, data.shape)):
@@ -1168,11 +1169,8 @@ def frame_digests(source: Any, index: Any) -> dict[str, str] | None:
     """Checksums (:func:`frame_digest`) of the input frames a run reads at ``index`` (leading-axis indices, with
     ``None`` at a whole-stack run's sequence axis: every frame along it), keyed by frame; ``None`` for lazy or
     multiscale data, a 2D layer, or a sequence of more than :data:`DIGEST_MAX_FRAMES` frames."""
-    data = getattr(source, "data", None)
-    if (
-        index is None or not isinstance(data, np.ndarray) or isinstance(data, np.memmap)
-        or getattr(source, "multiscale", False)
-    ):
+    data = _in_memory(source)
+    if data is None or index is None:
         return None
     index = tuple(index)
     free = [k for k, v in enumerate(index) if v is None]
@@ -1187,6 +1185,13 @@ def frame_digests(source: Any, index: Any) -> dict[str, str] | None:
     samples = max(DIGEST_MIN_SAMPLES, min(DIGEST_SAMPLES, DIGEST_STACK_SAMPLES // len(frames)))
     out = {_frame_key(f): frame_digest(source, f, samples) for f in frames}
     return None if None in out.values() else out  # type: ignore[return-value]
+
+
+def list_frames(frames: Any) -> str:
+    """Up to five frames (index lists or tuples) for a message: ``"[2], [5] and 3 more"``."""
+    frames = list(frames)
+    more = f" and {len(frames) - 5} more" if len(frames) > 5 else ""
+    return ", ".join(str(list(f)) for f in frames[:5]) + more
 
 
 def _frame_key(index: Any) -> str:

@@ -767,9 +767,9 @@ def segment(
             if inside is None and (count := many_objects(work[0])) is not None:
                 warn(
                     f"the image looks like many separate objects ({count} regions on one side of Otsu's "
-                    "threshold, none large): saliency hints (hints='auto') look for one object and may find "
-                    "only a few; hints='intensity' (the widget's automatic hints 'intensity (many objects)') "
-                    "finds them all"
+                    "threshold, small ones covering most of it): saliency hints (hints='auto') look for one "
+                    "object and may find only a few; hints='intensity' (the widget's automatic hints "
+                    "'intensity (many objects)') finds them all"
                 )
             fg_w, bg_w = _box_hints(work[0], inside)
             user = False
