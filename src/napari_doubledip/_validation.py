@@ -207,6 +207,21 @@ def copy_input(x: np.ndarray, raw: object, where: np.ndarray) -> np.ndarray:
     return x
 
 
+def _ragged(x: object, name: str) -> str:
+    """The error for a list of arrays of different shapes (which numpy cannot stack), else ``""``."""
+    if not isinstance(x, (list, tuple)):
+        return ""
+    try:
+        shapes = [np.shape(item) for item in x]
+    except Exception:  # (ragged nested lists inside an item)
+        return ""
+    if len(set(shapes)) < 2:
+        return ""
+    listed = ", ".join(str(sh) for sh in shapes[:4]) + (", ..." if len(shapes) > 4 else "")
+    kind = type(x).__name__
+    return f"{name} must be one array, got a {kind} of arrays of different shapes ({listed}), which do not stack"
+
+
 def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
     if isinstance(x, Iterator):  # (np.asarray makes a 0-d object array of it)
         raise TypeError(f"{name} is an iterator ({type(x).__name__}); pass an array")
@@ -214,7 +229,7 @@ def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
     try:
         arr = np.asarray(x)
     except Exception as exc:  # pragma: no cover - exotic inputs
-        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
+        raise TypeError(_ragged(x, name) or f"{name} must be array-like, got {type(x).__name__}") from exc
     if arr.dtype == bool:
         arr = arr.astype(np.float32)
     if arr.dtype.kind not in "iuf":  # (not np.issubdtype(.., np.integer): timedelta64 passes that)
@@ -225,7 +240,7 @@ def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
 def _check_hw(shape: tuple[int, ...], name: str) -> None:
     h, w = shape[:2]
     if h == 0 or w == 0:
-        raise ValueError(f"{name} is empty (shape {shape})")
+        raise ValueError(f"{name} is empty ({h}x{w} pixels)")
     if h < 8 or w < 8:
         raise ValueError(f"{name} is too small to decompose: {h}x{w} pixels (need at least 8x8)")
 

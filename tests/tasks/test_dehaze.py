@@ -115,6 +115,10 @@ def test_airlight_in_other_forms_and_doubtful_settings():
     assert dd.dehaze(s.data, airlight="auto", iterations=1, device="cpu").params["airlight"] == "estimated"
     with pytest.raises(TypeError, match="must be None .* numbers"):
         dd.dehaze(s.data, airlight=[0.9, None, 0.9], iterations=1)
+    one = dd.dehaze(s.data, airlight=[0.9], iterations=1, device="cpu")  # one value: every channel's
+    assert one.params["airlight"] == pytest.approx([0.9] * 3)
+    with pytest.raises(ValueError, match=r"airlight must be one number \(one channel\), got shape \(3,\)"):
+        dd.dehaze(s.data[..., 0], airlight=[0.9] * 3, iterations=1)
     with pytest.warns(UserWarning, match="darker than half of the image"):
         dd.dehaze(s.data, airlight=0.2, iterations=1, device="cpu")
     with warnings.catch_warnings():

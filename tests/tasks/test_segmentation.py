@@ -170,7 +170,8 @@ def test_working_size_and_full_resolution_output():
     "image, match",
     [
         (np.zeros((4, 4)), "too small"),
-        (np.zeros((0, 10)), "empty"),
+        (np.zeros((0, 10)), r"empty \(0x10 pixels\)"),
+        ([np.zeros((16, 16)), np.zeros((15, 16))], r"one array, got a list of arrays of different shapes \(\(16"),
         (np.zeros((10, 10, 10, 3)), "2D"),
         (np.zeros((16, 16, 7)), "C <= 4"),
         (np.full((16, 16), np.nan), "NaN"),
@@ -366,6 +367,22 @@ def test_bad_boxes_raise(box, match):
     img, _, _ = _two_objects()
     with pytest.raises((ValueError, TypeError), match=match):
         dd.segment(img, box=box, iterations=1)
+
+
+def test_box_errors_give_the_advice_of_segment():
+    """The box checks are shared with remove_watermark and segment_video: segment's errors point to what
+    segment (or segment_video) takes, and do not print a whole mask."""
+    img, _, _ = _two_objects()
+    mask = np.zeros(img.shape[:2], bool)
+    mask[8:30, 8:30] = True
+    with pytest.raises(ValueError, match=r"got \(2, 64, 64\); for a box per frame of a video, use segment_video"):
+        dd.segment(img, box=np.stack([mask, mask]), iterations=1)
+    with pytest.raises(TypeError, match=r"got a dict; for a box per frame of a video, use segment_video") as err:
+        dd.segment(img, box={0: mask}, iterations=1)
+    assert len(str(err.value)) < 200
+    with pytest.raises(ValueError, match="is an image, not a box") as err:
+        dd.segment(img, box=np.stack([mask] * 3, -1), iterations=1)
+    assert "remove_watermark" not in str(err.value)
 
 
 def test_reassign_gives_each_pixel_to_the_layer_that_explains_it():

@@ -526,6 +526,19 @@ def test_video_boxes_for_every_frame_or_some():
             dd.segment_video(s.data, box=bad, iterations=1)
     with pytest.raises(TypeError, match="box of frame 1: box must be numeric"):
         dd.segment_video(s.data, box={0: box, 1: None}, iterations=1)
+    # frame keys as whole floats (a Shapes layer's coordinates), a stack of masks (one per frame)
+    as_float = dd.segment_video(s.data, box={0.0: box, 3.0: (0, 0, 24, 24)}, iterations=1, device="cpu")
+    assert as_float.params["box"] == {0: [7, 5, 37, 44], 3: [0, 0, 24, 24]}
+    with pytest.raises(ValueError, match=r"frame indices \(whole numbers\), got 1.5"):
+        dd.segment_video(s.data, box={1.5: box}, iterations=1)
+    masks = np.zeros((6, 48, 48), bool)
+    masks[:, 7:37, 5:44] = True
+    masks[3] = False
+    masks[3, :24, :24] = True
+    stacked = dd.segment_video(s.data, box=masks, iterations=1, device="cpu")
+    assert stacked.params["box"] == {t: [0, 0, 24, 24] if t == 3 else [7, 5, 37, 44] for t in range(6)}
+    with pytest.raises(ValueError, match=r"got \(5, 48, 48\); for a box per frame, pass .* a \(T, H, W\) stack"):
+        dd.segment_video(s.data, box=masks[:5], iterations=1)
     # a list of (y0, x0, y1, x1) per frame has the shape of a 4-D rectangle's corners: refused, not misread
     for growing in ([(5, 5, 20, 20), (5, 5, 25, 25), (5, 5, 30, 30), (5, 5, 35, 35)], [(5, 5, 20, 20)] * 4):
         with pytest.raises(ValueError, match="frame index"):

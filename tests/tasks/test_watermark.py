@@ -48,7 +48,7 @@ def test_box_from_a_napari_shapes_layer_as_is():
         ((5, 9, 8, 2), "empty"),
         (np.zeros((16, 16), bool), "empty"),
         (np.zeros((8, 8), bool), "shape"),
-        (np.ones((3, 16, 16), np.uint8), r"image's shape \(16, 16\), got \(3, 16, 16\).*box per frame"),
+        (np.ones((3, 16, 16), np.uint8), r"image's shape \(16, 16\), got \(3, 16, 16\).*share one box"),
         (np.ones((16, 16), bool), "whole image"),
         ((1, 2, 3), "box"),
         ((0, 0, np.nan, 4), "NaN"),
@@ -59,6 +59,9 @@ def test_bad_boxes_are_rejected(box, match):
         dd.remove_watermark(np.zeros((16, 16)), box=box, iterations=1)
     with pytest.raises(TypeError, match="box must be numeric"):
         dd.remove_watermark(np.zeros((16, 16)), box=np.array([2, 2, 9, 9], complex), iterations=1)
+    # a box per image (no such thing for a set: it shares one) is told so, not sent to a video function
+    with pytest.raises(TypeError, match=r"got a dict; the images of a set share one box.*any\(axis=0\)"):
+        dd.remove_watermark([np.zeros((16, 16))] * 2, box={0: (2, 2, 9, 9), 1: (2, 2, 9, 9)}, iterations=1)
 
 
 def test_an_image_passed_as_the_box_is_refused():

@@ -27,8 +27,10 @@ class RunInfo:
     Attributes
     ----------
     params
-        All parameters of the call, defaults resolved (iterations, max_size, device, seed, ...; ``precision``
-        as asked, e.g. ``"auto"``: :attr:`precision` says what ran).
+        A JSON-ready record of the call's parameters, defaults resolved (iterations, max_size, device, seed,
+        ...; ``precision`` as asked, e.g. ``"auto"``: :attr:`precision` says what ran). A record, not a call:
+        inputs appear as counts or summaries (``"images": 3``, ``"hints": "user"``, a box as its bounds) and
+        some tasks add what they derived; pass the keyword options you need again by name.
     seed
         Random seed used.
     device

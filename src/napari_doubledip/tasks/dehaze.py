@@ -238,10 +238,11 @@ def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
         arr = raw.astype(np.float64)
     except (TypeError, ValueError, RuntimeError) as exc:  # (RuntimeError: a list of tensors needing grad)
         raise TypeError(msg) from exc
-    if arr.ndim == 0:
-        arr = np.full(channels, float(arr))
+    if arr.size == 1 and arr.ndim <= 1:  # (a number, or [a number]: the same for every channel)
+        arr = np.full(channels, float(arr.reshape(())))
     if arr.shape != (channels,):
-        raise ValueError(f"airlight must be a number or {channels} values (one per channel), got {arr.shape}")
+        wanted = f"a number or {channels} values (one per channel)" if channels > 1 else "one number (one channel)"
+        raise ValueError(f"airlight must be {wanted}, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("airlight contains NaN or infinite values")
     if float(np.abs(arr).max()) > _FLOAT32_MAX:  # the airlight map comes back in float32

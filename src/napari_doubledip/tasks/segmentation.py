@@ -748,7 +748,7 @@ def segment(
     work = resize(full, ws)
     inside = keep = None
     if box is not None:
-        bmask = box_mask(box, tuple(size), whole=True)
+        bmask = box_mask(box, tuple(size), whole=True, task="segment")
         keep = torch.from_numpy(bmask).to(dev, full.dtype)  # the mask is cut to the box: outside is background
         params["box"] = box_bounds(bmask)
         # a working-size pixel is inside when any of it is: only what is wholly outside is held as background

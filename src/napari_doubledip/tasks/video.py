@@ -373,13 +373,18 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
     """Per-frame bool ``(H, W)`` box masks (``None`` for frames without one) from one box or ``{frame: box}``."""
     if box is None:
         return None
-    box = _rectangles_by_frame(box)
+    box = _boxes_by_frame(box, n, shape)
     if isinstance(box, dict):
         out: list[np.ndarray | None] = [None] * n
         for key, b in box.items():
-            # (digit strings too: the metadata's {frame: box} after a JSON round trip)
+            # (digit strings too: the metadata's {frame: box} after a JSON round trip; whole floats: a Shapes
+            # layer's coordinates)
             t = int(key) if isinstance(key, str) and key.isdigit() else key
-            if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < n:
+            if isinstance(t, (float, np.floating)) and float(t).is_integer():
+                t = int(t)
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+                raise ValueError(f"box keys must be frame indices (whole numbers), got {key!r}")
+            if not 0 <= t < n:
                 raise ValueError(
                     f"box keys (or the frames its rectangles were drawn on) must be frame indices in [0, {n}), "
                     f"got {key!r}"
@@ -391,11 +396,11 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
                     f"it is used as frame {int(t)}'s box (key it {own} if it belongs to that frame)"
                 )
             try:
-                out[int(t)] = box_mask(b, shape, whole=True)
+                out[int(t)] = box_mask(b, shape, whole=True, task="segment_video")
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"box of frame {int(t)}: {exc}") from exc
         return out
-    return [box_mask(box, shape, whole=True)] * n
+    return [box_mask(box, shape, whole=True, task="segment_video")] * n
 
 
 def _slice_of(b: Any) -> tuple[int, ...] | None:
@@ -417,6 +422,16 @@ def _drawn_on(b: Any) -> int | None:
     ``None``."""
     where = _slice_of(b)
     return where[0] if where is not None and len(where) == 1 and np.shape(plain_data(b, "box"))[0] == 4 else None
+
+
+def _boxes_by_frame(box: Any, n: int, shape: tuple[int, int]) -> Any:
+    """A box per frame as ``{frame: box}``: from a ``(T, H, W)`` stack of masks, or a Shapes layer's rectangles on
+    several frames (:func:`_rectangles_by_frame`); anything else as it is."""
+    if not isinstance(box, (dict, list, tuple)):
+        box = plain_data(box, "box")
+        if np.shape(box) == (n, *shape):
+            return dict(enumerate(np.asarray(box)))
+    return _rectangles_by_frame(box)
 
 
 def _rectangles_by_frame(box: Any) -> Any:
@@ -503,9 +518,10 @@ def segment_video(
         label stack as an array. Where scribbles mark nothing, automatic hints fill in (``auto_fill``).
     box
         Optional region around the object, in the forms :func:`napari_doubledip.segment` takes, for every
-        frame, or a dict ``{frame index: box}`` for some frames (the others get none); a ``(T, Y, X)`` napari
-        Shapes layer's ``data`` as is: one rectangle applies to every frame (read in y, x), rectangles on
-        several frames are ``{t: rectangle}`` (one per frame). Outside a frame's box is
+        frame, or a dict ``{frame index: box}`` for some frames (the others get none), or a ``(T, H, W)``
+        stack of masks, one per frame; a ``(T, Y, X)`` napari Shapes layer's ``data`` as is: one rectangle
+        applies to every frame (read in y, x), rectangles on several frames are ``{t: rectangle}`` (one per
+        frame). Outside a frame's box is
         background for the whole run and its mask is cut to the box; that frame's automatic hints
         (``hints="auto"``, or filling in around scribbles) are computed on the box's surroundings; with
         ``hints=None`` the inside is left to the optimisation. Three DAVIS clips
@@ -575,7 +591,7 @@ def segment_video(
     size = tuple(full.shape[-2:])
     work = resize(full, working_shape(size, ms))
     ws = tuple(work.shape[-2:])
-    box = _rectangles_by_frame(box)  # (a Shapes layer's rectangles on several frames: {frame: rectangle})
+    box = _boxes_by_frame(box, n, size)  # (a stack of masks, rectangles on several frames: {frame: box})
     full_boxes = _frame_boxes(box, n, size)
     keep = held = boxes = None
     if full_boxes is not None:

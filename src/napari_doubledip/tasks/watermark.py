@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -179,7 +180,9 @@ def _soft_mask(arr: np.ndarray) -> bool:
     return bool(np.all(touch_low & (touch_high | ramp)))
 
 
-def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarray:
+def box_mask(
+    box: Box, shape: tuple[int, int], whole: bool = False, task: str = "remove_watermark"
+) -> np.ndarray:
     """Turn a box into a bool ``(H, W)`` mask, with clear errors.
 
     ``box`` is ``(y0, x0, y1, x1)`` (end exclusive; partly outside boxes are clipped to the image), a boolean
@@ -189,8 +192,16 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
     is: a list (or array) holding one shape's corners; and a rectangle's 4 corners ``(4, D)`` from a layer on a
     stack (``D > 2``), whose leading coordinates (the slice) must agree: the last two are ``(y, x)``. A box
     covering the whole image is an error unless ``whole`` (segmentation: a loose rectangle clipped to the image).
+    ``task`` (the public function) picks the advice of the errors.
     """
     h, w = int(shape[0]), int(shape[1])
+    # (a box per frame exists only in segment_video; a set of watermarked images shares one box)
+    per_frame = {
+        "segment_video": "for a box per frame, pass {frame index: box} or a (T, H, W) stack of masks",
+        "remove_watermark": "the images of a set share one box: pass one (H, W) mask, e.g. masks.any(axis=0)",
+    }.get(task, "for a box per frame of a video, use segment_video(frames, box={frame index: box})")
+    if isinstance(box, dict):
+        raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got a dict; {per_frame}")
     box = plain_data(box, "box")
     if isinstance(box, (list, tuple)) and len(box) > 0 and all(_is_2d(b) for b in box):
         # a Shapes layer's data: a list of (k, D) vertex arrays (possibly ragged)
@@ -202,16 +213,15 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
     except Exception as exc:  # pragma: no cover - ragged sequences
         raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
     if arr.dtype.kind not in "biuf":  # (not complex)
-        raise TypeError(f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}")
-    if arr.ndim == 3 and arr.shape[1:] == (h, w):  # masks of several frames, not corner points
-        raise ValueError(
-            f"box mask must have the image's shape {(h, w)}, got {arr.shape}; for a box per frame of a video, "
-            "pass {frame index: box}"
+        raise TypeError(
+            f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {reprlib.repr(box)}"
         )
+    if arr.ndim == 3 and arr.shape[1:] == (h, w):  # masks of several frames, not corner points
+        raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}; {per_frame}")
     if arr.ndim == 3 and arr.shape[:2] == (h, w) and arr.shape[2] in (1, 3, 4):
         raise ValueError(
             f"box of shape {arr.shape} is an image, not a box: a box mask is (H, W), e.g. mask[..., 0] > 0 for "
-            f"a mask saved in colour; {_LIST}"
+            "a mask saved in colour" + (f"; {_LIST}" if task == "remove_watermark" else "")
         )
     if arr.ndim == 3 and arr.dtype != bool and arr.shape[1] >= 2 and arr.shape[2] >= 2:  # (shapes, k, D) corners
         if arr.shape[0] != 1:
@@ -243,10 +253,7 @@ def box_mask(box: Box, shape: tuple[int, int], whole: bool = False) -> np.ndarra
             raise ValueError("box contains NaN or infinite values")
         if arr.ndim == 2 and arr.shape[0] == 4 and arr.shape[1] > 2:  # a rectangle on a stack: (4, D) corners
             # (four (y0, x0, y1, x1) boxes, one per frame of a 4-frame clip, have the same shape: tell them apart)
-            not_one = (
-                "not one rectangle's corners (for a box per frame, pass {frame index: box}; for a polygon, a "
-                "boolean mask)"
-            )
+            not_one = f"not one rectangle's corners ({per_frame}; for a polygon, a boolean mask)"
             if np.ptp(arr[:, :-2], axis=0).max() > 0.5:
                 raise ValueError(
                     f"box corners {arr.tolist()} lie in different planes: {not_one}; give a rectangle drawn on "
