@@ -611,6 +611,16 @@ def test_a_frame_after_a_whole_stack_run_is_patched_into_it(viewer, open_widget,
     np.testing.assert_array_equal(layer.data[:3], kept)
     assert layer.data[3].any() and layer.metadata["frames"] == [[0], [1], [2], [3]]
     assert layer.metadata["stack_run"] == md["stack_run"]
+    # frames cut off the end: the stack is cut alike, the frames both have kept (their data did not change)
+    kept = np.array(layer.data, copy=True)
+    viewer.layers["movie"].data = stack[:2]
+    viewer.dims.set_current_step(0, 1)
+    widget.seed.value = 6
+    run_widget(widget)
+    layer = viewer.layers["movie mask"]
+    assert layer.data.shape == (2, 32, 32) and names(viewer).count("movie mask") == 1
+    np.testing.assert_array_equal(layer.data[0], kept[0])
+    assert layer.metadata["frames"] == [[0], [1]] and sorted(layer.metadata["digests"]) == ["0", "1"]
 
 
 @pytest.mark.parametrize("title", [SEG, TRANS])
@@ -1771,6 +1781,24 @@ def test_cancel_of_a_rerun_keeps_the_contrast_limits_set_during_it(viewer, open_
         worker.start()
     np.testing.assert_array_equal(viewer.layers["comp layer 1"].data, before)
     np.testing.assert_allclose(viewer.layers["comp layer 1"].contrast_limits, (0.5, 0.6))
+
+
+def test_an_output_the_user_converted_is_theirs(viewer, open_widget, run_widget):
+    """napari's Convert to Image keeps the metadata: the converted mask (edited, say) is the user's layer now,
+    left alone as one of another task; the run writes "<name> (<task>)" beside it, and finds that next time."""
+    viewer.add_image(samples.texture_composite(32).data, name="img")
+    widget = open_widget(SEG, iterations=3)
+    run_widget(widget)
+    mask = viewer.layers["img mask"]
+    viewer.layers.remove(mask)  # (what Convert to Image does)
+    converted = viewer.add_image(mask.data * 7.0, name="img mask", metadata=dict(mask.metadata))
+    kept = converted.data.copy()
+    for _ in range(2):
+        run_widget(widget)
+        assert isinstance(viewer.layers["img mask"], napari.layers.Image)  # (layers come as proxies: no `is`)
+        np.testing.assert_array_equal(viewer.layers["img mask"].data, kept)
+        assert names(viewer).count("img mask (segmentation)") == 1 and "img mask [1]" not in names(viewer)
+        assert isinstance(viewer.layers["img mask (segmentation)"], napari.layers.Labels)
 
 
 def test_a_rerun_keeps_the_contrast_limits_the_user_set(viewer, open_widget, run_widget):

@@ -831,7 +831,7 @@ class TaskWidget(Container):
         outputs = OutputLayers(self.viewer, spec.name)
         outputs.pin_names(sources)
         outputs.protect([*sources, *(self.pickers[i.name].value for i in spec.inputs if i is not self._primary)])
-        outputs.pin_earlier(sources, [out.part for out in mode.outputs])
+        outputs.pin_earlier(sources, [(out.part, out.kind) for out in mode.outputs])
         return _Job(
             mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw,
             full=frame_shape(sources[0]), leads=[layer_array_shape(s)[: stack_axes(s)] for s in sources],

@@ -730,14 +730,15 @@ class OutputLayers:
         flat = [x for v in inputs for x in (v if isinstance(v, (list, tuple)) else [v])]  # (several layers)
         self._inputs = [layer for layer in flat if layer is not None]
 
-    def pin_earlier(self, sources: list[Any], parts: list[str]) -> None:
-        """Hold the earlier runs' output layers of ``parts`` as the run starts (call after :meth:`pin_names`
-        and :meth:`protect`): one the user renames during the run is still the one updated, even if this run
-        had not written it yet (a part without previews), instead of staying stale beside a new layer."""
+    def pin_earlier(self, sources: list[Any], parts: list[tuple[str, str]]) -> None:
+        """Hold the earlier runs' output layers of ``parts`` (``(part, kind)``) as the run starts (call after
+        :meth:`pin_names` and :meth:`protect`): one the user renames during the run is still the one updated,
+        even if this run had not written it yet (a part without previews), instead of staying stale beside a new
+        layer."""
         for source in sources:
-            for part in parts:
+            for part, kind in parts:
                 name = self.output_name(source, part)
-                layer = self.find(name, part, self.source_name(source))
+                layer = self.find(name, part, self.source_name(source), kind)
                 if layer is not None:
                     self._earlier[name] = layer
 
@@ -749,12 +750,18 @@ class OutputLayers:
         """``"<input> <part>"``, the name an output is looked for and created under."""
         return f"{self.source_name(source)} {part}"
 
-    def find(self, name: str, part: str, source: str | None = None) -> Any | None:
-        """The layer ``name`` made by this task for ``part``; else one napari de-duplicated (``"name [k]"``)."""
+    def find(self, name: str, part: str, source: str | None = None, kind: str | None = None) -> Any | None:
+        """The layer ``name`` made by this task for ``part``; else one napari de-duplicated (``"name [k]"``).
+
+        With ``kind``, only a layer of that kind: one the user converted (napari's Convert to Image / Labels,
+        which keeps the metadata) is the user's now, and is left alone as a layer of another task would be.
+        """
         fallback = None
         for layer in self.viewer.layers:
             md = layer.metadata
             if md.get("task") != self.task or md.get("part") != part:
+                continue
+            if kind is not None and not _of_kind(layer, kind):
                 continue
             if any(same_layer(layer, x) for x in self._inputs):
                 continue
@@ -799,7 +806,7 @@ class OutputLayers:
         spatial = data.ndim - (1 if rgb else 0)
         tf = transform(source, spatial, zoom, offset)
         metadata = {"task": self.task, "part": part, "source": self.source_name(source), **metadata}
-        layer = self._existing(name, part, source)
+        layer = self._existing(name, part, source, kind)
         if layer is not None and (
             (_kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"))
             or (_kind(layer) == "image" and bool(layer.rgb) != rgb)
@@ -833,17 +840,21 @@ class OutputLayers:
         self.touched[name] = layer
         return layer
 
-    def _existing(self, name: str, part: str, source: Any) -> Any | None:
-        """The layer this run wrote for ``name`` (unless the user deleted it meanwhile), else an earlier run's."""
+    def _existing(self, name: str, part: str, source: Any, kind: str) -> Any | None:
+        """The layer this run wrote for ``name`` (unless the user deleted it meanwhile), else an earlier run's
+        (of ``kind``: see :meth:`find`)."""
         layer = self.touched.get(name)
         if layer is not None and not self._in_viewer(layer):  # deleted by the user during the run
             self._forget(layer)
             layer = None
         if layer is None:  # an earlier run's layer held at the start, even if renamed since
             earlier = self._earlier.get(name)
-            if earlier is not None and self._in_viewer(earlier) and earlier.metadata.get("part") == part:
+            if (
+                earlier is not None and self._in_viewer(earlier) and earlier.metadata.get("part") == part
+                and _of_kind(earlier, kind)
+            ):
                 layer = earlier
-        return layer if layer is not None else self.find(name, part, self.source_name(source))
+        return layer if layer is not None else self.find(name, part, self.source_name(source), kind)
 
     def _detach(self, layer: Any) -> None:
         """Remove an output layer this run cannot update; an earlier run's comes back on :meth:`rollback`."""
@@ -882,7 +893,7 @@ class OutputLayers:
         :func:`stack_bytes` counts it, which is recorded in :attr:`replaced`), and the result is written as one
         placed frame.
         """
-        layer = self._existing(name, part, source)
+        layer = self._existing(name, part, source, kind)
         if layer is None or not isinstance(layer.data, np.ndarray):
             return None
         if (_kind(layer) == "labels") != (kind == "labels"):
@@ -907,7 +918,7 @@ class OutputLayers:
             return None
         if data.shape == full:
             return patched() if stack else None
-        if stack and _grown(data.shape, lead, frame):  # the input grew (e.g. frames still being acquired)
+        if stack and _resized(data.shape, lead, frame):  # the input grew (frames still being acquired) or was cut
             if stack_bytes(source, lead) > STACK_LIMIT_BYTES:  # its collected frames are replaced: say so
                 self.replaced += [(layer.name, tuple(f)) for f in _frames_done(md, data.shape[: len(lead)])]
                 return None
@@ -952,12 +963,13 @@ class OutputLayers:
         full = (*lead, *data.shape)
         old = layer.metadata
         computed = tuple(layer.data.shape[: len(lead)])  # the frames of a whole-stack result, before any growth
-        if layer.data.shape != full and _collects(old) and _grown(layer.data.shape, lead, data.shape):
-            # the input has grown since: so does the stack, its frames kept in place
-            self._save_once(layer, copy=False)  # (Cancel restores the smaller stack: its array is replaced)
-            bigger = np.zeros(full, dtype=layer.data.dtype)
-            bigger[tuple(slice(0, n) for n in layer.data.shape)] = layer.data
-            layer.data = bigger
+        if layer.data.shape != full and _collects(old) and _resized(layer.data.shape, lead, data.shape):
+            # the input has grown or been cut since: so is the stack, the frames both have kept in place
+            self._save_once(layer, copy=False)  # (Cancel restores the old stack: its array is replaced)
+            resized = np.zeros(full, dtype=layer.data.dtype)
+            both = tuple(slice(0, min(a, b)) for a, b in zip(layer.data.shape, full))
+            resized[both] = layer.data[both]
+            layer.data = resized
         grow = layer.data.shape != full
         # frames computed from the input's earlier data (see stack_target): cleared, in a new array (Cancel
         # gives the old one back)
@@ -982,7 +994,7 @@ class OutputLayers:
                 # of the metadata describes the frame run)
                 run = {k: v for k, v in old.items() if k not in ("task", "part", "source", "digests")}
                 old = {**old, "stack_run": run}
-        done = [f for f in done if f not in drop]
+        done = [f for f in done if f not in drop and all(0 <= v < n for v, n in zip(f, lead))]
         if list(index) not in done:
             done.append(list(index))
         if not grow:
@@ -1008,7 +1020,10 @@ class OutputLayers:
         if kind == "image":  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
         digests = {**(old.get("digests") or {}), **(metadata.get("digests") or {})}
-        digests = {k: v for k, v in digests.items() if [int(x) for x in k.split(",")] not in drop}
+        digests = {
+            k: v for k, v in digests.items()
+            if (f := [int(x) for x in k.split(",")]) not in drop and all(0 <= x < n for x, n in zip(f, lead))
+        }
         layer.metadata = {
             "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done,
             **({"stack_run": old["stack_run"]} if "stack_run" in old else {}),
@@ -1244,13 +1259,11 @@ def _frames_done(md: dict[str, Any], lead: tuple[int, ...]) -> list[list[int]]:
     return done[:ran] if isinstance(ran, int) and len(lead) == 1 else done
 
 
-def _grown(shape: tuple[int, ...], lead: tuple[int, ...], frame: tuple[int, ...]) -> bool:
-    """Whether a stack shaped ``shape`` fits in ``(*lead, *frame)`` with the same frames, only fewer of them."""
+def _resized(shape: tuple[int, ...], lead: tuple[int, ...], frame: tuple[int, ...]) -> bool:
+    """Whether a stack shaped ``shape`` holds the same frames as ``(*lead, *frame)``, more or fewer of them (an
+    input that grew or was cut: the frames both have are kept in place)."""
     k = len(lead)
-    return (
-        len(shape) == k + len(frame) and tuple(shape[k:]) == tuple(frame)
-        and all(a <= b for a, b in zip(shape[:k], lead)) and tuple(shape[:k]) != tuple(lead)
-    )
+    return len(shape) == k + len(frame) and tuple(shape[k:]) == tuple(frame) and tuple(shape[:k]) != tuple(lead)
 
 
 def stack_bytes(source: Any, lead: tuple[int, ...]) -> int:
@@ -1258,6 +1271,11 @@ def stack_bytes(source: Any, lead: tuple[int, ...]) -> int:
     largest part a run collects, so that every part of a run decides alike whether it collects frames."""
     channels = min(layer_array_shape(source)[-1], 3) if getattr(source, "rgb", False) else 1  # (RGBA: RGB out)
     return int(np.prod(lead)) * int(np.prod(frame_shape(source))) * channels * 4
+
+
+def _of_kind(layer: Any, kind: str) -> bool:
+    """Whether ``layer`` can hold an output of ``kind`` (``"labels"``, or ``"image"`` / ``"map"``: an Image)."""
+    return (_kind(layer) == "labels") == (kind == "labels")
 
 
 def _kind(layer: Any) -> str:
