@@ -1256,7 +1256,7 @@ def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_sh
 
 
 def test_a_frame_after_a_stopped_every_frame_run_lists_only_the_frames_computed(viewer, open_widget, qtbot,
-                                                                                  run_widget):
+                                                                                  run_widget, infos):
     """Every frame dehazed one by one, stopped (kept) in the first frame: a later run of the last frame is
     patched into that stack, and ``metadata["frames"]`` names the two frames computed, not the one never
     reached (NaN)."""
@@ -1278,6 +1278,20 @@ def test_a_frame_after_a_stopped_every_frame_run_lists_only_the_frames_computed(
     layer = viewer.layers["z clean"]
     assert layer.data.shape == (3, 32, 32) and np.isnan(layer.data[1]).all() and np.isfinite(layer.data[2]).all()
     assert layer.metadata["frames"] == [[0], [2]]
+    # another every-frame run stopped (kept) in frame 0: the frame it did not reach keeps its earlier result
+    kept = {part: np.array(viewer.layers[f"z {part}"].data[2], copy=True) for part in ("clean", "transmission")}
+    widget.frames.value = "every frame, one by one"
+    widget.iterations.value = 400
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 3 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    for part in ("clean", "transmission"):
+        layer = viewer.layers[f"z {part}"]
+        np.testing.assert_array_equal(layer.data[2], kept[part])
+        assert np.isnan(layer.data[1]).all() and np.isfinite(layer.data[0]).all(), part
+        assert layer.metadata["frames"] == [[0], [2]] and layer.metadata["params"]["frames_run"] == 1, part
+    assert any("stopped before frame(s) [2]" in m and "'z clean'" in m for m in infos), infos
 
 
 def test_warnings_from_elsewhere_during_a_run_are_not_the_widgets(viewer, open_widget, qtbot, warnings_shown):

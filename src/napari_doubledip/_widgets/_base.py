@@ -1126,6 +1126,7 @@ class TaskWidget(Container):
             _tell_reshaped(self.spec.title, job)
             _tell_stale(self.spec.title, job)
             _tell_other_slice(self.spec.title, job)
+            _tell_kept_earlier(self.spec.title, job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
@@ -1459,6 +1460,18 @@ def _tell_stale(title: str, job: _Job) -> None:
     show_info(
         f"{title}: {names} held results of frame(s) {_layers.list_frames(frames)} computed from the input's data "
         "as it was before it changed: they are cleared (run them again)"
+    )
+
+
+def _tell_kept_earlier(title: str, job: _Job) -> None:
+    """Say which frames of a stopped frame-by-frame run keep an earlier run's results."""
+    if not job.outputs.kept_earlier:
+        return
+    names = ", ".join(repr(name) for name, _ in job.outputs.kept_earlier)
+    frames = sorted({tuple(f) for _, fs in job.outputs.kept_earlier for f in fs})
+    show_info(
+        f"{title}: the run stopped before frame(s) {_layers.list_frames(frames)}; {names} keep the results "
+        "an earlier run computed there"
     )
 
 

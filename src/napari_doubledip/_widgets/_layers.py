@@ -694,6 +694,8 @@ class OutputLayers:
         self.stale: list[tuple[str, list[list[int]]]] = []
         self._digests: dict[tuple[int, str], str | None] = {}  # (id of the input's array, frame/samples) -> sum
         self._cleared: set[tuple[str, tuple[int, ...]]] = set()  # (layer name, frame) cleared by this run
+        #: (layer name, frames) of earlier results a stopped frame-by-frame run kept where it did not reach
+        self.kept_earlier: list[tuple[str, list[list[int]]]] = []
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
         self._detached: list[tuple[int, Any]] = []
         #: layers this run created that the user moved in the layer list meanwhile: left where they were put
@@ -831,6 +833,9 @@ class OutputLayers:
                 held = f"frame(s) {list_frames(frames)}" if isinstance(frames, list) and frames else str(before)
                 self.other_slice.append((layer.name, held))
             self._save_once(layer)
+            data, kept = self._keep_unreached(layer, data, metadata, source)
+            if kept:
+                metadata = {**metadata, "frames": kept}
             _assign(layer, data)
             if kind == "image":
                 _widen_range(layer, data, source)
@@ -839,6 +844,34 @@ class OutputLayers:
             # A layer from an earlier run keeps the contrast the user may have set.
         self.touched[name] = layer
         return layer
+
+    def _keep_unreached(
+        self, layer: Any, data: np.ndarray, metadata: dict[str, Any], source: Any
+    ) -> tuple[np.ndarray, list[list[int]] | None]:
+        """A stopped frame-by-frame run of a whole stack (kept on Cancel) has no results (NaN) for the frames it
+        did not reach: there the layer keeps the results it held before the run (those still of the input's
+        data). Returns the data to write, and the frames it holds results of (``None``: as the run says)."""
+        ran = (metadata.get("params") or {}).get("frames_run")
+        frame = metadata.get("frame")
+        if not metadata.get("stopped") or not isinstance(ran, int) or (frame is not None and any(
+            v is not None for v in frame
+        )):
+            return data, None
+        saved = next((v for s, v in self._saved if same_layer(s, layer)), None)
+        if saved is None or saved.frame is not None or not isinstance(saved.data, np.ndarray):
+            return data, None
+        before, md = saved.data, saved.metadata
+        if before.shape != data.shape or not _collects(md):
+            return data, None
+        stale = _stale_frames(md, source, None, self._digests)
+        earlier = [f for f in _frames_done(md, data.shape[:1]) if len(f) == 1 and f[0] >= ran and f not in stale]
+        if not earlier:
+            return data, None
+        data = np.array(data, copy=True)
+        for (t,) in earlier:
+            data[t] = before[t]
+        self.kept_earlier.append((layer.name, earlier))
+        return data, [[t] for t in range(ran)] + sorted(earlier)
 
     def _existing(self, name: str, part: str, source: Any, kind: str) -> Any | None:
         """The layer this run wrote for ``name`` (unless the user deleted it meanwhile), else an earlier run's
