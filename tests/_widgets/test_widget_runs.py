@@ -2225,7 +2225,16 @@ def test_mixtures_placed_differently_are_flagged(viewer, open_widget, warnings_s
     assert not [m for m in warnings_shown if "not placed like" in m]
     viewer.layers["b"].translate = (5.0, 5.0)
     widget._prepare()
-    assert [m for m in warnings_shown if "'b' are not placed like 'a'" in m]
+    assert [m for m in warnings_shown if "'b' are not placed like 'a'" in m and "results are placed like 'a'" in m]
+    # a set of watermarked images: each clean image goes on its own input's grid, the shared parts on the first's
+    widget = open_widget("Watermark removal (Double-DIP)")
+    widget.pickers["images"].value = [viewer.layers["a"], viewer.layers["b"]]
+    widget.pickers["box"].value = None
+    widget._prepare()
+    assert [
+        m for m in warnings_shown
+        if "each image's clean is placed on its own grid, the shared watermark, alpha like 'a'" in m
+    ], warnings_shown
 
 
 def test_scribbles_with_fewer_frames_or_another_frame_spacing(viewer, open_widget, errors, warnings_shown):
@@ -2238,6 +2247,7 @@ def test_scribbles_with_fewer_frames_or_another_frame_spacing(viewer, open_widge
     widget.pickers["image"].value = viewer.layers["img"]
     widget.pickers["scribbles"].value = lab
     assert widget.run() is None and "no frame at the current slider position" in errors[-1]
+    assert "give it one per frame of the image" in errors[-1]
     lab.data = np.zeros((4, 16, 16), np.uint8)
     lab.scale = (2.0, 1.0, 1.0)
     viewer.dims.set_current_step(0, 1)
@@ -2249,6 +2259,7 @@ def test_scribbles_with_fewer_frames_or_another_frame_spacing(viewer, open_widge
     widget.pickers["image"].value = viewer.layers["img"]
     widget.pickers["scribbles"].value = None
     assert widget.run() is None and "layer 'img' has no frame at the current slider position" in errors[-1]
+    assert "fewer than another layer" in errors[-1] and "one per frame" not in errors[-1]  # (scribbles' advice)
 
 
 def test_collected_frames_widen_the_contrast_slider(viewer):

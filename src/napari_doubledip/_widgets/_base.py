@@ -745,10 +745,17 @@ class TaskWidget(Container):
             raise ValueError(f"the selected images must all have the same shape, got {each}")
         moved = [s.name for s in sources[1:] if not _aligned(s, sources[0])]  # (mixtures, or channels)
         if moved:
+            own = [o.part for o in mode.outputs if o.per_input]
+            shared = [o.part for o in mode.outputs if not o.per_input]
+            placed = (
+                f"each image's {', '.join(own)} is placed on its own grid, the shared "
+                f"{', '.join(shared)} like {sources[0].name!r}" if own and shared
+                else f"the results are placed like {sources[0].name!r}"
+            )
             show_warning(
                 f"{spec.title}: image(s) {', '.join(map(repr, moved))} are not placed like {sources[0].name!r} "
-                "(different scale, translate, rotation, shear or affine); their pixels are paired by index and "
-                f"the results are placed like {sources[0].name!r}"
+                f"(different scale, translate, rotation, shear or affine); their pixels are paired by index: "
+                f"{placed}"
             )
         extra: dict[str, Any] = {}
         for spec_in in spec.inputs:

@@ -114,13 +114,14 @@ def frame_shape(layer: Any) -> tuple[int, int]:
 
 
 def current_frame(
-    layer: Any, viewer: Any, strict: bool = False, free: tuple[int, ...] = ()
+    layer: Any, viewer: Any, strict: bool = False, free: tuple[int, ...] = (), scribbles: bool = False
 ) -> tuple[int, ...]:
     """Data indices of the leading (non-YX) axes at the viewer's current slider position.
 
     A position beyond the layer's frames is clipped to its first or last frame, or, with ``strict``, a
-    ``ValueError`` (napari shows nothing of the layer there: e.g. scribbles on fewer frames than the image),
-    except on the axes in ``free`` (read whole by the caller: always clipped).
+    ``ValueError`` (napari shows nothing of the layer there: e.g. scribbles on fewer frames than the image, or
+    one of several images with fewer frames than another), except on the axes in ``free`` (read whole by the
+    caller: always clipped). ``scribbles``: the layer is a hint layer (the error's advice).
     """
     lead = layer.ndim - 2
     if lead <= 0:
@@ -137,7 +138,8 @@ def current_frame(
         if strict and i not in free and not -0.5 <= p < n - 0.5:
             raise ValueError(
                 f"layer {layer.name!r} has no frame at the current slider position (its frames: 0-{n - 1}); "
-                "move the slider to one of its frames or give it one per frame of the image"
+                "move the slider to one of its frames"
+                + (" or give it one per frame of the image" if scribbles else " (it has fewer than another layer)")
             )
         index.append(int(np.clip(round(p), 0, n - 1)))
     return tuple(index)
@@ -318,7 +320,7 @@ def read_labels(
         ):
             # The whole sequence on fewer positions of the other leading axes (an earlier whole-stack run's mask,
             # placed on the slice it came from): read where the slider is, as napari shows it.
-            at = current_frame(layer, viewer, strict=True, free=(axis,))
+            at = current_frame(layer, viewer, strict=True, free=(axis,), scribbles=True)
             return _fit(labels[tuple(slice(None) if i == axis else at[i] for i in range(len(lead)))], shape)
         k, first = labels.ndim - 2, len(lead) - (labels.ndim - 2)
         if index is not None and 0 < k < len(lead) and labels.shape == (*lead[first:], *own):
@@ -328,7 +330,7 @@ def read_labels(
             if axis >= first:
                 sel = tuple(slice(None) if i == axis else index[i] for i in range(first, len(lead)))
                 return _fit(labels[sel], shape)
-            labels = labels[current_frame(layer, viewer, strict=True)]
+            labels = labels[current_frame(layer, viewer, strict=True, scribbles=True)]
         elif len(lead) == 1 and labels.shape == (lead[0], *own):
             return _fit(labels, shape)
         elif labels.ndim > 2:
@@ -338,7 +340,7 @@ def read_labels(
                 f"must be one frame {full} or {trailing} (napari lines up fewer leading axes with the last ones)"
             )
     elif labels.ndim > 2:
-        labels = labels[current_frame(layer, viewer, strict=True)]
+        labels = labels[current_frame(layer, viewer, strict=True, scribbles=True)]
     if labels.shape != own:
         raise ValueError(
             f"labels layer {layer.name!r} has frames of shape {labels.shape}, "
