@@ -212,7 +212,7 @@ def _ragged(x: object, name: str) -> str:
     if not isinstance(x, (list, tuple)):
         return ""
     try:
-        shapes = [np.shape(item) for item in x]
+        shapes = [tuple(np.shape(item)) for item in x]
     except Exception:  # (ragged nested lists inside an item)
         return ""
     if len(set(shapes)) < 2:
@@ -228,7 +228,7 @@ def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
     x = plain_data(x, name, warn_mask)
     try:
         arr = np.asarray(x)
-    except Exception as exc:  # pragma: no cover - exotic inputs
+    except Exception as exc:  # (ragged lists, exotic inputs)
         raise TypeError(_ragged(x, name) or f"{name} must be array-like, got {type(x).__name__}") from exc
     if arr.dtype == bool:
         arr = arr.astype(np.float32)

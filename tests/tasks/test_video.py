@@ -535,8 +535,9 @@ def test_video_boxes_for_every_frame_or_some():
     masks[:, 7:37, 5:44] = True
     masks[3] = False
     masks[3, :24, :24] = True
-    stacked = dd.segment_video(s.data, box=masks, iterations=1, device="cpu")
-    assert stacked.params["box"] == {t: [0, 0, 24, 24] if t == 3 else [7, 5, 37, 44] for t in range(6)}
+    for form in (masks, list(masks)):
+        stacked = dd.segment_video(s.data, box=form, iterations=1, device="cpu")
+        assert stacked.params["box"] == {t: [0, 0, 24, 24] if t == 3 else [7, 5, 37, 44] for t in range(6)}
     with pytest.raises(ValueError, match=r"got \(5, 48, 48\); for a box per frame, pass .* a \(T, H, W\) stack"):
         dd.segment_video(s.data, box=masks[:5], iterations=1)
     # a list of (y0, x0, y1, x1) per frame has the shape of a 4-D rectangle's corners: refused, not misread

@@ -1477,8 +1477,8 @@ def _tell_kept_earlier(title: str, job: _Job) -> None:
     names = ", ".join(repr(name) for name, _ in job.outputs.kept_earlier)
     frames = sorted({tuple(f) for _, fs in job.outputs.kept_earlier for f in fs})
     show_info(
-        f"{title}: the run stopped before frame(s) {_layers.list_frames(frames)}; {names} keep the results "
-        "an earlier run computed there"
+        f"{title}: frame(s) {_layers.list_frames(frames)}, which the stopped run did not reach, keep the results "
+        f"an earlier run computed there in {names}"
     )
 
 

@@ -139,7 +139,7 @@ def current_frame(
             raise ValueError(
                 f"layer {layer.name!r} has no frame at the current slider position (its frames: 0-{n - 1}); "
                 "move the slider to one of its frames"
-                + (" or give it one per frame of the image" if scribbles else " (it has fewer than another layer)")
+                + (" or give it one per frame of the image" if scribbles else "")
             )
         index.append(int(np.clip(round(p), 0, n - 1)))
     return tuple(index)
@@ -863,10 +863,13 @@ class OutputLayers:
         if saved is None or saved.frame is not None or not isinstance(saved.data, np.ndarray):
             return data, None
         before, md = saved.data, saved.metadata
-        if before.shape != data.shape or not _collects(md):
+        if before.shape != data.shape or not _collects(md) or md.get("preview"):
             return data, None
         stale = _stale_frames(md, source, None, self._digests)
-        earlier = [f for f in _frames_done(md, data.shape[:1]) if len(f) == 1 and f[0] >= ran and f not in stale]
+        earlier = [
+            f for f in _frames_done(md, data.shape[:1])
+            if len(f) == 1 and f[0] >= ran and f not in stale and np.isfinite(before[f[0]]).any()
+        ]
         if not earlier:
             return data, None
         data = np.array(data, copy=True)
@@ -990,7 +993,8 @@ class OutputLayers:
         """Write a full-size one-frame result into the whole-stack layer :meth:`stack_target` returned.
 
         A layer holding one frame of another slice is grown to the whole stack first (its frame kept, frames not
-        computed yet zero), as is a stack of an input that has grown since (its frames kept in place);
+        computed yet zero), and a stack of an input that has grown or been cut since is resized alike (the
+        frames both have kept in place);
         ``metadata["frames"]`` lists the frames computed. Undone by :meth:`rollback`.
         """
         if _kind(layer) == "labels":
@@ -1025,8 +1029,9 @@ class OutputLayers:
             done = [list(old["frame"])]
         else:
             done = _frames_done(old, computed)
-            if old.get("frames") is None:  # a whole-stack run's result; what that run was is kept (the rest
-                # of the metadata describes the frame run)
+            if "stack_run" not in old and (old.get("frames") is None or old.get("frame") is None):
+                # a whole-stack run's result (also a stopped one that kept earlier frames: they are listed);
+                # what that run was is kept (the rest of the metadata describes the frame run)
                 run = {k: v for k, v in old.items() if k not in ("task", "part", "source", "digests")}
                 old = {**old, "stack_run": run}
         done = [f for f in done if f not in drop and all(0 <= v < n for v, n in zip(f, lead))]

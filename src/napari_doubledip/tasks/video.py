@@ -425,13 +425,22 @@ def _drawn_on(b: Any) -> int | None:
 
 
 def _boxes_by_frame(box: Any, n: int, shape: tuple[int, int]) -> Any:
-    """A box per frame as ``{frame: box}``: from a ``(T, H, W)`` stack of masks, or a Shapes layer's rectangles on
-    several frames (:func:`_rectangles_by_frame`); anything else as it is."""
+    """A box per frame as ``{frame: box}``: from a ``(T, H, W)`` stack or a list of masks, or a Shapes layer's
+    rectangles on several frames (:func:`_rectangles_by_frame`); anything else as it is."""
     if not isinstance(box, (dict, list, tuple)):
         box = plain_data(box, "box")
         if np.shape(box) == (n, *shape):
             return dict(enumerate(np.asarray(box)))
+    elif isinstance(box, (list, tuple)) and len(box) == n and all(_frame_shaped(b, shape) for b in box):
+        return dict(enumerate(box))  # a mask per frame, in a list
     return _rectangles_by_frame(box)
+
+
+def _frame_shaped(item: Any, shape: tuple[int, int]) -> bool:
+    try:
+        return tuple(np.shape(plain_data(item, "box"))) == tuple(shape)
+    except (TypeError, ValueError):
+        return False
 
 
 def _rectangles_by_frame(box: Any) -> Any:
@@ -519,12 +528,11 @@ def segment_video(
     box
         Optional region around the object, in the forms :func:`napari_doubledip.segment` takes, for every
         frame, or a dict ``{frame index: box}`` for some frames (the others get none), or a ``(T, H, W)``
-        stack of masks, one per frame; a ``(T, Y, X)`` napari Shapes layer's ``data`` as is: one rectangle
-        applies to every frame (read in y, x), rectangles on several frames are ``{t: rectangle}`` (one per
-        frame). Outside a frame's box is
-        background for the whole run and its mask is cut to the box; that frame's automatic hints
-        (``hints="auto"``, or filling in around scribbles) are computed on the box's surroundings; with
-        ``hints=None`` the inside is left to the optimisation. Three DAVIS clips
+        stack (or list) of masks, one per frame; a ``(T, Y, X)`` napari Shapes layer's ``data`` as is: one
+        rectangle applies to every frame (read in y, x), rectangles on several frames are ``{t: rectangle}``
+        (one per frame). Outside a frame's box is background for the whole run and its mask is cut to the
+        box; that frame's automatic hints (``hints="auto"``, or filling in around scribbles) are computed on
+        the box's surroundings; with ``hints=None`` the inside is left to the optimisation. Three DAVIS clips
         with a loose box per frame (``benchmarks/segmentation_box.py --video``): mean IoU 0.647, against 0.464
         with automatic hints only and 0.440 with the boxes read as hint labels (what the widget passed before
         2026-12-03); the boxes and one foreground dot on the first frame: 0.626 (0.147 before the dot was
