@@ -1458,28 +1458,30 @@ def _viewer_key(viewer: Any) -> int:
     return id(getattr(viewer, "__wrapped__", viewer))
 
 
+def _layers_and_frames(held: list[tuple[str, list[list[int]]]]) -> tuple[str, str]:
+    """The layer names and the frames (all layers' together) of ``(layer name, frames)`` notes, for a message."""
+    names = ", ".join(repr(name) for name, _ in held)
+    return names, _layers.list_frames(sorted({tuple(f) for _, fs in held for f in fs}))
+
+
 def _tell_stale(title: str, job: _Job) -> None:
     """Say which frames of a stack were cleared because the input's data changed since they were run."""
-    if not job.outputs.stale:
-        return
-    names = ", ".join(repr(name) for name, _ in job.outputs.stale)
-    frames = sorted({tuple(f) for _, fs in job.outputs.stale for f in fs})
-    show_info(
-        f"{title}: {names} held results of frame(s) {_layers.list_frames(frames)} computed from the input's data "
-        "as it was before it changed: they are cleared (run them again)"
-    )
+    if job.outputs.stale:
+        names, frames = _layers_and_frames(job.outputs.stale)
+        show_info(
+            f"{title}: {names} held results of frame(s) {frames} computed from the input's data as it was before "
+            "it changed: they are cleared (run them again)"
+        )
 
 
 def _tell_kept_earlier(title: str, job: _Job) -> None:
     """Say which frames of a stopped frame-by-frame run keep an earlier run's results."""
-    if not job.outputs.kept_earlier:
-        return
-    names = ", ".join(repr(name) for name, _ in job.outputs.kept_earlier)
-    frames = sorted({tuple(f) for _, fs in job.outputs.kept_earlier for f in fs})
-    show_info(
-        f"{title}: frame(s) {_layers.list_frames(frames)}, which the stopped run did not reach, keep the results "
-        f"an earlier run computed there in {names}"
-    )
+    if job.outputs.kept_earlier:
+        names, frames = _layers_and_frames(job.outputs.kept_earlier)
+        show_info(
+            f"{title}: frame(s) {frames}, which the stopped run did not reach, keep the results an earlier run "
+            f"computed there in {names}"
+        )
 
 
 def _tell_other_slice(title: str, job: _Job) -> None:
