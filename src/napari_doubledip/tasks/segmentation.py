@@ -278,6 +278,21 @@ def many_objects(image: torch.Tensor) -> int | None:
     return count if count >= MANY_MIN_COUNT and objects.sum() >= MANY_OVER_LARGE * large else None
 
 
+def warn_many_objects(image: torch.Tensor, filling: bool = False, what: str = "image") -> None:
+    """Warn where a working-size ``(C, h, w)`` image looks like many objects (:func:`many_objects`) and saliency
+    hints, which look for one object, are about to be used: as the hints, or ``filling`` in around scribbles."""
+    if (count := many_objects(image)) is None:
+        return
+    used, instead = ("hints='auto'", "hints='intensity'")
+    if filling:
+        used, instead = "auto_fill=True", "auto_fill='intensity'"
+    warn(
+        f"the {what} looks like many separate objects ({count} regions on one side of Otsu's threshold, small "
+        f"ones covering most of it): saliency hints ({used}) look for one object and may find only a few; "
+        f"{instead} (the widget's automatic hints 'intensity (many objects)') finds them all"
+    )
+
+
 def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Bool fg/bg hints ``(N, h, w)`` of working-size ``(N, C, h, w)`` images (one threshold for all) from their
     brightness: clearly above / below Otsu's threshold (:data:`INTENSITY_MARGINS`), the 0.1 % extremes clipped
@@ -764,13 +779,8 @@ def segment(
             fg_w, bg_w = _image_intensity_hints(work, inside)
             user = True
         else:
-            if inside is None and (count := many_objects(work[0])) is not None:
-                warn(
-                    f"the image looks like many separate objects ({count} regions on one side of Otsu's "
-                    "threshold, small ones covering most of it): saliency hints (hints='auto') look for one "
-                    "object and may find only a few; hints='intensity' (the widget's automatic hints "
-                    "'intensity (many objects)') finds them all"
-                )
+            if inside is None:
+                warn_many_objects(work[0])
             fg_w, bg_w = _box_hints(work[0], inside)
             user = False
     elif hints is None:
@@ -787,6 +797,8 @@ def segment(
             fill_fg, fill_bg = fill_in(*_image_intensity_hints(work, inside), fg_w, bg_w)
             fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
+            if inside is None:
+                warn_many_objects(work[0], filling=True)
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
             auto_fg, auto_bg = _box_hints(work[0], inside)
             fg_w, bg_w = fill_in(auto_fg, auto_bg, fg_w, bg_w)

@@ -255,6 +255,8 @@ def _video_hints(
         _check_hint_mode(hints)
         if hints == "intensity":  # one threshold for all frames (inside their boxes), held all run
             return *_exclusive(*seg.intensity_hints(work, _inside(boxes, ws, work.device))), True, False, None
+        if boxes is None:
+            seg.warn_many_objects(work[work.shape[0] // 2], what="video (its middle frame)")
         fg, bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
         return *_exclusive(fg, bg), False, stopped, None
     if hints is None:
@@ -274,6 +276,8 @@ def _video_hints(
         auto_fg, auto_bg = seg.intensity_hints(work, _inside(boxes, ws, work.device))
         stopped = False
     else:
+        if boxes is None:
+            seg.warn_many_objects(work[work.shape[0] // 2], filling=True, what="video (its middle frame)")
         auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
     # The automatic pair is swapped where the scribbles say it took the object for background: by the votes of
     # all frames summed (scribbles are often drawn on one frame only; a frame's counts are zero where nothing
