@@ -2221,6 +2221,33 @@ def test_a_frame_mask_given_back_is_aligned_and_a_shifted_one_is_not(viewer, ope
     assert len([m for m in warnings_shown if "not aligned" in m]) == 1
     mask.translate = (4, 0, 0)  # past the image's last frame (and not at the slider)
     assert widget.run() is None and "no frame at the current slider position" in widget.status.value
+    assert "(1 frame(s), at 4 on that axis; the slider is at 2)" in widget.status.value
+
+
+def test_a_frame_mask_corrected_hints_its_frame_of_a_whole_stack_run(viewer, open_widget, run_widget):
+    """A current-frame run's mask (one frame, translated to it), corrected and picked as scribbles for the whole
+    stack, hints the frame it sits on; the other frames get none from it (automatic hints fill in)."""
+    video = samples.moving_object_video(size=32, frames=4)
+    viewer.add_image(video.data.mean(axis=-1), name="t")
+    viewer.dims.set_current_step(0, 2)
+    widget = open_widget(SEG, iterations=3)
+    run_widget(widget)
+    mask = viewer.layers["t mask"]
+    assert mask.data.shape == (1, 32, 32) and tuple(mask.translate) == (2, 0, 0)
+    corrected = np.zeros_like(mask.data)
+    corrected[..., 10:22, 10:22] = 1
+    mask.data = corrected
+    widget.pickers["scribbles"].value = mask
+    widget.frames.value = "whole stack (video)"
+    hints = widget._prepare().kwargs["hints"]
+    assert hints.shape == (4, 32, 32)
+    assert (hints[2, 12:20, 12:20] == 1).all() and (hints[2, :6] == 2).all()  # the mask's core and outside
+    assert not hints[[0, 1, 3]].any()
+    run_widget(widget)
+    assert viewer.layers["t mask (segmentation)"].data.shape == (4, 32, 32)
+    mask.translate = (2.5, 0, 0)  # between two frames: not read as any one of them
+    with pytest.raises(ValueError, match=r"has shape \(1, 32, 32\); for the whole stack"):
+        widget._prepare()
 
 
 def test_mixtures_placed_differently_are_flagged(viewer, open_widget, warnings_shown):

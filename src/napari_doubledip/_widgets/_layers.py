@@ -136,8 +136,13 @@ def current_frame(
     index = []
     for i, (p, n) in enumerate(zip(data_pos[:lead], shape[:lead], strict=True)):
         if strict and i not in free and not -0.5 <= p < n - 0.5:
+            ends = [np.zeros(layer.ndim), np.zeros(layer.ndim)]
+            ends[1][i] = n - 1
+            lo, hi = sorted(float(layer.data_to_world(e)[i]) for e in ends)
+            where = f"{lo:g}" if n == 1 else f"{lo:g} to {hi:g}"
             raise ValueError(
-                f"layer {layer.name!r} has no frame at the current slider position (its frames: 0-{n - 1}); "
+                f"layer {layer.name!r} has no frame at the current slider position ({n} frame(s), at {where} on "
+                f"that axis; the slider is at {float(viewer.dims.point[viewer.dims.ndim - layer.ndim + i]):g}); "
                 "move the slider to one of its frames"
                 + (" or give it one per frame of the image" if scribbles else "")
             )
@@ -333,6 +338,12 @@ def read_labels(
             labels = labels[current_frame(layer, viewer, strict=True, scribbles=True)]
         elif len(lead) == 1 and labels.shape == (lead[0], *own):
             return _fit(labels, shape)
+        elif labels.ndim - 2 == len(lead) and tuple(labels.shape[-2:]) == own and (
+            placed := _labels_on_frames(layer, image, labels, axis, index)
+        ) is not None:
+            # fewer frames, placed on some of the image's (a current-frame run's mask, corrected): those
+            # frames get its labels, the others none
+            return _fit(placed, shape)
         elif labels.ndim > 2:
             trailing = " or ".join(str((*lead[i:], *full)) for i in range(len(lead)))
             raise ValueError(
@@ -348,6 +359,32 @@ def read_labels(
             "add the Labels layer from the image (Layers > New Labels) so that they match"
         )
     return _fit(labels, shape)
+
+
+def _labels_on_frames(
+    layer: Any, image: Any, labels: Any, axis: int, index: tuple[int | None, ...] | None
+) -> np.ndarray | None:
+    """The labels napari shows on each frame of ``image``'s sequence (leading axis ``axis``; the other leading
+    axes at ``index``), as a ``(T, H, W)`` stack with zeros (no label) on frames it shows none on: labels with
+    fewer frames placed by their transform, e.g. a current-frame run's mask (one frame, translated to it).
+    ``None`` where the layer's frames fall between the image's, or on none of them."""
+    k = labels.ndim - 2
+    count = layer_array_shape(image)[axis]
+    frames: list[Any] = []
+    for t in range(count):
+        pos = np.zeros(image.ndim)
+        pos[:k] = [0 if index is None or index[i] is None else index[i] for i in range(k)]
+        pos[axis] = t
+        at = np.asarray(layer.world_to_data(image.data_to_world(pos)), dtype=float)[:k]
+        near = np.round(at)
+        if np.abs(at - near).max() > 1e-3:
+            return None
+        inside = all(0 <= v < n for v, n in zip(near, labels.shape[:k]))
+        frames.append(labels[tuple(int(v) for v in near)] if inside else None)
+    if all(f is None for f in frames):
+        return None
+    blank = np.zeros(labels.shape[-2:], dtype=labels.dtype)
+    return np.stack([blank if f is None else _load(f) for f in frames])
 
 
 def _fit(labels: Any, shape: tuple[int, int]) -> np.ndarray:
