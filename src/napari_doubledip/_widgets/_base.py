@@ -1134,6 +1134,7 @@ class TaskWidget(Container):
             _tell_stale(self.spec.title, job)
             _tell_other_slice(self.spec.title, job)
             _tell_kept_earlier(self.spec.title, job)
+            _tell_painted(self.spec.title, job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
@@ -1481,6 +1482,16 @@ def _tell_kept_earlier(title: str, job: _Job) -> None:
         show_info(
             f"{title}: frame(s) {frames}, which the stopped run did not reach, keep the results an earlier run "
             f"computed there in {names}"
+        )
+
+
+def _tell_painted(title: str, job: _Job) -> None:
+    """Say that this run's result replaced strokes the user painted on an earlier run's mask."""
+    if job.outputs.painted:
+        names = ", ".join(repr(name) for name in job.outputs.painted)
+        show_info(
+            f"{title}: {names} held strokes painted since its run; this run's result replaces them (to keep "
+            "corrections, pick the mask as scribbles, or rename it before a run)"
         )
 
 

@@ -733,6 +733,8 @@ class OutputLayers:
         self.stale: list[tuple[str, list[list[int]]]] = []
         self._digests: dict[tuple[int, str], str | None] = {}  # (id of the input's array, frame/samples) -> sum
         self._cleared: set[tuple[str, tuple[int, ...]]] = set()  # (layer name, frame) cleared by this run
+        #: names of earlier runs' masks the user painted on, which this run replaces
+        self.painted: list[str] = []
         #: (layer name, frames) of earlier results a stopped frame-by-frame run kept where it did not reach
         self.kept_earlier: list[tuple[str, list[list[int]]]] = []
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
@@ -872,6 +874,7 @@ class OutputLayers:
                 held = f"frame(s) {list_frames(frames)}" if isinstance(frames, list) and frames else str(before)
                 self.other_slice.append((layer.name, held))
             self._save_once(layer)
+            self._note_strokes(layer)
             data, kept = self._keep_unreached(layer, data, metadata, source)
             if kept:
                 metadata = {**metadata, "frames": kept}
@@ -883,6 +886,15 @@ class OutputLayers:
             # A layer from an earlier run keeps the contrast the user may have set.
         self.touched[name] = layer
         return layer
+
+    def _note_strokes(self, layer: Any) -> None:
+        """Note an earlier run's mask the user has painted on since (:attr:`painted`), as this run replaces it."""
+        if (
+            _kind(layer) == "labels" and layer.metadata.get("painted")
+            and not any(same_layer(layer, t) for t in self.touched.values())
+            and layer.name not in self.painted
+        ):
+            self.painted.append(layer.name)
 
     def _keep_unreached(
         self, layer: Any, data: np.ndarray, metadata: dict[str, Any], source: Any
@@ -1036,6 +1048,7 @@ class OutputLayers:
         """
         if _kind(layer) == "labels":
             data = _as_labels(data)
+        self._note_strokes(layer)
         full = (*lead, *data.shape)
         old = layer.metadata
         computed = tuple(layer.data.shape[: len(lead)])  # the frames of a whole-stack result, before any growth
@@ -1112,7 +1125,9 @@ class OutputLayers:
     def _add(self, name, data, kind, source, rgb, tf, metadata):
         common = dict(name=name, metadata=metadata, **tf)
         if kind == "labels":
-            return self.viewer.add_labels(data, **common)
+            layer = self.viewer.add_labels(data, **common)
+            layer.events.paint.connect(_note_painted)
+            return layer
         if kind == "map":
             return self.viewer.add_image(data, rgb=rgb, colormap="gray", contrast_limits=(0.0, 1.0), **common)
         # shown as the input is: an additive channel of a multichannel overlay (channel_axis) stays additive
@@ -1482,6 +1497,14 @@ def _assign(layer: Any, data: np.ndarray) -> None:
     else:
         layer.data = np.array(data, copy=True)
     _forget_edits(layer)
+
+
+def _note_painted(event: Any) -> None:
+    """A stroke on an output mask (napari's ``paint`` event, also a fill): noted in the layer's metadata (until
+    a run writes it again, which replaces the metadata), so that a run replacing the strokes says so."""
+    layer = getattr(event, "source", None)
+    if layer is not None and isinstance(getattr(layer, "metadata", None), dict) and "part" in layer.metadata:
+        layer.metadata["painted"] = True
 
 
 def _forget_edits(layer: Any) -> None:
