@@ -1138,10 +1138,14 @@ class TaskWidget(Container):
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
-            planned = getattr(result, "params", {}).get("iterations")
-            if not note and planned and getattr(result, "iterations", planned) < planned:
-                note = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
+            planned = _planned(getattr(result, "params", None) or {})
+            ran = getattr(result, "iterations", planned)
+            if not note:
+                # (a stack run frame by frame counts the frames to come at the largest budget so far: its total
+                # may have been an over-estimate)
                 self.progress.value = self.progress.max
+            if not note and planned and isinstance(ran, int) and ran < planned:
+                note = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
             self.status.value = (
                 f"Done{note}: {_iterations(getattr(result, 'iterations', '?'))}{_over_frames(result)}, "
                 # (the result's reconstruction term, not the running total the status showed while it ran)
@@ -1721,6 +1725,18 @@ def _plain(value: Any) -> Any:
 
 def _iterations(n: Any) -> str:
     return "1 iteration" if n == 1 else f"{n} iterations"
+
+
+def _planned(params: dict[str, Any]) -> int | None:
+    """The iterations a run planned: for a stack run frame by frame, over the frames it ran (its
+    ``params["iterations"]`` is one budget for all, or a list of each frame's, e.g. dense haze 400, light
+    200)."""
+    planned, frames = params.get("iterations"), params.get("frames_run")
+    if isinstance(planned, list):
+        return sum(int(v) for v in planned if isinstance(v, (int, float))) or None
+    if not isinstance(planned, (int, float)):
+        return None
+    return int(planned) * (frames if isinstance(frames, int) else 1)
 
 
 def _over_frames(result: Any) -> str:
