@@ -637,15 +637,20 @@ def test_auto_budget_and_working_size_defer_to_the_library(viewer, title):
     assert (kwargs["iterations"], kwargs["max_size"]) == (30, 48)
 
 
-def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot):
+@pytest.mark.parametrize("tick_after", [False, True])
+def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot, tick_after):
+    """Also when "keep partial result" is ticked after Cancel, before the run stops: what Cancel does is decided
+    when it is pressed (a QA run kept a bare preview mask, without parameters, that way)."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=5000)
     widget.preview_every.value = 1
     worker = widget.run(start=False)
 
     def on_progress(p):
-        if p.iteration >= 25:  # after the first preview made the mask layer
+        if p.iteration >= 25 and widget.run_button.text == "Cancel":  # after the first preview made the mask
             widget.run_button.changed.emit(True)  # the button (now "Cancel")
+            if tick_after:
+                widget.keep_partial.value = True
 
     worker.yielded.connect(on_progress)
     with qtbot.waitSignals([worker.aborted, worker.finished], timeout=120_000):

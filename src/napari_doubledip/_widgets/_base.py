@@ -138,6 +138,8 @@ class _Job:
     last_preview_it: int = -(10**9)
     last_preview_t: float = -float("inf")
     cancelled: bool = False
+    #: "keep partial result" as it was when Cancel was pressed (``None`` before): what the cancel does
+    keep: bool | None = None
     #: A result, error or abort was handled (a worker that quits during its last step emits none of them).
     handled: bool = False
     #: Writing a preview failed: the run was stopped and undone, and the error shown.
@@ -970,8 +972,9 @@ class TaskWidget(Container):
         if worker is None or job is None or job.cancelled:
             return
         job.cancelled = True
+        job.keep = bool(self.keep_partial.value)  # (ticking it while the cancel lands changes nothing)
         self.run_button.enabled = False
-        if self.keep_partial.value and job.control.stoppable:
+        if job.keep and job.control.stoppable:
             self.status.value = "Stopping: finishing with the best result so far..."
             job.control.stop.set()
         else:
@@ -1112,7 +1115,7 @@ class TaskWidget(Container):
         job.handled = True
         stopped_at_once = getattr(result, "stopped", False) and getattr(result, "iterations", 1) == 0
         nothing_done = result is None or stopped_at_once  # (None: stopped while the input loaded)
-        if (job.cancelled and not self.keep_partial.value) or nothing_done:
+        if (job.cancelled and not job.keep) or nothing_done:
             # Cancel pressed after the last report (the user asked for no layers), or stopped before the first
             # step (the "result" would be untrained networks): clean up as for any cancel.
             self._on_aborted()
@@ -1184,7 +1187,8 @@ class TaskWidget(Container):
         if job is None or job.failed:  # (a failed preview: undone and told already)
             return
         job.handled = True
-        if self.keep_partial.value and job.outputs.touched:
+        keep = job.keep if job.keep is not None else self.keep_partial.value
+        if keep and job.outputs.touched:
             for layer in job.outputs.touched.values():
                 layer.metadata = {**layer.metadata, "stopped": True}
             self.status.value = "Cancelled: the last preview was kept."
