@@ -15,6 +15,17 @@ def viewer(make_napari_viewer_proxy):
     return make_napari_viewer_proxy()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_options():
+    """Every test's panels start at the default options (a panel starts where the last one of its task was
+    left in the process: tests must not inherit each other's)."""
+    from napari_doubledip._widgets import _base
+
+    _base._REMEMBERED.clear()
+    yield
+    _base._REMEMBERED.clear()
+
+
 @pytest.fixture
 def open_widget(viewer):
     """Open a dock widget by its manifest display name; returns the widget, set up for fast runs."""

@@ -659,6 +659,20 @@ def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot, tick_after):
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
 
 
+def test_a_reopened_panel_keeps_the_options_set(viewer):
+    """Closing a panel and opening it again (Plugins menu) keeps the options the user set, e.g. a seed and a
+    typed airlight; another task's panel keeps its own."""
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    widget.iterations.value, widget.seed.value, widget.keep_partial.value = 77, 9, True
+    widget.task_options["airlight"].value = "0.8"
+    viewer.window.remove_dock_widget(dock)
+    _dock, again = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    assert (again.iterations.value, again.seed.value, again.keep_partial.value) == (77, 9, True)
+    assert again.task_options["airlight"].value == "0.8"
+    _dock, other = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    assert (other.iterations.value, other.seed.value, other.keep_partial.value) == (0, 0, False)
+
+
 def test_closing_the_dock_cancels_its_run(viewer, qtbot):
     """The dock's close button removes the dock and the Plugins menu then opens a new widget: the old one's
     run can be neither seen nor cancelled and would overwrite the new one's layers, so closing cancels it."""

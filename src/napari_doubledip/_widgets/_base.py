@@ -312,7 +312,30 @@ class TaskWidget(Container):
         self.native_parent_changed.connect(self._on_parent_changed)
         self.reset_choices()
         self._initial_choices()
+        self._remember_options()
         self._update_needs()
+
+    def _remember_options(self) -> None:
+        """Start the options where the user last set them in a panel of this task (closing a panel and opening it
+        again keeps e.g. the seed and the airlight typed), and remember them as they change."""
+        kept = _REMEMBERED.setdefault(self.spec.title, {})
+        options = {
+            **self.task_options,
+            **{name: getattr(self, name) for name in (
+                "iterations", "max_size", "device", "precision", "seed", "preview_every", "keep_partial"
+            )},
+        }
+        for name, widget in options.items():
+            if name in kept:
+                try:
+                    widget.value = kept[name]
+                except (ValueError, TypeError):  # (e.g. a choice this version no longer has)
+                    kept.pop(name)
+
+            def note(value: Any, name: str = name) -> None:
+                kept[name] = value
+
+            widget.changed.connect(note)
 
     def _common_options(self) -> None:
         """The options every task has: budget, working size, device, seed, preview, cancel behaviour."""
@@ -1435,6 +1458,11 @@ def _from_package(filename: Any) -> bool:
         return os.path.commonpath([_PACKAGE_DIR, os.path.abspath(str(filename))]) == _PACKAGE_DIR
     except ValueError:  # another drive on Windows
         return False
+
+
+#: Per task (panel title), the options as the user last set them in any of its panels in this process
+#: (:meth:`TaskWidget._remember_options`).
+_REMEMBERED: dict[str, dict[str, Any]] = {}
 
 
 #: Per viewer (:func:`_viewer_key`), ``(name, id(data))`` of the output napari made active at the end of its
