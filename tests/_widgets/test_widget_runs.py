@@ -669,8 +669,24 @@ def test_a_reopened_panel_keeps_the_options_set(viewer):
     _dock, again = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
     assert (again.iterations.value, again.seed.value, again.keep_partial.value) == (77, 9, True)
     assert again.task_options["airlight"].value == "0.8"
-    _dock, other = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    dock, other = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
     assert (other.iterations.value, other.seed.value, other.keep_partial.value) == (0, 0, False)
+    # a sample's preset options are its own: neither kept for other layers, nor lost for the sample
+    viewer.open_sample("napari-doubledip", "blob_field")
+    viewer.add_image(np.zeros((16, 16), np.float32), name="plain")
+    automatic = "automatic"
+    other.pickers["image"].value = viewer.layers["nuclei"]
+    assert other.task_options[automatic].value == "intensity (many objects)"
+    viewer.window.remove_dock_widget(dock)
+    viewer.layers.selection.active = viewer.layers["plain"]
+    dock, other = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    assert other.pickers["image"].value.name == "plain"
+    assert other.task_options[automatic].value == "saliency (one object)"
+    viewer.window.remove_dock_widget(dock)
+    viewer.layers.selection.active = viewer.layers["nuclei"]
+    _dock, other = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
+    assert other.pickers["image"].value.name == "nuclei"
+    assert other.task_options[automatic].value == "intensity (many objects)"
 
 
 def test_closing_the_dock_cancels_its_run(viewer, qtbot):

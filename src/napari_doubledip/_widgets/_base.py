@@ -250,6 +250,7 @@ class TaskWidget(Container):
         self._frames_source: Any = None  # the layer the frames choice was last set up for
         #: options a sample's presets set (``OPTIONS_KEY``): name -> (value before, preset value)
         self._presets: dict[str, tuple[Any, Any]] = {}
+        self._presetting = False  # (a sample's options being applied or given back: not the user's choice)
         #: the frames choice a video sample set (``VIDEO_KEY``): (value before, preset value), or None
         self._frames_preset: tuple[Any, Any] | None = None
         self._run_clicked_at = self._cancel_clicked_at = -1.0e9
@@ -310,14 +311,15 @@ class TaskWidget(Container):
         self._following_layers = True  # (set after the first connection: parent changes before it are ignored)
         self.native.destroyed.connect(self._on_destroyed)
         self.native_parent_changed.connect(self._on_parent_changed)
+        self._remember_options()  # (before the first pick: a sample's preset options apply over them)
         self.reset_choices()
         self._initial_choices()
-        self._remember_options()
         self._update_needs()
 
     def _remember_options(self) -> None:
         """Start the options where the user last set them in a panel of this task (closing a panel and opening it
-        again keeps e.g. the seed and the airlight typed), and remember them as they change."""
+        again keeps e.g. the seed and the airlight typed), and remember them as they change (not a sample's
+        preset options: those apply to their sample only)."""
         kept = _REMEMBERED.setdefault(self.spec.title, {})
         options = {
             **self.task_options,
@@ -333,7 +335,8 @@ class TaskWidget(Container):
                     kept.pop(name)
 
             def note(value: Any, name: str = name) -> None:
-                kept[name] = value
+                if not self._presetting:  # (a sample's preset is not the user's choice)
+                    kept[name] = value
 
             widget.changed.connect(note)
 
@@ -670,16 +673,20 @@ class TaskWidget(Container):
                 self.frames.value = video[0]
             # a sample made for some options (the blob field's intensity hints) starts at them, once per pick;
             # picking another layer gives back what they replaced (unless the user has changed them since)
-            for name, (before, preset) in self._presets.items():
-                if self.task_options[name].value == preset:
-                    self.task_options[name].value = before
-            self._presets = {}
-            presets = first.metadata.get(OPTIONS_KEY)
-            for name, value in (presets.items() if isinstance(presets, dict) else ()):
-                option = self.task_options.get(name)
-                if option is not None and value in getattr(option, "choices", (value,)):
-                    self._presets[name] = (option.value, value)
-                    option.value = value
+            self._presetting = True
+            try:
+                for name, (before, preset) in self._presets.items():
+                    if self.task_options[name].value == preset:
+                        self.task_options[name].value = before
+                self._presets = {}
+                presets = first.metadata.get(OPTIONS_KEY)
+                for name, value in (presets.items() if isinstance(presets, dict) else ()):
+                    option = self.task_options.get(name)
+                    if option is not None and value in getattr(option, "choices", (value,)):
+                        self._presets[name] = (option.value, value)
+                        option.value = value
+            finally:
+                self._presetting = False
         if not running:
             self._frames_source = first
         self.sequence_axis.reset_choices()
