@@ -2150,10 +2150,10 @@ def test_undo_on_a_mask_does_not_reach_behind_a_rerun(viewer, open_widget, run_w
     mask.paint((16, 16), 2, refresh=True)
     mask.mode = "paint"
     widget.seed.value = 1
-    assert not [m for m in infos if "strokes painted" in m]
+    assert not [m for m in infos if "painted on" in m]
     run_widget(widget)
     # the strokes it replaces are named (a QA run lost a round of corrections fed back in turn, without a word)
-    assert [m for m in infos if "'comp mask' held strokes painted since its run" in m], infos
+    assert [m for m in infos if "'comp mask' was painted on since its run" in m], infos
     assert mask.mode == "paint" and mask.editable  # (the user goes on painting)
     assert viewer.layers["comp mask"].data is mask.data  # (the same layer, updated)
     new = np.array(mask.data, copy=True)
@@ -2162,7 +2162,31 @@ def test_undo_on_a_mask_does_not_reach_behind_a_rerun(viewer, open_widget, run_w
     widget.seed.value = 2  # a run over a mask not painted since: no note
     said = len(infos)
     run_widget(widget)
-    assert not [m for m in infos[said:] if "strokes painted" in m], infos
+    assert not [m for m in infos[said:] if "painted on" in m], infos
+
+
+def test_strokes_on_other_frames_of_a_stack_mask_are_not_said_replaced(viewer, open_widget, run_widget, infos):
+    """A frame run written into a whole-stack mask replaces that frame only: strokes painted on another frame
+    are kept, and not said to be replaced (until a run writes their frame)."""
+    viewer.add_image(samples.moving_object_video(size=32, frames=4).data.mean(axis=-1), name="t")
+    widget = open_widget(SEG, iterations=3)
+    widget.frames.value = "whole stack (video)"
+    run_widget(widget)
+    mask = viewer.layers["t mask"]
+    mask.selected_label, mask.brush_size = 2, 6
+    mask.paint((0, 16, 16), 2, refresh=True)  # a stroke on frame 0
+    stroke = np.array(mask.data[0], copy=True)
+    assert mask.metadata["painted"] == [[0]]
+    widget.frames.value = "current frame"
+    viewer.dims.set_current_step(0, 3)
+    run_widget(widget)
+    assert not [m for m in infos if "painted on" in m], infos
+    np.testing.assert_array_equal(mask.data[0], stroke)
+    assert viewer.layers["t mask"].metadata["painted"] == [[0]]
+    viewer.dims.set_current_step(0, 0)
+    run_widget(widget)
+    assert [m for m in infos if "'t mask' was painted on since its run" in m], infos
+    assert "painted" not in viewer.layers["t mask"].metadata
 
 
 def test_the_stack_options_follow_new_data_in_the_input(viewer, open_widget):

@@ -588,6 +588,8 @@ def test_saliency_hints_on_many_objects_point_to_intensity_hints():
         warnings.simplefilter("error")
         dd.segment(field, hints=click, auto_fill="intensity", iterations=1)
         dd.segment(field, hints=click, auto_fill=False, iterations=1)
+        corrected = np.where(field > np.median(field), 1, 2).astype(np.uint8)  # (a corrected mask: marks all)
+        dd.segment(field, hints=corrected, iterations=1)
         dd.segment_video(np.stack([field] * 3), hints="intensity", iterations=1)
         dd.segment(field, hints="intensity", iterations=1)
         dd.segment(field, box=(10, 10, 60, 60), iterations=1)

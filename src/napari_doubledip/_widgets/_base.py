@@ -1533,8 +1533,8 @@ def _tell_painted(title: str, job: _Job) -> None:
     if job.outputs.painted:
         names = ", ".join(repr(name) for name in job.outputs.painted)
         show_info(
-            f"{title}: {names} held strokes painted since its run; this run's result replaces them (to keep "
-            "corrections, pick the mask as scribbles, or rename it before a run)"
+            f"{title}: {names} was painted on since its run; this run's result replaces what it held there (to "
+            "keep corrections, pick the mask as scribbles, or rename it before a run)"
         )
 
 

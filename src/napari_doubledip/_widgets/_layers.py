@@ -8,6 +8,7 @@ transform, and can roll a run back (cancel) to the viewer's state before it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from dataclasses import dataclass
@@ -348,7 +349,8 @@ def read_labels(
             trailing = " or ".join(str((*lead[i:], *full)) for i in range(len(lead)))
             raise ValueError(
                 f"labels layer {layer.name!r} has shape {labels.shape}; for the whole stack of {image.name!r} it "
-                f"must be one frame {full} or {trailing} (napari lines up fewer leading axes with the last ones)"
+                f"must be one frame {full} or {trailing} (napari lines up fewer leading axes with the last ones), "
+                "or fewer frames placed on the image's frames (not between them)"
             )
     elif labels.ndim > 2:
         labels = labels[current_frame(layer, viewer, strict=True, scribbles=True)]
@@ -887,10 +889,13 @@ class OutputLayers:
         self.touched[name] = layer
         return layer
 
-    def _note_strokes(self, layer: Any) -> None:
-        """Note an earlier run's mask the user has painted on since (:attr:`painted`), as this run replaces it."""
+    def _note_strokes(self, layer: Any, frame: tuple[int, ...] | None = None) -> None:
+        """Note an earlier run's mask the user has painted on since (:attr:`painted`), as this run replaces it
+        (with ``frame``, only that frame of a stack: strokes on the others are kept)."""
+        painted = layer.metadata.get("painted")
         if (
-            _kind(layer) == "labels" and layer.metadata.get("painted")
+            _kind(layer) == "labels" and painted
+            and (frame is None or painted is True or [int(v) for v in frame] in [list(f) for f in painted])
             and not any(same_layer(layer, t) for t in self.touched.values())
             and layer.name not in self.painted
         ):
@@ -1048,7 +1053,7 @@ class OutputLayers:
         """
         if _kind(layer) == "labels":
             data = _as_labels(data)
-        self._note_strokes(layer)
+        self._note_strokes(layer, index)
         full = (*lead, *data.shape)
         old = layer.metadata
         computed = tuple(layer.data.shape[: len(lead)])  # the frames of a whole-stack result, before any growth
@@ -1114,9 +1119,14 @@ class OutputLayers:
             k: v for k, v in digests.items()
             if (f := [int(x) for x in k.split(",")]) not in drop and all(0 <= x < n for x, n in zip(f, lead))
         }
+        # strokes painted on the other frames are still there (with frames unknown, they may have been on this)
+        painted = old.get("painted")
+        here = [int(v) for v in index]
+        painted = [list(f) for f in painted if list(f) != here] if isinstance(painted, list) else []
         layer.metadata = {
             "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done,
             **({"stack_run": old["stack_run"]} if "stack_run" in old else {}),
+            **({"painted": painted} if painted else {}),
             **({"digests": digests} if digests else {}),
         }
         self.touched[name] = layer
@@ -1501,10 +1511,40 @@ def _assign(layer: Any, data: np.ndarray) -> None:
 
 def _note_painted(event: Any) -> None:
     """A stroke on an output mask (napari's ``paint`` event, also a fill): noted in the layer's metadata (until
-    a run writes it again, which replaces the metadata), so that a run replacing the strokes says so."""
+    a run writes it again, which replaces the metadata), so that a run replacing the strokes says so: the
+    frames painted (leading-axis indices) of a stack, else ``True``."""
     layer = getattr(event, "source", None)
-    if layer is not None and isinstance(getattr(layer, "metadata", None), dict) and "part" in layer.metadata:
-        layer.metadata["painted"] = True
+    md = getattr(layer, "metadata", None)
+    if not isinstance(md, dict) or "part" not in md or md.get("painted") is True:
+        return
+    frames = _painted_frames(getattr(event, "value", None), np.shape(layer.data))
+    if frames is None:
+        md["painted"] = True
+    elif frames:
+        md["painted"] = [list(f) for f in sorted({*map(tuple, md.get("painted") or []), *frames})]
+
+
+def _painted_frames(atoms: Any, shape: tuple[int, ...]) -> set[tuple[int, ...]] | None:
+    """The leading-axis indices a paint event's history atoms (napari's: the indices written first) touch, or
+    ``None`` where that cannot be read (a 2D layer, another napari's event)."""
+    lead = len(shape) - 2
+    if lead <= 0:
+        return None
+    out: set[tuple[int, ...]] = set()
+    try:
+        for atom in atoms:
+            axes = []
+            for v, n in zip(atom[0][:lead], shape[:lead], strict=True):
+                if isinstance(v, slice):
+                    axes.append(range(*v.indices(n)))
+                elif isinstance(v, (int, np.integer)):
+                    axes.append([int(v)])
+                else:
+                    axes.append(np.unique(np.asarray(v)).astype(int).tolist())
+            out.update(itertools.product(*axes))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return out
 
 
 def _forget_edits(layer: Any) -> None:

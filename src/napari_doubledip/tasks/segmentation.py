@@ -797,8 +797,8 @@ def segment(
             fill_fg, fill_bg = fill_in(*_image_intensity_hints(work, inside), fg_w, bg_w)
             fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
-            if inside is None:
-                warn_many_objects(work[0], filling=True)
+            if inside is None and float((fg_w | bg_w).float().mean()) < 0.5:  # (not a corrected mask: it marks
+                warn_many_objects(work[0], filling=True)  # nearly all, and the fill-in changes little)
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
             auto_fg, auto_bg = _box_hints(work[0], inside)
             fg_w, bg_w = fill_in(auto_fg, auto_bg, fg_w, bg_w)

@@ -276,7 +276,7 @@ def _video_hints(
         auto_fg, auto_bg = seg.intensity_hints(work, _inside(boxes, ws, work.device))
         stopped = False
     else:
-        if boxes is None:
+        if boxes is None and float((fg | bg).float().mean()) < 0.5:  # (not a corrected mask, see segment)
             seg.warn_many_objects(work[work.shape[0] // 2], filling=True, what="video (its middle frame)")
         auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
     # The automatic pair is swapped where the scribbles say it took the object for background: by the votes of
