@@ -1290,6 +1290,24 @@ def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_sh
     assert len([m for m in warnings_shown if "isolated pixel" in m]) == 1, warnings_shown
 
 
+def test_a_dehazed_image_starts_with_limits_that_reach_its_shadows(viewer, open_widget, run_widget):
+    """The clean image is darker than the hazy input: copying the input's (automatic) limits showed a tenth of
+    the sample's pixels flat black (a QA run). A new clean layer's limits reach its values; the transmission
+    map keeps 0-1, and a re-run keeps limits the user set."""
+    viewer.open_sample("napari-doubledip", "hazy_image")
+    hazy = viewer.layers[-1]
+    widget = open_widget("Dehazing (Double-DIP)", iterations=5)
+    run_widget(widget)
+    clean = viewer.layers[f"{hazy.name} clean"]
+    lo, hi = clean.contrast_limits
+    assert lo <= float(np.nanmin(clean.data)) and hi >= float(np.nanmax(clean.data))
+    assert lo <= hazy.contrast_limits[0] and hi >= hazy.contrast_limits[1]
+    assert tuple(viewer.layers[f"{hazy.name} transmission"].contrast_limits) == (0.0, 1.0)
+    clean.contrast_limits = (0.3, 0.6)
+    run_widget(widget)
+    np.testing.assert_allclose(viewer.layers[f"{hazy.name} clean"].contrast_limits, (0.3, 0.6))
+
+
 def test_every_frame_with_each_frames_own_budget(viewer, open_widget, run_widget, errors, monkeypatch):
     """Automatic budgets differ between frames (dense haze runs longer): the run's per-frame list of budgets is
     read as such (a QA run: the finished run was thrown away, "'<' not supported between 'int' and 'list'"),

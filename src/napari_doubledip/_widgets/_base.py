@@ -1386,7 +1386,8 @@ class TaskWidget(Container):
             if index is not None and lead:
                 data, offset = _place(data, spatial, index, lead)
             job.outputs.write(
-                name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset
+                name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
+                cover=out.cover,
             )
             names.append(name)
         return names

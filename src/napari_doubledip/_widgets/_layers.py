@@ -842,9 +842,10 @@ class OutputLayers:
         metadata: dict[str, Any],
         zoom: tuple[float, ...] = (),
         offset: tuple[int, ...] = (),
+        cover: bool = False,
     ) -> Any:
         """Create or update the layer ``name`` with ``data``; returns the layer (``zoom``, ``offset``: see
-        :func:`transform`)."""
+        :func:`transform`; ``cover``: see :class:`~napari_doubledip._widgets._spec.Output`)."""
         rgb = is_rgb(data, source) and kind != "labels"
         if kind == "labels":
             data = _as_labels(data)
@@ -886,6 +887,10 @@ class OutputLayers:
             _set_transform(layer, tf)
             layer.metadata = metadata
             # A layer from an earlier run keeps the contrast the user may have set.
+        if cover and kind == "image" and metadata.get("preview") is False and any(
+            same_layer(layer, c) for c in self.created
+        ):
+            _cover(layer, data)
         self.touched[name] = layer
         return layer
 
@@ -1425,6 +1430,19 @@ def _widen_range(layer: Any, data: np.ndarray, source: Any) -> None:
     hi = max(float(layer.contrast_limits_range[1]), float(source.contrast_limits_range[1]), high)
     if hi > lo and (lo, hi) != tuple(float(v) for v in layer.contrast_limits_range):
         layer.contrast_limits_range = (lo, hi)
+
+
+def _cover(layer: Any, data: np.ndarray) -> None:
+    """Widen a layer's contrast limits to reach ``data``'s finite values (NaN of frames not run ignored)."""
+    flat = np.asarray(data).reshape(-1)
+    if flat.size == 0:
+        return
+    low, high = float(np.fmin.reduce(flat)), float(np.fmax.reduce(flat))
+    if np.isnan(low):
+        return
+    lo, hi = (float(v) for v in layer.contrast_limits)
+    if low < lo or high > hi:
+        layer.contrast_limits = (min(lo, low), max(hi, high))
 
 
 def _contrast(source: Any) -> tuple[float, float]:

@@ -119,6 +119,10 @@ class Output:
         Put this part's layers over the others' at the end of a run (the layers otherwise end in the order of
         the outputs, the last on top): the part a user wants to see, e.g. the clean image over the opaque
         opacity map, while the previews still come in the order of the outputs (the clean image first).
+    cover
+        A layer this run makes starts, at the end of the run, with contrast limits that reach the result's values
+        (and at least the input's): a dehazed image is darker than the hazy input, whose limits showed its
+        shadows flat black.
     """
 
     part: str
@@ -127,6 +131,7 @@ class Output:
     preview: str | None = None
     per_input: bool = False
     on_top: bool = False
+    cover: bool = False
 
     def value(self, result: Any) -> Any:
         return self.get(result) if callable(self.get) else getattr(result, self.get, None)

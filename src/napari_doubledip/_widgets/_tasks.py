@@ -117,6 +117,12 @@ def _segment(x: Inputs):
 
 #: The segmentation widget's "automatic hints" choices (without scribbles): ``segment(hints=...)``.
 HINT_CHOICES = {"saliency (one object)": "auto", "intensity (many objects)": "intensity"}
+
+#: The image picker's tooltip (segmentation, dehazing).
+_IMAGE_TIP = (
+    "The Image layer to process (starts at the active layer): grey, RGB(A) or a few channels, any dtype "
+    "(uint8, uint16, float); a stack runs its current frame or, per 'frames', the whole stack."
+)
 #: The segmentation widget's "pixels by layers" choices: ``segment(reassign=...)``.
 REASSIGN_CHOICES = {"auto": "auto", "off": None, "where clear": 0.1, "all (small objects)": 0.0}
 
@@ -129,7 +135,7 @@ SEGMENTATION = TaskSpec(
     iterations_note=" with saliency hints; 400 with intensity hints or with scribbles alone; a whole stack: "
     "400, growing with the square root of the frame count beyond 20 frames",
     inputs=(
-        LayerInput("image", "image", "image"),
+        LayerInput("image", "image", "image", tooltip=_IMAGE_TIP),
         LayerInput(
             "scribbles", "labels", "scribbles", optional=True, from_output=(("mask", mask_as_hints),),
             tooltip="Labels layer with hints: 1 = foreground, 2 = background. Without hints: automatic hints. "
@@ -378,7 +384,7 @@ def _dehaze_options(x: Inputs, channels: int) -> dict[str, Any]:
 _DEHAZE_OUTPUTS = (
     Output("transmission", "transmission", kind="map", preview="transmission"),
     Output("airlight", "airlight", preview="airlight"),
-    Output("clean", "clean", preview="clean"),
+    Output("clean", "clean", preview="clean", cover=True),
 )
 
 DEHAZING = TaskSpec(
@@ -388,7 +394,7 @@ DEHAZING = TaskSpec(
     "dense haze. On a stack: the frame under the slider, or every frame one by one.",
     iterations=200,
     iterations_note="; 400 for dense haze",
-    inputs=(LayerInput("image", "image", "image"),),
+    inputs=(LayerInput("image", "image", "image", tooltip=_IMAGE_TIP),),
     options=(
         Option(
             "airlight", "auto", "airlight", annotation=str,
