@@ -32,6 +32,9 @@ VIDEO_KEY = "video"
 #: Layer metadata key of a sample whose widget options should start at given values, once per pick:
 #: ``{option name: value}`` (e.g. the blob field's intensity hints).
 OPTIONS_KEY = "doubledip options"
+#: Layer metadata key of every sample layer: which opening of a sample it came from (a panel already open on
+#: one sample moves to the next sample opened: see the widgets' ``_on_inserted``).
+SAMPLE_KEY = "doubledip sample"
 
 #: Side and length of the video samples (every frame is optimised: kept small).
 VIDEO_SIZE, VIDEO_FRAMES = 128, 8
@@ -54,10 +57,17 @@ def _set_id(name: str) -> str:
     return f"{name} #{next(_opened)}"
 
 
+def _opening(name: str, several: bool = False) -> dict[str, str]:
+    """The metadata marking the layers of one opening of a sample (``several``: a set of layers, which the
+    widgets select together)."""
+    opening = _set_id(name)
+    return {SAMPLE_KEY: opening, **({"sample_set": opening} if several else {})}
+
+
 def texture_composite() -> list[LayerData]:
     """Segmentation: a textured object on another texture (RGB)."""
     s = samples.texture_composite(SIZE, rgb=True)
-    return [(s.data, {"name": "texture composite"}, "image")]
+    return [(s.data, {"name": "texture composite", "metadata": _opening("texture composite")}, "image")]
 
 
 def blob_field() -> list[LayerData]:
@@ -65,21 +75,21 @@ def blob_field() -> list[LayerData]:
     background; the segmentation widget starts at its intensity hints for it."""
     s = samples.blob_field(SIZE)
     data = np.round(np.clip(s.data, 0, 1) * 4095).astype(np.uint16)
-    meta = {OPTIONS_KEY: {"automatic": "intensity (many objects)"}}
+    meta = {OPTIONS_KEY: {"automatic": "intensity (many objects)"}, **_opening("nuclei")}
     return [(data, {"name": "nuclei", "metadata": meta}, "image")]
 
 
 def two_mixtures() -> list[LayerData]:
     """Transparency: two mixtures ``a * L1 + (1 - a) * L2`` of the same two images."""
     s = samples.two_mixtures(SIZE)
-    meta = {"sample_set": _set_id("two mixtures")}  # the widgets select the set's layers together
+    meta = _opening("two mixtures", several=True)  # the widgets select the set's layers together
     return [(m, {"name": f"mixture {i + 1}", "metadata": meta}, "image") for i, m in enumerate(s.data)]
 
 
 def watermarked() -> list[LayerData]:
     """Watermark removal with a box: a watermarked image and a rectangle around the mark."""
     s = samples.watermarked(SIZE)
-    meta = {"sample_set": _set_id("watermarked")}  # its box, made active, brings the widget to its image
+    meta = _opening("watermarked", several=True)  # its box, made active, brings the widget to its image
     rect, kwargs, kind = _box_layer(s.extra["box"], "watermark box")
     image = (s.data, {"name": "watermarked", "metadata": meta}, "image")
     return [image, (rect, {**kwargs, "metadata": meta}, kind)]
@@ -88,23 +98,25 @@ def watermarked() -> list[LayerData]:
 def watermark_set() -> list[LayerData]:
     """Watermark removal without a box: three images sharing one watermark."""
     s = samples.watermark_set(3, SIZE)
-    meta = {"sample_set": _set_id("watermark set")}  # the widgets select the set's layers together
+    meta = _opening("watermark set", several=True)  # the widgets select the set's layers together
     return [(im, {"name": f"watermarked {i + 1}", "metadata": meta}, "image") for i, im in enumerate(s.data)]
 
 
 def hazy_image() -> list[LayerData]:
     """Dehazing: a hazy photograph (synthetic haze over scikit-image's coffee picture, uniform airlight)."""
     s = samples.hazy_image(SIZE)
-    return [(s.data, {"name": "hazy image"}, "image")]
+    return [(s.data, {"name": "hazy image", "metadata": _opening("hazy image")}, "image")]
 
 
 def moving_object_video() -> list[LayerData]:
     """Video segmentation: a textured blob moving over a static background, a ``(T, Y, X, RGB)`` stack."""
     s = samples.moving_object_video(size=VIDEO_SIZE, frames=VIDEO_FRAMES)
-    return [(s.data, {"name": "moving object video", "metadata": {VIDEO_KEY: True}}, "image")]
+    meta = {VIDEO_KEY: True, **_opening("moving object video")}
+    return [(s.data, {"name": "moving object video", "metadata": meta}, "image")]
 
 
 def reflection_video() -> list[LayerData]:
     """Video transparency: a panning scene behind a static reflection, a ``(T, Y, X)`` stack."""
     s = samples.reflection_video(size=VIDEO_SIZE, frames=VIDEO_FRAMES)
-    return [(s.data, {"name": "reflection video", "metadata": {VIDEO_KEY: True}}, "image")]
+    meta = {VIDEO_KEY: True, **_opening("reflection video")}
+    return [(s.data, {"name": "reflection video", "metadata": meta}, "image")]

@@ -2041,6 +2041,36 @@ def test_the_nuclei_sample_starts_with_intensity_hints(viewer, open_widget):
     assert widget.task_options["automatic"].value == "saliency (one object)"
 
 
+def test_a_panel_open_on_a_sample_moves_to_the_next_sample_opened(viewer, open_widget):
+    """Trying the samples with a panel open: the newly opened sample (on top, active) becomes the input, with
+    its box, its video mode and its preset options; the old sample's box is dropped. The user's own data is
+    never left for a sample."""
+    seg = open_widget(SEG)
+    viewer.open_sample("napari-doubledip", "texture_composite")
+    assert seg.pickers["image"].value.name == "texture composite"
+    viewer.open_sample("napari-doubledip", "blob_field")
+    assert seg.pickers["image"].value.name == "nuclei"
+    assert seg.task_options["automatic"].value == "intensity (many objects)"
+    viewer.open_sample("napari-doubledip", "moving_object_video")
+    assert seg.pickers["image"].value.name == "moving object video" and "video" in str(seg.frames.value)
+    assert seg.task_options["automatic"].value == "saliency (one object)"
+    wm = open_widget("Watermark removal (Double-DIP)")
+    viewer.open_sample("napari-doubledip", "watermarked")
+    assert [la.name for la in wm.pickers["images"].value] == ["watermarked"]
+    assert wm.pickers["box"].value.name == "watermark box"
+    viewer.open_sample("napari-doubledip", "watermark_set")
+    assert [la.name for la in wm.pickers["images"].value] == [f"watermarked {i}" for i in (1, 2, 3)]
+    assert wm.pickers["box"].value is None
+    viewer.open_sample("napari-doubledip", "watermarked")  # (a second opening: its layers get napari's " [1]")
+    assert [la.name for la in wm.pickers["images"].value] == ["watermarked [1]"]
+    assert wm.pickers["box"].value.name == "watermark box [1]"
+    # the user's own image stays picked whatever sample is opened next
+    viewer.add_image(np.zeros((32, 32), np.float32), name="mine")
+    seg.pickers["image"].value = viewer.layers["mine"]
+    viewer.open_sample("napari-doubledip", "hazy_image")
+    assert seg.pickers["image"].value.name == "mine"
+
+
 def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_widget, errors):
     viewer.open_sample("napari-doubledip", "watermark_set")
     widget = open_widget("Watermark removal (Double-DIP)", iterations=3)

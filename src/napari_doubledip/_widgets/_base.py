@@ -32,7 +32,7 @@ from napari.utils.progress import cancelable_progress
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QSizePolicy
 
-from .._sample_data import OPTIONS_KEY, VIDEO_KEY
+from .._sample_data import OPTIONS_KEY, SAMPLE_KEY, VIDEO_KEY
 from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from . import _layers
@@ -491,6 +491,27 @@ class TaskWidget(Container):
                 if match:
                     picker.value = match[0]
 
+    def _follow_sample(self, layer: Any) -> None:
+        """A sample opened while the panel's input is another sample's: the panel moves to the new one (the
+        user is trying the samples; it is on top and active), and drops the old sample's layers from the other
+        pickers (its box). The user's own data is never left for a sample."""
+        opening = _sample_of(layer)
+        primary = self.pickers[self._primary.name]
+        if opening is None or not primary.enabled:
+            return
+        chosen = _picked(primary.value)
+        if not chosen or any(_sample_of(c) in (None, opening) for c in chosen):
+            return
+        match = [c for c in primary.choices if c is not None and same_layer(layer, c)]
+        if not match:
+            return  # (a sample's box comes after its image)
+        primary.value = [match[0]] if self._primary.multiple else match[0]
+        for spec_in in self.spec.inputs:
+            picker = self.pickers[spec_in.name]
+            old = _picked(picker.value)
+            if spec_in.optional and old and all(_sample_of(c) not in (None, opening) for c in old):
+                picker.value = [] if spec_in.multiple else None
+
     def _on_inserted(self, layer: Any, queued: bool = False) -> None:
         """Adopt a layer the user adds where the panel waits for one (scribbles, a box, the rest of a sample
         set). During a run the pickers are locked: a Labels layer that is fresh now (napari's "new labels",
@@ -500,6 +521,7 @@ class TaskWidget(Container):
             if fresh or isinstance(layer, napari.layers.Shapes):
                 self._added_during_run.append(layer)
             return
+        self._follow_sample(layer)
         for spec_in in self.spec.inputs:
             picker = self.pickers[spec_in.name]
             group = _sample_set(layer)
@@ -1652,6 +1674,16 @@ def _fresh_labels(layer: Any, sources: list[Any], empty: bool = True) -> bool:
     ):
         return False
     return not empty or not bool(data.any())
+
+
+def _sample_of(layer: Any) -> str | None:
+    """The opening of a bundled sample a layer came from (``metadata[SAMPLE_KEY]``), if any."""
+    return layer.metadata.get(SAMPLE_KEY)
+
+
+def _picked(value: Any) -> list[Any]:
+    """A picker's value as a list of layers (a multiple picker's, one layer, or none)."""
+    return [c for c in (value if isinstance(value, (list, tuple)) else [value]) if c is not None]
 
 
 def _sample_set(layer: Any) -> str | None:
