@@ -2014,7 +2014,7 @@ def test_outputs_under_a_replaced_input_of_several_are_lifted_over_it(viewer, op
 
 
 def test_a_samples_box_is_not_paired_with_another_image(viewer, open_widget):
-    viewer.open_sample("napari-doubledip", "hazy_image")
+    viewer.add_image(samples.hazy_image(64).data, name="hazy image")  # the user's own image
     widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
     viewer.open_sample("napari-doubledip", "watermarked")  # the picker stays on the user's image
     assert [la.name for la in widget.pickers["images"].value] == ["hazy image"]
@@ -2500,8 +2500,9 @@ def test_a_multi_image_sample_is_selected_as_a_whole(viewer, open_widget, widget
     assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]
     viewer.add_image(np.zeros((256, 256, 3), np.float32), name="other")
     assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]
-    viewer.open_sample("napari-doubledip", "two_mixtures")  # opened again: another set, not more of this one
-    assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1", "mixture 2"]
+    # opened again: another set, not more of this one (the panel moves to it: the samples are being tried)
+    viewer.open_sample("napari-doubledip", "two_mixtures")
+    assert sorted(la.name for la in widget.pickers["mixtures"].value) == ["mixture 1 [1]", "mixture 2 [1]"]
 
 
 def test_a_double_click_on_run_does_not_cancel(viewer, open_widget, qtbot):
