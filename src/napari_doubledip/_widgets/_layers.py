@@ -1417,29 +1417,32 @@ def _set_transform(layer: Any, tf: dict[str, Any]) -> None:
 def _widen_range(layer: Any, data: np.ndarray, source: Any) -> None:
     """Let the contrast slider reach the input's range and the output's values (napari would limit it to the
     contrast limits given at creation, which are the input's current ones)."""
-    if data.size == 0:
+    if (found := _finite_range(data)) is None:
         return
-    if np.issubdtype(data.dtype, np.floating):  # NaN ignored (frames not run), without a copy of the data
-        flat = data.reshape(-1)
-        low, high = float(np.fmin.reduce(flat)), float(np.fmax.reduce(flat))
-        if np.isnan(low):
-            return
-    else:
-        low, high = float(data.min()), float(data.max())
+    low, high = found
     lo = min(float(layer.contrast_limits_range[0]), float(source.contrast_limits_range[0]), low)
     hi = max(float(layer.contrast_limits_range[1]), float(source.contrast_limits_range[1]), high)
     if hi > lo and (lo, hi) != tuple(float(v) for v in layer.contrast_limits_range):
         layer.contrast_limits_range = (lo, hi)
 
 
-def _cover(layer: Any, data: np.ndarray) -> None:
-    """Widen a layer's contrast limits to reach ``data``'s finite values (NaN of frames not run ignored)."""
-    flat = np.asarray(data).reshape(-1)
-    if flat.size == 0:
-        return
+def _finite_range(data: np.ndarray) -> tuple[float, float] | None:
+    """``(min, max)`` of an array's values, NaN ignored (frames not run), without a copy of the data; ``None``
+    for an empty or all-NaN array."""
+    if data.size == 0:
+        return None
+    if not np.issubdtype(data.dtype, np.floating):
+        return float(data.min()), float(data.max())
+    flat = data.reshape(-1)
     low, high = float(np.fmin.reduce(flat)), float(np.fmax.reduce(flat))
-    if np.isnan(low):
+    return None if np.isnan(low) else (low, high)
+
+
+def _cover(layer: Any, data: np.ndarray) -> None:
+    """Widen a layer's contrast limits to reach ``data``'s values (NaN of frames not run ignored)."""
+    if (found := _finite_range(np.asarray(data))) is None:
         return
+    low, high = found
     lo, hi = (float(v) for v in layer.contrast_limits)
     if low < lo or high > hi:
         layer.contrast_limits = (min(lo, low), max(hi, high))

@@ -118,13 +118,14 @@ def _segment(x: Inputs):
 #: The segmentation widget's "automatic hints" choices (without scribbles): ``segment(hints=...)``.
 HINT_CHOICES = {"saliency (one object)": "auto", "intensity (many objects)": "intensity"}
 
+#: The segmentation widget's "pixels by layers" choices: ``segment(reassign=...)``.
+REASSIGN_CHOICES = {"auto": "auto", "off": None, "where clear": 0.1, "all (small objects)": 0.0}
+
 #: The image picker's tooltip (segmentation, dehazing).
 _IMAGE_TIP = (
     "The Image layer to process (starts at the active layer): grey, RGB(A) or a few channels, any dtype "
     "(uint8, uint16, float); a stack runs its current frame or, per 'frames', the whole stack."
 )
-#: The segmentation widget's "pixels by layers" choices: ``segment(reassign=...)``.
-REASSIGN_CHOICES = {"auto": "auto", "off": None, "where clear": 0.1, "all (small objects)": 0.0}
 
 
 SEGMENTATION = TaskSpec(

@@ -278,13 +278,19 @@ def many_objects(image: torch.Tensor) -> int | None:
     return count if count >= MANY_MIN_COUNT and objects.sum() >= MANY_OVER_LARGE * large else None
 
 
-def warn_many_objects(image: torch.Tensor, filling: bool = False, what: str = "image") -> None:
+def warn_many_objects(
+    image: torch.Tensor, scribbled: torch.Tensor | None = None, what: str = "image"
+) -> None:
     """Warn where a working-size ``(C, h, w)`` image looks like many objects (:func:`many_objects`) and saliency
-    hints, which look for one object, are about to be used: as the hints, or ``filling`` in around scribbles."""
+    hints, which look for one object, are about to be used: as the hints, or filling in around the pixels
+    ``scribbled`` marks (bool, any shape; not where they mark most of it, a corrected mask: the fill-in then
+    changes little)."""
+    if scribbled is not None and float(scribbled.float().mean()) >= 0.5:
+        return
     if (count := many_objects(image)) is None:
         return
     used, instead = ("hints='auto'", "hints='intensity'")
-    if filling:
+    if scribbled is not None:
         used, instead = "auto_fill=True", "auto_fill='intensity'"
     warn(
         f"the {what} looks like many separate objects ({count} regions on one side of Otsu's threshold, small "
@@ -797,8 +803,8 @@ def segment(
             fill_fg, fill_bg = fill_in(*_image_intensity_hints(work, inside), fg_w, bg_w)
             fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
-            if inside is None and float((fg_w | bg_w).float().mean()) < 0.5:  # (not a corrected mask: it marks
-                warn_many_objects(work[0], filling=True)  # nearly all, and the fill-in changes little)
+            if inside is None:
+                warn_many_objects(work[0], scribbled=fg_w | bg_w)
             held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
             auto_fg, auto_bg = _box_hints(work[0], inside)
             fg_w, bg_w = fill_in(auto_fg, auto_bg, fg_w, bg_w)

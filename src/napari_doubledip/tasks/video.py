@@ -276,8 +276,8 @@ def _video_hints(
         auto_fg, auto_bg = seg.intensity_hints(work, _inside(boxes, ws, work.device))
         stopped = False
     else:
-        if boxes is None and float((fg | bg).float().mean()) < 0.5:  # (not a corrected mask, see segment)
-            seg.warn_many_objects(work[work.shape[0] // 2], filling=True, what="video (its middle frame)")
+        if boxes is None:
+            seg.warn_many_objects(work[work.shape[0] // 2], scribbled=fg | bg, what="video (its middle frame)")
         auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
     # The automatic pair is swapped where the scribbles say it took the object for background: by the votes of
     # all frames summed (scribbles are often drawn on one frame only; a frame's counts are zero where nothing
@@ -374,10 +374,10 @@ def _inside(
 
 
 def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | None] | None:
-    """Per-frame bool ``(H, W)`` box masks (``None`` for frames without one) from one box or ``{frame: box}``."""
+    """Per-frame bool ``(H, W)`` box masks (``None`` for frames without one) from one box or ``{frame: box}``
+    (as :func:`_boxes_by_frame` gives them)."""
     if box is None:
         return None
-    box = _boxes_by_frame(box, n, shape)
     if isinstance(box, dict):
         out: list[np.ndarray | None] = [None] * n
         for key, b in box.items():
