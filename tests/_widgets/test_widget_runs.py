@@ -45,6 +45,7 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
         assert md["seed"] == 3 and md["iterations"] == 12 and md["device"] == "cpu"
         assert md["precision"] == "float32" and md["params"]["precision"] == "float32"
         assert md["params"]["max_size"] == 16 and md["preview"] is False and np.isfinite(md["final_loss"])
+        assert md["working_shape"] == [16, 16]
     assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
 
 

@@ -26,6 +26,9 @@ def test_shapes_ranges_and_metadata():
     assert r.transmission.min() >= 0.1 - 1e-6 and r.transmission.max() <= 1.0 + 1e-6
     assert r.airlight.shape == (32, 32, 3) and r.airlight_init.shape == (3,)
     assert r.iterations == 5 and r.params["iterations"] == 5 and r.params["airlight"] == "estimated"
+    assert r.working_shape == (32, 32)  # already small enough: worked at its own size
+    wide = dd.dehaze(np.concatenate([s.data, s.data], axis=1), iterations=2, max_size=16, device="cpu")
+    assert wide.working_shape == (8, 16) and wide.clean.shape == (32, 64, 3)  # aspect kept, back at full size
 
 
 def test_grey_and_integer_input_keep_layout_and_units():

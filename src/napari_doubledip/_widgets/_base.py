@@ -1820,8 +1820,8 @@ def _over_frames(result: Any) -> str:
 def _result_metadata(result: Any, mode: Mode) -> dict[str, Any]:
     meta = {
         key: _plain(getattr(result, key, None))
-        for key in ("params", "seed", "device", "threads", "precision", "iterations", "final_loss", "elapsed",
-                    "stopped")
+        for key in ("params", "seed", "device", "threads", "precision", "working_shape", "iterations",
+                    "final_loss", "elapsed", "stopped")
     }
     for item in mode.metadata:
         key, value = (item, getattr(result, item, None)) if isinstance(item, str) else (item[0], item[1](result))

@@ -229,7 +229,7 @@ class Solution:
     size (the working size unless the DIP sets ``size``; a ``scalar`` DIP's is ``(I, C, 1, 1)``).
 
     ``threads`` is the CPU thread count the run used (``None`` on a GPU); ``precision`` the compute dtype of the
-    networks (``"float32"`` or ``"bfloat16"``).
+    networks (``"float32"`` or ``"bfloat16"``); ``working_shape`` the ``(h, w)`` of the task's target.
     """
 
     outputs: dict[str, torch.Tensor]
@@ -240,6 +240,7 @@ class Solution:
     stopped: bool
     threads: int | None = None
     precision: str = "float32"
+    working_shape: tuple[int, int] | None = None
 
 
 StopRequest = Union[Callable[[], bool], Any, None]
@@ -721,6 +722,7 @@ def _loop(
         elapsed=time.perf_counter() - t0,
         stopped=stopped,
         precision="float32" if dtype is None else str(dtype).removeprefix("torch."),
+        working_shape=(int(task.target.shape[-2]), int(task.target.shape[-1])),
     )
 
 

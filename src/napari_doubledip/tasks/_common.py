@@ -53,6 +53,9 @@ class RunInfo:
         ``torch.get_num_threads()``, which can change results by float rounding (about 1e-6).
     precision
         Compute dtype of the networks: ``"float32"`` or ``"bfloat16"`` (autocast).
+    working_shape
+        ``(height, width)`` the networks worked at: the input's, or smaller when its long side exceeds
+        ``max_size`` (results are brought back to the input's size).
     """
 
     params: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +68,7 @@ class RunInfo:
     history: list[tuple[int, float]] = field(default_factory=list)
     threads: int | None = None
     precision: str = "float32"
+    working_shape: tuple[int, int] | None = None
 
 
 def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -80,6 +84,7 @@ def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -
         history=solution.history,
         threads=solution.threads,
         precision=solution.precision,
+        working_shape=solution.working_shape,
     )
 
 

@@ -257,4 +257,5 @@ def _stacked(runs: list[Any], out: dict[str, np.ndarray], count: int, elapsed: f
         history=history,
         threads=first.threads,
         precision=first.precision,
+        working_shape=first.working_shape,
     )
