@@ -234,6 +234,56 @@ def test_torch_tensors_are_taken_as_arrays():
     assert r.layers[0].shape == img.shape
 
 
+def test_results_are_of_the_input_as_it_was_at_the_call():
+    """The generator form hands control back at every report: what the caller writes into its array meanwhile
+    (a live buffer refilled, a thread) must not reach the result (the tasks that copy input values into it
+    read them again at the end)."""
+    import torch
+
+    from napari_doubledip import samples
+
+    img = (samples.texture_composite(32).data * 255).astype(np.uint8)
+    frames = np.stack([img, img[::-1], img[:, ::-1]])
+    calls = [
+        (dd.segment, img, {}),
+        (dd.remove_watermark, img, {"box": (4, 4, 20, 20)}),
+        (dd.segment_video, frames, {}),
+        (dd.dehaze_frames, frames, {}),
+    ]
+    for func, data, kw in calls:
+        ref = func(data.copy(), iterations=3, max_size=16, device="cpu", seed=0, **kw)
+        for form in (np.array, torch.from_numpy, list) if data.ndim == 4 else (np.array, torch.from_numpy):
+            given = form(data.copy())  # (a list: of frames)
+            gen = dd.iterate(func, given, iterations=3, max_size=16, device="cpu", seed=0, **kw)
+            next(gen)
+            for item in (given if form is list else [given]):
+                item[...] = 0  # written into while the run goes on
+            r = _finish(gen)
+            for name in ("clean", "foreground", "background"):
+                if hasattr(ref, name):
+                    np.testing.assert_array_equal(getattr(r, name), getattr(ref, name), err_msg=f"{func} {name}")
+
+
+def test_a_pint_quantity_is_taken_as_its_numbers():
+    """napari depends on pint: a Quantity (units attached) is not lazy data, although it has a compute()."""
+    pint = pytest.importorskip("pint")
+    img = np.random.default_rng(0).random((24, 24)).astype(np.float32)
+    q = pint.UnitRegistry().Quantity(img, "count")
+    ref = dd.segment(img, iterations=2, max_size=16, device="cpu")
+    assert np.array_equal(dd.segment(q, iterations=2, max_size=16, device="cpu").foreground, ref.foreground)
+    frames = np.stack([img, img[::-1]])
+    r = dd.segment_video(pint.UnitRegistry().Quantity(frames, "count"), iterations=2, max_size=16, device="cpu")
+    assert r.masks.shape == (2, 24, 24)
+
+
+def _finish(gen):
+    while True:
+        try:
+            next(gen)
+        except StopIteration as end:
+            return end.value
+
+
 def test_inputs_whose_values_the_results_cannot_keep_warn():
     import warnings
 

@@ -131,10 +131,19 @@ def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndar
     return out.reshape(np.shape(x))
 
 
-def loaded(x: object) -> object:
-    """``x`` with lazy (dask) data computed; anything else as it is."""
-    if hasattr(x, "compute") and not isinstance(x, np.ndarray):  # dask arrays from napari layers
+def loaded(x: object, own: bool = False) -> object:
+    """``x`` with lazy (dask) data computed; anything else as it is, or with ``own`` copied where it is the
+    caller's memory (a numpy array, a tensor): for a task that reads the input's values again at the end
+    (:func:`copy_input`), so that its result is of the data as they were at the call, whatever the caller
+    writes into its array meanwhile (the generator form hands control back at every report)."""
+    if hasattr(x, "magnitude") and hasattr(x, "units") and not isinstance(x, np.ndarray):
+        x = x.magnitude  # a pint Quantity: its numbers (the results are plain arrays in those units)
+    if _lazy(x):  # dask arrays from napari layers
         return x.compute()
+    if own and isinstance(x, np.ndarray):
+        return x.copy()
+    if own and (torch := sys.modules.get("torch")) is not None and isinstance(x, torch.Tensor):
+        return x.detach().clone()
     return x
 
 
@@ -782,9 +791,21 @@ def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
     return ndim == 3
 
 
+def _lazy(x: object) -> bool:
+    """Whether ``x`` is lazy (dask) data: a dask collection with a task graph (not merely something with a
+    ``compute`` method: a pint Quantity has one that only dask data support, an xarray on numpy has no graph)."""
+    graph = getattr(x, "__dask_graph__", None)
+    if isinstance(x, np.ndarray) or not callable(graph) or not callable(getattr(x, "compute", None)):
+        return False
+    try:
+        return graph() is not None
+    except Exception:
+        return False
+
+
 def _lazy_shape(x: object) -> tuple[int, ...] | None:
     """The shape of lazy (dask) data, known before it is loaded; ``None`` for anything else."""
-    if hasattr(x, "compute") and not isinstance(x, np.ndarray) and hasattr(x, "shape"):
+    if _lazy(x) and hasattr(x, "shape"):
         try:
             return tuple(int(v) for v in x.shape)
         except (TypeError, ValueError):  # unknown (NaN) chunk sizes
@@ -793,14 +814,14 @@ def _lazy_shape(x: object) -> tuple[int, ...] | None:
 
 
 def load_frames(frames: object, name: str = "frames", min_count: int = 2) -> object:
-    """A stack as :func:`as_frames` takes it, loaded (a lazy stack's layout checked first) and an iterator
-    listed: for a caller that reads its values again (:func:`copy_input`)."""
+    """A stack as :func:`as_frames` takes it, loaded (a lazy stack's layout checked first), an iterator
+    listed and the caller's arrays copied: for a caller that reads its values again (:func:`copy_input`)."""
     frames = listed(frames)
     if isinstance(frames, (list, tuple)):
-        return [loaded(x) for x in frames]
+        return [loaded(x, own=True) for x in frames]
     if (lazy := _lazy_shape(frames)) is not None:
         _frames_layout(lazy, name, min_count)
-    return loaded(frames)
+    return loaded(frames, own=True)
 
 
 def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple[np.ndarray, ValueRange]:

@@ -2273,6 +2273,27 @@ def test_new_data_during_a_run_updates_the_stack_options_when_it_ends(viewer, op
     assert not widget.frames.native.isHidden()
 
 
+def test_the_sequence_axis_skips_a_single_frame_axis_and_is_remembered_per_layer(viewer, open_widget, errors):
+    """A (1, Z, Y, X) file (T = 1) starts at the Z axis; an axis chosen for a layer comes back with it."""
+    viewer.add_image(np.zeros((1, 3, 16, 16), np.float32), name="tzyx")
+    widget = open_widget(SEG)
+    widget.frames.value = widget.frames.choices[-1]
+    assert widget.sequence_axis.value == 1
+    viewer.add_image(np.zeros((4, 3, 16, 16), np.float32), name="other")
+    widget.pickers["image"].value = viewer.layers["other"]
+    assert widget.sequence_axis.value == 1  # (its axis 1 has frames: kept)
+    widget.sequence_axis.value = 0
+    viewer.add_image(np.zeros((5, 16, 16), np.float32), name="movie")
+    widget.pickers["image"].value = viewer.layers["movie"]
+    widget.pickers["image"].value = viewer.layers["other"]
+    assert widget.sequence_axis.value == 0  # the user's choice for it
+    widget.pickers["image"].value = viewer.layers["tzyx"]
+    assert widget.sequence_axis.value == 1
+    widget.sequence_axis.value = 0  # chosen all the same: the message names the axis that has frames
+    assert widget.run() is None
+    assert "choose sequence axis 1, or 'current frame'" in errors[-1]
+
+
 def test_sequence_axis_choices_name_axes_plainly(viewer, open_widget):
     viewer.add_image(np.zeros((2, 3, 16, 16), np.float32), name="zt", axis_labels=("z", "t", "y", "x"))
     widget = open_widget(SEG)
@@ -2672,6 +2693,10 @@ def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, e
     viewer.add_image(np.zeros((size + 2, size)), name="other size")
     picker = widget.pickers["channels"]
     assert [c.name for c in picker.choices] == ["marker"] and not picker.native.isHidden()
+    # a result as the image (e.g. each channel dehazed first): the same part of the other channels' runs
+    widget.pickers["image"].value = viewer.layers["membrane foreground"]
+    assert [c.name for c in picker.choices] == ["marker foreground"]
+    widget.pickers["image"].value = a
     widget.pickers["image"].value = viewer.layers["rgb"]  # (its colours are its channels)
     assert picker.choices == () and picker.native.isHidden() and picker.value == []
     # (a layer that changed shape after it was picked is still refused with the reason)

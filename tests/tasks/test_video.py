@@ -504,14 +504,18 @@ def test_video_boxes_for_every_frame_or_some():
     r = dd.segment_video(s.data, box=box, iterations=100, device="cpu", seed=0)
     assert np.mean([iou(m, t) for m, t in zip(r.masks, truth)]) > 0.9
     assert not r.masks[:, out].any() and (r.hints[:, out] == 2).all() and r.params["box"] == [7, 5, 37, 44]
-    # boxes on some frames ({frame: box}): only those frames are cut to theirs
+    # boxes on some frames ({frame: box}) are key frames: those are cut to theirs, the frames between them to
+    # the rectangle spanning both, those after the last to none
     r = dd.segment_video(s.data, box={0: box, 3: (0, 0, 24, 24)}, iterations=20, device="cpu", seed=0)
     corner = np.ones((48, 48), bool)
     corner[:24, :24] = False  # outside frame 3's box, where the object also is
     assert truth[1][corner].any() and truth[3][corner].any()
     assert not r.masks[0, out].any() and not r.masks[3][corner].any() and (r.hints[3][corner] == 2).all()
-    assert r.masks[1][corner].any() and (r.hints[1][corner] != 2).any()  # frame 1 has no box: not cut
-    assert r.params["box"] == {0: [7, 5, 37, 44], 3: [0, 0, 24, 24]}
+    span = np.ones((48, 48), bool)
+    span[:37, :44] = False  # outside the rectangle spanning frames 0 and 3's boxes
+    assert not r.masks[1:3, span].any() and (r.hints[1:3, span] == 2).all()
+    assert r.masks[4][corner].any() and (r.hints[4][corner] != 2).any()  # after the last box: not cut
+    assert r.params["box"] == {0: [7, 5, 37, 44], 1: [0, 0, 37, 44], 2: [0, 0, 37, 44], 3: [0, 0, 24, 24]}
     import json
 
     again = json.loads(json.dumps(r.params["box"]))  # as metadata saved to JSON: string keys
@@ -528,7 +532,7 @@ def test_video_boxes_for_every_frame_or_some():
         dd.segment_video(s.data, box={0: box, 1: None}, iterations=1)
     # frame keys as whole floats (a Shapes layer's coordinates), a stack of masks (one per frame)
     as_float = dd.segment_video(s.data, box={0.0: box, 3.0: (0, 0, 24, 24)}, iterations=1, device="cpu")
-    assert as_float.params["box"] == {0: [7, 5, 37, 44], 3: [0, 0, 24, 24]}
+    assert as_float.params["box"] == {0: [7, 5, 37, 44], 1: [0, 0, 37, 44], 2: [0, 0, 37, 44], 3: [0, 0, 24, 24]}
     with pytest.raises(ValueError, match=r"frame indices \(whole numbers\), got 1.5"):
         dd.segment_video(s.data, box={1.5: box}, iterations=1)
     masks = np.zeros((6, 48, 48), bool)
@@ -540,6 +544,8 @@ def test_video_boxes_for_every_frame_or_some():
         assert stacked.params["box"] == {t: [0, 0, 24, 24] if t == 3 else [7, 5, 37, 44] for t in range(6)}
     with pytest.raises(ValueError, match=r"got \(5, 48, 48\); for a box per frame, pass .* a \(T, H, W\) stack"):
         dd.segment_video(s.data, box=masks[:5], iterations=1)
+    with pytest.raises(ValueError, match=r"got shape \(3, 4\) .*for a box per frame, pass \{frame index: box\}"):
+        dd.segment_video(s.data, box=[box] * 3, iterations=1)  # a box per frame as a list: what to pass
     # a list of (y0, x0, y1, x1) per frame has the shape of a 4-D rectangle's corners: refused, not misread
     for growing in ([(5, 5, 20, 20), (5, 5, 25, 25), (5, 5, 30, 30), (5, 5, 35, 35)], [(5, 5, 20, 20)] * 4):
         with pytest.raises(ValueError, match="frame index"):
@@ -557,7 +563,7 @@ def test_video_boxes_from_a_napari_shapes_layer_on_several_frames():
         return np.array([[t, y0, x0], [t, y0, x1], [t, y1, x1], [t, y1, x0]], float)
 
     r = dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20), rect(2, 8, 8, 28, 28)], iterations=1, device="cpu")
-    assert r.params["box"] == {0: [4, 4, 21, 21], 2: [8, 8, 29, 29]}
+    assert r.params["box"] == {0: [4, 4, 21, 21], 1: [4, 4, 29, 29], 2: [8, 8, 29, 29]}  # (frame 1: spanned)
     same = dd.segment_video(s.data, box=np.stack([rect(0, 4, 4, 20, 20), rect(2, 8, 8, 28, 28)]), iterations=1)
     assert same.params["box"] == r.params["box"]
     with pytest.raises(ValueError, match="two rectangles on frame 2"):
@@ -579,35 +585,35 @@ def test_video_scribbles_with_boxes_are_filled_in_by_automatic_hints():
     labels = np.zeros(truth.shape, np.uint8)
     ys, xs = np.nonzero(truth[0])
     labels[0, ys[len(ys) // 2], xs[len(xs) // 2]] = 1  # one foreground pixel on frame 0
-    labels[2, 40:44, 40:44] = 2  # a background scribble outside the box on frame 2 (frame 2 has no box)
+    labels[3, 40:44, 40:44] = 2  # a background scribble outside the box on frame 3 (frame 3 has no box)
     held = []
     real = video.seg.build_task
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(video.seg, "build_task", lambda *a, **k: held.append(k["held"]) or real(*a, **k))
-        r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, iterations=100, device="cpu",
+        r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 2: box}, iterations=100, device="cpu",
                              seed=0)
     fg_held, bg_held = held[0][0][:, 0], held[0][1][:, 0]
     assert fg_held[0].sum() > 0 and fg_held[1:].sum() == 0  # the scribble is held on its frame only
-    assert bg_held[2].sum() > 0 and not (fg_held * bg_held).any()
+    assert bg_held[3].sum() > 0 and not (fg_held * bg_held).any()
     assert (r.hints[labels == 1] == 1).all() and (r.hints[labels == 2] == 2).all()
     for t in (1, 2, 3):  # frames without scribbles got automatic foreground hints (inside the box, if any)
         assert (r.hints[t] == 1).sum() > 10
-    alone = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, auto_fill=False, iterations=1,
+    alone = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 2: box}, auto_fill=False, iterations=1,
                              device="cpu", seed=0)
     out = np.ones((48, 48), bool)
     out[7:37, 5:44] = False
     expected = labels.copy()
-    expected[[0, 1, 3]] = np.where(out, 2, labels[[0, 1, 3]])  # the scribbles and the boxes' outsides only
+    expected[[0, 1, 2]] = np.where(out, 2, labels[[0, 1, 2]])  # the scribbles and the boxes' outsides only
     np.testing.assert_array_equal(alone.hints, expected)
-    assert not r.masks[[0, 1, 3]][:, out].any()
-    assert np.mean([iou(m, t) for m, t in zip(r.masks[[0, 1, 3]], truth[[0, 1, 3]])]) > 0.8
+    assert not r.masks[[0, 1, 2]][:, out].any()
+    assert np.mean([iou(m, t) for m, t in zip(r.masks[[0, 1, 2]], truth[[0, 1, 2]])]) > 0.8
     # foreground scribbled outside a frame's box is ignored there, and said; outside no box it counts
     labels[1, 44:46, 0:2] = 1  # frame 1 has a box: 4 pixels outside it
-    labels[2, 44:46, 0:2] = 1  # frame 2 has none
+    labels[3, 44:46, 0:2] = 1  # frame 3 has none
     with pytest.warns(UserWarning, match=r"^4 pixels of foreground hints \(counted over the frames\) lie outside"):
-        r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 3: box}, auto_fill=False, iterations=1,
+        r = dd.segment_video(s.data, hints=labels, box={0: box, 1: box, 2: box}, auto_fill=False, iterations=1,
                              device="cpu", seed=0)
-    assert (r.hints[1, 44:46, 0:2] == 2).all() and (r.hints[2, 44:46, 0:2] == 1).all()
+    assert (r.hints[1, 44:46, 0:2] == 2).all() and (r.hints[3, 44:46, 0:2] == 1).all()
 
 
 def test_video_masks_are_reassigned_by_the_layers_as_for_one_image(monkeypatch):

@@ -253,6 +253,9 @@ class TaskWidget(Container):
         self._presetting = False  # (a sample's options being applied or given back: not the user's choice)
         #: the frames choice a video sample set (``VIDEO_KEY``): (value before, preset value), or None
         self._frames_preset: tuple[Any, Any] | None = None
+        #: the sequence axis the user chose for a layer (by name), given back when that layer is picked again
+        self._axis_by_layer: dict[str, int] = {}
+        self._axis_setting = False  # (the widget setting the sequence axis: not the user's choice)
         self._run_clicked_at = self._cancel_clicked_at = -1.0e9
         #: the primary picker's value when it fell onto results of a run because its layers were removed: the
         #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker); ``[]``
@@ -293,6 +296,7 @@ class TaskWidget(Container):
         self.pickers[self._primary.name].changed.connect(self._update_frames)
         self.pickers[self._primary.name].changed.connect(self._forget_fallen)
         self.frames.changed.connect(self._update_frames)  # the sequence axis matters for whole-stack modes only
+        self.sequence_axis.changed.connect(self._remember_axis)
         for option in spec.options:
             if option.needs:
                 self.pickers[option.needs].changed.connect(self._update_needs)
@@ -652,17 +656,38 @@ class TaskWidget(Container):
 
         return [(name(i), i) for i in range(max(stack_axes(layer), 1))]
 
+    def _remember_axis(self, value: Any) -> None:
+        if not self._axis_setting and self._frames_source is not None and value is not None:
+            self._axis_by_layer[self._frames_source.name] = int(value)
+
+    def _pick_axis(self, layer: Any) -> None:
+        """The sequence axis for a newly picked layer: the one the user chose for it before, else the current
+        one unless it has a single frame (a (1, Z, Y, X) file: T = 1), then the first axis with several."""
+        count = stack_axes(layer)
+        if count < 2:
+            return
+        shape = layer_array_shape(layer)
+        axis = self._axis_by_layer.get(layer.name)
+        if axis is None or axis >= count:
+            axis = int(self.sequence_axis.value or 0)
+            if shape[axis] < 2:
+                axis = next((i for i in range(count) if shape[i] > 1), axis)
+        self.sequence_axis.value = axis
+
     def _channel_choices(self, layers: list[Any]) -> list[Any]:
         """What can be a further channel of the image: grey layers with its frame size and stack shape, not
-        the image itself, nor a result of a run (none while the image is RGB or not chosen)."""
+        the image itself, and of its kind: the user's own layers for an image of theirs; for a result of a run
+        (e.g. a channel dehazed first), the same part of the same task's runs on the other channels (none while
+        the image is RGB or not chosen)."""
         primary = getattr(self, "pickers", {}).get(self._primary.name) if hasattr(self, "_primary") else None
         image = primary.value if primary is not None else None
         if image is None or isinstance(image, (list, tuple)) or getattr(image, "rgb", False):
             return []
         shape = layer_array_shape(image)
+        kind = _result_kind(image)
         return [
             layer for layer in layers
-            if not getattr(layer, "rgb", False) and not _is_result(layer) and not same_layer(layer, image)
+            if not getattr(layer, "rgb", False) and _result_kind(layer) == kind and not same_layer(layer, image)
             and layer_array_shape(layer) == shape
         ]
 
@@ -711,7 +736,13 @@ class TaskWidget(Container):
                 self._presetting = False
         if not running:
             self._frames_source = first
-        self.sequence_axis.reset_choices()
+        self._axis_setting = True
+        try:
+            self.sequence_axis.reset_choices()
+            if fresh and not running:
+                self._pick_axis(first)
+        finally:
+            self._axis_setting = False
         self.sequence_axis.visible = (
             bool(sources) and stack_axes(sources[0]) > 1 and self.frames.value != CURRENT_FRAME
         )
@@ -787,9 +818,12 @@ class TaskWidget(Container):
             )
         if mode.stack and images[0].shape[0] < 2:
             # the library would take a one-frame stack as one image (or refuse it), not what the mode says
+            shape = layer_array_shape(sources[0])
+            others = [i for i in range(stack_axes(sources[0])) if shape[i] > 1]
             raise ValueError(
                 f"'{mode.label}' needs at least 2 frames along the sequence axis; {sources[0].name!r} has 1 there "
-                f"(choose '{CURRENT_FRAME}' to process that frame as one image)"
+                + (f"(choose sequence axis {others[0]}, or " if others else "(choose ")
+                + f"'{CURRENT_FRAME}' to process that frame as one image)"
             )
         colour = ranges or is_rgb(images[0], sources[0])
         _check_memory(images, sources[0], int(images[0].shape[-1]) if colour else 1, mode.frame_by_frame)
@@ -1610,6 +1644,12 @@ def _is_result(layer: Any) -> bool:
     """Whether ``layer`` is an output of a Double-DIP run (its metadata names the task and the part)."""
     md = getattr(layer, "metadata", None) or {}
     return "task" in md and "part" in md
+
+
+def _result_kind(layer: Any) -> tuple[Any, Any] | None:
+    """``(task, part)`` of a run's output (its preview too), ``None`` for the user's own layers."""
+    md = getattr(layer, "metadata", None) or {}
+    return (md["task"], md["part"]) if _is_result(layer) else None
 
 
 def _channels_last(layer: Any, shape: tuple[int, ...]) -> str | None:

@@ -746,7 +746,7 @@ def segment(
     >>> r.mask.shape
     (32, 32)
     """
-    image = loaded(image)  # (lazy input loaded once: the layers copy its values where they are the image)
+    image = loaded(image, own=True)  # (loaded once, as it is now: the layers copy its values where they are it)
     img, vr = as_image(image, "image")
     seed = check_seed(seed)
     check_iterations(iterations, 1)  # checked before the hints are computed (its default depends on them)

@@ -403,8 +403,22 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
                 out[int(t)] = box_mask(b, shape, whole=True, task="segment_video")
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"box of frame {int(t)}: {exc}") from exc
-        return out
+        return _span_gaps(out)
     return [box_mask(box, shape, whole=True, task="segment_video")] * n
+
+
+def _span_gaps(boxes: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Frames between two boxed frames (boxes drawn on key frames around a moving object) get the rectangle
+    spanning both boxes: where an object moving from one to the other can be, as boxes interpolated from the
+    key frames would not promise (frames before the first box and after the last keep none)."""
+    boxed = [t for t, b in enumerate(boxes) if b is not None]
+    for a, b in zip(boxed, boxed[1:]):
+        if b - a > 1:
+            y0, x0, y1, x1 = seg.box_bounds(boxes[a] | boxes[b])
+            span = np.zeros_like(boxes[a])
+            span[y0:y1, x0:x1] = True
+            boxes[a + 1:b] = [span] * (b - a - 1)
+    return boxes
 
 
 def _slice_of(b: Any) -> tuple[int, ...] | None:
@@ -531,16 +545,17 @@ def segment_video(
         label stack as an array. Where scribbles mark nothing, automatic hints fill in (``auto_fill``).
     box
         Optional region around the object, in the forms :func:`napari_doubledip.segment` takes, for every
-        frame, or a dict ``{frame index: box}`` for some frames (the others get none), or a ``(T, H, W)``
-        stack (or list) of masks, one per frame; a ``(T, Y, X)`` napari Shapes layer's ``data`` as is: one
-        rectangle applies to every frame (read in y, x), rectangles on several frames are ``{t: rectangle}``
-        (one per frame). Outside a frame's box is background for the whole run and its mask is cut to the
-        box; that frame's automatic hints (``hints="auto"``, or filling in around scribbles) are computed on
-        the box's surroundings; with ``hints=None`` the inside is left to the optimisation. Three DAVIS clips
-        with a loose box per frame (``benchmarks/segmentation_box.py --video``): mean IoU 0.647, against 0.464
-        with automatic hints only and 0.440 with the boxes read as hint labels (what the widget passed before
-        2026-12-03); the boxes and one foreground dot on the first frame: 0.626 (0.147 before the dot was
-        filled in by automatic hints).
+        frame, or a dict ``{frame index: box}`` for some frames (key frames: a frame between two of them
+        gets the rectangle spanning both boxes; those before the first and after the last get none), or a
+        ``(T, H, W)`` stack (or list) of masks, one per frame; a ``(T, Y, X)`` napari Shapes layer's ``data``
+        as is: one rectangle applies to every frame (read in y, x), rectangles on several frames are
+        ``{t: rectangle}`` (key frames as above). Outside a frame's box is background for the whole run and
+        its mask is cut to the box; that frame's automatic hints (``hints="auto"``, or filling in around
+        scribbles) are computed on the box's surroundings; with ``hints=None`` the inside is left to the
+        optimisation. Three DAVIS clips with a loose box per frame (``benchmarks/segmentation_box.py
+        --video``): mean IoU 0.647, against 0.464 with automatic hints only and 0.440 with the boxes read as
+        hint labels (what the widget passed before 2026-12-03); the boxes and one foreground dot on the first
+        frame: 0.626 (0.147 before the dot was filled in by automatic hints).
     auto_fill
         As in :func:`napari_doubledip.segment`: with scribbles, automatic hints fill in (every frame's, inside its
         box if it has one) where the scribbles mark nothing; ``False``: the scribbles alone; ``"intensity"``: the

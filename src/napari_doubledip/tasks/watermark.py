@@ -273,7 +273,9 @@ def box_mask(
         else:
             raise ValueError(
                 f"box must be (y0, x0, y1, x1), an (H, W) mask, (k, 2) corner points or one rectangle's (4, D) "
-                f"corners, got shape {arr.shape}" + (_UNION if arr.ndim == 2 and arr.shape[1] == 4 else "")
+                f"corners, got shape {arr.shape}"
+                # (k rows of 4: several boxes; a box per frame, perhaps)
+                + (f"{_UNION[:-1]}; {per_frame})" if arr.ndim == 2 and arr.shape[1] == 4 else "")
             )
         if y1 <= y0 or x1 <= x0:
             raise ValueError(f"box is empty: (y0, x0, y1, x1) = {tuple(arr.tolist())} needs y1 > y0 and x1 > x0")
@@ -588,9 +590,10 @@ def remove_watermark(
     >>> bool(np.array_equal(r.clean[:8], img[:8].astype(np.float32)))
     True
     """
-    # Lazy (dask) input loaded once: _raw reads the values again for the exact pixels outside the box.
+    # Loaded once, as it is now (lazy input computed, the caller's arrays copied): _raw reads the values again
+    # for the exact pixels outside the box.
     images = listed(images)
-    images = [loaded(x) for x in images] if isinstance(images, (list, tuple)) else loaded(images)
+    images = [loaded(x, own=True) for x in images] if isinstance(images, (list, tuple)) else loaded(images, True)
     stack, vr, single = as_images(images, "images")
     seed = check_seed(seed)
     n, h, w = stack.shape[:3]
