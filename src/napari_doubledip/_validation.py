@@ -132,18 +132,21 @@ def _in_float64(x: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndar
 
 
 def loaded(x: object, own: bool = False) -> object:
-    """``x`` with lazy (dask) data computed; anything else as it is, or with ``own`` copied where it is the
-    caller's memory (a numpy array, a tensor): for a task that reads the input's values again at the end
-    (:func:`copy_input`), so that its result is of the data as they were at the call, whatever the caller
-    writes into its array meanwhile (the generator form hands control back at every report)."""
+    """``x`` with lazy (dask) data computed and a pint Quantity as its numbers; anything else as it is, or
+    with ``own`` copied where it is the caller's memory (a numpy array, a tensor): for a task that reads the
+    input's values again at the end (:func:`copy_input`), so that its result is of the data as they were at
+    the call, whatever the caller writes into its array meanwhile (the generator form hands control back at
+    every report). An array nobody can write to (read-only, owning its memory: e.g. the one the napari
+    widgets load a lazy layer into) is not copied."""
     if hasattr(x, "magnitude") and hasattr(x, "units") and not isinstance(x, np.ndarray):
         x = x.magnitude  # a pint Quantity: its numbers (the results are plain arrays in those units)
     if _lazy(x):  # dask arrays from napari layers
         return x.compute()
     if own and isinstance(x, np.ndarray):
-        return x.copy()
+        return x if not x.flags.writeable and x.base is None else x.copy()
     if own and (torch := sys.modules.get("torch")) is not None and isinstance(x, torch.Tensor):
-        return x.detach().clone()
+        x = x.detach()
+        return x.clone() if x.device.type == "cpu" else x.cpu()  # (the tasks read a GPU tensor on the host)
     return x
 
 
@@ -813,12 +816,13 @@ def _lazy_shape(x: object) -> tuple[int, ...] | None:
     return None
 
 
-def load_frames(frames: object, name: str = "frames", min_count: int = 2) -> object:
+def load_frames(frames: object, name: str = "frames", min_count: int = 2, own_items: bool = True) -> object:
     """A stack as :func:`as_frames` takes it, loaded (a lazy stack's layout checked first), an iterator
-    listed and the caller's arrays copied: for a caller that reads its values again (:func:`copy_input`)."""
+    listed and the caller's arrays copied: for a caller that reads its values again (:func:`copy_input`).
+    ``own_items=False``: a list's frames are not copied (for a caller that stacks them into a new array)."""
     frames = listed(frames)
     if isinstance(frames, (list, tuple)):
-        return [loaded(x, own=True) for x in frames]
+        return [loaded(x, own=own_items) for x in frames]
     if (lazy := _lazy_shape(frames)) is not None:
         _frames_layout(lazy, name, min_count)
     return loaded(frames, own=True)

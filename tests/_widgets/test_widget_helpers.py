@@ -790,6 +790,15 @@ def test_lazy_inputs_are_loaded_chunk_by_chunk_with_reports(monkeypatch):
     np.testing.assert_array_equal(args[0][1], a[::-1])
     assert isinstance(kwargs["hints"], np.ndarray) and kwargs["box"] is None
     assert len(reports) == 4 + 2 + 2 and all(r.stage.startswith("loading the input") for r in reports)
+    # the run's own copies, nobody else's: read-only, so that the library does not copy them again
+    from napari_doubledip._validation import loaded
+
+    assert all(loaded(x, own=True) is x for x in (*args[0], kwargs["hints"]))
+    mine = a.copy()
+    assert loaded(mine, own=True) is not mine and loaded(mine[1:], own=True) is not mine  # a caller's: copied
+    view = a.copy()
+    view.flags.writeable = False
+    assert loaded(view[1:], own=True) is not view  # (read-only view of memory others may write: copied)
     # nothing lazy: nothing to report, the arguments as they were
     plain = (a,)
     assert drain(_worker._load(plain, {}, threading.Event())) == ([], (plain, {}))

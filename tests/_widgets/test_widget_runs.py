@@ -1221,12 +1221,14 @@ def test_image_outputs_are_shown_as_their_input_is(viewer, open_widget, run_widg
     """A channel of a multichannel overlay (channel_axis: additive, its own colormap) gives results that
     overlay the same way; maps and masks keep their own look."""
     two = np.stack([samples.texture_composite(32, rgb=False).data] * 2)
-    viewer.add_image(two, channel_axis=0, name=["c0", "c1"], colormap=["magenta", "green"], gamma=0.7)
+    viewer.add_image(two, channel_axis=0, name=["c0", "c1"], colormap=["magenta", "green"], gamma=0.7,
+                     opacity=0.6)
     widget = open_widget(SEG, iterations=3)
     widget.pickers["image"].value = viewer.layers["c1"]
     run_widget(widget)
     fg = viewer.layers["c1 foreground"]
     assert fg.blending == "additive" and fg.colormap.name == "green" and fg.gamma == pytest.approx(0.7)
+    assert fg.opacity == pytest.approx(0.6)
     assert viewer.layers["c1 mask"].blending != "additive"
 
 
@@ -2695,7 +2697,7 @@ def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, e
     assert [c.name for c in picker.choices] == ["marker"] and not picker.native.isHidden()
     # a result as the image (e.g. each channel dehazed first): the same part of the other channels' runs
     widget.pickers["image"].value = viewer.layers["membrane foreground"]
-    assert [c.name for c in picker.choices] == ["marker foreground"]
+    assert [c.name for c in picker.choices] == ["marker", "marker foreground"]  # (not its own source)
     widget.pickers["image"].value = a
     widget.pickers["image"].value = viewer.layers["rgb"]  # (its colours are its channels)
     assert picker.choices == () and picker.native.isHidden() and picker.value == []

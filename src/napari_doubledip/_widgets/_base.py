@@ -668,7 +668,7 @@ class TaskWidget(Container):
             return
         shape = layer_array_shape(layer)
         axis = self._axis_by_layer.get(layer.name)
-        if axis is None or axis >= count:
+        if axis is None or axis >= count or shape[axis] < 2:
             axis = int(self.sequence_axis.value or 0)
             if shape[axis] < 2:
                 axis = next((i for i in range(count) if shape[i] > 1), axis)
@@ -676,18 +676,21 @@ class TaskWidget(Container):
 
     def _channel_choices(self, layers: list[Any]) -> list[Any]:
         """What can be a further channel of the image: grey layers with its frame size and stack shape, not
-        the image itself, and of its kind: the user's own layers for an image of theirs; for a result of a run
-        (e.g. a channel dehazed first), the same part of the same task's runs on the other channels (none while
-        the image is RGB or not chosen)."""
+        the image itself: the user's own layers (not the image's own source, when it is a result of a run)
+        and, for a result (e.g. a channel dehazed first), the same part of the same task's runs on the other
+        channels (none while the image is RGB or not chosen)."""
         primary = getattr(self, "pickers", {}).get(self._primary.name) if hasattr(self, "_primary") else None
         image = primary.value if primary is not None else None
         if image is None or isinstance(image, (list, tuple)) or getattr(image, "rgb", False):
             return []
         shape = layer_array_shape(image)
         kind = _result_kind(image)
+        source = image.metadata.get("source") if kind is not None else None
         return [
             layer for layer in layers
-            if not getattr(layer, "rgb", False) and _result_kind(layer) == kind and not same_layer(layer, image)
+            if not getattr(layer, "rgb", False) and not same_layer(layer, image)
+            and (_result_kind(layer) is None and layer.name != source
+                 or _result_kind(layer) == kind and layer.metadata.get("source") != image.name)
             and layer_array_shape(layer) == shape
         ]
 
@@ -736,13 +739,13 @@ class TaskWidget(Container):
                 self._presetting = False
         if not running:
             self._frames_source = first
-        self._axis_setting = True
+        setting, self._axis_setting = self._axis_setting, True
         try:
             self.sequence_axis.reset_choices()
             if fresh and not running:
                 self._pick_axis(first)
         finally:
-            self._axis_setting = False
+            self._axis_setting = setting
         self.sequence_axis.visible = (
             bool(sources) and stack_axes(sources[0]) > 1 and self.frames.value != CURRENT_FRAME
         )
@@ -1457,11 +1460,12 @@ MEMORY_PER_PIXEL = (60, 40)
 #: working size): 0.16-0.17 GB at the growth's intercept, above.
 MEMORY_FIXED = 250 * 10**6
 #: A stack run frame by frame, per pixel of the stack: ``(base, per channel)`` bytes: the loaded input (up to
-#: float32) and the float32 result stacks (dehazing: clean and airlight of C channels, a transmission map), once
-#: in the library's result and once copied into their layers: 4 C + 2 x 4 x (2 C + 1) bytes. (Measured by a QA
-#: session: ``dehaze_frames`` on 6 grey planes of 2048², peak 1.05 GB in the library; this estimate, with the
-#: layers' copies, 1.37 GB; the whole-stack count said 2.8 GB, and refused a 60-plane Z-stack as 25 GB.)
-MEMORY_STACK_PER_PIXEL = (8, 20)
+#: float32), the library's own copy of it (its results are of the stack as it was at Run) and the float32
+#: result stacks (dehazing: clean and airlight of C channels, a transmission map), once in the library's result
+#: and once copied into their layers: 2 x 4 C + 2 x 4 x (2 C + 1) bytes. (Measured by a QA session, before the
+#: library's copy: ``dehaze_frames`` on 6 grey planes of 2048², peak 1.05 GB in the library; this estimate,
+#: with the layers' copies, 1.37 GB; the whole-stack count said 2.8 GB, and refused a 60-plane Z-stack as 25 GB.)
+MEMORY_STACK_PER_PIXEL = (8, 24)
 
 
 def _check_memory(images: list[Any], source: Any, channels: int, frame_by_frame: bool = False) -> None:

@@ -1145,8 +1145,9 @@ class OutputLayers:
             return layer
         if kind == "map":
             return self.viewer.add_image(data, rgb=rgb, colormap="gray", contrast_limits=(0.0, 1.0), **common)
-        # shown as the input is: an additive channel of a multichannel overlay (channel_axis) stays additive
-        extra = {"gamma": source.gamma, "blending": source.blending}
+        # shown as the input is: an additive channel of a multichannel overlay (channel_axis) stays additive,
+        # a translucent overlay translucent
+        extra = {"gamma": source.gamma, "blending": source.blending, "opacity": source.opacity}
         if not rgb:
             extra["colormap"] = source.colormap
         layer = self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)

@@ -42,7 +42,8 @@ class LayerInput:
         (e.g. the watermark box, which a single image needs), instead of starting at "none".
     per_frame
         For a Shapes input in a whole-stack mode: rectangles drawn on two or more frames give each of those frames
-        its own box (``{frame: box}`` in :attr:`Inputs.layers`; e.g. a moving object's boxes); rectangles on one
+        its own box (``{frame: box}`` in :attr:`Inputs.layers`; e.g. a moving object's boxes on key frames, the
+        frames between them spanned by the task); rectangles on one
         frame, or a 2D Shapes layer, give one box for every frame.
     preselect_at_open
         With ``preselect``: also choose an existing layer when the widget opens (``False``: only a layer added

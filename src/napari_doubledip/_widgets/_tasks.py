@@ -100,8 +100,8 @@ def _scribbles(x: Inputs) -> np.ndarray | None:
 def _segment(x: Inputs):
     """The scribbles (or automatic hints) and the box as ``segment`` / ``segment_video`` read it: outside
     background, automatic hints on its surroundings inside (IoU 0.735 vs 0.478 for the box read as labels on
-    18 horses, ``benchmarks/segmentation_box.py``). A whole stack's boxes come per frame (``{frame: box}``)
-    when rectangles were drawn on several frames."""
+    18 horses, ``benchmarks/segmentation_box.py``). A whole stack's boxes come per frame (``{frame: box}``, key
+    frames: ``segment_video`` spans the frames between them) when rectangles were drawn on several frames."""
     box = x.layers.get("box")
     scribbles = _scribbles(x)
     automatic = HINT_CHOICES[x.options.get("automatic", "saliency (one object)")]
@@ -154,7 +154,8 @@ SEGMENTATION = TaskSpec(
             empty_is_none=True, union=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the object (outside = "
             "background); several shapes: the object is looked for in all of them (the selected ones, if any "
-            "are). Whole stack: shapes drawn on several frames each bound their own frame.",
+            "are). Whole stack: shapes drawn on several frames each bound their own frame (key frames: a frame "
+            "between two of them is bounded by the rectangle spanning both).",
         ),
     ),
     options=(

@@ -104,6 +104,7 @@ def _load(
     for x in items:
         if x.ndim == 0 or not all(n == n for c in x.chunks for n in c):  # (no axis, or unknown sizes: nan)
             loaded[id(x)] = np.asarray(x.compute())
+            loaded[id(x)].flags.writeable = False  # (see below)
             continue
         out = np.empty(x.shape, dtype=x.dtype)
         row = x.nbytes / max(x.shape[0], 1)
@@ -121,6 +122,7 @@ def _load(
                     iteration=0, total=1, loss=float("nan"), losses={}, preview=None, elapsed=now - start,
                     stage=f"loading the input: {done / 2**20:.1f} of {total / 2**20:.1f} MB",
                 )
+        out.flags.writeable = False  # the run's own copy, nobody else's: the library need not copy it again
         loaded[id(x)] = out
 
     def swap(v: Any) -> Any:

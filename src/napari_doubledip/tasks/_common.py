@@ -54,8 +54,9 @@ class RunInfo:
     precision
         Compute dtype of the networks: ``"float32"`` or ``"bfloat16"`` (autocast).
     working_shape
-        ``(height, width)`` the networks worked at: the input's, or smaller when its long side exceeds
-        ``max_size`` (results are brought back to the input's size).
+        ``(height, width)`` of what the networks fitted: the input (for ``remove_watermark`` with a box, the
+        region around it, ``params["region"]``), reduced when its long side exceeds ``max_size``; results
+        are brought back to the input's size.
     """
 
     params: dict[str, Any] = field(default_factory=dict)

@@ -157,7 +157,8 @@ def each_frame(
 def _load(frames: Any, name: str) -> np.ndarray:
     """The stack as an array, its layout and values checked under ``name`` (the checks' warnings are left to
     the frames' own checks, which say each once: said here too they would come twice)."""
-    frames = load_frames(frames, name, 1)  # (a lazy stack's layout checked before it is loaded)
+    # (a lazy stack's layout checked before it is loaded; a list's frames are stacked below: not copied first)
+    frames = load_frames(frames, name, 1, own_items=False)
     items = frames if isinstance(frames, (list, tuple)) else [frames]
     if any(_masked(x) for x in items):  # (said here: the frames' own checks get plain arrays)
         warn(f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}")

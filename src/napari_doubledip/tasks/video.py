@@ -403,7 +403,7 @@ def _frame_boxes(box: Any, n: int, shape: tuple[int, int]) -> list[np.ndarray | 
                 out[int(t)] = box_mask(b, shape, whole=True, task="segment_video")
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"box of frame {int(t)}: {exc}") from exc
-        return _span_gaps(out)
+        return out
     return [box_mask(box, shape, whole=True, task="segment_video")] * n
 
 
@@ -622,10 +622,11 @@ def segment_video(
     full_boxes = _frame_boxes(box, n, size)
     keep = held = boxes = None
     if full_boxes is not None:
-        params["box"] = (
+        params["box"] = (  # (the boxes given: those of key frames, not the spans between them)
             {t: seg.box_bounds(b) for t, b in enumerate(full_boxes) if b is not None}
             if isinstance(box, dict) else seg.box_bounds(full_boxes[0])
         )
+        full_boxes = _span_gaps(full_boxes)
         keep = full_boxes  # the masks are cut to the boxes (bool (H, W) per frame; one array for a shared box)
         boxes = [None if b is None else seg.shrink_mask(torch.from_numpy(b).to(dev), ws) for b in full_boxes]
     planned = planned_iterations("video_segmentation", preset, iterations, its)  # (for the set-up's reports)

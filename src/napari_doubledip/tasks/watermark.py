@@ -593,7 +593,8 @@ def remove_watermark(
     # Loaded once, as it is now (lazy input computed, the caller's arrays copied): _raw reads the values again
     # for the exact pixels outside the box.
     images = listed(images)
-    images = [loaded(x, own=True) for x in images] if isinstance(images, (list, tuple)) else loaded(images, True)
+    many = isinstance(images, (list, tuple))
+    images = [loaded(x, own=True) for x in images] if many else loaded(images, own=True)
     stack, vr, single = as_images(images, "images")
     seed = check_seed(seed)
     n, h, w = stack.shape[:3]
