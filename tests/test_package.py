@@ -210,6 +210,8 @@ def test_napari_layers_and_multiscale_data_are_refused_with_what_to_pass():
         (lambda: dd.separate_layers([layer, layer]), r"mixtures\[0\] is a napari Image layer"),
         (lambda: dd.segment(img, hints=napari.layers.Labels(np.zeros((32, 32), int))), "napari Labels layer"),
         (lambda: dd.remove_watermark(img, box=shapes), "box is a napari Shapes layer"),
+        (lambda: dd.dehaze_frames(pyramid), r"frames is multiscale data \(2 levels\)"),  # (not read as (H, W))
+        (lambda: dd.dehaze_frames(layer), "frames is a napari Image layer"),
     ]
     for call, message in calls:
         with pytest.raises(TypeError, match=message):
@@ -435,3 +437,20 @@ def test_docstring_examples_run(module):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {module}"
+
+
+def test_results_and_samples_print_as_what_they_hold():
+    """In a console a result shows its arrays' shapes and its run's record, not every pixel."""
+    from napari_doubledip import samples
+
+    s = samples.texture_composite(32)
+    r = dd.segment(s.data, iterations=2, max_size=16, device="cpu")
+    text = repr(r)
+    assert text.startswith("SegmentationResult(mask=array((32, 32), float32), ") and len(text) < 1000
+    assert "foreground=array((32, 32, 3), float32)" in text and "'max_size': 16" in text
+    assert "working_shape=(16, 16)" in text
+    assert repr(s).startswith("Sample(data=array((32, 32, 3), float32), truth={'mask': array((32, 32), bool)}")
+    layers = dd.separate_layers(samples.two_mixtures(24).data, iterations=2, device="cpu")
+    assert "layers=(array((24, 24), float32), array((24, 24), float32)), alphas=array((2,), float32)" in str(
+        layers
+    )

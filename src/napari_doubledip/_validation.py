@@ -165,6 +165,18 @@ def plain_data(x: object, name: str, warn_mask: bool = True) -> object:
     layer or multiscale data refused with a message saying what to pass (``np.asarray`` of napari's
     ``MultiScaleData`` is its *smallest* level). A masked array's mask is ignored, with a warning unless
     ``warn_mask`` is off (a sequence's frames are warned about together)."""
+    refuse_napari(x, name)
+    x = loaded(host_array(x))
+    if warn_mask and _masked(x):
+        warn(
+            f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}"
+        )
+    return x
+
+
+def refuse_napari(x: object, name: str) -> None:
+    """Refuse a napari layer or multiscale data (passed where their data, or one level of it, belongs) with
+    what to pass instead."""
     # isinstance against napari's classes where napari is loaded (the library never imports it): a plugin's
     # layers are proxies whose type() is not the layer class.
     layers = sys.modules.get("napari.layers")
@@ -176,12 +188,6 @@ def plain_data(x: object, name: str, warn_mask: bool = True) -> object:
         )
     if layers is not None and isinstance(x, layers.Layer):
         raise TypeError(f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data")
-    x = loaded(host_array(x))
-    if warn_mask and _masked(x):
-        warn(
-            f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}"
-        )
-    return x
 
 
 _MASK_ADVICE = (

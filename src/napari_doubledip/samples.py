@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Sample", "texture_composite", "two_mixtures", "single_mixture"]
+from ._repr import summary_repr
+
+__all__ = [
+    "Sample", "texture_composite", "two_mixtures", "single_mixture", "blob_mask", "blob_field", "psnr", "iou"
+]
 
 
-@dataclass
+@dataclass(repr=False)
 class Sample:
     """A synthetic input with its ground truth.
 
@@ -34,6 +38,9 @@ class Sample:
     truth: dict[str, np.ndarray]
     name: str
     extra: dict[str, object] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return summary_repr(self)
 
 
 def _resize(img: np.ndarray, size: int) -> np.ndarray:

@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from .._repr import summary_repr
 from ..solver.engine import PREVIEWS, Progress, Solution, check_progress, check_stop, drain
 from ..solver.stretches import with_plain_torch
 
 R = TypeVar("R")
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class RunInfo:
     """Fields every result carries: what was run, with which parameters, and how it went.
 
@@ -70,6 +71,9 @@ class RunInfo:
     threads: int | None = None
     precision: str = "float32"
     working_shape: tuple[int, int] | None = None
+
+    def __repr__(self) -> str:  # (every result class inherits it: their dataclasses make none)
+        return summary_repr(self, last=RunInfo)
 
 
 def run_info(solution: Solution, params: dict[str, Any], device: torch.device) -> dict[str, Any]:

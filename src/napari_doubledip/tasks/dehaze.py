@@ -18,6 +18,7 @@ from .._validation import (
     check_iterations,
     check_seed,
     plain_data,
+    refuse_napari,
     warn,
     working_shape,
 )
@@ -109,7 +110,7 @@ WEIGHTS = {"t_smooth": 0.05, "airlight_prior": 0.1, "airlight_prior_end": 0.03, 
 DENSE_WEIGHTS = {**WEIGHTS, "airlight_prior": 1.0, "airlight_prior_end": 1.0}
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class DehazeResult(RunInfo):
     """Result of :func:`dehaze` (and of :func:`dehaze_frames`: every field with a leading ``T`` axis).
 
@@ -540,6 +541,7 @@ def dehaze_frames(
     check_before_loading(iterations, max_size, preset)
     resolve_device(device)
     check_precision(precision)
+    refuse_napari(frames, "frames")  # (multiscale data's shape is its first level's: not read as a stack)
     shape = getattr(frames, "shape", None)
     if shape is not None and not isinstance(frames, (list, tuple)):
         # the layout first (its advice, e.g. for one (H, W, C) image), then what depends on the channel count

@@ -68,7 +68,7 @@ SEGMENT_NET = NetConfig(channels=(8, 16, 32), skip=(0, 0, 0), kernel=3, in_chann
 Hints = Union[str, None, np.ndarray, tuple, list, dict]
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class SegmentationResult(RunInfo):
     """Result of :func:`segment`.
 

@@ -180,7 +180,7 @@ def _estimate_alphas(
     return alphas.clamp(lo, hi)
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class LayersResult(RunInfo):
     """Result of :func:`separate_layers`.
 

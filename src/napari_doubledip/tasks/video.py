@@ -200,7 +200,7 @@ class _StageReports:
 # Video segmentation (Eq. 4-5)
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class VideoSegmentationResult(RunInfo):
     """Result of :func:`segment_video`.
 
@@ -709,7 +709,7 @@ def segment_video(
 # Video transparency with a static layer (Eq. 7)
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class VideoLayersResult(RunInfo):
     """Result of :func:`separate_video_layers`.
 

@@ -113,7 +113,7 @@ SUPPORT_DILATION = 7
 Box = Any  # (y0, x0, y1, x1), a boolean mask, napari rectangle corners (k, 2) / [(4, D)], or None
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class WatermarkResult(RunInfo):
     """Result of :func:`remove_watermark`.
 
