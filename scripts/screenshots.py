@@ -99,6 +99,8 @@ def take(name: str, shot: Shot, timeout: float) -> Path | None:
             raise RuntimeError(f"{name}: the run did not start: {widget.status.value}")
         _wait(widget, timeout)
         widget.keep_partial.value = False  # back to the default for the picture
+        for layer in viewer.layers:  # (segmentation's layers start hidden; the grid shows every one)
+            layer.visible = True
         viewer.canvas.grid.enabled = True
         _settle()
         viewer.reset_view()

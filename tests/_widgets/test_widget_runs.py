@@ -47,6 +47,14 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
         assert md["params"]["max_size"] == 16 and md["preview"] is False and np.isfinite(md["final_loss"])
         assert md["working_shape"] == [16, 16]
     assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
+    # the opaque layers start hidden (the mask over the input shows first); a user's choice stays on a re-run
+    shown = [viewer.layers[f"comp {p}"].visible for p in ("background", "foreground", "mask")]
+    assert shown == [False, False, True]
+    assert "the background and foreground layers start hidden" in widget.status.value
+    viewer.layers["comp foreground"].visible = True
+    run_widget(widget)
+    assert viewer.layers["comp foreground"].visible and not viewer.layers["comp background"].visible
+    assert "hidden" not in widget.status.value
 
 
 def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, open_widget, qtbot, errors):
@@ -2273,6 +2281,18 @@ def test_new_data_during_a_run_updates_the_stack_options_when_it_ends(viewer, op
         worker.start()
     assert changed and widget.worker is None
     assert not widget.frames.native.isHidden()
+
+
+def test_a_box_drawn_before_the_panel_opened_is_said_unused(viewer, open_widget, infos):
+    """A rectangle drawn first is not picked by itself (it may annotate something else): Run says so."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    viewer.add_shapes([np.array([[4, 4], [28, 28]])], shape_type="rectangle", name="my box")
+    widget = open_widget(SEG, iterations=1)
+    assert widget.pickers["box"].value is None
+    worker = widget.run(start=False)
+    assert worker is not None
+    assert any("box is none, so 'my box' is not used; pick it under 'box'" in m for m in infos)
+    widget.cancel()
 
 
 def test_the_sequence_axis_skips_a_single_frame_axis_and_is_remembered_per_layer(viewer, open_widget, errors):

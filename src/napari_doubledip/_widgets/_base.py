@@ -1011,6 +1011,7 @@ class TaskWidget(Container):
                 f"{self.spec.title}: {job.sources[0].name!r} is multiscale; its level {level} ({h} x {w} per "
                 f"frame) is read and the results have that resolution (full resolution: {fh} x {fw})"
             )
+        self._tell_unpicked_shapes()
         job.control.previews = int(self.preview_every.value) > 0  # none to show: none to compute
         worker = create_worker(
             run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
@@ -1049,6 +1050,26 @@ class TaskWidget(Container):
         if start:
             worker.start()
         return worker
+
+    def _tell_unpicked_shapes(self) -> None:
+        """Say that a Shapes layer with shapes is not used when its picker is at none: one drawn before the
+        panel opened is not picked by itself (it may annotate something else), and a user who drew a box
+        first would otherwise take the result for one made with it."""
+        for spec_in in self.spec.inputs:
+            picked = self.pickers[spec_in.name].value
+            if spec_in.kind != "shapes" or spec_in.preselect_at_open or picked is not None:
+                continue  # (a picker that takes an existing layer at opening was set to none by the user)
+            drawn = [
+                layer.name for layer in self.viewer.layers
+                if isinstance(layer, _LAYER_TYPES["shapes"]) and len(layer.data)
+            ]
+            if drawn:
+                which = ", ".join(repr(n) for n in drawn[:3]) + (", ..." if len(drawn) > 3 else "")
+                show_info(
+                    f"{self.spec.title}: {spec_in.label} is none, so {which} "
+                    f"{'is' if len(drawn) == 1 else 'are'} not used; pick "
+                    f"{'it' if len(drawn) == 1 else 'one'} under '{spec_in.label}' to use it"
+                )
 
     def _cancel_job(self, job: _Job) -> None:
         """Cancel ``job`` if it is still this widget's run (an activity entry's Cancel)."""
@@ -1245,6 +1266,8 @@ class TaskWidget(Container):
                 f"{getattr(result, 'elapsed', 0):.1f} s on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
                 + _summary(self.spec, result)
+                + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list)"
+                   if job.outputs.hidden else "")
             )
         except Exception as exc:  # writing layers failed: undo, and say so
             job.outputs.rollback()
@@ -1446,7 +1469,7 @@ class TaskWidget(Container):
                 data, offset = _place(data, spatial, index, lead)
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
-                cover=out.cover,
+                cover=out.cover, hidden=out.hidden,
             )
             names.append(name)
         return names

@@ -737,6 +737,8 @@ class OutputLayers:
         self._cleared: set[tuple[str, tuple[int, ...]]] = set()  # (layer name, frame) cleared by this run
         #: names of earlier runs' masks the user painted on, which this run replaces
         self.painted: list[str] = []
+        #: parts whose layers this run made hidden (``Output.hidden``), in order
+        self.hidden: list[str] = []
         #: (layer name, frames) of earlier results a stopped frame-by-frame run kept where it did not reach
         self.kept_earlier: list[tuple[str, list[list[int]]]] = []
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
@@ -843,9 +845,10 @@ class OutputLayers:
         zoom: tuple[float, ...] = (),
         offset: tuple[int, ...] = (),
         cover: bool = False,
+        hidden: bool = False,
     ) -> Any:
         """Create or update the layer ``name`` with ``data``; returns the layer (``zoom``, ``offset``: see
-        :func:`transform`; ``cover``: see :class:`~napari_doubledip._widgets._spec.Output`)."""
+        :func:`transform`; ``cover``, ``hidden``: see :class:`~napari_doubledip._widgets._spec.Output`)."""
         rgb = is_rgb(data, source) and kind != "labels"
         if kind == "labels":
             data = _as_labels(data)
@@ -866,6 +869,10 @@ class OutputLayers:
                 metadata,
             )
             self.created.append(layer)
+            if hidden:  # (a layer of an earlier run keeps what the user chose)
+                layer.visible = False
+                if part not in self.hidden:
+                    self.hidden.append(part)
         else:
             before = layer.metadata.get("frame")
             if (

@@ -124,6 +124,10 @@ class Output:
         A layer this run makes starts, at the end of the run, with contrast limits that reach the result's values
         (and at least the input's): a dehazed image is darker than the hazy input, whose limits showed its
         shadows flat black.
+    hidden
+        A layer this run makes starts hidden (the status line says so): segmentation's foreground and
+        background, opaque images whose content outside their part is the networks' invention, would cover
+        the input under the mask, the view a user wants first.
     """
 
     part: str
@@ -133,6 +137,7 @@ class Output:
     per_input: bool = False
     on_top: bool = False
     cover: bool = False
+    hidden: bool = False
 
     def value(self, result: Any) -> Any:
         return self.get(result) if callable(self.get) else getattr(result, self.get, None)

@@ -189,8 +189,8 @@ SEGMENTATION = TaskSpec(
             "segment",
             _segment,
             (
-                Output("background", "background", per_input=True),
-                Output("foreground", "foreground", per_input=True),
+                Output("background", "background", per_input=True, hidden=True),
+                Output("foreground", "foreground", per_input=True, hidden=True),
                 Output("mask", "mask", kind="labels", preview="mask"),
             ),
         ),
@@ -198,8 +198,8 @@ SEGMENTATION = TaskSpec(
             "segment_video",
             _segment,
             (
-                Output("background", "background", per_input=True),
-                Output("foreground", "foreground", per_input=True),
+                Output("background", "background", per_input=True, hidden=True),
+                Output("foreground", "foreground", per_input=True, hidden=True),
                 Output("mask", "masks", kind="labels", preview="masks"),
             ),
             label="whole stack (video)",
