@@ -759,8 +759,11 @@ def test_the_status_says_how_long_is_left_once_there_is_a_pace():
     assert _time_left(p(50, 300, 1.0)) == ""  # too short a time
     assert _time_left(p(100, 300, 10.0)) == ", about 20 s left"
     assert _time_left(p(100, 1000, 20.0)) == ", about 3 min left"
-    assert _time_left(p(300, 300, 30.0)) == ""
+    assert _time_left(p(300, 300, 30.0)) == ", finishing"
     assert _time_left(p(295, 300, 30.0)) == ", almost done"  # (0.5 s: not "about 0 s left")
+    # the pace since the first report: set-up and the first slow iterations (here 8 s for 5) do not count
+    assert _time_left(p(105, 305, 18.0), since=(5, 8.0)) == ", about 20 s left"
+    assert _time_left(p(8, 305, 12.0), since=(5, 8.0)) == ""  # (3 iterations since: too few)
 
 
 def test_lazy_inputs_are_loaded_chunk_by_chunk_with_reports(monkeypatch):
