@@ -450,6 +450,12 @@ def test_results_and_samples_print_as_what_they_hold():
     assert "foreground=array((32, 32, 3), float32)" in text and "'max_size': 16" in text
     assert "working_shape=(16, 16)" in text
     assert repr(s).startswith("Sample(data=array((32, 32, 3), float32), truth={'mask': array((32, 32), bool)}")
+    from napari_doubledip.tasks._common import RunInfo
+
+    results = ["SegmentationResult", "LayersResult", "WatermarkResult", "DehazeResult", "VideoSegmentationResult",
+               "VideoLayersResult"]
+    for cls in [getattr(dd, name) for name in results] + RunInfo.__subclasses__():
+        assert cls.__repr__ is RunInfo.__repr__, cls  # (a dataclass making its own repr would dump pixels)
     layers = dd.separate_layers(samples.two_mixtures(24).data, iterations=2, device="cpu")
     assert "layers=(array((24, 24), float32), array((24, 24), float32)), alphas=array((2,), float32)" in str(
         layers

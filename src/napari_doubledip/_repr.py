@@ -14,8 +14,8 @@ def _short(value: Any) -> str:
     length (a loss history)."""
     if isinstance(value, np.ndarray):
         return f"array({value.shape}, {value.dtype})" if value.ndim else repr(value.item())
-    if isinstance(value, tuple) and any(isinstance(v, np.ndarray) for v in value):
-        return "(" + ", ".join(_short(v) for v in value) + ")"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_short(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, list) and len(value) > 8:
         return f"[{len(value)} items: {_short(value[0])}, ..., {_short(value[-1])}]"
     if isinstance(value, list):

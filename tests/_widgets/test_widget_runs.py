@@ -2287,11 +2287,18 @@ def test_a_box_drawn_before_the_panel_opened_is_said_unused(viewer, open_widget,
     """A rectangle drawn first is not picked by itself (it may annotate something else): Run says so."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     viewer.add_shapes([np.array([[4, 4], [28, 28]])], shape_type="rectangle", name="my box")
+    viewer.add_shapes([np.array([[2, 2], [2, 30]])], shape_type="line", name="scale bar")  # no region
+    samples_box = viewer.add_shapes([np.array([[1, 1], [9, 9]])], shape_type="rectangle", name="sample box")
+    samples_box.metadata["doubledip sample"] = "another opening"  # (a bundled sample's box: another image's)
     widget = open_widget(SEG, iterations=1)
+    widget.pickers["image"].value = viewer.layers["comp"]
     assert widget.pickers["box"].value is None
     worker = widget.run(start=False)
     assert worker is not None
-    assert any("box is none, so 'my box' is not used; pick it under 'box'" in m for m in infos)
+    said = [m for m in infos if "is not used" in m]
+    assert len(said) == 1 and "box is none, so 'my box' is not used; pick it under 'box'" in said[0]
+    widget._tell_unpicked_shapes()  # (what the next Run does) said once for a layer
+    assert len([m for m in infos if "is not used" in m]) == 1
     widget.cancel()
 
 

@@ -258,6 +258,8 @@ class TaskWidget(Container):
         #: the sequence axis the user chose for a layer (by name), given back when that layer is picked again
         self._axis_by_layer: dict[str, int] = {}
         self._axis_setting = False  # (the widget setting the sequence axis: not the user's choice)
+        #: Shapes layers Run has said are not used as the box (said once each)
+        self._told_unpicked: set[str] = set()
         self._run_clicked_at = self._cancel_clicked_at = -1.0e9
         #: the primary picker's value when it fell onto results of a run because its layers were removed: the
         #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker); ``[]``
@@ -1056,15 +1058,22 @@ class TaskWidget(Container):
     def _tell_unpicked_shapes(self) -> None:
         """Say that a Shapes layer with shapes is not used when its picker is at none: one drawn before the
         panel opened is not picked by itself (it may annotate something else), and a user who drew a box
-        first would otherwise take the result for one made with it."""
+        first would otherwise take the result for one made with it. Once per layer and panel; not for a layer
+        without a region (lines, points: a scale bar), nor for a bundled sample's own box (it annotates
+        another image than the user's)."""
+        image = self.pickers[self._primary.name].value
+        opening = [_sample_of(layer) for layer in _picked(image)]
         for spec_in in self.spec.inputs:
             picked = self.pickers[spec_in.name].value
             if spec_in.kind != "shapes" or spec_in.preselect_at_open or picked is not None:
                 continue  # (a picker that takes an existing layer at opening was set to none by the user)
             drawn = [
                 layer.name for layer in self.viewer.layers
-                if isinstance(layer, _LAYER_TYPES["shapes"]) and len(layer.data)
+                if isinstance(layer, _LAYER_TYPES["shapes"]) and has_region(layer)
+                and (_sample_of(layer) is None or _sample_of(layer) in opening)
+                and layer.name not in self._told_unpicked
             ]
+            self._told_unpicked.update(drawn)
             if drawn:
                 which = ", ".join(repr(n) for n in drawn[:3]) + (", ..." if len(drawn) > 3 else "")
                 show_info(

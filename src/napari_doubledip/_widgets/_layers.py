@@ -856,23 +856,25 @@ class OutputLayers:
         tf = transform(source, spatial, zoom, offset)
         metadata = {"task": self.task, "part": part, "source": self.source_name(source), **metadata}
         layer = self._existing(name, part, source, kind)
+        visible = None  # (shown or hidden as the user had it, where a new layer replaces theirs)
         if layer is not None and (
             (_kind(layer) != kind and not (kind == "map" and _kind(layer) == "image"))
             or (_kind(layer) == "image" and bool(layer.rgb) != rgb)
         ):  # another kind or colour mode (e.g. the input, same name, is grey now): a new layer replaces it
+            visible = bool(layer.visible)
             self._detach(layer)
             layer = None
         if layer is None:
             taken = any(other.name == name for other in self.viewer.layers)
-            layer = self._add(
-                self._alternative(name) if taken else name, np.array(data, copy=True), kind, source, rgb, tf,
-                metadata,
-            )
-            self.created.append(layer)
-            if hidden:  # (a layer of an earlier run keeps what the user chose)
-                layer.visible = False
+            if visible is None and hidden:  # (a layer of an earlier run keeps what the user chose)
+                visible = False
                 if part not in self.hidden:
                     self.hidden.append(part)
+            layer = self._add(
+                self._alternative(name) if taken else name, np.array(data, copy=True), kind, source, rgb, tf,
+                metadata, visible=True if visible is None else visible,
+            )
+            self.created.append(layer)
         else:
             before = layer.metadata.get("frame")
             if (
@@ -1144,8 +1146,9 @@ class OutputLayers:
         self.touched[name] = layer
         return layer
 
-    def _add(self, name, data, kind, source, rgb, tf, metadata):
-        common = dict(name=name, metadata=metadata, **tf)
+    def _add(self, name, data, kind, source, rgb, tf, metadata, visible=True):
+        # (made hidden, not hidden after it is drawn: napari holds the viewer for each layer it draws)
+        common = dict(name=name, metadata=metadata, visible=visible, **tf)
         if kind == "labels":
             layer = self.viewer.add_labels(data, **common)
             layer.events.paint.connect(_note_painted)
