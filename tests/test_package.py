@@ -243,6 +243,7 @@ def test_results_are_of_the_input_as_it_was_at_the_call():
     import torch
 
     from napari_doubledip import samples
+    from napari_doubledip.solver.engine import drain
 
     img = (samples.texture_composite(32).data * 255).astype(np.uint8)
     frames = np.stack([img, img[::-1], img[:, ::-1]])
@@ -260,7 +261,7 @@ def test_results_are_of_the_input_as_it_was_at_the_call():
             next(gen)
             for item in (given if form is list else [given]):
                 item[...] = 0  # written into while the run goes on
-            r = _finish(gen)
+            r = drain(gen)
             for name in ("clean", "foreground", "background"):
                 if hasattr(ref, name):
                     np.testing.assert_array_equal(getattr(r, name), getattr(ref, name), err_msg=f"{func} {name}")
@@ -276,14 +277,6 @@ def test_a_pint_quantity_is_taken_as_its_numbers():
     frames = np.stack([img, img[::-1]])
     r = dd.segment_video(pint.UnitRegistry().Quantity(frames, "count"), iterations=2, max_size=16, device="cpu")
     assert r.masks.shape == (2, 24, 24)
-
-
-def _finish(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as end:
-            return end.value
 
 
 def test_inputs_whose_values_the_results_cannot_keep_warn():

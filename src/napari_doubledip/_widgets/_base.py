@@ -252,12 +252,13 @@ class TaskWidget(Container):
         self._frames_source: Any = None  # the layer the frames choice was last set up for
         #: options a sample's presets set (``OPTIONS_KEY``): name -> (value before, preset value)
         self._presets: dict[str, tuple[Any, Any]] = {}
-        self._presetting = False  # (a sample's options being applied or given back: not the user's choice)
+        #: the widget itself setting options (a sample's presets applied or given back, the sequence axis picked
+        #: for a new layer): not the user's choice, not remembered
+        self._presetting = False
         #: the frames choice a video sample set (``VIDEO_KEY``): (value before, preset value), or None
         self._frames_preset: tuple[Any, Any] | None = None
         #: the sequence axis the user chose for a layer (by name), given back when that layer is picked again
         self._axis_by_layer: dict[str, int] = {}
-        self._axis_setting = False  # (the widget setting the sequence axis: not the user's choice)
         #: Shapes layers Run has said are not used as the box (said once each)
         self._told_unpicked: set[str] = set()
         self._run_clicked_at = self._cancel_clicked_at = -1.0e9
@@ -661,7 +662,7 @@ class TaskWidget(Container):
         return [(name(i), i) for i in range(max(stack_axes(layer), 1))]
 
     def _remember_axis(self, value: Any) -> None:
-        if not self._axis_setting and self._frames_source is not None and value is not None:
+        if not self._presetting and self._frames_source is not None and value is not None:
             self._axis_by_layer[self._frames_source.name] = int(value)
 
     def _pick_axis(self, layer: Any) -> None:
@@ -743,13 +744,13 @@ class TaskWidget(Container):
                 self._presetting = False
         if not running:
             self._frames_source = first
-        setting, self._axis_setting = self._axis_setting, True
+        setting, self._presetting = self._presetting, True
         try:
             self.sequence_axis.reset_choices()
             if fresh and not running:
                 self._pick_axis(first)
         finally:
-            self._axis_setting = setting
+            self._presetting = setting
         self.sequence_axis.visible = (
             bool(sources) and stack_axes(sources[0]) > 1 and self.frames.value != CURRENT_FRAME
         )

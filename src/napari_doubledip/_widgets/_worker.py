@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import _lazy
+
 __all__ = ["Control", "TaskError", "run_task", "LOAD_REPORT_SECONDS"]
 
 #: While lazy inputs load, a report (where Cancel acts) at least this often.
@@ -73,13 +75,10 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
 
 
 def _is_lazy(x: Any) -> bool:
-    """A dask array (or one wrapped, e.g. a dask-backed xarray.DataArray): per-axis tuples of chunk sizes. Not
-    an in-memory DataArray (``chunks`` None) nor a zarr array (one chunk shape of ints, no ``compute``)."""
+    """Lazy data (:func:`~napari_doubledip._validation._lazy`: a dask array, or one wrapped, e.g. a dask-backed
+    xarray.DataArray) with per-axis tuples of chunk sizes to load it by."""
     chunks = getattr(x, "chunks", None)
-    return (
-        hasattr(x, "compute") and hasattr(x, "shape") and isinstance(chunks, tuple)
-        and all(isinstance(c, tuple) for c in chunks)
-    )
+    return _lazy(x) and isinstance(chunks, tuple) and all(isinstance(c, tuple) for c in chunks)
 
 
 def _load(
