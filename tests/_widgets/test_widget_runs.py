@@ -57,6 +57,50 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
     assert "hidden" not in widget.status.value
 
 
+@pytest.mark.parametrize("switch", ["before", "during"])
+def test_segmenting_an_rgb_image_in_the_3d_view(viewer, open_widget, qtbot, errors, switch):
+    """napari fails to add a 2D RGB layer hidden while the view is 3D (vispy's volume visual refuses it, and the
+    half-added layer stays in the list, breaking its removal): the hidden foreground and background are made in
+    that view as well, and a failure to add a layer leaves nothing behind."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp", rgb=True)
+    widget = open_widget(SEG, iterations=6)
+    widget.preview_every.value = 1
+    if switch == "before":
+        viewer.dims.ndisplay = 3
+    worker = widget.run(start=False)
+    if switch == "during":
+        worker.yielded.connect(lambda _p: setattr(viewer.dims, "ndisplay", 3))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert not errors, errors
+    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
+    assert [viewer.layers[f"comp {p}"].visible for p in ("background", "foreground")] == [False, False]
+    assert widget.status.value.startswith("Done")
+    viewer.layers.clear()  # (a half-added layer made this raise)
+
+
+def test_a_layer_napari_fails_to_add_is_not_left_half_added(viewer, open_widget, qtbot, errors, monkeypatch):
+    """napari inserts a layer into the list before it makes its visual, which can fail (an RGB layer added hidden
+    in the 3D view did): the run reports the error and leaves no such layer behind (here the failure comes
+    after the insertion, the layer's visual made)."""
+    from napari_doubledip._widgets import _layers
+
+    original = _layers.OutputLayers._add_layer
+
+    def fails(self, *args):
+        original(self, *args)
+        raise ValueError("no visual for this layer")
+
+    monkeypatch.setattr(_layers.OutputLayers, "_add_layer", fails)
+    viewer.add_image(samples.texture_composite(32).data, name="comp", rgb=True)
+    widget = open_widget(SEG, iterations=3)
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert any("no visual for this layer" in e for e in errors), errors
+    assert names(viewer) == ["comp"]
+
+
 def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, open_widget, qtbot, errors):
     """Idle: an empty bar without text (not "0 / 1"); starting: Qt's busy bar, the status naming the task; from
     the first report: done / planned; a refused run leaves it idle again."""

@@ -1147,6 +1147,25 @@ class OutputLayers:
         return layer
 
     def _add(self, name, data, kind, source, rgb, tf, metadata, visible=True):
+        """Add the layer; a failure leaves none of it in the layer list."""
+        before = {id(layer) for layer in self.viewer.layers}
+        # napari cannot add an RGB layer hidden while the view is 3D (vispy's volume visual refuses it): there
+        # it is made visible, then hidden
+        later = not visible and rgb and self.viewer.dims.ndisplay == 3
+        try:
+            layer = self._add_layer(name, data, kind, source, rgb, tf, metadata, visible or later)
+        except Exception:
+            for layer in [x for x in self.viewer.layers if id(x) not in before]:  # half-added (napari inserts it
+                try:  # before its visual is made); removing it may raise in napari's canvas as well
+                    self.viewer.layers.remove(layer)
+                except Exception:  # noqa: BLE001 - (it is gone from the list whatever its canvas says)
+                    pass
+            raise
+        if later:
+            layer.visible = False
+        return layer
+
+    def _add_layer(self, name, data, kind, source, rgb, tf, metadata, visible):
         # (made hidden, not hidden after it is drawn: napari holds the viewer for each layer it draws)
         common = dict(name=name, metadata=metadata, visible=visible, **tf)
         if kind == "labels":
