@@ -101,6 +101,31 @@ def test_a_layer_napari_fails_to_add_is_not_left_half_added(viewer, open_widget,
     assert names(viewer) == ["comp"]
 
 
+def test_a_run_belongs_to_its_own_viewers_window(make_napari_viewer_proxy, qtbot):
+    """napari lists a worker with the window activated last, and closing that window cancels it: a run in one
+    viewer while another was the last active (a floating panel, the console) is listed with its own window."""
+    import napari
+
+    first, second = make_napari_viewer_proxy(), make_napari_viewer_proxy()  # the second is napari's current one
+    first.add_image(samples.hazy_image(24).data, name="haze", rgb=True)
+    _dock, widget = first.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    widget.iterations.value, widget.max_size.value = 2, 16
+
+    def tasks(viewer):
+        return viewer.__wrapped__.window._task_status_manager.get_status()
+
+    assert napari.current_viewer() is second.__wrapped__
+    worker = widget.run(start=False)
+    assert worker is not None, widget.status.value
+    assert napari.current_viewer() is second.__wrapped__  # (the other window stays the current one)
+    seen = []
+    worker.yielded.connect(lambda _p: seen.append((len(tasks(first)), len(tasks(second)))))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert seen and seen[0] == (1, 0)
+    assert widget.status.value.startswith("Done")
+
+
 def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, open_widget, qtbot, errors):
     """Idle: an empty bar without text (not "0 / 1"); starting: Qt's busy bar, the status naming the task; from
     the first report: done / planned; a refused run leaves it idle again."""

@@ -1018,9 +1018,10 @@ class TaskWidget(Container):
             )
         self._tell_unpicked_shapes()
         job.control.previews = int(self.preview_every.value) > 0  # none to show: none to compute
-        worker = create_worker(
-            run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
-        )
+        with _current_window(self.viewer):
+            worker = create_worker(
+                run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
+            )
         # Errors and warnings are shown by this widget, prefixed with its title. napari's own relay of worker
         # errors and warnings (a mixin that is not set up in every napari version) is detached so that a
         # message is never shown twice.
@@ -1598,6 +1599,35 @@ def _summary(spec: Any, result: Any) -> str:
     except Exception:  # pragma: no cover - a summary of an unexpected result
         return ""
     return f"; {said}" if said else ""
+
+
+@contextlib.contextmanager
+def _current_window(viewer: Any):
+    """Make ``viewer``'s window napari's current one meanwhile (then give the place back).
+
+    Why: napari's ``create_worker`` lists the worker with the window of ``current_viewer()``, the one activated
+    last, and closing that window cancels it. With two viewers, a run started while the other window was the
+    last active one (from a floating panel, the console, a script) was cancelled by closing that other window,
+    and closing its own did not ask about it. (napari's private window list; without it nothing changes.)
+    """
+    try:
+        from napari._qt.qt_main_window import _QtMainWindow
+
+        windows = _QtMainWindow._instances
+        target = getattr(viewer, "__wrapped__", viewer)
+        mine = next(w for w in windows if w._qt_viewer.viewer is target)
+        last = windows[-1]
+    except (ImportError, AttributeError, IndexError, StopIteration):
+        mine = last = None
+    if mine is None or last is mine:
+        yield
+        return
+    windows.append(windows.pop(windows.index(mine)))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            windows.append(windows.pop(windows.index(last)))
 
 
 def _viewer_key(viewer: Any) -> int:
