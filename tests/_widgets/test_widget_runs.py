@@ -126,6 +126,41 @@ def test_a_run_belongs_to_its_own_viewers_window(make_napari_viewer_proxy, qtbot
     assert widget.status.value.startswith("Done")
 
 
+def test_a_run_waiting_for_a_thread_says_so_and_cancels_at_once(viewer, open_widget, qtbot, errors):
+    """Qt's global pool has one thread per core, shared by every napari worker: a run started while all are busy
+    waits in its queue. It says so, and Cancel ends it there at once (it waited for another run to end)."""
+    import threading
+
+    from qtpy.QtCore import QThreadPool
+    from superqt.utils import create_worker as plain_worker
+
+    pool = QThreadPool.globalInstance()
+    size = pool.maxThreadCount()
+    release = threading.Event()
+    blockers = [plain_worker(release.wait, 60, _start_thread=False) for _ in range(size)]
+    viewer.add_image(samples.hazy_image(32).data, name="haze", rgb=True)
+    widget = open_widget("Dehazing (Double-DIP)", iterations=2)
+    try:
+        for blocker in blockers:
+            blocker.start()
+        qtbot.waitUntil(lambda: pool.activeThreadCount() >= size, timeout=5_000)
+        worker = widget.run(start=False)
+        widget.start_worker(worker)
+        qtbot.wait(200)
+        assert widget.status.value.startswith("Waiting for a free thread"), widget.status.value
+        with qtbot.waitSignal(worker.finished, timeout=2_000):
+            widget.cancel()
+        assert widget.worker is None and widget.status.value == "Cancelled."
+        assert widget.run_button.text == "Run" and names(viewer) == ["haze"]
+    finally:
+        release.set()
+        pool.waitForDone(10_000)
+    run = widget.run(start=False)  # the panel runs again, and its status follows a run that starts
+    with qtbot.waitSignal(run.finished, timeout=120_000):
+        widget.start_worker(run)
+    assert widget.status.value.startswith("Done") and not errors, errors
+
+
 def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, open_widget, qtbot, errors):
     """Idle: an empty bar without text (not "0 / 1"); starting: Qt's busy bar, the status naming the task; from
     the first report: done / planned; a refused run leaves it idle again."""

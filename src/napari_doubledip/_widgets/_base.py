@@ -140,6 +140,10 @@ class _Job:
     #: (iteration, elapsed) of the run's first iteration report: the time left goes by the pace since then
     pace_from: tuple[int, float] | None = None
     cancelled: bool = False
+    #: The worker began in a pool thread (until then it may wait in Qt's pool behind other runs).
+    started: bool = False
+    #: The status shown while the run starts.
+    starting: str = ""
     #: "keep partial result" as it was when Cancel was pressed (``None`` before): what the cancel does
     keep: bool | None = None
     #: A result, error or abort was handled (a worker that quits during its last step emits none of them).
@@ -1045,7 +1049,8 @@ class TaskWidget(Container):
         self._set_running(True)
         what = self.spec.title.removesuffix(" (Double-DIP)").lower()
         how = f" ({job.mode.label})" if job.mode.stack and job.mode.label else ""
-        self.status.value = f"Starting {what} on {job.sources[0].name!r}{how}..."
+        job.starting = self.status.value = f"Starting {what} on {job.sources[0].name!r}{how}..."
+        worker.started.connect(lambda: self._on_started(job))
         self._progress_busy()  # (until the first report says how many iterations are planned)
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
         activity = _Activity(f"{self.spec.title}: {job.sources[0].name}", lambda: self._cancel_job(job))
@@ -1054,8 +1059,28 @@ class TaskWidget(Container):
         else:  # the widget went while the entry was made (it processes Qt events)
             activity.close()
         if start:
-            worker.start()
+            self.start_worker(worker)
         return worker
+
+    def start_worker(self, worker: Any) -> None:
+        """Start ``worker`` (made by ``run(start=False)``) in Qt's global thread pool; say so when it has to wait
+        there for a thread (one per CPU core, shared by every napari worker)."""
+        from qtpy.QtCore import QThreadPool
+
+        pool = QThreadPool.globalInstance()
+        busy = pool.activeThreadCount()
+        worker.start()
+        job = self._job
+        if job is not None and not job.started and busy >= pool.maxThreadCount():
+            self.status.value = (
+                f"Waiting for a free thread: napari's {pool.maxThreadCount()} worker thread(s) are busy with "
+                "other runs (Cancel works meanwhile)..."
+            )
+
+    def _on_started(self, job: _Job) -> None:
+        job.started = True
+        if self._job is job and job.starting and self.status.value.startswith("Waiting for a free thread"):
+            self.status.value = job.starting
 
     def _tell_unpicked_shapes(self) -> None:
         """Say that a Shapes layer with shapes is not used when its picker is at none: one drawn before the
@@ -1097,6 +1122,13 @@ class TaskWidget(Container):
         job.cancelled = True
         job.keep = bool(self.keep_partial.value)  # (ticking it while the cancel lands changes nothing)
         self.run_button.enabled = False
+        if not job.started and _take_from_pool(worker):  # still queued: it will never run, so end it here
+            self.status.value = "Cancelling..."
+            worker.quit()
+            worker.aborted.emit()
+            worker.finished.emit()
+            worker._finished.emit(worker)  # (superqt's own end of a worker: it forgets it)
+            return
         if job.keep and job.control.stoppable:
             self.status.value = "Stopping: finishing with the best result so far..."
             job.control.stop.set()
@@ -1599,6 +1631,17 @@ def _summary(spec: Any, result: Any) -> str:
     except Exception:  # pragma: no cover - a summary of an unexpected result
         return ""
     return f"; {said}" if said else ""
+
+
+def _take_from_pool(worker: Any) -> bool:
+    """Take a worker that waits in Qt's global pool out of its queue; ``False`` if it has begun (or is not
+    queued yet: ``worker.start`` queues it with a timer while an event loop runs, and then it sees its quit)."""
+    from qtpy.QtCore import QThreadPool
+
+    try:
+        return bool(QThreadPool.globalInstance().tryTake(worker))
+    except (AttributeError, RuntimeError, TypeError):  # pragma: no cover - a Qt binding without tryTake
+        return False
 
 
 @contextlib.contextmanager
