@@ -161,6 +161,27 @@ def test_a_run_waiting_for_a_thread_says_so_and_cancels_at_once(viewer, open_wid
     assert widget.status.value.startswith("Done") and not errors, errors
 
 
+def test_overlapping_runs_give_warnings_its_state_back(viewer, open_widget, qtbot):
+    """Each superqt worker swaps warnings.showwarning while it runs and restores what it found: two overlapping
+    runs whose first ends first left the first one's swap in place for good (later warnings of the whole
+    process went to that finished run). When the last of them ends, warnings has its state back."""
+    import warnings
+
+    before = warnings.showwarning, warnings.filters
+    viewer.add_image(samples.hazy_image(32).data, name="haze", rgb=True)
+    first = open_widget(SEG, iterations=30)
+    second = open_widget("Dehazing (Double-DIP)", iterations=300)
+    a, b = first.run(start=False), second.run(start=False)
+    started, overlap = [], []
+    a.yielded.connect(lambda _p: started or started.append(b.start()))  # (the second starts once)
+    a.finished.connect(lambda: overlap.append(b.is_running))
+    with qtbot.waitSignal(a.finished, timeout=120_000):
+        a.start()
+    qtbot.waitUntil(lambda: second.worker is None, timeout=120_000)
+    assert overlap == [True]  # (the second began before the first ended, and ended after it)
+    assert (warnings.showwarning, warnings.filters) == before
+
+
 def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, open_widget, qtbot, errors):
     """Idle: an empty bar without text (not "0 / 1"); starting: Qt's busy bar, the status naming the task; from
     the first report: done / planned; a refused run leaves it idle again."""

@@ -1043,6 +1043,8 @@ class TaskWidget(Container):
         worker.warned.connect(self._on_warning)
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
+        _note_warnings_state()
+        worker.finished.connect(_drop_stale_warning_hook)  # (never disconnected: also after the panel went)
         self._job, self.worker = job, worker
         job.held = hold_arrays((job.args, job.kwargs, job.raw))
         job.outputs.watch_moves()
@@ -1631,6 +1633,47 @@ def _summary(spec: Any, result: Any) -> str:
     except Exception:  # pragma: no cover - a summary of an unexpected result
         return ""
     return f"; {said}" if said else ""
+
+
+#: ``warnings``' hook and filter list as last seen outside any worker (see _drop_stale_warning_hook)
+_WARNINGS_STATE: dict[str, Any] = {}
+
+
+def _hook_worker(hook: Any) -> Any:
+    """The superqt worker whose ``warnings.showwarning`` replacement ``hook`` is, or ``None``."""
+    from superqt.utils._qthreading import WorkerBase
+
+    for cell in getattr(hook, "__closure__", None) or ():
+        value = getattr(cell, "cell_contents", None)
+        if isinstance(value, WorkerBase):
+            return value
+    return None
+
+
+def _note_warnings_state() -> None:
+    """Remember ``warnings``' state when no worker has replaced it (called as a run is made)."""
+    import warnings
+
+    if _hook_worker(warnings.showwarning) is None:
+        _WARNINGS_STATE.update(show=warnings.showwarning, filters=warnings.filters)
+
+
+def _drop_stale_warning_hook() -> None:
+    """Give ``warnings`` its state back when a finished worker's replacement was left in place.
+
+    Why: every superqt worker swaps ``warnings.showwarning`` (and adds an "always" filter) while it runs, in a
+    ``catch_warnings`` that restores what it found when it began. Two overlapping runs whose first ends first
+    (two panels, two viewers) leave the first one's swap for good: every later warning of the process went to
+    that finished run's signal (shown as its panel's, or not at all) and every repeat was shown again.
+    """
+    import warnings
+
+    worker = _hook_worker(warnings.showwarning)
+    if worker is None or worker.is_running or not _WARNINGS_STATE:
+        return
+    warnings.showwarning = _WARNINGS_STATE["show"]
+    warnings.filters = _WARNINGS_STATE["filters"]
+    warnings._filters_mutated()
 
 
 def _take_from_pool(worker: Any) -> bool:
