@@ -595,3 +595,20 @@ def test_saliency_hints_on_many_objects_point_to_intensity_hints():
         dd.segment(field, box=(10, 10, 60, 60), iterations=1)
         dd.segment(texture_composite(64).data, iterations=1)
         dd.segment(data.grass(), iterations=1, max_size=256)  # (judged at 128 px: at 256, 119 blades)
+
+
+def test_a_thin_strip_is_segmented_along_and_across():
+    """A kymograph-like strip (16 x 200, working size 10 x 128): the mask network has no skips, and with a
+    2-pixel bottleneck it got stuck on masks constant across the short side (IoU 0.50)."""
+    rng = np.random.default_rng(0)
+    h, w = 16, 200
+    yy, xx = np.mgrid[:h, :w]
+    truth = ((xx > 0.3 * w) & (xx < 0.6 * w) & (yy >= h // 4) & (yy < 3 * h // 4)) | (
+        (xx - 0.8 * w) ** 2 / (0.05 * w) ** 2 + (yy - h / 2) ** 2 / (h * 0.3) ** 2 < 1
+    )
+    img = (0.3 + 0.4 * truth + 0.05 * rng.standard_normal((h, w))).astype(np.float32)
+    r = dd.segment(img, iterations=150, device="cpu", seed=0)
+    assert r.working_shape == (10, 128)
+    assert iou(r.mask, truth) > 0.9
+    across = r.mask[:, truth.any(axis=0)]  # columns the object crosses hold background too
+    assert (across == 0).any(axis=0).mean() > 0.9

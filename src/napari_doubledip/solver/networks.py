@@ -56,12 +56,19 @@ class NetConfig:
 
 
 def safe_depth(config: NetConfig, height: int, width: int) -> int:
-    """Largest number of levels such that reflection padding stays valid at the coarsest level."""
+    """Largest number of levels such that reflection padding stays valid at the coarsest level.
+
+    A network without skip branches passes everything through its coarsest level; there that level keeps at
+    least 4 pixels across. Why: with a 2-pixel bottleneck behind 3-pixel levels, segmentation's mask network got
+    stuck on strips (a 16 x 200 kymograph, working size 10 x 128: masks constant across the short side, IoU 0.50
+    even with every pixel given as a hint; one level fewer: 0.99). Networks with skips fit such strips.
+    """
     pad = config.kernel // 2
+    floor = pad if any(config.skip) else max(pad, 3)
     depth, h, w = 0, height, width
     while depth < len(config.channels):
         h, w = (h + 1) // 2, (w + 1) // 2
-        if min(h, w) <= pad:
+        if min(h, w) <= floor:
             break
         depth += 1
     return max(depth, 1)
