@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import napari.layers
 import numpy as np
@@ -103,70 +104,102 @@ def test_a_layer_napari_fails_to_add_is_not_left_half_added(viewer, open_widget,
 
 def test_a_run_belongs_to_its_own_viewers_window(make_napari_viewer_proxy, qtbot):
     """napari lists a worker with the window activated last, and closing that window cancels it: a run in one
-    viewer while another was the last active (a floating panel, the console) is listed with its own window."""
+    viewer while another was the last active (a floating panel, the console) is listed with its own window, and
+    napari's order of windows (the next current one when one closes) stays as it was."""
     import napari
+    from napari._qt.qt_main_window import _QtMainWindow
 
-    first, second = make_napari_viewer_proxy(), make_napari_viewer_proxy()  # the second is napari's current one
-    first.add_image(samples.hazy_image(24).data, name="haze", rgb=True)
-    _dock, widget = first.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    mine, _middle, last = (make_napari_viewer_proxy() for _ in range(3))  # ``last``: napari's current viewer
+    order = list(_QtMainWindow._instances)
+    mine.add_image(samples.hazy_image(24).data, name="haze", rgb=True)
+    _dock, widget = mine.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
     widget.iterations.value, widget.max_size.value = 2, 16
 
     def tasks(viewer):
         return viewer.__wrapped__.window._task_status_manager.get_status()
 
-    assert napari.current_viewer() is second.__wrapped__
+    assert napari.current_viewer() is last.__wrapped__
     worker = widget.run(start=False)
     assert worker is not None, widget.status.value
-    assert napari.current_viewer() is second.__wrapped__  # (the other window stays the current one)
+    assert napari.current_viewer() is last.__wrapped__ and _QtMainWindow._instances == order
     seen = []
-    worker.yielded.connect(lambda _p: seen.append((len(tasks(first)), len(tasks(second)))))
+    worker.yielded.connect(lambda _p: seen.append((len(tasks(mine)), len(tasks(last)))))
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert seen and seen[0] == (1, 0)
     assert widget.status.value.startswith("Done")
 
 
-def test_a_run_waiting_for_a_thread_says_so_and_cancels_at_once(viewer, open_widget, qtbot, errors):
-    """Qt's global pool has one thread per core, shared by every napari worker: a run started while all are busy
-    waits in its queue. It says so, and Cancel ends it there at once (it waited for another run to end)."""
+@pytest.fixture
+def busy_pool():
+    """Occupy every thread of Qt's global pool until the returned event is set."""
     import threading
 
     from qtpy.QtCore import QThreadPool
     from superqt.utils import create_worker as plain_worker
 
     pool = QThreadPool.globalInstance()
-    size = pool.maxThreadCount()
+    pool.waitForDone(10_000)
     release = threading.Event()
-    blockers = [plain_worker(release.wait, 60, _start_thread=False) for _ in range(size)]
+    for _ in range(pool.maxThreadCount()):
+        plain_worker(release.wait, 60, _start_thread=False).start()
+    deadline = time.monotonic() + 5
+    while pool.activeThreadCount() < pool.maxThreadCount() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield release
+    release.set()
+    pool.waitForDone(10_000)
+
+
+def test_a_run_waiting_for_a_thread_says_so_and_cancels_at_once(viewer, open_widget, qtbot, errors, busy_pool):
+    """Qt's global pool has one thread per logical CPU, shared by every napari worker: a run started while all
+    are busy waits in its queue. It says so, and Cancel ends it there at once (it waited for another run to end),
+    also right after Run in one turn of the event loop (napari's worker start is queued on a timer there)."""
+    from qtpy.QtCore import QTimer
+
     viewer.add_image(samples.hazy_image(32).data, name="haze", rgb=True)
     widget = open_widget("Dehazing (Double-DIP)", iterations=2)
-    try:
-        for blocker in blockers:
-            blocker.start()
-        qtbot.waitUntil(lambda: pool.activeThreadCount() >= size, timeout=5_000)
-        worker = widget.run(start=False)
-        widget.start_worker(worker)
-        qtbot.wait(200)
-        assert widget.status.value.startswith("Waiting for a free thread"), widget.status.value
-        with qtbot.waitSignal(worker.finished, timeout=2_000):
-            widget.cancel()
-        assert widget.worker is None and widget.status.value == "Cancelled."
-        assert widget.run_button.text == "Run" and names(viewer) == ["haze"]
-    finally:
-        release.set()
-        pool.waitForDone(10_000)
-    run = widget.run(start=False)  # the panel runs again, and its status follows a run that starts
+    worker = widget.run(start=False)
+    widget.start_worker(worker)
+    qtbot.wait(200)
+    assert widget.status.value.startswith("Waiting for a free thread"), widget.status.value
+    with qtbot.waitSignal(worker.finished, timeout=2_000):
+        widget.cancel()
+    assert widget.worker is None and widget.status.value == "Cancelled."
+    assert widget.run_button.text == "Run" and names(viewer) == ["haze"]
+
+    made = []
+    def run_and_cancel():
+        made.append(widget.run(start=False))
+        widget.start_worker(made[0])
+        widget.cancel()
+
+    QTimer.singleShot(0, run_and_cancel)
+    qtbot.waitUntil(lambda: bool(made) and widget.worker is None, timeout=2_000)
+    assert widget.status.value == "Cancelled."
+
+    run = widget.run(start=False)  # a queued run that gets a thread: its status follows, and it ends
+    widget.start_worker(run)
+    qtbot.wait(100)
+    assert widget.status.value.startswith("Waiting for a free thread")
     with qtbot.waitSignal(run.finished, timeout=120_000):
-        widget.start_worker(run)
+        busy_pool.set()
     assert widget.status.value.startswith("Done") and not errors, errors
 
 
-def test_overlapping_runs_give_warnings_its_state_back(viewer, open_widget, qtbot):
+def test_overlapping_runs_give_warnings_its_state_back(viewer, open_widget, qtbot, request):
     """Each superqt worker swaps warnings.showwarning while it runs and restores what it found: two overlapping
     runs whose first ends first left the first one's swap in place for good (later warnings of the whole
     process went to that finished run). When the last of them ends, warnings has its state back."""
     import warnings
 
+    from qtpy.QtCore import QThreadPool
+
+    pool = QThreadPool.globalInstance()
+    pool.waitForDone(10_000)
+    size = pool.maxThreadCount()
+    pool.setMaxThreadCount(max(size, 2))  # (both runs at once)
+    request.addfinalizer(lambda: pool.setMaxThreadCount(size))
     before = warnings.showwarning, warnings.filters
     viewer.add_image(samples.hazy_image(32).data, name="haze", rgb=True)
     first = open_widget(SEG, iterations=30)

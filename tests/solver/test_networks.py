@@ -34,6 +34,16 @@ def test_safe_depth_limits_levels_for_tiny_images():
     assert safe_depth(cfg, 256, 256) == 5
 
 
+def test_safe_depth_keeps_the_coarsest_level_a_config_asks_for():
+    """Levels of 10 x 128: 5, 3, 2 px across; a config asking for 4 px keeps one level (5 px), others all three
+    (e.g. the watermark's 8 x 8 colour net keeps its two levels)."""
+    plain = NetConfig(channels=(8, 16, 32), skip=(0, 0, 0))
+    assert safe_depth(plain, 10, 128) == 3 and safe_depth(NetConfig(channels=(8, 16), skip=(0, 0)), 8, 8) == 2
+    wide = NetConfig(channels=(8, 16, 32), skip=(0, 0, 0), coarsest=4)
+    assert safe_depth(wide, 10, 128) == 1 and safe_depth(wide, 16, 16) == 2 and safe_depth(wide, 32, 32) == 3
+    assert wide.truncated(1).coarsest == 4
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="skip"):
         NetConfig(channels=(8, 16), skip=(0,))

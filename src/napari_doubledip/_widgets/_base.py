@@ -1066,7 +1066,7 @@ class TaskWidget(Container):
 
     def start_worker(self, worker: Any) -> None:
         """Start ``worker`` (made by ``run(start=False)``) in Qt's global thread pool; say so when it has to wait
-        there for a thread (one per CPU core, shared by every napari worker)."""
+        there for a thread (one per logical CPU, shared by every napari worker)."""
         from qtpy.QtCore import QThreadPool
 
         pool = QThreadPool.globalInstance()
@@ -1124,12 +1124,7 @@ class TaskWidget(Container):
         job.cancelled = True
         job.keep = bool(self.keep_partial.value)  # (ticking it while the cancel lands changes nothing)
         self.run_button.enabled = False
-        if not job.started and _take_from_pool(worker):  # still queued: it will never run, so end it here
-            self.status.value = "Cancelling..."
-            worker.quit()
-            worker.aborted.emit()
-            worker.finished.emit()
-            worker._finished.emit(worker)  # (superqt's own end of a worker: it forgets it)
+        if not job.started and self._take_queued(job, worker):
             return
         if job.keep and job.control.stoppable:
             self.status.value = "Stopping: finishing with the best result so far..."
@@ -1137,6 +1132,27 @@ class TaskWidget(Container):
         else:
             self.status.value = "Cancelling..."
             worker.quit()
+
+    def _take_queued(self, job: _Job, worker: Any, tries: int = 100) -> bool:
+        """End a cancelled run that still waits in Qt's pool (it would wait for another run to end first).
+
+        While an event loop runs, ``worker.start`` queues the worker with a timer: a cancel just after it finds
+        nothing to take, so it looks again every 20 ms (at most ``tries`` times) until the worker is taken or
+        has begun (then it sees the cancel itself)."""
+        if self._job is not job or job.started or job.handled:
+            return False
+        if not _take_from_pool(worker):
+            if tries > 0:
+                from qtpy.QtCore import QTimer
+
+                QTimer.singleShot(20, lambda: self._take_queued(job, worker, tries - 1))
+            return False
+        self.status.value = "Cancelling..."
+        worker.quit()  # it will never run: end it here, as superqt ends a worker
+        worker.aborted.emit()
+        worker.finished.emit()
+        worker._finished.emit(worker)  # (superqt forgets the worker on this one)
+        return True
 
     def _set_running(self, running: bool) -> None:
         self.run_button.text = "Cancel" if running else "Run"
@@ -1641,7 +1657,10 @@ _WARNINGS_STATE: dict[str, Any] = {}
 
 def _hook_worker(hook: Any) -> Any:
     """The superqt worker whose ``warnings.showwarning`` replacement ``hook`` is, or ``None``."""
-    from superqt.utils._qthreading import WorkerBase
+    try:
+        from superqt.utils._qthreading import WorkerBase
+    except ImportError:  # pragma: no cover - superqt moved it: nothing is recognised, nothing changed
+        return None
 
     for cell in getattr(hook, "__closure__", None) or ():
         value = getattr(cell, "cell_contents", None)
@@ -1673,12 +1692,14 @@ def _drop_stale_warning_hook() -> None:
         return
     warnings.showwarning = _WARNINGS_STATE["show"]
     warnings.filters = _WARNINGS_STATE["filters"]
-    warnings._filters_mutated()
+    mutated = getattr(warnings, "_filters_mutated", None)  # (what catch_warnings calls; private, so looked up)
+    if mutated is not None:
+        mutated()
 
 
 def _take_from_pool(worker: Any) -> bool:
-    """Take a worker that waits in Qt's global pool out of its queue; ``False`` if it has begun (or is not
-    queued yet: ``worker.start`` queues it with a timer while an event loop runs, and then it sees its quit)."""
+    """Take a worker that waits in Qt's global pool out of its queue; ``False`` if it has begun or is not queued
+    yet."""
     from qtpy.QtCore import QThreadPool
 
     try:
@@ -1702,18 +1723,17 @@ def _current_window(viewer: Any):
         windows = _QtMainWindow._instances
         target = getattr(viewer, "__wrapped__", viewer)
         mine = next(w for w in windows if w._qt_viewer.viewer is target)
-        last = windows[-1]
-    except (ImportError, AttributeError, IndexError, StopIteration):
-        mine = last = None
-    if mine is None or last is mine:
+        order = list(windows)
+    except (ImportError, AttributeError, StopIteration):
+        mine, order = None, []
+    if mine is None or order[-1] is mine:
         yield
         return
     windows.append(windows.pop(windows.index(mine)))
     try:
         yield
-    finally:
-        with contextlib.suppress(ValueError):
-            windows.append(windows.pop(windows.index(last)))
+    finally:  # the order as it was (napari's next current window when one closes), less any window gone
+        windows[:] = [w for w in order if w in windows] + [w for w in windows if w not in order]
 
 
 def _viewer_key(viewer: Any) -> int:

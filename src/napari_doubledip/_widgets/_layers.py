@@ -1155,8 +1155,12 @@ class OutputLayers:
         try:
             layer = self._add_layer(name, data, kind, source, rgb, tf, metadata, visible or later)
         except Exception:
-            for layer in [x for x in self.viewer.layers if id(x) not in before]:  # half-added (napari inserts it
-                try:  # before its visual is made); removing it may raise in napari's canvas as well
+            new = [  # (by name: not a layer something else added meanwhile; napari may have suffixed it)
+                x for x in self.viewer.layers
+                if id(x) not in before and (x.name == name or x.name.startswith(f"{name} ["))
+            ]
+            for layer in new:  # half-added (napari inserts it before it makes its visual); removing it may
+                try:  # raise in napari's canvas as well
                     self.viewer.layers.remove(layer)
                 except Exception:  # noqa: BLE001 - (it is gone from the list whatever its canvas says)
                     pass
@@ -1166,7 +1170,8 @@ class OutputLayers:
         return layer
 
     def _add_layer(self, name, data, kind, source, rgb, tf, metadata, visible):
-        # (made hidden, not hidden after it is drawn: napari holds the viewer for each layer it draws)
+        # (made hidden, not hidden after it is drawn: napari holds the viewer for each layer it draws; only an
+        # RGB layer in the 3D view pays that, see _add)
         common = dict(name=name, metadata=metadata, visible=visible, **tf)
         if kind == "labels":
             layer = self.viewer.add_labels(data, **common)

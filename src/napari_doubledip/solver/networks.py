@@ -38,12 +38,16 @@ class NetConfig:
         Spatial kernel size of the down/up convolutions.
     in_channels
         Channels of the noise input.
+    coarsest
+        Fewest pixels across the coarsest level that :func:`safe_depth` leaves (0: as few as the reflection
+        padding allows). A network without skip branches passes everything through that level.
     """
 
     channels: tuple[int, ...] = (16, 32, 64)
     skip: tuple[int, ...] = (0, 0, 4)
     kernel: int = 3
     in_channels: int = 8
+    coarsest: int = 0
 
     def __post_init__(self) -> None:
         if len(self.skip) != len(self.channels):
@@ -52,19 +56,14 @@ class NetConfig:
     def truncated(self, depth: int) -> NetConfig:
         """The same architecture with only its first ``depth`` levels (for tiny images)."""
         depth = max(1, min(depth, len(self.channels)))
-        return NetConfig(self.channels[:depth], self.skip[:depth], self.kernel, self.in_channels)
+        return NetConfig(self.channels[:depth], self.skip[:depth], self.kernel, self.in_channels, self.coarsest)
 
 
 def safe_depth(config: NetConfig, height: int, width: int) -> int:
-    """Largest number of levels such that reflection padding stays valid at the coarsest level.
-
-    A network without skip branches passes everything through its coarsest level; there that level keeps at
-    least 4 pixels across. Why: with a 2-pixel bottleneck behind 3-pixel levels, segmentation's mask network got
-    stuck on strips (a 16 x 200 kymograph, working size 10 x 128: masks constant across the short side, IoU 0.50
-    even with every pixel given as a hint; one level fewer: 0.99). Networks with skips fit such strips.
-    """
+    """Largest number of levels such that reflection padding stays valid at the coarsest level, and that level
+    keeps at least ``config.coarsest`` pixels across."""
     pad = config.kernel // 2
-    floor = pad if any(config.skip) else max(pad, 3)
+    floor = max(pad, config.coarsest - 1)
     depth, h, w = 0, height, width
     while depth < len(config.channels):
         h, w = (h + 1) // 2, (w + 1) // 2
