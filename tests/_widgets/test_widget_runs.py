@@ -62,7 +62,7 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
 def test_segmenting_an_rgb_image_in_the_3d_view(viewer, open_widget, qtbot, errors, switch):
     """napari fails to add a 2D RGB layer hidden while the view is 3D (vispy's volume visual refuses it, and the
     half-added layer stays in the list, breaking its removal): the hidden foreground and background are made in
-    that view as well, and a failure to add a layer leaves nothing behind."""
+    that view as well."""
     viewer.add_image(samples.texture_composite(32).data, name="comp", rgb=True)
     widget = open_widget(SEG, iterations=6)
     widget.preview_every.value = 1
