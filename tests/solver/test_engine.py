@@ -156,9 +156,14 @@ def test_the_result_is_the_best_checked_snapshot_not_the_last_weights():
 
 
 def test_early_stopping_on_plateau():
+    """The run ends on a plateau, and its last report says so (no more iterations planned: a GUI shows the run
+    as finishing instead of waiting for the rest of the budget); the reports before it keep the plan."""
     task = _fit_task(2000, patience=2, min_delta=0.5)  # absurdly strict: must stop after a few checks
-    sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
-    assert sol.iterations < 2000
+    reports = []
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0), reports.append)
+    assert sol.iterations < 2000 and not sol.stopped
+    assert reports[-1].iteration == reports[-1].total == sol.iterations
+    assert {p.total for p in reports[:-1]} == {2000}
 
 
 def test_early_stopping_when_outputs_settle():

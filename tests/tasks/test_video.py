@@ -494,6 +494,28 @@ def test_a_long_finishing_reports_where_it_can_be_cancelled(rng, monkeypatch, fu
         raise AssertionError("no finishing report")
 
 
+@pytest.mark.parametrize("func", [dd.segment_video, dd.separate_video_layers])
+def test_finishing_after_an_early_stop_plans_no_more_iterations(rng, monkeypatch, func):
+    """After an early stop (here at the first report) the finishing reports keep its last report's total, the
+    iterations run, instead of going back to the budget (a GUI's bar would drop back from full)."""
+    from napari_doubledip.solver import engine
+
+    def stop_at_once(task, **kwargs):
+        task.patience, task.track_from = 0, 0.0
+        return engine.optimise(task, **kwargs)
+
+    monkeypatch.setattr(video, "optimise", stop_at_once)
+    monkeypatch.setattr(video, "SETUP_REPORT_SECONDS", 0.0)
+    kwargs = {"hints": None} if func is dd.segment_video else {}
+    reports = []
+    r = func(rng.random((10, 24, 24)), iterations=200, max_size=16, progress=reports.append, **kwargs)
+    assert r.iterations < 200 and not r.stopped
+    steps = [p for p in reports if not p.stage]
+    assert steps[-1].iteration == steps[-1].total == r.iterations
+    finishing = [p for p in reports if p.stage]
+    assert finishing and all(p.iteration == p.total == r.iterations for p in finishing)
+
+
 def test_video_boxes_for_every_frame_or_some():
     s = moving_object_video(48, 6)
     truth = s.truth["masks"]

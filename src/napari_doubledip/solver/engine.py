@@ -658,8 +658,12 @@ def _steps(
             values = {key: float(v) for key, v in run.pending[-1][1].items()}
             run.pending.clear()
             preview = run.check(task, it, total_its) if check else None
-            yield Progress(it + offset, grand_total, loss, values, preview, time.perf_counter() - t0)
-            if early and run.done_early(task):
+            # An early stop's last report plans no more iterations: a GUI then shows the run as finishing (the
+            # result made at full size) instead of waiting for iterations that will not come.
+            ending = early and run.done_early(task)
+            total = it + offset if ending else grand_total
+            yield Progress(it + offset, total, loss, values, preview, time.perf_counter() - t0)
+            if ending:
                 return it, False
     return it, False
 

@@ -14,7 +14,8 @@ class Progress:
     Attributes
     ----------
     iteration, total
-        Iterations done and planned.
+        Iterations done and planned. A run that stops early (its loss on a plateau, its outputs settled) says
+        so in its last report, whose ``total`` is then ``iteration``.
     loss
         Weighted total loss at the last report point.
     losses

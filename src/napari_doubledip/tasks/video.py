@@ -177,6 +177,12 @@ def _always_stop() -> bool:
     return True
 
 
+def _planned(sol: Any, task: Any) -> int:
+    """The ``total`` of the reports after an optimisation: what it ran when it stopped early on its own (as its
+    last report said), else its plan."""
+    return task.iterations if sol.stopped else sol.iterations
+
+
 class _StageReports:
     """Reports of a long per-frame step outside the optimisation (``Progress.stage``), at most every
     :data:`SETUP_REPORT_SECONDS`: for a long stack the automatic hints and the full-size finishing take seconds,
@@ -669,7 +675,7 @@ def segment_video(
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
 
     masks, softs, fgs, bgs = [], [], [], []
-    reports = _StageReports("finishing at full size", n, sol.iterations, task.iterations, sol.final_loss)
+    reports = _StageReports("finishing at full size", n, sol.iterations, _planned(sol, task), sol.final_loss)
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
         soft = seg.finish_masks(sol.outputs["mask"][s], full[s])  # (k, H, W)
         fg_layer = resize(sol.outputs["foreground"][s], size)
@@ -938,7 +944,7 @@ def separate_video_layers(
     task.preview = preview
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
     alphas = tr.mix(sol.outputs["alpha"]).flatten()
-    run = (sol.iterations, task.iterations, sol.final_loss)
+    run = (sol.iterations, _planned(sol, task), sol.final_loss)
     dynamic, static = yield from _full_resolution(
         tr.layer_values(sol.outputs["dynamic"], bounds),
         tr.layer_values(sol.outputs["static"], bounds),
