@@ -74,10 +74,13 @@ DEFAULTS = {"iterations": 200, "iterations_dense": 400, "max_size": 128}
 #: Mean dark-channel transmission below which an image counts as densely hazed (see ``DEFAULTS``).
 DENSE_T = 0.3
 
-#: Haze-free image DIP (a narrower version of the paper's 5-level skip net).
-CLEAN_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8)
+#: Haze-free image DIP (a narrower version of the paper's 5-level skip net). Both image-sized networks keep
+#: their coarsest level at least 3 px across (``coarsest``): with a 2 px one a strip lost its short direction
+#: (12 / 24 x 128 crops of the 128 px sample, seeds 0-2: 14.2 / 14.7 -> 16.0 / 16.5 dB; squares of 40-56 px
+#: unchanged, 24 / 32 px 0.4 / 0.6 dB lower; ``benchmarks/strips.py``).
+CLEAN_NET = NetConfig(channels=(16, 32, 64, 64), skip=(0, 0, 4, 4), kernel=3, in_channels=8, coarsest=3)
 #: Transmission DIP: smooth maps need little capacity.
-TRANSMISSION_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 0, 4), kernel=3, in_channels=4)
+TRANSMISSION_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 0, 4), kernel=3, in_channels=4, coarsest=3)
 #: Airlight DIP: runs on a small noise grid and is upsampled bilinearly, so the map is smooth by construction.
 AIRLIGHT_NET = NetConfig(channels=(8, 16), skip=(0, 0), kernel=3, in_channels=4)
 AIRLIGHT_SIZE = (16, 16)
