@@ -13,12 +13,14 @@ Reproduce (about 20-30 minutes per value on one thread of a 2-core CPU)::
     .venv/bin/python benchmarks/strips.py --coarsest 4 --seeds 0,1,2
     .venv/bin/python benchmarks/strips.py --coarsest 3 --seeds 0,1,2 --tasks dehazing,video_transparency
 
-``--coarsest keep`` runs the library as it is: since 2026-12-06 dehazing's networks keep 3 px and video
-transparency's 4 px (what these runs measured best for them); watermark and one-image transparency were mixed
-(within their seed spread) and keep 0; several mixtures are solved from the estimated coefficients and do not
-change. Quality: PSNR (dB) against the ground truth of the clean image
-(dehazing; watermark: inside the box), of the static layer (video transparency), of both layers (one and two
-mixtures: the better assignment, the mean of the two layers' PSNR).
+``--coarsest keep`` runs the library as it is: since 2026-12-05 the networks of dehazing and video
+transparency keep 3 px (strips gain 1-3 dB on average, squares of 32 px and more do not change; 4 px did better
+on video strips but took a level off 48 px frames); watermark and one-image transparency were mixed (within
+their seed spread) and keep 0; several mixtures are solved from the estimated coefficients and do not change.
+
+Quality: PSNR (dB) against the ground truth of the clean image (dehazing; watermark: inside the box), of the
+static layer (video transparency), of both layers (one and two mixtures: the better assignment, the mean of the
+two layers' PSNR).
 """
 
 from __future__ import annotations

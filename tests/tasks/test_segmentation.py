@@ -487,7 +487,8 @@ def test_scribbles_filled_in_by_intensity_hints_correct_a_field_of_objects():
     labels[y, x] = 2  # "this object is not one": background painted on a blob
     r = dd.segment(img, hints=labels, auto_fill="intensity", iterations=100, device="cpu")
     assert r.params["auto_fill"] == "intensity" and r.params["reassign"] == 0.0
-    assert r.hints[y, x] == 2 and iou(r.mask > 0.5, blobs) > 0.6
+    # (IoU 0.58-0.66 for seeds 0-5 on a 2-core AMD EPYC with AVX-512; with saliency hints 0.25-0.28)
+    assert r.hints[y, x] == 2 and iou(r.mask > 0.5, blobs) > 0.5
     assert (r.hints == 1).sum() > 0.3 * blobs.sum()  # the intensity hints filled in, held (not faded)
     assert (r.mask[labels == 2] == 0).all()  # the scribble wins over the layers' verdict
     saliency = dd.segment(img, hints=labels, iterations=1, device="cpu")
@@ -534,16 +535,22 @@ def test_a_box_too_small_for_automatic_hints_says_so():
 def test_a_background_click_on_a_false_object_removes_it_with_intensity_hints():
     """With intensity hints reassigning is on (reassign="auto" is 0), and the foreground layer explains a
     bright blob well: a 2 clicked on a false nucleus removed only the clicked pixels (68 of its 81 stayed), as
-    the README promises it corrects. A stroke of 2 beside a true nucleus leaves that nucleus."""
+    the README promises it corrects. A stroke of 2 beside a true nucleus leaves that nucleus. Over seeds, two
+    ways the click left part of the nucleus (seeds 0-7 on a 2-core AMD EPYC with AVX-512: 8 / 0 / 46 / 0 / 0 /
+    2 / 0 / 0 of its 81 pixels): the layers had given the click's own pixels to the background, leaving a ring the
+    click was not "on" (46); the mask network kept a few pixels beside the click (8). Now 0 but for seed 5 (a
+    2-pixel speck apart from the click)."""
     yy, xx = np.mgrid[:48, :48]
     objs = [(yy - cy) ** 2 + (xx - cx) ** 2 <= 25 for cy, cx in ((12, 12), (30, 34), (36, 12), (12, 36))]
     noise = np.random.default_rng(0).normal(0, 40, (48, 48))
     img = (200 + noise + sum(objs) * 2800).clip(0, 4095).astype(np.uint16)
     click = np.zeros((48, 48), np.uint8)
     click[11:14, 35:38] = 2  # on the last nucleus, taken as false
-    r = dd.segment(img, hints=click, auto_fill="intensity", max_size=48, iterations=200, device="cpu")
-    assert r.params["reassign"] == 0.0
-    assert r.mask[objs[3]].sum() == 0 and all(r.mask[o].mean() > 0.9 for o in objs[:3])
+    for seed in (0, 2):
+        r = dd.segment(img, hints=click, auto_fill="intensity", max_size=48, iterations=200, device="cpu",
+                       seed=seed)
+        assert r.params["reassign"] == 0.0
+        assert r.mask[objs[3]].sum() <= 2 and all(r.mask[o].mean() > 0.9 for o in objs[:3])
     beside = np.zeros((48, 48), np.uint8)
     beside[12, 19:23] = 2  # background just right of the first nucleus (its edge at x = 17)
     r = dd.segment(img, hints=beside, auto_fill="intensity", max_size=48, iterations=200, device="cpu")

@@ -609,27 +609,37 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
     background hints along objects, such as held intensity hints or a fed-back mask's background core)."""
     from scipy import ndimage  # (scikit-image's dependency)
 
-    fg = (out > 0.5).cpu().numpy()
     strokes = rejected.cpu().numpy()
     mean_soft = soft.float().cpu().numpy()
     eight = np.ones((3, 3), bool)
-    back = np.zeros(fg.shape, bool)
-    for i in range(fg.shape[0]):
+    back = np.zeros(strokes.shape, bool)
+    gone = np.zeros(strokes.shape, bool)
+    for i in range(strokes.shape[0]):
         marks, count = ndimage.label(strokes[i], structure=eight)
         if not count:
             continue
-        on_fg = ndimage.mean(fg[i], marks, index=np.arange(1, count + 1))
+        # An object's holes count as the object: the layers often give a clicked spot's centre to the
+        # background already and leave a ring (which the click then was not "on").
+        fg = ndimage.binary_fill_holes((out[i] > 0.5).cpu().numpy())
+        on_fg = ndimage.mean(fg, marks, index=np.arange(1, count + 1))
         painted_on = np.isin(marks, 1 + np.flatnonzero(np.asarray(on_fg) >= 0.5))
         if not painted_on.any():
             continue
-        parts, _count = ndimage.label(fg[i], structure=eight)
-        for p in np.unique(parts[ndimage.binary_dilation(painted_on, structure=eight) & fg[i]]):
+        near = ndimage.binary_dilation(painted_on, structure=eight)
+        parts, _count = ndimage.label(fg, structure=eight)
+        for p in np.unique(parts[near & fg]):
             part = parts == p
             if mean_soft[i][part].mean() < 0.5:
                 back[i] |= part
+                # what the mask network itself kept of the object where the scribble is goes too; its
+                # pieces away from the scribble (another object merged into this part) stay
+                kept, _n = ndimage.label(part & (mean_soft[i] > 0.5), structure=eight)
+                hit = np.unique(kept[near & (kept > 0)])
+                gone[i] |= np.isin(kept, hit[hit > 0])
     if not back.any():
         return out
-    return torch.where(torch.from_numpy(back).to(out.device), soft, out)
+    out = torch.where(torch.from_numpy(back).to(out.device), soft, out)
+    return torch.where(torch.from_numpy(gone).to(out.device), torch.zeros_like(out), out)
 
 
 def finish_masks(soft: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
