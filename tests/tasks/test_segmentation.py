@@ -557,6 +557,20 @@ def test_a_background_click_on_a_false_object_removes_it_with_intensity_hints():
     assert all(r.mask[o].mean() > 0.9 for o in objs)
 
 
+def test_background_marked_inside_a_ring_object_leaves_the_ring():
+    """A ring-shaped object whose inside the user marks as background (as a fed-back mask's background core
+    does): a click in an object's hole counts as a click on the object, but the ring is judged by its own
+    pixels, which the mask holds as foreground, so it stays (judged with its hole, mostly background, it went)."""
+    yy, xx = np.mgrid[:48, :48]
+    r2 = (yy - 24) ** 2 + (xx - 24) ** 2
+    ring, hole = (r2 <= 17**2) & (r2 > 14**2), r2 <= 13**2
+    img = (200 + np.random.default_rng(0).normal(0, 40, (48, 48)) + ring * 2800).clip(0, 4095).astype(np.uint16)
+    labels = np.where(hole, 2, 0).astype(np.uint8)
+    r = dd.segment(img, hints=labels, auto_fill="intensity", max_size=48, iterations=200, device="cpu", seed=0)
+    assert r.params["reassign"] == 0.0
+    assert r.mask[ring].mean() > 0.9 and not r.mask[hole].any()
+
+
 def _nuclei(size: int = 96, count: int = 30, seed: int = 0) -> np.ndarray:
     """A grey uint16 field of small bright discs on a dim background, with Poisson noise."""
     rng = np.random.default_rng(seed)

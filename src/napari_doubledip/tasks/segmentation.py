@@ -604,9 +604,12 @@ def reassign_by_layers(
 
 def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     """``out`` with ``soft`` back in each connected foreground part of ``out`` that a background scribble
-    (``rejected``, bool ``(N, H, W)``) was painted on, and that ``soft`` holds background for the most part. A
-    scribble counts where most of its own pixels lie on that foreground (a click or stroke on an object; not
-    background hints along objects, such as held intensity hints or a fed-back mask's background core)."""
+    (``rejected``, bool ``(N, H, W)``) was painted on, and that ``soft`` holds background for the most part;
+    there the pieces that ``soft`` holds as foreground and that touch the scribble go too (a click's
+    neighbours the mask network kept). A scribble counts where most of its own pixels lie on that foreground or
+    in its holes (a click or stroke on an object, or on the background centre the layers left in it; not
+    background hints along objects, such as a fed-back mask's background core). A part is judged by its own
+    pixels, not its holes: background marked inside a ring of true objects leaves them."""
     from scipy import ndimage  # (scikit-image's dependency)
 
     strokes = rejected.cpu().numpy()
@@ -618,22 +621,24 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
         marks, count = ndimage.label(strokes[i], structure=eight)
         if not count:
             continue
-        # An object's holes count as the object: the layers often give a clicked spot's centre to the
-        # background already and leave a ring (which the click then was not "on").
-        fg = ndimage.binary_fill_holes((out[i] > 0.5).cpu().numpy())
-        on_fg = ndimage.mean(fg, marks, index=np.arange(1, count + 1))
+        fg = (out[i] > 0.5).cpu().numpy()
+        # A click in an object's hole counts as on the object: the layers often give a clicked spot's centre to
+        # the background already and leave a ring (which the click then was not "on").
+        filled = ndimage.binary_fill_holes(fg)
+        on_fg = ndimage.mean(filled, marks, index=np.arange(1, count + 1))
         painted_on = np.isin(marks, 1 + np.flatnonzero(np.asarray(on_fg) >= 0.5))
         if not painted_on.any():
             continue
         near = ndimage.binary_dilation(painted_on, structure=eight)
-        parts, _count = ndimage.label(fg, structure=eight)
-        for p in np.unique(parts[near & fg]):
-            part = parts == p
-            if mean_soft[i][part].mean() < 0.5:
+        parts, _count = ndimage.label(filled, structure=eight)
+        for p in np.unique(parts[near & filled]):
+            region = parts == p
+            part = region & fg  # (judged by its own pixels: background enclosed by true objects is not theirs)
+            if part.any() and mean_soft[i][part].mean() < 0.5:
                 back[i] |= part
                 # what the mask network itself kept of the object where the scribble is goes too; its
                 # pieces away from the scribble (another object merged into this part) stay
-                kept, _n = ndimage.label(part & (mean_soft[i] > 0.5), structure=eight)
+                kept, _n = ndimage.label(region & (mean_soft[i] > 0.5), structure=eight)
                 hit = np.unique(kept[near & (kept > 0)])
                 gone[i] |= np.isin(kept, hit[hit > 0])
     if not back.any():
