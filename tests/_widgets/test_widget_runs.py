@@ -256,8 +256,9 @@ def test_a_new_output_the_user_moves_during_the_run_stays_where_it_was_put(viewe
     assert set(order[2:]) == {"comp foreground", "comp background"}
 
 
-def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, monkeypatch, errors):
-    """Segmentation ends once its mask has settled; the widget reports it and fills the progress bar."""
+def test_a_run_that_converges_early_says_so(viewer, open_widget, qtbot, monkeypatch, errors):
+    """Segmentation ends once its mask has settled; the widget says "finishing" while the result is made (not
+    the time left to a budget that will not run), then reports it and fills the progress bar."""
     import dataclasses
 
     from napari_doubledip.tasks import segmentation
@@ -271,9 +272,15 @@ def test_a_run_that_converges_early_says_so(viewer, open_widget, run_widget, mon
     monkeypatch.setattr(segmentation, "build_task", settles_at_once)
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=40)
-    run_widget(widget)
+    said = []
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: said.append(widget.status.value))  # (after the widget's own handler)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
     assert not errors
-    assert viewer.layers["comp mask"].metadata["iterations"] < 40
+    done = viewer.layers["comp mask"].metadata["iterations"]
+    assert done < 40
+    assert [s for s in said if f"iteration {done}/{done} " in s and s.endswith(", finishing)")], said
     assert "converged before the planned 40" in widget.status.value
     assert widget.progress.value == widget.progress.max
 
