@@ -14,7 +14,7 @@ Reproduce (about 20-30 minutes per value on one thread of a 2-core CPU)::
     .venv/bin/python benchmarks/strips.py --coarsest 3 --seeds 0,1,2 --tasks dehazing,video_transparency
 
 ``--coarsest keep`` runs the library as it is: since 2026-12-05 the networks of dehazing and video
-transparency keep 3 px (strips gain 1-3 dB on average, squares of 32 px and more do not change; 4 px did better
+transparency keep 3 px (strips gain up to 4 dB, squares of 40 px and more do not change; 4 px did better
 on video strips but took a level off 48 px frames); watermark and one-image transparency were mixed (within
 their seed spread) and keep 0; several mixtures are solved from the estimated coefficients and do not change.
 

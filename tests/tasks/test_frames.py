@@ -19,8 +19,9 @@ class FakeResult(RunInfo):
     note: str
 
 
-def fake_steps(frame, *, stop=None, budget=None, extra=None, thrown=None):
-    """Doubles the frame over ``budget`` (default: the frame's first value) steps, with a preview each step."""
+def fake_steps(frame, *, stop=None, budget=None, extra=None, thrown=None, early=None):
+    """Doubles the frame over ``budget`` (default: the frame's first value) steps, with a preview each step;
+    ``early``: stops after that many steps as the engine does on a plateau (its last report's total)."""
     n = int(frame.flat[0]) if budget is None else budget
     warn(f"frame mean {float(frame.mean()):.3f} is not checked")  # the same warning every frame, numbers aside
     it = 0
@@ -29,8 +30,10 @@ def fake_steps(frame, *, stop=None, budget=None, extra=None, thrown=None):
             break
         it = step
         try:
-            yield Progress(iteration=it, total=n, loss=1.0 / it, losses={}, preview={"out": frame * 0 + it},
-                           elapsed=0.0)
+            yield Progress(iteration=it, total=it if it == early else n, loss=1.0 / it, losses={},
+                           preview={"out": frame * 0 + it}, elapsed=0.0)
+            if it == early:
+                break
         except KeyError as exc:
             if thrown is not None:
                 thrown.append(exc)
@@ -41,7 +44,7 @@ def fake_steps(frame, *, stop=None, budget=None, extra=None, thrown=None):
             raise
     params = {"budget": n, "seed": 0, "extra": extra if extra is not None else np.array([1.0, np.nan])}
     return FakeResult(out=frame * 2.0, note=f"ran {it}", params=params, iterations=it, final_loss=1.0 / max(it, 1),
-                      history=[(it, 0.5)], stopped=it < n)
+                      history=[(it, 0.5)], stopped=it < n and it != early)
 
 
 def _drain(gen):
@@ -62,7 +65,10 @@ def test_frames_are_run_one_after_the_other_as_one_run():
     assert r.note == ["ran 4", "ran 1", "ran 4"] and r.iterations == 9 and not r.stopped
     assert [p.iteration for p in reports] == list(range(1, 10))
     totals = [p.total for p in reports]
-    assert totals == sorted(totals) and totals[-1] >= 9  # an estimate that never goes down
+    assert totals[:-1] == sorted(totals[:-1]) and totals[-2] >= 9  # an estimate that never goes down ...
+    assert totals[-1] == 9  # ... until the last frame's run ends
+    early, r_early = _drain(F.each_frame(fake_steps, stack, {"early": 2}))  # each frame stops after 2 steps
+    assert r_early.iterations == 5 and early[-1].iteration == early[-1].total == 5 and not r_early.stopped
     assert r.params["budget"] == [4, 1, 4] and r.params["seed"] == 0  # differing: per frame; equal: once
     assert r.params["frames"] == 3 and r.params["frames_run"] == 3
     assert np.array_equal(r.params["extra"], [1.0, np.nan], equal_nan=True)  # (an array with NaN: equal)

@@ -571,6 +571,34 @@ def test_background_marked_inside_a_ring_object_leaves_the_ring():
     assert r.mask[ring].mean() > 0.9 and not r.mask[hole].any()
 
 
+def test_a_background_click_rejects_only_the_object_it_is_on():
+    """``_unless_rejected`` on made-up masks (``out`` the layers' verdict, ``soft`` the mask network's): a click
+    in the small hole the layers left at its own spot rejects the ring around it, and what the network kept
+    beside the click goes too; a click in a ring-shaped object's real inside, or beside an object, leaves it."""
+    import torch
+
+    yy, xx = np.mgrid[:48, :48]
+    r2 = (yy - 24) ** 2 + (xx - 24) ** 2
+    click = torch.zeros((1, 48, 48), dtype=torch.bool)
+    click[0, 23:26, 23:26] = True
+    t = lambda a: torch.from_numpy(np.asarray(a, np.float32))[None]  # noqa: E731
+    # a false blob with its centre already background in the layers' verdict, the network holding a sliver
+    blob, centre = r2 <= 6**2, r2 <= 2**2
+    sliver = (np.abs(yy - 22) <= 0) & (np.abs(xx - 24) <= 3)
+    soft = np.where(sliver, 0.8, 0.05)
+    out = segmentation._unless_rejected(t(blob & ~centre), t(soft), click)[0].numpy()
+    assert not (out > 0.5).any()
+    # a thin ring whose inside (far beyond the click's reach) is background: the ring stays
+    ring = (r2 <= 17**2) & (r2 > 14**2)
+    out = segmentation._unless_rejected(t(ring), torch.full((1, 48, 48), 0.2), click)[0].numpy()
+    assert (out[ring] > 0.5).all()
+    # two frames, bfloat16 masks: the frame without a click is left as it was
+    two = torch.cat([t(blob & ~centre), t(blob)]).bfloat16()
+    clicks = torch.cat([click, torch.zeros_like(click)])
+    out = segmentation._unless_rejected(two, t(soft).repeat(2, 1, 1).bfloat16(), clicks)
+    assert out.dtype == torch.bfloat16 and not (out[0] > 0.5).any() and torch.equal(out[1], two[1])
+
+
 def _nuclei(size: int = 96, count: int = 30, seed: int = 0) -> np.ndarray:
     """A grey uint16 field of small bright discs on a dim background, with Poisson noise."""
     rng = np.random.default_rng(seed)

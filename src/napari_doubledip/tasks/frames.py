@@ -79,8 +79,9 @@ def each_frame(
 
     Notes
     -----
-    ``Progress.total`` is an estimate that never decreases: the frames still to come are counted at the
-    largest budget a frame has had so far (a task may give frames different budgets, e.g. dense haze).
+    ``Progress.total`` is an estimate that never decreases until the end: the frames still to come are counted
+    at the largest budget a frame has had so far (a task may give frames different budgets, e.g. dense haze);
+    the last frame's last report (at its budget, or where it stopped early) has ``total == iteration``.
     Exceptions thrown into the generator (``throw``) reach the current frame's generator where it waits.
     """
     stack = _load(frames, name)
@@ -112,6 +113,8 @@ def each_frame(
                     pending = None
                 budget = max(budget, p.total)
                 total = max(total, done + p.total + budget * (count - i - 1))
+                if i == count - 1 and p.stage is None and p.iteration >= p.total:
+                    total = done + p.total  # the last frame's run ends here (at its budget or early): so does ours
                 preview = None
                 if p.preview is not None:
                     preview = {}

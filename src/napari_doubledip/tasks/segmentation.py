@@ -602,14 +602,20 @@ def reassign_by_layers(
     return out
 
 
+#: Pixels (8-connected steps) around a background scribble on a false object within which the layers' holes
+#: count as the object and the mask network's remaining foreground goes (see :func:`_unless_rejected`).
+CLICK_REACH = 2
+
+
 def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     """``out`` with ``soft`` back in each connected foreground part of ``out`` that a background scribble
     (``rejected``, bool ``(N, H, W)``) was painted on, and that ``soft`` holds background for the most part;
-    there the pieces that ``soft`` holds as foreground and that touch the scribble go too (a click's
+    there what ``soft`` holds as foreground within :data:`CLICK_REACH` of the scribble goes too (a click's
     neighbours the mask network kept). A scribble counts where most of its own pixels lie on that foreground or
-    in its holes (a click or stroke on an object, or on the background centre the layers left in it; not
-    background hints along objects, such as a fed-back mask's background core). A part is judged by its own
-    pixels, not its holes: background marked inside a ring of true objects leaves them."""
+    in a hole of it within :data:`CLICK_REACH` of the scribble (a click or stroke on an object, or on the
+    background centre the layers left in it; not background hints along objects, such as a fed-back mask's
+    background core, nor the inside of a ring-shaped object). A part is judged by its own pixels, not its
+    holes."""
     from scipy import ndimage  # (scikit-image's dependency)
 
     strokes = rejected.cpu().numpy()
@@ -622,25 +628,25 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
         if not count:
             continue
         fg = (out[i] > 0.5).cpu().numpy()
-        # A click in an object's hole counts as on the object: the layers often give a clicked spot's centre to
-        # the background already and leave a ring (which the click then was not "on").
-        filled = ndimage.binary_fill_holes(fg)
+        # The layers often give a clicked spot's centre to the background already and leave a ring, which the
+        # click is then not "on": a hole that lies within CLICK_REACH of the scribble counts as the object's.
+        # (Only such holes: a ring-shaped object whose real inside is marked as background stays.)
+        reach = ndimage.binary_dilation(strokes[i], structure=eight, iterations=CLICK_REACH)
+        holes, _h = ndimage.label(ndimage.binary_fill_holes(fg) & ~fg, structure=eight)
+        outside = np.unique(holes[~reach & (holes > 0)])
+        filled = fg | ((holes > 0) & ~np.isin(holes, outside))
         on_fg = ndimage.mean(filled, marks, index=np.arange(1, count + 1))
         painted_on = np.isin(marks, 1 + np.flatnonzero(np.asarray(on_fg) >= 0.5))
         if not painted_on.any():
             continue
-        near = ndimage.binary_dilation(painted_on, structure=eight)
+        near = ndimage.binary_dilation(painted_on, structure=eight, iterations=CLICK_REACH)
         parts, _count = ndimage.label(filled, structure=eight)
         for p in np.unique(parts[near & filled]):
-            region = parts == p
-            part = region & fg  # (judged by its own pixels: background enclosed by true objects is not theirs)
+            part = (parts == p) & fg
             if part.any() and mean_soft[i][part].mean() < 0.5:
                 back[i] |= part
-                # what the mask network itself kept of the object where the scribble is goes too; its
-                # pieces away from the scribble (another object merged into this part) stay
-                kept, _n = ndimage.label(region & (mean_soft[i] > 0.5), structure=eight)
-                hit = np.unique(kept[near & (kept > 0)])
-                gone[i] |= np.isin(kept, hit[hit > 0])
+                # what the mask network itself kept right beside the scribble goes too
+                gone[i] |= (parts == p) & near & (mean_soft[i] > 0.5)
     if not back.any():
         return out
     out = torch.where(torch.from_numpy(back).to(out.device), soft, out)

@@ -113,8 +113,8 @@ HINT_WEIGHT = 1.0
 #: static layer's DIP keep their coarsest level at least 3 px across (``coarsest``): with 2 px the static layer
 #: of strip frames collapsed towards a constant (8 frames cut to 12 / 16 / 24 / 32 x 128 from the 128 px
 #: sample, seeds 0-2, static-layer PSNR means: 14.0 / 12.8 / 11.9 / 14.1 -> 17.4 / 17.0 / 14.1 / 15.4 dB;
-#: squares of 32-56 px unchanged, 24 px 14.35 -> 14.47; ``benchmarks/strips.py``). 4 px did better on the
-#: strips (20.2 / 17.0 / 15.9 / 15.4) but took a level off 48 px frames (0.5 dB lower there).
+#: squares of 40-56 px unchanged, 24 / 32 px 14.35 / 14.21 -> 14.47 / 14.68; ``benchmarks/strips.py``). 4 px
+#: did better on the strips (20.2 / 17.0 / 15.9 / 15.4) but took a level off 48 px frames (0.5 dB lower there).
 DYNAMIC_NET = NetConfig(channels=(8, 16, 32, 32), skip=(0, 0, 4, 4), kernel=3, in_channels=8, coarsest=3)
 STATIC_NET = replace(tr.LAYER_NET, coarsest=3)
 #: Initial pull of the dynamic layer's coefficients (first 15% of the run).
