@@ -550,7 +550,7 @@ def test_a_background_click_on_a_false_object_removes_it_with_intensity_hints():
         r = dd.segment(img, hints=click, auto_fill="intensity", max_size=48, iterations=200, device="cpu",
                        seed=seed)
         assert r.params["reassign"] == 0.0
-        assert r.mask[objs[3]].sum() <= 2 and all(r.mask[o].mean() > 0.9 for o in objs[:3])
+        assert r.mask[objs[3]].sum() <= 4 and all(r.mask[o].mean() > 0.9 for o in objs[:3])  # (a speck at most)
     beside = np.zeros((48, 48), np.uint8)
     beside[12, 19:23] = 2  # background just right of the first nucleus (its edge at x = 17)
     r = dd.segment(img, hints=beside, auto_fill="intensity", max_size=48, iterations=200, device="cpu")

@@ -308,15 +308,18 @@ def test_video_layers_reconstruct_the_frames(reflection, separated):
     assert psnr(r.dynamic, reflection.truth["dynamic"]) > psnr(reflection.data, reflection.truth["dynamic"]) + 1
 
 
-@pytest.mark.parametrize("seed", [0, 2])
-def test_the_static_layer_of_strip_frames_is_found(seed):
-    """Six 12 x 64 frames: with a 2-pixel coarsest level the static layer stayed near the temporal mean or below
-    it (seeds 0-2: 13.9 / 13.9 / 10.3 dB; temporal mean 13.0); the networks keep 3 px now (16.4 / 14.1 / 16.1
-    dB). Seeds 0 and 2 are run: seed 1 (+1.1 dB) is too close to the old seeds 0-1 (+0.9) to tell them apart."""
+def test_the_static_layer_of_strip_frames_is_found():
+    """Six 12 x 64 frames: with a 2-pixel coarsest level the static layer came out below the temporal mean for
+    8 of seeds 0-9 (10.3-13.9 dB, mean 12.0; temporal mean 13.0); with 3 px, above it for all ten (13.3-18.7,
+    mean 15.2). Seeds 0-3: 13.9 / 13.9 / 10.3 / 11.9 -> 16.4 / 14.1 / 16.1 / 14.0 dB."""
     s = reflection_video(64, frames=6)
     frames, truth = s.data[:, 26:38], s.truth["static"][26:38]
-    r = dd.separate_video_layers(frames, iterations=150, device="cpu", seed=seed)
-    assert psnr(r.static, truth) > psnr(frames.mean(axis=0), truth) + 2.0
+    base = psnr(frames.mean(axis=0), truth)
+    ours = [
+        psnr(dd.separate_video_layers(frames, iterations=150, device="cpu", seed=seed).static, truth)
+        for seed in range(4)
+    ]
+    assert min(ours) > base and np.mean(ours) > base + 0.8, (ours, base)
 
 
 def test_static_estimate_finds_the_static_layer():
