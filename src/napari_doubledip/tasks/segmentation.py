@@ -628,25 +628,29 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
         if not count:
             continue
         fg = (out[i] > 0.5).cpu().numpy()
-        # The layers often give a clicked spot's centre to the background already and leave a ring, which the
-        # click is then not "on": a hole that lies within CLICK_REACH of the scribble counts as the object's.
-        # (Only such holes: a ring-shaped object whose real inside is marked as background stays.)
+        # The layers often give a clicked spot's centre to the background already and leave a ring (or pieces of
+        # one, gaps up to 2 x CLICK_REACH px), which the click is then not "on": the inside of the closed ring,
+        # where it lies within CLICK_REACH of the scribble, counts as the object's. (Only there: a ring-shaped
+        # object whose real inside is marked as background stays.)
         reach = ndimage.binary_dilation(strokes[i], structure=eight, iterations=CLICK_REACH)
-        holes, _h = ndimage.label(ndimage.binary_fill_holes(fg) & ~fg, structure=eight)
+        closed = fg | ndimage.binary_closing(fg, structure=eight, iterations=CLICK_REACH)
+        holes, _h = ndimage.label(ndimage.binary_fill_holes(closed) & ~closed, structure=eight)
         outside = np.unique(holes[~reach & (holes > 0)])
-        filled = fg | ((holes > 0) & ~np.isin(holes, outside))
+        filled = closed | ((holes > 0) & ~np.isin(holes, outside))
         on_fg = ndimage.mean(filled, marks, index=np.arange(1, count + 1))
         painted_on = np.isin(marks, 1 + np.flatnonzero(np.asarray(on_fg) >= 0.5))
         if not painted_on.any():
             continue
+        # Each foreground part within CLICK_REACH is judged on its own pixels (the closing only decides what
+        # the click is on: in a field of objects it merges neighbours that are not the clicked one)
         near = ndimage.binary_dilation(painted_on, structure=eight, iterations=CLICK_REACH)
-        parts, _count = ndimage.label(filled, structure=eight)
-        for p in np.unique(parts[near & filled]):
-            part = (parts == p) & fg
-            if part.any() and mean_soft[i][part].mean() < 0.5:
+        parts, _count = ndimage.label(fg, structure=eight)
+        for p in np.unique(parts[near & fg]):
+            part = parts == p
+            if mean_soft[i][part].mean() < 0.5:
                 back[i] |= part
                 # what the mask network itself kept right beside the scribble goes too
-                gone[i] |= (parts == p) & near & (mean_soft[i] > 0.5)
+                gone[i] |= part & near & (mean_soft[i] > 0.5)
     if not back.any():
         return out
     out = torch.where(torch.from_numpy(back).to(out.device), soft, out)
