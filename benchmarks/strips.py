@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +40,10 @@ from napari_doubledip.tasks import dehaze as _dehaze
 from napari_doubledip.tasks import transparency as _transparency
 from napari_doubledip.tasks import video as _video
 from napari_doubledip.tasks import watermark as _watermark
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import speed  # noqa: E402  (the two-layer quality measure)
 
 #: The image-sized networks of each task (the small fixed-size colour / airlight / coefficient grids are not
 #: changed by the working size).
@@ -62,32 +67,22 @@ def set_coarsest(value: int) -> None:
             setattr(module, name, dataclasses.replace(getattr(module, name), coarsest=value))
 
 
-def _layers_psnr(layers: list[np.ndarray], truth: dict[str, np.ndarray]) -> float:
-    l1, l2 = layers
-    direct = S.psnr(l1, truth["layer1"]) + S.psnr(l2, truth["layer2"])
-    swapped = S.psnr(l2, truth["layer1"]) + S.psnr(l1, truth["layer2"])
-    return max(direct, swapped) / 2
-
-
-def _rows(sample: S.Sample, rows: tuple[int, int] | None, video: bool = False) -> S.Sample:
-    """The sample cut to ``rows`` (of every frame / mixture when the data is a stack)."""
+def _rows(sample: S.Sample, rows: tuple[int, int] | None, stack: bool = False) -> S.Sample:
+    """The sample cut to ``rows``, of every frame / mixture when ``stack``: truth arrays shaped like the data are
+    cut as it is, single images along their first axis, 1-D ones (coefficients) kept."""
     if rows is None:
         return sample
     sl = slice(*rows)
 
-    def cut(a: np.ndarray, stack: bool) -> np.ndarray:
-        return a[:, sl] if stack else a[sl]
+    def cut(a: np.ndarray, stacked: bool) -> np.ndarray:
+        return a[:, sl] if stacked else a[sl]
 
-    stacked = sample.data.ndim == 4 or video or sample.name == "two mixtures"
-    truth = {}
-    for k, v in sample.truth.items():
-        if k == "alphas":
-            truth[k] = v
-        elif k in ("masks", "dynamic") or (k == "clean" and v.ndim == sample.data.ndim and stacked):
-            truth[k] = cut(v, True)
-        else:
-            truth[k] = cut(v, False)
-    return S.Sample(cut(sample.data, stacked), truth, sample.name, dict(sample.extra))
+    truth = {k: v if v.ndim < 2 else cut(v, stack and v.ndim == sample.data.ndim) for k, v in sample.truth.items()}
+    return S.Sample(cut(sample.data, stack), truth, sample.name, dict(sample.extra))
+
+
+def _pair_psnr(layers: list[np.ndarray], truth: dict[str, np.ndarray]) -> float:
+    return speed._best_pair_psnr(tuple(layers), (truth["layer1"], truth["layer2"]))
 
 
 def dehazing(size: int, rows: tuple[int, int] | None, seed: int) -> tuple[float, float]:
@@ -109,17 +104,17 @@ def watermark(size: int, rows: tuple[int, int] | None, seed: int) -> tuple[float
 def one_mixture(size: int, rows: tuple[int, int] | None, seed: int) -> tuple[float, float]:
     s = _rows(S.single_mixture(size), rows)
     r = dd.separate_layers(s.data, seed=seed)
-    return _layers_psnr(r.layers, s.truth), _layers_psnr([s.data, s.data], s.truth)
+    return _pair_psnr(r.layers, s.truth), _pair_psnr([s.data, s.data], s.truth)
 
 
 def two_mixtures(size: int, rows: tuple[int, int] | None, seed: int) -> tuple[float, float]:
-    s = _rows(S.two_mixtures(size, rgb=True), rows)
+    s = _rows(S.two_mixtures(size, rgb=True), rows, stack=True)
     r = dd.separate_layers(s.data, seed=seed)
-    return _layers_psnr(r.layers, s.truth), _layers_psnr(list(s.data), s.truth)
+    return _pair_psnr(r.layers, s.truth), _pair_psnr(list(s.data), s.truth)
 
 
 def video_transparency(size: int, rows: tuple[int, int] | None, seed: int) -> tuple[float, float]:
-    s = _rows(S.reflection_video(size, frames=8), rows, video=True)
+    s = _rows(S.reflection_video(size, frames=8), rows, stack=True)
     r = dd.separate_video_layers(s.data, seed=seed)
     return S.psnr(r.static, s.truth["static"]), S.psnr(s.data.mean(0), s.truth["static"])
 
