@@ -243,6 +243,11 @@ def _ragged(x: object, name: str) -> str:
 def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
     if isinstance(x, Iterator):  # (np.asarray makes a 0-d object array of it)
         raise TypeError(f"{name} is an iterator ({type(x).__name__}); pass an array")
+    if isinstance(x, (str, bytes, os.PathLike)):  # (a console user's first try: dd.segment("cells.tif"))
+        raise TypeError(
+            f"{name} must be an array, got a {type(x).__name__} ({str(x)[:60]!r}): read the file first, e.g. "
+            "skimage.io.imread(path), or pass a layer's data (viewer.layers[name].data)"
+        )
     x = plain_data(x, name, warn_mask)
     try:
         arr = np.asarray(x)
@@ -707,8 +712,12 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
             on = np.broadcast_to(arr != 0, full)
             labels[on] = value
             marked.append(on)
-        if len(marked) == 2 and bool((marked[0] & marked[1]).any()):
-            raise ValueError("hints: foreground and background masks overlap")
+        if len(marked) == 2 and bool((both := marked[0] & marked[1]).any()):
+            where = np.argwhere(both)[0]
+            raise ValueError(
+                f"hints: foreground and background masks overlap at {int(both.sum())} pixel(s) (the first at "
+                f"index {tuple(int(i) for i in where)}); mark each pixel as one of them only"
+            )
         return labels
     arr = _hint_array(hints, "hints label image", shapes)
     if arr.dtype != bool:

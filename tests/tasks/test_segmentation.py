@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -180,6 +182,8 @@ def test_working_size_and_full_resolution_output():
             r"NaN or infinite values \(16 of 256.*np.nan_to_num\(data, nan=f.min\(\), posinf=f.max\(\)",
         ),
         (np.array([["a"] * 16] * 16), "numeric"),
+        ("cells.tif", r"image must be an array, got a str \('cells.tif'\): read the file first"),
+        (Path("cells.tif"), r"got a \w*Path.*skimage.io.imread"),
         (np.ones((16, 16), "m8[s]"), "numeric dtype, got timedelta64"),  # (np.integer in numpy's hierarchy)
         (np.full((16, 16), 1e40), "float32 range"),  # the results (float32) could not hold it: inf / NaN
         (np.where(np.eye(16) > 0, 1e308, -1e308), "float32 range"),  # its span overflows even float64

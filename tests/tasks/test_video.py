@@ -221,7 +221,7 @@ def test_segment_video_hints_as_a_mask_pair(rng):
     ref = dd.segment_video(frames, hints=labels, iterations=1, device="cpu")
     np.testing.assert_array_equal(r.hints, ref.hints)
     assert (r.hints[:, 6, 6] == 1).all() and (r.hints[:, 14, 3] == 2).all() and r.params["hints"] == "user"
-    with pytest.raises(ValueError, match="overlap"):
+    with pytest.raises(ValueError, match=r"overlap at 50 pixel\(s\) \(the first at index \(0, 4, 4\)\)"):
         dd.segment_video(frames, hints=(fg, fg), iterations=1)
     with pytest.raises(ValueError, match="foreground mask"):
         dd.segment_video(frames, hints=(fg[:8], None), iterations=1)
