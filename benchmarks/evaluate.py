@@ -22,7 +22,8 @@ What is measured, per task (see ``benchmarks/README.md``, "Evaluation", for the 
   all-foreground mask; plus the precision of the automatic hints.
 - **transparency**: PSNR/SSIM of the recovered transmission (the better-matching of the two contributions
   ``a*layer1``, ``(1-a)*layer2``) vs GT, next to the input as output; the multi-frame set against the temporal
-  mean / median / minimum and the Poisson-integrated temporal median of the gradients (Weiss 2001); the four-mixture set (no layer GT) by its recovered mixing weights and reconstruction.
+  mean / median / minimum and the Poisson-integrated temporal median of the gradients (Weiss 2001); the
+  four-mixture set (no layer GT) by its recovered mixing weights and reconstruction.
 - **watermark**: PSNR/SSIM vs the clean GT (whole image and inside the simulated user box), next to the input and
   to biharmonic inpainting of the box; the shared-watermark set (no GT): time and a picture.
 - **video**: mean IoU per DAVIS clip (polarity resolved once per clip), next to per-frame 2-means.
