@@ -607,6 +607,29 @@ def reassign_by_layers(
 CLICK_REACH = 2
 
 
+def _closed_parts(fg: np.ndarray, iterations: int) -> np.ndarray:
+    """Binary closing (8-connected, ``iterations``) of each connected part of ``fg`` on its own, so that gaps
+    between separate parts stay open."""
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), bool)
+    parts, _count = ndimage.label(fg, structure=eight)
+    out = np.zeros_like(fg)
+    pad = iterations + 1
+    for k, box in enumerate(ndimage.find_objects(parts), start=1):
+        if box is None:
+            continue
+        ys, xs = box
+        y0, x0 = max(0, ys.start - pad), max(0, xs.start - pad)
+        y1, x1 = min(fg.shape[0], ys.stop + pad), min(fg.shape[1], xs.stop + pad)
+        one = parts[y0:y1, x0:x1] == k
+        # (a margin of `pad` keeps the closing's dilation inside the crop, so the crop's border does not erode it)
+        big = np.pad(one, pad)
+        closed = ndimage.binary_closing(big, structure=eight, iterations=iterations)[pad:-pad, pad:-pad]
+        out[y0:y1, x0:x1] |= closed
+    return out
+
+
 def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     """``out`` with ``soft`` back in each connected foreground part of ``out`` that a background scribble
     (``rejected``, bool ``(N, H, W)``) was painted on, and that ``soft`` holds background for the most part;
@@ -614,8 +637,8 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
     neighbours the mask network kept). A scribble counts where most of its own pixels lie on that foreground or
     in a hole of it within :data:`CLICK_REACH` of the scribble (a click or stroke on an object, or on the
     background centre the layers left in it; not background hints along objects, such as a fed-back mask's
-    background core, nor the inside of a ring-shaped object). A part is judged by its own pixels, not its
-    holes."""
+    background core, nor the inside of a ring-shaped object, nor a stroke in the gap between two objects). A
+    part is judged by its own pixels, not its holes."""
     from scipy import ndimage  # (scikit-image's dependency)
 
     strokes = rejected.cpu().numpy()
@@ -628,12 +651,14 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
         if not count:
             continue
         fg = (out[i] > 0.5).cpu().numpy()
-        # The layers often give a clicked spot's centre to the background already and leave a ring (or pieces of
-        # one, gaps up to 2 x CLICK_REACH px), which the click is then not "on": the inside of the closed ring,
-        # where it lies within CLICK_REACH of the scribble, counts as the object's. (Only there: a ring-shaped
-        # object whose real inside is marked as background stays.)
+        # The layers often give a clicked spot's centre to the background already and leave a ring (or a ring
+        # with a gap of up to 2 x CLICK_REACH px), which the click is then not "on": the inside of the closed
+        # ring, where it lies within CLICK_REACH of the scribble, counts as the object's. (Only there: a
+        # ring-shaped object whose real inside is marked as background stays.) Each part is closed on its own:
+        # closing them together would bridge the gap between two objects, and a stroke drawn in it to keep them
+        # apart would count as on both.
         reach = ndimage.binary_dilation(strokes[i], structure=eight, iterations=CLICK_REACH)
-        closed = fg | ndimage.binary_closing(fg, structure=eight, iterations=CLICK_REACH)
+        closed = fg | _closed_parts(fg, CLICK_REACH)
         holes, _h = ndimage.label(ndimage.binary_fill_holes(closed) & ~closed, structure=eight)
         outside = np.unique(holes[~reach & (holes > 0)])
         filled = closed | ((holes > 0) & ~np.isin(holes, outside))
