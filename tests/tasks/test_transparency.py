@@ -49,6 +49,21 @@ def test_estimate_alphas_gives_up_on_copies():
         dd.separate_layers(torch.cat([m, m])[:, 0].numpy(), iterations=2, device="cpu")
 
 
+def test_a_blank_or_constant_extra_mixture_does_not_spoil_the_estimate():
+    """(A review's case.) A blank or constant third mixture is the most different from the others, and its pair
+    determines nothing (a flat score): the estimate gave up on the whole set ("are they copies?"). Now the next
+    most different pair decides."""
+    from napari_doubledip.tasks.transparency import estimate_alphas
+
+    m1, m2 = two_mixtures(48, alphas=(0.3, 0.7)).data
+    for extra in (np.zeros_like(m1), np.full_like(m1, m1.mean())):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the blank one's value range is warned about)
+            est = estimate_alphas([m1, m2, extra])
+        assert est is not None
+        np.testing.assert_allclose(est[:2].numpy(), [0.3, 0.7], atol=0.02)
+
+
 def test_default_budget_depends_on_the_number_of_mixtures():
     s = two_mixtures(24)
     assert dd.separate_layers(s.data, stop=lambda: True, device="cpu").params["iterations"] == 200

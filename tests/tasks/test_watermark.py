@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from skimage.transform import resize
@@ -120,6 +122,16 @@ def test_copies_of_one_image_without_a_box_are_pointed_out():
     img = watermarked(32, rgb=False).data
     with pytest.warns(UserWarning, match="copies of one image"):
         dd.remove_watermark([img] * 3, iterations=1, device="cpu")
+    # re-saved copies: one grey level of noise (a review's case: no warning before)
+    u = np.round(img / img.max() * 255).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    copies = [np.clip(u.astype(int) + rng.integers(-1, 2, u.shape), 0, 255).astype(np.uint8) for _ in range(2)]
+    with pytest.warns(UserWarning, match="copies of one image"):
+        dd.remove_watermark([u, *copies], iterations=1, device="cpu")
+    # different images sharing the watermark: no such warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        dd.remove_watermark(watermark_set(size=32).data, iterations=1, device="cpu")
 
 
 def test_input_validation():

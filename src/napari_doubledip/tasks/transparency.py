@@ -42,8 +42,10 @@ ALPHA_SIZE = (16, 16)
 SINGLE = {"lr": 0.01, "exclusion": 0.01, "restarts": 1, "restart_until": 1 / 6}
 #: Coefficients live in [ALPHA_MIN, 1 - ALPHA_MIN] so that neither layer can vanish from a mixture.
 ALPHA_MIN = 0.05
-#: :func:`estimate_alphas` gives up when its best score is above this fraction of the median score.
+#: :func:`estimate_alphas` gives up on a pair of mixtures when its best score is above this fraction of the
+#: median score, and tries the next most different pair, up to ``PAIRS_TRIED`` pairs.
 FLAT_SCORE = 0.95
+PAIRS_TRIED = 6
 
 
 def layer_values(raw: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
@@ -125,8 +127,10 @@ def estimate_alphas(
     -------
     torch.Tensor or None
         ``(N,)`` coefficients of ``layer1`` (a CPU tensor without gradient); ``None`` when the mixtures do
-        not determine them: the two most different mixtures are (nearly) identical, or the best score is
-        within ``FLAT_SCORE`` of the median (e.g. one mixture is the other dimmed). The score's minimum is
+        not determine them: they are (nearly) identical, or the best score of every pair tried is within
+        ``FLAT_SCORE`` of the median (e.g. one mixture is the other dimmed). A pair whose score is flat gives
+        way to the next most different one (up to ``PAIRS_TRIED``): a blank or constant extra mixture (the most
+        different from the others) does not spoil a set. The score's minimum is
         0.26-0.77 of its median on the synthetic and real mixtures above, 1.00 for identical or dimmed copies.
     """
     # Whatever the container, the values are normalised as separate_layers normalises them (one range for the
@@ -150,21 +154,29 @@ def _estimate_alphas(
     n = m.shape[0]
     flat = m.flatten(1)
     dist = torch.cdist(flat, flat)
-    i, j = divmod(int(dist.argmax()), n)
-    i, j = min(i, j), max(i, j)
-    if i == j or float(dist[i, j]) <= 1e-3 * float(flat.norm(dim=1).max()):
-        return None  # (nearly) identical mixtures: nothing to un-mix
+    tiny = 1e-3 * float(flat.norm(dim=1).max())  # (nearly) identical mixtures: nothing to un-mix
     lo, hi = ALPHA_MIN, 1 - ALPHA_MIN
-    small = resize(m[[i, j]], working_shape(m.shape[-2:], coarse_size))
-    pair = resize(m[[i, j]], working_shape(m.shape[-2:], fine_size))
     g = torch.arange(lo, hi + 1e-6, 0.02, dtype=m.dtype, device=m.device)
     ai, aj = torch.meshgrid(g, g, indexing="ij")
     keep = aj > ai + 0.03  # a_i == a_j cannot be un-mixed
     ai, aj = ai[keep], aj[keep]
-    score = _pair_score(small[0], small[1], ai, aj)
-    if float(score.min()) > FLAT_SCORE * float(score.median()):
-        return None  # no coefficients stand out (e.g. one mixture is the other one dimmed)
-    best = int(score.argmin())
+    # The most different pair, unless its score is flat; then the most decisive of the next ones (a blank or
+    # constant mixture in a set is the most different from the others, yet determines nothing).
+    found: dict[tuple[int, int], tuple[float, int]] = {}
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if float(dist[i, j]) > tiny]
+    pairs.sort(key=lambda p: -float(dist[p]))
+    for pos, (i, j) in enumerate(pairs[:PAIRS_TRIED]):
+        small = resize(m[[i, j]], working_shape(m.shape[-2:], coarse_size))
+        score = _pair_score(small[0], small[1], ai, aj)
+        ratio = float(score.min()) / max(float(score.median()), 1e-30)
+        if ratio <= FLAT_SCORE:
+            found[i, j] = ratio, int(score.argmin())
+            if pos == 0:
+                break  # the most different pair decides when it can
+    if not found:
+        return None  # no coefficients stand out (copies, or one mixture the other one dimmed)
+    (i, j), (_ratio, best) = min(found.items(), key=lambda item: item[1][0])
+    pair = resize(m[[i, j]], working_shape(m.shape[-2:], fine_size))
     f = torch.arange(-0.02, 0.02 + 1e-6, 0.002, dtype=m.dtype, device=m.device)
     fi, fj = torch.meshgrid(f + ai[best], f + aj[best], indexing="ij")
     keep = (fj > fi + 0.01) & (fi >= lo) & (fj <= hi)

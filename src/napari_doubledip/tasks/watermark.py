@@ -113,6 +113,18 @@ SUPPORT_DILATION = 7
 Box = Any  # (y0, x0, y1, x1), a boolean mask, napari rectangle corners (k, 2) / [(4, D)], or None
 
 
+#: Images of a set that differ (RMS) by no more than this fraction of their own variation are copies (a uint8
+#: image with one grey level of noise: 0.029; different pictures: of the order of 1).
+NEAR_COPY = 0.04
+
+
+def _near_copy(x: np.ndarray, ref: np.ndarray) -> bool:
+    """Whether ``x`` differs from ``ref`` by no more than :data:`NEAR_COPY` of ``ref``'s own variation (RMS):
+    a copy, a re-saved one, or one with a grey level of noise."""
+    diff = float(np.sqrt(np.mean(np.square(x - ref, dtype=np.float64))))
+    return diff <= max(NEAR_COPY * float(np.std(ref, dtype=np.float64)), 1e-6)
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class WatermarkResult(RunInfo):
     """Result of :func:`remove_watermark`.
@@ -603,7 +615,7 @@ def remove_watermark(
             "a single image needs a box around the watermark (box=(y0, x0, y1, x1) or a mask); "
             "without a box, pass 2 or more images that share the watermark"
         )
-    if box is None and all(float(np.abs(x - stack[0]).max()) <= 1e-3 for x in stack[1:]):  # (one at a time)
+    if box is None and all(_near_copy(x, stack[0]) for x in stack[1:]):  # (one at a time)
         warn(
             "remove_watermark: the images are copies of one image: nothing tells a watermark they share from "
             "the picture; give a box around the watermark (box=...)"
