@@ -132,6 +132,20 @@ def test_airlight_in_other_forms_and_doubtful_settings():
         dd.dehaze(np.moveaxis(s.data, -1, 0), iterations=1)
 
 
+def test_one_number_airlight_leaves_an_empty_channel_out():
+    """(A review's case.) A two-colour image stored as RGB, its blue empty: one number as the airlight gave the
+    blue channel that airlight too, so its dark channel was 0 everywhere and the prior saw no haze (mean
+    transmission 0.76 for a true 0.53 after 40 steps); the empty channel now gets a black airlight, as the
+    estimate gives it (0.54 after 40 steps)."""
+    s = hazy_image(40)
+    clean, t = s.truth["clean"].copy(), s.truth["transmission"]
+    clean[..., 2] = 0
+    hazy = t[..., None] * clean + (1 - t[..., None]) * np.array([0.82, 0.86, 0.0])
+    r = dd.dehaze(hazy, airlight=0.84, iterations=40, device="cpu")
+    assert abs(float(r.transmission.mean()) - float(t.mean())) < 0.08
+    assert r.params["airlight"] == 0.84
+
+
 def test_airlight_brighter_than_the_image_is_kept():
     import warnings
 

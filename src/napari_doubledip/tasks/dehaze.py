@@ -86,6 +86,9 @@ AIRLIGHT_NET = NetConfig(channels=(8, 16), skip=(0, 0), kernel=3, in_channels=4)
 AIRLIGHT_SIZE = (16, 16)
 #: A given airlight is used at least this fraction of the image's value range above its black level.
 AIRLIGHT_FLOOR = 1e-3
+#: A flat channel (see :data:`~napari_doubledip.solver.haze.FLAT_CHANNEL`) whose mean is at most this fraction
+#: of the range counts as empty: a single-number airlight leaves it out (it gets the black floor).
+EMPTY_LEVEL = 0.05
 #: Weight of the haze-lines transmission (:func:`~napari_doubledip.solver.haze.haze_lines_transmission`) in the
 #: transmission hint of light haze, colour images only: ``t_hint = (1 - w) * dark channel + w * haze lines``.
 #: The dark channel under-estimates ``t`` on bright scenes and the DIP keeps what the hint starts it with (see
@@ -359,7 +362,9 @@ def dehaze(
         Initial airlight colour in the image's units (not a fraction: 230, not 0.9, for a uint8 image; a value
         <= 1 on an image brighter than 2 warns): a number or one value per channel; ``None`` (or ``"auto"``) =
         estimated. One brighter than the image's brightest pixel is kept as given (the value range of the results
-        then reaches up to it).
+        then reaches up to it). A single number is used for the channels with content; an empty one (flat and
+        dark: the unused blue of a two-colour image stored as RGB) gets a black airlight, as the estimate gives
+        it, so that it does not read as haze-free.
     transmission_prior
         Where the transmission starts (the DIP refines it, but keeps much of its level): ``"dark channel"``
         (He et al. 2011: assumes a black pixel in every patch, so it under-estimates ``t`` on bright scenes),
@@ -408,6 +413,14 @@ def dehaze(
         # it); the outputs come back in that range too, so the airlight is represented exactly.
         img, vr = _rerange(img, vr, vr.lo, max(vr.hi, float(a_user.max())))
         a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), AIRLIGHT_FLOOR, 1.0).astype(np.float32)
+        if np.ndim(airlight) == 0 and a_user.size > 1:
+            # One number for every channel: an empty channel (dark and flat, e.g. the blue of a two-colour image
+            # stored as RGB) gets a black airlight, as the estimate gives it: with the number it would read as
+            # haze-free everywhere (its dark channel 0) and the prior would see no haze at all.
+            chans = torch.from_numpy(np.ascontiguousarray(np.moveaxis(img, -1, 0)))
+            empty = Hz._flat_channels(chans).numpy() & (img.reshape(-1, img.shape[-1]).mean(0) <= EMPTY_LEVEL)
+            if empty.any() and not empty.all():
+                a_user[empty] = AIRLIGHT_FLOOR
         brightest = float(np.median(img.max(axis=-1)))
         if float(a_user.max()) < 0.9 * brightest and not said:  # (a margin: an airlight at the median is fine)
             warn(
