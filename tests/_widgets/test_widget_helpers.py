@@ -268,6 +268,19 @@ def test_the_current_frame_of_a_sheared_stack_is_the_plane_on_screen(viewer):
             assert int(np.asarray(shown).flat[0]) == z
 
 
+def test_the_current_frame_beside_a_layer_in_other_units_is_the_plane_on_screen(viewer):
+    """(A review's case.) napari 0.9 puts a stack in um and a layer in nm into one world in nm; the slider's
+    point (2000 nm on plane 2) was taken in the stack's own units: a current-frame run was refused ("no frame at
+    the current slider position") and a lenient read took the last plane."""
+    planes = np.stack([np.full((24, 24), z, np.float32) for z in range(5)])
+    stack = viewer.add_image(planes, name="um", units=("um",) * 3)
+    viewer.add_image(np.zeros((5, 24, 24), np.float32), name="nm", units=("nm",) * 3, scale=(1000,) * 3)
+    for z in (0, 2, 4):
+        viewer.dims.set_current_step(0, z)
+        assert current_frame(stack, viewer, strict=True) == (z,)
+        assert read_image(stack, viewer)[0][0, 0] == z
+
+
 def test_a_box_over_a_deskewed_stack_is_read_where_napari_draws_it(viewer):
     """A stack whose world Y depends on Z (a deskew): napari draws a plane without that part of the transform.
     A rectangle drawn over rows 8-20 of the plane shown was read on rows 0-9 (and a plain 3D Shapes layer's on

@@ -127,7 +127,7 @@ def current_frame(
     lead = layer.ndim - 2
     if lead <= 0:
         return ()
-    point = np.asarray(viewer.dims.point, dtype=float)
+    point = slider_point(layer, viewer)
     # As napari picks the plane it shows: from the slider axes alone. The displayed axes' coordinates (the
     # view's centre) are left out, or a shear or rotation that mixes them into the frame axes (a deskewed
     # light-sheet stack) would pick another plane than the one on screen.
@@ -143,12 +143,35 @@ def current_frame(
             where = f"{lo:g}" if n == 1 else f"{lo:g} to {hi:g}"
             raise ValueError(
                 f"layer {layer.name!r} has no frame at the current slider position ({n} frame(s), at {where} on "
-                f"that axis; the slider is at {float(viewer.dims.point[viewer.dims.ndim - layer.ndim + i]):g}); "
+                f"that axis; the slider is at {float(point[len(point) - layer.ndim + i]):g}); "
                 "move the slider to one of its frames"
                 + (" or give it one per frame of the image" if scribbles else "")
             )
         index.append(int(np.clip(round(p), 0, n - 1)))
     return tuple(index)
+
+
+def slider_point(layer: Any, viewer: Any) -> np.ndarray:
+    """The viewer's current point in ``layer``'s own units (what ``layer.world_to_data`` takes).
+
+    napari (0.9) puts layers of compatible units (nm beside µm) into one world in the smallest of them, and
+    ``viewer.dims.point`` is in that unit, while a layer's ``world_to_data`` works in the layer's own units.
+    """
+    point = np.asarray(viewer.dims.point, dtype=float).copy()
+    world_units = getattr(viewer.dims, "units", None)
+    own_units = getattr(layer, "units", None)
+    if not world_units or not own_units:
+        return point
+    first = len(point) - layer.ndim
+    for j, unit in enumerate(own_units):
+        k = first + j
+        if k < 0 or k >= len(world_units) or world_units[k] == unit:
+            continue
+        try:
+            point[k] *= float((1 * world_units[k]).to(unit).magnitude)
+        except Exception:  # noqa: BLE001 - (pixels, or units napari did not convert either)
+            continue
+    return point
 
 
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
