@@ -122,7 +122,7 @@ def _near_copy(x: np.ndarray, ref: np.ndarray) -> bool:
     """Whether ``x`` differs from ``ref`` by no more than :data:`NEAR_COPY` of ``ref``'s own variation (RMS):
     a copy, a re-saved one, or one with a grey level of noise."""
     diff = float(np.sqrt(np.mean(np.square(x - ref, dtype=np.float64))))
-    return diff <= max(NEAR_COPY * float(np.std(ref, dtype=np.float64)), 1e-6)
+    return diff <= max(NEAR_COPY * float(np.std(ref, dtype=np.float64)), 1e-3)  # (1e-3: equal before)
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
