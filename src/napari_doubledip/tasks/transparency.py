@@ -163,9 +163,11 @@ def _estimate_alphas(
     # The most different pair, unless its score is flat; then the most decisive of the next ones (a blank or
     # constant mixture in a set is the most different from the others, yet determines nothing).
     found: dict[tuple[int, int], tuple[float, int]] = {}
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if float(dist[i, j]) > tiny]
-    pairs.sort(key=lambda p: -float(dist[p]))
-    for pos, (i, j) in enumerate(pairs[:PAIRS_TRIED]):
+    rows, cols = torch.triu_indices(n, n, offset=1, device=dist.device)
+    d = dist[rows, cols]
+    order = torch.argsort(d, descending=True, stable=True)  # (vectorised: a stack may hold many mixtures)
+    order = order[d[order] > tiny][:PAIRS_TRIED].tolist()
+    for pos, (i, j) in enumerate((int(rows[k]), int(cols[k])) for k in order):
         small = resize(m[[i, j]], working_shape(m.shape[-2:], coarse_size))
         score = _pair_score(small[0], small[1], ai, aj)
         ratio = float(score.min()) / max(float(score.median()), 1e-30)
