@@ -166,6 +166,49 @@ def test_early_stopping_on_plateau():
     assert {p.total for p in reports[:-1]} == {2000}
 
 
+def _scripted_track(task, values):
+    """Make ``task`` track a weightless term that reads ``values[k]`` at its k-th check (then the last value)."""
+    seen = []
+
+    def tracked(s):
+        if s.t < 1.0:  # a training step, not a check
+            return s.pred.mean() * 0
+        seen.append(None)
+        return s.pred.mean() * 0 + values[min(len(seen), len(values)) - 1]
+
+    task.terms.append(Term("tracked", tracked, 0.0))
+    task.track = "tracked"
+    return task
+
+
+def test_a_nan_first_check_does_not_freeze_the_best_snapshot():
+    """A NaN at the first check (a diverged step) was kept as the best value, which no later value beats: the run
+    returned the NaN check's weights however much better it got, and patience counted every later check as no
+    gain."""
+    nan = float("nan")
+    task = _scripted_track(_fit_task(40, augment=False), [nan, 3.0, 2.0, 1.0])
+    previews = {}
+    task.preview = lambda outs: {"y": outs["y"].detach().cpu().numpy().copy()}
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0),
+                lambda p: p.preview is not None and previews.setdefault(p.iteration, p.preview["y"]))
+    assert torch.equal(sol.outputs["y"], torch.from_numpy(previews[40]))  # the check of value 1.0
+    stopped = drain(optimise(_scripted_track(_fit_task(200, patience=2), [nan, 3.0, 2.0, 1.0, 0.5, 0.25]),
+                             device=torch.device("cpu"), seed=0))
+    assert stopped.iterations > 60  # still improving at every check up to 60
+
+
+def test_patience_sums_small_gains_and_reads_negative_values_right():
+    """Steady gains each below min_delta but more than it over the patience window are not a plateau; with
+    negative tracked values a worse value does not count as a gain."""
+    cpu = torch.device("cpu")
+    creep = [0.9985**k for k in range(30)]  # -0.15 % a check, min_delta 0.2 %
+    sol = drain(optimise(_scripted_track(_fit_task(200, patience=3, min_delta=2e-3), creep), device=cpu, seed=0))
+    assert sol.iterations == 200
+    worse = [-1.0 + 0.001 * k for k in range(30)]  # gets worse at every check
+    sol = drain(optimise(_scripted_track(_fit_task(200, patience=3, min_delta=2e-3), worse), device=cpu, seed=0))
+    assert sol.iterations == 40  # the first check, then three without a gain
+
+
 def test_early_stopping_when_outputs_settle():
     """The run ends once the settle view stops changing (after tracking starts), not before; a view that keeps
     changing runs the whole budget; an early end is not a user stop."""

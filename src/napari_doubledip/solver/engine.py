@@ -547,6 +547,7 @@ class _Run:
         self.device = device
         # best-snapshot tracking and early stopping
         self.best_value, self.best_state = math.inf, None
+        self.plateau_ref = math.inf
         self.history: list[tuple[int, float]] = []
         self.since_best, self.settled, self.settle_prev = 0, 0, None
         self.pending: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
@@ -593,12 +594,17 @@ class _Run:
         value = _term_value(task, outputs, task.track)
         self.history.append((it, value))
         if t >= task.track_from or it == total_its:
-            if value < self.best_value * (1 - task.min_delta) or self.best_state is None:
-                self.since_best = 0
+            # A NaN check (a diverged step) ranks last: kept as best, it would win every later comparison.
+            ranked = math.inf if math.isnan(value) else value
+            # The plateau is measured from a reference that moves only by at least min_delta, so steady small
+            # gains that add up to more than min_delta over the patience window are not a plateau.
+            ref = self.plateau_ref
+            if self.best_state is None or ranked < (ref - task.min_delta * abs(ref) if math.isfinite(ref) else ref):
+                self.since_best, self.plateau_ref = 0, ranked
             else:
                 self.since_best += 1
-            if value < self.best_value or self.best_state is None:
-                self.best_value = value
+            if ranked < self.best_value or self.best_state is None:
+                self.best_value = ranked
                 self.best_state = [copy.deepcopy(g.net.state_dict()) for g in self.groups]
         if task.settle is not None:
             now = task.settle(outputs)
