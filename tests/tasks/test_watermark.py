@@ -184,6 +184,12 @@ def test_several_images_with_a_box():
     r = dd.remove_watermark(s.data, box=box, iterations=3, device="cpu")
     assert r.clean.shape == s.data.shape
     assert np.array_equal(r.clean[:, :8], s.data[:, :8])
+    # a full-frame rectangle (a widget's box around everything) is no box for a set: it was refused as
+    # "nothing outside it to learn the clean image from", where the same set without a box runs
+    free = dd.remove_watermark(s.data, iterations=3, device="cpu")
+    for whole in ((0, 0, 32, 32), np.ones((32, 32), bool), [[-0.5, -0.5], [31.5, 31.5]]):
+        r = dd.remove_watermark(s.data, box=whole, iterations=3, device="cpu")
+        assert r.params["box"] is None and np.array_equal(r.clean, free.clean)
 
 
 @pytest.mark.slow

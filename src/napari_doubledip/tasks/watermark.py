@@ -136,7 +136,8 @@ class WatermarkResult(RunInfo):
     ----------
     clean
         The image(s) without the watermark, shaped like the input (one image or ``(N, H, W[, C])``), in the
-        input's value range. With a box, pixels outside the box equal the input exactly.
+        input's value range. With a box, pixels outside the box equal the input exactly as float32 holds it
+        (bit for bit for float32 and integers up to 2**24, e.g. uint8/uint16; rounded beyond, and for float64).
     watermark
         ``(H, W[, C])`` the watermark's colour layer in the input's value range. The model fitted to each
         image is ``(1 - alpha) * y + alpha * watermark`` with ``y`` the clean-image DIP's output; ``clean``
@@ -203,7 +204,8 @@ def box_mask(
     8 to 21), as the widgets read a rectangle. Corner points may also be a napari Shapes layer's ``data`` as
     is: a list (or array) holding one shape's corners; and a rectangle's 4 corners ``(4, D)`` from a layer on a
     stack (``D > 2``), whose leading coordinates (the slice) must agree: the last two are ``(y, x)``. A box
-    covering the whole image is an error unless ``whole`` (segmentation: a loose rectangle clipped to the image).
+    covering the whole image is an error unless ``whole`` (segmentation: a loose rectangle clipped to the image;
+    a set of watermarked images: the same as no box).
     ``task`` (the public function) picks the advice of the errors.
     """
     h, w = int(shape[0]), int(shape[1])
@@ -247,7 +249,7 @@ def box_mask(
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise ValueError("box mask contains NaN or infinite values")
         mask = np.asarray(arr > 0)  # (a soft mask's blurred edge counts: a box too large is safe, too small not)
-        if arr.dtype != bool and not whole:
+        if arr.dtype != bool and task == "remove_watermark":
             # a mask (0/1, 0/255, a few labels), not an image passed where the box goes (remove_watermark(a, b));
             # a soft mask (resized from a thumbnail) is one too. Segmentation's box has no such mix-up, and
             # takes labels of any count.
@@ -580,7 +582,8 @@ def remove_watermark(
         ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or
         ``(k, 2)`` corner points (a napari Shapes rectangle: the pixels it overlaps, as in the widget; a Shapes
         layer's ``data`` holding one rectangle works as is, and so do ``(4, D)`` corners from a layer on a
-        stack: the last two coordinates are ``(y, x)``). Required for a single image, optional for several.
+        stack: the last two coordinates are ``(y, x)``). Required for a single image, optional for several
+        (there a box covering the whole image is the same as none).
     iterations, max_size
         ``None`` = the measured defaults (``DEFAULTS``): 400 iterations at a working size of 128 px, or up to
         192 px when a small box is optimised on a crop around it.
@@ -615,12 +618,14 @@ def remove_watermark(
             "a single image needs a box around the watermark (box=(y0, x0, y1, x1) or a mask); "
             "without a box, pass 2 or more images that share the watermark"
         )
+    bmask = box_mask(box, (h, w), whole=n >= 2) if box is not None else np.ones((h, w), bool)
+    if bmask.all():  # (a set's full-frame rectangle, as a widget may pass one: the same as no box)
+        box = None
     if box is None and all(_near_copy(x, stack[0]) for x in stack[1:]):  # (one at a time)
         warn(
             "remove_watermark: the images are copies of one image: nothing tells a watermark they share from "
             "the picture; give a box around the watermark (box=...)"
         )
-    bmask = box_mask(box, (h, w)) if box is not None else np.ones((h, w), bool)
     its = check_iterations(iterations, DEFAULTS["iterations"])
     region = _crop_region(bmask) if box is not None else None
     ms = resolve_max_size(
