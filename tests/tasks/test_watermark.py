@@ -76,6 +76,9 @@ def test_an_image_passed_as_the_box_is_refused():
         dd.remove_watermark(a, b, iterations=1)
     with pytest.raises(ValueError, match=r"box of shape \(32, 32, 3\) is an image"):
         dd.remove_watermark(np.stack([a] * 3, -1), np.stack([b] * 3, -1), iterations=1)
+    # a low-bit-depth image (a 4-bit scan: 16 values) counted as a mask of every pixel above 0
+    with pytest.raises(ValueError, match="16 different values: it looks like an image"):
+        dd.remove_watermark(a // 16, b // 16, iterations=1)
     labels = np.zeros((32, 32), np.uint8)  # masks as they come: 0/255 from a PNG, a few labels
     labels[4:9, 4:12] = 255
     assert box_mask(labels, (32, 32)).sum() == 40
@@ -84,7 +87,7 @@ def test_an_image_passed_as_the_box_is_refused():
     many = np.zeros((32, 32), np.uint16)  # segmentation's box: a label image of any count is its labels > 0
     for i in range(20):
         many[i, :10] = i + 1
-    assert box_mask(many, (32, 32), whole=True).sum() == 200
+    assert box_mask(many, (32, 32), whole=True, task="segment").sum() == 200
     soft = np.zeros((32, 32))  # a mask resized with interpolation: a few fractional values
     soft[4:10, 4:10], soft[3, 4:10], soft[10, 4:10] = 1.0, 0.5, 0.25
     assert box_mask(soft, (32, 32)).sum() == 48

@@ -254,7 +254,8 @@ def box_mask(
             # a soft mask (resized from a thumbnail) is one too. Segmentation's box has no such mix-up, and
             # takes labels of any count.
             count = len(np.unique(arr))
-            if count > 16 and not _soft_mask(arr):
+            # (a low-bit-depth image has few values, but unlike a labels mask, most of its pixels are above 0)
+            if (count > 16 or (count > 3 and mask.mean() > 0.5)) and not _soft_mask(arr):
                 raise ValueError(
                     f"box of shape {arr.shape} has {count} different values: it looks like an image, not a "
                     f"mask (a boolean, 0/1 or labels array, or a mask resized with linear interpolation; "
