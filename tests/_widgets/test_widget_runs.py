@@ -905,10 +905,12 @@ def test_a_closed_panel_leaves_nothing_for_its_deletion_to_run(viewer, qtbot):
     assert [c.name for c in widget.pickers["image"].choices] == ["comp"]
 
 
+@pytest.mark.parametrize("keep", [False, True])
 def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_widget, run_widget, qtbot,
-                                                                   monkeypatch):
-    """A closed panel's run is undone at once: it may be inside a long step (the full-size finish of a large
-    image) when its panel closes, and its late abort must not remove what the reopened panel's run made."""
+                                                                   monkeypatch, keep):
+    """A closed panel's run is settled at once: it may be inside a long step (the full-size finish of a large
+    image) when its panel closes, and its late abort must not remove what the reopened panel's run made; with
+    *keep partial result* its last preview is kept (its late result was written over the newer one)."""
     import threading
 
     real, gate, calls = napari_doubledip.iterate, threading.Event(), []
@@ -930,18 +932,27 @@ def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_w
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
     widget.iterations.value, widget.max_size.value, widget.preview_every.value = 1000, 16, 1
+    widget.keep_partial.value = keep
     worker = widget.run(start=False)
     worker.start()
     qtbot.waitUntil(lambda: "comp mask" in names(viewer), timeout=120_000)
     viewer.window.remove_dock_widget(dock)
+    qtbot.wait(20)
+    if keep:  # the preview stays, marked as a stopped run's
+        assert names(viewer) == ["comp", "comp mask"] and viewer.layers["comp mask"].metadata["stopped"]
     reopened = open_widget(SEG)
+    reopened.seed.value = 5
     run_widget(reopened)
-    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
+    made = names(viewer)
+    assert sorted(made) == ["comp", "comp background", "comp foreground", "comp mask"]
     finished = viewer.layers["comp mask"].data.copy()
+    meta = dict(viewer.layers["comp mask"].metadata)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         gate.set()
-    assert names(viewer) == ["comp", "comp background", "comp foreground", "comp mask"]
+    qtbot.wait(20)
+    assert names(viewer) == made
     np.testing.assert_array_equal(viewer.layers["comp mask"].data, finished)
+    assert viewer.layers["comp mask"].metadata == meta and meta["seed"] == 5 and not meta["stopped"]
 
 
 def test_previews_add_one_new_layer_at_a_time(viewer, open_widget, qtbot, monkeypatch):
@@ -1130,6 +1141,7 @@ def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtb
 
     def failing(self, job, out, value, meta, *, preview):
         if preview and out.preview == "mask":
+            time.sleep(0.3)  # (as napari's add_image may take: the worker reports on meanwhile)
             raise ValueError("simulated preview failure")
         return write(self, job, out, value, meta, preview=preview)
 
@@ -1137,9 +1149,52 @@ def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtb
     worker = widget.run(start=False)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
+    qtbot.wait(50)
     assert len(errors) == 1 and "simulated preview failure" in errors[0]
     assert names(viewer) == ["comp"] and widget.status.value.startswith("Error")
-    assert widget.run_button.text == "Run" and widget.progress.value < 2000
+    # an idle bar: the reports queued before the failure redrew "k / 2000" under the error of an undone run
+    assert widget.run_button.text == "Run" and (widget.progress.value, widget.progress.max) == (0, 1)
+    assert not widget.progress.native.isTextVisible()
+
+
+def test_a_runtime_error_while_the_run_starts_is_shown(viewer, open_widget, qtbot, errors, monkeypatch):
+    """A RuntimeError while the worker looks up the library function (the first run imports torch there: a
+    broken install) was not wrapped: superqt ended the worker with a warning only, without `errored` or
+    `finished`, and the panel stayed in "Cancel" for good."""
+    real = napari_doubledip.__getattr__
+
+    def broken(name):
+        if name == "segment":
+            raise RuntimeError("simulated: torch failed to initialise")
+        return real(name)
+
+    monkeypatch.delattr(napari_doubledip, "segment", raising=False)
+    monkeypatch.setattr(napari_doubledip, "__getattr__", broken)
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=5)
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        worker.start()
+    assert len(errors) == 1 and "simulated: torch failed to initialise" in errors[0]
+    assert widget.worker is None and widget.run_button.text == "Run" and widget.status.value.startswith("Error")
+
+
+def test_a_cancelled_run_lets_go_of_its_state(viewer, open_widget, qtbot):
+    """superqt's quit() stops driving the run's generator but left it suspended: its networks, optimiser state
+    and input copies stayed reachable from the worker, which napari's task list keeps for the session. The
+    generator is closed in the worker thread, its `finally` blocks run there."""
+    import torch
+
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=3000)
+    threads = torch.get_num_threads()
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 10 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.status.value == "Cancelled." and worker.abort_requested
+    assert worker._gen.gi_frame is None  # closed: nothing of the run is held by its frames
+    assert torch.get_num_threads() == threads  # (the GUI thread's count untouched)
 
 
 def test_iterate_driven_by_a_napari_thread_worker_as_the_readme_shows(viewer, qtbot):

@@ -26,7 +26,7 @@ from magicgui.widgets import (
     SpinBox,
     create_widget,
 )
-from napari.qt.threading import create_worker
+from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from napari.utils.progress import cancelable_progress
 from qtpy.QtCore import QEvent, QObject
@@ -119,6 +119,22 @@ class _LabelAligner(QObject):
             width = max(native.sizeHint().width() for _row, native in rows)
             for row, _native in rows:
                 row.label_width = width
+
+
+class _ClosingWorker(GeneratorWorker):
+    """A generator worker that closes its generator when it ends, in its own thread.
+
+    superqt's ``quit()`` stops driving the generator but leaves it suspended: a cancelled run's networks,
+    optimiser state and input copies stayed reachable from the worker, which napari's task list keeps for the
+    session (every Cancel leaked a run). Closing it here also runs the run's ``finally`` blocks (thread count,
+    context variables) in the thread that set them, not in the GUI thread whenever the worker is collected.
+    """
+
+    def work(self) -> Any:
+        try:
+            return super().work()
+        finally:
+            self._gen.close()  # (a no-op for a generator that returned or raised)
 
 
 @dataclass
@@ -1024,7 +1040,8 @@ class TaskWidget(Container):
         job.control.previews = int(self.preview_every.value) > 0  # none to show: none to compute
         with _current_window(self.viewer):
             worker = create_worker(
-                run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False, _ignore_errors=True
+                run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False,
+                _ignore_errors=True, _worker_class=_ClosingWorker,
             )
         # Errors and warnings are shown by this widget, prefixed with its title. napari's own relay of worker
         # errors and warnings (a mixin that is not set up in every napari version) is detached so that a
@@ -1118,6 +1135,11 @@ class TaskWidget(Container):
 
     def cancel(self) -> None:
         """Stop the run at the next report: drop its layers, or keep the best result so far if asked to."""
+        self._cancel(finish=True)
+
+    def _cancel(self, finish: bool) -> None:
+        """Cancel; with *keep partial result* and ``finish``, the run finishes with its best result so far (else
+        the last preview is what is kept)."""
         job, worker = self._job, self.worker
         if worker is None or job is None or job.cancelled:
             return
@@ -1126,7 +1148,7 @@ class TaskWidget(Container):
         self.run_button.enabled = False
         if not job.started and self._take_queued(job, worker):
             return
-        if job.keep and job.control.stoppable:
+        if job.keep and job.control.stoppable and finish:
             self.status.value = "Stopping: finishing with the best result so far..."
             job.control.stop.set()
         else:
@@ -1149,6 +1171,7 @@ class TaskWidget(Container):
             return False
         self.status.value = "Cancelling..."
         worker.quit()  # it will never run: end it here, as superqt ends a worker
+        worker._gen.close()  # (never started: nothing runs, the arguments it holds are let go)
         worker.aborted.emit()
         worker.finished.emit()
         worker._finished.emit(worker)  # (superqt forgets the worker on this one)
@@ -1226,7 +1249,7 @@ class TaskWidget(Container):
 
     def _on_progress(self, p: Any) -> None:
         job = self._job
-        if job is None:
+        if job is None or job.failed:  # (reports queued before a failed preview stopped the run: its bar is reset)
             return
         self.progress.max = max(int(p.total), 1)
         self.progress.value = int(p.iteration)
@@ -1285,7 +1308,7 @@ class TaskWidget(Container):
 
     def _on_result(self, result: Any) -> None:
         job = self._job
-        if job is None or job.failed:
+        if job is None or job.failed or job.handled:
             return
         job.handled = True
         stopped_at_once = getattr(result, "stopped", False) and getattr(result, "iterations", 1) == 0
@@ -1293,7 +1316,7 @@ class TaskWidget(Container):
         if (job.cancelled and not job.keep) or nothing_done:
             # Cancel pressed after the last report (the user asked for no layers), or stopped before the first
             # step (the "result" would be untrained networks): clean up as for any cancel.
-            self._on_aborted()
+            self._end_cancelled(job)
             return
         try:
             meta = {**self._run_metadata(job), **_result_metadata(result, job.mode)}
@@ -1361,7 +1384,12 @@ class TaskWidget(Container):
 
     def _on_aborted(self) -> None:
         job = self._job
-        if job is None or job.failed:  # (a failed preview: undone and told already)
+        if job is not None and not job.handled:  # (a closed panel's run: settled when the panel closed)
+            self._end_cancelled(job)
+
+    def _end_cancelled(self, job: _Job) -> None:
+        """A cancelled run's end: undo its layers, or mark the kept previews as stopped."""
+        if job.failed:  # (a failed preview: undone and told already)
             return
         job.handled = True
         keep = job.keep if job.keep is not None else self.keep_partial.value
@@ -1405,22 +1433,22 @@ class TaskWidget(Container):
     def _on_parent_changed(self, parent: Any) -> None:
         """The dock's close button removes the dock and leaves this widget without a parent; the Plugins menu
         then opens a new widget. A run of this one could no longer be seen or cancelled, and would overwrite a
-        newer run's layers when it ends: it is cancelled as by Cancel, its layers undone at once (or, with *keep
-        partial result*, it finishes with its best result). Hiding the dock (Window menu) keeps the parent: the
-        run goes on."""
+        newer run's layers when it ends: it is cancelled, and settled at once: its layers undone (or, with *keep
+        partial result*, its last preview kept: a run finishing later with its best result wrote it over the
+        reopened panel's newer result). Hiding the dock (Window menu) keeps the parent: the run goes on."""
         if not getattr(self, "_following_layers", False):  # during __init__
             return
         if parent is None:
             if self.worker is not None:
-                self.cancel()
+                self._cancel(finish=False)
                 job = self._job
-                if job is not None and job.cancelled and not job.handled and not job.control.stop.is_set():
-                    # Undone now, not when the worker next reports (after a long step, e.g. the full-size
+                if job is not None and job.cancelled and not job.handled:
+                    # Settled now, not when the worker next reports (after a long step, e.g. the full-size
                     # finish): by then a run of the reopened panel may have written into these layers. (Right
                     # after this event, not in it: removing layers while Qt re-parents the dock crashed later.)
                     from qtpy.QtCore import QTimer
 
-                    QTimer.singleShot(0, job.outputs.rollback)
+                    QTimer.singleShot(0, lambda: None if job.handled else self._end_cancelled(job))
             # A removed widget no longer follows the layer list (each close and reopen left one more doing so);
             # napari's own reset_choices connections (made when it docked the widget) go too.
             if self._disconnect_layer_events is not None:

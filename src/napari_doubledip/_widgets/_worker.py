@@ -43,7 +43,40 @@ class Control:
 
 
 def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Control) -> Generator[Any, None, Any]:
-    """Generator for a napari thread worker: yields :class:`napari_doubledip.Progress`, returns the result."""
+    """Generator for a napari thread worker: yields :class:`napari_doubledip.Progress`, returns the result.
+
+    Every ``RuntimeError`` leaves it as a :class:`TaskError`, also one raised while the library function is
+    looked up (the first run imports torch there): superqt ends a worker whose function raised a
+    ``RuntimeError`` with a warning only, without its ``errored`` and ``finished`` signals, and the panel would
+    stay running for good.
+    """
+    try:
+        func, kwargs = _resolve(function, kwargs, control)
+    except RuntimeError as exc:
+        raise TaskError(f"{type(exc).__name__}: {exc}") from exc
+    from .._validation import WARNING_SINK
+    from ..solver.engine import PREVIEWS
+
+    # this worker thread's context: the check points and the library's warn() read them
+    token, sink = PREVIEWS.set(control.previews), WARNING_SINK.set(control.warn)
+    try:
+        loaded = yield from _load(args, kwargs, control.stop)
+        if loaded is None:  # stopped while loading: nothing to finish with
+            return None
+        args, kwargs = loaded
+        import napari_doubledip as dd
+
+        result = yield from dd.iterate(func, *args, **kwargs)
+    except RuntimeError as exc:
+        raise TaskError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        WARNING_SINK.reset(sink)
+        PREVIEWS.reset(token)
+    return result
+
+
+def _resolve(function: str, kwargs: dict[str, Any], control: Control) -> tuple[Callable, dict[str, Any]]:
+    """The library function named ``function``, and ``kwargs`` with the stop request where it takes one."""
     import napari_doubledip as dd
 
     func = getattr(dd, function, None)
@@ -55,23 +88,7 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
     if "stop" in inspect.signature(func).parameters:
         kwargs = {**kwargs, "stop": control.stop}
         control.stoppable = True
-    from .._validation import WARNING_SINK
-    from ..solver.engine import PREVIEWS
-
-    # this worker thread's context: the check points and the library's warn() read them
-    token, sink = PREVIEWS.set(control.previews), WARNING_SINK.set(control.warn)
-    try:
-        loaded = yield from _load(args, kwargs, control.stop)
-        if loaded is None:  # stopped while loading: nothing to finish with
-            return None
-        args, kwargs = loaded
-        result = yield from dd.iterate(func, *args, **kwargs)
-    except RuntimeError as exc:
-        raise TaskError(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        WARNING_SINK.reset(sink)
-        PREVIEWS.reset(token)
-    return result
+    return func, kwargs
 
 
 def _is_lazy(x: Any) -> bool:

@@ -599,7 +599,8 @@ class _Run:
             # The plateau is measured from a reference that moves only by at least min_delta, so steady small
             # gains that add up to more than min_delta over the patience window are not a plateau.
             ref = self.plateau_ref
-            if self.best_state is None or ranked < (ref - task.min_delta * abs(ref) if math.isfinite(ref) else ref):
+            bar = ref - task.min_delta * abs(ref) if math.isfinite(ref) else ref
+            if self.best_state is None or ranked < bar:
                 self.since_best, self.plateau_ref = 0, ranked
             else:
                 self.since_best += 1
