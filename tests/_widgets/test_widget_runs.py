@@ -2787,6 +2787,21 @@ def test_a_double_click_on_run_does_not_cancel(viewer, open_widget, qtbot):
     assert "img mask" in names(viewer) and "Cancelled" not in widget.status.value
 
 
+def test_a_double_click_follows_the_systems_interval(viewer, open_widget, qtbot):
+    """By default a double-click is what the system says (it was 0.4 s, shorter than Windows' default 0.5 s: a
+    slow double-click on Run cancelled the run it started)."""
+    from qtpy.QtWidgets import QApplication
+
+    from napari_doubledip._widgets import _base
+
+    interval = QApplication.doubleClickInterval()
+    try:
+        QApplication.setDoubleClickInterval(700)
+        assert _base._double_click_s() == 0.7
+    finally:
+        QApplication.setDoubleClickInterval(interval)
+
+
 def test_a_double_click_on_a_refused_run_says_so_once(viewer, open_widget, errors, monkeypatch):
     from napari_doubledip._widgets import _base
 

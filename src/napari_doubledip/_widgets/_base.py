@@ -70,8 +70,17 @@ MIN_PREVIEW_SECONDS = 0.5
 SELECT_HEIGHT = 110
 #: The activity dock's bar is redrawn at most this often (each redraw processes Qt events: see _Activity).
 ACTIVITY_SECONDS = 0.1
-#: A second click on Run within this many seconds (a double-click) does not cancel the run it started.
-DOUBLE_CLICK_S = 0.4
+#: A second click on Run within this many seconds (a double-click) does not cancel the run it started;
+#: ``None``: the system's double-click interval (Windows' default is 0.5 s, a user may set it longer).
+DOUBLE_CLICK_S: float | None = None
+
+
+def _double_click_s() -> float:
+    if DOUBLE_CLICK_S is not None:
+        return DOUBLE_CLICK_S
+    from qtpy.QtWidgets import QApplication
+
+    return max(QApplication.doubleClickInterval(), 100) / 1000
 
 #: Where the library's warnings of a run are said to come from (a file of this package: see _on_warning).
 _WORKER_FILE = run_task.__code__.co_filename
@@ -782,10 +791,10 @@ class TaskWidget(Container):
         if self.worker is None:
             # a double-click on Cancel is one Cancel (a run cancelled at once gives the button back as Run before
             # the second click lands), and one on Run is one Run even when the run was refused (one error)
-            if min(now - self._cancel_clicked_at, now - self._run_clicked_at) > DOUBLE_CLICK_S:
+            if min(now - self._cancel_clicked_at, now - self._run_clicked_at) > _double_click_s():
                 self._run_clicked_at = now
                 self.run()
-        elif now - self._run_clicked_at > DOUBLE_CLICK_S:  # a double-click on Run is one Run
+        elif now - self._run_clicked_at > _double_click_s():  # a double-click on Run is one Run
             self._cancel_clicked_at = now
             self.cancel()
 
@@ -1411,6 +1420,8 @@ class TaskWidget(Container):
                 self._on_aborted()
             except RuntimeError:  # the widget was closed during the run
                 pass
+            except Exception as exc:  # (undoing failed: say so, and still give the panel back below)
+                self._notify_error(exc)
         self.worker, self._job = None, None
         if job is not None:
             release_arrays(job.held)
