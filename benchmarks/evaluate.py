@@ -469,8 +469,9 @@ def eval_transparency(run: Runner, case: dict, data: dict) -> tuple[dict, list]:
         r, row["ours_s"] = run(method, stack, task="transparency")
         a = np.asarray(r.alphas, np.float64).reshape(-1)
         l1, l2 = (match_channels(x, t) for x in r.layers)
-        cands = {"layer1": clip01(l1), "layer2": clip01(l2), "mean a*layer1": clip01(a.mean() * l1),
-                 "mean (1-a)*layer2": clip01((1 - a.mean()) * l2)}
+        am = float(np.nanmean(a))  # (NaN: a frame left out as no mixture of the layers)
+        cands = {"layer1": clip01(l1), "layer2": clip01(l2), "mean a*layer1": clip01(am * l1),
+                 "mean (1-a)*layer2": clip01((1 - am) * l2)}
     best = max(cands, key=lambda k: psnr(cands[k], t))
     est = cands[best]
     row.update(ours_psnr=psnr(est, t), ours_ssim=ssim(est, t), ours_gain_psnr=gain_psnr(est, t), layer=best,

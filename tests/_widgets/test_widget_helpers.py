@@ -938,3 +938,7 @@ def test_alphas_summary_for_the_status_line():
     many = SimpleNamespace(alphas=np.linspace(0.31, 0.52, 10))
     assert _alphas_summary(many) == "coefficients 0.31-0.52 over 10 frames"
     assert _alphas_summary(SimpleNamespace()) == ""
+    # a mixture left out of a set (NaN: not a mixture of the layers)
+    assert _alphas_summary(SimpleNamespace(alphas=[0.3, np.nan, 0.7])) == "coefficients 0.30, left out, 0.70"
+    many.alphas[3] = np.nan
+    assert _alphas_summary(many) == "coefficients 0.31-0.52 over 10 frames (1 left out)"

@@ -62,6 +62,33 @@ def test_a_blank_or_constant_extra_mixture_does_not_spoil_the_estimate():
             est = estimate_alphas([m1, m2, extra])
         assert est is not None
         np.testing.assert_allclose(est[:2].numpy(), [0.3, 0.7], atol=0.02)
+        assert np.isnan(float(est[2]))  # not a mixture of the two layers
+
+
+def test_an_extra_image_that_is_no_mixture_is_left_out():
+    """(A review's case.) A blank, constant or unrelated third image was skipped only when the pair deciding the
+    coefficients was chosen: its coefficient was still fitted, and it went into the un-mixing (layers 27.5 / 24.4
+    dB with a constant one, 12.3 / 8.7 with a blank one, against 47.7 / 77.0 without)."""
+    s = two_mixtures(48, alphas=(0.3, 0.7))
+    other = np.random.default_rng(0).random(s.data.shape[1:]).astype(np.float32)
+    for extra in (np.zeros_like(s.data[0]), np.full_like(s.data[0], 0.5), other):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = dd.separate_layers([s.data[0], extra, s.data[1]], iterations=5, device="cpu")
+        assert any("mixture(s) 1 (from 0) are not mixtures" in str(w.message) for w in caught)
+        assert np.isnan(r.alphas[1]) and r.params["left_out"] == [1]
+        np.testing.assert_allclose(r.alphas[[0, 2]], [0.3, 0.7], atol=0.02)
+        assert _matched_psnr(r.layers, s.truth)[0] > 35
+
+
+@pytest.mark.parametrize("alphas", [(0.0, 0.5), (0.5, 1.0), (0.0, 1.0), (0.0, 0.6, 0.3)])
+def test_a_mixture_may_be_one_layer_alone(alphas):
+    """(A review's case.) Coefficients 0 and 1 (a shot without the reflection) were searched and returned
+    within [0.05, 0.95]: 0.05 and 0.95 came back, and each layer kept 5 % of the other (36-39 dB)."""
+    s = two_mixtures(64, alphas=alphas)
+    r = dd.separate_layers(s.data, iterations=5, device="cpu")
+    np.testing.assert_allclose(r.alphas, alphas, atol=0.01)
+    assert _matched_psnr(r.layers, s.truth)[0] > 45
 
 
 def test_default_budget_depends_on_the_number_of_mixtures():

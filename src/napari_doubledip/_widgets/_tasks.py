@@ -231,8 +231,13 @@ def _alphas_summary(result: Any) -> str:
     if alphas.size < 2:
         return ""
     if alphas.size <= 6:
-        return "coefficients " + ", ".join(f"{a:.2f}" for a in alphas)
-    return f"coefficients {alphas.min():.2f}-{alphas.max():.2f} over {alphas.size} frames"
+        return "coefficients " + ", ".join("left out" if np.isnan(a) else f"{a:.2f}" for a in alphas)
+    out = int(np.isnan(alphas).sum())
+    if out == alphas.size:
+        return ""
+    return f"coefficients {np.nanmin(alphas):.2f}-{np.nanmax(alphas):.2f} over {alphas.size} frames" + (
+        f" ({out} left out)" if out else ""
+    )
 
 
 TRANSPARENCY = TaskSpec(
