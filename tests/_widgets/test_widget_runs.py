@@ -2169,6 +2169,21 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     assert widget.pickers["box"].value.name == "new box"  # but an annotation does not replace a box
 
 
+def test_an_output_renamed_with_brackets_is_the_users(viewer, open_widget, run_widget):
+    """A name the user gave in brackets ("comp mask [v1]", to keep a result) was taken for napari's own
+    de-duplicated "comp mask [1]", and the next run wrote into it."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=5)
+    run_widget(widget)
+    kept = viewer.layers["comp mask"]
+    kept.name = "comp mask [v1]"
+    before = kept.data.copy()
+    widget.seed.value = 7
+    run_widget(widget)
+    assert kept.metadata["seed"] == 0 and np.array_equal(kept.data, before)
+    assert viewer.layers["comp mask"].metadata["seed"] == 7
+
+
 def test_pickers_stay_on_a_renamed_layer(viewer, open_widget):
     viewer.add_image(np.zeros((32, 32), np.float32), name="a")
     viewer.add_image(np.ones((32, 32), np.float32), name="b")
@@ -2627,6 +2642,23 @@ def test_a_frame_mask_given_back_is_aligned_and_a_shifted_one_is_not(viewer, ope
     mask.translate = (4, 0, 0)  # past the image's last frame (and not at the slider)
     assert widget.run() is None and "no frame at the current slider position" in widget.status.value
     assert "(1 frame(s), at 4 on that axis; the slider is at 2)" in widget.status.value
+
+
+def test_a_whole_stack_run_beyond_another_axis_planes_is_refused(viewer, open_widget):
+    """A whole-stack run along T of a (T, Z, Y, X) layer while the Z slider is beyond the layer's Z planes
+    (napari shows nothing of it there) ran on its last Z plane and placed the result there; a current-frame run
+    refused the same position."""
+    vol = viewer.add_image(np.random.default_rng(0).random((3, 2, 16, 16)).astype(np.float32), name="vol")
+    viewer.add_image(np.zeros((3, 6, 16, 16), np.float32), name="other")  # the world's Z spans 0..5
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = vol
+    widget.frames.value = next(c for c in widget.frames.choices if "video" in str(c))
+    widget.sequence_axis.value = 0
+    viewer.dims.set_point(1, 1)
+    assert widget._prepare().frame == (None, 1)
+    viewer.dims.set_point(1, 5)
+    with pytest.raises(ValueError, match="no frame at the current slider position"):
+        widget._prepare()
 
 
 def test_a_frame_mask_corrected_hints_its_frame_of_a_whole_stack_run(viewer, open_widget, run_widget):

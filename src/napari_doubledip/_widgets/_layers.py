@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -247,9 +248,9 @@ def read_image(
         if not 0 <= axis < lead:
             raise ValueError(f"sequence axis {axis} is not a leading axis of {layer.name!r} ({lead} leading axes)")
         _check_slice_chosen(layer, viewer, axis, lead)
-        index: tuple[int | None, ...] = tuple(
-            None if i == axis else v for i, v in enumerate(current_frame(layer, viewer))
-        )
+        # strict on the other leading axes: beyond their planes napari shows nothing of the layer
+        here = current_frame(layer, viewer, strict=True, free=(axis,))
+        index: tuple[int | None, ...] = tuple(None if i == axis else v for i, v in enumerate(here))
         sel = _selection(index)
     else:
         _check_yx_displayed(layer, viewer)
@@ -838,8 +839,9 @@ class OutputLayers:
             if layer.name == name:
                 return layer
             alt = self._alternative(name)
+            # (napari's own de-duplicated names, "<name> [1]": a name the user gave, "<name> [v1]", is theirs)
             if fallback is None and md.get("source") == source and (
-                layer.name == alt or layer.name.startswith((f"{name} [", f"{alt} ["))
+                layer.name == alt or re.fullmatch(rf"(?:{re.escape(name)}|{re.escape(alt)}) \[\d+\]", layer.name)
             ):
                 fallback = layer
         return fallback
