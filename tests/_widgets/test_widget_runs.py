@@ -2567,32 +2567,52 @@ def test_sequence_axis_choices_name_axes_plainly(viewer, open_widget):
     assert widget.sequence_axis.native.itemText(0) == "axis 0"
 
 
-def test_scribbles_in_another_pixel_grid_are_flagged(viewer, open_widget):
-    from napari.utils.notifications import NotificationSeverity, notification_manager
+def test_scribbles_in_another_pixel_grid_are_read_through_the_world(viewer, open_widget, warnings_shown):
+    """A 2D Labels layer in another pixel grid (scale, rotation, affine) is read at the image's pixel centres as
+    napari shows it (checked pixel by pixel through both layers' transforms); a stack of scribbles in another
+    grid is still paired by index, and flagged."""
+    from napari_doubledip._widgets._layers import resample_labels
 
-    seen = []
+    rng = np.random.default_rng(0)
+    img = viewer.add_image(rng.random((16, 16)).astype(np.float32), name="img", scale=(2.0, 2.0))
+    lab = viewer.add_labels(rng.integers(0, 3, (20, 18)).astype(np.uint8), name="scribbles")
 
-    def record(n):
-        if n.severity == NotificationSeverity.WARNING:
-            seen.append(str(n.message))
+    def brute():  # what napari shows over each image pixel centre
+        out = np.zeros((16, 16), np.uint8)
+        for y in range(16):
+            for x in range(16):
+                q = np.rint(lab.world_to_data(img.data_to_world((y, x)))).astype(int)
+                if 0 <= q[0] < 20 and 0 <= q[1] < 18:
+                    out[y, x] = lab.data[q[0], q[1]]
+        return out
 
-    viewer.add_image(np.zeros((16, 16), np.float32), name="img", scale=(2.0, 2.0))
-    lab = viewer.add_labels(np.zeros((16, 16), np.uint8), name="scribbles")
     widget = open_widget(SEG)
     widget.pickers["scribbles"].value = lab
-    notification_manager.notification_ready.connect(record)
-    try:
-        widget._prepare()
-        lab.scale = (2.0, 2.0)
-        widget._prepare()
-        viewer.layers["img"].rotate = 90  # same scale and translate, turned: the pixels no longer meet
-        widget._prepare()
-        lab.rotate = 90
-        lab.affine = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # axes swapped by an affine
-        widget._prepare()
-    finally:
-        notification_manager.notification_ready.disconnect(record)
-    assert len([m for m in seen if "not aligned" in m]) == 3
+    seen = []
+    for change in (
+        lambda: None,
+        lambda: setattr(img, "rotate", 90),  # turned: the pixels no longer meet
+        lambda: setattr(lab, "translate", (3.0, -2.0)),
+        lambda: setattr(lab, "rotate", 90),
+        lambda: setattr(lab, "affine", np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])),
+    ):
+        change()
+        expected = brute()
+        np.testing.assert_array_equal(resample_labels(lab, img), expected)
+        hints = widget._prepare().kwargs["hints"]
+        if expected.any():
+            seen.append(change)
+            np.testing.assert_array_equal(hints, expected)
+        else:  # (the layer is nowhere over the image: nothing marked, automatic hints)
+            assert isinstance(hints, str)
+    assert len(seen) >= 3 and not [m for m in warnings_shown if "not aligned" in m]
+    viewer.layers.clear()
+    viewer.add_image(np.zeros((2, 16, 16), np.float32), name="stack", scale=(1.0, 2.0, 2.0))
+    viewer.add_labels(np.zeros((2, 16, 16), np.uint8), name="per frame")
+    widget.pickers["image"].value = viewer.layers["stack"]
+    widget.pickers["scribbles"].value = viewer.layers["per frame"]
+    widget._prepare()
+    assert len([m for m in warnings_shown if "not aligned" in m]) == 1
 
 
 @pytest.mark.parametrize("axis", [0, 1])
@@ -2642,6 +2662,31 @@ def test_a_frame_mask_given_back_is_aligned_and_a_shifted_one_is_not(viewer, ope
     mask.translate = (4, 0, 0)  # past the image's last frame (and not at the slider)
     assert widget.run() is None and "no frame at the current slider position" in widget.status.value
     assert "(1 frame(s), at 4 on that axis; the slider is at 2)" in widget.status.value
+
+
+def test_scribbles_placed_differently_are_read_where_napari_shows_them(viewer, open_widget, warnings_shown):
+    """A 2D Labels layer with another translate or scale than the image (Layers > New Labels over layers of
+    other extents makes one) was paired with the image by index (a stroke shown over pixels 14-17 hinted
+    pixels 4-7), or refused for another shape; it is read at the image's pixel centres, as napari shows it."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    shifted = np.zeros((32, 32), np.uint8)
+    shifted[4:8, 4:8] = 1
+    viewer.add_labels(shifted, name="shifted", translate=(10, 10))
+    fine = np.zeros((64, 64), np.uint8)
+    fine[8:16, 8:16], fine[40:48, 2:6] = 1, 2
+    viewer.add_labels(fine, name="fine", scale=(0.5, 0.5), translate=(-0.25, -0.25))  # 2x2 per image pixel
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["scribbles"].value = viewer.layers["shifted"]
+    hints = widget._prepare().kwargs["hints"]
+    expected = np.zeros((32, 32), np.uint8)
+    expected[14:18, 14:18] = 1
+    np.testing.assert_array_equal(hints, expected)
+    widget.pickers["scribbles"].value = viewer.layers["fine"]
+    hints = widget._prepare().kwargs["hints"]
+    expected = np.zeros((32, 32), np.uint8)
+    expected[4:8, 4:8], expected[20:24, 1:3] = 1, 2
+    np.testing.assert_array_equal(hints, expected)
+    assert not [m for m in warnings_shown if "not aligned" in m]
 
 
 def test_a_whole_stack_run_beyond_another_axis_planes_is_refused(viewer, open_widget):

@@ -55,6 +55,7 @@ from ._layers import (
     read_labels,
     rectangle_frames,
     release_arrays,
+    resample_labels,
     same_layer,
     stack_axes,
 )
@@ -890,8 +891,13 @@ class TaskWidget(Container):
             if layer is None:
                 extra[spec_in.name] = None
             elif spec_in.kind == "labels":
-                extra[spec_in.name] = read_labels(
-                    layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
+                # A 2D layer placed differently (e.g. made by Layers > New Labels over several layers of other
+                # extents): read where napari shows it over the image, not paired by index.
+                resampled = layer.ndim == 2 and not _aligned(layer, sources[0])
+                extra[spec_in.name] = (
+                    resample_labels(layer, sources[0]) if resampled else read_labels(
+                        layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
+                    )
                 )
                 md = layer.metadata
                 converted = False
@@ -914,7 +920,7 @@ class TaskWidget(Container):
                             f"frame run ({_frame_label(frames[0])}); it has marks on {elsewhere}: they hint their "
                             "own frames only (go to one of those, or choose 'whole stack')"
                         )
-                if not _aligned(layer, sources[0]):
+                if not resampled and not _aligned(layer, sources[0]):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
                         "(different scale, translate, rotation, shear or affine); its pixels are paired with the "

@@ -413,6 +413,45 @@ def _labels_on_frames(
     return np.stack([blank if f is None else _load(f) for f in frames])
 
 
+def resample_labels(layer: Any, image: Any, rows: int = 512) -> np.ndarray:
+    """A 2D Labels layer placed differently from ``image`` (another scale, translate, rotation, ...; napari
+    shows them over each other in world coordinates) as the labels napari shows over each of the image's
+    pixel centres (nearest; 0 outside the layer), at the frame size the image is read at.
+
+    The map from the image's (Y, X) data coordinates to the layer's is affine: it is read from three points
+    through both layers' public transforms, and applied ``rows`` image rows at a time.
+    """
+    labels = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    h, w = frame_shape(image)
+    zy, zx = level_zoom(image)
+
+    def to_labels(y: float, x: float) -> np.ndarray:  # image read-level pixel -> labels data (Y, X)
+        point = np.zeros(image.ndim)  # (an RGB layer's ndim leaves out its colour axis)
+        point[-2], point[-1] = y * zy + (zy - 1) / 2, x * zx + (zx - 1) / 2
+        world = np.asarray(image.data_to_world(point), dtype=float)
+        return np.asarray(layer.world_to_data(world[-2:]), dtype=float)[-2:]
+
+    origin = to_labels(0.0, 0.0)
+    step = np.stack([to_labels(1.0, 0.0) - origin, to_labels(0.0, 1.0) - origin], axis=1)  # (2, 2)
+    lh, lw = labels.shape[-2:]
+    out = np.zeros((h, w), dtype=labels.dtype)
+    xs = np.arange(w, dtype=np.float64)
+    for r0 in range(0, h, rows):
+        ys = np.arange(r0, min(h, r0 + rows), dtype=np.float64)
+        yy, xx = np.meshgrid(ys, xs, indexing="ij")
+        ly = np.rint(origin[0] + step[0, 0] * yy + step[0, 1] * xx)
+        lx = np.rint(origin[1] + step[1, 0] * yy + step[1, 1] * xx)
+        inside = (ly >= 0) & (ly < lh) & (lx >= 0) & (lx < lw)
+        if not inside.any():
+            continue
+        y0, y1 = int(ly[inside].min()), int(ly[inside].max()) + 1
+        x0, x1 = int(lx[inside].min()), int(lx[inside].max()) + 1
+        window = np.asarray(labels[y0:y1, x0:x1])  # (only the part under these rows: lazy labels stay lazy)
+        block = out[r0 : r0 + len(ys)]
+        block[inside] = window[ly[inside].astype(np.intp) - y0, lx[inside].astype(np.intp) - x0]
+    return out
+
+
 def _fit(labels: Any, shape: tuple[int, int]) -> np.ndarray:
     """(Sliced, maybe lazy) labels as numpy at the frame size the image is read at: labels at full resolution
     over a multiscale image read at a coarser level are brought to it, a chunk of rows at a time."""
