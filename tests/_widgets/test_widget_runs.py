@@ -2689,6 +2689,26 @@ def test_scribbles_placed_differently_are_read_where_napari_shows_them(viewer, o
     assert not [m for m in warnings_shown if "not aligned" in m]
 
 
+def test_a_box_from_a_shapes_layer_with_more_axes_is_the_shown_plane(viewer, open_widget):
+    """napari's new Shapes layer takes the viewer's axes while a stack is open; over a 2D image each shape shows
+    on its own plane only, yet every one joined the box (rows 4-30 where rows 4-12 were shown)."""
+    from napari_doubledip.tasks.watermark import box_mask
+
+    viewer.add_image(np.zeros((5, 32, 32), np.float32), name="stack")
+    img = viewer.add_image(samples.texture_composite(32).data, name="comp")
+    shapes = viewer.add_shapes(ndim=3, name="box")
+    shapes.add_rectangles(np.array([[0, 4, 4], [0, 4, 12], [0, 12, 12], [0, 12, 4]], float))
+    shapes.add_rectangles(np.array([[3, 20, 20], [3, 20, 30], [3, 30, 30], [3, 30, 20]], float))
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = img
+    widget.pickers["box"].value = shapes
+    for t, (lo, hi) in ((0, (4, 12)), (3, (20, 30))):
+        viewer.dims.set_point(0, t)
+        box = box_mask(widget._prepare().kwargs["box"], (32, 32), whole=True, task="segment")
+        ys, xs = np.nonzero(box)
+        assert (ys.min(), ys.max(), xs.min(), xs.max()) == (lo, hi, lo, hi)
+
+
 def test_a_whole_stack_run_beyond_another_axis_planes_is_refused(viewer, open_widget):
     """A whole-stack run along T of a (T, Z, Y, X) layer while the Z slider is beyond the layer's Z planes
     (napari shows nothing of it there) ran on its last Z plane and placed the result there; a current-frame run

@@ -532,9 +532,18 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
         frame = image.world_to_data(np.where(shown, 0.0, world)[first:])
         return np.r_[np.asarray(frame, dtype=float)[:lead], drawn(world[first:])[lead:]]
 
+    # A Shapes layer with more axes than the image (napari's new Shapes layer takes the viewer's axes while a
+    # stack is open): on those axes napari shows a shape only on its own plane; the others are not the user's
+    # box here.
+    extra = [k for k in range(layer.ndim - image.ndim) if not shown[len(point) - layer.ndim + k]]
+    at = np.rint(np.asarray(layer.world_to_data(slider_point(layer, viewer)), dtype=float)) if extra else None
     out = []
     for i, t in enumerate(layer.shape_type):
         if t not in REGION_TYPES:
+            continue
+        if extra and any(
+            round(float(np.mean(np.asarray(layer.data[i], dtype=float)[:, k]))) != at[k] for k in extra
+        ):
             continue
         pts = []
         for v in np.asarray(layer.data[i], dtype=float):
