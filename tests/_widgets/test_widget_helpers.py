@@ -942,3 +942,22 @@ def test_alphas_summary_for_the_status_line():
     assert _alphas_summary(SimpleNamespace(alphas=[0.3, np.nan, 0.7])) == "coefficients 0.30, left out, 0.70"
     many.alphas[3] = np.nan
     assert _alphas_summary(many) == "coefficients 0.31-0.52 over 10 frames (1 left out)"
+
+
+def test_an_unchanged_transform_sets_nothing():
+    """Each transform setter costs napari a refresh of the layer; napari gives a shear back as a vector where the
+    transform holds its matrix, so the shear was set again at every live preview."""
+    from napari.layers import Image
+
+    from napari_doubledip._widgets._layers import _set_transform, transform
+
+    source = Image(np.zeros((4, 8, 8)), shear=[0.1, 0.0, 0.2], scale=(2.0, 1.0, 0.5))
+    out = Image(np.zeros((4, 8, 8)), **transform(source, 3))
+    fired = []
+    for key in ("scale", "translate", "rotate", "shear", "affine", "units", "axis_labels"):
+        getattr(out.events, key).connect(lambda _e, key=key: fired.append(key))
+    _set_transform(out, transform(source, 3))
+    assert fired == []
+    source.shear = [0.1, 0.3, 0.2]
+    _set_transform(out, transform(source, 3))
+    assert fired == ["shear"] and np.allclose(out.shear, [0.1, 0.3, 0.2])

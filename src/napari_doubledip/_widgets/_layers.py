@@ -1512,10 +1512,11 @@ def _set_transform(layer: Any, tf: dict[str, Any]) -> None:
     for key in _TRANSFORM_KEYS:
         value = tf[key]
         try:
-            old = getattr(layer, key)
-            same = np.array_equal(
-                np.asarray(getattr(old, "affine_matrix", old)), np.asarray(getattr(value, "affine_matrix", value))
-            )
+            old = np.asarray(getattr(getattr(layer, key), "affine_matrix", getattr(layer, key)))
+            new = np.asarray(getattr(value, "affine_matrix", value))
+            if key == "shear" and new.ndim == 2 and old.ndim == 1:  # (napari gives a shear back as its vector)
+                new = new[np.triu_indices(new.shape[0], 1)]
+            same = np.array_equal(old, new)
         except Exception:  # (values numpy cannot compare: set it)
             same = False
         if not same:
