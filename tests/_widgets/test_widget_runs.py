@@ -905,12 +905,13 @@ def test_a_closed_panel_leaves_nothing_for_its_deletion_to_run(viewer, qtbot):
     assert [c.name for c in widget.pickers["image"].choices] == ["comp"]
 
 
-@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("keep", [False, True, "cancelled first"])
 def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_widget, run_widget, qtbot,
                                                                    monkeypatch, keep):
     """A closed panel's run is settled at once: it may be inside a long step (the full-size finish of a large
     image) when its panel closes, and its late abort must not remove what the reopened panel's run made; with
-    *keep partial result* its last preview is kept (its late result was written over the newer one)."""
+    *keep partial result* its last preview is kept (its late result was written over the newer one), also
+    after a Cancel that was finishing with the best result (that run was left to go on, unseen)."""
     import threading
 
     real, gate, calls = napari_doubledip.iterate, threading.Event(), []
@@ -932,12 +933,16 @@ def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_w
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
     widget.iterations.value, widget.max_size.value, widget.preview_every.value = 1000, 16, 1
-    widget.keep_partial.value = keep
+    widget.keep_partial.value = bool(keep)
     worker = widget.run(start=False)
     worker.start()
     qtbot.waitUntil(lambda: "comp mask" in names(viewer), timeout=120_000)
+    if keep == "cancelled first":
+        widget.cancel()
+        assert widget.status.value.startswith("Stopping: finishing with the best result")
     viewer.window.remove_dock_widget(dock)
     qtbot.wait(20)
+    assert worker.abort_requested
     if keep:  # the preview stays, marked as a stopped run's
         assert names(viewer) == ["comp", "comp mask"] and viewer.layers["comp mask"].metadata["stopped"]
     reopened = open_widget(SEG)
@@ -2577,13 +2582,16 @@ def test_scribbles_in_another_pixel_grid_are_read_through_the_world(viewer, open
     img = viewer.add_image(rng.random((16, 16)).astype(np.float32), name="img", scale=(2.0, 2.0))
     lab = viewer.add_labels(rng.integers(0, 3, (20, 18)).astype(np.uint8), name="scribbles")
 
-    def brute():  # what napari shows over each image pixel centre
-        out = np.zeros((16, 16), np.uint8)
+    def brute():  # what napari shows at 2 x 2 points over each image pixel (2 labels pixels a side): the first
+        out = np.zeros((16, 16), np.uint8)  # nonzero, row by row
         for y in range(16):
             for x in range(16):
-                q = np.rint(lab.world_to_data(img.data_to_world((y, x)))).astype(int)
-                if 0 <= q[0] < 20 and 0 <= q[1] < 18:
-                    out[y, x] = lab.data[q[0], q[1]]
+                for oy, ox in ((-0.25, -0.25), (-0.25, 0.25), (0.25, -0.25), (0.25, 0.25)):
+                    at = (y + oy + 1e-3, x + ox + 1e-3)  # (nudged off the labels pixels' edges)
+                    q = np.rint(lab.world_to_data(img.data_to_world(at))).astype(int)
+                    if 0 <= q[0] < 20 and 0 <= q[1] < 18 and lab.data[q[0], q[1]]:
+                        out[y, x] = lab.data[q[0], q[1]]
+                        break
         return out
 
     widget = open_widget(SEG)
@@ -2686,6 +2694,17 @@ def test_scribbles_placed_differently_are_read_where_napari_shows_them(viewer, o
     expected = np.zeros((32, 32), np.uint8)
     expected[4:8, 4:8], expected[20:24, 1:3] = 1, 2
     np.testing.assert_array_equal(hints, expected)
+    fine[:] = 0
+    fine[31, 10:50] = 2  # one fine row (an odd one: between image pixel centres)
+    viewer.layers["fine"].data = fine
+    hints = widget._prepare().kwargs["hints"]
+    assert (hints[15, 5:25] == 2).all() and (hints == 2).sum() == 20
+    # aligned, but larger (New Labels over this image and a larger one): its top-left part
+    wide = np.zeros((64, 64), np.uint8)
+    wide[2:5, 3:9] = 1
+    viewer.add_labels(wide, name="wide")
+    widget.pickers["scribbles"].value = viewer.layers["wide"]
+    np.testing.assert_array_equal(widget._prepare().kwargs["hints"], wide[:32, :32])
     assert not [m for m in warnings_shown if "not aligned" in m]
 
 
@@ -2989,11 +3008,13 @@ def test_a_multiscale_image_is_run_at_a_level_within_budget(
     assert viewer.layers["slide foreground"].data.shape == (32, 32)
     # The mask of that run, corrected and picked as scribbles, is read at its own level without a warning.
     widget.pickers["scribbles"].value = mask
+    before = widget._prepare().kwargs["hints"]
+    assert before.shape == (32, 32)
+    mask.translate = (5.0, 2.0)  # moved by 0.75 of its pixels down: read where napari shows it, a row lower
     assert widget._prepare().kwargs["hints"].shape == (32, 32)
-    assert not [m for m in warnings_shown if "not aligned" in m]
-    mask.translate = (5.0, 2.0)  # (moved: flagged)
-    widget._prepare()
-    assert [m for m in warnings_shown if "not aligned" in m]
+    moved = _layers.resample_labels(mask, viewer.layers["slide"])
+    np.testing.assert_array_equal(moved[1:], mask.data[:-1])
+    assert not moved[0].any() and not [m for m in warnings_shown if "not aligned" in m]
 
 
 def test_frames_of_a_multiscale_stack_collect_at_the_level_read(viewer, open_widget, run_widget, monkeypatch):

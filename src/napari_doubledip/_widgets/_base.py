@@ -8,6 +8,7 @@ live preview, turns Run into Cancel, reports errors as napari notifications, and
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,7 +145,13 @@ class _ClosingWorker(GeneratorWorker):
         try:
             return super().work()
         finally:
-            self._gen.close()  # (a no-op for a generator that returned or raised)
+            try:
+                self._gen.close()  # (a no-op for a generator that returned or raised)
+            except Exception:
+                if not self.abort_requested:
+                    raise
+                # a cancelled run's clean-up failing is no error of the user's run: logged, not shown
+                logging.getLogger(__name__).exception("napari-doubledip: cleaning up a cancelled run failed")
 
 
 @dataclass
@@ -893,7 +900,11 @@ class TaskWidget(Container):
             elif spec_in.kind == "labels":
                 # A 2D layer placed differently (e.g. made by Layers > New Labels over several layers of other
                 # extents): read where napari shows it over the image, not paired by index.
-                resampled = layer.ndim == 2 and not _aligned(layer, sources[0])
+                resampled = layer.ndim == 2 and (
+                    not _aligned(layer, sources[0])
+                    or tuple(np.shape(layer.data[0] if layer.multiscale else layer.data))
+                    not in (frame_shape(sources[0]), full_frame_shape(sources[0]))
+                )
                 extra[spec_in.name] = (
                     resample_labels(layer, sources[0]) if resampled else read_labels(
                         layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
@@ -1458,6 +1469,8 @@ class TaskWidget(Container):
         if parent is None:
             if self.worker is not None:
                 self._cancel(finish=False)
+                if self._job is not None and self._job.control.stop.is_set():
+                    self.worker.quit()  # (a Cancel that was finishing with the best result: the panel went)
                 job = self._job
                 if job is not None and job.cancelled and not job.handled:
                     # Settled now, not when the worker next reports (after a long step, e.g. the full-size

@@ -413,13 +413,15 @@ def _labels_on_frames(
     return np.stack([blank if f is None else _load(f) for f in frames])
 
 
-def resample_labels(layer: Any, image: Any, rows: int = 512) -> np.ndarray:
-    """A 2D Labels layer placed differently from ``image`` (another scale, translate, rotation, ...; napari
-    shows them over each other in world coordinates) as the labels napari shows over each of the image's
-    pixel centres (nearest; 0 outside the layer), at the frame size the image is read at.
+def resample_labels(layer: Any, image: Any, pixels: int = 1 << 20) -> np.ndarray:
+    """A 2D Labels layer placed differently from ``image`` (another scale, translate, rotation, a larger extent;
+    napari shows them over each other in world coordinates) as the labels napari shows over each of the
+    image's pixels, at the frame size the image is read at; 0 outside the layer.
 
+    Each image pixel takes the labels at ``k x k`` points spread over it (``k`` up to 4: labels pixels per image
+    pixel, so that a stroke one labels pixel wide over a coarser image is not missed), the first nonzero one.
     The map from the image's (Y, X) data coordinates to the layer's is affine: it is read from three points
-    through both layers' public transforms, and applied ``rows`` image rows at a time.
+    through both layers' public transforms, and applied to about ``pixels`` image pixels at a time.
     """
     labels = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     h, w = frame_shape(image)
@@ -433,22 +435,29 @@ def resample_labels(layer: Any, image: Any, rows: int = 512) -> np.ndarray:
 
     origin = to_labels(0.0, 0.0)
     step = np.stack([to_labels(1.0, 0.0) - origin, to_labels(0.0, 1.0) - origin], axis=1)  # (2, 2)
+    k = int(min(4, max(1, math.ceil(float(np.abs(step).sum(axis=1).max()) - 1e-6))))
+    # sub-pixel points, in image pixels; nudged so that none sits on a labels pixel's edge, where rounding
+    # would be decided by floating-point noise (two labels pixels per image pixel put them there)
+    offsets = (np.arange(k) + 0.5) / k - 0.5 + 1e-3
     lh, lw = labels.shape[-2:]
     out = np.zeros((h, w), dtype=labels.dtype)
+    rows = max(1, pixels // max(w * k * k, 1))
     xs = np.arange(w, dtype=np.float64)
     for r0 in range(0, h, rows):
         ys = np.arange(r0, min(h, r0 + rows), dtype=np.float64)
-        yy, xx = np.meshgrid(ys, xs, indexing="ij")
-        ly = np.rint(origin[0] + step[0, 0] * yy + step[0, 1] * xx)
-        lx = np.rint(origin[1] + step[1, 0] * yy + step[1, 1] * xx)
-        inside = (ly >= 0) & (ly < lh) & (lx >= 0) & (lx < lw)
-        if not inside.any():
-            continue
-        y0, y1 = int(ly[inside].min()), int(ly[inside].max()) + 1
-        x0, x1 = int(lx[inside].min()), int(lx[inside].max()) + 1
-        window = np.asarray(labels[y0:y1, x0:x1])  # (only the part under these rows: lazy labels stay lazy)
         block = out[r0 : r0 + len(ys)]
-        block[inside] = window[ly[inside].astype(np.intp) - y0, lx[inside].astype(np.intp) - x0]
+        for oy in offsets:
+            for ox in offsets:
+                yy, xx = np.meshgrid(ys + oy, xs + ox, indexing="ij")
+                ly = np.rint(origin[0] + step[0, 0] * yy + step[0, 1] * xx)
+                lx = np.rint(origin[1] + step[1, 0] * yy + step[1, 1] * xx)
+                take = (ly >= 0) & (ly < lh) & (lx >= 0) & (lx < lw) & (block == 0)
+                if not take.any():
+                    continue
+                y0, y1 = int(ly[take].min()), int(ly[take].max()) + 1
+                x0, x1 = int(lx[take].min()), int(lx[take].max()) + 1
+                window = np.asarray(labels[y0:y1, x0:x1])  # (only what these rows cover: lazy labels stay lazy)
+                block[take] = window[ly[take].astype(np.intp) - y0, lx[take].astype(np.intp) - x0]
     return out
 
 
