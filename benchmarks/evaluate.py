@@ -440,12 +440,15 @@ def eval_transparency(run: Runner, case: dict, data: dict) -> tuple[dict, list]:
         r, row["ours_s"] = run("separate_layers", ims, task="transparency")
         a = np.asarray(r.alphas, np.float64).reshape(-1)
         l1, l2 = (match_channels(x, ims[0]) for x in r.layers)
-        recon = [clip01(ai * l1 + (1 - ai) * l2) for ai in a]
-        row["recon_psnr"] = float(np.mean([psnr(x, y) for x, y in zip(recon, ims)]))
+        kept = np.isfinite(a)  # (NaN: an image left out as no mixture of the two layers)
+        used = [im for im, k in zip(ims, kept) if k]
+        recon = [clip01(ai * l1 + (1 - ai) * l2) for ai in a[kept]]
+        row["recon_psnr"] = float(np.mean([psnr(x, y) for x, y in zip(recon, used)]))
         row["alphas"] = " ".join(f"{v:.2f}" for v in a)
         if all(weights):
             w = np.array([float(m.group(1)) for m in weights])
-            row["alpha_err"] = float(min(np.abs(a - w).mean(), np.abs(a - (1 - w)).mean()))
+            err = min(np.abs(a - w)[kept].mean(), np.abs(a - (1 - w))[kept].mean())
+            row["alpha_err"] = float(err)  # (over the images kept; `alphas` shows any left out as nan)
             row["weights"] = " ".join(f"{v:.2f}" for v in w)
         row["_info"] = run_info(r)
         return row, [("mixture 1", ims[0]), ("mixture N", ims[-1]), ("Double-DIP layer 1", clip01(l1)),

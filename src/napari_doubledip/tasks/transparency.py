@@ -47,6 +47,9 @@ ALPHA_MIN = 0.05
 #: median score, and tries the next most different pair, up to ``PAIRS_TRIED`` pairs.
 FLAT_SCORE = 0.95
 PAIRS_TRIED = 6
+#: ... and, while each of those pairs has its best at an end (see there: several unrelated images in a set), up
+#: to this many.
+PAIRS_MAX = 45
 #: A mixture of a set whose residual under the two estimated layers exceeds this fraction of its own structure
 #: (its deviation from its mean) is not a mixture of them (blank, constant, another picture): left out, NaN.
 #: Measured: 0 for exact synthetic mixtures, <= 0.01 on the four real-photo mixtures of the evaluation set,
@@ -178,24 +181,29 @@ def _estimate_alphas(
     # Whether a pair decides is judged inside [ALPHA_MIN, 1 - ALPHA_MIN]: at the ends a layer may be a whole
     # mixture, and any two unrelated pictures are "mixtures" (0 and 1) of two independent layers: themselves.
     inner = (ai >= ALPHA_MIN - 1e-6) & (aj <= 1 - ALPHA_MIN + 1e-6)
-    at_ends = (ai[inner] <= ALPHA_MIN + 0.011) & (aj[inner] >= 1 - ALPHA_MIN - 0.011)
-    # The most different pair, unless its score is flat or its inner best is at both ends (each image its own
-    # layer: an unrelated picture in the set); then the most decisive of the next ones, pairs at both ends
-    # last (a blank, constant or unrelated image in a set is the most different from the others, yet
-    # determines nothing; two pure layers are at both ends, and a pair of them still decides).
-    found: dict[tuple[int, int], tuple[bool, float, int]] = {}
+    ends_of = (ai[inner] <= ALPHA_MIN + 0.011).int() + (aj[inner] >= 1 - ALPHA_MIN - 0.011).int()
+    # The most different pair, unless its score is flat or its inner best is at an end (a layer that is a whole
+    # image: an unrelated picture in the set, or a pure layer); then the most decisive of the next ones, pairs
+    # with their best at fewer ends first (a blank, constant or unrelated image in a set is the most different
+    # from the others, yet determines nothing; a pair of two pure layers, both ends, still decides alone).
+    found: dict[tuple[int, int], tuple[int, float, int]] = {}
     rows, cols = torch.triu_indices(n, n, offset=1, device=dist.device)
     d = dist[rows, cols]
     order = torch.argsort(d, descending=True, stable=True)  # (vectorised: a stack may hold many mixtures)
-    order = order[d[order] > tiny][:PAIRS_TRIED].tolist()
+    # (a mixture without structure, blank or constant, pairs with nothing: it cannot hold a layer's edges)
+    spread = (m - m.mean(dim=(2, 3), keepdim=True)).flatten(1).norm(dim=1)
+    flat_one = spread <= 1e-3 * spread.max()
+    order = order[(d[order] > tiny) & ~flat_one[rows[order]] & ~flat_one[cols[order]]][:PAIRS_MAX].tolist()
     for pos, (i, j) in enumerate((int(rows[k]), int(cols[k])) for k in order):
+        if pos >= PAIRS_TRIED and any(ends == 0 for ends, _r, _b in found.values()):
+            break  # (past PAIRS_TRIED only while every deciding pair has its best at an end)
         small = resize(m[[i, j]], working_shape(m.shape[-2:], coarse_size))
         score = _pair_score(small[0], small[1], ai, aj)
         ratio = float(score[inner].min()) / max(float(score[inner].median()), 1e-30)
         if ratio <= FLAT_SCORE:
-            ends = bool(at_ends[int(score[inner].argmin())])
+            ends = int(ends_of[int(score[inner].argmin())])
             found[i, j] = ends, ratio, int(score.argmin())
-            if pos == 0 and not ends:
+            if pos == 0 and ends == 0:
                 break  # the most different pair decides when it can
     if not found:
         return None  # no coefficients stand out (copies, or one mixture the other one dimmed)
@@ -279,8 +287,8 @@ def build_task(
         ),
     ]
     if n > 1:
-        if estimate is not None:
-            prior, hold = estimate.view(n, 1, 1, 1), 1.0
+        if estimate is not None:  # (within what the coefficient DIP can produce: an estimate may be 0 or 1)
+            prior, hold = estimate.clamp(ALPHA_MIN, 1 - ALPHA_MIN).view(n, 1, 1, 1), 1.0
         else:  # undetermined: spread guesses (0.3 .. 0.7 in input order), released after 15 % of the run
             prior, hold = torch.linspace(0.3, 0.7, n, device=target.device).view(n, 1, 1, 1), 0.15
 
