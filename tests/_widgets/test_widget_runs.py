@@ -2705,7 +2705,10 @@ def test_scribbles_placed_differently_are_read_where_napari_shows_them(viewer, o
     viewer.add_labels(wide, name="wide")
     widget.pickers["scribbles"].value = viewer.layers["wide"]
     np.testing.assert_array_equal(widget._prepare().kwargs["hints"], wide[:32, :32])
-    assert not [m for m in warnings_shown if "not aligned" in m]
+    assert not [m for m in warnings_shown if "not aligned" in m or "marks nothing" in m]
+    viewer.layers["wide"].translate = (40, 0)  # its marks now lie below the image: said, not silently dropped
+    widget._prepare()
+    assert [m for m in warnings_shown if "marks nothing where napari shows it" in m]
 
 
 def test_a_box_from_a_shapes_layer_with_more_axes_is_the_shown_plane(viewer, open_widget):

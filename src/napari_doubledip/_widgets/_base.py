@@ -910,6 +910,13 @@ class TaskWidget(Container):
                         layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
                     )
                 )
+                if resampled and not np.any(extra[spec_in.name]) and isinstance(layer.data, np.ndarray) and (
+                    layer.data.any()
+                ):
+                    show_warning(
+                        f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing where napari shows it "
+                        f"over image {sources[0].name!r} (its marks lie beside the image)"
+                    )
                 md = layer.metadata
                 converted = False
                 for part, convert in spec_in.from_output:
