@@ -3124,10 +3124,11 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
     widget.keep_partial.value = keep
     read.clear()
     worker = widget.run(start=False)
-    stages = []
+    stages, bars = [], []
 
     def on_progress(p):
         stages.append(p.stage)
+        bars.append((widget.progress.max, widget.progress.native.isTextVisible()))
         if p.stage and p.stage.startswith("loading") and len(stages) == 2:
             widget.run_button.changed.emit(True)  # Cancel
             cancelled.set()
@@ -3138,6 +3139,7 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
     # (the frame being read when the cancel came ends with one more report, where the cancel acts)
     assert 2 <= len(stages) <= 3
     assert all(s.startswith("loading the input:") and s.endswith("of 0.2 MB") for s in stages)
+    assert set(bars) == {(0, False)}  # a busy bar while loading (it read "0 / 1")
     assert len(set(read)) <= 4  # (40 frames: cancelled after the second)
     assert names(viewer) == ["movie"]
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."

@@ -1284,10 +1284,13 @@ class TaskWidget(Container):
         job = self._job
         if job is None or job.failed:  # (reports queued before a failed preview stopped the run: its bar is reset)
             return
-        self.progress.max = max(int(p.total), 1)
-        self.progress.value = int(p.iteration)
-        self.progress.native.setTextVisible(True)
         stage = getattr(p, "stage", None)  # a set-up step (e.g. the automatic hints of a long stack)
+        if stage and int(p.total) <= 1 and int(p.iteration) == 0:
+            self._progress_busy()  # (a step without iterations, e.g. loading the input: not "0 / 1")
+        else:
+            self.progress.max = max(int(p.total), 1)
+            self.progress.value = int(p.iteration)
+            self.progress.native.setTextVisible(True)
         frame = getattr(p, "frame", None)  # (index, count) of a stack run frame by frame
         if not stage and job.pace_from is None:
             job.pace_from = (int(p.iteration), float(p.elapsed))
