@@ -553,6 +553,42 @@ def test_device_probe_in_background_updates_the_list(qtbot, monkeypatch):
     assert combo.value == "auto"  # an unavailable choice falls back
 
 
+def test_a_wheel_turn_picks_no_device_before_the_check(qtbot, monkeypatch):
+    """A wheel turn over the device list changed it before any check (which started on a click or key press
+    only): "cuda" on a machine without one, refused once the run had started. It starts the check and is held
+    back until the check is done; then Qt skips the greyed-out devices."""
+    import threading
+
+    from qtpy.QtCore import QPoint, QPointF, Qt
+    from qtpy.QtGui import QWheelEvent
+    from qtpy.QtWidgets import QApplication
+
+    from napari_doubledip._widgets import _devices
+
+    gate = threading.Event()
+    monkeypatch.setattr(_devices, "_probe_devices", lambda: gate.wait(10) and ["cpu"])
+    monkeypatch.setattr(_devices, "_torch_loaded", lambda: False)  # as at napari start-up
+    combo = DeviceChoice()
+    qtbot.addWidget(combo.native)
+    combo.native.show()
+
+    def wheel(down: int = -120) -> None:
+        centre = QPointF(combo.native.rect().center())
+        event = QWheelEvent(centre, QPointF(combo.native.mapToGlobal(QPoint(5, 5))), QPoint(0, 0), QPoint(0, down),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(combo.native, event)
+
+    wheel()
+    wheel()
+    assert combo.value == "auto" and combo.available is None  # held back while the check runs
+    gate.set()
+    qtbot.waitUntil(lambda: combo.available is not None, timeout=10_000)
+    for _ in range(3):
+        wheel()
+    assert combo.value == "cpu"  # (cuda and mps greyed out: skipped)
+
+
 def test_every_spec_is_well_formed():
     for spec in SPECS.values():
         assert spec.title.endswith("(Double-DIP)")

@@ -20,18 +20,27 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class _FirstUse(QObject):
-    """Calls ``callback`` once, before the first click or key press reaches the watched widget."""
+    """Calls ``callback`` once, at the first click, key press or wheel turn on the watched widget; until
+    ``ready()``, key presses and wheel turns are held back: they would pick a device the check has not ruled out
+    yet (a wheel turn over the list chose "cuda" on a machine without one, refused only once the run started).
+    Once ready, Qt skips the disabled entries itself."""
 
-    def __init__(self, callback, parent: QObject) -> None:
+    _KINDS = (QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.Wheel)
+
+    def __init__(self, callback, ready, parent: QObject) -> None:
         super().__init__(parent)
-        self._callback = callback
+        self._callback, self._ready = callback, ready
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress) and self._callback is not None:
+        if event.type() not in self._KINDS:
+            return False
+        if self._callback is not None:
             callback, self._callback = self._callback, None
-            obj.removeEventFilter(self)
             callback()
-        return False
+        if self._ready():
+            obj.removeEventFilter(self)
+            return False
+        return event.type() != QEvent.Type.MouseButtonPress
 
 
 class _Probed(QObject):
@@ -60,7 +69,7 @@ class DeviceChoice(ComboBox):
         self._probed = _Probed(self.native)
         self._probed.done.connect(self._on_probed)
         self._probing = False
-        self._watcher = _FirstUse(self.probe_in_background, self.native)
+        self._watcher = _FirstUse(self.probe_in_background, lambda: self.available is not None, self.native)
         self.native.installEventFilter(self._watcher)
         if _torch_loaded():
             self.probe()
