@@ -1278,6 +1278,8 @@ def test_scribbles_on_another_frame_are_pointed_out(viewer, open_widget, run_wid
     run_widget(widget)
     said = [m for m in warnings_shown if "'scribbles' marks nothing" in m]
     assert said and "frame 0" in said[0] and "marks on frame 2" in said[0], warnings_shown
+    # (the panel greys the automatic hints out for a layer with marks: the warning says they are used)
+    assert said[0].endswith("this run uses the automatic hints (saliency (one object)) instead")
     viewer.dims.set_point(0, 2)  # on the marked frame: used, and no word
     before = len(warnings_shown)
     run_widget(widget)

@@ -925,18 +925,21 @@ class TaskWidget(Container):
                         converted = True
                 if not mode.stack and not converted:
                     elsewhere = _marked_elsewhere(layer, extra[spec_in.name])
+                    # (the panel greys out the automatic hints when the layer has marks: say they are used)
+                    auto = self.task_options.get("automatic")
+                    instead = f"; this run uses the automatic hints ({auto.value}) instead" if auto else ""
                     if elsewhere and frames[0] is None:  # a 2D image: the layer has axes the image lacks
                         show_warning(
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on its "
                             f"plane at the slider; it has more axes than image {sources[0].name!r} and marks on "
                             f"its {elsewhere}: move the slider to one of those (or paint on a Labels layer made "
-                            "from the image: Layers > New Labels)"
+                            f"from the image: Layers > New Labels){instead}"
                         )
                     elif elsewhere:
                         show_warning(
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
                             f"frame run ({_frame_label(frames[0])}); it has marks on {elsewhere}: they hint their "
-                            "own frames only (go to one of those, or choose 'whole stack')"
+                            f"own frames only (go to one of those, or choose 'whole stack'){instead}"
                         )
                 if not resampled and not _aligned(layer, sources[0]):
                     show_warning(
