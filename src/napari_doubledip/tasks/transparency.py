@@ -146,8 +146,10 @@ def estimate_alphas(
         layers do not make (its residual above ``OFF_MODEL`` of its own structure: a blank, constant or other
         picture in the set); ``None`` when the mixtures do
         not determine them: they are (nearly) identical, or the best score of every pair tried is within
-        ``FLAT_SCORE`` of the median (e.g. one mixture is the other dimmed). A pair whose score is flat gives
-        way to the next most different one (up to ``PAIRS_TRIED``): a blank or constant extra mixture (the most
+        ``FLAT_SCORE`` of the median (e.g. one mixture is the other dimmed). A pair whose score is flat, or
+        whose best lies at an end of ``[ALPHA_MIN, 1 - ALPHA_MIN]``, gives way to the next most different one
+        (up to ``PAIRS_TRIED``, or ``PAIRS_MAX`` while every deciding pair has its best at an end), and a
+        mixture without structure pairs with nothing: a blank, constant or unrelated extra image (the most
         different from the others) does not spoil a set. The score's minimum is
         0.26-0.77 of its median on the synthetic and real mixtures above, 1.00 for identical or dimmed copies.
     """
