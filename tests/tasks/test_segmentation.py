@@ -545,7 +545,7 @@ def test_a_background_click_on_a_false_object_removes_it_with_intensity_hints():
     click was not "on" (46); the mask network kept a few pixels beside the click (8). Now 0 but for seed 5 (a
     2-pixel speck apart from the click) with one thread (the default at this size, as in CI); the bound of 4
     leaves room for other hosts' rounding. With two threads (NAPARI_DOUBLEDIP_THREADS=2) this host gave 1 / 0 /
-    17 / 0 / 0 / 24 / 0 / 0 on 2026-12-06 (0 / 0 / 0 / 0 / 0 / 2 / 0 / 0 on 2026-12-06's earlier host): seeds
+    17 / 0 / 0 / 24 / 0 / 0 on 2026-12-06 (0 / 0 / 0 / 0 / 0 / 2 / 0 / 0 in an earlier session): seeds
     2 and 5 are at the edge, and this test fails there (README, "Known limitations")."""
     yy, xx = np.mgrid[:48, :48]
     objs = [(yy - cy) ** 2 + (xx - cx) ** 2 <= 25 for cy, cx in ((12, 12), (30, 34), (36, 12), (12, 36))]
