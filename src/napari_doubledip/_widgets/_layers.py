@@ -1521,7 +1521,8 @@ def _set_transform(layer: Any, tf: dict[str, Any]) -> None:
     for key in _TRANSFORM_KEYS:
         value = tf[key]
         try:
-            old = np.asarray(getattr(getattr(layer, key), "affine_matrix", getattr(layer, key)))
+            current = getattr(layer, key)
+            old = np.asarray(getattr(current, "affine_matrix", current))
             new = np.asarray(getattr(value, "affine_matrix", value))
             if key == "shear" and new.ndim == 2 and old.ndim == 1:  # (napari gives a shear back as its vector)
                 new = new[np.triu_indices(new.shape[0], 1)]

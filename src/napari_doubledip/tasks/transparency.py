@@ -227,8 +227,7 @@ def _estimate_alphas(
     # A mixture the two layers do not make (blank, constant, another picture): its residual is not small
     # next to its own structure (a constant one has none). NaN: left out of the un-mixing and the fit.
     resid = (m - (l2 + alphas.view(n, 1, 1, 1) * (l1 - l2))).flatten(1).norm(dim=1)
-    spread = (m - m.mean(dim=(2, 3), keepdim=True)).flatten(1).norm(dim=1)
-    off = resid > OFF_MODEL * spread
+    off = resid > OFF_MODEL * spread  # (spread: each mixture's deviation from its mean, as above)
     off[i] = off[j] = False
     return torch.where(off, torch.full_like(alphas, float("nan")), alphas)
 
