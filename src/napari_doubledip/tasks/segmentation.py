@@ -607,6 +607,42 @@ def reassign_by_layers(
 CLICK_REACH = 2
 
 
+#: A compact background scribble counts as on an object when foreground lies in at least this many of the 8
+#: directions (45 degree sectors around its centre) within :data:`CLICK_REACH` + 3 px of its rim (see
+#: :func:`_surrounded`).
+SURROUNDED_SECTORS = 6
+
+
+def _surrounded(marks: np.ndarray, count: int, fg: np.ndarray) -> np.ndarray:
+    """For each labelled scribble ``1..count`` in ``marks``: whether it is compact (its pixels within 1.5 x the
+    radius of a disc of its area, plus 1 px, of its centre: a click, not a stroke) and ``fg`` lies around it in
+    at least :data:`SURROUNDED_SECTORS` of 8 directions, within :data:`CLICK_REACH` + 3 px beyond its farthest
+    pixel. (A stroke in the gap between two objects is long, so its centre sees the objects' corners in most
+    directions; it is not judged here.)"""
+    from scipy import ndimage
+
+    out = np.zeros(count, bool)
+    fy, fx = np.nonzero(fg)
+    if not fy.size:
+        return out
+    for k, box in enumerate(ndimage.find_objects(marks), start=1):
+        if box is None:
+            continue
+        ys, xs = np.nonzero(marks[box] == k)
+        ys, xs = ys + box[0].start, xs + box[1].start
+        cy, cx = ys.mean(), xs.mean()
+        far = float(np.hypot(ys - cy, xs - cx).max())
+        if far > 1.5 * np.sqrt(ys.size / np.pi) + 1:
+            continue
+        dy, dx = fy - cy, fx - cx
+        close = (np.hypot(dy, dx) <= far + CLICK_REACH + 3) & (marks[fy, fx] != k)  # (not its own pixels)
+        if not close.any():
+            continue
+        sectors = np.round(np.arctan2(dy[close], dx[close]) / (np.pi / 4)).astype(int) % 8
+        out[k - 1] = np.unique(sectors).size >= SURROUNDED_SECTORS
+    return out
+
+
 def _closed_parts(fg: np.ndarray, iterations: int) -> np.ndarray:
     """Binary closing (8-connected, ``iterations``) of each connected part of ``fg`` on its own, so that gaps
     between separate parts stay open."""
@@ -662,8 +698,11 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
         holes, _h = ndimage.label(ndimage.binary_fill_holes(closed) & ~closed, structure=eight)
         outside = np.unique(holes[~reach & (holes > 0)])
         filled = closed | ((holes > 0) & ~np.isin(holes, outside))
-        on_fg = ndimage.mean(filled, marks, index=np.arange(1, count + 1))
-        painted_on = np.isin(marks, 1 + np.flatnonzero(np.asarray(on_fg) >= 0.5))
+        on_fg = np.asarray(ndimage.mean(filled, marks, index=np.arange(1, count + 1))) >= 0.5
+        # Or the layers left the clicked spot's outline in pieces with gaps wider than the closing bridges: a
+        # compact scribble (a click) that foreground surrounds in most directions is on that object too.
+        on_fg |= _surrounded(marks, count, fg)
+        painted_on = np.isin(marks, 1 + np.flatnonzero(on_fg))
         if not painted_on.any():
             continue
         # Each foreground part within CLICK_REACH is judged on its own pixels (the closing only decides what
