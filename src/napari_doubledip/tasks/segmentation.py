@@ -622,8 +622,7 @@ def _surrounded(marks: np.ndarray, count: int, fg: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     out = np.zeros(count, bool)
-    fy, fx = np.nonzero(fg)
-    if not fy.size:
+    if not fg.any():
         return out
     for k, box in enumerate(ndimage.find_objects(marks), start=1):
         if box is None:
@@ -634,8 +633,13 @@ def _surrounded(marks: np.ndarray, count: int, fg: np.ndarray) -> np.ndarray:
         far = float(np.hypot(ys - cy, xs - cx).max())
         if far > 1.5 * np.sqrt(ys.size / np.pi) + 1:
             continue
-        dy, dx = fy - cy, fx - cx
-        close = (np.hypot(dy, dx) <= far + CLICK_REACH + 3) & (marks[fy, fx] != k)  # (not its own pixels)
+        # only the window around the click (a field of many clicks stays cheap)
+        reach = far + CLICK_REACH + 3
+        y0, x0 = max(0, int(cy - reach)), max(0, int(cx - reach))
+        y1, x1 = int(cy + reach) + 2, int(cx + reach) + 2
+        fy, fx = np.nonzero(fg[y0:y1, x0:x1] & (marks[y0:y1, x0:x1] != k))  # (not its own pixels)
+        dy, dx = fy + y0 - cy, fx + x0 - cx
+        close = np.hypot(dy, dx) <= reach
         if not close.any():
             continue
         sectors = np.round(np.arctan2(dy[close], dx[close]) / (np.pi / 4)).astype(int) % 8
