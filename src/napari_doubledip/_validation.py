@@ -735,11 +735,12 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
 
 
 def check_seed(seed: object) -> int:
-    """A random seed: an int (or numpy integer) in ``[0, 2**63)``; ``bool`` and other types are refused."""
+    """A random seed: an int (or numpy integer) in ``[0, 2**32)``; ``bool`` and other types are refused.
+    (torch's CPU generator keeps a seed's low 32 bits only: 0 and 2**32 gave the same run.)"""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
-    if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
     return int(seed)
 
 

@@ -76,6 +76,9 @@ def test_airlight_override_and_validation():
         dd.dehaze(s.data, airlight="white", iterations=1)
     with pytest.raises(TypeError, match="airlight"):
         dd.dehaze(s.data, airlight=True, iterations=1)  # not 1.0
+    for flagged in ([0.9, True, 0.9], (np.bool_(False), 0.9, 0.9)):  # numpy would read them as floats
+        with pytest.raises(TypeError, match="airlight"):
+            dd.dehaze(s.data, airlight=flagged, iterations=1)
     for other in (np.array([0.9 + 0.5j] * 3), np.array([1, 1, 1], "m8[s]"), "0.9"):  # not read as a number
         with pytest.raises(TypeError, match="airlight"):
             dd.dehaze(s.data, airlight=other, iterations=1)

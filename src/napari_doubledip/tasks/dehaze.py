@@ -231,11 +231,20 @@ def _check_prior(prior: Any, channels: int | None = None) -> None:
         raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {channels} channel(s)")
 
 
+def _holds_bool(value: Any) -> bool:
+    """Whether ``value`` is a bool or a (nested) list / tuple with one in it."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value)
+
+
 def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
     """The checks of the user's airlight that need no image: ``(C,)`` finite float64 values, or ``None``."""
     if airlight is None or (isinstance(airlight, str) and airlight == "auto"):
         return None
     msg = f"airlight must be None ('auto'), a number or a sequence of {channels} numbers, got {airlight!r}"
+    if _holds_bool(airlight):  # (numpy reads [0.9, True, 0.9] as floats: True would pass as 1.0)
+        raise TypeError(msg)
     try:
         raw = np.asarray(plain_data(airlight, "airlight"))  # (a torch tensor, also one that requires grad)
         # bool would pass as 1.0, complex lose its imaginary part, a string or timedelta be read as a number,

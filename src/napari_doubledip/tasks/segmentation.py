@@ -806,7 +806,7 @@ def segment(
     device
         ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``.
     seed
-        Random seed, an int in ``[0, 2**63)``; the same seed gives the same result on the CPU.
+        Random seed, an int in ``[0, 2**32)``; the same seed gives the same result on the CPU.
     preset
         ``"default"`` (fast, measured) or ``"reference"`` (the authors' network sizes, learning rate and
         iteration count at full resolution; 14-430x slower in our CPU benchmark).
