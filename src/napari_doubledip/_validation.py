@@ -35,8 +35,9 @@ class ValueRange:
     hi: float
     gray: bool
     #: The values the input's kind could hold (its integer dtype's range; ``[0, 1]`` for float data within it,
-    #: ``0`` below non-negative float data), which may reach beyond ``[lo, hi]``.
-    possible: tuple[float, float] = (-math.inf, math.inf)
+    #: ``0`` below non-negative float data; float32's range otherwise, where the results are cast), which may
+    #: reach beyond ``[lo, hi]``.
+    possible: tuple[float, float] = (-_FLOAT32_MAX, _FLOAT32_MAX)
 
     def bounds(self, reach: float = 0.5) -> tuple[float, float]:
         """:attr:`possible` in the normalised units (``[lo, hi]`` -> ``[0, 1]``), at most ``reach`` beyond.
@@ -60,6 +61,8 @@ class ValueRange:
             x = _in_float64(x, lambda v: v * span + lo)
             if within:
                 x = np.clip(x, *self.possible, out=x)
+            elif abs(lo) + 2 * abs(span) > _FLOAT32_MAX:  # (data near float32's top: no inf in a preview)
+                x = np.clip(x, -_FLOAT32_MAX, _FLOAT32_MAX, out=x)
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]
         return x
@@ -384,8 +387,8 @@ def _possible(dtype: np.dtype, lo: float, hi: float) -> tuple[float, float]:
     # float data: what it looks like, with a little slack (resampling leaves values a hair beyond 0 and 1)
     slack = 1e-4 * max(hi - lo, 1e-12)
     if lo >= -slack:
-        return 0.0, (1.0 if hi <= 1 + slack else math.inf)
-    return -math.inf, math.inf
+        return 0.0, (1.0 if hi <= 1 + slack else _FLOAT32_MAX)
+    return -_FLOAT32_MAX, _FLOAT32_MAX  # (the results are float32: beyond it a layer would come back inf)
 
 
 def _float32_step(value: float) -> float:

@@ -225,6 +225,9 @@ def test_layers_reach_beyond_the_mixtures_range():
     assert min(layer.min() for layer in u8.layers) >= 0 and max(layer.max() for layer in u8.layers) <= 255
 
 
+F32 = float(np.finfo(np.float32).max)
+
+
 @pytest.mark.parametrize(
     ("data", "possible", "bounds"),
     [
@@ -233,9 +236,9 @@ def test_layers_reach_beyond_the_mixtures_range():
         (np.array([-100, 100], np.int16), (-32768, 32767), (-0.5, 1.5)),
         (np.array([0.2, 0.7], np.float32), (0, 1), (-0.4, 1.5)),  # float data within [0, 1]
         (np.array([-1e-6, 1.00001], np.float32), (0, 1), (0, 1)),  # (a resampling's rounding)
-        (np.array([0.5, 900.0]), (0, np.inf), (-0.5 / 899.5, 1.5)),  # non-negative float
-        (np.array([-0.5, 0.5]), (-np.inf, np.inf), (-0.5, 1.5)),
-        (np.array([3.0, 3.0]), (0, np.inf), (0, 1)),  # constant: nothing to reach
+        (np.array([0.5, 900.0]), (0, F32), (-0.5 / 899.5, 1.5)),  # non-negative float (results are float32)
+        (np.array([-0.5, 0.5]), (-F32, F32), (-0.5, 1.5)),
+        (np.array([3.0, 3.0]), (0, F32), (0, 1)),  # constant: nothing to reach
     ],
 )
 def test_what_a_layer_may_reach(data, possible, bounds):

@@ -885,3 +885,22 @@ def test_a_saturated_frame_is_said_with_the_frames_to_drop():
     many[::10] = flash[4]  # 10 of 100
     with pytest.warns(UserWarning, match=r"frames\[0\], frames\[10\], .*frames\[40\], \.\.\. are far brighter"):
         as_frames(many)  # (the first five named)
+
+
+def test_layers_of_data_near_the_top_of_float32_stay_finite():
+    """Layers may reach half the data's range beyond it; for float data that range was unbounded, so values
+    near float32's maximum (a review's case: 2.5e38) came back as inf in the dynamic layer and the preview."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    frames = (rng.random((3, 16, 16)) * 2.5e38).astype(np.float32)
+    previews = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # (the overflowing cast warned)
+        r = dd.separate_video_layers(frames, iterations=4, device="cpu", progress=previews.append)
+        mixed = (rng.uniform(-0.9, 0.9, (2, 16, 16)) * 3.4e38).astype(np.float32)
+        s = dd.separate_layers(mixed, iterations=4, device="cpu")
+    assert np.isfinite(r.dynamic).all() and np.isfinite(r.static).all()
+    assert any(p.preview for p in previews)
+    assert all(np.isfinite(v).all() for p in previews if p.preview for v in p.preview.values())
+    assert all(np.isfinite(layer).all() for layer in s.layers)
