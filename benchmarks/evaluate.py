@@ -659,6 +659,16 @@ def _numeric(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+#: Metrics whose columns compare methods (``<method>_<metric>``: ``input_psnr``, ``dcp_psnr``, ``ours_psnr``...).
+COMPARED = ("psnr", "ssim", "iou", "box_psnr", "gain_psnr")
+
+
+def _compared(key: str) -> str | None:
+    """The metric a column compares methods on, or ``None`` (a time, a reconstruction, a note)."""
+    metric = key.split("_", 1)[1] if "_" in key else ""
+    return metric if metric in COMPARED and key != "recon_psnr" else None
+
+
 def markdown_table(section: str, rows: list[dict]) -> str:
     cols = [c for c in COLUMNS[section] if any(r.get(c[0]) is not None for r in rows)]
     head = ["case"] + [c[1] for c in cols] + ["notes"]
@@ -681,18 +691,27 @@ def markdown_table(section: str, rows: list[dict]) -> str:
     for r in rows:
         lines.append("| " + " | ".join([r["case"]] + [fmt(r.get(k), f) for k, _, f in cols] + [notes(r)]) + " |")
     # means per group (data set) with >1 case, then overall when there are several groups
+    # (one method per mean: the multi-frame set's "(video layers)" rows are averaged on their own, and only the
+    # main method's rows over all data sets)
+    other = [bool(r.get("method")) and r["method"] != "separate_layers" for r in rows]
     groups: dict[str, list[dict]] = {}
-    for r in rows:
-        groups.setdefault(group_of(r["case"]), []).append(r)
+    for r, o in zip(rows, other, strict=True):
+        groups.setdefault(group_of(r["case"]) + (f" ({r['method']})" if o else ""), []).append(r)
     summaries = [(f"mean {g} (n={len(rs)})", rs) for g, rs in groups.items() if len(rs) > 1]
-    if len(groups) > 1:
-        summaries.append((f"mean all (n={len(rows)})", rows))
+    main = [r for r, o in zip(rows, other, strict=True) if not o]
+    if len({group_of(r["case"]) for r in main}) > 1:
+        summaries.append((f"mean all (n={len(main)})", main))
     if not any(_numeric(r.get(k)) for r in rows for k, _, _ in cols):
         summaries = []
     for label, rs in summaries:
         cells = []
         for k, _, f in cols:
-            vals = [r[k] for r in rs if _numeric(r.get(k))] if k not in NO_MEAN else []
+            # the methods compared on one metric are averaged over the same cases: those where all have a
+            # number (a run that failed or gave NaN on a hard case must not leave only the easy ones in its mean)
+            peers = [c for c, _, _ in cols if _compared(c) == _compared(k)] if _compared(k) else [k]
+            peers = [c for c in peers if any(x.get(c) is not None for x in rs)]
+            kept = [r for r in rs if all(_numeric(r.get(c)) for c in peers)]
+            vals = [r[k] for r in kept if _numeric(r.get(k))] if k not in NO_MEAN else []
             if not vals:
                 cells.append("")
                 continue
