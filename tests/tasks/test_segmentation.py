@@ -104,6 +104,23 @@ def test_one_dot_is_filled_in_by_automatic_hints():
         dd.segment(s.data, hints=dot, auto_fill="no", iterations=1)
 
 
+def test_labels_on_every_pixel_are_used_alone_with_auto_fill():
+    """Labels marking every pixel (all foreground, or a whole label image) leave the automatic hints nothing to
+    fill in; the run then took the filled-in path anyway, holding the labels at a light weight with no hint
+    phase (a review: all-foreground labels came back 6 % foreground on seed 0). They are now used as with
+    ``auto_fill=False``: the same run, the labels held at full weight."""
+    rng = np.random.default_rng(0)
+    img = rng.random((32, 32)) * 0.2
+    img[8:24, 8:24] += 0.7
+    everything = np.ones((32, 32), np.uint8)
+    for seed in (0, 1):
+        r = dd.segment(img, hints=everything, iterations=30, device="cpu", seed=seed)
+        alone = dd.segment(img, hints=everything, auto_fill=False, iterations=30, device="cpu", seed=seed)
+        assert r.mask.mean() == 1.0
+        np.testing.assert_array_equal(r.mask, alone.mask)
+        np.testing.assert_array_equal(r.hints, everything)
+
+
 def test_scribbles_that_contradict_the_automatic_hints_turn_them_round():
     s = texture_composite(64)
     truth = s.truth["mask"] > 0.5
@@ -330,6 +347,14 @@ def test_a_box_picks_one_of_two_objects():
     outside[6:34, 6:34] = False
     assert not r.mask[outside].any() and (r.hints[outside] == 2).all()  # outside the box: background
     assert r.params["box"] == [6, 6, 34, 34] and r.params["hints"] == "auto"
+    # the hints reported as the run held them where a working cell straddles the box's edge (a box inside a
+    # bright square, max_size 16: 4 px cells across rows / columns 21 and 43 showed as foreground outside)
+    square = np.random.default_rng(0).random((64, 64)) * 0.2
+    square[18:46, 18:46] += 0.7
+    small = dd.segment(square, box=(21, 21, 43, 43), max_size=16, iterations=3, device="cpu", seed=0)
+    beyond = np.ones(square.shape, bool)
+    beyond[21:43, 21:43] = False
+    assert (small.hints == 1).any() and not (small.hints[beyond] == 1).any()
     # without the box both objects are foreground
     both = dd.segment(img, iterations=150, device="cpu", seed=0)
     assert iou(both.mask, first | second) > 0.8 and iou(both.mask, first) < 0.6

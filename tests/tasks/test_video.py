@@ -904,3 +904,24 @@ def test_layers_of_data_near_the_top_of_float32_stay_finite():
     assert any(p.preview for p in previews)
     assert all(np.isfinite(v).all() for p in previews if p.preview for v in p.preview.values())
     assert all(np.isfinite(layer).all() for layer in s.layers)
+
+
+def test_labels_on_every_pixel_and_hints_at_a_box_edge():
+    """As for one image (test_segmentation.py): labels marking every pixel leave the automatic hints nothing to
+    fill in and are used alone (as with ``auto_fill=False``), and the hints reported where a working cell
+    straddles a box's edge are those the run held: background outside the box."""
+    rng = np.random.default_rng(0)
+    frames = rng.random((3, 32, 32)) * 0.2
+    frames[:, 8:24, 8:24] += 0.7
+    everything = np.ones((3, 32, 32), np.uint8)
+    r = dd.segment_video(frames, hints=everything, iterations=60, device="cpu", seed=0)
+    alone = dd.segment_video(frames, hints=everything, auto_fill=False, iterations=60, device="cpu", seed=0)
+    assert r.masks.mean() == 1.0 and r.params["iterations"] == alone.params["iterations"]
+    np.testing.assert_array_equal(r.masks, alone.masks)
+    np.testing.assert_array_equal(r.hints, everything)
+    big = rng.random((2, 64, 64)) * 0.2
+    big[:, 18:46, 18:46] += 0.7
+    small = dd.segment_video(big, box=(21, 21, 43, 43), max_size=16, iterations=3, device="cpu", seed=0)
+    beyond = np.ones((64, 64), bool)
+    beyond[21:43, 21:43] = False
+    assert (small.hints == 1).any() and not (small.hints[:, beyond] == 1).any()

@@ -901,10 +901,14 @@ def segment(
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             if inside is None:
                 warn_many_objects(work[0], scribbled=fg_w | bg_w)
-            held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
             auto_fg, auto_bg = _box_hints(work[0], inside)
-            fg_w, bg_w = fill_in(auto_fg, auto_bg, fg_w, bg_w)
-            user = False
+            fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
+            # (labels marking every pixel the automatic hints would, e.g. a whole label image, leave nothing to
+            # fill in: they are then used alone, as with auto_fill=False; held lightly, with no hint phase in
+            # front, the run drifted from them: all-foreground labels came back 6 % foreground on one seed)
+            if bool((fill_fg | fill_bg).any()):
+                held = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
+                fg_w, bg_w, user = fill_fg, fill_bg, False
     fg_w, bg_w = (fg_w & ~bg_w)[None, None].float(), (bg_w & ~fg_w)[None, None].float()
     outside = None
     if inside is not None:
@@ -944,6 +948,8 @@ def segment(
     labels = np.zeros(tuple(size), np.uint8)
     labels[resize(fg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, tuple(size))[0, 0].cpu().numpy() > 0.5] = 2
+    if box is not None:  # (a working cell across the box's edge: outside, the run held background)
+        labels[(labels == 1) & ~bmask] = 2
     mask = m[0, 0].cpu().numpy()
     return SegmentationResult(
         mask=mask,

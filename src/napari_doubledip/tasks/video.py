@@ -305,6 +305,10 @@ def _video_hints(
     fill_fg, fill_bg = torch.stack([f[0] for f in fills]), torch.stack([f[1] for f in fills])
     if one_threshold:
         return *_exclusive(fg | fill_fg, bg | fill_bg), True, False, None
+    if not stopped and not bool((fill_fg | fill_bg).any()):
+        # labels on every pixel the automatic hints would mark leave nothing to fill in: used alone, as with
+        # auto_fill=False (held lightly with no hint phase, the run drifts from them; see segment())
+        return *_exclusive(fg, bg), True, False, None
     return *_exclusive(fill_fg, fill_bg), False, stopped, _exclusive(fg, bg)
 
 
@@ -706,6 +710,10 @@ def segment_video(
     labels = np.zeros((n, *size), np.uint8)
     labels[resize(fg_w, size)[:, 0].cpu().numpy() > 0.5] = 1
     labels[resize(bg_w, size)[:, 0].cpu().numpy() > 0.5] = 2
+    if keep is not None:  # (a working cell across a box's edge: outside, the run held background)
+        for t, b in enumerate(keep):
+            if b is not None:
+                labels[t][(labels[t] == 1) & ~b] = 2
     masks = np.concatenate(masks).astype(np.float32)
     return VideoSegmentationResult(
         masks=masks,
