@@ -40,6 +40,9 @@ def test_read_box_picks_the_selected_rectangle_and_needs_one(viewer):
         shape_type="rectangle",
     )
     assert read_box(shapes, image, viewer) == (10, 10, 21, 21)  # the last one by default
+    shapes.selected_data = {0}  # (as napari leaves the last drawn shape after drawing: not a pick)
+    assert read_box(shapes, image, viewer) == (10, 10, 21, 21)
+    shapes.mode = "select"  # a selection made in the select mode picks
     shapes.selected_data = {0}
     assert read_box(shapes, image, viewer) == (1, 1, 6, 6)
     lines = viewer.add_shapes([np.array([[0, 0], [9, 9]])], shape_type="line")
@@ -121,7 +124,7 @@ def test_whole_stack_segmentation_takes_a_box_per_frame(viewer, open_widget):
     assert widget._prepare().kwargs["box"] == (30, 30, 41, 41)
 
 
-def test_segmentation_boxes_around_several_objects_are_their_union(viewer, open_widget):
+def test_segmentation_boxes_around_several_objects_are_their_union(viewer, open_widget, infos):
     """Two rectangles around two cells: both bound the object (only the last one did, and the other cell was
     background without a word); on a stack, frame by frame."""
     img = viewer.add_image(np.zeros((48, 48), np.float32), name="cells")
@@ -137,8 +140,12 @@ def test_segmentation_boxes_around_several_objects_are_their_union(viewer, open_
     expected = np.zeros((48, 48), bool)
     expected[2:16, 2:16] = expected[30:46, 30:46] = True
     np.testing.assert_array_equal(box, expected)
+    boxes.selected_data = {1}  # left selected by drawing (pan / zoom mode): both still count
+    np.testing.assert_array_equal(widget._prepare().kwargs["box"], expected)
+    boxes.mode = "select"
     boxes.selected_data = {1}  # a selection narrows it down, as for the watermark's box
     assert widget._prepare().kwargs["box"] == (30, 30, 46, 46)
+    assert any("the 1 selected of the 2 shapes in 'boxes' are used" in m for m in infos)
     stack = viewer.add_image(np.zeros((3, 48, 48), np.float32), name="mov")
     per = viewer.add_shapes(ndim=3, name="per frame")
     per.add_rectangles(np.array([[0, *p] for p in two[0]]))

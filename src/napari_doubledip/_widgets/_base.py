@@ -50,6 +50,7 @@ from ._layers import (
     level_zoom,
     read_level,
     place_in_stack,
+    picked_shapes,
     read_box,
     read_frame_boxes,
     read_image,
@@ -956,6 +957,13 @@ class TaskWidget(Container):
                         f"enclose nothing), so no {spec_in.label} is used"
                     )
             elif spec_in.kind == "shapes":
+                picked = picked_shapes(layer)
+                count = len(rectangle_frames(layer, sources[0], self.viewer))
+                if spec_in.union and 0 < len(picked) < count:
+                    show_info(
+                        f"{spec.title}: {spec_in.label}: the {len(picked)} selected of the {count} shapes in "
+                        f"{layer.name!r} are used; select none (or leave the layer's select mode) to use all"
+                    )
                 per_frame = None
                 if mode.stack and spec_in.per_frame:
                     per_frame = read_frame_boxes(layer, sources[0], self.viewer, frames[0], union=spec_in.union)
@@ -967,7 +975,7 @@ class TaskWidget(Container):
                 )
                 if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer, frames[0]))) > 1:
                     which = (
-                        "all its regions (the selected ones, if any are)"
+                        "all its regions (those selected in its select mode, if any are)"
                         if spec_in.union
                         else "the selected rectangle, else the last drawn"
                     )

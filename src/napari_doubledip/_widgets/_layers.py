@@ -628,13 +628,23 @@ def read_frame_boxes(
     return boxes
 
 
+def picked_shapes(layer: Any) -> set[int]:
+    """The shapes the user selected in ``layer`` (a Shapes layer), in its select or direct mode: after drawing,
+    napari leaves the last drawn shape selected, also once the user moves on to pan / zoom, and a box of two
+    drawn rectangles then read as the last one alone."""
+    if str(getattr(layer, "mode", "")) not in ("select", "direct"):
+        return set()
+    return set(layer.selected_data)
+
+
 def read_box(
     layer: Any, image: Any, viewer: Any, index: tuple[int | None, ...] | None = None, union: bool = False
 ) -> tuple[int, int, int, int] | np.ndarray:
-    """The selected (else the last) region of a Shapes layer in ``image``'s pixels: an axis-aligned rectangle as
-    ``(top, left, bottom, right)`` (the pixels it overlaps), an ellipse, a polygon or a rotated rectangle as a
-    bool ``(H, W)`` mask (the pixels whose centres lie inside). With ``union``, all its regions (the selected
-    ones, if any are) are read, several as the bool mask of their union (e.g. a watermark in two places).
+    """The selected (in the layer's select mode: :func:`picked_shapes`; else the last) region of a Shapes layer
+    in ``image``'s pixels: an axis-aligned rectangle as ``(top, left, bottom, right)`` (the pixels it overlaps),
+    an ellipse, a polygon or a rotated rectangle as a bool ``(H, W)`` mask (the pixels whose centres lie
+    inside). With ``union``, all its regions (the selected ones, if any are) are read, several as the bool mask
+    of their union (e.g. a watermark in two places).
 
     Over a stack, only regions on its frames count, and with ``index`` (from :func:`read_image`; ``None``
     entries match every frame) only those drawn on that frame: a rectangle drawn on frame 2 is not the box of
@@ -662,7 +672,8 @@ def read_box(
                "a Shapes layer without the stack's axes, e.g. viewer.add_shapes(ndim=2) in the console)"
                if frames and index else "")
         )
-    selected = [r for r in regions if r[0] in layer.selected_data]
+    chosen_ones = picked_shapes(layer)
+    selected = [r for r in regions if r[0] in chosen_ones]
     chosen = (selected or regions) if union else (selected or regions)[-1:]
     pixels, failed = [], None
     for _, pts, _, kind in chosen:

@@ -153,9 +153,9 @@ SEGMENTATION = TaskSpec(
             "box", "shapes", "box", optional=True, per_frame=True, preselect=True, preselect_at_open=False,
             empty_is_none=True, union=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the object (outside = "
-            "background); several shapes: the object is looked for in all of them (the selected ones, if any "
-            "are). Whole stack: shapes drawn on several frames each bound their own frame (key frames: a frame "
-            "between two of them is bounded by the rectangle spanning both).",
+            "background); several shapes: the object is looked for in all of them (those selected in the "
+            "layer's select mode, if any are). Whole stack: shapes drawn on several frames each bound their own "
+            "frame (key frames: a frame between two of them is bounded by the rectangle spanning both).",
         ),
     ),
     options=(
@@ -314,8 +314,8 @@ WATERMARK = TaskSpec(
         LayerInput(
             "box", "shapes", "box", optional=True, preselect=True, empty_is_none=True, union=True,
             tooltip="Shapes layer with a rectangle (or ellipse, polygon) around the watermark (needed for a "
-            "single image); several shapes: the watermark is looked for in all of them (the selected ones, if "
-            "any are). A layer with none drawn yet counts as none.",
+            "single image); several shapes: the watermark is looked for in all of them (those selected in the "
+            "layer's select mode, if any are). A layer with none drawn yet counts as none.",
         ),
     ),
     modes=(
