@@ -435,14 +435,30 @@ def test_a_mask_given_back_is_read_as_hints_inside_both_regions():
     assert (hints[150:152, 150:152] == 0).all() and hints[106, 106] == 0
 
 
-def test_a_segmentation_mask_picked_as_scribbles_gives_background_hints_too(viewer, open_widget, run_widget):
+def test_a_segmentation_mask_picked_as_scribbles_gives_background_hints_too(
+    viewer, open_widget, run_widget, errors, monkeypatch
+):
+    """... converted in the worker thread (its distance transforms froze the GUI for seconds on a large
+    mask), and the run then reads the converted hints."""
+    from napari_doubledip._widgets._worker import Deferred
+
     viewer.add_image(samples.texture_composite(48).data, name="comp")
     widget = open_widget("Segmentation (Double-DIP)", iterations=3)
     run_widget(widget)
     mask = viewer.layers["comp mask"]
     widget.pickers["scribbles"].value = mask
-    hints = widget._prepare().kwargs["hints"]
+    deferred = widget._prepare().kwargs["hints"]
+    assert isinstance(deferred, Deferred)
+    hints = deferred()
     assert np.array_equal(hints, mask_as_hints(mask.data)) and (hints == 2).any() and not (mask.data == 2).any()
+    import threading
+
+    calls = []
+    convert = Deferred.__call__
+    monkeypatch.setattr(Deferred, "__call__", lambda d: calls.append(threading.current_thread()) or convert(d))
+    run_widget(widget)
+    assert not errors and calls and threading.main_thread() not in calls
+    assert viewer.layers["comp foreground"].metadata["params"]["hints"] == "user"  # (the mask: a new layer)
     painted = viewer.add_labels(np.asarray(mask.data).copy(), name="painted")  # not a result: read as it is
     widget.pickers["scribbles"].value = painted
     assert np.array_equal(widget._prepare().kwargs["hints"], mask.data)
@@ -542,8 +558,9 @@ def test_device_choice_disables_missing_devices(qtbot):
     assert enabled["cuda"] == torch.cuda.is_available()
 
 
-def test_device_probe_in_background_updates_the_list(qtbot, monkeypatch):
-    """The first click probes in a thread (importing torch there), then greys out what is missing."""
+def test_device_probe_in_background_updates_the_list(qtbot, monkeypatch, warnings_shown):
+    """The first click probes in a thread (importing torch there), then greys out what is missing; a device
+    picked in the list opened meanwhile goes back to auto, with a word (it went silently)."""
     from napari_doubledip._widgets import _devices
 
     monkeypatch.setattr(_devices, "_probe_devices", lambda: ["cpu"])
@@ -558,6 +575,7 @@ def test_device_probe_in_background_updates_the_list(qtbot, monkeypatch):
     enabled = {name: model.item(i).isEnabled() for i, name in enumerate(DEVICES)}
     assert enabled == {"auto": True, "cpu": True, "cuda": False, "mps": False}
     assert combo.value == "auto"  # an unavailable choice falls back
+    assert warnings_shown == ["device: mps is not available on this machine; set to auto"]
 
 
 def test_a_wheel_turn_picks_no_device_before_the_check(qtbot, monkeypatch):
@@ -566,8 +584,8 @@ def test_a_wheel_turn_picks_no_device_before_the_check(qtbot, monkeypatch):
     back until the check is done; then Qt skips the greyed-out devices."""
     import threading
 
-    from qtpy.QtCore import QPoint, QPointF, Qt
-    from qtpy.QtGui import QWheelEvent
+    from qtpy.QtCore import QEvent, QPoint, QPointF, Qt
+    from qtpy.QtGui import QKeyEvent, QWheelEvent
     from qtpy.QtWidgets import QApplication
 
     from napari_doubledip._widgets import _devices
@@ -588,7 +606,12 @@ def test_a_wheel_turn_picks_no_device_before_the_check(qtbot, monkeypatch):
 
     wheel()
     wheel()
+    down = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Down, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(combo.native, down)
     assert combo.value == "auto" and combo.available is None  # held back while the check runs
+    # ... but not Tab: focus moves on (it was stuck on the list until the check was done)
+    tab = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Tab, Qt.KeyboardModifier.NoModifier)
+    assert not combo._watcher.eventFilter(combo.native, tab) and combo._watcher.eventFilter(combo.native, down)
     gate.set()
     qtbot.waitUntil(lambda: combo.available is not None, timeout=10_000)
     for _ in range(3):

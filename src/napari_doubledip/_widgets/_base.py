@@ -62,7 +62,7 @@ from ._layers import (
     stack_axes,
 )
 from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Option, Output, TaskSpec
-from ._worker import Control, run_task
+from ._worker import Control, Deferred, run_task
 
 __all__ = ["TaskWidget", "MIN_PREVIEW_SECONDS"]
 
@@ -922,7 +922,8 @@ class TaskWidget(Container):
                 converted = False
                 for part, convert in spec_in.from_output:
                     if md.get("task") == spec.name and md.get("part") == part:
-                        extra[spec_in.name] = convert(extra[spec_in.name])
+                        # (in the worker thread: distance transforms of a large mask froze the GUI)
+                        extra[spec_in.name] = Deferred(convert, extra[spec_in.name])
                         converted = True
                 if not mode.stack and not converted:
                     elsewhere = _marked_elsewhere(layer, extra[spec_in.name])
@@ -942,7 +943,8 @@ class TaskWidget(Container):
                             f"frame run ({_frame_label(frames[0])}); it has marks on {elsewhere}: they hint their "
                             f"own frames only (go to one of those, or choose 'whole stack'){instead}"
                         )
-                if not resampled and not _aligned(layer, sources[0]):
+                # (frames beyond the image's are no misalignment: they pair by index, as napari shows them)
+                if not resampled and not _aligned(layer, sources[0], within=False):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
                         "(different scale, translate, rotation, shear or affine); its pixels are paired with the "
@@ -1992,12 +1994,13 @@ def _sample_set(layer: Any) -> str | None:
     return layer.metadata.get("sample_set")
 
 
-def _aligned(layer: Any, image: Any) -> bool:
+def _aligned(layer: Any, image: Any, within: bool = True) -> bool:
     """Whether two layers' pixels meet on the axes they share (the trailing ones: Y, X and any frame axes).
 
     Their data-to-world transforms (scale, translate, rotate, shear, affine) must agree there, except that a
-    layer may start a whole number of frames into the image along a frame axis, its frames within the image's
-    (a mask placed on the frame it was computed from, or a few frames collected from a longer stack).
+    layer may start a whole number of frames into the image along a frame axis, its frames (with ``within``)
+    within the image's (a mask placed on the frame it was computed from, or a few frames collected from a
+    longer stack).
     """
     n = min(layer.ndim, image.ndim)
     # a layer at the level a multiscale image is read at (an earlier run's mask) lines up with its averaged pixels
@@ -2028,7 +2031,7 @@ def _aligned(layer: Any, image: Any) -> bool:
     frames, start = offset[:-2], np.round(offset[:-2])
     lengths = [np.asarray(layer_array_shape(x)[: x.ndim][-n:-2]) for x in (layer, image)]  # (no RGB axis)
     inside = (start >= 0) & (start + lengths[0] <= lengths[1])
-    return bool(np.allclose(frames, start, rtol=0, atol=1e-3) and inside.all())
+    return bool(np.allclose(frames, start, rtol=0, atol=1e-3) and (inside.all() or not within))
 
 
 def _place(

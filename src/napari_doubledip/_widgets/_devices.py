@@ -12,7 +12,7 @@ import sys
 import threading
 
 from magicgui.widgets import ComboBox
-from qtpy.QtCore import QEvent, QObject, Signal
+from qtpy.QtCore import QEvent, QObject, Qt, Signal
 
 __all__ = ["DEVICES", "DeviceChoice"]
 
@@ -21,9 +21,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 class _FirstUse(QObject):
     """Calls ``callback`` once, at the first click, key press or wheel turn on the watched widget; until
-    ``ready()``, key presses and wheel turns are held back: they would pick a device the check has not ruled out
-    yet (a wheel turn over the list chose "cuda" on a machine without one, refused only once the run started).
-    Once ready, Qt skips the disabled entries itself."""
+    ``ready()``, wheel turns and the key presses that change the value are held back: they would pick a device
+    the check has not ruled out yet (a wheel turn over the list chose "cuda" on a machine without one, refused
+    only once the run started). Tab and the like pass. Once ready, Qt skips the disabled entries itself."""
 
     _KINDS = (QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.Wheel)
 
@@ -40,7 +40,22 @@ class _FirstUse(QObject):
         if self._ready():
             obj.removeEventFilter(self)
             return False
+        if event.type() == QEvent.Type.KeyPress:  # (Tab, Escape... pass: focus must not be stuck here)
+            return _selects(event)
         return event.type() != QEvent.Type.MouseButtonPress
+
+
+#: Keys that change a combo box's value without opening it.
+_SELECTING_KEYS = {Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home,
+                   Qt.Key.Key_End}
+
+
+def _selects(event: QEvent) -> bool:
+    """Whether a key press would change the combo box's value: arrows, Home / End, or typing an entry's name."""
+    if event.key() in _SELECTING_KEYS:
+        return True
+    text = event.text()
+    return bool(text) and text.isprintable() and not text.isspace()
 
 
 class _Probed(QObject):
@@ -114,5 +129,9 @@ class DeviceChoice(ComboBox):
             item.setEnabled(ok)
             item.setToolTip("" if ok else f"{name} is not available on this machine")
         if self.value not in ("auto", *self.available):
+            # (picked in the list opened before the check was done: say why it went back)
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"device: {self.value} is not available on this machine; set to auto")
             self.value = "auto"
         return self.available

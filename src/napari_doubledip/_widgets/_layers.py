@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import corners_to_box, loaded
-from ._worker import _is_lazy
+from ._worker import Deferred, _is_lazy
 
 __all__ = [
     "LEVEL_PIXELS",
@@ -1624,6 +1624,8 @@ def hold_arrays(values: Any) -> list[np.ndarray]:
             stack.extend(v)
         elif isinstance(v, dict):
             stack.extend(v.values())
+        elif isinstance(v, Deferred):
+            stack.append(v.value)
     _READ_BY_RUNS.extend(found)
     return found
 

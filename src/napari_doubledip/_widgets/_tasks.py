@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._spec import Inputs, LayerInput, Mode, Option, Output, TaskSpec
+from ._worker import Deferred
 
 __all__ = ["SEGMENTATION", "TRANSPARENCY", "WATERMARK", "DEHAZING", "SPECS"]
 
@@ -66,12 +68,16 @@ def _core(region: np.ndarray, radius: float) -> np.ndarray:
     return depth > limit[parts]
 
 
-def _scribbles(x: Inputs) -> np.ndarray | None:
+def _scribbles(x: Inputs) -> np.ndarray | Deferred | None:
     """The scribbles layer's labels if it marks anything (1 = foreground, 2 = background); other labels are
-    flagged once and read as unmarked (0)."""
+    flagged once and read as unmarked (0). A mask given back (:func:`mask_as_hints`, converted in the worker
+    thread) is judged by its own labels and stays deferred."""
     scribbles, box = x.layers.get("scribbles"), x.layers.get("box")
     if scribbles is None:
         return None
+    if isinstance(scribbles, Deferred):
+        kept = _scribbles(dataclasses.replace(x, layers={**x.layers, "scribbles": scribbles.value}))
+        return None if kept is None else Deferred(scribbles.convert, kept)
     hints = np.isin(scribbles, (1, 2))
     marked = bool(hints.any())
     if not (hints | (scribbles == 0)).all():
