@@ -51,3 +51,23 @@ def test_reconstruction_kinds():
     a, b = torch.zeros(4), torch.full((4,), 2.0)
     assert float(L.reconstruction(a, b, "l1")) == 2.0
     assert float(L.reconstruction(a, b, "mse")) == 4.0
+
+
+def test_exclusion_ignores_the_second_layers_gain_and_has_no_floor():
+    """Zhang et al.'s balancing ratio is part of the loss: its gradient along a gain on the second layer is 0
+    (the ratio was detached: 0.03, which dims that layer at no gain in the loss). And no offset floors it: at
+    a tenth of the contrast, layers with the same edges still score about twice independent ones (an offset of
+    1e-6 in the root made both 0.032)."""
+    from skimage import data, transform
+
+    a = torch.tensor(transform.resize(data.camera(), (64, 64)), dtype=torch.float32)[None, None]
+    b = torch.tensor(transform.resize(data.coins(), (64, 64)), dtype=torch.float32)[None, None]
+    gain = torch.ones((), requires_grad=True)
+    L.exclusion(a, b * gain).backward()
+    assert abs(float(gain.grad)) < 1e-5
+    same, independent = float(L.exclusion(0.1 * a, 0.1 * a)), float(L.exclusion(0.1 * a, 0.1 * b))
+    assert same > 1.5 * independent
+    flat = torch.zeros_like(a, requires_grad=True)
+    loss = L.exclusion(flat, b)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(flat.grad).all()
