@@ -29,7 +29,15 @@ def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
 
 
-def exclusion(y1: torch.Tensor, y2: torch.Tensor, levels: int = 3, eps: float = 1e-6) -> torch.Tensor:
+def exclusion(
+    y1: torch.Tensor,
+    y2: torch.Tensor,
+    levels: int = 3,
+    eps: float = 1e-6,
+    *,
+    detach_balance: bool = False,
+    root_eps: float = 1e-12,
+) -> torch.Tensor:
     """Exclusion loss: correlation of the two layers' gradient fields (Zhang, Ng & Chen 2018).
 
     At ``levels`` scales (2x2 average pooling in between), the x and y forward differences of both layers are
@@ -44,6 +52,10 @@ def exclusion(y1: torch.Tensor, y2: torch.Tensor, levels: int = 3, eps: float = 
         Number of scales.
     eps
         Guards the magnitude ratio against a flat second layer (zero gradients).
+    detach_balance, root_eps
+        The form this package used until 2026-12-06 (``True``, ``1e-6``): the balancing ratio out of the graph
+        and an offset under the fourth root. Kept where it measured better: the cross-exclusion of a watermark
+        set's clean images (seeds 0-5 at 256 px: 25.23 dB mean, 24.37 min; the loss as defined: 24.46, 21.95).
     """
     total = y1.new_zeros(())
     terms = 0
@@ -57,12 +69,12 @@ def exclusion(y1: torch.Tensor, y2: torch.Tensor, levels: int = 3, eps: float = 
             # took it from 1.0 to 0.22 at an unchanged loss)
             scale = 2.0 * g1.abs().mean() / (g2.abs().mean() + eps)
             s1 = torch.tanh(g1 / 2.0)
-            s2 = torch.tanh(g2 * scale / 2.0)
-            # All channel pairs: (B, C1, 1, ...) x (B, 1, C2, ...). (1e-12 keeps the root's gradient finite at
-            # an exact 0 only: 1e-6 was a floor of 0.03 on the loss, the order of typical values, and cut its
-            # gradient to 5 % on a layer of a tenth of the contrast.)
+            s2 = torch.tanh(g2 * (scale.detach() if detach_balance else scale) / 2.0)
+            # All channel pairs: (B, C1, 1, ...) x (B, 1, C2, ...). (root_eps 1e-12 keeps the root's gradient
+            # finite at an exact 0 only: 1e-6 was a floor of 0.03 on the loss, the order of typical values, and
+            # cut its gradient to 5 % on a layer of a tenth of the contrast.)
             prod = s1.square().unsqueeze(2) * s2.square().unsqueeze(1)
-            total = total + (prod.mean(dim=(0, 3, 4)) + 1e-12).pow(0.25).mean()
+            total = total + (prod.mean(dim=(0, 3, 4)) + root_eps).pow(0.25).mean()
             terms += 1
         if level + 1 < levels:
             y1, y2 = F.avg_pool2d(y1, 2), F.avg_pool2d(y2, 2)

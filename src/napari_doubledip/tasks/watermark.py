@@ -452,7 +452,10 @@ def build_task(
         pairs = [(i, j) for i in range(y.shape[0]) for j in range(i + 1, y.shape[0])]
         if not pairs:
             return y.new_zeros(())
-        return sum(L.exclusion(y[i : i + 1], y[j : j + 1]) for i, j in pairs) / len(pairs)
+        # (the earlier form of the loss: see L.exclusion's detach_balance; as defined it was less stable here)
+        return sum(
+            L.exclusion(y[i : i + 1], y[j : j + 1], detach_balance=True, root_eps=1e-6) for i, j in pairs
+        ) / len(pairs)
 
     terms = [Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "l1"), 0.0 if boxed else 1.0)]
     if boxed:
