@@ -959,9 +959,9 @@ class TaskWidget(Container):
                         f"enclose nothing), so no {spec_in.label} is used"
                     )
             elif spec_in.kind == "shapes":
-                picked = picked_shapes(layer)
-                count = len(rectangle_frames(layer, sources[0], self.viewer))
-                if spec_in.union and 0 < len(picked) < count:
+                picked = picked_shapes(layer) if spec_in.union else set()
+                # (the regions are counted only when some are picked: the common case reads them once, below)
+                if picked and len(picked) < (count := len(rectangle_frames(layer, sources[0], self.viewer))):
                     show_info(
                         f"{spec.title}: {spec_in.label}: the {len(picked)} selected of the {count} shapes in "
                         f"{layer.name!r} are used; select none (or leave the layer's select mode) to use all"
