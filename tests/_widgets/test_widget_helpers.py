@@ -519,6 +519,20 @@ def test_transform_takes_trailing_axes_and_zooms(viewer):
     assert _zoom(np.zeros((10, 20)), (10, 20), layer) == ()
 
 
+def test_transform_pads_axes_the_source_no_longer_has(viewer):
+    """A stack's result, after its layer got 2D data during the run: identity on the missing leading axis."""
+    layer = viewer.add_image(np.zeros((10, 20)), scale=(2.0, 3.0), translate=(10.0, 20.0), rotate=30)
+    tf = transform(layer, 3, offset=(1,))
+    assert tf["scale"] == (1.0, 2.0, 3.0) and tf["translate"][1:] == (10.0, 20.0)
+    assert tf["translate"][0] == 1.0  # (the frame's offset, in unit steps)
+    assert tf["rotate"].shape == tf["shear"].shape == (3, 3) and tf["affine"].shape == (4, 4)
+    np.testing.assert_allclose(tf["rotate"][1:, 1:], np.asarray(layer.rotate))
+    assert tf["rotate"][0, 0] == 1 and not tf["rotate"][0, 1:].any()
+    assert len(tf["units"]) == len(tf["axis_labels"]) == 3
+    out = viewer.add_image(np.zeros((2, 10, 20)), **tf)  # napari takes it
+    np.testing.assert_allclose(out.data_to_world((0, 5, 5))[1:], layer.data_to_world((5, 5)))
+
+
 def test_output_layers_reuse_and_rollback(viewer):
     source = viewer.add_image(np.ones((8, 8), np.float32), name="img", contrast_limits=(0, 2))
     book = OutputLayers(viewer, "demo")

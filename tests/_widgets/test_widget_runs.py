@@ -2013,11 +2013,17 @@ def test_an_output_deleted_or_renamed_during_the_run(viewer, open_widget, qtbot,
     assert mask.metadata["preview"] is False and mask.metadata["iterations"] == 40
 
 
-@pytest.mark.parametrize("new", ["another shape", "the same shape"])
+@pytest.mark.parametrize("new", ["another shape", "the same shape", "fewer axes"])
 def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors, warnings_shown, new):
     """Results are placed as the data was read; new data of another frame shape gets a warning that they may
-    not line up (new data of the same shape, e.g. a live acquisition's next image, does not)."""
-    viewer.add_image(samples.texture_composite(40).data[:, :32], name="comp")
+    not line up (new data of the same shape, e.g. a live acquisition's next image, does not). A stack given
+    2D data keeps its results too (they were lost: a 3D result got the 2D layer's transform)."""
+    image = samples.texture_composite(40).data[:, :32]
+    if new == "fewer axes":
+        viewer.add_image(np.stack([image, image[::-1]]), name="comp")
+        viewer.dims.set_point(0, 1)
+    else:
+        viewer.add_image(image, name="comp")
     widget = open_widget(SEG, iterations=30)
     worker = widget.run(start=False)
     done = []
@@ -2032,8 +2038,14 @@ def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
     assert done and not errors, errors
-    assert viewer.layers["comp mask"].data.shape == (40, 32)
+    mask = viewer.layers["comp mask"]
     said = [m for m in warnings_shown if "another shape during the run" in m]
+    if new == "fewer axes":  # the frame read at Run, where it was read (the slider's frame 1)
+        assert mask.data.shape == (1, 40, 32) and mask.translate[0] == 1 and mask.metadata["preview"] is False
+        assert mask.data.any() and not mask.data.all()
+        assert len(said) == 1 and "'comp'" in said[0], warnings_shown
+        return
+    assert mask.data.shape == (40, 32)
     if new == "another shape":
         assert len(said) == 1 and "'comp'" in said[0] and "40 x 32" in said[0], warnings_shown
     else:

@@ -744,11 +744,16 @@ def transform(
     """
     from napari.utils.transforms.transform_utils import shear_to_matrix
 
-    ndim = min(ndim, source.ndim)
-    scale = np.asarray(source.scale, dtype=float)[-ndim:].copy()
-    translate = np.asarray(source.translate, dtype=float)[-ndim:].copy()
-    rotate = np.asarray(source.rotate, dtype=float)[-ndim:, -ndim:]
-    shear = shear_to_matrix(np.asarray(source.shear, dtype=float), ndim=source.ndim)[-ndim:, -ndim:]
+    # An output with more axes than the source now has (its data got fewer axes during the run: the output is
+    # of the data read at Run) gets identity transforms on the leading axes the source no longer has.
+    have = min(ndim, source.ndim)
+    pad = ndim - have
+    scale = np.concatenate([np.ones(pad), np.asarray(source.scale, dtype=float)[-have:]])
+    translate = np.concatenate([np.zeros(pad), np.asarray(source.translate, dtype=float)[-have:]])
+    rotate = _eye_padded(np.asarray(source.rotate, dtype=float)[-have:, -have:], pad)
+    shear = _eye_padded(
+        shear_to_matrix(np.asarray(source.shear, dtype=float), ndim=source.ndim)[-have:, -have:], pad
+    )
     shift = np.zeros(ndim)  # in scaled data units, before rotate and shear (napari: rotate @ shear @ scale)
     if offset:
         shift[: len(offset)] += np.asarray(offset, dtype=float) * scale[: len(offset)]
@@ -763,16 +768,25 @@ def transform(
     translate = translate + rotate @ shear @ shift
     matrix = np.asarray(source.affine.affine_matrix, dtype=float)
     n = matrix.shape[0] - 1
-    keep = list(range(n - ndim, n)) + [n]
+    keep = list(range(n - have, n)) + [n]
     return {
         "scale": tuple(scale),
         "translate": tuple(translate),
         "rotate": rotate,
         "shear": shear,
-        "affine": matrix[np.ix_(keep, keep)],
-        "units": tuple(source.units)[-ndim:],
-        "axis_labels": tuple(source.axis_labels)[-ndim:],
+        "affine": _eye_padded(matrix[np.ix_(keep, keep)], pad),
+        "units": ("pixel",) * pad + tuple(source.units)[-have:],
+        "axis_labels": tuple(f"-{ndim - i}" for i in range(pad)) + tuple(source.axis_labels)[-have:],
     }
+
+
+def _eye_padded(matrix: np.ndarray, pad: int) -> np.ndarray:
+    """``matrix`` with ``pad`` identity rows and columns before its own (leading axes left as they are)."""
+    if not pad:
+        return matrix
+    out = np.eye(matrix.shape[0] + pad)
+    out[pad:, pad:] = matrix
+    return out
 
 
 #: One-frame results of a stack accumulate in a whole-stack output layer only up to this size (per layer).
