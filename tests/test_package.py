@@ -454,3 +454,29 @@ def test_results_and_samples_print_as_what_they_hold():
     assert "layers=(array((24, 24), float32), array((24, 24), float32)), alphas=array((2,), float32)" in str(
         layers
     )
+
+
+def test_readme_python_blocks_compile():
+    """What a user pastes into napari's console from the README must at least parse."""
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    assert blocks
+    for i, block in enumerate(blocks):
+        compile(block, f"README python block {i}", "exec")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--tasks", "segmentation,segmentaton"], "segmentaton"),
+    (["--tasks", "segmentation", "--device", "gpu"], "--device"),
+    (["--tasks", "segmentation", "--size", "4"], "--size"),
+])
+def test_demo_checks_every_argument_before_running(tmp_path, capsys, argv, said):
+    from napari_doubledip import demo
+
+    with pytest.raises(SystemExit) as exit_:
+        demo.main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing written

@@ -155,11 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--tasks", default=",".join(DEMOS), help=f"comma-separated subset of {list(DEMOS)}")
     args = parser.parse_args(argv)
+    # Every argument is checked before the first task: a typo in a later name must not cost the earlier runs.
+    names = [n.strip() for n in args.tasks.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DEMOS]
+    if unknown or not names:
+        parser.error(f"unknown task(s) {unknown or [args.tasks]}; choose from {list(DEMOS)}")
+    if args.size < 16:
+        parser.error(f"--size must be at least 16, got {args.size}")
+    from napari_doubledip.solver.device import resolve_device
+
+    try:
+        resolve_device(args.device)
+    except (ValueError, TypeError) as exc:
+        parser.error(f"--device: {exc}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.tasks.split(","):
-        if name not in DEMOS:
-            parser.error(f"unknown task {name!r}; choose from {list(DEMOS)}")
+    for name in names:
         t0 = time.perf_counter()
         images, quality = DEMOS[name](args.size, args.device)
         seconds = time.perf_counter() - t0
