@@ -1170,6 +1170,39 @@ def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtb
     assert not widget.progress.native.isTextVisible()
 
 
+@pytest.mark.parametrize("exc, said", [
+    (MemoryError(), "MemoryError"), (AssertionError(), "AssertionError"), (KeyError("weights"), "KeyError: 'weights'"),
+])
+def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widget, qtbot, errors, monkeypatch,
+                                                                exc, said):
+    """A bare MemoryError() or AssertionError() read as an empty message ("Segmentation (Double-DIP): "), a
+    KeyError as its key alone, and the traceback was dropped; it is napari's error notification now."""
+    from napari.utils.notifications import ErrorNotification, notification_manager
+
+    real = napari_doubledip.iterate
+
+    def failing(func, *args, **kwargs):
+        gen = real(func, *args, **kwargs)
+        yield next(gen)
+        raise exc
+
+    monkeypatch.setattr(napari_doubledip, "iterate", failing)
+    shown = []
+    notification_manager.notification_ready.connect(shown.append)
+    try:
+        viewer.add_image(samples.texture_composite(32).data, name="comp")
+        widget = open_widget(SEG, iterations=50)
+        worker = widget.run(start=False)
+        with qtbot.waitSignal(worker.finished, timeout=60_000):
+            worker.start()
+    finally:
+        notification_manager.notification_ready.disconnect(shown.append)
+    assert errors == [f"{SEG}: {said}"] and widget.status.value == f"Error: {said}"
+    notes = [n for n in shown if isinstance(n, ErrorNotification)]
+    assert len(notes) == 1 and notes[0].exception is exc and exc.__traceback__ is not None
+    assert names(viewer) == ["comp"] and widget.run_button.text == "Run"
+
+
 def test_a_runtime_error_while_the_run_starts_is_shown(viewer, open_widget, qtbot, errors, monkeypatch):
     """A RuntimeError while the worker looks up the library function (the first run imports torch there: a
     broken install) was not wrapped: superqt ended the worker with a warning only, without `errored` or

@@ -62,7 +62,7 @@ from ._layers import (
     stack_axes,
 )
 from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Option, Output, TaskSpec
-from ._worker import Control, Deferred, run_task
+from ._worker import Control, Deferred, TaskError, run_task
 
 __all__ = ["TaskWidget", "MIN_PREVIEW_SECONDS"]
 
@@ -1556,13 +1556,23 @@ class TaskWidget(Container):
         self.progress.native.setTextVisible(False)
 
     def _notify_error(self, exc: BaseException) -> None:
-        message = f"{self.spec.title}: {exc}"
+        what = describe_error(exc)
+        message = f"{self.spec.title}: {what}"
         try:
-            self.status.value = f"Error: {exc}"
+            self.status.value = f"Error: {what}"
             self._progress_idle()
         except RuntimeError:  # pragma: no cover - widget closed
             pass
-        show_error(message)
+        if isinstance(exc, (ValueError, TypeError)):  # an input check's message: nothing more to see
+            show_error(message)
+            return
+        # Anything else is a bug or a broken install: napari's error notification keeps the traceback (its
+        # "View traceback" button), which a report needs; the message is this widget's.
+        from napari.utils.notifications import ErrorNotification, notification_manager
+
+        notification = ErrorNotification(exc)
+        notification.message = message
+        notification_manager.dispatch(notification)
 
     # --- outputs ------------------------------------------------------------------------------------------------
 
@@ -1868,6 +1878,16 @@ def _tell_other_slice(title: str, job: _Job) -> None:
         f"{title}: {names} held the results at {job.outputs.other_slice[0][1]}, which this run's at "
         f"{list(job.frame or [])} replace; rename a layer before a run to keep it"
     )
+
+
+def describe_error(exc: BaseException) -> str:
+    """What an error notification says: an input check's own message (``ValueError``/``TypeError``, and a
+    ``TaskError``, which names its cause already); for any other error its type as well (a bare
+    ``MemoryError()`` or ``AssertionError()`` has no message, a ``KeyError``'s is only the key)."""
+    text = str(exc).strip()
+    if isinstance(exc, (ValueError, TypeError, TaskError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _tell_reshaped(title: str, job: _Job) -> None:
