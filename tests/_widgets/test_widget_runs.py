@@ -26,6 +26,28 @@ def _hints(widget):
     return hints() if isinstance(hints, Deferred) else hints
 
 
+@pytest.mark.parametrize("stack", [False, True])
+def test_a_run_takes_the_scribbles_as_they_were_at_run(viewer, open_widget, stack):
+    """The run read the Labels layer's live array: strokes painted (in place, as napari paints) while it
+    waited for a thread, or while the first run imported torch, reached it behind the checks made at Run."""
+    image = samples.texture_composite(32, rgb=False).data
+    labels = np.zeros((32, 32), np.uint8)
+    labels[2:6, 2:6], labels[-6:-2, -6:-2] = 1, 2
+    if stack:
+        image, labels = np.stack([image, image[::-1]]), np.stack([labels, labels])
+    viewer.add_image(image, name="img")
+    scribbles = viewer.add_labels(labels, name="scr")
+    widget = open_widget(SEG, iterations=5)
+    widget.pickers["scribbles"].value = scribbles
+    if stack:
+        widget.frames.value = [c for c in widget.frames.choices if c != "current frame"][0]
+    hints = widget._prepare().kwargs["hints"]
+    before = np.array(hints, copy=True)
+    scribbles.paint((0, 16, 16) if stack else (16, 16), 1, refresh=True)
+    assert scribbles.data[(0, 16, 16) if stack else (16, 16)] == 1
+    np.testing.assert_array_equal(hints, before)
+
+
 def names(viewer) -> list[str]:
     return [layer.name for layer in viewer.layers]
 

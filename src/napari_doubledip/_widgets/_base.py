@@ -911,6 +911,10 @@ class TaskWidget(Container):
                         layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
                     )
                 )
+                if _shares_memory(extra[spec_in.name], layer):
+                    # The run takes the marks as they are at Run: strokes painted while it waits for a thread
+                    # (or while its first run imports torch) must not reach it behind the checks made here.
+                    extra[spec_in.name] = np.array(extra[spec_in.name], copy=True)
                 if resampled and not np.any(extra[spec_in.name]) and isinstance(layer.data, np.ndarray) and (
                     layer.data.any()
                 ):
@@ -1877,6 +1881,14 @@ def _tell_other_slice(title: str, job: _Job) -> None:
     show_info(
         f"{title}: {names} held the results at {job.outputs.other_slice[0][1]}, which this run's at "
         f"{list(job.frame or [])} replace; rename a layer before a run to keep it"
+    )
+
+
+def _shares_memory(array: Any, layer: Any) -> bool:
+    """Whether ``array`` may be a view of ``layer``'s (numpy) data, of any level of a multiscale layer."""
+    levels = layer.data if getattr(layer, "multiscale", False) else [layer.data]
+    return isinstance(array, np.ndarray) and any(
+        isinstance(level, np.ndarray) and np.may_share_memory(array, level) for level in levels
     )
 
 
