@@ -2510,6 +2510,28 @@ def test_multi_picker_starts_at_the_layers_selected_in_the_list(viewer, open_wid
     assert [v.name for v in widget.pickers["mixtures"].value] == list(selected)
 
 
+def test_strokes_on_a_live_preview_mask_are_said_to_be_replaced(viewer, open_widget, qtbot, infos):
+    """A stroke painted on this run's preview mask was overwritten by its next preview without a word."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp", rgb=True)
+    widget = open_widget(SEG, iterations=40)
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    painted = []
+
+    def on_progress(p):
+        if not painted and "comp mask" in viewer.layers:
+            mask = viewer.layers["comp mask"]
+            mask.paint((16, 16), 2, refresh=True)
+            painted.append(bool(mask.metadata.get("painted")))
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert painted == [True]
+    said = [m for m in infos if "'comp mask' was painted on during the run" in m]
+    assert len(said) == 1 and not [m for m in infos if "since its run" in m], infos
+
+
 def test_undo_on_a_mask_does_not_reach_behind_a_rerun(viewer, open_widget, run_widget, infos):
     """A stroke painted on a run's mask is undoable until the next run writes the mask; after it, Ctrl+Z must
     not paste the last run's pixels into the new result (napari keeps a Labels history across new data)."""

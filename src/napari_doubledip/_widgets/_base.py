@@ -1870,6 +1870,12 @@ def _tell_painted(title: str, job: _Job) -> None:
             f"{title}: {names} was painted on since its run; this run's result replaces what it held there (to "
             "keep corrections, pick the mask as scribbles, or rename it before a run)"
         )
+    if job.outputs.painted_live:
+        names = ", ".join(repr(name) for name in job.outputs.painted_live)
+        show_info(
+            f"{title}: {names} was painted on during the run, as a live preview: the run's next preview and its "
+            "result replaced those strokes (paint corrections once the run has finished)"
+        )
 
 
 def _tell_other_slice(title: str, job: _Job) -> None:

@@ -843,6 +843,8 @@ class OutputLayers:
         self._cleared: set[tuple[str, tuple[int, ...]]] = set()  # (layer name, frame) cleared by this run
         #: names of earlier runs' masks the user painted on, which this run replaces
         self.painted: list[str] = []
+        #: names of this run's preview masks the user painted on during the run (the next write replaces it)
+        self.painted_live: list[str] = []
         #: parts whose layers this run made hidden (``Output.hidden``), in order
         self.hidden: list[str] = []
         #: (layer name, frames) of earlier results a stopped frame-by-frame run kept where it did not reach
@@ -1014,12 +1016,15 @@ class OutputLayers:
         """Note an earlier run's mask the user has painted on since (:attr:`painted`), as this run replaces it
         (with ``frame``, only that frame of a stack: strokes on the others are kept)."""
         painted = layer.metadata.get("painted")
-        if (
+        if not (
             _kind(layer) == "labels" and painted
             and (frame is None or painted is True or [int(v) for v in frame] in [list(f) for f in painted])
-            and not any(same_layer(layer, t) for t in self.touched.values())
-            and layer.name not in self.painted
         ):
+            return
+        if any(same_layer(layer, t) for t in self.touched.values()):  # this run's live preview, painted on
+            if layer.name not in self.painted_live:
+                self.painted_live.append(layer.name)
+        elif layer.name not in self.painted:
             self.painted.append(layer.name)
 
     def _keep_unreached(
