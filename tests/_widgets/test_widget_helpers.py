@@ -716,6 +716,18 @@ def test_whole_sequence_labels_on_one_slice_are_read_there(viewer):
         read_labels(labels, image, viewer, whole_stack=True, index=index)
 
 
+def test_current_frame_is_the_frame_napari_shows_at_a_half_step(viewer):
+    """Time-lapses 1 s and 2 s apart: at t = 5 napari shows frame 2 (5 / 2 = 2.5, rounded half to even) of the
+    slower one; the strict read refused it as "no frame at the current slider position"."""
+    viewer.add_image(np.zeros((6, 8, 8), np.float32), name="fast")
+    frames = np.arange(3, dtype=np.float32)[:, None, None] * np.ones((3, 8, 8), np.float32)
+    slow = viewer.add_image(frames, scale=(2, 1, 1), name="slow")
+    for t, expected in [(5.0, 2), (4.0, 2), (3.0, 2), (1.0, 0)]:  # (3 / 2 = 1.5 rounds to 2 too)
+        viewer.dims.set_point(0, t)
+        assert current_frame(slow, viewer, strict=True) == (expected,)
+        assert slow.get_value((t, 4, 4), world=True) == expected  # the frame napari shows there
+
+
 def test_alignment_allows_whole_frame_offsets_within_the_stack():
     """A layer may start a whole number of frames into a stack (grey or RGB), its frames within the image's."""
     for rgb in (False, True):

@@ -697,6 +697,24 @@ def test_frames_computed_from_changed_data_are_cleared(viewer, open_widget, run_
     assert len(said) == 1 and "frame(s) [2]" in said[0] and "'movie mask'" in said[0], infos
 
 
+def test_a_frame_shown_as_a_thick_projection_is_said_to_be_read_as_one_plane(viewer, open_widget, warnings_shown):
+    """A Z-stack seen as a maximum-intensity projection (projection mode over the Dims thickness): "current
+    frame" segmented the plane at the slider, one the user never saw, without a word."""
+    video = samples.texture_composite(24, rgb=False).data
+    layer = viewer.add_image(np.stack([video, video[::-1], video[:, ::-1], video]), name="z")
+    widget = open_widget(SEG, iterations=5)
+    viewer.dims.set_current_step(0, 2)
+    for mode, thickness, said in [("max", 5, True), ("max", 0, False), ("none", 5, False)]:
+        layer.projection_mode = mode
+        viewer.dims.thickness = (thickness, 0, 0)
+        before = len(warnings_shown)
+        job = widget._prepare()
+        new = [m for m in warnings_shown[before:] if "projection" in m]
+        assert job.frame == (2,) and bool(new) == said, (mode, thickness, warnings_shown[before:])
+        if said:
+            assert "'z' is shown as a max projection" in new[0] and "plane at the slider, [2]" in new[0]
+
+
 def test_a_sequence_run_at_another_slice_says_it_replaces_the_earlier_one(viewer, open_widget, run_widget, infos):
     """A (T, Z, Y, X) movie segmented along T at Z 1, then at Z 0: the layers hold one slice's results, and the
     earlier slice's were replaced without a word."""
@@ -714,7 +732,7 @@ def test_a_sequence_run_at_another_slice_says_it_replaces_the_earlier_one(viewer
     assert viewer.layers["tz mask"].metadata["frame"] == [None, 0]
     said = [m for m in infos if "which this run's at" in m]
     assert len(said) == 1 and "'tz mask'" in said[0], infos
-    assert "at [None, 1], which this run's at [None, 0]" in said[0], infos
+    assert "at [:, 1], which this run's at [:, 0]" in said[0], infos  # (a whole axis as `:`, not None)
 
 
 def test_a_whole_stack_result_patched_after_its_input_changed(viewer, open_widget, run_widget, infos):
@@ -1193,7 +1211,8 @@ def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtb
 
 
 @pytest.mark.parametrize("exc, said", [
-    (MemoryError(), "MemoryError"), (AssertionError(), "AssertionError"), (KeyError("weights"), "KeyError: 'weights'"),
+    (MemoryError(), "MemoryError"), (AssertionError(), "AssertionError"),
+    (KeyError("weights"), "KeyError: 'weights'"),
 ])
 def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widget, qtbot, errors, monkeypatch,
                                                                 exc, said):

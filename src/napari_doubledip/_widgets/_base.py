@@ -46,10 +46,12 @@ from ._layers import (
     is_stack,
     layer_array_shape,
     hold_arrays,
+    index_text,
     lazy_array,
     level_zoom,
     read_level,
     place_in_stack,
+    projected_axes,
     picked_shapes,
     read_box,
     read_frame_boxes,
@@ -851,6 +853,13 @@ class TaskWidget(Container):
                     raise ValueError(message)
                 show_warning(f"{spec.title}: {message}")
             data, index = read_image(layer, self.viewer, whole_stack=mode.stack, axis=axis, lazy=True)
+            projected = projected_axes(layer, self.viewer, index)
+            if projected:
+                show_warning(
+                    f"{spec.title}: {layer.name!r} is shown as a {layer.projection_mode} projection over several "
+                    f"planes of axis {', '.join(map(str, projected))} (the Dims thickness); the run reads the one "
+                    f"plane at the slider, {index_text(index)} (set its projection mode to 'none' to see it)"
+                )
             if getattr(layer, "rgb", False) and data.shape[-1] == 4:
                 data = data[..., :3]  # RGBA: the alpha is opacity, not a colour to decompose
             images.append(data)
@@ -1560,7 +1569,7 @@ class TaskWidget(Container):
         self.progress.native.setTextVisible(False)
 
     def _notify_error(self, exc: BaseException) -> None:
-        what = describe_error(exc)
+        what = _describe_error(exc)
         message = f"{self.spec.title}: {what}"
         try:
             self.status.value = f"Error: {what}"
@@ -1886,7 +1895,7 @@ def _tell_other_slice(title: str, job: _Job) -> None:
     names = ", ".join(repr(n) for n, _ in job.outputs.other_slice)
     show_info(
         f"{title}: {names} held the results at {job.outputs.other_slice[0][1]}, which this run's at "
-        f"{list(job.frame or [])} replace; rename a layer before a run to keep it"
+        f"{index_text(job.frame or [])} replace; rename a layer before a run to keep it"
     )
 
 
@@ -1898,7 +1907,7 @@ def _shares_memory(array: Any, layer: Any) -> bool:
     )
 
 
-def describe_error(exc: BaseException) -> str:
+def _describe_error(exc: BaseException) -> str:
     """What an error notification says: an input check's own message (``ValueError``/``TypeError``, and a
     ``TaskError``, which names its cause already); for any other error its type as well (a bare
     ``MemoryError()`` or ``AssertionError()`` has no message, a ``KeyError``'s is only the key)."""

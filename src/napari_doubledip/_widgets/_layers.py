@@ -137,7 +137,8 @@ def current_frame(
     shape = layer_array_shape(layer)
     index = []
     for i, (p, n) in enumerate(zip(data_pos[:lead], shape[:lead], strict=True)):
-        if strict and i not in free and not -0.5 <= p < n - 0.5:
+        # (napari shows frame round(p), rounding halves to even as Python does: p = 2.5 shows frame 2 of 3)
+        if strict and i not in free and not 0 <= round(p) <= n - 1:
             ends = [np.zeros(layer.ndim), np.zeros(layer.ndim)]
             ends[1][i] = n - 1
             lo, hi = sorted(float(layer.data_to_world(e)[i]) for e in ends)
@@ -260,6 +261,21 @@ def read_image(
     if lazy:
         return frame, index
     return np.asarray(loaded(frame)), index
+
+
+def projected_axes(layer: Any, viewer: Any, index: tuple[int | None, ...] | None) -> list[int]:
+    """The leading axes read at the slider (``index`` not ``None`` there) that napari shows as a projection of
+    several planes (the layer's ``projection_mode`` over the viewer's Dims ``thickness``): a run reads the one
+    plane at the slider, not what is on screen."""
+    if not index or str(getattr(layer, "projection_mode", "none")) == "none":
+        return []
+    offset = viewer.dims.ndim - layer.ndim
+    scale = np.abs(np.asarray(layer.scale, dtype=float))
+    thickness = np.asarray(viewer.dims.thickness, dtype=float)
+    return [
+        i for i, v in enumerate(index)
+        if v is not None and 0 <= offset + i < len(thickness) and thickness[offset + i] >= scale[i]
+    ]
 
 
 def _check_slice_chosen(layer: Any, viewer: Any, axis: int, lead: int) -> None:
@@ -992,7 +1008,8 @@ class OutputLayers:
                 and not any(n == layer.name for n, _ in self.replaced)
             ):  # an earlier run's result at another index of the stack (frames that do not collect)
                 frames = layer.metadata.get("frames")
-                held = f"frame(s) {list_frames(frames)}" if isinstance(frames, list) and frames else str(before)
+                held = (f"frame(s) {list_frames(frames)}" if isinstance(frames, list) and frames
+                        else index_text(before))
                 self.other_slice.append((layer.name, held))
             self._save_once(layer)
             self._note_strokes(layer)
@@ -1460,7 +1477,13 @@ def list_frames(frames: Any) -> str:
     """Up to five frames (index lists or tuples) for a message: ``"[2], [5] and 3 more"``."""
     frames = list(frames)
     more = f" and {len(frames) - 5} more" if len(frames) > 5 else ""
-    return ", ".join(str(list(f)) for f in frames[:5]) + more
+    return ", ".join(index_text(f) for f in frames[:5]) + more
+
+
+def index_text(index: Any) -> str:
+    """A frame's index on the leading axes for a message, a whole axis as ``:`` (``[1, :]``, not ``[1, None]``:
+    the Z-slice at T = 1 of a whole-Z run)."""
+    return "[" + ", ".join(":" if v is None else str(int(v)) for v in index) + "]"
 
 
 def _frame_key(index: Any) -> str:
