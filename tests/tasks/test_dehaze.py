@@ -62,6 +62,27 @@ def test_negative_values_are_warned_about_and_the_darkest_is_black():
     assert len(said) == 1 and said[0].startswith("frame 0 (of 2)"), said
 
 
+def test_a_clean_image_saturated_by_an_offset_is_warned_about():
+    """uint16 data on a camera's black level (1000-1060) read as dense, uniform haze: the clean image came out
+    saturated (flat at 5 iterations) with no word. The same data without the offset, or dense haze at its
+    default budget (whose result is not saturated; at 30 iterations it is, and is warned about), get none."""
+    s = hazy_image(48, rgb=False)
+    g = (s.data - s.data.min()) / np.ptp(s.data)
+    with pytest.warns(UserWarning, match=r"saturated on \d+% of its pixels.*darkest value \(1000\).*offset"):
+        r = dd.dehaze((g * 60 + 1000).astype(np.uint16), iterations=30, device="cpu")
+    assert np.mean(r.clean >= r.clean.max() - 1e-3) > 0.25
+    clean = s.truth["clean"].astype(np.float32)
+    t = np.linspace(0.25, 0.4, 48, dtype=np.float32)[:, None]
+    dense = t * clean + (1 - t) * 0.9  # dense haze: dark at over half the brightest, a result with contrast
+    assert dense.min() > 0.5 * dense.max()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.dehaze((g * 60000).astype(np.uint16), iterations=30, device="cpu")
+        r = dd.dehaze(dense, device="cpu")
+    assert not [w for w in caught if "saturated" in str(w.message)], [str(w.message) for w in caught]
+    assert np.mean(r.clean >= r.clean.max() - 1e-3) < 0.25
+
+
 def test_airlight_override_and_validation():
     s = hazy_image(32)
     r = dd.dehaze(s.data, airlight=[0.8, 0.85, 0.9], iterations=3, device="cpu")
