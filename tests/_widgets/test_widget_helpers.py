@@ -185,6 +185,26 @@ def test_rectangles_sit_on_frames_of_their_own_axes(viewer, open_widget):
     assert read_frame_boxes(boxes, stack, viewer, None) is None  # one frame of the stack has a rectangle
 
 
+def test_a_current_frame_between_key_frames_takes_the_box_spanning_them(viewer, open_widget, infos):
+    """Rectangles on frames 1 and 3 of a (T, Y, X) stack: a whole-stack run gives frame 2 the rectangle spanning
+    both; a current-frame run on frame 2 was refused ("no rectangle ... on this frame") instead."""
+    viewer.add_image(np.zeros((5, 32, 32), np.float32), name="st")
+    shapes = viewer.add_shapes(ndim=3, name="boxes")
+    shapes.add_rectangles(_rect((1,), 2, 2, 12, 12))
+    shapes.add_rectangles(_rect((3,), 16, 16, 28, 28))
+    viewer.layers.selection.active = viewer.layers["st"]
+    widget = open_widget("Segmentation (Double-DIP)")
+    widget.pickers["box"].value = shapes
+    viewer.dims.set_current_step(0, 2)
+    assert widget._prepare().kwargs["box"] == (2, 2, 29, 29)
+    assert [m for m in infos if "frame 2 has no box of its own" in m and "frames 1 and 3" in m], infos
+    viewer.dims.set_current_step(0, 3)  # a key frame: its own
+    assert widget._prepare().kwargs["box"] == (16, 16, 29, 29)
+    viewer.dims.set_current_step(0, 4)  # after the last: refused as before
+    with pytest.raises(ValueError, match="on this frame"):
+        widget._prepare()
+
+
 def test_per_frame_boxes_along_a_chosen_sequence_axis(viewer, open_widget):
     """(T, Z, Y, X) stack, sequence axis Z: a (Z, Y, X) Shapes layer's rectangles on Z = 0 and Z = 2."""
     stack = viewer.add_image(np.zeros((2, 4, 32, 32), np.float32), name="tzyx")

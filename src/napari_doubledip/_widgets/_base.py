@@ -61,6 +61,7 @@ from ._layers import (
     release_arrays,
     resample_labels,
     same_layer,
+    span_box,
     stack_axes,
 )
 from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Option, Output, TaskSpec
@@ -985,9 +986,24 @@ class TaskWidget(Container):
                 if per_frame is not None:
                     extra[spec_in.name] = per_frame
                     continue
-                extra[spec_in.name] = read_box(
-                    layer, sources[0], self.viewer, index=frames[0], union=spec_in.union
-                )
+                try:
+                    extra[spec_in.name] = read_box(
+                        layer, sources[0], self.viewer, index=frames[0], union=spec_in.union
+                    )
+                except ValueError:
+                    # A frame between key frames' boxes (around a moving object) gets what a whole-stack run
+                    # gives it: the rectangle spanning both.
+                    spanned = None
+                    if spec_in.per_frame and not mode.stack and frames[0]:
+                        spanned = span_box(layer, sources[0], self.viewer, frames[0], union=spec_in.union)
+                    if spanned is None:
+                        raise
+                    extra[spec_in.name], (before, after), axis = spanned
+                    show_info(
+                        f"{spec.title}: frame {frames[0][axis]} has no {spec_in.label} of its own in "
+                        f"{layer.name!r}; it lies between those on frames {before} and {after}, and takes the "
+                        "rectangle spanning both (as a whole-stack run does)"
+                    )
                 if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer, frames[0]))) > 1:
                     which = (
                         "all its regions (those selected in its select mode, if any are)"

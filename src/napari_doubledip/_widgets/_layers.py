@@ -644,6 +644,34 @@ def read_frame_boxes(
     return boxes
 
 
+def span_box(
+    layer: Any, image: Any, viewer: Any, index: tuple[int, ...], union: bool = False
+) -> tuple[tuple[int, int, int, int], tuple[int, int], int] | None:
+    """The box of a frame between two frames with regions (key frames around a moving object) along one leading
+    axis, as a whole-stack run gives it (the rectangle spanning both, ``segment_video``'s rule): ``(box, (before,
+    after), axis)``, or ``None`` when ``index`` lies between no two such frames."""
+    shape = layer_array_shape(image)[: stack_axes(image)]
+    drawn = [f for f in rectangle_frames(layer, image, viewer) if _on(f, None, shape)]
+    for axis, v in enumerate(index):
+        same = [f for f in drawn if f[axis] is not None and all(
+            j == axis or w is None or w == index[j] for j, w in enumerate(f))]
+        before = [f[axis] for f in same if f[axis] < v]
+        after = [f[axis] for f in same if f[axis] > v]
+        if not (before and after):
+            continue
+        a, b = max(before), min(after)
+        mask = np.zeros(frame_shape(image), bool)
+        for t in (a, b):
+            box = read_box(layer, image, viewer, index=index[:axis] + (t,) + index[axis + 1 :], union=union)
+            if isinstance(box, tuple):
+                mask[box[0] : box[2], box[1] : box[3]] = True
+            else:
+                mask |= box
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1), (a, b), axis
+    return None
+
+
 def picked_shapes(layer: Any) -> set[int]:
     """The shapes the user selected in ``layer`` (a Shapes layer), in its select or direct mode: after drawing,
     napari leaves the last drawn shape selected, also once the user moves on to pan / zoom, and a box of two
