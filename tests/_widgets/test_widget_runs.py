@@ -1664,6 +1664,7 @@ def test_a_frame_after_a_stopped_every_frame_run_lists_only_the_frames_computed(
         worker.start()
     layer = viewer.layers["z clean"]
     assert layer.metadata["params"]["frames_run"] == 1 and np.isnan(layer.data[1:]).all()
+    assert " over 1 of 3 frames" in widget.status.value, widget.status.value  # (not "over 1 frame")
     viewer.dims.set_current_step(0, 2)
     widget.frames.value = "current frame"
     widget.iterations.value = 3

@@ -2179,9 +2179,15 @@ def _planned(params: dict[str, Any]) -> int | None:
 
 
 def _over_frames(result: Any) -> str:
-    """' over 3 frames' for a stack run frame by frame (its iterations are the frames' total), else ''."""
-    ran = (getattr(result, "params", None) or {}).get("frames_run")
-    return f" over {ran} frame{'s' if ran != 1 else ''}" if isinstance(ran, int) else ""
+    """' over 3 frames' for a stack run frame by frame (its iterations are the frames' total), else ''; a
+    stopped one says how many of the stack's frames it reached."""
+    params = getattr(result, "params", None) or {}
+    ran, count = params.get("frames_run"), params.get("frames")
+    if not isinstance(ran, int):
+        return ""
+    if isinstance(count, int) and ran < count:
+        return f" over {ran} of {count} frames"
+    return f" over {ran} frame{'s' if ran != 1 else ''}"
 
 
 def _result_metadata(result: Any, mode: Mode) -> dict[str, Any]:
