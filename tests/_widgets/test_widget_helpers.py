@@ -197,12 +197,35 @@ def test_a_current_frame_between_key_frames_takes_the_box_spanning_them(viewer, 
     widget.pickers["box"].value = shapes
     viewer.dims.set_current_step(0, 2)
     assert widget._prepare().kwargs["box"] == (2, 2, 29, 29)
-    assert [m for m in infos if "frame 2 has no box of its own" in m and "frames 1 and 3" in m], infos
+    assert [m for m in infos if "frame [2] has no box of its own" in m and "frames [1] and [3]" in m], infos
     viewer.dims.set_current_step(0, 3)  # a key frame: its own
     assert widget._prepare().kwargs["box"] == (16, 16, 29, 29)
     viewer.dims.set_current_step(0, 4)  # after the last: refused as before
     with pytest.raises(ValueError, match="on this frame"):
         widget._prepare()
+    shapes.add_rectangles(_rect((2,), 40, 40, 50, 50))  # frame 2's own region, off the image: its error
+    viewer.dims.set_current_step(0, 2)
+    with pytest.raises(ValueError, match="does not overlap image"):
+        widget._prepare()
+
+
+def test_a_current_frame_spans_key_frames_along_the_sequence_axis_only(viewer, open_widget):
+    """(T, Z, Y, X), boxes at (T 1, Z 0) and (T 3, Z 0), sequence axis Z: frame (2, 0) lies between them along
+    T, which is not the sequence: refused, as a whole-stack run along Z at T 2 is."""
+    viewer.add_image(np.zeros((5, 2, 32, 32), np.float32), name="tz")
+    shapes = viewer.add_shapes(ndim=4, name="boxes")
+    shapes.add_rectangles(_rect((1, 0), 2, 2, 12, 12))
+    shapes.add_rectangles(_rect((3, 0), 16, 16, 28, 28))
+    viewer.layers.selection.active = viewer.layers["tz"]
+    widget = open_widget("Segmentation (Double-DIP)")
+    widget.pickers["box"].value = shapes
+    viewer.dims.set_current_step(0, 2)
+    viewer.dims.set_current_step(1, 0)
+    widget.sequence_axis.value = 1
+    with pytest.raises(ValueError, match="on this frame"):
+        widget._prepare()
+    widget.sequence_axis.value = 0
+    assert widget._prepare().kwargs["box"] == (2, 2, 29, 29)
 
 
 def test_per_frame_boxes_along_a_chosen_sequence_axis(viewer, open_widget):

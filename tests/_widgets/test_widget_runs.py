@@ -704,7 +704,8 @@ def test_a_frame_shown_as_a_thick_projection_is_said_to_be_read_as_one_plane(vie
     layer = viewer.add_image(np.stack([video, video[::-1], video[:, ::-1], video]), name="z")
     widget = open_widget(SEG, iterations=5)
     viewer.dims.set_current_step(0, 2)
-    for mode, thickness, said in [("max", 5, True), ("max", 0, False), ("none", 5, False)]:
+    # (a thickness of 1 at a whole plane shows that plane alone, as napari slices it)
+    for mode, thickness, said in [("max", 5, True), ("max", 0, False), ("none", 5, False), ("max", 1, False)]:
         layer.projection_mode = mode
         viewer.dims.thickness = (thickness, 0, 0)
         before = len(warnings_shown)
@@ -1220,10 +1221,20 @@ def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widge
     KeyError as its key alone, and the traceback was dropped; it is napari's error notification now."""
     from napari.utils.notifications import ErrorNotification, notification_manager
 
+    import gc
+    import weakref
+
     real = napari_doubledip.iterate
+
+    class Held:  # (stands for a failed run's tensors, held by its frames' local variables)
+        pass
+
+    held = []
 
     def failing(func, *args, **kwargs):
         gen = real(func, *args, **kwargs)
+        big = Held()
+        held.append(weakref.ref(big))
         yield next(gen)
         raise exc
 
@@ -1241,7 +1252,35 @@ def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widge
     assert errors == [f"{SEG}: {said}"] and widget.status.value == f"Error: {said}"
     notes = [n for n in shown if isinstance(n, ErrorNotification)]
     assert len(notes) == 1 and notes[0].exception is exc and exc.__traceback__ is not None
+    assert "failing" in notes[0].as_text()  # (the traceback's text)
     assert names(viewer) == ["comp"] and widget.run_button.text == "Run"
+    gc.collect()
+    assert held and held[0]() is None  # napari keeps the notification all session; not the run's data
+
+
+def test_an_input_error_from_the_worker_keeps_its_traceback_too(viewer, open_widget, qtbot, errors, monkeypatch):
+    """A ValueError raised by a bug (not an input check) must not lose its traceback: every error notification
+    keeps it; an input check's message reads as written, without its type."""
+    from napari.utils.notifications import ErrorNotification, notification_manager
+
+    def failing(func, *args, **kwargs):
+        raise ValueError("operands could not be broadcast together")
+        yield
+
+    monkeypatch.setattr(napari_doubledip, "iterate", failing)
+    shown = []
+    notification_manager.notification_ready.connect(shown.append)
+    try:
+        viewer.add_image(samples.texture_composite(32).data, name="comp")
+        widget = open_widget(SEG, iterations=5)
+        worker = widget.run(start=False)
+        with qtbot.waitSignal(worker.finished, timeout=60_000):
+            worker.start()
+    finally:
+        notification_manager.notification_ready.disconnect(shown.append)
+    assert errors == [f"{SEG}: operands could not be broadcast together"]
+    notes = [n for n in shown if isinstance(n, ErrorNotification)]
+    assert len(notes) == 1 and "failing" in notes[0].as_text()
 
 
 def test_a_runtime_error_while_the_run_starts_is_shown(viewer, open_widget, qtbot, errors, monkeypatch):

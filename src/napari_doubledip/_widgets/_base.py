@@ -28,7 +28,7 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 from napari.utils.progress import cancelable_progress
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QSizePolicy
@@ -993,16 +993,21 @@ class TaskWidget(Container):
                 except ValueError:
                     # A frame between key frames' boxes (around a moving object) gets what a whole-stack run
                     # gives it: the rectangle spanning both.
+                    # (only where the frame has no region at all: one of its own that fails is the error)
                     spanned = None
-                    if spec_in.per_frame and not mode.stack and frames[0]:
-                        spanned = span_box(layer, sources[0], self.viewer, frames[0], union=spec_in.union)
+                    if spec_in.per_frame and not mode.stack and frames[0] and not rectangle_frames(
+                        layer, sources[0], self.viewer, frames[0]
+                    ):
+                        spanned = span_box(layer, sources[0], self.viewer, frames[0], axis, union=spec_in.union)
                     if spanned is None:
                         raise
-                    extra[spec_in.name], (before, after), axis = spanned
+                    extra[spec_in.name], (before, after) = spanned
+                    at = list(frames[0])
+                    ends = [index_text(at[:axis] + [t] + at[axis + 1 :]) for t in (before, after)]
                     show_info(
-                        f"{spec.title}: frame {frames[0][axis]} has no {spec_in.label} of its own in "
-                        f"{layer.name!r}; it lies between those on frames {before} and {after}, and takes the "
-                        "rectangle spanning both (as a whole-stack run does)"
+                        f"{spec.title}: frame {index_text(at)} has no {spec_in.label} of its own in "
+                        f"{layer.name!r}; it lies between those on frames {ends[0]} and {ends[1]}, and takes "
+                        "the rectangle spanning both (as a whole-stack run does)"
                     )
                 if mode.stack and len(set(rectangle_frames(layer, sources[0], self.viewer, frames[0]))) > 1:
                     which = (
@@ -1592,13 +1597,12 @@ class TaskWidget(Container):
             self._progress_idle()
         except RuntimeError:  # pragma: no cover - widget closed
             pass
-        if isinstance(exc, (ValueError, TypeError)):  # an input check's message: nothing more to see
-            show_error(message)
-            return
-        # Anything else is a bug or a broken install: napari's error notification keeps the traceback (its
-        # "View traceback" button), which a report needs; the message is this widget's.
+        # napari's error notification keeps the traceback (its "View traceback" button), which a bug report
+        # needs; the message is this widget's. napari keeps every notification for the session: the frames'
+        # local variables (a failed run's tensors and input, on the GPU too) are dropped first.
         from napari.utils.notifications import ErrorNotification, notification_manager
 
+        _drop_locals(exc)
         notification = ErrorNotification(exc)
         notification.message = message
         notification_manager.dispatch(notification)
@@ -1921,6 +1925,18 @@ def _shares_memory(array: Any, layer: Any) -> bool:
     return isinstance(array, np.ndarray) and any(
         isinstance(level, np.ndarray) and np.may_share_memory(array, level) for level in levels
     )
+
+
+def _drop_locals(exc: BaseException) -> None:
+    """Clear the local variables of the frames in ``exc``'s traceback and in those of its causes and
+    contexts (the traceback's text stays; frames still running are left as they are)."""
+    import traceback
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
 
 
 def _describe_error(exc: BaseException) -> str:

@@ -266,16 +266,28 @@ def read_image(
 def projected_axes(layer: Any, viewer: Any, index: tuple[int | None, ...] | None) -> list[int]:
     """The leading axes read at the slider (``index`` not ``None`` there) that napari shows as a projection of
     several planes (the layer's ``projection_mode`` over the viewer's Dims ``thickness``): a run reads the one
-    plane at the slider, not what is on screen."""
+    plane at the slider, not what is on screen. The planes are counted as napari slices them (a thickness of
+    one pixel shows one plane at a whole-pixel position, two half-way between)."""
     if not index or str(getattr(layer, "projection_mode", "none")) == "none":
         return []
     offset = viewer.dims.ndim - layer.ndim
+    point = slider_point(layer, viewer)
+    point[list(viewer.dims.displayed)] = 0.0
+    data_pos = np.asarray(layer.world_to_data(point), dtype=float)
     scale = np.abs(np.asarray(layer.scale, dtype=float))
     thickness = np.asarray(viewer.dims.thickness, dtype=float)
-    return [
-        i for i, v in enumerate(index)
-        if v is not None and 0 <= offset + i < len(thickness) and thickness[offset + i] >= scale[i]
-    ]
+    shape = layer_array_shape(layer)
+    axes = []
+    for i, v in enumerate(index):
+        if v is None or not 0 <= offset + i < len(thickness) or thickness[offset + i] <= 0:
+            continue
+        p, margin = data_pos[i], thickness[offset + i] / 2 / scale[i]
+        low, high = max(int(np.round(p - margin)), 0), max(int(np.round(p + margin)), 0)
+        if np.isclose(high, p + margin):  # (napari's rule: a stop exactly on a plane includes it)
+            high += 1
+        if min(high, shape[i]) - low > 1:
+            axes.append(i)
+    return axes
 
 
 def _check_slice_chosen(layer: Any, viewer: Any, axis: int, lead: int) -> None:
@@ -645,31 +657,34 @@ def read_frame_boxes(
 
 
 def span_box(
-    layer: Any, image: Any, viewer: Any, index: tuple[int, ...], union: bool = False
-) -> tuple[tuple[int, int, int, int], tuple[int, int], int] | None:
-    """The box of a frame between two frames with regions (key frames around a moving object) along one leading
-    axis, as a whole-stack run gives it (the rectangle spanning both, ``segment_video``'s rule): ``(box, (before,
-    after), axis)``, or ``None`` when ``index`` lies between no two such frames."""
+    layer: Any, image: Any, viewer: Any, index: tuple[int, ...], axis: int = 0, union: bool = False
+) -> tuple[tuple[int, int, int, int], tuple[int, int]] | None:
+    """The box of frame ``index`` between two frames with regions along the sequence ``axis`` (key frames
+    around a moving object), as a whole-stack run along that axis gives it (the rectangle spanning both,
+    ``segment_video``'s rule): ``(box, (before, after))``, or ``None`` when it lies between no two such
+    frames."""
+    if not 0 <= axis < len(index):
+        return None
     shape = layer_array_shape(image)[: stack_axes(image)]
-    drawn = [f for f in rectangle_frames(layer, image, viewer) if _on(f, None, shape)]
-    for axis, v in enumerate(index):
-        same = [f for f in drawn if f[axis] is not None and all(
-            j == axis or w is None or w == index[j] for j, w in enumerate(f))]
-        before = [f[axis] for f in same if f[axis] < v]
-        after = [f[axis] for f in same if f[axis] > v]
-        if not (before and after):
-            continue
-        a, b = max(before), min(after)
-        mask = np.zeros(frame_shape(image), bool)
-        for t in (a, b):
-            box = read_box(layer, image, viewer, index=index[:axis] + (t,) + index[axis + 1 :], union=union)
-            if isinstance(box, tuple):
-                mask[box[0] : box[2], box[1] : box[3]] = True
-            else:
-                mask |= box
-        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-        return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1), (a, b), axis
-    return None
+    v = index[axis]
+    on = {  # the sequence frames with regions, at this frame's position on the other leading axes
+        f[axis] for f in rectangle_frames(layer, image, viewer)
+        if _on(f, None, shape) and f[axis] is not None
+        and all(j == axis or w is None or w == index[j] for j, w in enumerate(f))
+    }
+    before, after = [t for t in on if t < v], [t for t in on if t > v]
+    if not (before and after):
+        return None
+    a, b = max(before), min(after)
+    mask = np.zeros(frame_shape(image), bool)
+    for t in (a, b):
+        box = read_box(layer, image, viewer, index=index[:axis] + (t,) + index[axis + 1 :], union=union)
+        if isinstance(box, tuple):
+            mask[box[0] : box[2], box[1] : box[3]] = True
+        else:
+            mask |= box
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1), (a, b)
 
 
 def picked_shapes(layer: Any) -> set[int]:
