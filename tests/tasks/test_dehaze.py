@@ -68,7 +68,7 @@ def test_a_clean_image_saturated_by_an_offset_is_warned_about():
     default budget (whose result is not saturated; at 30 iterations it is, and is warned about), get none."""
     s = hazy_image(48, rgb=False)
     g = (s.data - s.data.min()) / np.ptp(s.data)
-    with pytest.warns(UserWarning, match=r"saturated on \d+% of its pixels.*darkest value \(1000\).*offset"):
+    with pytest.warns(UserWarning, match=r"saturated on \d+% of its pixels.*darkest values \(1000\).*offset"):
         r = dd.dehaze((g * 60 + 1000).astype(np.uint16), iterations=30, device="cpu")
     assert np.mean(r.clean >= r.clean.max() - 1e-3) > 0.25
     clean = s.truth["clean"].astype(np.float32)
@@ -81,6 +81,21 @@ def test_a_clean_image_saturated_by_an_offset_is_warned_about():
         r = dd.dehaze(dense, device="cpu")
     assert not [w for w in caught if "saturated" in str(w.message)], [str(w.message) for w in caught]
     assert np.mean(r.clean >= r.clean.max() - 1e-3) < 0.25
+    # two-colour data stored as RGB (blue empty), and a dead pixel at 0: the offset still shows
+    offset = (g * 60 + 1000).astype(np.uint16)
+    two = np.stack([offset, offset[::-1], np.zeros_like(offset)], axis=-1)
+    dead = offset.copy()
+    dead[0, 0] = 0
+    for image in (two, dead):
+        with pytest.warns(UserWarning, match=r"saturated on \d+% of its pixels.*offset"):
+            dd.dehaze(image, iterations=30, device="cpu")
+    # dense haze under an overexposed sky (a third of the image at the top already): not the run's doing
+    sky = dense.copy()
+    sky[:16] = 1.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.dehaze(sky, device="cpu")
+    assert not [w for w in caught if "saturated" in str(w.message)], [str(w.message) for w in caught]
 
 
 def test_airlight_override_and_validation():

@@ -329,19 +329,42 @@ def _physical_range(img: np.ndarray, vr: ValueRange) -> tuple[np.ndarray, ValueR
     return _rerange(img, vr, min(0.0, vr.lo), vr.hi)
 
 
-def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange) -> None:
+def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange, budget_given: bool) -> None:
     """Warn when the clean image came out saturated and the image sits on an offset (see SATURATED_SHARE): the
-    result's look, not the input's, tells an offset from dense haze, which a crop of a real photo can mimic."""
-    darkest = float(image.min())  # (normalised with 0 kept as black: the darkest value over the brightest)
-    if darkest <= OFFSET_LEVEL or float(image.max()) - darkest <= 1e-6:  # (a constant image is warned of)
+    result's look, not the input's, tells an offset from dense haze, which a crop of a real photo can mimic.
+
+    Per channel, leaving out empty ones (a two-colour image stored as RGB): the darkest value is a low
+    quantile (a dead pixel or a zero border does not hide an offset), and pixels already at the top in the
+    image (an overexposed sky) do not count as saturated by the run."""
+    chans = image.reshape(image.shape[0], -1)
+    empty = Hz._flat_channels(image) & (chans.mean(dim=1) <= EMPTY_LEVEL)
+    keep = ~empty
+    if not bool(keep.any()):
         return
-    share = float((clean >= 1 - 1e-3).all(dim=0).float().mean())
+    x = chans[keep]
+    sample = x[:, :: max(1, x.shape[1] // 65536)]  # (quantiles sort)
+    low = torch.quantile(sample.float(), 0.001, dim=1)
+    high = x.max(dim=1).values
+    if bool((high - low <= 1e-6).all()):  # (a constant image has a warning of its own)
+        return
+    ratio = low / high.clamp_min(1e-12)
+    worst = int(ratio.argmin())
+    if float(ratio[worst]) <= OFFSET_LEVEL:
+        return
+    top = high.view(-1, 1, 1)
+    at_top = (image[keep] >= top - 1e-3).all(dim=0)  # already at the top in the image: not the run's doing
+    saturated = (clean[keep] >= 1 - 1e-3).all(dim=0) & ~at_top
+    share = float(saturated.float().mean())
     if share > SATURATED_SHARE:
+        def units(v: torch.Tensor) -> str:
+            return f"{vr.lo + float(v) * (vr.hi - vr.lo):g}"
+
         warn(
-            f"dehaze: the clean image is saturated on {share:.0%} of its pixels, and the image's darkest value "
-            f"({vr.lo + darkest * (vr.hi - vr.lo):g}) is {darkest:.0%} of its brightest. Data on an offset (a "
-            "camera's black level, a background) read as dense, uniform haze, as dehazing takes 0 as black: "
-            "subtract the offset first. Dense haze itself may need more iterations (the default budget for it)"
+            f"dehaze: the clean image is saturated on {share:.0%} of its pixels, and the image's darkest values "
+            f"({units(low[worst])}) are {float(ratio[worst]):.0%} of its brightest ({units(high[worst])}). Data "
+            "on an offset (a camera's black level, a background) read as dense, uniform haze, as dehazing takes "
+            "0 as black: subtract the offset first"
+            + (". Dense haze itself may need more iterations (leave them to the default)" if budget_given else "")
         )
 
 
@@ -525,7 +548,7 @@ def dehaze(
     a_low = resize(sol.outputs["airlight"], ws)[0]
     j, t, a = finish(full[0], sol.outputs["transmission"][0], a_low, refine)
     if not sol.stopped:  # (a stopped run is as far as it got: saturated early on, by no fault of the data)
-        _check_saturation(j, full[0], vr)
+        _check_saturation(j, full[0], vr, iterations is not None)
     a0_out = (a0.detach().cpu().numpy().astype(np.float64) * (vr.hi - vr.lo) + vr.lo).astype(np.float32)
     return DehazeResult(
         clean=vr.restore(to_numpy(j[None])[0]),
