@@ -574,6 +574,13 @@ def test_transform_pads_axes_the_source_no_longer_has(viewer):
     assert len(tf["units"]) == len(tf["axis_labels"]) == 3
     out = viewer.add_image(np.zeros((2, 10, 20)), **tf)  # napari takes it
     np.testing.assert_allclose(out.data_to_world((0, 5, 5))[1:], layer.data_to_world((5, 5)))
+    # placed as the source was at Run (3D then: T scale 4 from 100, in seconds, labelled t)
+    placed = {"scale": (4.0, 2.0, 3.0), "translate": (100.0, 10.0, 20.0), "units": ("s", "um", "um"),
+              "axis_labels": ("t", "y", "x")}
+    tf = transform(layer, 3, offset=(1,), placed=placed)
+    assert tf["scale"] == (4.0, 2.0, 3.0) and tf["translate"][0] == 104.0
+    assert tf["axis_labels"][0] == "t" and tf["units"][0] == "s"
+    viewer.add_image(np.zeros((2, 10, 20)), **tf)
 
 
 def test_output_layers_reuse_and_rollback(viewer):

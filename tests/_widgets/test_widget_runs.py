@@ -2134,8 +2134,8 @@ def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors
     2D data keeps its results too (they were lost: a 3D result got the 2D layer's transform)."""
     image = samples.texture_composite(40).data[:, :32]
     if new == "fewer axes":
-        viewer.add_image(np.stack([image, image[::-1]]), name="comp")
-        viewer.dims.set_point(0, 1)
+        viewer.add_image(np.stack([image, image[::-1]]), name="comp", scale=(2, 1, 1), translate=(10, 0, 0))
+        viewer.dims.set_point(0, 12)  # its frame 1
     else:
         viewer.add_image(image, name="comp")
     widget = open_widget(SEG, iterations=30)
@@ -2155,7 +2155,8 @@ def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors
     mask = viewer.layers["comp mask"]
     said = [m for m in warnings_shown if "another shape during the run" in m]
     if new == "fewer axes":  # the frame read at Run, where it was read (the slider's frame 1)
-        assert mask.data.shape == (1, 40, 32) and mask.translate[0] == 1 and mask.metadata["preview"] is False
+        assert mask.data.shape == (1, 40, 32) and mask.metadata["preview"] is False
+        assert (mask.scale[0], mask.translate[0]) == (2, 12)  # frame 1 where it was at Run: 10 + 1 x 2
         assert mask.data.any() and not mask.data.all()
         assert len(said) == 1 and "'comp'" in said[0], warnings_shown
         return

@@ -790,7 +790,11 @@ def _axis_aligned(pts: np.ndarray) -> bool:
 
 
 def transform(
-    source: Any, ndim: int, zoom: tuple[float, ...] = (), offset: tuple[int, ...] = ()
+    source: Any,
+    ndim: int,
+    zoom: tuple[float, ...] = (),
+    offset: tuple[int, ...] = (),
+    placed: dict[str, tuple] | None = None,
 ) -> dict[str, Any]:
     """The source's world transform for an output with ``ndim`` spatial axes (the source's last ones).
 
@@ -799,16 +803,23 @@ def transform(
     the output covers the same area, with pixel centres where the full-resolution ones would average to.
     ``offset`` (data pixels on the leading axes) moves a slice of a stack to where it was taken. A multiscale
     source read at a coarser level (:func:`read_level`) adds that level's zoom: its results cover the
-    full-resolution pixels they were averaged from.
+    full-resolution pixels they were averaged from. ``placed`` (the source's scale, translate, units and axis
+    labels when the run started) places the leading axes the source no longer has (see below).
     """
     from napari.utils.transforms.transform_utils import shear_to_matrix
 
     # An output with more axes than the source now has (its data got fewer axes during the run: the output is
-    # of the data read at Run) gets identity transforms on the leading axes the source no longer has.
+    # of the data read at Run) keeps those leading axes where they were at Run (else identity).
     have = min(ndim, source.ndim)
     pad = ndim - have
-    scale = np.concatenate([np.ones(pad), np.asarray(source.scale, dtype=float)[-have:]])
-    translate = np.concatenate([np.zeros(pad), np.asarray(source.translate, dtype=float)[-have:]])
+    lead = {"scale": (1.0,) * pad, "translate": (0.0,) * pad, "units": ("pixel",) * pad,
+            "axis_labels": tuple(f"-{ndim - i}" for i in range(pad))}
+    if pad and placed is not None and len(placed["scale"]) >= ndim:
+        lead = {key: tuple(placed[key][-ndim:][:pad]) for key in lead}
+    scale = np.concatenate([np.asarray(lead["scale"], dtype=float), np.asarray(source.scale, dtype=float)[-have:]])
+    translate = np.concatenate(
+        [np.asarray(lead["translate"], dtype=float), np.asarray(source.translate, dtype=float)[-have:]]
+    )
     rotate = _eye_padded(np.asarray(source.rotate, dtype=float)[-have:, -have:], pad)
     shear = _eye_padded(
         shear_to_matrix(np.asarray(source.shear, dtype=float), ndim=source.ndim)[-have:, -have:], pad
@@ -834,8 +845,8 @@ def transform(
         "rotate": rotate,
         "shear": shear,
         "affine": _eye_padded(matrix[np.ix_(keep, keep)], pad),
-        "units": ("pixel",) * pad + tuple(source.units)[-have:],
-        "axis_labels": tuple(f"-{ndim - i}" for i in range(pad)) + tuple(source.axis_labels)[-have:],
+        "units": tuple(lead["units"]) + tuple(source.units)[-have:],
+        "axis_labels": tuple(lead["axis_labels"]) + tuple(source.axis_labels)[-have:],
     }
 
 
@@ -890,6 +901,7 @@ class OutputLayers:
         self._earlier: dict[str, Any] = {}  # name -> an earlier run's layer at the start (pin_earlier)
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
+        self._placed: list[tuple[Any, dict[str, tuple]]] = []  # (input layer, its transform then: pin_names)
         self._inputs: list[Any] = []
         #: (layer name, frame) of one-frame results this run replaced because collecting them was over the limit
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
@@ -937,6 +949,13 @@ class OutputLayers:
         """Name this run's outputs after the inputs' names now: an input renamed during the run must not
         leave the layers this run already wrote half-done and start a second set under the new name."""
         self._names = [(s, s.name) for s in sources]
+        # (and their leading axes' placement: a source given data with fewer axes during the run leaves its
+        # results' leading axes where they were read)
+        self._placed = [
+            (s, {"scale": tuple(s.scale), "translate": tuple(s.translate), "units": tuple(s.units),
+                 "axis_labels": tuple(s.axis_labels)})
+            for s in sources
+        ]
 
     def protect(self, inputs: list[Any]) -> None:
         """Layers this run reads (e.g. an earlier mask, corrected and used as scribbles): never written to, the
@@ -1021,7 +1040,8 @@ class OutputLayers:
         if kind == "labels":
             data = _as_labels(data)
         spatial = data.ndim - (1 if rgb else 0)
-        tf = transform(source, spatial, zoom, offset)
+        placed = next((v for s, v in self._placed if same_layer(s, source)), None)
+        tf = transform(source, spatial, zoom, offset, placed=placed)
         metadata = {"task": self.task, "part": part, "source": self.source_name(source), **metadata}
         layer = self._existing(name, part, source, kind)
         visible = None  # (shown or hidden as the user had it, where a new layer replaces theirs)
