@@ -581,7 +581,7 @@ def needed_function(case: dict) -> str:
 
 F2, F3, S = "{:.2f}", "{:.3f}", "{:.1f}"
 
-#: Per task: (key, header, format). Bold marks the best of the "vs" group per row.
+#: Per task: (key, header, format). Bold headers mark our method's columns (not the best of a row).
 COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "dehazing": [("input_psnr", "hazy PSNR", F2), ("dcp_psnr", "DCP PSNR", F2), ("ours_psnr", "**ours PSNR**", F2),
                  ("input_ssim", "hazy SSIM", F3), ("dcp_ssim", "DCP SSIM", F3), ("ours_ssim", "**ours SSIM**", F3),
