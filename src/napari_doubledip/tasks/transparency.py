@@ -476,7 +476,8 @@ def separate_layers(
     if work.shape[0] > 1 and estimate is None:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
-            "one image?); the layers will be arbitrary"
+            "one image, or one the other dimmed? layers with edges along one direction only, e.g. stripes, "
+            "cannot be told apart either); the layers will be arbitrary"
         )
     used = slice(None)  # the mixtures the layers are fitted to and un-mixed from
     if estimate is not None and bool(estimate.isnan().any()):
