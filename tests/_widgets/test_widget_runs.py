@@ -1211,6 +1211,23 @@ def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtb
     assert not widget.progress.native.isTextVisible()
 
 
+def _run_shown(viewer, open_widget, qtbot):
+    """Run segmentation on a small composite; returns the widget and every notification shown meanwhile."""
+    from napari.utils.notifications import notification_manager
+
+    shown = []
+    notification_manager.notification_ready.connect(shown.append)
+    try:
+        viewer.add_image(samples.texture_composite(32).data, name="comp")
+        widget = open_widget(SEG, iterations=50)
+        worker = widget.run(start=False)
+        with qtbot.waitSignal(worker.finished, timeout=60_000):
+            worker.start()
+    finally:
+        notification_manager.notification_ready.disconnect(shown.append)
+    return widget, shown
+
+
 @pytest.mark.parametrize("exc, said", [
     (MemoryError(), "MemoryError"), (AssertionError(), "AssertionError"),
     (KeyError("weights"), "KeyError: 'weights'"),
@@ -1219,10 +1236,10 @@ def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widge
                                                                 exc, said):
     """A bare MemoryError() or AssertionError() read as an empty message ("Segmentation (Double-DIP): "), a
     KeyError as its key alone, and the traceback was dropped; it is napari's error notification now."""
-    from napari.utils.notifications import ErrorNotification, notification_manager
-
     import gc
     import weakref
+
+    from napari.utils.notifications import ErrorNotification
 
     real = napari_doubledip.iterate
 
@@ -1239,16 +1256,7 @@ def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widge
         raise exc
 
     monkeypatch.setattr(napari_doubledip, "iterate", failing)
-    shown = []
-    notification_manager.notification_ready.connect(shown.append)
-    try:
-        viewer.add_image(samples.texture_composite(32).data, name="comp")
-        widget = open_widget(SEG, iterations=50)
-        worker = widget.run(start=False)
-        with qtbot.waitSignal(worker.finished, timeout=60_000):
-            worker.start()
-    finally:
-        notification_manager.notification_ready.disconnect(shown.append)
+    widget, shown = _run_shown(viewer, open_widget, qtbot)
     assert errors == [f"{SEG}: {said}"] and widget.status.value == f"Error: {said}"
     notes = [n for n in shown if isinstance(n, ErrorNotification)]
     assert len(notes) == 1 and notes[0].exception is exc and exc.__traceback__ is not None
@@ -1261,23 +1269,14 @@ def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widge
 def test_an_input_error_from_the_worker_keeps_its_traceback_too(viewer, open_widget, qtbot, errors, monkeypatch):
     """A ValueError raised by a bug (not an input check) must not lose its traceback: every error notification
     keeps it; an input check's message reads as written, without its type."""
-    from napari.utils.notifications import ErrorNotification, notification_manager
+    from napari.utils.notifications import ErrorNotification
 
     def failing(func, *args, **kwargs):
         raise ValueError("operands could not be broadcast together")
         yield
 
     monkeypatch.setattr(napari_doubledip, "iterate", failing)
-    shown = []
-    notification_manager.notification_ready.connect(shown.append)
-    try:
-        viewer.add_image(samples.texture_composite(32).data, name="comp")
-        widget = open_widget(SEG, iterations=5)
-        worker = widget.run(start=False)
-        with qtbot.waitSignal(worker.finished, timeout=60_000):
-            worker.start()
-    finally:
-        notification_manager.notification_ready.disconnect(shown.append)
+    _widget, shown = _run_shown(viewer, open_widget, qtbot)
     assert errors == [f"{SEG}: operands could not be broadcast together"]
     notes = [n for n in shown if isinstance(n, ErrorNotification)]
     assert len(notes) == 1 and "failing" in notes[0].as_text()
