@@ -901,7 +901,7 @@ class OutputLayers:
         self._earlier: dict[str, Any] = {}  # name -> an earlier run's layer at the start (pin_earlier)
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
-        self._placed: list[tuple[Any, dict[str, tuple]]] = []  # (input layer, its transform then: pin_names)
+        self._at_run: list[tuple[Any, dict[str, tuple]]] = []  # (input layer, its transform then: pin_names)
         self._inputs: list[Any] = []
         #: (layer name, frame) of one-frame results this run replaced because collecting them was over the limit
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
@@ -951,7 +951,7 @@ class OutputLayers:
         self._names = [(s, s.name) for s in sources]
         # (and their leading axes' placement: a source given data with fewer axes during the run leaves its
         # results' leading axes where they were read)
-        self._placed = [
+        self._at_run = [
             (s, {"scale": tuple(s.scale), "translate": tuple(s.translate), "units": tuple(s.units),
                  "axis_labels": tuple(s.axis_labels)})
             for s in sources
@@ -1040,7 +1040,7 @@ class OutputLayers:
         if kind == "labels":
             data = _as_labels(data)
         spatial = data.ndim - (1 if rgb else 0)
-        placed = next((v for s, v in self._placed if same_layer(s, source)), None)
+        placed = next((v for s, v in self._at_run if same_layer(s, source)), None)
         tf = transform(source, spatial, zoom, offset, placed=placed)
         metadata = {"task": self.task, "part": part, "source": self.source_name(source), **metadata}
         layer = self._existing(name, part, source, kind)
