@@ -1084,6 +1084,10 @@ def test_alphas_summary_for_the_status_line():
     assert _alphas_summary(SimpleNamespace(alphas=[0.3, np.nan, 0.7])) == "coefficients 0.30, left out, 0.70"
     many.alphas[3] = np.nan
     assert _alphas_summary(many) == "coefficients 0.31-0.52 over 10 frames (1 left out)"
+    # one layer per mixture: named (a blank layer picked among them was "mixture(s) 0 (from 0)" only)
+    said = _alphas_summary(SimpleNamespace(alphas=[np.nan, 0.3, 0.7]), ["blank", "A", "B"])
+    assert said == "coefficients 'blank' left out, 'A' 0.30, 'B' 0.70"
+    assert _alphas_summary(many, ["stack"]) == "coefficients 0.31-0.52 over 10 frames (1 left out)"  # one layer
 
 
 def test_an_unchanged_transform_sets_nothing():

@@ -456,7 +456,9 @@ def test_transparency_from_two_layers(viewer, open_widget, run_widget):
         assert layer.metadata["params"]["mixtures"] == 2
     # the estimated coefficients are shown, not only kept in the metadata
     alphas = viewer.layers["m1 layer 1"].metadata["alphas"]
-    assert widget.status.value.endswith(f"; coefficients {alphas[0]:.2f}, {alphas[1]:.2f}"), widget.status.value
+    # each named (the library's warnings count the mixtures from 0 in this order, the layer list's)
+    said = f"; coefficients 'm1' {alphas[0]:.2f}, 'm2' {alphas[1]:.2f}"
+    assert widget.status.value.endswith(said), widget.status.value
 
 
 def test_mixtures_of_different_shapes_are_refused_naming_each_shape(viewer, open_widget, errors):

@@ -1436,7 +1436,7 @@ class TaskWidget(Container):
                 f"reconstruction loss {getattr(result, 'final_loss', float('nan')):.4g}, "
                 f"{getattr(result, 'elapsed', 0):.1f} s on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
-                + _summary(self.spec, result)
+                + _summary(self.spec, result, [job.outputs.source_name(src) for src in job.sources])
                 + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list)"
                    if job.outputs.hidden else "")
             )
@@ -1765,11 +1765,11 @@ def _marks(layer: Any) -> bool:
     return bool(np.isin(data, (1, 2)).any())
 
 
-def _summary(spec: Any, result: Any) -> str:
+def _summary(spec: Any, result: Any, names: list[str]) -> str:
     """``spec.summary`` of a result for the status line (``"; ..."``); nothing if it has none or fails (the
     layers are written by then: a summary must not undo them)."""
     try:
-        said = spec.summary(result) if spec.summary is not None else ""
+        said = spec.summary(result, names) if spec.summary is not None else ""
     except Exception:  # pragma: no cover - a summary of an unexpected result
         return ""
     return f"; {said}" if said else ""

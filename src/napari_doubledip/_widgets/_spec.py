@@ -200,8 +200,8 @@ class TaskSpec:
     #: Appended to the working size tooltip's default, where the default depends on the inputs.
     max_size_note: str = ""
     #: What the status line says of a result after the iteration count (e.g. estimated coefficients); ``""``
-    #: for nothing.
-    summary: Callable[[Any], str] | None = None
+    #: for nothing. Called with the result and the input layers' names (one per input layer, in run order).
+    summary: Callable[[Any, list[str]], str] | None = None
 
     @property
     def image_mode(self) -> Mode:

@@ -230,14 +230,21 @@ _LAYERS = (
     Output("layer 2", lambda r: r.layers[1], preview="layer 2"),
 )
 
-def _alphas_summary(result: Any) -> str:
+def _alphas_summary(result: Any, names: list[str] | None = None) -> str:
     """The mixing coefficients of several mixtures or of a video's frames, for the status line (they are in
-    the layers' metadata too; one image's coefficient says nothing)."""
+    the layers' metadata too; one image's coefficient says nothing). With one layer per mixture, each is
+    named (the library's warnings count the mixtures from 0 in this order)."""
     alphas = np.asarray(getattr(result, "alphas", ()), dtype=float).ravel()
     if alphas.size < 2:
         return ""
-    if alphas.size <= 6:
-        return "coefficients " + ", ".join("left out" if np.isnan(a) else f"{a:.2f}" for a in alphas)
+    named = names is not None and len(names) == alphas.size
+    if alphas.size <= 6 or named:
+        each = [
+            ("left out" if np.isnan(a) else f"{a:.2f}") if not named else
+            (f"{n!r} left out" if np.isnan(a) else f"{n!r} {a:.2f}")
+            for a, n in zip(alphas, names if named else alphas, strict=True)
+        ]
+        return "coefficients " + ", ".join(each[:8]) + (f", ... ({alphas.size} mixtures)" if len(each) > 8 else "")
     out = int(np.isnan(alphas).sum())
     if out == alphas.size:
         return ""
