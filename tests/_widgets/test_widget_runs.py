@@ -461,6 +461,24 @@ def test_transparency_from_two_layers(viewer, open_widget, run_widget):
     assert widget.status.value.endswith(said), widget.status.value
 
 
+def test_a_rerun_on_other_mixtures_says_it_replaces_the_earlier_result(viewer, open_widget, run_widget, infos):
+    """Two mixtures, then one of them alone (e.g. the other removed from the picker): the one-image result
+    replaced the two-mixture one in place without a word."""
+    s = samples.two_mixtures(32)
+    viewer.add_image(s.data[0], name="m1")
+    viewer.add_image(s.data[1], name="m2")
+    widget = open_widget(TRANS, iterations=3)
+    widget.pickers["mixtures"].value = [viewer.layers["m1"], viewer.layers["m2"]]
+    run_widget(widget)
+    run_widget(widget)  # the same inputs again: no note
+    assert not [m for m in infos if "held the results of" in m], infos
+    widget.pickers["mixtures"].value = [viewer.layers["m1"]]
+    run_widget(widget)
+    said = [m for m in infos if "held the results of" in m]
+    assert len(said) == 1 and "'m1', 'm2', which this run's of 'm1' replace" in said[0], infos
+    assert "'m1 layer 1'" in said[0] and viewer.layers["m1 layer 1"].metadata["inputs"] == ["m1"]
+
+
 def test_mixtures_of_different_shapes_are_refused_naming_each_shape(viewer, open_widget, errors):
     viewer.add_image(np.zeros((40, 48), np.float32), name="big")
     viewer.add_image(np.zeros((32, 48), np.float32), name="small")

@@ -1417,6 +1417,7 @@ class TaskWidget(Container):
             _tell_reshaped(self.spec.title, job)
             _tell_stale(self.spec.title, job)
             _tell_other_slice(self.spec.title, job)
+            _tell_other_inputs(self.spec.title, job)
             _tell_kept_earlier(self.spec.title, job)
             _tell_painted(self.spec.title, job)
             note = " (stopped early)" if getattr(result, "stopped", False) else ""
@@ -1905,6 +1906,20 @@ def _tell_painted(title: str, job: _Job) -> None:
             f"{title}: {names} was painted on during the run, as a live preview: the run's next preview and its "
             "result replaced those strokes (paint corrections once the run has finished)"
         )
+
+
+def _tell_other_inputs(title: str, job: _Job) -> None:
+    """Say that this run's results replace an earlier run's of other input layers (e.g. of two mixtures, by a
+    run of one of them: a result the user may have wanted to keep)."""
+    if not job.outputs.other_inputs:
+        return
+    names = ", ".join(repr(n) for n, _ in job.outputs.other_inputs)
+    before = ", ".join(repr(v) for v in job.outputs.other_inputs[0][1])
+    now = ", ".join(repr(job.outputs.source_name(s)) for s in job.sources)
+    show_info(
+        f"{title}: {names} held the results of {before}, which this run's of {now} replace; rename a layer "
+        "before a run to keep it"
+    )
 
 
 def _tell_other_slice(title: str, job: _Job) -> None:

@@ -907,6 +907,8 @@ class OutputLayers:
         self.replaced: list[tuple[str, tuple[int, ...]]] = []
         #: (layer name, what it held) of earlier results at another index of the stack that this run replaces
         self.other_slice: list[tuple[str, str]] = []
+        #: (layer name, its inputs) of earlier results of other input layers that this run replaces
+        self.other_inputs: list[tuple[str, list[str]]] = []
         #: (layer name, frames) of frames in a stack computed from the input's data as it was before it changed:
         #: cleared as this run's frame is written into the stack
         self.stale: list[tuple[str, list[list[int]]]] = []
@@ -1065,6 +1067,14 @@ class OutputLayers:
             self.created.append(layer)
         else:
             before = layer.metadata.get("frame")
+            held, now = layer.metadata.get("inputs"), metadata.get("inputs")
+            if (
+                isinstance(held, list) and isinstance(now, list)
+                and sorted(map(str, held)) != sorted(map(str, now))
+                and not any(same_layer(layer, t) for t in self.touched.values())
+                and layer.name not in (n for n, _ in self.other_inputs)
+            ):  # an earlier run's result of other inputs (e.g. two mixtures, now one): said, as it is replaced
+                self.other_inputs.append((layer.name, [str(v) for v in held]))
             if (
                 not any(same_layer(layer, t) for t in self.touched.values())
                 and isinstance(before, list) and metadata.get("frame") not in (None, before)
