@@ -485,7 +485,11 @@ def test_mixtures_of_different_shapes_are_refused_naming_each_shape(viewer, open
     widget = open_widget(TRANS)
     widget.pickers["mixtures"].value = [viewer.layers["big"], viewer.layers["small"]]
     assert widget.run() is None
-    assert "'big' (40, 48), 'small' (32, 48)" in errors[-1]
+    assert "'big' (40, 48), 'small' (32, 48)" in errors[-1] and "RGB" not in errors[-1]
+    viewer.add_image(np.zeros((40, 48, 3), np.uint8), name="colour", rgb=True)
+    widget.pickers["mixtures"].value = [viewer.layers["big"], viewer.layers["colour"]]
+    assert widget.run() is None
+    assert "'colour' (40, 48, 3)" in errors[-1] and "RGB and grey images cannot be mixed" in errors[-1]
 
 
 def test_uint16_grayscale_keeps_range_and_contrast(viewer, open_widget, run_widget):

@@ -886,7 +886,12 @@ class TaskWidget(Container):
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             each = ", ".join(f"{s.name!r} {tuple(im.shape)}" for s, im in zip(sources, images, strict=False))
-            raise ValueError(f"the selected images must all have the same shape, got {each}")
+            rgb = {bool(getattr(src, "rgb", False)) for src in sources}
+            why = (  # (the shapes alone do not say that one is RGB: (32, 32, 3) beside (32, 32))
+                "; RGB and grey images cannot be mixed: convert them to one kind first"
+                if len(rgb) > 1 and len({frame_shape(src) for src in sources}) == 1 else ""
+            )
+            raise ValueError(f"the selected images must all have the same shape, got {each}{why}")
         moved = [s.name for s in sources[1:] if not _aligned(s, sources[0])]  # (mixtures, or channels)
         if moved:
             own = [o.part for o in mode.outputs if o.per_input]
