@@ -2082,6 +2082,23 @@ def test_watermark_shared_by_several_images(viewer, open_widget, run_widget):
     assert "w1 watermark" in names(viewer) and "w2 watermark" not in names(viewer)
 
 
+def test_a_box_with_a_set_of_images_is_said_to_limit_the_watermark(viewer, open_widget, infos):
+    """A Shapes layer of annotations preselected as the box at opening stayed on after several images were
+    picked, and limited the set's watermark to it without a word."""
+    s = samples.watermark_set(2, 32)
+    for i, im in enumerate(s.data):
+        viewer.add_image(im, name=f"w{i + 1}")
+    viewer.add_shapes([np.array([[2, 2], [12, 12]], float)], shape_type="rectangle", name="notes")
+    widget = open_widget("Watermark removal (Double-DIP)")
+    widget.pickers["images"].value = [viewer.layers["w1"]]
+    assert widget.pickers["box"].value.name == "notes"
+    widget._prepare()  # one image: its box, nothing to say
+    assert not [m for m in infos if "inside the box only" in m], infos
+    widget.pickers["images"].value = [viewer.layers["w1"], viewer.layers["w2"]]
+    assert widget._prepare().kwargs["box"] is not None
+    assert [m for m in infos if "looked for inside the box only" in m and "set 'box' to none" in m], infos
+
+
 def test_an_output_name_taken_by_another_layer_still_arrives(viewer, open_widget, run_widget):
     """A layer of the user's already called "comp mask": ours is "comp mask (segmentation)"; it must be kept,
     and found again by the next run instead of piling up more."""

@@ -301,10 +301,25 @@ def _watermark(x: Inputs):
             "one image needs a box around the watermark: draw a rectangle in a Shapes layer and pick it as 'box', "
             + several
         )
+    _tell_set_box(x, is_set=not x.single)
     return (_positional(x),), {"box": x.layers.get("box")}
 
 
+def _tell_set_box(x: Inputs, is_set: bool) -> None:
+    """A set of images needs no box; one picked (perhaps preselected at opening, e.g. a layer of annotations)
+    limits the shared watermark to it: said, so that it is not a surprise."""
+    if not is_set or x.layers.get("box") is None:
+        return
+    from napari.utils.notifications import show_info
+
+    show_info(
+        f"{WATERMARK.title}: the images' shared watermark is looked for inside the box only (a set needs none: "
+        "set 'box' to none to look everywhere)"
+    )
+
+
 def _watermark_stack(x: Inputs):
+    _tell_set_box(x, is_set=True)
     return (x.image,), {"box": x.layers.get("box")}
 
 
