@@ -676,13 +676,9 @@ def span_box(
     if not (before and after):
         return None
     a, b = max(before), min(after)
-    mask = np.zeros(frame_shape(image), bool)
-    for t in (a, b):
-        box = read_box(layer, image, viewer, index=index[:axis] + (t,) + index[axis + 1 :], union=union)
-        if isinstance(box, tuple):
-            mask[box[0] : box[2], box[1] : box[3]] = True
-        else:
-            mask |= box
+    at = [index[:axis] + (t,) + index[axis + 1 :] for t in (a, b)]
+    ends = [read_box(layer, image, viewer, index=i, union=union) for i in at]
+    mask = _union(ends, frame_shape(image))
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1), (a, b)
 
@@ -744,12 +740,17 @@ def read_box(
         raise failed
     if len(pixels) == 1:
         return pixels[0]
-    mask = np.zeros(frame_shape(image), bool)
-    for p in pixels:
-        if isinstance(p, tuple):
-            mask[p[0] : p[2], p[1] : p[3]] = True
+    return _union(pixels, frame_shape(image))
+
+
+def _union(regions: list[tuple[int, int, int, int] | np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Regions as :func:`read_box` gives them (rectangles or bool masks) as the bool mask of their union."""
+    mask = np.zeros(shape, bool)
+    for r in regions:
+        if isinstance(r, tuple):
+            mask[r[0] : r[2], r[1] : r[3]] = True
         else:
-            mask |= p
+            mask |= r
     return mask
 
 
@@ -1067,14 +1068,14 @@ class OutputLayers:
             self.created.append(layer)
         else:
             before = layer.metadata.get("frame")
-            held, now = layer.metadata.get("inputs"), metadata.get("inputs")
+            inputs_then, inputs_now = layer.metadata.get("inputs"), metadata.get("inputs")
             if (
-                isinstance(held, list) and isinstance(now, list)
-                and sorted(map(str, held)) != sorted(map(str, now))
+                isinstance(inputs_then, list) and isinstance(inputs_now, list)
+                and sorted(map(str, inputs_then)) != sorted(map(str, inputs_now))
                 and not any(same_layer(layer, t) for t in self.touched.values())
                 and layer.name not in (n for n, _ in self.other_inputs)
             ):  # an earlier run's result of other inputs (e.g. two mixtures, now one): said, as it is replaced
-                self.other_inputs.append((layer.name, [str(v) for v in held]))
+                self.other_inputs.append((layer.name, [str(v) for v in inputs_then]))
             if (
                 not any(same_layer(layer, t) for t in self.touched.values())
                 and isinstance(before, list) and metadata.get("frame") not in (None, before)

@@ -239,11 +239,8 @@ def _alphas_summary(result: Any, names: list[str] | None = None) -> str:
         return ""
     named = names is not None and len(names) == alphas.size
     if alphas.size <= 6 or named:
-        each = [
-            ("left out" if np.isnan(a) else f"{a:.2f}") if not named else
-            (f"{n!r} left out" if np.isnan(a) else f"{n!r} {a:.2f}")
-            for a, n in zip(alphas, names if named else alphas, strict=True)
-        ]
+        labels = [f"{n!r} " for n in names] if named else [""] * alphas.size
+        each = [f"{p}left out" if np.isnan(a) else f"{p}{a:.2f}" for p, a in zip(labels, alphas, strict=True)]
         return "coefficients " + ", ".join(each[:8]) + (f", ... ({alphas.size} mixtures)" if len(each) > 8 else "")
     out = int(np.isnan(alphas).sum())
     if out == alphas.size:

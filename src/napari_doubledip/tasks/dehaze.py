@@ -329,6 +329,12 @@ def _physical_range(img: np.ndarray, vr: ValueRange) -> tuple[np.ndarray, ValueR
     return _rerange(img, vr, min(0.0, vr.lo), vr.hi)
 
 
+def _empty_channels(image: torch.Tensor) -> torch.Tensor:
+    """``(C,)`` bool: the channels of a normalised ``(C, H, W)`` image that are dark and flat (e.g. the blue of a
+    two-colour image stored as RGB)."""
+    return Hz._flat_channels(image) & (image.reshape(image.shape[0], -1).mean(dim=1) <= EMPTY_LEVEL)
+
+
 def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange, budget_given: bool) -> None:
     """Warn when the clean image came out saturated and the image sits on an offset (see SATURATED_SHARE): the
     result's look, not the input's, tells an offset from dense haze, which a crop of a real photo can mimic.
@@ -337,8 +343,7 @@ def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange, 
     quantile (a dead pixel or a zero border does not hide an offset), and pixels already at the top in the
     image (an overexposed sky) do not count as saturated by the run."""
     chans = image.reshape(image.shape[0], -1)
-    empty = Hz._flat_channels(image) & (chans.mean(dim=1) <= EMPTY_LEVEL)
-    keep = ~empty
+    keep = ~_empty_channels(image)
     if not bool(keep.any()):
         return
     x = chans[keep]
@@ -474,8 +479,7 @@ def dehaze(
             # One number for every channel: an empty channel (dark and flat, e.g. the blue of a two-colour image
             # stored as RGB) gets a black airlight, as the estimate gives it: with the number it would read as
             # haze-free everywhere (its dark channel 0) and the prior would see no haze at all.
-            chans = torch.from_numpy(np.ascontiguousarray(np.moveaxis(img, -1, 0)))
-            empty = Hz._flat_channels(chans).numpy() & (img.reshape(-1, img.shape[-1]).mean(0) <= EMPTY_LEVEL)
+            empty = _empty_channels(torch.from_numpy(np.ascontiguousarray(np.moveaxis(img, -1, 0)))).numpy()
             if empty.any() and not empty.all():
                 a_user[empty] = AIRLIGHT_FLOOR
         brightest = float(np.median(img.max(axis=-1)))

@@ -47,6 +47,9 @@ ALPHA_MIN = 0.05
 #: median score, and tries the next most different pair, up to ``PAIRS_TRIED`` pairs.
 FLAT_SCORE = 0.95
 PAIRS_TRIED = 6
+#: ... and, while each of those pairs has its best at an end (see there: several unrelated images in a set), up
+#: to this many.
+PAIRS_MAX = 45
 #: A deciding pair whose best score is above this fraction of its median determines the coefficients poorly:
 #: warned about. Measured (`/tmp` script, 64-128 px, 0.3/0.7 and 0.2/0.55 mixtures): photographs 0.30-0.68,
 #: scikit-image's brick / grass / gravel textures 0.79-0.84 (coefficients within 0.04), smoothed random noise
@@ -56,9 +59,6 @@ UNCERTAIN_SCORE = 0.85
 #: and any error of the estimate: warned about (a reflection at 2.5 % and 5 %: layers 0.25-0.29 RMS off; at
 #: 7.5 % and 15 %, 0.001-0.013).
 MIN_SPAN = 0.05
-#: ... and, while each of those pairs has its best at an end (see there: several unrelated images in a set), up
-#: to this many.
-PAIRS_MAX = 45
 #: A mixture of a set whose residual under the two estimated layers exceeds this fraction of its own structure
 #: (its deviation from its mean) is not a mixture of them (blank, constant, another picture): left out, NaN.
 #: Measured: 0 for exact synthetic mixtures, <= 0.01 on the four real-photo mixtures of the evaluation set,
@@ -179,7 +179,7 @@ def _estimate_alphas(
     m: torch.Tensor, coarse_size: int = 64, fine_size: int = ESTIMATE_SIZE, info: dict | None = None
 ) -> torch.Tensor | None:
     """:func:`estimate_alphas` of normalised ``(N, C, H, W)`` mixtures, on their device (``info``, if given,
-    receives the deciding pair's ``"pair"`` and its score's minimum over its median, ``"score_ratio"``)."""
+    receives the deciding pair's score minimum over its median, ``"score_ratio"``)."""
     m = m.float()
     n = m.shape[0]
     flat = m.flatten(1)
@@ -221,7 +221,7 @@ def _estimate_alphas(
         return None  # no coefficients stand out (copies, or one mixture the other one dimmed)
     (i, j), (_ends, ratio, best) = min(found.items(), key=lambda item: item[1][:2])
     if info is not None:
-        info.update(pair=(i, j), score_ratio=ratio)
+        info["score_ratio"] = ratio
     pair = resize(m[[i, j]], working_shape(m.shape[-2:], fine_size))
     f = torch.arange(-0.02, 0.02 + 1e-6, 0.002, dtype=m.dtype, device=m.device)
     fi, fj = torch.meshgrid(f + ai[best], f + aj[best], indexing="ij")
