@@ -113,10 +113,11 @@ T_MIN = 0.1
 
 #: A clean image saturated (at the image's brightest value) on more than this share of its pixels, from an image
 #: whose darkest value is above OFFSET_LEVEL of its brightest, is warned about as data on an offset (a camera's
-#: black level): those read as dense, uniform haze. Measured (`dehaze`, defaults, 64 px working size): the
-#: synthetic hazy sample as uint16 at 1000-1060 saturates 38 %; 51 real hazy photos (all of real-hazy-noGT and
-#: Dense-HAZE, 8 of RTTS, 6 of RESIDE) at most 22 %, and the 9 whose darkest value is above half their
-#: brightest (dense haze) 0-5 %.
+#: black level): those read as dense, uniform haze. Measured (`benchmarks/warning_thresholds.py --dehaze`,
+#: defaults, 64 px working size; the share of the clean image at its brightest in every channel): the synthetic
+#: hazy sample as uint16 at 1000-1060 saturates 38 % (warned); 51 real hazy photos (all of real-hazy-noGT and
+#: Dense-HAZE, 8 of RTTS, 6 of RESIDE) at most 14 %, the 9 whose darkest value is above half their brightest
+#: (dense haze) 0 %; none warned.
 SATURATED_SHARE = 0.25
 OFFSET_LEVEL = 0.5
 #: Loss weights (see :func:`build_task`), chosen on the synthetic hazy images of :mod:`napari_doubledip.samples`.

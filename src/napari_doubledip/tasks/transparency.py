@@ -51,13 +51,14 @@ PAIRS_TRIED = 6
 #: to this many.
 PAIRS_MAX = 45
 #: A deciding pair whose best score is above this fraction of its median determines the coefficients poorly:
-#: warned about. Measured (`/tmp` script, 64-128 px, 0.3/0.7 and 0.2/0.55 mixtures): photographs 0.30-0.68,
-#: scikit-image's brick / grass / gravel textures 0.79-0.84 (coefficients within 0.04), smoothed random noise
-#: 0.87-0.90 (one coefficient 0.00 for 0.3, or 0.53 / 0.89 for 0.3 / 0.7).
+#: warned about. Measured (`benchmarks/warning_thresholds.py --mixtures`, 0.3/0.7 and 0.2/0.55 mixtures):
+#: photographs 0.30-0.68, scikit-image's brick / grass / gravel pairs 0.79-0.84 (coefficients within 0.04), but
+#: grass / gravel 0.89-0.91 (0.80 / 0.99 for 0.3 / 0.7), smoothed random noise 0.87-0.90 (one coefficient 0.00
+#: for 0.3, or 0.53 / 0.89 for 0.3 / 0.7).
 UNCERTAIN_SCORE = 0.85
 #: Mixtures whose coefficients span less than this are un-mixed with a gain of 1 / span, which multiplies noise
-#: and any error of the estimate: warned about (a reflection at 2.5 % and 5 %: layers 0.25-0.29 RMS off; at
-#: 7.5 % and 15 %, 0.001-0.013).
+#: and any error of the estimate: warned about (same script: a reflection at 2.5 % and 5 %, layers 0.25-0.29
+#: RMS off; at 7.5 % and 15 %, 0.001-0.013).
 MIN_SPAN = 0.05
 #: A mixture of a set whose residual under the two estimated layers exceeds this fraction of its own structure
 #: (its deviation from its mean) is not a mixture of them (blank, constant, another picture): left out, NaN.
