@@ -326,13 +326,15 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             "f = data[np.isfinite(data)]; data = np.nan_to_num(data, nan=f.min(), posinf=f.max(), neginf=f.min())"
         )
     lo, hi = float(arr.min()), float(arr.max())
-    if not gray and arr.shape[-1] == 4 and hi > lo:
-        alpha = arr[..., 3]
-        if float(alpha.min()) == float(alpha.max()) == hi:  # RGBA, opaque: a fourth 'colour' at the top
+    c = arr.shape[-1]
+    if not gray and c in (2, 4) and hi > lo:
+        alpha = arr[..., -1]
+        if float(alpha.min()) == float(alpha.max()) == hi:  # RGBA or grey + alpha, opaque: a 'colour' at the top
+            kind, keep = ("RGBA", f"{name}[..., :3]") if c == 4 else ("grey + alpha (LA)", f"{name}[..., 0]")
             warn(
-                f"{name} has 4 channels and the 4th is constant at the top of the range (an opaque alpha?): "
-                f"all 4 are decomposed as colours, so the results' 4th channel is not opaque; for RGBA pass "
-                f"{name}[..., :3]"
+                f"{name} has {c} channels and the last is constant at the top of the range (an opaque alpha?): "
+                f"all {c} are decomposed as colours, so the results' last channel is not opaque; for {kind} pass "
+                f"{keep}"
             )
     # Results are float32 in the input's units: values beyond its range would come back as inf / NaN (and a
     # range beyond float64's, 1e308 wide, would make the normalisation itself inf / NaN).
@@ -487,6 +489,16 @@ def _normalise(arr: np.ndarray, vr: ValueRange) -> np.ndarray:
     return _in_float64(arr, lambda v: (v - lo) / span)
 
 
+#: What to do with an image of 5-16 channels (multispectral, many fluorescence channels).
+_CHANNELS_ADVICE = "decompose at most 4 channels at a time, e.g. {name}[..., :3] or {name}[..., [i, j, k]]"
+
+
+def _many_channels(shape: tuple[int, ...]) -> bool:
+    """Whether an ``(H, W, C)`` shape has 5-16 channels on an image at least twice that in height and width
+    (a multispectral image rather than a stack of narrow frames)."""
+    return len(shape) == 3 and 5 <= shape[-1] <= 16 and min(shape[:2]) >= 2 * shape[-1]
+
+
 def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange]:
     """Validate one image: ``(H, W)`` or ``(H, W, C)`` with ``C`` in 1..4, finite, at least 8x8.
 
@@ -505,6 +517,11 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
             if arr.shape[0] <= 4 and min(arr.shape[1:]) >= 8
             else ""
         )
+        if _many_channels(arr.shape):
+            raise ValueError(
+                f"{name} must be (H, W) or (H, W, C) with C <= 4 channels, got shape {arr.shape}: "
+                f"{_CHANNELS_ADVICE.format(name=name)}"
+            )
         raise ValueError(
             f"{name} must be (H, W) or (H, W, C) with C <= 4 channels, got shape {arr.shape}; "
             f"{first}for a stack of frames use {_STACK_FUNCTIONS}"
@@ -794,13 +811,20 @@ def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
                 else f"image; pass it as a stack of one frame, x[None] (shape (1, {', '.join(map(str, shape))}))"
             )
         )
+    if ndim == 3 and _many_channels(shape) and shape[-1] < 8:  # as (T, H, W): frames too narrow to decompose
+        raise ValueError(
+            f"{name} must be (T, H, W) or (T, H, W, C), got shape {shape}, which looks like one image with "
+            f"{shape[-1]} channels (frames of {shape[1]}x{shape[2]} pixels otherwise): "
+            f"{_CHANNELS_ADVICE.format(name=name)}, and pass a stack of frames"
+        )
     if ndim == 4 and not 1 <= shape[-1] <= 4:
         zstack = "for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"
-        hint = (
-            f"; channel-first (T, C, H, W) frames (torchvision) need x.permute(0, 2, 3, 1); {zstack}"
-            if 1 <= shape[1] <= 4
-            else f"; {zstack}"
-        )
+        if _many_channels(shape[1:]):
+            hint = f"; {_CHANNELS_ADVICE.format(name=name)}"
+        elif 1 <= shape[1] <= 4:
+            hint = f"; channel-first (T, C, H, W) frames (torchvision) need x.permute(0, 2, 3, 1); {zstack}"
+        else:
+            hint = f"; {zstack}"
         raise ValueError(f"{name} must be (T, H, W) or (T, H, W, C) with C <= 4 channels, got shape {shape}{hint}")
     if ndim not in (3, 4):
         raise ValueError(

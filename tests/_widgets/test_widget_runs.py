@@ -2664,6 +2664,46 @@ def test_undo_on_a_mask_does_not_reach_behind_a_rerun(viewer, open_widget, run_w
     assert not [m for m in infos[said:] if "painted on" in m], infos
 
 
+def _cancel_after_a_preview(widget, qtbot, mask):
+    """Re-run, and Cancel once a live preview has been written into ``mask``."""
+    widget.iterations.value, widget.preview_every.value, widget.seed.value = 3000, 1, 7
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if mask.metadata.get("preview") else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.status.value == "Cancelled."
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_a_cancelled_rerun_keeps_the_masks_undo(viewer, open_widget, run_widget, qtbot, stack):
+    """Cancel gives a mask back as it was before Run, its undo history included: a stroke painted on the last
+    result stays undoable (the previews cleared the history, and the rollback did not give it back), also on
+    a whole-stack mask that a cancelled current-frame run wrote another frame of."""
+    if stack:
+        viewer.add_image(samples.moving_object_video(size=32, frames=4).data.mean(axis=-1), name="t")
+        widget = open_widget(SEG, iterations=3)
+        widget.frames.value = "whole stack (video)"
+    else:
+        viewer.add_image(samples.texture_composite(32).data, name="t", rgb=True)
+        widget = open_widget(SEG, iterations=3)
+    run_widget(widget)
+    mask = viewer.layers["t mask"]
+    before = np.array(mask.data, copy=True)
+    mask.selected_label, mask.brush_size = 2, 6
+    mask.paint((0, 16, 16) if stack else (16, 16), 2, refresh=True)  # (a stroke on frame 0 of a stack)
+    painted = np.array(mask.data, copy=True)
+    assert (painted != before).any()
+    if stack:
+        widget.frames.value = "current frame"
+        viewer.dims.set_current_step(0, 3)
+    _cancel_after_a_preview(widget, qtbot, mask)
+    np.testing.assert_array_equal(mask.data, painted)
+    mask.undo()
+    np.testing.assert_array_equal(mask.data, before)
+    mask.redo()
+    np.testing.assert_array_equal(mask.data, painted)
+
+
 def test_strokes_on_other_frames_of_a_stack_mask_are_not_said_replaced(viewer, open_widget, run_widget, infos):
     """A frame run written into a whole-stack mask replaces that frame only: strokes painted on another frame
     are kept, and not said to be replaced (until a run writes their frame)."""

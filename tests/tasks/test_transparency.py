@@ -498,7 +498,7 @@ def test_an_opaque_rgba_image_is_pointed_out():
 
     rgb = (np.random.default_rng(0).random((16, 16, 3)) * 200).astype(np.uint8)
     rgba = np.concatenate([rgb, np.full((16, 16, 1), 255, np.uint8)], -1)
-    with pytest.warns(UserWarning, match=r"4th is constant.*opaque alpha.*mixtures\[..., :3\]"):
+    with pytest.warns(UserWarning, match=r"4 channels and the last is constant.*alpha.*mixtures\[..., :3\]"):
         as_images(rgba, "mixtures")
     with pytest.warns(UserWarning, match="opaque alpha"):
         as_image(rgba)
@@ -506,6 +506,25 @@ def test_an_opaque_rgba_image_is_pointed_out():
         warnings.simplefilter("error")
         as_image(rgb)
         as_image(np.concatenate([rgb, rgb[..., :1]], -1))  # four channels of data
+        as_image(rgb[..., :2])
+    # grey + alpha (what imageio / PIL read from an "LA" PNG) likewise
+    with pytest.warns(UserWarning, match=r"2 channels and the last is constant.*alpha \(LA\).*image\[..., 0\]"):
+        as_image(np.concatenate([rgb[..., :1], rgba[..., 3:]], -1))
+
+
+@pytest.mark.parametrize("fn", ["segment", "dehaze", "segment_video", "dehaze_frames"])
+def test_a_multichannel_image_is_told_to_pass_a_few_channels(fn):
+    """An (H, W, 5) image (five fluorescence channels) was told to use the stack functions, which then read it
+    as 32 frames of 32 x 5 pixels and refused them as too small: every function now says to pass <= 4
+    channels, as separate_layers did."""
+    x = np.random.default_rng(0).random((32, 32, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"at most 4 channels at a time, e\.g\. \w+\[\.\.\., :3\]") as e:
+        getattr(dd, fn)(x, iterations=1)
+    assert "too small" not in str(e.value) and "segment_video" not in str(e.value)
+    if fn == "segment_video":  # a stack of such images: the channels, not a Z slice
+        with pytest.raises(ValueError, match="at most 4 channels") as e:
+            dd.segment_video(np.stack([x, x]), iterations=1)
+        assert "Z slice" not in str(e.value)
 
 
 def test_coefficients_are_estimated_above_a_small_working_size():

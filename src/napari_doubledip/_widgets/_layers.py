@@ -876,6 +876,7 @@ class _Saved:
     transform: dict[str, Any]
     frame: tuple[int, ...] | None = None
     array: Any = None
+    edits: tuple[list, list] | None = None  # a Labels layer's undo and redo history
 
 
 class OutputLayers:
@@ -1470,7 +1471,7 @@ class OutputLayers:
                 layer.data = array
             else:
                 layer.data = saved.data
-            _forget_edits(layer)
+            _restore_edits(layer, saved.edits)  # (the data is as it was, so its strokes can be undone again)
             for key, value in saved.transform.items():
                 setattr(layer, key, value)
             layer.metadata = saved.metadata
@@ -1712,6 +1713,7 @@ def _snapshot(layer: Any, frame: tuple[int, ...] | None = None, copy: bool = Tru
         {key: _copy(getattr(layer, key)) for key in _TRANSFORM_KEYS},
         frame=frame,
         array=data if frame is not None else None,
+        edits=_edits(layer),
     )
 
 
@@ -1814,6 +1816,24 @@ def _painted_frames(atoms: Any, shape: tuple[int, ...]) -> set[tuple[int, ...]] 
     except (TypeError, ValueError, IndexError):
         return None
     return out
+
+
+def _edits(layer: Any) -> tuple[list, list] | None:
+    """A Labels layer's undo and redo history (napari's private deques, read where they exist), or ``None``."""
+    undo, redo = getattr(layer, "_undo_history", None), getattr(layer, "_redo_history", None)
+    if _kind(layer) != "labels" or undo is None or redo is None:
+        return None
+    return list(undo), list(redo)
+
+
+def _restore_edits(layer: Any, edits: tuple[list, list] | None) -> None:
+    """Give a Labels layer whose data is back as before a run the undo and redo history it had then (which the
+    run's previews cleared, :func:`_forget_edits`); cleared where it was not kept."""
+    _forget_edits(layer)
+    undo, redo = getattr(layer, "_undo_history", None), getattr(layer, "_redo_history", None)
+    if edits is not None and undo is not None and redo is not None:
+        undo.extend(edits[0])
+        redo.extend(edits[1])
 
 
 def _forget_edits(layer: Any) -> None:
