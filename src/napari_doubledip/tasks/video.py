@@ -766,8 +766,8 @@ def _poisson(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     """The image (zero mean) whose forward differences best fit ``(gx, gy)`` (Neumann boundary, DCT solve)."""
     from scipy.fft import dctn, idctn
 
-    gxn = gx.double().cpu().numpy()
-    gyn = gy.double().cpu().numpy()
+    gxn = gx.detach().cpu().double().numpy()  # (to the host first: MPS has no float64)
+    gyn = gy.detach().cpu().double().numpy()
     h, w = gxn.shape[-2:]
     div = np.zeros_like(gxn)
     div[..., :, :-1] += gxn[..., :, :-1]
