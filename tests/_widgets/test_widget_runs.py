@@ -245,6 +245,31 @@ def test_overlapping_runs_give_warnings_its_state_back(viewer, open_widget, qtbo
     assert (warnings.showwarning, warnings.filters) == before
 
 
+def test_the_starting_status_names_every_input(viewer, open_widget, qtbot):
+    """A run of several mixtures said it started "on 'mixture 1'" (one of them), and a stack run nested its mode
+    in a second pair of brackets: all inputs are named (or counted beyond three), the mode follows a colon."""
+    from napari_doubledip._widgets._base import _names_text
+
+    def starting(widget):
+        worker = widget.run(start=False)
+        said = widget.status.value
+        with qtbot.waitSignal(worker.finished, timeout=120_000):
+            worker.start()
+        return said
+
+    viewer.open_sample("napari-doubledip", "two_mixtures")
+    widget = open_widget("Transparency (Double-DIP)", iterations=1)
+    names = [la.name for la in widget.pickers["mixtures"].value]
+    assert len(names) == 2
+    assert starting(widget) == f"Starting transparency on {names[0]!r}, {names[1]!r}..."
+    viewer.add_image(samples.moving_object_video(size=32, frames=3).data.mean(axis=-1), name="t")
+    seg = open_widget(SEG, iterations=1)
+    seg.frames.value = "whole stack (video)"
+    assert starting(seg) == "Starting segmentation on 't': whole stack (video)..."
+    layers = [viewer.layers["t"]] * 5
+    assert _names_text(layers) == "'t' and 4 more layers" and _names_text(layers[:1], quote=False) == "t"
+
+
 def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, open_widget, qtbot, errors):
     """Idle: an empty bar without text (not "0 / 1"); starting: Qt's busy bar, the status naming the task; from
     the first report: done / planned; a refused run leaves it idle again."""
@@ -2450,6 +2475,30 @@ def test_a_samples_box_is_not_paired_with_another_image(viewer, open_widget):
     assert widget.pickers["box"].value is None
     viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="mine")
     assert widget.pickers["box"].value.name == "mine"  # a box the user adds is still picked up
+
+
+def test_a_samples_box_goes_with_its_image_when_a_panel_opens(viewer, open_widget):
+    """A panel opened after the watermarked sample and then another image: the sample's box was preselected for
+    the user's image (a run then removed 'a watermark' inside the sample's box of someone else's photo); it goes
+    only with its own image, and is dropped when the user picks another image instead of it. A panel opened
+    with the sample's box active starts at its image, as the several-image pickers did."""
+    viewer.open_sample("napari-doubledip", "watermarked")
+    viewer.add_image(samples.hazy_image(64).data, name="my photo")  # the user's own image, now active
+    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    assert [la.name for la in widget.pickers["images"].value] == ["my photo"]
+    assert widget.pickers["box"].value is None
+    widget.pickers["images"].value = [viewer.layers["watermarked"]]
+    assert widget.pickers["box"].value is None  # (the box is the user's to pick now; it was not preselected)
+    widget.pickers["box"].value = viewer.layers["watermark box"]
+    widget.pickers["images"].value = [viewer.layers["my photo"]]
+    assert widget.pickers["box"].value is None
+    mine = viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="mine")
+    assert widget.pickers["box"].value.name == "mine"  # the user's own box is taken up
+    widget.pickers["images"].value = [viewer.layers["watermarked"]]
+    assert widget.pickers["box"].value.name == mine.name  # (and kept: it is nobody's sample)
+    viewer.layers.selection.active = viewer.layers["watermark box"]
+    for title in (SEG, "Dehazing (Double-DIP)"):  # the box active: its image
+        assert open_widget(title).pickers["image"].value.name == "watermarked"
 
 
 def test_the_nuclei_sample_starts_with_intensity_hints(viewer, open_widget):

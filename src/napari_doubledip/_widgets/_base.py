@@ -524,20 +524,24 @@ class TaskWidget(Container):
         """Start single-layer pickers at the active layer (:meth:`_starting_layer`), and ``preselect``
         pickers at the last layer of their kind."""
         active = self._starting_layer()
-        for spec_in in self.spec.inputs:
+        # (the inputs first: whether a box goes with them depends on them)
+        for spec_in in sorted(self.spec.inputs, key=lambda s: bool(s.preselect)):
             picker = self.pickers[spec_in.name]
             if spec_in.multiple:
                 continue
             if spec_in.preselect:
                 if not spec_in.preselect_at_open:
                     continue
-                # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one
-                layers = [c for c in picker.choices if c is not None]
+                # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one;
+                # a sample's box only for its own image (another image made active since is the user's choice)
+                layers = [c for c in picker.choices if c is not None and not _foreign_sample(c, self._sources())]
                 boxes = [c for c in layers if has_region(c)]
                 if (boxes or layers) and len(self._sources()) <= 1:
                     picker.value = (boxes or layers)[-1]
             elif not spec_in.optional and active is not None:
                 match = [c for c in picker.choices if c is not None and same_layer(active, c)]
+                if not match and _sample_of(active) is not None:  # a sample's box is active: its image
+                    match = [c for c in picker.choices if c is not None and _sample_of(c) == _sample_of(active)]
                 if match:
                     picker.value = match[0]
 
@@ -763,6 +767,11 @@ class TaskWidget(Container):
                 if self.frames.value == preset and before in self.frames.choices:
                     self.frames.value = before
             self._frames_preset = None
+            # a sample's box picked for its image does not go with another image picked instead
+            for spec_in in self.spec.inputs:
+                box = self.pickers[spec_in.name]
+                if spec_in.preselect and box.value is not None and _foreign_sample(box.value, sources):
+                    box.value = None
             video = [c for c in self.frames.choices if "video" in str(c)]
             if first.metadata.get(VIDEO_KEY) and is_stack(first) and video:
                 self._frames_preset = (self.frames.value, video[0])
@@ -1152,12 +1161,14 @@ class TaskWidget(Container):
         job.outputs.watch_moves()
         self._set_running(True)
         what = self.spec.title.removesuffix(" (Double-DIP)").lower()
-        how = f" ({job.mode.label})" if job.mode.stack and job.mode.label else ""
-        job.starting = self.status.value = f"Starting {what} on {job.sources[0].name!r}{how}..."
+        how = f": {job.mode.label}" if job.mode.stack and job.mode.label else ""
+        names = _names_text(job.sources)
+        job.starting = self.status.value = f"Starting {what} on {names}{how}..."
         worker.started.connect(lambda: self._on_started(job))
         self._progress_busy()  # (until the first report says how many iterations are planned)
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
-        activity = _Activity(f"{self.spec.title}: {job.sources[0].name}", lambda: self._cancel_job(job))
+        entry = f"{self.spec.title}: {_names_text(job.sources, quote=False)}"
+        activity = _Activity(entry, lambda: self._cancel_job(job))
         if self._job is job:
             job.activity = activity
         else:  # the widget went while the entry was made (it processes Qt events)
@@ -2081,6 +2092,19 @@ def _fresh_labels(layer: Any, sources: list[Any], empty: bool = True) -> bool:
 def _sample_of(layer: Any) -> str | None:
     """The opening of a bundled sample a layer came from (``metadata[SAMPLE_KEY]``), if any."""
     return layer.metadata.get(SAMPLE_KEY)
+
+
+def _names_text(layers: list[Any], quote: bool = True) -> str:
+    """The inputs of a run for a status line: up to three names, else the first and how many."""
+    names = [repr(layer.name) if quote else layer.name for layer in layers]
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more layers"
+
+
+def _foreign_sample(layer: Any, sources: list[Any]) -> bool:
+    """Whether ``layer`` comes from a bundled sample that none of ``sources`` (the inputs) comes from (the
+    watermarked sample's box, next to the user's image)."""
+    opening = _sample_of(layer)
+    return opening is not None and not any(_sample_of(s) == opening for s in sources)
 
 
 def _picked(value: Any) -> list[Any]:
