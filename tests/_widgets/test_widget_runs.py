@@ -1901,6 +1901,24 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     assert widget.run() is None and "got 2: '0,9'" in errors[-1] and "with a point: 0.9" in errors[-1]
     widget.task_options["airlight"].value = "240,240"  # an RGB colour missing its third value
     assert widget.run() is None and "got 2: '240,240'" in errors[-1] and "thousands" not in errors[-1]
+    # below black on unsigned data, or beyond float32: refused before the run (they were, in the worker)
+    viewer.add_image((samples.hazy_image(32).data * 255).astype(np.uint8), name="u8")
+    widget.pickers["image"].value = viewer.layers["u8"]
+    for text in ("-10", "230, 235, -1", "0"):
+        widget.task_options["airlight"].value = text
+        assert widget.run() is None and "brighter than the image's black level (0)" in errors[-1], text
+    widget.task_options["airlight"].value = "1e40"
+    assert widget.run() is None and "beyond the float32 range" in errors[-1]
+    assert widget.worker is None
+
+
+def test_the_seed_reaches_the_librarys_range(viewer, open_widget):
+    """The library takes seeds up to 2**32 - 1; the panel stopped at 2**31 - 1, so a result made in Python with
+    a larger seed could not be repeated from it."""
+    viewer.add_image(samples.hazy_image(32).data, name="haze")
+    widget = open_widget("Dehazing (Double-DIP)")
+    widget.seed.value = 2**32 - 1
+    assert widget.seed.value == 2**32 - 1 and widget._prepare().kwargs["seed"] == 2**32 - 1
 
 
 def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widget, warnings_shown, errors):

@@ -414,7 +414,7 @@ class TaskWidget(Container):
             "video tasks on CPUs with AMX (faster at equal quality), float32 elsewhere.",
         )
         self.seed = SpinBox(
-            value=0, min=0, max=2**31 - 1, name="seed", label="seed",
+            value=0, min=0, max=2**32 - 1, name="seed", label="seed",  # (the library's range)
             tooltip="Random seed: the same seed gives the same result on the CPU.",
         )
         self.preview_every = SpinBox(

@@ -361,7 +361,8 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
         return None
     if not text.strip(",; "):
         raise ValueError("airlight needs 1 value (grey) or one per channel (3 for RGB)")
-    items = re.split(r"\s*[,;]\s*|\s+", text)  # (separators: commas, semicolons or spaces)
+    # (separators: commas, semicolons or spaces; one at either end, "230, 235, 240,", is no value left out)
+    items = re.split(r"\s*[,;]\s*|\s+", text.strip(",; "))
     if "" in items:  # "0.8,,0.9": a value left out, not two separators
         raise ValueError(f"airlight has an empty value between two commas: {text!r}")
     try:
@@ -402,6 +403,16 @@ def _dehaze_options(x: Inputs, channels: int) -> dict[str, Any]:
             + (" (write decimals with a point: 0.9, not 0,9)" if comma else "")
             + (" (write numbers without a thousands separator: 60000, not 60,000)" if thousands else "")
         )
+    if airlight is not None:
+        # (the library's checks that need no image, before the run; its module would import torch here)
+        if max(abs(v) for v in airlight) > float(np.finfo(np.float32).max):
+            raise ValueError(f"airlight {text.strip()!r} is beyond the float32 range of the results")
+        dtype = getattr(x.image, "dtype", None)
+        # black is 0 for unsigned data: an airlight not above it is refused now, not by the worker
+        if dtype is not None and np.dtype(dtype).kind in "ub" and (min(airlight) < 0 or max(airlight) <= 0):
+            raise ValueError(
+                f"airlight must be brighter than the image's black level (0), got {text.strip()!r}"
+            )
     if airlight is not None and len(airlight) == 1:
         airlight = airlight[0]
     prior = x.options.get("transmission_prior", "auto")
