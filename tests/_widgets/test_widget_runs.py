@@ -1041,8 +1041,12 @@ def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_w
     viewer.window.remove_dock_widget(dock)
     qtbot.wait(20)
     assert worker.abort_requested
-    if keep:  # the preview stays, marked as a stopped run's
+    if keep:  # the preview stays, marked as a stopped run's, with what the run was asked for
         assert names(viewer) == ["comp", "comp mask"] and viewer.layers["comp mask"].metadata["stopped"]
+        kept = viewer.layers["comp mask"].metadata
+        assert kept["params"]["max_size"] == 16 and kept["params"]["iterations"] == 1000
+        assert kept["seed"] == 0 and kept["device"] == "auto" and kept["iterations"] == kept["iteration"] >= 1
+        assert all(not isinstance(v, np.ndarray) for v in kept["params"].values())
     reopened = open_widget(SEG)
     reopened.seed.value = 5
     run_widget(reopened)
@@ -2535,6 +2539,11 @@ def test_the_nuclei_sample_starts_with_intensity_hints(viewer, open_widget):
     widget.task_options["automatic"].value = "saliency (one object)"  # the user's choice stands while picked
     viewer.add_image(np.zeros((16, 16), np.float32), name="third")
     assert widget.task_options["automatic"].value == "saliency (one object)"
+    # the preset's value chosen by the user is the user's: it stays on another layer, as a reopened panel has it
+    widget.pickers["image"].value = viewer.layers["nuclei"]
+    widget.task_options["automatic"].value = "intensity (many objects)"
+    widget.pickers["image"].value = viewer.layers["another"]
+    assert widget.task_options["automatic"].value == "intensity (many objects)"
 
 
 def test_a_panel_open_on_a_sample_moves_to_the_next_sample_opened(viewer, open_widget):

@@ -387,6 +387,7 @@ class TaskWidget(Container):
             def note(value: Any, name: str = name) -> None:
                 if not self._presetting:  # (a sample's preset is not the user's choice)
                     kept[name] = value
+                    self._presets.pop(name, None)  # the user's choice: not given back when another layer is picked
 
             widget.changed.connect(note)
 
@@ -1494,8 +1495,16 @@ class TaskWidget(Container):
         job.handled = True
         keep = job.keep if job.keep is not None else self.keep_partial.value
         if keep and job.outputs.touched:
+            asked = _asked(job.kwargs)
             for layer in job.outputs.touched.values():
-                layer.metadata = {**layer.metadata, "stopped": True}
+                meta = layer.metadata
+                if "params" not in meta:  # a preview (the run went without a result): what it was asked for
+                    meta = {
+                        **meta, "params": asked,
+                        **{k: asked.get(k) for k in ("seed", "device", "precision")},
+                        "iterations": meta.get("iteration"),
+                    }
+                layer.metadata = {**meta, "stopped": True}
             self.status.value = "Cancelled: the last preview was kept."
         else:
             job.outputs.rollback()
@@ -2207,6 +2216,18 @@ def _to_frame(data: np.ndarray, full: tuple[int, int], kind: str) -> np.ndarray:
     shape = (*full, *data.shape[2:])
     order = 0 if kind == "labels" else 1
     return resize(data, shape, order=order, preserve_range=True, anti_aliasing=False).astype(data.dtype)
+
+
+def _asked(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings as asked (the call's keyword arguments that are numbers, text or a few numbers; not
+    arrays such as hints), for the metadata of a preview kept without a result (``device`` as chosen, e.g.
+    ``"auto"``; ``iterations`` ``None`` for the task's default)."""
+    def small(v: Any) -> bool:
+        if isinstance(v, (list, tuple)):
+            return len(v) <= 4 and all(small(x) for x in v)
+        return v is None or isinstance(v, (bool, int, float, str, np.generic))
+
+    return {k: _plain(v) for k, v in kwargs.items() if small(v)}
 
 
 def _plain(value: Any) -> Any:
