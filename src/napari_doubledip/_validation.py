@@ -815,7 +815,8 @@ def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
         raise ValueError(
             f"{name} must be (T, H, W) or (T, H, W, C), got shape {shape}, which looks like one image with "
             f"{shape[-1]} channels (frames of {shape[1]}x{shape[2]} pixels otherwise): "
-            f"{_CHANNELS_ADVICE.format(name=name)}, and pass a stack of frames"
+            f"{_CHANNELS_ADVICE.format(name=name)} with the single-image functions (or, as a stack of one frame, "
+            f"{name}[None, ..., :3])"
         )
     if ndim == 4 and not 1 <= shape[-1] <= 4:
         zstack = "for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"

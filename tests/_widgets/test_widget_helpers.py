@@ -550,6 +550,7 @@ def test_parse_airlight():
     # a separator at either end leaves no value out (it was "an empty value between two commas")
     assert parse_airlight("230, 235, 240,") == parse_airlight(" ;230 235 240 ; ") == (230.0, 235.0, 240.0)
     assert parse_airlight("0.9;") == parse_airlight("0.9 ,") == (0.9,)
+    assert parse_airlight("230 , 235\t,\n") == (230.0, 235.0)
     for text in ("nan", "0.9, inf, 0.9"):
         with pytest.raises(ValueError, match="finite"):  # (refused before the run, not in the worker)
             parse_airlight(text)

@@ -1045,7 +1045,8 @@ def test_a_closed_panels_run_does_not_undo_the_next_panels_result(viewer, open_w
         assert names(viewer) == ["comp", "comp mask"] and viewer.layers["comp mask"].metadata["stopped"]
         kept = viewer.layers["comp mask"].metadata
         assert kept["params"]["max_size"] == 16 and kept["params"]["iterations"] == 1000
-        assert kept["seed"] == 0 and kept["device"] == "auto" and kept["iterations"] == kept["iteration"] >= 1
+        assert kept["seed"] == 0 and kept["params"]["device"] == "auto" and "device" not in kept
+        assert kept["iterations"] == kept["iteration"] >= 1
         assert all(not isinstance(v, np.ndarray) for v in kept["params"].values())
     reopened = open_widget(SEG)
     reopened.seed.value = 5
@@ -1901,6 +1902,8 @@ def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     job = widget._prepare()
     assert job.kwargs["airlight"] == 0.9
     widget.pickers["image"].value = viewer.layers["haze"]
+    widget.task_options["airlight"].value = "0,9,"  # (a trailing comma: the same two values, the same hint)
+    assert widget.run() is None and "with a point: 0.9" in errors[-1]
     widget.task_options["airlight"].value = "0,9"  # an RGB image: the same hint
     assert widget.run() is None and "got 2: '0,9'" in errors[-1] and "with a point: 0.9" in errors[-1]
     widget.task_options["airlight"].value = "240,240"  # an RGB colour missing its third value
@@ -2499,7 +2502,7 @@ def test_a_samples_box_is_not_paired_with_another_image(viewer, open_widget):
     assert widget.pickers["box"].value.name == "mine"  # a box the user adds is still picked up
 
 
-def test_a_samples_box_goes_with_its_image_when_a_panel_opens(viewer, open_widget):
+def test_a_samples_box_goes_with_its_image_when_a_panel_opens(viewer, open_widget, run_widget):
     """A panel opened after the watermarked sample and then another image: the sample's box was preselected for
     the user's image (a run then removed 'a watermark' inside the sample's box of someone else's photo); it goes
     only with its own image, and is dropped when the user picks another image instead of it. A panel opened
@@ -2512,7 +2515,12 @@ def test_a_samples_box_goes_with_its_image_when_a_panel_opens(viewer, open_widge
     widget.pickers["images"].value = [viewer.layers["watermarked"]]
     assert widget.pickers["box"].value is None  # (the box is the user's to pick now; it was not preselected)
     widget.pickers["box"].value = viewer.layers["watermark box"]
-    widget.pickers["images"].value = [viewer.layers["my photo"]]
+    run_widget(widget)  # a second pass on the sample's result keeps its box
+    widget.pickers["images"].value = [viewer.layers["watermarked clean"]]
+    assert widget.pickers["box"].value.name == "watermark box"
+    widget.pickers["images"].value = [viewer.layers["my photo"], viewer.layers["watermarked"]]
+    assert widget.pickers["box"].value.name == "watermark box"
+    widget.pickers["images"].value = [viewer.layers["my photo"]]  # (the sample left out of the pick)
     assert widget.pickers["box"].value is None
     mine = viewer.add_shapes([np.array([[2, 2], [2, 9], [9, 9], [9, 2]])], shape_type="rectangle", name="mine")
     assert widget.pickers["box"].value.name == "mine"  # the user's own box is taken up

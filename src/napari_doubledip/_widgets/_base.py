@@ -291,6 +291,7 @@ class TaskWidget(Container):
         self._primary = next(i for i in spec.inputs if i.kind == "image")
         stack_modes = [m.label for m in spec.stack_modes if _function_available(m.function)]
         self._frames_source: Any = None  # the layer the frames choice was last set up for
+        self._box_sources: tuple[int, ...] = ()  # the inputs a sample's box was last checked against
         #: options a sample's presets set (``OPTIONS_KEY``): name -> (value before, preset value)
         self._presets: dict[str, tuple[Any, Any]] = {}
         #: the widget itself setting options (a sample's presets applied or given back, the sequence axis picked
@@ -521,6 +522,17 @@ class TaskWidget(Container):
         inputs = (layer for layer in self.viewer.layers if layer.name == source and not same_layer(layer, active))
         return next(inputs, active)
 
+    def _foreign_sample(self, layer: Any, sources: list[Any]) -> bool:
+        """Whether ``layer`` comes from a bundled sample that none of ``sources`` (the inputs) comes from, nor
+        was made from (a result of the sample's image counts as the sample's): the watermarked sample's box,
+        next to the user's own image."""
+        opening = _sample_of(layer)
+        if opening is None:
+            return False
+        names = {s.metadata.get("source") for s in sources if _is_result(s)}
+        origins = [*sources, *(la for la in self.viewer.layers if la.name in names)]
+        return not any(_sample_of(s) == opening for s in origins)
+
     def _initial_choices(self) -> None:
         """Start single-layer pickers at the active layer (:meth:`_starting_layer`), and ``preselect``
         pickers at the last layer of their kind."""
@@ -535,7 +547,9 @@ class TaskWidget(Container):
                     continue
                 # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one;
                 # a sample's box only for its own image (another image made active since is the user's choice)
-                layers = [c for c in picker.choices if c is not None and not _foreign_sample(c, self._sources())]
+                layers = [
+                    c for c in picker.choices if c is not None and not self._foreign_sample(c, self._sources())
+                ]
                 boxes = [c for c in layers if has_region(c)]
                 if (boxes or layers) and len(self._sources()) <= 1:
                     picker.value = (boxes or layers)[-1]
@@ -757,6 +771,15 @@ class TaskWidget(Container):
         first = sources[0] if sources else None
         # While a run is on (its options disabled) a pick changes nothing: the presets follow when it ends.
         running = getattr(self, "worker", None) is not None
+        # a sample's box picked for its image does not go with other images picked instead (checked when the
+        # inputs change, not on every call: a box the user picks for them stays)
+        picked = tuple(id(s) for s in sources)
+        if picked != self._box_sources and not running:
+            self._box_sources = picked
+            for spec_in in self.spec.inputs:
+                box = self.pickers[spec_in.name]
+                if spec_in.preselect and box.value is not None and self._foreign_sample(box.value, sources):
+                    box.value = None
         seen = self._frames_source is not None and first is not None and same_layer(first, self._frames_source)
         fresh = first is not None and not seen
         if fresh and not running:
@@ -768,11 +791,6 @@ class TaskWidget(Container):
                 if self.frames.value == preset and before in self.frames.choices:
                     self.frames.value = before
             self._frames_preset = None
-            # a sample's box picked for its image does not go with another image picked instead
-            for spec_in in self.spec.inputs:
-                box = self.pickers[spec_in.name]
-                if spec_in.preselect and box.value is not None and _foreign_sample(box.value, sources):
-                    box.value = None
             video = [c for c in self.frames.choices if "video" in str(c)]
             if first.metadata.get(VIDEO_KEY) and is_stack(first) and video:
                 self._frames_preset = (self.frames.value, video[0])
@@ -1499,11 +1517,9 @@ class TaskWidget(Container):
             for layer in job.outputs.touched.values():
                 meta = layer.metadata
                 if "params" not in meta:  # a preview (the run went without a result): what it was asked for
-                    meta = {
-                        **meta, "params": asked,
-                        **{k: asked.get(k) for k in ("seed", "device", "precision")},
-                        "iterations": meta.get("iteration"),
-                    }
+                    # (device and precision as chosen, e.g. "auto", only there: the run did not say what it used)
+                    reached = meta.get("iteration")
+                    meta = {**meta, "params": asked, "seed": asked.get("seed"), "iterations": reached}
                 layer.metadata = {**meta, "stopped": True}
             self.status.value = "Cancelled: the last preview was kept."
         else:
@@ -2107,13 +2123,6 @@ def _names_text(layers: list[Any], quote: bool = True) -> str:
     """The inputs of a run for a status line: up to three names, else the first and how many."""
     names = [repr(layer.name) if quote else layer.name for layer in layers]
     return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more layers"
-
-
-def _foreign_sample(layer: Any, sources: list[Any]) -> bool:
-    """Whether ``layer`` comes from a bundled sample that none of ``sources`` (the inputs) comes from (the
-    watermarked sample's box, next to the user's image)."""
-    opening = _sample_of(layer)
-    return opening is not None and not any(_sample_of(s) == opening for s in sources)
 
 
 def _picked(value: Any) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import string
 from typing import Any
 
 import numpy as np
@@ -362,7 +363,7 @@ def parse_airlight(text: str) -> tuple[float, ...] | None:
     if not text.strip(",; "):
         raise ValueError("airlight needs 1 value (grey) or one per channel (3 for RGB)")
     # (separators: commas, semicolons or spaces; one at either end, "230, 235, 240,", is no value left out)
-    items = re.split(r"\s*[,;]\s*|\s+", text.strip(",; "))
+    items = re.split(r"\s*[,;]\s*|\s+", text.strip(",;" + string.whitespace))
     if "" in items:  # "0.8,,0.9": a value left out, not two separators
         raise ValueError(f"airlight has an empty value between two commas: {text!r}")
     try:
@@ -395,9 +396,10 @@ def _dehaze_options(x: Inputs, channels: int) -> dict[str, Any]:
         wanted = "1 value for a grey image" if channels == 1 else f"1 value or {channels} (one per channel)"
         # a decimal comma ("0,9", "0,925") reads as two values: say so only for text that looks like one; a
         # thousands separator ("60,000") only where the number fits the uint16 range ("240,240" is two values)
-        comma = re.fullmatch(r"\s*(0,\d+|\d+,(\d{1,2}|\d{4,}))\s*", text) is not None
-        thousands = re.fullmatch(r"\s*[1-9]\d{0,2}(,\d{3})+\s*", text) is not None
-        thousands = thousands and int(text.replace(",", "")) <= 65535
+        bare = text.strip(",;" + string.whitespace)  # (as parsed: "0,9," is the same two values)
+        comma = re.fullmatch(r"(0,\d+|\d+,(\d{1,2}|\d{4,}))", bare) is not None
+        thousands = re.fullmatch(r"[1-9]\d{0,2}(,\d{3})+", bare) is not None
+        thousands = thousands and int(bare.replace(",", "")) <= 65535
         raise ValueError(
             f"airlight needs {wanted}, got {len(airlight)}: {text.strip()!r}"
             + (" (write decimals with a point: 0.9, not 0,9)" if comma else "")
