@@ -360,6 +360,8 @@ def test_task_functions_are_annotated_with_their_results():
         assert typing.get_type_hints(func)["return"] is getattr(dd, result)
         assert "progress" in inspect.signature(func).parameters
         assert "Progress" in str(typing.get_type_hints(func)["progress"])  # help() says what it receives
+        # ... as briefly as the other annotations (it spelled out collections.abc and the module path)
+        assert inspect.signature(func).parameters["progress"].annotation == "Callable[[Progress], Any] | None"
 
 
 def test_elapsed_is_the_whole_call(monkeypatch):

@@ -2,7 +2,8 @@
 
 They serve three purposes: napari's File > Open Sample, the README demo, and the tests/benchmarks (which need
 ground truth). Each function returns a :class:`Sample`: the input(s) plus a dict of ground-truth arrays.
-Everything is float32 in [0, 1] unless stated. No torch import here.
+Images and maps are float32 in [0, 1] unless stated; masks (``truth["mask"]``, ``extra["box_mask"]``) are
+bool. No torch import here.
 """
 
 from __future__ import annotations
@@ -332,7 +333,8 @@ def watermarked(
     """Watermark removal with a box: a stroke-text watermark blended at ``opacity`` into one image.
 
     ``I = (1 - a) * J + a * W`` with ``a = opacity * text`` in a band whose top is at ``position`` (a fraction of
-    the height), and ``W`` a light colour. The default scene puts the text over sky, cloud and the rocket's tip.
+    the height), and ``W`` a light colour. The default scene puts the text over sky, cloud and the rocket's tip;
+    grey (``rgb=False``) the default scene is ``"camera"`` instead (the rocket is a colour picture).
 
     Returns
     -------
@@ -398,6 +400,7 @@ def hazy_image(
     ``varying_airlight`` a smooth left-to-right gradient from a warm (dusk) colour to a cold one. ``scene`` names
     the scikit-image picture used as the haze-free image (``"coffee"`` roughly obeys the dark channel prior, with
     a median dark channel of 0.06; ``"chelsea"``'s bright fur does not, a hard case for prior-based dehazing).
+    Grey (``rgb=False``) the default scene is ``"camera"`` instead (coffee is a colour picture).
 
     Returns
     -------

@@ -37,7 +37,9 @@ class RunInfo:
     device
         Torch device the optimisation ran on.
     iterations
-        Iterations actually run (fewer than planned if stopped early).
+        Iterations actually run: fewer than planned after a stop request (``stopped`` is True) or when the
+        run ends early on its own because it has converged (``stopped`` stays False; the last ``Progress``
+        then has ``total == iteration``).
     final_loss
         Tracked loss (reconstruction) of the networks' outputs the result was made from (at working size,
         averaged over the 8 dihedral transforms where the task augments; before any full-resolution finishing).
@@ -131,7 +133,11 @@ def task_function(steps: Callable[..., Generator[Progress, None, R]]) -> Callabl
 
     sig = inspect.signature(steps)
     hint = Callable[[Progress], Any] | None  # (an object: resolvable wherever the task function lives)
-    extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
+    # (help() shows the signature's annotation: written as the others are, short; the object stays in
+    # __annotations__ for typing.get_type_hints)
+    extra = inspect.Parameter(
+        "progress", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="Callable[[Progress], Any] | None"
+    )
     # help(), IDEs and Sphinx: the blocking call returns what the generator returns, not a generator
     returns = _generator_result(sig.return_annotation)
     blocking.__annotations__ = {**steps.__annotations__, "progress": hint, "return": returns}

@@ -136,7 +136,9 @@ class DehazeResult(RunInfo):
     Attributes
     ----------
     clean
-        The haze-free image, shaped like the input, in the input's value range.
+        The haze-free image, shaped like the input, float32 in the input's units, within ``[0, the input's
+        brightest value]`` (up to ``airlight`` where a brighter one is given): dehazing darkens, so it reaches
+        below the input's own minimum (negative data: from their minimum instead of 0).
     transmission
         ``(H, W)`` float32 transmission map in ``[0.1, 1]`` (1 = no haze; the floor is ``T_MIN``).
     airlight

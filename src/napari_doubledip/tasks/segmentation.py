@@ -573,7 +573,9 @@ def check_reassign(reassign: object, hints: object = None, auto_fill: object = T
     if isinstance(reassign, bool) or not isinstance(reassign, (int, float, np.integer, np.floating)):
         raise TypeError(f"reassign must be 'auto', a number in [0, 1] or None, got {type(reassign).__name__}")
     if not 0 <= float(reassign) <= 1:
-        raise ValueError(f"reassign must be in [0, 1] (a fraction of the value range) or None, got {reassign}")
+        raise ValueError(
+            f"reassign must be in [0, 1] (a fraction of the value range), 'auto' or None, got {reassign}"
+        )
     return float(reassign)
 
 
@@ -804,7 +806,7 @@ def segment(
     max_size
         Long side of the working resolution; the mask is brought back to full size with a guided filter.
     device
-        ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"mps"``.
     seed
         Random seed, an int in ``[0, 2**32)``; the same seed gives the same result on the CPU.
     preset

@@ -280,7 +280,10 @@ class LayersResult(RunInfo):
         ``(layer1, layer2)``, each shaped like one input image, in the input's units (they may reach beyond
         its values: see :func:`separate_layers`' Notes).
     alphas
-        ``(N,)`` coefficient of ``layer1`` in each mixture: ``I_i = a_i * layer1 + (1 - a_i) * layer2``.
+        ``(N,)`` coefficient of ``layer1`` in each mixture: ``I_i = a_i * layer1 + (1 - a_i) * layer2``; NaN
+        for an image that is no mixture of the two layers (left out of the fit, listed in
+        ``params["left_out"]``, warned). Where the mixtures do not determine them (warned) they are the
+        DIP's and arbitrary.
     """
 
     layers: tuple[np.ndarray, np.ndarray]
@@ -438,7 +441,9 @@ def separate_layers(
     the returned ``alphas`` (also after a short or stopped run, before the DIP has reached them), and the
     returned layers are the DIP layers plus the per-pixel least-squares residual, i.e. the least-squares
     un-mixing of the inputs with these coefficients (exact for two mixtures). With one image the coefficient is
-    the DIP's. Mixtures that do not determine the coefficients (copies of one image) give a warning.
+    the DIP's. Mixtures that do not determine the coefficients (copies of one image) give a warning. An image
+    of the set that is no mixture of the two layers (its residual under them exceeds half its own deviation)
+    is left out: a NaN coefficient, ``params["left_out"]`` and a warning.
 
     A mixture of two images spans a narrower range than either, so the layers may reach beyond the mixtures'
     own values: up to what the input's kind can hold (an integer dtype's range; ``[0, 1]`` for float data

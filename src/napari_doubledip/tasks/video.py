@@ -584,7 +584,7 @@ def segment_video(
     max_size
         Long side of the working resolution; masks are brought back to full size with a guided filter.
     batch
-        Frames per iteration; ``None`` = the default (4).
+        Frames per iteration; ``None`` = the default (4); at most the number of frames.
     device, seed, preset, precision, reassign, stop, progress
         As in :func:`napari_doubledip.segment` (``reassign``: each frame's pixels given to the layer that
         explains them, frame by frame). ``preset="reference"`` applies the authors' single-image
