@@ -3014,7 +3014,7 @@ def test_a_frame_mask_given_back_is_aligned_and_a_shifted_one_is_not(viewer, ope
 
 
 def test_scribbles_placed_differently_are_read_where_napari_shows_them(viewer, open_widget, warnings_shown):
-    """A 2D Labels layer with another translate or scale than the image (Layers > New Labels over layers of
+    """A 2D Labels layer with another translate or scale than the image (File > New Layer > Labels over layers of
     other extents makes one) was paired with the image by index (a stroke shown over pixels 14-17 hinted
     pixels 4-7), or refused for another shape; it is read at the image's pixel centres, as napari shows it."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")

@@ -422,8 +422,8 @@ class TaskWidget(Container):
         self.preview_every = SpinBox(
             value=25, min=0, max=100_000, step=25, name="preview_every", label="preview every",
             tooltip="Update the output layers while running at most once per this many iterations (0 = no live "
-            "preview); updates come at the solver's check points, every 25 iterations (more apart on long "
-            "stacks).",
+            "preview) and at most twice a second; updates come at the solver's check points, every 25 "
+            "iterations (more apart on long stacks).",
         )
         self.keep_partial = CheckBox(
             value=False, name="keep_partial", label="keep partial result on cancel",
@@ -942,8 +942,8 @@ class TaskWidget(Container):
             if layer is None:
                 extra[spec_in.name] = None
             elif spec_in.kind == "labels":
-                # A 2D layer placed differently (e.g. made by Layers > New Labels over several layers of other
-                # extents): read where napari shows it over the image, not paired by index.
+                # A 2D layer placed differently (e.g. made by File > New Layer > Labels over several layers of
+                # other extents): read where napari shows it over the image, not paired by index.
                 resampled = layer.ndim == 2 and (
                     not _aligned(layer, sources[0])
                     or tuple(np.shape(layer.data[0] if layer.multiscale else layer.data))
@@ -982,7 +982,7 @@ class TaskWidget(Container):
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on its "
                             f"plane at the slider; it has more axes than image {sources[0].name!r} and marks on "
                             f"its {elsewhere}: move the slider to one of those (or paint on a Labels layer made "
-                            f"from the image: Layers > New Labels){instead}"
+                            f"from the image: File > New Layer > Labels){instead}"
                         )
                     elif elsewhere:
                         show_warning(
@@ -1562,7 +1562,8 @@ class TaskWidget(Container):
         then opens a new widget. A run of this one could no longer be seen or cancelled, and would overwrite a
         newer run's layers when it ends: it is cancelled, and settled at once: its layers undone (or, with *keep
         partial result*, its last preview kept: a run finishing later with its best result wrote it over the
-        reopened panel's newer result). Hiding the dock (Window menu) keeps the parent: the run goes on."""
+        reopened panel's newer result). Hiding the dock (its title bar's hide button, or its Plugins menu entry
+        again) keeps the parent: the run goes on."""
         if not getattr(self, "_following_layers", False):  # during __init__
             return
         if parent is None:
