@@ -3616,3 +3616,33 @@ def test_automatic_hints_are_disabled_while_they_would_do_nothing(viewer, open_w
     qtbot.waitUntil(lambda: not automatic.enabled, timeout=2000)
     widget.pickers["scribbles"].value = None
     assert automatic.enabled
+
+
+def test_a_rerun_leaves_the_slider_where_the_user_had_it(viewer, open_widget, run_widget, qtbot):
+    """Updating an earlier output of another shape or placement (a whole-stack result, now one frame's) set its
+    data and then its scale / translate one by one, and napari moved the slider with each: on a scaled stack
+    the slider ended on the last frame, the frame just run off screen. It stays, also through a Cancel."""
+    data = np.random.default_rng(2).random((4, 20, 20)).astype(np.float32)
+    viewer.add_image(data, name="q", scale=(3.0, 0.5, 0.5), translate=(10.0, 1.0, 2.0))
+    viewer.dims.set_current_step(0, 2)
+    widget = open_widget("Transparency (Double-DIP)", iterations=2)
+    widget.frames.value = "all frames are mixtures"
+    run_widget(widget)
+    assert viewer.dims.current_step[0] == 2
+    widget.frames.value = "current frame"
+    run_widget(widget)
+    layer = viewer.layers["q layer 1"]
+    assert layer.metadata["frame"] == [2] and viewer.dims.current_step[0] == 2 and viewer.dims.point[0] == 16.0
+    assert layer.extent.world[0, 0] == 16.0  # (the frame's result lies where the slider is)
+    widget.frames.value = "all frames are mixtures"
+    run_widget(widget)
+    shape = layer.data.shape
+    viewer.dims.set_current_step(0, 1)
+    widget.frames.value = "current frame"
+    widget.iterations.value, widget.preview_every.value = 3000, 1
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if layer.metadata.get("preview") else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert widget.status.value == "Cancelled." and layer.data.shape == shape
+    assert viewer.dims.current_step[0] == 1

@@ -8,12 +8,15 @@ transform, and can roll a run back (cancel) to the viewer's state before it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import math
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -879,6 +882,36 @@ class _Saved:
     edits: tuple[list, list] | None = None  # a Labels layer's undo and redo history
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def keep_slider(viewer: Any) -> Iterator[None]:
+    """Leave the viewer's sliders where the user had them (in world coordinates): updating a layer's data and
+    then its scale / translate one setter at a time makes napari recompute the dims' range from a layer half
+    changed, and the slider jumped (a re-run's frame result then lay off screen)."""
+    dims = getattr(viewer, "dims", None)
+    ndim, point = (dims.ndim, tuple(dims.point)) if dims is not None else (None, ())
+    try:
+        yield
+    finally:
+        if dims is not None and dims.ndim == ndim and tuple(dims.point) != point:
+            for axis, value in enumerate(point):
+                if dims.point[axis] != value:
+                    dims.set_point(axis, value)
+
+
+def _slider_kept(method: _F) -> _F:
+    """A method of :class:`OutputLayers` run under :func:`keep_slider`."""
+
+    @functools.wraps(method)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with keep_slider(self.viewer):
+            return method(self, *args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
 class OutputLayers:
     """Output layers of one run: found (by name and the task's metadata) or created; undone by :meth:`rollback`.
 
@@ -1024,6 +1057,7 @@ class OutputLayers:
         self.created = [c for c in self.created if not same_layer(c, layer)]
         self._saved = [(s, v) for s, v in self._saved if not same_layer(s, layer)]
 
+    @_slider_kept
     def write(
         self,
         name: str,
@@ -1249,6 +1283,7 @@ class OutputLayers:
             return None
         return layer
 
+    @_slider_kept
     def write_frame(
         self,
         layer: Any,
@@ -1456,6 +1491,7 @@ class OutputLayers:
         except ValueError:  # already removed by the user
             pass
 
+    @_slider_kept
     def rollback(self, reinsert: bool = True) -> None:
         """Remove the layers this run created; give updated ones back their data, transform and metadata from
         before the run, and put back earlier results it replaced (another colour mode or
