@@ -3646,3 +3646,39 @@ def test_a_rerun_leaves_the_slider_where_the_user_had_it(viewer, open_widget, ru
         worker.start()
     assert widget.status.value == "Cancelled." and layer.data.shape == shape
     assert viewer.dims.current_step[0] == 1
+
+
+def test_closing_a_kept_every_frame_run_keeps_earlier_frames(viewer, qtbot):
+    """Closing the panel cancels like Cancel, but its kept preview came without a result: the frames the run
+    had not reached were NaN, wiping an earlier complete run's results there, and nothing said which frames
+    ran. They keep the earlier results (as after Cancel), and the metadata says which frames hold what."""
+    haze = samples.hazy_image(24).data[..., 0]
+    viewer.add_image(np.stack([haze * g for g in (1.0, 0.9, 0.8, 0.7)]).astype(np.float32), name="h")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    widget.iterations.value, widget.max_size.value = 3, 16
+    widget.frames.value = "every frame, one by one"
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    first = np.array(viewer.layers["h clean"].data, copy=True)
+    assert np.isfinite(first).all()
+    widget.seed.value, widget.iterations.value, widget.keep_partial.value = 7, 300, True
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    closed = []
+
+    def close(p):
+        if p.frame and p.frame[0] == 1 and not closed:
+            closed.append(True)
+            viewer.window.remove_dock_widget(dock)
+
+    worker.yielded.connect(close)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    layer = viewer.layers["h clean"]
+    md = layer.metadata
+    assert closed and md["stopped"] and md["preview"]
+    ran = md["params"]["frames_run"]
+    assert 1 <= ran <= 2 and np.isfinite(layer.data).all()
+    np.testing.assert_array_equal(layer.data[2:], first[2:])  # (the earlier run's, not NaN)
+    assert md["frames"] == [[t] for t in range(4)]

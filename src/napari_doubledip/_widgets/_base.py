@@ -1520,6 +1520,8 @@ class TaskWidget(Container):
                     # (device and precision as chosen, e.g. "auto", only there: the run did not say what it used)
                     reached = meta.get("iteration")
                     meta = {**meta, "params": asked, "seed": asked.get("seed"), "iterations": reached}
+                    if job.mode.frame_by_frame:  # frames not reached keep an earlier run's results, as on Cancel
+                        meta = job.outputs.keep_unreached_preview(layer, meta, job.sources[0])
                 layer.metadata = {**meta, "stopped": True}
             self.status.value = "Cancelled: the last preview was kept."
         else:

@@ -1184,6 +1184,24 @@ class OutputLayers:
         self.kept_earlier.append((layer.name, earlier))
         return data, [[t] for t in range(ran)] + sorted(earlier)
 
+    def keep_unreached_preview(self, layer: Any, metadata: dict[str, Any], source: Any) -> dict[str, Any]:
+        """A frame-by-frame run stopped without a result (its panel closed) and its last preview kept: the
+        frames it did not reach (NaN, after the last frame holding values) get back the results the layer held
+        before the run, as :meth:`_keep_unreached` does for a stopped run's result. Returns the metadata with
+        ``params["frames_run"]`` (the frames it reached, the last one unfinished) and ``frames`` where earlier
+        results were kept."""
+        data = layer.data
+        if not isinstance(data, np.ndarray) or data.ndim < 3 or not np.issubdtype(data.dtype, np.floating):
+            return metadata
+        finite = np.isfinite(data.reshape(len(data), -1)).any(axis=1)
+        ran = int(np.flatnonzero(finite)[-1]) + 1 if finite.any() else 0
+        metadata = {**metadata, "params": {**(metadata.get("params") or {}), "frames_run": ran}}
+        kept_data, kept = self._keep_unreached(layer, data, {**metadata, "stopped": True}, source)
+        if kept:
+            _assign(layer, kept_data)
+            metadata = {**metadata, "frames": kept}
+        return metadata
+
     def _existing(self, name: str, part: str, source: Any, kind: str) -> Any | None:
         """The layer this run wrote for ``name`` (unless the user deleted it meanwhile), else an earlier run's
         (of ``kind``: see :meth:`find`)."""
