@@ -2529,6 +2529,11 @@ def test_a_samples_box_goes_with_its_image_when_a_panel_opens(viewer, open_widge
     viewer.layers.selection.active = viewer.layers["watermark box"]
     for title in (SEG, "Dehazing (Double-DIP)"):  # the box active: its image
         assert open_widget(title).pickers["image"].value.name == "watermarked"
+    viewer.add_image(samples.hazy_image(64).data, name="my photo 2")
+    widget.pickers["images"].value = [viewer.layers["my photo"], viewer.layers["my photo 2"]]
+    widget.pickers["box"].value = viewer.layers["watermark box"]  # (picked on purpose, for the user's images)
+    viewer.layers.move(viewer.layers.index("my photo 2"), 0)  # the same inputs, reordered: it stays
+    assert widget.pickers["box"].value.name == "watermark box"
 
 
 def test_the_nuclei_sample_starts_with_intensity_hints(viewer, open_widget):
@@ -3648,10 +3653,16 @@ def test_a_rerun_leaves_the_slider_where_the_user_had_it(viewer, open_widget, ru
     assert viewer.dims.current_step[0] == 1
 
 
-def test_closing_a_kept_every_frame_run_keeps_earlier_frames(viewer, qtbot):
+@pytest.mark.parametrize("reduced", [False, True])
+def test_closing_a_kept_every_frame_run_keeps_earlier_frames(viewer, qtbot, monkeypatch, reduced):
     """Closing the panel cancels like Cancel, but its kept preview came without a result: the frames the run
     had not reached were NaN, wiping an earlier complete run's results there, and nothing said which frames
-    ran. They keep the earlier results (as after Cancel), and the metadata says which frames hold what."""
+    ran. They keep the earlier results (as after Cancel), and the metadata says which frames hold what; also
+    from a preview made at a reduced size (a long stack's), brought back to the full size and placement."""
+    if reduced:
+        import napari_doubledip.tasks.frames as fr
+
+        monkeypatch.setattr(fr, "PREVIEW_STACK_BYTES", 3200)  # (as a long stack of large frames has it)
     haze = samples.hazy_image(24).data[..., 0]
     viewer.add_image(np.stack([haze * g for g in (1.0, 0.9, 0.8, 0.7)]).astype(np.float32), name="h")
     dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
@@ -3682,3 +3693,33 @@ def test_closing_a_kept_every_frame_run_keeps_earlier_frames(viewer, qtbot):
     assert 1 <= ran <= 2 and np.isfinite(layer.data).all()
     np.testing.assert_array_equal(layer.data[2:], first[2:])  # (the earlier run's, not NaN)
     assert md["frames"] == [[t] for t in range(4)]
+    assert layer.data.shape == first.shape and tuple(layer.scale) == (1.0, 1.0, 1.0)
+    assert tuple(layer.translate) == (0.0, 0.0, 0.0)
+
+
+def test_a_closed_every_frame_run_counts_frames_along_its_sequence_axis(viewer, qtbot):
+    """A kept preview of a (T, Z, Y, X) stack run along Z: the frames reached are counted along Z (they were
+    counted along the length-1 T axis of the result: 1)."""
+    haze = samples.hazy_image(24).data[..., 0]
+    z = np.stack([haze * g for g in (1.0, 0.9, 0.8, 0.7)]).astype(np.float32)
+    viewer.add_image(np.stack([z, z * 0.95]), name="tz")  # (T=2, Z=4, Y, X)
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    widget.iterations.value, widget.max_size.value = 300, 16
+    widget.frames.value = "every frame, one by one"
+    widget.sequence_axis.value = 1
+    widget.keep_partial.value, widget.preview_every.value = True, 1
+    worker = widget.run(start=False)
+    closed = []
+
+    def close(p):
+        if p.frame and p.frame[0] == 2 and not closed:  # (the third frame along Z running)
+            closed.append(p.frame)
+            viewer.window.remove_dock_widget(dock)
+
+    worker.yielded.connect(close)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    layer = viewer.layers["tz clean"]
+    reached = np.isfinite(layer.data[0]).reshape(4, -1).any(axis=1)
+    assert closed and layer.metadata["frame"] == [0, None]
+    assert layer.metadata["params"]["frames_run"] == int(reached.sum()) >= 2

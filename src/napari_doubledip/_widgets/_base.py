@@ -291,7 +291,7 @@ class TaskWidget(Container):
         self._primary = next(i for i in spec.inputs if i.kind == "image")
         stack_modes = [m.label for m in spec.stack_modes if _function_available(m.function)]
         self._frames_source: Any = None  # the layer the frames choice was last set up for
-        self._box_sources: tuple[int, ...] = ()  # the inputs a sample's box was last checked against
+        self._box_sources: frozenset[int] = frozenset()  # the inputs a sample's box was last checked against
         #: options a sample's presets set (``OPTIONS_KEY``): name -> (value before, preset value)
         self._presets: dict[str, tuple[Any, Any]] = {}
         #: the widget itself setting options (a sample's presets applied or given back, the sequence axis picked
@@ -773,7 +773,7 @@ class TaskWidget(Container):
         running = getattr(self, "worker", None) is not None
         # a sample's box picked for its image does not go with other images picked instead (checked when the
         # inputs change, not on every call: a box the user picks for them stays)
-        picked = tuple(id(s) for s in sources)
+        picked = frozenset(id(s) for s in sources)  # (a set: moving inputs in the layer list changes nothing)
         if picked != self._box_sources and not running:
             self._box_sources = picked
             for spec_in in self.spec.inputs:

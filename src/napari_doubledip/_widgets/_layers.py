@@ -1184,21 +1184,43 @@ class OutputLayers:
         self.kept_earlier.append((layer.name, earlier))
         return data, [[t] for t in range(ran)] + sorted(earlier)
 
+    @_slider_kept
     def keep_unreached_preview(self, layer: Any, metadata: dict[str, Any], source: Any) -> dict[str, Any]:
         """A frame-by-frame run stopped without a result (its panel closed) and its last preview kept: the
         frames it did not reach (NaN, after the last frame holding values) get back the results the layer held
-        before the run, as :meth:`_keep_unreached` does for a stopped run's result. Returns the metadata with
-        ``params["frames_run"]`` (the frames it reached, the last one unfinished) and ``frames`` where earlier
-        results were kept."""
+        before the run, as :meth:`_keep_unreached` does for a stopped run's result (a preview made at a reduced
+        size, a long stack's or a large frame's, is brought to the size of those results for it). Returns the
+        metadata with ``params["frames_run"]`` (the frames it reached, the last one unfinished) and ``frames``
+        where earlier results were kept."""
         data = layer.data
         if not isinstance(data, np.ndarray) or data.ndim < 3 or not np.issubdtype(data.dtype, np.floating):
             return metadata
-        finite = np.isfinite(data.reshape(len(data), -1)).any(axis=1)
+        frame = metadata.get("frame")
+        axis = frame.index(None) if isinstance(frame, list) and None in frame else 0  # (the sequence axis)
+        along = np.moveaxis(data, axis, 0)
+        finite = np.isfinite(along.reshape(len(along), -1)).any(axis=1)
         ran = int(np.flatnonzero(finite)[-1]) + 1 if finite.any() else 0
         metadata = {**metadata, "params": {**(metadata.get("params") or {}), "frames_run": ran}}
+        saved = next((v for s, v in self._saved if same_layer(s, layer)), None)
+        full = getattr(saved.data, "shape", None) if saved is not None and saved.frame is None else None
+        reduced = (
+            full is not None and len(full) == data.ndim and full[0] == data.shape[0] and full != data.shape
+        )
+        if reduced:
+            from skimage.transform import resize
+
+            # frame by frame (resizing the stack would interpolate along its frames too, and rounding there
+            # mixed a NaN frame into its neighbour)
+            data = np.stack([
+                resize(f, full[1:], order=1, preserve_range=True, anti_aliasing=False) for f in data
+            ]).astype(data.dtype)
         kept_data, kept = self._keep_unreached(layer, data, {**metadata, "stopped": True}, source)
         if kept:
             _assign(layer, kept_data)
+            if reduced:  # now at full size: the input's own placement, without the preview's zoom
+                rgb = bool(getattr(layer, "rgb", False))
+                placed = next((v for s, v in self._at_run if same_layer(s, source)), None)
+                _set_transform(layer, transform(source, data.ndim - (1 if rgb else 0), placed=placed))
             metadata = {**metadata, "frames": kept}
         return metadata
 
