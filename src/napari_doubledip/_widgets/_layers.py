@@ -14,8 +14,8 @@ import itertools
 import math
 import re
 import zlib
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -895,10 +895,12 @@ def keep_slider(viewer: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        if dims is not None and dims.ndim == ndim and tuple(dims.point) != point:
-            for axis, value in enumerate(point):
-                if dims.point[axis] != value:
-                    dims.set_point(axis, value)
+        # (not where the viewer's axes changed, nor over an error of the update: a viewer torn down meanwhile)
+        with contextlib.suppress(RuntimeError, ValueError, IndexError):
+            if dims is not None and dims.ndim == ndim and tuple(dims.point) != point:
+                for axis, value in enumerate(point):
+                    if dims.point[axis] != value:
+                        dims.set_point(axis, value)
 
 
 def _slider_kept(method: _F) -> _F:
