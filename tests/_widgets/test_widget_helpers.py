@@ -146,6 +146,17 @@ def test_segmentation_boxes_around_several_objects_are_their_union(viewer, open_
     boxes.selected_data = {1}  # a selection narrows it down, as for the watermark's box
     assert widget._prepare().kwargs["box"] == (30, 30, 46, 46)
     assert any("the 1 selected of the 2 shapes in 'boxes' are used" in m for m in infos)
+    # selected lines narrow nothing (they enclose nothing), and are not counted as narrowing it
+    boxes.add_lines(np.array([[40, 2], [45, 10]], float))
+    said = len(infos)
+    boxes.selected_data = {2}
+    np.testing.assert_array_equal(widget._prepare().kwargs["box"], expected)  # (all regions, as none selected)
+    assert not [m for m in infos[said:] if "selected of the" in m], infos[said:]
+    said = len(infos)
+    boxes.selected_data = {1, 2}
+    assert widget._prepare().kwargs["box"] == (30, 30, 46, 46)
+    assert [m for m in infos[said:] if "the 1 selected of the 2 shapes" in m], infos[said:]
+    boxes.selected_data = set()
     stack = viewer.add_image(np.zeros((3, 48, 48), np.float32), name="mov")
     per = viewer.add_shapes(ndim=3, name="per frame")
     per.add_rectangles(np.array([[0, *p] for p in two[0]]))

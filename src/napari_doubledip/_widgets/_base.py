@@ -38,6 +38,7 @@ from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from . import _layers
 from ._layers import (
+    REGION_TYPES,
     OutputLayers,
     frame_shape,
     full_frame_shape,
@@ -1006,9 +1007,15 @@ class TaskWidget(Container):
                         f"enclose nothing), so no {spec_in.label} is used"
                     )
             elif spec_in.kind == "shapes":
-                picked = picked_shapes(layer) if spec_in.union else set()
+                # (only selected regions narrow the box: lines enclose nothing; and on a layer with frames the
+                # selection is read per frame, which one count cannot say: no note there)
+                types = list(getattr(layer, "shape_type", []))
+                picked = {i for i in (picked_shapes(layer) if spec_in.union else set())
+                          if i < len(types) and types[i] in REGION_TYPES}
                 # (the regions are counted only when some are picked: the common case reads them once, below)
-                if picked and len(picked) < (count := len(rectangle_frames(layer, sources[0], self.viewer))):
+                if picked and layer.ndim == 2 and len(picked) < (
+                    count := len(rectangle_frames(layer, sources[0], self.viewer))
+                ):
                     show_info(
                         f"{spec.title}: {spec_in.label}: the {len(picked)} selected of the {count} shapes in "
                         f"{layer.name!r} are used; select none (or leave the layer's select mode) to use all"
