@@ -2147,6 +2147,19 @@ def test_a_box_with_a_set_of_images_is_said_to_limit_the_watermark(viewer, open_
     widget.pickers["images"].value = [viewer.layers["w1"], viewer.layers["w2"]]
     assert widget._prepare().kwargs["box"] is not None
     assert [m for m in infos if "looked for inside the box only" in m and "set 'box' to none" in m], infos
+    # a box over the whole image limits nothing (the library drops it for a set): nothing said; and one image
+    # with it is refused before the run (it was, by the worker, after torch loaded)
+    everything = viewer.add_shapes(
+        [np.array([[-1, -1], [40, 40]], float)], shape_type="rectangle", name="everything"
+    )
+    widget.pickers["box"].value = everything
+    said = len(infos)
+    widget._prepare()
+    assert not [m for m in infos[said:] if "inside the box only" in m], infos[said:]
+    widget.pickers["images"].value = [viewer.layers["w1"]]
+    widget.pickers["box"].value = everything
+    with pytest.raises(ValueError, match="box covers the whole image.*around the watermark only"):
+        widget._prepare()
 
 
 def test_an_output_name_taken_by_another_layer_still_arrives(viewer, open_widget, run_widget):

@@ -299,14 +299,34 @@ def _watermark(x: Inputs):
             "one image needs a box around the watermark: draw a rectangle in a Shapes layer and pick it as 'box', "
             + several
         )
+    if x.single and _covers_frame(x.layers.get("box"), x.frame_shape):  # (refused now, not by the worker)
+        raise ValueError(
+            "box covers the whole image: nothing outside it to learn the clean image from; draw the box around "
+            "the watermark only, or select several images that share it in 'images'"
+        )
     _tell_set_box(x, is_set=not x.single)
     return (_positional(x),), {"box": x.layers.get("box")}
 
 
+def _covers_frame(box: Any, shape: tuple[int, ...] | None) -> bool:
+    """Whether a box read from a Shapes layer (a rectangle ``(top, left, bottom, right)`` or a bool mask) covers
+    the whole ``(H, W)`` frame, as the library judges it (a set's such box is no limit: it is dropped)."""
+    if box is None or shape is None or isinstance(box, dict):
+        return False
+    if isinstance(box, np.ndarray) and box.dtype == bool:
+        return box.shape == tuple(shape) and bool(box.all())
+    try:
+        y0, x0, y1, x1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        return False
+    return math.floor(y0) <= 0 and math.floor(x0) <= 0 and math.ceil(y1) >= shape[0] and math.ceil(x1) >= shape[1]
+
+
 def _tell_set_box(x: Inputs, is_set: bool) -> None:
     """A set of images needs no box; one picked (perhaps preselected at opening, e.g. a layer of annotations)
-    limits the shared watermark to it: said, so that it is not a surprise."""
-    if not is_set or x.layers.get("box") is None:
+    limits the shared watermark to it: said, so that it is not a surprise (not for a box over the whole image,
+    which limits nothing: the library drops it)."""
+    if not is_set or x.layers.get("box") is None or _covers_frame(x.layers.get("box"), x.frame_shape):
         return
     from napari.utils.notifications import show_info
 
