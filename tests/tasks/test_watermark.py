@@ -224,16 +224,18 @@ def test_shared_edges_mark_the_common_watermark_not_one_images_edges():
 def test_shared_watermark_is_found_without_a_box():
     """Three images sharing a watermark: cleaner, and the opacity found on the text.
 
-    Asserted on the median of five seeds: without a box this task is seed-sensitive (README, known limitations),
-    and a change of rounding moves single seeds a lot. PSNR gain, seeds 0-7, on a 2-core AMD EPYC with AVX-512:
-    0.5 / 9.5 / 1.7 / 2.0 / 4.6 / 0.7 / 0.5 / 1.0 dB with one thread, 1.0 / 1.2 / 0.1 / 1.1 / 3.9 / 0.9 / 1.7 /
-    5.0 dB with two (``NAPARI_DOUBLEDIP_THREADS=2``); opacity contrast 0.15-0.38 and 0.11-0.32.
+    Asserted on the median of three seeds: without a box this task is seed-sensitive (README, known
+    limitations), and a change of rounding moves single seeds a lot. PSNR gain, seeds 0-7, on a 2-core AMD EPYC
+    with AVX-512: 0.5 / 9.5 / 1.7 / 2.0 / 4.6 / 0.7 / 0.5 / 1.0 dB with one thread, 1.0 / 1.2 / 0.1 / 1.1 / 3.9
+    / 0.9 / 1.7 / 5.0 dB with two (``NAPARI_DOUBLEDIP_THREADS=2``); opacity contrast 0.15-0.38 and 0.11-0.32.
+    (Five seeds until 2026-12-06: the test took 106-118 s of the suite's 15 minutes; seeds 0-2 meet the same
+    thresholds in both columns.)
     """
     s = watermark_set(3, 64)
     before = np.mean([psnr(x, t) for x, t in zip(s.data, s.truth["clean"])])
     text = s.truth["alpha"] > 0.25
     gains, contrasts = [], []
-    for seed in range(5):
+    for seed in range(3):
         r = dd.remove_watermark(s.data, device="cpu", seed=seed)
         gains.append(np.mean([psnr(x, t) for x, t in zip(r.clean, s.truth["clean"])]) - before)
         # the recovered opacity is the text: high on the strokes, low elsewhere
