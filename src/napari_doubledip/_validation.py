@@ -623,7 +623,7 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
         arr = _check_array(images, name)
         if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] <= 4):
             stack, single = arr[None], True
-        elif arr.ndim == 3 and arr.shape[-1] <= 16 and min(arr.shape[:2]) >= 2 * arr.shape[-1]:
+        elif _many_channels(arr.shape):
             # (H, W, C) with 5-16 channels (multispectral) would read as H images of W x C pixels (a set of
             # images (N, H, W) is this narrow only if they are at most 16 px wide and twice as high)
             raise ValueError(

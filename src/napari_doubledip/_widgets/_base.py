@@ -51,6 +51,7 @@ from ._layers import (
     lazy_array,
     level_zoom,
     read_level,
+    to_frame,
     place_in_stack,
     projected_axes,
     picked_shapes,
@@ -548,11 +549,10 @@ class TaskWidget(Container):
                     continue
                 # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one;
                 # a sample's box only for its own image (another image made active since is the user's choice)
-                layers = [
-                    c for c in picker.choices if c is not None and not self._foreign_sample(c, self._sources())
-                ]
+                sources = self._sources()
+                layers = [c for c in picker.choices if c is not None and not self._foreign_sample(c, sources)]
                 boxes = [c for c in layers if has_region(c)]
-                if (boxes or layers) and len(self._sources()) <= 1:
+                if (boxes or layers) and len(sources) <= 1:
                     picker.value = (boxes or layers)[-1]
             elif not spec_in.optional and active is not None:
                 match = [c for c in picker.choices if c is not None and same_layer(active, c)]
@@ -1699,7 +1699,7 @@ class TaskWidget(Container):
                 target = job.outputs.stack_target(name, out.part, source, index, lead, frame, kind=out.kind)
                 if target is not None:  # results of several frames accumulate in one stack layer
                     if zoom:
-                        data = _to_frame(data, full, out.kind)
+                        data = to_frame(data, full, out.kind)
                     job.outputs.write_frame(
                         target, name, out.part, data, index=index, lead=lead, source=source, metadata=own,
                         kind=out.kind,
@@ -2226,15 +2226,6 @@ def _zoom(data: np.ndarray, full: tuple[int, int], source: Any) -> tuple[float, 
     if tuple(hw) == tuple(full) or min(hw) == 0:
         return ()
     return (full[0] / hw[0], full[1] / hw[1])
-
-
-def _to_frame(data: np.ndarray, full: tuple[int, int], kind: str) -> np.ndarray:
-    """A working-size preview resized to the frame size (nearest for labels, bilinear otherwise)."""
-    from skimage.transform import resize
-
-    shape = (*full, *data.shape[2:])
-    order = 0 if kind == "labels" else 1
-    return resize(data, shape, order=order, preserve_range=True, anti_aliasing=False).astype(data.dtype)
 
 
 def _asked(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ __all__ = [
     "place_in_stack",
     "read_labels",
     "read_box",
+    "to_frame",
     "read_frame_boxes",
     "rectangle_frames",
     "has_region",
@@ -746,6 +747,15 @@ def read_box(
     return _union(pixels, frame_shape(image))
 
 
+def to_frame(data: np.ndarray, full: tuple[int, int], kind: str) -> np.ndarray:
+    """A working-size preview resized to the frame size (nearest for labels, bilinear otherwise)."""
+    from skimage.transform import resize
+
+    shape = (*full, *data.shape[2:])
+    order = 0 if kind == "labels" else 1
+    return resize(data, shape, order=order, preserve_range=True, anti_aliasing=False).astype(data.dtype)
+
+
 def _union(regions: list[tuple[int, int, int, int] | np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     """Regions as :func:`read_box` gives them (rectangles or bool masks) as the bool mask of their union."""
     mask = np.zeros(shape, bool)
@@ -1209,13 +1219,9 @@ class OutputLayers:
             full is not None and len(full) == data.ndim and full[0] == data.shape[0] and full != data.shape
         )
         if reduced:
-            from skimage.transform import resize
-
             # frame by frame (resizing the stack would interpolate along its frames too, and rounding there
             # mixed a NaN frame into its neighbour)
-            data = np.stack([
-                resize(f, full[1:], order=1, preserve_range=True, anti_aliasing=False) for f in data
-            ]).astype(data.dtype)
+            data = np.stack([to_frame(f, full[1:3], "image") for f in data])
         kept_data, kept = self._keep_unreached(layer, data, {**metadata, "stopped": True}, source)
         if kept:
             _assign(layer, kept_data)
