@@ -807,7 +807,7 @@ def test_alignment_allows_whole_frame_offsets_within_the_stack():
 
 
 def test_a_working_size_preview_is_resized_to_the_frame():
-    from napari_doubledip._widgets._base import _to_frame
+    from napari_doubledip._widgets._layers import to_frame as _to_frame
 
     mask = np.zeros((8, 8), np.uint8)
     mask[2:6, 2:6] = 1
