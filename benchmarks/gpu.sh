@@ -36,7 +36,7 @@ fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
 "$PY" -c "import torch, numpy, skimage; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 torch.cuda.get_device_name(0), 'numpy', numpy.__version__, 'skimage', skimage.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
-XDIST=""  # pytest-xdist is not in the testing extras: pip install pytest-xdist to run the tests in JOBS workers
+XDIST=""  # pytest-xdist (in the testing extras) runs the tests in JOBS workers; without it, one process
 "$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${JOBS:-6}"
 [ -z "$XDIST" ] && echo "== pytest-xdist not installed: the tests run in one process"
 # Failures are written as they happen (the phase may be cut off before pytest's summary); each worker keeps to a
