@@ -127,3 +127,29 @@ def test_the_panels_fields_line_up_in_napari(make_napari_viewer_proxy, qtbot, ta
         if sub.visible and getattr(sub, "_labeled_widget", lambda: None)() is not None
     }
     assert "max_size" in starts and "status" in starts and len(set(starts.values())) == 1, starts
+
+
+@pytest.mark.parametrize("task", sorted(SPECS))
+def test_the_panels_tooltips_wrap_and_a_list_row_fits_its_list(make_napari_viewer_proxy, qtbot, task):
+    """Tooltips come as rich text, which Qt wraps (plain ones of 150-300 characters showed as one line up to
+    1500 px wide); a multi-layer picker's row is as tall as its list (the list expanded, its row took the
+    panel's spare height with the list, capped, floating in it)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QWidget
+
+    from napari_doubledip import _widgets
+
+    viewer = make_napari_viewer_proxy(show=True)
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    widget = getattr(_widgets, f"{task.capitalize()}Widget")(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.native.window().resize(1600, 1000)  # (spare height for the panel)
+    qtbot.wait(50)
+    tips = [w.toolTip() for w in [widget.native, *widget.native.findChildren(QWidget)] if w.toolTip()]
+    assert len(tips) > 10 and all(Qt.mightBeRichText(tip) for tip in tips), [t for t in tips if "<qt>" not in t]
+    assert "More = better fit, slower." in widget.iterations.tooltip  # (the text itself is kept)
+    lists = [p for p in widget.pickers.values() if p.widget_type == "Select"]
+    for picker in (p for p in lists if p.visible):
+        row = picker._labeled_widget().native
+        assert row.height() <= picker.native.height() + 10, (picker.name, row.height(), picker.native.height())
+    assert bool(lists) == (task in ("segmentation", "transparency", "watermark"))

@@ -2062,6 +2062,45 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
     assert names(viewer) == order
 
 
+def test_the_part_on_view_ends_active_unless_the_user_chose_a_layer(viewer, open_widget, run_widget, qtbot):
+    """napari selects each layer it adds: a run ended with the part added last active (segmentation's hidden
+    foreground, the watermark's opacity map under the clean image). The part on top is made active: the mask
+    to correct with the brush; a layer the user made active during the run stays so."""
+    from napari_doubledip import _sample_data
+
+    viewer.add_image(samples.texture_composite(32).data, name="comp", rgb=True)
+    run_widget(open_widget("Segmentation (Double-DIP)"))
+    assert viewer.layers.selection.active.name == "comp mask"
+    assert [layer.name for layer in viewer.layers.selection] == ["comp mask"]
+
+    s = samples.watermarked(32)
+    viewer.add_image(s.data, name="wm")
+    data, kwargs, _ = _sample_data._box_layer(s.extra["box"], "box")
+    viewer.add_shapes(data, **kwargs)
+    widget = open_widget("Watermark removal (Double-DIP)")
+    widget.pickers["images"].value = [viewer.layers["wm"]]
+    widget.pickers["box"].value = viewer.layers["box"]
+    run_widget(widget)
+    assert viewer.layers.selection.active.name == "wm clean"
+
+    # the next run makes both again: the user makes another layer active once the first is there (napari then
+    # makes the other active as it adds it)
+    viewer.layers.remove("wm clean")
+    viewer.layers.remove("wm alpha")
+    worker = widget.run(start=False)
+
+    def choose(_progress):
+        active = viewer.layers.selection.active
+        if "wm clean" in names(viewer) and (active is None or active.name != "comp"):
+            viewer.layers.selection.active = viewer.layers["comp"]
+
+    worker.yielded.connect(choose)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert {"wm clean", "wm alpha"} <= set(names(viewer))
+    assert viewer.layers.selection.active.name == "comp"
+
+
 def test_watermark_in_several_shapes_and_an_empty_shapes_layer(viewer, open_widget, run_widget, errors):
     """Two rectangles (a logo and a text): the watermark is looked for in both, not only the last drawn (the
     selected ones, if any are); an empty Shapes layer (napari's new-layer button) picked as the box counts as

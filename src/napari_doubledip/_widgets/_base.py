@@ -368,6 +368,7 @@ class TaskWidget(Container):
         self.reset_choices()
         self._initial_choices()
         self._update_needs()
+        _wrap_tooltips(self.native)
 
     def _remember_options(self) -> None:
         """Start the options where the user last set them in a panel of this task (closing a panel and opening it
@@ -447,6 +448,8 @@ class TaskWidget(Container):
         if spec_in.multiple:
             select = Select(**kwargs)
             select.native.setMaximumHeight(SELECT_HEIGHT)
+            # (a list expands: its row took the panel's spare height, the list floating in it, capped)
+            select.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             return select
         return ComboBox(nullable=spec_in.optional, **kwargs)
 
@@ -1455,6 +1458,7 @@ class TaskWidget(Container):
             job.outputs.drop_created_except(written)  # preview-only parts with no final value
             job.outputs.raise_created(written, above=job.sources)
             job.outputs.keep_over(top, others)
+            job.outputs.activate_top(written)
             self._tell_replaced(job)
             _tell_reshaped(self.spec.title, job)
             _tell_stale(self.spec.title, job)
@@ -1806,6 +1810,20 @@ _REMEMBERED: dict[str, dict[str, Any]] = {}
 #: last run (napari activates the last layer added), until another layer is made active there; shared by the
 #: widgets (another widget opened next starts at that run's input, :meth:`TaskWidget._starting_layer`).
 _AFTER_RUN: dict[int, tuple[str, int]] = {}
+
+
+def _wrap_tooltips(root: Any) -> None:
+    """Give the panel's tooltips as rich text, which Qt wraps: a plain one of 150-300 characters showed as one
+    line up to 1500 px wide, across the window."""
+    import html
+
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QWidget
+
+    for widget in [root, *root.findChildren(QWidget)]:
+        tip = widget.toolTip()
+        if tip and not Qt.mightBeRichText(tip):
+            widget.setToolTip(f"<qt>{html.escape(tip)}</qt>")
 
 
 def _marks(layer: Any) -> bool:

@@ -973,12 +973,18 @@ class OutputLayers:
         self._detached: list[tuple[int, Any]] = []
         #: layers this run created that the user moved in the layer list meanwhile: left where they were put
         self._placed: list[Any] = []
+        #: the layer the user made active during the run (``[layer]``; ``[None]``: none), not napari's choice of
+        #: a layer this run added
+        self._chosen: list[Any] = []
+        self._adding = False
         self._watching = False
 
     def watch_moves(self) -> None:
-        """Note the user's moves of this run's new layers (while it runs) until :meth:`stop_watching`."""
+        """Note the user's moves of this run's new layers, and the layer they make active, while it runs
+        (until :meth:`stop_watching`)."""
         if not self._watching:
             self.viewer.layers.events.moved.connect(self._on_moved)
+            self.viewer.layers.selection.events.active.connect(self._on_active)
             self._watching = True
 
     def stop_watching(self) -> None:
@@ -986,8 +992,13 @@ class OutputLayers:
             self._watching = False
             try:
                 self.viewer.layers.events.moved.disconnect(self._on_moved)
+                self.viewer.layers.selection.events.active.disconnect(self._on_active)
             except (RuntimeError, TypeError, ValueError):  # pragma: no cover - the viewer went first
                 pass
+
+    def _on_active(self, event: Any) -> None:
+        if not self._adding:
+            self._chosen = [getattr(event, "value", None)]
 
     def _on_moved(self, event: Any) -> None:
         layer = getattr(event, "value", None)
@@ -1439,6 +1450,7 @@ class OutputLayers:
         # napari cannot add an RGB layer hidden while the view is 3D (vispy's volume visual refuses it): there
         # it is made visible, then hidden
         later = not visible and rgb and self.viewer.dims.ndisplay == 3
+        self._adding = True  # (napari makes the layer it adds active: not the user's choice)
         try:
             layer = self._add_layer(name, data, kind, source, rgb, tf, metadata, visible or later)
         except Exception:
@@ -1452,6 +1464,8 @@ class OutputLayers:
                 except Exception:  # noqa: BLE001 - (it is gone from the list whatever its canvas says)
                     pass
             raise
+        finally:
+            self._adding = False
         if later:
             layer.visible = False
         return layer
@@ -1529,6 +1543,28 @@ class OutputLayers:
             highest = max((i for i in below if i is not None), default=-1)
             if highest > index:
                 self.viewer.layers.move(index, highest + 1)  # (napari's dest counts before removal)
+
+    def activate_top(self, names: list[str]) -> None:
+        """Make the top layer of ``names`` (this run's parts) the active one, where the active layer is one this
+        run created (napari makes each layer it adds active): the part on view, and the mask to correct with the
+        brush, not the part added last (segmentation's hidden foreground, the watermark's opacity map under the
+        clean image). The layer the user made active during the run stays, or becomes again, the active one."""
+        selection = self.viewer.layers.selection
+        active = selection.active
+        if active is None or not any(same_layer(active, c) for c in self.created):
+            return
+        if self._chosen:
+            chosen = self._chosen[0]
+            if chosen is not None and self._index(chosen) is not None and not same_layer(chosen, active):
+                selection.active = chosen
+            if chosen is None or self._index(chosen) is not None:
+                return
+        placed = [(self._index(self.touched[n]), self.touched[n]) for n in names if n in self.touched]
+        placed = [(i, layer) for i, layer in placed if i is not None]
+        if placed:
+            top = max(placed, key=lambda p: p[0])[1]
+            if not same_layer(top, active):
+                selection.active = top
 
     def _index(self, layer: Any) -> int | None:
         return next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
