@@ -1321,8 +1321,8 @@ def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widge
 
 
 def test_an_input_error_from_the_worker_keeps_its_traceback_too(viewer, open_widget, qtbot, errors, monkeypatch):
-    """A ValueError raised by a bug (not an input check) must not lose its traceback: every error notification
-    keeps it; an input check's message reads as written, without its type."""
+    """A ValueError raised by a bug (not one of the package's input checks) must not lose its traceback; its
+    message reads as written, without its type."""
     from napari.utils.notifications import ErrorNotification
 
     def failing(func, *args, **kwargs):
@@ -1334,6 +1334,37 @@ def test_an_input_error_from_the_worker_keeps_its_traceback_too(viewer, open_wid
     assert errors == [f"{SEG}: operands could not be broadcast together"]
     notes = [n for n in shown if isinstance(n, ErrorNotification)]
     assert len(notes) == 1 and "failing" in notes[0].as_text()
+
+
+def test_an_input_check_is_said_without_a_traceback(viewer, open_widget, qtbot, errors, monkeypatch):
+    """A mistake the user fixes (one watermarked image without a box, refused at Run; a value the library
+    refuses in the worker) came as an error notification with "View Traceback" and a traceback on the console:
+    its message alone now, also in the status line."""
+    from napari.utils.notifications import ErrorNotification, notification_manager
+
+    shown = []
+    notification_manager.notification_ready.connect(shown.append)
+    try:
+        viewer.add_image(samples.watermarked(32).data, name="wm")
+        widget = open_widget("Watermark removal (Double-DIP)")
+        widget.pickers["box"].value = None
+        assert widget.run(start=False) is None
+        assert len(errors) == 1 and "needs a box" in errors[0] and widget.status.value.startswith("Error: ")
+
+        real = napari_doubledip.iterate
+
+        def refused(func, *args, **kwargs):  # (the library's own check of a value, in the worker)
+            yield from real(func, *args, **{**kwargs, "seed": -1})
+
+        monkeypatch.setattr(napari_doubledip, "iterate", refused)
+        viewer.add_image(samples.texture_composite(32).data, name="comp")
+        worker = open_widget(SEG, iterations=5).run(start=False)
+        with qtbot.waitSignal(worker.finished, timeout=60_000):
+            worker.start()
+    finally:
+        notification_manager.notification_ready.disconnect(shown.append)
+    assert len(errors) == 2 and errors[1] == f"{SEG}: seed must be in [0, 2**32), got -1", errors
+    assert len(shown) == 2 and not any(isinstance(n, ErrorNotification) for n in shown), shown
 
 
 def test_a_runtime_error_while_the_run_starts_is_shown(viewer, open_widget, qtbot, errors, monkeypatch):

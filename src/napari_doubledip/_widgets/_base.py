@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1655,10 +1656,14 @@ class TaskWidget(Container):
             pass
         # napari's error notification keeps the traceback (its "View traceback" button), which a bug report
         # needs; the message is this widget's. napari keeps every notification for the session: the frames'
-        # local variables (a failed run's tensors and input, on the GPU too) are dropped first.
-        from napari.utils.notifications import ErrorNotification, notification_manager
+        # local variables (a failed run's tensors and input, on the GPU too) are dropped first. An input check
+        # of this package (a bad box, a typo in the airlight) is the user's to fix: its message alone.
+        from napari.utils.notifications import ErrorNotification, notification_manager, show_error
 
         _drop_locals(exc)
+        if _is_input_check(exc):
+            show_error(message)
+            return
         notification = ErrorNotification(exc)
         notification.message = message
         notification_manager.dispatch(notification)
@@ -2021,6 +2026,20 @@ def _drop_locals(exc: BaseException) -> None:
         seen.add(id(exc))
         traceback.clear_frames(exc.__traceback__)
         exc = exc.__cause__ or exc.__context__
+
+
+def _is_input_check(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ``ValueError``/``TypeError`` this package raised itself (an input check: the frame
+    that raised it is in the package), not one from inside numpy, torch or napari (a bug's, to report)."""
+    if not isinstance(exc, (ValueError, TypeError)) or not str(exc).strip():
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    path = os.path.abspath(tb.tb_frame.f_code.co_filename)
+    return path.startswith(_PACKAGE_DIR + os.sep)
 
 
 def _describe_error(exc: BaseException) -> str:
