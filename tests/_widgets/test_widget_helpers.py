@@ -301,7 +301,7 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     # one frame: the box goes to segment(box=...) (outside background, automatic hints inside)
     kwargs = segmentation._prepare().kwargs
     assert kwargs["box"] == (2, 2, 21, 21) and kwargs["hints"] == "auto"
-    watermark.frames.value = "all frames share it"  # one box for every frame, and a word about which
+    watermark.frames.value = "all frames share the watermark"  # one box for every frame, and a word about which
     box = watermark._prepare().kwargs["box"]  # (the watermark is looked for in all the regions)
     expected = np.zeros((48, 48), bool)
     expected[2:21, 2:21] = expected[25:46, 25:46] = True

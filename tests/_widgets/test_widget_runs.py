@@ -265,7 +265,7 @@ def test_the_starting_status_names_every_input(viewer, open_widget, qtbot):
     viewer.add_image(samples.moving_object_video(size=32, frames=3).data.mean(axis=-1), name="t")
     seg = open_widget(SEG, iterations=1)
     seg.frames.value = "whole stack (video)"
-    assert starting(seg) == "Starting segmentation on 't': whole stack (video)..."
+    assert starting(seg) == "Starting segmentation on 't' — whole stack (video)..."
     layers = [viewer.layers["t"]] * 5
     assert _names_text(layers) == "'t' and 4 more layers" and _names_text(layers[:1], quote=False) == "t"
 
@@ -2467,12 +2467,12 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     viewer.add_image(samples.watermark_set(3, 32).data, name="stack")  # a frame of a stack: the stack mode
     widget.pickers["images"].value = [viewer.layers["stack"]]
     widget.pickers["box"].value = None
-    assert widget.run() is None and "choose 'frames: all frames share it'" in errors[-1]
+    assert widget.run() is None and "choose 'frames: all frames share the watermark'" in errors[-1]
     viewer.add_image(samples.watermark_set(3, 32).data[:1], name="one")  # one frame: that mode would refuse it
     widget.pickers["images"].value = [viewer.layers["one"]]
     widget.pickers["box"].value = None
     viewer.dims.set_point(0, 0)
-    assert widget.run() is None and "all frames share it" not in errors[-1] and "select several" in errors[-1]
+    assert widget.run() is None and "all frames share the watermark" not in errors[-1] and "select several" in errors[-1]
     widget.pickers["images"].value = [viewer.layers["watermarked"]]
     widget.pickers["box"].value = None
     viewer.add_shapes([np.array([[2, 2], [9, 9]])], shape_type="line", name="ruler")  # a measurement: no box

@@ -1191,7 +1191,7 @@ class TaskWidget(Container):
         job.outputs.watch_moves()
         self._set_running(True)
         what = self.spec.title.removesuffix(" (Double-DIP)").lower()
-        how = f": {job.mode.label}" if job.mode.stack and job.mode.label else ""
+        how = f" — {job.mode.label}" if job.mode.stack and job.mode.label else ""
         names = _names_text(job.sources)
         job.starting = self.status.value = f"Starting {what} on {names}{how}..."
         worker.started.connect(lambda: self._on_started(job))

@@ -125,7 +125,7 @@ def _segment(x: Inputs):
 #: The segmentation widget's "automatic hints" choices (without scribbles): ``segment(hints=...)``.
 HINT_CHOICES = {"saliency (one object)": "auto", "intensity (many objects)": "intensity"}
 
-#: The segmentation widget's "pixels by layers" choices: ``segment(reassign=...)``.
+#: The segmentation widget's "reassign pixels" choices: ``segment(reassign=...)``.
 REASSIGN_CHOICES = {"auto": "auto", "off": None, "where clear": 0.1, "all (small objects)": 0.0}
 
 #: The image picker's tooltip (segmentation, dehazing).
@@ -183,7 +183,7 @@ SEGMENTATION = TaskSpec(
             "the box's edge), held all run.",
         ),
         Option(
-            "reassign", "auto", "pixels by layers", annotation=str,
+            "reassign", "auto", "reassign pixels", annotation=str,
             options={"choices": list(REASSIGN_CHOICES)},
             tooltip="After the run, give pixels to the layer that explains them (3 x 3 neighbourhoods): 'all' "
             "every pixel, for many small objects that the mask network merges or misses (needs hints that find "
@@ -291,7 +291,7 @@ TRANSPARENCY = TaskSpec(
 def _watermark(x: Inputs):
     if x.single and x.layers.get("box") is None:
         several = (  # a frame of a stack: its frames are the other images (the stack mode)
-            "or choose 'frames: all frames share it' if the stack's frames share the watermark"
+            "or choose 'frames: all frames share the watermark' if the stack's frames share the watermark"
             if x.frame is not None and (x.sequence_length or 0) >= 2
             else "or select several images that share the watermark in 'images'"
         )
@@ -366,7 +366,7 @@ WATERMARK = TaskSpec(
     ),
     modes=(
         Mode("remove_watermark", _watermark, _WATERMARK_OUTPUTS),
-        Mode("remove_watermark", _watermark_stack, _WATERMARK_OUTPUTS, label="all frames share it", stack=True),
+        Mode("remove_watermark", _watermark_stack, _WATERMARK_OUTPUTS, label="all frames share the watermark", stack=True),
     ),
 )
 
