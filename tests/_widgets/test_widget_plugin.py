@@ -133,7 +133,8 @@ def test_the_panels_fields_line_up_in_napari(make_napari_viewer_proxy, qtbot, ta
 def test_the_panels_tooltips_wrap_and_a_list_row_fits_its_list(make_napari_viewer_proxy, qtbot, task):
     """Tooltips come as rich text, which Qt wraps (plain ones of 150-300 characters showed as one line up to
     1500 px wide); a multi-layer picker's row is as tall as its list (the list expanded, its row took the
-    panel's spare height with the list, capped, floating in it)."""
+    panel's spare height with the list, capped, floating in it); the panel can be made narrower than 400 px
+    (the wrapped help text at its top held it at 423-468 px)."""
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QWidget
 
@@ -153,3 +154,4 @@ def test_the_panels_tooltips_wrap_and_a_list_row_fits_its_list(make_napari_viewe
         row = picker._labeled_widget().native
         assert row.height() <= picker.native.height() + 10, (picker.name, row.height(), picker.native.height())
     assert bool(lists) == (task in ("segmentation", "transparency", "watermark"))
+    assert widget.native.minimumSizeHint().width() < 400

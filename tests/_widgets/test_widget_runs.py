@@ -2472,7 +2472,8 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     widget.pickers["images"].value = [viewer.layers["one"]]
     widget.pickers["box"].value = None
     viewer.dims.set_point(0, 0)
-    assert widget.run() is None and "all frames share the watermark" not in errors[-1] and "select several" in errors[-1]
+    assert widget.run() is None
+    assert "all frames share the watermark" not in errors[-1] and "select several" in errors[-1]
     widget.pickers["images"].value = [viewer.layers["watermarked"]]
     widget.pickers["box"].value = None
     viewer.add_shapes([np.array([[2, 2], [9, 9]])], shape_type="line", name="ruler")  # a measurement: no box

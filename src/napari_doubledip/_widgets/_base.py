@@ -290,6 +290,9 @@ class TaskWidget(Container):
         spec = self.spec
         self.header = Label(value=spec.help, name="help", label=" ")
         self.header.native.setWordWrap(True)
+        # (a wrapped label asks for a wide minimum: the panel could not be made narrower than ~450 px)
+        self.header.native.setMinimumWidth(1)
+        self.header.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.pickers: dict[str, Any] = {spec_in.name: self._picker(spec_in) for spec_in in spec.inputs}
         self._primary = next(i for i in spec.inputs if i.kind == "image")
         stack_modes = [m.label for m in spec.stack_modes if _function_available(m.function)]

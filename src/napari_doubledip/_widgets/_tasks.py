@@ -366,7 +366,10 @@ WATERMARK = TaskSpec(
     ),
     modes=(
         Mode("remove_watermark", _watermark, _WATERMARK_OUTPUTS),
-        Mode("remove_watermark", _watermark_stack, _WATERMARK_OUTPUTS, label="all frames share the watermark", stack=True),
+        Mode(
+            "remove_watermark", _watermark_stack, _WATERMARK_OUTPUTS, label="all frames share the watermark",
+            stack=True,
+        ),
     ),
 )
 
@@ -455,8 +458,7 @@ _DEHAZE_OUTPUTS = (
 DEHAZING = TaskSpec(
     name="dehazing",
     title="Dehazing (Double-DIP)",
-    help="Remove haze: a clean image, a transmission map and the airlight map. Auto iterations: 200, or 400 for "
-    "dense haze. On a stack: the frame under the slider, or every frame one by one.",
+    help="Remove haze: a clean image, a transmission map and the airlight map.",
     iterations=200,
     iterations_note="; 400 for dense haze",
     inputs=(LayerInput("image", "image", "image", tooltip=_IMAGE_TIP),),
