@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -22,6 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
         path = tempfile.mkdtemp(prefix="xdg-runtime-")
         os.chmod(path, 0o700)
         os.environ["XDG_RUNTIME_DIR"] = path
+    # napari's viewer fixtures reset and save its settings: to a file of this test process (each xdist worker
+    # its own, read when napari first loads its settings, after this), never the user's
+    settings = tempfile.mkdtemp(prefix="napari-settings-")
+    os.environ["NAPARI_CONFIG"] = os.path.join(settings, "settings.yaml")
+    config.add_cleanup(lambda: shutil.rmtree(settings, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

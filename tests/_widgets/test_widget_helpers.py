@@ -1122,3 +1122,33 @@ def test_an_unchanged_transform_sets_nothing():
     source.shear = [0.1, 0.3, 0.2]
     _set_transform(out, transform(source, 3))
     assert fired == ["shear"] and np.allclose(out.shear, [0.1, 0.3, 0.2])
+
+
+def test_an_input_check_is_a_raise_in_the_package_not_a_c_error_on_its_line(monkeypatch):
+    """Errors shown without a traceback are the package's own ``raise`` of a ValueError/TypeError; one that
+    numpy's C code raises on a line of the package (a reshape, ``None[0]``: a bug) keeps its traceback."""
+    import linecache
+    import os
+
+    from napari_doubledip._validation import _PACKAGE_DIR
+    from napari_doubledip._widgets._base import _is_input_check
+
+    def raised(source: str, name: str) -> BaseException:
+        path = os.path.join(_PACKAGE_DIR, name)  # (a module of the package, as linecache reads it)
+        lines = source.splitlines(keepends=True)
+        monkeypatch.setitem(linecache.cache, path, (len(source), None, lines, path))
+        try:
+            exec(compile(source, path, "exec"), {})
+        except Exception as exc:  # noqa: BLE001
+            return exc
+        raise AssertionError("no error")
+
+    check = raised('raise ValueError(\n    "box must lie inside the image"\n)\n', "_check_probe.py")
+    assert _is_input_check(check)
+    assert not _is_input_check(raised("import numpy as np\nnp.zeros(10).reshape(3, 3)\n", "_bug_probe.py"))
+    assert not _is_input_check(raised("x = None\nx[0]\n", "_bug_probe2.py"))
+    assert not _is_input_check(raised("int('3.5')\n", "_bug_probe3.py"))
+    try:
+        np.zeros(10).reshape(3, 3)  # outside the package
+    except ValueError as exc:
+        assert not _is_input_check(exc)

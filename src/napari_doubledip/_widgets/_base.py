@@ -1538,6 +1538,8 @@ class TaskWidget(Container):
                     if job.mode.frame_by_frame:  # frames not reached keep an earlier run's results, as on Cancel
                         meta = job.outputs.keep_unreached_preview(layer, meta, job.sources[0])
                 layer.metadata = {**meta, "stopped": True}
+            job.outputs.stop_watching()
+            job.outputs.activate_top(list(job.outputs.touched))
             self.status.value = "Cancelled: the last preview was kept."
         else:
             job.outputs.rollback()
@@ -2032,8 +2034,11 @@ def _drop_locals(exc: BaseException) -> None:
 
 
 def _is_input_check(exc: BaseException) -> bool:
-    """Whether ``exc`` is a ``ValueError``/``TypeError`` this package raised itself (an input check: the frame
-    that raised it is in the package), not one from inside numpy, torch or napari (a bug's, to report)."""
+    """Whether ``exc`` is a ``ValueError``/``TypeError`` this package raised itself with a ``raise`` statement
+    (an input check), not one from numpy, torch or napari, nor one that a call into C code made on a line of
+    the package (``x[None]`` on ``None``, a reshape: a bug's, whose traceback a report needs)."""
+    import linecache
+
     if not isinstance(exc, (ValueError, TypeError)) or not str(exc).strip():
         return False
     tb = exc.__traceback__
@@ -2042,7 +2047,8 @@ def _is_input_check(exc: BaseException) -> bool:
     while tb.tb_next is not None:
         tb = tb.tb_next
     path = os.path.abspath(tb.tb_frame.f_code.co_filename)
-    return path.startswith(_PACKAGE_DIR + os.sep)
+    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
+    return path.startswith(_PACKAGE_DIR + os.sep) and line.startswith("raise ")
 
 
 def _describe_error(exc: BaseException) -> str:

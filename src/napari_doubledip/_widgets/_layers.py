@@ -973,10 +973,8 @@ class OutputLayers:
         self._detached: list[tuple[int, Any]] = []
         #: layers this run created that the user moved in the layer list meanwhile: left where they were put
         self._placed: list[Any] = []
-        #: the layer the user made active during the run (``[layer]``; ``[None]``: none), not napari's choice of
-        #: a layer this run added
-        self._chosen: list[Any] = []
-        self._adding = False
+        #: the layer of their own (not a run's output) that the user made active during the run, if any
+        self._chosen: Any = None
         self._watching = False
 
     def watch_moves(self) -> None:
@@ -997,8 +995,12 @@ class OutputLayers:
                 pass
 
     def _on_active(self, event: Any) -> None:
-        if not self._adding:
-            self._chosen = [getattr(event, "value", None)]
+        # Outputs (this run's or another panel's, which napari makes active as it adds them) and ``None`` (a
+        # removal, several layers selected) are not counted as a choice: only a layer of the user's own.
+        layer = getattr(event, "value", None)
+        md = getattr(layer, "metadata", None) or {}
+        if layer is not None and not ("task" in md and "part" in md):
+            self._chosen = layer
 
     def _on_moved(self, event: Any) -> None:
         layer = getattr(event, "value", None)
@@ -1450,7 +1452,6 @@ class OutputLayers:
         # napari cannot add an RGB layer hidden while the view is 3D (vispy's volume visual refuses it): there
         # it is made visible, then hidden
         later = not visible and rgb and self.viewer.dims.ndisplay == 3
-        self._adding = True  # (napari makes the layer it adds active: not the user's choice)
         try:
             layer = self._add_layer(name, data, kind, source, rgb, tf, metadata, visible or later)
         except Exception:
@@ -1464,8 +1465,6 @@ class OutputLayers:
                 except Exception:  # noqa: BLE001 - (it is gone from the list whatever its canvas says)
                     pass
             raise
-        finally:
-            self._adding = False
         if later:
             layer.visible = False
         return layer
@@ -1545,25 +1544,25 @@ class OutputLayers:
                 self.viewer.layers.move(index, highest + 1)  # (napari's dest counts before removal)
 
     def activate_top(self, names: list[str]) -> None:
-        """Make the top layer of ``names`` (this run's parts) the active one, where the active layer is one this
-        run created (napari makes each layer it adds active): the part on view, and the mask to correct with the
-        brush, not the part added last (segmentation's hidden foreground, the watermark's opacity map under the
-        clean image). The layer the user made active during the run stays, or becomes again, the active one."""
+        """At the end of a run that added layers (napari makes each layer it adds active), make the top visible
+        one of ``names`` (this run's parts) active: the part on view, and the mask to correct with the brush,
+        not the part added last (segmentation's hidden foreground, the watermark's opacity map under the clean
+        image). A layer of their own that the user made active during the run becomes the active one again;
+        an active layer this run did not make (another panel's output) stays."""
         selection = self.viewer.layers.selection
         active = selection.active
-        if active is None or not any(same_layer(active, c) for c in self.created):
+        if not self.created or (active is not None and not any(same_layer(active, c) for c in self.created)):
             return
-        if self._chosen:
-            chosen = self._chosen[0]
-            if chosen is not None and self._index(chosen) is not None and not same_layer(chosen, active):
+        chosen = self._chosen
+        if chosen is not None and self._index(chosen) is not None:
+            if active is None or not same_layer(chosen, active):
                 selection.active = chosen
-            if chosen is None or self._index(chosen) is not None:
-                return
+            return
         placed = [(self._index(self.touched[n]), self.touched[n]) for n in names if n in self.touched]
-        placed = [(i, layer) for i, layer in placed if i is not None]
+        placed = [(bool(layer.visible), i, layer) for i, layer in placed if i is not None]
         if placed:
-            top = max(placed, key=lambda p: p[0])[1]
-            if not same_layer(top, active):
+            top = max(placed, key=lambda p: p[:2])[2]
+            if active is None or not same_layer(top, active):
                 selection.active = top
 
     def _index(self, layer: Any) -> int | None:
