@@ -76,9 +76,12 @@ def corners_to_box(lo: Sequence[float], hi: Sequence[float]) -> tuple[int, int, 
     """A rectangle's corner extent (napari vertex coordinates, e.g. ``shapes_layer.data``) -> the pixels it
     overlaps as ``(y0, x0, y1, x1)``, end exclusive. Pixel ``i`` spans ``[i - 0.5, i + 0.5]`` in napari, so a
     rectangle with corners at rows 8 and 21 covers rows 8 to 21. The widgets and the library read boxes alike.
+    Corners within 1e-6 pixel of a pixel edge count as on it (a box drawn at pixel edges on a layer with a scale
+    of 0.2 or a rotation comes back from the world with float noise, e.g. 9.4999999999999929, which took a row
+    more).
     """
-    y0, x0 = (math.floor(float(v) + 0.5) for v in lo)
-    y1, x1 = (math.ceil(float(v) + 0.5) for v in hi)
+    y0, x0 = (math.floor(round(float(v) + 0.5, 6)) for v in lo)
+    y1, x1 = (math.ceil(round(float(v) + 0.5, 6)) for v in hi)
     return y0, x0, y1, x1
 
 

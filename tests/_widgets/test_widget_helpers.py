@@ -26,6 +26,17 @@ from napari_doubledip._widgets._spec import Inputs
 from napari_doubledip._widgets._tasks import SPECS, _segment, mask_as_hints, parse_airlight
 
 
+def test_a_box_drawn_at_pixel_edges_stays_there_through_a_scale_or_a_rotation(viewer):
+    """Corners at the edges of pixels 10-29 x 12-35, on a Shapes layer with the image's own transform, came back
+    from the world with float noise (9.4999999999999929) and took a row and a column more."""
+    corners = np.array([[9.5, 11.5], [9.5, 35.5], [29.5, 35.5], [29.5, 11.5]])
+    for tf in ({}, {"scale": (0.2, 0.1), "translate": (5.0, 3.0)}, {"scale": (0.2, 0.1), "rotate": 30}):
+        image = viewer.add_image(np.zeros((48, 48)), **tf)
+        shapes = viewer.add_shapes([corners], shape_type="rectangle", **tf)
+        assert read_box(shapes, image, viewer) == (10, 12, 30, 36), tf
+        viewer.layers.clear()
+
+
 def test_read_box_in_image_pixels(viewer):
     image = viewer.add_image(np.zeros((40, 60)), scale=(2.0, 2.0), translate=(10.0, 0.0))
     # world rectangle rows 30..50, cols 20..60 -> image pixels rows 10..20, cols 10..30

@@ -414,7 +414,8 @@ def read_labels(
         raise ValueError(
             f"labels layer {layer.name!r} has frames of shape {labels.shape}, "
             f"but image {image.name!r} has {full}; "
-            "add the Labels layer from the image (File > New Layer > Labels) so that they match"
+            "add the Labels layer from the image (File > New Layer > Labels, with only the image selected in the "
+            "layer list) so that they match"
         )
     return _fit(labels, shape)
 
