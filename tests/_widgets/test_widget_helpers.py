@@ -20,6 +20,7 @@ from napari_doubledip._widgets._layers import (
     read_frame_boxes,
     read_image,
     read_labels,
+    resample_labels,
     transform,
 )
 from napari_doubledip._widgets._spec import Inputs
@@ -351,6 +352,26 @@ def test_the_current_frame_beside_a_layer_in_other_units_is_the_plane_on_screen(
         viewer.dims.set_current_step(0, z)
         assert current_frame(stack, viewer, strict=True) == (z,)
         assert read_image(stack, viewer)[0][0, 0] == z
+
+
+def test_a_box_and_scribbles_in_other_units_are_read_where_napari_shows_them(viewer):
+    """(A review's case.) A box and scribbles in nm over an image in um (napari shows them in one world, in nm)
+    were read through each layer's own units: the box "does not overlap the image", the scribbles "mark
+    nothing where napari shows it" (automatic hints instead); the alignment check said they did not line up."""
+    from napari_doubledip._widgets._base import _aligned
+
+    image = viewer.add_image(np.zeros((48, 48)), scale=(0.2, 0.1), translate=(5.0, 3.0), units=("um", "um"))
+    centres = np.array([[10, 12], [10, 36], [30, 36], [30, 12]], float)  # image pixel centres
+    box = viewer.add_shapes([centres * (200, 100) + (5000, 3000)], shape_type="rectangle", units=("nm", "nm"))
+    assert read_box(box, image, viewer) == (10, 12, 31, 37)
+    marks = np.zeros((96, 96), np.uint8)
+    marks[40:44, 48:54] = 1  # (half-size pixels: image rows 20-21, columns 24-26)
+    scribbles = viewer.add_labels(marks, scale=(100.0, 50.0), translate=(5000.0, 3000.0), units=("nm", "nm"))
+    read = resample_labels(scribbles, image)
+    assert sorted(map(tuple, np.argwhere(read == 1)[[0, -1]])) == [(20, 24), (21, 26)]
+    same = viewer.add_labels(np.zeros((48, 48), np.uint8), scale=(200.0, 100.0), translate=(5000.0, 3000.0),
+                             units=("nm", "nm"))
+    assert _aligned(same, image) and not _aligned(scribbles, image)
 
 
 def test_a_box_over_a_deskewed_stack_is_read_where_napari_draws_it(viewer):

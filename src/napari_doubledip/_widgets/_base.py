@@ -2208,8 +2208,11 @@ def _aligned(layer: Any, image: Any, within: bool = True) -> bool:
     # within a thousandth of the image's smallest pixel (world units may be metres: scales of 1e-7)
     tol = 1e-3 * float(np.abs(np.asarray(image.scale, dtype=float)[-n:]).min())
 
+    units = _layers.unit_factors(layer, image, n)  # (the layer's world points in the image's units)
+
     def pair(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # world points of data point p (shared axes)
         a = np.asarray(layer.data_to_world(np.concatenate([np.zeros(layer.ndim - n), p])), dtype=float)
+        a[-n:] = a[-n:] * units
         q = p * zoom + (zoom - 1) / 2
         b = np.asarray(image.data_to_world(np.concatenate([np.zeros(image.ndim - n), q])), dtype=float)
         return a[-n:], b[-n:]

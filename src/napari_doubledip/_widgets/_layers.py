@@ -180,6 +180,25 @@ def slider_point(layer: Any, viewer: Any) -> np.ndarray:
     return point
 
 
+def unit_factors(src: Any, dst: Any, n: int) -> np.ndarray:
+    """For the last ``n`` axes: how many of ``dst``'s units one of ``src``'s is (1 where they are the same or do
+    not convert, e.g. pixels). napari (0.9) shows layers of compatible units (a box in nm over an image in µm)
+    in one world, while each layer's ``data_to_world`` / ``world_to_data`` work in its own units: a point from
+    ``src.data_to_world`` times these is one for ``dst.world_to_data``."""
+    out = np.ones(n)
+    have, want = getattr(src, "units", None), getattr(dst, "units", None)
+    if not have or not want:
+        return out
+    for j in range(1, min(n, len(have), len(want)) + 1):
+        if have[-j] == want[-j]:
+            continue
+        try:
+            out[-j] = float((1 * have[-j]).to(want[-j]).magnitude)
+        except Exception:  # noqa: BLE001 - (pixels, or units napari did not convert either)
+            continue
+    return out
+
+
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
     """Shape of a layer's array (its full-resolution level for a multiscale layer: the leading axes of the
     level read are the same)."""
@@ -434,7 +453,8 @@ def _labels_on_frames(
         pos = np.zeros(image.ndim)
         pos[:k] = [0 if index is None or index[i] is None else index[i] for i in range(k)]
         pos[axis] = t
-        at = np.asarray(layer.world_to_data(image.data_to_world(pos)), dtype=float)[:k]
+        world = np.asarray(image.data_to_world(pos), dtype=float)
+        at = np.asarray(layer.world_to_data(world * unit_factors(image, layer, len(world))), dtype=float)[:k]
         near = np.round(at)
         if np.abs(at - near).max() > 1e-3:
             return None
@@ -463,8 +483,8 @@ def resample_labels(layer: Any, image: Any, pixels: int = 1 << 20) -> np.ndarray
     def to_labels(y: float, x: float) -> np.ndarray:  # image read-level pixel -> labels data (Y, X)
         point = np.zeros(image.ndim)  # (an RGB layer's ndim leaves out its colour axis)
         point[-2], point[-1] = y * zy + (zy - 1) / 2, x * zx + (zx - 1) / 2
-        world = np.asarray(image.data_to_world(point), dtype=float)
-        return np.asarray(layer.world_to_data(world[-2:]), dtype=float)[-2:]
+        world = np.asarray(image.data_to_world(point), dtype=float)[-2:] * unit_factors(image, layer, 2)
+        return np.asarray(layer.world_to_data(world), dtype=float)[-2:]
 
     origin = to_labels(0.0, 0.0)
     step = np.stack([to_labels(1.0, 0.0) - origin, to_labels(0.0, 1.0) - origin], axis=1)  # (2, 2)
@@ -555,7 +575,7 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
     lacks (a 2D Shapes layer over a stack: its shapes are on every frame). napari lines layers up by their
     last axes; those missing axes take the slider's position for the conversion.
     """
-    point = np.asarray(viewer.dims.point, dtype=float)
+    point = slider_point(image, viewer)  # (in the image's units, as its world_to_data takes them)
     lead = max(image.ndim - 2, 0)
     own = image.ndim - layer.ndim  # the image's leading axes before this index are not the shapes'
     first = len(point) - image.ndim  # the world axis of the image's first axis (napari lines up last axes)
@@ -591,7 +611,7 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
         for v in np.asarray(layer.data[i], dtype=float):
             full = point.copy()
             w = np.asarray(layer.data_to_world(v), dtype=float)
-            full[len(full) - len(w):] = w
+            full[len(full) - len(w):] = w * unit_factors(layer, image, len(w))
             pts.append(to_image(full))
         pts_arr = np.array(pts)
         frame = tuple(
