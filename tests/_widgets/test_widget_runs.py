@@ -3807,3 +3807,29 @@ def test_a_closed_every_frame_run_counts_frames_along_its_sequence_axis(viewer, 
     reached = np.isfinite(layer.data[0]).reshape(4, -1).any(axis=1)
     assert closed and layer.metadata["frame"] == [0, None]
     assert layer.metadata["params"]["frames_run"] == int(reached.sum()) >= 2
+
+
+def test_scribbles_at_a_finer_frame_spacing_are_not_said_to_pair_by_index(viewer, open_widget, warnings_shown):
+    """(A review's case.) A (9, Y, X) Labels layer every 1 um over a (5, Y, X) stack every 2 um (what napari's
+    new Labels layer over the stack and a 3D Shapes layer gives) is read where napari shows it (the image's plane
+    3 from the labels' 6) but was said to be "paired with the image's by index". As many frames as the image at
+    another spacing, read by index for a whole stack, are still said to be."""
+    stack = np.random.default_rng(2).random((5, 32, 32)).astype(np.float32)
+    viewer.add_image(stack, name="zs", scale=(2, 0.5, 0.5))
+    marks = np.zeros((9, 32, 32), np.uint8)
+    marks[6, 14:17, 15:19] = 1
+    fine = viewer.add_labels(marks, name="fine", scale=(1, 0.5, 0.5))
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = viewer.layers["zs"]
+    widget.pickers["scribbles"].value = fine
+    viewer.dims.set_point(0, 6.0)  # the image's plane 3
+    assert (_hints(widget) == 1).sum() == 12
+    widget.frames.value = "whole stack (video)"
+    hints = _hints(widget)
+    assert hints.shape == (5, 32, 32) and (hints[3] == 1).sum() == 12 and (hints == 1).sum() == 12
+    assert not [m for m in warnings_shown if "not aligned" in m]
+    viewer.layers.remove(fine)
+    same_count = viewer.add_labels(np.zeros((5, 32, 32), np.uint8), name="five", scale=(1, 0.5, 0.5))
+    widget.pickers["scribbles"].value = same_count
+    widget._prepare()
+    assert len([m for m in warnings_shown if "not aligned" in m]) == 1

@@ -998,8 +998,15 @@ class TaskWidget(Container):
                             f"frame run ({_frame_label(frames[0])}); it has marks on {elsewhere}: they hint their "
                             f"own frames only (go to one of those, or choose 'whole stack'){instead}"
                         )
-                # (frames beyond the image's are no misalignment: they pair by index, as napari shows them)
-                if not resampled and not _aligned(layer, sources[0], within=False):
+                # (frames beyond the image's are no misalignment: they pair by index, as napari shows them;
+                # frames at another spacing are read where napari shows them, at the slider or placed on the
+                # image's frames, unless a whole stack pairs as many frames as the image's by index)
+                lead = layer_array_shape(sources[0])[: stack_axes(sources[0])]
+                by_index = mode.stack and tuple(layer_array_shape(layer)[:-2]) == tuple(lead)
+                if not resampled and not _aligned(layer, sources[0], within=False) and (
+                    by_index or not _aligned(layer, sources[0], within=False, last=2)
+                    or not _frames_meet(layer, sources[0])
+                ):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
                         "(different scale, translate, rotation, shear or affine); its pixels are paired with the "
@@ -2191,15 +2198,33 @@ def _sample_set(layer: Any) -> str | None:
     return layer.metadata.get("sample_set")
 
 
-def _aligned(layer: Any, image: Any, within: bool = True) -> bool:
-    """Whether two layers' pixels meet on the axes they share (the trailing ones: Y, X and any frame axes).
+def _frames_meet(layer: Any, image: Any) -> bool:
+    """Whether each frame of ``image`` lies on one of ``layer``'s (on the leading axes they share; e.g. scribbles
+    every 1 um over a stack every 2 um), so that the frame napari shows over it is one of the layer's."""
+    k = min(layer.ndim, image.ndim) - 2
+    if k <= 0 or layer.ndim > image.ndim:
+        return True
+    units = _layers.unit_factors(image, layer, image.ndim)
+
+    def at(p: np.ndarray) -> np.ndarray:  # image data point -> the layer's data coordinates on those axes
+        world = np.asarray(image.data_to_world(p), dtype=float) * units
+        return np.asarray(layer.world_to_data(world[-layer.ndim:]), dtype=float)[-(k + 2):-2]
+
+    origin = np.zeros(image.ndim)
+    steps = np.eye(image.ndim)[image.ndim - 2 - k : image.ndim - 2]
+    return all(np.allclose(q, np.round(q), rtol=0, atol=1e-3) for q in [at(origin), *(at(e) for e in steps)])
+
+
+def _aligned(layer: Any, image: Any, within: bool = True, last: int | None = None) -> bool:
+    """Whether two layers' pixels meet on the axes they share (the trailing ones: Y, X and any frame axes; with
+    ``last``, the last ``last`` of them only, e.g. 2: the planes).
 
     Their data-to-world transforms (scale, translate, rotate, shear, affine) must agree there, except that a
     layer may start a whole number of frames into the image along a frame axis, its frames (with ``within``)
     within the image's (a mask placed on the frame it was computed from, or a few frames collected from a
     longer stack).
     """
-    n = min(layer.ndim, image.ndim)
+    n = min(layer.ndim, image.ndim) if last is None else min(layer.ndim, image.ndim, last)
     # a layer at the level a multiscale image is read at (an earlier run's mask) lines up with its averaged pixels
     zoom = np.ones(n)
     read, full = frame_shape(image), full_frame_shape(image)
