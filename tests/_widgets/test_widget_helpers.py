@@ -372,6 +372,12 @@ def test_a_box_and_scribbles_in_other_units_are_read_where_napari_shows_them(vie
     same = viewer.add_labels(np.zeros((48, 48), np.uint8), scale=(200.0, 100.0), translate=(5000.0, 3000.0),
                              units=("nm", "nm"))
     assert _aligned(same, image) and not _aligned(scribbles, image)
+    # a layer of inconsistent units (a plain Points layer: pixels) makes napari drop units, converting nothing:
+    # the box is then shown, and read, 8000 px away
+    viewer.add_points(np.zeros((1, 2)))
+    assert not viewer.dims.units
+    with pytest.raises(ValueError, match="does not overlap"):
+        read_box(box, image, viewer)
 
 
 def test_a_box_over_a_deskewed_stack_is_read_where_napari_draws_it(viewer):

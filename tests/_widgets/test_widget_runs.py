@@ -3833,3 +3833,21 @@ def test_scribbles_at_a_finer_frame_spacing_are_not_said_to_pair_by_index(viewer
     widget.pickers["scribbles"].value = same_count
     widget._prepare()
     assert len([m for m in warnings_shown if "not aligned" in m]) == 1
+
+
+def test_scribbles_paired_by_index_with_the_sequence_of_a_4d_stack_are_said_to_be(viewer, open_widget,
+                                                                                  warnings_shown):
+    """(A review's case.) Over a (Z, T, Y, X) stack every 2 along T, (T, Y, X) scribbles every 1 are paired with
+    the sequence by index in a whole-stack run (as many frames): said so, as before the check of frames that
+    meet, which only looked at labels shaped like all the image's leading axes."""
+    viewer.add_image(np.random.default_rng(2).random((2, 4, 32, 32)).astype(np.float32), name="zt",
+                     scale=(1, 2, 0.5, 0.5))
+    marks = np.zeros((4, 32, 32), np.uint8)
+    marks[2, 14:17, 15:19] = 1
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = viewer.layers["zt"]
+    widget.pickers["scribbles"].value = viewer.add_labels(marks, name="t", scale=(1, 0.5, 0.5))
+    widget.frames.value = "whole stack (video)"
+    widget.sequence_axis.value = 1
+    widget._prepare()
+    assert len([m for m in warnings_shown if "not aligned" in m]) == 1

@@ -928,7 +928,8 @@ class TaskWidget(Container):
                 if len(rgb) > 1 and len({frame_shape(src) for src in sources}) == 1 else ""
             )
             raise ValueError(f"the selected images must all have the same shape, got {each}{why}")
-        moved = [s.name for s in sources[1:] if not _aligned(s, sources[0])]  # (mixtures, or channels)
+        # (mixtures, or channels)
+        moved = [s.name for s in sources[1:] if not _aligned(s, sources[0], viewer=self.viewer)]
         if moved:
             own = [o.part for o in mode.outputs if o.per_input]
             shared = [o.part for o in mode.outputs if not o.per_input]
@@ -953,12 +954,12 @@ class TaskWidget(Container):
                 # A 2D layer placed differently (e.g. made by File > New Layer > Labels over several layers of
                 # other extents): read where napari shows it over the image, not paired by index.
                 resampled = layer.ndim == 2 and (
-                    not _aligned(layer, sources[0])
+                    not _aligned(layer, sources[0], viewer=self.viewer)
                     or tuple(np.shape(layer.data[0] if layer.multiscale else layer.data))
                     not in (frame_shape(sources[0]), full_frame_shape(sources[0]))
                 )
                 extra[spec_in.name] = (
-                    resample_labels(layer, sources[0]) if resampled else read_labels(
+                    resample_labels(layer, sources[0], viewer=self.viewer) if resampled else read_labels(
                         layer, sources[0], self.viewer, whole_stack=mode.stack, index=frames[0]
                     )
                 )
@@ -1001,11 +1002,18 @@ class TaskWidget(Container):
                 # (frames beyond the image's are no misalignment: they pair by index, as napari shows them;
                 # frames at another spacing are read where napari shows them, at the slider or placed on the
                 # image's frames, unless a whole stack pairs as many frames as the image's by index)
+                by_index = False
                 lead = layer_array_shape(sources[0])[: stack_axes(sources[0])]
-                by_index = mode.stack and tuple(layer_array_shape(layer)[:-2]) == tuple(lead)
-                if not resampled and not _aligned(layer, sources[0], within=False) and (
-                    by_index or not _aligned(layer, sources[0], within=False, last=2)
-                    or not _frames_meet(layer, sources[0])
+                if mode.stack and lead:  # a whole stack pairs the labels' frames by index where the axis napari
+                    # lines up with the sequence is as long as it (read_labels)
+                    picked = frames[0]
+                    axis = picked.index(None) if picked is not None and None in picked else 0
+                    own_lead = layer_array_shape(layer)[: max(layer.ndim - 2, 0)]
+                    j = axis - (len(lead) - len(own_lead))
+                    by_index = 0 <= j < len(own_lead) and own_lead[j] == lead[axis]
+                if not resampled and not _aligned(layer, sources[0], within=False, viewer=self.viewer) and (
+                    by_index or not _aligned(layer, sources[0], within=False, last=2, viewer=self.viewer)
+                    or not _frames_meet(layer, sources[0], self.viewer)
                 ):
                     show_warning(
                         f"{spec.title}: labels layer {layer.name!r} is not aligned with image {sources[0].name!r} "
@@ -2198,13 +2206,13 @@ def _sample_set(layer: Any) -> str | None:
     return layer.metadata.get("sample_set")
 
 
-def _frames_meet(layer: Any, image: Any) -> bool:
+def _frames_meet(layer: Any, image: Any, viewer: Any = None) -> bool:
     """Whether each frame of ``image`` lies on one of ``layer``'s (on the leading axes they share; e.g. scribbles
     every 1 um over a stack every 2 um), so that the frame napari shows over it is one of the layer's."""
     k = min(layer.ndim, image.ndim) - 2
     if k <= 0 or layer.ndim > image.ndim:
         return True
-    units = _layers.unit_factors(image, layer, image.ndim)
+    units = _layers.unit_factors(image, layer, image.ndim, viewer)
 
     def at(p: np.ndarray) -> np.ndarray:  # image data point -> the layer's data coordinates on those axes
         world = np.asarray(image.data_to_world(p), dtype=float) * units
@@ -2215,7 +2223,7 @@ def _frames_meet(layer: Any, image: Any) -> bool:
     return all(np.allclose(q, np.round(q), rtol=0, atol=1e-3) for q in [at(origin), *(at(e) for e in steps)])
 
 
-def _aligned(layer: Any, image: Any, within: bool = True, last: int | None = None) -> bool:
+def _aligned(layer: Any, image: Any, within: bool = True, last: int | None = None, viewer: Any = None) -> bool:
     """Whether two layers' pixels meet on the axes they share (the trailing ones: Y, X and any frame axes; with
     ``last``, the last ``last`` of them only, e.g. 2: the planes).
 
@@ -2233,7 +2241,7 @@ def _aligned(layer: Any, image: Any, within: bool = True, last: int | None = Non
     # within a thousandth of the image's smallest pixel (world units may be metres: scales of 1e-7)
     tol = 1e-3 * float(np.abs(np.asarray(image.scale, dtype=float)[-n:]).min())
 
-    units = _layers.unit_factors(layer, image, n)  # (the layer's world points in the image's units)
+    units = _layers.unit_factors(layer, image, n, viewer)  # (the layer's world points in the image's units)
 
     def pair(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # world points of data point p (shared axes)
         a = np.asarray(layer.data_to_world(np.concatenate([np.zeros(layer.ndim - n), p])), dtype=float)

@@ -171,30 +171,31 @@ def slider_point(layer: Any, viewer: Any) -> np.ndarray:
     first = len(point) - layer.ndim
     for j, unit in enumerate(own_units):
         k = first + j
-        if k < 0 or k >= len(world_units) or world_units[k] == unit:
+        if k < 0 or k >= len(world_units):
             continue
         try:
-            point[k] *= float((1 * world_units[k]).to(unit).magnitude)
+            if world_units[k] != unit:
+                point[k] *= float((1 * world_units[k]).to(unit).magnitude)
         except Exception:  # noqa: BLE001 - (pixels, or units napari did not convert either)
             continue
     return point
 
 
-def unit_factors(src: Any, dst: Any, n: int) -> np.ndarray:
+def unit_factors(src: Any, dst: Any, n: int, viewer: Any = None) -> np.ndarray:
     """For the last ``n`` axes: how many of ``dst``'s units one of ``src``'s is (1 where they are the same or do
     not convert, e.g. pixels). napari (0.9) shows layers of compatible units (a box in nm over an image in µm)
     in one world, while each layer's ``data_to_world`` / ``world_to_data`` work in its own units: a point from
-    ``src.data_to_world`` times these is one for ``dst.world_to_data``."""
+    ``src.data_to_world`` times these is one for ``dst.world_to_data``. All 1 where ``viewer`` uses no units
+    (napari drops them, converting nothing, when some layer's units are inconsistent with the others')."""
     out = np.ones(n)
     have, want = getattr(src, "units", None), getattr(dst, "units", None)
-    if not have or not want:
+    if not have or not want or (viewer is not None and not getattr(viewer.dims, "units", None)):
         return out
     for j in range(1, min(n, len(have), len(want)) + 1):
-        if have[-j] == want[-j]:
-            continue
         try:
-            out[-j] = float((1 * have[-j]).to(want[-j]).magnitude)
-        except Exception:  # noqa: BLE001 - (pixels, or units napari did not convert either)
+            if have[-j] != want[-j]:
+                out[-j] = float((1 * have[-j]).to(want[-j]).magnitude)
+        except Exception:  # noqa: BLE001 - (pixels, units of another registry: napari did not convert them)
             continue
     return out
 
@@ -415,7 +416,7 @@ def read_labels(
         elif len(lead) == 1 and labels.shape == (lead[0], *own):
             return _fit(labels, shape)
         elif labels.ndim - 2 == len(lead) and tuple(labels.shape[-2:]) == own and (
-            placed := _labels_on_frames(layer, image, labels, axis, index)
+            placed := _labels_on_frames(layer, image, labels, axis, index, viewer)
         ) is not None:
             # fewer frames, placed on some of the image's (a current-frame run's mask, corrected): those
             # frames get its labels, the others none
@@ -440,7 +441,7 @@ def read_labels(
 
 
 def _labels_on_frames(
-    layer: Any, image: Any, labels: Any, axis: int, index: tuple[int | None, ...] | None
+    layer: Any, image: Any, labels: Any, axis: int, index: tuple[int | None, ...] | None, viewer: Any = None
 ) -> np.ndarray | None:
     """The labels napari shows on each frame of ``image``'s sequence (leading axis ``axis``; the other leading
     axes at ``index``), as a ``(T, H, W)`` stack with zeros (no label) on frames it shows none on: labels with
@@ -453,8 +454,8 @@ def _labels_on_frames(
         pos = np.zeros(image.ndim)
         pos[:k] = [0 if index is None or index[i] is None else index[i] for i in range(k)]
         pos[axis] = t
-        world = np.asarray(image.data_to_world(pos), dtype=float)
-        at = np.asarray(layer.world_to_data(world * unit_factors(image, layer, len(world))), dtype=float)[:k]
+        world = np.asarray(image.data_to_world(pos), dtype=float) * unit_factors(image, layer, len(pos), viewer)
+        at = np.asarray(layer.world_to_data(world), dtype=float)[:k]
         near = np.round(at)
         if np.abs(at - near).max() > 1e-3:
             return None
@@ -466,7 +467,7 @@ def _labels_on_frames(
     return np.stack([blank if f is None else _load(f) for f in frames])
 
 
-def resample_labels(layer: Any, image: Any, pixels: int = 1 << 20) -> np.ndarray:
+def resample_labels(layer: Any, image: Any, pixels: int = 1 << 20, viewer: Any = None) -> np.ndarray:
     """A 2D Labels layer placed differently from ``image`` (another scale, translate, rotation, a larger extent;
     napari shows them over each other in world coordinates) as the labels napari shows over each of the
     image's pixels, at the frame size the image is read at; 0 outside the layer.
@@ -483,7 +484,7 @@ def resample_labels(layer: Any, image: Any, pixels: int = 1 << 20) -> np.ndarray
     def to_labels(y: float, x: float) -> np.ndarray:  # image read-level pixel -> labels data (Y, X)
         point = np.zeros(image.ndim)  # (an RGB layer's ndim leaves out its colour axis)
         point[-2], point[-1] = y * zy + (zy - 1) / 2, x * zx + (zx - 1) / 2
-        world = np.asarray(image.data_to_world(point), dtype=float)[-2:] * unit_factors(image, layer, 2)
+        world = np.asarray(image.data_to_world(point), dtype=float)[-2:] * unit_factors(image, layer, 2, viewer)
         return np.asarray(layer.world_to_data(world), dtype=float)[-2:]
 
     origin = to_labels(0.0, 0.0)
@@ -611,7 +612,7 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
         for v in np.asarray(layer.data[i], dtype=float):
             full = point.copy()
             w = np.asarray(layer.data_to_world(v), dtype=float)
-            full[len(full) - len(w):] = w * unit_factors(layer, image, len(w))
+            full[len(full) - len(w):] = w * unit_factors(layer, image, len(w), viewer)
             pts.append(to_image(full))
         pts_arr = np.array(pts)
         frame = tuple(
