@@ -41,6 +41,7 @@ from . import _layers
 from ._layers import (
     REGION_TYPES,
     OutputLayers,
+    is_result as _is_result,
     frame_shape,
     full_frame_shape,
     has_region,
@@ -2107,12 +2108,6 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [] if value is None else [value]
-
-
-def _is_result(layer: Any) -> bool:
-    """Whether ``layer`` is an output of a Double-DIP run (its metadata names the task and the part)."""
-    md = getattr(layer, "metadata", None) or {}
-    return "task" in md and "part" in md
 
 
 def _result_kind(layer: Any) -> tuple[Any, Any] | None:

@@ -171,14 +171,18 @@ def slider_point(layer: Any, viewer: Any) -> np.ndarray:
     first = len(point) - layer.ndim
     for j, unit in enumerate(own_units):
         k = first + j
-        if k < 0 or k >= len(world_units):
-            continue
-        try:
-            if world_units[k] != unit:
-                point[k] *= float((1 * world_units[k]).to(unit).magnitude)
-        except Exception:  # noqa: BLE001 - (pixels, or units napari did not convert either)
-            continue
+        if 0 <= k < len(world_units):
+            point[k] *= _unit_factor(world_units[k], unit)
     return point
+
+
+def _unit_factor(have: Any, want: Any) -> float:
+    """How many ``want`` one ``have`` is; 1 where they are the same or do not convert (pixels, units of another
+    registry: napari does not convert them either)."""
+    try:
+        return 1.0 if have == want else float((1 * have).to(want).magnitude)
+    except Exception:  # noqa: BLE001
+        return 1.0
 
 
 def unit_factors(src: Any, dst: Any, n: int, viewer: Any = None) -> np.ndarray:
@@ -192,12 +196,14 @@ def unit_factors(src: Any, dst: Any, n: int, viewer: Any = None) -> np.ndarray:
     if not have or not want or (viewer is not None and not getattr(viewer.dims, "units", None)):
         return out
     for j in range(1, min(n, len(have), len(want)) + 1):
-        try:
-            if have[-j] != want[-j]:
-                out[-j] = float((1 * have[-j]).to(want[-j]).magnitude)
-        except Exception:  # noqa: BLE001 - (pixels, units of another registry: napari did not convert them)
-            continue
+        out[-j] = _unit_factor(have[-j], want[-j])
     return out
+
+
+def is_result(layer: Any) -> bool:
+    """Whether ``layer`` is an output of a Double-DIP run (its metadata names the task and the part)."""
+    md = getattr(layer, "metadata", None) or {}
+    return "task" in md and "part" in md
 
 
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
@@ -1020,8 +1026,7 @@ class OutputLayers:
         # Outputs (this run's or another panel's, which napari makes active as it adds them) and ``None`` (a
         # removal, several layers selected) are not counted as a choice: only a layer of the user's own.
         layer = getattr(event, "value", None)
-        md = getattr(layer, "metadata", None) or {}
-        if layer is not None and not ("task" in md and "part" in md):
+        if layer is not None and not is_result(layer):
             self._chosen = layer
 
     def _on_moved(self, event: Any) -> None:
