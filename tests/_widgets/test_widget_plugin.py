@@ -155,3 +155,27 @@ def test_the_panels_tooltips_wrap_and_a_list_row_fits_its_list(make_napari_viewe
         assert row.height() <= picker.native.height() + 10, (picker.name, row.height(), picker.native.height())
     assert bool(lists) == (task in ("segmentation", "transparency", "watermark"))
     assert widget.native.minimumSizeHint().width() < 400
+
+
+def test_panels_scroll_in_a_short_window(make_napari_viewer_proxy, qtbot):
+    """Two panels docked one above the other in a 720 px window: each scrolls (its rows as tall as before, a
+    scroll bar to reach them) and the window keeps its height. Docked without the scroll area (napari docks
+    magicgui's inner widget), the panels were squeezed and their minimum heights forced the window past 720 px;
+    a panel with room to spare keeps its rows at the top."""
+    viewer = make_napari_viewer_proxy(show=True)
+    viewer.add_image(np.zeros((2, 32, 32), np.float32), name="img")
+    window = viewer.window._qt_window
+    window.resize(1280, 720)
+    docks = [viewer.window.add_plugin_dock_widget(PLUGIN, SPECS[t].title) for t in ("segmentation", "dehazing")]
+    qtbot.wait(100)
+    assert window.height() <= 720
+    for dock, widget in docks:
+        assert dock.inner_widget() is widget  # (napari's second return value is still the panel)
+        assert widget.native.verticalScrollBar().maximum() > 0
+        assert widget._inner.height() >= widget._inner.minimumSizeHint().height()
+    viewer.window.remove_dock_widget(docks[1][0])
+    window.resize(1280, 1000)
+    qtbot.wait(100)
+    segmentation = docks[0][1]
+    assert segmentation.native.verticalScrollBar().maximum() == 0
+    assert segmentation.run_button.native.y() < segmentation._inner.height() - 150  # (the spare height below)

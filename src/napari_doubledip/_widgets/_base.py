@@ -32,7 +32,7 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_info, show_warning
 from napari.utils.progress import cancelable_progress
 from qtpy.QtCore import QEvent, QObject
-from qtpy.QtWidgets import QSizePolicy
+from qtpy.QtWidgets import QSizePolicy, QWidget
 
 from .._sample_data import OPTIONS_KEY, SAMPLE_KEY, VIDEO_KEY
 from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
@@ -108,6 +108,21 @@ def _function_available(name: str) -> bool:
     return module is not None and importlib.util.find_spec(module, "napari_doubledip") is not None
 
 
+class _ParentWatch(QObject):
+    """Reports the parent changes of a widget (the panel's scroll area: magicgui watches the widget inside it,
+    whose parent never changes once it is in the scroll area)."""
+
+    def __init__(self, widget: QWidget, callback: Callable[[Any], None]) -> None:
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.ParentChange:
+            self._callback(obj.parent())
+        return False
+
+
 class _LabelAligner(QObject):
     """Lines the panel's fields up once its labels have their final font.
 
@@ -117,10 +132,10 @@ class _LabelAligner(QObject):
     drawn (magicgui's per-row label, reached through its private ``_labeled_widget``: left alone if that goes).
     """
 
-    def __init__(self, container: Container) -> None:
-        super().__init__(container.native)
+    def __init__(self, container: Container, widget: QWidget) -> None:
+        super().__init__(widget)
         self._container = container
-        container.native.installEventFilter(self)
+        widget.installEventFilter(self)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
         if event.type() in (QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange):
@@ -283,8 +298,24 @@ class TaskWidget(Container):
 
     spec: ClassVar[TaskSpec]
 
+    @property
+    def native(self) -> QWidget:
+        """The scroll area holding the panel: what napari docks (it docks a magicgui widget's ``native``, and
+        magicgui's own ``native`` of a scrollable container is the widget inside, which left the scroll area out
+        of the dock)."""
+        return self.root_native_widget
+
+    @property
+    def _inner(self) -> QWidget:
+        """The widget inside the scroll area, which holds the rows' layout."""
+        return self.root_native_widget.widget()
+
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__(labels=True)
+        # Scrollable: in a short window (a laptop screen, or two panels docked one above the other) the panel
+        # scrolls instead of being squeezed or stretching the window past the screen. See `native`.
+        super().__init__(labels=True, scrollable=True)
+        self._scroll_parent = _ParentWatch(self.root_native_widget, self.native_parent_changed.emit)
+        self._inner.layout().addStretch(1)  # (the scroll area fills the dock: spare height goes below the rows)
         self.viewer = napari_viewer
         self.worker = None
         self._job: _Job | None = None
@@ -345,7 +376,7 @@ class TaskWidget(Container):
             Container(widgets=[self.run_button], labels=False, name="run_row", label=" "),
             self.progress, self.status,
         ])
-        self._aligner = _LabelAligner(self)
+        self._aligner = _LabelAligner(self, self._inner)
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
         self.pickers[self._primary.name].changed.connect(self._forget_fallen)
@@ -1844,7 +1875,6 @@ def _wrap_tooltips(root: Any) -> None:
     import html
 
     from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QWidget
 
     for widget in [root, *root.findChildren(QWidget)]:
         tip = widget.toolTip()
