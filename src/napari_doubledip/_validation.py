@@ -254,6 +254,8 @@ def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
             f"{name} must be an array, got a {type(x).__name__} ({str(x)[:60]!r}): read the file first, e.g. "
             "skimage.io.imread(path), or pass a layer's data (viewer.layers[name].data)"
         )
+    if x is None:
+        raise TypeError(f"{name} must be an array, got None")
     x = plain_data(x, name, warn_mask)
     try:
         arr = np.asarray(x)
@@ -514,20 +516,23 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
     elif arr.ndim == 3 and 1 <= arr.shape[-1] <= 4:
         gray = False
     elif arr.ndim == 3:
-        first = (
-            "a channel-first (C, H, W) image (torch's layout) needs x.permute(1, 2, 0) (numpy: "
-            "np.moveaxis(x, 0, -1)); "
-            if arr.shape[0] <= 4 and min(arr.shape[1:]) >= 8
-            else ""
-        )
+        stack = f"for a stack of frames use {_STACK_FUNCTIONS}"
+        if arr.shape[0] == 1 and min(arr.shape[1:]) >= 8:  # (one plane is no stack: those need 2 frames)
+            advice = "one plane: pass x[0] (or np.squeeze(x))"
+        elif arr.shape[0] <= 4 and min(arr.shape[1:]) >= 8:
+            advice = (
+                "a channel-first (C, H, W) image (torch's layout) needs x.permute(1, 2, 0) (numpy: "
+                f"np.moveaxis(x, 0, -1)); {stack}"
+            )
+        else:
+            advice = stack
         if _many_channels(arr.shape):
             raise ValueError(
                 f"{name} must be (H, W) or (H, W, C) with C <= 4 channels, got shape {arr.shape}: "
                 f"{_CHANNELS_ADVICE.format(name=name)}"
             )
         raise ValueError(
-            f"{name} must be (H, W) or (H, W, C) with C <= 4 channels, got shape {arr.shape}; "
-            f"{first}for a stack of frames use {_STACK_FUNCTIONS}"
+            f"{name} must be (H, W) or (H, W, C) with C <= 4 channels, got shape {arr.shape}; {advice}"
         )
     else:
         raise ValueError(
@@ -836,7 +841,10 @@ def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
             + _squeeze_advice(shape, stack=True)
         )
     if shape[0] < min_count:
-        raise ValueError(f"{name} needs at least {min_count} frames, got {shape[0]}")
+        raise ValueError(
+            f"{name} needs at least {min_count} frames, got {shape[0]}"
+            + ("; for one image use the single-image functions with x[0]" if shape[0] == 1 else "")
+        )
     _check_hw(shape[1:], name)
     return ndim == 3
 
@@ -875,6 +883,25 @@ def load_frames(frames: object, name: str = "frames", min_count: int = 2, own_it
     return loaded(frames, own=True)
 
 
+def warn_frames_reading(frames: object, shape: tuple[int, ...], name: str = "frames") -> None:
+    """Warn when a 3D stack looks like one image read as frames: a torch (C, H, W) tensor, or an (H, W, C)
+    image with 8-16 channels (5-7 are refused as frames too narrow). The single-image functions refuse these
+    shapes and point to the stack functions for a stack; here they run, so say what they become."""
+    if len(shape) != 3:
+        return
+    t, h, w = (int(n) for n in shape)
+    if t in (3, 4) and type(frames).__module__.startswith("torch"):
+        warn(
+            f"{name}: a torch tensor of shape {(t, h, w)} is read as {t} grey frames (T, H, W); for one "
+            "channel-first image (C, H, W) use a single-image function with x.permute(1, 2, 0)"
+        )
+    elif _many_channels((t, h, w)):
+        warn(
+            f"{name} of shape {(t, h, w)} is read as {t} frames of {h}x{w} pixels; if it is one image with {w} "
+            f"channels (a spectral cube), {_CHANNELS_ADVICE.format(name=name)} with the single-image functions"
+        )
+
+
 def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple[np.ndarray, ValueRange]:
     """Validate a video / stack: ``(T, H, W)`` grey or ``(T, H, W, C)``, ``C`` in 1..4 (or a sequence of frames).
 
@@ -890,10 +917,12 @@ def as_frames(frames: object, name: str = "frames", min_count: int = 2) -> tuple
             _frames_layout(lazy, name, min_count)
         arr = _check_array(frames, name)
     gray = _frames_layout(arr.shape, name, min_count)
+    if not isinstance(frames, (list, tuple)):
+        warn_frames_reading(frames, arr.shape, name)
     if gray:
         arr = arr[..., None]
     vr = _value_range(arr, name, gray)
     return _normalise(arr, vr), vr
 
 
-__all__ += ["as_frames", "load_frames"]
+__all__ += ["as_frames", "load_frames", "warn_frames_reading"]

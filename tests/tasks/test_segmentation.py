@@ -100,7 +100,7 @@ def test_one_dot_is_filled_in_by_automatic_hints():
     assert (filled.hints[dot == 1] == 1).all() and (filled.hints == 2).sum() > 100  # the dot held, more around it
     np.testing.assert_array_equal(alone.hints, dot)
     assert iou(filled.mask, truth) > 0.9 and iou(filled.mask, truth) > iou(alone.mask, truth) + 0.1
-    with pytest.raises(TypeError, match="auto_fill"):
+    with pytest.raises(ValueError, match="auto_fill"):
         dd.segment(s.data, hints=dot, auto_fill="no", iterations=1)
 
 
@@ -203,6 +203,8 @@ def test_working_size_and_full_resolution_output():
         (Path("cells.tif"), r"got a \w*Path.*skimage.io.imread"),
         (np.ones((16, 16), "m8[s]"), "numeric dtype, got timedelta64"),  # (np.integer in numpy's hierarchy)
         (np.full((16, 16), 1e40), "float32 range"),  # the results (float32) could not hold it: inf / NaN
+        (None, "image must be an array, got None$"),
+        (np.zeros((1, 16, 16), np.uint16), r"\(1, 16, 16\); one plane: pass x\[0\] \(or np.squeeze\(x\)\)$"),
         (np.where(np.eye(16) > 0, 1e308, -1e308), "float32 range"),  # its span overflows even float64
     ],
 )
@@ -461,6 +463,8 @@ def test_reassign_finds_many_small_objects_the_mask_network_merges():
         dd.segment(img, reassign=-0.1, iterations=1)
     with pytest.raises(TypeError, match="reassign must be 'auto', a number"):
         dd.segment(img, reassign=True, iterations=1)
+    with pytest.raises(ValueError, match="reassign must be 'auto', a number in .0, 1. or None, got 'all'"):
+        dd.segment(img, reassign="all", iterations=1)  # (a wrong string: ValueError, as for every option)
 
 
 def test_intensity_hints_for_many_objects_bright_or_dark():
@@ -522,8 +526,10 @@ def test_scribbles_filled_in_by_intensity_hints_correct_a_field_of_objects():
     assert (r.mask[labels == 2] == 0).all()  # the scribble wins over the layers' verdict
     saliency = dd.segment(img, hints=labels, iterations=1, device="cpu")
     assert saliency.params["auto_fill"] is True and saliency.params["reassign"] is None
-    with pytest.raises(TypeError, match="auto_fill must be True, False or 'intensity'"):
+    with pytest.raises(ValueError, match="auto_fill must be True, False or 'intensity', got 'saliency'"):
         dd.segment(img, hints=labels, auto_fill="saliency", iterations=1)
+    with pytest.raises(TypeError, match="auto_fill must be True, False or 'intensity', got 2"):
+        dd.segment(img, hints=labels, auto_fill=2, iterations=1)
 
 
 def test_intensity_hints_ignore_a_hot_pixel_and_say_when_the_image_is_flat():

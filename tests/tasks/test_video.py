@@ -728,6 +728,31 @@ def test_still_clips_and_other_layouts_are_pointed_out():
         as_frames(np.zeros((5, 3, 32, 32)))
     with pytest.raises(ValueError, match=r"\(T, Z, Y, X\) stack pass one Z slice"):
         as_frames(np.zeros((5, 12, 32, 32)))
+    with pytest.raises(ValueError, match=r"at least 2 frames, got 1; for one image use the single-image.*x\[0\]"):
+        as_frames(np.zeros((1, 32, 32)))
+
+
+def test_one_image_read_as_frames_is_pointed_out():
+    """The single-image functions refuse a torch (3, H, W) tensor and a 10-channel (H, W, C) image, pointing to
+    the stack functions for a stack; these run them as frames (3 grey frames, 40 frames of 40x10 pixels), and
+    say so. A numpy (3, H, W) stack is three frames, silently."""
+    import warnings
+
+    import torch
+
+    rng = np.random.default_rng(0)
+    chw = torch.from_numpy(rng.random((32, 32, 3), dtype=np.float32)).permute(2, 0, 1)
+    with pytest.warns(UserWarning, match=r"torch tensor of shape \(3, 32, 32\) is read as 3 grey frames.*permute"):
+        as_frames(chw)
+    with pytest.warns(UserWarning, match=r"torch tensor of shape \(3, 32, 32\) is read as 3 grey frames"):
+        dd.dehaze_frames(chw, iterations=1, device="cpu")  # (which reads its frames one by one)
+    with pytest.warns(UserWarning, match=r"\(40, 40, 10\) is read as 40 frames of 40x10 pixels.*spectral cube"):
+        as_frames(rng.random((40, 40, 10)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_frames(rng.random((3, 32, 32)))
+        as_frames(torch.from_numpy(rng.random((5, 32, 32))))
+        as_frames(list(chw))  # (a list of frames is a stack)
 
 
 def test_boxes_too_small_for_automatic_hints_are_warned_once():
@@ -819,6 +844,10 @@ def test_per_frame_rectangles_of_a_4d_shapes_layer_and_mixed_shapes():
     polygon = np.array([[2, 5, 5], [2, 5, 20], [2, 20, 12]], float)
     with pytest.raises(ValueError, match=r"shapes on frames \[0, 2\], not all of them rectangles.*boolean"):
         dd.segment_video(s.data, box=[rect(0, 4, 4, 20, 20), polygon], iterations=1)
+    for flat in ([rect(0, 4, 4, 20, 20)[:, 1:], rect(0, 8, 8, 28, 28)[:, 1:]], np.zeros((2, 4, 2))):
+        # two rectangles of a 2D layer (no frame index): one region (their union), or one box per frame
+        with pytest.raises(ValueError, match=r"got 2 shapes.*their union; for a box per frame, pass \{frame"):
+            dd.segment_video(s.data, box=flat, iterations=1)
 
 
 def test_a_few_far_brighter_values_are_warned_about():

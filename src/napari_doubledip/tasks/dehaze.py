@@ -20,6 +20,7 @@ from .._validation import (
     plain_data,
     refuse_napari,
     warn,
+    warn_frames_reading,
     working_shape,
 )
 from ..solver import haze as Hz
@@ -628,6 +629,7 @@ def dehaze_frames(
     if shape is not None and not isinstance(frames, (list, tuple)):
         # the layout first (its advice, e.g. for one (H, W, C) image), then what depends on the channel count
         gray = _frames_layout(tuple(int(n) for n in shape), "frames", 1)
+        warn_frames_reading(frames, tuple(shape))
         channels = 1 if gray else int(shape[-1])
         _airlight_values(airlight, channels)
         _check_prior(transmission_prior, channels)

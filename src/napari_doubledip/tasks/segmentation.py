@@ -556,6 +556,8 @@ def check_auto_fill(auto_fill: object) -> bool | str:
     """``auto_fill``: ``True``, ``False`` or ``"intensity"``."""
     if isinstance(auto_fill, str) and auto_fill == "intensity":
         return auto_fill
+    if isinstance(auto_fill, str):  # (a wrong value, like the other options' strings: ValueError)
+        raise ValueError(f"auto_fill must be True, False or 'intensity', got {auto_fill!r}")
     if not isinstance(auto_fill, (bool, np.bool_)):
         raise TypeError(f"auto_fill must be True, False or 'intensity', got {auto_fill!r}")
     return bool(auto_fill)
@@ -570,6 +572,8 @@ def check_reassign(reassign: object, hints: object = None, auto_fill: object = T
         return 0.0 if hints is not None and isinstance(auto_fill, str) and auto_fill == "intensity" else None
     if reassign is None:
         return None
+    if isinstance(reassign, str):
+        raise ValueError(f"reassign must be 'auto', a number in [0, 1] or None, got {reassign!r}")
     if isinstance(reassign, bool) or not isinstance(reassign, (int, float, np.integer, np.floating)):
         raise TypeError(f"reassign must be 'auto', a number in [0, 1] or None, got {type(reassign).__name__}")
     if not 0 <= float(reassign) <= 1:

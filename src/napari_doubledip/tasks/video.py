@@ -224,7 +224,8 @@ class VideoSegmentationResult(RunInfo):
     masks
         ``(T, H, W)`` float32, 1 = foreground, binary after guided-filter refinement.
     soft_masks
-        ``(T, H, W)`` float32 in [0, 1]: the refined masks before thresholding.
+        ``(T, H, W)`` float32 in [0, 1]: the refined masks before thresholding (after ``reassign``, where it
+        ran, mostly 0 or 1: the reassigned pixels are set; all of them with a margin of 0).
     foreground, background
         Shaped like the frames, in their value range: each frame inside / outside its mask, the DIP's fill-in
         elsewhere.

@@ -214,13 +214,15 @@ def box_mask(
         "segment_video": "for a box per frame, pass {frame index: box} or a (T, H, W) stack of masks",
         "remove_watermark": "the images of a set share one box: pass one (H, W) mask, e.g. masks.any(axis=0)",
     }.get(task, "for a box per frame of a video, use segment_video(frames, box={frame index: box})")
+    # several shapes: their union is one region; a video may also mean one box per frame
+    several = f"{_UNION[:-1]}; {per_frame})" if task == "segment_video" else _UNION
     if isinstance(box, dict):
         raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got a dict; {per_frame}")
     box = plain_data(box, "box")
     if isinstance(box, (list, tuple)) and len(box) > 0 and all(_is_2d(b) for b in box):
         # a Shapes layer's data: a list of (k, D) vertex arrays (possibly ragged)
         if len(box) != 1:
-            raise ValueError(f"box must be one rectangle, got {len(box)} shapes{_UNION}")
+            raise ValueError(f"box must be one rectangle, got {len(box)} shapes{several}")
         box = box[0]
     try:
         arr = np.asarray(box)
@@ -240,7 +242,7 @@ def box_mask(
     if arr.ndim == 3 and arr.dtype != bool and arr.shape[1] >= 2 and arr.shape[2] >= 2:  # (shapes, k, D) corners
         if arr.shape[0] != 1:
             raise ValueError(
-                f"box must be one rectangle, got {arr.shape[0]} shapes (corners shaped {arr.shape}){_UNION}"
+                f"box must be one rectangle, got {arr.shape[0]} shapes (corners shaped {arr.shape}){several}"
             )
         arr = arr[0]
     if arr.dtype == bool or (arr.ndim == 2 and arr.shape == (h, w)):
