@@ -2374,6 +2374,44 @@ def test_a_layer_renamed_during_a_rerun(viewer, open_widget, run_widget, qtbot, 
         assert md["preview"] is False and md["seed"] == 5 and md["source"] == "comp", (name, md)
 
 
+@pytest.mark.parametrize("cancel", [False, True])
+def test_a_rerun_after_the_input_was_renamed_updates_its_results(viewer, open_widget, run_widget, qtbot, cancel):
+    """The user names the layer after a first look and runs again: the results are updated and renamed with it
+    (a second set appeared under the new name, the first left stale beside it); a result the user renamed is
+    theirs. A cancelled run gives the results their names back with their data."""
+    source = viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG)
+    run_widget(widget)
+    viewer.layers["comp foreground"].name = "my foreground"
+    before = viewer.layers["comp mask"].data.copy()
+    source.name = "cells"
+    if not cancel:
+        run_widget(widget)
+        assert sorted(names(viewer)) == sorted(
+            ["cells", "cells background", "cells foreground", "my foreground", "cells mask"]
+        )
+        assert viewer.layers["cells mask"].metadata["source"] == "cells"
+        assert viewer.layers["my foreground"].metadata["source"] == "comp"  # (left as the user's)
+        return
+    widget.iterations.value, widget.preview_every.value = 5000, 1
+    worker = widget.run(start=False)
+    seen = []
+
+    mask = viewer.layers["comp mask"]
+
+    def during(p):
+        seen.append(mask.name == "cells mask")  # (the layer itself: updated under the new name)
+        if seen[-1] or len(seen) > 400:  # (at the first preview: previews are at least a moment apart)
+            widget.cancel()
+
+    worker.yielded.connect(during)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert any(seen)
+    assert sorted(names(viewer)) == sorted(["cells", "comp background", "my foreground", "comp mask"])
+    np.testing.assert_array_equal(viewer.layers["comp mask"].data, before)
+
+
 def test_outputs_keep_rotation_shear_units_and_axis_labels(viewer, open_widget, run_widget):
     img = samples.texture_composite(32, rgb=False).data
     source = viewer.add_image(

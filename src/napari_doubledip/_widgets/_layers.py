@@ -55,6 +55,13 @@ def same_layer(a: Any, b: Any) -> bool:
     return getattr(a, "__wrapped__", a) is getattr(b, "__wrapped__", b)
 
 
+def source_id(layer: Any) -> str | None:
+    """An input layer's napari id, kept in its results' ``metadata["source_id"]``: the layer renamed since
+    still finds its results (``metadata["source"]`` holds the name it had)."""
+    value = getattr(layer, "unique_id", None)
+    return None if value is None else str(value)
+
+
 #: A multiscale layer is read at its finest level with at most this many pixels per frame (Y x X), so that a
 #: slide's full-resolution level (gigabytes, several times over in a run) is never loaded: the optimisation
 #: works at about 128-192 px whatever the level, and at 4096 x 4096 a run's finishing at full size peaks at
@@ -974,6 +981,7 @@ class OutputLayers:
         self.created: list[Any] = []
         self.touched: dict[str, Any] = {}  # name asked for -> layer written by this run
         self._earlier: dict[str, Any] = {}  # name -> an earlier run's layer at the start (pin_earlier)
+        self._renamed: list[tuple[Any, str, str]] = []  # (layer, its name, the name this run gave it)
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
         self._at_run: list[tuple[Any, dict[str, tuple]]] = []  # (input layer, its transform then: pin_names)
@@ -1060,7 +1068,7 @@ class OutputLayers:
         for source in sources:
             for part, kind in parts:
                 name = self.output_name(source, part)
-                layer = self.find(name, part, self.source_name(source), kind)
+                layer = self.find(name, part, self.source_name(source), kind, source_id(source))
                 if layer is not None:
                     self._earlier[name] = layer
 
@@ -1072,13 +1080,17 @@ class OutputLayers:
         """``"<input> <part>"``, the name an output is looked for and created under."""
         return f"{self.source_name(source)} {part}"
 
-    def find(self, name: str, part: str, source: str | None = None, kind: str | None = None) -> Any | None:
-        """The layer ``name`` made by this task for ``part``; else one napari de-duplicated (``"name [k]"``).
+    def find(
+        self, name: str, part: str, source: str | None = None, kind: str | None = None, source_id: str | None = None
+    ) -> Any | None:
+        """The layer ``name`` made by this task for ``part``; else one napari de-duplicated (``"name [k]"``);
+        else, with ``source_id``, the one made from that input layer under the name it had before it was renamed
+        (still named after it: a result the user renamed is left as theirs).
 
         With ``kind``, only a layer of that kind: one the user converted (napari's Convert to Image / Labels,
         which keeps the metadata) is the user's now, and is left alone as a layer of another task would be.
         """
-        fallback = None
+        fallback = renamed = None
         for layer in self.viewer.layers:
             md = layer.metadata
             if md.get("task") != self.task or md.get("part") != part:
@@ -1095,7 +1107,28 @@ class OutputLayers:
                 layer.name == alt or re.fullmatch(rf"(?:{re.escape(name)}|{re.escape(alt)}) \[\d+\]", layer.name)
             ):
                 fallback = layer
-        return fallback
+            then = md.get("source")
+            if (
+                renamed is None and source_id is not None and md.get("source_id") == source_id
+                and isinstance(then, str) and then != source
+                and layer.name in (f"{then} {part}", self._alternative(f"{then} {part}"))
+            ):
+                renamed = layer
+        return fallback if fallback is not None else renamed
+
+    def _follow_rename(self, layer: Any, name: str) -> None:
+        """Give an earlier result of an input renamed since (:meth:`find`) the name this run writes it under
+        (or the task's alternative, where another layer has that name); :meth:`rollback` renames it back."""
+        then = layer.metadata.get("source")
+        part = layer.metadata.get("part")
+        if not isinstance(then, str) or layer.name not in (f"{then} {part}", self._alternative(f"{then} {part}")):
+            return
+        if name == f"{then} {part}" or layer.name in (name, self._alternative(name)):
+            return
+        taken = any(other.name == name and not same_layer(other, layer) for other in self.viewer.layers)
+        new = self._alternative(name) if taken else name
+        self._renamed.append((layer, layer.name, new))
+        layer.name = new
 
     def _alternative(self, name: str) -> str:
         """The name used when ``name`` is taken by another layer (e.g. "img clean" of dehazing and watermark
@@ -1132,7 +1165,10 @@ class OutputLayers:
         spatial = data.ndim - (1 if rgb else 0)
         placed = next((v for s, v in self._at_run if same_layer(s, source)), None)
         tf = transform(source, spatial, zoom, offset, placed=placed)
-        metadata = {"task": self.task, "part": part, "source": self.source_name(source), **metadata}
+        metadata = {
+            "task": self.task, "part": part, "source": self.source_name(source), "source_id": source_id(source),
+            **metadata,
+        }
         layer = self._existing(name, part, source, kind)
         visible = None  # (shown or hidden as the user had it, where a new layer replaces theirs)
         if layer is not None and (
@@ -1173,6 +1209,7 @@ class OutputLayers:
                         else index_text(before))
                 self.other_slice.append((layer.name, held))
             self._save_once(layer)
+            self._follow_rename(layer, name)
             self._note_strokes(layer)
             data, kept = self._keep_unreached(layer, data, metadata, source)
             if kept:
@@ -1286,7 +1323,9 @@ class OutputLayers:
                 and _of_kind(earlier, kind)
             ):
                 layer = earlier
-        return layer if layer is not None else self.find(name, part, self.source_name(source), kind)
+        return layer if layer is not None else self.find(
+            name, part, self.source_name(source), kind, source_id(source)
+        )
 
     def _detach(self, layer: Any) -> None:
         """Remove an output layer this run cannot update; an earlier run's comes back on :meth:`rollback`."""
@@ -1395,6 +1434,7 @@ class OutputLayers:
         if _kind(layer) == "labels":
             data = _as_labels(data)
         self._note_strokes(layer, index)
+        self._follow_rename(layer, name)
         full = (*lead, *data.shape)
         old = layer.metadata
         computed = tuple(layer.data.shape[: len(lead)])  # the frames of a whole-stack result, before any growth
@@ -1428,7 +1468,7 @@ class OutputLayers:
             if "stack_run" not in old and (old.get("frames") is None or old.get("frame") is None):
                 # a whole-stack run's result (also a stopped one that kept earlier frames: they are listed);
                 # what that run was is kept (the rest of the metadata describes the frame run)
-                run = {k: v for k, v in old.items() if k not in ("task", "part", "source", "digests")}
+                run = {k: v for k, v in old.items() if k not in ("task", "part", "source", "source_id", "digests")}
                 old = {**old, "stack_run": run}
         done = [f for f in done if f not in drop and all(0 <= v < n for v, n in zip(f, lead))]
         if list(index) not in done:
@@ -1465,7 +1505,8 @@ class OutputLayers:
         here = [int(v) for v in index]
         painted = [list(f) for f in painted if list(f) != here] if isinstance(painted, list) else []
         layer.metadata = {
-            "task": self.task, "part": part, "source": self.source_name(source), **metadata, "frames": done,
+            "task": self.task, "part": part, "source": self.source_name(source), "source_id": source_id(source),
+            **metadata, "frames": done,
             **({"stack_run": old["stack_run"]} if "stack_run" in old else {}),
             **({"painted": painted} if painted else {}),
             **({"digests": digests} if digests else {}),
@@ -1622,6 +1663,10 @@ class OutputLayers:
                 setattr(layer, key, value)
             layer.metadata = saved.metadata
             # (not its contrast limits: a run leaves them as they are, and any the user set meanwhile stay)
+        for layer, before, given in reversed(self._renamed):
+            if layer.name == given:  # (unless the user renamed it since)
+                layer.name = before
+        self._renamed.clear()
         detached, self._detached = self._detached, []  # (taken first: a failed insert must not repeat)
         self.created.clear()
         self._saved.clear()
