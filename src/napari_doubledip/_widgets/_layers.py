@@ -1081,11 +1081,11 @@ class OutputLayers:
         return f"{self.source_name(source)} {part}"
 
     def find(
-        self, name: str, part: str, source: str | None = None, kind: str | None = None, source_id: str | None = None
+        self, name: str, part: str, source: str | None = None, kind: str | None = None, input_id: str | None = None
     ) -> Any | None:
         """The layer ``name`` made by this task for ``part``; else one napari de-duplicated (``"name [k]"``);
-        else, with ``source_id``, the one made from that input layer under the name it had before it was renamed
-        (still named after it: a result the user renamed is left as theirs).
+        else, with ``input_id`` (:func:`source_id`), the one made from that input layer under the name it had
+        before it was renamed (still named after it: a result the user renamed is left as theirs).
 
         With ``kind``, only a layer of that kind: one the user converted (napari's Convert to Image / Labels,
         which keeps the metadata) is the user's now, and is left alone as a layer of another task would be.
@@ -1109,7 +1109,7 @@ class OutputLayers:
                 fallback = layer
             then = md.get("source")
             if (
-                renamed is None and source_id is not None and md.get("source_id") == source_id
+                renamed is None and input_id is not None and md.get("source_id") == input_id
                 and isinstance(then, str) and then != source
                 and layer.name in (f"{then} {part}", self._alternative(f"{then} {part}"))
             ):
