@@ -1190,3 +1190,38 @@ def test_an_input_check_is_a_raise_in_the_package_not_a_c_error_on_its_line(monk
         np.zeros(10).reshape(3, 3)  # outside the package
     except ValueError as exc:
         assert not _is_input_check(exc)
+
+
+def test_a_slow_import_can_be_left_and_is_waited_for(tmp_path, monkeypatch):
+    """The first run imports torch (3-4 s) in a thread of its own, reporting a stage meanwhile, so that Cancel
+    acts at once (it waited for the whole import); the next run waits for the import left running; an import's
+    error reaches the run."""
+    import sys
+    import threading
+    import time
+
+    from napari_doubledip._widgets._worker import import_in_thread
+
+    (tmp_path / "dd_slow_module.py").write_text("import time\ntime.sleep(1.0)\nVALUE = 1\n")
+    (tmp_path / "dd_broken_module.py").write_text("raise ImportError('no torch here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    stop = threading.Event()
+    gen = import_in_thread("dd_slow_module", stop)
+    report = next(gen)
+    assert report.stage.startswith("loading PyTorch") and report.iteration == 0
+    stop.set()
+    t0 = time.perf_counter()
+    with pytest.raises(StopIteration) as left:
+        next(gen)
+    assert left.value.value is False and time.perf_counter() - t0 < 0.5
+    reports = []
+    again = import_in_thread("dd_slow_module", threading.Event())  # (the import left running: waited for)
+    with pytest.raises(StopIteration) as done:
+        while True:
+            reports.append(next(again))
+    assert done.value.value is True and reports and sys.modules["dd_slow_module"].VALUE == 1
+    with pytest.raises(StopIteration) as known:  # (imported: no thread, no report)
+        next(import_in_thread("dd_slow_module", threading.Event()))
+    assert known.value.value is True
+    with pytest.raises(ImportError, match="no torch here"):
+        list(import_in_thread("dd_broken_module", threading.Event()))
