@@ -1225,3 +1225,17 @@ def test_a_slow_import_can_be_left_and_is_waited_for(tmp_path, monkeypatch):
     assert known.value.value is True
     with pytest.raises(ImportError, match="no torch here"):
         list(import_in_thread("dd_broken_module", threading.Event()))
+
+
+def test_a_runtime_error_while_importing_is_a_task_error(monkeypatch):
+    """superqt ends a worker whose generator raised a RuntimeError with a warning only (no errored, no finished
+    signal: the panel stayed running for good); one raised while the first run imports torch is wrapped too."""
+    from napari_doubledip._widgets import _worker
+
+    def failing(function, stop):
+        raise RuntimeError("torch failed to initialise")
+        yield  # (a generator, as the import's is)
+
+    monkeypatch.setattr(_worker, "_import_library", failing)
+    with pytest.raises(_worker.TaskError, match="RuntimeError: torch failed to initialise"):
+        list(_worker.run_task("dehaze", (), {}, _worker.Control()))

@@ -173,9 +173,50 @@ def test_panels_scroll_in_a_short_window(make_napari_viewer_proxy, qtbot):
         assert dock.inner_widget() is widget  # (napari's second return value is still the panel)
         assert widget.native.verticalScrollBar().maximum() > 0
         assert widget._inner.height() >= widget._inner.minimumSizeHint().height()
+        assert widget.native.viewport().height() >= 150  # (the second had 67 px: its help line)
     viewer.window.remove_dock_widget(docks[1][0])
     window.resize(1280, 1000)
     qtbot.wait(100)
     segmentation = docks[0][1]
     assert segmentation.native.verticalScrollBar().maximum() == 0
     assert segmentation.run_button.native.y() < segmentation._inner.height() - 150  # (the spare height below)
+
+
+def test_a_narrowed_panel_keeps_its_fields_and_the_wheel_scrolls_it(make_napari_viewer_proxy, qtbot):
+    """Dragged narrow, the panel stops at the width its rows need (it went narrower and cut the fields off,
+    with no horizontal scroll bar); in a short window a wheel turn over a field the user has not clicked into
+    scrolls the panel (it changed the field under the pointer: iterations, working size, seed...)."""
+    from qtpy.QtCore import QPoint, QPointF, Qt
+    from qtpy.QtGui import QWheelEvent
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer_proxy(show=True)
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    window = viewer.window._qt_window
+    window.resize(1280, 560)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, SPECS["segmentation"].title)
+    window.resizeDocks([dock], [60], Qt.Orientation.Horizontal)
+    qtbot.wait(100)
+    scroll = widget.native
+    for field in (widget.iterations, widget.max_size, widget.seed, widget.device):
+        right = field.native.mapTo(widget._inner, field.native.rect().topRight()).x()
+        assert right < scroll.viewport().width(), (field.name, right, scroll.viewport().width())
+
+    def wheel(native):
+        centre = native.rect().center()
+        event = QWheelEvent(
+            QPointF(centre), QPointF(native.mapToGlobal(centre)), QPoint(0, 0), QPoint(0, -120),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+        )
+        QApplication.sendEvent(native, event)
+
+    bar = scroll.verticalScrollBar()
+    assert bar.maximum() > 0
+    widget.max_size.value = 256
+    wheel(widget.max_size.native)
+    assert widget.max_size.value == 256 and bar.value() > 0
+    window.activateWindow()
+    widget.max_size.native.setFocus()
+    qtbot.waitUntil(widget.max_size.native.hasFocus, timeout=5000)
+    wheel(widget.max_size.native)  # (clicked into: the field takes the wheel)
+    assert widget.max_size.value != 256

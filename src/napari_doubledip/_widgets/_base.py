@@ -76,6 +76,8 @@ __all__ = ["TaskWidget", "MIN_PREVIEW_SECONDS"]
 #: Live previews are drawn at most this often, whatever the preview interval (redrawing costs GUI time).
 MIN_PREVIEW_SECONDS = 0.5
 
+#: Height (pixels) a panel keeps in a short window (it scrolls below that).
+PANEL_MIN_HEIGHT = 200
 #: Height (pixels) of the multi-layer pickers: about six rows, scrolling beyond.
 SELECT_HEIGHT = 110
 #: The activity dock's bar is redrawn at most this often (each redraw processes Qt events: see _Activity).
@@ -121,6 +123,51 @@ class _ParentWatch(QObject):
         if event.type() == QEvent.Type.ParentChange:
             self._callback(obj.parent())
         return False
+
+
+class _FitWidth(QObject):
+    """Keeps the panel's scroll area at least as wide as the rows inside need: magicgui sets its minimum once,
+    as each row is added, before napari's larger label font and the label column's alignment widen the rows
+    (the dock could then be made narrower than the fields, which were cut off: the horizontal scroll bar is
+    off). Watches the widget inside the scroll area."""
+
+    _KINDS = (QEvent.Type.LayoutRequest, QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange)
+
+    def __init__(self, scroll: Any) -> None:
+        super().__init__(scroll)
+        self._scroll = scroll
+        scroll.widget().installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() in self._KINDS:
+            bar = self._scroll.verticalScrollBar().sizeHint().width()
+            frame = 2 * self._scroll.frameWidth()
+            self._scroll.setMinimumWidth(obj.minimumSizeHint().width() + bar + frame)
+        return False
+
+
+class _WheelGuard(QObject):
+    """A wheel turn over a field the user has not clicked into scrolls the panel instead of changing the field:
+    scrolling down a panel in a short window changed the iterations, the working size, the seed... under the
+    pointer (as in browsers' forms and Qt's designer). A field with focus takes the wheel as before."""
+
+    def __init__(self, scroll: Any) -> None:
+        super().__init__(scroll)
+        self._scroll = scroll
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QAbstractSlider, QAbstractSpinBox, QComboBox
+
+        for native in scroll.widget().findChildren((QAbstractSpinBox, QComboBox, QAbstractSlider)):
+            native.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # (not WheelFocus: a wheel turn gives no focus)
+            native.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() != QEvent.Type.Wheel or obj.hasFocus():
+            return False
+        from qtpy.QtWidgets import QApplication
+
+        QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
+        return True
 
 
 class _LabelAligner(QObject):
@@ -377,6 +424,10 @@ class TaskWidget(Container):
             self.progress, self.status,
         ])
         self._aligner = _LabelAligner(self, self._inner)
+        self._fit_width = _FitWidth(self.native)
+        # (docked under another panel in a short window, Qt gave the second one what the first left: 67 px, its
+        # help line; this much shows the first rows)
+        self.native.setMinimumHeight(PANEL_MIN_HEIGHT)
         self.run_button.changed.connect(self._on_run_clicked)
         self.pickers[self._primary.name].changed.connect(self._update_frames)
         self.pickers[self._primary.name].changed.connect(self._forget_fallen)
@@ -405,6 +456,7 @@ class TaskWidget(Container):
         self._initial_choices()
         self._update_needs()
         _wrap_tooltips(self.native)
+        self._wheel_guard = _WheelGuard(self.native)
 
     def _remember_options(self) -> None:
         """Start the options where the user last set them in a panel of this task (closing a panel and opening it

@@ -62,9 +62,9 @@ def run_task(function: str, args: tuple, kwargs: dict[str, Any], control: Contro
     ``RuntimeError`` with a warning only, without its ``errored`` and ``finished`` signals, and the panel would
     stay running for good.
     """
-    if not (yield from _import_library(function, control.stop)):
-        return None  # (cancelled while PyTorch loaded: nothing ran)
     try:
+        if not (yield from _import_library(function, control.stop)):
+            return None  # (cancelled while PyTorch loaded: nothing ran)
         func, kwargs = _resolve(function, kwargs, control)
     except RuntimeError as exc:
         raise TaskError(f"{type(exc).__name__}: {exc}") from exc
