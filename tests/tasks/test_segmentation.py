@@ -727,3 +727,22 @@ def test_a_thin_strip_is_segmented_along_and_across():
     assert iou(r.mask, truth) > 0.9
     across = r.mask[:, truth.any(axis=0)]  # columns the object crosses hold background too
     assert (across == 0).any(axis=0).mean() > 0.9
+
+
+def test_hints_that_mark_nothing_without_filling_in_are_warned_about():
+    """An empty label image with auto_fill=False is a run with no hints at all (a benchmark's corrections of a
+    result that needed none scored IoU 0.0 without a word); with automatic hints filling in, it is not."""
+    import warnings
+
+    img = np.random.default_rng(0).random((24, 24)).astype(np.float32)
+    empty = np.zeros((24, 24), np.uint8)
+    with pytest.warns(UserWarning, match=r"hints mark no pixel.*auto_fill=False: the run has no hints"):
+        dd.segment(img, hints=empty, auto_fill=False, iterations=1, device="cpu")
+    with pytest.warns(UserWarning, match=r"hints mark no pixel"):
+        dd.segment_video(np.stack([img, img[::-1]]), hints=np.zeros((2, 24, 24)), auto_fill=False, iterations=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dd.segment(img, hints=empty, iterations=1, device="cpu")  # (filled in by automatic hints)
+        marked = empty.copy()
+        marked[2, 2] = 2
+        dd.segment(img, hints=marked, auto_fill=False, iterations=1, device="cpu")

@@ -552,6 +552,16 @@ def shrink_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 #: with ``hints="intensity"`` (made for such fields) and off otherwise: no margin gains on the real photographs.
 
 
+def warn_no_marks(labels: np.ndarray, auto_fill: object) -> None:
+    """Warn when scribbles mark no pixel and ``auto_fill=False`` leaves nothing to fill them in: the run has no
+    hints at all (an empty Labels layer, or corrections of a result that needed none)."""
+    if auto_fill is False and not bool(np.isin(labels, (1, 2)).any()):
+        warn(
+            "hints mark no pixel (no 1 or 2) and auto_fill=False: the run has no hints at all, and the mask is "
+            "the networks' own split; pass auto_fill=True (or hints='auto') for automatic hints"
+        )
+
+
 def check_auto_fill(auto_fill: object) -> bool | str:
     """``auto_fill``: ``True``, ``False`` or ``"intensity"``."""
     if isinstance(auto_fill, str) and auto_fill == "intensity":
@@ -896,7 +906,9 @@ def segment(
         bg_w, user = fg_w.clone(), True
     else:
         # full-resolution labels of a label image or a mask pair (the rules segment_video shares)
-        scribbled = torch.from_numpy(hint_labels(hints, tuple(size))).to(dev)[None]
+        labels = hint_labels(hints, tuple(size))
+        warn_no_marks(labels, auto_fill)
+        scribbled = torch.from_numpy(labels).to(dev)[None]
         fg_full, bg_full = scribbled[0] == 1, scribbled[0] == 2
         if box is not None:
             warn_foreground_outside(fg_full[None].cpu().numpy(), [bmask])

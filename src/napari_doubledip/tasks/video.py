@@ -649,6 +649,8 @@ def segment_video(
     planned = planned_iterations("video_segmentation", preset, iterations, its)  # (for the set-up's reports)
     # the user's labels at full size (the rules segment() shares), read once: hints, and kept by the reassignment
     scribbled = None if isinstance(hints, str) or hints is None else hint_labels(hints, size, frames=n)
+    if scribbled is not None:
+        seg.warn_no_marks(scribbled, auto_fill)
     fg_w, bg_w, user, stopped, held = yield from _video_hints(
         hints if scribbled is None else scribbled, work, planned, stop, boxes, auto_fill, full_boxes
     )
