@@ -961,6 +961,28 @@ def test_a_reopened_panel_keeps_the_options_set(viewer):
     assert other.task_options[automatic].value == "intensity (many objects)"
 
 
+def test_a_sample_opened_during_a_run_is_followed_when_it_ends(viewer, open_widget, qtbot):
+    """A panel on a bundled sample moves to the next sample opened, with its presets; one opened while the panel
+    ran was dropped (the next Run segmented the old sample again, with its presets)."""
+    viewer.open_sample("napari-doubledip", "texture_composite")
+    widget = open_widget(SEG, iterations=200)
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    opened = []
+
+    def during(p):
+        if not opened and p.iteration >= 5:
+            opened.append(True)
+            viewer.open_sample("napari-doubledip", "blob_field")
+
+    worker.yielded.connect(during)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert opened and widget.worker is None
+    assert widget.pickers["image"].value.name == "nuclei"
+    assert widget.task_options["automatic"].value == "intensity (many objects)"
+
+
 def test_closing_the_dock_cancels_its_run(viewer, qtbot):
     """The dock's close button removes the dock and the Plugins menu then opens a new widget: the old one's
     run can be neither seen nor cancelled and would overwrite the new one's layers, so closing cancels it."""
@@ -1228,7 +1250,7 @@ def test_cancel_keeping_the_partial_result(viewer, open_widget, qtbot):
         worker.start()
     md = viewer.layers["comp mask"].metadata
     assert md["stopped"] is True and 10 <= md["iterations"] < 5000
-    assert "stopped early" in widget.status.value
+    assert widget.status.value.startswith("Done (cancelled: the best result so far kept): ")
 
 
 def test_error_in_worker_is_shown(viewer, open_widget, run_widget, errors):

@@ -676,10 +676,11 @@ class TaskWidget(Container):
     def _on_inserted(self, layer: Any, queued: bool = False) -> None:
         """Adopt a layer the user adds where the panel waits for one (scribbles, a box, the rest of a sample
         set). During a run the pickers are locked: a Labels layer that is fresh now (napari's "new labels",
-        to paint a correction in while the run goes) or a Shapes layer is taken up when the run ends."""
+        to paint a correction in while the run goes), a Shapes layer or a bundled sample's layer (which a panel
+        on a sample moves to) is taken up when the run ends."""
         if self.worker is not None and not queued:
             fresh = "part" not in layer.metadata and _fresh_labels(layer, self._sources())
-            if fresh or isinstance(layer, napari.layers.Shapes):
+            if fresh or isinstance(layer, napari.layers.Shapes) or _sample_of(layer) is not None:
                 self._added_during_run.append(layer)
             return
         self._follow_sample(layer)
@@ -1569,7 +1570,9 @@ class TaskWidget(Container):
             _tell_other_inputs(self.spec.title, job)
             _tell_kept_earlier(self.spec.title, job)
             _tell_painted(self.spec.title, job)
-            note = " (stopped early)" if getattr(result, "stopped", False) else ""
+            note = ""
+            if getattr(result, "stopped", False):  # (Cancel with *keep partial result on cancel*, or stop=)
+                note = " (cancelled: the best result so far kept)" if job.cancelled else " (stopped early)"
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
             planned = _planned(getattr(result, "params", None) or {})

@@ -145,7 +145,7 @@ def import_in_thread(name: str, stop: threading.Event) -> Generator[Any, None, b
             return False
         yield Progress(
             iteration=0, total=1, loss=float("nan"), losses={}, preview=None, elapsed=time.perf_counter() - start,
-            stage="loading PyTorch (the first run only)",
+            stage="loading PyTorch: the first run only",
         )
     if failed:
         raise failed[0]
