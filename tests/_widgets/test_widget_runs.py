@@ -1657,6 +1657,22 @@ def test_transparency_whole_stack_as_mixtures(viewer, open_widget, run_widget):
     np.testing.assert_allclose(layer.scale, (3.0, 3.0))
 
 
+def test_a_frame_run_replacing_a_whole_stack_runs_layers_says_so(viewer, open_widget, run_widget, infos):
+    """Layers of a run of the whole stack that no frame run collects into (the layers of all frames as mixtures,
+    a set's shared watermark) were replaced by one frame's result without a word."""
+    s = samples.two_mixtures(32)
+    viewer.add_image(s.data, name="stack")
+    widget = open_widget(TRANS)
+    widget.frames.value = "all frames are mixtures"
+    run_widget(widget)
+    assert not any("held the results" in m for m in infos)
+    widget.frames.value = "current frame"
+    run_widget(widget)
+    assert viewer.layers["stack layer 1"].metadata["frame"] == [viewer.dims.current_step[0]]
+    said = [m for m in infos if "held the results at all frames (a run of the whole stack)" in m]
+    assert len(said) == 1 and "'stack layer 1', 'stack layer 2'" in said[0], infos
+
+
 def test_a_one_frame_stack_in_a_whole_stack_mode_is_refused(viewer, open_widget, errors):
     viewer.add_image(np.zeros((1, 32, 32), np.float32), name="one")  # a stack of one frame
     widget = open_widget(TRANS)

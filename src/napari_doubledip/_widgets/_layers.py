@@ -1208,6 +1208,12 @@ class OutputLayers:
                 held = (f"frame(s) {list_frames(frames)}" if isinstance(frames, list) and frames
                         else index_text(before))
                 self.other_slice.append((layer.name, held))
+            elif (
+                not any(same_layer(layer, t) for t in self.touched.values())
+                and before is None and "frame" in layer.metadata and isinstance(metadata.get("frame"), list)
+                and not any(n == layer.name for n, _ in self.other_slice)
+            ):  # a whole-stack run's part that no frame run collects into (e.g. a set's shared watermark)
+                self.other_slice.append((layer.name, "all frames (a run of the whole stack)"))
             self._save_once(layer)
             self._follow_rename(layer, name)
             self._note_strokes(layer)
