@@ -983,6 +983,35 @@ def test_a_sample_opened_during_a_run_is_followed_when_it_ends(viewer, open_widg
     assert widget.task_options["automatic"].value == "intensity (many objects)"
 
 
+def test_scribbles_painted_during_a_run_are_said_to_wait_for_the_next(viewer, open_widget, qtbot, infos):
+    """The run reads the scribbles at Run; strokes painted while it goes were ignored without a word."""
+    s = samples.texture_composite(32)
+    viewer.add_image(s.data, name="comp")
+    labels = viewer.add_labels(np.zeros((32, 32), np.uint8), name="marks")
+    labels.data[14:18, 14:18] = 1
+    widget = open_widget(SEG, iterations=60)
+    widget.pickers["scribbles"].value = labels
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    painted = []
+
+    def during(p):
+        if not painted and p.iteration >= 5:
+            painted.append(True)
+            labels.paint((2, 2), 2)  # (a brush stroke, as the user paints)
+
+    worker.yielded.connect(during)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert painted and [m for m in infos if "'marks' was painted on during the run" in m], infos
+    infos.clear()
+    labels.paint((4, 4), 2)  # (after the run: nothing to say, and the panel no longer listens)
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert not [m for m in infos if "painted on during the run" in m], infos
+
+
 def test_closing_the_dock_cancels_its_run(viewer, qtbot):
     """The dock's close button removes the dock and the Plugins menu then opens a new widget: the old one's
     run can be neither seen nor cancelled and would overwrite the new one's layers, so closing cancels it."""

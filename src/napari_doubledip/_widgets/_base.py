@@ -269,6 +269,10 @@ class _Job:
     leads: list[tuple[int, ...]] = field(default_factory=list)
     #: Each source's frame checksums as read (:func:`._layers.frame_digests`; ``None``: a 2D layer, or lazy).
     digests: list[dict[str, str] | None] = field(default_factory=list)
+    #: Names of the scribble layers painted on during the run (its marks were read at Run), and what stops
+    #: watching them.
+    painted_inputs: list[str] = field(default_factory=list)
+    unwatch: list[Callable[[], None]] = field(default_factory=list)
 
 
 class _ActivityBar(cancelable_progress):
@@ -1292,6 +1296,7 @@ class TaskWidget(Container):
         self._job, self.worker = job, worker
         job.held = hold_arrays((job.args, job.kwargs, job.raw))
         job.outputs.watch_moves()
+        self._watch_scribbles(job)
         self._set_running(True)
         what = self.spec.title.removesuffix(" (Double-DIP)").lower()
         how = f" — {job.mode.label}" if job.mode.stack and job.mode.label else ""
@@ -1309,6 +1314,22 @@ class TaskWidget(Container):
         if start:
             self.start_worker(worker)
         return worker
+
+    def _watch_scribbles(self, job: _Job) -> None:
+        """Note the scribble layers painted on (or given new data) during the run: the run read their marks at
+        Run, and the user is told at its end to run again for the new ones (they were ignored without a word)."""
+        for spec_in in self.spec.inputs:
+            layer = self.pickers[spec_in.name].value if spec_in.kind == "labels" else None
+            if layer is None or isinstance(layer, (list, tuple)):
+                continue
+
+            def painted(_event: Any = None, name: str = layer.name) -> None:
+                if name not in job.painted_inputs:
+                    job.painted_inputs.append(name)
+
+            for event in (layer.events.paint, layer.events.data):
+                event.connect(painted)
+                job.unwatch.append(lambda event=event, painted=painted: event.disconnect(painted))
 
     def start_worker(self, worker: Any) -> None:
         """Start ``worker`` (made by ``run(start=False)``) in Qt's global thread pool; say so when it has to wait
@@ -1570,6 +1591,11 @@ class TaskWidget(Container):
             _tell_other_inputs(self.spec.title, job)
             _tell_kept_earlier(self.spec.title, job)
             _tell_painted(self.spec.title, job)
+            if job.painted_inputs:
+                show_info(
+                    f"{self.spec.title}: {', '.join(map(repr, job.painted_inputs))} was painted on during the "
+                    "run, which read its marks at Run: Run again to use the new ones"
+                )
             note = ""
             if getattr(result, "stopped", False):  # (Cancel with *keep partial result on cancel*, or stop=)
                 note = " (cancelled: the best result so far kept)" if job.cancelled else " (stopped early)"
@@ -1661,6 +1687,8 @@ class TaskWidget(Container):
                 self._notify_error(exc)
         self.worker, self._job = None, None
         if job is not None:
+            for unwatch in job.unwatch:
+                unwatch()
             release_arrays(job.held)
             job.outputs.stop_watching()
         active = self.viewer.layers.selection.active
@@ -1720,6 +1748,8 @@ class TaskWidget(Container):
         worker, job = self.worker, self._job
         self.worker, self._job = None, None
         if job is not None:
+            for unwatch in job.unwatch:
+                unwatch()
             release_arrays(job.held)
             job.outputs.stop_watching()
         if worker is None:
