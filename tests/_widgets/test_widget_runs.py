@@ -961,24 +961,31 @@ def test_a_reopened_panel_keeps_the_options_set(viewer):
     assert other.task_options[automatic].value == "intensity (many objects)"
 
 
+def _run_doing(qtbot, widget, action, at: int = 5) -> bool:
+    """Run ``widget`` to its end, calling ``action`` once, at the first report from iteration ``at`` on (what the
+    user does while the run goes); returns whether it was called."""
+    worker = widget.run(start=False)
+    done = []
+
+    def during(p):
+        if not done and p.iteration >= at:
+            done.append(True)
+            action()
+
+    worker.yielded.connect(during)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    return bool(done)
+
+
 def test_a_sample_opened_during_a_run_is_followed_when_it_ends(viewer, open_widget, qtbot):
     """A panel on a bundled sample moves to the next sample opened, with its presets; one opened while the panel
     ran was dropped (the next Run segmented the old sample again, with its presets)."""
     viewer.open_sample("napari-doubledip", "texture_composite")
     widget = open_widget(SEG, iterations=200)
     widget.preview_every.value = 1
-    worker = widget.run(start=False)
-    opened = []
-
-    def during(p):
-        if not opened and p.iteration >= 5:
-            opened.append(True)
-            viewer.open_sample("napari-doubledip", "blob_field")
-
-    worker.yielded.connect(during)
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        worker.start()
-    assert opened and widget.worker is None
+    assert _run_doing(qtbot, widget, lambda: viewer.open_sample("napari-doubledip", "blob_field"))
+    assert widget.worker is None
     assert widget.pickers["image"].value.name == "nuclei"
     assert widget.task_options["automatic"].value == "intensity (many objects)"
 
@@ -992,18 +999,8 @@ def test_scribbles_painted_during_a_run_are_said_to_wait_for_the_next(viewer, op
     widget = open_widget(SEG, iterations=60)
     widget.pickers["scribbles"].value = labels
     widget.preview_every.value = 1
-    worker = widget.run(start=False)
-    painted = []
-
-    def during(p):
-        if not painted and p.iteration >= 5:
-            painted.append(True)
-            labels.paint((2, 2), 2)  # (a brush stroke, as the user paints)
-
-    worker.yielded.connect(during)
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        worker.start()
-    assert painted and [m for m in infos if "'marks' was painted on during the run" in m], infos
+    assert _run_doing(qtbot, widget, lambda: labels.paint((2, 2), 2))  # (a brush stroke, as the user paints)
+    assert [m for m in infos if "'marks' was painted on during the run" in m], infos
     infos.clear()
     labels.paint((4, 4), 2)  # (after the run: nothing to say, and the panel no longer listens)
     worker = widget.run(start=False)
