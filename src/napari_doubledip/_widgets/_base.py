@@ -274,6 +274,14 @@ class _Job:
     painted_inputs: list[str] = field(default_factory=list)
     unwatch: list[Callable[[], None]] = field(default_factory=list)
 
+    def let_go(self) -> None:
+        """The run has ended (or its panel went): stop watching the layers, release the arrays it held."""
+        for unwatch in self.unwatch:
+            unwatch()
+        self.unwatch.clear()
+        release_arrays(self.held)
+        self.outputs.stop_watching()
+
 
 class _ActivityBar(cancelable_progress):
     """napari's cancelable progress bar whose *Cancel* calls back at once (napari's only stops an iteration)."""
@@ -1687,10 +1695,7 @@ class TaskWidget(Container):
                 self._notify_error(exc)
         self.worker, self._job = None, None
         if job is not None:
-            for unwatch in job.unwatch:
-                unwatch()
-            release_arrays(job.held)
-            job.outputs.stop_watching()
+            job.let_go()
         active = self.viewer.layers.selection.active
         # the layer napari made active by adding this run's outputs (not one the user chose): see _starting_layer
         if active is not None and _is_result(active):
@@ -1748,10 +1753,7 @@ class TaskWidget(Container):
         worker, job = self.worker, self._job
         self.worker, self._job = None, None
         if job is not None:
-            for unwatch in job.unwatch:
-                unwatch()
-            release_arrays(job.held)
-            job.outputs.stop_watching()
+            job.let_go()
         if worker is None:
             return
         slots = (

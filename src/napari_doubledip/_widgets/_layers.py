@@ -1110,18 +1110,21 @@ class OutputLayers:
             then = md.get("source")
             if (
                 renamed is None and input_id is not None and md.get("source_id") == input_id
-                and isinstance(then, str) and then != source
-                and layer.name in (f"{then} {part}", self._alternative(f"{then} {part}"))
+                and isinstance(then, str) and then != source and self._named_after(layer, then, part)
             ):
                 renamed = layer
         return fallback if fallback is not None else renamed
+
+    def _named_after(self, layer: Any, source: str, part: str) -> bool:
+        """Whether ``layer`` has the name a run on input ``source`` gives its ``part`` (or the alternative)."""
+        return layer.name in (f"{source} {part}", self._alternative(f"{source} {part}"))
 
     def _follow_rename(self, layer: Any, name: str) -> None:
         """Give an earlier result of an input renamed since (:meth:`find`) the name this run writes it under
         (or the task's alternative, where another layer has that name); :meth:`rollback` renames it back."""
         then = layer.metadata.get("source")
         part = layer.metadata.get("part")
-        if not isinstance(then, str) or layer.name not in (f"{then} {part}", self._alternative(f"{then} {part}")):
+        if not isinstance(then, str) or not self._named_after(layer, then, part):
             return
         if name == f"{then} {part}" or layer.name in (name, self._alternative(name)):
             return
