@@ -1239,3 +1239,18 @@ def test_a_runtime_error_while_importing_is_a_task_error(monkeypatch):
     monkeypatch.setattr(_worker, "_import_library", failing)
     with pytest.raises(_worker.TaskError, match="RuntimeError: torch failed to initialise"):
         list(_worker.run_task("dehaze", (), {}, _worker.Control()))
+
+
+def test_no_device_check_in_the_gui_thread_while_a_first_run_imports_torch(monkeypatch):
+    """torch is in sys.modules from the start of its import: a panel asked it for devices at a cancelled first
+    run's end, in the GUI thread, and waited there for the import going on in its own thread."""
+    import sys
+    import threading
+
+    import torch  # noqa: F401
+
+    from napari_doubledip._widgets import _devices, _worker
+
+    assert "torch" in sys.modules and _devices._torch_loaded()
+    monkeypatch.setitem(_worker._IMPORTS, "napari_doubledip.tasks.dehaze", (threading.Event(), []))
+    assert _worker.importing() and not _devices._torch_loaded()

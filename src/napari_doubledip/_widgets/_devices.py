@@ -65,7 +65,11 @@ class _Probed(QObject):
 
 
 def _torch_loaded() -> bool:
-    return "torch" in sys.modules
+    """Whether the device check can run at once: torch imported, and no first run importing the library (in a
+    thread of its own: the check in the GUI thread waited for, or competed with, the rest of that import)."""
+    from ._worker import importing
+
+    return "torch" in sys.modules and not importing()
 
 
 def _probe_devices() -> list[str]:

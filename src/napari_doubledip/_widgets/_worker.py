@@ -97,6 +97,12 @@ _IMPORTS: dict[str, tuple[threading.Event, list[BaseException]]] = {}
 _IMPORTS_LOCK = threading.Lock()
 
 
+def importing() -> bool:
+    """Whether a library module is being imported by :func:`import_in_thread` (a first run's torch)."""
+    with _IMPORTS_LOCK:
+        return bool(_IMPORTS)
+
+
 def _import_library(function: str, stop: threading.Event) -> Generator[Any, None, bool]:
     """Import the module of the library function ``function`` (and so torch: 3-4 s the first time) with
     :func:`import_in_thread`. ``False`` when ``stop`` is set meanwhile."""
