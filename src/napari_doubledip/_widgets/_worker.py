@@ -116,8 +116,8 @@ def _import_library(function: str, stop: threading.Event) -> Generator[Any, None
 
 def import_in_thread(name: str, stop: threading.Event) -> Generator[Any, None, bool]:
     """Import module ``name`` in a thread of its own, reporting a stage every :data:`LOAD_REPORT_SECONDS`
-    meanwhile: Cancel acts within a moment instead of after the import (on this machine 3.7 s -> 1.1 s for the
-    first run's torch import: loading torch's libraries holds Python's lock, the GUI's too). An import cannot be
+    meanwhile: Cancel acts within a moment instead of after the import (on this machine 2.5-3.0 s -> 1.0-1.2 s
+    for the first run's torch import, ``benchmarks/first_run_cancel.py``). An import cannot be
     interrupted: one left running finishes in the background, and the next run waits for it (an import under
     way is in ``sys.modules`` already). Returns ``False`` when ``stop`` is set meanwhile; an import's error is
     raised here."""
