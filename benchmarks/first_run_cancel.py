@@ -34,7 +34,7 @@ def main() -> None:
     torch_before = "torch" in __import__("sys").modules
     viewer = napari.Viewer(show=True)
     viewer.add_image(samples.texture_composite(48).data, name="image")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Segmentation (Double-DIP)")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Segmentation")
     widget.iterations.value, widget.max_size.value = 2000, 32
     gaps = [0.0]
     last = [time.perf_counter()]

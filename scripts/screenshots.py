@@ -46,12 +46,12 @@ def _watermark_box(viewer, widget) -> None:
 
 
 SHOTS = {
-    "segmentation": Shot("Segmentation (Double-DIP)", "texture_composite", 300, 64),
+    "segmentation": Shot("Segmentation", "texture_composite", 300, 64),
     # the nuclei sample sets the widget's intensity hints itself; 0 = the library's budget and working size
-    "nuclei": Shot("Segmentation (Double-DIP)", "blob_field", 0, 0),
-    "transparency": Shot("Transparency (Double-DIP)", "two_mixtures", 400, 64, _select_all_images),
-    "watermark": Shot("Watermark removal (Double-DIP)", "watermarked", 400, 128, _watermark_box),
-    "dehazing": Shot("Dehazing (Double-DIP)", "hazy_image", 200, 64),
+    "nuclei": Shot("Segmentation", "blob_field", 0, 0),
+    "transparency": Shot("Transparency", "two_mixtures", 400, 64, _select_all_images),
+    "watermark": Shot("Watermark removal", "watermarked", 400, 128, _watermark_box),
+    "dehazing": Shot("Dehazing", "hazy_image", 200, 64),
 }
 
 

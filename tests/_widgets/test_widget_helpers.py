@@ -93,7 +93,7 @@ def test_an_ellipse_a_polygon_or_a_rotated_rectangle_is_read_as_a_mask(viewer):
 
 def test_fill_in_scribbles_is_enabled_only_with_a_scribbles_layer(viewer, open_widget):
     viewer.add_image(np.zeros((32, 32)), name="img")
-    widget = open_widget("Segmentation (Double-DIP)")
+    widget = open_widget("Segmentation")
     option = widget.task_options["auto_fill"]
     assert widget.pickers["scribbles"].value is None and not option.enabled
     labels = viewer.add_labels(np.zeros((32, 32), np.uint8), name="scribbles")
@@ -110,7 +110,7 @@ def test_fill_in_scribbles_is_enabled_only_with_a_scribbles_layer(viewer, open_w
 def test_a_box_layer_with_only_lines_is_flagged(viewer, open_widget, warnings_shown):
     viewer.add_image(np.zeros((32, 32)), name="img")
     lines = viewer.add_shapes([np.array([[2, 2], [20, 20]])], shape_type="line", name="lines")
-    widget = open_widget("Segmentation (Double-DIP)")
+    widget = open_widget("Segmentation")
     widget.pickers["box"].value = lines
     assert widget._prepare().kwargs.get("box") is None
     assert any("'lines' holds no rectangle, ellipse or polygon" in m for m in warnings_shown)
@@ -124,7 +124,7 @@ def test_whole_stack_segmentation_takes_a_box_per_frame(viewer, open_widget):
     shapes.add_rectangles(np.array([[0, 2, 2], [0, 2, 20], [0, 20, 20], [0, 20, 2]]))
     shapes.add_rectangles(np.array([[2, 25, 25], [2, 25, 45], [2, 45, 45], [2, 45, 25]]))
     viewer.layers.selection.active = stack
-    widget = open_widget("Segmentation (Double-DIP)")
+    widget = open_widget("Segmentation")
     widget.pickers["box"].value = shapes
     widget.frames.value = "whole stack (video)"
     kwargs = widget._prepare().kwargs
@@ -146,7 +146,7 @@ def test_segmentation_boxes_around_several_objects_are_their_union(viewer, open_
     ]
     boxes = viewer.add_shapes(two, shape_type="rectangle", name="boxes")
     viewer.layers.selection.active = img
-    widget = open_widget("Segmentation (Double-DIP)")
+    widget = open_widget("Segmentation")
     widget.pickers["box"].value = boxes
     box = widget._prepare().kwargs["box"]
     expected = np.zeros((48, 48), bool)
@@ -216,7 +216,7 @@ def test_a_current_frame_between_key_frames_takes_the_box_spanning_them(viewer, 
     shapes.add_rectangles(_rect((1,), 2, 2, 12, 12))
     shapes.add_rectangles(_rect((3,), 16, 16, 28, 28))
     viewer.layers.selection.active = viewer.layers["st"]
-    widget = open_widget("Segmentation (Double-DIP)")
+    widget = open_widget("Segmentation")
     widget.pickers["box"].value = shapes
     viewer.dims.set_current_step(0, 2)
     assert widget._prepare().kwargs["box"] == (2, 2, 29, 29)
@@ -240,7 +240,7 @@ def test_a_current_frame_spans_key_frames_along_the_sequence_axis_only(viewer, o
     shapes.add_rectangles(_rect((1, 0), 2, 2, 12, 12))
     shapes.add_rectangles(_rect((3, 0), 16, 16, 28, 28))
     viewer.layers.selection.active = viewer.layers["tz"]
-    widget = open_widget("Segmentation (Double-DIP)")
+    widget = open_widget("Segmentation")
     widget.pickers["box"].value = shapes
     viewer.dims.set_current_step(0, 2)
     viewer.dims.set_current_step(1, 0)
@@ -258,7 +258,7 @@ def test_per_frame_boxes_along_a_chosen_sequence_axis(viewer, open_widget):
     shapes.add_rectangles(_rect((0,), 2, 2, 12, 12))
     shapes.add_rectangles(_rect((2,), 16, 16, 28, 28))
     viewer.layers.selection.active = stack
-    widget = open_widget("Segmentation (Double-DIP)")
+    widget = open_widget("Segmentation")
     widget.pickers["box"].value = shapes
     widget.frames.value = "whole stack (video)"
     widget.sequence_axis.value = 1
@@ -305,10 +305,10 @@ def test_read_box_of_a_stack_takes_the_rectangle_on_the_frame(viewer, open_widge
     # through the widgets, at the slider's frame 0
     viewer.dims.set_current_step(0, 0)
     viewer.layers.selection.active = stack
-    watermark = open_widget("Watermark removal (Double-DIP)")
+    watermark = open_widget("Watermark removal")
     watermark.pickers["box"].value = shapes
     assert watermark._prepare().kwargs["box"] == (2, 2, 21, 21)
-    segmentation = open_widget("Segmentation (Double-DIP)")
+    segmentation = open_widget("Segmentation")
     segmentation.pickers["box"].value = shapes
     # one frame: the box goes to segment(box=...) (outside background, automatic hints inside)
     kwargs = segmentation._prepare().kwargs
@@ -535,7 +535,7 @@ def test_a_segmentation_mask_picked_as_scribbles_gives_background_hints_too(
     from napari_doubledip._widgets._worker import Deferred
 
     viewer.add_image(samples.texture_composite(48).data, name="comp")
-    widget = open_widget("Segmentation (Double-DIP)", iterations=3)
+    widget = open_widget("Segmentation", iterations=3)
     run_widget(widget)
     mask = viewer.layers["comp mask"]
     widget.pickers["scribbles"].value = mask
@@ -738,7 +738,7 @@ def test_a_wheel_turn_picks_no_device_before_the_check(qtbot, monkeypatch):
 
 def test_every_spec_is_well_formed():
     for spec in SPECS.values():
-        assert spec.title.endswith("(Double-DIP)")
+        assert spec.title == f"{spec.display_name} (Double-DIP)"  # (notifications name the plugin)
         assert spec.inputs[0].kind == "image" and not spec.modes[0].stack
         parts = [o.part for m in spec.modes for o in m.outputs]
         assert all(parts) and spec.iterations > 0 and spec.max_size >= 16

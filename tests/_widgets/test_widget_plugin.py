@@ -14,7 +14,7 @@ from napari_doubledip import _sample_data
 from napari_doubledip._widgets._tasks import SPECS
 
 PLUGIN = "napari-doubledip"
-WIDGETS = [s.title for s in SPECS.values()]
+WIDGETS = [s.display_name for s in SPECS.values()]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_manifest_lists_one_widget_per_task(manifest):
     assert names == WIDGETS
     for w in manifest.contributions.widgets:  # every command resolves to a widget class
         cls = PluginManager.instance().commands.get(w.command)
-        assert cls.spec.title == w.display_name
+        assert cls.spec.display_name == w.display_name
 
 
 def test_manifest_sample_data_resolve_and_load(manifest):
@@ -105,8 +105,13 @@ def test_layers_menus_open_the_widgets(viewer):
         "napari/layers/filter": [f"{PLUGIN}.{t}_widget" for t in ("transparency", "watermark", "dehazing")],
     }
     app.commands.execute_command(f"{PLUGIN}.dehazing_widget").result()
-    docked = [w for w in viewer.window.dock_widgets.values() if hasattr(w, "spec")]
-    assert [w.spec.title for w in docked] == [SPECS["dehazing"].title]
+    docked = {name: w for name, w in viewer.window.dock_widgets.items() if hasattr(w, "spec")}
+    assert [w.spec.title for w in docked.values()] == [SPECS["dehazing"].title]
+    # napari adds the plugin's name to the menu items and the dock's title: the widget's own name does not
+    # repeat it ("Dehazing (Double-DIP) (Double-DIP decomposition)" before)
+    assert list(docked) == ["Dehazing (Double-DIP decomposition)"]
+    titles = [app.commands[f"{PLUGIN}.{t}_widget"].title for t in ("segmentation", "dehazing")]
+    assert titles == ["Segmentation (Double-DIP decomposition)", "Dehazing (Double-DIP decomposition)"]
 
 
 @pytest.mark.parametrize("task", sorted(SPECS))
@@ -166,7 +171,9 @@ def test_panels_scroll_in_a_short_window(make_napari_viewer_proxy, qtbot):
     viewer.add_image(np.zeros((2, 32, 32), np.float32), name="img")
     window = viewer.window._qt_window
     window.resize(1280, 720)
-    docks = [viewer.window.add_plugin_dock_widget(PLUGIN, SPECS[t].title) for t in ("segmentation", "dehazing")]
+    docks = [
+        viewer.window.add_plugin_dock_widget(PLUGIN, SPECS[t].display_name) for t in ("segmentation", "dehazing")
+    ]
     qtbot.wait(100)
     assert window.height() <= 720
     for dock, widget in docks:
@@ -194,7 +201,7 @@ def test_a_narrowed_panel_keeps_its_fields_and_the_wheel_scrolls_it(make_napari_
     viewer.add_image(np.zeros((32, 32), np.float32), name="img")
     window = viewer.window._qt_window
     window.resize(1280, 560)
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, SPECS["segmentation"].title)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, SPECS["segmentation"].display_name)
     window.resizeDocks([dock], [60], Qt.Orientation.Horizontal)
     qtbot.wait(100)
     scroll = widget.native

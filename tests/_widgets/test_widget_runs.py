@@ -12,8 +12,8 @@ import pytest
 import napari_doubledip
 from napari_doubledip import samples
 
-SEG = "Segmentation (Double-DIP)"
-TRANS = "Transparency (Double-DIP)"
+SEG = "Segmentation"  # the widgets' names (their notifications begin "Segmentation (Double-DIP): ")
+TRANS = "Transparency"
 META_KEYS = {"task", "part", "source", "params", "seed", "device", "precision", "iterations", "final_loss",
              "stopped"}
 
@@ -142,7 +142,7 @@ def test_a_run_belongs_to_its_own_viewers_window(make_napari_viewer_proxy, qtbot
     mine, _middle, last = (make_napari_viewer_proxy() for _ in range(3))  # ``last``: napari's current viewer
     order = list(_QtMainWindow._instances)
     mine.add_image(samples.hazy_image(24).data, name="haze", rgb=True)
-    _dock, widget = mine.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    _dock, widget = mine.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
     widget.iterations.value, widget.max_size.value = 2, 16
 
     def tasks(viewer):
@@ -188,7 +188,7 @@ def test_a_run_waiting_for_a_thread_says_so_and_cancels_at_once(viewer, open_wid
     from qtpy.QtCore import QTimer
 
     viewer.add_image(samples.hazy_image(32).data, name="haze", rgb=True)
-    widget = open_widget("Dehazing (Double-DIP)", iterations=2)
+    widget = open_widget("Dehazing", iterations=2)
     worker = widget.run(start=False)
     widget.start_worker(worker)
     # (limits far above the few ms these take: the tests share the cores with other workers; a run that missed
@@ -233,7 +233,7 @@ def test_overlapping_runs_give_warnings_its_state_back(viewer, open_widget, qtbo
     before = warnings.showwarning, warnings.filters
     viewer.add_image(samples.hazy_image(32).data, name="haze", rgb=True)
     first = open_widget(SEG, iterations=30)
-    second = open_widget("Dehazing (Double-DIP)", iterations=300)
+    second = open_widget("Dehazing", iterations=300)
     a, b = first.run(start=False), second.run(start=False)
     started, overlap = [], []
     a.yielded.connect(lambda _p: started or started.append(b.start()))  # (the second starts once)
@@ -258,7 +258,7 @@ def test_the_starting_status_names_every_input(viewer, open_widget, qtbot):
         return said
 
     viewer.open_sample("napari-doubledip", "two_mixtures")
-    widget = open_widget("Transparency (Double-DIP)", iterations=1)
+    widget = open_widget("Transparency", iterations=1)
     names = [la.name for la in widget.pickers["mixtures"].value]
     assert len(names) == 2
     assert starting(widget) == f"Starting transparency on {names[0]!r}, {names[1]!r}..."
@@ -274,7 +274,7 @@ def test_the_progress_bar_says_nothing_until_a_run_plans_its_iterations(viewer, 
     """Idle: an empty bar without text (not "0 / 1"); starting: Qt's busy bar, the status naming the task; from
     the first report: done / planned; a refused run leaves it idle again."""
     viewer.add_image(samples.hazy_image(32).data, name="haze")
-    widget = open_widget("Dehazing (Double-DIP)", iterations=1)
+    widget = open_widget("Dehazing", iterations=1)
     bar = widget.progress.native
     assert not bar.isTextVisible() and bar.value() == 0
     widget.preview_every.value = 0
@@ -934,11 +934,11 @@ def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot, tick_after):
 def test_a_reopened_panel_keeps_the_options_set(viewer):
     """Closing a panel and opening it again (Plugins menu) keeps the options the user set, e.g. a seed and a
     typed airlight; another task's panel keeps its own."""
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
     widget.iterations.value, widget.seed.value, widget.keep_partial.value = 77, 9, True
     widget.task_options["airlight"].value = "0.8"
     viewer.window.remove_dock_widget(dock)
-    _dock, again = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    _dock, again = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
     assert (again.iterations.value, again.seed.value, again.keep_partial.value) == (77, 9, True)
     assert again.task_options["airlight"].value == "0.8"
     dock, other = viewer.window.add_plugin_dock_widget("napari-doubledip", SEG)
@@ -1118,7 +1118,7 @@ def test_previews_add_one_new_layer_at_a_time(viewer, open_widget, qtbot, monkey
 
     monkeypatch.setattr(_base, "MIN_PREVIEW_SECONDS", 0.0)
     viewer.add_image(samples.hazy_image(32).data, name="img")
-    widget = open_widget("Dehazing (Double-DIP)", iterations=100)
+    widget = open_widget("Dehazing", iterations=100)
     widget.preview_every.value = 1
     counts = []
     worker = widget.run(start=False)
@@ -1150,7 +1150,7 @@ def test_closing_the_viewer_mid_run_puts_nothing_back_into_it(viewer, qtbot, clo
     undo inserted it again)."""
     rgb = samples.texture_composite(32).data
     viewer.add_image(rgb, name="img")
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
     widget.iterations.value, widget.max_size.value = 3, 16
     worker = widget.run(start=False)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
@@ -1181,7 +1181,7 @@ def test_cancel_gives_back_a_result_replaced_for_its_colour_mode(viewer, open_wi
     a new layer; Cancel removes that one and puts the earlier result back."""
     rgb = samples.texture_composite(32).data
     viewer.add_image(rgb, name="img")
-    widget = open_widget("Dehazing (Double-DIP)", iterations=3)
+    widget = open_widget("Dehazing", iterations=3)
     worker = widget.run(start=False)
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
@@ -1359,7 +1359,7 @@ def test_an_unexpected_error_is_named_and_keeps_its_traceback(viewer, open_widge
 
     monkeypatch.setattr(napari_doubledip, "iterate", failing)
     widget, shown = _run_shown(viewer, open_widget, qtbot)
-    assert errors == [f"{SEG}: {said}"] and widget.status.value == f"Error: {said}"
+    assert errors == [f"{SEG} (Double-DIP): {said}"] and widget.status.value == f"Error: {said}"
     notes = [n for n in shown if isinstance(n, ErrorNotification)]
     assert len(notes) == 1 and notes[0].exception is exc and exc.__traceback__ is not None
     assert "failing" in notes[0].as_text()  # (the traceback's text)
@@ -1379,7 +1379,7 @@ def test_an_input_error_from_the_worker_keeps_its_traceback_too(viewer, open_wid
 
     monkeypatch.setattr(napari_doubledip, "iterate", failing)
     _widget, shown = _run_shown(viewer, open_widget, qtbot)
-    assert errors == [f"{SEG}: operands could not be broadcast together"]
+    assert errors == [f"{SEG} (Double-DIP): operands could not be broadcast together"]
     notes = [n for n in shown if isinstance(n, ErrorNotification)]
     assert len(notes) == 1 and "failing" in notes[0].as_text()
 
@@ -1394,7 +1394,7 @@ def test_an_input_check_is_said_without_a_traceback(viewer, open_widget, qtbot, 
     notification_manager.notification_ready.connect(shown.append)
     try:
         viewer.add_image(samples.watermarked(32).data, name="wm")
-        widget = open_widget("Watermark removal (Double-DIP)")
+        widget = open_widget("Watermark removal")
         widget.pickers["box"].value = None
         assert widget.run(start=False) is None
         assert len(errors) == 1 and "needs a box" in errors[0] and widget.status.value.startswith("Error: ")
@@ -1411,7 +1411,7 @@ def test_an_input_check_is_said_without_a_traceback(viewer, open_widget, qtbot, 
             worker.start()
     finally:
         notification_manager.notification_ready.disconnect(shown.append)
-    assert len(errors) == 2 and errors[1] == f"{SEG}: seed must be in [0, 2**32), got -1", errors
+    assert len(errors) == 2 and errors[1] == f"{SEG} (Double-DIP): seed must be in [0, 2**32), got -1", errors
     assert len(shown) == 2 and not any(isinstance(n, ErrorNotification) for n in shown), shown
 
 
@@ -1609,7 +1609,7 @@ def test_a_more_channels_run_holds_its_channel_layers(viewer, open_widget):
 def test_a_preview_does_not_write_into_another_runs_input(viewer, open_widget, run_widget, qtbot):
     """Another panel's live preview gives a layer a new array instead of writing into the one a run holds."""
     viewer.add_image(samples.texture_composite(32).data, name="img", rgb=True)
-    dehaze = open_widget("Dehazing (Double-DIP)", iterations=5)
+    dehaze = open_widget("Dehazing", iterations=5)
     run_widget(dehaze)
     clean = viewer.layers["img clean"]
     seg = open_widget(SEG, iterations=5)
@@ -1752,7 +1752,7 @@ def test_removing_the_input_does_not_make_a_result_the_next_input(viewer, open_w
 def test_dehazing_outputs_and_airlight(viewer, open_widget, run_widget):
     img = samples.hazy_image(32).data
     viewer.add_image(img, name="haze")
-    widget = open_widget("Dehazing (Double-DIP)")
+    widget = open_widget("Dehazing")
     widget.task_options["airlight"].value = "0.8, 0.85, 0.9"
     run_widget(widget)
     assert names(viewer) == ["haze", "haze transmission", "haze airlight", "haze clean"]
@@ -1771,7 +1771,7 @@ def test_dehazing_every_frame_of_a_stack(viewer, open_widget, qtbot, warnings_sh
     planes = np.stack([rgb[..., c] for c in range(3)]).astype(np.float32)  # three grey planes
     planes[:, 5, 5] = 50.0  # a hot pixel in every plane: one warning, not three
     viewer.add_image(planes, name="z", scale=(2.0, 0.5, 0.5), translate=(1.0, 0.0, 3.0))
-    widget = open_widget("Dehazing (Double-DIP)", iterations=6)
+    widget = open_widget("Dehazing", iterations=6)
     assert "every frame, one by one" in widget.frames.choices
     widget.frames.value = "every frame, one by one"
     widget.preview_every.value = 3
@@ -1803,7 +1803,7 @@ def test_a_dehazed_image_starts_with_limits_that_reach_its_shadows(viewer, open_
     map keeps 0-1, and a re-run keeps limits the user set."""
     viewer.open_sample("napari-doubledip", "hazy_image")
     hazy = viewer.layers[-1]
-    widget = open_widget("Dehazing (Double-DIP)", iterations=5)
+    widget = open_widget("Dehazing", iterations=5)
     run_widget(widget)
     clean = viewer.layers[f"{hazy.name} clean"]
     lo, hi = clean.contrast_limits
@@ -1825,7 +1825,7 @@ def test_every_frame_with_each_frames_own_budget(viewer, open_widget, run_widget
     monkeypatch.setitem(dehaze.DEFAULTS, "iterations_dense", 8)
     dense, light = samples.hazy_image(32, beta=4.0).data, samples.hazy_image(32, beta=1.0).data
     viewer.add_image(np.stack([dense, light]), name="zs", rgb=True)
-    widget = open_widget("Dehazing (Double-DIP)", iterations=0)
+    widget = open_widget("Dehazing", iterations=0)
     widget.frames.value = "every frame, one by one"
     run_widget(widget)
     assert not errors, errors
@@ -1842,7 +1842,7 @@ def test_a_frame_after_a_stopped_every_frame_run_lists_only_the_frames_computed(
     reached (NaN)."""
     rgb = samples.hazy_image(32).data
     viewer.add_image(np.stack([rgb[..., c] for c in range(3)]).astype(np.float32), name="z")
-    widget = open_widget("Dehazing (Double-DIP)", iterations=400)
+    widget = open_widget("Dehazing", iterations=400)
     widget.frames.value = "every frame, one by one"
     widget.keep_partial.value = True
     worker = widget.run(start=False)
@@ -1905,7 +1905,7 @@ def test_a_reduced_preview_is_shown_at_the_images_size(viewer, open_widget, qtbo
 
     monkeypatch.setattr(D, "PREVIEW_PIXELS", 16 * 16)
     viewer.add_image(samples.hazy_image(48).data, name="haze", scale=(0.5, 0.5))
-    widget = open_widget("Dehazing (Double-DIP)", iterations=10)
+    widget = open_widget("Dehazing", iterations=10)
     widget.preview_every.value = 5
     shapes = []
     worker = widget.run(start=False)
@@ -1923,7 +1923,7 @@ def test_a_reduced_preview_is_shown_at_the_images_size(viewer, open_widget, qtbo
 def test_no_previews_are_computed_when_preview_every_is_zero(viewer, open_widget, run_widget, dehaze_previews):
     made = dehaze_previews
     viewer.add_image(samples.hazy_image(32).data, name="haze")
-    widget = open_widget("Dehazing (Double-DIP)", iterations=10)
+    widget = open_widget("Dehazing", iterations=10)
     widget.preview_every.value = 0
     run_widget(widget)
     assert not made and viewer.layers["haze clean"].data.shape[:2] == (32, 32)
@@ -1954,7 +1954,7 @@ def test_segmentation_of_many_objects_with_intensity_hints(viewer, open_widget, 
 
 def test_dehazing_transmission_prior_choice(viewer, open_widget, run_widget, errors):
     viewer.add_image(samples.hazy_image(32).data, name="haze")
-    widget = open_widget("Dehazing (Double-DIP)")
+    widget = open_widget("Dehazing")
     assert list(widget.task_options["transmission_prior"].choices) == ["auto", "dark channel", "haze lines"]
     widget.task_options["transmission_prior"].value = "haze lines"
     widget.iterations.value = 3
@@ -1972,7 +1972,7 @@ def test_dehazing_transmission_prior_choice(viewer, open_widget, run_widget, err
 
 def test_dehazing_rejects_a_bad_airlight(viewer, open_widget, errors):
     viewer.add_image(samples.hazy_image(32).data, name="haze")
-    widget = open_widget("Dehazing (Double-DIP)")
+    widget = open_widget("Dehazing")
     widget.task_options["airlight"].value = "bright"
     assert widget.run() is None and "airlight" in errors[0]
     viewer.add_image(samples.hazy_image(32).data[..., 0], name="grey")
@@ -2018,7 +2018,7 @@ def test_the_seed_reaches_the_librarys_range(viewer, open_widget):
     """The library takes seeds up to 2**32 - 1; the panel stopped at 2**31 - 1, so a result made in Python with
     a larger seed could not be repeated from it."""
     viewer.add_image(samples.hazy_image(32).data, name="haze")
-    widget = open_widget("Dehazing (Double-DIP)")
+    widget = open_widget("Dehazing")
     widget.seed.value = 2**32 - 1
     assert widget.seed.value == 2**32 - 1 and widget._prepare().kwargs["seed"] == 2**32 - 1
 
@@ -2027,7 +2027,7 @@ def test_a_warning_from_the_library_is_shown_once(viewer, open_widget, run_widge
     """The library warns inside the worker (an airlight given as a fraction on 0-255 data): the user sees it."""
     img = (samples.hazy_image(32).data * 255).astype(np.uint8)
     viewer.add_image(img, name="haze")
-    widget = open_widget("Dehazing (Double-DIP)", iterations=3)
+    widget = open_widget("Dehazing", iterations=3)
     widget.task_options["airlight"].value = "0.9"
     run_widget(widget)
     shown = [m for m in warnings_shown if "airlight" in m]
@@ -2049,7 +2049,7 @@ def test_library_warnings_reach_their_widget_without_the_global_warnings_hook(
 
     monkeypatch.setattr(validation, "warnings", types.SimpleNamespace(warn=not_this_way))  # the library's only
     viewer.add_image((samples.hazy_image(32).data * 255).astype(np.uint8), name="haze")
-    widget = open_widget("Dehazing (Double-DIP)", iterations=3)
+    widget = open_widget("Dehazing", iterations=3)
     widget.task_options["airlight"].value = "0.9"  # a fraction on 0-255 data: the library warns
     run_widget(widget)
     assert not errors, errors
@@ -2139,7 +2139,7 @@ def test_watermark_with_a_box(viewer, open_widget, run_widget):
     viewer.add_image(s.data, name="wm")
     data, kwargs, _ = _sample_data._box_layer(s.extra["box"], "box")
     viewer.add_shapes(data, **kwargs)
-    widget = open_widget("Watermark removal (Double-DIP)")
+    widget = open_widget("Watermark removal")
     widget.pickers["box"].value = viewer.layers["box"]
     run_widget(widget)
     assert {"wm clean", "wm watermark", "wm alpha"} <= set(names(viewer))
@@ -2164,7 +2164,7 @@ def test_the_part_on_view_ends_active_unless_the_user_chose_a_layer(viewer, open
     from napari_doubledip import _sample_data
 
     viewer.add_image(samples.texture_composite(32).data, name="comp", rgb=True)
-    run_widget(open_widget("Segmentation (Double-DIP)"))
+    run_widget(open_widget("Segmentation"))
     assert viewer.layers.selection.active.name == "comp mask"
     assert [layer.name for layer in viewer.layers.selection] == ["comp mask"]
 
@@ -2172,7 +2172,7 @@ def test_the_part_on_view_ends_active_unless_the_user_chose_a_layer(viewer, open
     viewer.add_image(s.data, name="wm")
     data, kwargs, _ = _sample_data._box_layer(s.extra["box"], "box")
     viewer.add_shapes(data, **kwargs)
-    widget = open_widget("Watermark removal (Double-DIP)")
+    widget = open_widget("Watermark removal")
     widget.pickers["images"].value = [viewer.layers["wm"]]
     widget.pickers["box"].value = viewer.layers["box"]
     run_widget(widget)
@@ -2206,7 +2206,7 @@ def test_watermark_in_several_shapes_and_an_empty_shapes_layer(viewer, open_widg
         [[[2, 2], [2, 12], [10, 12], [10, 2]], [[18, 18], [18, 28], [28, 28], [28, 18]]],
         shape_type="rectangle", name="box",
     )
-    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget = open_widget("Watermark removal", iterations=3)
     widget.pickers["box"].value = boxes
     run_widget(widget)
     alpha = viewer.layers["wm alpha"].data
@@ -2257,7 +2257,7 @@ def test_watermark_shared_by_several_images(viewer, open_widget, run_widget):
     s = samples.watermark_set(2, 32)
     for i, im in enumerate(s.data):
         viewer.add_image(im, name=f"w{i + 1}")
-    widget = open_widget("Watermark removal (Double-DIP)")
+    widget = open_widget("Watermark removal")
     widget.pickers["images"].value = [viewer.layers["w1"], viewer.layers["w2"]]
     run_widget(widget)
     for name in ("w1", "w2"):  # one clean image per input, named after it
@@ -2273,7 +2273,7 @@ def test_a_box_with_a_set_of_images_is_said_to_limit_the_watermark(viewer, open_
     for i, im in enumerate(s.data):
         viewer.add_image(im, name=f"w{i + 1}")
     viewer.add_shapes([np.array([[2, 2], [12, 12]], float)], shape_type="rectangle", name="notes")
-    widget = open_widget("Watermark removal (Double-DIP)")
+    widget = open_widget("Watermark removal")
     widget.pickers["images"].value = [viewer.layers["w1"]]
     assert widget.pickers["box"].value.name == "notes"
     widget._prepare()  # one image: its box, nothing to say
@@ -2322,10 +2322,10 @@ def test_two_tasks_on_one_image_name_their_clean_layers_apart(viewer, open_widge
     """Dehazing and watermark removal both make "<input> clean": the second says whose it is, and each task's
     re-run updates its own."""
     viewer.add_image(samples.hazy_image(32).data, name="img")
-    dehaze = open_widget("Dehazing (Double-DIP)", iterations=3)
+    dehaze = open_widget("Dehazing", iterations=3)
     run_widget(dehaze)
     viewer.add_shapes([np.array([[4, 4], [4, 12], [12, 12], [12, 4]], float)], shape_type="rectangle", name="box")
-    watermark = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    watermark = open_widget("Watermark removal", iterations=3)
     watermark.pickers["images"].value = [viewer.layers["img"]]
     watermark.pickers["box"].value = viewer.layers["box"]
     run_widget(watermark)
@@ -2560,7 +2560,7 @@ def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors
     image that came with it, not another one opened before (napari makes the box active)."""
     viewer.open_sample("napari-doubledip", "hazy_image")
     viewer.open_sample("napari-doubledip", "watermarked")
-    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget = open_widget("Watermark removal", iterations=3)
     box = widget.pickers["box"].value
     assert box is not None and box.name == viewer.layers[-1].name
     assert [la.name for la in widget.pickers["images"].value] == ["watermarked"]
@@ -2667,7 +2667,7 @@ def test_a_video_samples_mode_is_given_back_when_it_is_removed_during_a_run(view
 
 def test_outputs_under_a_replaced_input_of_several_are_lifted_over_it(viewer, open_widget, run_widget):
     viewer.open_sample("napari-doubledip", "watermark_set")
-    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget = open_widget("Watermark removal", iterations=3)
     run_widget(widget)
     third = viewer.layers.pop(viewer.layers.index("watermarked 3"))
     viewer.add_image(third.data, name="watermarked 3", metadata=third.metadata)  # same name, on top
@@ -2680,7 +2680,7 @@ def test_outputs_under_a_replaced_input_of_several_are_lifted_over_it(viewer, op
 
 def test_a_samples_box_is_not_paired_with_another_image(viewer, open_widget):
     viewer.add_image(samples.hazy_image(64).data, name="hazy image")  # the user's own image
-    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget = open_widget("Watermark removal", iterations=3)
     viewer.open_sample("napari-doubledip", "watermarked")  # the picker stays on the user's image
     assert [la.name for la in widget.pickers["images"].value] == ["hazy image"]
     assert widget.pickers["box"].value is None
@@ -2695,7 +2695,7 @@ def test_a_samples_box_goes_with_its_image_when_a_panel_opens(viewer, open_widge
     with the sample's box active starts at its image, as the several-image pickers did."""
     viewer.open_sample("napari-doubledip", "watermarked")
     viewer.add_image(samples.hazy_image(64).data, name="my photo")  # the user's own image, now active
-    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget = open_widget("Watermark removal", iterations=3)
     assert [la.name for la in widget.pickers["images"].value] == ["my photo"]
     assert widget.pickers["box"].value is None
     widget.pickers["images"].value = [viewer.layers["watermarked"]]
@@ -2713,7 +2713,7 @@ def test_a_samples_box_goes_with_its_image_when_a_panel_opens(viewer, open_widge
     widget.pickers["images"].value = [viewer.layers["watermarked"]]
     assert widget.pickers["box"].value.name == mine.name  # (and kept: it is nobody's sample)
     viewer.layers.selection.active = viewer.layers["watermark box"]
-    for title in (SEG, "Dehazing (Double-DIP)"):  # the box active: its image
+    for title in (SEG, "Dehazing"):  # the box active: its image
         assert open_widget(title).pickers["image"].value.name == "watermarked"
     viewer.add_image(samples.hazy_image(64).data, name="my photo 2")
     widget.pickers["images"].value = [viewer.layers["my photo"], viewer.layers["my photo 2"]]
@@ -2758,7 +2758,7 @@ def test_a_panel_open_on_a_sample_moves_to_the_next_sample_opened(viewer, open_w
     viewer.open_sample("napari-doubledip", "moving_object_video")
     assert seg.pickers["image"].value.name == "moving object video" and "video" in str(seg.frames.value)
     assert seg.task_options["automatic"].value == "saliency (one object)"
-    wm = open_widget("Watermark removal (Double-DIP)")
+    wm = open_widget("Watermark removal")
     viewer.open_sample("napari-doubledip", "watermarked")
     assert [la.name for la in wm.pickers["images"].value] == ["watermarked"]
     assert wm.pickers["box"].value.name == "watermark box"
@@ -2777,7 +2777,7 @@ def test_a_panel_open_on_a_sample_moves_to_the_next_sample_opened(viewer, open_w
 
 def test_a_shapes_layer_added_next_to_several_images_is_not_a_box(viewer, open_widget, errors):
     viewer.open_sample("napari-doubledip", "watermark_set")
-    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget = open_widget("Watermark removal", iterations=3)
     assert len(widget.pickers["images"].value) == 3 and widget.pickers["box"].value is None
     rect = np.array([[2, 2], [2, 20], [20, 20], [20, 2]], float)
     viewer.add_shapes([rect], shape_type="rectangle", name="notes")
@@ -2847,7 +2847,7 @@ def test_each_viewer_remembers_its_own_run_for_the_next_widget(make_napari_viewe
         run_widget(widget)
         assert v.layers.selection.active.name.startswith("im ")
     for v in viewers:
-        _dock, dehazing = v.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+        _dock, dehazing = v.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
         assert dehazing.pickers["image"].value.name == "im"
 
 
@@ -2859,13 +2859,13 @@ def test_after_a_run_the_next_widget_starts_at_its_input_not_an_output(viewer, o
     viewer.layers.selection.active = viewer.layers["cells"]
     run_widget(open_widget(SEG, iterations=2))
     assert viewer.layers.selection.active.name.startswith("cells ")  # (an output is active)
-    dehazing = open_widget("Dehazing (Double-DIP)", iterations=2)
+    dehazing = open_widget("Dehazing", iterations=2)
     assert dehazing.pickers["image"].value.name == "cells"
     assert [v.name for v in open_widget(TRANS).pickers["mixtures"].value] == ["cells"]
     # the user clicks an output: that is where the next widget starts
     viewer.layers.selection.active = viewer.layers["cells background"]
     viewer.layers.selection.active = viewer.layers["cells foreground"]
-    widget = open_widget("Watermark removal (Double-DIP)")
+    widget = open_widget("Watermark removal")
     assert [v.name for v in widget.pickers["images"].value] == ["cells foreground"]
     # a run on an output: its own output redirects to it (the input of that run), not further back
     dehazing.pickers["image"].value = viewer.layers["cells foreground"]
@@ -3309,7 +3309,7 @@ def test_a_frame_mask_corrected_hints_its_frame_of_a_whole_stack_run(viewer, ope
 def test_mixtures_placed_differently_are_flagged(viewer, open_widget, warnings_shown):
     viewer.add_image(np.zeros((16, 16), np.float32), name="a", scale=(2.0, 2.0))
     viewer.add_image(np.ones((16, 16), np.float32), name="b", scale=(2.0, 2.0))
-    widget = open_widget("Transparency (Double-DIP)")
+    widget = open_widget("Transparency")
     widget.pickers["mixtures"].value = [viewer.layers["a"], viewer.layers["b"]]
     widget._prepare()
     assert not [m for m in warnings_shown if "not placed like" in m]
@@ -3317,7 +3317,7 @@ def test_mixtures_placed_differently_are_flagged(viewer, open_widget, warnings_s
     widget._prepare()
     assert [m for m in warnings_shown if "'b' are not placed like 'a'" in m and "results are placed like 'a'" in m]
     # a set of watermarked images: each clean image goes on its own input's grid, the shared parts on the first's
-    widget = open_widget("Watermark removal (Double-DIP)")
+    widget = open_widget("Watermark removal")
     widget.pickers["images"].value = [viewer.layers["a"], viewer.layers["b"]]
     widget.pickers["box"].value = None
     widget._prepare()
@@ -3395,7 +3395,7 @@ def test_several_layers_each_result_goes_back_to_its_own_frame(viewer, open_widg
     viewer.add_image(rng.random((3, 32, 32), np.float32), name="B", translate=(1, 0, 0))
     viewer.add_image(rng.random((32, 32), np.float32), name="C")
     viewer.dims.set_point(0, 1)
-    widget = open_widget("Watermark removal (Double-DIP)", iterations=3)
+    widget = open_widget("Watermark removal", iterations=3)
     widget.pickers["images"].value = [viewer.layers["A"], viewer.layers["B"]]
     run_widget(widget)
     for name in ("A", "B"):
@@ -3457,7 +3457,7 @@ def test_a_double_click_on_a_refused_run_says_so_once(viewer, open_widget, error
     from napari_doubledip._widgets import _base
 
     viewer.add_image(samples.texture_composite(32).data, name="img")
-    widget = open_widget("Watermark removal (Double-DIP)")  # one image and no box: refused
+    widget = open_widget("Watermark removal")  # one image and no box: refused
     monkeypatch.setattr(_base, "DOUBLE_CLICK_S", 60.0)  # (however slow this machine is)
     widget.run_button.native.click()
     widget.run_button.native.click()
@@ -3559,7 +3559,7 @@ def test_frames_of_a_multiscale_stack_collect_at_the_level_read(viewer, open_wid
     frame = samples.hazy_image(32).data.mean(axis=-1).astype(np.float32)
     stack = np.stack([frame, frame[::-1], frame[:, ::-1]])
     viewer.add_image(_mean_pyramid(stack), multiscale=True, name="stack", scale=(3.0, 1.0, 1.0))
-    widget = open_widget("Dehazing (Double-DIP)", iterations=2)
+    widget = open_widget("Dehazing", iterations=2)
     for t in (0, 2):
         viewer.dims.set_current_step(0, t)
         run_widget(widget)
@@ -3708,7 +3708,7 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     # Z-stack needed "25 GB" by the whole-stack count)
     from napari_doubledip._widgets._base import MEMORY_STACK_PER_PIXEL
 
-    dehazing = open_widget("Dehazing (Double-DIP)")
+    dehazing = open_widget("Dehazing")
     dehazing.pickers["image"].value = viewer.layers["movie"]
     dehazing.frames.value = "every frame, one by one"
     planes = MEMORY_FIXED + 64 * 64 * sum(MEMORY_PER_PIXEL) + 10 * 64 * 64 * sum(MEMORY_STACK_PER_PIXEL)
@@ -3762,7 +3762,7 @@ def test_preview_every_is_locked_during_a_run_started_without_previews(viewer, o
     assert widget.preview_every.enabled  # with previews it can be changed live
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         worker.start()
-    watermark = open_widget("Watermark removal (Double-DIP)")
+    watermark = open_widget("Watermark removal")
     assert "192 px" in watermark.max_size.tooltip
 
 
@@ -3816,7 +3816,7 @@ def test_a_rerun_leaves_the_slider_where_the_user_had_it(viewer, open_widget, ru
     data = np.random.default_rng(2).random((4, 20, 20)).astype(np.float32)
     viewer.add_image(data, name="q", scale=(3.0, 0.5, 0.5), translate=(10.0, 1.0, 2.0))
     viewer.dims.set_current_step(0, 2)
-    widget = open_widget("Transparency (Double-DIP)", iterations=2)
+    widget = open_widget("Transparency", iterations=2)
     widget.frames.value = "all frames are mixtures"
     run_widget(widget)
     assert viewer.dims.current_step[0] == 2
@@ -3851,7 +3851,7 @@ def test_closing_a_kept_every_frame_run_keeps_earlier_frames(viewer, qtbot, monk
         monkeypatch.setattr(fr, "PREVIEW_STACK_BYTES", 3200)  # (as a long stack of large frames has it)
     haze = samples.hazy_image(24).data[..., 0]
     viewer.add_image(np.stack([haze * g for g in (1.0, 0.9, 0.8, 0.7)]).astype(np.float32), name="h")
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
     widget.iterations.value, widget.max_size.value = 3, 16
     widget.frames.value = "every frame, one by one"
     worker = widget.run(start=False)
@@ -3889,7 +3889,7 @@ def test_a_closed_every_frame_run_counts_frames_along_its_sequence_axis(viewer, 
     haze = samples.hazy_image(24).data[..., 0]
     z = np.stack([haze * g for g in (1.0, 0.9, 0.8, 0.7)]).astype(np.float32)
     viewer.add_image(np.stack([z, z * 0.95]), name="tz")  # (T=2, Z=4, Y, X)
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing (Double-DIP)")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
     widget.iterations.value, widget.max_size.value = 300, 16
     widget.frames.value = "every frame, one by one"
     widget.sequence_axis.value = 1

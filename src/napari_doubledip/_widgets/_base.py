@@ -1306,7 +1306,7 @@ class TaskWidget(Container):
         job.outputs.watch_moves()
         self._watch_scribbles(job)
         self._set_running(True)
-        what = self.spec.title.removesuffix(" (Double-DIP)").lower()
+        what = self.spec.display_name.lower()
         how = f" — {job.mode.label}" if job.mode.stack and job.mode.label else ""
         names = _names_text(job.sources)
         job.starting = self.status.value = f"Starting {what} on {names}{how}..."

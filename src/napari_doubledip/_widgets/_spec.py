@@ -188,6 +188,8 @@ class TaskSpec:
     """
 
     name: str
+    #: Prefixes the panel's notifications ("Segmentation (Double-DIP): ..."), which napari shows without the
+    #: plugin's name.
     title: str
     inputs: tuple[LayerInput, ...]
     modes: tuple[Mode, ...]
@@ -202,6 +204,11 @@ class TaskSpec:
     #: What the status line says of a result after the iteration count (e.g. estimated coefficients); ``""``
     #: for nothing. Called with the result and the input layers' names (one per input layer, in run order).
     summary: Callable[[Any, list[str]], str] | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The widget's name in ``napari.yaml``: napari adds the plugin's name in its menus and dock titles."""
+        return self.title.removesuffix(" (Double-DIP)")
 
     @property
     def image_mode(self) -> Mode:
