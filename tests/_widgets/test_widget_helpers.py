@@ -958,20 +958,20 @@ def test_scribbles_and_boxes_over_a_multiscale_image_are_read_at_its_level(viewe
 def test_the_status_says_how_long_is_left_once_there_is_a_pace():
     from types import SimpleNamespace
 
-    from napari_doubledip._widgets._base import _time_left
+    from napari_doubledip._widgets._runs import time_left
 
     def p(iteration, total, elapsed):
         return SimpleNamespace(iteration=iteration, total=total, elapsed=elapsed)
 
-    assert _time_left(p(3, 300, 10.0)) == ""  # too few iterations to go by
-    assert _time_left(p(50, 300, 1.0)) == ""  # too short a time
-    assert _time_left(p(100, 300, 10.0)) == ", about 20 s left"
-    assert _time_left(p(100, 1000, 20.0)) == ", about 3 min left"
-    assert _time_left(p(300, 300, 30.0)) == ", finishing"
-    assert _time_left(p(295, 300, 30.0)) == ", almost done"  # (0.5 s: not "about 0 s left")
+    assert time_left(p(3, 300, 10.0)) == ""  # too few iterations to go by
+    assert time_left(p(50, 300, 1.0)) == ""  # too short a time
+    assert time_left(p(100, 300, 10.0)) == ", about 20 s left"
+    assert time_left(p(100, 1000, 20.0)) == ", about 3 min left"
+    assert time_left(p(300, 300, 30.0)) == ", finishing"
+    assert time_left(p(295, 300, 30.0)) == ", almost done"  # (0.5 s: not "about 0 s left")
     # the pace since the first report: set-up and the first slow iterations (here 8 s for 5) do not count
-    assert _time_left(p(105, 305, 18.0), since=(5, 8.0)) == ", about 20 s left"
-    assert _time_left(p(8, 305, 12.0), since=(5, 8.0)) == ""  # (3 iterations since: too few)
+    assert time_left(p(105, 305, 18.0), since=(5, 8.0)) == ", about 20 s left"
+    assert time_left(p(8, 305, 12.0), since=(5, 8.0)) == ""  # (3 iterations since: too few)
 
 
 def test_lazy_inputs_are_loaded_chunk_by_chunk_with_reports(monkeypatch):
@@ -1169,7 +1169,7 @@ def test_an_input_check_is_a_raise_in_the_package_not_a_c_error_on_its_line(monk
     import os
 
     from napari_doubledip._validation import _PACKAGE_DIR
-    from napari_doubledip._widgets._base import _is_input_check
+    from napari_doubledip._widgets._runs import is_input_check
 
     def raised(source: str, name: str) -> BaseException:
         path = os.path.join(_PACKAGE_DIR, name)  # (a module of the package, as linecache reads it)
@@ -1182,14 +1182,14 @@ def test_an_input_check_is_a_raise_in_the_package_not_a_c_error_on_its_line(monk
         raise AssertionError("no error")
 
     check = raised('raise ValueError(\n    "box must lie inside the image"\n)\n', "_check_probe.py")
-    assert _is_input_check(check)
-    assert not _is_input_check(raised("import numpy as np\nnp.zeros(10).reshape(3, 3)\n", "_bug_probe.py"))
-    assert not _is_input_check(raised("x = None\nx[0]\n", "_bug_probe2.py"))
-    assert not _is_input_check(raised("int('3.5')\n", "_bug_probe3.py"))
+    assert is_input_check(check)
+    assert not is_input_check(raised("import numpy as np\nnp.zeros(10).reshape(3, 3)\n", "_bug_probe.py"))
+    assert not is_input_check(raised("x = None\nx[0]\n", "_bug_probe2.py"))
+    assert not is_input_check(raised("int('3.5')\n", "_bug_probe3.py"))
     try:
         np.zeros(10).reshape(3, 3)  # outside the package
     except ValueError as exc:
-        assert not _is_input_check(exc)
+        assert not is_input_check(exc)
 
 
 def test_a_slow_import_can_be_left_and_is_waited_for(tmp_path, monkeypatch):

@@ -372,8 +372,8 @@ def test_a_run_shows_in_naparis_activity_dock_until_it_ends(viewer, open_widget,
         return [p for p in progress._all_instances if p.desc.startswith(desc) and p not in before]
 
     seen, closed = [], []
-    close = base._Activity.close
-    monkeypatch.setattr(base._Activity, "close", lambda a: closed.append((a._bar.n, a._bar.total)) or close(a))
+    close = base.Activity.close
+    monkeypatch.setattr(base.Activity, "close", lambda a: closed.append((a._bar.n, a._bar.total)) or close(a))
     worker = widget.run(start=False)
     assert [bar.total for bar in ours()] == [0]  # busy: no report yet
     worker.yielded.connect(lambda p: seen.append([(bar.n, bar.total) for bar in ours()]))
@@ -3684,7 +3684,7 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
 
     import psutil
 
-    from napari_doubledip._widgets._base import MEMORY_FIXED, MEMORY_PER_PIXEL
+    from napari_doubledip._widgets._runs import MEMORY_FIXED, MEMORY_PER_PIXEL
 
     viewer.add_image(samples.texture_composite(64).data, name="big", rgb=True)
     need = MEMORY_FIXED + 64 * 64 * (MEMORY_PER_PIXEL[0] + 3 * MEMORY_PER_PIXEL[1])
@@ -3706,7 +3706,7 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
         widget._prepare()
     # dehazing it frame by frame: one frame's run, plus the stack and its results (a 60-plane 2048² uint16
     # Z-stack needed "25 GB" by the whole-stack count)
-    from napari_doubledip._widgets._base import MEMORY_STACK_PER_PIXEL
+    from napari_doubledip._widgets._runs import MEMORY_STACK_PER_PIXEL
 
     dehazing = open_widget("Dehazing")
     dehazing.pickers["image"].value = viewer.layers["movie"]

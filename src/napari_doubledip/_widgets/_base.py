@@ -8,11 +8,8 @@ live preview, turns Run into Cancel, reports errors as napari notifications, and
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import napari.layers
@@ -26,16 +23,13 @@ from magicgui.widgets import (
     PushButton,
     Select,
     SpinBox,
-    create_widget,
 )
-from napari.qt.threading import GeneratorWorker, create_worker
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
-from napari.utils.progress import cancelable_progress
-from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
 from .._sample_data import OPTIONS_KEY, SAMPLE_KEY, VIDEO_KEY
-from .._validation import _PACKAGE_DIR, MIN_WORKING_SIZE
+from .._validation import MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from . import _layers
 from ._layers import (
@@ -62,14 +56,41 @@ from ._layers import (
     read_image,
     read_labels,
     rectangle_frames,
-    release_arrays,
     resample_labels,
     same_layer,
     span_box,
     stack_axes,
 )
-from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Option, Output, TaskSpec
-from ._worker import Control, Deferred, TaskError, run_task
+from ._panel import FitWidth, LabelAligner, ParentWatch, WheelGuard, option_widget, wrap_tooltips
+from ._runs import (
+    Activity,
+    ClosingWorker,
+    Job,
+    asked_settings,
+    check_memory,
+    current_window,
+    describe_error,
+    drop_locals,
+    drop_stale_warning_hook,
+    from_package,
+    is_input_check,
+    iterations_text,
+    note_warnings_state,
+    over_frames,
+    planned_iterations,
+    result_metadata,
+    result_summary,
+    take_from_pool,
+    tell_kept_earlier,
+    tell_other_inputs,
+    tell_other_slice,
+    tell_painted,
+    tell_reshaped,
+    tell_stale,
+    time_left,
+)
+from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Output, TaskSpec
+from ._worker import Deferred, run_task
 
 __all__ = ["TaskWidget", "MIN_PREVIEW_SECONDS"]
 
@@ -80,8 +101,6 @@ MIN_PREVIEW_SECONDS = 0.5
 PANEL_MIN_HEIGHT = 200
 #: Height (pixels) of the multi-layer pickers: about six rows, scrolling beyond.
 SELECT_HEIGHT = 110
-#: The activity dock's bar is redrawn at most this often (each redraw processes Qt events: see _Activity).
-ACTIVITY_SECONDS = 0.1
 #: A second click on Run within this many seconds (a double-click) does not cancel the run it started;
 #: ``None``: the system's double-click interval (Windows' default is 0.5 s, a user may set it longer).
 DOUBLE_CLICK_S: float | None = None
@@ -108,237 +127,6 @@ def _function_available(name: str) -> bool:
 
     module = _LAZY.get(name)
     return module is not None and importlib.util.find_spec(module, "napari_doubledip") is not None
-
-
-class _ParentWatch(QObject):
-    """Reports the parent changes of a widget (the panel's scroll area: magicgui watches the widget inside it,
-    whose parent never changes once it is in the scroll area)."""
-
-    def __init__(self, widget: QWidget, callback: Callable[[Any], None]) -> None:
-        super().__init__(widget)
-        self._callback = callback
-        widget.installEventFilter(self)
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Type.ParentChange:
-            self._callback(obj.parent())
-        return False
-
-
-class _FitWidth(QObject):
-    """Keeps the panel's scroll area at least as wide as the rows inside need: magicgui sets its minimum once,
-    as each row is added, before napari's larger label font and the label column's alignment widen the rows
-    (the dock could then be made narrower than the fields, which were cut off: the horizontal scroll bar is
-    off). Watches the widget inside the scroll area."""
-
-    _KINDS = (QEvent.Type.LayoutRequest, QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange)
-
-    def __init__(self, scroll: Any) -> None:
-        super().__init__(scroll)
-        self._scroll = scroll
-        scroll.widget().installEventFilter(self)
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() in self._KINDS:
-            bar = self._scroll.verticalScrollBar().sizeHint().width()
-            frame = 2 * self._scroll.frameWidth()
-            self._scroll.setMinimumWidth(obj.minimumSizeHint().width() + bar + frame)
-        return False
-
-
-class _WheelGuard(QObject):
-    """A wheel turn over a field the user has not clicked into scrolls the panel instead of changing the field:
-    scrolling down a panel in a short window changed the iterations, the working size, the seed... under the
-    pointer (as in browsers' forms and Qt's designer). A field with focus takes the wheel as before."""
-
-    def __init__(self, scroll: Any) -> None:
-        super().__init__(scroll)
-        self._scroll = scroll
-        from qtpy.QtCore import Qt
-        from qtpy.QtWidgets import QAbstractSlider, QAbstractSpinBox, QComboBox
-
-        for native in scroll.widget().findChildren((QAbstractSpinBox, QComboBox, QAbstractSlider)):
-            native.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # (not WheelFocus: a wheel turn gives no focus)
-            native.installEventFilter(self)
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() != QEvent.Type.Wheel or obj.hasFocus():
-            return False
-        from qtpy.QtWidgets import QApplication
-
-        QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
-        return True
-
-
-class _LabelAligner(QObject):
-    """Lines the panel's fields up once its labels have their final font.
-
-    magicgui sizes the label column with the application's font when the widgets are added; napari's stylesheet
-    gives labels a larger one when the panel is docked, and the widest label ("working size (0 = auto)") then
-    pushes its own field out of line. At show, style and font changes the column is set to the widest label as
-    drawn (magicgui's per-row label, reached through its private ``_labeled_widget``: left alone if that goes).
-    """
-
-    def __init__(self, container: Container, widget: QWidget) -> None:
-        super().__init__(widget)
-        self._container = container
-        widget.installEventFilter(self)
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() in (QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange):
-            self.align()
-        return False
-
-    def align(self) -> None:
-        rows = []
-        for widget in self._container:
-            row = getattr(widget, "_labeled_widget", lambda: None)()
-            label = getattr(row, "_label_widget", None)
-            if label is not None:
-                rows.append((row, label.native))
-        if rows:
-            width = max(native.sizeHint().width() for _row, native in rows)
-            for row, _native in rows:
-                row.label_width = width
-
-
-class _ClosingWorker(GeneratorWorker):
-    """A generator worker that closes its generator when it ends, in its own thread.
-
-    superqt's ``quit()`` stops driving the generator but leaves it suspended: a cancelled run's networks,
-    optimiser state and input copies stayed reachable from the worker, which napari's task list keeps for the
-    session (every Cancel leaked a run). Closing it here also runs the run's ``finally`` blocks (thread count,
-    context variables) in the thread that set them, not in the GUI thread whenever the worker is collected.
-    """
-
-    def work(self) -> Any:
-        try:
-            return super().work()
-        finally:
-            try:
-                self._gen.close()  # (a no-op for a generator that returned or raised)
-            except Exception:
-                if not self.abort_requested:
-                    raise
-                # a cancelled run's clean-up failing is no error of the user's run: logged, not shown
-                logging.getLogger(__name__).exception("napari-doubledip: cleaning up a cancelled run failed")
-
-
-@dataclass
-class _Job:
-    """One run: what was read from the viewer, what is called, and the layers written so far."""
-
-    mode: Mode
-    sources: list[Any]
-    frame: tuple[int | None, ...] | None  # leading-axis index read (None at a whole stack's sequence axis)
-    function: str
-    args: tuple
-    kwargs: dict[str, Any]
-    outputs: OutputLayers
-    #: The index read from each source (``None`` for a 2D layer): results go back where they came from.
-    frames: list[tuple[int | None, ...] | None] = field(default_factory=list)
-    control: Control = field(default_factory=Control)
-    last_preview_it: int = -(10**9)
-    last_preview_t: float = -float("inf")
-    #: (iteration, elapsed) of the run's first iteration report: the time left goes by the pace since then
-    pace_from: tuple[int, float] | None = None
-    cancelled: bool = False
-    #: The worker began in a pool thread (until then it may wait in Qt's pool behind other runs).
-    started: bool = False
-    #: The status shown while the run starts.
-    starting: str = ""
-    #: "keep partial result" as it was when Cancel was pressed (``None`` before): what the cancel does
-    keep: bool | None = None
-    #: A result, error or abort was handled (a worker that quits during its last step emits none of them).
-    handled: bool = False
-    #: Writing a preview failed: the run was stopped and undone, and the error shown.
-    failed: bool = False
-    #: The user was told that this run's results replace another frame's (see OutputLayers.replaced).
-    told_replaced: bool = False
-    #: This run's entry in napari's activity dock (see :class:`_Activity`).
-    activity: _Activity | None = None
-    #: Sources read as the channels of one image: each one's (low, high) contrast limits (0-1 between them).
-    channels: list[tuple[float, float]] | None = None
-    #: Layer arrays read lazily through another array in ``args`` (the channels of a *more channels* run).
-    raw: list[Any] = field(default_factory=list)
-    #: The layer arrays handed to the library, held while the run goes (see :func:`._layers.hold_arrays`).
-    held: list[np.ndarray] = field(default_factory=list)
-    #: The shapes read: one frame's ``(H, W)`` and each source's leading (non-YX) axes. Results go where they
-    #: were read from even if a layer's data is replaced during the run (e.g. a live acquisition trimmed).
-    full: tuple[int, ...] = ()
-    leads: list[tuple[int, ...]] = field(default_factory=list)
-    #: Each source's frame checksums as read (:func:`._layers.frame_digests`; ``None``: a 2D layer, or lazy).
-    digests: list[dict[str, str] | None] = field(default_factory=list)
-    #: Names of the scribble layers painted on during the run (its marks were read at Run), and what stops
-    #: watching them.
-    painted_inputs: list[str] = field(default_factory=list)
-    unwatch: list[Callable[[], None]] = field(default_factory=list)
-
-    def let_go(self) -> None:
-        """The run has ended (or its panel went): stop watching the layers, release the arrays it held."""
-        for unwatch in self.unwatch:
-            unwatch()
-        self.unwatch.clear()
-        release_arrays(self.held)
-        self.outputs.stop_watching()
-
-
-class _ActivityBar(cancelable_progress):
-    """napari's cancelable progress bar whose *Cancel* calls back at once (napari's only stops an iteration)."""
-
-    def __init__(self, description: str, on_cancel: Callable[[], None]) -> None:
-        self._on_cancel = on_cancel
-        super().__init__(desc=description, total=0)  # total 0: busy (set-up) until the first report
-
-    def cancel(self) -> None:
-        super().cancel()
-        self._on_cancel()
-
-
-class _Activity:
-    """A run's entry in napari's activity dock (the status bar's *activity* button), with a Cancel button that
-    acts as the widget's: a run stays visible and cancellable there while its dock is hidden, tabbed behind
-    another or scrolled away. Driven from the main thread.
-
-    napari's bar processes Qt events on every change (``QApplication.processEvents``), so the worker's queued
-    reports are handled *inside* an update: an update that arrives while one is applied only records its value
-    (the outer one applies the latest), and changes are drawn at most every :data:`ACTIVITY_SECONDS`. Otherwise
-    a backlog of reports nests one progress slot in another, up to Python's recursion limit (measured: 300
-    queued reports).
-    """
-
-    def __init__(self, description: str, on_cancel: Callable[[], None]) -> None:
-        self._closed = False
-        self._busy = False
-        self._pending: tuple[int, int] | None = None
-        self._drawn_at = -float("inf")
-        self._bar = _ActivityBar(description, on_cancel)
-
-    def update(self, done: int, total: int) -> None:
-        """Show ``done`` of ``total`` iterations (now, or with a later update if one is being drawn or was
-        drawn less than :data:`ACTIVITY_SECONDS` ago; the last of a run is always drawn)."""
-        self._pending = (done, total)
-        if self._closed or self._busy:
-            return
-        now = time.monotonic()
-        if done < total and now - self._drawn_at < ACTIVITY_SECONDS:
-            return
-        self._busy, self._drawn_at = True, now
-        try:
-            while self._pending is not None and not self._closed:
-                (done, total), self._pending = self._pending, None
-                if self._bar.total != total:
-                    self._bar.total = total
-                if done != self._bar.n:
-                    self._bar.update(done - self._bar.n)
-        finally:
-            self._busy = False
-
-    def close(self) -> None:
-        """Remove the entry (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            self._bar.close()
 
 
 class TaskWidget(Container):
@@ -373,11 +161,11 @@ class TaskWidget(Container):
         # Scrollable: in a short window (a laptop screen, or two panels docked one above the other) the panel
         # scrolls instead of being squeezed or stretching the window past the screen. See `native`.
         super().__init__(labels=True, scrollable=True)
-        self._scroll_parent = _ParentWatch(self.root_native_widget, self.native_parent_changed.emit)
+        self._scroll_parent = ParentWatch(self.root_native_widget, self.native_parent_changed.emit)
         self._inner.layout().addStretch(1)  # (the scroll area fills the dock: spare height goes below the rows)
         self.viewer = napari_viewer
         self.worker = None
-        self._job: _Job | None = None
+        self._job: Job | None = None
         spec = self.spec
         self.header = Label(value=spec.help, name="help", label=" ")
         self.header.native.setWordWrap(True)
@@ -418,7 +206,7 @@ class TaskWidget(Container):
             tooltip="For a layer with several leading axes (e.g. T, Z, Y, X): the axis that is the sequence; "
             "the others are taken at the slider's current position.",
         )
-        self.task_options = {o.name: _option_widget(o) for o in spec.options}
+        self.task_options = {o.name: option_widget(o) for o in spec.options}
         self._common_options()
         self.run_button = PushButton(text="Run", name="run_button")
         self.progress = ProgressBar(value=0, min=0, max=1, name="progress", label="progress")
@@ -435,8 +223,8 @@ class TaskWidget(Container):
             Container(widgets=[self.run_button], labels=False, name="run_row", label=" "),
             self.progress, self.status,
         ])
-        self._aligner = _LabelAligner(self, self._inner)
-        self._fit_width = _FitWidth(self.native)
+        self._aligner = LabelAligner(self, self._inner)
+        self._fit_width = FitWidth(self.native)
         # (docked under another panel in a short window, Qt gave the second one what the first left: 67 px, its
         # help line; this much shows the first rows)
         self.native.setMinimumHeight(PANEL_MIN_HEIGHT)
@@ -467,8 +255,8 @@ class TaskWidget(Container):
         self.reset_choices()
         self._initial_choices()
         self._update_needs()
-        _wrap_tooltips(self.native)
-        self._wheel_guard = _WheelGuard(self.native)
+        wrap_tooltips(self.native)
+        self._wheel_guard = WheelGuard(self.native)
 
     def _remember_options(self) -> None:
         """Start the options where the user last set them in a panel of this task (closing a panel and opening it
@@ -943,7 +731,7 @@ class TaskWidget(Container):
             self._cancel_clicked_at = now
             self.cancel()
 
-    def _prepare(self) -> _Job:
+    def _prepare(self) -> Job:
         """Read the inputs in the main thread and build the call."""
         spec = self.spec
         sources = self._sources()
@@ -1015,7 +803,7 @@ class TaskWidget(Container):
                 + f"'{CURRENT_FRAME}' to process that frame as one image)"
             )
         colour = ranges or is_rgb(images[0], sources[0])
-        _check_memory(images, sources[0], int(images[0].shape[-1]) if colour else 1, mode.frame_by_frame)
+        check_memory(images, sources[0], int(images[0].shape[-1]) if colour else 1, mode.frame_by_frame)
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             each = ", ".join(f"{s.name!r} {tuple(im.shape)}" for s, im in zip(sources, images, strict=False))
@@ -1194,7 +982,7 @@ class TaskWidget(Container):
         outputs.pin_names(sources)
         outputs.protect([*sources, *(self.pickers[i.name].value for i in spec.inputs if i is not self._primary)])
         outputs.pin_earlier(sources, [(out.part, out.kind) for out in mode.outputs])
-        return _Job(
+        return Job(
             mode, sources, frame, mode.function, args, kwargs, outputs, frames=frames, channels=ranges, raw=raw,
             full=frame_shape(sources[0]), leads=[layer_array_shape(s)[: stack_axes(s)] for s in sources],
             digests=[
@@ -1277,10 +1065,10 @@ class TaskWidget(Container):
             )
         self._tell_unpicked_shapes()
         job.control.previews = int(self.preview_every.value) > 0  # none to show: none to compute
-        with _current_window(self.viewer):
+        with current_window(self.viewer):
             worker = create_worker(
                 run_task, job.function, job.args, job.kwargs, job.control, _start_thread=False,
-                _ignore_errors=True, _worker_class=_ClosingWorker,
+                _ignore_errors=True, _worker_class=ClosingWorker,
             )
         # Errors and warnings are shown by this widget, prefixed with its title. napari's own relay of worker
         # errors and warnings (a mixin that is not set up in every napari version) is detached so that a
@@ -1299,8 +1087,8 @@ class TaskWidget(Container):
         worker.warned.connect(self._on_warning)
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
-        _note_warnings_state()
-        worker.finished.connect(_drop_stale_warning_hook)  # (never disconnected: also after the panel went)
+        note_warnings_state()
+        worker.finished.connect(drop_stale_warning_hook)  # (never disconnected: also after the panel went)
         self._job, self.worker = job, worker
         job.held = hold_arrays((job.args, job.kwargs, job.raw))
         job.outputs.watch_moves()
@@ -1314,7 +1102,7 @@ class TaskWidget(Container):
         self._progress_busy()  # (until the first report says how many iterations are planned)
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
         entry = f"{self.spec.title}: {_names_text(job.sources, quote=False)}"
-        activity = _Activity(entry, lambda: self._cancel_job(job))
+        activity = Activity(entry, lambda: self._cancel_job(job))
         if self._job is job:
             job.activity = activity
         else:  # the widget went while the entry was made (it processes Qt events)
@@ -1323,7 +1111,7 @@ class TaskWidget(Container):
             self.start_worker(worker)
         return worker
 
-    def _watch_scribbles(self, job: _Job) -> None:
+    def _watch_scribbles(self, job: Job) -> None:
         """Note the scribble layers painted on (or given new data) during the run: the run read their marks at
         Run, and the user is told at its end to run again for the new ones (they were ignored without a word)."""
         for spec_in in self.spec.inputs:
@@ -1354,7 +1142,7 @@ class TaskWidget(Container):
                 "other runs (Cancel works meanwhile)..."
             )
 
-    def _on_started(self, job: _Job) -> None:
+    def _on_started(self, job: Job) -> None:
         job.started = True
         if self._job is job and job.starting and self.status.value.startswith("Waiting for a free thread"):
             self.status.value = job.starting
@@ -1386,7 +1174,7 @@ class TaskWidget(Container):
                     f"{'it' if len(drawn) == 1 else 'one'} under '{spec_in.label}' to use it"
                 )
 
-    def _cancel_job(self, job: _Job) -> None:
+    def _cancel_job(self, job: Job) -> None:
         """Cancel ``job`` if it is still this widget's run (an activity entry's Cancel)."""
         if self._job is job:
             self.cancel()
@@ -1413,7 +1201,7 @@ class TaskWidget(Container):
             self.status.value = "Cancelling..."
             worker.quit()
 
-    def _take_queued(self, job: _Job, worker: Any, tries: int = 100) -> bool:
+    def _take_queued(self, job: Job, worker: Any, tries: int = 100) -> bool:
         """End a cancelled run that still waits in Qt's pool (it would wait for another run to end first).
 
         While an event loop runs, ``worker.start`` queues the worker with a timer: a cancel just after it finds
@@ -1421,7 +1209,7 @@ class TaskWidget(Container):
         has begun (then it sees the cancel itself)."""
         if self._job is not job or job.started or job.handled:
             return False
-        if not _take_from_pool(worker):
+        if not take_from_pool(worker):
             if tries > 0:
                 from qtpy.QtCore import QTimer
 
@@ -1525,7 +1313,7 @@ class TaskWidget(Container):
                 f"{stage} ({p.elapsed:.0f} s)"
                 if stage
                 else f"{where}iteration {p.iteration}/{p.total}  loss {p.loss:.4g}  "
-                f"({p.elapsed:.0f} s{_time_left(p, job.pace_from)})"
+                f"({p.elapsed:.0f} s{time_left(p, job.pace_from)})"
             )
         every = int(self.preview_every.value)
         now = time.monotonic()
@@ -1554,7 +1342,7 @@ class TaskWidget(Container):
         if job.activity is not None:  # last: napari's bar processes Qt events (later reports may run inside)
             job.activity.update(int(p.iteration), max(int(p.total), 1))
 
-    def _tell_replaced(self, job: _Job) -> None:
+    def _tell_replaced(self, job: Job) -> None:
         """Say once per run, as soon as it happens, that this frame's results replace another frame's."""
         if job.told_replaced or not job.outputs.replaced:
             return
@@ -1580,7 +1368,7 @@ class TaskWidget(Container):
             self._end_cancelled(job)
             return
         try:
-            meta = {**self._run_metadata(job), **_result_metadata(result, job.mode)}
+            meta = {**self._run_metadata(job), **result_metadata(result, job.mode)}
             written: list[str] = []
             top: list[str] = []  # the parts to see, raised last (Output.on_top)
             for out in job.mode.outputs:
@@ -1593,12 +1381,12 @@ class TaskWidget(Container):
             job.outputs.keep_over(top, others)
             job.outputs.activate_top(written)
             self._tell_replaced(job)
-            _tell_reshaped(self.spec.title, job)
-            _tell_stale(self.spec.title, job)
-            _tell_other_slice(self.spec.title, job)
-            _tell_other_inputs(self.spec.title, job)
-            _tell_kept_earlier(self.spec.title, job)
-            _tell_painted(self.spec.title, job)
+            tell_reshaped(self.spec.title, job)
+            tell_stale(self.spec.title, job)
+            tell_other_slice(self.spec.title, job)
+            tell_other_inputs(self.spec.title, job)
+            tell_kept_earlier(self.spec.title, job)
+            tell_painted(self.spec.title, job)
             if job.painted_inputs:
                 show_info(
                     f"{self.spec.title}: {', '.join(map(repr, job.painted_inputs))} was painted on during the "
@@ -1609,7 +1397,7 @@ class TaskWidget(Container):
                 note = " (cancelled: the best result so far kept)" if job.cancelled else " (stopped early)"
             if note:
                 self.progress.value = min(int(getattr(result, "iterations", 0)), self.progress.max)
-            planned = _planned(getattr(result, "params", None) or {})
+            planned = planned_iterations(getattr(result, "params", None) or {})
             ran = getattr(result, "iterations", planned)
             if not note:
                 # (a stack run frame by frame counts the frames to come at the largest budget so far: its total
@@ -1618,12 +1406,12 @@ class TaskWidget(Container):
             if not note and planned and isinstance(ran, int) and ran < planned:
                 note = f" (converged before the planned {planned})"  # e.g. segmentation's settled mask
             self.status.value = (
-                f"Done{note}: {_iterations(getattr(result, 'iterations', '?'))}{_over_frames(result)}, "
+                f"Done{note}: {iterations_text(getattr(result, 'iterations', '?'))}{over_frames(result)}, "
                 # (the result's reconstruction term, not the running total the status showed while it ran)
                 f"reconstruction loss {getattr(result, 'final_loss', float('nan')):.4g}, "
                 f"{getattr(result, 'elapsed', 0):.1f} s on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
-                + _summary(self.spec, result, [job.outputs.source_name(src) for src in job.sources])
+                + result_summary(self.spec, result, [job.outputs.source_name(src) for src in job.sources])
                 + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list)"
                    if job.outputs.hidden else "")
             )
@@ -1642,7 +1430,7 @@ class TaskWidget(Container):
         are shown as this widget's; any other (superqt catches every thread's warnings while a worker runs) goes
         to napari's usual handling, as its own relay would have done."""
         message, category, filename = (tuple(args) + (None, None, None))[:3]
-        if _from_package(filename) and isinstance(category, type) and issubclass(category, UserWarning):
+        if from_package(filename) and isinstance(category, type) and issubclass(category, UserWarning):
             show_warning(f"{self.spec.title}: {message}")
             return
         from napari.utils.notifications import notification_manager
@@ -1657,14 +1445,14 @@ class TaskWidget(Container):
         if job is not None and not job.handled:  # (a closed panel's run: settled when the panel closed)
             self._end_cancelled(job)
 
-    def _end_cancelled(self, job: _Job) -> None:
+    def _end_cancelled(self, job: Job) -> None:
         """A cancelled run's end: undo its layers, or mark the kept previews as stopped."""
         if job.failed:  # (a failed preview: undone and told already)
             return
         job.handled = True
         keep = job.keep if job.keep is not None else self.keep_partial.value
         if keep and job.outputs.touched:
-            asked = _asked(job.kwargs)
+            asked = asked_settings(job.kwargs)
             for layer in job.outputs.touched.values():
                 meta = layer.metadata
                 if "params" not in meta:  # a preview (the run went without a result): what it was asked for
@@ -1786,7 +1574,7 @@ class TaskWidget(Container):
         self.progress.native.setTextVisible(False)
 
     def _notify_error(self, exc: BaseException) -> None:
-        what = _describe_error(exc)
+        what = describe_error(exc)
         message = f"{self.spec.title}: {what}"
         try:
             self.status.value = f"Error: {what}"
@@ -1799,8 +1587,8 @@ class TaskWidget(Container):
         # of this package (a bad box, a typo in the airlight) is the user's to fix: its message alone.
         from napari.utils.notifications import ErrorNotification, notification_manager, show_error
 
-        _drop_locals(exc)
-        if _is_input_check(exc):
+        drop_locals(exc)
+        if is_input_check(exc):
             show_error(message)
             return
         notification = ErrorNotification(exc)
@@ -1809,7 +1597,7 @@ class TaskWidget(Container):
 
     # --- outputs ------------------------------------------------------------------------------------------------
 
-    def _run_metadata(self, job: _Job) -> dict[str, Any]:
+    def _run_metadata(self, job: Job) -> dict[str, Any]:
         meta = {
             "function": job.function,
             "mode": job.mode.label or "image",
@@ -1820,7 +1608,7 @@ class TaskWidget(Container):
             meta["level"] = read_level(job.sources[0])
         return meta
 
-    def _write(self, job: _Job, out: Output, value: Any, meta: dict[str, Any], *, preview: bool) -> list[str]:
+    def _write(self, job: Job, out: Output, value: Any, meta: dict[str, Any], *, preview: bool) -> list[str]:
         """Write one output (one layer, or one per input); returns the layer names written."""
         if out.per_input and job.channels:  # one layer per channel, back in its units
             value = np.asarray(value)
@@ -1864,87 +1652,6 @@ class TaskWidget(Container):
         return names
 
 
-#: Peak memory of a run per pixel of its input(s), beyond :data:`MEMORY_FIXED`: ``(base, per channel)`` bytes.
-#: ``benchmarks/large_images.py``: the growth from 2048 to 4096 px of the largest task, one-image transparency,
-#: is 91 bytes per grey pixel and 161 per RGB pixel (2026-12-04), 10% added (the machine's other demands move).
-MEMORY_PER_PIXEL = (60, 40)
-#: The part of a run's peak that does not grow with the input (networks, optimiser, torch's workspace at the
-#: working size): 0.16-0.17 GB at the growth's intercept, above.
-MEMORY_FIXED = 250 * 10**6
-#: A stack run frame by frame, per pixel of the stack: ``(base, per channel)`` bytes: the loaded input (up to
-#: float32), the library's own copy of it (its results are of the stack as it was at Run) and the float32
-#: result stacks (dehazing: clean and airlight of C channels, a transmission map), once in the library's result
-#: and once copied into their layers: 2 x 4 C + 2 x 4 x (2 C + 1) bytes. (Measured by a QA session, before the
-#: library's copy: ``dehaze_frames`` on 6 grey planes of 2048², peak 1.05 GB in the library; this estimate,
-#: with the layers' copies, 1.37 GB; the whole-stack count said 2.8 GB, and refused a 60-plane Z-stack as 25 GB.)
-MEMORY_STACK_PER_PIXEL = (8, 24)
-
-
-def _check_memory(images: list[Any], source: Any, channels: int, frame_by_frame: bool = False) -> None:
-    """Refuse a run whose input (``images``, as the library gets them, with ``channels`` values per pixel) is
-    too large for the memory available: a run that exhausts it takes napari, and the user's unsaved work, down
-    with it. ``frame_by_frame``: a stack whose frames are run one at a time (one frame's run, plus the stack
-    loaded and the stacks of results, each once in the library and once in its layer)."""
-    import psutil  # (napari's dependency)
-
-    per_pixel = MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1] * channels
-    pixels = sum(int(np.prod(im.shape)) // channels for im in images)
-    if frame_by_frame:
-        frame = pixels // max(1, int(images[0].shape[0]))
-        stack = pixels * (MEMORY_STACK_PER_PIXEL[0] + MEMORY_STACK_PER_PIXEL[1] * channels)
-        need = MEMORY_FIXED + frame * per_pixel + stack
-    else:
-        need = MEMORY_FIXED + pixels * per_pixel
-    free = psutil.virtual_memory().available
-    if need > free:
-        instead = (
-            " (its pyramid has no coarser level with the same frames)"
-            if getattr(source, "multiscale", False)
-            else ", or open it as a multiscale image (the widget reads a level of at most 4096 x 4096 pixels "
-            "per frame)"
-        )
-        raise ValueError(
-            f"{source.name!r} is too large for the memory available: a run would need about {need / 1e9:.1f} GB, "
-            f"{free / 1e9:.1f} GB are free. Run a crop of it (or fewer frames){instead}"
-        )
-
-
-def _time_left(p: Any, since: tuple[int, float] = (0, 0.0)) -> str:
-    """``", about 40 s left"`` from the pace since ``since`` (iteration, elapsed: the first report's, so that
-    the set-up and the first, slow iterations do not count; measured on real photos, the pace from the start
-    said 3-6x too much at iteration 5) to the optimisation's end (the finishing at full size comes on top),
-    once there is a pace to go by: at least 5 iterations and 3 seconds."""
-    done, took = p.iteration - since[0], p.elapsed - since[1]
-    if p.total <= p.iteration:
-        return ", finishing"  # (the result made at full size: seconds for a large image)
-    if done < 5 or took < 3:
-        return ""
-    left = took / done * (p.total - p.iteration)
-    if left < 1:
-        return ", almost done"  # (not "about 0 s left")
-    return f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.0f} min left"
-
-
-def _option_widget(option: Option):
-    widget = create_widget(
-        value=option.value, annotation=option.annotation, name=option.name, label=option.label,
-        options=option.options,
-    )
-    widget.tooltip = option.tooltip or None
-    return widget
-
-
-def _from_package(filename: Any) -> bool:
-    """Whether a warning's source file is part of this package (the library's warnings point at its own code
-    or at the widget's worker that called it)."""
-    import os
-
-    try:
-        return os.path.commonpath([_PACKAGE_DIR, os.path.abspath(str(filename))]) == _PACKAGE_DIR
-    except ValueError:  # another drive on Windows
-        return False
-
-
 #: Per task (panel title), the options as the user last set them in any of its panels in this process
 #: (:meth:`TaskWidget._remember_options`).
 _REMEMBERED: dict[str, dict[str, Any]] = {}
@@ -1956,19 +1663,6 @@ _REMEMBERED: dict[str, dict[str, Any]] = {}
 _AFTER_RUN: dict[int, tuple[str, int]] = {}
 
 
-def _wrap_tooltips(root: Any) -> None:
-    """Give the panel's tooltips as rich text, which Qt wraps: a plain one of 150-300 characters showed as one
-    line up to 1500 px wide, across the window."""
-    import html
-
-    from qtpy.QtCore import Qt
-
-    for widget in [root, *root.findChildren(QWidget)]:
-        tip = widget.toolTip()
-        if tip and not Qt.mightBeRichText(tip):
-            widget.setToolTip(f"<qt>{html.escape(tip)}</qt>")
-
-
 def _marks(layer: Any) -> bool:
     """Whether a Labels layer holds any 1 or 2 (a scribble); assumed so for lazy or very large data (not read
     on every stroke)."""
@@ -1978,172 +1672,9 @@ def _marks(layer: Any) -> bool:
     return bool(np.isin(data, (1, 2)).any())
 
 
-def _summary(spec: Any, result: Any, names: list[str]) -> str:
-    """``spec.summary`` of a result for the status line (``"; ..."``); nothing if it has none or fails (the
-    layers are written by then: a summary must not undo them)."""
-    try:
-        said = spec.summary(result, names) if spec.summary is not None else ""
-    except Exception:  # pragma: no cover - a summary of an unexpected result
-        return ""
-    return f"; {said}" if said else ""
-
-
-#: ``warnings``' hook and filter list as last seen outside any worker (see _drop_stale_warning_hook)
-_WARNINGS_STATE: dict[str, Any] = {}
-
-
-def _hook_worker(hook: Any) -> Any:
-    """The superqt worker whose ``warnings.showwarning`` replacement ``hook`` is, or ``None``."""
-    try:
-        from superqt.utils._qthreading import WorkerBase
-    except ImportError:  # pragma: no cover - superqt moved it: nothing is recognised, nothing changed
-        return None
-
-    for cell in getattr(hook, "__closure__", None) or ():
-        value = getattr(cell, "cell_contents", None)
-        if isinstance(value, WorkerBase):
-            return value
-    return None
-
-
-def _note_warnings_state() -> None:
-    """Remember ``warnings``' state when no worker has replaced it (called as a run is made)."""
-    import warnings
-
-    if _hook_worker(warnings.showwarning) is None:
-        _WARNINGS_STATE.update(show=warnings.showwarning, filters=warnings.filters)
-
-
-def _drop_stale_warning_hook() -> None:
-    """Give ``warnings`` its state back when a finished worker's replacement was left in place.
-
-    Why: every superqt worker swaps ``warnings.showwarning`` (and adds an "always" filter) while it runs, in a
-    ``catch_warnings`` that restores what it found when it began. Two overlapping runs whose first ends first
-    (two panels, two viewers) leave the first one's swap for good: every later warning of the process went to
-    that finished run's signal (shown as its panel's, or not at all) and every repeat was shown again.
-    """
-    import warnings
-
-    worker = _hook_worker(warnings.showwarning)
-    if worker is None or worker.is_running or not _WARNINGS_STATE:
-        return
-    warnings.showwarning = _WARNINGS_STATE["show"]
-    warnings.filters = _WARNINGS_STATE["filters"]
-    mutated = getattr(warnings, "_filters_mutated", None)  # (what catch_warnings calls; private, so looked up)
-    if mutated is not None:
-        mutated()
-
-
-def _take_from_pool(worker: Any) -> bool:
-    """Take a worker that waits in Qt's global pool out of its queue; ``False`` if it has begun or is not queued
-    yet."""
-    from qtpy.QtCore import QThreadPool
-
-    try:
-        return bool(QThreadPool.globalInstance().tryTake(worker))
-    except (AttributeError, RuntimeError, TypeError):  # pragma: no cover - a Qt binding without tryTake
-        return False
-
-
-@contextlib.contextmanager
-def _current_window(viewer: Any):
-    """Make ``viewer``'s window napari's current one meanwhile (then give the place back).
-
-    Why: napari's ``create_worker`` lists the worker with the window of ``current_viewer()``, the one activated
-    last, and closing that window cancels it. With two viewers, a run started while the other window was the
-    last active one (from a floating panel, the console, a script) was cancelled by closing that other window,
-    and closing its own did not ask about it. (napari's private window list; without it nothing changes.)
-    """
-    try:
-        from napari._qt.qt_main_window import _QtMainWindow
-
-        windows = _QtMainWindow._instances
-        target = getattr(viewer, "__wrapped__", viewer)
-        mine = next(w for w in windows if w._qt_viewer.viewer is target)
-        order = list(windows)
-    except (ImportError, AttributeError, StopIteration):
-        mine, order = None, []
-    if mine is None or order[-1] is mine:
-        yield
-        return
-    windows.append(windows.pop(windows.index(mine)))
-    try:
-        yield
-    finally:  # the order as it was (napari's next current window when one closes), less any window gone
-        windows[:] = [w for w in order if w in windows] + [w for w in windows if w not in order]
-
-
 def _viewer_key(viewer: Any) -> int:
     """The same key for every widget's reference to one viewer (a plugin's viewer is a proxy per widget)."""
     return id(getattr(viewer, "__wrapped__", viewer))
-
-
-def _layers_and_frames(held: list[tuple[str, list[list[int]]]]) -> tuple[str, str]:
-    """The layer names and the frames (all layers' together) of ``(layer name, frames)`` notes, for a message."""
-    names = ", ".join(repr(name) for name, _ in held)
-    return names, _layers.list_frames(sorted({tuple(f) for _, fs in held for f in fs}))
-
-
-def _tell_stale(title: str, job: _Job) -> None:
-    """Say which frames of a stack were cleared because the input's data changed since they were run."""
-    if job.outputs.stale:
-        names, frames = _layers_and_frames(job.outputs.stale)
-        show_info(
-            f"{title}: {names} held results of frame(s) {frames} computed from the input's data as it was before "
-            "it changed: they are cleared (run them again)"
-        )
-
-
-def _tell_kept_earlier(title: str, job: _Job) -> None:
-    """Say which frames of a stopped frame-by-frame run keep an earlier run's results."""
-    if job.outputs.kept_earlier:
-        names, frames = _layers_and_frames(job.outputs.kept_earlier)
-        show_info(
-            f"{title}: frame(s) {frames}, which the stopped run did not reach, keep the results an earlier run "
-            f"computed there in {names}"
-        )
-
-
-def _tell_painted(title: str, job: _Job) -> None:
-    """Say that this run's result replaced strokes the user painted on an earlier run's mask."""
-    if job.outputs.painted:
-        names = ", ".join(repr(name) for name in job.outputs.painted)
-        show_info(
-            f"{title}: {names} was painted on since its run; this run's result replaces what it held there (to "
-            "keep corrections, pick the mask as scribbles, or rename it before a run)"
-        )
-    if job.outputs.painted_live:
-        names = ", ".join(repr(name) for name in job.outputs.painted_live)
-        show_info(
-            f"{title}: {names} was painted on during the run, as a live preview: the run's next preview and its "
-            "result replaced those strokes (paint corrections once the run has finished)"
-        )
-
-
-def _tell_other_inputs(title: str, job: _Job) -> None:
-    """Say that this run's results replace an earlier run's of other input layers (e.g. of two mixtures, by a
-    run of one of them: a result the user may have wanted to keep)."""
-    if not job.outputs.other_inputs:
-        return
-    names = ", ".join(repr(n) for n, _ in job.outputs.other_inputs)
-    before = ", ".join(repr(v) for v in job.outputs.other_inputs[0][1])
-    now = ", ".join(repr(job.outputs.source_name(s)) for s in job.sources)
-    show_info(
-        f"{title}: {names} held the results of {before}, which this run's of {now} replace; rename a layer "
-        "before a run to keep it"
-    )
-
-
-def _tell_other_slice(title: str, job: _Job) -> None:
-    """Say that this run's results replace an earlier run's at another index of the stack (they do not
-    collect into one layer)."""
-    if not job.outputs.other_slice:
-        return
-    names = ", ".join(repr(n) for n, _ in job.outputs.other_slice)
-    show_info(
-        f"{title}: {names} held the results at {job.outputs.other_slice[0][1]}, which this run's at "
-        f"{index_text(job.frame or [])} replace; rename a layer before a run to keep it"
-    )
 
 
 def _shares_memory(array: Any, layer: Any) -> bool:
@@ -2152,64 +1683,6 @@ def _shares_memory(array: Any, layer: Any) -> bool:
     return isinstance(array, np.ndarray) and any(
         isinstance(level, np.ndarray) and np.may_share_memory(array, level) for level in levels
     )
-
-
-def _drop_locals(exc: BaseException) -> None:
-    """Clear the local variables of the frames in ``exc``'s traceback and in those of its causes and
-    contexts (the traceback's text stays; frames still running are left as they are)."""
-    import traceback
-
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        traceback.clear_frames(exc.__traceback__)
-        exc = exc.__cause__ or exc.__context__
-
-
-def _is_input_check(exc: BaseException) -> bool:
-    """Whether ``exc`` is a ``ValueError``/``TypeError`` this package raised itself with a ``raise`` statement
-    (an input check), not one from numpy, torch or napari, nor one that a call into C code made on a line of
-    the package (``x[None]`` on ``None``, a reshape: a bug's, whose traceback a report needs)."""
-    import linecache
-
-    if not isinstance(exc, (ValueError, TypeError)) or not str(exc).strip():
-        return False
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    path = os.path.abspath(tb.tb_frame.f_code.co_filename)
-    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
-    return path.startswith(_PACKAGE_DIR + os.sep) and line.startswith("raise ")
-
-
-def _describe_error(exc: BaseException) -> str:
-    """What an error notification says: an input check's own message (``ValueError``/``TypeError``, and a
-    ``TaskError``, which names its cause already); for any other error its type as well (a bare
-    ``MemoryError()`` or ``AssertionError()`` has no message, a ``KeyError``'s is only the key)."""
-    text = str(exc).strip()
-    if isinstance(exc, (ValueError, TypeError, TaskError)) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _tell_reshaped(title: str, job: _Job) -> None:
-    """Warn when an input got frames of another shape during the run: its results, placed as the data was
-    read, no longer line up with it (a stack that only grew, e.g. a live acquisition, is fine)."""
-    changed = []
-    for source, lead in zip(job.sources, job.leads):
-        try:
-            now = frame_shape(source), stack_axes(source)
-        except Exception:  # (removed, or data napari can no longer read: nothing to line up with)
-            continue
-        if now != (tuple(job.full), len(lead)):
-            changed.append(repr(job.outputs.source_name(source)))
-    if changed:
-        show_warning(
-            f"{title}: {', '.join(changed)} got data of another shape during the run: the results are of the "
-            f"data read at Run ({' x '.join(map(str, job.full))} per frame) and may not line up with it; run again"
-        )
 
 
 def _shape_key(layer: Any) -> Any:
@@ -2422,68 +1895,3 @@ def _zoom(data: np.ndarray, full: tuple[int, int], source: Any) -> tuple[float, 
     return (full[0] / hw[0], full[1] / hw[1])
 
 
-def _asked(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A run's settings as asked (the call's keyword arguments that are numbers, text or a few numbers; not
-    arrays such as hints), for the metadata of a preview kept without a result (``device`` as chosen, e.g.
-    ``"auto"``; ``iterations`` ``None`` for the task's default)."""
-    def small(v: Any) -> bool:
-        if isinstance(v, (list, tuple)):
-            return len(v) <= 4 and all(small(x) for x in v)
-        return v is None or isinstance(v, (bool, int, float, str, np.generic))
-
-    return {k: _plain(v) for k, v in kwargs.items() if small(v)}
-
-
-def _plain(value: Any) -> Any:
-    """Metadata values napari can copy and users can read: numpy -> lists/floats."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _iterations(n: Any) -> str:
-    return "1 iteration" if n == 1 else f"{n} iterations"
-
-
-def _planned(params: dict[str, Any]) -> int | None:
-    """The iterations a run planned: for a stack run frame by frame, over the frames it ran (its
-    ``params["iterations"]`` is one budget for all, or a list of each frame's, e.g. dense haze 400, light
-    200)."""
-    planned, frames = params.get("iterations"), params.get("frames_run")
-    if isinstance(planned, list):
-        return sum(int(v) for v in planned if isinstance(v, (int, float))) or None
-    if not isinstance(planned, (int, float)):
-        return None
-    return int(planned) * (frames if isinstance(frames, int) else 1)
-
-
-def _over_frames(result: Any) -> str:
-    """' over 3 frames' for a stack run frame by frame (its iterations are the frames' total), else ''; a
-    stopped one says how many of the stack's frames it reached."""
-    params = getattr(result, "params", None) or {}
-    ran, count = params.get("frames_run"), params.get("frames")
-    if not isinstance(ran, int):
-        return ""
-    if isinstance(count, int) and ran < count:
-        return f" over {ran} of {count} frames"
-    return f" over {ran} frame{'s' if ran != 1 else ''}"
-
-
-def _result_metadata(result: Any, mode: Mode) -> dict[str, Any]:
-    meta = {
-        key: _plain(getattr(result, key, None))
-        for key in ("params", "seed", "device", "threads", "precision", "working_shape", "iterations",
-                    "final_loss", "elapsed", "stopped")
-    }
-    for item in mode.metadata:
-        key, value = (item, getattr(result, item, None)) if isinstance(item, str) else (item[0], item[1](result))
-        if value is not None:
-            meta[key] = _plain(value)
-    meta["preview"] = False
-    return meta
