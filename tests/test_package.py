@@ -482,3 +482,13 @@ def test_demo_checks_every_argument_before_running(tmp_path, capsys, argv, said)
         demo.main([*argv, "--out", str(tmp_path / "out")])
     assert exit_.value.code == 2 and said in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+
+
+def test_demo_panel_takes_every_channel_count():
+    """The demo's side-by-side pictures: grey, 1-4 channels (two channels crashed: a review's case)."""
+    from napari_doubledip.demo import panel
+
+    images = [np.full((6, 5), 0.5)] + [np.full((6, 5, c), 0.5) for c in (1, 2, 3, 4)]
+    out = panel(images, gap=1)
+    assert out.shape == (6, 5 * 5 + 4, 3) and out.dtype == np.uint8
+    assert out[0, 12].tolist() == [128, 128, 0]  # the two-channel tile: red and green

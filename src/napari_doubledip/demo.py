@@ -26,6 +26,8 @@ def _rgb(x: np.ndarray) -> np.ndarray:
         x = np.stack([x] * 3, axis=-1)
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
+    if x.shape[-1] == 2:  # (two channels: red and green)
+        x = np.concatenate([x, np.zeros_like(x[..., :1])], axis=-1)
     return np.clip(x[..., :3], 0, 1)
 
 

@@ -322,6 +322,12 @@ def text_mask(shape: tuple[int, int], text: str = "CDIP", thickness: float = 0.0
     return np.clip(gaussian(mask.astype(np.float32), sigma=0.6), 0, 1).astype(np.float32)
 
 
+def _band(size: int, height: float, width: float) -> tuple[int, int]:
+    """The text band's ``(height, width)``: fractions of the image, at least 8 x 16 pixels (legible strokes),
+    at most the image."""
+    return min(size, max(8, round(size * height))), min(size, max(16, round(size * width)))
+
+
 def _blend_watermark(clean: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
     a = alpha[..., None] if clean.ndim == 3 else alpha
     return ((1 - a) * clean + a * colour).astype(np.float32)
@@ -343,9 +349,11 @@ def watermarked(
         and ``truth["watermark"]`` (the watermark colour layer, like the image); ``extra["box"]`` a rough
         ``(y0, x0, y1, x1)`` box around the watermark (a few pixels of margin) and ``extra["box_mask"]``.
     """
+    if not 0 <= position <= 1:
+        raise ValueError(f"position must be between 0 and 1 (a fraction of the height), got {position}")
     clean = _rgb(scene, size) if rgb else _gray(scene if scene != "rocket" else "camera", size)
-    th, tw = max(8, round(size * 0.22)), max(16, round(size * 0.6))
-    y0, x0 = round(size * position), (size - tw) // 2
+    th, tw = _band(size, 0.22, 0.6)
+    y0, x0 = min(round(size * position), size - th), (size - tw) // 2  # (a band low down ends at the bottom)
     alpha = np.zeros((size, size), np.float32)
     alpha[y0 : y0 + th, x0 : x0 + tw] = opacity * text_mask((th, tw))
     colour = np.array([0.95, 0.95, 0.9], np.float32) if rgb else np.float32(0.95)
@@ -377,7 +385,7 @@ def watermark_set(n: int = 3, size: int = 128, opacity: float = 0.5, rgb: bool =
         cleans = [_rgb(k, size) for k in names]
     else:
         cleans = [_gray(k, size) for k in ["camera", "moon", "coins", "brick", "grass"][:n]]
-    th, tw = max(8, round(size * 0.35)), max(16, round(size * 0.8))
+    th, tw = _band(size, 0.35, 0.8)
     y0, x0 = (size - th) // 2, (size - tw) // 2
     alpha = np.zeros((size, size), np.float32)
     alpha[y0 : y0 + th, x0 : x0 + tw] = opacity * text_mask((th, tw))

@@ -62,15 +62,30 @@ def test_negative_values_are_warned_about_and_the_darkest_is_black():
     assert len(said) == 1 and said[0].startswith("frame 0 (of 2)"), said
 
 
+def test_the_saturation_warning_asks_for_the_default_budget_only_below_it(monkeypatch):
+    """(A review's case.) A budget above the default was also told to "leave them to the default" (fewer)."""
+    from napari_doubledip.tasks import dehaze as module
+
+    monkeypatch.setitem(module.DEFAULTS, "iterations", 4)  # (stands in for a budget above the default)
+    monkeypatch.setitem(module.DEFAULTS, "iterations_dense", 8)
+    g = hazy_image(40, rgb=False).data
+    g = (g - g.min()) / np.ptp(g)
+    with pytest.warns(UserWarning, match=r"saturated on \d+% of its pixels.*offset") as w:
+        dd.dehaze((g * 60 + 1000).astype(np.uint16), iterations=20, device="cpu")
+    assert "more iterations" not in next(str(m.message) for m in w if "saturated" in str(m.message))
+
+
 def test_a_clean_image_saturated_by_an_offset_is_warned_about():
     """uint16 data on a camera's black level (1000-1060) read as dense, uniform haze: the clean image came out
     saturated (flat at 5 iterations) with no word. The same data without the offset, or dense haze at its
     default budget (whose result is not saturated; at 30 iterations it is, and is warned about), get none."""
     s = hazy_image(48, rgb=False)
     g = (s.data - s.data.min()) / np.ptp(s.data)
-    with pytest.warns(UserWarning, match=r"saturated on \d+% of its pixels.*darkest values \(1000\).*offset"):
+    with pytest.warns(UserWarning, match=r"saturated on \d+% of its pixels.*darkest values \(1000\).*offset") as w:
         r = dd.dehaze((g * 60 + 1000).astype(np.uint16), iterations=30, device="cpu")
     assert np.mean(r.clean >= r.clean.max() - 1e-3) > 0.25
+    said = next(str(m.message) for m in w if "saturated" in str(m.message))
+    assert "may need more iterations (leave them to the default)" in said  # (30 < the default)
     clean = s.truth["clean"].astype(np.float32)
     t = np.linspace(0.25, 0.4, 48, dtype=np.float32)[:, None]
     dense = t * clean + (1 - t) * 0.9  # dense haze: dark at over half the brightest, a result with contrast
@@ -183,6 +198,10 @@ def test_one_number_airlight_leaves_an_empty_channel_out():
     r = dd.dehaze(hazy, airlight=0.84, iterations=40, device="cpu")
     assert abs(float(r.transmission.mean()) - float(t.mean())) < 0.08
     assert r.params["airlight"] == 0.84
+    # [0.84] is one number for every channel too (it gave the empty channel 0.84: a review's case)
+    ones = [dd.dehaze(hazy, airlight=a, iterations=1, device="cpu") for a in (0.84, [0.84], np.array([0.84]))]
+    assert all(np.array_equal(o.airlight_init, ones[0].airlight_init) for o in ones)
+    assert ones[0].airlight_init[2] < 0.01 and ones[1].params["airlight"] == pytest.approx([0.84] * 3)
 
 
 def test_airlight_brighter_than_the_image_is_kept():

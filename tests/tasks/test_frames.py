@@ -118,6 +118,18 @@ def test_masked_frames_are_said_once_and_mixed_dtypes_are_not_scaled_together(re
     recwarn.clear()
     _drain(F.each_frame(fake_steps, [np.full((8, 8), 2, np.float32), np.full((8, 8), 2, np.uint8)], {}))
     assert not [w for w in recwarn if "together" in str(w.message)]  # (each frame runs in its own range)
+    # ... and in its own dtype (stacked, the uint8 frame was run as float32: a review's case)
+    seen = []
+
+    def dtype_steps(frame, *, stop=None):
+        seen.append(frame.dtype)
+        return (yield from fake_steps(frame, stop=stop))
+
+    _drain(F.each_frame(dtype_steps, [np.full((8, 8), 2, np.float32), np.full((8, 8), 2, np.uint8)], {}))
+    assert seen == [np.float32, np.uint8]
+    seen.clear()
+    _drain(F.each_frame(dtype_steps, np.full((2, 8, 8), 2, np.uint16), {}))
+    assert seen == [np.uint16, np.uint16]
 
 
 def test_throw_reaches_the_frames_run_and_closing_closes_it():

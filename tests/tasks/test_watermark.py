@@ -25,6 +25,20 @@ def test_box_mask_forms_and_clipping():
     assert np.array_equal(box_mask(mask, (10, 12)), mask)
 
 
+@pytest.mark.parametrize("size", [12, 33, 64])
+def test_watermark_samples_at_any_size_and_position(size):
+    """(A review's case.) The text band ran off the image (a low position, an image under 16 px): a numpy
+    broadcast error instead of a sample."""
+    for position in (0.0, 0.15, 0.8, 1.0):
+        s = watermarked(size, position=position)
+        assert s.data.shape == (size, size, 3) and s.truth["alpha"].max() > 0.2
+        y0, x0, y1, x1 = s.extra["box"]
+        assert s.truth["alpha"][:y0].sum() == 0 == s.truth["alpha"][y1:].sum()  # (the box holds it)
+    assert watermark_set(3, size).data.shape == (3, size, size, 3)
+    with pytest.raises(ValueError, match="position must be between 0 and 1"):
+        watermarked(size, position=1.5)
+
+
 def test_box_from_a_napari_shapes_layer_as_is():
     m = box_mask((2, 3, 5, 7), (10, 12))
     corners = np.array([[2.2, 3.0], [2.2, 6.4], [4.4, 6.4], [4.4, 3.0]])

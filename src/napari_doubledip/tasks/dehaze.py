@@ -253,8 +253,14 @@ def _holds_bool(value: Any) -> bool:
 
 def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
     """The checks of the user's airlight that need no image: ``(C,)`` finite float64 values, or ``None``."""
+    return _airlight_read(airlight, channels)[0]
+
+
+def _airlight_read(airlight: Any, channels: int) -> tuple[np.ndarray | None, bool]:
+    """:func:`_airlight_values`, and whether the airlight was given as one number for every channel (``0.9``,
+    or ``[0.9]``)."""
     if airlight is None or (isinstance(airlight, str) and airlight == "auto"):
-        return None
+        return None, False
     msg = f"airlight must be None ('auto'), a number or a sequence of {channels} numbers, got {airlight!r}"
     if _holds_bool(airlight):  # (numpy reads [0.9, True, 0.9] as floats: True would pass as 1.0)
         raise TypeError(msg)
@@ -267,7 +273,8 @@ def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
         arr = raw.astype(np.float64)
     except (TypeError, ValueError, RuntimeError) as exc:  # (RuntimeError: a list of tensors needing grad)
         raise TypeError(msg) from exc
-    if arr.size == 1 and arr.ndim <= 1:  # (a number, or [a number]: the same for every channel)
+    one = arr.size == 1 and arr.ndim <= 1  # (a number, or [a number]: the same for every channel)
+    if one:
         arr = np.full(channels, float(arr.reshape(())))
     if arr.shape != (channels,):
         wanted = f"a number or {channels} values (one per channel)" if channels > 1 else "one number (one channel)"
@@ -276,14 +283,15 @@ def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
         raise ValueError("airlight contains NaN or infinite values")
     if float(np.abs(arr).max()) > _FLOAT32_MAX:  # the airlight map comes back in float32
         raise ValueError(f"airlight {arr.tolist()} is beyond the float32 range of the results")
-    return arr
+    return arr, one
 
 
-def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | None:
-    """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``."""
-    arr = _airlight_values(airlight, channels)
+def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> tuple[np.ndarray | None, bool]:
+    """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``; and
+    whether it was given as one number for every channel."""
+    arr, one = _airlight_read(airlight, channels)
     if arr is None:
-        return None
+        return None, False
     # (a channel at the black level is fine: the estimate gives one for an empty channel, raised to the floor)
     if np.any(arr < vr.lo) or float(arr.max()) <= vr.lo:
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
@@ -308,7 +316,7 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> np.ndarray | 
             + (raised if float(arr.min()) < floor else "")
             + "; for a fraction of the brightest value, multiply it by the image's maximum"
         )
-    return arr
+    return arr, one
 
 
 def _rerange(img: np.ndarray, vr: ValueRange, lo: float, hi: float) -> tuple[np.ndarray, ValueRange]:
@@ -339,7 +347,7 @@ def _empty_channels(image: torch.Tensor) -> torch.Tensor:
     return Hz._flat_channels(image) & (image.reshape(image.shape[0], -1).mean(dim=1) <= EMPTY_LEVEL)
 
 
-def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange, budget_given: bool) -> None:
+def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange, short_budget: bool) -> None:
     """Warn when the clean image came out saturated and the image sits on an offset (see SATURATED_SHARE): the
     result's look, not the input's, tells an offset from dense haze, which a crop of a real photo can mimic.
 
@@ -373,7 +381,7 @@ def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange, 
             f"({units(low[worst])}) are {float(ratio[worst]):.0%} of its brightest ({units(high[worst])}). Data "
             "on an offset (a camera's black level, a background) read as dense, uniform haze, as dehazing takes "
             "0 as black: subtract the offset first"
-            + (". Dense haze itself may need more iterations (leave them to the default)" if budget_given else "")
+            + (". Dense haze itself may need more iterations (leave them to the default)" if short_budget else "")
         )
 
 
@@ -470,7 +478,7 @@ def dehaze(
     seed = check_seed(seed)
     _check_prior(transmission_prior, img.shape[-1])
     img, vr = _physical_range(img, vr)
-    a_user = _airlight_arg(airlight, img.shape[-1], vr)
+    a_user, one = _airlight_arg(airlight, img.shape[-1], vr)
     # what was asked, validated, in the image's units (a number stays one; any numeric type becomes a float)
     asked = "estimated" if a_user is None else (float(a_user[0]) if np.ndim(airlight) == 0 else a_user.tolist())
     said = a_user is not None and float(a_user.max()) <= 1.0 < 0.5 * vr.hi  # (warned as a fraction already)
@@ -479,7 +487,7 @@ def dehaze(
         # it); the outputs come back in that range too, so the airlight is represented exactly.
         img, vr = _rerange(img, vr, vr.lo, max(vr.hi, float(a_user.max())))
         a_user = np.clip((a_user - vr.lo) / (vr.hi - vr.lo), AIRLIGHT_FLOOR, 1.0).astype(np.float32)
-        if np.ndim(airlight) == 0 and a_user.size > 1:
+        if one and a_user.size > 1:
             # One number for every channel: an empty channel (dark and flat, e.g. the blue of a two-colour image
             # stored as RGB) gets a black airlight, as the estimate gives it: with the number it would read as
             # haze-free everywhere (its dark channel 0) and the prior would see no haze at all.
@@ -556,7 +564,9 @@ def dehaze(
     a_low = resize(sol.outputs["airlight"], ws)[0]
     j, t, a = finish(full[0], sol.outputs["transmission"][0], a_low, refine)
     if not sol.stopped:  # (a stopped run is as far as it got: saturated early on, by no fault of the data)
-        _check_saturation(j, full[0], vr, iterations is not None)
+        # (the advice to leave the budget to the default only where it is below the default for this haze)
+        default = DEFAULTS["iterations_dense"] if dense else DEFAULTS["iterations"]
+        _check_saturation(j, full[0], vr, iterations is not None and task.iterations < default)
     a0_out = (a0.detach().cpu().numpy().astype(np.float64) * (vr.hi - vr.lo) + vr.lo).astype(np.float32)
     return DehazeResult(
         clean=vr.restore(to_numpy(j[None])[0]),

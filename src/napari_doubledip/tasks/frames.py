@@ -27,6 +27,7 @@ from .._validation import (
     _masked,
     _stack_sequence,
     _value_range,
+    host_array,
     load_frames,
     warn,
 )
@@ -84,7 +85,7 @@ def each_frame(
     the last frame's last report (at its budget, or where it stopped early) has ``total == iteration``.
     Exceptions thrown into the generator (``throw``) reach the current frame's generator where it waits.
     """
-    stack = _load(frames, name)
+    stack, dtypes = _load(frames, name)
     count = int(stack.shape[0])
     t0 = time.perf_counter()
     out: dict[str, np.ndarray] = {}  # the array fields, stacked, made at the first frame's result
@@ -97,7 +98,7 @@ def each_frame(
     for i in range(count):
         if i and _stop_requested(stop):  # (a frame started now would return its untrained networks' output)
             break
-        gen = steps(stack[i], stop=stop, **kwargs)
+        gen = steps(stack[i] if dtypes is None else stack[i].astype(dtypes[i]), stop=stop, **kwargs)
         sink = _once_per_stack(i, count, said)
         pending: BaseException | None = None
         try:
@@ -157,9 +158,11 @@ def each_frame(
     return _stacked(runs, out, count, time.perf_counter() - t0)
 
 
-def _load(frames: Any, name: str) -> np.ndarray:
+def _load(frames: Any, name: str) -> tuple[np.ndarray, list[np.dtype] | None]:
     """The stack as an array, its layout and values checked under ``name`` (the checks' warnings are left to
-    the frames' own checks, which say each once: said here too they would come twice)."""
+    the frames' own checks, which say each once: said here too they would come twice); and, for a sequence of
+    frames of different dtypes, each one's own (stacking promotes them to one: a uint8 frame beside a float one
+    would be run as a float image, its value range and the warnings about it not its own), else ``None``."""
     # (a lazy stack's layout checked before it is loaded; a list's frames are stacked below: not copied first)
     frames = load_frames(frames, name, 1, own_items=False)
     items = frames if isinstance(frames, (list, tuple)) else [frames]
@@ -167,15 +170,19 @@ def _load(frames: Any, name: str) -> np.ndarray:
         warn(f"the mask of {name} (a masked array) is ignored: {_MASK_ADVICE}")
     token = WARNING_SINK.set(lambda message, category: None)  # (e.g. "scaled together": not here)
     try:
+        dtypes = None
         if isinstance(frames, (list, tuple)):
             stack = _stack_sequence(frames, name, one_sequence=True)
+            own = [getattr(host_array(x), "dtype", None) for x in frames]  # (None: e.g. a nested list)
+            if any(d is not None and np.dtype(d) != stack.dtype for d in own):
+                dtypes = [stack.dtype if d is None else np.dtype(d) for d in own]
         else:
             stack = _check_array(frames, name)
         gray = _frames_layout(stack.shape, name, 1)
         _value_range(stack[..., None] if gray else stack, name, gray)  # (NaN, inf, beyond float32)
     finally:
         WARNING_SINK.reset(token)
-    return stack
+    return stack, dtypes
 
 
 def _once_per_stack(index: int, count: int, said: set[str]) -> Callable[[str, type[Warning]], None]:
