@@ -43,6 +43,21 @@ def test_generator_yields_progress_and_returns_solution():
     assert sol.outputs["y"].shape == (1, 1, 24, 24)
 
 
+def test_the_loop_runs_under_no_grad_and_checks_its_intervals():
+    """(A review's case.) Called directly under ``torch.no_grad()`` the loop failed in backward ("element 0 of
+    tensors does not require grad"); a report or check interval of 0 divided by zero."""
+    with torch.no_grad():
+        sol = drain(optimise(_fit_task(10), device=torch.device("cpu"), seed=0))
+        assert not torch.is_grad_enabled()  # (the caller's mode is back)
+    assert sol.iterations == 10
+    with pytest.raises(ValueError, match="report_every must be a whole number of iterations >= 1, got 0"):
+        next(optimise(_fit_task(10), device=torch.device("cpu"), report_every=0))
+    task = _fit_task(10)
+    task.check_every = 0
+    with pytest.raises(ValueError, match="task.check_every must be"):
+        next(optimise(task, device=torch.device("cpu")))
+
+
 def test_optimisation_reduces_loss():
     short = drain(optimise(_fit_task(10), device=torch.device("cpu"), seed=0))
     long = drain(optimise(_fit_task(120), device=torch.device("cpu"), seed=0))

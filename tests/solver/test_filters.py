@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from napari_doubledip.solver.filters import box_filter, guided_filter, guided_upsample, push_pull_fill
@@ -77,3 +78,19 @@ def test_push_pull_fill_keeps_known_pixels_and_fills_holes_smoothly():
     # a constant image stays constant
     c = push_pull_fill(torch.full((1, 3, 20, 20), 0.3), known[..., :20, :20])
     assert torch.allclose(c, torch.full_like(c, 0.3), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(16, 128), (128, 16), (5, 40)])
+def test_push_pull_fill_a_hole_across_a_strip(shape):
+    """(A review's case.) A hole across the short side of a strip (a watermark box from top to bottom of a
+    wide image) still had empty cells when that side reached 1 pixel: filled with black."""
+    h, w = shape
+    known = torch.ones(1, 1, h, w)
+    if h < w:
+        known[..., :, w // 4 : 3 * w // 4] = 0
+    else:
+        known[..., h // 4 : 3 * h // 4, :] = 0
+    fill = push_pull_fill(torch.where(known > 0, torch.full((1, 3, h, w), 0.5), torch.zeros(1, 3, h, w)), known)
+    assert torch.allclose(fill, torch.full_like(fill, 0.5), atol=1e-6)
+    # nothing known at all: nothing to fill from (zeros), no error
+    assert torch.equal(push_pull_fill(torch.ones(1, 1, h, w), torch.zeros(1, 1, h, w)), torch.zeros(1, 1, h, w))

@@ -71,3 +71,11 @@ def test_exclusion_ignores_the_second_layers_gain_and_has_no_floor():
     loss = L.exclusion(flat, b)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(flat.grad).all()
+
+
+def test_total_variation_of_a_one_pixel_side_is_not_nan():
+    from napari_doubledip.solver.losses import total_variation
+
+    x = torch.tensor([[[[0.0, 1.0, 0.0, 1.0]]]])
+    assert float(total_variation(x)) == 1.0 and float(total_variation(x.transpose(-1, -2))) == 1.0
+    assert float(total_variation(torch.ones(1, 1, 1, 1))) == 0.0

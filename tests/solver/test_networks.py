@@ -32,6 +32,12 @@ def test_safe_depth_limits_levels_for_tiny_images():
     cfg = NetConfig(channels=(8, 16, 32, 64, 128), skip=(0,) * 5, kernel=5)
     assert safe_depth(cfg, 8, 8) < 5
     assert safe_depth(cfg, 256, 256) == 5
+    # (a review's case) too small for even one level: said, not a reflection-padding error in the forward pass
+    with pytest.raises(ValueError, match="2 x 9 input is too small for the network's 3 x 3 convolutions"):
+        safe_depth(NetConfig(channels=(8, 16), skip=(0, 0)), 2, 9)
+    assert safe_depth(NetConfig(channels=(8, 16), skip=(0, 0)), 3, 9) == 1
+    one = NetConfig(channels=(8, 16), skip=(0, 0), in_channels=2).truncated(1)
+    assert GroupedSkipNet(one, out_channels=1, groups=1)(torch.rand(1, 2, 3, 9)).shape == (1, 1, 3, 9)
 
 
 def test_safe_depth_keeps_the_coarsest_level_a_config_asks_for():

@@ -28,6 +28,7 @@ from .augment import N_TRANSFORMS, dihedral, dihedral_inverse
 from .device import resolve_precision
 from .networks import GroupedSkipNet, NetConfig, safe_depth, split_groups
 from .progress import Progress
+from .stretches import with_plain_torch
 from .threads import run_with_threads, threads_for
 
 __all__ = [
@@ -493,15 +494,21 @@ def optimise(
 
     Stopping: ``stop`` (an object with ``is_set()`` such as :class:`threading.Event`, or a callable returning
     ``True``) is checked every iteration; when set, the loop ends early and the best snapshot so far is returned
-    with ``stopped=True``. Closing the generator also stops it (without a result).
+    with ``stopped=True``. Closing the generator also stops it (without a result). The loop runs with gradients
+    on, float32 as the default dtype and no autocast of the caller's (:func:`.stretches.plain_torch`), also when
+    called under ``torch.no_grad()``.
     """
     check_stop(stop)
+    for name, every in (("report_every", report_every), ("task.check_every", task.check_every)):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"{name} must be a whole number of iterations >= 1, got {every!r}")
     t0 = time.perf_counter()
     device = torch.device(device)
     # CPU: the thread count follows the work of one step (solver/threads.py), applied between reports only.
     work = step_work(task)
     threads = threads_for(work, torch.get_num_threads()) if device.type == "cpu" else None
-    solution = yield from run_with_threads(_loop(task, device, seed, report_every, stop, t0), device, threads)
+    loop = with_plain_torch(_loop(task, device, seed, report_every, stop, t0))
+    solution = yield from run_with_threads(loop, device, threads)
     solution.threads = threads
     return solution
 

@@ -119,12 +119,15 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """
     known = known.expand(x.shape[0], 1, *x.shape[-2:]).to(x.dtype)
     levels = [(x, known)]  # (value, confidence) per level, fine to coarse
-    while min(levels[-1][1].shape[-2:]) > 1 and bool((levels[-1][1] <= 0).any()):
+    # down to a single pixel if need be: a hole across the short side of a strip still has empty cells when
+    # that side reaches 1 pixel (they held 0, and the hole was filled with black)
+    while max(levels[-1][1].shape[-2:]) > 1 and bool((levels[-1][1] <= 0).any()):
         v, w = levels[-1]
-        mean_w = F.avg_pool2d(w, 2, ceil_mode=True)
+        kernel = tuple(2 if n > 1 else 1 for n in w.shape[-2:])
+        mean_w = F.avg_pool2d(w, kernel, ceil_mode=True)
         # a coarse cell is as sure as the sum of its children's confidences: one known child is enough
-        mean_v = F.avg_pool2d(v * w, 2, ceil_mode=True) / mean_w.clamp_min(1e-12)
-        levels.append((mean_v, (4 * mean_w).clamp(max=1)))
+        mean_v = F.avg_pool2d(v * w, kernel, ceil_mode=True) / mean_w.clamp_min(1e-12)
+        levels.append((mean_v, (kernel[0] * kernel[1] * mean_w).clamp(max=1)))
     est = levels[-1][0]
     for v, w in reversed(levels[:-1]):
         up = F.interpolate(est, size=v.shape[-2:], mode="bilinear", align_corners=False)

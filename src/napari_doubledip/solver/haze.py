@@ -4,7 +4,8 @@
 The dark-channel-prior dehaze of He, Sun & Tang (2011), with guided-filter refinement of the transmission
 (He et al. 2010) instead of soft matting, serves as the initial airlight estimator of the Double-DIP dehazing
 task and as a baseline for the benchmarks. Everything works on any number of channels (grey, RGB, multichannel
-fluorescence), in torch, on any device.
+fluorescence), in torch, on any device, in float32 or float64 (torch's CPU kernels for the guided filter's
+solve and antialiased resizing have no half precision).
 """
 
 from __future__ import annotations

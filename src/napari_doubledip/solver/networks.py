@@ -61,7 +61,8 @@ class NetConfig:
 
 def safe_depth(config: NetConfig, height: int, width: int) -> int:
     """Largest number of levels such that reflection padding stays valid at the coarsest level, and that level
-    keeps at least ``config.coarsest`` pixels across."""
+    keeps at least ``config.coarsest`` pixels across; at least 1 (a ``ValueError`` when even one level cannot
+    be built: the tasks refuse images under 8 x 8 before that)."""
     pad = config.kernel // 2
     floor = max(pad, config.coarsest - 1)
     depth, h, w = 0, height, width
@@ -70,6 +71,11 @@ def safe_depth(config: NetConfig, height: int, width: int) -> int:
         if min(h, w) <= floor:
             break
         depth += 1
+    if depth == 0 and min((height + 1) // 2, (width + 1) // 2) <= pad:  # (reflection padding needs > pad)
+        raise ValueError(
+            f"a {height} x {width} input is too small for the network's {config.kernel} x {config.kernel} "
+            f"convolutions: at least {2 * pad + 1} pixels a side"
+        )
     return max(depth, 1)
 
 
