@@ -58,11 +58,10 @@ class ValueRange:
         x = np.asarray(x, dtype=np.float32)
         if values:
             span, lo = self.hi - self.lo, self.lo
-            x = _in_float64(x, lambda v: v * span + lo)
-            if within:
-                x = np.clip(x, *self.possible, out=x)
-            elif abs(lo) + 2 * abs(span) > _FLOAT32_MAX:  # (data near float32's top: no inf in a preview)
-                x = np.clip(x, -_FLOAT32_MAX, _FLOAT32_MAX, out=x)
+            # clipped in float64, before the cast: past float32's top a value would be inf first (numpy's
+            # "overflow encountered in cast" warning) for data near it; in a preview (not ``within``) too
+            limits = self.possible if within else (-_FLOAT32_MAX, _FLOAT32_MAX)
+            x = _in_float64(x, lambda v: np.clip(v * span + lo, *limits))
         if self.gray and x.shape[-1] == 1:
             x = x[..., 0]
         return x

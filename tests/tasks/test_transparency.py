@@ -536,3 +536,40 @@ def test_coefficients_are_estimated_above_a_small_working_size():
     r = dd.separate_layers(s.data, iterations=1, max_size=16, device="cpu")
     np.testing.assert_allclose(r.alphas, [0.3, 0.7], atol=0.02)
     np.testing.assert_allclose(estimate_alphas(list(s.data)).numpy(), [0.3, 0.7], atol=0.02)
+
+
+def test_the_coefficient_estimate_reports_and_stops(monkeypatch):
+    """(A review's case.) With several mixtures the coefficients are estimated first, up to PAIRS_MAX pairs of
+    them (seconds for a set of unrelated pictures): no report came, and a stop request (a GUI's Cancel) waited
+    for the end of it."""
+    import threading
+
+    from napari_doubledip.tasks import transparency as T
+
+    monkeypatch.setattr(T, "SETUP_REPORT_SECONDS", 0.0)
+    s = two_mixtures(32)
+    reports = []
+    r = dd.separate_layers(s.data, iterations=3, device="cpu", progress=reports.append)
+    stages = [p.stage for p in reports if p.stage]
+    assert stages == ["estimating the mixing coefficients: 0 of up to 1"] and reports[0].iteration == 0
+    assert not r.stopped and r.iterations == 3 and np.allclose(r.alphas, [0.3, 0.7], atol=0.02)
+    # a set of unrelated pictures has no deciding pair: every pair up to PAIRS_TRIED is scored (seconds); a
+    # stop scores no pair after the first one (which decides alone in most sets: a run stopped at once still
+    # has its coefficients, test_a_short_or_stopped_run_of_several_mixtures_returns_the_estimated_coefficients)
+    from skimage import data
+    from skimage.transform import resize
+
+    names = ["camera", "moon", "coins", "brick", "grass", "gravel", "text", "page"]
+    unrelated = np.stack([resize(np.asarray(getattr(data, k)(), float), (32, 32)) for k in names])
+    scored = []
+    score = T._pair_score
+    monkeypatch.setattr(T, "_pair_score", lambda *a: scored.append(1) or score(*a))
+    stop = threading.Event()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dd.separate_layers(unrelated, iterations=1, device="cpu", stop=lambda: False)
+        assert len(scored) >= T.PAIRS_TRIED
+        scored.clear()
+        stop.set()
+        r = dd.separate_layers(unrelated, iterations=3, device="cpu", stop=stop)
+    assert r.stopped and r.iterations == 0 and len(scored) == 2  # (the first pair's coarse and fine search)

@@ -578,8 +578,17 @@ def test_video_boxes_for_every_frame_or_some():
     for form in (masks, list(masks)):
         stacked = dd.segment_video(s.data, box=form, iterations=1, device="cpu")
         assert stacked.params["box"] == {t: [0, 0, 24, 24] if t == 3 else [7, 5, 37, 44] for t in range(6)}
-    with pytest.raises(ValueError, match=r"got \(5, 48, 48\); for a box per frame, pass .* a \(T, H, W\) stack"):
+    # a stack of another length is told so (it was told to pass a (T, H, W) stack: a review's case)
+    with pytest.raises(ValueError, match=r"box holds 5 masks of 48 x 48 for 6 frames: give one mask per frame"):
         dd.segment_video(s.data, box=masks[:5], iterations=1)
+    # frames left empty (a Labels stack painted on key frames only) are not refused: the key frames' rule
+    keys = np.zeros_like(masks)
+    keys[0], keys[3] = masks[0], masks[3]
+    keyed = dd.segment_video(s.data, box=keys, hints=None, iterations=1, device="cpu")
+    assert keyed.params["box"] == {0: [7, 5, 37, 44], 3: [0, 0, 24, 24]}
+    assert (keyed.hints[1:3, span] == 2).all() and (keyed.hints[4:] == 0).all()  # between: spanned; after: none
+    with pytest.raises(ValueError, match="box masks are empty on every frame"):
+        dd.segment_video(s.data, box=np.zeros_like(masks), iterations=1)
     with pytest.raises(ValueError, match=r"got shape \(3, 4\) .*for a box per frame, pass \{frame index: box\}"):
         dd.segment_video(s.data, box=[box] * 3, iterations=1)  # a box per frame as a list: what to pass
     # a list of (y0, x0, y1, x1) per frame has the shape of a 4-D rectangle's corners: refused, not misread
@@ -929,6 +938,10 @@ def test_layers_of_data_near_the_top_of_float32_stay_finite():
         r = dd.separate_video_layers(frames, iterations=4, device="cpu", progress=previews.append)
         mixed = (rng.uniform(-0.9, 0.9, (2, 16, 16)) * 3.4e38).astype(np.float32)
         s = dd.separate_layers(mixed, iterations=4, device="cpu")
+        # float64 data across float32's whole range: cast before it was clipped (a review's case)
+        v = reflection_video(16, 3).data.astype(np.float64)
+        w = dd.separate_video_layers((v * 2 - 1) * 3.3e38, iterations=2, device="cpu")
+    assert np.isfinite(w.dynamic).all() and np.isfinite(w.static).all()
     assert np.isfinite(r.dynamic).all() and np.isfinite(r.static).all()
     assert any(p.preview for p in previews)
     assert all(np.isfinite(v).all() for p in previews if p.preview for v in p.preview.values())

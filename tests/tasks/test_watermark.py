@@ -18,6 +18,10 @@ def test_box_mask_forms_and_clipping():
     assert np.array_equal(box_mask(corners, (10, 12)), m)
     # integer corners (as the widgets and samples draw a box) include both end rows/columns
     assert np.array_equal(box_mask(np.array([[2, 3], [4, 6]]), (10, 12)), m)
+    # one box as a detector lists boxes, a (1, 4) row (refused with advice for several regions: a review's case)
+    assert np.array_equal(box_mask(np.array([[2, 3, 5, 7]]), (10, 12)), m)
+    with pytest.raises(ValueError, match=r"box is empty: \(y0, x0, y1, x1\) = \(5, 3, 2, 7\)"):
+        box_mask(np.array([[5, 3, 2, 7]]), (10, 12))
     # partly outside: clipped
     assert box_mask((-5, -5, 3, 3), (10, 12)).sum() == 9
     mask = np.zeros((10, 12), bool)

@@ -20,6 +20,15 @@ from ..solver.stretches import with_plain_torch
 
 R = TypeVar("R")
 
+#: A set-up or finishing step that takes longer reports its progress (a point where the run can be cancelled)
+#: about this often.
+SETUP_REPORT_SECONDS = 0.5
+
+
+def always_stop() -> bool:
+    """A stop request that stays made (a run stopped during its set-up: no optimisation step may follow)."""
+    return True
+
 
 @dataclass(kw_only=True, eq=False, repr=False)
 class RunInfo:

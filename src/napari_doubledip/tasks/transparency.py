@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +14,20 @@ from torch.nn import functional as F
 from .._validation import as_images, check_iterations, check_seed, warn, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
-from ..solver.engine import DIP, Progress, StopRequest, Task, Term, optimise, window
+from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
 from ..solver.filters import box_filter, resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset
-from ._common import RunInfo, resolve_max_size, run_info, task_function, to_numpy, to_tensor
+from ._common import (
+    SETUP_REPORT_SECONDS,
+    RunInfo,
+    always_stop,
+    resolve_max_size,
+    run_info,
+    task_function,
+    to_numpy,
+    to_tensor,
+)
 
 __all__ = ["LayersResult", "separate_layers", "estimate_alphas", "DEFAULTS", "alpha_dip", "mix"]
 
@@ -181,6 +191,21 @@ def _estimate_alphas(
 ) -> torch.Tensor | None:
     """:func:`estimate_alphas` of normalised ``(N, C, H, W)`` mixtures, on their device (``info``, if given,
     receives the deciding pair's score minimum over its median, ``"score_ratio"``)."""
+    steps = _estimate_steps(m, coarse_size, fine_size, info)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def _estimate_steps(
+    m: torch.Tensor, coarse_size: int = 64, fine_size: int = ESTIMATE_SIZE, info: dict | None = None
+) -> Generator[tuple[int, int], bool | None, torch.Tensor | None]:
+    """:func:`_estimate_alphas` as a generator that yields ``(pair, pairs)`` before each pair of mixtures it
+    scores (up to ``PAIRS_MAX`` of them, about 0.05-0.3 s each on a CPU): where a run reports. Sent ``True``
+    there, it scores no further pair and finishes with what it found; the first (most different) pair, which
+    decides alone in most sets, is always scored: a run stopped at once still has its coefficients."""
     m = m.float()
     n = m.shape[0]
     flat = m.flatten(1)
@@ -210,6 +235,8 @@ def _estimate_alphas(
     for pos, (i, j) in enumerate((int(rows[k]), int(cols[k])) for k in order):
         if pos >= PAIRS_TRIED and any(ends == 0 for ends, _r, _b in found.values()):
             break  # (past PAIRS_TRIED only while every deciding pair has its best at an end)
+        if (yield pos, len(order)) and pos:
+            break
         small = resize(m[[i, j]], working_shape(m.shape[-2:], coarse_size))
         score = _pair_score(small[0], small[1], ai, aj)
         ratio = float(score[inner].min()) / max(float(score[inner].median()), 1e-30)
@@ -243,6 +270,27 @@ def _estimate_alphas(
     off = resid > OFF_MODEL * spread  # (spread: each mixture's deviation from its mean, as above)
     off[i] = off[j] = False
     return torch.where(off, torch.full_like(alphas, float("nan")), alphas)
+
+
+def _staged(
+    steps: Generator[tuple[int, int], bool | None, Any], what: str, total: int, stop: StopRequest
+) -> Generator[Progress, None, tuple[Any, bool]]:
+    """Drive a set-up step's generator (it yields ``(done, count)`` between its parts): a report at most every
+    ``SETUP_REPORT_SECONDS`` (``Progress.stage``), and a stop request checked between parts and sent to the
+    step (``True``: finish with what you have), since a GUI worker can only be cancelled where the run yields.
+    Returns ``(the step's value, whether a stop was requested)``."""
+    t0 = last = time.perf_counter()
+    stopped = False
+    while True:
+        try:
+            done, count = steps.send(stopped or None)  # (a generator's first send must be None)
+        except StopIteration as end:
+            return end.value, stopped
+        stopped = stopped or _stop_requested(stop)
+        now = time.perf_counter()
+        if not stopped and now - last >= SETUP_REPORT_SECONDS:
+            last = now
+            yield Progress(0, total, float("nan"), {}, None, now - t0, stage=f"{what}: {done} of up to {count}")
 
 
 def _warn_uncertain(estimate: torch.Tensor | None, info: dict) -> None:
@@ -471,15 +519,18 @@ def separate_layers(
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
-    estimate = None
+    estimate, stopped = None, False
     if work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
         small = ms < ESTIMATE_SIZE
         found: dict = {}
-        estimate = _estimate_alphas(
-            resize(full, working_shape(size, ESTIMATE_SIZE)) if small else work, info=found
+        estimate, stopped = yield from _staged(
+            _estimate_steps(resize(full, working_shape(size, ESTIMATE_SIZE)) if small else work, info=found),
+            "estimating the mixing coefficients", its, stop,
         )
+        if stopped:  # (the estimate may be cut short: no step may run after the stop)
+            stop = always_stop
         _warn_uncertain(estimate, found)
-    if work.shape[0] > 1 and estimate is None:
+    if work.shape[0] > 1 and estimate is None and not stopped:  # (cut short, it may have found nothing yet)
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
             "one image, or one the other dimmed? layers with edges along one direction only, e.g. stripes, "

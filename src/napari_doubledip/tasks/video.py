@@ -40,7 +40,9 @@ from . import segmentation as seg
 from . import transparency as tr
 from .watermark import Box, box_mask
 from ._common import (
+    SETUP_REPORT_SECONDS,
     RunInfo,
+    always_stop,
     check_before_loading,
     resolve_max_size,
     run_info,
@@ -171,16 +173,6 @@ def _video_task(
 
 def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
-
-
-#: A set-up or finishing step that takes longer reports its progress (a point where the run can be cancelled)
-#: about this often.
-SETUP_REPORT_SECONDS = 0.5
-
-
-def _always_stop() -> bool:
-    """A stop request that stays made."""
-    return True
 
 
 def _planned(sol: Any, task: Any) -> int:
@@ -462,13 +454,27 @@ def _drawn_on(b: Any) -> int | None:
 def _boxes_by_frame(box: Any, n: int, shape: tuple[int, int]) -> Any:
     """A box per frame as ``{frame: box}``: from a ``(T, H, W)`` stack or a list of masks, or a Shapes layer's
     rectangles on several frames (:func:`_rectangles_by_frame`); anything else as it is."""
+    masks = None
     if not isinstance(box, (dict, list, tuple)):
         box = plain_data(box, "box")
-        if np.shape(box) == (n, *shape):
-            return dict(enumerate(np.asarray(box)))
-    elif isinstance(box, (list, tuple)) and len(box) == n and all(_frame_shaped(b, shape) for b in box):
-        return dict(enumerate(box))  # a mask per frame, in a list
-    return _rectangles_by_frame(box)
+        if np.ndim(box) == 3 and tuple(np.shape(box)[1:]) == tuple(shape):
+            masks = list(np.asarray(box))
+    elif isinstance(box, (list, tuple)) and len(box) > 1 and all(_frame_shaped(b, shape) for b in box):
+        masks = list(box)  # a mask per frame, in a list
+    if masks is None:
+        return _rectangles_by_frame(box)
+    if len(masks) != n:
+        raise ValueError(
+            f"box holds {len(masks)} mask{'s' if len(masks) != 1 else ''} of {shape[0]} x {shape[1]} for {n} "
+            "frames: give one mask per frame, "
+            "or the frames' masks as {frame: mask}"
+        )
+    # A frame whose mask is empty has no box of its own (a Labels stack painted on key frames only): it gets the
+    # key frames' rule, as in the {frame: box} form.
+    kept = {t: m for t, m in enumerate(masks) if np.asarray(plain_data(m, "box")).any()}
+    if not kept:
+        raise ValueError("box masks are empty on every frame (no pixel set)")
+    return kept
 
 
 def _frame_shaped(item: Any, shape: tuple[int, int]) -> bool:
@@ -655,7 +661,7 @@ def segment_video(
         hints if scribbled is None else scribbled, work, planned, stop, boxes, auto_fill, full_boxes
     )
     if stopped:  # the hints are incomplete: no step may run on them (a callable may say False next time)
-        stop = _always_stop
+        stop = always_stop
     outside = None
     if boxes is not None:  # outside a box: background for the whole run
         inside = torch.stack([b if b is not None else torch.ones(ws, dtype=torch.bool, device=dev) for b in boxes])

@@ -285,7 +285,8 @@ def box_mask(
             if np.ptp(arr, axis=0).min() == 0:
                 raise ValueError(f"box is empty: its corners {arr.tolist()} have no height or width")
             y0, x0, y1, x1 = corners_to_box(arr.min(axis=0), arr.max(axis=0))
-        elif arr.shape == (4,):
+        elif arr.shape in ((4,), (1, 4)):  # ((1, 4): one box as detectors list them, one row per box)
+            arr = arr.reshape(4)
             y0, x0, y1, x1 = arr
         else:
             raise ValueError(
