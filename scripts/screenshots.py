@@ -75,7 +75,7 @@ def _settle(steps: int = 20) -> None:
 
 
 def take(name: str, shot: Shot, timeout: float) -> Path | None:
-    function = {s.title: s for s in _specs()}[shot.widget].image_mode.function
+    function = {s.display_name: s for s in _specs()}[shot.widget].image_mode.function
     if function not in napari_doubledip._LAZY:
         print(f"skip {name}: napari_doubledip.{function} is not available")
         return None
