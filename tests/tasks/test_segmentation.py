@@ -545,6 +545,23 @@ def test_intensity_hints_ignore_a_hot_pixel_and_say_when_the_image_is_flat():
         dd.segment(np.ones((24, 24)), hints="intensity", iterations=2, device="cpu")
 
 
+def test_channels_that_cancel_out_in_the_grey_image():
+    """(A review's case.) A red disc on green, or two channels adding up to 1: their grey (mean) image is flat
+    but for ~1e-8 of rounding, on which Otsu's threshold raised "Too many bins" (the default call, through the
+    many-objects check) or made ~700 speckled intensity hints."""
+    from skimage.filters import gaussian
+
+    yy, xx = np.mgrid[:40, :40]
+    a = gaussian(((yy - 20) ** 2 + (xx - 20) ** 2 < 100).astype(float), 1.5)
+    red_on_green = np.dstack([a, 1 - a, np.zeros_like(a)]).astype(np.float32)
+    r = dd.segment(red_on_green, iterations=5, max_size=32, device="cpu")  # (raised before)
+    assert r.mask.shape == (40, 40)
+    fractions = np.dstack([a, 1 - a]).astype(np.float32)
+    with pytest.warns(UserWarning, match="intensity hints: the image .* is flat"):
+        r = dd.segment(fractions, hints="intensity", iterations=2, max_size=40, device="cpu")
+    assert not r.hints.any()
+
+
 def test_intensity_hints_say_what_happens_to_a_few_very_bright_pixels():
     """The top 0.1 % is clipped as hot pixels: on a flat image with a few spots that left no contrast and the
     warning said the image was flat; now the spots are the objects. Among noise, spots set aside are named."""

@@ -253,6 +253,12 @@ MANY_OVER_LARGE = 1.5
 MANY_SIZE = 128
 
 
+#: A grey image (the mean of the channels, in [0, 1]) whose values span at most this is flat: channels that
+#: cancel out (a red object on green, fractions of an unmixing) leave ~1e-8 of rounding, which Otsu's threshold
+#: refused ("Too many bins") or split into speckles.
+FLAT_SPAN = 1e-6
+
+
 def many_objects(image: torch.Tensor) -> int | None:
     """The number of objects where a working-size ``(C, h, w)`` image looks like a field of many separate
     objects (see :data:`MANY_MIN_COUNT`; judged at :data:`MANY_SIZE`), else ``None``. The objects are the
@@ -266,7 +272,7 @@ def many_objects(image: torch.Tensor) -> int | None:
     if scale < 1:  # (a smaller working size is judged as it is)
         image = resize(image[None].float(), (max(8, round(h * scale)), max(8, round(w * scale))))[0]
     grey = gaussian(image.float().mean(0).cpu().numpy(), 1.0)
-    if float(grey.max()) <= float(grey.min()):
+    if float(np.ptp(grey)) <= FLAT_SPAN:
         return None
     side = grey > threshold_otsu(grey)
     if side.mean() > 0.5:
@@ -335,7 +341,7 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
     boxes = None if inside is None else inside.cpu().numpy()
     region = smooth[boxes] if boxes is not None else smooth.ravel()
     span = float(region.max() - region.min()) if region.size else 0.0
-    if span <= 0:  # a constant image: no hint
+    if span <= FLAT_SPAN:  # a constant image (or grey): no hint
         warn("intensity hints: the image (or the box) is flat, so there are none; the split is unsupervised")
         none = torch.zeros(smooth.shape, dtype=torch.bool, device=images.device)
         return none, none.clone()
@@ -813,7 +819,9 @@ def segment(
     iterations
         Optimisation steps; ``None`` = the measured default (``DEFAULTS``: 300 with the saliency hints,
         ``"auto"``, which scribbles bring along unless ``auto_fill=False``; 400 with held hints: scribbles alone,
-        ``"intensity"`` or ``auto_fill="intensity"``, and with ``hints=None``). The run ends
+        ``"intensity"`` or ``auto_fill="intensity"``, and with ``hints=None``; labels that leave the automatic
+        hints nothing to fill in (e.g. a mask given back) are used alone, and a box too small for automatic
+        hints runs on its outside as background: 400 too). The run ends
         earlier once the binarised mask has settled (``r.iterations`` says how many ran); the returned ``mask`` is
         binary either way, ``soft_mask`` is then less saturated than after the whole budget (the binary-mask term
         ramps up over 40-90 % of it).
