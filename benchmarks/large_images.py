@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Peak memory and time of the single-image tasks on large images (why the widgets read a multiscale layer at
 a level of at most 4096 x 4096 pixels, ``napari_doubledip._widgets._layers.LEVEL_PIXELS``, and refuse a run
-that would need more memory than is free, ``napari_doubledip._widgets._base.MEMORY_PER_PIXEL``).
+that would need more memory than is free, ``napari_doubledip._widgets._runs.MEMORY_PER_PIXEL``).
 
 The optimisation works at the working size whatever the input's size; what grows with the input is reading,
 normalising, the full-size finishing (guided filters, the haze model) and the results. Each (task, size) runs in

@@ -1,5 +1,6 @@
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,6 +51,9 @@ def test_the_loop_runs_under_no_grad_and_checks_its_intervals():
         sol = drain(optimise(_fit_task(10), device=torch.device("cpu"), seed=0))
         assert not torch.is_grad_enabled()  # (the caller's mode is back)
     assert sol.iterations == 10
+    assert drain(optimise(_fit_task(4), device=torch.device("cpu"), report_every=np.int64(2))).iterations == 4
+    with pytest.raises(ValueError, match="report_every must be a whole number of iterations >= 1, got True"):
+        next(optimise(_fit_task(4), device=torch.device("cpu"), report_every=True))
     with pytest.raises(ValueError, match="report_every must be a whole number of iterations >= 1, got 0"):
         next(optimise(_fit_task(10), device=torch.device("cpu"), report_every=0))
     task = _fit_task(10)

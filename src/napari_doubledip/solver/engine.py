@@ -500,7 +500,7 @@ def optimise(
     """
     check_stop(stop)
     for name, every in (("report_every", report_every), ("task.check_every", task.check_every)):
-        if not isinstance(every, int) or every < 1:
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"{name} must be a whole number of iterations >= 1, got {every!r}")
     t0 = time.perf_counter()
     device = torch.device(device)

@@ -30,7 +30,8 @@ class Progress:
         ``None`` for a report of the optimisation. A step outside it that is long enough to report on its own
         sets it, e.g. ``"automatic hints: frame 40 of 100"`` in a long stack's set-up (``iteration`` 0, ``loss``
         NaN) or ``"finishing at full size: frame 40 of 100"`` after it (the iterations run and the tracked
-        loss). Such a report is, like any other, a point where a run's generator can be closed.
+        loss), or ``"estimating the mixing coefficients: 3 of up to 28"`` before a run of several mixtures.
+        Such a report is, like any other, a point where a run's generator can be closed.
     frame
         For a stack run frame by frame (e.g. ``dehaze_frames``): ``(index, count)`` of the frame running
         (0-based, as napari's slider); else ``None``.

@@ -17,7 +17,7 @@ from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
 from ..solver.filters import box_filter, resize
 from ..solver.networks import NetConfig
-from ..solver.presets import apply_preset
+from ..solver.presets import apply_preset, planned_iterations
 from ._common import (
     SETUP_REPORT_SECONDS,
     RunInfo,
@@ -190,7 +190,8 @@ def _estimate_alphas(
     m: torch.Tensor, coarse_size: int = 64, fine_size: int = ESTIMATE_SIZE, info: dict | None = None
 ) -> torch.Tensor | None:
     """:func:`estimate_alphas` of normalised ``(N, C, H, W)`` mixtures, on their device (``info``, if given,
-    receives the deciding pair's score minimum over its median, ``"score_ratio"``)."""
+    receives the deciding pair's score minimum over its median, ``"score_ratio"``, and ``"cut_short"`` from
+    :func:`_estimate_steps`)."""
     steps = _estimate_steps(m, coarse_size, fine_size, info)
     while True:
         try:
@@ -236,6 +237,8 @@ def _estimate_steps(
         if pos >= PAIRS_TRIED and any(ends == 0 for ends, _r, _b in found.values()):
             break  # (past PAIRS_TRIED only while every deciding pair has its best at an end)
         if (yield pos, len(order)) and pos:
+            if info is not None:
+                info["cut_short"] = True
             break
         small = resize(m[[i, j]], working_shape(m.shape[-2:], coarse_size))
         score = _pair_score(small[0], small[1], ai, aj)
@@ -523,14 +526,19 @@ def separate_layers(
     if work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
         small = ms < ESTIMATE_SIZE
         found: dict = {}
+        planned = planned_iterations("transparency", preset, iterations, its)  # (for the set-up's reports)
         estimate, stopped = yield from _staged(
             _estimate_steps(resize(full, working_shape(size, ESTIMATE_SIZE)) if small else work, info=found),
-            "estimating the mixing coefficients", its, stop,
+            "estimating the mixing coefficients", planned, stop,
         )
-        if stopped:  # (the estimate may be cut short: no step may run after the stop)
+        if stopped:  # (no step may run after the stop)
             stop = always_stop
-        _warn_uncertain(estimate, found)
-    if work.shape[0] > 1 and estimate is None and not stopped:  # (cut short, it may have found nothing yet)
+        cut_short = found.get("cut_short", False)  # (by the stop: nothing to warn about, it is not the estimate)
+        if not cut_short:
+            _warn_uncertain(estimate, found)
+    else:
+        cut_short = False
+    if work.shape[0] > 1 and estimate is None and not cut_short:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
             "one image, or one the other dimmed? layers with edges along one direction only, e.g. stripes, "
@@ -541,10 +549,11 @@ def separate_layers(
         off = estimate.isnan()
         index = off.nonzero().flatten().tolist()
         which = ", ".join(map(str, index[:8])) + (", ..." if len(index) > 8 else "")
-        warn(
-            f"separate_layers: mixture(s) {which} (from 0) are not mixtures of the two layers the others share "
-            "(blank, constant or another picture?): left out, their coefficients are NaN"
-        )
+        if not cut_short:
+            warn(
+                f"separate_layers: mixture(s) {which} (from 0) are not mixtures of the two layers the others "
+                "share (blank, constant or another picture?): left out, their coefficients are NaN"
+            )
         used = ~off
         params["left_out"] = index
     bounds = vr.bounds()

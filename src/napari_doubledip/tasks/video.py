@@ -570,7 +570,8 @@ def segment_video(
         Optional region around the object, in the forms :func:`napari_doubledip.segment` takes, for every
         frame, or a dict ``{frame index: box}`` for some frames (key frames: a frame between two of them
         gets the rectangle spanning both boxes; those before the first and after the last get none), or a
-        ``(T, H, W)`` stack (or list) of masks, one per frame; a ``(T, Y, X)`` napari Shapes layer's ``data``
+        ``(T, H, W)`` stack (or list) of masks, one per frame (an empty one: no box of its own, the key frames'
+        rule as above: a Labels stack painted on key frames); a ``(T, Y, X)`` napari Shapes layer's ``data``
         as is: one rectangle applies to every frame (read in y, x), rectangles on several frames are
         ``{t: rectangle}`` (key frames as above). Outside a frame's box is background for the whole run and
         its mask is cut to the box; that frame's automatic hints (``hints="auto"``, or filling in around

@@ -290,8 +290,8 @@ def box_mask(
             y0, x0, y1, x1 = arr
         else:
             raise ValueError(
-                f"box must be (y0, x0, y1, x1), an (H, W) mask, (k, 2) corner points or one rectangle's (4, D) "
-                f"corners, got shape {arr.shape}"
+                f"box must be (y0, x0, y1, x1) (or one such row), an (H, W) mask, (k, 2) corner points or one "
+                f"rectangle's (4, D) corners, got shape {arr.shape}"
                 # (k rows of 4: several boxes; a box per frame, perhaps)
                 + (f"{_UNION[:-1]}; {per_frame})" if arr.ndim == 2 and arr.shape[1] == 4 else "")
             )
@@ -586,7 +586,8 @@ def remove_watermark(
         One image ``(H, W[, C])`` with a ``box``, or ``N >= 2`` same-shaped images as a sequence or an
         ``(N, H, W[, C])`` array.
     box
-        ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image), a boolean ``(H, W)`` mask, or
+        ``(y0, x0, y1, x1)`` (end exclusive, pixels; clipped to the image; also as a ``(1, 4)`` row, as
+        detectors list boxes), a boolean ``(H, W)`` mask, or
         ``(k, 2)`` corner points (a napari Shapes rectangle: the pixels it overlaps, as in the widget; a Shapes
         layer's ``data`` holding one rectangle works as is, and so do ``(4, D)`` corners from a layer on a
         stack: the last two coordinates are ``(y, x)``). Required for a single image, optional for several
