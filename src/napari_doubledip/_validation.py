@@ -355,7 +355,8 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             f"{name}: {count} isolated pixel(s) lie far above the rest (99.9 % of the values are at most "
             f"{bulk:g}, the others at most {rest:g}, the maximum is {hi:g}; hot pixels?): the values are scaled "
             f"to their full range, so the rest is squeezed into {100 * (rest - lo) / (hi - lo):.0f} % of it and "
-            f"decomposes worse; if they are noise, clip them first, e.g. np.minimum(x, {rest:g})"
+            f"decomposes worse, down to a dark, empty result; if they are noise, clip them first, e.g. "
+            f"np.minimum(x, {rest:g})"
         )
     elif arr.ndim == 4 and (bright := _bright_frames(arr, lo, hi)) is not None:
         frames, rest = bright

@@ -530,6 +530,22 @@ def test_uint16_grayscale_keeps_range_and_contrast(viewer, open_widget, run_widg
     assert out.data.min() >= 0 and out.data.max() <= 3200 + 1500 + 1
 
 
+def test_layers_shared_by_inputs_of_different_ranges_reach_their_values(viewer, open_widget, run_widget):
+    """(A review's case.) Two uint16 mixtures in 0-1000 and 0-4000: the shared layers started with the first
+    input's contrast limits (255-771), a layer of values up to ~4000 showed flat white."""
+    m = samples.two_mixtures(32).data
+    a = viewer.add_image((m[0] * 1000).astype(np.uint16), name="A")
+    b = viewer.add_image((m[1] * 4000).astype(np.uint16), name="B")
+    widget = open_widget(TRANS, iterations=3)
+    widget.pickers["mixtures"].value = [a, b]
+    run_widget(widget)
+    for part in ("layer 1", "layer 2"):
+        out = viewer.layers[f"A {part}"]
+        lo, hi = (float(v) for v in out.contrast_limits)
+        assert lo <= float(out.data.min()) + 1e-3 and hi >= float(out.data.max()) - 1e-3, (part, lo, hi)
+        assert lo <= a.contrast_limits[0] and hi >= a.contrast_limits[1]  # (widened, never narrowed)
+
+
 def test_an_outputs_contrast_slider_reaches_its_values(viewer):
     """Outputs start at the input's contrast limits, but their slider covers their own values too."""
     from napari_doubledip._widgets._layers import OutputLayers
@@ -2439,10 +2455,13 @@ def test_a_layer_renamed_during_a_rerun(viewer, open_widget, run_widget, qtbot, 
 
 
 @pytest.mark.parametrize("cancel", [False, True])
-def test_a_rerun_after_the_input_was_renamed_updates_its_results(viewer, open_widget, run_widget, qtbot, cancel):
+def test_a_rerun_after_the_input_was_renamed_updates_its_results(
+    viewer, open_widget, run_widget, qtbot, infos, cancel
+):
     """The user names the layer after a first look and runs again: the results are updated and renamed with it
     (a second set appeared under the new name, the first left stale beside it); a result the user renamed is
-    theirs. A cancelled run gives the results their names back with their data."""
+    theirs. A cancelled run gives the results their names back with their data. Nothing says the results of
+    another input were replaced (it did: a review's case)."""
     source = viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG)
     run_widget(widget)
@@ -2456,6 +2475,7 @@ def test_a_rerun_after_the_input_was_renamed_updates_its_results(viewer, open_wi
         )
         assert viewer.layers["cells mask"].metadata["source"] == "cells"
         assert viewer.layers["my foreground"].metadata["source"] == "comp"  # (left as the user's)
+        assert not [m for m in infos if "held the results of" in m], infos
         return
     widget.iterations.value, widget.preview_every.value = 5000, 1
     worker = widget.run(start=False)
@@ -3436,6 +3456,22 @@ def test_a_double_click_on_run_does_not_cancel(viewer, open_widget, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         widget.run_button.native.click()  # the second click of a double-click
     assert "img mask" in names(viewer) and "Cancelled" not in widget.status.value
+
+
+def test_cancel_is_greyed_out_for_a_double_clicks_time_after_run(viewer, open_widget, qtbot, monkeypatch):
+    """(A review's case.) A Cancel click within the double-click time after Run is a double-click's second
+    click: it did nothing, with the button enabled and offering Cancel."""
+    from napari_doubledip._widgets import _base
+
+    monkeypatch.setattr(_base, "DOUBLE_CLICK_S", 0.3)
+    viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
+    widget = open_widget(SEG, iterations=5000)
+    widget.run_button.native.click()
+    assert widget.worker is not None and widget.run_button.text == "Cancel" and not widget.run_button.enabled
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=5_000)
+    with qtbot.waitSignal(widget.worker.finished, timeout=120_000):
+        widget.run_button.native.click()  # now a Cancel
+    assert widget.status.value == "Cancelled." and widget.run_button.enabled
 
 
 def test_a_double_click_follows_the_systems_interval(viewer, open_widget, qtbot):

@@ -58,6 +58,7 @@ from ._layers import (
     rectangle_frames,
     resample_labels,
     same_layer,
+    source_id,
     span_box,
     stack_axes,
 )
@@ -727,9 +728,29 @@ class TaskWidget(Container):
             if min(now - self._cancel_clicked_at, now - self._run_clicked_at) > _double_click_s():
                 self._run_clicked_at = now
                 self.run()
+                self._hold_cancel()
         elif now - self._run_clicked_at > _double_click_s():  # a double-click on Run is one Run
             self._cancel_clicked_at = now
             self.cancel()
+
+    def _hold_cancel(self) -> None:
+        """Grey Cancel out for a double-click's time after Run: a click then is a double-click's second, no
+        Cancel, and a button that offered Cancel and did nothing looked broken."""
+        wait, job = _double_click_s(), self._job
+        if job is None or wait <= 0:
+            return
+        from qtpy.QtCore import QTimer
+
+        self.run_button.enabled = False
+
+        def release() -> None:
+            try:
+                if self._job is job and not job.cancelled:  # (a run that ended, or a Cancel, set it already)
+                    self.run_button.enabled = True
+            except RuntimeError:  # pragma: no cover - the panel was closed meanwhile
+                pass
+
+        QTimer.singleShot(round(wait * 1000), release)
 
     def _prepare(self) -> Job:
         """Read the inputs in the main thread and build the call."""
@@ -1602,6 +1623,7 @@ class TaskWidget(Container):
             "function": job.function,
             "mode": job.mode.label or "image",
             "inputs": [job.outputs.source_name(s) for s in job.sources],
+            "input_ids": [source_id(s) for s in job.sources],  # (the same inputs, renamed since, are no others)
             "frame": list(job.frame) if job.frame is not None else None,
         }
         if getattr(job.sources[0], "multiscale", False):  # results at that level's resolution
@@ -1644,9 +1666,13 @@ class TaskWidget(Container):
                     continue
             if index is not None and lead:
                 data, offset = _place(data, spatial, index, lead)
+            # A part shared by several inputs (two mixtures' layers, a set's watermark) starts with the first
+            # input's contrast limits: widened to its values, which the others' ranges may have made
+            # (mixtures of 0-1000 and 0-4000 gave a layer all above the first one's limits, flat white)
+            shared = len(job.sources) > 1 and not out.per_input and not job.channels
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
-                cover=out.cover, hidden=out.hidden,
+                cover=out.cover or shared, hidden=out.hidden,
             )
             names.append(name)
         return names

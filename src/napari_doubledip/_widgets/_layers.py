@@ -1198,6 +1198,7 @@ class OutputLayers:
             if (
                 isinstance(inputs_then, list) and isinstance(inputs_now, list)
                 and sorted(map(str, inputs_then)) != sorted(map(str, inputs_now))
+                and not _same_ids(layer.metadata.get("input_ids"), metadata.get("input_ids"))  # (renamed)
                 and not any(same_layer(layer, t) for t in self.touched.values())
                 and layer.name not in (n for n, _ in self.other_inputs)
             ):  # an earlier run's result of other inputs (e.g. two mixtures, now one): said, as it is replaced
@@ -1685,6 +1686,12 @@ class OutputLayers:
         for index, layer in reversed(detached):  # (put back in reverse: each at the index it had)
             if not self._in_viewer(layer):
                 self.viewer.layers.insert(min(index, len(self.viewer.layers)), layer)
+
+
+def _same_ids(then: Any, now: Any) -> bool:
+    """Whether two runs' ``metadata["input_ids"]`` name the same input layers (renamed between the runs)."""
+    known = isinstance(then, list) and isinstance(now, list) and None not in then and None not in now
+    return known and sorted(map(str, then)) == sorted(map(str, now))
 
 
 def _in_memory(source: Any) -> np.ndarray | None:
