@@ -522,7 +522,7 @@ def separate_layers(
     full = to_tensor(stack, dev)
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
-    estimate, stopped = None, False
+    estimate, cut_short = None, False
     if work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
         small = ms < ESTIMATE_SIZE
         found: dict = {}
@@ -536,8 +536,6 @@ def separate_layers(
         cut_short = found.get("cut_short", False)  # (by the stop: nothing to warn about, it is not the estimate)
         if not cut_short:
             _warn_uncertain(estimate, found)
-    else:
-        cut_short = False
     if work.shape[0] > 1 and estimate is None and not cut_short:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
