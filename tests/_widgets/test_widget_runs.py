@@ -3729,7 +3729,16 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     widget._prepare()
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=need - 1))
     assert widget.run(start=False) is None and widget.worker is None
-    assert errors and "too large for the memory available" in errors[-1] and "multiscale" in errors[-1]
+    assert errors and "too large for the memory available" in errors[-1] and "multiscale" not in errors[-1]
+    # a pyramid is advised only for frames larger than the level the widget reads (it helps no smaller one:
+    # a review's case, 40 x 40 frames were told to open it as a multiscale image)
+    from napari_doubledip._widgets import _layers
+
+    monkeypatch.setattr(_layers, "LEVEL_PIXELS", 32 * 32)
+    assert widget.run(start=False) is None
+    assert "or open it as a multiscale image (the widget reads a level of at most 1,024 pixels" in errors[-1]
+    monkeypatch.undo()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=need - 1))
     # a grey stack's whole-stack run counts every frame, with one value per pixel
     viewer.add_image(np.zeros((10, 64, 64), np.float32), name="movie")
     widget.pickers["image"].value = viewer.layers["movie"]
@@ -3738,7 +3747,7 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames + 1))
     widget._prepare()
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames - 1))
-    with pytest.raises(ValueError, match="'movie' is too large.*or open it as a multiscale image"):
+    with pytest.raises(ValueError, match=r"'movie' is too large.*\(or fewer frames\), or run the current frame"):
         widget._prepare()
     # dehazing it frame by frame: one frame's run, plus the stack and its results (a 60-plane 2048² uint16
     # Z-stack needed "25 GB" by the whole-stack count)

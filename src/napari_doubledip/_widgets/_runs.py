@@ -205,15 +205,21 @@ def check_memory(images: list[Any], source: Any, channels: int, frame_by_frame: 
         need = MEMORY_FIXED + pixels * per_pixel
     free = psutil.virtual_memory().available
     if need > free:
-        instead = (
-            " (its pyramid has no coarser level with the same frames)"
-            if getattr(source, "multiscale", False)
-            else ", or open it as a multiscale image (the widget reads a level of at most 4096 x 4096 pixels "
-            "per frame)"
-        )
+        shape = images[0].shape
+        stack = len(shape) > (3 if channels > 1 else 2)
+        plane = int(np.prod(shape[-3:-1] if channels > 1 else shape[-2:]))
+        if getattr(source, "multiscale", False):
+            instead = " (its pyramid has no coarser level with the same frames)"
+        elif plane > _layers.LEVEL_PIXELS:  # (a pyramid helps only frames larger than the level read)
+            instead = (
+                ", or open it as a multiscale image (the widget reads a level of at most "
+                f"{_layers.LEVEL_PIXELS:,} pixels per frame)"
+            )
+        else:
+            instead = ", or run the current frame" if stack else ""
         raise ValueError(
-            f"{source.name!r} is too large for the memory available: a run would need about {need / 1e9:.1f} GB, "
-            f"{free / 1e9:.1f} GB are free. Run a crop of it (or fewer frames){instead}"
+            f"{source.name!r} is too large for the memory available: a run would need about {need / 1e9:.2f} "
+            f"GB, {free / 1e9:.2f} GB are free. Run a crop of it{' (or fewer frames)' if stack else ''}{instead}"
         )
 
 
