@@ -1851,6 +1851,30 @@ def test_every_frame_with_each_frames_own_budget(viewer, open_widget, run_widget
     assert widget.progress.value == widget.progress.max
 
 
+def test_a_stopped_every_frame_run_keeps_a_single_frame_runs_result(viewer, open_widget, qtbot, run_widget, infos):
+    """(A review's case.) One frame run (its result a one-frame layer on that frame), then every frame one by
+    one, stopped (kept) before that frame: its result was lost (NaN), where two frame runs' were kept."""
+    rgb = samples.hazy_image(32).data
+    viewer.add_image(np.stack([rgb[..., c] for c in range(3)]).astype(np.float32), name="z")
+    viewer.dims.set_current_step(0, 2)
+    widget = open_widget("Dehazing", iterations=3)
+    run_widget(widget)
+    kept = np.array(viewer.layers["z clean"].data[0], copy=True)
+    assert viewer.layers["z clean"].data.shape == (1, 32, 32)
+    widget.frames.value = "every frame, one by one"
+    widget.keep_partial.value = True
+    widget.iterations.value = 400
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel() if p.iteration >= 3 else None)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    layer = viewer.layers["z clean"]
+    assert layer.data.shape == (3, 32, 32) and np.isnan(layer.data[1]).all()
+    np.testing.assert_array_equal(layer.data[2], kept)
+    assert layer.metadata["frames"] == [[0], [2]]
+    assert any("frame(s) [2], which the stopped run did not reach" in m for m in infos), infos
+
+
 def test_a_frame_after_a_stopped_every_frame_run_lists_only_the_frames_computed(viewer, open_widget, qtbot,
                                                                                   run_widget, infos):
     """Every frame dehazed one by one, stopped (kept) in the first frame: a later run of the last frame is

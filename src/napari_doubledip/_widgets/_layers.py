@@ -1268,6 +1268,14 @@ class OutputLayers:
         if saved is None or saved.frame is not None or not isinstance(saved.data, np.ndarray):
             return data, None
         before, md = saved.data, saved.metadata
+        single = md.get("frame")
+        if (
+            before.shape == (1, *data.shape[1:]) and isinstance(single, list) and len(single) == 1
+            and isinstance(single[0], int) and 0 <= single[0] < data.shape[0]
+        ):  # the first frame run's result (one frame, placed on it): the start of the same collection
+            whole = np.zeros(data.shape, before.dtype)
+            whole[single[0]] = before[0]
+            before, md = whole, {**md, "frames": [list(single)]}
         if before.shape != data.shape or not _collects(md) or md.get("preview"):
             return data, None
         stale = _stale_frames(md, source, None, self._digests)
