@@ -30,6 +30,30 @@ def always_stop() -> bool:
     return True
 
 
+class StageReports:
+    """Reports of a long step outside the optimisation (``Progress.stage``), at most every ``every`` seconds
+    (the task module's ``SETUP_REPORT_SECONDS``): a long stack's automatic hints and full-size finishing, the
+    coefficient estimate of several mixtures take seconds, and a GUI worker can only be cancelled where the run
+    yields. ``text`` says how far the step is (``done`` of ``count`` parts)."""
+
+    def __init__(
+        self, what: str, count: int, iteration: int, total: int, loss: float = float("nan"), *, every: float,
+        text: str = "frame {done} of {count}",
+    ) -> None:
+        self.what, self.count, self.iteration, self.total, self.loss = what, count, iteration, total, loss
+        self.every, self.text = every, text
+        self.t0 = self.last = time.perf_counter()
+
+    def after(self, done: int) -> Progress | None:
+        """A report after ``done`` parts, if one is due (none after the last part)."""
+        now = time.perf_counter()
+        if done >= self.count or now - self.last < self.every:
+            return None
+        self.last = now
+        stage = f"{self.what}: {self.text.format(done=done, count=self.count)}"
+        return Progress(self.iteration, self.total, self.loss, {}, None, now - self.t0, stage=stage)
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class RunInfo:
     """Fields every result carries: what was run, with which parameters, and how it went.

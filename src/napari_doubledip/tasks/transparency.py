@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from ..solver.presets import apply_preset, planned_iterations
 from ._common import (
     SETUP_REPORT_SECONDS,
     RunInfo,
+    StageReports,
     always_stop,
     resolve_max_size,
     run_info,
@@ -282,18 +282,19 @@ def _staged(
     ``SETUP_REPORT_SECONDS`` (``Progress.stage``), and a stop request checked between parts and sent to the
     step (``True``: finish with what you have), since a GUI worker can only be cancelled where the run yields.
     Returns ``(the step's value, whether a stop was requested)``."""
-    t0 = last = time.perf_counter()
-    stopped = False
+    stopped, reports = False, None
     while True:
         try:
             done, count = steps.send(stopped or None)  # (a generator's first send must be None)
         except StopIteration as end:
             return end.value, stopped
         stopped = stopped or _stop_requested(stop)
-        now = time.perf_counter()
-        if not stopped and now - last >= SETUP_REPORT_SECONDS:
-            last = now
-            yield Progress(0, total, float("nan"), {}, None, now - t0, stage=f"{what}: {done} of up to {count}")
+        if reports is None:
+            reports = StageReports(
+                what, count, 0, total, every=SETUP_REPORT_SECONDS, text="{done} of up to {count}"
+            )
+        if not stopped and (report := reports.after(done)) is not None:
+            yield report
 
 
 def _warn_uncertain(estimate: torch.Tensor | None, info: dict) -> None:

@@ -10,7 +10,6 @@ checks) visit every frame, in chunks.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any, Union
@@ -42,6 +41,7 @@ from .watermark import Box, box_mask
 from ._common import (
     SETUP_REPORT_SECONDS,
     RunInfo,
+    StageReports,
     always_stop,
     check_before_loading,
     resolve_max_size,
@@ -181,25 +181,6 @@ def _planned(sol: Any, task: Any) -> int:
     return task.iterations if sol.stopped else sol.iterations
 
 
-class _StageReports:
-    """Reports of a long per-frame step outside the optimisation (``Progress.stage``), at most every
-    :data:`SETUP_REPORT_SECONDS`: for a long stack the automatic hints and the full-size finishing take seconds,
-    and a GUI worker can only be cancelled where the run yields."""
-
-    def __init__(self, what: str, frames: int, iteration: int, total: int, loss: float = float("nan")) -> None:
-        self.what, self.frames, self.iteration, self.total, self.loss = what, frames, iteration, total, loss
-        self.t0 = self.last = time.perf_counter()
-
-    def after(self, done: int) -> Progress | None:
-        """A report after ``done`` frames, if one is due (none after the last frame)."""
-        now = time.perf_counter()
-        if done >= self.frames or now - self.last < SETUP_REPORT_SECONDS:
-            return None
-        self.last = now
-        stage = f"{self.what}: frame {done} of {self.frames}"
-        return Progress(self.iteration, self.total, self.loss, {}, None, now - self.t0, stage=stage)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Video segmentation (Eq. 4-5)
 
@@ -326,7 +307,7 @@ def _auto_video_hints(
     small = resize(work, working_shape(ws, HINT_SIZE))
     fg = torch.zeros((n, *small.shape[-2:]), dtype=torch.bool, device=work.device)
     bg = fg.clone()
-    reports = _StageReports("automatic hints", n, 0, its)
+    reports = StageReports("automatic hints", n, 0, its, every=SETUP_REPORT_SECONDS)
     stopped = False
     tiny = []  # frames whose box is too small to find the object in (warned once)
     for i in range(n):
@@ -466,8 +447,7 @@ def _boxes_by_frame(box: Any, n: int, shape: tuple[int, int]) -> Any:
     if len(masks) != n:
         raise ValueError(
             f"box holds {len(masks)} mask{'s' if len(masks) != 1 else ''} of {shape[0]} x {shape[1]} for {n} "
-            "frames: give one mask per frame, "
-            "or the frames' masks as {frame: mask}"
+            "frames: give one mask per frame, or the frames' masks as {frame: mask}"
         )
     # A frame whose mask is empty has no box of its own (a Labels stack painted on key frames only): it gets the
     # key frames' rule, as in the {frame: box} form.
@@ -695,7 +675,10 @@ def segment_video(
     sol = yield from optimise(task, device=dev, seed=seed, stop=stop)
 
     masks, softs, fgs, bgs = [], [], [], []
-    reports = _StageReports("finishing at full size", n, sol.iterations, _planned(sol, task), sol.final_loss)
+    reports = StageReports(
+        "finishing at full size", n, sol.iterations, _planned(sol, task), sol.final_loss,
+        every=SETUP_REPORT_SECONDS,
+    )
     for s in _chunks(n, 8):  # chunked: full-resolution intermediates for a few frames at a time
         soft = seg.finish_masks(sol.outputs["mask"][s], full[s])  # (k, H, W)
         fg_layer = resize(sol.outputs["foreground"][s], size)
@@ -1008,14 +991,14 @@ def _full_resolution(
     a = alphas.view(n, 1, 1, 1)
     static_full = resize(static, size)
     if tuple(static.shape[-2:]) != size:
-        reports = _StageReports("static layer detail at full size", n, *run)
+        reports = StageReports("static layer detail at full size", n, *run, every=SETUP_REPORT_SECONDS)
         resid = []
         for s in _chunks(n, 8):
             resid.append((full[s] - a[s] * resize(dynamic[s], size) - (1 - a[s]) * static_full) / (1 - a[s]))
             if (report := reports.after(s.stop)) is not None:
                 yield report
         static_full = (static_full + _median(torch.cat(resid))).clamp(*bounds)
-    reports = _StageReports("finishing at full size", n, *run)
+    reports = StageReports("finishing at full size", n, *run, every=SETUP_REPORT_SECONDS)
     dyn = []
     for s in _chunks(n, 8):
         dyn.append(to_numpy(((full[s] - (1 - a[s]) * static_full) / a[s]).clamp(*bounds)))
