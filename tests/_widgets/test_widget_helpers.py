@@ -695,6 +695,25 @@ def test_device_probe_in_background_updates_the_list(qtbot, monkeypatch, warning
     assert warnings_shown == ["device: mps is not available on this machine; set to auto"]
 
 
+def test_the_device_check_import_is_known_to_other_panels(qtbot, monkeypatch, tmp_path):
+    """The device list's check imports torch in a thread of its own: another panel opened or clicked meanwhile
+    saw torch in sys.modules, took it for imported and checked in the GUI thread, waiting there for the rest of
+    that import. It is known to ``importing()`` until it ends, and the list is updated after it."""
+    from napari_doubledip._widgets import _devices, _worker
+
+    (tmp_path / "dd_slow_devices.py").write_text("import time\ntime.sleep(1.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(_devices, "_DEVICE_MODULE", "dd_slow_devices")
+    monkeypatch.setattr(_devices, "_probe_devices", lambda: ["cpu"])
+    monkeypatch.setattr(_devices, "_torch_loaded", lambda: False)  # as at napari start-up
+    combo = DeviceChoice()
+    qtbot.addWidget(combo.native)
+    combo.probe_in_background()
+    assert _worker.importing()  # (so another panel's _torch_loaded() is False: it checks in the background)
+    qtbot.waitUntil(lambda: combo.available is not None, timeout=10_000)
+    assert combo.available == ["cpu"] and not _worker.importing()
+
+
 def test_a_wheel_turn_picks_no_device_before_the_check(qtbot, monkeypatch):
     """A wheel turn over the device list changed it before any check (which started on a click or key press
     only): "cuda" on a machine without one, refused once the run had started. It starts the check and is held

@@ -947,6 +947,37 @@ def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot, tick_after):
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
 
 
+def test_a_cancelled_first_run_checks_devices_in_the_background(viewer, open_widget, qtbot, monkeypatch):
+    """torch is in sys.modules from the start of its import: a first run cancelled while it imported torch
+    checked the device list at its end in the GUI thread, which waited there for the rest of the import (1.5-3 s
+    of frozen napari). The check goes on in the background then."""
+    import threading
+
+    import torch  # noqa: F401 - (in sys.modules from the start of its import)
+
+    from napari_doubledip._widgets import _devices, _worker
+
+    # the run's import, under way in its own thread (never ending here: the run is cancelled while it waits)
+    monkeypatch.setitem(_worker._IMPORTS, "napari_doubledip.tasks.dehaze", (threading.Event(), []))
+    checked_in = []
+    def probe() -> list[str]:
+        checked_in.append(threading.current_thread())
+        return ["cpu"]
+
+    monkeypatch.setattr(_devices, "_probe_devices", probe)
+    viewer.add_image(samples.hazy_image(32).data, name="haze", rgb=True)
+    widget = open_widget("Dehazing", iterations=2)
+    widget.device.available = None  # (as before any check: the first run of a session)
+    worker = widget.run(start=False)
+    widget.start_worker(worker)
+    qtbot.waitUntil(lambda: "PyTorch" in widget.status.value, timeout=10_000)
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        widget.cancel()
+    assert widget.status.value == "Cancelled."
+    qtbot.waitUntil(lambda: widget.device.available == ["cpu"], timeout=10_000)
+    assert checked_in and threading.main_thread() not in checked_in
+
+
 def test_a_reopened_panel_keeps_the_options_set(viewer):
     """Closing a panel and opening it again (Plugins menu) keeps the options the user set, e.g. a seed and a
     typed airlight; another task's panel keeps its own."""

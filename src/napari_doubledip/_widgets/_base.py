@@ -8,6 +8,7 @@ live preview, turns Run into Cancel, reports errors as napari notifications, and
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -1513,8 +1514,9 @@ class TaskWidget(Container):
             _AFTER_RUN.pop(_viewer_key(self.viewer), None)
         try:
             self._set_running(False)
-            if self.device.available is None and _torch_loaded():
-                self.device.probe()
+            if self.device.available is None and "torch" in sys.modules:
+                # (in the background while a cancelled first run's import goes on: not waited for here)
+                self.device.probe_in_background()
         except RuntimeError:  # the widget was closed during the run
             pass
         if job is not None and job.activity is not None:  # last (it processes Qt events)
@@ -1774,12 +1776,6 @@ def _frame_label(index: tuple[int | None, ...] | None) -> str:
     if index is None:
         return "the image"
     return f"frame {index[0]}" if len(index) == 1 else f"frame {tuple(index)}"
-
-
-def _torch_loaded() -> bool:
-    import sys
-
-    return "torch" in sys.modules
 
 
 def _fresh_labels(layer: Any, sources: list[Any], empty: bool = True) -> bool:

@@ -72,6 +72,10 @@ def _torch_loaded() -> bool:
     return "torch" in sys.modules and not importing()
 
 
+#: The module the device check imports (and torch with it).
+_DEVICE_MODULE = "napari_doubledip.solver.device"
+
+
 def _probe_devices() -> list[str]:
     from ..solver.device import available_devices
 
@@ -101,9 +105,19 @@ class DeviceChoice(ComboBox):
         if self._probing:
             return
         self._probing = True
+        from ._worker import start_import
+
+        # (the import is known to importing() from here on: another panel's check waits for it in the
+        # background too, instead of in the GUI thread)
+        pending = start_import(_DEVICE_MODULE)
 
         def work() -> None:
             try:
+                if pending is not None:
+                    done, failed = pending
+                    done.wait()
+                    if failed:
+                        raise failed[0]
                 found = _probe_devices()
             except Exception:  # noqa: BLE001 - a broken torch install: offer the CPU; the run will say more
                 found = ["cpu"]

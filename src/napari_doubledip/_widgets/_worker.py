@@ -98,7 +98,8 @@ _IMPORTS_LOCK = threading.Lock()
 
 
 def importing() -> bool:
-    """Whether a library module is being imported by :func:`import_in_thread` (a first run's torch)."""
+    """Whether a library module is being imported by :func:`start_import` (a first run's torch, or the device
+    list's check)."""
     with _IMPORTS_LOCK:
         return bool(_IMPORTS)
 
@@ -114,19 +115,16 @@ def _import_library(function: str, stop: threading.Event) -> Generator[Any, None
     return (yield from import_in_thread(f"napari_doubledip{module}", stop))
 
 
-def import_in_thread(name: str, stop: threading.Event) -> Generator[Any, None, bool]:
-    """Import module ``name`` in a thread of its own, reporting a stage every :data:`LOAD_REPORT_SECONDS`
-    meanwhile: Cancel acts within a moment instead of after the import (on this machine 2.5-3.0 s -> 1.0-1.2 s
-    for the first run's torch import, ``benchmarks/first_run_cancel.py``). An import cannot be
-    interrupted: one left running finishes in the background, and the next run waits for it (an import under
-    way is in ``sys.modules`` already). Returns ``False`` when ``stop`` is set meanwhile; an import's error is
-    raised here."""
+def start_import(name: str) -> tuple[threading.Event, list[BaseException]] | None:
+    """Start importing module ``name`` in a thread of its own, known to :func:`importing` until it ends (or join
+    the one under way). Returns the event set when it ends and the list that then holds its error, if any;
+    ``None`` when the module is imported already."""
     import importlib
     import sys
 
     with _IMPORTS_LOCK:
         if name in sys.modules and name not in _IMPORTS:
-            return True
+            return None
         if name not in _IMPORTS:
             _IMPORTS[name] = (threading.Event(), [])
 
@@ -134,7 +132,7 @@ def import_in_thread(name: str, stop: threading.Event) -> Generator[Any, None, b
                 done, failed = _IMPORTS[name]
                 try:
                     importlib.import_module(name)
-                except BaseException as exc:  # (raised in the run's thread below, as the import there would)
+                except BaseException as exc:  # (raised where it is waited for, as the import there would)
                     failed.append(exc)
                 finally:
                     with _IMPORTS_LOCK:
@@ -142,7 +140,20 @@ def import_in_thread(name: str, stop: threading.Event) -> Generator[Any, None, b
                     done.set()
 
             threading.Thread(target=load, name="napari-doubledip import", daemon=True).start()
-        done, failed = _IMPORTS[name]
+        return _IMPORTS[name]
+
+
+def import_in_thread(name: str, stop: threading.Event) -> Generator[Any, None, bool]:
+    """Import module ``name`` in a thread of its own, reporting a stage every :data:`LOAD_REPORT_SECONDS`
+    meanwhile: Cancel acts within a moment instead of after the import (on this machine 2.5-3.0 s -> 1.0-1.2 s
+    for the first run's torch import, ``benchmarks/first_run_cancel.py``). An import cannot be
+    interrupted: one left running finishes in the background, and the next run waits for it (an import under
+    way is in ``sys.modules`` already). Returns ``False`` when ``stop`` is set meanwhile; an import's error is
+    raised here."""
+    pending = start_import(name)
+    if pending is None:
+        return True
+    done, failed = pending
     from ..solver.progress import Progress
 
     start = time.perf_counter()
