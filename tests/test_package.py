@@ -140,11 +140,24 @@ def test_stop_and_progress_are_checked_at_the_call(monkeypatch):
 
     with pytest.raises(TypeError, match=r"stop is the class Event.*stop=Event\(\)"):  # (parentheses forgotten)
         dd.segment(img, iterations=1, stop=threading.Event)
+
+    async def never_true():  # an async function returns a coroutine, always true as a stop (the run ended at
+        return False  # once, untrained), never awaited as progress (no report came)
+
+    async def report(p):
+        pass
+
+    with pytest.raises(TypeError, match="stop must be a plain .* async function"):
+        dd.segment(img, iterations=1, stop=never_true)
+    with pytest.raises(TypeError, match="progress must be a plain .* async function"):
+        dd.segment(img, iterations=1, progress=report)
     import multiprocessing
 
     monkeypatch.undo()  # (this one is found at the first check of the run)
     with pytest.raises(TypeError, match=r"stop returned Event.*instead of True / False"):
         dd.segment(img, iterations=1, stop=multiprocessing.Event)
+    with pytest.raises(TypeError, match=r"stop returned ndarray .*, not True / False"):  # (numpy's "ambiguous")
+        dd.segment(img, iterations=1, stop=lambda: np.array([False, True]))
 
 
 def _tiny_calls():

@@ -515,6 +515,8 @@ def as_image(image: object, name: str = "image") -> tuple[np.ndarray, ValueRange
         arr = arr[..., None]
     elif arr.ndim == 3 and 1 <= arr.shape[-1] <= 4:
         gray = False
+    elif arr.ndim == 3 and arr.shape[-1] == 0:
+        raise ValueError(f"{name} has no channels: its last axis is empty (shape {arr.shape})")
     elif arr.ndim == 3:
         stack = f"for a stack of frames use {_STACK_FUNCTIONS}"
         if arr.shape[0] == 1 and min(arr.shape[1:]) >= 8:  # (one plane is no stack: those need 2 frames)
@@ -637,7 +639,8 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
             raise ValueError(
                 f"{name} of shape {arr.shape} would be {arr.shape[0]} images of {arr.shape[1]}x{arr.shape[2]} "
                 "pixels; an image has at most 4 channels (decompose a few channels at a time), and a set of "
-                "images is (N, H, W[, C])"
+                f"that many grey images this narrow is passed as list({name}) or with a channel axis, "
+                f"{name}[..., None]"
             )
         elif arr.ndim in (3, 4):
             stack, single = arr, False
@@ -826,6 +829,8 @@ def _frames_layout(shape: tuple[int, ...], name: str, min_count: int) -> bool:
             f"{_CHANNELS_ADVICE.format(name=name)} with the single-image functions (or, as a stack of one frame, "
             f"{name}[None, ..., :3])"
         )
+    if ndim == 4 and shape[-1] == 0:
+        raise ValueError(f"{name} has no channels: its last axis is empty (shape {shape})")
     if ndim == 4 and not 1 <= shape[-1] <= 4:
         zstack = "for a (T, Z, Y, X) stack pass one Z slice (x[:, z]) or one time point (x[t])"
         if _many_channels(shape[1:]):

@@ -398,3 +398,15 @@ def test_a_strip_is_dehazed_across_its_short_side(seed):
     hazy, clean = s.data[26:38], s.truth["clean"][26:38]
     r = dd.dehaze(hazy, iterations=200, device="cpu", seed=seed)
     assert psnr(r.clean, clean) > 15.5 > psnr(hazy, clean) + 3
+
+
+def test_an_airlight_too_dark_for_a_later_frame_is_refused_before_any_runs():
+    """Each frame's run checked the airlight against its own black level: a frame far in ended the run after
+    the work on those before it, with a message about "the image". An in-memory stack is checked first."""
+    planes = np.stack([hazy_image(24, rgb=False).data - 5, hazy_image(24, rgb=False).data - 2])
+    reports = []
+    with pytest.raises(ValueError, match=r"every frame's black level; frames\[1\]'s is -1\.8"):
+        dd.dehaze_frames(planes, airlight=-3.0, iterations=3, device="cpu", progress=reports.append)
+    assert reports == []  # (nothing ran)
+    r = dd.dehaze_frames(planes, airlight=-1.0, iterations=2, device="cpu")  # brighter than both: runs
+    assert np.isfinite(r.clean).all()

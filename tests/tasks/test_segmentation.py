@@ -193,6 +193,7 @@ def test_working_size_and_full_resolution_output():
         ([np.zeros((16, 16)), np.zeros((15, 16))], r"one array, got a list of arrays of different shapes \(\(16"),
         (np.zeros((10, 10, 10, 3)), "2D"),
         (np.zeros((16, 16, 7)), "C <= 4"),
+        (np.zeros((16, 16, 0)), r"image has no channels: its last axis is empty \(shape \(16, 16, 0\)\)$"),
         (np.full((16, 16), np.nan), "NaN"),
         (
             np.where(np.eye(16) > 0, np.inf, 0.5),  # the advice maps +inf to the largest finite value too

@@ -339,6 +339,10 @@ def test_mixtures_validation():
         dd.separate_layers([np.zeros((16, 16, 3)), one], iterations=1)
     with pytest.raises(ValueError, match=r"\(32, 32, 8\) would be 32 images of 32x8 pixels; an image has at"):
         dd.separate_layers(np.zeros((32, 32, 8)), iterations=1)  # a multispectral image, not 32 mixtures
+    narrow = np.random.default_rng(1).random((20, 40, 10))  # ... or 20 narrow images: said how to pass them
+    with pytest.raises(ValueError, match=r"list\(mixtures\) or with a channel axis, mixtures\[\.\.\., None\]"):
+        dd.separate_layers(narrow, iterations=1)
+    assert dd.separate_layers(narrow[..., None], iterations=1).layers[0].shape == (40, 10, 1)
     with pytest.raises(ValueError, match="would be 24 images"):
         dd.remove_watermark(np.zeros((24, 24, 5)), box=(4, 4, 12, 12), iterations=1)
     rng = np.random.default_rng(0)  # 32 images of 16 x 16 pixels are a set, not one image

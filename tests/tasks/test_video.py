@@ -35,6 +35,7 @@ def test_as_frames_shapes(rng):
         (np.zeros((16, 16)), ValueError, "frames must be a 3D"),
         (np.zeros((2, 3, 16, 16, 3)), ValueError, "frames must be a 3D"),
         (np.zeros((2, 16, 16, 5)), ValueError, "C <= 4"),
+        (np.zeros((2, 16, 16, 0)), ValueError, "frames has no channels"),
         (np.zeros((1, 16, 16)), ValueError, "at least 2 frames"),
         (np.zeros((3, 4, 16)), ValueError, "too small"),
         (np.zeros((32, 32, 3)), ValueError, r"looks like one \(H, W, C\) image"),  # not 3 frames 3 px wide

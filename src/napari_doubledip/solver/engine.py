@@ -264,6 +264,7 @@ def check_stop(stop: StopRequest) -> StopRequest:
         return stop
     if callable(stop):
         _check_takes(stop, 0, "stop", "a callable taking no argument (returning True to stop)")
+        _refuse_coroutine(stop, "stop")
         return stop
     raise TypeError(
         "stop must be None, a threading.Event (anything with is_set()) or a callable returning True to stop, "
@@ -277,6 +278,7 @@ def check_progress(progress: Callable[[Progress], Any] | None) -> Callable[[Prog
         return progress
     if callable(progress):
         _check_takes(progress, 1, "progress", "a callable taking one argument (a Progress)")
+        _refuse_coroutine(progress, "progress")
         return progress
     raise TypeError(f"progress must be None or a callable taking a Progress, got {type(progress).__name__}")
 
@@ -294,6 +296,16 @@ def _check_takes(func: Callable[..., Any], n: int, name: str, wanted: str) -> No
         raise TypeError(f"{name} must be {wanted}; {func!r} has the signature {sig}") from None
 
 
+def _refuse_coroutine(func: Callable[..., Any], name: str) -> None:
+    """An ``async def`` function returns a coroutine without running its body: as ``stop`` one that is always
+    true (the run ended at once, untrained), as ``progress`` one never awaited (no report arrives)."""
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None)):
+        raise TypeError(
+            f"{name} must be a plain (def) function, got the async function {func!r}: the loop calls it without "
+            "awaiting it, so its body would never run"
+        )
+
+
 def _stop_requested(stop: StopRequest) -> bool:
     if stop is None:
         return False
@@ -305,7 +317,10 @@ def _stop_requested(stop: StopRequest) -> bool:
             f"stop returned {type(value).__name__} {value!r} instead of True / False: pass the event itself, "
             "e.g. stop=multiprocessing.Event() (keep it to call .set() on)"
         )
-    return bool(value)
+    try:
+        return bool(value)
+    except ValueError as exc:  # (e.g. a numpy array of several values: "truth value ... is ambiguous")
+        raise TypeError(f"stop returned {type(value).__name__} {value!r}, not True / False") from exc
 
 
 class _Group:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -249,6 +250,24 @@ def _holds_bool(value: Any) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return True
     return isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value)
+
+
+def _check_airlight_frames(frames: Any, values: np.ndarray | None) -> None:
+    """Check a given airlight against the black level of every frame of an in-memory stack before any runs
+    (each frame's run checks its own, and a frame far in would end the run after the work on those before it).
+    Lazy stacks are left to those checks (this would load them)."""
+    if values is None or not isinstance(frames, np.ndarray) or frames.dtype.kind not in "iuf" or frames.ndim < 3:
+        return
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (an all-NaN frame: its own run says what is wrong)
+        lows = np.nanmin(frames.reshape(frames.shape[0], -1), axis=1).astype(np.float64)
+    for i, low in enumerate(lows):
+        black = min(0.0, float(low))  # (as _physical_range: 0 is black, or the darkest of negative values)
+        if np.isfinite(black) and (np.any(values < black) or float(values.max()) <= black):
+            raise ValueError(
+                f"airlight must be brighter than every frame's black level; frames[{i}]'s is {black:g}, got "
+                f"{values.tolist()}"
+            )
 
 
 def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
@@ -641,7 +660,7 @@ def dehaze_frames(
         gray = _frames_layout(tuple(int(n) for n in shape), "frames", 1)
         warn_frames_reading(frames, tuple(shape))
         channels = 1 if gray else int(shape[-1])
-        _airlight_values(airlight, channels)
+        _check_airlight_frames(frames, _airlight_values(airlight, channels))
         _check_prior(transmission_prior, channels)
     kwargs = dict(
         airlight=airlight, iterations=iterations, max_size=max_size, device=device, seed=seed, preset=preset,
