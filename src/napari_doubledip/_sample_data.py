@@ -36,6 +36,10 @@ OPTIONS_KEY = "doubledip options"
 #: one sample moves to the next sample opened: see the widgets' ``_on_inserted``).
 SAMPLE_KEY = "doubledip sample"
 
+#: Layer metadata key of a sample's Shapes layer made for one task (the :class:`TaskSpec` name, e.g. the
+#: watermark's box): other tasks' panels do not take it as their box.
+BOX_FOR_KEY = "doubledip box for"
+
 #: Side and length of the video samples (every frame is optimised: kept small).
 VIDEO_SIZE, VIDEO_FRAMES = 128, 8
 
@@ -92,7 +96,7 @@ def watermarked() -> list[LayerData]:
     meta = _opening("watermarked", several=True)  # its box, made active, brings the widget to its image
     rect, kwargs, kind = _box_layer(s.extra["box"], "watermark box")
     image = (s.data, {"name": "watermarked", "metadata": meta}, "image")
-    return [image, (rect, {**kwargs, "metadata": meta}, kind)]
+    return [image, (rect, {**kwargs, "metadata": {**meta, BOX_FOR_KEY: "watermark"}}, kind)]
 
 
 def watermark_set() -> list[LayerData]:

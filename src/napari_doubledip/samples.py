@@ -404,7 +404,7 @@ def hazy_image(
     """Dehazing (paper Eq. 8): ``I = t * J + (1 - t) * A`` with a known scene, depth and airlight.
 
     The depth is a ramp (far at the top, near at the bottom) with a gentle smooth bump, the transmission
-    ``t = exp(-beta * depth)`` lies in about [0.25, 0.9]. The airlight is a uniform pale blue-grey, or with
+    ``t = exp(-beta * depth)`` lies in about [0.3, 0.87]. The airlight is a uniform pale blue-grey, or with
     ``varying_airlight`` a smooth left-to-right gradient from a warm (dusk) colour to a cold one. ``scene`` names
     the scikit-image picture used as the haze-free image (``"coffee"`` roughly obeys the dark channel prior, with
     a median dark channel of 0.06; ``"chelsea"``'s bright fur does not, a hard case for prior-based dehazing).

@@ -2837,6 +2837,9 @@ def test_a_panel_open_on_a_sample_moves_to_the_next_sample_opened(viewer, open_w
     viewer.open_sample("napari-doubledip", "watermarked")
     assert [la.name for la in wm.pickers["images"].value] == ["watermarked"]
     assert wm.pickers["box"].value.name == "watermark box"
+    # the segmentation panel follows too, without the watermark's box (it marks the mark, not an object: a
+    # run segmented inside it only)
+    assert seg.pickers["image"].value.name == "watermarked" and seg.pickers["box"].value is None
     viewer.open_sample("napari-doubledip", "watermark_set")
     assert [la.name for la in wm.pickers["images"].value] == [f"watermarked {i}" for i in (1, 2, 3)]
     assert wm.pickers["box"].value is None

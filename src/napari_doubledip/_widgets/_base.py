@@ -29,7 +29,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
-from .._sample_data import OPTIONS_KEY, SAMPLE_KEY, VIDEO_KEY
+from .._sample_data import BOX_FOR_KEY, OPTIONS_KEY, SAMPLE_KEY, VIDEO_KEY
 from .._validation import MIN_WORKING_SIZE
 from ._devices import DeviceChoice
 from . import _layers
@@ -428,6 +428,10 @@ class TaskWidget(Container):
         origins = [*sources, *(la for la in self.viewer.layers if la.name in names)]
         return not any(_sample_of(s) == opening for s in origins)
 
+    def _for_other_task(self, layer: Any) -> bool:
+        """Whether ``layer`` is a sample's Shapes layer made for another task's panel (``BOX_FOR_KEY``)."""
+        return layer.metadata.get(BOX_FOR_KEY, self.spec.name) != self.spec.name
+
     def _initial_choices(self) -> None:
         """Start single-layer pickers at the active layer (:meth:`_starting_layer`), and ``preselect``
         pickers at the last layer of their kind."""
@@ -443,7 +447,10 @@ class TaskWidget(Container):
                 # (the box): only for one image; the last Shapes layer holding a rectangle, else the last one;
                 # a sample's box only for its own image (another image made active since is the user's choice)
                 sources = self._sources()
-                layers = [c for c in picker.choices if c is not None and not self._foreign_sample(c, sources)]
+                layers = [
+                    c for c in picker.choices
+                    if c is not None and not self._foreign_sample(c, sources) and not self._for_other_task(c)
+                ]
                 boxes = [c for c in layers if has_region(c)]
                 if (boxes or layers) and len(sources) <= 1:
                     picker.value = (boxes or layers)[-1]
@@ -510,11 +517,13 @@ class TaskWidget(Container):
             # A new Shapes layer becomes the box only while there is none (or one without a rectangle) and one
             # image is selected: an annotation added next to a several-image run must not turn it into a box run.
             # A sample's box (the watermarked image's) only for its own image, not the one the user is on. A layer
-            # that comes holding only lines or paths (a measurement) encloses nothing: not a box either.
+            # that comes holding only lines or paths (a measurement) encloses nothing: not a box either; nor
+            # a sample's box made for another task (the watermark's, for segmentation).
             current = picker.value if spec_in.preselect else None
             if (
                 spec_in.preselect
                 and picker.enabled
+                and not self._for_other_task(layer)
                 and (current is None or not has_region(current))
                 and (not len(getattr(layer, "shape_type", ())) or has_region(layer))
                 and len(self._sources()) <= 1
@@ -1185,6 +1194,7 @@ class TaskWidget(Container):
                 layer.name for layer in self.viewer.layers
                 if isinstance(layer, _LAYER_TYPES["shapes"]) and has_region(layer)
                 and (_sample_of(layer) is None or _sample_of(layer) in opening)
+                and not self._for_other_task(layer)
                 and layer.name not in self._told_unpicked
             ]
             self._told_unpicked.update(drawn)
