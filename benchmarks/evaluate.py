@@ -808,12 +808,13 @@ def select_cases(cases: list[dict], args: argparse.Namespace) -> list[dict]:
     for c in cases:
         if c["task"] not in tasks:
             continue
-        if not named(c["case"], subs):
-            continue
-        out.append(c)
-        # The multi-frame reflection set is also run through the video-layers model when it exists.
-        if c["task"] == "transparency" and len(c["input"]) > 2 and c.get("gt"):
-            out.append({**c, "case": c["case"] + " (video layers)", "_method": "video"})
+        if named(c["case"], subs):
+            out.append(c)
+        # The multi-frame reflection set is also run through the video-layers model when it exists (a row of
+        # its own: selected by the name --list shows, e.g. "video layers", without the one-model row)
+        video = c["case"] + " (video layers)"
+        if c["task"] == "transparency" and len(c["input"]) > 2 and c.get("gt") and named(video, subs):
+            out.append({**c, "case": video, "_method": "video"})
     return out
 
 
