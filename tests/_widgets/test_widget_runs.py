@@ -48,6 +48,12 @@ def test_a_run_takes_the_scribbles_as_they_were_at_run(viewer, open_widget, stac
     np.testing.assert_array_equal(hints, before)
 
 
+def blank(frame: np.ndarray) -> bool:
+    """A result stack's frame not computed (or cleared): NaN in images (napari leaves it transparent over the
+    input), 0 in labels."""
+    return bool(np.isnan(frame).all()) if frame.dtype.kind == "f" else not frame.any()
+
+
 def names(viewer) -> list[str]:
     return [layer.name for layer in viewer.layers]
 
@@ -609,7 +615,7 @@ def test_frames_run_one_by_one_accumulate_in_one_stack(viewer, open_widget, run_
         np.testing.assert_allclose(layer.scale, (1.0, 0.5, 0.5))
         np.testing.assert_allclose(layer.translate, (0.0, 3.0, 0.0))
         assert layer.metadata["frames"] == [[2], [0]] and layer.metadata["frame"] == [0]
-        assert not layer.data[1].any()  # not computed yet
+        assert blank(layer.data[1]), part  # not computed yet (NaN in images: an opaque 0 hid the input)
     mask, fg = viewer.layers["movie mask"].data, viewer.layers["movie foreground"].data
     np.testing.assert_array_equal(mask[2], first["mask"][0])
     np.testing.assert_array_equal(fg[2], first["foreground"][0])
@@ -756,7 +762,7 @@ def test_frames_computed_from_changed_data_are_cleared(viewer, open_widget, run_
     for part in ("mask", "foreground", "background"):
         layer = viewer.layers[f"movie {part}"]
         assert layer.metadata["frames"] == [[1], [0], [3]], part
-        assert not layer.data[2].any() and layer.data[3].any(), part
+        assert blank(layer.data[2]) and layer.data[3].any(), part
     np.testing.assert_array_equal(viewer.layers["movie mask"].data[:2], kept[:2])
     said = [m for m in infos if "before it changed" in m]
     assert len(said) == 1 and "frame(s) [2]" in said[0] and "'movie mask'" in said[0], infos
@@ -2551,6 +2557,32 @@ def test_a_rerun_after_the_input_was_renamed_updates_its_results(
     np.testing.assert_array_equal(viewer.layers["comp mask"].data, before)
 
 
+def test_a_new_layer_under_a_renamed_inputs_old_name_gets_results_of_its_own(viewer, open_widget, run_widget):
+    """Segment "img", rename it "img day1", add another image called "img" and segment it: the first image's
+    results ("img mask", ...) were overwritten in place by the second's, without a word, while the first image
+    was still there. They stay; the new ones come beside them, and a re-run of either updates its own."""
+    first = viewer.add_image(samples.texture_composite(32).data, name="img")
+    widget = open_widget(SEG, iterations=5)
+    run_widget(widget)
+    kept = viewer.layers["img mask"].data.copy()
+    first.name = "img day1"
+    second = viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
+    widget.pickers["image"].value = second
+    run_widget(widget)
+    old = viewer.layers["img mask"]
+    assert old.metadata["source_id"] == str(first.unique_id)
+    np.testing.assert_array_equal(old.data, kept)
+    # (the new set under the task's alternative names: the plain ones are taken)
+    assert viewer.layers["img mask (segmentation)"].metadata["source_id"] == str(second.unique_id)
+    assert len(names(viewer)) == 8
+    run_widget(widget)  # again on the second: its own layers are updated, no third set
+    assert len(names(viewer)) == 8 and viewer.layers["img mask"].metadata["source_id"] == str(first.unique_id)
+    widget.pickers["image"].value = first
+    run_widget(widget)  # the first, under its new name: its results follow it
+    assert viewer.layers["img day1 mask"].metadata["source_id"] == str(first.unique_id)
+    assert len(names(viewer)) == 8
+
+
 def test_outputs_keep_rotation_shear_units_and_axis_labels(viewer, open_widget, run_widget):
     img = samples.texture_composite(32, rgb=False).data
     source = viewer.add_image(
@@ -2751,6 +2783,19 @@ def test_outputs_under_a_replaced_input_of_several_are_lifted_over_it(viewer, op
     order = names(viewer)
     assert order.index("watermarked 3 clean") == order.index("watermarked 3") + 1
     assert order.index("watermarked 2 clean") < order.index("watermarked 3")  # the others stay where they were
+
+
+def test_results_the_user_put_under_their_input_stay_there_on_a_rerun(viewer, open_widget, run_widget):
+    """Maps moved under the input (out of sight) went back over it at every re-run."""
+    viewer.add_image(samples.hazy_image(32).data, name="A", rgb=True)
+    widget = open_widget("Dehazing", iterations=3)
+    run_widget(widget)
+    for part in ("transmission", "airlight"):
+        viewer.layers.move(viewer.layers.index(f"A {part}"), 0)
+    order = names(viewer)
+    assert order.index("A transmission") < order.index("A")
+    run_widget(widget)
+    assert names(viewer) == order
 
 
 def test_a_samples_box_is_not_paired_with_another_image(viewer, open_widget):
@@ -3659,7 +3704,7 @@ def test_frames_of_a_multiscale_stack_collect_at_the_level_read(viewer, open_wid
         run_widget(widget)
     clean = viewer.layers["stack clean"]
     assert clean.data.shape == (3, 16, 16) and clean.metadata["frames"] == [[0], [2]]
-    assert clean.data[0].any() and not clean.data[1].any() and clean.data[2].any()
+    assert clean.data[0].any() and blank(clean.data[1]) and clean.data[2].any()
     np.testing.assert_allclose(clean.scale, (3.0, 2.0, 2.0))
     np.testing.assert_allclose(clean.data_to_world((2, 0, 0)), (6.0, 0.5, 0.5))
 

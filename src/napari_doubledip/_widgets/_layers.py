@@ -571,6 +571,12 @@ def downscale_labels(labels: Any, shape: tuple[int, int], rows: int = 1024) -> n
     return out
 
 
+def _blank(dtype: np.dtype) -> float | int:
+    """What a result stack holds in frames not computed (or cleared): NaN in float images, which napari draws
+    transparent (0 drew an opaque black frame over the input), 0 in labels (no label)."""
+    return np.nan if np.dtype(dtype).kind == "f" else 0
+
+
 def _load(data: Any) -> np.ndarray:
     """A (sliced) layer array as numpy: dask computed, zarr and other array-likes read."""
     return np.asarray(loaded(data))
@@ -981,6 +987,7 @@ class OutputLayers:
         self.created: list[Any] = []
         self.touched: dict[str, Any] = {}  # name asked for -> layer written by this run
         self._earlier: dict[str, Any] = {}  # name -> an earlier run's layer at the start (pin_earlier)
+        self._below: list[Any] = []  # earlier results the user put under their (same) input: left there
         self._renamed: list[tuple[Any, str, str]] = []  # (layer, its name, the name this run gave it)
         self._saved: list[tuple[Any, _Saved]] = []
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
@@ -1071,6 +1078,12 @@ class OutputLayers:
                 layer = self.find(name, part, self.source_name(source), kind, source_id(source))
                 if layer is not None:
                     self._earlier[name] = layer
+                    index, at = self._index(layer), self._index(source)
+                    if (
+                        index is not None and at is not None and index < at
+                        and layer.metadata.get("source_id") == source_id(source)
+                    ):
+                        self._below.append(layer)  # (under the input it was made from: the user's order)
 
     def source_name(self, source: Any) -> str:
         """The input's name as pinned by :meth:`pin_names` (else its current name)."""
@@ -1099,6 +1112,8 @@ class OutputLayers:
                 continue
             if any(same_layer(layer, x) for x in self._inputs):
                 continue
+            if self._of_another_input(md, input_id):
+                continue
             if layer.name == name:
                 return layer
             alt = self._alternative(name)
@@ -1114,6 +1129,15 @@ class OutputLayers:
             ):
                 renamed = layer
         return fallback if fallback is not None else renamed
+
+    def _of_another_input(self, md: dict[str, Any], input_id: str | None) -> bool:
+        """Whether a result was made from another input layer still in the viewer: renamed since, its old name
+        taken by a new layer, whose run would otherwise have overwritten the first one's results (they stay;
+        the new results come under napari's de-duplicated names)."""
+        made = md.get("source_id")
+        if input_id is None or made is None or made == input_id:
+            return False
+        return any(source_id(layer) == made for layer in self.viewer.layers)
 
     def _named_after(self, layer: Any, source: str, part: str) -> bool:
         """Whether ``layer`` has the name a run on input ``source`` gives its ``part`` (or the alternative)."""
@@ -1445,8 +1469,8 @@ class OutputLayers:
         """Write a full-size one-frame result into the whole-stack layer :meth:`stack_target` returned.
 
         A layer holding one frame of another slice is grown to the whole stack first (its frame kept, frames not
-        computed yet zero), and a stack of an input that has grown or been cut since is resized alike (the
-        frames both have kept in place);
+        computed yet blank: NaN in an image, which napari leaves transparent; 0 in labels), and a stack of an
+        input that has grown or been cut since is resized alike (the frames both have kept in place);
         ``metadata["frames"]`` lists the frames computed. Undone by :meth:`rollback`.
         """
         if _kind(layer) == "labels":
@@ -1459,7 +1483,7 @@ class OutputLayers:
         if layer.data.shape != full and _collects(old) and _resized(layer.data.shape, lead, data.shape):
             # the input has grown or been cut since: so is the stack, the frames both have kept in place
             self._save_once(layer, copy=False)  # (Cancel restores the old stack: its array is replaced)
-            resized = np.zeros(full, dtype=layer.data.dtype)
+            resized = np.full(full, _blank(layer.data.dtype), dtype=layer.data.dtype)
             both = tuple(slice(0, min(a, b)) for a, b in zip(layer.data.shape, full))
             resized[both] = layer.data[both]
             layer.data = resized
@@ -1497,14 +1521,15 @@ class OutputLayers:
                 stack = np.array(stack, dtype=np.result_type(stack.dtype, data.dtype), copy=True)
             for f in drop:
                 if all(0 <= v < n for v, n in zip(f, lead)):
-                    stack[tuple(f)] = 0
+                    stack[tuple(f)] = _blank(stack.dtype)
             stack[tuple(index)] = data
             if stack is layer.data:
                 layer.refresh()
             else:
                 layer.data = stack
         else:  # one frame of another slice: grow it to the whole stack
-            stack = np.zeros(full, dtype=np.result_type(layer.data.dtype, data.dtype))
+            dtype = np.result_type(layer.data.dtype, data.dtype)
+            stack = np.full(full, _blank(dtype), dtype=dtype)
             stack[tuple(int(v) for v in old["frame"])] = layer.data.reshape(data.shape)
             stack[tuple(index)] = data
             layer.data = stack
@@ -1587,7 +1612,8 @@ class OutputLayers:
         one lying under its input (one of ``above``, the run's inputs) goes just over it.
 
         Why: updated layers keep the place the user gave them, but one under its input is hidden by it, e.g.
-        after the input was replaced by a new layer of the same name (added on top of the old results).
+        after the input was replaced by a new layer of the same name (added on top of the old results). One the
+        user put under the very input it was made from (a map moved out of sight) stays there.
         """
         self.stop_watching()  # (the moves below are this run's own)
         anchors: dict[str, Any] = {}  # input name -> the layer lifted over it last (in the order of ``names``)
@@ -1599,6 +1625,8 @@ class OutputLayers:
             if any(same_layer(layer, c) for c in self.created):
                 if not any(same_layer(layer, p) for p in self._placed):  # (one the user moved stays there)
                     self.viewer.layers.move(index, len(self.viewer.layers))
+                continue
+            if any(same_layer(layer, b) for b in self._below):
                 continue
             key = layer.metadata.get("source")
             source = next((s for s in above if self.source_name(s) == key), None)
