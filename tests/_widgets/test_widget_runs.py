@@ -1789,6 +1789,25 @@ def test_image_outputs_are_shown_as_their_input_is(viewer, open_widget, run_widg
     assert viewer.layers["c1 mask"].blending != "additive"
 
 
+def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget, run_widget):
+    """Dehazing one channel of a channel_axis overlay: the opaque grey transmission map covered the other
+    channels, and the airlight added into their sum. They start hidden (the status says so); the clean channel
+    overlays as its input does. A plain image's by-products are shown as before."""
+    haze = samples.hazy_image(32, rgb=False).data
+    viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
+    widget = open_widget("Dehazing", iterations=3)
+    widget.pickers["image"].value = viewer.layers["c1"]
+    run_widget(widget)
+    assert not viewer.layers["c1 transmission"].visible and not viewer.layers["c1 airlight"].visible
+    clean = viewer.layers["c1 clean"]
+    assert clean.visible and clean.blending == "additive" and viewer.layers["c0"].visible
+    assert "transmission and airlight layers start hidden" in widget.status.value
+    viewer.add_image(haze, name="plain")
+    widget.pickers["image"].value = viewer.layers["plain"]
+    run_widget(widget)
+    assert viewer.layers["plain transmission"].visible and viewer.layers["plain airlight"].visible
+
+
 def test_removing_the_input_does_not_make_a_result_the_next_input(viewer, open_widget, run_widget):
     viewer.add_image(samples.texture_composite(32).data, name="other")
     viewer.add_image(samples.texture_composite(32).data, name="comp")

@@ -1684,7 +1684,8 @@ class TaskWidget(Container):
             shared = len(job.sources) > 1 and not out.per_input and not job.channels
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
-                cover=out.cover or shared, hidden=out.hidden,
+                cover=out.cover or shared,
+                hidden=out.hidden or (out.aside and getattr(source, "blending", None) == "additive"),
             )
             names.append(name)
         return names

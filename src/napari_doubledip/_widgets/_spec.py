@@ -128,6 +128,10 @@ class Output:
         A layer this run makes starts hidden (the status line says so): segmentation's foreground and
         background, opaque images whose content outside their part is the networks' invention, would cover
         the input under the mask, the view a user wants first.
+    aside
+        A by-product (a map, the airlight, the watermark): over an input shown as an additive channel of an
+        overlay (napari's ``channel_axis``), a layer this run makes starts hidden, as ``hidden`` (shown, an
+        opaque grey map covered the other channels and the rest added into their sum).
     """
 
     part: str
@@ -138,6 +142,7 @@ class Output:
     on_top: bool = False
     cover: bool = False
     hidden: bool = False
+    aside: bool = False
 
     def value(self, result: Any) -> Any:
         return self.get(result) if callable(self.get) else getattr(result, self.get, None)

@@ -343,8 +343,8 @@ def _watermark_stack(x: Inputs):
 
 _WATERMARK_OUTPUTS = (
     Output("clean", "clean", preview="clean", per_input=True, on_top=True),
-    Output("watermark", "watermark", preview="watermark"),
-    Output("alpha", "alpha", kind="map", preview="alpha"),
+    Output("watermark", "watermark", preview="watermark", aside=True),
+    Output("alpha", "alpha", kind="map", preview="alpha", aside=True),
 )
 
 WATERMARK = TaskSpec(
@@ -450,8 +450,8 @@ def _dehaze_options(x: Inputs, channels: int) -> dict[str, Any]:
 
 
 _DEHAZE_OUTPUTS = (
-    Output("transmission", "transmission", kind="map", preview="transmission"),
-    Output("airlight", "airlight", preview="airlight"),
+    Output("transmission", "transmission", kind="map", preview="transmission", aside=True),
+    Output("airlight", "airlight", preview="airlight", aside=True),
     Output("clean", "clean", preview="clean", cover=True),
 )
 
