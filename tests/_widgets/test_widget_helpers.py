@@ -1273,3 +1273,24 @@ def test_no_device_check_in_the_gui_thread_while_a_first_run_imports_torch(monke
     assert "torch" in sys.modules and _devices._torch_loaded()
     monkeypatch.setitem(_worker._IMPORTS, "napari_doubledip.tasks.dehaze", (threading.Event(), []))
     assert _worker.importing() and not _devices._torch_loaded()
+
+
+def test_library_messages_in_the_panels_words():
+    """Every argument name a library warning may show in a panel is replaced by the panel's own words."""
+    from napari_doubledip._widgets._runs import panel_words
+
+    many = (
+        "saliency hints (hints='auto') look for one object and may find only a few; hints='intensity' (the "
+        "widget's automatic hints 'intensity (many objects)') finds them all"
+    )
+    assert panel_words(many) == (
+        "saliency hints look for one object and may find only a few; automatic hints 'intensity (many objects)' "
+        "finds them all"
+    )
+    none = (
+        "hints mark no pixel (no 1 or 2) and auto_fill=False: the run has no hints at all, and the mask is the "
+        "networks' own split; pass auto_fill=True (or hints='auto') for automatic hints"
+    )
+    assert "auto_fill" not in panel_words(none) and "'fill in scribbles' is off" in panel_words(none)
+    for text in (many, none, "draw a larger box, raise max_size, or scribble", "or use hints='auto'"):
+        assert not any(word in panel_words(text) for word in ("hints=", "auto_fill", "max_size")), text

@@ -2746,6 +2746,12 @@ def test_pickers_stay_on_a_renamed_layer(viewer, open_widget):
     several.pickers["mixtures"].value = [viewer.layers["a"], viewer.layers["b renamed"]]
     viewer.layers["a"].name = "a renamed"
     assert sorted(la.name for la in several.pickers["mixtures"].value) == ["a renamed", "b renamed"]
+    # renamed to a name another layer has (napari makes it "b renamed [1]"): the list kept the selection by its
+    # text, on the other layer, and a run took that one
+    c = viewer.add_image(np.full((32, 32), 2.0, np.float32), name="c")
+    several.pickers["mixtures"].value = [viewer.layers["a renamed"], c]
+    c.name = "b renamed"
+    assert sorted(la.name for la in several.pickers["mixtures"].value) == ["a renamed", "b renamed [1]"]
 
 
 @pytest.mark.parametrize(
@@ -3197,6 +3203,38 @@ def test_a_box_drawn_before_the_panel_opened_is_said_unused(viewer, open_widget,
     widget._tell_unpicked_shapes()  # (what the next Run does) said once for a layer
     assert len([m for m in infos if "is not used" in m]) == 1
     widget.cancel()
+
+
+def test_scribbles_painted_before_the_panel_opened_are_said_unused(viewer, open_widget, infos):
+    """A Labels layer of scribbles (1 and 2) painted first was ignored without a word, as a box drawn first was
+    before it had its note; a segmentation of many labels is not taken for scribbles."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    marks = np.zeros((32, 32), np.uint8)
+    marks[10, 5:25], marks[2, 2:8] = 1, 2
+    viewer.add_labels(marks, name="my scribbles")
+    viewer.add_labels(np.arange(32 * 32, dtype=np.int32).reshape(32, 32) % 7, name="nuclei")
+    widget = open_widget(SEG, iterations=1)
+    widget.pickers["image"].value = viewer.layers["comp"]
+    assert widget.pickers["scribbles"].value is None
+    worker = widget.run(start=False)
+    assert worker is not None
+    said = [m for m in infos if "is not used" in m]
+    assert len(said) == 1 and "scribbles is none, so 'my scribbles' is not used; pick it under 'scribbles'" in (
+        said[0]
+    ), said
+    widget.cancel()
+
+
+def test_library_warnings_name_the_panels_fields(viewer, open_widget, run_widget, warnings_shown):
+    """A tiny box told a panel's user to "raise max_size", an argument the panel does not have."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    viewer.add_shapes([np.array([[10, 10], [12, 12]])], shape_type="rectangle", name="tiny")
+    widget = open_widget(SEG, iterations=2)
+    widget.pickers["box"].value = viewer.layers["tiny"]
+    widget.max_size.value = 16
+    run_widget(widget)
+    said = [m for m in warnings_shown if "too small to find the object" in m]
+    assert said and "raise the working size" in said[0] and "max_size" not in said[0], warnings_shown
 
 
 def test_the_sequence_axis_skips_a_single_frame_axis_and_is_remembered_per_layer(viewer, open_widget, errors):

@@ -79,6 +79,7 @@ from ._runs import (
     iterations_text,
     note_warnings_state,
     over_frames,
+    panel_words,
     planned_iterations,
     result_metadata,
     result_summary,
@@ -359,7 +360,9 @@ class TaskWidget(Container):
             picker = self.pickers[name]
             if isinstance(value, (list, tuple)):  # several layers: keep those still there, in their order
                 kept = [c for v in value for c in picker.choices if same_layer(c, v)]
-                if len(kept) != len(list(picker.value)):
+                now = list(picker.value)
+                # (the same layers, not just as many: one renamed to another's name took that one's row)
+                if len(kept) != len(now) or not all(any(same_layer(k, n) for n in now) for k in kept):
                     picker.value = kept
                 continue
             if value is None or (picker.value is not None and same_layer(picker.value, value)):
@@ -1179,20 +1182,25 @@ class TaskWidget(Container):
             self.status.value = job.starting
 
     def _tell_unpicked_shapes(self) -> None:
-        """Say that a Shapes layer with shapes is not used when its picker is at none: one drawn before the
-        panel opened is not picked by itself (it may annotate something else), and a user who drew a box
-        first would otherwise take the result for one made with it. Once per layer and panel; not for a layer
-        without a region (lines, points: a scale bar), nor for a bundled sample's own box (it annotates
-        another image than the user's)."""
+        """Say that a Shapes layer with shapes (or a Labels layer of scribbles) is not used when its picker is
+        at none: one drawn before the panel opened is not picked by itself (it may annotate something else),
+        and a user who drew a box or painted first would otherwise take the result for one made with it. Once
+        per layer and panel; not for a layer without a region (lines, points: a scale bar), nor for a bundled
+        sample's own box (it annotates another image than the user's), nor for labels other than scribbles
+        (1 and 2 only: a segmentation of many labels is something else)."""
         image = self.pickers[self._primary.name].value
         opening = [_sample_of(layer) for layer in _picked(image)]
         for spec_in in self.spec.inputs:
             picked = self.pickers[spec_in.name].value
-            if spec_in.kind != "shapes" or spec_in.preselect_at_open or picked is not None:
+            if (
+                spec_in.kind not in ("shapes", "labels") or not spec_in.optional
+                or (spec_in.preselect and spec_in.preselect_at_open) or picked is not None
+            ):
                 continue  # (a picker that takes an existing layer at opening was set to none by the user)
+            marked = has_region if spec_in.kind == "shapes" else _scribbled
             drawn = [
                 layer.name for layer in self.viewer.layers
-                if isinstance(layer, _LAYER_TYPES["shapes"]) and has_region(layer)
+                if isinstance(layer, _LAYER_TYPES[spec_in.kind]) and marked(layer)
                 and (_sample_of(layer) is None or _sample_of(layer) in opening)
                 and not self._for_other_task(layer)
                 and layer.name not in self._told_unpicked
@@ -1463,7 +1471,7 @@ class TaskWidget(Container):
         to napari's usual handling, as its own relay would have done."""
         message, category, filename = (tuple(args) + (None, None, None))[:3]
         if from_package(filename) and isinstance(category, type) and issubclass(category, UserWarning):
-            show_warning(f"{self.spec.title}: {message}")
+            show_warning(f"{self.spec.title}: {panel_words(str(message))}")
             return
         from napari.utils.notifications import notification_manager
 
@@ -1817,6 +1825,22 @@ def _names_text(layers: list[Any], quote: bool = True) -> str:
 def _picked(value: Any) -> list[Any]:
     """A picker's value as a list of layers (a multiple picker's, one layer, or none)."""
     return [c for c in (value if isinstance(value, (list, tuple)) else [value]) if c is not None]
+
+
+#: Labels layers up to this many pixels are looked at for :func:`_scribbled` at Run (in the GUI thread).
+_SCRIBBLE_CHECK_PIXELS = 2**24
+
+
+def _scribbled(layer: Any) -> bool:
+    """Whether a Labels layer holds scribbles: painted, with labels 1 and 2 only; in memory, not a result of
+    this package, and small enough to look at in the GUI thread (:data:`_SCRIBBLE_CHECK_PIXELS`)."""
+    data = layer.data
+    if (
+        "part" in layer.metadata or getattr(layer, "multiscale", False) or not isinstance(data, np.ndarray)
+        or data.size > _SCRIBBLE_CHECK_PIXELS or data.size == 0
+    ):
+        return False
+    return bool(data.any()) and int(data.min()) >= 0 and int(data.max()) <= 2
 
 
 def _sample_set(layer: Any) -> str | None:

@@ -443,13 +443,37 @@ def is_input_check(exc: BaseException) -> bool:
     return path.startswith(_PACKAGE_DIR + os.sep) and line.startswith("raise ")
 
 
+#: The library's messages name its arguments; the panels' fields say the same otherwise (a warning told a
+#: panel's user to "raise max_size"). Replaced in order, as exact text.
+PANEL_WORDS: tuple[tuple[str, str], ...] = (
+    (" (the widget's automatic hints 'intensity (many objects)')", ""),
+    (" (hints='auto')", ""),
+    (" (auto_fill=True)", ""),
+    ("hints='intensity'", "automatic hints 'intensity (many objects)'"),
+    ("auto_fill='intensity'", "automatic hints 'intensity (many objects)'"),
+    ("use hints='auto'", "use automatic hints 'saliency (one object)'"),
+    ("hints mark no pixel (no 1 or 2) and auto_fill=False", "the scribbles mark no pixel (no 1 or 2) and 'fill "
+     "in scribbles' is off"),
+    ("pass auto_fill=True (or hints='auto') for automatic hints", "tick 'fill in scribbles' for automatic hints"),
+    ("raise max_size", "raise the working size"),
+    ("give a box around the watermark (box=...)", "pick a box around the watermark"),
+)
+
+
+def panel_words(message: str) -> str:
+    """A library message in the panels' words (:data:`PANEL_WORDS`)."""
+    for old, new in PANEL_WORDS:
+        message = message.replace(old, new)
+    return message
+
+
 def describe_error(exc: BaseException) -> str:
     """What an error notification says: an input check's own message (``ValueError``/``TypeError``, and a
     ``TaskError``, which names its cause already); for any other error its type as well (a bare
     ``MemoryError()`` or ``AssertionError()`` has no message, a ``KeyError``'s is only the key)."""
     text = str(exc).strip()
     if isinstance(exc, (ValueError, TypeError, TaskError)) and text:
-        return text
+        return panel_words(text)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
