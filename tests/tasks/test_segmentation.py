@@ -764,3 +764,29 @@ def test_hints_that_mark_nothing_without_filling_in_are_warned_about():
         marked = empty.copy()
         marked[2, 2] = 2
         dd.segment(img, hints=marked, auto_fill=False, iterations=1, device="cpu")
+
+
+def test_strokes_of_both_labels_in_the_same_working_pixels():
+    """Foreground and background strokes a few pixels apart along an edge shared their working-size pixels at a
+    small working size and were both dropped without a word (the run went unsupervised). A shared pixel goes to
+    the label with more of it; a label lost entirely is warned about."""
+    rng = np.random.default_rng(0)
+    a = rng.random((64, 64)) * 0.2
+    a[16:48, 8:30] += 0.6
+    tie = np.zeros((64, 64), np.uint8)
+    tie[16:48, 28], tie[16:48, 30] = 1, 2  # (one pixel each in every 4 x 4 working pixel at max_size 16)
+    with pytest.warns(UserWarning, match=r"marks of label 1 \(foreground\) and 2 \(background\) are lost"):
+        dd.segment(a, tie, max_size=16, iterations=1, auto_fill=False, device="cpu")
+    more = tie.copy()
+    more[16:48, 25:28] = 1  # the foreground has more of those pixels: it keeps them
+    with pytest.warns(UserWarning, match=r"marks of label 2 \(background\) are lost"):
+        r = dd.segment(a, more, max_size=16, iterations=1, auto_fill=False, device="cpu")
+    assert (r.hints == 1).any()
+    lab = np.zeros((64, 64), np.uint8)
+    lab[16:48, 20], lab[5, 5:60] = 1, 2  # apart: both kept, no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = dd.segment(a, lab, max_size=16, iterations=1, auto_fill=False, device="cpu")
+    assert (r.hints == 1).any() and (r.hints == 2).any()

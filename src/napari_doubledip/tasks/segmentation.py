@@ -543,6 +543,30 @@ def shrink_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_max_pool2d(mask[None, None].float(), size)[0, 0] > 0
 
 
+def shrink_labels(labels: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Foreground (1) and background (2) marks of ``(N, H, W)`` labels as bool ``(N, h, w)`` working-size masks.
+
+    Every marked cell is kept (thin strokes survive); a cell both labels mark goes to the one with more of its
+    pixels, to neither on a tie (both used to be dropped there, without a word: strokes of both labels a few
+    pixels apart along an edge vanished at a small working size). Warns when all of a label's marks are lost.
+    """
+    fg, bg = labels == 1, labels == 2
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return fg, bg
+    f, b = (F.adaptive_avg_pool2d(m[:, None].float(), size)[:, 0] for m in (fg, bg))
+    fg_w, bg_w = (f > 0) & (f > b), (b > 0) & (b > f)
+    lost = [name for name, full, small in (("1 (foreground)", fg, fg_w), ("2 (background)", bg, bg_w))
+            if bool(full.any()) and not bool(small.any())]
+    if lost:
+        cell = max(labels.shape[-2] / size[0], labels.shape[-1] / size[1])
+        warn(
+            f"hints: the marks of label {' and '.join(lost)} are lost at the working size {size[1]}x{size[0]} "
+            f"(one working pixel covers {cell:.1f} image pixels, and they share theirs with the other label's): "
+            "draw the two labels' strokes further apart, or raise max_size"
+        )
+    return fg_w, bg_w
+
+
 #: ``segment(reassign=)``: after the run a pixel goes to the layer that explains its 3 x 3 neighbourhood better
 #: (mean absolute error over the channels, in fractions of the value range) where one is better by more than the
 #: margin, to the mask network's (smooth) mask elsewhere. The mask network merges and rounds off small objects;
@@ -917,10 +941,10 @@ def segment(
         labels = hint_labels(hints, tuple(size))
         warn_no_marks(labels, auto_fill)
         scribbled = torch.from_numpy(labels).to(dev)[None]
-        fg_full, bg_full = scribbled[0] == 1, scribbled[0] == 2
         if box is not None:
-            warn_foreground_outside(fg_full[None].cpu().numpy(), [bmask])
-        fg_w, bg_w, user = shrink_mask(fg_full, ws), shrink_mask(bg_full, ws), True
+            warn_foreground_outside((labels == 1)[None], [bmask])
+        (fg_w,), (bg_w,) = shrink_labels(scribbled, ws)
+        user = True
         if auto_fill == "intensity":  # intensity hints complete the scribbles; all held for the whole run
             fill_fg, fill_bg = fill_in(*_image_intensity_hints(work, inside), fg_w, bg_w)
             fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
