@@ -790,3 +790,15 @@ def test_strokes_of_both_labels_in_the_same_working_pixels():
         warnings.simplefilter("error")
         r = dd.segment(a, lab, max_size=16, iterations=1, auto_fill=False, device="cpu")
     assert (r.hints == 1).any() and (r.hints == 2).any()
+
+
+def test_no_hints_and_no_split_is_said():
+    """hints=None left the split to the networks, which may find none: an empty mask came back without a word
+    (empty scribbles with auto_fill=False had a warning)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((48, 48)) * 0.2
+    a[12:36, 14:34] += 0.7
+    a = (a * 255).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"hints=None: the networks found no split of their own \(the mask is"):
+        r = dd.segment(a, hints=None, iterations=60, seed=0, device="cpu")
+    assert r.mask.min() == r.mask.max()

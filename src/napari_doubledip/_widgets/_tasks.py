@@ -262,7 +262,8 @@ TRANSPARENCY = TaskSpec(
     inputs=(
         LayerInput(
             "mixtures", "image", "mixtures", multiple=True,
-            tooltip="One image, or several images (or one stack layer) mixing the same two layers.",
+            tooltip="One image, or several images mixing the same two layers. A stack layer: the frame shown "
+            "(one image), or with 'frames' all its frames as mixtures, or as a video (moving + static layer).",
         ),
     ),
     modes=(

@@ -582,6 +582,15 @@ def shrink_labels(labels: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Te
 #: with ``hints="intensity"`` (made for such fields) and off otherwise: no margin gains on the real photographs.
 
 
+def warn_no_split(masks: np.ndarray, how: str) -> None:
+    """Warn when a run without any hints (``how``) ended with no split: every mask empty or full."""
+    if masks.size and float(masks.min()) == float(masks.max()):
+        warn(
+            f"{how}: the networks found no split of their own (the mask is {'full' if masks.max() else 'empty'}); "
+            "give hints: automatic ones (hints='auto'), scribbles, or a box"
+        )
+
+
 def warn_no_marks(labels: np.ndarray, auto_fill: object) -> None:
     """Warn when scribbles mark no pixel and ``auto_fill=False`` leaves nothing to fill them in: the run has no
     hints at all (an empty Labels layer, or corrections of a result that needed none)."""
@@ -1001,6 +1010,8 @@ def segment(
     if box is not None:  # (a working cell across the box's edge: outside, the run held background)
         labels[(labels == 1) & ~bmask] = 2
     mask = m[0, 0].cpu().numpy()
+    if hints is None and not sol.stopped:
+        warn_no_split(mask, "hints=None")
     return SegmentationResult(
         mask=mask,
         soft_mask=soft[0].cpu().numpy(),

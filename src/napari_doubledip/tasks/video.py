@@ -713,6 +713,8 @@ def segment_video(
             if b is not None:
                 labels[t][(labels[t] == 1) & ~b] = 2
     masks = np.concatenate(masks).astype(np.float32)
+    if hints is None and not sol.stopped:
+        seg.warn_no_split(masks, "hints=None")
     return VideoSegmentationResult(
         masks=masks,
         soft_masks=np.concatenate(softs).astype(np.float32),
