@@ -162,7 +162,8 @@ def estimate_alphas(
     Returns
     -------
     torch.Tensor or None
-        ``(N,)`` coefficients of ``layer1`` (a CPU tensor without gradient), NaN for a mixture that the two
+        ``(N,)`` coefficients of ``layer1`` (a CPU tensor without gradient; ``layer1`` is the layer the first
+        mixture not left out holds less of, so its coefficient is at most 0.5), NaN for a mixture that the two
         layers do not make (its residual above ``OFF_MODEL`` of its own structure: a blank, constant or other
         picture in the set); ``None`` when the mixtures do
         not determine them: they are (nearly) identical, or the best score of every pair tried is within
@@ -272,7 +273,11 @@ def _estimate_steps(
     resid = (m - (l2 + alphas.view(n, 1, 1, 1) * (l1 - l2))).flatten(1).norm(dim=1)
     off = resid > OFF_MODEL * spread  # (spread: each mixture's deviation from its mean, as above)
     off[i] = off[j] = False
-    return torch.where(off, torch.full_like(alphas, float("nan")), alphas)
+    alphas = torch.where(off, torch.full_like(alphas, float("nan")), alphas)
+    # Which layer is layer1 is a convention: the one the first mixture holds less of (the deciding pair's order
+    # made it, so adding a mixture or reordering them swapped the layers and every coefficient).
+    first = int(torch.nonzero(~off)[0])
+    return 1 - alphas if float(alphas[first]) > 0.5 else alphas
 
 
 def _staged(
@@ -334,8 +339,9 @@ class LayersResult(RunInfo):
     alphas
         ``(N,)`` coefficient of ``layer1`` in each mixture: ``I_i = a_i * layer1 + (1 - a_i) * layer2``; NaN
         for an image that is no mixture of the two layers (left out of the fit, listed in
-        ``params["left_out"]``, warned). Where the mixtures do not determine them (warned) they are the
-        DIP's and arbitrary.
+        ``params["left_out"]``, warned). With several mixtures ``layer1`` is the layer the first one (not
+        left out) holds less of: its coefficient is at most 0.5, and adding mixtures keeps the order. Where
+        the mixtures do not determine them (warned) they are the DIP's and arbitrary.
     """
 
     layers: tuple[np.ndarray, np.ndarray]
@@ -427,7 +433,10 @@ def _full_resolution(
     resid = full - (a * up[0] + (1 - a) * up[1])  # (N, C, H, W)
     design = torch.stack([alphas, 1 - alphas], dim=1)  # (N, 2)
     ata = design.T @ design
-    if float(torch.linalg.det(ata)) < 1e-3:
+    # (the determinant is the squared span of two mixtures' coefficients: un-mixed down to a span of 1e-4, as
+    # the warning of MIN_SPAN says; a threshold of 1e-3, a span of 0.032, returned layers that did not make the
+    # mixtures, under that warning)
+    if float(torch.linalg.det(ata)) < 1e-8:
         return up
     coef = torch.linalg.solve(ata, design.T)  # (2, N)
     r = torch.einsum("kn,nchw->kchw", coef, resid)
