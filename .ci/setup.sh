@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS="xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0
 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1
-libdbus-1-3 libfontconfig1"
+libdbus-1-3 libfontconfig1 libglib2.0-0"
 if ! dpkg -s $APT_PKGS >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -25,7 +25,8 @@ if [ ! -x .venv/bin/python ] && ! "$PY" -c "import ensurepip" >/dev/null 2>&1; t
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q -U pip
-# torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build. TORCH_INDEX_URL (e.g.
-# https://download.pytorch.org/whl/cpu) takes it from there instead, where pip's own index has only that build.
+# torch first and pinned: these machines' pip finds the CPU wheel of 2.13.0 on local disk (PIP_FIND_LINKS); an
+# unpinned torch, or pip's own index elsewhere, gives the multi-GB CUDA build. TORCH_INDEX_URL (e.g.
+# https://download.pytorch.org/whl/cpu) takes it from there instead.
 .venv/bin/python -m pip install -q torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 .venv/bin/python -m pip install -q torch==2.13.0 -e ".[testing]"
