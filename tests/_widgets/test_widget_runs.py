@@ -3186,42 +3186,29 @@ def test_new_data_during_a_run_updates_the_stack_options_when_it_ends(viewer, op
     assert not widget.frames.native.isHidden()
 
 
-def test_a_box_drawn_before_the_panel_opened_is_said_unused(viewer, open_widget, infos):
-    """A rectangle drawn first is not picked by itself (it may annotate something else): Run says so."""
+def test_a_box_or_scribbles_made_before_the_panel_opened_are_said_unused(viewer, open_widget, infos):
+    """A rectangle drawn first is not picked by itself (it may annotate something else): Run says so; so it
+    does of a Labels layer of scribbles (1 and 2) painted first (ignored without a word), not of a segmentation
+    of many labels."""
     viewer.add_image(samples.texture_composite(32).data, name="comp")
+    marks = np.zeros((32, 32), np.uint8)
+    marks[10, 5:25], marks[2, 2:8] = 1, 2
+    viewer.add_labels(marks, name="my scribbles")
+    viewer.add_labels(np.arange(32 * 32, dtype=np.int32).reshape(32, 32) % 7, name="nuclei")
     viewer.add_shapes([np.array([[4, 4], [28, 28]])], shape_type="rectangle", name="my box")
     viewer.add_shapes([np.array([[2, 2], [2, 30]])], shape_type="line", name="scale bar")  # no region
     samples_box = viewer.add_shapes([np.array([[1, 1], [9, 9]])], shape_type="rectangle", name="sample box")
     samples_box.metadata["doubledip sample"] = "another opening"  # (a bundled sample's box: another image's)
     widget = open_widget(SEG, iterations=1)
     widget.pickers["image"].value = viewer.layers["comp"]
-    assert widget.pickers["box"].value is None
+    assert widget.pickers["box"].value is None and widget.pickers["scribbles"].value is None
     worker = widget.run(start=False)
     assert worker is not None
-    said = [m for m in infos if "is not used" in m]
-    assert len(said) == 1 and "box is none, so 'my box' is not used; pick it under 'box'" in said[0]
+    said = sorted(m for m in infos if "is not used" in m)
+    assert len(said) == 2 and "box is none, so 'my box' is not used; pick it under 'box'" in said[0]
+    assert "scribbles is none, so 'my scribbles' is not used; pick it under 'scribbles'" in said[1]
     widget._tell_unpicked_shapes()  # (what the next Run does) said once for a layer
-    assert len([m for m in infos if "is not used" in m]) == 1
-    widget.cancel()
-
-
-def test_scribbles_painted_before_the_panel_opened_are_said_unused(viewer, open_widget, infos):
-    """A Labels layer of scribbles (1 and 2) painted first was ignored without a word, as a box drawn first was
-    before it had its note; a segmentation of many labels is not taken for scribbles."""
-    viewer.add_image(samples.texture_composite(32).data, name="comp")
-    marks = np.zeros((32, 32), np.uint8)
-    marks[10, 5:25], marks[2, 2:8] = 1, 2
-    viewer.add_labels(marks, name="my scribbles")
-    viewer.add_labels(np.arange(32 * 32, dtype=np.int32).reshape(32, 32) % 7, name="nuclei")
-    widget = open_widget(SEG, iterations=1)
-    widget.pickers["image"].value = viewer.layers["comp"]
-    assert widget.pickers["scribbles"].value is None
-    worker = widget.run(start=False)
-    assert worker is not None
-    said = [m for m in infos if "is not used" in m]
-    assert len(said) == 1 and "scribbles is none, so 'my scribbles' is not used; pick it under 'scribbles'" in (
-        said[0]
-    ), said
+    assert len([m for m in infos if "is not used" in m]) == 2
     widget.cancel()
 
 
