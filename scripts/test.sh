@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): all tests, headless (pytest-xvfb starts an Xvfb per worker), in pytest-xdist workers:
-# one per CPU this process may use, at most 4 (14:20 in one process, 7:01 in two workers on the 2-core CI machine:
-# most tests are single-threaded napari/Qt work; each worker holds a viewer, Xvfb and torch: ~0.3-0.7 GB).
+# one per CPU this process may use, at most 4 (14:20 in one process, 7:01-7:46 in two workers on the 2-core CI
+# machine: most tests are single-threaded napari/Qt work; each worker holds a viewer, Xvfb and torch: ~0.3-0.7 GB).
 # TEST_WORKERS=N sets the count; extra arguments go to pytest after ours (`-n 0`: one process).
 # Exit code 5 (nothing collected) fails.
 set -uo pipefail

@@ -3912,9 +3912,43 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
         dehazing._prepare()
     viewer.add_image([np.zeros((64, 64)), np.zeros((32, 32))], multiscale=True, name="pyramid")
     widget.pickers["image"].value = viewer.layers["pyramid"]  # (read at level 0: it fits the pixel budget)
-    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))
-    with pytest.raises(ValueError, match=r"'pyramid' is too large.*\(its pyramid has no coarser level"):
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=MEMORY_FIXED + 1000))
+    # (it said "its pyramid has no coarser level", which it has)
+    with pytest.raises(ValueError, match=r"'pyramid' is too large for the memory available: .* Run a crop of it$"):
         widget._prepare()
+    # less than any run needs: no crop helps
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=1000))
+    with pytest.raises(ValueError, match=r"too large .* Free some memory first \(other programs, large layers\)$"):
+        widget._prepare()
+    # several inputs are named together, and told to run fewer of them
+    viewer.add_image(np.zeros((64, 64), np.float32), name="m2")
+    mixing = open_widget(TRANS)
+    mixing.pickers["mixtures"].value = [viewer.layers["movie"], viewer.layers["m2"]]
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=MEMORY_FIXED + 1000))
+    with pytest.raises(ValueError, match=r"'movie', 'm2' are too large .* Run fewer of them, or crops of them"):
+        mixing._prepare()
+
+
+def test_a_working_size_above_the_default_counts_in_the_memory_check(viewer, open_widget, monkeypatch):
+    """The estimate was of the input's pixels only, measured at the default working size: a working size of
+    2048 on a 2048 px photo (9-13 GB on a CPU) was estimated at 0.67 GB and let run into the memory's end."""
+    from types import SimpleNamespace
+
+    import psutil
+
+    from napari_doubledip._widgets._runs import MEMORY_FIXED, MEMORY_PER_PIXEL, MEMORY_PER_WORKING_PIXEL
+
+    viewer.add_image(np.zeros((256, 256), np.float32), name="photo")
+    widget = open_widget(SEG)
+    auto = MEMORY_FIXED + 256 * 256 * sum(MEMORY_PER_PIXEL)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=auto + 1))
+    widget._prepare()  # (the default working size: as before)
+    widget.max_size.value = 256
+    with pytest.raises(ValueError, match=r"'photo' is too large.*or a smaller working size$"):
+        widget._prepare()
+    extra = (256 * 256 - 128 * 128) * MEMORY_PER_WORKING_PIXEL
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=auto + extra + 1))
+    widget._prepare()
 
 
 def test_layers_added_during_a_run_are_taken_up_when_it_ends(viewer, open_widget, qtbot):

@@ -91,6 +91,7 @@ from ._runs import (
     tell_reshaped,
     tell_stale,
     time_left,
+    working_memory,
 )
 from ._spec import CURRENT_FRAME, Inputs, LayerInput, Mode, Output, TaskSpec
 from ._worker import Deferred, run_task
@@ -837,7 +838,11 @@ class TaskWidget(Container):
                 + f"'{CURRENT_FRAME}' to process that frame as one image)"
             )
         colour = ranges or is_rgb(images[0], sources[0])
-        check_memory(images, sources[0], int(images[0].shape[-1]) if colour else 1, mode.frame_by_frame)
+        n_channels = int(images[0].shape[-1]) if colour else 1
+        working = working_memory(
+            images, n_channels, int(self.max_size.value), spec.max_size, mode.stack and not mode.frame_by_frame
+        )
+        check_memory(images, sources, n_channels, mode.frame_by_frame, working)
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             each = ", ".join(f"{s.name!r} {tuple(im.shape)}" for s, im in zip(sources, images, strict=False))

@@ -188,11 +188,40 @@ MEMORY_FIXED = 250 * 10**6
 MEMORY_STACK_PER_PIXEL = (8, 24)
 
 
-def check_memory(images: list[Any], source: Any, channels: int, frame_by_frame: bool = False) -> None:
-    """Refuse a run whose input (``images``, as the library gets them, with ``channels`` values per pixel) is
-    too large for the memory available: a run that exhausts it takes napari, and the user's unsaved work, down
-    with it. ``frame_by_frame``: a stack whose frames are run one at a time (one frame's run, plus the stack
-    loaded and the stacks of results, each once in the library and once in its layer)."""
+#: A working size above the task's default: the networks' part of a run's peak grows by this many bytes per
+#: working pixel beyond the default's, per image of a set (or frame of a stack's batch, at most
+#: :data:`MEMORY_BATCH`). Measured (2 iterations, peak RSS above the process's, 2026-12-06): 512 px images at
+#: working size 128 and 512, segmentation 66 / 834 MB, dehazing 77 / 757, two RGB mixtures 277 / 964; three
+#: 384 px watermarked images at 128 and 384, 165 / 1138 MB: 2.5-3.1 kB per working pixel and image, 10 % added.
+MEMORY_PER_WORKING_PIXEL = 3400
+#: Frames a whole-stack run's networks see at once (the video tasks' mini-batch).
+MEMORY_BATCH = 4
+
+
+def working_memory(images: list[Any], channels: int, working: int | None, default: int, stack: bool) -> int:
+    """The bytes :data:`MEMORY_PER_WORKING_PIXEL` adds for a working size ``working`` above ``default``
+    (``None``: the default, already in :data:`MEMORY_FIXED`)."""
+    if not working or working <= default:
+        return 0
+    shape = images[0].shape[:-1] if channels > 1 else images[0].shape
+    h, w = (int(n) for n in shape[-2:])
+    long = max(h, w)
+
+    def pixels(side: int) -> float:
+        return h * w * (min(side, long) / long) ** 2
+
+    count = min(int(images[0].shape[0]), MEMORY_BATCH) if stack else len(images)
+    return int(max(0.0, pixels(working) - pixels(default)) * MEMORY_PER_WORKING_PIXEL * count)
+
+
+def check_memory(
+    images: list[Any], sources: list[Any], channels: int, frame_by_frame: bool = False, working: int = 0
+) -> None:
+    """Refuse a run whose input (``images``, as the library gets them from the layers ``sources``, with
+    ``channels`` values per pixel) is too large for the memory available: a run that exhausts it takes napari,
+    and the user's unsaved work, down with it. ``frame_by_frame``: a stack whose frames are run one at a time
+    (one frame's run, plus the stack loaded and the stacks of results, each once in the library and once in its
+    layer). ``working``: the bytes a working size above the default adds (:func:`working_memory`)."""
     import psutil  # (napari's dependency)
 
     per_pixel = MEMORY_PER_PIXEL[0] + MEMORY_PER_PIXEL[1] * channels
@@ -200,26 +229,36 @@ def check_memory(images: list[Any], source: Any, channels: int, frame_by_frame: 
     if frame_by_frame:
         frame = pixels // max(1, int(images[0].shape[0]))
         stack = pixels * (MEMORY_STACK_PER_PIXEL[0] + MEMORY_STACK_PER_PIXEL[1] * channels)
-        need = MEMORY_FIXED + frame * per_pixel + stack
+        need = MEMORY_FIXED + frame * per_pixel + stack + working
     else:
-        need = MEMORY_FIXED + pixels * per_pixel
+        need = MEMORY_FIXED + pixels * per_pixel + working
     free = psutil.virtual_memory().available
     if need > free:
         shape = images[0].shape
         stack = len(shape) > (3 if channels > 1 else 2)
         plane = int(np.prod(shape[-3:-1] if channels > 1 else shape[-2:]))
-        if getattr(source, "multiscale", False):
-            instead = " (its pyramid has no coarser level with the same frames)"
+        several = len(sources) > 1
+        if getattr(sources[0], "multiscale", False):  # (read at its finest level within LEVEL_PIXELS)
+            instead = ", or run the current frame" if stack else ""
         elif plane > _layers.LEVEL_PIXELS:  # (a pyramid helps only frames larger than the level read)
             instead = (
-                ", or open it as a multiscale image (the widget reads a level of at most "
-                f"{_layers.LEVEL_PIXELS:,} pixels per frame)"
+                f", or open {'them' if several else 'it'} as a multiscale image (the widget reads a level of at "
+                f"most {_layers.LEVEL_PIXELS:,} pixels per frame)"
             )
         else:
             instead = ", or run the current frame" if stack else ""
+        if working:
+            instead += ", or a smaller working size"
+        names = ", ".join(repr(s.name) for s in sources[:4]) + (", ..." if len(sources) > 4 else "")
+        if free <= MEMORY_FIXED:  # (what any run needs: no crop helps)
+            advice = "Free some memory first (other programs, large layers)"
+        elif several:
+            advice = f"Run fewer of them, or crops of them{instead}"
+        else:
+            advice = f"Run a crop of it{' (or fewer frames)' if stack else ''}{instead}"
         raise ValueError(
-            f"{source.name!r} is too large for the memory available: a run would need about {need / 1e9:.2f} "
-            f"GB, {free / 1e9:.2f} GB are free. Run a crop of it{' (or fewer frames)' if stack else ''}{instead}"
+            f"{names} {'are' if several else 'is'} too large for the memory available: a run would need about "
+            f"{need / 1e9:.2f} GB, {free / 1e9:.2f} GB are free. {advice}"
         )
 
 
