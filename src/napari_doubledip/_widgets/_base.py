@@ -1715,11 +1715,16 @@ _REMEMBERED: dict[str, dict[str, Any]] = {}
 _AFTER_RUN: dict[int, tuple[str, int]] = {}
 
 
+#: Labels layers up to this many pixels are read in the GUI thread to tell whether they hold scribbles
+#: (:func:`_marks`, :func:`_scribbled`); larger or lazy ones are not.
+_LABELS_CHECK_PIXELS = 2**24
+
+
 def _marks(layer: Any) -> bool:
     """Whether a Labels layer holds any 1 or 2 (a scribble); assumed so for lazy or very large data (not read
     on every stroke)."""
     data = layer.data
-    if not isinstance(data, np.ndarray) or data.size > 2**24:
+    if not isinstance(data, np.ndarray) or data.size > _LABELS_CHECK_PIXELS:
         return True
     return bool(np.isin(data, (1, 2)).any())
 
@@ -1832,17 +1837,13 @@ def _picked(value: Any) -> list[Any]:
     return [c for c in (value if isinstance(value, (list, tuple)) else [value]) if c is not None]
 
 
-#: Labels layers up to this many pixels are looked at for :func:`_scribbled` at Run (in the GUI thread).
-_SCRIBBLE_CHECK_PIXELS = 2**24
-
-
 def _scribbled(layer: Any) -> bool:
     """Whether a Labels layer holds scribbles: painted, with labels 1 and 2 only; in memory, not a result of
-    this package, and small enough to look at in the GUI thread (:data:`_SCRIBBLE_CHECK_PIXELS`)."""
+    this package, and small enough to look at in the GUI thread (:data:`_LABELS_CHECK_PIXELS`)."""
     data = layer.data
     if (
         "part" in layer.metadata or getattr(layer, "multiscale", False) or not isinstance(data, np.ndarray)
-        or data.size > _SCRIBBLE_CHECK_PIXELS or data.size == 0
+        or data.size > _LABELS_CHECK_PIXELS or data.size == 0
     ):
         return False
     return bool(data.any()) and int(data.min()) >= 0 and int(data.max()) <= 2

@@ -263,11 +263,17 @@ def _check_airlight_frames(frames: Any, values: np.ndarray | None) -> None:
         lows = np.nanmin(frames.reshape(frames.shape[0], -1), axis=1).astype(np.float64)
     for i, low in enumerate(lows):
         black = min(0.0, float(low))  # (as _physical_range: 0 is black, or the darkest of negative values)
-        if np.isfinite(black) and (np.any(values < black) or float(values.max()) <= black):
+        if np.isfinite(black) and _below_black(values, black):
             raise ValueError(
                 f"airlight must be brighter than every frame's black level; frames[{i}]'s is {black:g}, got "
                 f"{values.tolist()}"
             )
+
+
+def _below_black(values: np.ndarray, black: float) -> bool:
+    """Whether an airlight's ``values`` are not brighter than the black level ``black`` (a channel at the black
+    level is fine: the estimate gives one for an empty channel, raised to the floor; all of them is not)."""
+    return bool(np.any(values < black)) or float(values.max()) <= black
 
 
 def _airlight_values(airlight: Any, channels: int) -> np.ndarray | None:
@@ -311,8 +317,7 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> tuple[np.ndar
     arr, one = _airlight_read(airlight, channels)
     if arr is None:
         return None, False
-    # (a channel at the black level is fine: the estimate gives one for an empty channel, raised to the floor)
-    if np.any(arr < vr.lo) or float(arr.max()) <= vr.lo:
+    if _below_black(arr, vr.lo):
         raise ValueError(f"airlight must be brighter than the image's black level ({vr.lo}), got {arr.tolist()}")
     shown = float(arr[0]) if np.ndim(airlight) == 0 else arr.tolist()  # (as given: a number, or per channel)
     if float(arr.min()) > vr.hi + 4 * (vr.hi - vr.lo):  # e.g. 255 on a 0..1 float image
