@@ -190,9 +190,10 @@ MEMORY_STACK_PER_PIXEL = (8, 24)
 
 #: A working size above the task's default: the networks' part of a run's peak grows by this many bytes per
 #: working pixel beyond the default's, per image of a set (or frame of a stack's batch, at most
-#: :data:`MEMORY_BATCH`). Measured (2 iterations, peak RSS above the process's, 2026-12-06): 512 px images at
-#: working size 128 and 512, segmentation 66 / 834 MB, dehazing 77 / 757, two RGB mixtures 277 / 964; three
-#: 384 px watermarked images at 128 and 384, 165 / 1138 MB: 2.5-3.1 kB per working pixel and image, 10 % added.
+#: :data:`MEMORY_BATCH`). ``benchmarks/working_memory.py`` (2026-12-06, 2-core AMD EPYC): 512 px images at
+#: working size 128 and 512, segmentation 69 / 758 MB, dehazing 78 / 735, two RGB mixtures 281 / 942; three
+#: 384 px watermarked images at 128 and 384, 156 / 1151 MB: 2.5-2.8 kB per working pixel and image (3.1 in a
+#: first, one-off run), about 20 % added.
 MEMORY_PER_WORKING_PIXEL = 3400
 #: Frames a whole-stack run's networks see at once (the video tasks' mini-batch).
 MEMORY_BATCH = 4
