@@ -79,9 +79,14 @@ def corners_to_box(lo: Sequence[float], hi: Sequence[float]) -> tuple[int, int, 
     of 0.2 or a rotation comes back from the world with float noise, e.g. 9.4999999999999929, which took a row
     more).
     """
-    y0, x0 = (math.floor(round(float(v) + 0.5, 6)) for v in lo)
-    y1, x1 = (math.ceil(round(float(v) + 0.5, 6)) for v in hi)
+    y0, x0, y1, x1 = edges_to_box([float(v) + 0.5 for v in lo], [float(v) + 0.5 for v in hi])
     return y0, x0, y1, x1
+
+
+def edges_to_box(lo: Sequence[float], hi: Sequence[float]) -> tuple[int, ...]:
+    """Pixel-edge coordinates (pixel ``i`` spans ``[i, i + 1]``) -> the pixels they overlap: ``lo`` floored,
+    ``hi`` ceiled, values within 1e-6 of an edge counting as on it (``7 - 1e-15`` from ``0.7 / 0.1`` is 7)."""
+    return tuple(math.floor(round(float(v), 6)) for v in lo) + tuple(math.ceil(round(float(v), 6)) for v in hi)
 
 
 #: Where this context's library warnings go instead of :func:`warnings.warn` (the widgets' worker threads set

@@ -1294,3 +1294,14 @@ def test_library_messages_in_the_panels_words():
     assert "auto_fill" not in panel_words(none) and "'fill in scribbles' is off" in panel_words(none)
     for text in (many, none, "draw a larger box, raise max_size, or scribble", "or use hints='auto'"):
         assert not any(word in panel_words(text) for word in ("hints=", "auto_fill", "max_size")), text
+
+
+def test_a_box_covers_the_frame_as_the_library_reads_it():
+    """The panel's "covers the whole frame" judgement rounds a box's float noise as the library does (a box
+    from 1e-12 before row 1 starts at row 1: it leaves row 0 out)."""
+    from napari_doubledip._widgets._tasks import _covers_frame
+    from napari_doubledip.tasks.watermark import box_mask
+
+    assert _covers_frame((0, 0, 10, 12), (10, 12)) and _covers_frame((-3, -1e-9, 10 - 1e-12, 12), (10, 12))
+    noisy = (1 - 1e-12, 0, 10, 12)
+    assert not _covers_frame(noisy, (10, 12)) and not box_mask(noisy, (10, 12)).all()

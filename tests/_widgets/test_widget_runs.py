@@ -2681,6 +2681,50 @@ def test_a_rerun_keeps_the_contrast_limits_the_user_set(viewer, open_widget, run
     np.testing.assert_allclose(viewer.layers["comp layer 1"].contrast_limits, (0.2, 0.3))
 
 
+def test_a_rerun_on_a_replaced_input_follows_its_contrast_unless_the_user_set_it(
+    viewer, open_widget, run_widget, qtbot
+):
+    """(A review's case.) The input closed and the same picture opened as 0-1 floats under its name: the re-run
+    kept the earlier uint8 input's limits (0-255) on results of 0-1 values, shown nearly black. Limits a run
+    gave follow the new input; limits the user set stay; Cancel puts the earlier ones back."""
+    pic = samples.texture_composite(32).data
+    first = viewer.add_image((pic * 255).astype(np.uint8), name="img", contrast_limits=(0, 255))
+    widget = open_widget(SEG, iterations=3)
+    run_widget(widget)
+    assert tuple(viewer.layers["img foreground"].contrast_limits) == (0, 255)
+    viewer.layers.remove(first)
+    second = viewer.add_image(pic.astype(np.float32), name="img", contrast_limits=(0, 1))
+    widget.pickers["image"].value = second
+    run_widget(widget)
+    np.testing.assert_allclose(viewer.layers["img foreground"].contrast_limits, (0, 1))
+    viewer.layers["img background"].contrast_limits = (0.2, 0.4)  # the user's: kept by re-runs
+    second.contrast_limits = (0.1, 0.9)
+    run_widget(widget)
+    np.testing.assert_allclose(viewer.layers["img background"].contrast_limits, (0.2, 0.4))
+    np.testing.assert_allclose(viewer.layers["img foreground"].contrast_limits, (0.1, 0.9))
+    second.contrast_limits = (0.3, 0.5)  # a re-run cancelled at once: the limits it reset are put back
+    widget.iterations.value = 5000
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: widget.cancel())
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    np.testing.assert_allclose(viewer.layers["img foreground"].contrast_limits, (0.1, 0.9))
+
+
+def test_a_rerun_leaves_an_array_the_user_kept_alone(viewer, open_widget, run_widget):
+    """(A review's case.) A re-run wrote its result into the earlier result's array: a copy the user kept to
+    compare (``add_image(layer.data)``) changed with it."""
+    viewer.add_image(samples.texture_composite(32).data, name="a")
+    widget = open_widget(SEG, iterations=3)
+    run_widget(widget)
+    keep = viewer.add_image(viewer.layers["a foreground"].data, name="foreground v1")
+    kept = keep.data.copy()
+    widget.seed.value = 7
+    run_widget(widget)
+    np.testing.assert_array_equal(keep.data, kept)
+    assert not np.array_equal(viewer.layers["a foreground"].data, kept)  # (the re-run's result is another)
+
+
 def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors):
     """The sample adds the image and its box; the widget picks the box up (a single image needs one), and the
     image that came with it, not another one opened before (napari makes the box active)."""

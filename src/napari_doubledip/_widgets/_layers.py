@@ -990,6 +990,7 @@ class OutputLayers:
         self._below: list[Any] = []  # earlier results the user put under their (same) input: left there
         self._renamed: list[tuple[Any, str, str]] = []  # (layer, its name, the name this run gave it)
         self._saved: list[tuple[Any, _Saved]] = []
+        self._contrast_reset: list[tuple[Any, tuple[float, float]]] = []  # (layer, its limits before the run)
         self._names: list[tuple[Any, str]] = []  # (input layer, its name when the run started)
         self._at_run: list[tuple[Any, dict[str, tuple]]] = []  # (input layer, its transform then: pin_names)
         self._inputs: list[Any] = []
@@ -1242,20 +1243,31 @@ class OutputLayers:
                 and not any(n == layer.name for n, _ in self.other_slice)
             ):  # a whole-stack run's part that no frame run collects into (e.g. a set's shared watermark)
                 self.other_slice.append((layer.name, "all frames (a run of the whole stack)"))
-            self._save_once(layer)
+            # An earlier run's layer gets a new array at this run's first write (its previews then go in
+            # place): an array the user kept (``add_image(layer.data)``, a script's reference) is not changed.
+            first = not any(same_layer(layer, t) for t in self.touched.values())
+            self._save_once(layer, copy=not first)
             self._follow_rename(layer, name)
             self._note_strokes(layer)
             data, kept = self._keep_unreached(layer, data, metadata, source)
             if kept:
                 metadata = {**metadata, "frames": kept}
-            _assign(layer, data)
+            if first:
+                layer.data = np.array(data, copy=True)
+                _forget_edits(layer)
+            else:
+                _assign(layer, data)
             if kind == "image":
                 _widen_range(layer, data, source)
+                if first and _contrast_as_given(layer):
+                    # limits the user never set (a new layer's, from the input then) follow this run's input,
+                    # as a new layer's would; limits the user set are kept
+                    self._contrast_reset.append((layer, tuple(float(v) for v in layer.contrast_limits)))
+                    _give_contrast(layer, _contrast(source))
             _set_transform(layer, tf)
             layer.metadata = metadata
-            # A layer from an earlier run keeps the contrast the user may have set.
         if cover and kind == "image" and metadata.get("preview") is False and any(
-            same_layer(layer, c) for c in self.created
+            same_layer(layer, c) for c in [*self.created, *(r for r, _ in self._contrast_reset)]
         ):
             _cover(layer, data)
         self.touched[name] = layer
@@ -1597,6 +1609,7 @@ class OutputLayers:
             extra["colormap"] = source.colormap
         layer = self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
         _widen_range(layer, data, source)
+        _give_contrast(layer, _contrast(source))
         return layer
 
     def drop_created_except(self, names: list[str]) -> None:
@@ -1708,7 +1721,10 @@ class OutputLayers:
             for key, value in saved.transform.items():
                 setattr(layer, key, value)
             layer.metadata = saved.metadata
-            # (not its contrast limits: a run leaves them as they are, and any the user set meanwhile stay)
+            # (not its contrast limits, unless the run reset them and the user has not set them since)
+        for layer, before in self._contrast_reset:
+            if _contrast_as_given(layer):
+                _give_contrast(layer, before)
         for layer, before, given in reversed(self._renamed):
             if layer.name == given:  # (unless the user renamed it since)
                 layer.name = before
@@ -1716,6 +1732,7 @@ class OutputLayers:
         detached, self._detached = self._detached, []  # (taken first: a failed insert must not repeat)
         self.created.clear()
         self._saved.clear()
+        self._contrast_reset.clear()
         self.touched.clear()
         if not reinsert or not len(self.viewer.layers):
             return
@@ -1935,12 +1952,31 @@ def _cover(layer: Any, data: np.ndarray) -> None:
     low, high = found
     lo, hi = (float(v) for v in layer.contrast_limits)
     if low < lo or high > hi:
-        layer.contrast_limits = (min(lo, low), max(hi, high))
+        _give_contrast(layer, (min(lo, low), max(hi, high)))
 
 
 def _contrast(source: Any) -> tuple[float, float]:
     lo, hi = (float(v) for v in source.contrast_limits)
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+#: The contrast limits the runs gave each output layer (by napari id), to tell them from limits the user set:
+#: a re-run resets the former (they came from an input that may have been replaced since, e.g. by the same
+#: picture in 0-1 floats instead of uint8, which showed the new result nearly black) and keeps the latter.
+_GIVEN_CONTRAST: dict[str, tuple[float, float]] = {}
+
+
+def _give_contrast(layer: Any, limits: tuple[float, float]) -> None:
+    layer.contrast_limits = limits
+    key = source_id(layer)
+    if key is not None:
+        _GIVEN_CONTRAST[key] = tuple(float(v) for v in layer.contrast_limits)
+
+
+def _contrast_as_given(layer: Any) -> bool:
+    """Whether an output layer's contrast limits are still those a run gave it (the user has not set them)."""
+    given = _GIVEN_CONTRAST.get(source_id(layer) or "")
+    return given is not None and bool(np.allclose(layer.contrast_limits, given, rtol=1e-6, atol=0))
 
 
 def _snapshot(layer: Any, frame: tuple[int, ...] | None = None, copy: bool = True) -> _Saved:

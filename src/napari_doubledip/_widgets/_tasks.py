@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import edges_to_box
 from ._spec import Inputs, LayerInput, Mode, Option, Output, TaskSpec
 from ._worker import Deferred
 
@@ -320,7 +321,8 @@ def _covers_frame(box: Any, shape: tuple[int, ...] | None) -> bool:
         y0, x0, y1, x1 = (float(v) for v in box)
     except (TypeError, ValueError):
         return False
-    return math.floor(y0) <= 0 and math.floor(x0) <= 0 and math.ceil(y1) >= shape[0] and math.ceil(x1) >= shape[1]
+    ya, xa, yb, xb = edges_to_box((y0, x0), (y1, x1))
+    return ya <= 0 and xa <= 0 and yb >= shape[0] and xb >= shape[1]
 
 
 def _tell_set_box(x: Inputs, is_set: bool) -> None:

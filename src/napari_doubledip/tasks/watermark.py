@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import reprlib
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from .._validation import (
     check_iterations,
     check_seed,
     corners_to_box,
+    edges_to_box,
     host_array,
     listed,
     loaded,
@@ -299,8 +299,8 @@ def box_mask(
             raise ValueError(f"box is empty: (y0, x0, y1, x1) = {tuple(arr.tolist())} needs y1 > y0 and x1 > x0")
         if y1 <= 0 or x1 <= 0 or y0 >= h or x0 >= w:
             raise ValueError(f"box {tuple(np.round([y0, x0, y1, x1], 2).tolist())} lies outside the {h}x{w} image")
-        ya, xa = max(0, math.floor(y0)), max(0, math.floor(x0))
-        yb, xb = min(h, math.ceil(y1)), min(w, math.ceil(x1))
+        ya, xa, yb, xb = edges_to_box((y0, x0), (y1, x1))  # (float noise of a converted box is no extra row)
+        ya, xa, yb, xb = max(0, ya), max(0, xa), min(h, yb), min(w, xb)
         mask = np.zeros((h, w), bool)
         mask[ya:yb, xa:xb] = True
     if mask.all() and not whole:
