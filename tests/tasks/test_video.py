@@ -579,6 +579,9 @@ def test_video_boxes_for_every_frame_or_some():
     for form in (masks, list(masks)):
         stacked = dd.segment_video(s.data, box=form, iterations=1, device="cpu")
         assert stacked.params["box"] == {t: [0, 0, 24, 24] if t == 3 else [7, 5, 37, 44] for t in range(6)}
+    # a list with None for frames without a box (a review's case: told "got [array([[False, ..." only)
+    with pytest.raises(ValueError, match=r"frame 1's mask is None; give frames without a box an empty mask"):
+        dd.segment_video(s.data, box=[masks[0], None, None, masks[3], masks[4], masks[5]], iterations=1)
     # a stack of another length is told so (it was told to pass a (T, H, W) stack: a review's case)
     with pytest.raises(ValueError, match=r"box holds 5 masks of 48 x 48 for 6 frames: give one mask per frame"):
         dd.segment_video(s.data, box=masks[:5], iterations=1)
@@ -819,6 +822,12 @@ def test_a_lazy_stack_is_checked_before_it_is_loaded():
     rng = np.random.default_rng(0)
     frames = da.from_array(rng.random((3, 32, 32)).astype(np.float32), chunks=(1, 32, 32))
     assert dd.separate_video_layers(frames, iterations=1, device="cpu").dynamic.shape == (3, 32, 32)
+    # a stack of unknown frame count (NaN in its shape: filtered by a condition) is read to know it; dehazing
+    # frame by frame failed with "cannot convert float NaN to integer" (a review's case)
+    some = frames[frames.sum(axis=(1, 2)) >= 0]
+    assert np.isnan(some.shape[0])
+    assert dd.dehaze_frames(some, iterations=1, device="cpu").clean.shape == (3, 32, 32)
+    assert dd.segment_video(some, iterations=1, device="cpu").masks.shape == (3, 32, 32)
 
 
 def test_masked_frames_are_warned_about_once():

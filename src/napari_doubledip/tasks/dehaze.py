@@ -14,10 +14,13 @@ from torch.nn import functional as F
 from .._validation import (
     _FLOAT32_MAX,
     _frames_layout,
+    _lazy,
+    _lazy_shape,
     ValueRange,
     as_image,
     check_iterations,
     check_seed,
+    loaded,
     plain_data,
     refuse_napari,
     warn,
@@ -393,7 +396,9 @@ def _check_saturation(clean: torch.Tensor, image: torch.Tensor, vr: ValueRange, 
     if float(ratio[worst]) <= OFFSET_LEVEL:
         return
     top = high.view(-1, 1, 1)
-    at_top = (image[keep] >= top - 1e-3).all(dim=0)  # already at the top in the image: not the run's doing
+    # already at the top in the image: not the run's doing (within a thousandth of the channel's own span: of
+    # the brightest value, every pixel of data on a large offset, 60000-60050, was "at the top")
+    at_top = (image[keep] >= top - 1e-3 * (high - low).view(-1, 1, 1)).all(dim=0)
     saturated = (clean[keep] >= 1 - 1e-3).all(dim=0) & ~at_top
     share = float(saturated.float().mean())
     if share > SATURATED_SHARE:
@@ -660,6 +665,11 @@ def dehaze_frames(
     check_precision(precision)
     refuse_napari(frames, "frames")  # (multiscale data's shape is its first level's: not read as a stack)
     shape = getattr(frames, "shape", None)
+    if shape is not None and _lazy(frames) and _lazy_shape(frames) is None:
+        # lazy data of unknown frame count (NaN in its shape, e.g. a dask stack filtered by a condition): read
+        # to know it, as the video functions do
+        frames = loaded(frames)
+        shape = frames.shape
     if shape is not None and not isinstance(frames, (list, tuple)):
         # the layout first (its advice, e.g. for one (H, W, C) image), then what depends on the channel count
         gray = _frames_layout(tuple(int(n) for n in shape), "frames", 1)

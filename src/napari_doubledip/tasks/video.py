@@ -445,6 +445,15 @@ def _boxes_by_frame(box: Any, n: int, shape: tuple[int, int]) -> Any:
             masks = list(np.asarray(box))
     elif isinstance(box, (list, tuple)) and len(box) > 1 and all(_frame_shaped(b, shape) for b in box):
         masks = list(box)  # a mask per frame, in a list
+    elif (
+        isinstance(box, (list, tuple)) and any(b is None for b in box)
+        and any(_frame_shaped(b, shape) for b in box)
+    ):
+        first = next(i for i, b in enumerate(box) if b is None)
+        raise ValueError(
+            f"box: frame {first}'s mask is None; give frames without a box an empty mask, or pass "
+            "the frames that have one as {frame: mask}"
+        )
     if masks is None:
         return _rectangles_by_frame(box)
     if len(masks) != n:
