@@ -177,3 +177,30 @@ def test_a_thread_starting_torch_work_during_a_run_keeps_the_process_setting():
     release.set()
     run.join()
     assert later["count"] == 2 and set(inside) == {1}
+
+
+def test_a_run_puts_back_the_process_setting_not_its_threads_own():
+    """(A review's case.) A worker thread set up with 2 threads runs after the user lowered torch's setting to
+    1: the run put back its thread's 2 as the process-wide count, which every new thread then started with."""
+    ready, go, done = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def worker():
+        torch.get_num_threads()  # (its count is set up now: 2)
+        ready.set()
+        go.wait(30)
+        drain(optimise(_task(seen, iterations=4), device=torch.device("cpu")))  # (a small run: 1 thread)
+        done.set()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    assert ready.wait(30)
+    torch.set_num_threads(1)  # the user lowers the setting meanwhile
+    go.set()
+    th.join()
+    assert done.is_set() and set(seen) == {1}
+    seen = []
+    fresh = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    fresh.start()
+    fresh.join()
+    assert seen == [1]

@@ -27,12 +27,13 @@ def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
         return c.index_select(dim, hi) - c.index_select(dim, lo)
 
     # float64 accumulation keeps the cumulative sums exact enough for large images; Apple's MPS has no float64,
-    # so there the sums run on the CPU.
+    # so there the sums run on the CPU: moved first, then converted (and back: converted on the CPU, then
+    # moved), as MPS refuses a copy to or from a float64 tensor in one step.
     acc = x.device if x.device.type != "mps" else torch.device("cpu")
-    s = _sum(_sum(x.to(acc, torch.float64), -2, h), -1, w)
+    s = _sum(_sum(x.to(acc).to(torch.float64), -2, h), -1, w)
     ones = torch.ones((h, w), dtype=torch.float64, device=acc)
     count = _sum(_sum(ones, -2, h), -1, w)
-    return (s / count).to(x.device, x.dtype)
+    return (s / count).to(x.dtype).to(x.device)
 
 
 def _coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float):

@@ -268,4 +268,4 @@ def haze_lines_transmission(image: torch.Tensor, airlight: torch.Tensor, n_lines
     r_max = torch.zeros(n_lines, dtype=x.dtype, device=x.device).scatter_reduce(0, line, radius, reduce="amax")
     t = radius / r_max[line].clamp_min(1e-6)
     lower = 1 - _over_airlight(image.reshape(3, 1, -1), a.reshape(3)).reshape(3, -1).amin(dim=0).double()
-    return torch.maximum(t, lower).clamp(0, 1).reshape(1, h, w).to(device=device, dtype=dtype)
+    return torch.maximum(t, lower).clamp(0, 1).reshape(1, h, w).to(dtype).to(device)  # (float64 not on MPS)

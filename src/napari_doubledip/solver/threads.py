@@ -98,16 +98,30 @@ def _set_elsewhere(n: int) -> None:
     helper.join()
 
 
+def _process_wide() -> int:
+    """The process-wide count (what a new thread starts with), read from a short-lived helper thread: the
+    calling thread's own count may differ (a worker thread started before the user changed the setting)."""
+    seen: list[int] = []
+    helper = threading.Thread(target=lambda: seen.append(torch.get_num_threads()), name="napari-doubledip-threads")
+    helper.start()
+    helper.join()
+    return seen[0] if seen else torch.get_num_threads()
+
+
 def _call_with(n: int, fn: Callable[[], Y]) -> Y:
     original = torch.get_num_threads()
+    wide = None
     try:
         if n != original:
+            wide = _process_wide()
             torch.set_num_threads(n)
-            _set_elsewhere(original)
+            _set_elsewhere(wide)
         return fn()
     finally:
         if torch.get_num_threads() != original:
-            torch.set_num_threads(original)
+            wide = _process_wide() if wide is None else wide
+            torch.set_num_threads(original)  # (which sets the process-wide count too: put back after it)
+            _set_elsewhere(wide)
 
 
 def run_with_threads(
