@@ -24,6 +24,10 @@ def test_box_mask_forms_and_clipping():
         box_mask(np.array([[5, 3, 2, 7]]), (10, 12))
     # partly outside: clipped
     assert box_mask((-5, -5, 3, 3), (10, 12)).sum() == 9
+    # a bool among the numbers is refused, not read as 1 (a review's case); a mask as rows of booleans is fine
+    with pytest.raises(TypeError, match=r"box must be \(y0, x0, y1, x1\) numbers.*got \(True, 3, 5, 7\)"):
+        box_mask((True, 3, 5, 7), (10, 12))
+    assert np.array_equal(box_mask(m.tolist(), (10, 12)), m)
     # a box converted from physical units carries float noise (0.3 / 0.1 = 2.9999999999999996): no extra column
     # (a review's case), as for napari corners
     assert np.array_equal(box_mask(tuple(v / 0.1 for v in (0.2, 0.3, 0.5, 0.7)), (10, 12)), m)

@@ -224,6 +224,9 @@ def box_mask(
         if len(box) != 1:
             raise ValueError(f"box must be one rectangle, got {len(box)} shapes{several}")
         box = box[0]
+    if isinstance(box, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in box):
+        # (numpy reads (True, 6, 22, 26) as (1, 6, 22, 26); a mask comes as an array or rows of booleans)
+        raise TypeError(f"box must be (y0, x0, y1, x1) numbers, a boolean mask or corner points, got {box!r}")
     try:
         arr = np.asarray(box)
     except Exception as exc:  # pragma: no cover - ragged sequences
