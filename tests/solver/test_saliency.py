@@ -48,3 +48,29 @@ def test_hints_refined_by_colour_on_rgb_only():
     for image in (grey, grey.expand(3, -1, -1)):
         for a, b in zip(saliency_hints(image), saliency_hints(image, colour=False), strict=True):
             assert torch.equal(a, b)
+
+
+def test_boundary_connectivity_weighs_each_superpixel_edge_once(monkeypatch):
+    """(A review's case.) The geodesic graph summed the pixel pairs along each superpixel border: an edge's
+    weight was its appearance distance times the border's length, not the distance (Zhu et al. 2014)."""
+    import scipy.sparse.csgraph as csgraph
+    from skimage.color import rgb2lab
+    from skimage.segmentation import slic
+
+    from napari_doubledip.solver.saliency import boundary_connectivity
+
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(0.5, 0.03, (64, 64, 3)), 0, 1)
+    img[20:44, 20:44] = np.clip(img[20:44, 20:44] + [0.3, -0.2, 0.0], 0, 1)
+    graphs = []
+    real = csgraph.shortest_path
+    monkeypatch.setattr(csgraph, "shortest_path", lambda g, *a, **k: graphs.append(g.tocoo()) or real(g, *a, **k))
+    boundary_connectivity(img)
+    # the same superpixels and region means as the function's
+    labels = slic(img, n_segments=200, compactness=10, channel_axis=-1, start_label=0, convert2lab=True)
+    lab = rgb2lab(img).reshape(-1, 3)
+    count = np.bincount(labels.ravel())
+    means = np.stack([np.bincount(labels.ravel(), lab[:, i]) / count for i in range(3)], 1)
+    g = graphs[0]
+    assert len(g.data) > 100
+    np.testing.assert_allclose(g.data, np.linalg.norm(means[g.row] - means[g.col], axis=1) + 1e-6, rtol=1e-6)
