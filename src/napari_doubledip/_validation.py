@@ -414,7 +414,8 @@ def _float32_step(value: float) -> float:
 
 
 #: Values far above the rest (above the middle of the range while 99.9 % lie in its lowest quarter) are warned
-#: about when there are at most this fraction of the pixels (or 3) and each is alone among its 3 x 3 neighbours:
+#: about when there are at most this fraction of the pixels (or 3) per frame and each is alone among its 3 x 3
+#: neighbours:
 #: hot pixels, not a bright object (whose pixels touch). One hot pixel in a 10-frame uint16 video dropped
 #: segmentation's IoU from 0.998 to 0.912 (the rest squeezed into 4-6 % of the range).
 OUTLIER_FRACTION = 5e-5
@@ -429,7 +430,9 @@ def _bright_outliers(arr: np.ndarray, lo: float, hi: float) -> tuple[int, float,
     while sample.size > 2_000_000:  # whole pixels (all channels), strided along the longest pixel axis
         a = int(np.argmax(sample.shape[:-1]))
         sample = sample[(slice(None),) * a + (slice(None, None, 2),)]
-    cap = max(3, int(OUTLIER_FRACTION * arr.size / arr.shape[-1]))
+    # per frame of a stack (a camera's hot pixel is stuck: in every frame, one pixel of each)
+    frames = int(np.prod(arr.shape[:-3])) if arr.ndim > 3 else 1
+    cap = frames * max(3, int(OUTLIER_FRACTION * arr.size / arr.shape[-1] / frames))
     # The bulk: the 99.9th percentile of the pixels (their brightest channel), and below the ``cap`` brightest
     # ones, so that in a small image (under ~1000 pixels, or a few hot pixels of several channels) it is not
     # partly the hot pixels themselves

@@ -900,6 +900,12 @@ def test_a_few_far_brighter_values_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         as_frames(clipped)
+    # a camera's hot pixel is stuck: in every frame (10 values, over the 3 of a whole small clip: no word, a
+    # review's case); counted per frame
+    stuck = frames.copy()
+    stuck[:, 7, 9] = 65535
+    with pytest.warns(UserWarning, match=r"frames: 10 isolated pixel\(s\) lie far above the rest"):
+        as_frames(stuck)
 
 
 def test_a_saturated_frame_is_said_with_the_frames_to_drop():
