@@ -172,12 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--device: {exc}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    width = max(len(n) for n in names)
     for name in names:
         t0 = time.perf_counter()
         images, quality = DEMOS[name](args.size, args.device)
         seconds = time.perf_counter() - t0
         imsave(out / f"{name}.png", panel(images), check_contrast=False)
-        print(f"{name:14s} {seconds:6.1f} s  {quality}  -> {out / (name + '.png')}")
+        print(f"{name:{width}s} {seconds:6.1f} s  {quality}  -> {out / (name + '.png')}")
     return 0
 
 

@@ -446,7 +446,9 @@ def test_rerun_updates_layers_in_place(viewer, open_widget, run_widget):
     widget.seed.value = 7
     run_widget(widget)
     assert names(viewer) == before  # no duplicates
-    assert viewer.layers["comp foreground"].data is data_before  # same array, written in place
+    assert viewer.layers["comp foreground"].unique_id == fg.unique_id  # the same layer, updated
+    # in a new array (the earlier one, perhaps kept by the user, is left as it was: a review's case)
+    assert viewer.layers["comp foreground"].data is not data_before and np.array_equal(data_before, first)
     assert not np.allclose(viewer.layers["comp foreground"].data, first)
     meta = viewer.layers["comp mask"].metadata
     assert meta["seed"] == 7
@@ -2725,6 +2727,31 @@ def test_a_rerun_leaves_an_array_the_user_kept_alone(viewer, open_widget, run_wi
     assert not np.array_equal(viewer.layers["a foreground"].data, kept)  # (the re-run's result is another)
 
 
+def test_a_frame_rerun_leaves_a_kept_stack_alone_and_follows_the_inputs_contrast(viewer, open_widget, run_widget):
+    """(A review's case, the frame-by-frame side of the two above.) A frame run collected into an earlier
+    run's stack wrote into its array (a copy the user kept changed) and kept the limits of the input before."""
+    stack = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1)
+    first = viewer.add_image((stack * 255).astype(np.uint8), name="movie", contrast_limits=(0, 255))
+    widget = open_widget(SEG, iterations=3)
+    widget.frames.value = "current frame"
+    for t in (0, 1):
+        viewer.dims.set_current_step(0, t)
+        run_widget(widget)
+    collected = viewer.layers["movie foreground"]
+    assert collected.data.shape == (3, 32, 32) and tuple(collected.contrast_limits) == (0, 255)
+    keep = viewer.add_image(collected.data, name="kept")
+    kept = keep.data.copy()
+    widget.seed.value = 3
+    run_widget(widget)  # frame 1 again
+    np.testing.assert_array_equal(keep.data, kept)
+    assert not np.array_equal(viewer.layers["movie foreground"].data[1], kept[1])
+    viewer.layers.remove(first)  # the same frames reopened as 0-1 floats
+    second = viewer.add_image(stack.astype(np.float32), name="movie", contrast_limits=(0, 1))
+    widget.pickers["image"].value = second
+    run_widget(widget)
+    np.testing.assert_allclose(viewer.layers["movie foreground"].contrast_limits, (0, 1))
+
+
 def test_watermark_sample_runs_as_opened(viewer, open_widget, run_widget, errors):
     """The sample adds the image and its box; the widget picks the box up (a single image needs one), and the
     image that came with it, not another one opened before (napari makes the box active)."""
@@ -3577,18 +3604,34 @@ def test_collected_frames_widen_the_contrast_slider(viewer):
                         lead=(3,), source=src, metadata={"frame": [2]})
     assert layer.data.shape == (3, 8, 8) and layer.contrast_limits_range[1] >= 65000
     assert layer.metadata["frames"] == [[0], [2]]
-    # The next run into that stack keeps only the frame it overwrites for a cancel (a whole-stack copy of up to
-    # 1 GB took seconds in the GUI thread), and a cancel gives the stack back.
-    before = layer.data.copy()
-    rerun = OutputLayers(viewer, "segmentation")
-    target = rerun.stack_target("src foreground", "foreground", src, (1,), (3,), (8, 8), kind="image")
-    assert target is not None and target.name == layer.name
-    rerun.write_frame(target, "src foreground", "foreground", np.full((8, 8), 7, np.float32), index=(1,),
-                      lead=(3,), source=src, metadata={"frame": [1]})
-    assert [saved.data.shape for _, saved in rerun._saved] == [(8, 8)] and (layer.data[1] == 7).all()
-    rerun.rollback()
-    np.testing.assert_array_equal(layer.data, before)
-    assert layer.metadata["frames"] == [[0], [2]]
+    # The next run into that stack gives it a new array (the earlier one, perhaps kept by the user, stays as it
+    # was) and keeps the earlier one for a cancel, not a copy; beyond PRIVATE_STACK_BYTES it writes in place
+    # and keeps only the frame it overwrites (a whole-stack copy of up to 1 GB took seconds in the GUI thread).
+    # Either way a cancel gives the stack back.
+    from napari_doubledip._widgets import _layers
+
+    for private in (_layers.PRIVATE_STACK_BYTES, 0):
+        _layers.PRIVATE_STACK_BYTES, default = private, _layers.PRIVATE_STACK_BYTES
+        try:
+            array = layer.data
+            before = array.copy()
+            rerun = OutputLayers(viewer, "segmentation")
+            target = rerun.stack_target("src foreground", "foreground", src, (1,), (3,), (8, 8), kind="image")
+            assert target is not None and target.name == layer.name
+            rerun.write_frame(target, "src foreground", "foreground", np.full((8, 8), 7, np.float32),
+                              index=(1,), lead=(3,), source=src, metadata={"frame": [1]})
+            assert (layer.data[1] == 7).all()
+            (saved,) = (s for _, s in rerun._saved)
+            if private:
+                assert layer.data is not array and saved.data is array
+                assert np.array_equal(array, before, equal_nan=True)
+            else:
+                assert layer.data is array and saved.data.shape == (8, 8)
+            rerun.rollback()
+            np.testing.assert_array_equal(layer.data, before)
+            assert layer.metadata["frames"] == [[0], [2]]
+        finally:
+            _layers.PRIVATE_STACK_BYTES = default
     # A map (transmission, alpha) keeps its 0-1 slider.
     outputs.write("src alpha", "alpha", first[None] / 200, kind="map", source=src, metadata={"frame": [0]},
                   offset=(0,))

@@ -27,6 +27,15 @@ def test_box_mask_forms_and_clipping():
     # a bool among the numbers is refused, not read as 1 (a review's case); a mask as rows of booleans is fine
     with pytest.raises(TypeError, match=r"box must be \(y0, x0, y1, x1\) numbers.*got \(True, 3, 5, 7\)"):
         box_mask((True, 3, 5, 7), (10, 12))
+    with pytest.raises(TypeError, match=r"box must be \(y0, x0, y1, x1\) numbers"):
+        box_mask([[True, 3, 5, 7]], (10, 12))  # (one row, as detectors list boxes)
+    # a box thinner than the float noise that is snapped away, or touching the image only within it: refused
+    # (it gave an empty mask, then an IndexError deep in segment; a review's case)
+    with pytest.raises(ValueError, match="box is empty.*covers no pixel"):
+        box_mask((2.0000001, 0, 2.0000004, 5), (10, 12))
+    for outside in ((-5, 0, 1e-7, 5), (10 - 1e-7, 0, 12, 5)):
+        with pytest.raises(ValueError, match="lies outside the 10x12 image"):
+            box_mask(outside, (10, 12))
     assert np.array_equal(box_mask(m.tolist(), (10, 12)), m)
     # a box converted from physical units carries float noise (0.3 / 0.1 = 2.9999999999999996): no extra column
     # (a review's case), as for napari corners

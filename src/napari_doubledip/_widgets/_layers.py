@@ -916,6 +916,9 @@ def _eye_padded(matrix: np.ndarray, pad: int) -> np.ndarray:
 
 #: One-frame results of a stack accumulate in a whole-stack output layer only up to this size (per layer).
 STACK_LIMIT_BYTES = 1 << 30
+#: A stack collecting one-frame results gets a new array at a run's first write up to this size (an array the
+#: user kept is left alone; about 20 ms to copy); a larger one is written in place (documented in the README).
+PRIVATE_STACK_BYTES = 128 << 20
 
 _TRANSFORM_KEYS = ("scale", "translate", "rotate", "shear", "affine", "units", "axis_labels")
 
@@ -1507,10 +1510,13 @@ class OutputLayers:
             if f != [int(v) for v in index] and (layer.name, tuple(f)) not in self._cleared
         ]
         self._cleared.update((layer.name, tuple(f)) for f in drop)  # (once: later writes go in place)
-        # (an array a running job reads, e.g. a queued run of this stack, is not written: it gets a new one)
+        # (an array a running job reads, e.g. a queued run of this stack, is not written: it gets a new one; so
+        # does an earlier run's stack at this run's first write, up to PRIVATE_STACK_BYTES: a copy the user kept,
+        # add_image(layer.data), is not changed; beyond, a copy per run costs too long in the GUI thread)
+        first = not any(same_layer(layer, t) for t in self.touched.values())
         in_place = (
             not grow and not drop and layer.data.flags.writeable and layer.data.dtype == data.dtype
-            and not _held(layer.data)
+            and not _held(layer.data) and not (first and layer.data.nbytes <= PRIVATE_STACK_BYTES)
         )
         # Cancel restores the one frame written in place, or the array that a new one replaces: never a copy of
         # the whole stack (up to STACK_LIMIT_BYTES), which took seconds in the GUI thread at every frame.
@@ -1550,6 +1556,9 @@ class OutputLayers:
         _set_transform(layer, transform(source, len(full) - (1 if rgb else 0)))  # follows the source's
         if kind == "image":  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
+            if first and _contrast_as_given(layer):  # (as in write: limits a run gave follow the input)
+                self._contrast_reset.append((layer, tuple(float(v) for v in layer.contrast_limits)))
+                _give_contrast(layer, _contrast(source))
         digests = {**(old.get("digests") or {}), **(metadata.get("digests") or {})}
         digests = {
             k: v for k, v in digests.items()

@@ -129,7 +129,7 @@ def saliency(image: torch.Tensor) -> torch.Tensor:
     """Saliency map in ``[0, 1]`` of a ``(C, H, W)`` image: geometric mean of the two estimates."""
     a = boundary_contrast(image)
     b = torch.from_numpy(boundary_connectivity(image.permute(1, 2, 0).cpu().double().numpy()))
-    s = torch.sqrt(a * b.to(a))
+    s = torch.sqrt(a * b.to(a.dtype).to(a.device))  # (converted on the CPU, then moved: MPS has no float64)
     return (s - s.min()) / (s.max() - s.min() + 1e-8)
 
 
@@ -189,7 +189,7 @@ def _appearance(image: torch.Tensor) -> torch.Tensor:
     from skimage.color import rgb2lab
 
     lab = rgb2lab(image.permute(1, 2, 0).cpu().double().numpy())  # (MPS has no float64: on the CPU first)
-    return torch.from_numpy(lab).to(image.device, torch.float32).reshape(-1, 3)
+    return torch.from_numpy(lab).to(torch.float32).to(image.device).reshape(-1, 3)
 
 
 def _gmm(x: torch.Tensor, k: int, iterations: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:

@@ -23,11 +23,12 @@ machine and the settings above: same input, same seed, same settings, same numbe
 The count is chosen once, at the start of a run (from the starting thread's setting), and applied around each
 stretch of work between two progress reports, in the thread that resumes the run, and the caller's count is
 back in place at every report: a run abandoned mid-way (a cancelled GUI worker that never closes its
-generator) leaves no changed setting behind (at most three ``torch.set_num_threads``
-calls per report, one of them in a short-lived helper thread). torch also keeps a process-wide count that each
-thread copies at its first parallel operation; :func:`_call_with` puts it back at once from a helper thread, so
-a thread that starts torch work while a run computes (another run, another plugin) gets the process's setting,
-not the run's.
+generator) leaves no changed setting behind. torch also keeps a process-wide count that each thread copies at its
+first parallel operation, and ``torch.set_num_threads`` sets it too: :func:`_call_with` reads it first and puts it
+back after each of its own calls, from short-lived helper threads, so that a thread that starts torch work while
+a run computes (another run, another plugin) gets the process's setting, not the run's, and a run resumed from a
+thread whose own count differs leaves the process's as it found it (at most four ``torch.set_num_threads`` calls
+and four helper threads per report, none where the run's count is the resuming thread's own).
 """
 
 from __future__ import annotations

@@ -224,7 +224,7 @@ def box_mask(
         if len(box) != 1:
             raise ValueError(f"box must be one rectangle, got {len(box)} shapes{several}")
         box = box[0]
-    if isinstance(box, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in box):
+    if _mixes_bools(box):
         # (numpy reads (True, 6, 22, 26) as (1, 6, 22, 26); a mask comes as an array or rows of booleans)
         raise TypeError(f"box must be (y0, x0, y1, x1) numbers, a boolean mask or corner points, got {box!r}")
     try:
@@ -303,12 +303,30 @@ def box_mask(
         if y1 <= 0 or x1 <= 0 or y0 >= h or x0 >= w:
             raise ValueError(f"box {tuple(np.round([y0, x0, y1, x1], 2).tolist())} lies outside the {h}x{w} image")
         ya, xa, yb, xb = edges_to_box((y0, x0), (y1, x1))  # (float noise of a converted box is no extra row)
+        if yb <= ya or xb <= xa:  # (thinner than the float noise snapped away: 2.0000001 .. 2.0000004)
+            raise ValueError(f"box is empty: (y0, x0, y1, x1) = {tuple(arr.tolist())} covers no pixel")
         ya, xa, yb, xb = max(0, ya), max(0, xa), min(h, yb), min(w, xb)
+        if yb <= ya or xb <= xa:  # (touching the image within the float noise: -5 .. 1e-7)
+            raise ValueError(f"box {tuple(np.round([y0, x0, y1, x1], 2).tolist())} lies outside the {h}x{w} image")
         mask = np.zeros((h, w), bool)
         mask[ya:yb, xa:xb] = True
     if mask.all() and not whole:
         raise ValueError("box covers the whole image: nothing outside it to learn the clean image from")
     return mask
+
+
+def _mixes_bools(box: Any) -> bool:
+    """Whether a (nested) list / tuple holds booleans among numbers (not a mask given as rows of booleans)."""
+    if not isinstance(box, (list, tuple)):
+        return False
+    flat, stack = [], [box]
+    while stack and len(flat) <= 64:  # (a box's numbers are a few: a long list is a mask or points)
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        else:
+            flat.append(isinstance(v, (bool, np.bool_)))
+    return any(flat) and not all(flat)
 
 
 def shared_edges(target: torch.Tensor, dilation: int = SUPPORT_DILATION) -> torch.Tensor:
