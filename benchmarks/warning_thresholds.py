@@ -2,7 +2,7 @@
 """The measurements behind two warnings: a dehazed image saturated by an offset, and poorly determined mixing
 coefficients of several mixtures.
 
-``--dehaze [DATA]``: ``dehaze`` at its defaults (64 px working size) on synthetic offset cases and, with the
+``--dehaze [DATA]``: ``dehaze`` at its defaults but a 64 px working size (``max_size=64``) on synthetic offset cases and, with the
 evaluation folder, on its hazy photos (all of real-hazy-noGT and Dense-HAZE, the first 8 of RTTS and the first 6
 of RESIDE-OTS), long side 128 px. Per image: the darkest value over the brightest (``min/max``), the share of the
 clean image at its brightest value in every channel (``at-max``), and whether ``dehaze`` warned (its own rule:
