@@ -227,3 +227,30 @@ def test_a_narrowed_panel_keeps_its_fields_and_the_wheel_scrolls_it(make_napari_
     qtbot.waitUntil(widget.max_size.native.hasFocus, timeout=5000)
     wheel(widget.max_size.native)  # (clicked into: the field takes the wheel)
     assert widget.max_size.value != 256
+
+
+def test_run_and_cancel_by_keyboard_keep_the_focus_on_the_button(make_napari_viewer_proxy, qtbot):
+    """(A review's case.) Run greys its button out for a double-click's time, and Cancel until the run ends;
+    Qt handed the focus of the disabled button to the dock's hide button, so the next Space (meant as Cancel,
+    or Run again) hid the panel, the run going on out of sight. The focus comes back to the button."""
+    from qtpy.QtCore import Qt
+
+    from napari_doubledip import samples
+
+    viewer = make_napari_viewer_proxy(show=True)
+    viewer.add_image(samples.texture_composite(32, rgb=False).data, name="comp")
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, SPECS["segmentation"].display_name)
+    widget.iterations.value, widget.preview_every.value = 5000, 0
+    window = viewer.window._qt_window
+    window.activateWindow()
+    button = widget.run_button.native
+    button.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(button.hasFocus, timeout=5000)
+    qtbot.keyClick(button, Qt.Key.Key_Space)  # Run
+    assert widget.worker is not None
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=5000)  # (after the double-click time)
+    assert widget.run_button.text == "Cancel" and button.hasFocus()
+    with qtbot.waitSignal(widget.worker.finished, timeout=120_000):
+        qtbot.keyClick(button, Qt.Key.Key_Space)  # Cancel
+    qtbot.waitUntil(lambda: widget.worker is None and widget.run_button.enabled, timeout=60_000)
+    assert widget.native.isVisible() and widget.run_button.text == "Run" and button.hasFocus()

@@ -3905,6 +3905,9 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
 
     import dask
     import dask.array as da
+    # the library (and torch) loaded first: in a process where no run had loaded it, its loading reports came
+    # first, unthrottled here
+    from napari_doubledip.tasks import video  # noqa: F401
 
     from napari_doubledip._widgets import _worker
 

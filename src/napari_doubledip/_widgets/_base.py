@@ -193,6 +193,8 @@ class TaskWidget(Container):
         #: Shapes layers Run has said are not used as the box (said once each)
         self._told_unpicked: set[str] = set()
         self._run_clicked_at = self._cancel_clicked_at = -1.0e9
+        # the keyboard focus a greyed-out Run / Cancel lost, to give back (_grey_button)
+        self._focus_taken, self._focus_moved_to = False, None
         #: the primary picker's value when it fell onto results of a run because its layers were removed: the
         #: next Run asks before it decomposes a result nobody chose (cleared by any change of the picker); ``[]``
         #: while it is empty because its layer was removed
@@ -755,16 +757,40 @@ class TaskWidget(Container):
             return
         from qtpy.QtCore import QTimer
 
-        self.run_button.enabled = False
+        self._grey_button()
 
         def release() -> None:
             try:
                 if self._job is job and not job.cancelled:  # (a run that ended, or a Cancel, set it already)
-                    self.run_button.enabled = True
+                    self._ungrey_button()
             except RuntimeError:  # pragma: no cover - the panel was closed meanwhile
                 pass
 
         QTimer.singleShot(round(wait * 1000), release)
+
+    def _grey_button(self) -> None:
+        """Disable Run / Cancel for a moment, noting whether it had the keyboard focus: Qt hands a disabled
+        button's focus to the next widget in the tab order, the dock's hide button, where the next Space (meant
+        as Cancel) hid the panel with the run going on."""
+        from qtpy.QtWidgets import QApplication
+
+        had = self.run_button.native.hasFocus()
+        self.run_button.enabled = False
+        if had:
+            self._focus_moved_to = QApplication.focusWidget()
+            self._focus_taken = True
+
+    def _ungrey_button(self) -> None:
+        """Enable Run / Cancel again, with the keyboard focus back where :meth:`_grey_button` found it (unless
+        the user has moved it since)."""
+        from qtpy.QtWidgets import QApplication
+
+        self.run_button.enabled = True
+        if self._focus_taken:
+            self._focus_taken = False
+            if QApplication.focusWidget() is self._focus_moved_to:
+                self.run_button.native.setFocus()
+            self._focus_moved_to = None
 
     def _prepare(self) -> Job:
         """Read the inputs in the main thread and build the call."""
@@ -1236,7 +1262,7 @@ class TaskWidget(Container):
             return
         job.cancelled = True
         job.keep = bool(self.keep_partial.value)  # (ticking it while the cancel lands changes nothing)
-        self.run_button.enabled = False
+        self._grey_button()
         if not job.started and self._take_queued(job, worker):
             return
         if job.keep and job.control.stoppable and finish:
@@ -1270,7 +1296,7 @@ class TaskWidget(Container):
 
     def _set_running(self, running: bool) -> None:
         self.run_button.text = "Cancel" if running else "Run"
-        self.run_button.enabled = True
+        self._ungrey_button()
         options = (self.frames, self.sequence_axis, *self.task_options.values(), self.iterations, self.max_size)
         for w in (*self.pickers.values(), *options, self.device, self.precision, self.seed):
             w.enabled = not running
