@@ -305,9 +305,10 @@ def _stack_sequence(items: Sequence[object], name: str, one_sequence: bool = Fal
         # each must cover a good part of the range they share: a quarter across dtypes, an eighth within one
         # (a dark or low-contrast photo of a uint8 set is no concern; 0-1 next to 0-255, 12- next to 16-bit are)
         part = 0.25 if len(kinds) > 1 else 0.125
-        if not np.isfinite(ranges).all() or all(r[1] - r[0] >= part * (hi - lo) for r in ranges):
+        # (a constant image, e.g. a blank mixture, which is left out, has no range to compare: its own warnings)
+        small = [i for i, r in enumerate(ranges) if 0 < r[1] - r[0] < part * (hi - lo)]
+        if not np.isfinite(ranges).all() or not small:
             return np.stack(arrays)  # (non-finite values: refused with their own message)
-        small = [i for i, r in enumerate(ranges) if r[1] - r[0] < part * (hi - lo)]
         which = ", ".join(f"{name}[{i}]: {ranges[i][0]:g} to {ranges[i][1]:g}" for i in small[:4])
         differ = f" have different dtypes ({', '.join(kinds)}) and" if len(kinds) > 1 else ""
         warn(

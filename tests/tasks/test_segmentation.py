@@ -580,9 +580,15 @@ def test_intensity_hints_say_what_happens_to_a_few_very_bright_pixels():
 
 def test_a_box_too_small_for_automatic_hints_says_so():
     img = samples.texture_composite(64).data
-    with pytest.warns(UserWarning, match="too small to find the object in"):
+    with pytest.warns(UserWarning, match=r"too small to find the object in: it gets none.*or scribble"):
         r = dd.segment(img, box=(30, 30, 33, 33), iterations=1, device="cpu")
     assert not (r.hints == 1).any()
+    # with scribbles in it, they alone guide the split there: not told to scribble (a review's case)
+    labels = np.zeros(img.shape[:2], np.uint8)
+    labels[31, 31] = 1
+    with pytest.warns(UserWarning, match="too small to find the object in: your scribbles alone guide") as w:
+        dd.segment(img, hints=labels, box=(30, 30, 33, 33), iterations=1, device="cpu")
+    assert not any("or scribble" in str(m.message) for m in w)
 
 
 def test_a_background_click_on_a_false_object_removes_it_with_intensity_hints():

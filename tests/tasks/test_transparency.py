@@ -487,6 +487,7 @@ def test_images_of_one_dtype_in_other_units_warn_too():
         as_images([a, 0.8 * b])  # exposures that differ a little
         as_images([(a * 255).astype(np.uint8), (b * 60).astype(np.uint8)])  # a dark photo of a uint8 set
         as_images([(a * 255).astype(np.uint8), (100 + b * 49).astype(np.uint8)])  # a low-contrast one
+        as_images([np.full_like(a, 0.5), a, b])  # a blank image (a left-out mixture): not "other units"
         nan = b * 255
         nan[0, 0] = np.nan
         with pytest.raises(ValueError, match="NaN"):  # its own message, no range warning before it

@@ -125,11 +125,11 @@ def box_crop(inside: torch.Tensor) -> tuple[int, int, int, int]:
 
 
 def _box_hints(
-    image: torch.Tensor, inside: torch.Tensor | None, warn_small: bool = True
+    image: torch.Tensor, inside: torch.Tensor | None, warn_small: bool = True, scribbled: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Automatic hints inside a box: computed on its crop widened by BOX_CROP_MARGIN, kept inside the box (with
     ``inside=None``, of the whole image). A box too small to find an object in gets none (warned unless
-    ``warn_small`` is off: a video warns once for its frames)."""
+    ``warn_small`` is off: a video warns once for its frames; ``scribbled``: the user's scribbles fill it in)."""
     if inside is None:
         return _auto_hints(image)
     y0, y1, x0, x1 = box_crop(inside)
@@ -137,10 +137,12 @@ def _box_hints(
     if min(y1 - y0, x1 - x0) >= MIN_HINT_CROP:
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
     elif warn_small:
+        size = f"the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too small to find"
         warn(
-            f"automatic hints: the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too "
-            "small to find the object in: it gets none (the split inside it is unsupervised); draw a larger box, "
-            "raise max_size, or scribble"
+            f"automatic hints: {size} the object in: your scribbles alone guide the split inside it; for "
+            "automatic hints there too, draw a larger box or raise max_size" if scribbled else
+            f"automatic hints: {size} the object in: it gets none (the split inside it is unsupervised); draw a "
+            "larger box, raise max_size, or scribble"
         )
     return fg & inside, bg & inside
 
@@ -960,7 +962,7 @@ def segment(
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             if inside is None:
                 warn_many_objects(work[0], scribbled=fg_w | bg_w)
-            auto_fg, auto_bg = _box_hints(work[0], inside)
+            auto_fg, auto_bg = _box_hints(work[0], inside, scribbled=bool((fg_w | bg_w).any()))
             fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
             # (labels marking every pixel the automatic hints would, e.g. a whole label image, leave nothing to
             # fill in: they are then used alone, as with auto_fill=False; held lightly, with no hint phase in
