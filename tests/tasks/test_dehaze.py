@@ -412,3 +412,29 @@ def test_an_airlight_too_dark_for_a_later_frame_is_refused_before_any_runs():
     assert reports == []  # (nothing ran)
     r = dd.dehaze_frames(planes, airlight=-1.0, iterations=2, device="cpu")  # brighter than both: runs
     assert np.isfinite(r.clean).all()
+
+
+def test_the_results_use_the_airlight_map_the_fit_used(monkeypatch):
+    """(A review's case.) The airlight DIP's 16 x 16 map reaches the working size by one interpolation in the
+    fit and by an antialiased resize in the results, which differ where a side is under 16 px (a strip): the
+    clean image was inverted with a map up to 0.03 off the fitted one."""
+    from torch.nn import functional as F
+
+    from napari_doubledip.tasks import dehaze as module
+
+    found = {}
+    real = module.optimise
+
+    def optimise(task, **kwargs):
+        found["solution"] = yield from real(task, **kwargs)
+        return found["solution"]
+
+    monkeypatch.setattr(module, "optimise", optimise)
+    rng = np.random.default_rng(0)
+    t = np.linspace(0.3, 0.9, 64)[None, :, None]
+    airlight = np.stack([np.linspace(0.75, 0.95, 12)] * 3, -1)[:, None, :]
+    hazy = (t * rng.random((12, 64, 3)) * 0.5 + (1 - t) * airlight).astype(np.float32)
+    hazy[0, 0] = 1.0  # (the range 0-1: results in the fit's units)
+    r = dd.dehaze(hazy, iterations=10, device="cpu", seed=0)
+    fitted = F.interpolate(found["solution"].outputs["airlight"], size=(12, 64), mode="bilinear")[0]
+    np.testing.assert_allclose(r.airlight, fitted.clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-6)
