@@ -680,7 +680,7 @@ def comparisons(results: list[dict[str, Any]]) -> tuple[list[list[str]], list[st
         if dq is not None and bench_tol is not None:
             verdict.append(("ok" if dq >= -bench_tol else "MISS") + f" quality>=ref-{bench_tol:g}")
         if size == 256 and device == "cpu" and task not in ("video_segmentation", "video_transparency"):
-            verdict.append(("ok" if dft["wall_s"] <= 75 else "MISS") + " default<=~60s")
+            verdict.append(("ok" if dft["wall_s"] <= 60 else "MISS") + " default<=60s")
         if size >= 512 and device == "cpu":
             worst = max(dft["peak_rss_mb"], ref["peak_rss_mb"])
             verdict.append(("ok" if dft["peak_rss_mb"] <= TARGET_RSS_MB_512 else "MISS") + " default RSS<=1.5GB"
