@@ -305,7 +305,8 @@ def _stack_sequence(items: Sequence[object], name: str, one_sequence: bool = Fal
         # each must cover a good part of the range they share: a quarter across dtypes, an eighth within one
         # (a dark or low-contrast photo of a uint8 set is no concern; 0-1 next to 0-255, 12- next to 16-bit are)
         part = 0.25 if len(kinds) > 1 else 0.125
-        # (a constant image, e.g. a blank mixture, which is left out, has no range to compare: its own warnings)
+        # (a constant image has no range to compare: a blank mixture is left out, with its own warning; a blank
+        # image of a watermarked set shows no watermark)
         small = [i for i, r in enumerate(ranges) if 0 < r[1] - r[0] < part * (hi - lo)]
         if not np.isfinite(ranges).all() or not small:
             return np.stack(arrays)  # (non-finite values: refused with their own message)

@@ -254,3 +254,24 @@ def test_run_and_cancel_by_keyboard_keep_the_focus_on_the_button(make_napari_vie
         qtbot.keyClick(button, Qt.Key.Key_Space)  # Cancel
     qtbot.waitUntil(lambda: widget.worker is None and widget.run_button.enabled, timeout=60_000)
     assert widget.native.isVisible() and widget.run_button.text == "Run" and button.hasFocus()
+    # another window active while the button is greyed out (the application's focus widget is None then): the
+    # focus is back on the button when the user returns
+    from qtpy.QtWidgets import QApplication, QLineEdit
+
+    other = QLineEdit()
+    qtbot.addWidget(other)
+    other.show()
+    qtbot.waitExposed(other)
+    button.window().activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is button.window(), timeout=5000)
+    qtbot.wait(QApplication.doubleClickInterval() + 100)  # (a click sooner after Cancel is its double-click)
+    qtbot.keyClick(button, Qt.Key.Key_Space)  # Run
+    assert widget.worker is not None
+    other.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is other, timeout=5000)
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=5000)
+    button.window().activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is button.window(), timeout=5000)
+    assert widget.run_button.text == "Cancel" and button.hasFocus()
+    with qtbot.waitSignal(widget.worker.finished, timeout=120_000):
+        widget.cancel()

@@ -589,6 +589,10 @@ def test_a_box_too_small_for_automatic_hints_says_so():
     with pytest.warns(UserWarning, match="too small to find the object in: your scribbles alone guide") as w:
         dd.segment(img, hints=labels, box=(30, 30, 33, 33), iterations=1, device="cpu")
     assert not any("or scribble" in str(m.message) for m in w)
+    labels[:] = 0
+    labels[2:6, 2:6] = 2  # scribbles elsewhere only: nothing guides the split in the box
+    with pytest.warns(UserWarning, match=r"too small to find the object in: it gets none.*or scribble"):
+        dd.segment(img, hints=labels, box=(30, 30, 33, 33), iterations=1, device="cpu")
 
 
 def test_a_background_click_on_a_false_object_removes_it_with_intensity_hints():

@@ -772,24 +772,23 @@ class TaskWidget(Container):
         """Disable Run / Cancel for a moment, noting whether it had the keyboard focus: Qt hands a disabled
         button's focus to the next widget in the tab order, the dock's hide button, where the next Space (meant
         as Cancel) hid the panel with the run going on."""
-        from qtpy.QtWidgets import QApplication
-
-        had = self.run_button.native.hasFocus()
+        # (the window's focus widget, not the application's: that is None while another window is active)
+        button = self.run_button.native
+        had = button.window().focusWidget() is button
         self.run_button.enabled = False
         if had:
-            self._focus_moved_to = QApplication.focusWidget()
+            self._focus_moved_to = button.window().focusWidget()
             self._focus_taken = True
 
     def _ungrey_button(self) -> None:
         """Enable Run / Cancel again, with the keyboard focus back where :meth:`_grey_button` found it (unless
         the user has moved it since)."""
-        from qtpy.QtWidgets import QApplication
-
+        button = self.run_button.native
         self.run_button.enabled = True
         if self._focus_taken:
             self._focus_taken = False
-            if QApplication.focusWidget() is self._focus_moved_to:
-                self.run_button.native.setFocus()
+            if button.window().focusWidget() is self._focus_moved_to:
+                button.setFocus()
             self._focus_moved_to = None
 
     def _prepare(self) -> Job:

@@ -962,7 +962,8 @@ def segment(
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             if inside is None:
                 warn_many_objects(work[0], scribbled=fg_w | bg_w)
-            auto_fg, auto_bg = _box_hints(work[0], inside, scribbled=bool((fg_w | bg_w).any()))
+            in_box = (fg_w | bg_w) if inside is None else (fg_w | bg_w) & inside
+            auto_fg, auto_bg = _box_hints(work[0], inside, scribbled=bool(in_box.any()))
             fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
             # (labels marking every pixel the automatic hints would, e.g. a whole label image, leave nothing to
             # fill in: they are then used alone, as with auto_fill=False; held lightly, with no hint phase in
