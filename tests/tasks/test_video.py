@@ -783,6 +783,17 @@ def test_boxes_too_small_for_automatic_hints_are_warned_once():
         dd.segment_video(frames[:2], box={0: (2, 2, 20, 20)}, max_size=16, iterations=1, device="cpu")
     said = [str(w.message) for w in caught if "too small" in str(w.message)]
     assert len(said) == 1 and "(16 px on the long side)" in said[0] and "raise max_size" in said[0], said
+    # frames with scribbles in their box: the scribbles guide the split there, not told to scribble (as for
+    # one image; a review's case)
+    labels = np.zeros((4, 64, 64), np.uint8)
+    labels[1:3, 32, 32] = 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dd.segment_video(frames, hints=labels, box=(31, 31, 34, 34), iterations=1, device="cpu")
+    said = sorted(str(w.message) for w in caught if "too small" in str(w.message))
+    assert len(said) == 2, said
+    assert "frame(s) [0, 3]" in said[0] and "unsupervised" in said[0] and "or scribble" in said[0]
+    assert "frame(s) [1, 2]" in said[1] and "your scribbles alone guide the split there" in said[1], said
 
 
 def test_a_lazy_stack_is_checked_before_it_is_loaded():

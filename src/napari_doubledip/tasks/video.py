@@ -267,7 +267,7 @@ def _video_hints(
     else:
         if boxes is None:
             seg.warn_many_objects(work[work.shape[0] // 2], scribbled=fg | bg, what="video (its middle frame)")
-        auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes)
+        auto_fg, auto_bg, stopped = yield from _auto_video_hints(work, its, stop, boxes, full_boxes, fg | bg)
     # The automatic pair is swapped where the scribbles say it took the object for background: by the votes of
     # all frames summed (scribbles are often drawn on one frame only; a frame's counts are zero where nothing
     # contradicts), or, for saliency, by a frame's own scribbles where both labels meet its automatic hints (one
@@ -300,10 +300,12 @@ def _auto_video_hints(
     stop: StopRequest,
     boxes: list[torch.Tensor | None] | None,
     full_boxes: list[np.ndarray | None] | None = None,
+    scribbled: torch.Tensor | None = None,
 ) -> Generator[Progress, None, tuple[torch.Tensor, torch.Tensor, bool]]:
     """Automatic bool fg/bg hints ``(T, h, w)`` of every frame, in its box where it has one; the last item says
     whether a stop request ended them early (the frames left then get none). ``full_boxes`` (the boxes at full
-    size) only tell the too-small warning whether a larger ``max_size`` would help."""
+    size) only tell the too-small warning whether a larger ``max_size`` would help; ``scribbled`` (the user's
+    scribbles at the working size, bool ``(T, h, w)``) whether the user guides the split in a box that small."""
     n, ws = work.shape[0], tuple(work.shape[-2:])
     # Saliency is the costly part of the setup (~0.5-1 s a frame at 128 px on a 2-core CPU), so it runs on
     # every frame but at most HINT_SIZE px; the crude hints are then brought to the working size.
@@ -327,16 +329,29 @@ def _auto_video_hints(
             fg[i], bg[i] = saliency_hints(small[i])
         if (report := reports.after(i + 1)) is not None:
             yield report
-    if tiny:
-        more = f" and {len(tiny) - 5} more" if len(tiny) > 5 else ""
-        long = max(small.shape[-2:])
-        full = max(next((b.shape for b in full_boxes or () if b is not None), (long,)))
-        warn(
-            f"automatic hints: the boxes of frame(s) {tiny[:5]}{more} are too small to find the object in at the "
-            f"hints' size ({long} px on the long side): they get none (the split inside is unsupervised); draw "
-            + ("larger boxes, scribble, or raise max_size" if long < min(full, HINT_SIZE) else "larger boxes, or "
-               "scribble")
-        )
+    # frames whose scribbles lie in their (too small) box: the user guides the split there
+    guided = [i for i in tiny if scribbled is not None and bool((scribbled[i] & boxes[i]).any())]
+    long = max(small.shape[-2:])
+    full = max(next((b.shape for b in full_boxes or () if b is not None), (long,)))
+    raise_size = long < min(full, HINT_SIZE)  # (a larger max_size would give the hints more pixels)
+    for frames, tail in (
+        (
+            [i for i in tiny if i not in guided],
+            "they get none (the split inside is unsupervised); draw larger boxes, "
+            + ("scribble, or raise max_size" if raise_size else "or scribble"),
+        ),
+        (
+            guided,
+            "your scribbles alone guide the split there; for automatic hints there too, draw larger boxes"
+            + (" or raise max_size" if raise_size else ""),
+        ),
+    ):
+        if frames:
+            more = f" and {len(frames) - 5} more" if len(frames) > 5 else ""
+            warn(
+                f"automatic hints: the boxes of frame(s) {frames[:5]}{more} are too small to find the object in "
+                f"at the hints' size ({long} px on the long side): {tail}"
+            )
     fg, bg = (resize(m[:, None].float(), ws)[:, 0] > 0.5 for m in (fg, bg))
     return fg, bg, stopped
 
