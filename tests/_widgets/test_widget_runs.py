@@ -1752,6 +1752,15 @@ def test_a_frame_run_replacing_a_whole_stack_runs_layers_says_so(viewer, open_wi
     assert viewer.layers["stack layer 1"].metadata["frame"] == [viewer.dims.current_step[0]]
     said = [m for m in infos if "held the results at all frames (a run of the whole stack)" in m]
     assert len(said) == 1 and "'stack layer 1', 'stack layer 2'" in said[0], infos
+    # and the other way round: frames collected one by one, replaced by the run of all frames as mixtures (the
+    # collected stacks gave way to its two 2D layers without a word; a review's case)
+    viewer.dims.set_current_step(0, 1 - viewer.dims.current_step[0])
+    run_widget(widget)
+    assert viewer.layers["stack layer 1"].data.shape == (2, 32, 32)  # (both frames collected)
+    widget.frames.value = "all frames are mixtures"
+    run_widget(widget)
+    said = [m for m in infos if "held the results at frame(s) [0], [1], which this run's of the whole stack" in m]
+    assert len(said) == 1 and "'stack layer 1', 'stack layer 2'" in said[0], infos
 
 
 def test_a_one_frame_stack_in_a_whole_stack_mode_is_refused(viewer, open_widget, errors):

@@ -1246,6 +1246,15 @@ class OutputLayers:
                 and not any(n == layer.name for n, _ in self.other_slice)
             ):  # a whole-stack run's part that no frame run collects into (e.g. a set's shared watermark)
                 self.other_slice.append((layer.name, "all frames (a run of the whole stack)"))
+            elif (
+                not any(same_layer(layer, t) for t in self.touched.values())
+                and isinstance(layer.metadata.get("frames"), list) and layer.metadata["frames"]
+                and all(v is None for v in (metadata.get("frame") or [None]))
+                and np.shape(layer.data) != np.shape(data)
+                and not any(n == layer.name for n, _ in self.other_slice)
+            ):  # frames collected one by one, replaced by a whole-stack run's result of another shape (e.g. the
+                # two layers of all frames as mixtures): said, as for the other way round
+                self.other_slice.append((layer.name, f"frame(s) {list_frames(layer.metadata['frames'])}"))
             # An earlier run's layer gets a new array at this run's first write (its previews then go in
             # place): an array the user kept (``add_image(layer.data)``, a script's reference) is not changed.
             first = not any(same_layer(layer, t) for t in self.touched.values())

@@ -447,9 +447,11 @@ def tell_other_slice(title: str, job: Job) -> None:
     if not job.outputs.other_slice:
         return
     names = ", ".join(repr(n) for n, _ in job.outputs.other_slice)
+    whole = job.frame is None or all(v is None for v in job.frame)
     show_info(
-        f"{title}: {names} held the results at {job.outputs.other_slice[0][1]}, which this run's at "
-        f"{index_text(job.frame or [])} replace; rename a layer before a run to keep it"
+        f"{title}: {names} held the results at {job.outputs.other_slice[0][1]}, which this run's "
+        + ("of the whole stack" if whole else f"at {index_text(job.frame)}")
+        + " replace; rename a layer before a run to keep it"
     )
 
 
