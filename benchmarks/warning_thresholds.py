@@ -2,12 +2,12 @@
 """The measurements behind two warnings: a dehazed image saturated by an offset, and poorly determined mixing
 coefficients of several mixtures.
 
-``--dehaze [DATA]``: ``dehaze`` at its defaults but a 64 px working size (``max_size=64``) on synthetic offset cases and, with the
-evaluation folder, on its hazy photos (all of real-hazy-noGT and Dense-HAZE, the first 8 of RTTS and the first 6
-of RESIDE-OTS), long side 128 px. Per image: the darkest value over the brightest (``min/max``), the share of the
-clean image at its brightest value in every channel (``at-max``), and whether ``dehaze`` warned (its own rule:
-per non-empty channel, the 0.1 % quantile, pixels already at the top not counted; ``tasks/dehaze.py``
-``SATURATED_SHARE`` / ``OFFSET_LEVEL``).
+``--dehaze [DATA]``: ``dehaze`` at its defaults but a 64 px working size (``max_size=64``) on synthetic offset
+cases and, with the evaluation folder, on its hazy photos (all of real-hazy-noGT and Dense-HAZE, the first 8 of
+RTTS and the first 6 of RESIDE-OTS), long side 128 px. Per image: the darkest value over the brightest
+(``min/max``), the share of the clean image at its brightest value in every channel (``at-max``), and whether
+``dehaze`` warned (its own rule: per non-empty channel, the 0.1 % quantile, pixels already at the top not counted;
+``tasks/dehaze.py`` ``SATURATED_SHARE`` / ``OFFSET_LEVEL``).
 
 ``--mixtures``: ``estimate_alphas``' deciding score (its minimum over its median; ``UNCERTAIN_SCORE`` in
 ``tasks/transparency.py``) and the coefficients found, for 0.3 / 0.7 and 0.2 / 0.55 mixtures of scikit-image
