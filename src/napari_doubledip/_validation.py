@@ -83,6 +83,13 @@ def corners_to_box(lo: Sequence[float], hi: Sequence[float]) -> tuple[int, int, 
     return y0, x0, y1, x1
 
 
+def _holds_bool(value: object) -> bool:
+    """Whether ``value`` is a bool or a (nested) list / tuple with one in it."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value)
+
+
 def edges_to_box(lo: Sequence[float], hi: Sequence[float]) -> tuple[int, ...]:
     """Pixel-edge coordinates (pixel ``i`` spans ``[i, i + 1]``) -> the pixels they overlap: ``lo`` floored,
     ``hi`` ceiled, values within 1e-6 of an edge counting as on it (``7 - 1e-15`` from ``0.7 / 0.1`` is 7)."""

@@ -1222,17 +1222,18 @@ class OutputLayers:
             self.created.append(layer)
         else:
             before = layer.metadata.get("frame")
+            first = not any(same_layer(layer, t) for t in self.touched.values())  # (this run's first write to it)
             inputs_then, inputs_now = layer.metadata.get("inputs"), metadata.get("inputs")
             if (
                 isinstance(inputs_then, list) and isinstance(inputs_now, list)
                 and sorted(map(str, inputs_then)) != sorted(map(str, inputs_now))
                 and not _same_ids(layer.metadata.get("input_ids"), metadata.get("input_ids"))  # (renamed)
-                and not any(same_layer(layer, t) for t in self.touched.values())
+                and first
                 and layer.name not in (n for n, _ in self.other_inputs)
             ):  # an earlier run's result of other inputs (e.g. two mixtures, now one): said, as it is replaced
                 self.other_inputs.append((layer.name, [str(v) for v in inputs_then]))
             if (
-                not any(same_layer(layer, t) for t in self.touched.values())
+                first
                 and isinstance(before, list) and metadata.get("frame") not in (None, before)
                 and not any(n == layer.name for n, _ in self.replaced)
             ):  # an earlier run's result at another index of the stack (frames that do not collect)
@@ -1241,13 +1242,13 @@ class OutputLayers:
                         else index_text(before))
                 self.other_slice.append((layer.name, held))
             elif (
-                not any(same_layer(layer, t) for t in self.touched.values())
+                first
                 and before is None and "frame" in layer.metadata and isinstance(metadata.get("frame"), list)
                 and not any(n == layer.name for n, _ in self.other_slice)
             ):  # a whole-stack run's part that no frame run collects into (e.g. a set's shared watermark)
                 self.other_slice.append((layer.name, "all frames (a run of the whole stack)"))
             elif (
-                not any(same_layer(layer, t) for t in self.touched.values())
+                first
                 and isinstance(layer.metadata.get("frames"), list) and layer.metadata["frames"]
                 and all(v is None for v in (metadata.get("frame") or [None]))
                 and np.shape(layer.data) != np.shape(data)
@@ -1257,7 +1258,6 @@ class OutputLayers:
                 self.other_slice.append((layer.name, f"frame(s) {list_frames(layer.metadata['frames'])}"))
             # An earlier run's layer gets a new array at this run's first write (its previews then go in
             # place): an array the user kept (``add_image(layer.data)``, a script's reference) is not changed.
-            first = not any(same_layer(layer, t) for t in self.touched.values())
             self._save_once(layer, copy=not first)
             self._follow_rename(layer, name)
             self._note_strokes(layer)
@@ -1271,11 +1271,8 @@ class OutputLayers:
                 _assign(layer, data)
             if kind == "image":
                 _widen_range(layer, data, source)
-                if first and _contrast_as_given(layer):
-                    # limits the user never set (a new layer's, from the input then) follow this run's input,
-                    # as a new layer's would; limits the user set are kept
-                    self._contrast_reset.append((layer, tuple(float(v) for v in layer.contrast_limits)))
-                    _give_contrast(layer, _contrast(source))
+                if first:
+                    self._follow_input_contrast(layer, source)
             _set_transform(layer, tf)
             layer.metadata = metadata
         if cover and kind == "image" and metadata.get("preview") is False and any(
@@ -1284,6 +1281,14 @@ class OutputLayers:
             _cover(layer, data)
         self.touched[name] = layer
         return layer
+
+    def _follow_input_contrast(self, layer: Any, source: Any) -> None:
+        """At a run's first write to an earlier run's image layer: contrast limits the user never set (a new
+        layer's, from the input then) follow this run's input, as a new layer's would (Cancel puts them back);
+        limits the user set are kept."""
+        if _contrast_as_given(layer):
+            self._contrast_reset.append((layer, tuple(float(v) for v in layer.contrast_limits)))
+            _give_contrast(layer, _contrast(source))
 
     def _note_strokes(self, layer: Any, frame: tuple[int, ...] | None = None) -> None:
         """Note an earlier run's mask the user has painted on since (:attr:`painted`), as this run replaces it
@@ -1565,9 +1570,8 @@ class OutputLayers:
         _set_transform(layer, transform(source, len(full) - (1 if rgb else 0)))  # follows the source's
         if kind == "image":  # (a map keeps its 0-1 range)
             _widen_range(layer, data, source)
-            if first and _contrast_as_given(layer):  # (as in write: limits a run gave follow the input)
-                self._contrast_reset.append((layer, tuple(float(v) for v in layer.contrast_limits)))
-                _give_contrast(layer, _contrast(source))
+            if first:
+                self._follow_input_contrast(layer, source)
         digests = {**(old.get("digests") or {}), **(metadata.get("digests") or {})}
         digests = {
             k: v for k, v in digests.items()

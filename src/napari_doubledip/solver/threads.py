@@ -86,6 +86,15 @@ def threads_for(work: int, ceiling: int) -> int:
     return max(1, min(int(ceiling), math.floor(int(work) / WORK_PER_THREAD + 0.5)))
 
 
+def _in_helper(fn: Callable[[], Y]) -> Y:
+    """``fn()`` run in a short-lived helper thread (whose torch thread count is the process-wide one)."""
+    out: list[Y] = []
+    helper = threading.Thread(target=lambda: out.append(fn()), name="napari-doubledip-threads")
+    helper.start()
+    helper.join()
+    return out[0]
+
+
 def _set_elsewhere(n: int) -> None:
     """``torch.set_num_threads(n)`` from a short-lived helper thread.
 
@@ -94,19 +103,13 @@ def _set_elsewhere(n: int) -> None:
     back without touching the run's own thread; otherwise a thread that starts torch work while a run computes
     (another run, another plugin's worker) would inherit the run's count for good.
     """
-    helper = threading.Thread(target=torch.set_num_threads, args=(n,), name="napari-doubledip-threads")
-    helper.start()
-    helper.join()
+    _in_helper(lambda: torch.set_num_threads(n))
 
 
 def _process_wide() -> int:
-    """The process-wide count (what a new thread starts with), read from a short-lived helper thread: the
-    calling thread's own count may differ (a worker thread started before the user changed the setting)."""
-    seen: list[int] = []
-    helper = threading.Thread(target=lambda: seen.append(torch.get_num_threads()), name="napari-doubledip-threads")
-    helper.start()
-    helper.join()
-    return seen[0] if seen else torch.get_num_threads()
+    """The process-wide count (what a new thread starts with): the calling thread's own count may differ (a
+    worker thread started before the user changed the setting)."""
+    return _in_helper(torch.get_num_threads)
 
 
 def _call_with(n: int, fn: Callable[[], Y]) -> Y:

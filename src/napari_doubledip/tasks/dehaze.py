@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from .._validation import (
     _FLOAT32_MAX,
     _frames_layout,
+    _holds_bool,
     _lazy,
     _lazy_shape,
     ValueRange,
@@ -245,13 +246,6 @@ def _check_prior(prior: Any, channels: int | None = None) -> None:
         raise ValueError(f"transmission_prior must be one of {TRANSMISSION_PRIORS}, got {prior!r}")
     if prior == "haze lines" and channels is not None and channels != 3:
         raise ValueError(f"transmission_prior='haze lines' needs an RGB image, got {channels} channel(s)")
-
-
-def _holds_bool(value: Any) -> bool:
-    """Whether ``value`` is a bool or a (nested) list / tuple with one in it."""
-    if isinstance(value, (bool, np.bool_)):
-        return True
-    return isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value)
 
 
 def _check_airlight_frames(frames: Any, values: np.ndarray | None) -> None:

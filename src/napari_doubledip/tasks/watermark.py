@@ -12,6 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from .._validation import (
+    _holds_bool,
     as_images,
     check_iterations,
     check_seed,
@@ -224,13 +225,13 @@ def box_mask(
         if len(box) != 1:
             raise ValueError(f"box must be one rectangle, got {len(box)} shapes{several}")
         box = box[0]
-    if _mixes_bools(box):
-        # (numpy reads (True, 6, 22, 26) as (1, 6, 22, 26); a mask comes as an array or rows of booleans)
-        raise TypeError(f"box must be (y0, x0, y1, x1) numbers, a boolean mask or corner points, got {box!r}")
     try:
         arr = np.asarray(box)
     except Exception as exc:  # pragma: no cover - ragged sequences
         raise TypeError(f"box must be (y0, x0, y1, x1), a boolean mask or corner points, got {box!r}") from exc
+    if arr.dtype != bool and arr.size <= 64 and _holds_bool(box):
+        # (numpy reads (True, 6, 22, 26) as (1, 6, 22, 26); a mask comes as an array or rows of booleans)
+        raise TypeError(f"box must be (y0, x0, y1, x1) numbers, a boolean mask or corner points, got {box!r}")
     if arr.dtype.kind not in "biuf":  # (not complex)
         raise TypeError(
             f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {reprlib.repr(box)}"
@@ -313,20 +314,6 @@ def box_mask(
     if mask.all() and not whole:
         raise ValueError("box covers the whole image: nothing outside it to learn the clean image from")
     return mask
-
-
-def _mixes_bools(box: Any) -> bool:
-    """Whether a (nested) list / tuple holds booleans among numbers (not a mask given as rows of booleans)."""
-    if not isinstance(box, (list, tuple)):
-        return False
-    flat, stack = [], [box]
-    while stack and len(flat) <= 64:  # (a box's numbers are a few: a long list is a mask or points)
-        v = stack.pop()
-        if isinstance(v, (list, tuple)):
-            stack.extend(v)
-        else:
-            flat.append(isinstance(v, (bool, np.bool_)))
-    return any(flat) and not all(flat)
 
 
 def shared_edges(target: torch.Tensor, dilation: int = SUPPORT_DILATION) -> torch.Tensor:
