@@ -101,6 +101,29 @@ def test_an_extra_image_that_is_no_mixture_is_left_out():
         assert _matched_psnr(r.layers, s.truth)[0] > 35
 
 
+def test_one_mixture_among_blank_images_is_separated_alone():
+    """(A review's case.) One mixture with a blank or constant image: nothing to estimate coefficients from, so
+    the blank was not left out (no NaN, no ``left_out``), it went into the un-mixing and one layer came back
+    all zeros (no separation at all), under a warning about copies or dimmed images."""
+    mix = single_mixture(48).data
+    alone = dd.separate_layers(mix, iterations=20, device="cpu")
+    for extras in ([np.zeros_like(mix)], [np.full_like(mix, 0.4), np.zeros_like(mix)]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = dd.separate_layers([*extras, mix], iterations=20, device="cpu")
+        n = len(extras)
+        assert any("are blank or constant: left out" in str(w.message) for w in caught)
+        assert not any("do not determine" in str(w.message) for w in caught)
+        assert r.params["left_out"] == list(range(n))
+        assert np.isnan(r.alphas[:n]).all() and 0 < r.alphas[n] < 1
+        l1, l2 = r.layers
+        assert min(float(l1.std()), float(l2.std())) > 0.005  # two layers (was one all zeros), not mixture + blank
+        # the one-image separation of the mixture passed alone (normalised by its own range)
+        np.testing.assert_allclose(r.alphas[n], alone.alphas[0], atol=1e-5)
+        for got, want in zip(r.layers, alone.layers, strict=True):
+            np.testing.assert_allclose(got, want, atol=1e-4)
+
+
 def test_several_extra_images_do_not_take_the_layers():
     """(A review's cases.) Only the six most different pairs were tried, and with several unrelated pictures in a
     set each of them held one: two unrelated pictures became the layers (any two are "mixtures" 0 and 1 of

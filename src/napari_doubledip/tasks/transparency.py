@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -348,6 +348,18 @@ class LayersResult(RunInfo):
     alphas: np.ndarray
 
 
+def _lone_mixture(stack: np.ndarray) -> int | None:
+    """Index of the only mixture with structure in a set of two or more whose others are blank or constant
+    (each channel's deviation from its mean at most 1e-3 of the largest, as :func:`_estimate_steps` judges
+    them); ``None`` otherwise."""
+    if stack.shape[0] < 2:
+        return None
+    flat = stack.reshape(stack.shape[0], -1, stack.shape[-1]).astype(np.float64)
+    spread = np.linalg.norm((flat - flat.mean(axis=1, keepdims=True)).reshape(stack.shape[0], -1), axis=1)
+    structured = np.flatnonzero(spread > 1e-3 * spread.max())
+    return int(structured[0]) if len(structured) == 1 else None
+
+
 def build_task(
     target: torch.Tensor,
     iterations: int,
@@ -524,7 +536,16 @@ def separate_layers(
     """
     stack, vr, _single = as_images(mixtures, "mixtures")
     seed = check_seed(seed)
-    its = check_iterations(iterations, DEFAULTS["iterations" if stack.shape[0] == 1 else "iterations_mixtures"])
+    # A set with one mixture among blank or constant images (no structure: they hold no layer's edges) has
+    # nothing to estimate coefficients from: those are left out and the one mixture is separated alone.
+    lone = _lone_mixture(stack)
+    if lone is not None:  # (normalised by its own range, as if passed alone: the blanks' values play no part)
+        lo, hi = float(stack[lone].min()), float(stack[lone].max())
+        span = vr.hi - vr.lo
+        vr = replace(vr, lo=vr.lo + lo * span, hi=vr.lo + hi * span)
+        stack = ((stack - lo) / (hi - lo)).astype(np.float32)
+    n_used = 1 if lone is not None or stack.shape[0] == 1 else stack.shape[0]
+    its = check_iterations(iterations, DEFAULTS["iterations" if n_used == 1 else "iterations_mixtures"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], stack.shape[1:], preset)
     dev = resolve_device(device)
     check_precision(precision)
@@ -533,7 +554,14 @@ def separate_layers(
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
     estimate, cut_short = None, False
-    if work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
+    if lone is not None:
+        which = ", ".join(str(i) for i in range(stack.shape[0]) if i != lone)
+        warn(
+            f"separate_layers: mixture(s) {which} (from 0) are blank or constant: left out (their coefficients "
+            f"are NaN); mixture {lone} is separated alone, as one image"
+        )
+        params["left_out"] = [i for i in range(stack.shape[0]) if i != lone]
+    elif work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
         small = ms < ESTIMATE_SIZE
         found: dict = {}
         planned = planned_iterations("transparency", preset, iterations, its)  # (for the set-up's reports)
@@ -546,13 +574,15 @@ def separate_layers(
         cut_short = found.get("cut_short", False)  # (by the stop: nothing to warn about, it is not the estimate)
         if not cut_short:
             _warn_uncertain(estimate, found)
-    if work.shape[0] > 1 and estimate is None and not cut_short:
+    if work.shape[0] > 1 and lone is None and estimate is None and not cut_short:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
             "one image, or one the other dimmed? layers with edges along one direction only, e.g. stripes, "
             "cannot be told apart either); the layers will be arbitrary"
         )
     used = slice(None)  # the mixtures the layers are fitted to and un-mixed from
+    if lone is not None:
+        used = torch.arange(stack.shape[0], device=dev) == lone
     if estimate is not None and bool(estimate.isnan().any()):
         off = estimate.isnan()
         index = off.nonzero().flatten().tolist()
@@ -580,6 +610,9 @@ def separate_layers(
     # 0.5): the estimate itself is the result, and the un-mixing below is exact with it even after a short or
     # stopped run.
     alphas = estimate if estimate is not None else mix(sol.outputs["alpha"]).flatten()
+    if lone is not None:  # (the one mixture's coefficient; NaN for those left out)
+        alphas = torch.full((stack.shape[0],), float("nan"), device=alphas.device, dtype=alphas.dtype)
+        alphas[lone] = mix(sol.outputs["alpha"]).flatten()[0]
     layers = [layer_values(sol.outputs[k], bounds) for k in ("layer1", "layer2")]
     l1, l2 = _full_resolution(layers, alphas[used], full[used], bounds)
     return LayersResult(
