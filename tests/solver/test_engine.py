@@ -62,6 +62,18 @@ def test_the_loop_runs_under_no_grad_and_checks_its_intervals():
         next(optimise(task, device=torch.device("cpu")))
 
 
+def test_early_stop_counts_of_zero_are_refused():
+    """(A review's case.) ``settle_checks=0`` without a settle function, or ``patience=0``, ended a 30-step run
+    at its first check (step 10 here), before tracking began, as if it had converged."""
+    for kw, name in ((dict(patience=0), "task.patience"), (dict(settle_checks=-1), "task.settle_checks")):
+        with pytest.raises(ValueError, match=f"{name} must be a whole number of"):
+            next(optimise(_fit_task(30, **kw), device=torch.device("cpu")))
+    task = _fit_task(30, track_from=0.5)
+    task.settle_checks = 0  # (set after the checks a Task may make of its own)
+    with pytest.raises(ValueError, match="task.settle_checks must be"):
+        next(optimise(task, device=torch.device("cpu")))
+
+
 def test_optimisation_reduces_loss():
     short = drain(optimise(_fit_task(10), device=torch.device("cpu"), seed=0))
     long = drain(optimise(_fit_task(120), device=torch.device("cpu"), seed=0))

@@ -514,9 +514,13 @@ def optimise(
     called under ``torch.no_grad()``.
     """
     check_stop(stop)
-    for name, every in (("report_every", report_every), ("task.check_every", task.check_every)):
+    # (patience and settle_checks of 0 would end the run at its first check, before any tracking)
+    counts = [("report_every", report_every, "iterations"), ("task.check_every", task.check_every, "iterations")]
+    counts += [("task.settle_checks", task.settle_checks, "checks")]
+    counts += [("task.patience", task.patience, "iterations")] if task.patience is not None else []
+    for name, every, unit in counts:
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"{name} must be a whole number of iterations >= 1, got {every!r}")
+            raise ValueError(f"{name} must be a whole number of {unit} >= 1, got {every!r}")
     t0 = time.perf_counter()
     device = torch.device(device)
     # CPU: the thread count follows the work of one step (solver/threads.py), applied between reports only.
@@ -641,7 +645,7 @@ class _Run:
     def done_early(self, task: Task) -> bool:
         """Whether early stopping (plateau or settled outputs) ends the run."""
         return (task.patience is not None and self.since_best >= task.patience) or (
-            self.settled >= task.settle_checks
+            task.settle is not None and self.settled >= task.settle_checks
         )
 
 
