@@ -67,3 +67,19 @@ def test_unknown_precision_environment_value_warns(monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert resolve_precision("auto", cpu) is None
+
+
+def test_mps_needs_a_torch_that_runs_the_solver_there(monkeypatch):
+    """(A review's case.) torch 2.3-2.6 has no antialiased resize on MPS: every run on a Mac would have raised
+    NotImplementedError at its first resize. MPS counts only from torch 2.7; asked for, an older one says why."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device_mod, "_mps_present", lambda: True)
+    monkeypatch.setattr(torch, "__version__", "2.6.0")
+    assert device_mod.available_devices() == ["cpu"]
+    assert device_mod.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"device 'mps' needs torch >= 2\.7 .* this is torch 2\.6\.0"):
+        device_mod.resolve_device("mps")
+    for version in ("2.7.0", "2.13.0+cpu", "3.0.0a0"):
+        monkeypatch.setattr(torch, "__version__", version)
+        assert device_mod.available_devices() == ["mps", "cpu"]
+        assert device_mod.resolve_device("auto") == torch.device("mps")

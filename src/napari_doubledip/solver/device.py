@@ -12,6 +12,20 @@ __all__ = ["resolve_device", "available_devices", "resolve_precision", "check_pr
 
 _KNOWN = ("auto", "cpu", "cuda", "mps")
 
+#: The first torch whose MPS backend has the operations the solver runs there (antialiased bilinear resizing,
+#: pytorch#145526, and ``torch.linalg.solve``, pytorch#146531; both in 2.7): an older one raises
+#: NotImplementedError at the first resize, so MPS counts as available from it on.
+MPS_MIN_TORCH = (2, 7)
+
+
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def _mps_present() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
 
 def available_devices() -> list[str]:
     """Device names usable on this machine, CPU last.
@@ -19,12 +33,13 @@ def available_devices() -> list[str]:
     Returns
     -------
     list of str
-        Some of ``"cuda"``, ``"mps"`` and always ``"cpu"``, in the order ``device="auto"`` prefers them.
+        Some of ``"cuda"``, ``"mps"`` (with torch >= 2.7, :data:`MPS_MIN_TORCH`) and always ``"cpu"``, in the
+        order ``device="auto"`` prefers them.
     """
     names = []
     if torch.cuda.is_available():
         names.append("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_present() and _torch_version() >= MPS_MIN_TORCH:
         names.append("mps")
     names.append("cpu")
     return names
@@ -53,6 +68,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"device {device!r}: only 'cuda' takes an index ('cuda:N'); use {kind!r}")
     if kind == "auto":
         return torch.device(available_devices()[0])
+    if kind == "mps" and _mps_present() and _torch_version() < MPS_MIN_TORCH:
+        raise ValueError(
+            f"device {device!r} needs torch >= {'.'.join(map(str, MPS_MIN_TORCH))} (antialiased resizing on MPS); "
+            f"this is torch {torch.__version__}: upgrade torch, or use 'cpu'"
+        )
     if kind not in available_devices():
         raise ValueError(f"device {device!r} is not available here; available: {available_devices()}")
     try:
