@@ -414,6 +414,22 @@ def test_a_box_over_a_deskewed_stack_is_read_where_napari_draws_it(viewer):
         np.testing.assert_allclose(block.inverse([18.0, 8.0]), [8.0, 8.0])
 
 
+def test_a_box_on_another_plane_of_a_shapes_layer_with_more_axes_says_where_it_is(viewer):
+    """(A review's case.) napari's "new shapes" button makes a Shapes layer with a stack's axes; a box drawn
+    on its plane 3 over a 2D image, then the slider moved to 0: "has no rectangle (nor ellipse or polygon);
+    draw one", though the layer list shows it."""
+    viewer.add_image(np.zeros((5, 40, 40), np.float32), name="other stack")
+    image = viewer.add_image(np.zeros((32, 32), np.float32), name="flat")
+    shapes = viewer.add_shapes(ndim=3, name="box")
+    shapes.add_rectangles(np.array([[3.0, 4.0, 4.0], [3.0, 4.0, 20.0], [3.0, 20.0, 20.0], [3.0, 20.0, 4.0]]))
+    viewer.dims.set_current_step(0, 3)
+    assert read_box(shapes, image, viewer) == (4, 4, 21, 21)
+    viewer.dims.set_current_step(0, 0)
+    with pytest.raises(ValueError, match=r"'box' has no rectangle .* on its plane at the slider; it has more axes "
+                       r"than image 'flat' and regions on its plane 3: move the slider .*add_shapes\(ndim=2\)"):
+        read_box(shapes, image, viewer)
+
+
 def test_boxes_on_several_frames_are_read_in_a_3d_view(viewer):
     """In a 3D view the frame axis is on screen: each rectangle belongs to the frame it lies on (all were read
     on the frame at world 0 once, one merged box for the whole stack, or none at a translate)."""

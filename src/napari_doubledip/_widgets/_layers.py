@@ -588,12 +588,16 @@ def _load(data: Any) -> np.ndarray:
 REGION_TYPES = ("rectangle", "ellipse", "polygon")
 
 
-def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray, tuple[int | None, ...], str]]:
+def _regions(
+    layer: Any, image: Any, viewer: Any, off_plane: list[tuple[int, ...]] | None = None
+) -> list[tuple[int, np.ndarray, tuple[int | None, ...], str]]:
     """The regions of a Shapes layer: ``(shape index, vertices in image data coordinates, frame, shape type)``.
 
     ``frame`` is the image's leading-axis index the shape was drawn on, ``None`` on the axes the Shapes layer
     lacks (a 2D Shapes layer over a stack: its shapes are on every frame). napari lines layers up by their
-    last axes; those missing axes take the slider's position for the conversion.
+    last axes; those missing axes take the slider's position for the conversion. ``off_plane``, if given,
+    receives the planes (indices on the layer's axes beyond the image's) of the regions left out for lying
+    on another plane than the slider's.
     """
     point = slider_point(image, viewer)  # (in the image's units, as its world_to_data takes them)
     lead = max(image.ndim - 2, 0)
@@ -623,9 +627,10 @@ def _regions(layer: Any, image: Any, viewer: Any) -> list[tuple[int, np.ndarray,
     for i, t in enumerate(layer.shape_type):
         if t not in REGION_TYPES:
             continue
-        if extra and any(
-            round(float(np.mean(np.asarray(layer.data[i], dtype=float)[:, k]))) != at[k] for k in extra
-        ):
+        plane = [round(float(np.mean(np.asarray(layer.data[i], dtype=float)[:, k]))) for k in extra]
+        if any(p != at[k] for p, k in zip(plane, extra, strict=True)):
+            if off_plane is not None:
+                off_plane.append(tuple(plane))
             continue
         pts = []
         for v in np.asarray(layer.data[i], dtype=float):
@@ -750,7 +755,18 @@ def read_box(
     entries match every frame) only those drawn on that frame: a rectangle drawn on frame 2 is not the box of
     frame 0.
     """
-    regions = _regions(layer, image, viewer)
+    off_plane: list[tuple[int, ...]] = []
+    regions = _regions(layer, image, viewer, off_plane)
+    if not regions and off_plane:  # (napari shows each on its own plane only: the user may have moved away)
+        planes = sorted(set(off_plane))
+        on = ", ".join(str(p[0] if len(p) == 1 else p) for p in planes[:5]) + (", ..." if len(planes) > 5 else "")
+        raise ValueError(
+            f"shapes layer {layer.name!r} has no rectangle (nor ellipse or polygon) on its plane at the slider; "
+            f"it has more axes than image {image.name!r} and regions on its plane{'s' if len(planes) > 1 else ''} "
+            f"{on}: move the slider to one of those (or draw the box in a Shapes layer with the image's axes, "
+            f"e.g. viewer.add_shapes(ndim={image.ndim}) in the "
+            "console)"
+        )
     if not regions:
         raise ValueError(
             f"shapes layer {layer.name!r} has no rectangle (nor ellipse or polygon); draw one around the region"
