@@ -99,7 +99,7 @@ def each_frame(
         if i and _stop_requested(stop):  # (a frame started now would return its untrained networks' output)
             break
         gen = steps(stack[i] if dtypes is None else stack[i].astype(dtypes[i]), stop=stop, **kwargs)
-        sink = _once_per_stack(i, count, said)
+        sink = _once_per_stack(i, count, said, name)
         pending: BaseException | None = None
         try:
             while True:
@@ -185,11 +185,20 @@ def _load(frames: Any, name: str) -> tuple[np.ndarray, list[np.dtype] | None]:
     return stack, dtypes
 
 
-def _once_per_stack(index: int, count: int, said: set[str]) -> Callable[[str, type[Warning]], None]:
-    """A warning sink for frame ``index``: each message (numbers aside) once per stack, naming its frame."""
+#: A frame task's message naming its own argument (``image``: e.g. "image has 4 channels ... pass
+#: image[..., :3]"), which the stack's name replaces.
+_FRAME_ARGUMENT = re.compile(r"^image(?=[ :])|\bimage(?=\[)")
+
+
+def _once_per_stack(
+    index: int, count: int, said: set[str], name: str = "frames"
+) -> Callable[[str, type[Warning]], None]:
+    """A warning sink for frame ``index``: each message (numbers aside) once per stack, naming its frame, and
+    the stack's argument ``name`` where the frame's task names its own (``image``)."""
     outer = WARNING_SINK.get()
 
     def sink(message: str, category: type[Warning]) -> None:
+        message = _FRAME_ARGUMENT.sub(name, message)
         key = _NUMBER.sub("#", message)
         if key in said:
             return
