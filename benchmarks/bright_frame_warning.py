@@ -40,6 +40,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="?", help="a folder of images (e.g. ../shared/eval-data)")
     a = p.parse_args()
+    if a.data and not pathlib.Path(a.data).is_dir():
+        p.error(f"{a.data}: no such folder")
     video, truth = saturated_video()
     print("| seed | IoU with the saturated frame | IoU with it dropped |\n| --- | --- | --- |")
     for seed in (0, 1):

@@ -818,6 +818,13 @@ def select_cases(cases: list[dict], args: argparse.Namespace) -> list[dict]:
     return out
 
 
+def require_cases(parser: argparse.ArgumentParser, folder: Path) -> None:
+    """Stop with a usage error when ``folder`` has no ``cases.json`` (a mistyped path: said at once, not
+    after the synthetic cases, nor as a traceback)."""
+    if not (Path(folder) / "cases.json").is_file():
+        parser.error(f"{folder}: no cases.json there (give the evaluation data folder, e.g. ../shared/eval-data)")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -856,6 +863,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.data_dir is None and not args.render:
         p.error("the data folder (with cases.json) is required, unless --render")
+    if args.data_dir is not None:
+        require_cases(p, args.data_dir)
     data_dir = args.data_dir.resolve() if args.data_dir is not None else None
     cases = json.loads((data_dir / "cases.json").read_text()) if data_dir is not None else []
     out = args.out

@@ -54,6 +54,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="?", help="a folder of photographs (e.g. ../shared/eval-data)")
     a = p.parse_args()
+    if a.data and not pathlib.Path(a.data).is_dir():
+        p.error(f"{a.data}: no such folder")
     print("| synthetic field | warns (objects) |\n| --- | --- |")
     for seed in range(3):
         print(f"| nuclei, 512 px, 40 discs, seed {seed} | {verdict(nuclei(512, 40, seed))} |")

@@ -66,6 +66,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", nargs="?", help="folder searched for images (e.g. ../shared/eval-data)")
     args = parser.parse_args()
+    if args.data_dir and not pathlib.Path(args.data_dir).is_dir():
+        parser.error(f"{args.data_dir}: no such folder")
     for name, arr in synthetic_cases().items():
         verdict, seconds = check(arr)
         said = "none" if verdict is None else f"{verdict[0]} pixel(s), clip at {verdict[2]:g}"

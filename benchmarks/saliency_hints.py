@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from evaluate import load_case  # noqa: E402  (the evaluation's loading and resizing)
+from evaluate import load_case, require_cases  # noqa: E402  (the evaluation's loading and resizing)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--max-size", type=int, default=256)
     args = parser.parse_args()
+    require_cases(parser, args.data_dir)
 
     import torch
 

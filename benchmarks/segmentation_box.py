@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         help="override segmentation.BOX_CROP_MARGIN (the box's crop widening for its automatic hints)",
     )
     args = ap.parse_args(argv)
+    ev.require_cases(ap, args.data)
     if args.crop_margin is not None:
         from napari_doubledip.tasks import segmentation
 

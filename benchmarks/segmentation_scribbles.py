@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-synthetic", action="store_true", help="skip the synthetic texture composite")
     ap.add_argument("--fill", default="both", choices=("both", "on", "off"), help="auto_fill values to run")
     args = ap.parse_args(argv)
+    ev.require_cases(ap, args.data)
     cases = segmentation_cases(args.data, args.video, args.cases)
     inputs = []  # (name, image or frames, truth mask(s))
     if not args.video and not args.no_synthetic:

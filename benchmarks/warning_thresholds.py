@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.dehaze is None and not args.mixtures:
         p.error("choose --dehaze [DATA] and/or --mixtures")
+    if args.dehaze and not (pathlib.Path(args.dehaze) / "dehazing").is_dir():
+        p.error(f"{args.dehaze}: no dehazing folder there (give the evaluation data folder, e.g. "
+                "../shared/eval-data)")
     warnings.simplefilter("ignore")  # (the survey records dehaze's own warnings itself)
     if args.mixtures:
         mixtures_survey()
