@@ -1033,6 +1033,49 @@ def _run_doing(qtbot, widget, action, at: int = 5) -> bool:
     return bool(done)
 
 
+def test_an_input_given_new_data_during_a_run_is_said_to_be_of_the_old(
+    viewer, open_widget, qtbot, warnings_shown
+):
+    """(A review's case.) An image given new data of the same shape during the run: "Done", and results of the
+    old data named after and placed on a layer that shows something else, without a word (another shape was
+    warned about). Frames the run did not read changing, or the same values set again, are no change."""
+    s = samples.hazy_image(32)
+    flat = viewer.add_image(s.data.copy(), name="flat", rgb=True)
+    widget = open_widget("Dehazing", iterations=40)
+    widget.preview_every.value = 1
+    assert _run_doing(qtbot, widget, lambda: setattr(flat, "data", s.data.copy()))  # (the same values)
+    assert _run_doing(qtbot, widget, lambda: setattr(flat, "data", s.data[::-1].copy()))
+    said = [m for m in warnings_shown if "got new data during the run" in m]
+    assert len(said) == 1 and "'flat' got new data during the run: the results are of the data read" in said[0]
+    warnings_shown.clear()
+    stack = np.stack([s.data, s.data[::-1], s.data[:, ::-1]])
+    image = viewer.add_image(stack.copy(), name="stack", rgb=True)
+    widget.pickers["image"].value = image
+    viewer.dims.set_current_step(0, 1)
+    assert _run_doing(qtbot, widget, lambda: setattr(image, "data", stack[::-1].copy()))  # (frame 1 the same)
+    assert not [m for m in warnings_shown if "got new data" in m], warnings_shown
+    assert _run_doing(qtbot, widget, lambda: setattr(image, "data", stack[[1, 0, 2]].copy()))
+    assert [m for m in warnings_shown if "'stack' got new data during the run" in m], warnings_shown
+
+
+def test_a_box_edited_during_a_run_is_said_to_wait_for_the_next(viewer, open_widget, qtbot, infos):
+    """(A review's case.) The run reads the box at Run; a box moved while it went was ignored without a word."""
+    s = samples.watermarked(32)
+    image = viewer.add_image(s.data, name="wm", rgb=True)
+    y0, x0, y1, x1 = s.extra["box"]
+    box = viewer.add_shapes([np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float)], shape_type="rectangle",
+                            name="box")
+    widget = open_widget("Watermark removal", iterations=40)
+    widget.pickers["images"].value = [image]
+    widget.pickers["box"].value = box
+    widget.preview_every.value = 1
+    moved = np.array([[20.0, 20.0], [20.0, 30.0], [30.0, 30.0], [30.0, 20.0]])
+    assert _run_doing(qtbot, widget, lambda: setattr(box, "data", [moved]))
+    assert [m for m in infos if "'box' was edited during the run, which read its shapes at Run" in m], infos
+    md = viewer.layers["wm clean"].metadata
+    assert tuple(md["params"]["box"][:2]) == (y0, x0)  # (the box read at Run, not the moved one)
+
+
 def test_a_sample_opened_during_a_run_is_followed_when_it_ends(viewer, open_widget, qtbot):
     """A panel on a bundled sample moves to the next sample opened, with its presets; one opened while the panel
     ran was dropped (the next Run segmented the old sample again, with its presets)."""

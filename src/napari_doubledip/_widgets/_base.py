@@ -88,6 +88,7 @@ from ._runs import (
     tell_other_inputs,
     tell_other_slice,
     tell_painted,
+    tell_replaced_data,
     tell_reshaped,
     tell_stale,
     time_left,
@@ -1156,7 +1157,7 @@ class TaskWidget(Container):
         self._job, self.worker = job, worker
         job.held = hold_arrays((job.args, job.kwargs, job.raw))
         job.outputs.watch_moves()
-        self._watch_scribbles(job)
+        self._watch_inputs(job)
         self._set_running(True)
         what = self.spec.display_name.lower()
         how = f" — {job.mode.label}" if job.mode.stack and job.mode.label else ""
@@ -1175,21 +1176,37 @@ class TaskWidget(Container):
             self.start_worker(worker)
         return worker
 
-    def _watch_scribbles(self, job: Job) -> None:
-        """Note the scribble layers painted on (or given new data) during the run: the run read their marks at
-        Run, and the user is told at its end to run again for the new ones (they were ignored without a word)."""
-        for spec_in in self.spec.inputs:
-            layer = self.pickers[spec_in.name].value if spec_in.kind == "labels" else None
-            if layer is None or isinstance(layer, (list, tuple)):
-                continue
+    def _watch_inputs(self, job: Job) -> None:
+        """Note the inputs changed during the run, which read them at Run: scribble layers painted on (or
+        given new data), Shapes layers edited, images given new data. The user is told at the run's end to run
+        again for the new ones (they were ignored without a word)."""
+        watched = [
+            (layer, spec_in.kind)
+            for spec_in in self.spec.inputs
+            if spec_in.kind in ("labels", "shapes")
+            and (layer := self.pickers[spec_in.name].value) is not None
+            and not isinstance(layer, (list, tuple))
+        ]
+        for layer, kind in watched:
 
-            def painted(_event: Any = None, name: str = layer.name) -> None:
-                if name not in job.painted_inputs:
-                    job.painted_inputs.append(name)
+            def edited(_event: Any = None, name: str = layer.name, kind: str = kind) -> None:
+                into = job.painted_inputs if kind == "labels" else job.edited_inputs
+                if name not in into:
+                    into.append(name)
 
-            for event in (layer.events.paint, layer.events.data):
-                event.connect(painted)
-                job.unwatch.append(lambda event=event, painted=painted: event.disconnect(painted))
+            events = (layer.events.paint, layer.events.data) if kind == "labels" else (layer.events.data,)
+            for event in events:
+                event.connect(edited)
+                job.unwatch.append(lambda event=event, edited=edited: event.disconnect(edited))
+        for i, source in enumerate(job.sources):
+            job.read_data.append(source.data)  # (the array read: compared with a new one at the end)
+
+            def replaced(_event: Any = None, i: int = i) -> None:
+                if i not in job.replaced_sources:
+                    job.replaced_sources.append(i)
+
+            source.events.data.connect(replaced)
+            job.unwatch.append(lambda event=source.events.data, replaced=replaced: event.disconnect(replaced))
 
     def start_worker(self, worker: Any) -> None:
         """Start ``worker`` (made by ``run(start=False)``) in Qt's global thread pool; say so when it has to wait
@@ -1462,6 +1479,12 @@ class TaskWidget(Container):
                     f"{self.spec.title}: {', '.join(map(repr, job.painted_inputs))} was painted on during the "
                     "run, which read its marks at Run: Run again to use the new ones"
                 )
+            if job.edited_inputs:
+                show_info(
+                    f"{self.spec.title}: {', '.join(map(repr, job.edited_inputs))} was edited during the run, "
+                    "which read its shapes at Run: Run again to use the new ones"
+                )
+            tell_replaced_data(self.spec.title, job)
             note = ""
             if getattr(result, "stopped", False):  # (Cancel with *keep partial result on cancel*, or stop=)
                 note = " (cancelled: the best result so far kept)" if job.cancelled else " (stopped early)"

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,15 @@ from napari.utils.progress import cancelable_progress
 
 from .._validation import _PACKAGE_DIR
 from . import _layers
-from ._layers import OutputLayers, frame_shape, index_text, release_arrays, stack_axes
+from ._layers import (
+    OutputLayers,
+    frame_digest,
+    frame_digests,
+    frame_shape,
+    index_text,
+    release_arrays,
+    stack_axes,
+)
 from ._spec import Mode
 from ._worker import Control, TaskError
 
@@ -99,6 +108,11 @@ class Job:
     #: Names of the scribble layers painted on during the run (its marks were read at Run), and what stops
     #: watching them.
     painted_inputs: list[str] = field(default_factory=list)
+    #: Names of the Shapes layers (boxes) edited during the run.
+    edited_inputs: list[str] = field(default_factory=list)
+    #: Each source's array when the run read it, and the sources (indices) given new data during the run.
+    read_data: list[Any] = field(default_factory=list)
+    replaced_sources: list[int] = field(default_factory=list)
     unwatch: list[Callable[[], None]] = field(default_factory=list)
 
     def let_go(self) -> None:
@@ -534,6 +548,37 @@ def tell_reshaped(title: str, job: Job) -> None:
         show_warning(
             f"{title}: {', '.join(changed)} got data of another shape during the run: the results are of the "
             f"data read at Run ({' x '.join(map(str, job.full))} per frame) and may not line up with it; run again"
+        )
+
+
+def tell_replaced_data(title: str, job: Job) -> None:
+    """Warn when an input was given new data of the same shape during the run (another shape: see
+    :func:`tell_reshaped`) whose frames read differ from those the run decomposed: its results, named after it
+    and placed on it, are of data it no longer shows. Frames appended to a stack (a live acquisition) are not
+    a change; lazy data, which is not read for a checksum, counts as changed once replaced."""
+    changed = []
+    for i in job.replaced_sources:
+        source, lead, before = job.sources[i], job.leads[i], job.read_data[i]
+        try:
+            if source.data is before or (frame_shape(source), stack_axes(source)) != (tuple(job.full), len(lead)):
+                continue
+        except Exception:  # (removed, or data napari can no longer read)
+            continue
+        index = job.frames[i] if job.frames else job.frame
+        if index is None:  # (a 2D layer; a whole (T, Y, X) stack: all of its one leading axis, as at Run)
+            index = () if not lead else (None,)
+
+        def digests(data: Any, index: Any = index, source: Any = source) -> Any:
+            held = SimpleNamespace(data=data, multiscale=getattr(source, "multiscale", False))
+            return frame_digest(held, index) if index == () else frame_digests(held, index)
+
+        old, new = digests(before), digests(source.data)
+        if old is None or new is None or (old != new if index == () else any(new.get(k) != old[k] for k in old)):
+            changed.append(repr(job.outputs.source_name(source)))
+    if changed:
+        show_warning(
+            f"{title}: {', '.join(changed)} got new data during the run: the results are of the data read at Run, "
+            "not of what it shows now; Run again to decompose the new data"
         )
 
 
