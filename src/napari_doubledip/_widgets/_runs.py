@@ -120,6 +120,7 @@ class Job:
         for unwatch in self.unwatch:
             unwatch()
         self.unwatch.clear()
+        self.read_data.clear()  # (an input's array replaced during the run is not kept alive by the job)
         release_arrays(self.held)
         self.outputs.stop_watching()
 
