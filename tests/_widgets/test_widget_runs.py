@@ -1648,6 +1648,34 @@ def test_scribbles_on_another_frame_are_pointed_out(viewer, open_widget, run_wid
     widget._on_finished()
 
 
+def test_scribbles_on_another_slice_of_a_4d_stack_are_pointed_out_in_a_whole_stack_run(
+    viewer, open_widget, run_widget, warnings_shown
+):
+    """(A review's case.) A whole-stack run of a (T, Z, Y, X) stack along Z reads the scribbles at the slider's
+    T: strokes at another T were ignored without a word (a current-frame run said so, and advised 'whole stack',
+    which reads the same slice)."""
+    grey = samples.texture_composite(32, rgb=False).data
+    viewer.add_image(np.stack([np.stack([grey] * 3)] * 2), name="tz")
+    hints = np.zeros((2, 3, 32, 32), np.uint8)
+    hints[0, 1, 14:18, 14:18], hints[0, 1, :2] = 1, 2
+    viewer.add_labels(hints, name="scribbles")
+    viewer.dims.set_current_step(0, 1)
+    viewer.dims.set_current_step(1, 1)
+    widget = open_widget(SEG, iterations=3)
+    widget.pickers["image"].value = viewer.layers["tz"]
+    widget.pickers["scribbles"].value = viewer.layers["scribbles"]
+    run_widget(widget)  # (the current frame, (1, 1))
+    said = [m for m in warnings_shown if "'scribbles' marks nothing" in m]
+    assert said and "marks on frame (0, 1)" in said[0] and "whole stack" not in said[0], warnings_shown
+    warnings_shown.clear()
+    widget.frames.value = next(c for c in widget.frames.choices if c.startswith("whole stack"))
+    widget.sequence_axis.value = 1
+    run_widget(widget)
+    said = [m for m in warnings_shown if "'scribbles' marks nothing" in m]
+    assert said and "frames run ([1, :])" in said[0] and "marks on frame (0, 1)" in said[0], warnings_shown
+    assert viewer.layers["tz mask"].metadata["params"]["hints"] == "auto"
+
+
 def test_removed_input_does_not_silently_become_a_result(viewer, open_widget, run_widget, errors):
     viewer.add_image(samples.texture_composite(32, rgb=False).data, name="img")
     widget = open_widget(SEG, iterations=5)

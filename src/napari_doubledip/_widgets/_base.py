@@ -931,12 +931,22 @@ class TaskWidget(Container):
                         # (in the worker thread: distance transforms of a large mask froze the GUI)
                         extra[spec_in.name] = Deferred(convert, extra[spec_in.name])
                         converted = True
-                if not mode.stack and not converted:
+                if not converted:
                     elsewhere = _marked_elsewhere(layer, extra[spec_in.name])
                     # (the panel greys out the automatic hints when the layer has marks: say they are used)
                     auto = self.task_options.get("automatic")
                     instead = f"; this run uses the automatic hints ({auto.value}) instead" if auto else ""
-                    if elsewhere and frames[0] is None:  # a 2D image: the layer has axes the image lacks
+                    # ('whole stack' reads every frame of a (T, Y, X) layer, but of a layer with more leading
+                    # axes only the slice at the slider on the others)
+                    whole = ", or choose 'whole stack'" if layer.ndim <= 3 else ""
+                    if elsewhere and mode.stack:  # a whole stack at the slider's position on the other axes
+                        show_warning(
+                            f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
+                            f"frames run ({index_text(frames[0]) if frames[0] is not None else 'the stack'}); it "
+                            f"has marks on {elsewhere}: a whole-stack run reads the axes other than the sequence's "
+                            f"at the slider (move it to those){instead}"
+                        )
+                    elif elsewhere and frames[0] is None:  # a 2D image: the layer has axes the image lacks
                         show_warning(
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on its "
                             f"plane at the slider; it has more axes than image {sources[0].name!r} and marks on "
@@ -947,7 +957,7 @@ class TaskWidget(Container):
                         show_warning(
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
                             f"frame run ({_frame_label(frames[0])}); it has marks on {elsewhere}: they hint their "
-                            f"own frames only (go to one of those, or choose 'whole stack'){instead}"
+                            f"own frames only (go to one of those{whole}){instead}"
                         )
                 # (frames beyond the image's are no misalignment: they pair by index, as napari shows them;
                 # frames at another spacing are read where napari shows them, at the slider or placed on the
