@@ -943,8 +943,8 @@ class TaskWidget(Container):
                         show_warning(
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
                             f"frames run ({index_text(frames[0]) if frames[0] is not None else 'the stack'}); it "
-                            f"has marks on {elsewhere}: a whole-stack run reads the axes other than the sequence's "
-                            f"at the slider (move it to those){instead}"
+                            f"has marks on {elsewhere}: a whole-stack run reads the axes other than the "
+                            f"sequence's at the slider (move it to those){instead}"
                         )
                     elif elsewhere and frames[0] is None:  # a 2D image: the layer has axes the image lacks
                         show_warning(
