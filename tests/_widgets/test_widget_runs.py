@@ -4207,6 +4207,27 @@ def test_automatic_hints_are_disabled_while_they_would_do_nothing(viewer, open_w
     assert automatic.enabled
 
 
+def test_automatic_hints_follow_the_scribbles_of_the_frame_a_run_reads(viewer, open_widget, qtbot):
+    """(A review's case.) On a stack, scribbles on frame 0 greyed the automatic hints out on every frame,
+    though a current-frame run on frame 3 uses them (and says so): the user could not pick intensity hints
+    for it. They follow the frame at the slider, and the frames choice."""
+    viewer.add_image(np.stack([samples.texture_composite(32, rgb=False).data] * 4), name="s")
+    hints = np.zeros((4, 32, 32), np.uint8)
+    hints[0, 14:18, 14:18] = 1
+    widget = open_widget(SEG)
+    widget.pickers["scribbles"].value = viewer.add_labels(hints, name="scr")
+    widget.task_options["auto_fill"].value = False
+    automatic = widget.task_options["automatic"]
+    viewer.dims.set_current_step(0, 0)
+    qtbot.waitUntil(lambda: not automatic.enabled, timeout=10_000)  # frame 0 has marks: they alone are used
+    viewer.dims.set_current_step(0, 3)
+    qtbot.waitUntil(lambda: automatic.enabled, timeout=10_000)  # frame 3 has none: the automatic hints run
+    widget.frames.value = next(c for c in widget.frames.choices if c.startswith("whole stack"))
+    assert not automatic.enabled  # a whole-stack run reads frame 0's marks
+    widget.frames.value = "current frame"
+    assert automatic.enabled
+
+
 def test_a_rerun_leaves_the_slider_where_the_user_had_it(viewer, open_widget, run_widget, qtbot):
     """Updating an earlier output of another shape or placement (a whole-stack result, now one frame's) set its
     data and then its scale / translate one by one, and napari moved the slider with each: on a scaled stack

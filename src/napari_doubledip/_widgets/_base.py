@@ -37,6 +37,7 @@ from ._layers import (
     REGION_TYPES,
     OutputLayers,
     is_result as _is_result,
+    current_frame,
     frame_shape,
     full_frame_shape,
     has_region,
@@ -239,6 +240,7 @@ class TaskWidget(Container):
         self.pickers[self._primary.name].changed.connect(self._update_frames)
         self.pickers[self._primary.name].changed.connect(self._forget_fallen)
         self.frames.changed.connect(self._update_frames)  # the sequence axis matters for whole-stack modes only
+        self.frames.changed.connect(self._update_needs)  # (a current-frame run reads the scribbles at the slider)
         self.sequence_axis.changed.connect(self._remember_axis)
         for option in spec.options:
             if option.needs:
@@ -595,6 +597,8 @@ class TaskWidget(Container):
                 for name in ("inserted", "removed", "moved", "reordered"):
                     getattr(events, name).disconnect(refresh)
                 self.viewer.layers.selection.events.active.disconnect(chosen)
+                if watches_marks:
+                    self.viewer.dims.events.current_step.disconnect(stepped)
                 for layer in self.viewer.layers:
                     layer.events.name.disconnect(refresh)
                     layer.events.data.disconnect(data_changed)
@@ -604,11 +608,21 @@ class TaskWidget(Container):
         def chosen(_event=None):  # the user (or a script) made a layer active: no longer napari's choice
             _AFTER_RUN.pop(_viewer_key(self.viewer), None)
 
+        def stepped(_event=None):  # the slider moved: the scribbles a current-frame run reads may differ
+            try:
+                self._marks_changed()
+            except RuntimeError:  # the Qt widget is gone
+                disconnect()
+
+        watches_marks = any(option.unused_when for option in self.spec.options)
+
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(refresh)
         for layer in self.viewer.layers:
             follow(layer)
         self.viewer.layers.selection.events.active.connect(chosen)
+        if watches_marks:
+            self.viewer.dims.events.current_step.connect(stepped)
         self.native.destroyed.connect(disconnect)
         self._disconnect_layer_events = disconnect
 
@@ -1385,8 +1399,30 @@ class TaskWidget(Container):
             if option.unused_when:
                 given, switch = option.unused_when
                 layer = self.pickers[given].value
-                unused = layer is not None and _marks(layer) and not self.task_options[switch].value
+                unused = layer is not None and not self.task_options[switch].value and self._marks_read(layer)
                 self.task_options[option.name].enabled = not unused
+
+    def _marks_read(self, layer: Any) -> bool:
+        """Whether the scribbles a run would read now mark anything (1 or 2): for the current frame of a stack,
+        those at the slider (a run there uses the automatic hints where its frame has none, so they must stay
+        choosable: they were greyed out for marks on any frame); elsewhere any in the layer (:func:`_marks`)."""
+        if not _marks(layer):
+            return False
+        data, sources = layer.data, self._sources()
+        if (
+            self.frames.value != CURRENT_FRAME
+            or not sources
+            or not isinstance(data, np.ndarray)
+            or data.ndim <= 2
+            or data.size > _LABELS_CHECK_PIXELS
+        ):
+            return True
+        try:
+            index = current_frame(sources[0], self.viewer) if stack_axes(sources[0]) else None
+            read = read_labels(layer, sources[0], self.viewer, index=index)
+        except Exception:  # (what a run would refuse, e.g. scribbles on fewer frames: the run says why)
+            return True
+        return bool(np.isin(read, (1, 2)).any())
 
     # --- worker signals (main thread) ---------------------------------------------------------------------------
 
