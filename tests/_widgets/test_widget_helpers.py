@@ -1321,3 +1321,25 @@ def test_a_box_covers_the_frame_as_the_library_reads_it():
     assert _covers_frame((0, 0, 10, 12), (10, 12)) and _covers_frame((-3, -1e-9, 10 - 1e-12, 12), (10, 12))
     noisy = (1 - 1e-12, 0, 10, 12)
     assert not _covers_frame(noisy, (10, 12)) and not box_mask(noisy, (10, 12)).all()
+
+
+def test_new_data_of_a_stack_too_long_to_checksum_is_a_change_unless_it_grew(monkeypatch, warnings_shown):
+    """(A review's case.) Frames appended to a whole stack of over 512 frames (not checksummed: GUI time) were
+    warned about as new data; appended frames are no change. The same frames replaced still are."""
+    from types import SimpleNamespace
+
+    from napari_doubledip._widgets import _layers as layers_mod
+    from napari_doubledip._widgets._runs import tell_replaced_data
+
+    monkeypatch.setattr(layers_mod, "DIGEST_MAX_FRAMES", 4)  # (6 frames: too many to checksum, as 600 are)
+    data = np.random.default_rng(0).random((6, 16, 16)).astype(np.float32)
+    for new, said in ((np.concatenate([data, data[:1]]), False), (data[::-1].copy(), True)):
+        layer = napari.layers.Image(data, name="live")
+        job = SimpleNamespace(
+            sources=[layer], leads=[(6,)], read_data=[layer.data], frames=[(None,)], frame=(None,), full=(16, 16),
+            replaced_sources=[0], outputs=SimpleNamespace(source_name=lambda s: s.name),
+        )
+        layer.data = new
+        warnings_shown.clear()
+        tell_replaced_data("Dehazing", job)
+        assert bool([m for m in warnings_shown if "'live' got new data during the run" in m]) is said, new.shape

@@ -382,8 +382,8 @@ def test_a_stacks_frame_warnings_name_its_argument():
         warnings.simplefilter("always")
         dd.dehaze_frames(rgba, iterations=1, device="cpu")
     said = [str(w.message) for w in caught if "opaque alpha" in str(w.message)]
-    assert len(said) == 1 and said[0].startswith("frame 0 (of 2): frames has 4 channels"), said
-    assert "pass frames[..., :3]" in said[0] and "image[" not in said[0]
+    assert len(said) == 1 and said[0].startswith("frame 0 (of 2): image has 4 channels"), said  # (the frame's)
+    assert "pass frames[..., :3]" in said[0] and "image[" not in said[0]  # (code: the stack's argument)
 
 
 def test_a_stopped_stack_keeps_its_frames_run_and_warns_once():
@@ -396,7 +396,7 @@ def test_a_stopped_stack_keeps_its_frames_run_and_warns_once():
         warnings.simplefilter("always")
         r = dd.dehaze_frames(planes, iterations=10, device="cpu", stop=lambda: next(calls) >= 14)
     hot = [str(w.message) for w in caught if "isolated pixel" in str(w.message)]
-    assert len(hot) == 1 and hot[0].startswith("frame 0 (of 3): frames:"), hot  # (the stack's argument)
+    assert len(hot) == 1 and hot[0].startswith("frame 0 (of 3): image:"), hot
     assert r.stopped and r.params["frames_run"] == 2 and r.iterations < 20
     done = np.isfinite(r.clean).reshape(3, -1).all(axis=1)
     assert done.tolist() == [True, True, False] and np.isnan(r.transmission[2]).all()

@@ -27,6 +27,7 @@ from ._layers import (
     frame_digests,
     frame_shape,
     index_text,
+    layer_array_shape,
     release_arrays,
     stack_axes,
 )
@@ -556,7 +557,8 @@ def tell_replaced_data(title: str, job: Job) -> None:
     """Warn when an input was given new data of the same shape during the run (another shape: see
     :func:`tell_reshaped`) whose frames read differ from those the run decomposed: its results, named after it
     and placed on it, are of data it no longer shows. Frames appended to a stack (a live acquisition) are not
-    a change; lazy data, which is not read for a checksum, counts as changed once replaced."""
+    a change; where the frames are not read for a checksum (lazy data, a memmap, over 512 frames), new data
+    counts as a change unless the stack grew."""
     changed = []
     for i in job.replaced_sources:
         source, lead, before = job.sources[i], job.leads[i], job.read_data[i]
@@ -574,7 +576,12 @@ def tell_replaced_data(title: str, job: Job) -> None:
             return frame_digest(held, index) if index == () else frame_digests(held, index)
 
         old, new = digests(before), digests(source.data)
-        if old is None or new is None or (old != new if index == () else any(new.get(k) != old[k] for k in old)):
+        if old is None or new is None:  # (not checked: lazy data, a memmap, a sequence of over 512 frames)
+            # frames appended (a live acquisition) are taken for no change; the same frames replaced are not
+            now = layer_array_shape(source)[: len(lead)]
+            if not (now != tuple(lead) and all(a >= b for a, b in zip(now, lead, strict=True))):
+                changed.append(repr(job.outputs.source_name(source)))
+        elif old != new if index == () else any(new.get(k) != old[k] for k in old):
             changed.append(repr(job.outputs.source_name(source)))
     if changed:
         show_warning(

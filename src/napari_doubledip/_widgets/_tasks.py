@@ -258,7 +258,8 @@ TRANSPARENCY = TaskSpec(
     help="Separate two transparent layers (e.g. reflection and scene) from several mixtures of them, or from "
     "one image (ambiguous: often only partly separated).",
     iterations=600,
-    iterations_note="; 200 for several mixtures (also 'all frames are mixtures'); 600 for the video mode",
+    iterations_note="; 200 for several mixtures (also 'all frames are mixtures'; 600 where all but one are "
+    "blank); 600 for the video mode",
     summary=_alphas_summary,
     inputs=(
         LayerInput(

@@ -185,16 +185,16 @@ def _load(frames: Any, name: str) -> tuple[np.ndarray, list[np.dtype] | None]:
     return stack, dtypes
 
 
-#: A frame task's message naming its own argument (``image``: e.g. "image has 4 channels ... pass
-#: image[..., :3]"), which the stack's name replaces.
-_FRAME_ARGUMENT = re.compile(r"^image(?=[ :])|\bimage(?=\[)")
+#: A frame task's advice in code on its own argument (``image``: e.g. "... pass image[..., :3]"), which the
+#: stack's name replaces (a statement about the frame's values, "image is constant", stays the frame's).
+_FRAME_ARGUMENT = re.compile(r"\bimage(?=\[)")
 
 
 def _once_per_stack(
     index: int, count: int, said: set[str], name: str = "frames"
 ) -> Callable[[str, type[Warning]], None]:
     """A warning sink for frame ``index``: each message (numbers aside) once per stack, naming its frame, and
-    the stack's argument ``name`` where the frame's task names its own (``image``)."""
+    the stack's argument ``name`` in advice in code on the frame's task's own (``image[...]``)."""
     outer = WARNING_SINK.get()
 
     def sink(message: str, category: type[Warning]) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .._validation import as_images, check_iterations, check_seed, warn, working_shape
+from .._validation import WARNING_SINK, as_images, check_iterations, check_seed, listed, warn, working_shape
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
@@ -354,8 +354,8 @@ def _lone_mixture(stack: np.ndarray) -> int | None:
     them); ``None`` otherwise."""
     if stack.shape[0] < 2:
         return None
-    flat = stack.reshape(stack.shape[0], -1, stack.shape[-1]).astype(np.float64)
-    spread = np.linalg.norm((flat - flat.mean(axis=1, keepdims=True)).reshape(stack.shape[0], -1), axis=1)
+    # (one image at a time: the whole set at once in float64 was 6x its size in temporaries)
+    spread = np.array([float(np.linalg.norm(x - x.mean(axis=(0, 1), dtype=np.float64))) for x in stack])
     structured = np.flatnonzero(spread > 1e-3 * spread.max())
     return int(structured[0]) if len(structured) == 1 else None
 
@@ -501,7 +501,8 @@ def separate_layers(
         One image ``(H, W[, C])``, or ``N >= 2`` mixtures of the same two layers as a sequence of images or an
         ``(N, H, W[, C])`` array. Several mixtures resolve the layer ambiguity (paper Eq. 6).
     iterations, max_size, device, seed, preset, precision, stop, progress
-        As in :func:`napari_doubledip.segment`. ``iterations=None``: 600 for one image, 200 for several.
+        As in :func:`napari_doubledip.segment`. ``iterations=None``: 600 for one image, 200 for several (600
+        for a set of one mixture among blank or constant images, which is separated as that one image).
 
     Returns
     -------
@@ -534,18 +535,38 @@ def separate_layers(
     >>> print(r.alphas.round(1), r.layers[0].shape)  # each mixture's share of layer 1
     [0.3 0.7] (32, 32)
     """
-    stack, vr, _single = as_images(mixtures, "mixtures")
-    seed = check_seed(seed)
+    mixtures = listed(mixtures)  # (an iterator read once: the lone mixture below is taken from it)
+    said: list[tuple[str, type[Warning]]] = []  # (the set's input warnings: said unless one mixture is run alone)
+    token = WARNING_SINK.set(lambda message, category: said.append((message, category)))
+    try:
+        stack, vr, _single = as_images(mixtures, "mixtures")
+    finally:
+        WARNING_SINK.reset(token)
     # A set with one mixture among blank or constant images (no structure: they hold no layer's edges) has
-    # nothing to estimate coefficients from: those are left out and the one mixture is separated alone.
+    # nothing to estimate coefficients from: those are left out and the one mixture is separated alone, as if
+    # passed alone (its own value range, checks and one-image budget).
     lone = _lone_mixture(stack)
-    if lone is not None:  # (normalised by its own range, as if passed alone: the blanks' values play no part)
-        lo, hi = float(stack[lone].min()), float(stack[lone].max())
-        span = vr.hi - vr.lo
-        vr = replace(vr, lo=vr.lo + lo * span, hi=vr.lo + hi * span)
-        stack = ((stack - lo) / (hi - lo)).astype(np.float32)
-    n_used = 1 if lone is not None or stack.shape[0] == 1 else stack.shape[0]
-    its = check_iterations(iterations, DEFAULTS["iterations" if n_used == 1 else "iterations_mixtures"])
+    if lone is not None:
+        n = stack.shape[0]
+        left_out = [i for i in range(n) if i != lone]
+        del stack
+        warn(
+            f"separate_layers: mixture(s) {', '.join(map(str, left_out))} (from 0) are blank or constant: left "
+            f"out (their coefficients are NaN); mixture {lone} is separated alone, as one image"
+        )
+        result = yield from separate_layers.steps(  # type: ignore[attr-defined]
+            mixtures[lone], iterations=iterations, max_size=max_size, device=device, seed=seed, preset=preset,
+            precision=precision, stop=stop,
+        )
+        alphas = np.full(n, np.nan, np.float32)
+        alphas[lone] = result.alphas[0]
+        result.alphas = alphas
+        result.params.update(mixtures=n, left_out=left_out)
+        return result
+    for message, category in said:
+        warn(message, category)
+    seed = check_seed(seed)
+    its = check_iterations(iterations, DEFAULTS["iterations" if stack.shape[0] == 1 else "iterations_mixtures"])
     ms = resolve_max_size(max_size, DEFAULTS["max_size"], stack.shape[1:], preset)
     dev = resolve_device(device)
     check_precision(precision)
@@ -554,14 +575,7 @@ def separate_layers(
     size = full.shape[-2:]
     work = resize(full, working_shape(size, ms))
     estimate, cut_short = None, False
-    if lone is not None:
-        which = ", ".join(str(i) for i in range(stack.shape[0]) if i != lone)
-        warn(
-            f"separate_layers: mixture(s) {which} (from 0) are blank or constant: left out (their coefficients "
-            f"are NaN); mixture {lone} is separated alone, as one image"
-        )
-        params["left_out"] = [i for i in range(stack.shape[0]) if i != lone]
-    elif work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
+    if work.shape[0] > 1:  # (the estimate works at ESTIMATE_SIZE: a smaller working size must not coarsen it)
         small = ms < ESTIMATE_SIZE
         found: dict = {}
         planned = planned_iterations("transparency", preset, iterations, its)  # (for the set-up's reports)
@@ -574,15 +588,13 @@ def separate_layers(
         cut_short = found.get("cut_short", False)  # (by the stop: nothing to warn about, it is not the estimate)
         if not cut_short:
             _warn_uncertain(estimate, found)
-    if work.shape[0] > 1 and lone is None and estimate is None and not cut_short:
+    if work.shape[0] > 1 and estimate is None and not cut_short:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
             "one image, or one the other dimmed? layers with edges along one direction only, e.g. stripes, "
             "cannot be told apart either); the layers will be arbitrary"
         )
     used = slice(None)  # the mixtures the layers are fitted to and un-mixed from
-    if lone is not None:
-        used = torch.arange(stack.shape[0], device=dev) == lone
     if estimate is not None and bool(estimate.isnan().any()):
         off = estimate.isnan()
         index = off.nonzero().flatten().tolist()
@@ -610,9 +622,6 @@ def separate_layers(
     # 0.5): the estimate itself is the result, and the un-mixing below is exact with it even after a short or
     # stopped run.
     alphas = estimate if estimate is not None else mix(sol.outputs["alpha"]).flatten()
-    if lone is not None:  # (the one mixture's coefficient; NaN for those left out)
-        alphas = torch.full((stack.shape[0],), float("nan"), device=alphas.device, dtype=alphas.dtype)
-        alphas[lone] = mix(sol.outputs["alpha"]).flatten()[0]
     layers = [layer_values(sol.outputs[k], bounds) for k in ("layer1", "layer2")]
     l1, l2 = _full_resolution(layers, alphas[used], full[used], bounds)
     return LayersResult(
