@@ -424,6 +424,10 @@ def test_an_airlight_too_dark_for_a_later_frame_is_refused_before_any_runs():
     with pytest.raises(ValueError, match=r"every frame's black level; frames\[1\]'s is -1\.8"):
         dd.dehaze_frames(planes, airlight=-3.0, iterations=3, device="cpu", progress=reports.append)
     assert reports == []  # (nothing ran)
+    with pytest.raises(ValueError, match=r"every frame's black level; frames\[1\]'s is -1\.8"):
+        # (a review's case: a list of frames, a documented form, was checked frame by frame as it ran)
+        dd.dehaze_frames(list(planes), airlight=-3.0, iterations=3, device="cpu", progress=reports.append)
+    assert reports == []
     r = dd.dehaze_frames(planes, airlight=-1.0, iterations=2, device="cpu")  # brighter than both: runs
     assert np.isfinite(r.clean).all()
 

@@ -252,11 +252,20 @@ def _check_airlight_frames(frames: Any, values: np.ndarray | None) -> None:
     """Check a given airlight against the black level of every frame of an in-memory stack before any runs
     (each frame's run checks its own, and a frame far in would end the run after the work on those before it).
     Lazy stacks are left to those checks (this would load them)."""
-    if values is None or not isinstance(frames, np.ndarray) or frames.dtype.kind not in "iuf" or frames.ndim < 3:
+    if values is None:
         return
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # (an all-NaN frame: its own run says what is wrong)
-        lows = np.nanmin(frames.reshape(frames.shape[0], -1), axis=1).astype(np.float64)
+    if isinstance(frames, (list, tuple)):  # (a list of in-memory frames: each one's own minimum)
+        if not frames or not all(isinstance(f, np.ndarray) and f.dtype.kind in "iuf" and f.size for f in frames):
+            return
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lows = np.array([np.nanmin(f) for f in frames], dtype=np.float64)
+    elif not isinstance(frames, np.ndarray) or frames.dtype.kind not in "iuf" or frames.ndim < 3:
+        return
+    else:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (an all-NaN frame: its own run says what is wrong)
+            lows = np.nanmin(frames.reshape(frames.shape[0], -1), axis=1).astype(np.float64)
     for i, low in enumerate(lows):
         black = min(0.0, float(low))  # (as _physical_range: 0 is black, or the darkest of negative values)
         if np.isfinite(black) and _below_black(values, black):
@@ -677,6 +686,10 @@ def dehaze_frames(
         channels = 1 if gray else int(shape[-1])
         _check_airlight_frames(frames, _airlight_values(airlight, channels))
         _check_prior(transmission_prior, channels)
+    elif isinstance(frames, (list, tuple)) and frames and isinstance(first := frames[0], np.ndarray) and (
+        first.ndim in (2, 3)
+    ):  # (a list of frames: the airlight against every frame's black level before any runs, as for an array)
+        _check_airlight_frames(frames, _airlight_values(airlight, 1 if first.ndim == 2 else int(first.shape[-1])))
     kwargs = dict(
         airlight=airlight, iterations=iterations, max_size=max_size, device=device, seed=seed, preset=preset,
         precision=precision, transmission_prior=transmission_prior,
