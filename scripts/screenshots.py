@@ -74,7 +74,7 @@ def _settle(steps: int = 20) -> None:
         time.sleep(0.02)
 
 
-def take(name: str, shot: Shot, timeout: float) -> Path | None:
+def take(name: str, shot: Shot, timeout: float, out: Path = OUT) -> Path | None:
     function = {s.display_name: s for s in _specs()}[shot.widget].image_mode.function
     if function not in napari_doubledip._LAZY:
         print(f"skip {name}: napari_doubledip.{function} is not available")
@@ -105,7 +105,7 @@ def take(name: str, shot: Shot, timeout: float) -> Path | None:
         _settle()
         viewer.reset_view()
         _settle()
-        path = OUT / f"widget-{name}.png"
+        path = out / f"widget-{name}.png"
         viewer.screenshot(str(path), canvas_only=False, flash=False)
         print(f"{path} ({time.monotonic() - t0:.0f} s): {widget.status.value}")
         return path
@@ -123,14 +123,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(SHOTS), help="tasks to shoot (default: all)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run before cancelling")
-    parser.add_argument("--iterations", type=int, help="override every task's iterations (quick layout checks)")
+    parser.add_argument("--iterations", type=int,
+                        help="override every task's iterations (quick layout checks: with --out elsewhere)")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="folder for the PNGs (default docs/images, the README's pictures)")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in args.only or SHOTS:
         shot = SHOTS[name]
         if args.iterations:
             shot = replace(shot, iterations=args.iterations)
-        take(name, shot, args.timeout)
+        take(name, shot, args.timeout, args.out)
 
 
 if __name__ == "__main__":
