@@ -580,9 +580,13 @@ def test_intensity_hints_say_what_happens_to_a_few_very_bright_pixels():
 
 def test_a_box_too_small_for_automatic_hints_says_so():
     img = samples.texture_composite(64).data
-    with pytest.warns(UserWarning, match=r"too small to find the object in: it gets none.*or scribble"):
+    with pytest.warns(UserWarning, match=r"too small to find the object in: it gets none.*or scribble") as w:
         r = dd.segment(img, box=(30, 30, 33, 33), iterations=1, device="cpu")
     assert not (r.hints == 1).any()
+    # (a review's case) at the image's own size a larger max_size cannot help: not advised; below it, it is
+    assert not any("max_size" in str(m.message) for m in w)
+    with pytest.warns(UserWarning, match=r"too small to find the object in: it gets none.*raise max_size"):
+        dd.segment(img, box=(30, 30, 33, 33), max_size=32, iterations=1, device="cpu")
     # with scribbles in it, they alone guide the split there: not told to scribble (a review's case)
     labels = np.zeros(img.shape[:2], np.uint8)
     labels[31, 31] = 1
@@ -706,7 +710,9 @@ def _nuclei(size: int = 96, count: int = 30, seed: int = 0) -> np.ndarray:
 
 def test_saliency_hints_on_many_objects_point_to_intensity_hints():
     """A field of nuclei with the default (saliency) hints found about a third of them (QA, 512 px, 40 nuclei:
-    IoU 0.34, with hints='intensity' 0.80) without a word; one object, intensity hints or a box: no warning.
+    IoU 0.34, with hints='intensity' 0.80) without a word; one object or intensity hints: no warning. A box
+    around many of them is warned about too (it was not, a review's case: a whole-image box on 9 blobs gave IoU
+    0.234, intensity hints 0.724); a box around one object is not.
     (The rule fires on none of the 191 photographs under the evaluation data: many_objects_warning.py.)"""
     import warnings
 
@@ -727,6 +733,8 @@ def test_saliency_hints_on_many_objects_point_to_intensity_hints():
         dd.segment(field, hints=click, iterations=1)
     with pytest.warns(UserWarning, match=r"the video \(its middle frame\) looks like many separate objects"):
         dd.segment_video(np.stack([field, field[::-1], field[:, ::-1]]), iterations=1)
+    with pytest.warns(UserWarning, match=r"the image in the box looks like many separate objects"):
+        dd.segment(field, box=(10, 10, 60, 60), iterations=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dd.segment(field, hints=click, auto_fill="intensity", iterations=1)
@@ -735,8 +743,8 @@ def test_saliency_hints_on_many_objects_point_to_intensity_hints():
         dd.segment(field, hints=corrected, iterations=1)
         dd.segment_video(np.stack([field] * 3), hints="intensity", iterations=1)
         dd.segment(field, hints="intensity", iterations=1)
-        dd.segment(field, box=(10, 10, 60, 60), iterations=1)
         dd.segment(texture_composite(64).data, iterations=1)
+        dd.segment(texture_composite(64).data, box=(6, 6, 58, 58), iterations=1)
         dd.segment(data.grass(), iterations=1, max_size=256)  # (judged at 128 px: at 256, 119 blades)
 
 
@@ -812,3 +820,9 @@ def test_no_hints_and_no_split_is_said():
     with pytest.warns(UserWarning, match=r"hints=None: the networks found no split of their own \(the mask is"):
         r = dd.segment(a, hints=None, iterations=60, seed=0, device="cpu")
     assert r.mask.min() == r.mask.max()
+    # (a review's case) with a box given, the advice does not ask for one
+    yy, xx = np.mgrid[:40, :40]
+    disc = np.where((yy - 14) ** 2 + (xx - 14) ** 2 <= 64, 0.9, 0.1) + 0.02 * rng.standard_normal((40, 40))
+    with pytest.warns(UserWarning, match=r"found no split.*give hints: automatic ones \(hints='auto'\) or scrib"):
+        r = dd.segment(disc.astype(np.float32), hints=None, box=(4, 4, 25, 25), iterations=20, device="cpu")
+    assert r.mask.max() == 0

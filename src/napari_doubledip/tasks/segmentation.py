@@ -125,11 +125,16 @@ def box_crop(inside: torch.Tensor) -> tuple[int, int, int, int]:
 
 
 def _box_hints(
-    image: torch.Tensor, inside: torch.Tensor | None, warn_small: bool = True, scribbled: bool = False
+    image: torch.Tensor,
+    inside: torch.Tensor | None,
+    warn_small: bool = True,
+    scribbled: bool = False,
+    shrunk: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Automatic hints inside a box: computed on its crop widened by BOX_CROP_MARGIN, kept inside the box (with
     ``inside=None``, of the whole image). A box too small to find an object in gets none (warned unless
-    ``warn_small`` is off: a video warns once for its frames; ``scribbled``: the user's scribbles fill it in)."""
+    ``warn_small`` is off: a video warns once for its frames; ``scribbled``: the user's scribbles fill it in;
+    ``shrunk``: the working size is below the image's, so a larger ``max_size`` would give the box more pixels)."""
     if inside is None:
         return _auto_hints(image)
     y0, y1, x0, x1 = box_crop(inside)
@@ -138,11 +143,12 @@ def _box_hints(
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
     elif warn_small:
         size = f"the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too small to find"
+        larger = "draw a larger box or raise max_size" if shrunk else "draw a larger box"
         warn(
             f"automatic hints: {size} the object in: your scribbles alone guide the split inside it; for "
-            "automatic hints there too, draw a larger box or raise max_size" if scribbled else
-            f"automatic hints: {size} the object in: it gets none (the split inside it is unsupervised); draw a "
-            "larger box, raise max_size, or scribble"
+            f"automatic hints there too, {larger}" if scribbled else
+            f"automatic hints: {size} the object in: it gets none (the split inside it is unsupervised); "
+            f"{larger.replace(' or ', ', ')}, or scribble"
         )
     return fg & inside, bg & inside
 
@@ -287,6 +293,15 @@ def many_objects(image: torch.Tensor) -> int | None:
     large = areas[areas > MANY_MAX_AREA].sum()
     count = len(objects)
     return count if count >= MANY_MIN_COUNT and objects.sum() >= MANY_OVER_LARGE * large else None
+
+
+def _in_box(image: torch.Tensor, inside: torch.Tensor | None) -> tuple[torch.Tensor, str]:
+    """The part of a working-size ``(C, h, w)`` image the automatic hints look at (:func:`_box_hints`' crop of
+    a box, else all of it), and its name for :func:`warn_many_objects`."""
+    if inside is None:
+        return image, "image"
+    y0, y1, x0, x1 = box_crop(inside)
+    return image[:, y0:y1, x0:x1], "image in the box"
 
 
 def warn_many_objects(
@@ -584,12 +599,16 @@ def shrink_labels(labels: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Te
 #: with ``hints="intensity"`` (made for such fields) and off otherwise: no margin gains on the real photographs.
 
 
-def warn_no_split(masks: np.ndarray, how: str) -> None:
-    """Warn when a run without any hints (``how``) ended with no split: every mask empty or full."""
+def warn_no_split(masks: np.ndarray, how: str, boxed: bool = False) -> None:
+    """Warn when a run without any hints (``how``) ended with no split: every mask empty or full (``boxed``: a
+    box was given, so it is not among the advice)."""
     if masks.size and float(masks.min()) == float(masks.max()):
+        give = "automatic ones (hints='auto') or scribbles" if boxed else (
+            "automatic ones (hints='auto'), scribbles, or a box"
+        )
         warn(
             f"{how}: the networks found no split of their own (the mask is {'full' if masks.max() else 'empty'}); "
-            "give hints: automatic ones (hints='auto'), scribbles, or a box"
+            f"give hints: {give}"
         )
 
 
@@ -940,9 +959,9 @@ def segment(
             fg_w, bg_w = _image_intensity_hints(work, inside)
             user = True
         else:
-            if inside is None:
-                warn_many_objects(work[0])
-            fg_w, bg_w = _box_hints(work[0], inside)
+            seen, what = _in_box(work[0], inside)
+            warn_many_objects(seen, what=what)
+            fg_w, bg_w = _box_hints(work[0], inside, shrunk=ws != tuple(size))
             user = False
     elif hints is None:
         fg_w = torch.zeros(ws, dtype=torch.bool, device=dev)
@@ -960,10 +979,12 @@ def segment(
             fill_fg, fill_bg = fill_in(*_image_intensity_hints(work, inside), fg_w, bg_w)
             fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
-            if inside is None:
-                warn_many_objects(work[0], scribbled=fg_w | bg_w)
+            seen, what = _in_box(work[0], inside)
+            warn_many_objects(seen, scribbled=fg_w | bg_w, what=what)
             in_box = (fg_w | bg_w) if inside is None else (fg_w | bg_w) & inside
-            auto_fg, auto_bg = _box_hints(work[0], inside, scribbled=bool(in_box.any()))
+            auto_fg, auto_bg = _box_hints(
+                work[0], inside, scribbled=bool(in_box.any()), shrunk=ws != tuple(size)
+            )
             fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
             # (labels marking every pixel the automatic hints would, e.g. a whole label image, leave nothing to
             # fill in: they are then used alone, as with auto_fill=False; held lightly, with no hint phase in
@@ -1014,7 +1035,7 @@ def segment(
         labels[(labels == 1) & ~bmask] = 2
     mask = m[0, 0].cpu().numpy()
     if hints is None and not sol.stopped:
-        warn_no_split(mask, "hints=None")
+        warn_no_split(mask, "hints=None", boxed=box is not None)
     return SegmentationResult(
         mask=mask,
         soft_mask=soft[0].cpu().numpy(),
