@@ -517,7 +517,7 @@ def optimise(
     # (patience and settle_checks of 0 would end the run at its first check, before any tracking)
     counts = [("report_every", report_every, "iterations"), ("task.check_every", task.check_every, "iterations")]
     counts += [("task.settle_checks", task.settle_checks, "checks")]
-    counts += [("task.patience", task.patience, "iterations")] if task.patience is not None else []
+    counts += [("task.patience", task.patience, "checks")] if task.patience is not None else []
     for name, every, unit in counts:
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"{name} must be a whole number of {unit} >= 1, got {every!r}")
