@@ -1176,6 +1176,11 @@ def test_alphas_summary_for_the_status_line():
     said = _alphas_summary(SimpleNamespace(alphas=[np.nan, 0.3, 0.7]), ["blank", "A", "B"])
     assert said == "coefficients 'blank' left out, 'A' 0.30, 'B' 0.70"
     assert _alphas_summary(many, ["stack"]) == "coefficients 0.31-0.52 over 10 frames (1 left out)"  # one layer
+    # (a review's case) one mixture among blanks, separated alone: its coefficient says nothing ('photo' 0.50)
+    alone = SimpleNamespace(alphas=[np.nan, 0.5])
+    said = _alphas_summary(alone, ["blank", "photo"])
+    assert said == "'photo' separated alone (the others are blank or constant)"
+    assert _alphas_summary(alone) == "mixture 1 separated alone (the others are blank or constant)"
 
 
 def test_an_unchanged_transform_sets_nothing():
