@@ -1674,6 +1674,17 @@ def test_scribbles_on_another_slice_of_a_4d_stack_are_pointed_out_in_a_whole_sta
     said = [m for m in warnings_shown if "'scribbles' marks nothing" in m]
     assert said and "frames run ([1, :])" in said[0] and "marks on frame (0, 1)" in said[0], warnings_shown
     assert viewer.layers["tz mask"].metadata["params"]["hints"] == "auto"
+    # (a review's case) a (T, Y, X) stack's whole-stack run pairs labels by frame: marks only on frames beyond
+    # the image's are not a matter of the slider
+    warnings_shown.clear()
+    widget.pickers["image"].value = viewer.add_image(np.stack([grey] * 4), name="t4")
+    longer = np.zeros((6, 32, 32), np.uint8)
+    longer[5, 14:18, 14:18], longer[5, :2] = 1, 2
+    widget.pickers["scribbles"].value = viewer.add_labels(longer, name="longer")
+    widget.frames.value = next(c for c in widget.frames.choices if c.startswith("whole stack"))
+    run_widget(widget)
+    said = [m for m in warnings_shown if "'longer' marks nothing" in m]
+    assert said and "on the image's 4 frames; it has marks on frame 5, beyond them" in said[0], warnings_shown
 
 
 def test_removed_input_does_not_silently_become_a_result(viewer, open_widget, run_widget, errors):

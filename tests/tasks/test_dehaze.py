@@ -427,7 +427,14 @@ def test_an_airlight_too_dark_for_a_later_frame_is_refused_before_any_runs():
     with pytest.raises(ValueError, match=r"every frame's black level; frames\[1\]'s is -1\.8"):
         # (a review's case: a list of frames, a documented form, was checked frame by frame as it ran)
         dd.dehaze_frames(list(planes), airlight=-3.0, iterations=3, device="cpu", progress=reports.append)
+    with pytest.raises(ValueError, match=r"every frame's black level; frames\[1\]'s is -1\.8"):  # (an iterator)
+        dd.dehaze_frames(iter(planes), airlight=-3.0, iterations=3, device="cpu", progress=reports.append)
     assert reports == []
+    # frames of another layout or of several shapes: their own checks speak first (not the airlight's count)
+    with pytest.raises(ValueError, match=r"frames must be \(T, H, W\) or \(T, H, W, C\)"):
+        dd.dehaze_frames([np.stack([planes[0]] * 2)] * 2, airlight=(0.9, 0.9, 0.9), iterations=1, device="cpu")
+    with pytest.raises(ValueError, match="all frames must have the same shape"):
+        dd.dehaze_frames([planes[0], np.dstack([planes[0]] * 3)], airlight=0.9, iterations=1, device="cpu")
     r = dd.dehaze_frames(planes, airlight=-1.0, iterations=2, device="cpu")  # brighter than both: runs
     assert np.isfinite(r.clean).all()
 

@@ -741,6 +741,9 @@ def test_saliency_hints_on_many_objects_point_to_intensity_hints():
         dd.segment(field, hints=click, auto_fill=False, iterations=1)
         corrected = np.where(field > np.median(field), 1, 2).astype(np.uint8)  # (a corrected mask: marks all)
         dd.segment(field, hints=corrected, iterations=1)
+        in_box = np.zeros_like(corrected)  # (the same in a box: its share of the box counts, not of the image)
+        in_box[10:60, 10:60] = corrected[10:60, 10:60]
+        dd.segment(field, hints=in_box, box=(10, 10, 60, 60), iterations=1)
         dd.segment_video(np.stack([field] * 3), hints="intensity", iterations=1)
         dd.segment(field, hints="intensity", iterations=1)
         dd.segment(texture_composite(64).data, iterations=1)

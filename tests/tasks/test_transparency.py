@@ -126,6 +126,17 @@ def test_one_mixture_among_blank_images_is_separated_alone():
             np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+def test_a_refused_set_still_says_what_was_noticed_before():
+    """(A review's case.) The set's input warnings are held until it is known whether one mixture runs alone;
+    a refusal then dropped them: a masked array's NaN margin was refused without the note that its mask is
+    ignored, which explains the NaN."""
+    a = single_mixture(32).data
+    b = np.ma.masked_invalid(np.pad(a[4:-4, 4:-4], 4, constant_values=np.nan))
+    with pytest.warns(UserWarning, match=r"the masks of mixtures \[1\] \(masked arrays\) are ignored"):
+        with pytest.raises(ValueError, match="mixtures contains NaN or infinite values"):
+            dd.separate_layers([a, b], iterations=1, device="cpu")
+
+
 def test_several_extra_images_do_not_take_the_layers():
     """(A review's cases.) Only the six most different pairs were tried, and with several unrelated pictures in a
     set each of them held one: two unrelated pictures became the layers (any two are "mixtures" 0 and 1 of

@@ -953,7 +953,14 @@ class TaskWidget(Container):
                     # ('whole stack' reads every frame of a (T, Y, X) layer, but of a layer with more leading
                     # axes only the slice at the slider on the others)
                     whole = ", or choose 'whole stack'" if layer.ndim <= 3 else ""
-                    if elsewhere and mode.stack:  # a whole stack at the slider's position on the other axes
+                    if elsewhere and mode.stack and layer.ndim <= 3 and stack_axes(sources[0]) == 1:
+                        # ((T, Y, X) labels over a (T, Y, X) image: paired by index, marks only beyond its frames)
+                        show_warning(
+                            f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
+                            f"image's {layer_array_shape(sources[0])[0]} frames; it has marks on {elsewhere}, "
+                            f"beyond them{instead}"
+                        )
+                    elif elsewhere and mode.stack:  # a whole stack at the slider's position on the other axes
                         show_warning(
                             f"{spec.title}: {spec_in.label} layer {layer.name!r} marks nothing (1 or 2) on the "
                             f"frames run ({index_text(frames[0]) if frames[0] is not None else 'the stack'}); it "

@@ -21,6 +21,7 @@ from .._validation import (
     as_image,
     check_iterations,
     check_seed,
+    listed,
     loaded,
     plain_data,
     refuse_napari,
@@ -273,6 +274,16 @@ def _check_airlight_frames(frames: Any, values: np.ndarray | None) -> None:
                 f"airlight must be brighter than every frame's black level; frames[{i}]'s is {black:g}, got "
                 f"{values.tolist()}"
             )
+
+
+def _plain_frames(frames: list) -> bool:
+    """Whether a list holds in-memory numeric frames of one shape, ``(H, W)`` or ``(H, W, C<=4)``."""
+    first = frames[0] if frames else None
+    return (
+        isinstance(first, np.ndarray)
+        and (first.ndim == 2 or (first.ndim == 3 and first.shape[-1] <= 4))
+        and all(isinstance(f, np.ndarray) and f.shape == first.shape for f in frames)
+    )
 
 
 def _below_black(values: np.ndarray, black: float) -> bool:
@@ -673,6 +684,7 @@ def dehaze_frames(
     resolve_device(device)
     check_precision(precision)
     refuse_napari(frames, "frames")  # (multiscale data's shape is its first level's: not read as a stack)
+    frames = listed(frames)  # (an iterator read once, as a list: checked like one)
     shape = getattr(frames, "shape", None)
     if shape is not None and _lazy(frames) and _lazy_shape(frames) is None:
         # lazy data of unknown frame count (NaN in its shape, e.g. a dask stack filtered by a condition): read
@@ -686,9 +698,10 @@ def dehaze_frames(
         channels = 1 if gray else int(shape[-1])
         _check_airlight_frames(frames, _airlight_values(airlight, channels))
         _check_prior(transmission_prior, channels)
-    elif isinstance(frames, (list, tuple)) and frames and isinstance(first := frames[0], np.ndarray) and (
-        first.ndim in (2, 3)
-    ):  # (a list of frames: the airlight against every frame's black level before any runs, as for an array)
+    elif isinstance(frames, list) and _plain_frames(frames):
+        # (a list of frames: the airlight against every frame's black level before any runs, as for an array;
+        # frames of another layout or of several shapes are left to the frames' own checks, which say so)
+        first = frames[0]
         _check_airlight_frames(frames, _airlight_values(airlight, 1 if first.ndim == 2 else int(first.shape[-1])))
     kwargs = dict(
         airlight=airlight, iterations=iterations, max_size=max_size, device=device, seed=seed, preset=preset,

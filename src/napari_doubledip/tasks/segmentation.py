@@ -296,8 +296,8 @@ def many_objects(image: torch.Tensor) -> int | None:
 
 
 def _in_box(image: torch.Tensor, inside: torch.Tensor | None) -> tuple[torch.Tensor, str]:
-    """The part of a working-size ``(C, h, w)`` image the automatic hints look at (:func:`_box_hints`' crop of
-    a box, else all of it), and its name for :func:`warn_many_objects`."""
+    """The part of a working-size ``(C, h, w)`` image (or mask) the automatic hints look at (:func:`_box_hints`'
+    crop of a box, else all of it), and its name for :func:`warn_many_objects`."""
     if inside is None:
         return image, "image"
     y0, y1, x0, x1 = box_crop(inside)
@@ -980,7 +980,8 @@ def segment(
             fg_w, bg_w = fg_w | fill_fg, bg_w | fill_bg
         elif auto_fill:  # the scribbles held; automatic hints (in the box, if any) fill in where they mark nothing
             seen, what = _in_box(work[0], inside)
-            warn_many_objects(seen, scribbled=fg_w | bg_w, what=what)
+            marks, _what = _in_box((fg_w | bg_w)[None], inside)  # (their share of the same crop)
+            warn_many_objects(seen, scribbled=marks, what=what)
             in_box = (fg_w | bg_w) if inside is None else (fg_w | bg_w) & inside
             auto_fg, auto_bg = _box_hints(
                 work[0], inside, scribbled=bool(in_box.any()), shrunk=ws != tuple(size)

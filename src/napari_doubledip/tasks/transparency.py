@@ -540,8 +540,12 @@ def separate_layers(
     token = WARNING_SINK.set(lambda message, category: said.append((message, category)))
     try:
         stack, vr, _single = as_images(mixtures, "mixtures")
-    finally:
+    except BaseException:  # (a refused input: what was said before the refusal may explain it)
         WARNING_SINK.reset(token)
+        for message, category in said:
+            warn(message, category)
+        raise
+    WARNING_SINK.reset(token)
     # A set with one mixture among blank or constant images (no structure: they hold no layer's edges) has
     # nothing to estimate coefficients from: those are left out and the one mixture is separated alone, as if
     # passed alone (its own value range, checks and one-image budget).
