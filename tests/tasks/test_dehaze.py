@@ -148,6 +148,17 @@ def test_airlight_override_and_validation():
     with pytest.warns(UserWarning, match=r"nearly black \(values below .*0\.1% of the range, are raised to it\)"):
         r = dd.dehaze(wide, airlight=0.9, iterations=1, device="cpu")
     assert np.allclose(r.airlight_init, 1e-3 * wide.max(), rtol=1e-3)  # (unsigned data: black level 0)
+    # (a review's case) on data with a negative offset 0 and 1 are well above black, and a negative airlight is
+    # no fraction: "nearly black ... multiply it by the image's maximum" was wrong advice; the accurate warning
+    # (darker than half of the image), which it held back, is given
+    shifted = s.data.mean(-1) * 160 - 35  # black at -12
+    for value in (1.0, 0.0, -5.0):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dd.dehaze(shifted, airlight=value, iterations=1, device="cpu")
+        said = [str(w.message) for w in caught]
+        assert not any("nearly black" in m for m in said), said
+        assert any("darker than half of the image" in m for m in said), said
 
 
 def test_airlight_in_other_forms_and_doubtful_settings():

@@ -327,6 +327,15 @@ def _airlight_read(airlight: Any, channels: int) -> tuple[np.ndarray | None, boo
     return arr, one
 
 
+def _as_fraction(values: np.ndarray, vr: ValueRange) -> bool:
+    """Whether an airlight of ``values`` (the image's units) looks meant as a fraction of the brightest value:
+    positive, at most 1, and nearly black on an image that reaches far above 1 (within 5 % of the range above
+    its black level, 0 or its darkest negative value: on data with negative offsets 0 or 1 may be well above
+    black, and a negative value is no fraction)."""
+    top, black = float(values.max()), min(0.0, vr.lo)
+    return 0.0 < top <= 1.0 < 0.5 * vr.hi and top - black <= 0.05 * (vr.hi - black)
+
+
 def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> tuple[np.ndarray | None, bool]:
     """The user's airlight colour as ``(C,)`` float64 in the input's units (validated), or ``None``; and
     whether it was given as one number for every channel."""
@@ -347,7 +356,7 @@ def _airlight_arg(airlight: Any, channels: int, vr: ValueRange) -> tuple[np.ndar
             f"dehaze: airlight {shown} is above what the image's values can reach ({vr.possible[1]:g}); the "
             "clean image comes out darker than it could be. The airlight is in the image's units"
         )
-    if float(arr.max()) <= 1.0 < 0.5 * vr.hi:  # e.g. 0.9 on a uint8 image: most likely meant as a fraction
+    if _as_fraction(arr, vr):  # e.g. 0.9 on a uint8 image: most likely meant as a fraction
         floor = vr.lo + AIRLIGHT_FLOOR * (vr.hi - vr.lo)
         raised = f" (values below {floor:g}, {AIRLIGHT_FLOOR:.1%} of the range, are raised to it)"
         warn(
@@ -530,7 +539,7 @@ def dehaze(
     a_user, one = _airlight_arg(airlight, img.shape[-1], vr)
     # what was asked, validated, in the image's units (a number stays one; any numeric type becomes a float)
     asked = "estimated" if a_user is None else (float(a_user[0]) if np.ndim(airlight) == 0 else a_user.tolist())
-    said = a_user is not None and float(a_user.max()) <= 1.0 < 0.5 * vr.hi  # (warned as a fraction already)
+    said = a_user is not None and _as_fraction(a_user, vr)  # (warned as a fraction already)
     if a_user is not None:
         # An airlight brighter than the image's brightest pixel widens the range (rather than being clipped to
         # it); the outputs come back in that range too, so the airlight is represented exactly.
