@@ -1555,6 +1555,30 @@ def test_a_cancelled_run_lets_go_of_its_state(viewer, open_widget, qtbot):
     assert torch.get_num_threads() == threads  # (the GUI thread's count untouched)
 
 
+def test_a_finished_run_is_not_kept_by_napari_task_list(viewer, open_widget, run_widget):
+    """(A review's case.) napari's task list keeps every worker for the window's life, and a worker's signal
+    held the run's job (its inputs, the arrays handed to the library): every run stayed in memory (3 of 3 jobs
+    alive after their layers were removed)."""
+    import gc
+    import weakref
+
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=3)
+    jobs = []
+    real = widget._on_started
+
+    def record(job):
+        jobs.append(weakref.ref(job))
+        return real(job)
+
+    widget._on_started = record
+    for _ in range(2):
+        run_widget(widget)
+    assert len(jobs) == 2
+    gc.collect()
+    assert [ref() for ref in jobs] == [None, None]
+
+
 def test_iterate_driven_by_a_napari_thread_worker_as_the_readme_shows(viewer, qtbot):
     from napari.qt.threading import thread_worker
 

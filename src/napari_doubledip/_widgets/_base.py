@@ -1194,7 +1194,9 @@ class TaskWidget(Container):
         how = f" — {job.mode.label}" if job.mode.stack and job.mode.label else ""
         names = _names_text(job.sources)
         job.starting = self.status.value = f"Starting {what} on {names}{how}..."
-        worker.started.connect(lambda: self._on_started(job))
+        # (not the job itself: napari's task list keeps every worker, with its connections, for the window's
+        # life, and a job holds the run's inputs and the arrays handed to the library)
+        worker.started.connect(lambda: self._job is not None and self._on_started(self._job))
         self._progress_busy()  # (until the first report says how many iterations are planned)
         # before the start: creating it processes Qt events, and no worker signal can arrive yet
         entry = f"{self.spec.title}: {_names_text(job.sources, quote=False)}"
