@@ -23,7 +23,6 @@ from .._validation import _PACKAGE_DIR
 from . import _layers
 from ._layers import (
     OutputLayers,
-    frame_digest,
     frame_digests,
     frame_shape,
     index_text,
@@ -538,19 +537,25 @@ def describe_error(exc: BaseException) -> str:
 def tell_reshaped(title: str, job: Job) -> None:
     """Warn when an input got frames of another shape during the run: its results, placed as the data was
     read, no longer line up with it (a stack that only grew, e.g. a live acquisition, is fine)."""
-    changed = []
-    for source, lead in zip(job.sources, job.leads):
-        try:
-            now = frame_shape(source), stack_axes(source)
-        except Exception:  # (removed, or data napari can no longer read: nothing to line up with)
-            continue
-        if now != (tuple(job.full), len(lead)):
-            changed.append(repr(job.outputs.source_name(source)))
+    changed = [
+        repr(job.outputs.source_name(source))
+        for source, lead in zip(job.sources, job.leads)
+        if _shape_as_read(job, source, lead) is False
+    ]
     if changed:
         show_warning(
             f"{title}: {', '.join(changed)} got data of another shape during the run: the results are of the "
             f"data read at Run ({' x '.join(map(str, job.full))} per frame) and may not line up with it; run again"
         )
+
+
+def _shape_as_read(job: Job, source: Any, lead: tuple[int, ...]) -> bool | None:
+    """Whether ``source``'s frames still have the shape (and leading axes) the run read; ``None`` when it can
+    no longer be read (removed, or data napari cannot read: nothing to line up with)."""
+    try:
+        return (frame_shape(source), stack_axes(source)) == (tuple(job.full), len(lead))
+    except Exception:
+        return None
 
 
 def tell_replaced_data(title: str, job: Job) -> None:
@@ -562,26 +567,21 @@ def tell_replaced_data(title: str, job: Job) -> None:
     changed = []
     for i in job.replaced_sources:
         source, lead, before = job.sources[i], job.leads[i], job.read_data[i]
-        try:
-            if source.data is before or (frame_shape(source), stack_axes(source)) != (tuple(job.full), len(lead)):
-                continue
-        except Exception:  # (removed, or data napari can no longer read)
+        if source.data is before or not _shape_as_read(job, source, lead):  # (another shape: tell_reshaped)
             continue
         index = job.frames[i] if job.frames else job.frame
-        if index is None:  # (a 2D layer; a whole (T, Y, X) stack: all of its one leading axis, as at Run)
+        if index is None:  # (a 2D layer: its one frame; a whole (T, Y, X) stack: all of its leading axis)
             index = () if not lead else (None,)
-
-        def digests(data: Any, index: Any = index, source: Any = source) -> Any:
-            held = SimpleNamespace(data=data, multiscale=getattr(source, "multiscale", False))
-            return frame_digest(held, index) if index == () else frame_digests(held, index)
-
-        old, new = digests(before), digests(source.data)
+        multiscale = getattr(source, "multiscale", False)
+        old, new = (
+            frame_digests(SimpleNamespace(data=d, multiscale=multiscale), index) for d in (before, source.data)
+        )
         if old is None or new is None:  # (not checked: lazy data, a memmap, a sequence of over 512 frames)
             # frames appended (a live acquisition) are taken for no change; the same frames replaced are not
             now = layer_array_shape(source)[: len(lead)]
             if not (now != tuple(lead) and all(a >= b for a, b in zip(now, lead, strict=True))):
                 changed.append(repr(job.outputs.source_name(source)))
-        elif old != new if index == () else any(new.get(k) != old[k] for k in old):
+        elif any(new.get(k) != v for k, v in old.items()):
             changed.append(repr(job.outputs.source_name(source)))
     if changed:
         show_warning(

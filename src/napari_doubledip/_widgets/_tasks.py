@@ -239,11 +239,11 @@ def _alphas_summary(result: Any, names: list[str] | None = None) -> str:
     alphas = np.asarray(getattr(result, "alphas", ()), dtype=float).ravel()
     if alphas.size < 2:
         return ""
+    named = names is not None and len(names) == alphas.size
     if int(np.isfinite(alphas).sum()) == 1:  # (one mixture among blanks, separated alone: say which ran)
         kept = int(np.flatnonzero(np.isfinite(alphas))[0])
-        which = repr(names[kept]) if names is not None and len(names) == alphas.size else f"mixture {kept}"
+        which = repr(names[kept]) if named else f"mixture {kept}"
         return f"{which} separated alone (the others are blank or constant)"
-    named = names is not None and len(names) == alphas.size
     if alphas.size <= 6 or named:
         labels = [f"{n!r} " for n in names] if named else [""] * alphas.size
         each = [f"{p}left out" if np.isnan(a) else f"{p}{a:.2f}" for p, a in zip(labels, alphas, strict=True)]

@@ -255,18 +255,14 @@ def _check_airlight_frames(frames: Any, values: np.ndarray | None) -> None:
     Lazy stacks are left to those checks (this would load them)."""
     if values is None:
         return
-    if isinstance(frames, (list, tuple)):  # (a list of in-memory frames: each one's own minimum)
-        if not frames or not all(isinstance(f, np.ndarray) and f.dtype.kind in "iuf" and f.size for f in frames):
+    if isinstance(frames, list):  # (a list of in-memory frames of one shape; others are left to their checks)
+        if not _plain_frames(frames) or any(f.dtype.kind not in "iuf" for f in frames):
             return
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lows = np.array([np.nanmin(f) for f in frames], dtype=np.float64)
-    elif not isinstance(frames, np.ndarray) or frames.dtype.kind not in "iuf" or frames.ndim < 3:
+    elif not (isinstance(frames, np.ndarray) and frames.dtype.kind in "iuf" and frames.ndim >= 3 and len(frames)):
         return
-    else:
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # (an all-NaN frame: its own run says what is wrong)
-            lows = np.nanmin(frames.reshape(frames.shape[0], -1), axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (an all-NaN frame: its own run says what is wrong)
+        lows = [float(np.nanmin(f)) for f in frames]  # (a list's frames or an array's)
     for i, low in enumerate(lows):
         black = min(0.0, float(low))  # (as _physical_range: 0 is black, or the darkest of negative values)
         if np.isfinite(black) and _below_black(values, black):
@@ -277,10 +273,11 @@ def _check_airlight_frames(frames: Any, values: np.ndarray | None) -> None:
 
 
 def _plain_frames(frames: list) -> bool:
-    """Whether a list holds in-memory numeric frames of one shape, ``(H, W)`` or ``(H, W, C<=4)``."""
+    """Whether a list holds in-memory frames of one shape, ``(H, W)`` or ``(H, W, C<=4)``, none empty."""
     first = frames[0] if frames else None
     return (
         isinstance(first, np.ndarray)
+        and first.size > 0
         and (first.ndim == 2 or (first.ndim == 3 and first.shape[-1] <= 4))
         and all(isinstance(f, np.ndarray) and f.shape == first.shape for f in frames)
     )

@@ -143,12 +143,12 @@ def _box_hints(
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
     elif warn_small:
         size = f"the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too small to find"
-        larger = "draw a larger box or raise max_size" if shrunk else "draw a larger box"
+        ways = ["draw a larger box", *(["raise max_size"] if shrunk else [])]
         warn(
             f"automatic hints: {size} the object in: your scribbles alone guide the split inside it; for "
-            f"automatic hints there too, {larger}" if scribbled else
+            f"automatic hints there too, {' or '.join(ways)}" if scribbled else
             f"automatic hints: {size} the object in: it gets none (the split inside it is unsupervised); "
-            f"{larger.replace(' or ', ', ')}, or scribble"
+            f"{', '.join(ways)}, or scribble"
         )
     return fg & inside, bg & inside
 
