@@ -681,6 +681,12 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
     if gray:
         stack = stack[..., None]
     if not 1 <= stack.shape[-1] <= 4:
+        if isinstance(images, (list, tuple)) and stack.ndim == 4:  # (a channel-first batch's advice mixes them)
+            raise ValueError(
+                f"each of {name} must be one (H, W) or (H, W, C<=4) image, got shape {stack.shape[1:]}: a stack "
+                f"of images (N, H, W) goes as the array itself, not inside a list"
+                + ("; a channel-first (C, H, W) image needs np.moveaxis(x, 0, -1)" if stack.shape[1] <= 4 else "")
+            )
         raise ValueError(f"{name} must have 1 to 4 channels, got shape {stack.shape}" + _batch_advice(stack.shape))
     if stack.shape[0] < min_count:
         raise ValueError(f"{name} needs at least {min_count} images, got {stack.shape[0]}")

@@ -391,6 +391,9 @@ def test_batches_in_torch_layout_get_the_fix():
 
     with pytest.raises(ValueError, match=r"1 to 4 channels.*\(N, C, H, W\).*permute\(0, 2, 3, 1\)"):
         dd.separate_layers(torch.rand(2, 3, 24, 24), iterations=1)
+    # a stack inside a list: not a channel-first batch (permuting it would make its 3 images one colour image)
+    with pytest.raises(ValueError, match=r"\(3, 24, 24\): a stack of images \(N, H, W\) goes as the array itself"):
+        dd.remove_watermark([np.random.default_rng(0).random((3, 24, 24))], iterations=1)
     with pytest.raises(ValueError, match=r"4D shape \(1, 3, 24, 24\); .* pass x\[0\]\.permute\(1, 2, 0\)"):
         dd.segment(torch.rand(1, 3, 24, 24), iterations=1)
     with pytest.raises(ValueError, match=r"4D shape \(1, 24, 24, 3\); .* pass x\[0\]$"):

@@ -153,6 +153,21 @@ def test_an_image_passed_as_the_box_is_refused():
         box_mask([np.array([[1, 1], [4, 4]])] * 2, (32, 32))
     with pytest.raises(ValueError, match=r"got shape \(2, 4\).*boolean mask of their union"):
         box_mask(np.array([(1, 1, 4, 4), (8, 8, 12, 12)]), (32, 32))
+    many = np.zeros((64, 64), np.int32)  # the labels of 20 text lines: told how to pass them, then taken
+    for i in range(20):
+        many[2 + 3 * i, 5:20] = i + 1
+    with pytest.raises(ValueError, match=r"for many labels pass labels > 0"):
+        box_mask(many, (64, 64), task="remove_watermark")
+    assert box_mask(many > 0, (64, 64), task="remove_watermark").sum() == 300
+    # a numeric mask of another size is told the image's shape (it went to the box-numbers advice)
+    with pytest.raises(ValueError, match=r"box mask must have the image's shape \(32, 32\), got \(64, 64\)"):
+        box_mask(np.pad(labels, 16), (32, 32))
+    # a 0/255 mask read as int8 (its set pixels are -1) is not called empty
+    with pytest.raises(ValueError, match="only negative values.*mask != 0"):
+        box_mask((labels > 0).astype(np.uint8).view(np.int8) * -1, (32, 32))
+    # a mask per image of a set, as a list: one mask is needed (it read 'got 2 shapes')
+    with pytest.raises(ValueError, match=r"got a list of 2 masks; the images of a set share one box"):
+        box_mask([labels, labels], (32, 32), task="remove_watermark")
 
 
 def test_copies_of_one_image_without_a_box_are_pointed_out():
@@ -171,6 +186,18 @@ def test_copies_of_one_image_without_a_box_are_pointed_out():
         dd.remove_watermark(watermark_set(size=32).data, iterations=1, device="cpu")
 
 
+class _CountingArray:
+    """A lazy array that counts how often its values are read."""
+
+    def __init__(self, data):
+        self.data, self.reads = data, 0
+        self.shape, self.dtype, self.ndim = data.shape, data.dtype, data.ndim
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads += 1
+        return self.data if dtype is None else self.data.astype(dtype)
+
+
 def test_input_validation():
     with pytest.raises(ValueError, match="single image needs a box"):
         dd.remove_watermark(np.zeros((16, 16, 3)), iterations=1)
@@ -180,6 +207,14 @@ def test_input_validation():
         dd.remove_watermark(np.zeros((16, 16)), box=("a", "b", "c", "d"), iterations=1)
     with pytest.raises(TypeError, match="iterations"):
         dd.remove_watermark(np.zeros((2, 16, 16)), iterations=1.5)
+    # options are checked before the input is loaded (a lazy stack computed) or warned about
+    lazy = _CountingArray(np.zeros((2, 16, 16)))
+    for bad in (dict(iterations=1.5), dict(max_size=0), dict(preset="fast"), dict(precision="half")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # (a constant set's warning would come first)
+            with pytest.raises((TypeError, ValueError)):
+                dd.remove_watermark(lazy, **bad)
+    assert lazy.reads == 0
 
 
 def test_outside_the_box_is_the_input_exactly():

@@ -34,6 +34,7 @@ from ..solver.presets import apply_preset
 from ._common import (
     PREVIEW_PIXELS,
     RunInfo,
+    check_before_loading,
     preview_shape,
     resolve_max_size,
     run_info,
@@ -223,6 +224,8 @@ def box_mask(
     if isinstance(box, (list, tuple)) and len(box) > 0 and all(_is_2d(b) for b in box):
         # a Shapes layer's data: a list of (k, D) vertex arrays (possibly ragged)
         if len(box) != 1:
+            if all(np.shape(b) == (h, w) for b in box):  # (a mask per image or frame, not a layer's shapes)
+                raise ValueError(f"box must be one (H, W) mask, got a list of {len(box)} masks; {per_frame}")
             raise ValueError(f"box must be one rectangle, got {len(box)} shapes{several}")
         box = box[0]
     try:
@@ -264,10 +267,16 @@ def box_mask(
             if (count > 16 or (count > 3 and mask.mean() > 0.5)) and not _soft_mask(arr):
                 raise ValueError(
                     f"box of shape {arr.shape} has {count} different values: it looks like an image, not a "
-                    f"mask (a boolean, 0/1 or labels array, or a mask resized with linear interpolation; "
-                    f"threshold a blurred one, e.g. mask > mask.max() / 2); {_LIST}"
+                    f"mask (a boolean or 0/1 array, a few labels, or a mask resized with linear interpolation; "
+                    f"for many labels pass labels > 0; threshold a blurred mask, e.g. mask > mask.max() / 2); "
+                    f"{_LIST}"
                 )
         if not mask.any():
+            if (arr < 0).any():  # (e.g. a 0/255 mask read as int8: its set pixels are -1)
+                raise ValueError(
+                    "box mask has no pixel above 0, only negative values: a mask's set pixels are True or "
+                    "positive (e.g. pass mask != 0)"
+                )
             raise ValueError("box mask is empty (no pixel set)")
     else:
         if not np.all(np.isfinite(arr)):
@@ -292,6 +301,8 @@ def box_mask(
         elif arr.shape in ((4,), (1, 4)):  # ((1, 4): one box as detectors list them, one row per box)
             arr = arr.reshape(4)
             y0, x0, y1, x1 = arr
+        elif arr.ndim == 2 and min(arr.shape) > 4:  # (no corners, no box rows: a mask of another size)
+            raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
         else:
             raise ValueError(
                 f"box must be (y0, x0, y1, x1) (or one such row), an (H, W) mask, (k, 2) corner points or one "
@@ -621,13 +632,17 @@ def remove_watermark(
     >>> bool(np.array_equal(r.clean[:8], img[:8].astype(np.float32)))
     True
     """
+    # (the options' own checks first: a typo should not cost loading a lazy stack, nor come after its warnings)
+    check_before_loading(iterations, max_size, preset)
+    check_precision(precision)
+    seed = check_seed(seed)
+    dev = resolve_device(device)
     # Loaded once, as it is now (lazy input computed, the caller's arrays copied): _raw reads the values again
     # for the exact pixels outside the box.
     images = listed(images)
     many = isinstance(images, (list, tuple))
     images = [loaded(x, own=True) for x in images] if many else loaded(images, own=True)
     stack, vr, single = as_images(images, "images")
-    seed = check_seed(seed)
     n, h, w = stack.shape[:3]
     if box is None and n < 2:
         raise ValueError(
@@ -647,8 +662,6 @@ def remove_watermark(
     ms = resolve_max_size(
         max_size, DEFAULTS["max_size" if region is None else "box_max_size"], stack.shape[1:], preset
     )
-    dev = resolve_device(device)
-    check_precision(precision)
     params = dict(
         images=n,
         box=None if box is None else list(_bounds(bmask)),  # (y0, x0, y1, x1); a mask box: its bounding box
