@@ -45,6 +45,37 @@ def run_one(task: str, size: int, seed: int, precision: str, device: str = "cpu"
                 iterations=r.iterations, threads=r.threads, quality=float(bench.quality(r, sample)))
 
 
+def summary(rows: list[dict], tasks: list[str]) -> str:
+    """Per task (those with runs of both precisions): quality per seed and mean, difference, speed ratios."""
+    lines = ["| task | metric | float32: quality per seed (mean) | bfloat16: quality per seed (mean) | "
+             "bf16 - fp32 | s/it fp32 → bf16 | wall fp32 / bf16 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for task in tasks:
+        by = {pr: [r for r in rows if r["task"] == task and r["precision"] == pr] for pr in PRECISIONS}
+        if not all(by.values()):
+            continue
+        q = {pr: [r["quality"] for r in by[pr]] for pr in PRECISIONS}
+        fmt = {pr: " / ".join(f"{v:.3f}" for v in q[pr]) + f" ({np.mean(q[pr]):.3f})" for pr in PRECISIONS}
+        sit = {pr: np.mean([r["s_it"] for r in by[pr] if r["s_it"]]) for pr in PRECISIONS}
+        wall = {pr: sum(r["wall"] for r in by[pr]) for pr in PRECISIONS}
+        lines.append(f"| {task} | {speed.BENCHES[task].metric} | {fmt['float32']} | {fmt['bfloat16']} | "
+                     f"{np.mean(q['bfloat16']) - np.mean(q['float32']):+.3f} | "
+                     f"{sit['float32']:.4f} → {sit['bfloat16']:.4f} | {wall['float32'] / wall['bfloat16']:.2f}x |")
+    return "\n".join(lines)
+
+
+def write(out: str | None, rows: list[dict], tasks: list[str], partial: bool) -> None:
+    """Write <out>.md and <out>.json; also after each run (``partial``), so that a run cut off by a time limit
+    (gpu.sh) keeps what it measured."""
+    if not out:
+        return
+    base = Path(out)
+    base = base.with_suffix("") if base.suffix in (".md", ".json") else base
+    base.parent.mkdir(parents=True, exist_ok=True)
+    note = "\n\nPARTIAL: the run had not finished when this was written" if partial else ""
+    Path(str(base) + ".md").write_text(summary(rows, tasks) + note + "\n")
+    Path(str(base) + ".json").write_text(json.dumps(rows, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", default="all")
@@ -74,25 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{task:20s} seed {seed} {r['precision']:9s} {r['s_it'] or float('nan'):.4f} s/it "
                       f"x {r['iterations']:4d} ({threads})  {r['wall']:6.1f} s  "
                       f"{speed.BENCHES[task].metric} {r['quality']:.3f}", flush=True)
-    lines = ["| task | metric | float32: quality per seed (mean) | bfloat16: quality per seed (mean) | "
-             "bf16 - fp32 | s/it fp32 → bf16 | wall fp32 / bf16 |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for task in tasks:
-        by = {pr: [r for r in rows if r["task"] == task and r["precision"] == pr] for pr in PRECISIONS}
-        q = {pr: [r["quality"] for r in by[pr]] for pr in PRECISIONS}
-        fmt = {pr: " / ".join(f"{v:.3f}" for v in q[pr]) + f" ({np.mean(q[pr]):.3f})" for pr in PRECISIONS}
-        sit = {pr: np.mean([r["s_it"] for r in by[pr] if r["s_it"]]) for pr in PRECISIONS}
-        wall = {pr: sum(r["wall"] for r in by[pr]) for pr in PRECISIONS}
-        lines.append(f"| {task} | {speed.BENCHES[task].metric} | {fmt['float32']} | {fmt['bfloat16']} | "
-                     f"{np.mean(q['bfloat16']) - np.mean(q['float32']):+.3f} | "
-                     f"{sit['float32']:.4f} → {sit['bfloat16']:.4f} | {wall['float32'] / wall['bfloat16']:.2f}x |")
-    table = "\n".join(lines)
+                write(args.out, rows, tasks, partial=True)
+    table = summary(rows, tasks)
     print("\n" + table, flush=True)
-    if args.out:
-        base = Path(args.out)
-        base = base.with_suffix("") if base.suffix in (".md", ".json") else base
-        base.parent.mkdir(parents=True, exist_ok=True)
-        Path(str(base) + ".md").write_text(table + "\n")
-        Path(str(base) + ".json").write_text(json.dumps(rows, indent=1))
+    write(args.out, rows, tasks, partial=False)
     return 0
 
 

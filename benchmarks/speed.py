@@ -483,7 +483,11 @@ def _periter(spec, torch, device, size, n_its, total, sync, config, target, maps
             k = int(torch.randint(N_TRANSFORMS, (1,), generator=gen))
             out = {}
             for name, net in modules.items():
-                z = noise[name] + PERTURB * torch.randn(noise[name].shape, generator=gen).to(device)
+                # (drawn where the net runs, as the engine does: a host draw and copy per step would tilt a GPU
+                # comparison towards the engine)
+                eps = (torch.randn(noise[name].shape, generator=gen) if device == "cpu"
+                       else torch.randn_like(noise[name]))
+                z = noise[name] + PERTURB * eps
                 out[name] = net(dihedral(z, k) if k else z)
             tgt = dihedral(target, k) if k else target
             mp = {key: (dihedral(m, k) if k else m) for key, m in maps.items()}
@@ -681,13 +685,34 @@ def comparisons(results: list[dict[str, Any]]) -> tuple[list[list[str]], list[st
             verdict.append(("ok" if dq >= -bench_tol else "MISS") + f" quality>=ref-{bench_tol:g}")
         if size == 256 and device == "cpu" and task not in ("video_segmentation", "video_transparency"):
             verdict.append(("ok" if dft["wall_s"] <= 60 else "MISS") + " default<=60s")
-        if size >= 512 and device == "cpu":
+        if size >= 512 and device == "cpu" and (dft.get("in_process") or ref.get("in_process")):
+            verdict.append("RSS n/a (--in-process: the process's peak so far)")
+        elif size >= 512 and device == "cpu":
             worst = max(dft["peak_rss_mb"], ref["peak_rss_mb"])
             verdict.append(("ok" if dft["peak_rss_mb"] <= TARGET_RSS_MB_512 else "MISS") + " default RSS<=1.5GB"
                            + ("" if worst <= TARGET_RSS_MB_512 else f" (ref {ref['peak_rss_mb']:.0f} MB)"))
         rows.append([task, str(size), device, f"{ratio:.1f}x{est}", _fmt(sit_ratio, ".2f"), dq_s,
                      f"{dft['wall_s']:.1f}", ", ".join(verdict)])
     return rows, notes
+
+
+def recipe_section(recipe_results: list[dict[str, Any]], tasks: list[str]) -> list[str]:
+    """The recipes' tables (measurements and the (a)/(b) comparison) as markdown lines."""
+    ok = [r for r in recipe_results if "skipped" not in r]
+    table = markdown_table(RECIPE_HEADER, [recipe_row(r) for r in ok])
+    rows, _ = comparisons(recipe_results)
+    comp = markdown_table(COMPARE_HEADER, rows)
+    skipped = [f"- {r['task']} {r['size']} {r['recipe']}: skipped ({r['skipped']})"
+               for r in recipe_results if "skipped" in r]
+    section = ["## Recipes: reference preset (a) vs our defaults (b)", "",
+               "s/it: steady state after %d warm-up iterations (checks included); wall: the whole public "
+               "call; peak RSS: the measuring process (imports included); quality: %s." % (
+                   WARMUP_ITERATIONS,
+                   "; ".join(f"{t}: {BENCHES[t].metric} ({BENCHES[t].case})" for t in tasks)),
+               "", table, "", "Ratio (a)/(b) and quality difference (b)-(a):", "", comp]
+    if skipped:
+        section += ["", *skipped]
+    return section
 
 
 COMPARE_HEADER = ["task", "size", "device", "wall ref/default", "s/it ref/default", "quality default-ref",
@@ -830,13 +855,34 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(args._worker)
     if args.periter_iterations < 5:  # the engine reports (and is timed) every 5 iterations
         parser.error("--periter-iterations must be at least 5")
+    if args.estimate_iterations < 5:  # (the same: fewer extrapolate from a time that holds the set-up)
+        parser.error("--estimate-iterations must be at least 5")
+
+    def ints(text: str, option: str, minimum: int) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            parser.error(f"{option} takes comma-separated whole numbers, got {text!r}")
+        if not values or min(values) < minimum:
+            parser.error(f"{option} takes numbers of at least {minimum}, got {text!r}")
+        return values
+
+    sizes = ints(args.sizes, "--sizes", 16)
+    if args.thread_counts:  # (0 would leave the naive loop at torch's default and the engine at its own choice)
+        ints(args.thread_counts, "--thread-counts", 1)
+    if args.reference_full_sizes:
+        ints(args.reference_full_sizes, "--reference-full-sizes", 16)
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    if not sections or sections - {"recipes", "periter"}:
+        parser.error(f"--sections takes recipes, periter or both, got {args.sections!r}")
 
     import napari_doubledip as dd
 
     _register_optional()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    devices = _devices(args.device)
-    sections = {s.strip() for s in args.sections.split(",")}
+    try:
+        devices = _devices(args.device)
+    except (RuntimeError, ValueError) as exc:  # (an unavailable or unknown device: its message, no traceback)
+        parser.error(str(exc))
     if args.tasks == "all":
         tasks = list(BENCHES)
     else:
@@ -861,6 +907,28 @@ def main(argv: list[str] | None = None) -> int:
         report.append(f"NOTE: all runs capped at {args.max_iterations} iterations (--max-iterations, dev only)")
     recipe_results: list[dict[str, Any]] = []
     periter_results: list[dict[str, Any]] = []
+    out = None if not args.out else Path(args.out)
+    if out is not None and out.suffix in (".md", ".json"):
+        out = out.with_suffix("")
+
+    def save(partial: bool) -> None:
+        """Write PATH.md and PATH.json; also after each measurement (``partial``), so that a run cut off by a
+        time limit (gpu.sh) keeps the tables of what it measured."""
+        if out is None:
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lines = list(report)
+        if partial:
+            lines.append("\nPARTIAL: the run had not finished when this was written")
+            if recipe_results:
+                lines += ["", *recipe_section(recipe_results, tasks)]
+            if periter_results:
+                lines += ["", "## " + periter_tables(periter_results)]
+        out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+        out.with_suffix(".json").write_text(json.dumps(
+            dict(environment=env, recipes=recipe_results, periter=periter_results, partial=partial), indent=1,
+            default=str))
+
     run = run_subprocess
     if args.in_process:
         run = run_in_process
@@ -904,20 +972,8 @@ def main(argv: list[str] | None = None) -> int:
                         res = run(spec, args.timeout, args.verbose)
                         recipe_results.append(res)
                         print(stream_row(recipe_row(res)), flush=True)
-        ok = [r for r in recipe_results if "skipped" not in r]
-        table = markdown_table(RECIPE_HEADER, [recipe_row(r) for r in ok])
-        rows, _ = comparisons(recipe_results)
-        comp = markdown_table(COMPARE_HEADER, rows)
-        skipped = [f"- {r['task']} {r['size']} {r['recipe']}: skipped ({r['skipped']})"
-                   for r in recipe_results if "skipped" in r]
-        section = ["## Recipes: reference preset (a) vs our defaults (b)", "",
-                   "s/it: steady state after %d warm-up iterations (checks included); wall: the whole public "
-                   "call; peak RSS: the measuring process (imports included); quality: %s." % (
-                       WARMUP_ITERATIONS,
-                       "; ".join(f"{t}: {BENCHES[t].metric} ({BENCHES[t].case})" for t in tasks)),
-                   "", table, "", "Ratio (a)/(b) and quality difference (b)-(a):", "", comp]
-        if skipped:
-            section += ["", *skipped]
+                        save(partial=True)
+        section = recipe_section(recipe_results, tasks)
         print("\n" + "\n".join(section), flush=True)
         report += ["", *section]
 
@@ -958,19 +1014,14 @@ def main(argv: list[str] | None = None) -> int:
                         periter_results.append(res)
                         msg = res.get("error") or f"{res['s_per_it']:.4f} s/it"
                         print(f"  {label:32s} {size:4d}px {device} threads={threads}: {msg}", flush=True)
+                        save(partial=True)
         section = periter_tables(periter_results)
         print("\n" + section, flush=True)
         report += ["", "## " + section]
 
-    if args.out:
-        base = Path(args.out)
-        if base.suffix in (".md", ".json"):
-            base = base.with_suffix("")
-        base.parent.mkdir(parents=True, exist_ok=True)
-        base.with_suffix(".md").write_text("\n".join(report) + "\n")
-        base.with_suffix(".json").write_text(json.dumps(
-            dict(environment=env, recipes=recipe_results, periter=periter_results), indent=1, default=str))
-        print(f"\nwrote {base.with_suffix('.md')} and {base.with_suffix('.json')}")
+    if out is not None:
+        save(partial=False)
+        print(f"\nwrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
     failed = [r for r in (*recipe_results, *periter_results) if "error" in r]
     if failed:  # (gpu.sh and CI-like callers go by the exit status)
         print(f"\n{len(failed)} measurement(s) failed", file=sys.stderr)

@@ -15,6 +15,11 @@ import argparse
 import resource
 import subprocess
 import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+if str(SRC) not in sys.path:  # (this checkout's code, here and in the child processes, not an installed one)
+    sys.path.insert(0, str(SRC))
 
 #: (task, image size, working sizes): the default (128) and one at the image's size.
 CASES = (("segment", 512, (128, 512)), ("dehaze", 512, (128, 512)), ("mixtures", 512, (128, 512)),
@@ -46,7 +51,7 @@ def main() -> None:
     if args.one:
         print(f"{measure(args.one[0], int(args.one[1]), int(args.one[2])):.0f}")
         return
-    images = {"watermark_set": 3}
+    images = {"watermark_set": 3, "mixtures": 2}  # (images per call: the growth is per image)
     for task, size, (default, large) in CASES:
         mb = [float(subprocess.run([sys.executable, __file__, "--one", task, str(size), str(w)], check=True,
                                    capture_output=True, text=True).stdout.split()[-1]) for w in (default, large)]

@@ -208,7 +208,8 @@ MEMORY_STACK_PER_PIXEL = (8, 24)
 #: :data:`MEMORY_BATCH`). ``benchmarks/working_memory.py`` (2026-12-06, 2-core AMD EPYC): 512 px images at
 #: working size 128 and 512, segmentation 69 / 758 MB, dehazing 78 / 735, two RGB mixtures 281 / 942; three
 #: 384 px watermarked images at 128 and 384, 156 / 1151 MB: 2.5-2.8 kB per working pixel and image (3.1 in a
-#: first, one-off run), about 20 % added.
+#: first, one-off run), about 20 % added. (Two mixtures grow by 1.3 kB per image: the constant over-counts
+#: a set of mixtures by about 2x, on the safe side.)
 MEMORY_PER_WORKING_PIXEL = 3400
 #: Frames a whole-stack run's networks see at once (the video tasks' mini-batch).
 MEMORY_BATCH = 4
