@@ -2291,6 +2291,33 @@ def test_segmentation_of_a_whole_stack(viewer, open_widget, qtbot, monkeypatch):
     assert viewer.layers["movie foreground"].data.shape == video.shape
 
 
+def test_keeping_the_partial_result_before_any_step_ends_at_once(viewer, open_widget, qtbot, monkeypatch):
+    """(A review's case.) Cancel with "keep partial result" during a stack's automatic hints: there is nothing
+    to keep, yet the run went on to bring its untrained networks to full size frame by frame (seconds on a long
+    stack, Cancel greyed out, "finishing with the best result so far") and then kept nothing. It ends at once."""
+    from napari_doubledip.tasks import video as video_task
+
+    monkeypatch.setattr(video_task, "SETUP_REPORT_SECONDS", 0.0)  # the set-up of a long stack reports its steps
+    viewer.add_image(samples.moving_object_video(size=32, frames=3).data, name="movie")
+    widget = open_widget(SEG)
+    widget.frames.value = "whole stack (video)"
+    widget.keep_partial.value = True
+    statuses, aborted = [], []
+    worker = widget.run(start=False)
+
+    def on_report(p):
+        if getattr(p, "stage", None) and not statuses:
+            widget.cancel()
+            statuses.append(widget.status.value)
+
+    worker.yielded.connect(on_report)
+    worker.aborted.connect(lambda: aborted.append(True))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert statuses == ["Cancelling (no step taken yet: nothing to keep)..."] and aborted == [True]
+    assert names(viewer) == ["movie"] and widget.status.value == "Cancelled."
+
+
 def test_segmentation_along_a_chosen_axis_of_a_4d_stack(viewer, open_widget, run_widget):
     """(Z, T, Y, X): the user picks T as the sequence; Z follows the slider; outputs sit at that Z slice."""
     video = samples.moving_object_video(size=32, frames=3).data.mean(axis=-1)  # (T, Y, X)

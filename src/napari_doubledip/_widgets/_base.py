@@ -1314,7 +1314,12 @@ class TaskWidget(Container):
         self._grey_button()
         if not job.started and self._take_queued(job, worker):
             return
-        if job.keep and job.control.stoppable and finish:
+        if job.keep and job.pace_from is None:
+            # (no optimisation step reported yet, e.g. in a long stack's automatic hints: there is nothing to keep,
+            # and finishing would still bring untrained networks' outputs to full size, frame by frame)
+            self.status.value = "Cancelling (no step taken yet: nothing to keep)..."
+            worker.quit()
+        elif job.keep and job.control.stoppable and finish:
             self.status.value = "Stopping: finishing with the best result so far..."
             job.control.stop.set()
         else:
