@@ -124,6 +124,32 @@ def test_a_progress_callback_that_raises_closes_the_run():
     assert gen.gi_frame is None  # closed: its networks and images are released with it
 
 
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, KeyError])
+def test_an_exception_inside_the_run_lets_go_of_its_networks(raised):
+    """(A review's case.) Ctrl-C during a step, or a failing ``stop`` callable: the exception's traceback kept
+    the run's frames, and with them its networks, optimiser state and images (in a console, for as long as
+    the exception is kept). Their variables are cleared; the traceback's lines stay."""
+    calls = []
+
+    def stop():
+        calls.append(1)
+        if len(calls) == 3:
+            raise raised("from inside the run")
+        return False
+
+    with pytest.raises(raised) as info:
+        drain(optimise(_fit_task(30), device=torch.device("cpu"), seed=0, stop=stop))
+    tb, frames = info.value.__traceback__, []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    names = [f.f_code.co_name for f in frames]
+    assert "optimise" in names and "stop" in names  # (the lines are kept)
+    run = frames[names.index("drain") + 1:]  # (the run's frames, below the call that drove it)
+    held = {f.f_code.co_name: sorted(f.f_locals) for f in run if f.f_locals}
+    assert held == {}, held
+
+
 def _drive(gen, each):
     """Run the generator to its end, calling ``each`` with every report; return the solution."""
     while True:

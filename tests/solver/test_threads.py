@@ -1,4 +1,5 @@
 import threading
+import time
 import warnings
 
 import pytest
@@ -204,3 +205,40 @@ def test_a_run_puts_back_the_process_setting_not_its_threads_own():
     fresh.start()
     fresh.join()
     assert seen == [1]
+
+
+def test_two_runs_at_once_leave_the_process_setting(monkeypatch):
+    """(A review's case.) A run sets its own count, which sets the process-wide one too, and puts that back
+    from a helper thread: a second run reading the process-wide count in between took the first run's 1 for the
+    process's setting and put it back at its end, so every thread started later had 1 thread, not 2."""
+    set_elsewhere = T._set_elsewhere
+    in_window, ready, go = threading.Event(), threading.Event(), threading.Event()
+
+    def slow(n):
+        if threading.current_thread().name == "first" and not in_window.is_set():
+            in_window.set()  # the process-wide count is the run's 1 until this puts it back
+            time.sleep(0.3)
+        set_elsewhere(n)
+
+    monkeypatch.setattr(T, "_set_elsewhere", slow)
+
+    def second():
+        torch.get_num_threads()  # (its own count is set up now: the process's 2)
+        ready.set()
+        go.wait(30)
+        T._call_with(1, lambda: time.sleep(0.6))  # (ends after the first)
+
+    b = threading.Thread(target=second, name="second")
+    b.start()
+    assert ready.wait(30)
+    a = threading.Thread(target=lambda: T._call_with(1, lambda: None), name="first")
+    a.start()
+    assert in_window.wait(30)
+    go.set()
+    a.join()
+    b.join()
+    seen = []
+    fresh = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    fresh.start()
+    fresh.join()
+    assert seen == [2]

@@ -17,6 +17,7 @@ import copy
 import inspect
 import math
 import time
+import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
@@ -772,7 +773,9 @@ def drain(gen: Generator[Progress, None, Any], progress: Callable[[Progress], An
     """Run a progress generator to the end, passing each report to ``progress``; return its return value.
 
     If ``progress`` raises, the generator is closed before the exception propagates (an exception kept in the
-    console's history must not keep the run's networks and images alive).
+    console's history must not keep the run's networks and images alive). An exception raised inside the run
+    (Ctrl-C during a step, a failing ``stop`` callable) ends it; its traceback's frames of the run are cleared
+    (their variables, not the lines it prints), for the same reason.
     """
     try:
         while True:
@@ -780,6 +783,9 @@ def drain(gen: Generator[Progress, None, Any], progress: Callable[[Progress], An
                 p = next(gen)
             except StopIteration as done:
                 return done.value
+            except BaseException as exc:
+                traceback.clear_frames(exc.__traceback__)  # (the ended run's frames; running ones are skipped)
+                raise
             if progress is not None:
                 progress(p)
     finally:

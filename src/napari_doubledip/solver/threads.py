@@ -28,7 +28,9 @@ first parallel operation, and ``torch.set_num_threads`` sets it too: :func:`_cal
 back after each of its own calls, from short-lived helper threads, so that a thread that starts torch work while
 a run computes (another run, another plugin) gets the process's setting, not the run's, and a run resumed from a
 thread whose own count differs leaves the process's as it found it (at most four ``torch.set_num_threads`` calls
-and four helper threads per report, none where the run's count is the resuming thread's own).
+and four helper threads per report, none where the run's count is the resuming thread's own). Runs at once (two
+panels, a console script beside a panel) take turns at these steps, so none reads another's count as the
+process's.
 """
 
 from __future__ import annotations
@@ -112,20 +114,28 @@ def _process_wide() -> int:
     return _in_helper(torch.get_num_threads)
 
 
+#: Held while a run's thread count is set or put back: between ``torch.set_num_threads`` and the helper thread
+#: that restores the process-wide count, that count is the run's; another run reading it then would take it for
+#: the process's setting and put it back at its end (two runs at once left every later thread with 1).
+_SETTING = threading.Lock()
+
+
 def _call_with(n: int, fn: Callable[[], Y]) -> Y:
     original = torch.get_num_threads()
     wide = None
     try:
         if n != original:
-            wide = _process_wide()
-            torch.set_num_threads(n)
-            _set_elsewhere(wide)
+            with _SETTING:
+                wide = _process_wide()
+                torch.set_num_threads(n)
+                _set_elsewhere(wide)
         return fn()
     finally:
         if torch.get_num_threads() != original:
-            wide = _process_wide() if wide is None else wide
-            torch.set_num_threads(original)  # (which sets the process-wide count too: put back after it)
-            _set_elsewhere(wide)
+            with _SETTING:
+                wide = _process_wide() if wide is None else wide
+                torch.set_num_threads(original)  # (which sets the process-wide count too: put back after it)
+                _set_elsewhere(wide)
 
 
 def run_with_threads(
