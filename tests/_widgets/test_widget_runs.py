@@ -512,6 +512,27 @@ def test_a_rerun_on_other_mixtures_says_it_replaces_the_earlier_result(viewer, o
     assert "'m1 layer 1'" in said[0] and viewer.layers["m1 layer 1"].metadata["inputs"] == ["m1"]
 
 
+@pytest.mark.parametrize("title, picker, sample, parts", [
+    (TRANS, "mixtures", lambda: samples.two_mixtures(32).data, ("layer 1", "layer 2")),
+    ("Watermark removal", "images", lambda: samples.watermark_set(2, 32).data, ("watermark", "alpha")),
+])
+def test_inputs_moved_in_the_layer_list_update_the_same_results(viewer, open_widget, run_widget, title, picker,
+                                                                sample, parts):
+    """(A review's case.) The shared parts are named after the first input, in layer-list order: moving the
+    inputs between two runs left the first run's results beside a second set, without a word."""
+    data = sample()
+    viewer.add_image(data[0], name="a")
+    viewer.add_image(data[1], name="b")
+    widget = open_widget(title, iterations=3)
+    widget.pickers[picker].value = [viewer.layers["a"], viewer.layers["b"]]
+    run_widget(widget)
+    before = names(viewer)
+    viewer.layers.move(viewer.layers.index("b"), 0)
+    run_widget(widget)
+    assert sorted(names(viewer)) == sorted(before) and all(f"a {p}" in names(viewer) for p in parts)
+    assert viewer.layers[f"a {parts[0]}"].metadata["inputs"] == ["a", "b"]
+
+
 def test_mixtures_of_different_shapes_are_refused_naming_each_shape(viewer, open_widget, errors):
     viewer.add_image(np.zeros((40, 48), np.float32), name="big")
     viewer.add_image(np.zeros((32, 48), np.float32), name="small")

@@ -222,12 +222,17 @@ def test_outside_the_box_is_the_input_exactly():
     img = np.round(s.data * 255).astype(np.uint8)
     r = dd.remove_watermark(img, box=s.extra["box"], iterations=5, device="cpu")
     assert r.params["box"] == [int(v) for v in s.extra["box"]]  # recorded, so the run can be repeated
+    assert r.params["box_mask"] is False
     out = ~s.extra["box_mask"]
     assert r.clean.shape == img.shape and r.clean.dtype == np.float32
     assert np.array_equal(r.clean[out], img[out].astype(np.float32))
     assert r.alpha.shape == (32, 32) and np.all(r.alpha[out] == 0) and r.alpha.max() <= 1
     assert r.watermark.shape == img.shape
     assert np.array_equal(r.box, s.extra["box_mask"])
+    two = np.zeros((32, 32), bool)  # (a review's case) two rectangles: their bounds alone would not repeat it
+    two[2:10, 4:28], two[18:28, 4:28] = True, True
+    r = dd.remove_watermark(img, box=two, iterations=1, device="cpu")
+    assert r.params["box"] == [2, 4, 28, 28] and r.params["box_mask"] is True and np.array_equal(r.box, two)
 
 
 def test_a_torch_tensor_with_a_box():

@@ -630,7 +630,25 @@ class TaskWidget(Container):
         value = self.pickers[self._primary.name].value
         layers = list(value) if isinstance(value, (list, tuple)) else [value]
         order = {layer.name: i for i, layer in enumerate(self.viewer.layers)}  # layer order, top last
-        return sorted((v for v in layers if v is not None), key=lambda v: order.get(v.name, 0))
+        picked = sorted((v for v in layers if v is not None), key=lambda v: order.get(v.name, 0))
+        return self._as_run_before(picked)
+
+    def _as_run_before(self, picked: list[Any]) -> list[Any]:
+        """``picked`` in the order an earlier run of this panel on the same layers had them, where one left
+        its results: the shared parts are named after the first input and the coefficients come in this order,
+        so the layers moved in the list between two runs would leave the first run's results beside a new set."""
+        if len(picked) < 2:
+            return picked
+        ids = [_layers.source_id(v) for v in picked]
+        if None in ids or len(set(ids)) != len(ids):
+            return picked
+        for layer in self.viewer.layers:
+            md = getattr(layer, "metadata", None)
+            then = md.get("input_ids") if isinstance(md, dict) and md.get("task") == self.spec.name else None
+            if isinstance(then, list) and len(then) == len(ids) and set(map(str, then)) == set(ids):
+                at = {str(v): i for i, v in enumerate(then)}
+                return sorted(picked, key=lambda v: at[_layers.source_id(v)])
+        return picked
 
     def _axis_choices(self, _widget: Any = None) -> list[tuple[str, int]]:
         sources = self._sources()

@@ -662,9 +662,13 @@ def remove_watermark(
     ms = resolve_max_size(
         max_size, DEFAULTS["max_size" if region is None else "box_max_size"], stack.shape[1:], preset
     )
+    bounds = None if box is None else _bounds(bmask)
     params = dict(
         images=n,
-        box=None if box is None else list(_bounds(bmask)),  # (y0, x0, y1, x1); a mask box: its bounding box
+        box=None if bounds is None else list(bounds),  # (y0, x0, y1, x1); a mask box: its bounding box
+        # (and whether it was a mask, not that rectangle: the bounds alone would repeat a run on two rectangles
+        # on the rectangle around them; the mask itself is the result's `box`)
+        box_mask=None if bounds is None else not bool(bmask[bounds[0]:bounds[2], bounds[1]:bounds[3]].all()),
         max_size=ms,
         device=str(dev),
         seed=seed,
