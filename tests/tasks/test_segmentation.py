@@ -1,3 +1,4 @@
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -585,8 +586,18 @@ def test_a_box_too_small_for_automatic_hints_says_so():
     assert not (r.hints == 1).any()
     # (a review's case) at the image's own size a larger max_size cannot help: not advised; below it, it is
     assert not any("max_size" in str(m.message) for m in w)
+    # (a box large enough at the image's size: this one at max_size=32 was told to raise it, which could not
+    # help: it is too small at 64 px too, above)
     with pytest.warns(UserWarning, match=r"too small to find the object in: it gets none.*raise max_size"):
-        dd.segment(img, box=(30, 30, 33, 33), max_size=32, iterations=1, device="cpu")
+        dd.segment(img, box=(28, 28, 34, 34), max_size=32, iterations=1, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        dd.segment(img, box=(28, 28, 34, 34), iterations=1, device="cpu")  # (at 64 px: found, no warning)
+    # nor where even the image's own size leaves the box too small (a 16 x 400 strip: 7 x 24 px at full size)
+    strip = np.random.default_rng(0).random((16, 400))
+    with pytest.warns(UserWarning, match="too small to find the object in") as w:
+        dd.segment(strip, box=(6, 190, 9, 210), max_size=128, iterations=1, device="cpu")
+    assert not any("max_size" in str(m.message) for m in w)
     # with scribbles in it, they alone guide the split there: not told to scribble (a review's case)
     labels = np.zeros(img.shape[:2], np.uint8)
     labels[31, 31] = 1

@@ -129,12 +129,13 @@ def _box_hints(
     inside: torch.Tensor | None,
     warn_small: bool = True,
     scribbled: bool = False,
-    shrunk: bool = True,
+    full: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Automatic hints inside a box: computed on its crop widened by BOX_CROP_MARGIN, kept inside the box (with
     ``inside=None``, of the whole image). A box too small to find an object in gets none (warned unless
     ``warn_small`` is off: a video warns once for its frames; ``scribbled``: the user's scribbles fill it in;
-    ``shrunk``: the working size is below the image's, so a larger ``max_size`` would give the box more pixels)."""
+    ``full``: the box at the image's full size, where the working size is below it: a larger ``max_size`` is
+    advised only where the box's crop at full size would be large enough)."""
     if inside is None:
         return _auto_hints(image)
     y0, y1, x0, x1 = box_crop(inside)
@@ -143,7 +144,12 @@ def _box_hints(
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
     elif warn_small:
         size = f"the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too small to find"
-        ways = ["draw a larger box", *(["raise max_size"] if shrunk else [])]
+        if full is not None:  # (whether a larger max_size could help)
+            fy0, fy1, fx0, fx1 = box_crop(full)
+            larger = min(fy1 - fy0, fx1 - fx0) >= MIN_HINT_CROP
+        else:
+            larger = False
+        ways = ["draw a larger box", *(["raise max_size"] if larger else [])]
         warn(
             f"automatic hints: {size} the object in: your scribbles alone guide the split inside it; for "
             f"automatic hints there too, {' or '.join(ways)}" if scribbled else
@@ -948,6 +954,8 @@ def segment(
         params["box"] = box_bounds(bmask)
         # a working-size pixel is inside when any of it is: only what is wholly outside is held as background
         inside = shrink_mask(torch.from_numpy(bmask).to(dev), ws)
+    # (the box at full size, where the working size is below it: would a larger max_size help a small box?)
+    full_box = None if inside is None or ws == tuple(size) else torch.from_numpy(bmask)
     held = scribbled = None  # (scribbled: the user's labels at full size, which the reassignment keeps)
     if isinstance(hints, str):
         if hints not in ("auto", "intensity"):
@@ -961,7 +969,7 @@ def segment(
         else:
             seen, what = _in_box(work[0], inside)
             warn_many_objects(seen, what=what)
-            fg_w, bg_w = _box_hints(work[0], inside, shrunk=ws != tuple(size))
+            fg_w, bg_w = _box_hints(work[0], inside, full=full_box)
             user = False
     elif hints is None:
         fg_w = torch.zeros(ws, dtype=torch.bool, device=dev)
@@ -984,7 +992,7 @@ def segment(
             warn_many_objects(seen, scribbled=marks, what=what)
             in_box = (fg_w | bg_w) if inside is None else (fg_w | bg_w) & inside
             auto_fg, auto_bg = _box_hints(
-                work[0], inside, scribbled=bool(in_box.any()), shrunk=ws != tuple(size)
+                work[0], inside, scribbled=bool(in_box.any()), full=full_box
             )
             fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
             # (labels marking every pixel the automatic hints would, e.g. a whole label image, leave nothing to
