@@ -222,7 +222,7 @@ def test_napari_layers_and_multiscale_data_are_refused_with_what_to_pass():
         (lambda: dd.segment(pyramid), r"multiscale data \(2 levels\); pass one level: layer.data\[0\]"),
         (lambda: dd.separate_layers([layer, layer]), r"mixtures\[0\] is a napari Image layer"),
         (lambda: dd.segment(img, hints=napari.layers.Labels(np.zeros((32, 32), int))), "napari Labels layer"),
-        (lambda: dd.remove_watermark(img, box=shapes), "box is a napari Shapes layer"),
+        (lambda: dd.remove_watermark(img, box=shapes), r"box is a napari Shapes layer.*layer\.to_masks"),
         (lambda: dd.dehaze_frames(pyramid), r"frames is multiscale data \(2 levels\)"),  # (not read as (H, W))
         (lambda: dd.dehaze_frames(layer), "frames is a napari Image layer"),
     ]
@@ -230,6 +230,11 @@ def test_napari_layers_and_multiscale_data_are_refused_with_what_to_pass():
         with pytest.raises(TypeError, match=message):
             call()
     assert dd.segment(pyramid[0], iterations=1, device="cpu").mask.shape == (32, 32)
+    # the advice for an ellipse's inside (its data is its bounding box's corners) works as written
+    ellipse = napari.layers.Shapes([np.array([[4, 4], [4, 28], [28, 28], [28, 4]])], shape_type="ellipse")
+    inside = ellipse.to_masks(img.shape[:2])[0]
+    r = dd.segment(img, box=inside, iterations=1, device="cpu")
+    assert r.mask[~inside].max() == 0 and 0.7 < inside.sum() / 24**2 < 0.85
 
 
 def test_torch_tensors_are_taken_as_arrays():

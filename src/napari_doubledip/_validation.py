@@ -204,7 +204,13 @@ def refuse_napari(x: object, name: str) -> None:
             "resolution, a later level is smaller and faster"
         )
     if layers is not None and isinstance(x, layers.Layer):
-        raise TypeError(f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data")
+        shapes = name == "box" and x.__class__.__name__ == "Shapes"
+        raise TypeError(
+            f"{name} is a napari {x.__class__.__name__} layer; pass its data: layer.data"
+            # (corner points are read as their bounding box: an ellipse's or a polygon's inside is a mask)
+            + ("; for the inside of an ellipse or polygon, its mask: layer.to_masks(image.shape[:2])[0]"
+               if shapes else "")
+        )
 
 
 _MASK_ADVICE = (
