@@ -783,6 +783,11 @@ def test_boxes_too_small_for_automatic_hints_are_warned_once():
         dd.segment_video(frames[:2], box={0: (2, 2, 20, 20)}, max_size=16, iterations=1, device="cpu")
     said = [str(w.message) for w in caught if "too small" in str(w.message)]
     assert len(said) == 1 and "(16 px on the long side)" in said[0] and "raise max_size" in said[0], said
+    with warnings.catch_warnings(record=True) as caught:  # too small at full size too: max_size cannot help
+        warnings.simplefilter("always")
+        dd.segment_video(frames[:2], box={0: (31, 31, 34, 34)}, max_size=16, iterations=1, device="cpu")
+    said = [str(w.message) for w in caught if "too small" in str(w.message)]
+    assert len(said) == 1 and "max_size" not in said[0], said
     # frames with scribbles in their box: the scribbles guide the split there, not told to scribble (as for
     # one image; a review's case)
     labels = np.zeros((4, 64, 64), np.uint8)

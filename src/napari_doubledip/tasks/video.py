@@ -333,7 +333,18 @@ def _auto_video_hints(
     guided = [i for i in tiny if scribbled is not None and bool((scribbled[i] & boxes[i]).any())]
     long = max(small.shape[-2:])
     full = max(next((b.shape for b in full_boxes or () if b is not None), (long,)))
-    raise_size = long < min(full, HINT_SIZE)  # (a larger max_size would give the hints more pixels)
+
+    def helps(i: int) -> bool:
+        """Whether frame ``i``'s box crop reaches the minimum at the hints' largest size (a larger max_size
+        would give it enough pixels; a box too small at full size is not helped)."""
+        if not full_boxes or full_boxes[i] is None:
+            return False
+        box = torch.from_numpy(np.asarray(full_boxes[i]))
+        y0, y1, x0, x1 = seg.box_crop(seg.shrink_mask(box, working_shape(tuple(box.shape), HINT_SIZE)))
+        return min(y1 - y0, x1 - x0) >= seg.MIN_HINT_CROP
+
+    # (a larger max_size would give the hints more pixels, and enough of them to one of these boxes)
+    raise_size = long < min(full, HINT_SIZE) and any(helps(i) for i in tiny)
     for frames, tail in (
         (
             [i for i in tiny if i not in guided],
