@@ -920,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = list(report)
         if partial:
             lines.append("\nPARTIAL: the run had not finished when this was written")
-            if recipe_results:
+            if recipe_results and not any(line.startswith("## Recipes") for line in report):  # (not yet in it)
                 lines += ["", *recipe_section(recipe_results, tasks)]
             if periter_results:
                 lines += ["", "## " + periter_tables(periter_results)]

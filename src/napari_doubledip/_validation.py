@@ -687,7 +687,9 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
     if gray:
         stack = stack[..., None]
     if not 1 <= stack.shape[-1] <= 4:
-        if isinstance(images, (list, tuple)) and stack.ndim == 4:  # (a channel-first batch's advice mixes them)
+        # (a stack or channel-first image in a list, not an image of 5-16 channels: a channel-first batch's
+        # advice would mix the stack's images)
+        if isinstance(images, (list, tuple)) and stack.ndim == 4 and stack.shape[-1] > 16:
             raise ValueError(
                 f"each of {name} must be one (H, W) or (H, W, C<=4) image, got shape {stack.shape[1:]}: a stack "
                 f"of images (N, H, W) goes as the array itself, not inside a list"

@@ -394,6 +394,8 @@ def test_batches_in_torch_layout_get_the_fix():
     # a stack inside a list: not a channel-first batch (permuting it would make its 3 images one colour image)
     with pytest.raises(ValueError, match=r"\(3, 24, 24\): a stack of images \(N, H, W\) goes as the array itself"):
         dd.remove_watermark([np.random.default_rng(0).random((3, 24, 24))], iterations=1)
+    with pytest.raises(ValueError, match=r"1 to 4 channels, got shape \(2, 24, 24, 5\)"):  # (not a stack's advice)
+        dd.separate_layers([np.zeros((24, 24, 5))] * 2, iterations=1)
     with pytest.raises(ValueError, match=r"4D shape \(1, 3, 24, 24\); .* pass x\[0\]\.permute\(1, 2, 0\)"):
         dd.segment(torch.rand(1, 3, 24, 24), iterations=1)
     with pytest.raises(ValueError, match=r"4D shape \(1, 24, 24, 3\); .* pass x\[0\]$"):

@@ -165,6 +165,13 @@ def test_an_image_passed_as_the_box_is_refused():
     # a 0/255 mask read as int8 (its set pixels are -1) is not called empty
     with pytest.raises(ValueError, match="only negative values.*mask != 0"):
         box_mask((labels > 0).astype(np.uint8).view(np.int8) * -1, (32, 32))
+    ringing = np.zeros((32, 32))  # a float mask's negatives are ringing: empty, not "only negative values"
+    ringing[5, 5] = -1e-9
+    with pytest.raises(ValueError, match=r"box mask is empty \(no pixel set\)"):
+        box_mask(ringing, (32, 32))
+    # a polygon's corners on a layer of 5 axes are no mask of another size
+    with pytest.raises(ValueError, match=r"box must be \(y0, x0, y1, x1\).*got shape \(6, 5\)"):
+        box_mask(np.arange(30.0).reshape(6, 5), (32, 32))
     # a mask per image of a set, as a list: one mask is needed (it read 'got 2 shapes')
     with pytest.raises(ValueError, match=r"got a list of 2 masks; the images of a set share one box"):
         box_mask([labels, labels], (32, 32), task="remove_watermark")

@@ -272,7 +272,8 @@ def box_mask(
                     f"{_LIST}"
                 )
         if not mask.any():
-            if (arr < 0).any():  # (e.g. a 0/255 mask read as int8: its set pixels are -1)
+            if arr.dtype.kind == "i" and (arr < 0).any():  # (a 0/255 mask read as int8: its set pixels are -1;
+                # a float mask's negatives are an interpolation's ringing, not set pixels)
                 raise ValueError(
                     "box mask has no pixel above 0, only negative values: a mask's set pixels are True or "
                     "positive (e.g. pass mask != 0)"
@@ -301,7 +302,8 @@ def box_mask(
         elif arr.shape in ((4,), (1, 4)):  # ((1, 4): one box as detectors list them, one row per box)
             arr = arr.reshape(4)
             y0, x0, y1, x1 = arr
-        elif arr.ndim == 2 and min(arr.shape) > 4:  # (no corners, no box rows: a mask of another size)
+        elif arr.ndim == 2 and arr.shape[0] > 4 and arr.shape[1] > 8:  # (no corners of a layer of <= 8 axes, no
+            # box rows: a mask of another size)
             raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}")
         else:
             raise ValueError(
