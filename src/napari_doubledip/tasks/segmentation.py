@@ -124,6 +124,13 @@ def box_crop(inside: torch.Tensor) -> tuple[int, int, int, int]:
     return max(0, y0 - my), min(h, y1 + my), max(0, x0 - mx), min(w, x1 + mx)
 
 
+def hints_fit(box: torch.Tensor) -> bool:
+    """Whether a box (bool ``(h, w)``) leaves its automatic hints enough pixels: its crop (:func:`box_crop`) at
+    least MIN_HINT_CROP on its short side."""
+    y0, y1, x0, x1 = box_crop(box)
+    return min(y1 - y0, x1 - x0) >= MIN_HINT_CROP
+
+
 def _box_hints(
     image: torch.Tensor,
     inside: torch.Tensor | None,
@@ -144,11 +151,7 @@ def _box_hints(
         fg[y0:y1, x0:x1], bg[y0:y1, x0:x1] = _auto_hints(image[:, y0:y1, x0:x1])
     elif warn_small:
         size = f"the box is {y1 - y0}x{x1 - x0} pixels with its margin at the working size, too small to find"
-        if full is not None:  # (whether a larger max_size could help)
-            fy0, fy1, fx0, fx1 = box_crop(full)
-            larger = min(fy1 - fy0, fx1 - fx0) >= MIN_HINT_CROP
-        else:
-            larger = False
+        larger = full is not None and hints_fit(full)  # (whether a larger max_size could help)
         ways = ["draw a larger box", *(["raise max_size"] if larger else [])]
         warn(
             f"automatic hints: {size} the object in: your scribbles alone guide the split inside it; for "
@@ -991,9 +994,7 @@ def segment(
             marks, _what = _in_box((fg_w | bg_w)[None], inside)  # (their share of the same crop)
             warn_many_objects(seen, scribbled=marks, what=what)
             in_box = (fg_w | bg_w) if inside is None else (fg_w | bg_w) & inside
-            auto_fg, auto_bg = _box_hints(
-                work[0], inside, scribbled=bool(in_box.any()), full=full_box
-            )
+            auto_fg, auto_bg = _box_hints(work[0], inside, scribbled=bool(in_box.any()), full=full_box)
             fill_fg, fill_bg = fill_in(auto_fg, auto_bg, fg_w, bg_w)
             # (labels marking every pixel the automatic hints would, e.g. a whole label image, leave nothing to
             # fill in: they are then used alone, as with auto_fill=False; held lightly, with no hint phase in

@@ -322,8 +322,7 @@ def _auto_video_hints(
         if boxes is not None and boxes[i] is not None:
             inside = seg.shrink_mask(boxes[i], tuple(small.shape[-2:]))
             fg[i], bg[i] = seg._box_hints(small[i], inside, warn_small=False)
-            y0, y1, x0, x1 = seg.box_crop(inside)
-            if min(y1 - y0, x1 - x0) < seg.MIN_HINT_CROP:
+            if not seg.hints_fit(inside):
                 tiny.append(i)
         else:
             fg[i], bg[i] = saliency_hints(small[i])
@@ -340,8 +339,7 @@ def _auto_video_hints(
         if not full_boxes or full_boxes[i] is None:
             return False
         box = torch.from_numpy(np.asarray(full_boxes[i]))
-        y0, y1, x0, x1 = seg.box_crop(seg.shrink_mask(box, working_shape(tuple(box.shape), HINT_SIZE)))
-        return min(y1 - y0, x1 - x0) >= seg.MIN_HINT_CROP
+        return seg.hints_fit(seg.shrink_mask(box, working_shape(tuple(box.shape), HINT_SIZE)))
 
     # (a larger max_size would give the hints more pixels, and enough of them to one of these boxes)
     raise_size = long < min(full, HINT_SIZE) and any(helps(i) for i in tiny)
