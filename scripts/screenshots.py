@@ -124,14 +124,19 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(SHOTS), help="tasks to shoot (default: all)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run before cancelling")
     parser.add_argument("--iterations", type=int,
-                        help="override every task's iterations (quick layout checks: with --out elsewhere)")
+                        help="override every task's iterations (quick layout checks: with --out elsewhere; "
+                        "0 = the library's budget, as the panel's 0 / auto)")
     parser.add_argument("--out", type=Path, default=OUT,
                         help="folder for the PNGs (default docs/images, the README's pictures)")
     args = parser.parse_args()
+    if args.iterations is not None and args.iterations < 0:
+        parser.error(f"--iterations must be >= 0, got {args.iterations}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be > 0, got {args.timeout}")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.only or SHOTS:
         shot = SHOTS[name]
-        if args.iterations:
+        if args.iterations is not None:
             shot = replace(shot, iterations=args.iterations)
         take(name, shot, args.timeout, args.out)
 
