@@ -357,8 +357,8 @@ def _value_range(arr: np.ndarray, name: str, gray: bool) -> ValueRange:
             kind, keep = ("RGBA", f"{name}[..., :3]") if c == 4 else ("grey + alpha (LA)", f"{name}[..., 0]")
             warn(
                 f"{name} has {c} channels and the last is constant at the top of the range (an opaque alpha?): "
-                f"all {c} are decomposed as colours, so the results' last channel need not stay opaque; for {kind} pass "
-                f"{keep}"
+                f"all {c} are decomposed as colours, so the results' last channel need not stay opaque; for "
+                f"{kind} pass {keep}"
             )
     # Results are float32 in the input's units: values beyond its range would come back as inf / NaN (and a
     # range beyond float64's, 1e308 wide, would make the normalisation itself inf / NaN).

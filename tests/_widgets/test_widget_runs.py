@@ -1752,7 +1752,9 @@ def test_removed_input_does_not_silently_become_a_result(viewer, open_widget, ru
     widget._on_finished()
 
 
-def test_an_input_removed_mid_run_before_any_image_output_is_asked_about(viewer, open_widget, qtbot, errors):
+def test_an_input_removed_mid_run_before_any_image_output_is_asked_about(
+    viewer, open_widget, qtbot, errors, infos
+):
     """The only image removed while the run has shown no image yet (segmentation previews only its mask): the
     picker empties, then falls on the run's output when it lands; the next Run asks, as after a removal between
     runs, instead of decomposing that result."""
@@ -1765,6 +1767,9 @@ def test_an_input_removed_mid_run_before_any_image_output_is_asked_about(viewer,
         worker.start()
     fallen = widget.pickers["image"].value
     assert fallen is not None and fallen.name.startswith("comp ")
+    # the results are written all the same, and the user is told why they are named after a layer not there
+    said = [m for m in infos if "removed during the run" in m]
+    assert len(said) == 1 and "'comp'" in said[0], infos
     before = len(errors)
     assert widget.run(start=False) is None
     assert len(errors) == before + 1 and "input layer was removed" in errors[-1], errors[before:]
@@ -2678,7 +2683,9 @@ def test_an_input_given_new_data_during_a_run(viewer, open_widget, qtbot, errors
         ("comp background", "my background", ["comp", "my background", "comp foreground", "comp mask"]),
     ],
 )
-def test_a_layer_renamed_during_a_rerun(viewer, open_widget, run_widget, qtbot, errors, renamed, to, final):
+def test_a_layer_renamed_during_a_rerun(
+    viewer, open_widget, run_widget, qtbot, errors, infos, renamed, to, final
+):
     viewer.add_image(samples.texture_composite(32).data, name="comp")
     widget = open_widget(SEG, iterations=40)
     run_widget(widget)
@@ -2696,6 +2703,11 @@ def test_a_layer_renamed_during_a_rerun(viewer, open_widget, run_widget, qtbot, 
         worker.start()
     assert done and not errors, errors
     assert sorted(names(viewer)) == sorted(final)
+    said = [m for m in infos if "renamed during the run" in m]
+    if renamed == "comp":  # the input: its results keep its old name, and the user is told so
+        assert len(said) == 1 and "'comp' (now 'renamed')" in said[0], infos
+    else:  # (an output renamed: nothing to say)
+        assert not said, said
     for name in final[1:]:
         md = viewer.layers[name].metadata
         assert md["preview"] is False and md["seed"] == 5 and md["source"] == "comp", (name, md)

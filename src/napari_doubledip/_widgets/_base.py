@@ -89,6 +89,7 @@ from ._runs import (
     tell_other_inputs,
     tell_other_slice,
     tell_painted,
+    tell_moved_inputs,
     tell_replaced_data,
     tell_reshaped,
     tell_stale,
@@ -1546,6 +1547,7 @@ class TaskWidget(Container):
             job.outputs.keep_over(top, others)
             job.outputs.activate_top(written)
             self._tell_replaced(job)
+            tell_moved_inputs(self.spec.title, job)
             tell_reshaped(self.spec.title, job)
             tell_stale(self.spec.title, job)
             tell_other_slice(self.spec.title, job)

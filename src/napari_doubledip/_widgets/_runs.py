@@ -28,6 +28,7 @@ from ._layers import (
     index_text,
     layer_array_shape,
     release_arrays,
+    same_layer,
     stack_axes,
 )
 from ._spec import Mode
@@ -533,6 +534,27 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, (ValueError, TypeError, TaskError)) and text:
         return panel_words(text)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def tell_moved_inputs(title: str, job: Job) -> None:
+    """Say that an input was removed or renamed during the run: its results are still written, under the name
+    it had at Run (a later run of the renamed layer renames them)."""
+    removed, renamed = [], []
+    for source in job.sources:
+        name = job.outputs.source_name(source)
+        if not any(same_layer(layer, source) for layer in job.outputs.viewer.layers):
+            removed.append(repr(name))
+        elif source.name != name:
+            renamed.append(f"{name!r} (now {source.name!r})")
+    if removed:
+        show_info(
+            f"{title}: {', '.join(removed)} was removed during the run; its results are kept, named after it"
+        )
+    if renamed:
+        show_info(
+            f"{title}: {', '.join(renamed)} was renamed during the run; its results keep the name it had at Run "
+            "(its next run renames them)"
+        )
 
 
 def tell_reshaped(title: str, job: Job) -> None:
