@@ -20,8 +20,16 @@ def test_box_mask_forms_and_clipping():
     assert np.array_equal(box_mask(np.array([[2, 3], [4, 6]]), (10, 12)), m)
     # one box as a detector lists boxes, a (1, 4) row (refused with advice for several regions: a review's case)
     assert np.array_equal(box_mask(np.array([[2, 3, 5, 7]]), (10, 12)), m)
-    with pytest.raises(ValueError, match=r"box is empty: \(y0, x0, y1, x1\) = \(5, 3, 2, 7\)"):
+    with pytest.raises(ValueError, match=r"box is empty: \(y0, x0, y1, x1\) = \(5, 3, 5, 7\)"):
+        box_mask(np.array([[5, 3, 5, 7]]), (10, 12))
+    # corners in another order are not an empty box: told which order, with the box they make (a review's case)
+    with pytest.raises(ValueError, match=r"\(5, 3, 2, 7\) has its corners reversed.*e\.g\. \(2, 3, 5, 7\)"):
         box_mask(np.array([[5, 3, 2, 7]]), (10, 12))
+    # a mask with a trailing axis (imread's (H, W, 1), a bool or a 0/255 one) is a mask, not "an image"
+    for trailing in (m[..., None], m[..., None].astype(np.uint8) * 255):
+        assert np.array_equal(box_mask(trailing, (10, 12)), m)
+    with pytest.raises(ValueError, match="is an image, not a box"):  # (a one-channel image is still refused)
+        box_mask(np.arange(120.0).reshape(10, 12, 1), (10, 12))
     # partly outside: clipped
     assert box_mask((-5, -5, 3, 3), (10, 12)).sum() == 9
     # a bool among the numbers is refused, not read as 1 (a review's case); a mask as rows of booleans is fine
@@ -81,7 +89,7 @@ def test_box_from_a_napari_shapes_layer_as_is():
         ((20, 20, 30, 30), "outside"),
         ((-9, 0, -1, 5), "outside"),
         ((5, 5, 5, 9), "empty"),
-        ((5, 9, 8, 2), "empty"),
+        ((5, 9, 8, 2), "corners reversed"),
         (np.zeros((16, 16), bool), "empty"),
         (np.zeros((8, 8), bool), "shape"),
         (np.ones((3, 16, 16), np.uint8), r"image's shape \(16, 16\), got \(3, 16, 16\).*share one box"),
