@@ -1947,10 +1947,49 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     clean = viewer.layers["c1 clean"]
     assert clean.visible and clean.blending == "additive" and viewer.layers["c0"].visible
     assert "transmission and airlight layers start hidden" in widget.status.value
+    # the clean channel is shown in its input's place: added over it, the overlay showed the channel twice as
+    # bright (a review: 10x the saturated pixels); the input is hidden, and the status says so
+    assert not viewer.layers["c1"].visible and "'c1' hidden" in widget.status.value
+    viewer.layers["c1"].visible = True
+    run_widget(widget)  # (a re-run updates the results: the input stays as the user set it)
+    assert viewer.layers["c1"].visible and "'c1' hidden" not in widget.status.value
+    # the first channel (napari makes it opaque, under the additive others): its results, opaque on top, hid
+    # every other channel (a review); they overlay additively, and its by-products start hidden
+    widget.pickers["image"].value = viewer.layers["c0"]
+    assert viewer.layers["c0"].blending != "additive"
+    run_widget(widget)
+    assert viewer.layers["c0 clean"].blending == "additive" and viewer.layers["c0 clean"].visible
+    assert not viewer.layers["c0 transmission"].visible and not viewer.layers["c0 airlight"].visible
+    assert not viewer.layers["c0"].visible and viewer.layers["c1"].visible
     viewer.add_image(haze, name="plain")
+    viewer.layers.move(viewer.layers.index("plain"), 0)  # (a plain image under nothing additive)
+    for layer in viewer.layers:
+        layer.visible = layer.name == "plain"
     widget.pickers["image"].value = viewer.layers["plain"]
     run_widget(widget)
     assert viewer.layers["plain transmission"].visible and viewer.layers["plain airlight"].visible
+    assert viewer.layers["plain clean"].blending != "additive" and viewer.layers["plain"].visible
+
+
+def test_cancel_shows_a_channel_hidden_for_its_results_again(viewer, open_widget, qtbot):
+    haze = samples.hazy_image(32, rgb=False).data
+    viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
+    widget = open_widget("Dehazing", iterations=5000)
+    widget.pickers["image"].value = viewer.layers["c1"]
+    widget.preview_every.value = 1
+    worker = widget.run(start=False)
+    seen = []
+
+    def on_progress(p):
+        if "c1 clean" in viewer.layers and widget.run_button.text == "Cancel" and not seen:
+            seen.append(viewer.layers["c1"].visible)
+            widget.run_button.changed.emit(True)
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignals([worker.aborted, worker.finished], timeout=120_000):
+        worker.start()
+    assert seen == [False]  # (hidden while its preview was shown)
+    assert names(viewer) == ["c0", "c1"] and viewer.layers["c1"].visible
 
 
 def test_removing_the_input_does_not_make_a_result_the_next_input(viewer, open_widget, run_widget):

@@ -41,6 +41,7 @@ from ._layers import (
     frame_shape,
     full_frame_shape,
     has_region,
+    in_overlay,
     is_rgb,
     is_stack,
     layer_array_shape,
@@ -1587,6 +1588,8 @@ class TaskWidget(Container):
                 + result_summary(self.spec, result, [job.outputs.source_name(src) for src in job.sources])
                 + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list)"
                    if job.outputs.hidden else "")
+                + (f"; {', '.join(repr(job.outputs.source_name(x)) for x in job.outputs.hid_inputs)} hidden: "
+                   "its results show in its place in the channel overlay" if job.outputs.hid_inputs else "")
             )
         except Exception as exc:  # writing layers failed: undo, and say so
             job.outputs.rollback()
@@ -1826,7 +1829,7 @@ class TaskWidget(Container):
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
                 cover=out.cover or shared,
-                hidden=out.hidden or (out.aside and getattr(source, "blending", None) == "additive"),
+                hidden=out.hidden or (out.aside and in_overlay(self.viewer, source)),
             )
             names.append(name)
         return names

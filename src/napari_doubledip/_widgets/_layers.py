@@ -213,6 +213,19 @@ def is_result(layer: Any) -> bool:
     return "task" in md and "part" in md
 
 
+def in_overlay(viewer: Any, source: Any) -> bool:
+    """Whether an input layer is a channel of an additive overlay (napari's ``channel_axis`` makes the first
+    channel opaque and the ones over it ``"additive"``): additive itself, or under a shown additive image."""
+    if getattr(source, "blending", None) == "additive":
+        return True
+    layers = list(viewer.layers)
+    at = next((i for i, layer in enumerate(layers) if same_layer(layer, source)), None)
+    return at is not None and any(
+        layer.visible and getattr(layer, "blending", None) == "additive" and hasattr(layer, "contrast_limits")
+        for layer in layers[at + 1:]
+    )
+
+
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
     """Shape of a layer's array (its full-resolution level for a multiscale layer: the leading axes of the
     level read are the same)."""
@@ -1030,6 +1043,8 @@ class OutputLayers:
         self.painted_live: list[str] = []
         #: parts whose layers this run made hidden (``Output.hidden``), in order
         self.hidden: list[str] = []
+        #: inputs, channels of an additive overlay, this run hid as it showed their results in their place
+        self.hid_inputs: list[Any] = []
         #: (layer name, frames) of earlier results a stopped frame-by-frame run kept where it did not reach
         self.kept_earlier: list[tuple[str, list[list[int]]]] = []
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
@@ -1231,11 +1246,18 @@ class OutputLayers:
                 visible = False
                 if part not in self.hidden:
                     self.hidden.append(part)
+            shown = True if visible is None else visible
+            overlay = kind == "image" and not rgb and in_overlay(self.viewer, source)
             layer = self._add(
                 self._alternative(name) if taken else name, np.array(data, copy=True), kind, source, rgb, tf,
-                metadata, visible=True if visible is None else visible,
+                metadata, visible=shown, additive=overlay,
             )
             self.created.append(layer)
+            if overlay and shown and source.visible and not any(same_layer(source, x) for x in self.hid_inputs):
+                # a result added over its channel of an overlay would add into it (a dehazed channel shown at
+                # twice its brightness): it is shown in the input's place (Cancel shows the input again)
+                source.visible = False
+                self.hid_inputs.append(source)
         else:
             before = layer.metadata.get("frame")
             first = not any(same_layer(layer, t) for t in self.touched.values())  # (this run's first write to it)
@@ -1607,14 +1629,14 @@ class OutputLayers:
         self.touched[name] = layer
         return layer
 
-    def _add(self, name, data, kind, source, rgb, tf, metadata, visible=True):
+    def _add(self, name, data, kind, source, rgb, tf, metadata, visible=True, additive=False):
         """Add the layer; a failure leaves none of it in the layer list."""
         before = {id(layer) for layer in self.viewer.layers}
         # napari cannot add an RGB layer hidden while the view is 3D (vispy's volume visual refuses it): there
         # it is made visible, then hidden
         later = not visible and rgb and self.viewer.dims.ndisplay == 3
         try:
-            layer = self._add_layer(name, data, kind, source, rgb, tf, metadata, visible or later)
+            layer = self._add_layer(name, data, kind, source, rgb, tf, metadata, visible or later, additive)
         except Exception:
             new = [  # (by name: not a layer something else added meanwhile; napari may have suffixed it)
                 x for x in self.viewer.layers
@@ -1630,7 +1652,7 @@ class OutputLayers:
             layer.visible = False
         return layer
 
-    def _add_layer(self, name, data, kind, source, rgb, tf, metadata, visible):
+    def _add_layer(self, name, data, kind, source, rgb, tf, metadata, visible, additive=False):
         # (made hidden, not hidden after it is drawn: napari holds the viewer for each layer it draws; only an
         # RGB layer in the 3D view pays that, see _add)
         common = dict(name=name, metadata=metadata, visible=visible, **tf)
@@ -1640,9 +1662,10 @@ class OutputLayers:
             return layer
         if kind == "map":
             return self.viewer.add_image(data, rgb=rgb, colormap="gray", contrast_limits=(0.0, 1.0), **common)
-        # shown as the input is: an additive channel of a multichannel overlay (channel_axis) stays additive,
-        # a translucent overlay translucent
-        extra = {"gamma": source.gamma, "blending": source.blending, "opacity": source.opacity}
+        # shown as the input is: a channel of a multichannel overlay (channel_axis) is additive (also its first
+        # channel, opaque under the others: opaque on top, it would cover them), a translucent overlay translucent
+        blending = "additive" if additive else source.blending
+        extra = {"gamma": source.gamma, "blending": blending, "opacity": source.opacity}
         if not rgb:
             extra["colormap"] = source.colormap
         layer = self.viewer.add_image(data, rgb=rgb, contrast_limits=_contrast(source), **extra, **common)
@@ -1748,6 +1771,9 @@ class OutputLayers:
         self.stop_watching()
         for layer in self.created:
             self._remove(layer)
+        for layer in self.hid_inputs:
+            layer.visible = True
+        self.hid_inputs.clear()
         for layer, saved in self._saved:
             if saved.frame is not None:
                 array = np.array(saved.array, copy=True) if _held(saved.array) else saved.array
