@@ -4089,6 +4089,8 @@ def test_grey_layers_as_channels_of_one_image(viewer, open_widget, run_widget, e
             layer = viewer.layers[f"{name} {part}"]
             assert layer.data.shape == (size, size) and layer.colormap.name == source.colormap.name
             assert layer.blending == "additive" and layer.metadata["inputs"] == ["membrane", "marker"]
+            # the contrast limits each channel was read within (its results are clipped to them): recorded
+            assert layer.metadata["channel_limits"] == [list(map(float, a.contrast_limits)), [0.0, 60000.0]]
     fg = viewer.layers["marker foreground"].data
     assert fg[truth].mean() > 20000  # in the marker's units (its foreground is bright there)
     assert "marker mask" not in names(viewer)

@@ -1784,6 +1784,8 @@ class TaskWidget(Container):
         }
         if getattr(job.sources[0], "multiscale", False):  # results at that level's resolution
             meta["level"] = read_level(job.sources[0])
+        if job.channels:  # (more channels: each read within these contrast limits, its results clipped to them)
+            meta["channel_limits"] = [[float(lo), float(hi)] for lo, hi in job.channels]
         return meta
 
     def _write(self, job: Job, out: Output, value: Any, meta: dict[str, Any], *, preview: bool) -> list[str]:
