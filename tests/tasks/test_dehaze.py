@@ -115,6 +115,29 @@ def test_a_clean_image_saturated_by_an_offset_is_warned_about():
     assert not [w for w in caught if "saturated" in str(w.message)], [str(w.message) for w in caught]
 
 
+def test_a_given_airlight_is_what_the_fit_uses(monkeypatch):
+    """Not only echoed in ``airlight_init`` (a review: a fit that started from the estimate all the same passed
+    every airlight test): the task is built with it, and the fitted airlight map follows it."""
+    from napari_doubledip.tasks import dehaze as D
+
+    s = hazy_image(32)
+    built = []
+    real = D.build_task
+    monkeypatch.setattr(D, "build_task", lambda work, a0, *a, **k: built.append(a0) or real(work, a0, *a, **k))
+    for given in ([0.8, 0.85, 0.9], [0.7, 0.75, 0.8]):
+        dd.dehaze(s.data, airlight=given, iterations=1, device="cpu")
+    # (in the normalised units of the fit: the same affine map of the given colours)
+    step = built[0].cpu().numpy() - built[1].cpu().numpy()
+    assert step.min() > 0.05 and np.ptp(step) < 1e-5, step
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (0.6 is darker than much of the image: said, and meant here)
+        dark, bright = (dd.dehaze(s.data, airlight=a, iterations=120, device="cpu").airlight for a in (0.6, 0.95))
+    # (measured: map means 0.59 and 0.75, seeds 0 and 1 alike)
+    assert float(bright.mean()) > float(dark.mean()) + 0.08
+    assert abs(float(dark.mean()) - 0.6) < 0.05
+
+
 def test_airlight_override_and_validation():
     s = hazy_image(32)
     r = dd.dehaze(s.data, airlight=[0.8, 0.85, 0.9], iterations=3, device="cpu")
