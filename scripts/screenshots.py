@@ -11,6 +11,7 @@ task's dock widget after the run. Tasks whose library function is not available 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -129,10 +130,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT,
                         help="folder for the PNGs (default docs/images, the README's pictures)")
     args = parser.parse_args()
-    if args.iterations is not None and args.iterations < 0:
-        parser.error(f"--iterations must be >= 0, got {args.iterations}")
-    if args.timeout <= 0:
-        parser.error(f"--timeout must be > 0, got {args.timeout}")
+    if args.iterations is not None and not 0 <= args.iterations <= 100_000:  # (the panel's range)
+        parser.error(f"--iterations must be 0 to 100000, got {args.iterations}")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        parser.error(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.only or SHOTS:
         shot = SHOTS[name]

@@ -1971,6 +1971,65 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     assert viewer.layers["plain clean"].blending != "additive" and viewer.layers["plain"].visible
 
 
+def test_an_overlay_channel_is_hidden_only_where_its_results_take_its_place(viewer, open_widget, run_widget):
+    """A review's cases: a result of one frame of a (T, Y, X) channel hid the whole channel (every other frame
+    gone from the view); an image under an overlay it is not part of was taken for a channel (hidden, its
+    results made additive); two channels as mixtures hid the first one alone; an RGB image under an
+    additive layer got its by-products hidden."""
+    haze = samples.hazy_image(24, rgb=False).data
+    stack = np.stack([np.stack([haze * (0.8 + 0.1 * t) for t in range(3)]) for _ in range(2)])  # (C, T, Y, X)
+    viewer.add_image(stack, channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
+    viewer.dims.set_current_step(0, 1)
+    widget = open_widget("Dehazing", iterations=2)
+    widget.pickers["image"].value = viewer.layers["c1"]
+    widget.frames.value = "current frame"
+    run_widget(widget)
+    assert viewer.layers["c1 clean"].data.shape[0] == 1 and viewer.layers["c1 clean"].blending == "additive"
+    assert viewer.layers["c1"].visible and "hidden: its results" not in widget.status.value
+    viewer.layers.clear()
+    # an image under an overlay (its opaque first channel covers it): not a channel of it
+    viewer.add_image(haze, name="plain")
+    viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
+    widget.frames.value = widget.frames.choices[0]
+    widget.pickers["image"].value = viewer.layers["plain"]
+    run_widget(widget)
+    assert viewer.layers["plain"].visible and viewer.layers["plain clean"].blending != "additive"
+    assert viewer.layers["plain transmission"].visible
+    # two channels as mixtures: their layers are shared, in neither one's place
+    mixtures = open_widget("Transparency", iterations=2)
+    mixtures.pickers["mixtures"].value = [viewer.layers["c0"], viewer.layers["c1"]]
+    run_widget(mixtures)
+    assert viewer.layers["c0"].visible and viewer.layers["c1"].visible
+    assert "hidden: its results" not in mixtures.status.value
+    viewer.layers.clear()
+    viewer.add_image(samples.hazy_image(24).data, name="rgb", rgb=True)
+    viewer.add_image(np.zeros((24, 24), np.float32), name="fluo", blending="additive")
+    widget.pickers["image"].value = viewer.layers["rgb"]
+    run_widget(widget)
+    assert viewer.layers["rgb transmission"].visible and viewer.layers["rgb"].visible
+
+
+def test_closing_a_kept_overlay_run_says_its_channel_is_hidden(viewer, open_widget, qtbot, infos):
+    haze = samples.hazy_image(24, rgb=False).data
+    viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
+    widget = open_widget("Dehazing", iterations=5000)
+    widget.pickers["image"].value = viewer.layers["c1"]
+    widget.preview_every.value, widget.keep_partial.value = 1, True
+    worker = widget.run(start=False)
+    seen = []
+
+    def on_progress(p):
+        if "c1 clean" in viewer.layers and not seen:
+            seen.append(1)
+            widget._cancel(finish=False)  # (as closing the panel does)
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert seen and not viewer.layers["c1"].visible and viewer.layers["c1 clean"].visible
+    assert any("'c1' hidden: its results show in its place" in m for m in infos), infos
+
+
 def test_cancel_shows_a_channel_hidden_for_its_results_again(viewer, open_widget, qtbot):
     haze = samples.hazy_image(32, rgb=False).data
     viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])

@@ -26,8 +26,12 @@ def test_box_mask_forms_and_clipping():
     with pytest.raises(ValueError, match=r"\(5, 3, 2, 7\) has its corners reversed.*e\.g\. \(2, 3, 5, 7\)"):
         box_mask(np.array([[5, 3, 2, 7]]), (10, 12))
     # a mask with a trailing axis (imread's (H, W, 1), a bool or a 0/255 one) is a mask, not "an image"
-    for trailing in (m[..., None], m[..., None].astype(np.uint8) * 255):
+    labels = m.astype(np.uint8) * 2
+    labels[2, 3] = 1
+    for trailing in (m[..., None], m[..., None].astype(np.uint8) * 255, labels[..., None]):
         assert np.array_equal(box_mask(trailing, (10, 12)), m)
+    with pytest.raises(ValueError, match=r"box is empty: \(y0, x0, y1, x1\) = \(5, 9, 5, 2\)"):
+        box_mask((5, 9, 5, 2), (10, 12))  # (empty and reversed: told empty, not offered an empty box)
     with pytest.raises(ValueError, match="is an image, not a box"):  # (a one-channel image is still refused)
         box_mask(np.arange(120.0).reshape(10, 12, 1), (10, 12))
     # partly outside: clipped

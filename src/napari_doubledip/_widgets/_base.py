@@ -90,6 +90,7 @@ from ._runs import (
     tell_other_inputs,
     tell_other_slice,
     tell_painted,
+    hidden_inputs_text,
     tell_moved_inputs,
     tell_replaced_data,
     tell_reshaped,
@@ -1588,8 +1589,7 @@ class TaskWidget(Container):
                 + result_summary(self.spec, result, [job.outputs.source_name(src) for src in job.sources])
                 + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list)"
                    if job.outputs.hidden else "")
-                + (f"; {', '.join(repr(job.outputs.source_name(x)) for x in job.outputs.hid_inputs)} hidden: "
-                   "its results show in its place in the channel overlay" if job.outputs.hid_inputs else "")
+                + (f"; {hidden_inputs_text(job)}" if job.outputs.hid_inputs else "")
             )
         except Exception as exc:  # writing layers failed: undo, and say so
             job.outputs.rollback()
@@ -1641,6 +1641,8 @@ class TaskWidget(Container):
             job.outputs.stop_watching()
             job.outputs.activate_top(list(job.outputs.touched))
             self.status.value = "Cancelled: the last preview was kept."
+            if job.outputs.hid_inputs:  # (a notification: this ends a panel being closed, too)
+                show_info(f"{self.spec.title}: {hidden_inputs_text(job)}")
         else:
             job.outputs.rollback()
             self.status.value = "Cancelled."
@@ -1831,7 +1833,7 @@ class TaskWidget(Container):
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
                 cover=out.cover or shared,
-                hidden=out.hidden or (out.aside and in_overlay(self.viewer, source)),
+                hidden=out.hidden or (out.aside and in_overlay(self.viewer, source)), shared=shared,
             )
             names.append(name)
         return names

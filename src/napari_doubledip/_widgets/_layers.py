@@ -214,16 +214,38 @@ def is_result(layer: Any) -> bool:
 
 
 def in_overlay(viewer: Any, source: Any) -> bool:
-    """Whether an input layer is a channel of an additive overlay (napari's ``channel_axis`` makes the first
-    channel opaque and the ones over it ``"additive"``): additive itself, or under a shown additive image."""
+    """Whether a grey input layer is a channel of an additive overlay (napari's ``channel_axis`` makes the
+    first channel opaque and the ones over it ``"additive"``): additive itself, or under a shown additive
+    channel of its own (same shape and placement) with no shown opaque one of them between (an image under
+    an overlay it is not part of is covered by the overlay's first channel)."""
+    if getattr(source, "rgb", False) or not hasattr(source, "contrast_limits"):
+        return False
     if getattr(source, "blending", None) == "additive":
         return True
     layers = list(viewer.layers)
     at = next((i for i, layer in enumerate(layers) if same_layer(layer, source)), None)
-    return at is not None and any(
-        layer.visible and getattr(layer, "blending", None) == "additive" and hasattr(layer, "contrast_limits")
-        for layer in layers[at + 1:]
-    )
+    if at is None:
+        return False
+    for layer in layers[at + 1:]:
+        if not (layer.visible and hasattr(layer, "contrast_limits") and not getattr(layer, "rgb", False)):
+            continue
+        if not _sibling(layer, source):
+            continue
+        return getattr(layer, "blending", None) == "additive"  # (an opaque one covers the source: not its overlay)
+    return False
+
+
+def _sibling(layer: Any, source: Any) -> bool:
+    """Whether two layers are channels of one image, as ``channel_axis`` makes them: the same shape, scale,
+    translate and affine."""
+    try:
+        return (
+            layer_array_shape(layer) == layer_array_shape(source)
+            and np.allclose(layer.scale, source.scale) and np.allclose(layer.translate, source.translate)
+            and np.allclose(layer.affine.affine_matrix, source.affine.affine_matrix)
+        )
+    except Exception:  # noqa: BLE001 - (layers of other dimensionality: not channels of one image)
+        return False
 
 
 def layer_array_shape(layer: Any) -> tuple[int, ...]:
@@ -1218,9 +1240,11 @@ class OutputLayers:
         offset: tuple[int, ...] = (),
         cover: bool = False,
         hidden: bool = False,
+        shared: bool = False,
     ) -> Any:
         """Create or update the layer ``name`` with ``data``; returns the layer (``zoom``, ``offset``: see
-        :func:`transform`; ``cover``, ``hidden``: see :class:`~napari_doubledip._widgets._spec.Output`)."""
+        :func:`transform`; ``cover``, ``hidden``: see :class:`~napari_doubledip._widgets._spec.Output`;
+        ``shared``: a part of several inputs, e.g. two mixtures' layers, which shows in no one input's place)."""
         rgb = is_rgb(data, source) and kind != "labels"
         if kind == "labels":
             data = _as_labels(data)
@@ -1253,7 +1277,11 @@ class OutputLayers:
                 metadata, visible=shown, additive=overlay,
             )
             self.created.append(layer)
-            if overlay and shown and source.visible and not any(same_layer(source, x) for x in self.hid_inputs):
+            if (
+                overlay and shown and not shared and source.visible
+                and np.shape(data)[:-2] == layer_array_shape(source)[:-2]  # (all of it: not one frame of a stack)
+                and not any(same_layer(source, x) for x in self.hid_inputs)
+            ):
                 # a result added over its channel of an overlay would add into it (a dehazed channel shown at
                 # twice its brightness): it is shown in the input's place (Cancel shows the input again)
                 source.visible = False

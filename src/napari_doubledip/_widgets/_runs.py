@@ -536,6 +536,14 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def hidden_inputs_text(job: Job) -> str:
+    """Which inputs the run hid, channels of an overlay whose results show in their place."""
+    return (
+        f"{', '.join(repr(job.outputs.source_name(x)) for x in job.outputs.hid_inputs)} hidden: its results "
+        "show in its place in the channel overlay"
+    )
+
+
 def tell_moved_inputs(title: str, job: Job) -> None:
     """Say that an input was removed or renamed during the run: its results are still written, under the name
     it had at Run (a later run of the renamed layer renames them)."""
@@ -548,7 +556,7 @@ def tell_moved_inputs(title: str, job: Job) -> None:
             renamed.append(f"{name!r} (now {source.name!r})")
     if removed:
         show_info(
-            f"{title}: {', '.join(removed)} was removed during the run; its results are kept, named after it"
+            f"{title}: {', '.join(removed)} was removed during the run; the results are kept"
         )
     if renamed:
         show_info(

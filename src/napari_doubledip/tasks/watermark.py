@@ -241,8 +241,10 @@ def box_mask(
         )
     if arr.ndim == 3 and arr.shape[1:] == (h, w):  # masks of several frames, not corner points
         raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}; {per_frame}")
-    if arr.ndim == 3 and arr.shape == (h, w, 1) and (arr.dtype == bool or len(np.unique(arr)) <= 2):
-        arr = arr[..., 0]  # a mask with a trailing axis (as imread or a (H, W, 1) label image gives it)
+    if arr.ndim == 3 and arr.shape == (h, w, 1) and (
+        arr.dtype.kind in "biu" or len(np.unique(arr)) <= 2 or _soft_mask(arr[..., 0])
+    ):
+        arr = arr[..., 0]  # a mask with a trailing axis (as imread gives it): the (H, W) checks below decide
     if arr.ndim == 3 and arr.shape[:2] == (h, w) and arr.shape[2] in (1, 3, 4):
         raise ValueError(
             f"box of shape {arr.shape} is an image, not a box: a box mask is (H, W), e.g. mask[..., 0] > 0 for "
@@ -314,7 +316,7 @@ def box_mask(
                 # (k rows of 4: several boxes; a box per frame, perhaps)
                 + (f"{_UNION[:-1]}; {per_frame})" if arr.ndim == 2 and arr.shape[1] == 4 else "")
             )
-        if y1 < y0 or x1 < x0:  # (not empty: given in another order, e.g. (y1, x1, y0, x0) or (x0, y0, ...))
+        if y1 != y0 and x1 != x0 and (y1 < y0 or x1 < x0):  # (given in another order, e.g. (y1, x1, y0, x0))
             raise ValueError(
                 f"box (y0, x0, y1, x1) = {tuple(arr.tolist())} has its corners reversed: it needs y0 < y1 and "
                 f"x0 < x1, e.g. {tuple(np.array([min(y0, y1), min(x0, x1), max(y0, y1), max(x0, x1)]).tolist())}"
