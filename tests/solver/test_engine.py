@@ -81,9 +81,10 @@ def test_optimisation_reduces_loss():
 
 
 def test_same_seed_same_numbers_on_cpu():
-    a = drain(optimise(_fit_task(15), device=torch.device("cpu"), seed=3))
-    b = drain(optimise(_fit_task(15), device=torch.device("cpu"), seed=3))
-    c = drain(optimise(_fit_task(15), device=torch.device("cpu"), seed=4))
+    # (with the input noise perturbed every step: its draws are seeded too)
+    a = drain(optimise(_fit_task(15, perturb=0.05), device=torch.device("cpu"), seed=3))
+    b = drain(optimise(_fit_task(15, perturb=0.05), device=torch.device("cpu"), seed=3))
+    c = drain(optimise(_fit_task(15, perturb=0.05), device=torch.device("cpu"), seed=4))
     assert torch.equal(a.outputs["y"], b.outputs["y"])
     assert not torch.equal(a.outputs["y"], c.outputs["y"])
 
@@ -91,7 +92,8 @@ def test_same_seed_same_numbers_on_cpu():
 def test_a_seeded_run_neither_reads_nor_moves_the_global_rng():
     """Two widgets' runs, or the user's own torch code in another thread, draw from torch's global RNG at the
     same time: a seed must give the same numbers regardless, and leave that RNG where it was."""
-    ref = drain(optimise(_fit_task(3), device=torch.device("cpu"), seed=3))
+    # (the per-step perturbation of the input noise draws too: a review found it unexercised here)
+    ref = drain(optimise(_fit_task(3, perturb=0.05), device=torch.device("cpu"), seed=3))
     done = threading.Event()
 
     def draw():
@@ -101,7 +103,7 @@ def test_a_seeded_run_neither_reads_nor_moves_the_global_rng():
     other = threading.Thread(target=draw)
     other.start()
     try:
-        runs = [drain(optimise(_fit_task(3), device=torch.device("cpu"), seed=3)) for _ in range(5)]
+        runs = [drain(optimise(_fit_task(3, perturb=0.05), device=torch.device("cpu"), seed=3)) for _ in range(5)]
     finally:
         done.set()
         other.join()
@@ -109,7 +111,7 @@ def test_a_seeded_run_neither_reads_nor_moves_the_global_rng():
     torch.manual_seed(11)
     expected = torch.rand(4)
     torch.manual_seed(11)
-    drain(optimise(_fit_task(3), device=torch.device("cpu"), seed=3))
+    drain(optimise(_fit_task(3, perturb=0.05), device=torch.device("cpu"), seed=3))
     assert torch.equal(torch.rand(4), expected)
 
 

@@ -37,7 +37,9 @@ def test_guided_filter_preserves_edges_and_smooths():
 
 def test_colour_guided_filter_runs_and_preserves_edge():
     guide, noisy = _step_edge()
-    colour = torch.cat([guide, 1 - guide, 0.5 * guide])
+    # the edge in the guide's 2nd and 3rd channels only (a review: with it in all three, a filter that read the
+    # first channel alone passed)
+    colour = torch.cat([torch.full_like(guide, 0.5), guide, 0.5 * guide])
     out = guided_filter(colour, noisy, radius=4, eps=1e-3)
     n = guide.shape[-1]
     assert float(out[0, :, n // 2 - 2].mean()) < 0.2 and float(out[0, :, n // 2 + 1].mean()) > 0.8
@@ -50,9 +52,11 @@ def test_guided_upsample_recovers_sharp_edge():
     low = torch.nn.functional.interpolate(guide[None], size=(16, 16), mode="bilinear", antialias=True)[0]
     up = guided_upsample(guide, low, radius=2, eps=1e-4)[0]
     plain = torch.nn.functional.interpolate(low[None], size=(n, n), mode="bilinear")[0, 0]
-    err_up = float(((up > 0.5).float() - guide[0]).abs().mean())
-    err_plain = float(((plain > 0.5).float() - guide[0]).abs().mean())
-    assert err_up <= err_plain
+    # the maps themselves (a review: thresholded, both errors were 0 and plain bilinear passed): measured 0.0004
+    # against 0.029, and the edge where the guide has it
+    err_up, err_plain = float((up - guide[0]).abs().mean()), float((plain - guide[0]).abs().mean())
+    assert err_up < 0.1 * err_plain, (err_up, err_plain)
+    assert float(up[:, 36].max()) < 0.05 and float(up[:, 37].min()) > 0.95
     assert np.isclose(float((up[:, 40:] > 0.5).float().mean()), 1.0)
 
 

@@ -144,9 +144,16 @@ def test_the_count_chosen_at_the_start_holds_for_the_whole_run():
 def test_throw_is_delivered_to_the_inner_generator():
     gen = optimise(_task([]), device=torch.device("cpu"))
     next(gen)
-    with pytest.raises(KeyError, match="from the caller"):
+    with pytest.raises(KeyError, match="from the caller") as info:
         gen.throw(KeyError("from the caller"))
     assert torch.get_num_threads() == 2
+    # raised where the run waited (a review: an outer generator that ignored the throw re-raised it at its own
+    # yield, which passed the checks above)
+    tb, where = info.value.__traceback__, []
+    while tb is not None:
+        where.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    assert "_steps" in where and "_loop" in where, where
 
 
 def test_a_thread_starting_torch_work_during_a_run_keeps_the_process_setting():
