@@ -1932,6 +1932,9 @@ def test_image_outputs_are_shown_as_their_input_is(viewer, open_widget, run_widg
     assert fg.blending == "additive" and fg.colormap.name == "green" and fg.gamma == pytest.approx(0.7)
     assert fg.opacity == pytest.approx(0.6)
     assert viewer.layers["c1 mask"].blending != "additive"
+    # (hidden, not shown in the channel's place: the status says that shown, they add into it; a review)
+    assert viewer.layers["c1"].visible and not fg.visible
+    assert "shown, they add into 'c1' in the overlay" in widget.status.value
 
 
 def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget, run_widget):
@@ -1961,14 +1964,25 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     assert viewer.layers["c0 clean"].blending == "additive" and viewer.layers["c0 clean"].visible
     assert not viewer.layers["c0 transmission"].visible and not viewer.layers["c0 airlight"].visible
     assert not viewer.layers["c0"].visible and viewer.layers["c1"].visible
+    viewer.layers.clear()
     viewer.add_image(haze, name="plain")
-    viewer.layers.move(viewer.layers.index("plain"), 0)  # (a plain image under nothing additive)
-    for layer in viewer.layers:
-        layer.visible = layer.name == "plain"
+    viewer.add_image(haze, name="lone additive", blending="additive", translate=(0, 40))  # (no channel of it)
     widget.pickers["image"].value = viewer.layers["plain"]
     run_widget(widget)
     assert viewer.layers["plain transmission"].visible and viewer.layers["plain airlight"].visible
     assert viewer.layers["plain clean"].blending != "additive" and viewer.layers["plain"].visible
+    # a lone additive layer is no channel of an overlay (a review: its input hidden, "the channel overlay" said)
+    widget.pickers["image"].value = viewer.layers["lone additive"]
+    run_widget(widget)
+    assert viewer.layers["lone additive"].visible and viewer.layers["lone additive transmission"].visible
+    assert "overlay" not in widget.status.value
+    # the first channel while the others are hidden: its results additive all the same (shown again, the others
+    # must not be covered by them: a review)
+    viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["d0", "d1"], colormap=["green", "red"])
+    viewer.layers["d1"].visible = False
+    widget.pickers["image"].value = viewer.layers["d0"]
+    run_widget(widget)
+    assert viewer.layers["d0 clean"].blending == "additive" and not viewer.layers["d0 transmission"].visible
 
 
 def test_an_overlay_channel_is_hidden_only_where_its_results_take_its_place(viewer, open_widget, run_widget):
@@ -2007,6 +2021,37 @@ def test_an_overlay_channel_is_hidden_only_where_its_results_take_its_place(view
     widget.pickers["image"].value = viewer.layers["rgb"]
     run_widget(widget)
     assert viewer.layers["rgb transmission"].visible and viewer.layers["rgb"].visible
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_a_channel_run_frame_by_frame_is_hidden_once_every_frame_is_there(viewer, open_widget, qtbot, stop):
+    """A review: the first preview of a frame-by-frame run (one frame computed, NaN elsewhere) hid the whole
+    channel, and a stopped run (kept) left it hidden with most of its frames blank."""
+    haze = samples.hazy_image(24, rgb=False).data
+    stack = np.stack([np.stack([haze * (0.8 + 0.1 * t) for t in range(3)]) for _ in range(2)])  # (C, T, Y, X)
+    viewer.add_image(stack, channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
+    widget = open_widget("Dehazing", iterations=200 if stop else 30)
+    widget.pickers["image"].value = viewer.layers["c1"]
+    widget.frames.value = "every frame, one by one"
+    widget.preview_every.value, widget.keep_partial.value = 1, True
+    worker = widget.run(start=False)
+    seen = []
+
+    def on_progress(p):
+        if "c1 clean" in viewer.layers and not seen:
+            seen.append(viewer.layers["c1"].visible)
+            if stop:
+                widget.run_button.changed.emit(True)  # Cancel, keeping the partial result
+
+    worker.yielded.connect(on_progress)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    # (shown while frames are missing; previews come at most twice a second: a short run may show none)
+    assert seen == [True] if stop else all(seen)
+    clean = viewer.layers["c1 clean"]
+    assert clean.data.shape == (3, 24, 24) and clean.blending == "additive"
+    assert viewer.layers["c1"].visible is stop
+    assert ("'c1' hidden" in widget.status.value) is not stop
 
 
 def test_closing_a_kept_overlay_run_says_its_channel_is_hidden(viewer, open_widget, qtbot, infos):

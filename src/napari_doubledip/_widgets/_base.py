@@ -1548,6 +1548,8 @@ class TaskWidget(Container):
             job.outputs.raise_created(written, above=job.sources)
             job.outputs.keep_over(top, others)
             job.outputs.activate_top(written)
+            if job.mode.frame_by_frame and not getattr(result, "stopped", False) and len(job.sources) == 1:
+                job.outputs.take_place(job.sources[0])  # (every frame there now: see _write)
             self._tell_replaced(job)
             tell_moved_inputs(self.spec.title, job)
             tell_reshaped(self.spec.title, job)
@@ -1587,8 +1589,8 @@ class TaskWidget(Container):
                 f"{getattr(result, 'elapsed', 0):.1f} s on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
                 + result_summary(self.spec, result, [job.outputs.source_name(src) for src in job.sources])
-                + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list)"
-                   if job.outputs.hidden else "")
+                + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list"
+                   + self._adds_into(job) + ")" if job.outputs.hidden else "")
                 + (f"; {hidden_inputs_text(job)}" if job.outputs.hid_inputs else "")
             )
         except Exception as exc:  # writing layers failed: undo, and say so
@@ -1620,6 +1622,17 @@ class TaskWidget(Container):
         job = self._job
         if job is not None and not job.handled:  # (a closed panel's run: settled when the panel closed)
             self._end_cancelled(job)
+
+    def _adds_into(self, job: Job) -> str:
+        """For the status line: shown, a hidden result adds into its input where that is a shown channel of an
+        additive overlay (segmentation's foreground over the channel it came from)."""
+        shown = [
+            repr(job.outputs.source_name(x)) for x in job.outputs.channels_under_hidden()
+            if x.visible and in_overlay(self.viewer, x)
+        ]
+        if not shown:
+            return ""
+        return f"; shown, they add into {', '.join(shown)} in the overlay: hide it to see them alone"
 
     def _end_cancelled(self, job: Job) -> None:
         """A cancelled run's end: undo its layers, or mark the kept previews as stopped."""
@@ -1833,7 +1846,9 @@ class TaskWidget(Container):
             job.outputs.write(
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
                 cover=out.cover or shared,
-                hidden=out.hidden or (out.aside and in_overlay(self.viewer, source)), shared=shared,
+                hidden=out.hidden or (out.aside and in_overlay(self.viewer, source)),
+                # (a stack run frame by frame: once all its frames are there, at the end of the run)
+                in_place=not shared and not job.mode.frame_by_frame,
             )
             names.append(name)
         return names

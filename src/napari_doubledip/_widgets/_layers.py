@@ -214,24 +214,31 @@ def is_result(layer: Any) -> bool:
 
 
 def in_overlay(viewer: Any, source: Any) -> bool:
-    """Whether a grey input layer is a channel of an additive overlay (napari's ``channel_axis`` makes the
-    first channel opaque and the ones over it ``"additive"``): additive itself, or under a shown additive
-    channel of its own (same shape and placement) with no shown opaque one of them between (an image under
-    an overlay it is not part of is covered by the overlay's first channel)."""
+    """Whether a grey input layer is a channel of an additive overlay, as napari's ``channel_axis`` makes one:
+    its first channel opaque, the ones over it ``"additive"``, all of the same shape and placement. An additive
+    layer with another channel beside it is one; so is a layer under an additive channel of its own (shown or
+    hidden: shown again, it must not be covered) with no shown opaque one between (an image under an overlay
+    it is not part of is covered by the overlay's first channel). A lone additive layer is no overlay."""
     if getattr(source, "rgb", False) or not hasattr(source, "contrast_limits"):
         return False
-    if getattr(source, "blending", None) == "additive":
-        return True
     layers = list(viewer.layers)
     at = next((i for i, layer in enumerate(layers) if same_layer(layer, source)), None)
     if at is None:
         return False
-    for layer in layers[at + 1:]:
-        if not (layer.visible and hasattr(layer, "contrast_limits") and not getattr(layer, "rgb", False)):
+    grey = [
+        (i, layer) for i, layer in enumerate(layers)
+        if i != at and hasattr(layer, "contrast_limits") and not getattr(layer, "rgb", False)
+        and not is_result(layer) and _sibling(layer, source)
+    ]
+    if getattr(source, "blending", None) == "additive":
+        return bool(grey)
+    for i, layer in grey:
+        if i < at:
             continue
-        if not _sibling(layer, source):
-            continue
-        return getattr(layer, "blending", None) == "additive"  # (an opaque one covers the source: not its overlay)
+        if getattr(layer, "blending", None) == "additive":
+            return True
+        if layer.visible:  # (an opaque one covers the source: not its overlay)
+            return False
     return False
 
 
@@ -1240,11 +1247,11 @@ class OutputLayers:
         offset: tuple[int, ...] = (),
         cover: bool = False,
         hidden: bool = False,
-        shared: bool = False,
+        in_place: bool = True,
     ) -> Any:
         """Create or update the layer ``name`` with ``data``; returns the layer (``zoom``, ``offset``: see
         :func:`transform`; ``cover``, ``hidden``: see :class:`~napari_doubledip._widgets._spec.Output`;
-        ``shared``: a part of several inputs, e.g. two mixtures' layers, which shows in no one input's place)."""
+        ``in_place``: a result that may show in its input's place, :meth:`take_place`)."""
         rgb = is_rgb(data, source) and kind != "labels"
         if kind == "labels":
             data = _as_labels(data)
@@ -1277,15 +1284,8 @@ class OutputLayers:
                 metadata, visible=shown, additive=overlay,
             )
             self.created.append(layer)
-            if (
-                overlay and shown and not shared and source.visible
-                and np.shape(data)[:-2] == layer_array_shape(source)[:-2]  # (all of it: not one frame of a stack)
-                and not any(same_layer(source, x) for x in self.hid_inputs)
-            ):
-                # a result added over its channel of an overlay would add into it (a dehazed channel shown at
-                # twice its brightness): it is shown in the input's place (Cancel shows the input again)
-                source.visible = False
-                self.hid_inputs.append(source)
+            if overlay and in_place:
+                self.take_place(source)
         else:
             before = layer.metadata.get("frame")
             first = not any(same_layer(layer, t) for t in self.touched.values())  # (this run's first write to it)
@@ -1783,6 +1783,39 @@ class OutputLayers:
 
     def _index(self, layer: Any) -> int | None:
         return next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
+
+    def channels_under_hidden(self) -> list[Any]:
+        """The inputs of the image layers this run made hidden (:attr:`hidden`) that are additive."""
+        found: list[Any] = []
+        for layer in self.created:
+            if layer.visible or getattr(layer, "blending", None) != "additive":
+                continue
+            for source, _ in self._names:
+                if layer.metadata.get("source_id") == source_id(source) and not any(
+                    same_layer(source, x) for x in found
+                ):
+                    found.append(source)
+        return found
+
+    def take_place(self, source: Any) -> None:
+        """Hide ``source``, a channel of an additive overlay, where a shown additive result this run made covers
+        all of it: added over it, the channel showed twice as bright (a dehazed channel over its hazy input).
+        Not for one frame of a stack (the channel's other frames would go), nor for a part of several inputs
+        (two mixtures' layers show in neither one's place): the caller says. Cancel shows it again."""
+        if not source.visible or any(same_layer(source, x) for x in self.hid_inputs):
+            return
+        if not in_overlay(self.viewer, source):
+            return
+        whole = layer_array_shape(source)[:-2]
+        for layer in self.created:
+            if (
+                self._in_viewer(layer) and layer.visible and getattr(layer, "blending", None) == "additive"
+                and _kind(layer) == "image" and not layer.rgb and np.shape(layer.data)[:-2] == whole
+                and layer.metadata.get("source_id") == source_id(source)
+            ):
+                source.visible = False
+                self.hid_inputs.append(source)
+                return
 
     def _remove(self, layer: Any) -> None:
         try:
