@@ -280,6 +280,13 @@ def test_several_images_with_a_box():
     r = dd.remove_watermark(s.data, box=box, iterations=3, device="cpu")
     assert r.clean.shape == s.data.shape
     assert np.array_equal(r.clean[:, :8], s.data[:, :8])
+    # and inside the box every image is worked on (a review: the input handed back passed; measured 0.22 as the
+    # largest change after 3 steps)
+    inside = np.zeros((32, 32), bool)
+    inside[8:24, 2:30] = True
+    assert r.alpha[inside].max() > 0 and not r.alpha[~inside].any()
+    for i in range(2):
+        assert np.abs(r.clean[i][inside] - s.data[i][inside]).max() > 0.01, i
     # a full-frame rectangle (a widget's box around everything) is no box for a set: it was refused as
     # "nothing outside it to learn the clean image from", where the same set without a box runs
     free = dd.remove_watermark(s.data, iterations=3, device="cpu")
