@@ -15,6 +15,8 @@ Reproduce (about 5 minutes on a 2-core CPU)::
     .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --size 256 --only dehaze --scene chelsea  # hard case
     .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --only watermark_set --sets 3rgb,3grey,2rgb \
         --seeds 0,1,2
+    .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --only watermark_set --sets 3rgb,3rgb-box \
+        --size 128 --seeds 0,1  # a set with a box around the watermark
     .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --only watermark --sets none --seeds 0,1,2 \
         --watermark-scene astronaut --watermark-position 0.6 --threads 1  # over a busy region
 
@@ -73,7 +75,8 @@ def bench_dehaze(
 
 def bench_watermark(
     size: int, seeds: list[int], iterations: int | None, max_size: int | None,
-    sets: list[tuple[int, bool]] = ((3, True),), box: bool = True, scene: str = "rocket", position: float = 0.15,
+    sets: list[tuple[int, bool, bool]] = ((3, True, False),), box: bool = True, scene: str = "rocket",
+    position: float = 0.15,
 ) -> None:
     print(f"== watermark, {size}x{size} (PSNR dB vs the clean image; corr(alpha); seconds)")
     s = S.watermarked(size, scene=scene, position=position)
@@ -94,15 +97,21 @@ def bench_watermark(
             f"  corr(alpha) {_corr(r.alpha[b], s.truth['alpha'][b]):.3f}  {dt:6.2f}s  ({r.iterations} it)",
             flush=True,
         )
-    for n, rgb in sets:
+    for n, rgb, boxed in sets:
         s = S.watermark_set(n, size, rgb=rgb)
         truth = s.truth["clean"]
         before = np.mean([S.psnr(x, t) for x, t in zip(s.data, truth)])
-        print(f"-- {n} {'RGB' if rgb else 'grey'} images sharing the watermark, no box: input {before:.2f} "
+        set_box = None
+        if boxed:  # the watermark's band, 4 px wider on each side (a box drawn loosely around it)
+            ys, xs = np.nonzero(s.extra["box_mask"])
+            set_box = tuple(int(v) for v in (ys.min() - 4, xs.min() - 4, ys.max() + 5, xs.max() + 5))
+        print(f"-- {n} {'RGB' if rgb else 'grey'} images sharing the watermark, "
+              f"{f'box {set_box}' if boxed else 'no box'}: input {before:.2f} "
               f"(mean over images; over the stack {S.psnr(s.data, truth):.2f})")
         for seed in seeds:
             t0 = time.perf_counter()
-            r = dd.remove_watermark(s.data, iterations=iterations, max_size=max_size, device="cpu", seed=seed)
+            r = dd.remove_watermark(s.data, box=set_box, iterations=iterations, max_size=max_size, device="cpu",
+                                    seed=seed)
             dt = time.perf_counter() - t0
             after = np.mean([S.psnr(x, t) for x, t in zip(r.clean, truth)])
             print(
@@ -117,9 +126,10 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--seeds", type=str, default="0")
     p.add_argument("--only", choices=["dehaze", "watermark", "watermark_set"], default=None,
-                   help="watermark_set: only the sets sharing a watermark (no box)")
+                   help="watermark_set: only the sets sharing a watermark")
     p.add_argument("--sets", default="3rgb",
-                   help="watermark sets without a box, e.g. 3rgb,3grey,2rgb ('none': the box case only)")
+                   help="watermark sets without a box, e.g. 3rgb,3grey,2rgb, or with one: 3rgb-box ('none': the "
+                   "box case only)")
     p.add_argument("--scene", default="coffee", help="haze-free picture for the dehazing case")
     p.add_argument("--watermark-scene", default="rocket", help="picture under the boxed watermark")
     p.add_argument("--watermark-position", type=float, default=0.15,
@@ -136,7 +146,13 @@ def main() -> None:
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
     if args.only in (None, "dehaze"):
         bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size, args.transmission_prior)
-    sets = [] if args.sets in ("", "none") else [(int(v[0]), v[1:] == "rgb") for v in args.sets.split(",")]
+    sets = []
+    for v in [] if args.sets in ("", "none") else args.sets.split(","):
+        kind, _, boxed = v.partition("-")
+        ok = kind[:1].isdigit() and 2 <= int(kind[0]) <= 5 and kind[1:] in ("rgb", "grey")
+        if not ok or boxed not in ("", "box"):
+            p.error(f"--sets: each set is <n><rgb|grey>[-box] with n 2-5, e.g. 3rgb or 3rgb-box, got {v!r}")
+        sets.append((int(kind[0]), kind[1:] == "rgb", boxed == "box"))
     if args.only in (None, "watermark", "watermark_set"):
         bench_watermark(args.size, seeds, args.iterations, args.max_size, sets, box=args.only != "watermark_set",
                         scene=args.watermark_scene, position=args.watermark_position)
