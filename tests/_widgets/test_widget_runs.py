@@ -1932,15 +1932,16 @@ def test_image_outputs_are_shown_as_their_input_is(viewer, open_widget, run_widg
     assert fg.blending == "additive" and fg.colormap.name == "green" and fg.gamma == pytest.approx(0.7)
     assert fg.opacity == pytest.approx(0.6)
     assert viewer.layers["c1 mask"].blending != "additive"
-    # (hidden, not shown in the channel's place: the status says that shown, they add into it; a review)
+    # (hidden: the status says that shown, they add into the channel; a review)
     assert viewer.layers["c1"].visible and not fg.visible
-    assert "shown, they add into 'c1' in the overlay" in widget.status.value
+    assert "shown, 'c1 background' and 'c1 foreground' add into 'c1' in the channel overlay" in widget.status.value
 
 
 def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget, run_widget):
     """Dehazing one channel of a channel_axis overlay: the opaque grey transmission map covered the other
     channels, and the airlight added into their sum. They start hidden (the status says so); the clean channel
-    overlays as its input does. A plain image's by-products are shown as before."""
+    overlays additively, and the status says it adds into its shown input. A plain image's by-products are
+    shown as before."""
     haze = samples.hazy_image(32, rgb=False).data
     viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
     widget = open_widget("Dehazing", iterations=3)
@@ -1950,12 +1951,14 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     clean = viewer.layers["c1 clean"]
     assert clean.visible and clean.blending == "additive" and viewer.layers["c0"].visible
     assert "transmission and airlight layers start hidden" in widget.status.value
-    # the clean channel is shown in its input's place: added over it, the overlay showed the channel twice as
-    # bright (a review: 10x the saturated pixels); the input is hidden, and the status says so
-    assert not viewer.layers["c1"].visible and "'c1' hidden" in widget.status.value
-    viewer.layers["c1"].visible = True
-    run_widget(widget)  # (a re-run updates the results: the input stays as the user set it)
-    assert viewer.layers["c1"].visible and "'c1' hidden" not in widget.status.value
+    # added over its shown input, the clean channel shows it twice as bright (a review: 10x the saturated
+    # pixels): the input is the user's to hide, and the status says so
+    assert viewer.layers["c1"].visible
+    assert "'c1 clean' adds into 'c1' in the channel overlay: hide it" in widget.status.value
+    assert "shown, 'c1 airlight' adds into 'c1'" in widget.status.value  # (not the opaque transmission map)
+    viewer.layers["c1"].visible = False
+    run_widget(widget)  # (a re-run: nothing added into a hidden input, nothing said)
+    assert "adds into" not in widget.status.value
     # the first channel (napari makes it opaque, under the additive others): its results, opaque on top, hid
     # every other channel (a review); they overlay additively, and its by-products start hidden
     widget.pickers["image"].value = viewer.layers["c0"]
@@ -1963,19 +1966,18 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     run_widget(widget)
     assert viewer.layers["c0 clean"].blending == "additive" and viewer.layers["c0 clean"].visible
     assert not viewer.layers["c0 transmission"].visible and not viewer.layers["c0 airlight"].visible
-    assert not viewer.layers["c0"].visible and viewer.layers["c1"].visible
+    assert viewer.layers["c0"].visible and "'c0 clean' adds into 'c0'" in widget.status.value
     viewer.layers.clear()
     viewer.add_image(haze, name="plain")
     viewer.add_image(haze, name="lone additive", blending="additive", translate=(0, 40))  # (no channel of it)
     widget.pickers["image"].value = viewer.layers["plain"]
     run_widget(widget)
     assert viewer.layers["plain transmission"].visible and viewer.layers["plain airlight"].visible
-    assert viewer.layers["plain clean"].blending != "additive" and viewer.layers["plain"].visible
-    # a lone additive layer is no channel of an overlay (a review: its input hidden, "the channel overlay" said)
+    assert viewer.layers["plain clean"].blending != "additive"
+    # a lone additive layer is no channel of an overlay (a review: "the channel overlay" said)
     widget.pickers["image"].value = viewer.layers["lone additive"]
     run_widget(widget)
-    assert viewer.layers["lone additive"].visible and viewer.layers["lone additive transmission"].visible
-    assert "overlay" not in widget.status.value
+    assert viewer.layers["lone additive transmission"].visible and "overlay" not in widget.status.value
     # the first channel while the others are hidden: its results additive all the same (shown again, the others
     # must not be covered by them: a review)
     viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["d0", "d1"], colormap=["green", "red"])
@@ -1985,115 +1987,43 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     assert viewer.layers["d0 clean"].blending == "additive" and not viewer.layers["d0 transmission"].visible
 
 
-def test_an_overlay_channel_is_hidden_only_where_its_results_take_its_place(viewer, open_widget, run_widget):
-    """A review's cases: a result of one frame of a (T, Y, X) channel hid the whole channel (every other frame
-    gone from the view); an image under an overlay it is not part of was taken for a channel (hidden, its
-    results made additive); two channels as mixtures hid the first one alone; an RGB image under an
-    additive layer got its by-products hidden."""
+def test_what_is_a_channel_of_an_overlay(viewer, open_widget, run_widget):
+    """A review's cases: an image under an overlay it is not part of was taken for a channel (its results made
+    additive); an RGB image under an additive layer got its by-products hidden; channels are told by shape and
+    placement (nanometre pixels, a large translate, a rotation)."""
+    from napari_doubledip._widgets._layers import in_overlay
+
     haze = samples.hazy_image(24, rgb=False).data
-    stack = np.stack([np.stack([haze * (0.8 + 0.1 * t) for t in range(3)]) for _ in range(2)])  # (C, T, Y, X)
-    viewer.add_image(stack, channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
-    viewer.dims.set_current_step(0, 1)
-    widget = open_widget("Dehazing", iterations=2)
-    widget.pickers["image"].value = viewer.layers["c1"]
-    widget.frames.value = "current frame"
-    run_widget(widget)
-    assert viewer.layers["c1 clean"].data.shape[0] == 1 and viewer.layers["c1 clean"].blending == "additive"
-    assert viewer.layers["c1"].visible and "hidden: its results" not in widget.status.value
-    viewer.layers.clear()
     # an image under an overlay (its opaque first channel covers it): not a channel of it
     viewer.add_image(haze, name="plain")
     viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
-    widget.frames.value = widget.frames.choices[0]
+    widget = open_widget("Dehazing", iterations=2)
     widget.pickers["image"].value = viewer.layers["plain"]
     run_widget(widget)
-    assert viewer.layers["plain"].visible and viewer.layers["plain clean"].blending != "additive"
-    assert viewer.layers["plain transmission"].visible
-    # two channels as mixtures: their layers are shared, in neither one's place
+    assert viewer.layers["plain clean"].blending != "additive" and viewer.layers["plain transmission"].visible
+    # two channels as mixtures: their shared layers add into both
     mixtures = open_widget("Transparency", iterations=2)
     mixtures.pickers["mixtures"].value = [viewer.layers["c0"], viewer.layers["c1"]]
     run_widget(mixtures)
-    assert viewer.layers["c0"].visible and viewer.layers["c1"].visible
-    assert "hidden: its results" not in mixtures.status.value
+    assert "'c0 layer 1' and 'c0 layer 2' add into 'c0' in the channel overlay" in mixtures.status.value
     viewer.layers.clear()
     viewer.add_image(samples.hazy_image(24).data, name="rgb", rgb=True)
     viewer.add_image(np.zeros((24, 24), np.float32), name="fluo", blending="additive")
     widget.pickers["image"].value = viewer.layers["rgb"]
     run_widget(widget)
-    assert viewer.layers["rgb transmission"].visible and viewer.layers["rgb"].visible
-
-
-@pytest.mark.parametrize("stop", [False, True])
-def test_a_channel_run_frame_by_frame_is_hidden_once_every_frame_is_there(viewer, open_widget, qtbot, stop):
-    """A review: the first preview of a frame-by-frame run (one frame computed, NaN elsewhere) hid the whole
-    channel, and a stopped run (kept) left it hidden with most of its frames blank."""
-    haze = samples.hazy_image(24, rgb=False).data
-    stack = np.stack([np.stack([haze * (0.8 + 0.1 * t) for t in range(3)]) for _ in range(2)])  # (C, T, Y, X)
-    viewer.add_image(stack, channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
-    widget = open_widget("Dehazing", iterations=200 if stop else 30)
-    widget.pickers["image"].value = viewer.layers["c1"]
-    widget.frames.value = "every frame, one by one"
-    widget.preview_every.value, widget.keep_partial.value = 1, True
-    worker = widget.run(start=False)
-    seen = []
-
-    def on_progress(p):
-        if "c1 clean" in viewer.layers and not seen:
-            seen.append(viewer.layers["c1"].visible)
-            if stop:
-                widget.run_button.changed.emit(True)  # Cancel, keeping the partial result
-
-    worker.yielded.connect(on_progress)
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        worker.start()
-    # (shown while frames are missing; previews come at most twice a second: a short run may show none)
-    assert seen == [True] if stop else all(seen)
-    clean = viewer.layers["c1 clean"]
-    assert clean.data.shape == (3, 24, 24) and clean.blending == "additive"
-    assert viewer.layers["c1"].visible is stop
-    assert ("'c1' hidden" in widget.status.value) is not stop
-
-
-def test_closing_a_kept_overlay_run_says_its_channel_is_hidden(viewer, open_widget, qtbot, infos):
-    haze = samples.hazy_image(24, rgb=False).data
-    viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
-    widget = open_widget("Dehazing", iterations=5000)
-    widget.pickers["image"].value = viewer.layers["c1"]
-    widget.preview_every.value, widget.keep_partial.value = 1, True
-    worker = widget.run(start=False)
-    seen = []
-
-    def on_progress(p):
-        if "c1 clean" in viewer.layers and not seen:
-            seen.append(1)
-            widget._cancel(finish=False)  # (as closing the panel does)
-
-    worker.yielded.connect(on_progress)
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        worker.start()
-    assert seen and not viewer.layers["c1"].visible and viewer.layers["c1 clean"].visible
-    assert any("'c1' hidden: its results show in its place" in m for m in infos), infos
-
-
-def test_cancel_shows_a_channel_hidden_for_its_results_again(viewer, open_widget, qtbot):
-    haze = samples.hazy_image(32, rgb=False).data
-    viewer.add_image(np.stack([haze, haze[::-1]]), channel_axis=0, name=["c0", "c1"], colormap=["green", "red"])
-    widget = open_widget("Dehazing", iterations=5000)
-    widget.pickers["image"].value = viewer.layers["c1"]
-    widget.preview_every.value = 1
-    worker = widget.run(start=False)
-    seen = []
-
-    def on_progress(p):
-        if "c1 clean" in viewer.layers and widget.run_button.text == "Cancel" and not seen:
-            seen.append(viewer.layers["c1"].visible)
-            widget.run_button.changed.emit(True)
-
-    worker.yielded.connect(on_progress)
-    with qtbot.waitSignals([worker.aborted, worker.finished], timeout=120_000):
-        worker.start()
-    assert seen == [False]  # (hidden while its preview was shown)
-    assert names(viewer) == ["c0", "c1"] and viewer.layers["c1"].visible
+    assert viewer.layers["rgb transmission"].visible and "overlay" not in widget.status.value
+    viewer.layers.clear()
+    a = viewer.add_image(haze, scale=(2e-9, 2e-9))
+    for other in (dict(scale=(8e-9, 8e-9)), dict(scale=(2e-9, 2e-9), rotate=45)):
+        b = viewer.add_image(haze, blending="additive", **other)
+        assert not in_overlay(viewer, a)
+        viewer.layers.remove(b)
+    viewer.add_image(haze, blending="additive", scale=(2e-9, 2e-9))
+    assert in_overlay(viewer, a)
+    viewer.layers.clear()
+    a = viewer.add_image(haze, scale=(0.1, 0.1), translate=(1e5, 1e5))
+    viewer.add_image(haze, scale=(0.1, 0.1), translate=(1e5 + 0.5, 1e5), blending="additive")  # (5 px away)
+    assert not in_overlay(viewer, a)
 
 
 def test_removing_the_input_does_not_make_a_result_the_next_input(viewer, open_widget, run_widget):

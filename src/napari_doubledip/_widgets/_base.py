@@ -90,7 +90,6 @@ from ._runs import (
     tell_other_inputs,
     tell_other_slice,
     tell_painted,
-    hidden_inputs_text,
     tell_moved_inputs,
     tell_replaced_data,
     tell_reshaped,
@@ -1548,8 +1547,6 @@ class TaskWidget(Container):
             job.outputs.raise_created(written, above=job.sources)
             job.outputs.keep_over(top, others)
             job.outputs.activate_top(written)
-            if job.mode.frame_by_frame and not getattr(result, "stopped", False) and len(job.sources) == 1:
-                job.outputs.take_place(job.sources[0])  # (every frame there now: see _write)
             self._tell_replaced(job)
             tell_moved_inputs(self.spec.title, job)
             tell_reshaped(self.spec.title, job)
@@ -1589,9 +1586,9 @@ class TaskWidget(Container):
                 f"{getattr(result, 'elapsed', 0):.1f} s on {getattr(result, 'device', '?')}"
                 + (" in bfloat16" if getattr(result, "precision", None) == "bfloat16" else "")
                 + result_summary(self.spec, result, [job.outputs.source_name(src) for src in job.sources])
-                + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list"
-                   + self._adds_into(job) + ")" if job.outputs.hidden else "")
-                + (f"; {hidden_inputs_text(job)}" if job.outputs.hid_inputs else "")
+                + (f"; the {' and '.join(job.outputs.hidden)} layers start hidden (their eye in the layer list)"
+                   if job.outputs.hidden else "")
+                + _added_into(job)
             )
         except Exception as exc:  # writing layers failed: undo, and say so
             job.outputs.rollback()
@@ -1623,17 +1620,6 @@ class TaskWidget(Container):
         if job is not None and not job.handled:  # (a closed panel's run: settled when the panel closed)
             self._end_cancelled(job)
 
-    def _adds_into(self, job: Job) -> str:
-        """For the status line: shown, a hidden result adds into its input where that is a shown channel of an
-        additive overlay (segmentation's foreground over the channel it came from)."""
-        shown = [
-            repr(job.outputs.source_name(x)) for x in job.outputs.channels_under_hidden()
-            if x.visible and in_overlay(self.viewer, x)
-        ]
-        if not shown:
-            return ""
-        return f"; shown, they add into {', '.join(shown)} in the overlay: hide it to see them alone"
-
     def _end_cancelled(self, job: Job) -> None:
         """A cancelled run's end: undo its layers, or mark the kept previews as stopped."""
         if job.failed:  # (a failed preview: undone and told already)
@@ -1654,8 +1640,6 @@ class TaskWidget(Container):
             job.outputs.stop_watching()
             job.outputs.activate_top(list(job.outputs.touched))
             self.status.value = "Cancelled: the last preview was kept."
-            if job.outputs.hid_inputs:  # (a notification: this ends a panel being closed, too)
-                show_info(f"{self.spec.title}: {hidden_inputs_text(job)}")
         else:
             job.outputs.rollback()
             self.status.value = "Cancelled."
@@ -1847,11 +1831,30 @@ class TaskWidget(Container):
                 name, out.part, data, kind=out.kind, source=source, metadata=own, zoom=zoom, offset=offset,
                 cover=out.cover or shared,
                 hidden=out.hidden or (out.aside and in_overlay(self.viewer, source)),
-                # (a stack run frame by frame: once all its frames are there, at the end of the run)
-                in_place=not shared and not job.mode.frame_by_frame,
             )
             names.append(name)
         return names
+
+
+def _added_into(job: Job) -> str:
+    """For the status line: results that add into their input, a shown channel of an additive overlay (napari's
+    ``channel_axis``: its results are additive so as not to cover the other channels), shown or once shown."""
+
+    def names(found: list[tuple[str, Any]]) -> tuple[str, str]:
+        inputs = list(dict.fromkeys(job.outputs.source_name(x) for _, x in found))
+        return " and ".join(repr(n) for n, _ in found), ", ".join(map(repr, inputs))
+
+    text = ""
+    shown, hidden = job.outputs.added_into(True), job.outputs.added_into(False)
+    if shown:
+        layers, inputs = names(shown)
+        verb = "adds" if len(shown) == 1 else "add"
+        text += f"; {layers} {verb} into {inputs} in the channel overlay: hide it to see the result alone"
+    if hidden:
+        layers, inputs = names(hidden)
+        verb = "adds" if len(hidden) == 1 else "add"
+        text += f"; shown, {layers} {verb} into {inputs} in the channel overlay"
+    return text
 
 
 #: Per task (panel title), the options as the user last set them in any of its panels in this process

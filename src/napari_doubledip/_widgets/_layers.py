@@ -244,11 +244,14 @@ def in_overlay(viewer: Any, source: Any) -> bool:
 
 def _sibling(layer: Any, source: Any) -> bool:
     """Whether two layers are channels of one image, as ``channel_axis`` makes them: the same shape, scale,
-    translate and affine."""
+    translate (to a thousandth of a pixel), rotation, shear and affine."""
     try:
+        scale = np.asarray(source.scale, float)
         return (
             layer_array_shape(layer) == layer_array_shape(source)
-            and np.allclose(layer.scale, source.scale) and np.allclose(layer.translate, source.translate)
+            and np.allclose(layer.scale, scale, rtol=1e-6, atol=0)  # (relative: nanometre pixels)
+            and bool(np.all(np.abs(np.subtract(layer.translate, source.translate)) <= 1e-3 * np.abs(scale)))
+            and np.allclose(layer.rotate, source.rotate) and np.allclose(layer.shear, source.shear)
             and np.allclose(layer.affine.affine_matrix, source.affine.affine_matrix)
         )
     except Exception:  # noqa: BLE001 - (layers of other dimensionality: not channels of one image)
@@ -1072,8 +1075,6 @@ class OutputLayers:
         self.painted_live: list[str] = []
         #: parts whose layers this run made hidden (``Output.hidden``), in order
         self.hidden: list[str] = []
-        #: inputs, channels of an additive overlay, this run hid as it showed their results in their place
-        self.hid_inputs: list[Any] = []
         #: (layer name, frames) of earlier results a stopped frame-by-frame run kept where it did not reach
         self.kept_earlier: list[tuple[str, list[list[int]]]] = []
         #: (index, layer) of earlier results removed because this run's part has another kind or colour mode
@@ -1247,11 +1248,9 @@ class OutputLayers:
         offset: tuple[int, ...] = (),
         cover: bool = False,
         hidden: bool = False,
-        in_place: bool = True,
     ) -> Any:
         """Create or update the layer ``name`` with ``data``; returns the layer (``zoom``, ``offset``: see
-        :func:`transform`; ``cover``, ``hidden``: see :class:`~napari_doubledip._widgets._spec.Output`;
-        ``in_place``: a result that may show in its input's place, :meth:`take_place`)."""
+        :func:`transform`; ``cover``, ``hidden``: see :class:`~napari_doubledip._widgets._spec.Output`)."""
         rgb = is_rgb(data, source) and kind != "labels"
         if kind == "labels":
             data = _as_labels(data)
@@ -1284,8 +1283,6 @@ class OutputLayers:
                 metadata, visible=shown, additive=overlay,
             )
             self.created.append(layer)
-            if overlay and in_place:
-                self.take_place(source)
         else:
             before = layer.metadata.get("frame")
             first = not any(same_layer(layer, t) for t in self.touched.values())  # (this run's first write to it)
@@ -1784,38 +1781,21 @@ class OutputLayers:
     def _index(self, layer: Any) -> int | None:
         return next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
 
-    def channels_under_hidden(self) -> list[Any]:
-        """The inputs of the image layers this run made hidden (:attr:`hidden`) that are additive."""
-        found: list[Any] = []
-        for layer in self.created:
-            if layer.visible or getattr(layer, "blending", None) != "additive":
-                continue
-            for source, _ in self._names:
-                if layer.metadata.get("source_id") == source_id(source) and not any(
-                    same_layer(source, x) for x in found
-                ):
-                    found.append(source)
-        return found
-
-    def take_place(self, source: Any) -> None:
-        """Hide ``source``, a channel of an additive overlay, where a shown additive result this run made covers
-        all of it: added over it, the channel showed twice as bright (a dehazed channel over its hazy input).
-        Not for one frame of a stack (the channel's other frames would go), nor for a part of several inputs
-        (two mixtures' layers show in neither one's place): the caller says. Cancel shows it again."""
-        if not source.visible or any(same_layer(source, x) for x in self.hid_inputs):
-            return
-        if not in_overlay(self.viewer, source):
-            return
-        whole = layer_array_shape(source)[:-2]
+    def added_into(self, shown: bool) -> list[tuple[str, Any]]:
+        """``(layer name, input)`` of the additive image layers this run made (shown, or hidden with ``shown``
+        off) whose input is a shown channel of an additive overlay: there they add into it (a dehazed channel
+        over its hazy input shows at twice its brightness), which the status line says."""
+        found: list[tuple[str, Any]] = []
         for layer in self.created:
             if (
-                self._in_viewer(layer) and layer.visible and getattr(layer, "blending", None) == "additive"
-                and _kind(layer) == "image" and not layer.rgb and np.shape(layer.data)[:-2] == whole
-                and layer.metadata.get("source_id") == source_id(source)
+                not self._in_viewer(layer) or bool(layer.visible) is not shown
+                or getattr(layer, "blending", None) != "additive" or _kind(layer) != "image"
             ):
-                source.visible = False
-                self.hid_inputs.append(source)
-                return
+                continue
+            source = next((x for x, _ in self._names if layer.metadata.get("source_id") == source_id(x)), None)
+            if source is not None and source.visible and in_overlay(self.viewer, source):
+                found.append((layer.name, source))
+        return found
 
     def _remove(self, layer: Any) -> None:
         try:
@@ -1832,9 +1812,6 @@ class OutputLayers:
         self.stop_watching()
         for layer in self.created:
             self._remove(layer)
-        for layer in self.hid_inputs:
-            layer.visible = True
-        self.hid_inputs.clear()
         for layer, saved in self._saved:
             if saved.frame is not None:
                 array = np.array(saved.array, copy=True) if _held(saved.array) else saved.array

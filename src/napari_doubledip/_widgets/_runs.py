@@ -536,14 +536,6 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def hidden_inputs_text(job: Job) -> str:
-    """Which inputs the run hid, channels of an overlay whose results show in their place."""
-    return (
-        f"{', '.join(repr(job.outputs.source_name(x)) for x in job.outputs.hid_inputs)} hidden: its results "
-        "show in its place in the channel overlay"
-    )
-
-
 def tell_moved_inputs(title: str, job: Job) -> None:
     """Say that an input was removed or renamed during the run: its results are still written, under the name
     it had at Run (a later run of the renamed layer renames them)."""
