@@ -83,6 +83,8 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
         assert md["precision"] == "float32" and md["params"]["precision"] == "float32"
         assert md["params"]["max_size"] == 16 and md["preview"] is False and np.isfinite(md["final_loss"])
         assert md["working_shape"] == [16, 16]
+        # the run's own loss (a review: a constant passed the isfinite check), as the status line shows it
+        assert md["final_loss"] > 0 and f"reconstruction loss {md['final_loss']:.4g}," in widget.status.value
     assert widget.run_button.text == "Run" and widget.status.value.startswith("Done")
     # the opaque layers start hidden (the mask over the input shows first); a user's choice stays on a re-run
     shown = [viewer.layers[f"comp {p}"].visible for p in ("background", "foreground", "mask")]
@@ -92,6 +94,21 @@ def test_segmentation_outputs_names_shapes_transform_metadata(viewer, open_widge
     run_widget(widget)
     assert viewer.layers["comp foreground"].visible and not viewer.layers["comp background"].visible
     assert "hidden" not in widget.status.value
+
+
+def test_outputs_keep_the_inputs_affine(viewer, open_widget, run_widget):
+    """Besides scale and translate (a review: an output given the identity affine passed every test)."""
+    img = samples.texture_composite(32, rgb=False).data
+    affine = np.array([[0.9, 0.3, 5.0], [-0.2, 1.1, -7.0], [0.0, 0.0, 1.0]])
+    source = viewer.add_image(img, name="aff", affine=affine, scale=(0.5, 2.0), translate=(3.0, -1.0))
+    run_widget(open_widget(SEG, iterations=3))
+    points = np.array([[0.0, 0.0], [31.0, 0.0], [5.0, 27.0]])
+    for part in ("mask", "foreground", "background"):
+        layer = viewer.layers[f"aff {part}"]
+        np.testing.assert_allclose(layer.affine.affine_matrix, source.affine.affine_matrix)
+        np.testing.assert_allclose(
+            [layer.data_to_world(p) for p in points], [source.data_to_world(p) for p in points], atol=1e-9
+        )
 
 
 @pytest.mark.parametrize("switch", ["before", "during"])
@@ -359,6 +376,31 @@ def test_live_preview_appears_during_the_run(viewer, open_widget, qtbot):
     # the engine previews at its check points (every 25 iterations): the mask layer exists from then on
     assert (25, True) in seen and all(not present for it, present in seen if it < 25)
     assert viewer.layers["comp mask"].metadata["preview"] is False
+
+
+def test_live_previews_update_one_layer_in_place(viewer, open_widget, qtbot):
+    """Later previews write into the same layer's array (a review: a layer replaced, or given a new array, at
+    every preview passed the preview tests)."""
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    # (previews come at most twice a second: enough steps, at a size slow enough, for two of them)
+    widget = open_widget(SEG, iterations=300, max_size=32)
+    widget.preview_every.value = 1
+    seen = []
+
+    def record(p):
+        if p.preview is not None and "comp mask" in names(viewer):
+            layer = viewer.layers["comp mask"]
+            seen.append((layer.unique_id, layer.data, layer.metadata.get("iteration")))
+
+    worker = widget.run(start=False)
+    worker.yielded.connect(record)
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    its = [s[2] for s in seen]
+    assert its == sorted(its) and len(set(its)) >= 2, its  # (two previews at least)
+    assert all(uid == seen[0][0] for uid, _, _ in seen)  # one layer throughout
+    assert all(data is seen[0][1] for _, data, _ in seen)  # its array written in place
+    assert viewer.layers["comp mask"].unique_id == seen[0][0]
 
 
 def test_a_run_shows_in_naparis_activity_dock_until_it_ends(viewer, open_widget, qtbot, monkeypatch):
@@ -963,8 +1005,11 @@ def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot, tick_after):
     widget.preview_every.value = 1
     worker = widget.run(start=False)
 
+    had = []
+
     def on_progress(p):
         if p.iteration >= 25 and widget.run_button.text == "Cancel":  # after the first preview made the mask
+            had.append("comp mask" in names(viewer))
             widget.run_button.changed.emit(True)  # the button (now "Cancel")
             if tick_after:
                 widget.keep_partial.value = True
@@ -972,6 +1017,7 @@ def test_cancel_removes_the_runs_layers(viewer, open_widget, qtbot, tick_after):
     worker.yielded.connect(on_progress)
     with qtbot.waitSignals([worker.aborted, worker.finished], timeout=120_000):
         worker.start()
+    assert had and all(had)  # (a layer to remove was there)
     assert names(viewer) == ["comp"]
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."
 
@@ -1406,6 +1452,31 @@ def test_error_in_worker_is_shown(viewer, open_widget, run_widget, errors):
     run_widget(widget)
     assert len(errors) == 1 and "too small" in errors[0] and errors[0].startswith(SEG)
     assert names(viewer) == ["tiny"] and widget.status.value.startswith("Error")
+
+
+def test_an_error_after_a_preview_removes_the_runs_layers(viewer, open_widget, qtbot, errors, monkeypatch):
+    """The worker fails once the run's layers exist (a review: every error test failed before any preview, so
+    an error that left them behind passed)."""
+    real = napari_doubledip.iterate
+
+    def failing(func, *args, **kwargs):
+        for p in real(func, *args, **kwargs):
+            yield p
+            if p.preview is not None:
+                raise ValueError("simulated failure after a preview")
+
+    monkeypatch.setattr(napari_doubledip, "iterate", failing)
+    viewer.add_image(samples.texture_composite(32).data, name="comp")
+    widget = open_widget(SEG, iterations=200)
+    widget.preview_every.value = 1
+    seen = []
+    worker = widget.run(start=False)
+    worker.yielded.connect(lambda p: seen.append("comp mask" in names(viewer)))
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        worker.start()
+    assert any(seen)  # (the preview layer was there)
+    assert len(errors) == 1 and "simulated failure after a preview" in errors[0]
+    assert names(viewer) == ["comp"] and widget.status.value.startswith("Error")
 
 
 def test_a_preview_that_cannot_be_written_stops_the_run(viewer, open_widget, qtbot, errors, monkeypatch):
