@@ -2030,6 +2030,9 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     viewer.layers["c1"].visible = False
     run_widget(widget)  # (a re-run: nothing added into a hidden input, nothing said)
     assert "adds into" not in widget.status.value
+    viewer.layers["c1"].visible = True
+    run_widget(widget)  # (a re-run into the shown input says it again: a review found it said only once)
+    assert "'c1 clean' adds into 'c1' in the channel overlay: hide it" in widget.status.value
     # the first channel (napari makes it opaque, under the additive others): its results, opaque on top, hid
     # every other channel (a review); they overlay additively, and its by-products start hidden
     widget.pickers["image"].value = viewer.layers["c0"]
@@ -2038,6 +2041,12 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     assert viewer.layers["c0 clean"].blending == "additive" and viewer.layers["c0 clean"].visible
     assert not viewer.layers["c0 transmission"].visible and not viewer.layers["c0 airlight"].visible
     assert viewer.layers["c0"].visible and "'c0 clean' adds into 'c0'" in widget.status.value
+    # several inputs: each result named with its own input (a watermark set of two channels)
+    marks = open_widget("Watermark removal", iterations=2)
+    marks.pickers["images"].value = [viewer.layers["c0"], viewer.layers["c1"]]
+    marks.pickers["box"].value = None
+    run_widget(marks)
+    assert "'c0 clean (watermark)' adds into 'c0', 'c1 clean (watermark)' into 'c1' in the channel overlay: hide them" in marks.status.value
     viewer.layers.clear()
     viewer.add_image(haze, name="plain")
     viewer.add_image(haze, name="lone additive", blending="additive", translate=(0, 40))  # (no channel of it)

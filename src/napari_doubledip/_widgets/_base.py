@@ -1840,20 +1840,26 @@ def _added_into(job: Job) -> str:
     """For the status line: results that add into their input, a shown channel of an additive overlay (napari's
     ``channel_axis``: its results are additive so as not to cover the other channels), shown or once shown."""
 
-    def names(found: list[tuple[str, Any]]) -> tuple[str, str]:
-        inputs = list(dict.fromkeys(job.outputs.source_name(x) for _, x in found))
-        return " and ".join(repr(n) for n, _ in found), ", ".join(map(repr, inputs))
+    def listed(items: list[str]) -> str:
+        return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+    def grouped(found: list[tuple[str, Any]]) -> str:
+        by_input: dict[str, list[str]] = {}
+        for name, source in found:
+            by_input.setdefault(job.outputs.source_name(source), []).append(repr(name))
+        said = []
+        for i, (source, layers) in enumerate(by_input.items()):
+            verb = "" if i else ("adds " if len(layers) == 1 else "add ")
+            said.append(f"{listed(layers)} {verb}into {source!r}")
+        return ", ".join(said)
 
     text = ""
     shown, hidden = job.outputs.added_into(True), job.outputs.added_into(False)
     if shown:
-        layers, inputs = names(shown)
-        verb = "adds" if len(shown) == 1 else "add"
-        text += f"; {layers} {verb} into {inputs} in the channel overlay: hide it to see the result alone"
+        them = "it" if len({id(s) for _, s in shown}) == 1 else "them"
+        text += f"; {grouped(shown)} in the channel overlay: hide {them} to see the result alone"
     if hidden:
-        layers, inputs = names(hidden)
-        verb = "adds" if len(hidden) == 1 else "add"
-        text += f"; shown, {layers} {verb} into {inputs} in the channel overlay"
+        text += f"; shown, {grouped(hidden)} in the channel overlay"
     return text
 
 

@@ -1782,11 +1782,11 @@ class OutputLayers:
         return next((i for i, other in enumerate(self.viewer.layers) if same_layer(other, layer)), None)
 
     def added_into(self, shown: bool) -> list[tuple[str, Any]]:
-        """``(layer name, input)`` of the additive image layers this run made (shown, or hidden with ``shown``
+        """``(layer name, input)`` of the additive image layers this run wrote (shown, or hidden with ``shown``
         off) whose input is a shown channel of an additive overlay: there they add into it (a dehazed channel
         over its hazy input shows at twice its brightness), which the status line says."""
         found: list[tuple[str, Any]] = []
-        for layer in self.created:
+        for layer in self.touched.values():  # (created or updated by this run)
             if (
                 not self._in_viewer(layer) or bool(layer.visible) is not shown
                 or getattr(layer, "blending", None) != "additive" or _kind(layer) != "image"

@@ -547,13 +547,14 @@ def tell_moved_inputs(title: str, job: Job) -> None:
         elif source.name != name:
             renamed.append(f"{name!r} (now {source.name!r})")
     if removed:
-        show_info(
-            f"{title}: {', '.join(removed)} was removed during the run; the results are kept"
-        )
+        were = "was" if len(removed) == 1 else "were"
+        show_info(f"{title}: {', '.join(removed)} {were} removed during the run; the results are kept")
     if renamed:
+        one = len(renamed) == 1
         show_info(
-            f"{title}: {', '.join(renamed)} was renamed during the run; its results keep the name it had at Run "
-            "(its next run renames them)"
+            f"{title}: {', '.join(renamed)} {'was' if one else 'were'} renamed during the run; "
+            + ("its results keep the name it had at Run (its next run renames them)" if one else
+               "their results keep the names they had at Run (their next run renames them)")
         )
 
 

@@ -242,9 +242,9 @@ def box_mask(
     if arr.ndim == 3 and arr.shape[1:] == (h, w):  # masks of several frames, not corner points
         raise ValueError(f"box mask must have the image's shape {(h, w)}, got {arr.shape}; {per_frame}")
     if arr.ndim == 3 and arr.shape == (h, w, 1) and (
-        arr.dtype.kind in "biu" or len(np.unique(arr)) <= 2 or _soft_mask(arr[..., 0])
+        arr.dtype == bool or len(np.unique(arr)) <= 16 or _soft_mask(arr[..., 0])
     ):
-        arr = arr[..., 0]  # a mask with a trailing axis (as imread gives it): the (H, W) checks below decide
+        arr = arr[..., 0]  # a mask with a trailing axis (as imread gives it; a few labels): read as (H, W)
     if arr.ndim == 3 and arr.shape[:2] == (h, w) and arr.shape[2] in (1, 3, 4):
         raise ValueError(
             f"box of shape {arr.shape} is an image, not a box: a box mask is (H, W), e.g. mask[..., 0] > 0 for "
