@@ -10,6 +10,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/mixture_coefficients.py                    # default budget, 128 px
     .venv/bin/python benchmarks/mixture_coefficients.py --iterations 150,600
+    .venv/bin/python benchmarks/mixture_coefficients.py --noise 0.01 --estimate-only   # noisy mixtures
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--iterations", default="", help="comma-separated budgets (default: the default budget)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise", type=float, default=0.0,
+                        help="std of Gaussian noise added to each mixture on its own (values in 0-1; seeded)")
+    parser.add_argument("--estimate-only", action="store_true", help="only the coefficients' estimate (fast)")
     args = parser.parse_args(argv)
+    if not (np.isfinite(args.noise) and args.noise >= 0):
+        parser.error(f"--noise must be >= 0, got {args.noise}")
+    if args.size < 16:
+        parser.error(f"--size must be >= 16, got {args.size}")
 
     import torch
 
@@ -55,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     for alphas in SETS:
         for rgb in (True, False):
             s = S.two_mixtures(args.size, alphas=alphas, rgb=rgb)
+            if args.noise:  # (independent per mixture: a camera's noise; the truth stays noise-free)
+                rng = np.random.default_rng(args.seed)
+                s.data[:] = s.data + rng.normal(0.0, args.noise, s.data.shape).astype(s.data.dtype)
             est = "n/a"
             if hasattr(T, "estimate_alphas"):
                 m = torch.from_numpy(s.data)
@@ -62,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 a = T.estimate_alphas(m).numpy()
                 est = f"{np.array2string(a, precision=3)} ({time.perf_counter() - t0:.1f})"
+            if args.estimate_only:
+                print(f"| {'/'.join(map(str, alphas))} | {'RGB' if rgb else 'grey'} | {est} | - | - | - | - |",
+                      flush=True)
+                continue
             for its in budgets:
                 t0 = time.perf_counter()
                 r = dd.separate_layers(s.data, iterations=its, device="cpu", seed=args.seed)
