@@ -499,7 +499,9 @@ def separate_layers(
     ----------
     mixtures
         One image ``(H, W[, C])``, or ``N >= 2`` mixtures of the same two layers as a sequence of images or an
-        ``(N, H, W[, C])`` array. Several mixtures resolve the layer ambiguity (paper Eq. 6).
+        ``(N, H, W[, C])`` array. Several mixtures resolve the layer ambiguity (paper Eq. 6). A 3-D array is one
+        image when its last axis is 1-4 long (``(H, W, C)``), else ``N`` grey mixtures (``(N, H, W)``: a numpy
+        ``(3, H, W)`` is three mixtures; a channel-first image goes in as ``x.transpose(1, 2, 0)``).
     iterations, max_size, device, seed, preset, precision, stop, progress
         As in :func:`napari_doubledip.segment`. ``iterations=None``: 600 for one image, 200 for several (600
         for a set of one mixture among blank or constant images, which is separated as that one image).
@@ -514,7 +516,8 @@ def separate_layers(
     un-mixed layers have the least overlapping gradients) and the coefficient DIP is held to them; they are
     the returned ``alphas`` (also after a short or stopped run, before the DIP has reached them), and the
     returned layers are the DIP layers plus the per-pixel least-squares residual, i.e. the least-squares
-    un-mixing of the inputs with these coefficients (exact for two mixtures). With one image the coefficient is
+    un-mixing of the inputs with these coefficients (exact for two mixtures, where the layers stay within the
+    value bounds; clipped beyond them). With one image the coefficient is
     the DIP's. Mixtures that do not determine the coefficients (copies of one image) give a warning. An image
     of the set that is no mixture of the two layers (its residual under them exceeds half its own deviation)
     is left out: a NaN coefficient, ``params["left_out"]`` and a warning.
