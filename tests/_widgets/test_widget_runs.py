@@ -2046,7 +2046,8 @@ def test_by_products_of_a_channel_of_an_overlay_start_hidden(viewer, open_widget
     marks.pickers["images"].value = [viewer.layers["c0"], viewer.layers["c1"]]
     marks.pickers["box"].value = None
     run_widget(marks)
-    assert "'c0 clean (watermark)' adds into 'c0', 'c1 clean (watermark)' into 'c1' in the channel overlay: hide them" in marks.status.value
+    said = "'c0 clean (watermark)' adds into 'c0', 'c1 clean (watermark)' into 'c1' in the channel overlay: hide"
+    assert f"{said} them" in marks.status.value  # (several inputs: "them")
     viewer.layers.clear()
     viewer.add_image(haze, name="plain")
     viewer.add_image(haze, name="lone additive", blending="additive", translate=(0, 40))  # (no channel of it)
