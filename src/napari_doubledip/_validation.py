@@ -697,7 +697,9 @@ def as_images(images: object, name: str = "images", min_count: int = 1) -> tuple
             )
         raise ValueError(f"{name} must have 1 to 4 channels, got shape {stack.shape}" + _batch_advice(stack.shape))
     if stack.shape[0] < min_count:
-        raise ValueError(f"{name} needs at least {min_count} images, got {stack.shape[0]}")
+        wanted = f"{min_count} image{'s' if min_count != 1 else ''}"
+        got = f"{stack.shape[0]}" + (" (an empty array)" if stack.shape[0] == 0 else "")
+        raise ValueError(f"{name} needs at least {wanted}, got {got}")
     _check_hw(stack.shape[1:], name)
     vr = _value_range(stack, name, gray)
     return _normalise(stack, vr), vr, single

@@ -365,6 +365,9 @@ def test_mixtures_validation():
         dd.separate_layers([np.zeros((16, 16)), np.zeros((16, 18))], iterations=1)
     with pytest.raises(ValueError, match="empty"):
         dd.separate_layers([], iterations=1)
+    # an empty array: "1 image", not "1 images" (a review), and said to be empty
+    with pytest.raises(ValueError, match=r"needs at least 1 image, got 0 \(an empty array\)$"):
+        dd.separate_layers(np.zeros((0, 16, 16)), iterations=1)
     with pytest.raises(ValueError, match="NaN"):
         dd.separate_layers(np.full((2, 16, 16), np.inf), iterations=1)
     one = np.zeros((16, 16, 3))
