@@ -225,16 +225,16 @@ def in_overlay(viewer: Any, source: Any) -> bool:
     at = next((i for i, layer in enumerate(layers) if same_layer(layer, source)), None)
     if at is None:
         return False
-    grey = [
-        (i, layer) for i, layer in enumerate(layers)
-        if i != at and hasattr(layer, "contrast_limits") and not getattr(layer, "rgb", False)
-        and not is_result(layer) and _sibling(layer, source)
-    ]
+
+    def channel(layer: Any) -> bool:  # (another grey input of the same shape and placement)
+        return (
+            hasattr(layer, "contrast_limits") and not getattr(layer, "rgb", False) and not is_result(layer)
+            and _sibling(layer, source)
+        )
+
     if getattr(source, "blending", None) == "additive":
-        return bool(grey)
-    for i, layer in grey:
-        if i < at:
-            continue
+        return any(channel(layer) for i, layer in enumerate(layers) if i != at)
+    for layer in filter(channel, layers[at + 1:]):
         if getattr(layer, "blending", None) == "additive":
             return True
         if layer.visible:  # (an opaque one covers the source: not its overlay)
