@@ -726,6 +726,12 @@ def _hint_array(x: object, name: str, shapes: tuple[tuple[int, ...], ...]) -> np
     return arr
 
 
+def single_value(x: object) -> bool:
+    """Whether ``x`` is one value (a number, a bool, a string, a 0-d array or tensor), not an array or a
+    container of them."""
+    return bool(np.isscalar(x)) or getattr(x, "ndim", None) == 0
+
+
 def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None) -> np.ndarray:
     """User hints as uint8 labels (0 = none, 1 = foreground, 2 = background), one rule set for images and videos.
 
@@ -739,7 +745,7 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
     Raises
     ------
     TypeError
-        For a non-numeric mask or label array.
+        For a non-numeric mask or label array, or a single value (``hints=True``).
     ValueError
         For a wrong shape, NaN, label values other than 0, 1 and 2, a pair of other than two items, a dict with
         other keys, or overlapping foreground and background masks.
@@ -783,6 +789,11 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
                 f"index {tuple(int(i) for i in where)}); mark each pixel as one of them only"
             )
         return labels
+    if single_value(hints):  # e.g. hints=True meant as "automatic": not a label image of shape ()
+        raise TypeError(
+            "hints must be 'auto', 'intensity', None, a label image or (foreground, background) masks; got "
+            f"{hints!r}"
+        )
     arr = _hint_array(hints, "hints label image", shapes)
     if arr.dtype != bool:
         bad = ~np.isin(arr, (0, 1, 2))

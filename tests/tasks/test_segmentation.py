@@ -319,6 +319,9 @@ def test_hint_forms_and_rules():
         ((_hint_image()[1] == 1, None, None), ValueError, "3 items"),
         ((np.full((16, 16), np.nan), None), ValueError, "NaN"),
         (_hint_image()[1].tolist(), ValueError, "label image as an array"),
+        # a single value (e.g. True meant as "automatic") is named as such, not as a label image of shape ()
+        (True, TypeError, "hints must be 'auto', 'intensity', None, a label image or .*got True"),
+        (np.int64(1), TypeError, "hints must be 'auto'.*got np.int64\\(1\\)"),
     ],
 )
 def test_bad_hints_raise(hints, error, match):

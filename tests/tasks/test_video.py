@@ -830,6 +830,7 @@ def test_a_lazy_stack_is_checked_before_it_is_loaded():
         dd.segment_video(ok, iterations=-5)
     for f, bad, match in [
         (dd.segment_video, dict(hints="Auto"), "hints must be"),
+        (dd.segment_video, dict(hints=False), "hints must be 'auto'.*got False"),
         (dd.segment_video, dict(preset="fast"), "preset"),
         (dd.segment_video, dict(max_size=3), "max_size"),
         (dd.separate_video_layers, dict(batch=0), "batch"),

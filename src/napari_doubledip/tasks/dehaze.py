@@ -489,7 +489,8 @@ def dehaze(
         ``(H, W)`` or ``(H, W, C)`` array (C <= 4), any numeric dtype.
     airlight
         Initial airlight colour in the image's units (not a fraction: 230, not 0.9, for a uint8 image; a value
-        <= 1 on an image brighter than 2 warns): a number or one value per channel; ``None`` (or ``"auto"``) =
+        <= 1 that is nearly black for the image, within 5 % of its range, warns; one darker than most of the
+        image warns too): a number or one value per channel; ``None`` (or ``"auto"``) =
         estimated. One brighter than the image's brightest pixel is kept as given (the value range of the results
         then reaches up to it). A single number is used for the channels with content; an empty one (flat and
         dark: the unused blue of a two-colour image stored as RGB) gets a black airlight, as the estimate gives

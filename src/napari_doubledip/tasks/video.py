@@ -25,6 +25,7 @@ from .._validation import (
     hint_labels,
     load_frames,
     plain_data,
+    single_value,
     warn,
     working_shape,
 )
@@ -129,7 +130,12 @@ ALPHA_PRIOR = 0.6
 Hints = Union[str, None, np.ndarray, tuple, list, dict]
 
 
-def _check_hint_mode(hints: str) -> None:
+def _check_hint_mode(hints: object) -> None:
+    if not isinstance(hints, str):  # e.g. hints=True meant as "automatic"
+        raise TypeError(
+            "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
+            f"{hints!r}"
+        )
     if hints not in ("auto", "intensity"):
         raise ValueError(
             "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
@@ -640,7 +646,7 @@ def segment_video(
     _batch(batch, 1, 1)  # (its type and bound)
     reassign = seg.check_reassign(reassign, hints, auto_fill)
     auto_fill = seg.check_auto_fill(auto_fill)
-    if isinstance(hints, str):
+    if single_value(hints):  # (a mode, or a single value such as True refused before the frames load)
         _check_hint_mode(hints)
     frames = load_frames(frames)  # (loaded once: the layers copy its values where they are the frames)
     stack, vr = as_frames(frames, "frames")
