@@ -615,14 +615,16 @@ def test_the_coefficient_estimate_reports_and_stops(monkeypatch):
     monkeypatch.setattr(T, "_pair_score", lambda *a: scored.append(1) or score(*a))
     stop = threading.Event()
     with pytest.warns(UserWarning, match="left out"):
-        dd.separate_layers(unrelated, iterations=1, device="cpu", stop=lambda: False)
-    assert len(scored) >= T.PAIRS_TRIED
+        whole = dd.separate_layers(unrelated, iterations=1, device="cpu", stop=lambda: False)
+    assert len(scored) >= T.PAIRS_TRIED and "estimate_cut_short" not in whole.params
     scored.clear()
     stop.set()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # (nothing said about an estimate the stop cut short: not the estimate)
         r = dd.separate_layers(unrelated, iterations=3, device="cpu", stop=stop)
     assert r.stopped and r.iterations == 0 and len(scored) == 2  # (the first pair's coarse and fine search)
+    # ... but recorded: its coefficients and left-out images come from one undecided pair (a review's case)
+    assert r.params["estimate_cut_short"] is True
     # the reports' total is the run's: the reference recipe's 7000 steps (a review's case: 200, then 7000)
     steps = dd.iterate(dd.separate_layers, s.data, device="cpu", preset="reference")
     first = next(steps)

@@ -520,7 +520,10 @@ def separate_layers(
     value bounds; clipped beyond them). With one image the coefficient is
     the DIP's. Mixtures that do not determine the coefficients (copies of one image) give a warning. An image
     of the set that is no mixture of the two layers (its residual under them exceeds half its own deviation)
-    is left out: a NaN coefficient, ``params["left_out"]`` and a warning.
+    is left out: a NaN coefficient, ``params["left_out"]`` and a warning. A stop while the coefficients are
+    estimated (a set of three or more in which the first pair does not decide) ends the estimate with the
+    pairs scored so far, unwarned: ``params["estimate_cut_short"]`` is then ``True``, and the coefficients and
+    the images left out may be wrong.
 
     A mixture of two images spans a narrower range than either, so the layers may reach beyond the mixtures'
     own values: up to what the input's kind can hold (an integer dtype's range; ``[0, 1]`` for float data
@@ -595,6 +598,8 @@ def separate_layers(
         cut_short = found.get("cut_short", False)  # (by the stop: nothing to warn about, it is not the estimate)
         if not cut_short:
             _warn_uncertain(estimate, found)
+        else:  # (recorded: its coefficients and left-out images come from the pairs scored before the stop)
+            params["estimate_cut_short"] = True
     if work.shape[0] > 1 and estimate is None and not cut_short:
         warn(
             "separate_layers: the mixtures do not determine their mixing coefficients (are they copies of "
