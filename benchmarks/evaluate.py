@@ -872,6 +872,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error("the data folder (with cases.json) is required, unless --render")
     if args.data_dir is not None:
         require_cases(p, args.data_dir)
+    if args.kwargs:  # (checked before any case runs)
+        try:
+            extra = json.loads(args.kwargs)
+        except json.JSONDecodeError as exc:
+            p.error(f"--kwargs is not valid JSON ({exc}): {args.kwargs!r}")
+        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
+            p.error(f"--kwargs takes a JSON object of objects, per function, got {args.kwargs!r}")
+    missing = [f for f in (args.render or "").split(",") if f and not Path(f).is_file()]
+    if missing:
+        p.error(f"--render: no such file(s) {missing}")
     data_dir = args.data_dir.resolve() if args.data_dir is not None else None
     cases = json.loads((data_dir / "cases.json").read_text()) if data_dir is not None else []
     out = args.out

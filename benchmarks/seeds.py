@@ -48,6 +48,7 @@ def run(
     sample = bench.sample(size)
     func = getattr(dd, bench.func)
     kw = {} if max_size is None else {"max_size": max_size}
+    speed.warm_up(device)  # (else the first seed's time holds the process's start-up)
     print(f"== {task}, {size} px: {bench.case}; {bench.metric}, wall seconds")
     for recipe in recipes:
         scores = []

@@ -485,7 +485,7 @@ def _periter(spec, torch, device, size, n_its, total, sync, config, target, maps
             for name, net in modules.items():
                 # (drawn where the net runs, as the engine does: a host draw and copy per step would tilt a GPU
                 # comparison towards the engine)
-                eps = (torch.randn(noise[name].shape, generator=gen) if device == "cpu"
+                eps = (torch.randn(noise[name].shape, generator=gen) if device.type == "cpu"
                        else torch.randn_like(noise[name]))
                 z = noise[name] + PERTURB * eps
                 out[name] = net(dihedral(z, k) if k else z)
@@ -598,6 +598,12 @@ def warm_up(device: str = "auto") -> None:
     import napari_doubledip as dd
     from napari_doubledip import samples as S
 
+    from napari_doubledip.solver.device import resolve_device
+
+    try:
+        resolve_device(device)
+    except (RuntimeError, ValueError) as exc:  # (an unavailable or unknown device: its message, no traceback)
+        raise SystemExit(f"error: {exc}") from None
     s = S.texture_composite(64)
     t0 = time.perf_counter()
     dd.segment(s.data, iterations=20, device=device, seed=0)

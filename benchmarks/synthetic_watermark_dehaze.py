@@ -144,6 +144,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     seeds = [int(v) for v in args.seeds.split(",")]
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
+    from speed import warm_up
+
+    warm_up("cpu")  # (else the first timed run holds the process's start-up)
     if args.only in (None, "dehaze"):
         bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size, args.transmission_prior)
     sets = []

@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    counts = [int(t) for t in args.frames.split(",")]
+    try:
+        counts = [int(t) for t in args.frames.split(",")]
+    except ValueError:
+        ap.error(f"--frames takes comma-separated whole numbers, got {args.frames!r}")
     tasks = args.tasks.split(",")
     unknown = [t for t in tasks if t not in ("segment", "layers")]
     if unknown:

@@ -41,7 +41,8 @@ def measure(task: str, size: int, working: int) -> float:
         dd.separate_layers(S.two_mixtures(size, rgb=True).data, iterations=2, max_size=working)
     else:
         dd.remove_watermark(S.watermark_set(3, size).data, iterations=2, max_size=working)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024  # (kB on Linux)
+    # (ru_maxrss is in KiB on Linux; MB here are 1e6 bytes, as in the constants this script measures)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024 / 1e6
 
 
 def main() -> None:

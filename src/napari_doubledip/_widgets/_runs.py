@@ -207,10 +207,10 @@ MEMORY_STACK_PER_PIXEL = (8, 24)
 #: A working size above the task's default: the networks' part of a run's peak grows by this many bytes per
 #: working pixel beyond the default's, per image of a set (or frame of a stack's batch, at most
 #: :data:`MEMORY_BATCH`). ``benchmarks/working_memory.py`` (2026-12-06, 2-core AMD EPYC): 512 px images at
-#: working size 128 and 512, segmentation 69 / 758 MB, dehazing 78 / 735, two RGB mixtures 281 / 942; three
-#: 384 px watermarked images at 128 and 384, 156 / 1151 MB: 2.5-2.8 kB per working pixel and image (3.1 in a
-#: first, one-off run), about 20 % added. (Two mixtures grow by 1.3 kB per image: the constant over-counts
-#: a set of mixtures by about 2x, on the safe side.)
+#: working size 128 and 512, segmentation 72 / 795 MB, dehazing 82 / 771, two RGB mixtures 295 / 988; three
+#: 384 px watermarked images at 128 and 384, 164 / 1207 MB: 2.6-2.9 kB per working pixel and image (3.3 in a
+#: first, one-off run), about 15 % added. (Two mixtures grow by 1.4 kB per image: the constant over-counts
+#: a set of mixtures by about 2x, on the safe side.) (The script then printed MiB as MB; converted here.)
 MEMORY_PER_WORKING_PIXEL = 3400
 #: Frames a whole-stack run's networks see at once (the video tasks' mini-batch).
 MEMORY_BATCH = 4
