@@ -467,3 +467,123 @@ def test_restarts_whose_scores_are_all_nan_go_on_with_a_candidate():
     task.terms.append(Term("odd", lambda s: s.pred.new_tensor(float("nan")), weight=0.0))
     sol = drain(optimise(task, device=torch.device("cpu"), seed=0))
     assert sol.iterations == 20 and sol.outputs["y"].shape == (1, 1, 24, 24)
+
+
+# --- the loop's parts, each on its own (a mutation review: each change below left every other test passing) ---
+
+
+def test_test_time_augmentation_undoes_each_transform(monkeypatch):
+    """The final average over the 8 dihedral frames maps every frame's output back with its inverse: outputs that
+    are the same picture seen in each frame average to that picture (an asymmetric one, so that a transform
+    undone with itself instead of its inverse shows)."""
+    from napari_doubledip.solver import engine
+    from napari_doubledip.solver.augment import dihedral
+
+    picture = torch.arange(576.0).reshape(1, 1, 24, 24)
+    monkeypatch.setattr(engine, "_forward", lambda groups, index, k, std, gen: {"y": dihedral(picture, k)})
+    out = engine._evaluate(_fit_task(augment=True), groups=[], tta=True, gen=None)
+    torch.testing.assert_close(out["y"], picture)
+
+
+def test_the_input_noise_is_perturbed_at_each_step():
+    cpu = torch.device("cpu")
+    still = drain(optimise(_fit_task(15, perturb=0.0), device=cpu, seed=3)).outputs["y"]
+    again = drain(optimise(_fit_task(15, perturb=0.0), device=cpu, seed=3)).outputs["y"]
+    moved = drain(optimise(_fit_task(15, perturb=0.05), device=cpu, seed=3)).outputs["y"]
+    assert torch.equal(still, again) and not torch.equal(still, moved)
+
+
+def test_the_learning_rate_follows_its_cosine_schedule(monkeypatch):
+    import math
+
+    from napari_doubledip.solver import engine
+
+    made = []
+    adam = engine._adam
+    monkeypatch.setattr(engine, "_adam", lambda *a: made.append(adam(*a)) or made[-1])
+    rates = []
+
+    def record(s):
+        if s.t < 1.0:  # (a training step: the rate of this step is set by now)
+            rates.append(made[-1].param_groups[0]["lr"])
+        return s.pred.mean() * 0
+
+    task = _fit_task(20, lr=0.01, lr_floor=0.05)
+    task.terms.append(Term("rate", record, 1.0))
+    drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert len(rates) == 20 and all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert rates[0] == pytest.approx(0.01)
+    assert rates[-1] == pytest.approx(0.01 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 19 / 20))))
+
+
+def test_a_weight_schedule_switches_its_term_off_after_its_phase():
+    task = _fit_task(20)
+    task.terms.append(Term("hint", lambda s: s.pred.mean(), window(1.0, 0.0, 0.5)))
+    reports = []
+    drain(optimise(task, device=torch.device("cpu"), seed=0, report_every=5), reports.append)
+    # (steps 5 and 10 are at t 0.2 and 0.45, in the phase; 15 and 20 at 0.7 and 0.95, after it)
+    assert ["hint" in p.losses for p in reports] == [True, True, False, False]
+
+
+def test_checks_before_track_from_do_not_pick_the_result():
+    """A low tracked value in the first phase (before track_from: e.g. while hints are held) is no candidate."""
+    task = _scripted_track(_fit_task(40, augment=False, track_from=0.5), [0.1, 5.0, 3.0, 2.0])
+    previews = {}
+    task.preview = lambda outs: {"y": outs["y"].detach().cpu().numpy().copy()}
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0),
+                lambda p: p.preview is not None and previews.setdefault(p.iteration, p.preview["y"]))
+    assert torch.equal(sol.outputs["y"], torch.from_numpy(previews[40]))  # 2.0, the best from t >= 0.5
+
+
+def test_every_pass_of_mini_batches_visits_every_instance():
+    target = torch.rand(4, 1, 16, 16)
+    seen = []
+
+    def compose(s):
+        if s.t < 1.0:
+            seen.append(s.index.tolist())
+        return s.out["y"]
+
+    task = Task(name="batches", dips={"y": DIP(1, SMALL, instances=4)}, target=target, compose=compose,
+                terms=[Term("reconstruction", lambda s: L.reconstruction(s.pred, s.target, "mse"))],
+                iterations=20, batch=2, check_every=10)
+    drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert len(seen) == 20 and all(len(b) == 2 for b in seen)
+    for first, second in zip(seen[::2], seen[1::2], strict=True):
+        assert sorted(first + second) == [0, 1, 2, 3]
+
+
+def test_maps_are_transformed_with_the_target():
+    """Hint maps and boxes are in the target's frame at every step, whichever dihedral transform it drew."""
+    matched = []
+
+    def record(s):
+        if s.t < 1.0:
+            matched.append(torch.equal(s.maps["m"], s.target))
+        return s.pred.mean() * 0
+
+    task = _fit_task(20, augment=True)
+    task.maps = {"m": task.target.clone()}
+    task.terms.append(Term("record", record, 1.0))
+    drain(optimise(task, device=torch.device("cpu"), seed=0))
+    assert len(matched) == 20 and all(matched)
+
+
+def test_outputs_settle_only_when_every_instance_does():
+    calls = []
+
+    def view(o):  # instance 0 never changes, instance 1 at every check
+        calls.append(1)
+        return torch.stack([torch.ones(1), torch.full((1,), float(len(calls)))])
+
+    sol = drain(optimise(_fit_task(60, settle=view, settle_checks=2), device=torch.device("cpu"), seed=0))
+    assert sol.iterations == 60
+
+
+def test_the_last_iteration_is_always_checked():
+    """A budget that is no multiple of check_every is still checked at its end: the last steps count."""
+    previews = {}
+    task = _fit_task(25, preview=lambda outs: {"y": outs["y"].detach().cpu().numpy().copy()})
+    sol = drain(optimise(task, device=torch.device("cpu"), seed=0, report_every=5),
+                lambda p: p.preview is not None and previews.setdefault(p.iteration, p.preview["y"]))
+    assert [i for i, _ in sol.history] == [10, 20, 25] and sorted(previews) == [10, 20, 25]

@@ -98,3 +98,26 @@ def test_push_pull_fill_a_hole_across_a_strip(shape):
     assert torch.allclose(fill, torch.full_like(fill, 0.5), atol=1e-6)
     # nothing known at all: nothing to fill from (zeros), no error
     assert torch.equal(push_pull_fill(torch.ones(1, 1, h, w), torch.zeros(1, 1, h, w)), torch.zeros(1, 1, h, w))
+
+
+def _reference_guided_filter(guide, src, r, eps):
+    """He et al.'s Algorithm 1 for a grey guide, written out directly."""
+    mean_i, mean_p = box_filter(guide, r), box_filter(src, r)
+    var = box_filter(guide * guide, r) - mean_i**2
+    cov = box_filter(guide * src, r) - mean_i * mean_p
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+    return box_filter(a, r) * guide + box_filter(b, r)
+
+
+@pytest.mark.parametrize("eps", [1e-3, 1e-1])
+def test_guided_filter_is_he_et_als_filter(eps):
+    """(A mutation review: skipping the averaging of the coefficients, or dropping eps, passed the edge tests.)"""
+    gen = torch.Generator().manual_seed(1)
+    guide = box_filter(torch.rand(1, 32, 40, generator=gen, dtype=torch.float64), 1)
+    src = torch.rand(1, 32, 40, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(guided_filter(guide, src, 3, eps), _reference_guided_filter(guide, src, 3, eps))
+    # a huge eps flattens the slope: the filter becomes a box filter of the box filter
+    guide, noisy = _step_edge()
+    flat = guided_filter(guide, noisy, 4, eps=1e6)
+    torch.testing.assert_close(flat, box_filter(box_filter(noisy, 4), 4), atol=1e-4, rtol=0)

@@ -79,3 +79,14 @@ def test_total_variation_of_a_one_pixel_side_is_not_nan():
     x = torch.tensor([[[[0.0, 1.0, 0.0, 1.0]]]])
     assert float(total_variation(x)) == 1.0 and float(total_variation(x.transpose(-1, -2))) == 1.0
     assert float(total_variation(torch.ones(1, 1, 1, 1))) == 0.0
+
+
+def test_exclusion_averages_its_levels_at_halved_resolutions():
+    """Each level is the last one downsampled 2x (a mutation review: every level at full size passed)."""
+    from torch.nn import functional as F
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 1, 1, 32, 32, generator=gen)
+    one = L.exclusion(a, b, levels=1)
+    half = L.exclusion(F.avg_pool2d(a, 2), F.avg_pool2d(b, 2), levels=1)
+    torch.testing.assert_close(L.exclusion(a, b, levels=2), (one + half) / 2)
