@@ -147,3 +147,21 @@ def test_haze_lines_follow_the_synthetic_transmission_and_need_colour():
     assert torch.equal(Hz.haze_lines_transmission(x, grey), Hz.haze_lines_transmission(x, grey.expand(3)))
     with pytest.raises(ValueError, match="colour"):
         Hz.haze_lines_transmission(x[:1], a[:1])
+
+
+# --- a mutation review's cases: each check below failed under a change no other test saw ---
+
+
+def test_recover_divides_by_the_floored_transmission():
+    image = torch.full((3, 8, 8), 0.95)
+    j = Hz.recover(image, torch.full((1, 8, 8), 0.01), torch.ones(3), t_min=0.1)
+    torch.testing.assert_close(j, torch.full_like(image, 0.5))  # (0.95 - 0.9) / 0.1, not / 0.01 clipped to 0
+
+
+def test_haze_lines_keep_the_clean_image_non_negative():
+    """t is bounded below by 1 - min_c I_c / A_c, where J = (I - (1 - t) A) / t reaches 0."""
+    x = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.8
+    a = torch.tensor([0.9, 0.92, 0.95])
+    t = Hz.haze_lines_transmission(x, a, n_lines=20)
+    bound = 1 - (x / a[:, None, None]).amin(0)
+    assert bool((t.reshape(bound.shape) >= bound - 1e-5).all())

@@ -497,3 +497,74 @@ def test_the_results_use_the_airlight_map_the_fit_used(monkeypatch):
     r = dd.dehaze(hazy, iterations=10, device="cpu", seed=0)
     fitted = F.interpolate(found["solution"].outputs["airlight"], size=(12, 64), mode="bilinear")[0]
     np.testing.assert_allclose(r.airlight, fitted.clamp(0, 1).permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+# --- a mutation review's cases: each check below failed under a change no other test saw ---
+
+
+def _scene(h=24, w=32):
+    """A clean image and a horizontally varying airlight map, (3, h, w) each."""
+    j = torch.rand(3, h, w, generator=torch.Generator().manual_seed(0)) * 0.6
+    a = torch.linspace(0.7, 0.95, w).expand(3, h, w).clone()
+    return j, a
+
+
+def test_finish_inverts_the_haze_model_with_the_airlight_map_and_floors_t():
+    from napari_doubledip.tasks import dehaze as D
+
+    j, a = _scene()
+    t = torch.full((1, 24, 32), 0.5)
+    clean, t_out, a_out = D.finish(t * j + (1 - t) * a, t, a, radius=2)
+    torch.testing.assert_close(t_out, t, atol=1e-4, rtol=0)
+    torch.testing.assert_close(a_out, a)
+    assert float((clean - j).abs().max()) < 1e-3  # (the map's mean colour instead: off by up to 0.12)
+    _, t_out, _ = D.finish(0.9 * a + 0.1 * j, torch.full((1, 24, 32), 0.02), a, radius=2)
+    assert float(t_out.min()) >= D.T_MIN - 1e-6
+    # a noisy transmission is smoothed along the image (the guided filter), not passed through
+    noisy = 0.5 + 0.2 * torch.rand(1, 24, 32, generator=torch.Generator().manual_seed(1))
+    _, t_out, _ = D.finish(noisy * j + (1 - noisy) * a, noisy, a, radius=2)
+    assert float(t_out.std()) < 0.8 * float(noisy.std())
+
+
+def test_the_model_mixes_in_the_airlight_map_not_the_initial_colour():
+    from types import SimpleNamespace
+
+    from torch.nn import functional as F
+
+    from napari_doubledip.tasks import dehaze as D
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 20, 24, generator=g)
+    task = D.build_task(target, torch.tensor([0.8, 0.8, 0.8]), 10)
+    amap = torch.rand(1, 3, 16, 16, generator=g)
+    t, j = torch.full((1, 1, 20, 24), 0.4), torch.rand(1, 3, 20, 24, generator=g)
+    s = SimpleNamespace(out={"transmission": t, "clean": j, "airlight": amap}, target=target)
+    want = t * j + (1 - t) * F.interpolate(amap, size=(20, 24), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(task.compose(s), want)
+
+
+def test_a_given_airlight_sets_the_transmission_prior(monkeypatch):
+    from napari_doubledip.tasks import dehaze as D
+
+    hints = []
+    real = D.build_task
+
+    def record(work, a0, *args, t_hint=None, **kw):
+        hints.append(t_hint)
+        return real(work, a0, *args, t_hint=t_hint, **kw)
+
+    monkeypatch.setattr(D, "build_task", record)
+    data = hazy_image(32).data
+    for given in ([0.7, 0.75, 0.8], [0.85, 0.9, 0.95]):
+        dd.dehaze(data, airlight=given, iterations=1, device="cpu", transmission_prior="dark channel")
+    assert float((hints[1] - hints[0]).mean()) > 0.02  # a brighter airlight: less haze, a higher transmission
+
+
+def test_the_airlight_of_data_with_negative_values_is_in_their_units():
+    shifted = hazy_image(32, rgb=False).data.astype(np.float32) - 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (negative values are warned about)
+        given = dd.dehaze(shifted, airlight=0.3, iterations=1, device="cpu")
+        estimated = dd.dehaze(shifted, iterations=1, device="cpu")
+    np.testing.assert_allclose(given.airlight_init, 0.3, atol=1e-5)
+    assert shifted.min() <= float(estimated.airlight_init[0]) <= shifted.max()

@@ -165,3 +165,15 @@ def test_bad_stacks_are_refused_under_their_name():
         next(F.each_frame(fake_steps, stack, {}))  # which frames: a long stack's bad ones are found
     with pytest.raises(ValueError, match="frames must be"):
         next(F.each_frame(fake_steps, np.zeros((16, 16, 3)), {}))
+
+
+def test_the_final_loss_is_the_mean_over_the_frames_that_have_one():
+    """A frame whose loss is NaN (diverged) does not make the stack's NaN (a mutation review's case)."""
+
+    def steps(frame, *, stop=None):
+        yield Progress(iteration=1, total=1, loss=1.0, losses={}, preview=None, elapsed=0.0)
+        loss = float("nan") if frame.flat[0] == 1 else 0.25
+        return FakeResult(out=frame, note="", params={}, iterations=1, final_loss=loss, history=[(1, loss)])
+
+    stack = np.stack([np.full((8, 8), v, np.float32) for v in (0, 1, 2)])
+    assert _drain(F.each_frame(steps, stack, {}))[1].final_loss == 0.25

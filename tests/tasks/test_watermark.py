@@ -488,3 +488,29 @@ def test_reduced_previews_of_a_large_image(monkeypatch, boxed, run_device):
         plain = dd.remove_watermark(*args, **kwargs, iterations=6, device="cpu")
         np.testing.assert_array_equal(r.clean, plain.clean)
         np.testing.assert_array_equal(r.alpha, plain.alpha)
+
+
+def test_a_set_shares_one_opacity_and_one_colour_and_the_colour_waits():
+    """(A mutation review's cases.) A set has a clean image per image but one opacity and one colour; with a
+    box, the colour is held until the opacity has formed (no gradient reaches it before ``colour_from``)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from napari_doubledip.tasks import watermark as wm
+
+    task = wm.build_task(torch.rand(3, 3, 32, 32), None, 10)
+    assert task.dips["clean"].instances == 3
+    assert task.dips["alpha"].instances == 1 and task.dips["colour"].instances == 1
+    target = torch.rand(1, 3, 32, 32)
+    box = torch.zeros(1, 1, 32, 32)
+    box[..., 8:20, 4:28] = 1
+    task = wm.build_task(target, box, 10)
+    grads = []
+    for t in (0.1, 0.5):
+        colour = torch.rand(1, 3, 1, 1, requires_grad=True)
+        alpha = torch.full((1, 1, 32, 32), 0.5, requires_grad=True)
+        out = {"clean": torch.rand(1, 3, 32, 32), "alpha": alpha, "colour": colour}
+        task.compose(SimpleNamespace(out=out, maps=task.maps, t=t, target=target)).sum().backward()
+        grads.append(colour.grad)
+    assert grads[0] is None and grads[1] is not None and float(grads[1].abs().sum()) > 0
