@@ -843,3 +843,50 @@ def test_no_hints_and_no_split_is_said():
     with pytest.warns(UserWarning, match=r"found no split.*give hints: automatic ones \(hints='auto'\) or scrib"):
         r = dd.segment(disc.astype(np.float32), hints=None, box=(4, 4, 25, 25), iterations=20, device="cpu")
     assert r.mask.max() == 0
+
+
+# --- a mutation review's cases: each check below failed under a change no other test saw ---
+
+
+def test_automatic_hints_fade_and_user_hints_stay_and_the_mask_is_pushed_binary_late():
+    import torch
+
+    from napari_doubledip.solver.engine import _value
+
+    target = torch.rand(1, 3, 32, 32)
+    fg = torch.zeros(1, 1, 32, 32)
+    fg[..., 8:16, 8:16] = 1
+    for user, late in ((False, 0.0), (True, 1.0)):
+        weights = {t.name: t.weight for t in segmentation.build_task(target, fg, 1 - fg, 100, user).terms}
+        for name in ("hint_mask", "hint_layers"):
+            assert _value(weights[name], 0.0) == 1.0 and _value(weights[name], 0.5) == late
+        assert _value(weights["binary"], 0.0) == 0.0 and _value(weights["binary"], 0.99) > 0
+
+
+def test_the_mask_is_brought_to_full_size_along_the_image_edges():
+    """At a quarter of the image's size the guided upsampling restores the object's outline (bilinear: 0.966)."""
+    s = texture_composite(128)
+    r = dd.segment(s.data, iterations=80, max_size=32, device="cpu", seed=0)
+    assert iou(r.mask, s.truth["mask"]) > 0.99
+
+
+def test_each_layer_is_the_networks_fill_in_where_the_other_holds_the_image():
+    s = texture_composite(64)
+    r = dd.segment(s.data, iterations=60, device="cpu", seed=0)
+    m = r.mask > 0.5
+    assert 0.1 < m.mean() < 0.9
+    np.testing.assert_array_equal(r.foreground[m], s.data[m])
+    assert np.abs(r.foreground[~m] - s.data[~m]).mean() > 0.05  # (not the image again: the layer's own fill-in)
+    assert np.abs(r.background[m] - s.data[m]).mean() > 0.05
+
+
+def test_broad_strokes_of_one_label_do_not_turn_the_automatic_hints_round():
+    """Foreground strokes along two image borders contradict the automatic hints there, but only one label
+    does: the hints stay the right way round (only both labels contradicting them turns them)."""
+    s = texture_composite(64)
+    truth = s.truth["mask"] > 0.5
+    strokes = np.zeros(truth.shape, np.uint8)
+    strokes[2, 2:62] = strokes[61, 2:62] = 1
+    r = dd.segment(s.data, hints=strokes, iterations=1, device="cpu")
+    automatic = (r.hints == 1) & (strokes == 0)
+    assert automatic.sum() > 50 and truth[automatic].mean() > 0.9
