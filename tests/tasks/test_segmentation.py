@@ -890,3 +890,15 @@ def test_broad_strokes_of_one_label_do_not_turn_the_automatic_hints_round():
     r = dd.segment(s.data, hints=strokes, iterations=1, device="cpu")
     automatic = (r.hints == 1) & (strokes == 0)
     assert automatic.sum() > 50 and truth[automatic].mean() > 0.9
+
+
+def test_a_boxs_outside_is_held_as_background_by_the_run():
+    """Outside a box the run holds the mask at 0 and the background layer at the image (its own loss terms, in
+    every report); the cut of the mask to the box at the end would hide their absence (a mutation review)."""
+    img, first, _second = _two_objects()
+    reports = []
+    dd.segment(img, box=(6, 6, 34, 34), iterations=4, device="cpu", progress=reports.append)
+    assert reports and all({"outside_mask", "outside_layers"} <= set(p.losses) for p in reports)
+    reports.clear()
+    dd.segment(img, iterations=4, device="cpu", progress=reports.append)
+    assert reports and not any("outside_mask" in p.losses for p in reports)
