@@ -631,6 +631,17 @@ def test_transform_takes_trailing_axes_and_zooms(viewer):
     assert _zoom(np.zeros((10, 20)), (10, 20), layer) == ()
 
 
+def test_a_zoomed_output_of_a_rotated_source_covers_the_pixels_it_averages(viewer):
+    """A preview at a working size (or a coarser multiscale level) of a rotated source lies over the pixels
+    it stands for: the half-pixel shift turns with the source (a mutation review: unrotated, it passed)."""
+    layer = viewer.add_image(np.zeros((10, 20)), scale=(2.0, 3.0), translate=(10.0, 20.0), rotate=30)
+    out = viewer.add_image(np.zeros((5, 5)), **transform(layer, 2, zoom=(2.0, 4.0)))
+    for i, j in [(0, 0), (2, 3), (4, 4)]:
+        np.testing.assert_allclose(
+            out.data_to_world((i, j)), layer.data_to_world((2 * i + 0.5, 4 * j + 1.5)), atol=1e-9
+        )
+
+
 def test_transform_pads_axes_the_source_no_longer_has(viewer):
     """A stack's result, after its layer got 2D data during the run: identity on the missing leading axis."""
     layer = viewer.add_image(np.zeros((10, 20)), scale=(2.0, 3.0), translate=(10.0, 20.0), rotate=30)

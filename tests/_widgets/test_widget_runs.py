@@ -15,7 +15,7 @@ from napari_doubledip import samples
 SEG = "Segmentation"  # the widgets' names (their notifications begin "Segmentation (Double-DIP): ")
 TRANS = "Transparency"
 META_KEYS = {"task", "part", "source", "params", "seed", "device", "precision", "iterations", "final_loss",
-             "stopped"}
+             "stopped", "elapsed"}
 
 
 def _hints(widget):
@@ -4320,6 +4320,21 @@ def test_an_input_too_large_for_the_free_memory_is_refused(viewer, open_widget, 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=frames - 1))
     with pytest.raises(ValueError, match=r"'movie' is too large.*\(or fewer frames\), or run the current frame"):
         widget._prepare()
+    # a whole-stack run at a larger working size adds the networks' growth for a mini-batch of frames (a
+    # mutation review: one frame's growth passed)
+    from napari_doubledip._widgets._runs import MEMORY_BATCH, MEMORY_PER_WORKING_PIXEL
+
+    viewer.add_image(np.zeros((10, 256, 256), np.float32), name="film")
+    widget.pickers["image"].value = viewer.layers["film"]
+    widget.max_size.value = 256
+    base = MEMORY_FIXED + 10 * 256 * 256 * sum(MEMORY_PER_PIXEL)
+    one = (256 * 256 - 128 * 128) * MEMORY_PER_WORKING_PIXEL
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=base + one * MEMORY_BATCH - 1))
+    with pytest.raises(ValueError, match=r"'film' is too large.*or a smaller working size$"):
+        widget._prepare()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=base + one * MEMORY_BATCH + 1))
+    widget._prepare()
+    widget.max_size.value = 128
     # dehazing it frame by frame: one frame's run, plus the stack and its results (a 60-plane 2048² uint16
     # Z-stack needed "25 GB" by the whole-stack count)
     from napari_doubledip._widgets._runs import MEMORY_STACK_PER_PIXEL
