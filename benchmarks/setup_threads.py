@@ -54,14 +54,19 @@ def main() -> None:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:
         p.error(f"--sizes takes comma-separated whole numbers, got {args.sizes!r}")
+    if args.repeats < 1:
+        p.error(f"--repeats must be at least 1, got {args.repeats}")
+    # (the package first: its OpenMP wait policy takes effect only if set before torch is imported)
+    import napari_doubledip
+
     import torch
     from skimage import data
     from skimage.transform import resize
 
-    import napari_doubledip  # noqa: F401  (its OpenMP settings, as in a run)
     from napari_doubledip.solver.saliency import _saliency_hints
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available; median of {args.repeats}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available, passive OpenMP wait "
+          f"{napari_doubledip.PASSIVE_WAIT}; median of {args.repeats}")
     print("| load | size | 1 thread (s) | 2 threads (s) | 2 / 1 |")
     print("|---|---|---|---|---|")
     for load in ("idle", "busy"):
@@ -74,7 +79,7 @@ def main() -> None:
                 img = resize(data.astronaut(), (size, size)).astype(np.float32)
                 x = torch.from_numpy(img).permute(2, 0, 1).contiguous()
 
-                def fn():
+                def fn(x=x):
                     return _saliency_hints(x, 0.3, 0.05, True)
 
                 one, two = _time(fn, 1, args.repeats), _time(fn, 2, args.repeats)

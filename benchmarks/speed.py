@@ -597,7 +597,6 @@ def warm_up(device: str = "auto") -> None:
     2.6 s on this CPU: the first call of a process; also used by the other benchmark scripts)."""
     import napari_doubledip as dd
     from napari_doubledip import samples as S
-
     from napari_doubledip.solver.device import resolve_device
 
     try:

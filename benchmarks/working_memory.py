@@ -2,7 +2,7 @@
 
 Each measurement runs in a fresh process (a warm-up call first, then one 2-iteration call) and prints its peak
 RSS above the process's after the warm-up. ``MEMORY_PER_WORKING_PIXEL`` in ``_widgets/_runs.py`` is the growth
-per working pixel beyond the default working size (128), per image of a set, with 10 % added.
+per working pixel beyond the default working size (128), per image of a set, with about 15 % added.
 
 Reproduce (about a minute on a 2-core CPU)::
 
