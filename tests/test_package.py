@@ -510,3 +510,69 @@ def test_demo_panel_takes_every_channel_count():
     out = panel(images, gap=1)
     assert out.shape == (6, 5 * 5 + 4, 3) and out.dtype == np.uint8
     assert out[0, 12].tolist() == [128, 128, 0]  # the two-channel tile: red and green
+
+
+def test_an_error_in_the_progress_callback_of_iterate_reaches_the_caller():
+    """An exception raised by ``progress=`` under ``iterate`` reaches the caller."""
+
+    class Boom(Exception):
+        pass
+
+    def progress(p):
+        raise Boom
+
+    gen = dd.iterate(dd.segment, np.random.default_rng(0).random((16, 16)), iterations=2, device="cpu",
+                     progress=progress)
+    with pytest.raises(Boom):
+        next(gen)
+
+
+def test_the_reference_preset_works_at_full_resolution():
+    """The reference recipe runs at the image's own size unless max_size says otherwise."""
+    from napari_doubledip.tasks._common import resolve_max_size
+
+    assert resolve_max_size(None, 128, (300, 200), "reference") == 300
+    assert resolve_max_size(None, 128, (300, 200), "default") == 128
+    assert resolve_max_size(64, 128, (300, 200), "reference") == 64
+    # public: segment's default max_size is 128; the reference recipe fits a 160 px image as it is
+    img = np.random.default_rng(0).random((160, 144))
+    r = dd.segment(img, preset="reference", iterations=1, device="cpu")
+    assert r.working_shape == (160, 144)
+
+
+def test_the_repr_of_a_long_history_and_a_one_item_tuple():
+    """A one-item tuple keeps its comma; a long history is summarised."""
+    from napari_doubledip.tasks._common import RunInfo
+
+    text = repr(RunInfo(params={"box": (5,)}, history=[(i, 0.5) for i in range(100)]))
+    assert "'box': (5,)" in text
+    assert "history=[100 items: (0, 0.5), ..., (99, 0.5)]" in text
+
+
+def test_a_progress_error_under_iterate_closes_the_run(monkeypatch):
+    """An error in ``progress=`` closes the run at once. Otherwise it is closed
+    only when its generator is garbage-collected: while the caller holds the exception (its traceback keeps
+    _reporting's frame, hence the run, alive) the suspended optimisation with its networks stays open."""
+    from napari_doubledip.tasks import segmentation
+
+    runs = []
+    real = segmentation.optimise
+
+    def spy(*args, **kwargs):
+        runs.append(real(*args, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(segmentation, "optimise", spy)
+
+    class Boom(Exception):
+        pass
+
+    def progress(p):
+        raise Boom
+
+    gen = dd.iterate(dd.segment, np.random.default_rng(0).random((16, 16)), iterations=50, device="cpu",
+                     progress=progress)
+    with pytest.raises(Boom) as caught:
+        next(gen)
+    assert caught.value is not None  # (the exception and its traceback are still held here)
+    assert runs and runs[-1].gi_frame is None  # the run was closed with the error
