@@ -3,8 +3,10 @@
 The hints are computed once per image (once per frame of a stack, before the optimisation) on at most 128 px
 (stacks) or 256 px (one image): many small operations. This script times them with 1 and 2 torch threads on
 scikit-image's astronaut at several sizes, on an idle machine and beside another process running
-segmentations (a stand-in for a second run, napari drawing or another program): what
-``napari_doubledip.solver.threads.on_setup_threads`` was chosen on.
+segmentations (a stand-in for a second run, napari drawing or another program). (A first version imported
+torch before the package, so OpenMP spun instead of waiting passively as in a run: two threads then measured
+1.3-3x slower, and the hints were put on one thread; with the package's passive wait there is no consistent
+difference, and the change was withdrawn.)
 
     .venv/bin/python benchmarks/setup_threads.py [--sizes 64,128,256] [--repeats 5]
 """

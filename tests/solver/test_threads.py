@@ -249,22 +249,3 @@ def test_two_runs_at_once_leave_the_process_setting(monkeypatch):
     fresh.start()
     fresh.join()
     assert seen == [2]
-
-
-def test_the_automatic_hints_run_on_one_thread_and_put_the_setting_back(monkeypatch):
-    """Set-up on small images (the automatic hints) runs on one thread, the pin if set (benchmarks/
-    setup_threads.py: two threads were 1.3-3x slower at 64-128 px), and the caller's setting is back after."""
-    from napari_doubledip.solver import saliency as S
-
-    seen = []
-    body = S._saliency_hints
-    monkeypatch.setattr(S, "_saliency_hints", lambda *a: seen.append(torch.get_num_threads()) or body(*a))
-    image = torch.rand(3, 24, 24)
-    fg, bg = S.saliency_hints(image)
-    assert seen == [1] and torch.get_num_threads() == 2 and fg.shape == bg.shape == (24, 24)
-    assert T._process_wide() == 2  # (a thread started now gets the process's setting, not the hints')
-    monkeypatch.setenv(T.ENV, "3")
-    S.saliency_hints(image)
-    assert seen == [1, 3] and torch.get_num_threads() == 2
-    monkeypatch.delenv(T.ENV)
-    assert T.on_setup_threads(torch.get_num_threads, torch.device("meta")) == 2  # (other devices: as called)

@@ -171,17 +171,7 @@ def saliency_hints(
     horses 0.610 -> 0.667 (seed 0) and 0.581 -> 0.652 (seed 1), on three DAVIS clips 0.402 -> 0.464. Grey
     and other non-RGB images keep the saliency hints: intensity alone separates too little, and the same step
     lowered the horses converted to grey from 0.550 to 0.468.
-
-    On the CPU it runs on one thread (:func:`~napari_doubledip.solver.threads.on_setup_threads`).
     """
-    from .threads import on_setup_threads
-
-    return on_setup_threads(lambda: _saliency_hints(image, fg_margin, bg_margin, colour), image.device)
-
-
-def _saliency_hints(
-    image: torch.Tensor, fg_margin: float, bg_margin: float, colour: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
     s = saliency(image)
     t = _otsu(s)
     fg = s > min(t + fg_margin, 0.95)

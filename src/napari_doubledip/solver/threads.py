@@ -45,7 +45,7 @@ import torch
 
 from .stretches import drive
 
-__all__ = ["WORK_PER_THREAD", "threads_for", "run_with_threads", "on_setup_threads"]
+__all__ = ["WORK_PER_THREAD", "threads_for", "run_with_threads"]
 
 ENV = "NAPARI_DOUBLEDIP_THREADS"
 
@@ -155,17 +155,3 @@ def run_with_threads(
         return _call_with(threads, advance)
 
     return (yield from drive(gen, around))
-
-
-def on_setup_threads(fn: Callable[[], Y], device: torch.device) -> Y:
-    """``fn()`` with one CPU thread (or the ``NAPARI_DOUBLEDIP_THREADS`` pin): for set-up work on a small image
-    (the automatic segmentation hints: at most 128 px a frame of a stack, 256 px one image), many small
-    operations where waking a second thread costs more than it gains. ``benchmarks/setup_threads.py``
-    (2026-12-07, 2-core CI machine), seconds for the hints of one RGB image, 1 thread vs 2: idle 0.040 vs 0.060
-    at 64 px, 0.157 vs 0.205 at 128 px, 0.590 vs 0.506 at 256 px; beside another segmentation run 0.040 vs
-    0.082, 0.149 vs 0.417 and 0.581 vs 1.003. Like the optimisation's count, it ignores the load (a seeded
-    result depends on the count). On other devices: plain ``fn()``.
-    """
-    if device.type != "cpu":
-        return fn()
-    return _call_with(_pinned() or 1, fn)
