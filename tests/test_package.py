@@ -576,3 +576,60 @@ def test_a_progress_error_under_iterate_closes_the_run(monkeypatch):
         next(gen)
     assert caught.value is not None  # (the exception and its traceback are still held here)
     assert runs and runs[-1].gi_frame is None  # the run was closed with the error
+
+
+def test_psnr_and_iou_against_hand_computed_values():
+    """The metrics the tests and benchmarks score with: PSNR uses the given data range (255 for uint8 data),
+    and IoU is intersection over union of the set pixels, 1 for two empty masks (nothing to disagree on)."""
+    from napari_doubledip.samples import iou, psnr
+
+    zeros = np.zeros((4, 4))
+    assert psnr(np.full((4, 4), 25.5), zeros, data_range=255) == pytest.approx(20.0)  # mse 650.25
+    assert psnr(np.full((4, 4), 0.1), zeros) == pytest.approx(20.0)
+    assert psnr(zeros, zeros) == float("inf")
+    a = np.array([[1, 1, 0, 0]], bool)
+    b = np.array([[1, 0, 0, 0]], bool)
+    assert iou(a, b) == pytest.approx(0.5) and iou(a, ~a) == 0.0
+    assert iou(zeros, zeros) == 1.0 and iou(a.astype(float), a) == 1.0
+
+
+def test_watermark_samples_composite_at_their_opacity():
+    """The watermark samples obey ``I = (1 - a) J + a W`` with the truth's ``a``, and ``a`` is ``opacity`` times
+    the text (half the opacity: half the alpha)."""
+    from napari_doubledip.samples import watermark_set, watermarked
+
+    for rgb in (True, False):
+        s = watermarked(64, opacity=0.6, rgb=rgb)
+        a = s.truth["alpha"][..., None] if rgb else s.truth["alpha"]
+        np.testing.assert_allclose(s.data, (1 - a) * s.truth["clean"] + a * s.truth["watermark"], atol=1e-6)
+        half = watermarked(64, opacity=0.3, rgb=rgb)
+        np.testing.assert_allclose(half.truth["alpha"], s.truth["alpha"] / 2, atol=1e-6)
+        assert 0.3 < s.truth["alpha"].max() <= 0.6 + 1e-6
+        t = watermark_set(2, 64, opacity=0.6, rgb=rgb)
+        a = t.truth["alpha"][..., None] if rgb else t.truth["alpha"]
+        np.testing.assert_allclose(t.data, (1 - a) * t.truth["clean"] + a * t.truth["watermark"], atol=1e-6)
+        assert 0.3 < t.truth["alpha"].max() <= 0.6 + 1e-6
+
+
+def test_hazy_samples_obey_the_haze_model():
+    """``I = t J + (1 - t) A`` with the truth's ``t`` and ``A``, grey and RGB; ``t`` is the nearer, the higher."""
+    from napari_doubledip.samples import hazy_image
+
+    for rgb in (True, False):
+        for varying in (False, True):
+            s = hazy_image(32, varying_airlight=varying, rgb=rgb)
+            t = s.truth["transmission"][..., None] if rgb else s.truth["transmission"]
+            np.testing.assert_allclose(
+                s.data, t * s.truth["clean"] + (1 - t) * s.truth["airlight"], atol=1e-6
+            )
+            assert s.truth["transmission"][-1].mean() > s.truth["transmission"][0].mean()  # near at the bottom
+
+
+def test_mixture_samples_hold_their_alphas_of_layer1():
+    from napari_doubledip.samples import single_mixture, two_mixtures
+
+    s = two_mixtures(32, alphas=(0.2, 0.9))
+    for a, m in zip((0.2, 0.9), s.data, strict=True):
+        np.testing.assert_allclose(m, a * s.truth["layer1"] + (1 - a) * s.truth["layer2"], atol=1e-6)
+    one = single_mixture(32, alpha=0.7)
+    np.testing.assert_allclose(one.data, 0.7 * one.truth["layer1"] + 0.3 * one.truth["layer2"], atol=1e-6)

@@ -665,3 +665,69 @@ def test_mixtures_that_differ_little_are_still_unmixed():
     assert np.ptp(r.alphas) < 0.032  # (the case: the estimate is off, but the two are un-mixed with it)
     for alpha, mixture in zip(r.alphas, mixtures, strict=True):
         assert np.abs(alpha * r.layers[0] + (1 - alpha) * r.layers[1] - mixture).max() < 1e-3
+
+
+# --- a mutation review's cases: each check below failed under a change no other test saw ---
+
+
+def test_layer1_convention_counts_from_the_first_mixture_not_left_out():
+    """layer1 is the layer the first mixture *not left out* holds less of: with a blank image first (left out,
+    NaN), the first real mixture's coefficient is at most 0.5 even when the deciding pair is another one."""
+    from napari_doubledip.tasks.transparency import estimate_alphas
+
+    s = two_mixtures(48)
+    a, b = s.truth["layer1"], s.truth["layer2"]
+    mixtures = [np.zeros_like(a)] + [w * a + (1 - w) * b for w in (0.6, 0.1, 0.9)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the blank image's value range)
+        est = estimate_alphas(mixtures).numpy()
+    assert np.isnan(est[0])
+    np.testing.assert_allclose(est[1:], [0.4, 0.9, 0.1], atol=0.02)  # layer1 = b: mixture 1 holds 0.4 of it
+
+
+def test_layers_reach_at_most_half_the_mixtures_range_beyond_them():
+    """(Notes of separate_layers.) Float data with negative values can hold anything, so the reach bounds the
+    layers: at most half the mixtures' range below their minimum and above their maximum. Here the un-mixed
+    layers would go further (the true layers reach 0.69 and 0.63 of the range below the minimum), so they are
+    clipped at exactly that bound."""
+    s = two_mixtures(48)
+    step = (np.linspace(0, 1, 48, dtype=np.float32)[None, :] > 0.5).astype(np.float32)
+    l1, l2 = 0.7 * step + 0.3 * s.truth["layer1"], 0.7 * (1 - step) + 0.3 * s.truth["layer2"]
+    mixtures = np.stack([w * l1 + (1 - w) * l2 for w in (0.35, 0.65)]) - 0.5  # (partly negative)
+    lo, hi = float(mixtures.min()), float(mixtures.max())
+    span = hi - lo
+    r = dd.separate_layers(mixtures, iterations=2, device="cpu")
+    low, high = min(x.min() for x in r.layers), max(x.max() for x in r.layers)
+    assert low >= lo - 0.5 * span - 1e-4 and high <= hi + 0.5 * span + 1e-4
+    assert low <= lo - 0.5 * span + 1e-3  # (clipped there: the bound is what limits them)
+
+
+def test_one_image_separation_weighs_the_exclusion_loss():
+    """One mixture is separated by the exclusion loss (with L1 reconstruction): at weight 0 nothing tells the
+    two layers apart. (A unit check of the task as built: a run's outcome depends on the seed.)"""
+    from napari_doubledip.solver.engine import _value
+    from napari_doubledip.tasks.transparency import build_task
+
+    for n in (1, 2):
+        task = build_task(torch.rand(n, 1, 16, 16), 10)
+        weights = {term.name: term.weight for term in task.terms}
+        assert all(_value(weights["exclusion"], t) > 0 for t in (0.0, 0.5, 1.0)), n
+
+
+def test_the_networks_outputs_map_to_the_coefficient_margin_and_the_value_bounds():
+    """The coefficient DIP gives one scalar per mixture, mapped into [ALPHA_MIN, 1 - ALPHA_MIN] so that
+    neither layer can vanish from a mixture; a layer DIP's output spans the layers' value bounds."""
+    from napari_doubledip.tasks.transparency import (
+        ALPHA_MIN,
+        alpha_dip,
+        layer_values,
+        mix,
+    )
+
+    assert float(mix(torch.tensor(0.0))) == pytest.approx(ALPHA_MIN)
+    assert float(mix(torch.tensor(1.0))) == pytest.approx(1 - ALPHA_MIN)
+    assert float(mix(torch.tensor(0.5))) == pytest.approx(0.5)
+    assert alpha_dip(3).scalar
+    # the layer networks' sigmoid output spans the layers' value bounds, both ends
+    ends = layer_values(torch.tensor([0.0, 0.5, 1.0]), (-0.5, 1.5))
+    np.testing.assert_allclose(ends.numpy(), [-0.5, 0.5, 1.5], atol=1e-6)

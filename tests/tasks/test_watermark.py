@@ -514,3 +514,14 @@ def test_a_set_shares_one_opacity_and_one_colour_and_the_colour_waits():
         task.compose(SimpleNamespace(out=out, maps=task.maps, t=t, target=target)).sum().backward()
         grads.append(colour.grad)
     assert grads[0] is None and grads[1] is not None and float(grads[1].abs().sum()) > 0
+
+
+def test_a_crop_run_returns_one_watermark_colour_over_the_whole_image():
+    """With a box the watermark is one colour (a scalar DIP); a small box runs on a crop, and the colour layer
+    outside the crop is that colour too, not zero."""
+    rng = np.random.default_rng(0)
+    img = rng.random((96, 96)).astype(np.float32)
+    r = dd.remove_watermark(img, box=(40, 30, 50, 60), iterations=3, device="cpu")
+    assert r.params["region"] == [24, 14, 66, 76]  # (a crop)
+    assert r.watermark.shape == img.shape
+    assert np.ptp(r.watermark) < 1e-5 and r.watermark.min() > 0.01
