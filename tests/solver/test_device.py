@@ -83,3 +83,45 @@ def test_mps_needs_a_torch_that_runs_the_solver_there(monkeypatch):
         monkeypatch.setattr(torch, "__version__", version)
         assert device_mod.available_devices() == ["mps", "cpu"]
         assert device_mod.resolve_device("auto") == torch.device("mps")
+
+
+def test_auto_prefers_cuda_over_mps(monkeypatch):
+    """A machine with both gets CUDA."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(device_mod, "_mps_present", lambda: True)
+    monkeypatch.setattr(torch, "__version__", "2.7.0")
+    assert device_mod.available_devices() == ["cuda", "mps", "cpu"]
+    assert device_mod.resolve_device("auto") == torch.device("cuda")
+
+
+def test_a_cuda_index_one_past_the_last_device_is_refused(monkeypatch):
+    """cuda:1 on a one-GPU machine (mutation: ``>`` for ``>=`` in the index check; the existing test uses
+    cuda:5)."""
+    monkeypatch.setattr(device_mod, "available_devices", lambda: ["cuda", "cpu"])
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="1 CUDA device"):
+        device_mod.resolve_device("cuda:1")
+
+
+def test_unknown_device_names_say_what_is_accepted():
+    """(Mutation: the name check dropped; a later check still raises, but says "not available here".)"""
+    for name in ("tpu", "gpu", "xpu:0"):
+        with pytest.raises(ValueError, match="must be one of"):
+            device_mod.resolve_device(name)
+
+
+def test_auto_precision_is_float32_off_the_cpu_even_with_amx(monkeypatch):
+    """bfloat16 "auto" only on AMX CPUs: a GPU run on an AMX host stays float32 (mutation: the device type
+    check dropped)."""
+    monkeypatch.delenv("NAPARI_DOUBLEDIP_PRECISION", raising=False)
+    monkeypatch.setattr(device_mod, "_cpu_has_amx", lambda: True)
+    assert resolve_precision("auto", torch.device("cuda")) is None
+    assert resolve_precision("auto", torch.device("mps")) is None
+
+
+def test_bfloat16_on_a_cuda_gpu_without_it_is_refused(monkeypatch):
+    """(Mutation: the CUDA bf16 support check dropped.)"""
+    monkeypatch.delenv("NAPARI_DOUBLEDIP_PRECISION", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(ValueError, match="no bfloat16 support"):
+        resolve_precision("bfloat16", torch.device("cuda"))

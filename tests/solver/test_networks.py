@@ -125,3 +125,63 @@ def test_weights_come_from_the_generator_as_torch_draws_them():
     GroupedSkipNet(NetConfig(channels=(8, 16), skip=(2, 2), in_channels=4), 3, groups=2,
                    generator=torch.Generator().manual_seed(1))
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_layers_are_the_dip_skip_architecture():
+    """Per level a stride-2 reflection-padded convolution and a stride-1 one, each followed by BatchNorm and
+    LeakyReLU(0.2); the decoder starts each level with a BatchNorm (mutations: zero padding, stride 1, ReLU)."""
+    from torch import nn
+
+    cfg = NetConfig(channels=(8, 16, 16), skip=(0, 4, 4), kernel=5, in_channels=4)
+    net = GroupedSkipNet(cfg, out_channels=3, groups=2)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert convs and all(m.padding_mode == "reflect" and m.padding == (2, 2) for m in convs)
+    for down in net.down:
+        assert down[0][0].stride == (2, 2) and down[1][0].stride == (1, 1)
+    acts = [m for m in net.modules() if isinstance(m, nn.LeakyReLU)]
+    assert acts and all(m.negative_slope == 0.2 for m in acts)
+    for up in net.up:
+        assert isinstance(up[0], nn.BatchNorm2d)
+    # a plain conv -> BatchNorm -> LeakyReLU block everywhere in the body
+    blocks = [m for m in net.modules() if type(m).__name__ == "_GConv"]
+    assert blocks and all(isinstance(b[1], nn.BatchNorm2d) for b in blocks)
+    # the levels really halve the image: 37 x 21 -> 19 x 11 -> 10 x 6 -> 5 x 3
+    sizes = []
+    hooks = [d.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:]))) for d in net.down]
+    with torch.no_grad():
+        net(torch.rand(1, 8, 37, 21))
+    for h in hooks:
+        h.remove()
+    assert sizes == [(19, 11), (10, 6), (5, 3)]
+
+
+def test_decoder_upsamples_bilinearly_and_concatenates_the_skip_branch():
+    """The input of each decoder level is, group by group, [skip branch, bilinear upsampling of the level below]
+    (a mutation review: nearest upsampling, the skip branch not reaching the decoder)."""
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    cfg = NetConfig(channels=(8, 16), skip=(2, 3), in_channels=4)
+    net = GroupedSkipNet(cfg, out_channels=1, groups=2)
+    seen: dict = {}
+    hooks = [net.down[-1].register_forward_hook(lambda m, i, o: seen.__setitem__("bottom", o.clone()))]
+    for level in range(2):
+        hooks.append(net.skip[level].register_forward_hook(
+            lambda m, i, o, level=level: seen.__setitem__(("skip", level), o.clone())))
+        hooks.append(net.up[level].register_forward_pre_hook(
+            lambda m, i, level=level: seen.__setitem__(("in", level), i[0].clone())))
+        hooks.append(net.up[level].register_forward_hook(
+            lambda m, i, o, level=level: seen.__setitem__(("out", level), o.clone())))
+    with torch.no_grad():
+        net(torch.rand(1, 8, 20, 14))
+    for h in hooks:
+        h.remove()
+    below = {1: seen["bottom"], 0: seen[("out", 1)]}
+    sizes = {0: (20, 14), 1: (10, 7)}
+    for level in range(2):
+        up = F.interpolate(below[level], size=sizes[level], mode="bilinear", align_corners=False)
+        sk = seen[("skip", level)]
+        n, _, h, w = up.shape
+        expected = torch.cat([sk.reshape(n, 2, -1, h, w), up.reshape(n, 2, -1, h, w)], dim=2).reshape(n, -1, h, w)
+        assert torch.allclose(seen[("in", level)], expected, atol=1e-6), level
+        assert sk.abs().max() > 0  # the skip branch carries something

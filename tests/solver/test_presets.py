@@ -95,3 +95,34 @@ def test_precision_is_applied_and_recorded():
 def test_bad_precision_is_rejected_before_any_work():
     with pytest.raises(ValueError, match="precision"):
         dd.dehaze(IMG, precision="half")
+
+
+def test_reference_preset_uses_the_authors_full_architecture_and_a_constant_rate():
+    """Kernel, skips and levels of the authors' networks (not only the channel counts), a constant learning
+    rate (lr_floor 1), no early stopping, checks at most every 100 iterations; DIPs of a fixed small size (the
+    airlight) are kept (a mutation review: only `channels` swapped, the cosine decay left, patience kept,
+    check_every kept, the size-fixed DIPs replaced too)."""
+    import dataclasses
+
+    import torch
+
+    from napari_doubledip.tasks import dehaze, transparency
+
+    target = torch.rand(2, 3, 32, 32)
+    task = transparency.build_task(target, 400)
+    ref = apply_preset(task, "reference")
+    config = REFERENCE["transparency"][0]
+    assert ref.lr_floor == 1.0 and ref.check_every >= 100
+    assert apply_preset(dataclasses.replace(task, patience=3), "reference").patience is None  # no early stop
+    for name, dip in ref.dips.items():
+        if dip.scalar or dip.size is not None:
+            assert dip == task.dips[name], name
+        else:
+            assert dip.config == dataclasses.replace(config, in_channels=task.dips[name].config.in_channels), name
+            assert dip.config.kernel == 5 and dip.config.skip == (0, 0, 0, 4, 4)
+    hazy = dehaze.build_task(torch.rand(1, 3, 32, 32), torch.full((1, 3, 1, 1), 0.8), 400)
+    sized = [name for name, dip in hazy.dips.items() if dip.size is not None and not dip.scalar]
+    assert sized  # the airlight DIP
+    ref = apply_preset(hazy, "reference")
+    for name in sized:
+        assert ref.dips[name] == hazy.dips[name], name

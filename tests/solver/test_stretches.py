@@ -94,3 +94,25 @@ def test_a_default_dtype_set_while_another_run_computes_is_switched_too():
         assert torch.get_default_dtype() == torch.float64
     finally:
         torch.set_default_dtype(old)
+
+
+def test_a_callers_cuda_autocast_is_off_in_every_stretch_and_back_at_every_yield():
+    """The caller's open autocast of any device type, not only the CPU's (mutation: only "cpu" checked). The CUDA
+    flag is set directly: torch.autocast("cuda") disables itself on a machine without CUDA."""
+    import warnings
+
+    def cuda_states():
+        for _ in range(2):
+            yield torch.is_autocast_enabled("cuda")
+
+    torch.set_autocast_enabled("cuda", True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "CUDA is not available" from torch.autocast("cuda", enabled=False)
+            seen = []
+            for state in with_plain_torch(cuda_states()):
+                seen.append(state)
+                assert torch.is_autocast_enabled("cuda")
+    finally:
+        torch.set_autocast_enabled("cuda", False)
+    assert seen == [False, False]
