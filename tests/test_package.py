@@ -512,21 +512,6 @@ def test_demo_panel_takes_every_channel_count():
     assert out[0, 12].tolist() == [128, 128, 0]  # the two-channel tile: red and green
 
 
-def test_an_error_in_the_progress_callback_of_iterate_reaches_the_caller():
-    """An exception raised by ``progress=`` under ``iterate`` reaches the caller."""
-
-    class Boom(Exception):
-        pass
-
-    def progress(p):
-        raise Boom
-
-    gen = dd.iterate(dd.segment, np.random.default_rng(0).random((16, 16)), iterations=2, device="cpu",
-                     progress=progress)
-    with pytest.raises(Boom):
-        next(gen)
-
-
 def test_the_reference_preset_works_at_full_resolution():
     """The reference recipe runs at the image's own size unless max_size says otherwise."""
     from napari_doubledip.tasks._common import resolve_max_size
@@ -550,9 +535,9 @@ def test_the_repr_of_a_long_history_and_a_one_item_tuple():
 
 
 def test_a_progress_error_under_iterate_closes_the_run(monkeypatch):
-    """An error in ``progress=`` closes the run at once. Otherwise it is closed
-    only when its generator is garbage-collected: while the caller holds the exception (its traceback keeps
-    _reporting's frame, hence the run, alive) the suspended optimisation with its networks stays open."""
+    """An error in ``progress=`` under ``iterate`` reaches the caller and closes the run at once (else it is
+    closed only when its generator is garbage-collected: while the caller holds the exception, its traceback
+    keeps the suspended optimisation and its networks alive)."""
     from napari_doubledip.tasks import segmentation
 
     runs = []

@@ -50,20 +50,3 @@ def test_a_0d_array_as_hints_is_named_as_a_single_value():
     for hints in (np.array(True), np.array(1)):
         with pytest.raises(TypeError, match="hints must be 'auto', 'intensity', None, a label image"):
             dd.segment(img, hints=hints, iterations=1)
-
-
-def test_separate_video_layers_checks_a_lazy_stacks_layout_before_loading_it():
-    """separate_video_layers reads its frames without load_frames: a lazy (T, Z, Y, X) stack is refused before
-    any block loads."""
-    da = pytest.importorskip("dask.array")
-    loads = []
-
-    def count(block):
-        loads.append(1)
-        return block
-
-    lazy = da.zeros((4, 6, 32, 32), np.float32, chunks=(1, 1, 32, 32)).map_blocks(count)
-    loads.clear()
-    with pytest.raises(ValueError, match=r"\(T, Z, Y, X\) stack pass one Z slice"):
-        dd.separate_video_layers(lazy, iterations=1)
-    assert not loads

@@ -821,6 +821,8 @@ def test_a_lazy_stack_is_checked_before_it_is_loaded():
     loads.clear()  # (dask calls it on dummy blocks to infer the result's type)
     with pytest.raises(ValueError, match=r"\(T, Z, Y, X\) stack pass one Z slice"):
         dd.segment_video(lazy, iterations=1)
+    with pytest.raises(ValueError, match=r"\(T, Z, Y, X\) stack pass one Z slice"):
+        dd.separate_video_layers(lazy, iterations=1)  # (its frames are read without load_frames)
     ok = lazy[:, 0]
     with pytest.raises(ValueError, match="reassign"):
         dd.segment_video(ok, reassign=2.0, iterations=1)
