@@ -131,16 +131,13 @@ Hints = Union[str, None, np.ndarray, tuple, list, dict]
 
 
 def _check_hint_mode(hints: object) -> None:
+    told = (
+        f"hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got {hints!r}"
+    )
     if not isinstance(hints, str):  # e.g. hints=True meant as "automatic"
-        raise TypeError(
-            "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
-            f"{hints!r}"
-        )
+        raise TypeError(told)
     if hints not in ("auto", "intensity"):
-        raise ValueError(
-            "hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got "
-            f"{hints!r}"
-        )
+        raise ValueError(told)
 
 
 def _batch(batch: int | None, default: int, n: int) -> int:
