@@ -1056,3 +1056,66 @@ def test_full_resolution_static_detail_comes_from_the_residuals():
                                              full))
     assert np.abs(stat.squeeze() - static.squeeze().numpy()).max() < 0.05
     assert np.abs(dyn.squeeze() - dynamic.squeeze().numpy()).max() < 0.05
+
+
+# --- a mutation review's cases: each check below failed under a change no other test saw ---
+
+
+def test_default_iterations_grow_with_the_frame_count_for_segmentation_only():
+    """DEFAULTS: segmentation's budget grows like sqrt(T / 20) beyond 20 frames; transparency's does not. Checked
+    through the runs' params (a stop request before the first step keeps them cheap)."""
+    frames = np.random.default_rng(0).random((45, 12, 12)).astype(np.float32)
+    r = dd.segment_video(frames, hints=None, device="cpu", stop=lambda: True)
+    assert r.params["iterations"] == video.default_iterations(400, 45) == 600
+    assert dd.segment_video(frames[:10], hints=None, device="cpu", stop=lambda: True).params["iterations"] == 400
+    layers = dd.separate_video_layers(frames, device="cpu", stop=lambda: True)
+    assert layers.params["iterations"] == 600  # (not 600 * 1.5)
+
+
+def test_video_layers_params_record_the_batch_run():
+    """The batch recorded is the one used: at most the number of frames."""
+    frames = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
+    r = dd.separate_video_layers(frames, iterations=1, device="cpu")
+    assert r.params["batch"] == 3 and r.params["frames"] == 3
+    assert dd.separate_video_layers(frames, iterations=1, batch=2, device="cpu").params["batch"] == 2
+
+
+def _captured_preview(monkeypatch, func, *args, **kwargs):
+    """Run ``func`` for one iteration and return its task's live-preview function (to feed it known outputs)."""
+    captured = {}
+    real = video.optimise
+
+    def spy(task, **kw):
+        captured["task"] = task
+        return real(task, **kw)
+
+    monkeypatch.setattr(video, "optimise", spy)
+    func(*args, iterations=1, device="cpu", **kwargs)
+    return captured["task"].preview
+
+
+@pytest.mark.filterwarnings("ignore:hints=None")
+def test_segment_video_preview_shows_each_frames_own_mask(monkeypatch):
+    """The live preview's frame t is frame t's mask (not another frame's), and it is cut to the frame's box."""
+    frames = np.random.default_rng(0).random((4, 16, 16)).astype(np.float32)
+    preview = _captured_preview(monkeypatch, dd.segment_video, frames, hints=None)
+    mask = torch.zeros(4, 1, 16, 16)
+    mask[1] = 1.0
+    shown = preview({"mask": mask})["masks"]
+    assert shown.shape == (4, 16, 16) and shown[1].all() and not shown[[0, 2, 3]].any()
+
+    preview = _captured_preview(monkeypatch, dd.segment_video, frames, hints=None, box={0: (2, 2, 10, 10)})
+    shown = preview({"mask": torch.ones(4, 1, 16, 16)})["masks"]
+    inside = np.zeros((16, 16), bool)
+    inside[2:10, 2:10] = True
+    assert shown[0][inside].all() and not shown[0][~inside].any()  # frame 0: cut to its box
+    assert shown[1:].all()  # frames after the last box: not cut
+
+
+def test_periodic_checks_are_spaced_by_the_number_of_chunks():
+    """A check visits every frame in ceil(T / batch) chunks: the spacing grows with that count so that checks
+    cost at most about CHECK_BUDGET of the run (not the fixed default of 25 iterations)."""
+    target = torch.rand(300, 1, 8, 8)
+    task = video.build_layers_task(target, iterations=10, batch=2)
+    assert task.check_every >= 150 / (3 * video.CHECK_BUDGET)  # 150 chunks of ~1/3 of an iteration each
+    assert video.build_layers_task(target[:8], iterations=10, batch=4).check_every == 25  # few frames: default
