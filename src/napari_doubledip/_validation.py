@@ -732,6 +732,18 @@ def single_value(x: object) -> bool:
     return bool(np.isscalar(x)) or getattr(x, "ndim", None) == 0
 
 
+def check_hint_mode(hints: object) -> None:
+    """``hints`` given as one value must be the mode ``'auto'`` or ``'intensity'``: ``ValueError`` for another
+    string, ``TypeError`` for any other single value (``hints=True`` meant as "automatic")."""
+    told = (
+        f"hints must be 'auto', 'intensity', None, a label image or (foreground, background) masks; got {hints!r}"
+    )
+    if not isinstance(hints, str):
+        raise TypeError(told)
+    if hints not in ("auto", "intensity"):
+        raise ValueError(told)
+
+
 def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None) -> np.ndarray:
     """User hints as uint8 labels (0 = none, 1 = foreground, 2 = background), one rule set for images and videos.
 
@@ -790,10 +802,7 @@ def hint_labels(hints: object, shape: tuple[int, int], frames: int | None = None
             )
         return labels
     if single_value(hints):  # e.g. hints=True meant as "automatic": not a label image of shape ()
-        raise TypeError(
-            "hints must be 'auto', 'intensity', None, a label image or (foreground, background) masks; got "
-            f"{hints!r}"
-        )
+        check_hint_mode(hints)
     arr = _hint_array(hints, "hints label image", shapes)
     if arr.dtype != bool:
         bad = ~np.isin(arr, (0, 1, 2))

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from .._validation import (
     as_image,
+    check_hint_mode,
     check_iterations,
     check_seed,
     copy_input,
@@ -961,11 +962,7 @@ def segment(
     full_box = None if inside is None or ws == tuple(size) else torch.from_numpy(bmask)
     held = scribbled = None  # (scribbled: the user's labels at full size, which the reassignment keeps)
     if isinstance(hints, str):
-        if hints not in ("auto", "intensity"):
-            raise ValueError(
-                "hints must be 'auto', 'intensity', None, a label image or (foreground, background) masks; got "
-                f"{hints!r}"
-            )
+        check_hint_mode(hints)
         if hints == "intensity":  # held all run, as scribbles are
             fg_w, bg_w = _image_intensity_hints(work, inside)
             user = True

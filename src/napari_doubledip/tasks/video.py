@@ -19,6 +19,7 @@ import torch
 
 from .._validation import (
     as_frames,
+    check_hint_mode,
     check_iterations,
     check_seed,
     copy_input,
@@ -130,16 +131,6 @@ ALPHA_PRIOR = 0.6
 Hints = Union[str, None, np.ndarray, tuple, list, dict]
 
 
-def _check_hint_mode(hints: object) -> None:
-    told = (
-        f"hints must be 'auto', 'intensity', None, a label array or (foreground, background) masks; got {hints!r}"
-    )
-    if not isinstance(hints, str):  # e.g. hints=True meant as "automatic"
-        raise TypeError(told)
-    if hints not in ("auto", "intensity"):
-        raise ValueError(told)
-
-
 def _batch(batch: int | None, default: int, n: int) -> int:
     if batch is None:
         return min(default, n)
@@ -245,7 +236,7 @@ def _video_hints(
     n = work.shape[0]
     ws = tuple(work.shape[-2:])
     if isinstance(hints, str):
-        _check_hint_mode(hints)
+        check_hint_mode(hints)
         if hints == "intensity":  # one threshold for all frames (inside their boxes), held all run
             return *_exclusive(*seg.intensity_hints(work, _inside(boxes, ws, work.device))), True, False, None
         if boxes is None:
@@ -644,7 +635,7 @@ def segment_video(
     reassign = seg.check_reassign(reassign, hints, auto_fill)
     auto_fill = seg.check_auto_fill(auto_fill)
     if single_value(hints):  # (a mode, or a single value such as True refused before the frames load)
-        _check_hint_mode(hints)
+        check_hint_mode(hints)
     frames = load_frames(frames)  # (loaded once: the layers copy its values where they are the frames)
     stack, vr = as_frames(frames, "frames")
     d = DEFAULTS["segment"]
