@@ -249,3 +249,22 @@ def test_two_runs_at_once_leave_the_process_setting(monkeypatch):
     fresh.start()
     fresh.join()
     assert seen == [2]
+
+
+def test_a_run_at_the_threads_own_count_starts_no_helper_thread(monkeypatch):
+    """Where the run's count is the resuming thread's own, a stretch changes nothing and starts no helper
+    thread (the module's promise: none then; four per report otherwise)."""
+    helpers = []
+    in_helper = T._in_helper
+    monkeypatch.setattr(T, "_in_helper", lambda fn: helpers.append(fn) or in_helper(fn))
+    assert T._call_with(2, lambda: torch.get_num_threads()) == 2
+    assert helpers == []
+    assert T._call_with(1, lambda: torch.get_num_threads()) == 1
+    assert helpers and torch.get_num_threads() == 2  # (another count: helpers put the process's back)
+
+
+def test_a_count_changed_inside_a_stretch_is_put_back():
+    """The caller's count is back at every report, also when the work itself changed it (a term or a callback
+    calling torch.set_num_threads), and also when the run's count was the caller's own."""
+    T._call_with(2, lambda: torch.set_num_threads(3))
+    assert torch.get_num_threads() == 2
