@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+
 def _key(key, text=""):
     from qtpy.QtCore import QEvent, Qt
     from qtpy.QtGui import QKeyEvent

@@ -427,7 +427,8 @@ def _dehaze_options(x: Inputs, channels: int) -> dict[str, Any]:
         wanted = "1 value for a grey image" if channels == 1 else f"1 value or {channels} (one per channel)"
         # a decimal comma ("0,9", "0,925") reads as two values: say so only for text that looks like one; a
         # thousands separator ("60,000") only where the number fits the uint16 range ("240,240" is two values)
-        bare = text.strip(",;" + string.whitespace)  # (as parsed: "0,9," is the same two values)
+        # (as parsed: "0,9," and "[0,9]", a value pasted from the metadata, are the same two values)
+        bare = text.strip().strip("[]()").strip(",;" + string.whitespace)
         comma = re.fullmatch(r"(0,\d+|\d+,(\d{1,2}|\d{4,}))", bare) is not None
         thousands = re.fullmatch(r"[1-9]\d{0,2}(,\d{3})+", bare) is not None
         thousands = thousands and int(bare.replace(",", "")) <= 65535
