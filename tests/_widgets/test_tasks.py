@@ -116,13 +116,6 @@ def test_a_mask_given_back_without_marks_leaves_the_automatic_hints():
     assert isinstance(kept, Deferred) and np.array_equal(kept(), mask_as_hints(mask))
 
 
-def test_filter_radius_follows_the_short_side():
-    from napari_doubledip.tasks._common import filter_radius
-
-    assert filter_radius((480, 960)) == 10 == filter_radius((960, 480))  # 1/48 of the short side
-    assert filter_radius((96, 4000)) == 2 and filter_radius((20, 20)) == 1  # at least 1 px
-
-
 def test_dehaze_options_refuse_an_airlight_at_black_on_boolean_data_too():
     from napari_doubledip._widgets._spec import Inputs
     from napari_doubledip._widgets._tasks import _dehaze

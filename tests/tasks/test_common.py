@@ -56,3 +56,10 @@ def test_run_info_records_the_seed_threads_and_stop():
     assert r.seed == 7 and r.params["seed"] == 7
     assert isinstance(r.threads, int) and r.threads >= 1  # a CPU run says its threads
     assert r.history and r.history[-1][0] == 3 and not r.stopped
+
+
+def test_filter_radius_follows_the_short_side():
+    from napari_doubledip.tasks._common import filter_radius
+
+    assert filter_radius((480, 960)) == 10 == filter_radius((960, 480))  # 1/48 of the short side
+    assert filter_radius((96, 4000)) == 2 and filter_radius((20, 20)) == 1  # at least 1 px
