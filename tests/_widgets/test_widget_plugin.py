@@ -84,6 +84,34 @@ viewer.close()
     assert out.stdout.strip().splitlines()[-2:] == ["False", "False"]
 
 
+def test_panels_made_in_a_script_and_left_undocked_do_not_crash_python_at_exit():
+    """Panels a script makes and never docks (or closes) are deleted by the garbage collector once the viewer
+    is gone; their layer-list disconnection, connected to the panel's `destroyed` signal, ran from there,
+    touching the viewer mid-collection: a segfault at the collection (exit code 139), with every result
+    already written. (With a segmentation panel among them the collection happened to go another way and did
+    not crash: it is left out.)"""
+    code = """
+import gc
+import napari
+import numpy as np
+from napari_doubledip._widgets import DehazingWidget, TransparencyWidget, WatermarkWidget
+viewer = napari.Viewer(show=False)
+viewer.add_image(np.eye(16, dtype=np.float32), name="image")
+panels = [cls(viewer) for cls in (TransparencyWidget, WatermarkWidget, DehazingWidget)]
+for panel in panels:
+    panel.native.close()
+del panels, panel
+viewer.close()
+del viewer
+gc.collect()
+gc.collect()
+print("collected")
+"""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("collected"), (out.returncode, out.stderr[-2000:])
+
+
 @pytest.mark.parametrize("task", list(SPECS))
 def test_spec_defaults_match_the_library(task):
     """The widgets' tooltips quote the library's defaults (copied: no torch at start-up)."""

@@ -7,7 +7,6 @@ live preview, turns Run into Cancel, reports errors as napari notifications, and
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -590,11 +589,6 @@ class TaskWidget(Container):
             if done:
                 return
             done.append(True)
-            # Off the widget's `destroyed` too: a panel closed earlier is deleted later, by the garbage collector,
-            # and this closure run from there (touching the viewer's layers mid-collection) crashed napari
-            # (a segfault, in napari's own gc.collect() when the viewer closed, or at any automatic collection).
-            with contextlib.suppress(RuntimeError, TypeError):
-                self.native.destroyed.disconnect(disconnect)
             try:
                 for name in ("inserted", "removed", "moved", "reordered"):
                     getattr(events, name).disconnect(refresh)
@@ -625,7 +619,10 @@ class TaskWidget(Container):
         self.viewer.layers.selection.events.active.connect(chosen)
         if watches_marks:
             self.viewer.dims.events.current_step.connect(stepped)
-        self.native.destroyed.connect(disconnect)
+        # Not on the widget's `destroyed`: a panel that was never docked, or was closed, is deleted later by the
+        # garbage collector, and this closure run from there (touching the viewer's layers mid-collection)
+        # crashed Python with a segfault (when the viewer closed, or at any automatic collection). A deleted
+        # widget's connections go at the next layer event instead (its RuntimeError above).
         self._disconnect_layer_events = disconnect
 
     def _sources(self) -> list[Any]:
@@ -1714,7 +1711,8 @@ class TaskWidget(Container):
 
     def _on_destroyed(self, *_args: Any) -> None:
         """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers."""
-        worker, job = self.worker, self._job
+        # (getattr: run from the garbage collector, this object's attributes may already be cleared)
+        worker, job = getattr(self, "worker", None), getattr(self, "_job", None)
         self.worker, self._job = None, None
         if job is not None:
             job.let_go()
