@@ -4268,7 +4268,8 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
 
     def on_progress(p):
         stages.append(p.stage)
-        bars.append((widget.progress.max, widget.progress.native.isTextVisible()))
+        activity = widget._job.activity._bar  # (napari's activity dock's entry)
+        bars.append((widget.progress.max, widget.progress.native.isTextVisible(), activity.total, activity.n))
         if p.stage and p.stage.startswith("loading") and len(stages) == 2:
             widget.run_button.changed.emit(True)  # Cancel
             cancelled.set()
@@ -4279,7 +4280,7 @@ def test_cancel_acts_while_a_lazy_input_loads(viewer, open_widget, qtbot, monkey
     # (the frame being read when the cancel came ends with one more report, where the cancel acts)
     assert 2 <= len(stages) <= 3
     assert all(s.startswith("loading the input:") and s.endswith("of 0.2 MB") for s in stages)
-    assert set(bars) == {(0, False)}  # a busy bar while loading (it read "0 / 1")
+    assert set(bars) == {(0, False, 0, 0)}  # busy bars while loading (they read "0 / 1"), the activity's too
     assert len(set(read)) <= 4  # (40 frames: cancelled after the second)
     assert names(viewer) == ["movie"]
     assert widget.run_button.text == "Run" and widget.status.value == "Cancelled."

@@ -1462,7 +1462,8 @@ class TaskWidget(Container):
         if job is None or job.failed:  # (reports queued before a failed preview stopped the run: its bar is reset)
             return
         stage = getattr(p, "stage", None)  # a set-up step (e.g. the automatic hints of a long stack)
-        if stage and int(p.total) <= 1 and int(p.iteration) == 0:
+        busy = bool(stage) and int(p.total) <= 1 and int(p.iteration) == 0
+        if busy:
             self._progress_busy()  # (a step without iterations, e.g. loading the input: not "0 / 1")
         else:
             self.progress.max = max(int(p.total), 1)
@@ -1504,7 +1505,11 @@ class TaskWidget(Container):
                 return
             self._tell_replaced(job)
         if job.activity is not None:  # last: napari's bar processes Qt events (later reports may run inside)
-            job.activity.update(int(p.iteration), max(int(p.total), 1))
+            # (as the panel's bar: a step without iterations, e.g. loading PyTorch, shows busy, not "0 of 1")
+            if busy:
+                job.activity.update(0, 0)
+            else:
+                job.activity.update(int(p.iteration), max(int(p.total), 1))
 
     def _tell_replaced(self, job: Job) -> None:
         """Say once per run, as soon as it happens, that this frame's results replace another frame's."""
