@@ -112,6 +112,56 @@ print("collected")
     assert out.returncode == 0 and out.stdout.strip().endswith("collected"), (out.returncode, out.stderr[-2000:])
 
 
+_TEARDOWN_MID_RUN = """
+import sys, time
+import napari
+from qtpy import sip
+from qtpy.QtCore import QEventLoop, QTimer
+
+def pump(seconds):
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+viewer = napari.Viewer(show=False)
+viewer.open_sample("napari-doubledip", "hazy_image")
+dock, panel = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
+panel.iterations.value, panel.max_size.value = 5000, 32
+seen = []
+worker = panel.run()
+worker.yielded.connect(lambda p: seen.append(p.iteration))
+end = time.monotonic() + 90
+while not any(seen) and time.monotonic() < end:
+    pump(0.05)
+assert any(seen), "the run did not start"
+if sys.argv[1] == "signals gone":  # what interpreter teardown may delete first
+    sip.delete(worker.signals)
+    viewer.close()
+else:  # the dock removed, and the panel deleted before the event loop turns
+    viewer.window.remove_dock_widget(dock)
+    sip.delete(panel.native)
+    pump(0.5)
+    print("layers", [layer.name for layer in viewer.layers])
+    viewer.close()
+print("survived")
+"""
+
+
+@pytest.mark.parametrize("how", ["signals gone", "dock removed, panel deleted"])
+def test_a_panel_torn_down_mid_run_does_not_abort_python(how):
+    """Qt slots that run while a running panel is torn down must not raise: PyQt aborts a script's process on
+    an exception escaping a slot (exit code 134). At interpreter exit the worker's signals may go before the
+    panel (its `destroyed` slot read one); a dock removed mid-run settles the cancelled run a moment later,
+    when the panel's widgets may be deleted (it wrote its status line). The run's layers are still undone."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run(
+        [sys.executable, "-c", _TEARDOWN_MID_RUN, how], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert out.returncode == 0 and "survived" in out.stdout, (out.returncode, out.stderr[-3000:])
+    if how != "signals gone":
+        assert "layers ['hazy image']" in out.stdout  # (the preview layers undone)
+
+
 @pytest.mark.parametrize("task", list(SPECS))
 def test_spec_defaults_match_the_library(task):
     """The widgets' tooltips quote the library's defaults (copied: no torch at start-up)."""

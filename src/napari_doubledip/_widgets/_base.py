@@ -7,6 +7,7 @@ live preview, turns Run into Cancel, reports errors as napari notifications, and
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -1627,7 +1628,12 @@ class TaskWidget(Container):
         if job.failed:  # (a failed preview: undone and told already)
             return
         job.handled = True
-        keep = job.keep if job.keep is not None else self.keep_partial.value
+        keep = job.keep
+        if keep is None:
+            try:
+                keep = self.keep_partial.value
+            except RuntimeError:  # the panel's Qt widgets were deleted: the layers are still settled below
+                keep = False
         if keep and job.outputs.touched:
             asked = asked_settings(job.kwargs)
             for layer in job.outputs.touched.values():
@@ -1641,11 +1647,16 @@ class TaskWidget(Container):
                 layer.metadata = {**meta, "stopped": True}
             job.outputs.stop_watching()
             job.outputs.activate_top(list(job.outputs.touched))
-            self.status.value = "Cancelled: the last preview was kept."
+            said = "Cancelled: the last preview was kept."
         else:
             job.outputs.rollback()
-            self.status.value = "Cancelled."
-            self._progress_idle()
+            said = "Cancelled."
+        try:
+            self.status.value = said
+            if said == "Cancelled.":
+                self._progress_idle()
+        except RuntimeError:  # (the panel's Qt widgets were deleted, e.g. its dock removed and the panel dropped)
+            pass
 
     def _on_finished(self) -> None:
         job = self._job
@@ -1717,30 +1728,29 @@ class TaskWidget(Container):
     def _on_destroyed(self, *_args: Any) -> None:
         """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers."""
         # (getattr: run from the garbage collector, this object's attributes may already be cleared)
+        # Every step guarded: an exception escaping a slot aborts a script's process (PyQt's default), and at
+        # interpreter exit the worker's signals object may already be deleted (reading one raised there).
         worker, job = getattr(self, "worker", None), getattr(self, "_job", None)
         self.worker, self._job = None, None
-        if job is not None:
-            job.let_go()
-        if worker is None:
+        if worker is not None:
+            with contextlib.suppress(RuntimeError):
+                worker.quit()  # (first: it only sets a flag the worker reads at its next step)
+            for name, slot in (
+                ("yielded", self._on_progress), ("returned", self._on_result), ("errored", self._on_error),
+                ("warned", self._on_warning), ("aborted", self._on_aborted), ("finished", self._on_finished),
+            ):
+                with contextlib.suppress(RuntimeError, TypeError, AttributeError):
+                    getattr(worker, name).disconnect(slot)
+        if job is None:
             return
-        slots = (
-            (worker.yielded, self._on_progress),
-            (worker.returned, self._on_result),
-            (worker.errored, self._on_error),
-            (worker.warned, self._on_warning),
-            (worker.aborted, self._on_aborted),
-            (worker.finished, self._on_finished),
-        )
-        for signal, slot in slots:
-            try:
-                signal.disconnect(slot)
-            except (RuntimeError, TypeError):
-                pass
-        worker.quit()
-        if job is not None:
-            if job.activity is not None:
-                job.activity.close()
-            job.outputs.rollback(reinsert=False)  # (the viewer is going: nothing to put back into it)
+        with contextlib.suppress(RuntimeError):
+            job.let_go()
+        if worker is not None:
+            with contextlib.suppress(RuntimeError):
+                if job.activity is not None:
+                    job.activity.close()
+            with contextlib.suppress(RuntimeError):
+                job.outputs.rollback(reinsert=False)  # (the viewer is going: nothing to put back into it)
 
     def _progress_idle(self) -> None:
         """An empty bar without text: no run, or one that left nothing (refused, failed, cancelled)."""
