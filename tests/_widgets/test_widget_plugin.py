@@ -112,11 +112,13 @@ print("collected")
     assert out.returncode == 0 and out.stdout.strip().endswith("collected"), (out.returncode, out.stderr[-2000:])
 
 
-_TEARDOWN_MID_RUN = """
+#: The start of the scripts below: napari, and a way to let its event loop run a while.
+_SCRIPT_START = """
 import sys, time
 import napari
 from qtpy import sip
 from qtpy.QtCore import QEventLoop, QTimer
+from napari_doubledip._widgets import SegmentationWidget
 
 def pump(seconds):
     loop = QEventLoop()
@@ -124,6 +126,9 @@ def pump(seconds):
     loop.exec()
 
 viewer = napari.Viewer(show=False)
+"""
+
+_TEARDOWN_MID_RUN = _SCRIPT_START + """
 viewer.open_sample("napari-doubledip", "hazy_image")
 dock, panel = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")
 panel.iterations.value, panel.max_size.value = 5000, 32
@@ -166,18 +171,7 @@ def test_a_script_that_ends_while_two_runs_go_exits_cleanly():
     """Runs still going when a script ends are stopped before Python's teardown: with two at once, Qt objects
     deleted under the running workers aborted the process (superqt's warnings hook, exit code 134, in about 2
     of 3 tries)."""
-    code = """
-import time
-import napari
-from qtpy.QtCore import QEventLoop, QTimer
-from napari_doubledip._widgets import SegmentationWidget
-
-def pump(seconds):
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
-    loop.exec()
-
-viewer = napari.Viewer(show=False)
+    code = _SCRIPT_START + """
 viewer.open_sample("napari-doubledip", "hazy_image")
 viewer.open_sample("napari-doubledip", "texture_composite")
 _, docked = viewer.window.add_plugin_dock_widget("napari-doubledip", "Dehazing")

@@ -9,12 +9,11 @@ import numpy as np
 
 
 def _drain(gen):
+    """The reports a generator yields, and what it returns."""
+    from napari_doubledip.solver.engine import drain
+
     reports = []
-    try:
-        while True:
-            reports.append(next(gen))
-    except StopIteration as end:
-        return reports, end.value
+    return reports, drain(gen, reports.append)
 
 
 def _fake_task(seen):
