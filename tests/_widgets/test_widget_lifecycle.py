@@ -261,3 +261,27 @@ def test_a_cancel_under_way_when_the_hold_ends_keeps_the_button_greyed(viewer, o
         widget.cancel()
         worker.start()
     assert widget.worker is None and widget.run_button.enabled
+
+
+def test_an_undocked_panel_closed_stops_following_the_layers_and_shown_follows_them_again(viewer, qtbot):
+    """A panel a script made and closed without docking it drops its connections to the viewer (it stayed
+    connected for the viewer's life: 80 such panels left 89 listeners on the layer list); shown again, it
+    follows the layer list again."""
+    from napari_doubledip._widgets import DehazingWidget
+
+    viewer.add_image(np.zeros((16, 16), np.float32), name="img")
+    viewer.add_image(np.zeros((16, 16), np.float32), name="later")
+    alone = _connections(viewer)
+    viewer.layers.remove("later")
+    panel = DehazingWidget(viewer)
+    qtbot.addWidget(panel.native)
+    panel.native.close()
+    viewer.add_image(np.zeros((16, 16), np.float32), name="later")
+    assert _connections(viewer) == alone
+    assert [c.name for c in panel.pickers["image"].choices] == ["img"]  # (closed: not followed)
+    panel.native.show()
+    assert sorted(c.name for c in panel.pickers["image"].choices) == ["img", "later"]
+    assert _connections(viewer)["inserted"] > alone["inserted"]
+    viewer.layers["later"].name = "renamed"
+    assert sorted(c.name for c in panel.pickers["image"].choices) == ["img", "renamed"]
+    panel.native.close()

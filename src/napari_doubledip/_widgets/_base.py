@@ -67,7 +67,7 @@ from ._layers import (
     span_box,
     stack_axes,
 )
-from ._panel import FitWidth, LabelAligner, ParentWatch, WheelGuard, option_widget, wrap_tooltips
+from ._panel import FitWidth, LabelAligner, ParentWatch, ShowWatch, WheelGuard, option_widget, wrap_tooltips
 from ._runs import (
     Activity,
     ClosingWorker,
@@ -264,6 +264,7 @@ class TaskWidget(Container):
         self._following_layers = True  # (set after the first connection: parent changes before it are ignored)
         self.native.destroyed.connect(self._on_destroyed)
         self.native_parent_changed.connect(self._on_parent_changed)
+        self._show_watch = ShowWatch(self.native, self._on_closed_undocked, self._on_shown_undocked)
         self._remember_options()  # (before the first pick: a sample's preset options apply over them)
         self.reset_choices()
         self._initial_choices()
@@ -1726,6 +1727,21 @@ class TaskWidget(Container):
                         pass
         elif self._disconnect_layer_events is None:
             self._connect_layer_events()  # docked again (e.g. by a script)
+            self.reset_choices()
+
+    def _on_closed_undocked(self) -> None:
+        """A panel a script made and closed without docking it (``panel.native.close()``) stops following the
+        layer list, as a closed dock's does: it stayed connected for the viewer's life, re-reading its choices
+        at every layer event. Its run, if one goes, goes on (as in a hidden dock). A docked panel's close goes
+        through its dock (:meth:`_on_parent_changed`)."""
+        if self.native.parentWidget() is None and self._disconnect_layer_events is not None:
+            self._disconnect_layer_events()
+            self._disconnect_layer_events = None
+
+    def _on_shown_undocked(self) -> None:
+        """Shown again undocked: it follows the layer list again."""
+        if self.native.parentWidget() is None and self._disconnect_layer_events is None:
+            self._connect_layer_events()
             self.reset_choices()
 
     def _on_destroyed(self, *_args: Any) -> None:

@@ -29,6 +29,23 @@ class ParentWatch(QObject):
         return False
 
 
+class ShowWatch(QObject):
+    """Reports a widget's close and show events (a panel a script made, closed or shown again while undocked:
+    no parent change tells of it)."""
+
+    def __init__(self, widget: QWidget, closed: Callable[[], None], shown: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._closed, self._shown = closed, shown
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Close:
+            self._closed()
+        elif event.type() == QEvent.Type.Show:
+            self._shown()
+        return False
+
+
 class FitWidth(QObject):
     """Keeps the panel's scroll area at least as wide as the rows inside need: magicgui sets its minimum once,
     as each row is added, before napari's larger label font and the label column's alignment widen the rows
