@@ -1638,7 +1638,8 @@ class TaskWidget(Container):
                 keep = self.keep_partial.value
             except RuntimeError:  # the panel's Qt widgets were deleted: the layers are still settled below
                 keep = False
-        if keep and job.outputs.touched:
+        kept = bool(keep and job.outputs.touched)
+        if kept:
             asked = asked_settings(job.kwargs)
             for layer in job.outputs.touched.values():
                 meta = layer.metadata
@@ -1651,13 +1652,11 @@ class TaskWidget(Container):
                 layer.metadata = {**meta, "stopped": True}
             job.outputs.stop_watching()
             job.outputs.activate_top(list(job.outputs.touched))
-            said = "Cancelled: the last preview was kept."
         else:
             job.outputs.rollback()
-            said = "Cancelled."
         try:
-            self.status.value = said
-            if said == "Cancelled.":
+            self.status.value = "Cancelled: the last preview was kept." if kept else "Cancelled."
+            if not kept:
                 self._progress_idle()
         except RuntimeError:  # (the panel's Qt widgets were deleted, e.g. its dock removed and the panel dropped)
             pass
@@ -1746,9 +1745,9 @@ class TaskWidget(Container):
 
     def _on_destroyed(self, *_args: Any) -> None:
         """The Qt widget is being deleted (e.g. the viewer closes) mid-run: stop the worker, undo its layers."""
-        # (getattr: run from the garbage collector, this object's attributes may already be cleared)
-        # Every step guarded: an exception escaping a slot aborts a script's process (PyQt's default), and at
-        # interpreter exit the worker's signals object may already be deleted (reading one raised there).
+        # Every step guarded: an exception escaping a slot aborts a script's process (PyQt's default); at
+        # interpreter exit the worker's signals object may already be deleted, and run from the garbage
+        # collector this object's attributes may already be cleared (getattr).
         worker, job = getattr(self, "worker", None), getattr(self, "_job", None)
         self.worker, self._job = None, None
         if worker is not None:
