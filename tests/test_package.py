@@ -534,6 +534,38 @@ def test_the_repr_of_a_long_history_and_a_one_item_tuple():
     assert "history=[100 items: (0, 0.5), ..., (99, 0.5)]" in text
 
 
+def test_the_repr_shows_a_short_list_whole():
+    """A short list (a box's bounds, a short run's history) is shown item by item, from 9 items summarised;
+    arrays in it show as shape and dtype, a 0-d array as its value."""
+    from napari_doubledip.samples import Sample
+    from napari_doubledip.tasks._common import RunInfo
+
+    text = repr(
+        RunInfo(
+            params={"box": [3, 4, 15, 27], "eight": list(range(8)), "nine": list(range(9))},
+            history=[(1, 0.5), (2, 0.25)],
+        )
+    )
+    assert "'box': [3, 4, 15, 27]" in text
+    assert "'eight': [0, 1, 2, 3, 4, 5, 6, 7]" in text and "'nine': [9 items: 0, ..., 8]" in text
+    assert "history=[(1, 0.5), (2, 0.25)]" in text
+    s = Sample(
+        np.zeros((4, 4), np.float32), {"alpha": np.array(0.5, np.float32)}, "s",
+        extra={"corners": [np.zeros((4, 2))]},
+    )
+    assert "'corners': [array((4, 2), float64)]" in repr(s)
+    assert "'alpha': 0.5" in repr(s)
+
+
+def test_the_repr_shortens_only_a_long_text():
+    """A text up to 200 characters is shown whole; a longer one is cut."""
+    from napari_doubledip.tasks._common import RunInfo
+
+    text = repr(RunInfo(params={"note": "n" * 100, "log": "p" * 300}))
+    assert "'note': '" + "n" * 100 + "'" in text
+    assert "p" * 100 not in text and "..." in text and len(text) < 500
+
+
 def test_a_progress_error_under_iterate_closes_the_run(monkeypatch):
     """An error in ``progress=`` under ``iterate`` reaches the caller and closes the run at once (else it is
     closed only when its generator is garbage-collected: while the caller holds the exception, its traceback
