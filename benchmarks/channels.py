@@ -33,6 +33,7 @@ if str(ROOT / "src") not in sys.path:
 
 import napari_doubledip as dd  # noqa: E402
 from napari_doubledip import samples  # noqa: E402
+from _cli import int_list  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         ).astype(np.float32),
         "both, each 0-1 by its range": np.stack([membrane, marker / 60000.0], axis=-1).astype(np.float32),
     }
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = int_list(ap, args.seeds, "--seeds", 0)
     print(f"| input ({n} px) | " + " | ".join(f"IoU seed {s}" for s in seeds) + " | s / run |")
     print("| --- | " + " | ".join("---:" for _ in seeds) + " | ---: |")
     for name, image in inputs.items():

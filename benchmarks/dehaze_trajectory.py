@@ -106,6 +106,8 @@ def main() -> None:
     p.add_argument("--no-tta", action="store_true", help="previews without the final result's 8-way averaging")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
+    if a.no_synthetic and a.data_dir is None:
+        p.error("nothing to run: give the data folder, or leave out --no-synthetic")
     if a.data_dir is not None:
         E.require_cases(p, a.data_dir)
     torch.set_num_threads(1)

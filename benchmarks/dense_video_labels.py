@@ -17,6 +17,7 @@ import argparse
 import numpy as np
 
 import napari_doubledip as dd
+from _cli import int_list
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
         truth[t, 14:34, 6 + 4 * t : 22 + 4 * t] = True
     frames = (frames * 255).astype(np.uint8)
     labels = np.where(truth, 1, 2).astype(np.uint8)
-    for seed in (int(s) for s in args.seeds.split(",")):
+    for seed in int_list(p, args.seeds, "--seeds", 0):
         r = dd.segment_video(frames, labels, seed=seed)
         ious = [(m.astype(bool) & g).sum() / (m.astype(bool) | g).sum() for m, g in zip(r.masks, truth)]
         print(f"seed {seed}: IoU per frame {[round(float(v), 3) for v in ious]} ({r.iterations} iterations)")

@@ -59,6 +59,9 @@ if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT / "src"))
 
 TASKS = ("dehazing", "segmentation", "transparency", "watermark", "video")
+#: The public functions the cases call (keys of ``--kwargs``, besides the task names).
+FUNCTIONS = ("dehaze", "segment", "separate_layers", "remove_watermark", "segment_video",
+             "separate_video_layers")
 ALIASES = {"dehaze": "dehazing", "haze": "dehazing", "seg": "segmentation", "segment": "segmentation",
            "layers": "transparency", "reflection": "transparency", "wm": "watermark", "videos": "video"}
 
@@ -879,6 +882,10 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--kwargs is not valid JSON ({exc}): {args.kwargs!r}")
         if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
             p.error(f"--kwargs takes a JSON object of objects, per function, got {args.kwargs!r}")
+        unknown = sorted(set(extra) - set(TASKS) - set(FUNCTIONS))
+        if unknown:  # (a mistyped key would run the cases at their defaults without a sign)
+            p.error(f"--kwargs: unknown task or function name(s) {unknown}; use one of "
+                    f"{', '.join(TASKS + FUNCTIONS)}")
     missing = [f for f in (args.render or "").split(",") if f and not Path(f).is_file()]
     if missing:
         p.error(f"--render: no such file(s) {missing}")
@@ -959,6 +966,10 @@ def main(argv: list[str] | None = None) -> int:
     print((out / "summary.md").read_text())
     pics = f", {out}/pictures/" if args.pictures else ""
     print(f"written: {out}/summary.md, {out}/<task>.md, {out}/results.json{pics}")
+    failed = [r.get("case", "?") for rs in results.values() for r in rs if "error" in r]
+    if failed:  # (as speed.py: a caller that goes by the exit status sees failed cases)
+        print(f"{len(failed)} case(s) failed: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

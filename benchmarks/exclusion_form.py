@@ -31,6 +31,7 @@ import numpy as np
 
 import napari_doubledip as dd
 from napari_doubledip import samples as S
+from _cli import int_list, name_list
 
 FORMS = {
     "earlier": {"detach_balance": True, "root_eps": 1e-6},
@@ -108,14 +109,13 @@ def main() -> None:
     if a.loss_check:
         loss_check()
         return
-    tasks = a.tasks.split(",")
-    if bad := [t for t in tasks if t not in TASKS]:
-        raise SystemExit(f"unknown task(s) {bad}; choose from {', '.join(TASKS)}")
+    tasks = name_list(p, a.tasks, "--tasks", TASKS)
+    seeds = int_list(p, a.seeds, "--seeds", 0)
     use_form(a.form)
     dd.segment(np.random.default_rng(0).random((32, 32)), iterations=2, device="cpu")  # (warm-up)
     for name in tasks:
         scores = []
-        for seed in (int(x) for x in a.seeds.split(",")):
+        for seed in seeds:
             t = time.perf_counter()
             scores.append(TASKS[name](seed, a.size))
             took = time.perf_counter() - t

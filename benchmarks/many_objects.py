@@ -35,6 +35,7 @@ if str(ROOT / "src") not in sys.path:
 
 import napari_doubledip as dd  # noqa: E402
 from napari_doubledip import samples  # noqa: E402
+from _cli import int_list  # noqa: E402
 
 FIELDS = ((1, 0.3, 128), (2, 0.2, 128), (3, 0.4, 256))  # (seed, area fraction of objects, size)
 
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--picture", default=None, help="write a PNG of the last field: image | Otsu | "
                    'hints="intensity" | the same, reassign=None | truth')
     args = p.parse_args(argv)
-    chosen = {int(s) for s in args.fields.split(",")}
+    chosen = set(int_list(p, args.fields, "--fields", 1))
+    if chosen - {1, 2, 3}:
+        p.error(f"--fields takes one or more of 1, 2, 3, got {args.fields!r}")
 
     print('| field | objects | dd.segment, automatic hints | hints="intensity" | the same, reassign=0.1 | '
           "reassign=None | Otsu | s / run |")

@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402  (the task table, samples and quality metrics)
 from speed import _cpu_has_amx  # noqa: E402
+from _cli import int_list  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in tasks if t not in speed.BENCHES]
     if unknown:
         p.error(f"unknown task(s) {unknown}; choose from {', '.join(speed.BENCHES)} or all")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = int_list(p, args.seeds, "--seeds", 0)
     print(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, AMX: {_cpu_has_amx()}, "
           f"size {args.size}, seeds {seeds}, device {args.device}", flush=True)
     speed.warm_up(args.device)  # (on the CPU too: else the first run, a float32 one, pays the start-up)

@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import speed  # noqa: E402  (the synthetic cases and quality measures)
+from _cli import int_list, name_list  # noqa: E402
 
 
 def run(
@@ -74,8 +75,9 @@ def main() -> None:
     p.add_argument("--max-size", type=int, default=None, help="working size (default: the task's own)")
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
-    seeds = [int(x) for x in a.seeds.split(",")]
-    run(a.task, a.recipes.split(","), seeds, a.size, a.iterations, a.device, a.max_size)
+    seeds = int_list(p, a.seeds, "--seeds", 0)
+    recipes = name_list(p, a.recipes, "--recipes", ("default", "reference"))  # (checked before the warm-up)
+    run(a.task, recipes, seeds, a.size, a.iterations, a.device, a.max_size)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 import evaluate as ev  # noqa: E402
+from _cli import name_list  # noqa: E402
 
 import napari_doubledip as dd  # noqa: E402
 
@@ -98,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     ev.require_cases(ap, args.data)
+    ways = tuple(name_list(ap, args.ways, "--ways", ("auto", "labels", "box", "scribble")))
     if args.crop_margin is not None:
         from napari_doubledip.tasks import segmentation
 
         segmentation.BOX_CROP_MARGIN = args.crop_margin
     cases = segmentation_cases(args.data, args.video, args.cases)
-    ways = tuple(args.ways.split(","))
     scores: dict[str, list[float]] = {k: [] for k in ways}
     seconds: dict[str, list[float]] = {k: [] for k in ways}
     print("| case | " + " | ".join(f"{k} IoU" for k in ways) + " |")

@@ -37,6 +37,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 
 import evaluate as ev  # noqa: E402
+from _cli import name_list  # noqa: E402
 from segmentation_box import dot_labels, segmentation_cases  # noqa: E402
 
 import napari_doubledip as dd  # noqa: E402
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fill", default="both", choices=("both", "on", "off"), help="auto_fill values to run")
     args = ap.parse_args(argv)
     ev.require_cases(ap, args.data)
+    kinds = name_list(ap, args.scribbles, "--scribbles", SCRIBBLES)
     cases = segmentation_cases(args.data, args.video, args.cases)
     inputs = []  # (name, image or frames, truth mask(s))
     if not args.video and not args.no_synthetic:
@@ -99,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             inputs.append((case["case"], data["inputs"][0], data["gt"]["mask"]))
     fills = {"both": (False, True), "on": (True,), "off": (False,)}[args.fill]
-    ways = [(k, fill) for k in args.scribbles.split(",") for fill in fills]
+    ways = [(k, fill) for k in kinds for fill in fills]
     names = [f"{k}, {'filled in' if fill else 'alone'}" for k, fill in ways]
-    correct = "corrections" in args.scribbles.split(",")
+    correct = "corrections" in kinds
     if correct:
         names.insert(0, "automatic")
     scores: dict[str, list[float]] = {n: [] for n in names}

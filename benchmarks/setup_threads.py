@@ -65,7 +65,7 @@ def main() -> None:
     from skimage import data
     from skimage.transform import resize
 
-    from napari_doubledip.solver.saliency import _saliency_hints
+    from napari_doubledip.solver.saliency import saliency_hints
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available, passive OpenMP wait "
           f"{napari_doubledip.PASSIVE_WAIT}; median of {args.repeats}")
@@ -82,7 +82,7 @@ def main() -> None:
                 x = torch.from_numpy(img).permute(2, 0, 1).contiguous()
 
                 def fn(x=x):
-                    return _saliency_hints(x, 0.3, 0.05, True)
+                    return saliency_hints(x, 0.3, 0.05, True)
 
                 one, two = _time(fn, 1, args.repeats), _time(fn, 2, args.repeats)
                 print(f"| {load} | {size} | {one:.3f} | {two:.3f} | {two / one:.2f} |", flush=True)

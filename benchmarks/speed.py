@@ -54,9 +54,11 @@ ROOT = HERE.parent.parent
 if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT / "src"))
 
+from _cli import int_list  # noqa: E402  (this script's folder is on the path: run, or imported by its neighbours)
+
 #: Targets of issue 6 (this CPU).
 TARGET_RATIO = 20.0
-TARGET_RSS_MB_512 = 1536.0
+TARGET_RSS_MB_512 = 1.5e9 / 2**20  # (1.5 GB in MiB, the unit of the RSS columns)
 TARGET_PERITER = 0.5
 
 WARMUP_ITERATIONS = 10
@@ -649,7 +651,7 @@ def markdown_table(header: list[str], rows: list[list[str]], widths: list[int] |
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
 
 
-RECIPE_HEADER = ["task", "size", "recipe", "device", "s/it", "iterations", "wall s", "peak RSS MB", "quality"]
+RECIPE_HEADER = ["task", "size", "recipe", "device", "s/it", "iterations", "wall s", "peak RSS MiB", "quality"]
 #: column widths of the rows printed while the benchmark runs
 STREAM_WIDTHS = [19, 4, 9, 8, 7, 16, 10, 11, 10]
 
@@ -695,7 +697,7 @@ def comparisons(results: list[dict[str, Any]]) -> tuple[list[list[str]], list[st
         elif size >= 512 and device == "cpu":
             worst = max(dft["peak_rss_mb"], ref["peak_rss_mb"])
             verdict.append(("ok" if dft["peak_rss_mb"] <= TARGET_RSS_MB_512 else "MISS") + " default RSS<=1.5GB"
-                           + ("" if worst <= TARGET_RSS_MB_512 else f" (ref {ref['peak_rss_mb']:.0f} MB)"))
+                           + ("" if worst <= TARGET_RSS_MB_512 else f" (ref {ref['peak_rss_mb']:.0f} MiB)"))
         rows.append([task, str(size), device, f"{ratio:.1f}x{est}", _fmt(sit_ratio, ".2f"), dq_s,
                      f"{dft['wall_s']:.1f}", ", ".join(verdict)])
     return rows, notes
@@ -863,20 +865,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.estimate_iterations < 5:  # (the same: fewer extrapolate from a time that holds the set-up)
         parser.error("--estimate-iterations must be at least 5")
 
-    def ints(text: str, option: str, minimum: int) -> list[int]:
-        try:
-            values = [int(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            parser.error(f"{option} takes comma-separated whole numbers, got {text!r}")
-        if not values or min(values) < minimum:
-            parser.error(f"{option} takes numbers of at least {minimum}, got {text!r}")
-        return values
-
-    sizes = ints(args.sizes, "--sizes", 16)
+    sizes = int_list(parser, args.sizes, "--sizes", 16)
+    # (parsed once, here: "1," or "48, " are read as the numbers they hold, as --sizes is)
+    thread_counts = sorted({1, os.cpu_count() or 1})
     if args.thread_counts:  # (0 would leave the naive loop at torch's default and the engine at its own choice)
-        ints(args.thread_counts, "--thread-counts", 1)
-    if args.reference_full_sizes:
-        ints(args.reference_full_sizes, "--reference-full-sizes", 16)
+        thread_counts = int_list(parser, args.thread_counts, "--thread-counts", 1)
+    full_sizes = {min(sizes)}  # (the sizes at which an estimated reference runs to the end; "" estimates all)
+    if args.reference_full_sizes is not None:
+        full = args.reference_full_sizes
+        full_sizes = set(int_list(parser, full, "--reference-full-sizes", 16)) if full.strip() else set()
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     if not sections or sections - {"recipes", "periter"}:
         parser.error(f"--sections takes recipes, periter or both, got {args.sections!r}")
@@ -962,10 +959,6 @@ def main(argv: list[str] | None = None) -> int:
                                                   "skipped: " + res["skipped"]]), flush=True)
                                 recipe_results.append(res)
                                 continue
-                            full_sizes = (
-                                {min(sizes)} if args.reference_full_sizes is None
-                                else {int(v) for v in args.reference_full_sizes.split(",") if v}
-                            )
                             if args.reference_mode == "estimate" and size not in full_sizes:
                                 if not has_stop:
                                     res = dict(spec, skipped=f"dd.{bench.func} has no stop= (cannot estimate)")
@@ -983,9 +976,6 @@ def main(argv: list[str] | None = None) -> int:
         report += ["", *section]
 
     if "periter" in sections:
-        cpus = os.cpu_count() or 1
-        thread_counts = ([int(t) for t in args.thread_counts.split(",")] if args.thread_counts
-                         else sorted({1, cpus}))
         print("\n## Per-iteration cost vs a naive loop\n", flush=True)
         for device in devices:
             counts = thread_counts if device == "cpu" else [max(thread_counts)]

@@ -44,6 +44,7 @@ from napari_doubledip.tasks import watermark as _watermark
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import speed  # noqa: E402  (the two-layer quality measure)
+from _cli import int_list, name_list  # noqa: E402
 
 #: The image-sized networks of each task (the small fixed-size colour / airlight / coefficient grids are not
 #: changed by the working size).
@@ -141,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.coarsest != "keep":
         set_coarsest(int(args.coarsest))
-    seeds = [int(s) for s in args.seeds.split(",")]
-    shapes = args.shapes.split(",")
+    seeds = int_list(p, args.seeds, "--seeds", 0)
+    shapes = name_list(p, args.shapes, "--shapes", ("squares", "strips"))
+    tasks = name_list(p, args.tasks, "--tasks", TASKS)
     print(f"coarsest={args.coarsest} seeds={seeds} threads={args.threads}", flush=True)
     means: dict[tuple[str, str], list[float]] = {}
     t_all = time.perf_counter()
-    for name in args.tasks.split(","):
+    for name in tasks:
         fn = TASKS[name]
         cases: list[tuple[str, int, tuple[int, int] | None]] = []
         if "squares" in shapes:

@@ -35,6 +35,7 @@ import torch
 import napari_doubledip as dd
 from napari_doubledip import samples as S
 from napari_doubledip.solver.haze import dcp_dehaze
+from _cli import int_list
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -142,20 +143,20 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    seeds = [int(v) for v in args.seeds.split(",")]
-    print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
-    from speed import warm_up
-
-    warm_up("cpu")  # (else the first timed run holds the process's start-up)
-    if args.only in (None, "dehaze"):
-        bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size, args.transmission_prior)
-    sets = []
+    seeds = int_list(p, args.seeds, "--seeds", 0)
+    sets = []  # (checked before any work: a typo found after the dehazing section threw minutes away)
     for v in [] if args.sets in ("", "none") else args.sets.split(","):
         kind, _, boxed = v.partition("-")
         ok = kind[:1].isdigit() and 2 <= int(kind[0]) <= 5 and kind[1:] in ("rgb", "grey")
         if not ok or boxed not in ("", "box"):
             p.error(f"--sets: each set is <n><rgb|grey>[-box] with n 2-5, e.g. 3rgb or 3rgb-box, got {v!r}")
         sets.append((int(kind[0]), kind[1:] == "rgb", boxed == "box"))
+    print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads (the engine picks per task)")
+    from speed import warm_up
+
+    warm_up("cpu")  # (else the first timed run holds the process's start-up)
+    if args.only in (None, "dehaze"):
+        bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size, args.transmission_prior)
     if args.only in (None, "watermark", "watermark_set"):
         bench_watermark(args.size, seeds, args.iterations, args.max_size, sets, box=args.only != "watermark_set",
                         scene=args.watermark_scene, position=args.watermark_position)

@@ -35,6 +35,7 @@ if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
 
 import napari_doubledip as dd  # noqa: E402
 from napari_doubledip import samples  # noqa: E402
+from _cli import int_list, name_list  # noqa: E402
 
 
 def affine_psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -78,14 +79,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        counts = [int(t) for t in args.frames.split(",")]
-    except ValueError:
-        ap.error(f"--frames takes comma-separated whole numbers, got {args.frames!r}")
-    tasks = args.tasks.split(",")
-    unknown = [t for t in tasks if t not in ("segment", "layers")]
-    if unknown:
-        ap.error(f"unknown task(s) {unknown}; choose from segment,layers")
+    counts = int_list(ap, args.frames, "--frames", 2)  # (a stack has at least two frames)
+    tasks = name_list(ap, args.tasks, "--tasks", ("segment", "layers"))
     its = args.iterations
     print(f"torch {torch.__version__}, at most {torch.get_num_threads()} threads, frames {args.size}x{args.size}")
 
