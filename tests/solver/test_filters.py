@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from napari_doubledip.solver.filters import box_filter, guided_filter, guided_upsample, push_pull_fill
+from napari_doubledip.solver.filters import (
+    box_filter,
+    gaussian_blur,
+    guided_filter,
+    guided_upsample,
+    noise_level,
+    push_pull_fill,
+)
 
 
 def test_box_filter_matches_direct_mean():
@@ -121,3 +128,39 @@ def test_guided_filter_is_he_et_als_filter(eps):
     guide, noisy = _step_edge()
     flat = guided_filter(guide, noisy, 4, eps=1e6)
     torch.testing.assert_close(flat, box_filter(box_filter(noisy, 4), 4), atol=1e-4, rtol=0)
+
+
+def test_gaussian_blur_is_a_normalised_linear_blur():
+    """Sigma 0 is the identity; a constant stays constant (to the border); blurring is linear (a blurred mixture
+    is the mixture of the blurred layers); a spike spreads symmetrically with the right width."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 20, 24, generator=g)
+    assert gaussian_blur(a, 0.0) is a
+    assert torch.allclose(gaussian_blur(torch.full((1, 9, 9), 0.7), 1.5), torch.full((1, 9, 9), 0.7))
+    mixed = 0.3 * gaussian_blur(a, 1.0) + 0.7 * gaussian_blur(b, 1.0)
+    assert torch.allclose(gaussian_blur(0.3 * a + 0.7 * b, 1.0), mixed, atol=1e-6)
+    spike = torch.zeros(31, 31)
+    spike[15, 15] = 1
+    out = gaussian_blur(spike, 2.0)
+    assert out.shape == spike.shape and abs(float(out.sum()) - 1) < 1e-5
+    assert torch.allclose(out, out.flip(0)) and torch.allclose(out, out.T)
+    row = out[15] / out[15].sum()
+    t = torch.arange(31.0) - 15
+    assert abs(float((row * t**2).sum()) ** 0.5 - 2.0) < 0.05  # (its standard deviation)
+
+
+def test_noise_level_reads_white_noise_not_structure():
+    """White noise reads as its standard deviation, on a picture too; a smooth picture and a fine texture
+    without noise read (near) 0; the leading axes are kept; planes too small to measure read 0."""
+    from skimage import data
+    from skimage.transform import resize
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(2, 3, 128, 128, generator=g)
+    level = noise_level(0.02 * noise)
+    assert level.shape == (2, 3) and torch.allclose(level, torch.full((2, 3), 0.02), rtol=0.1)
+    camera = torch.from_numpy(resize(data.camera() / 255.0, (128, 128), anti_aliasing=True)).float()
+    gravel = torch.from_numpy(resize(data.gravel() / 255.0, (128, 128), anti_aliasing=True)).float()
+    assert float(noise_level(camera)) < 0.003 and float(noise_level(gravel)) < 0.003
+    assert abs(float(noise_level(camera + 0.02 * noise[0, 0])) - 0.02) < 0.003
+    assert float(noise_level(torch.randn(2, 11, 64))[0]) == 0.0  # (under 2 * (4 + 2) px: not measured)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["box_filter", "guided_filter", "guided_upsample", "push_pull_fill", "resize"]
+__all__ = [
+    "box_filter", "gaussian_blur", "guided_filter", "guided_upsample", "noise_level", "push_pull_fill", "resize"
+]
 
 
 def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -89,6 +91,65 @@ def guided_upsample(
     a = resize(a.reshape(k * c, hl, wl), (h, w)).reshape(k, c, h, w)
     b = resize(b, (h, w))
     return (a * guide_full.unsqueeze(0)).sum(dim=1) + b
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of ``(..., H, W)`` over its last two axes, separable, the border replicated; ``sigma`` in
+    pixels (0: ``x`` itself). Linear, so a blurred mixture of layers is the same mixture of the blurred layers."""
+    if sigma <= 0:
+        return x
+    r = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    h, w = x.shape[-2:]
+    y = x.reshape(-1, 1, h, w)
+    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    return y.reshape(x.shape)
+
+
+#: The 10 % quantile of white noise's block RMS (4 x 4 blocks of the second-difference residual) over its
+#: standard deviation (measured on 64-1024 px planes: 0.626-0.632), so that :func:`noise_level` reads it as
+#: itself.
+_QUIET_BLOCK_RATIO = 0.628
+
+
+def _quiet_rms(x: torch.Tensor, block: int, quantile: float) -> torch.Tensor:
+    """The ``quantile`` of the blocks' RMS of each plane's second-difference residual (Immerkaer 1996: a 3 x 3
+    kernel that cancels planes and ramps), scaled so that white noise reads as its standard deviation (planes of
+    at least ``block + 2`` pixels a side)."""
+    h, w = x.shape[-2:]
+    k = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=x.dtype, device=x.device) / 6
+    r = F.conv2d(x.detach().reshape(-1, 1, h, w), k.view(1, 1, 3, 3))  # (white noise: its own std)
+    blocks = F.avg_pool2d(r.square(), block).flatten(1)  # (planes, blocks) mean squares
+    # (on the CPU in double: quantile's support and its size limit)
+    q = torch.quantile(blocks.cpu().double(), quantile, dim=1).sqrt() / _QUIET_BLOCK_RATIO
+    return q.reshape(x.shape[:-2])
+
+
+def noise_level(x: torch.Tensor, block: int = 4, quantile: float = 0.1) -> torch.Tensor:
+    """Standard deviation of the white noise in each ``(H, W)`` plane of ``(..., H, W)``.
+
+    Where a picture is smooth, its second-difference residual is the noise; noise is everywhere and structure
+    is not, so the ``quantile`` of the residual's RMS over ``block x block`` blocks measures the noise there
+    (scaled so that white noise reads as its standard deviation). Fine texture reads so too; but halving the
+    plane (2 x 2 means) halves white noise's reading and raises a picture's (its structure gets finer relative
+    to the pixels), so the white part is what the two readings' difference implies: ``sqrt((r0^2 - r1^2) / (1 -
+    1/4))``, 0 where the halved plane reads more. Measured: mixtures of noise-free photographs and of scikit-image's
+    textures (brick, grass, gravel) 0.000-0.003 at 64-256 px; added noise of 0.01 / 0.02 / 0.04 on a grey
+    photograph mixture read as 0.010-0.012 / 0.019-0.026 / 0.039-0.052, on a colourful one at 64 px as little
+    as 0.008 for 0.02 (the halved plane's structure hides it). Structure only ever lowers the reading. Returns ``x.shape[:-2]``, 0 for planes under ``2 * (block + 2)``
+    pixels a side."""
+    x = x.detach()
+    h, w = x.shape[-2:]
+    if min(h, w) < 2 * (block + 2):
+        return torch.zeros(x.shape[:-2], dtype=x.dtype, device=x.device)
+    fine = _quiet_rms(x, block, quantile)
+    halved = F.avg_pool2d(x.reshape(-1, 1, h, w), 2)
+    coarse = _quiet_rms(halved.reshape(*x.shape[:-2], *halved.shape[-2:]), block, quantile)
+    white = ((fine.square() - coarse.square()).clamp(min=0) / 0.75).sqrt()
+    return white.to(device=x.device, dtype=x.dtype)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

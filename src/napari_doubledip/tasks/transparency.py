@@ -14,7 +14,7 @@ from .._validation import WARNING_SINK, as_images, check_iterations, check_seed,
 from ..solver import losses as L
 from ..solver.device import check_precision, resolve_device
 from ..solver.engine import DIP, Progress, StopRequest, Task, Term, _stop_requested, optimise, window
-from ..solver.filters import box_filter, resize
+from ..solver.filters import box_filter, gaussian_blur, noise_level, resize
 from ..solver.networks import NetConfig
 from ..solver.presets import apply_preset, planned_iterations
 from ._common import (
@@ -76,6 +76,18 @@ MIN_SPAN = 0.05
 #: 0.11-0.15 on its 20-frame set (one background under changing reflections); blank / constant / unrelated 10^2 and
 #: more.
 OFF_MODEL = 0.5
+#: Independent noise in each mixture (a camera's) biases :func:`estimate_alphas`: the un-mixed layers' noise
+#: overlaps everywhere, and how much of it each candidate keeps varies (two mixtures at 0.3 / 0.7 with noise of
+#: 2 % of the range read as 0.34 / 0.82 at 64 px). Each searched pair is blurred by ``NOISE_BLUR_PER_SIGMA``
+#: pixels per unit of white noise (:func:`~napari_doubledip.solver.filters.noise_level`, which reads mixtures
+#: of noise-free photographs and textures as 0.000-0.003: no blur under 0.3 px), the noise measured at the
+#: size the estimate is given and scaled to the search's size (a shrunk image holds less of it); at most
+#: ``NOISE_BLUR_MAX`` px at 64 px rising to 1.5 px at 128, none below 64 px, where blurring lost the pictures'
+#: structure (mean error at 48 px 0.08 -> 0.13). Chosen on ``benchmarks/mixture_coefficients.py --noise``; a
+#: one-scale noise measure took fine texture (brick, gravel) for noise, and the blur cost those mixtures
+#: 0.03-0.04.
+NOISE_BLUR_PER_SIGMA = 100.0
+NOISE_BLUR_MAX = 1.0
 
 
 def layer_values(raw: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
@@ -147,7 +159,9 @@ def estimate_alphas(
     On the synthetic sets of ``benchmarks/mixture_coefficients.py`` (RGB and grey; 0.3/0.7, 0.2/0.55, 0.45/0.85,
     0.2/0.5/0.8) the estimate is within 0.01 of the truth (0.1-1.8 s at 128 px), and on the four real-photo
     mixtures of the evaluation set within 0.01 of the file names' weights. Tiny images are less certain: the
-    RGB sets at 48 px came out up to 0.04 off (within 0.01 at 32, 64 and 96 px).
+    RGB sets at 48 px came out up to 0.04 off (within 0.01 at 32, 64 and 96 px). Independent noise in the
+    mixtures is measured and the searched pairs blurred by it (see ``NOISE_BLUR_PER_SIGMA``): with noise of 2 %
+    of the range, within 0.044 at 64 px and 0.03 at 128 px (0.15 and 0.05 without); under 64 px no blur.
 
     Parameters
     ----------
@@ -233,6 +247,16 @@ def _estimate_steps(
     # (a mixture without structure, blank or constant, pairs with nothing: it cannot hold a layer's edges)
     spread = (m - m.mean(dim=(2, 3), keepdim=True)).flatten(1).norm(dim=1)
     flat_one = spread <= 1e-3 * spread.max()
+    # (each mixture's noise, measured for the pairs searched; the highest of its channels, as structure can only
+    # hide noise from the measure, in one channel more than another)
+    noise: dict[int, float] = {}
+
+    def quieted(pair: tuple[int, int], size: int) -> torch.Tensor:
+        for k in pair:
+            if k not in noise:
+                noise[k] = float(noise_level(m[k]).max())
+        return _quieted(resize(m[list(pair)], working_shape(m.shape[-2:], size)), max(noise[k] for k in pair), m)
+
     order = order[(d[order] > tiny) & ~flat_one[rows[order]] & ~flat_one[cols[order]]][:PAIRS_MAX].tolist()
     for pos, (i, j) in enumerate((int(rows[k]), int(cols[k])) for k in order):
         if pos >= PAIRS_TRIED and any(ends == 0 for ends, _r, _b in found.values()):
@@ -241,7 +265,7 @@ def _estimate_steps(
             if info is not None:
                 info["cut_short"] = True
             break
-        small = resize(m[[i, j]], working_shape(m.shape[-2:], coarse_size))
+        small = quieted((i, j), coarse_size)
         score = _pair_score(small[0], small[1], ai, aj)
         ratio = float(score[inner].min()) / max(float(score[inner].median()), 1e-30)
         if ratio <= FLAT_SCORE:
@@ -254,7 +278,7 @@ def _estimate_steps(
     (i, j), (_ends, ratio, best) = min(found.items(), key=lambda item: item[1][:2])
     if info is not None:
         info["score_ratio"] = ratio
-    pair = resize(m[[i, j]], working_shape(m.shape[-2:], fine_size))
+    pair = quieted((i, j), fine_size)
     f = torch.arange(-0.02, 0.02 + 1e-6, 0.002, dtype=m.dtype, device=m.device)
     fi, fj = torch.meshgrid(f + ai[best], f + aj[best], indexing="ij")
     keep = (fj > fi + 0.01) & (fi >= lo) & (fj <= hi)
@@ -278,6 +302,19 @@ def _estimate_steps(
     # made it, so adding a mixture or reordering them swapped the layers and every coefficient).
     first = int(torch.nonzero(~off)[0])
     return 1 - alphas if float(alphas[first]) > 0.5 else alphas
+
+
+def _quieted(pair: torch.Tensor, noise: float, full: torch.Tensor) -> torch.Tensor:
+    """A pair of mixtures resized for a search, blurred against their independent noise (see
+    ``NOISE_BLUR_PER_SIGMA``); ``noise``: the pair's higher noise level at the size of ``full``, the mixtures
+    before resizing. One blur for both keeps them mixtures of the same (blurred) layers."""
+    long = max(pair.shape[-2:])
+    if long < 64:
+        return pair
+    at_size = noise * min(1.0, long / max(full.shape[-2:]))
+    cap = NOISE_BLUR_MAX + 0.5 * min(1.0, (long - 64) / 64)
+    sigma = min(cap, NOISE_BLUR_PER_SIGMA * at_size)
+    return gaussian_blur(pair, sigma) if sigma >= 0.3 else pair  # (below 0.3 px a blur barely changes a pixel)
 
 
 def _staged(
