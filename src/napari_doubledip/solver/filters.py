@@ -135,12 +135,13 @@ def noise_level(x: torch.Tensor, block: int = 4, quantile: float = 0.1) -> torch
     is not, so the ``quantile`` of the residual's RMS over ``block x block`` blocks measures the noise there
     (scaled so that white noise reads as its standard deviation). Fine texture reads so too; but halving the
     plane (2 x 2 means) halves white noise's reading and raises a picture's (its structure gets finer relative
-    to the pixels), so the white part is what the two readings' difference implies: ``sqrt((r0^2 - r1^2) / (1 -
-    1/4))``, 0 where the halved plane reads more. Measured: mixtures of noise-free photographs and of scikit-image's
-    textures (brick, grass, gravel) 0.000-0.003 at 64-256 px; added noise of 0.01 / 0.02 / 0.04 on a grey
-    photograph mixture read as 0.010-0.012 / 0.019-0.026 / 0.039-0.052, on a colourful one at 64 px as little
-    as 0.008 for 0.02 (the halved plane's structure hides it). Structure only ever lowers the reading. Returns ``x.shape[:-2]``, 0 for planes under ``2 * (block + 2)``
-    pixels a side."""
+    to the pixels), so the white part is what the two readings' difference implies: ``sqrt((r0^2 - r1^2) /
+    (1 - 1/4))``, 0 where the halved plane reads more. Structure that survives the halving lowers the reading;
+    structure finer than two pixels (a one-pixel checkerboard) reads as noise. Measured: mixtures of noise-free
+    photographs and of scikit-image's textures (brick, grass, gravel) 0.000-0.003 at 64-256 px; noise of 0.01 /
+    0.02 / 0.04 added to a grey photograph mixture read as 0.010-0.012 / 0.019-0.026 / 0.039-0.052, on a
+    colourful one at 64 px as little as 0.008 for 0.02 (the halved plane's structure hides it). Returns
+    ``x.shape[:-2]``, 0 for planes under ``2 * (block + 2)`` pixels a side."""
     x = x.detach()
     h, w = x.shape[-2:]
     if min(h, w) < 2 * (block + 2):

@@ -83,9 +83,9 @@ OFF_MODEL = 0.5
 #: of noise-free photographs and textures as 0.000-0.003: no blur under 0.3 px), the noise measured at the
 #: size the estimate is given and scaled to the search's size (a shrunk image holds less of it); at most
 #: ``NOISE_BLUR_MAX`` px at 64 px rising to 1.5 px at 128, none below 64 px, where blurring lost the pictures'
-#: structure (mean error at 48 px 0.08 -> 0.13). Chosen on ``benchmarks/mixture_coefficients.py --noise``; a
-#: one-scale noise measure took fine texture (brick, gravel) for noise, and the blur cost those mixtures
-#: 0.03-0.04.
+#: structure (with a first noise measure, mean error at 48 px 0.08 -> 0.13). Chosen on
+#: ``benchmarks/mixture_coefficients.py --noise``; a one-scale noise measure took fine texture (brick, gravel)
+#: for noise, and the blur cost those mixtures 0.03-0.04.
 NOISE_BLUR_PER_SIGMA = 100.0
 NOISE_BLUR_MAX = 1.0
 
