@@ -88,6 +88,11 @@ OFF_MODEL = 0.5
 #: for noise, and the blur cost those mixtures 0.03-0.04.
 NOISE_BLUR_PER_SIGMA = 100.0
 NOISE_BLUR_MAX = 1.0
+#: Under 64 px, where the noise is not compensated, mixtures whose noise reads at least this are warned about
+#: (``benchmarks/mixture_coefficients.py --estimate-only --size 48 --seeds 0,1,2``: noise of 1 % / 2 % of the
+#: range, coefficients up to 0.06 / 0.21 off; the grey sets read 0.012-0.014 / 0.021-0.025, noise-free sets
+#: 0.000; colourful sets often read 0 and are not warned about).
+NOISY_SMALL = 0.008
 
 
 def layer_values(raw: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
@@ -279,6 +284,8 @@ def _estimate_steps(
     if info is not None:
         info["score_ratio"] = ratio
     pair = quieted((i, j), fine_size)
+    if info is not None and max(pair.shape[-2:]) < 64:  # (no blur there: see _warn_uncertain)
+        info["noisy_small"] = (max(noise[i], noise[j]), max(pair.shape[-2:]))
     f = torch.arange(-0.02, 0.02 + 1e-6, 0.002, dtype=m.dtype, device=m.device)
     fi, fj = torch.meshgrid(f + ai[best], f + aj[best], indexing="ij")
     keep = (fj > fi + 0.01) & (fi >= lo) & (fj <= hi)
@@ -350,6 +357,14 @@ def _warn_uncertain(estimate: torch.Tensor | None, info: dict) -> None:
             f"overlap {ratio:.0%} as much as at a typical guess (photographs: 30-70 %; textures without distinct "
             "edges score near 90 %), so the coefficients and layers may be wrong; mixtures that differ more "
             "help"
+        )
+    noisy = info.get("noisy_small")
+    if noisy is not None and noisy[0] >= NOISY_SMALL:
+        warn(
+            f"separate_layers: the mixtures are small ({noisy[1]} px on the long side) and noisy (noise about "
+            f"{noisy[0]:.1%} of their range), and under 64 px the noise is not compensated: the mixing "
+            "coefficients may be off by 0.05-0.2. Denoise the mixtures first (e.g. a Gaussian blur of 1 px), or "
+            "give larger images"
         )
     known = estimate[~estimate.isnan()]
     span = float(known.max() - known.min()) if known.numel() > 1 else 1.0
