@@ -164,3 +164,4 @@ def test_noise_level_reads_white_noise_not_structure():
     assert float(noise_level(camera)) < 0.003 and float(noise_level(gravel)) < 0.003
     assert abs(float(noise_level(camera + 0.02 * noise[0, 0])) - 0.02) < 0.003
     assert float(noise_level(torch.randn(2, 11, 64))[0]) == 0.0  # (under 2 * (4 + 2) px: not measured)
+    assert abs(float(noise_level(0.02 * torch.randn(40, 300, generator=g), crop=64)) - 0.02) < 0.003  # (cropped)

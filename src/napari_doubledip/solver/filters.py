@@ -116,19 +116,19 @@ _QUIET_BLOCK_RATIO = 0.628
 
 
 def _quiet_rms(x: torch.Tensor, block: int, quantile: float) -> torch.Tensor:
-    """The ``quantile`` of the blocks' RMS of each plane's second-difference residual (Immerkaer 1996: a 3 x 3
-    kernel that cancels planes and ramps), scaled so that white noise reads as its standard deviation (planes of
-    at least ``block + 2`` pixels a side)."""
-    h, w = x.shape[-2:]
-    k = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=x.dtype, device=x.device) / 6
-    r = F.conv2d(x.detach().reshape(-1, 1, h, w), k.view(1, 1, 3, 3))  # (white noise: its own std)
-    blocks = F.avg_pool2d(r.square(), block).flatten(1)  # (planes, blocks) mean squares
-    # (on the CPU in double: quantile's support and its size limit)
-    q = torch.quantile(blocks.cpu().double(), quantile, dim=1).sqrt() / _QUIET_BLOCK_RATIO
+    """The ``quantile`` of the blocks' RMS of each plane's second-difference residual (Immerkaer 1996: the 3 x 3
+    kernel ``[1, -2, 1]`` x ``[1, -2, 1]``, which cancels planes and ramps), scaled so that white noise reads as
+    its standard deviation (planes of at least ``block + 2`` pixels a side)."""
+    # (the kernel is separable: two second differences by slicing, ~10x faster than a one-channel conv2d on the
+    # CPU and without its working copies)
+    d = x[..., :, :-2] - 2 * x[..., :, 1:-1] + x[..., :, 2:]
+    r = (d[..., :-2, :] - 2 * d[..., 1:-1, :] + d[..., 2:, :]) / 6  # (white noise: its own std)
+    blocks = F.avg_pool2d(r.reshape(-1, 1, *r.shape[-2:]).square(), block).flatten(1)  # (planes, blocks)
+    q = torch.quantile(blocks.cpu().double(), quantile, dim=1).sqrt() / _QUIET_BLOCK_RATIO  # (MPS: no float64)
     return q.reshape(x.shape[:-2])
 
 
-def noise_level(x: torch.Tensor, block: int = 4, quantile: float = 0.1) -> torch.Tensor:
+def noise_level(x: torch.Tensor, block: int = 4, quantile: float = 0.1, crop: int = 1024) -> torch.Tensor:
     """Standard deviation of the white noise in each ``(H, W)`` plane of ``(..., H, W)``.
 
     Where a picture is smooth, its second-difference residual is the noise; noise is everywhere and structure
@@ -140,12 +140,17 @@ def noise_level(x: torch.Tensor, block: int = 4, quantile: float = 0.1) -> torch
     structure finer than two pixels (a one-pixel checkerboard) reads as noise. Measured: mixtures of noise-free
     photographs and of scikit-image's textures (brick, grass, gravel) 0.000-0.003 at 64-256 px; noise of 0.01 /
     0.02 / 0.04 added to a grey photograph mixture read as 0.010-0.012 / 0.019-0.026 / 0.039-0.052, on a
-    colourful one at 64 px as little as 0.008 for 0.02 (the halved plane's structure hides it). Returns
-    ``x.shape[:-2]``, 0 for planes under ``2 * (block + 2)`` pixels a side."""
+    colourful one at 64 px as little as 0.008 for 0.02 (the halved plane's structure hides it). Planes larger
+    than ``crop`` are measured on their central ``crop x crop``. Returns ``x.shape[:-2]``, 0 for planes under
+    ``2 * (block + 2)`` pixels a side."""
     x = x.detach()
     h, w = x.shape[-2:]
     if min(h, w) < 2 * (block + 2):
         return torch.zeros(x.shape[:-2], dtype=x.dtype, device=x.device)
+    if max(h, w) > crop:  # (noise is the same everywhere: a central crop bounds the time and memory)
+        top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        x = x[..., top : top + crop, left : left + crop]
+        h, w = x.shape[-2:]
     fine = _quiet_rms(x, block, quantile)
     halved = F.avg_pool2d(x.reshape(-1, 1, h, w), 2)
     coarse = _quiet_rms(halved.reshape(*x.shape[:-2], *halved.shape[-2:]), block, quantile)
