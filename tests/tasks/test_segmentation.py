@@ -705,6 +705,25 @@ def test_a_background_click_rejects_only_the_object_it_is_on():
     side = blob & (xx <= 21)
     out = segmentation._unless_rejected(t(side), t(np.full((48, 48), 0.05)), click)[0].numpy()
     assert (out[side] > 0.5).all()
+    # crumbs of the outline (2-4 px, none touching another; seed 2 of the click test above on an Intel Xeon)
+    # go, while a piece as large as the click beside it stays, and so does a crumb the network holds
+    crumbs = np.zeros((48, 48), bool)
+    crumbs[21, 21:24] = crumbs[22, 21] = crumbs[21, 26:28] = crumbs[26:28, 21] = crumbs[27, 22] = True
+    assert ndimage.label(crumbs, structure=np.ones((3, 3)))[1] == 3
+    out = segmentation._unless_rejected(t(crumbs), torch.full((1, 48, 48), 0.1), click)[0].numpy()
+    assert not (out > 0.5).any()
+    held = np.where(crumbs & (xx >= 26), 0.9, 0.1)
+    out = segmentation._unless_rejected(t(crumbs), t(held), click)[0].numpy()
+    assert (out[crumbs & (xx >= 26)] > 0.5).all() and not (out[crumbs & (xx < 26)] > 0.5).any()
+    big = np.zeros((48, 48), bool)
+    big[19:22, 27:30] = big[22, 29] = True  # 10 px: more than the click's 9
+    out = segmentation._unless_rejected(t(big), torch.full((1, 48, 48), 0.1), click)[0].numpy()
+    assert (out[big] > 0.5).all()
+    # the network holding a rim 3 px from the click (seed 0 there: 10 px of it stayed)
+    rim = (r2 <= 5**2) & (np.abs(yy - 20) <= 0)
+    soft_rim = np.where(rim, 0.8, 0.1)
+    out = segmentation._unless_rejected(t(blob), t(soft_rim), click)[0].numpy()
+    assert not (out > 0.5).any()
     two = torch.cat([t(blob & ~centre), t(blob)]).bfloat16()
     clicks = torch.cat([click, torch.zeros_like(click)])
     out = segmentation._unless_rejected(two, t(soft).repeat(2, 1, 1).bfloat16(), clicks)

@@ -283,6 +283,11 @@ def _video_hints(
     return *_exclusive(fill_fg, fill_bg), False, stopped, _exclusive(fg, bg)
 
 
+def _label_share(labels: np.ndarray | None) -> float:
+    """The share of the pixels the user labelled (0 without labels: automatic or intensity hints, or none)."""
+    return 0.0 if labels is None else float(np.count_nonzero(labels)) / max(labels.size, 1)
+
+
 def _exclusive(fg: torch.Tensor, bg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Bool ``(T, h, w)`` fg/bg masks -> float ``(T, 1, h, w)`` maps with the overlap in neither."""
     return (fg & ~bg)[:, None].float(), (bg & ~fg)[:, None].float()
@@ -567,8 +572,9 @@ def segment_video(
     hints
         ``"auto"`` (crude saliency hints computed on each frame, on RGB frames refined by a colour model of each
         region, relaxed after the first phase), ``"intensity"`` (as in :func:`napari_doubledip.segment`, with one
-        threshold for all frames: a frame much dimmer than the others, e.g. photobleached, gets no object hints
-        and an empty mask, with a warning; normalise such frames first), ``None`` (no
+        threshold for all frames, after a drift in brightness across them is levelled: a Z-stack dimming with
+        depth, photobleaching; a single frame much dimmer than its neighbours gets no object hints and an empty
+        mask, with a warning: normalise such a frame first), ``None`` (no
         hints: unsupervised, polarity arbitrary) or a label array, ``(T, H, W)`` or ``(H, W)`` for all frames,
         with 1 = foreground and 2 = background scribbles (frames may have none), or a ``(foreground,
         background)`` pair of masks of those shapes. The rules are those of :func:`napari_doubledip.segment`: a
@@ -685,7 +691,9 @@ def segment_video(
         # (measured: IoU 0.84 vs 0.60 with sparse scribbles); dense automatic hints do better without it, and
         # so do dense labels (labels on every pixel: the masks, augmented, spread 2-4 px towards the object's
         # place in the neighbouring frames, over pixels labelled background: IoU 0.85-0.97 instead of 1.0).
-        augment=user and float(((fg_w > 0) | (bg_w > 0)).float().mean()) < DENSE_LABELS,
+        # Only the user's own labels count: intensity hints, held like them, leave the band around each object
+        # to the prior as sparse scribbles do, and gain from it (benchmarks/stack_brightness.py).
+        augment=user and _label_share(scribbled) < DENSE_LABELS,
         settle=_settle_view(work),
     )
     task.name = "video segmentation"
