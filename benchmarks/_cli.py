@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import platform
 from collections.abc import Iterable
 
 
@@ -28,3 +29,12 @@ def name_list(parser: argparse.ArgumentParser, text: str, option: str, allowed: 
     if not names or unknown:
         parser.error(f"{option} takes one or more of {', '.join(allowed)}, got {text!r}")
     return names
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what :func:`platform.processor` says where there is none."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    except OSError:
+        return platform.processor()

@@ -58,6 +58,8 @@ ROOT = HERE.parent.parent
 if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT / "src"))
 
+from _cli import cpu_name  # noqa: E402
+
 TASKS = ("dehazing", "segmentation", "transparency", "watermark", "video")
 #: The public functions the cases call (keys of ``--kwargs``, besides the task names).
 FUNCTIONS = ("dehaze", "segment", "separate_layers", "remove_watermark", "segment_video",
@@ -773,11 +775,7 @@ def save_panels(path: Path, panels: list[tuple[str, np.ndarray]], min_width: int
 def environment(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
-    except OSError:
-        cpu = platform.processor()
+    cpu = cpu_name()
     import napari_doubledip as dd
 
     return {

@@ -719,11 +719,18 @@ def test_a_background_click_rejects_only_the_object_it_is_on():
     big[19:22, 27:30] = big[22, 29] = True  # 10 px: more than the click's 9
     out = segmentation._unless_rejected(t(big), torch.full((1, 48, 48), 0.1), click)[0].numpy()
     assert (out[big] > 0.5).all()
-    # the network holding a rim 3 px from the click (seed 0 there: 10 px of it stayed)
-    rim = (r2 <= 5**2) & (np.abs(yy - 20) <= 0)
-    soft_rim = np.where(rim, 0.8, 0.1)
-    out = segmentation._unless_rejected(t(blob), t(soft_rim), click)[0].numpy()
-    assert not (out > 0.5).any()
+    speck = np.zeros((48, 48), bool)
+    speck[20:22, 27:29] = True  # one small object beside the click, not crumbs around it (a review's case)
+    speck[23:25, 29:31] = True  # ... and a second on the same side (2 of 8 directions)
+    out = segmentation._unless_rejected(t(speck), torch.full((1, 48, 48), 0.4), click)[0].numpy()
+    assert (out[speck] > 0.5).all()
+    # the network holding a corner of the clicked blob from the click out to its rim (seed 0 there: 10 px of it
+    # stayed, 3 px from the click) goes whole; a true neighbour touching the blob, held, stays (a review's case)
+    corner = blob & (yy <= 23) & (xx <= 23)
+    neighbour = (yy - 24) ** 2 + (xx - 33) ** 2 <= 3**2
+    soft_held = np.where(corner | neighbour, 0.8, 0.1)
+    out = segmentation._unless_rejected(t(blob | neighbour), t(soft_held), click)[0].numpy()
+    assert not (out[blob & ~neighbour] > 0.5).any() and (out[neighbour] > 0.5).all()
     two = torch.cat([t(blob & ~centre), t(blob)]).bfloat16()
     clicks = torch.cat([click, torch.zeros_like(click)])
     out = segmentation._unless_rejected(two, t(soft).repeat(2, 1, 1).bfloat16(), clicks)

@@ -250,10 +250,16 @@ def box_bounds(mask: np.ndarray) -> list[int]:
     return [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1]
 
 
-#: ``hints="intensity"`` on a stack: frames whose contrast (Otsu's class means' difference, smoothed over 3
-#: frames) drifts by more than this factor across the stack (a Z-stack dimming with depth, photobleaching)
-#: are levelled to one contrast before the one threshold; steadier stacks are thresholded as they are.
+#: ``hints="intensity"`` on a stack: frames whose contrast (Otsu's class means' difference) drifts by more than
+#: this factor across the stack, along a robust straight-line trend of its logarithm (a Z-stack dimming with
+#: depth, photobleaching), are levelled to one contrast before the one threshold; steadier stacks are
+#: thresholded as they are.
 BRIGHTNESS_DRIFT = 1.3
+
+#: ... unless the contrast jumps by more than this factor between two neighbouring frames: a drift is gradual;
+#: a jump is objects appearing (frames before them hold only background, whose faint unevenness levelling
+#: would stretch into object hints) or an odd frame, and the stack is thresholded as it is.
+BRIGHTNESS_STEP = 2.0
 
 #: A frame tells the drift when its contrast is at least this many times its white noise (a frame without
 #: objects splits its smoothed noise, at about 0.45 times; it is levelled like its neighbours instead, so that
@@ -351,8 +357,10 @@ def _levelled(smooth: np.ndarray, grey: np.ndarray, boxes: np.ndarray | None) ->
     threshold to serve them all: each frame's dark class mean subtracted and its contrast (the difference of
     Otsu's class means, inside its box if ``boxes``) divided out, both smoothed over 3 frames and, for frames
     whose contrast does not stand out of their white noise (``grey``: the frames before smoothing), taken from
-    the nearest frames that do. Unchanged unless that contrast changes by more than :data:`BRIGHTNESS_DRIFT`
-    across the stack (a single odd frame does not count: the 3-frame median drops it)."""
+    the nearest frames that do. Unchanged unless at least 3 frames tell, their contrast drifts by more than
+    :data:`BRIGHTNESS_DRIFT` across the stack along a robust line (one odd frame, at an end too, does not make
+    a drift) and jumps by no more than :data:`BRIGHTNESS_STEP` between neighbours (objects appearing, or an
+    odd frame, leave the stack as it is)."""
     from scipy import ndimage as ndi
     from skimage.filters import threshold_otsu
 
@@ -369,11 +377,22 @@ def _levelled(smooth: np.ndarray, grey: np.ndarray, boxes: np.ndarray | None) ->
         low[i], contrast[i] = dark.mean(), region[region > t].mean() - dark.mean()
     noise = noise_level(torch.from_numpy(np.ascontiguousarray(grey, dtype=np.float32))).numpy()
     told = np.flatnonzero((contrast > INFORMATIVE_CONTRAST * noise) & (contrast > FLAT_SPAN))
-    if told.size < 2:
+    if told.size < 3:
         return smooth
-    log_c = ndi.median_filter(np.log(contrast[told]), size=3, mode="nearest")
-    if float(np.exp(log_c.max() - log_c.min())) < BRIGHTNESS_DRIFT:
+    raw = np.log(contrast[told])
+    if float(np.abs(np.diff(raw)).max()) > np.log(BRIGHTNESS_STEP):
         return smooth
+    # the drift along Siegel's repeated-median line (each frame's median slope to the others, their median):
+    # one odd frame, at an end too, does not make one
+    few = np.unique(np.linspace(0, told.size - 1, min(told.size, 200)).round().astype(int))  # (pairs: bounded)
+    at, r = told[few].astype(float), raw[few]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slopes = (r[None, :] - r[:, None]) / (at[None, :] - at[:, None])
+    np.fill_diagonal(slopes, np.nan)
+    slope = float(np.median(np.nanmedian(slopes, axis=1)))
+    if float(np.exp(abs(slope) * (told[-1] - told[0]))) < BRIGHTNESS_DRIFT:
+        return smooth
+    log_c = ndi.median_filter(raw, size=3, mode="nearest")
     k = np.arange(n)
     c = np.exp(np.interp(k, told, log_c))[:, None, None]
     lo = np.interp(k, told, ndi.median_filter(low[told], size=3, mode="nearest"))[:, None, None]
@@ -737,8 +756,14 @@ def reassign_by_layers(
 
 
 #: Pixels (8-connected steps) around a background scribble on a false object within which the layers' holes
-#: count as the object and the mask network's remaining foreground goes (see :func:`_unless_rejected`).
+#: count as the object, its parts are judged, and the mask network's remaining foreground there goes with
+#: what of it connects (see :func:`_unless_rejected`).
 CLICK_REACH = 2
+
+
+#: Crumbs of a clicked object's outline (see :func:`_crumbs`) lie around the click in at least this many of 8
+#: directions (seed 2 of the click test on an Intel Xeon: three crumbs of 2-4 px in 4 directions).
+CRUMB_SECTORS = 3
 
 
 #: A compact background scribble counts as on an object when foreground lies in at least this many of the 8
@@ -761,9 +786,11 @@ def _click(marks: np.ndarray, k: int, box: tuple[slice, slice]) -> tuple[float, 
 
 
 def _crumbs(marks: np.ndarray, count: int, fg: np.ndarray, soft: np.ndarray) -> np.ndarray:
-    """The parts of ``fg`` that lie wholly within the reach of a click among the scribbles ``1..count`` of
-    ``marks`` (:func:`_click`), are no larger than it, and that ``soft`` (the mask network) holds background
-    for the most part: crumbs of a clicked object's outline that the layers' verdict left."""
+    """Crumbs of a clicked object's outline that the layers' verdict left: for each click among the scribbles
+    ``1..count`` of ``marks`` (:func:`_click`), the parts of ``fg`` that lie wholly within its reach, are no
+    larger than it and that ``soft`` (the mask network) holds background for the most part, where there are
+    two or more of them around it (in at least :data:`CRUMB_SECTORS` of 8 directions from its centre; one
+    small object beside a click stays)."""
     from scipy import ndimage
 
     out = np.zeros(fg.shape, bool)
@@ -779,15 +806,23 @@ def _crumbs(marks: np.ndarray, count: int, fg: np.ndarray, soft: np.ndarray) -> 
         area = int((marks[box] == k).sum())
         y0, x0 = max(0, int(cy - reach)), max(0, int(cx - reach))  # (the window around the click)
         y1, x1 = int(cy + reach) + 2, int(cx + reach) + 2
+        crumbs, ys, xs = [], [], []
         for p in np.unique(parts[y0:y1, x0:x1]):
             if p == 0:
                 continue
             sy, sx = slices[p - 1]
             py, px = np.nonzero(parts[sy, sx] == p)
-            if py.size > area or np.hypot(py + sy.start - cy, px + sx.start - cx).max() > reach:
-                continue
-            if soft[sy, sx][py, px].mean() < 0.5:
-                out[sy, sx][py, px] = True
+            py, px = py + sy.start, px + sx.start
+            if py.size <= area and np.hypot(py - cy, px - cx).max() <= reach and soft[py, px].mean() < 0.5:
+                crumbs.append((py, px))
+                ys.append(py - cy)
+                xs.append(px - cx)
+        if len(crumbs) < 2:
+            continue
+        sectors = np.round(np.arctan2(np.concatenate(ys), np.concatenate(xs)) / (np.pi / 4)).astype(int) % 8
+        if np.unique(sectors).size >= CRUMB_SECTORS:
+            for py, px in crumbs:
+                out[py, px] = True
     return out
 
 
@@ -846,8 +881,10 @@ def _closed_parts(fg: np.ndarray, iterations: int) -> np.ndarray:
 def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     """``out`` with ``soft`` back in each connected foreground part of ``out`` that a background scribble
     (``rejected``, bool ``(N, H, W)``) was painted on, and that ``soft`` holds background for the most part;
-    there what ``soft`` holds as foreground within :data:`CLICK_REACH` of the scribble goes too (a click's
-    neighbours the mask network kept). A scribble counts where most of its own pixels lie on that foreground or
+    there what ``soft`` holds as foreground within :data:`CLICK_REACH` of the scribble goes too, with all of
+    it that connects (a click's neighbours the mask network kept; a neighbour it holds that comes no nearer
+    stays). Around a click that is on no such part, crumbs of the object's outline go (:func:`_crumbs`). A
+    scribble counts where most of its own pixels lie on that foreground or
     in a hole of it within :data:`CLICK_REACH` of the scribble (a click or stroke on an object, or on the
     background centre the layers left in it; not background hints along objects, such as a fed-back mask's
     background core, nor the inside of a ring-shaped object, nor a stroke in the gap between two objects). A
@@ -885,19 +922,20 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
         back[i] |= _crumbs(marks, count, fg, mean_soft[i])
         if not painted_on.any():
             continue
-        # Each foreground part near the scribble is judged on its own pixels (the closing only decides what
-        # the click is on: in a field of objects it merges neighbours that are not the clicked one). Near: within
-        # the reach _surrounded looks in (the mask network can hold on to a rim of the clicked object 3 px from
-        # the click: seeds 0 and 2 of the click test on an Intel Xeon left 10 and 9 of the nucleus's 81 pixels
-        # with a reach of CLICK_REACH).
-        near = ndimage.binary_dilation(painted_on, structure=eight, iterations=CLICK_REACH + 3)
+        # Each foreground part within CLICK_REACH is judged on its own pixels (the closing only decides what
+        # the click is on: in a field of objects it merges neighbours that are not the clicked one)
+        near = ndimage.binary_dilation(painted_on, structure=eight, iterations=CLICK_REACH)
         parts, _count = ndimage.label(fg, structure=eight)
+        held, _n = ndimage.label(mean_soft[i] > 0.5, structure=eight)
         for p in np.unique(parts[near & fg]):
             part = parts == p
             if mean_soft[i][part].mean() < 0.5:
                 back[i] |= part
-                # what the mask network itself kept near the scribble goes too
-                gone[i] |= part & near & (mean_soft[i] > 0.5)
+                # what the mask network itself kept of it by the scribble goes too, as far as it reaches (seed 0
+                # of the click test on an Intel Xeon: a rim 3 px from the click stayed, 10 of 81 px, when only
+                # what lay within CLICK_REACH went); a neighbour it holds that does not come so near stays
+                by_it = np.unique(held[part & near & (held > 0)])
+                gone[i] |= part & np.isin(held, by_it)
     if not back.any():
         return out
     out = torch.where(torch.from_numpy(back).to(out.device), soft, out)

@@ -99,8 +99,8 @@ def default_iterations(base: int, frames: int, ref_frames: int | None = 20) -> i
 SEGMENT_WALK = 1.0
 LAYERS_WALK = 0.1
 
-#: User labels covering at least this share of the working pixels are dense: the run goes without the dihedral
-#: augmentation, as with automatic hints (see :func:`segment_video`).
+#: User labels (and boxes' outsides) covering at least this share of the pixels are dense: the run goes without
+#: the dihedral augmentation, as with automatic hints (see :func:`segment_video`).
 DENSE_LABELS = 0.5
 
 #: Segmentation phases (reconstruction ramp, automatic-hint fade, best tracking from; see
@@ -283,9 +283,20 @@ def _video_hints(
     return *_exclusive(fill_fg, fill_bg), False, stopped, _exclusive(fg, bg)
 
 
-def _label_share(labels: np.ndarray | None) -> float:
-    """The share of the pixels the user labelled (0 without labels: automatic or intensity hints, or none)."""
-    return 0.0 if labels is None else float(np.count_nonzero(labels)) / max(labels.size, 1)
+def _label_share(labels: np.ndarray | None, boxes: list[np.ndarray | None] | None, size: tuple[int, int]) -> float:
+    """The share of the frames' pixels the run holds as the user says: labelled (``labels``, ``(T, H, W)``), or
+    outside a frame's box (``boxes``: bool ``(H, W)`` or ``None`` per frame); 0 with neither (automatic or
+    intensity hints, or none)."""
+    if labels is None and boxes is None:
+        return 0.0
+    n = len(labels) if labels is not None else len(boxes)
+    held = 0
+    for t in range(n):
+        m = labels[t] > 0 if labels is not None else np.zeros(size, bool)
+        if boxes is not None and boxes[t] is not None:
+            m = m | ~boxes[t]
+        held += int(np.count_nonzero(m))
+    return held / max(n * size[0] * size[1], 1)
 
 
 def _exclusive(fg: torch.Tensor, bg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -691,9 +702,10 @@ def segment_video(
         # (measured: IoU 0.84 vs 0.60 with sparse scribbles); dense automatic hints do better without it, and
         # so do dense labels (labels on every pixel: the masks, augmented, spread 2-4 px towards the object's
         # place in the neighbouring frames, over pixels labelled background: IoU 0.85-0.97 instead of 1.0).
-        # Only the user's own labels count: intensity hints, held like them, leave the band around each object
-        # to the prior as sparse scribbles do, and gain from it (benchmarks/stack_brightness.py).
-        augment=user and _label_share(scribbled) < DENSE_LABELS,
+        # Only what the user gave counts (labels, a box's outside): intensity hints, held like labels, leave the
+        # band around each object to the prior as sparse scribbles do, and gain from it
+        # (benchmarks/stack_brightness.py).
+        augment=user and _label_share(scribbled, keep, size) < DENSE_LABELS,
         settle=_settle_view(work),
     )
     task.name = "video segmentation"
