@@ -731,6 +731,11 @@ def test_a_background_click_rejects_only_the_object_it_is_on():
     soft_held = np.where(corner | neighbour, 0.8, 0.1)
     out = segmentation._unless_rejected(t(blob | neighbour), t(soft_held), click)[0].numpy()
     assert not (out[blob & ~neighbour] > 0.5).any() and (out[neighbour] > 0.5).all()
+    facing = blob & (yy <= 23) & (xx >= 25)  # the held corner touching the neighbour (a second review: all of
+    out = segmentation._unless_rejected(  # the neighbour went with it): it loses what lies within the reach
+        t(blob | neighbour), t(np.where(facing | neighbour, 0.8, 0.1)), click
+    )[0].numpy()
+    assert not (out[blob & ~neighbour] > 0.5).any() and (out[neighbour] > 0.5).mean() > 0.9
     two = torch.cat([t(blob & ~centre), t(blob)]).bfloat16()
     clicks = torch.cat([click, torch.zeros_like(click)])
     out = segmentation._unless_rejected(two, t(soft).repeat(2, 1, 1).bfloat16(), clicks)

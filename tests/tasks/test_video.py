@@ -707,8 +707,9 @@ def test_intensity_hints_on_a_stack_use_one_threshold():
     assert fg[:3].any() and not fg[3].any() and bg[3].float().mean() > 0.9
 
 
-def _dimming_stack(gains, seed=0, size=48):
-    """Blobs (a different field per frame) at the given brightness per frame, with Poisson noise."""
+def _dimming_stack(gains, seed=0, size=48, offset=0.1, vignette=0.0, scale=200):
+    """Blobs (a different field per frame) at the given brightness per frame on ``offset`` darkened by
+    ``vignette`` towards the corners, with Poisson noise (``scale`` counts per unit)."""
     from skimage import data, filters
 
     blobs = np.stack([
@@ -716,8 +717,10 @@ def _dimming_stack(gains, seed=0, size=48):
         for k in range(len(gains))
     ])
     gain = np.asarray(gains)[:, None, None]
-    clean = np.stack([filters.gaussian(b.astype(float), 1.0) for b in blobs]) * 0.6 * gain
-    noisy = np.random.default_rng(seed).poisson((clean + 0.1) * 200) / 200.0
+    yy, xx = np.mgrid[:size, :size] / size
+    dark = vignette * ((yy - 0.5) ** 2 + (xx - 0.5) ** 2) / 0.5
+    clean = np.stack([filters.gaussian(b.astype(float), 1.0) for b in blobs]) * 0.6 * gain + offset - dark
+    noisy = np.random.default_rng(seed).poisson(clean * scale) / scale
     return torch.from_numpy(noisy.astype(np.float32))[:, None], blobs
 
 
@@ -744,8 +747,9 @@ def test_intensity_hints_level_a_stack_whose_brightness_drifts():
     grey = steady[:, 0].numpy()
     smooth = np.stack([gaussian(g, 1.0) for g in grey])
     assert video.seg._levelled(smooth, grey, None) is smooth
-    dimming = smooth * (0.35 ** (np.arange(5) / 4))[:, None, None]
-    assert video.seg._levelled(dimming, grey, None) is not dimming  # (the same frames dimming: levelled)
+    gain = (0.35 ** (np.arange(5) / 4))[:, None, None]
+    dimming = smooth * gain
+    assert video.seg._levelled(dimming, grey * gain, None) is not dimming  # (the same frames dimming: levelled)
     for odd in ([0.6, 1, 1, 1, 1], [1, 1, 1, 1, 0.6]):  # one odd frame at an end is no drift either (a review)
         frames, _ = _dimming_stack(odd)
         grey = frames[:, 0].numpy()
@@ -760,6 +764,13 @@ def test_intensity_hints_level_a_stack_whose_brightness_drifts():
     with pytest.warns(UserWarning, match=r"frame\(s\) \[0, 1, 2\] get no object hints"):
         fg, _bg = video.seg.intensity_hints(torch.cat([ramp, cells]))
     assert not fg[:3].any() and fg[3:].flatten(1).any(1).all()
+    # objects fading out over the stack, then frames of vignetted background alone: those do not tell the
+    # drift, nor get levelled into hints (a second review: 1306-1437 foreground hints a frame on them)
+    gains = np.r_[0.15 ** (np.arange(6) / 5), 0, 0]
+    fading, _ = _dimming_stack(gains, offset=0.3, vignette=0.09, scale=2000)
+    with pytest.warns(UserWarning, match=r"frame\(s\) \[6, 7\] get no object hints"):
+        fg, _bg = video.seg.intensity_hints(fading)
+    assert fg[:6].flatten(1).any(1).all()
 
 
 def test_intensity_hints_on_a_stack_run_with_the_augmentation(monkeypatch):

@@ -261,10 +261,11 @@ BRIGHTNESS_DRIFT = 1.3
 #: would stretch into object hints) or an odd frame, and the stack is thresholded as it is.
 BRIGHTNESS_STEP = 2.0
 
-#: A frame tells the drift when its contrast is at least this many times its white noise (a frame without
-#: objects splits its smoothed noise, at about 0.45 times; it is levelled like its neighbours instead, so that
-#: its noise does not become hints). Blobs at a tenth of their first plane's brightness (their contrast 0.03
-#: over Poisson noise of 0.024, ``benchmarks/stack_brightness.py``) read 1.2, at a fifth 2.0.
+#: A frame tells the drift when its objects' contrast (Otsu's class means' difference in the smoothed frame,
+#: high-passed) is at least this many times its white noise (a frame without objects splits its smoothed
+#: noise, at about 0.45 times; it is levelled like its neighbours instead, so that its noise does not become
+#: hints). Blobs at a tenth of their first plane's brightness (``benchmarks/stack_brightness.py``, Poisson
+#: noise of 0.024) read 1.1, at a fifth 1.8.
 INFORMATIVE_CONTRAST = 1.5
 
 #: ``hints="intensity"``: pixels of the smoothed (sigma 1 px at working size) grey image this far above / below
@@ -354,29 +355,42 @@ def warn_many_objects(
 
 def _levelled(smooth: np.ndarray, grey: np.ndarray, boxes: np.ndarray | None) -> np.ndarray:
     """The smoothed grey frames ``(N, h, w)`` with a drift in brightness across them taken out, for one
-    threshold to serve them all: each frame's dark class mean subtracted and its contrast (the difference of
-    Otsu's class means, inside its box if ``boxes``) divided out, both smoothed over 3 frames and, for frames
-    whose contrast does not stand out of their white noise (``grey``: the frames before smoothing), taken from
-    the nearest frames that do. Unchanged unless at least 3 frames tell, their contrast drifts by more than
-    :data:`BRIGHTNESS_DRIFT` across the stack along a robust line (one odd frame, at an end too, does not make
-    a drift) and jumps by no more than :data:`BRIGHTNESS_STEP` between neighbours (objects appearing, or an
-    odd frame, leave the stack as it is)."""
+    threshold to serve them all: each frame's background (the median of the dark side of its Otsu threshold,
+    inside its box if ``boxes``) subtracted and its objects' contrast (the bright side's 90th percentile of
+    ``grey``, the frames before smoothing, above that background: little moved by the objects' number or
+    size) divided out, both smoothed over 3 frames and, for frames that do not tell, taken from the nearest
+    frames that do. A frame tells when its objects stand out of its noise with the background's unevenness
+    taken away (a high-pass of 1/8 of its size: vignetting or a gradient over empty frames does not tell)
+    and reach 5 % of the best frame's contrast. Unchanged for frames under 12 px (their noise is not
+    measured) and unless at least 3 frames tell, their contrast drifts by more than :data:`BRIGHTNESS_DRIFT`
+    across the stack along a robust line (one odd frame, at an end too, does not make a drift) and jumps by
+    no more than :data:`BRIGHTNESS_STEP` between neighbours (objects appearing, or an odd frame, leave the
+    stack as it is)."""
     from scipy import ndimage as ndi
-    from skimage.filters import threshold_otsu
+    from skimage.filters import gaussian, threshold_otsu
 
-    n = len(smooth)
-    if n < 2:
+    n, h, w = smooth.shape
+    if n < 3 or min(h, w) < 12:
         return smooth
-    low, contrast = np.zeros(n), np.zeros(n)
+    low, contrast, local = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
-        region = smooth[i] if boxes is None else smooth[i][boxes[i]]
+        inside = None if boxes is None else boxes[i]
+        region = smooth[i] if inside is None else smooth[i][inside]
         if region.size < 2 or float(region.max()) <= float(region.min()) + FLAT_SPAN:
             continue
         t = threshold_otsu(region)
-        dark = region[region <= t]
-        low[i], contrast[i] = dark.mean(), region[region > t].mean() - dark.mean()
+        raw = grey[i] if inside is None else grey[i][inside]
+        low[i] = float(np.median(region[region <= t]))
+        contrast[i] = float(np.percentile(raw[region > t], 90)) - float(np.median(raw[region <= t]))
+        flat = smooth[i] - gaussian(smooth[i], max(h, w) / 8)  # (the background's unevenness taken away)
+        flat = flat if inside is None else flat[inside]
+        if float(flat.max()) > float(flat.min()) + FLAT_SPAN:
+            tf = threshold_otsu(flat)
+            local[i] = flat[flat > tf].mean() - flat[flat <= tf].mean()
     noise = noise_level(torch.from_numpy(np.ascontiguousarray(grey, dtype=np.float32))).numpy()
-    told = np.flatnonzero((contrast > INFORMATIVE_CONTRAST * noise) & (contrast > FLAT_SPAN))
+    told = np.flatnonzero(
+        (local > INFORMATIVE_CONTRAST * noise) & (local >= 0.05 * local.max()) & (contrast > FLAT_SPAN)
+    )
     if told.size < 3:
         return smooth
     raw = np.log(contrast[told])
@@ -881,10 +895,10 @@ def _closed_parts(fg: np.ndarray, iterations: int) -> np.ndarray:
 def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     """``out`` with ``soft`` back in each connected foreground part of ``out`` that a background scribble
     (``rejected``, bool ``(N, H, W)``) was painted on, and that ``soft`` holds background for the most part;
-    there what ``soft`` holds as foreground within :data:`CLICK_REACH` of the scribble goes too, with all of
-    it that connects (a click's neighbours the mask network kept; a neighbour it holds that comes no nearer
-    stays). Around a click that is on no such part, crumbs of the object's outline go (:func:`_crumbs`). A
-    scribble counts where most of its own pixels lie on that foreground or
+    there what ``soft`` holds as foreground within :data:`CLICK_REACH` of the scribble goes too, with what of
+    it connects within 3 px more (a click's neighbours the mask network kept; a neighbour it holds stays, but
+    for what of it touches them there). Around a click that is on no such part, crumbs of the object's
+    outline go (:func:`_crumbs`). A scribble counts where most of its own pixels lie on that foreground or
     in a hole of it within :data:`CLICK_REACH` of the scribble (a click or stroke on an object, or on the
     background centre the layers left in it; not background hints along objects, such as a fed-back mask's
     background core, nor the inside of a ring-shaped object, nor a stroke in the gap between two objects). A
@@ -925,17 +939,19 @@ def _unless_rejected(out: torch.Tensor, soft: torch.Tensor, rejected: torch.Tens
         # Each foreground part within CLICK_REACH is judged on its own pixels (the closing only decides what
         # the click is on: in a field of objects it merges neighbours that are not the clicked one)
         near = ndimage.binary_dilation(painted_on, structure=eight, iterations=CLICK_REACH)
+        wide = ndimage.binary_dilation(near, structure=eight, iterations=3)  # (the reach of _surrounded)
         parts, _count = ndimage.label(fg, structure=eight)
         held, _n = ndimage.label(mean_soft[i] > 0.5, structure=eight)
         for p in np.unique(parts[near & fg]):
             part = parts == p
             if mean_soft[i][part].mean() < 0.5:
                 back[i] |= part
-                # what the mask network itself kept of it by the scribble goes too, as far as it reaches (seed 0
-                # of the click test on an Intel Xeon: a rim 3 px from the click stayed, 10 of 81 px, when only
-                # what lay within CLICK_REACH went); a neighbour it holds that does not come so near stays
+                # what the mask network itself kept of it by the scribble goes too, with what of that connects
+                # within 3 px more (seed 0 of the click test on an Intel Xeon: a rim 3 px from the click stayed,
+                # 10 of 81 px, when only what lay within CLICK_REACH went); a neighbour it holds stays, but for
+                # what of it touches that remnant within the reach
                 by_it = np.unique(held[part & near & (held > 0)])
-                gone[i] |= part & np.isin(held, by_it)
+                gone[i] |= part & wide & np.isin(held, by_it)
     if not back.any():
         return out
     out = torch.where(torch.from_numpy(back).to(out.device), soft, out)
