@@ -354,24 +354,33 @@ def warn_many_objects(
 
 
 def _levelled(smooth: np.ndarray, grey: np.ndarray, boxes: np.ndarray | None) -> np.ndarray:
-    """The smoothed grey frames ``(N, h, w)`` with a drift in brightness across them taken out, for one
-    threshold to serve them all: each frame's background (the median of the dark side of its Otsu threshold,
-    inside its box if ``boxes``) subtracted and its objects' contrast (the bright side's 90th percentile of
-    ``grey``, the frames before smoothing, above that background: little moved by the objects' number or
-    size) divided out, both smoothed over 3 frames and, for frames that do not tell, taken from the nearest
-    frames that do. A frame tells when its objects stand out of its noise with the background's unevenness
-    taken away (a high-pass of 1/8 of its size: vignetting or a gradient over empty frames does not tell)
-    and reach 5 % of the best frame's contrast. Unchanged for frames under 12 px (their noise is not
-    measured) and unless at least 3 frames tell, their contrast drifts by more than :data:`BRIGHTNESS_DRIFT`
-    across the stack along a robust line (one odd frame, at an end too, does not make a drift) and jumps by
-    no more than :data:`BRIGHTNESS_STEP` between neighbours (objects appearing, or an odd frame, leave the
-    stack as it is)."""
+    """``smooth`` levelled by :func:`_levelling` (the same array where it finds nothing to level)."""
+    lev = _levelling(smooth, grey, boxes)
+    return smooth if lev is None else (smooth * lev[0] + lev[1]).astype(smooth.dtype)
+
+
+def _levelling(
+    smooth: np.ndarray, grey: np.ndarray, boxes: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-frame ``(scale, shift)``, each ``(N, 1, 1)``, that take a drift in brightness out of the smoothed
+    grey frames ``smooth`` ``(N, h, w)`` (as ``smooth * scale + shift``), for one threshold to serve them all;
+    ``None`` where there is none to take out. Each frame's background (the median of the dark side of its
+    Otsu threshold, inside its box if ``boxes``) is subtracted and its objects' contrast (the bright side's
+    90th percentile of ``grey``, the frames before smoothing, above that background: little moved by the
+    objects' number or size) divided out, both smoothed over 3 frames and, for frames that do not tell, taken
+    from the nearest frames that do. A frame tells when its objects stand out of its noise with the
+    background's unevenness taken away (a high-pass of 1/8 of its size: vignetting or a gradient over empty
+    frames does not tell) and reach 5 % of the best frame's contrast. ``None`` for frames under 12 px (their
+    noise is not measured) and unless at least 3 frames tell, their contrast drifts by more than
+    :data:`BRIGHTNESS_DRIFT` across the stack along a robust line (one odd frame, at an end too, does not
+    make a drift) and jumps by no more than :data:`BRIGHTNESS_STEP` between neighbours (objects appearing, or
+    an odd frame, leave the stack as it is)."""
     from scipy import ndimage as ndi
     from skimage.filters import gaussian, threshold_otsu
 
     n, h, w = smooth.shape
     if n < 3 or min(h, w) < 12:
-        return smooth
+        return None
     low, contrast, local = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
         inside = None if boxes is None else boxes[i]
@@ -392,10 +401,10 @@ def _levelled(smooth: np.ndarray, grey: np.ndarray, boxes: np.ndarray | None) ->
         (local > INFORMATIVE_CONTRAST * noise) & (local >= 0.05 * local.max()) & (contrast > FLAT_SPAN)
     )
     if told.size < 3:
-        return smooth
+        return None
     raw = np.log(contrast[told])
     if float(np.abs(np.diff(raw)).max()) > np.log(BRIGHTNESS_STEP):
-        return smooth
+        return None
     # the drift along Siegel's repeated-median line (each frame's median slope to the others, their median):
     # one odd frame, at an end too, does not make one
     few = np.unique(np.linspace(0, told.size - 1, min(told.size, 200)).round().astype(int))  # (pairs: bounded)
@@ -405,13 +414,34 @@ def _levelled(smooth: np.ndarray, grey: np.ndarray, boxes: np.ndarray | None) ->
     np.fill_diagonal(slopes, np.nan)
     slope = float(np.median(np.nanmedian(slopes, axis=1)))
     if float(np.exp(abs(slope) * (told[-1] - told[0]))) < BRIGHTNESS_DRIFT:
-        return smooth
+        return None
     log_c = ndi.median_filter(raw, size=3, mode="nearest")
     k = np.arange(n)
     c = np.exp(np.interp(k, told, log_c))[:, None, None]
     lo = np.interp(k, told, ndi.median_filter(low[told], size=3, mode="nearest"))[:, None, None]
     ref = int(np.argmax(c[:, 0, 0]))  # (levelled to the most contrasted frame: values stay in its range)
-    return ((smooth - lo) * (c[ref] / c) + lo[ref]).astype(smooth.dtype)
+    scale = c[ref] / c
+    return scale, lo[ref] - lo * scale
+
+
+def stack_levelling(
+    images: torch.Tensor, inside: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-frame ``(scale, shift)``, each ``(N, 1, 1, 1)`` on ``images``' device, that take a gradual drift in
+    brightness out of working-size frames ``(N, C, h, w)`` (``images * scale + shift``; :func:`_levelling` on
+    their grey, the 0.1 % extremes clipped, inside their boxes ``inside``), or ``None``: what
+    :func:`intensity_hints` levels before its threshold, for a video task to level the frames it fits too."""
+    from skimage.filters import gaussian
+
+    grey = images.float().mean(1).cpu().numpy()
+    lo, hi = np.percentile(grey, (0.1, 99.9))
+    if hi > lo:
+        grey = np.clip(grey, lo, hi)
+    smooth = np.stack([gaussian(g, 1.0) for g in grey])
+    lev = _levelling(smooth, grey, None if inside is None else inside.cpu().numpy())
+    if lev is None:
+        return None
+    return tuple(torch.from_numpy(v.astype(np.float32)).to(images.device)[:, None] for v in lev)
 
 
 def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
