@@ -685,11 +685,16 @@ def segment_video(
     scribbled = None if isinstance(hints, str) or hints is None else hint_labels(hints, size, frames=n)
     if scribbled is not None:
         seg.warn_no_marks(scribbled, auto_fill)
-    # A stack whose brightness drifts (a Z-stack dimming with depth, photobleaching) is fitted levelled, as its
-    # intensity hints are taken: its dim frames' objects weigh as much in the fit as the bright ones' (Z-stack
-    # dimming to 35 %: mean IoU 0.669 with the hints levelled alone; benchmarks/stack_brightness.py)
+    # A grey stack whose brightness drifts (a Z-stack dimming with depth, photobleaching) is fitted levelled, as
+    # its intensity hints are taken: its dim frames' objects weigh as much in the fit as the bright ones'
+    # (Z-stack dimming to 35 %: mean IoU 0.669 with the hints levelled alone; benchmarks/stack_brightness.py).
+    # (Not colour stacks: one shift for all channels, taken from their mean, pushed channels whose background
+    # differs out of [0, 1], a review's RGB case; their hints are levelled all the same.)
     level = None
-    if (isinstance(hints, str) and hints == "intensity") or (scribbled is not None and auto_fill == "intensity"):
+    intensity = (isinstance(hints, str) and hints == "intensity") or (
+        scribbled is not None and auto_fill == "intensity"
+    )
+    if intensity and work.shape[1] == 1:
         level = seg.stack_levelling(work, _inside(boxes, ws, work.device))
     if level is not None:
         work = (work * level[0] + level[1]).clamp(0, 1)
