@@ -250,9 +250,9 @@ def box_bounds(mask: np.ndarray) -> list[int]:
     return [int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1]
 
 
-#: ``hints="intensity"`` on a stack: frames whose contrast (Otsu's class means' difference) drifts by more than
-#: this factor across the stack, along a robust straight-line trend of its logarithm (a Z-stack dimming with
-#: depth, photobleaching), are levelled to one contrast before the one threshold; steadier stacks are
+#: ``hints="intensity"`` on a stack: frames whose objects' contrast (see :func:`_levelling`) drifts by more
+#: than this factor across the stack, along a robust straight-line trend of its logarithm (a Z-stack dimming
+#: with depth, photobleaching), are levelled to one contrast before the one threshold; steadier stacks are
 #: thresholded as they are.
 BRIGHTNESS_DRIFT = 1.3
 
