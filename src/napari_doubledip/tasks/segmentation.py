@@ -424,6 +424,22 @@ def _levelling(
     return scale, lo[ref] - lo * scale
 
 
+def _grey_frames(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray, bool, int]:
+    """The grey (channel mean) of ``(N, C, h, w)`` images with the 0.1 % extremes clipped (unless that leaves
+    nothing: ``clipped`` False), the same smoothed (sigma 1 px), ``clipped``, and how many pixels lay far
+    above the rest (hot pixels, or tiny bright objects)."""
+    from skimage.filters import gaussian
+
+    grey = images.float().mean(1).cpu().numpy()
+    # the 0.1 % extremes clipped before smoothing: a hot pixel must not widen the margins (nor, smoothed, spread)
+    lo, hi = np.percentile(grey, (0.1, 99.9))
+    above = int((grey > hi + 4 * (hi - lo)).sum())  # far brighter than everything else
+    clipped = bool(hi > lo)
+    if clipped:
+        grey = np.clip(grey, lo, hi)
+    return grey, np.stack([gaussian(g, 1.0) for g in grey]), clipped, above
+
+
 def stack_levelling(
     images: torch.Tensor, inside: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -431,13 +447,7 @@ def stack_levelling(
     brightness out of working-size frames ``(N, C, h, w)`` (``images * scale + shift``; :func:`_levelling` on
     their grey, the 0.1 % extremes clipped, inside their boxes ``inside``), or ``None``: what
     :func:`intensity_hints` levels before its threshold, for a video task to level the frames it fits too."""
-    from skimage.filters import gaussian
-
-    grey = images.float().mean(1).cpu().numpy()
-    lo, hi = np.percentile(grey, (0.1, 99.9))
-    if hi > lo:
-        grey = np.clip(grey, lo, hi)
-    smooth = np.stack([gaussian(g, 1.0) for g in grey])
+    grey, smooth, _clipped, _above = _grey_frames(images)
     lev = _levelling(smooth, grey, None if inside is None else inside.cpu().numpy())
     if lev is None:
         return None
@@ -454,14 +464,10 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
     may be lit otherwise). A stack whose brightness drifts from frame to frame (a Z-stack dimming with depth,
     photobleaching) is levelled first (:func:`_levelled`). Warns when some frames get no object hints (in their
     box; a single frame much dimmer than its neighbours, or empty)."""
-    from skimage.filters import gaussian, threshold_otsu
+    from skimage.filters import threshold_otsu
 
-    grey = images.float().mean(1).cpu().numpy()
-    # the 0.1 % extremes clipped before smoothing: a hot pixel must not widen the margins (nor, smoothed, spread)
-    lo, hi = np.percentile(grey, (0.1, 99.9))
-    above = int((grey > hi + 4 * (hi - lo)).sum())  # far brighter than everything else
-    if hi > lo:
-        grey = np.clip(grey, lo, hi)
+    grey, smooth, clipped, above = _grey_frames(images)
+    if clipped:
         if above >= 3:
             warn(
                 f"intensity hints: {above} pixels far brighter than the rest (the top 0.1 %) are set aside as hot "
@@ -474,7 +480,6 @@ def intensity_hints(images: torch.Tensor, inside: torch.Tensor | None = None) ->
             "intensity hints: the image is flat but for fewer than 0.1 % of its pixels: these are taken as the "
             "objects (tiny spots); hot pixels would be taken too"
         )
-    smooth = np.stack([gaussian(g, 1.0) for g in grey])
     boxes = None if inside is None else inside.cpu().numpy()
     smooth = _levelled(smooth, grey, boxes)
     region = smooth[boxes] if boxes is not None else smooth.ravel()
