@@ -19,6 +19,8 @@ Reproduce (about 5 minutes on a 2-core CPU)::
         --size 128 --seeds 0,1  # a set with a box around the watermark
     .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --only watermark --sets none --seeds 0,1,2 \
         --watermark-scene astronaut --watermark-position 0.6 --threads 1  # over a busy region
+    .venv/bin/python benchmarks/synthetic_watermark_dehaze.py --only watermark --sets none \
+        --watermark-scene coffee --watermark-position 0.3 --watermark-opacity 0.3  # over a bright rim
 
 Timings are wall-clock seconds of the whole call (including the final full-resolution step); with other jobs on
 the machine, ``--threads 1`` avoids OpenMP oversubscription and is then the faster setting.
@@ -77,10 +79,10 @@ def bench_dehaze(
 def bench_watermark(
     size: int, seeds: list[int], iterations: int | None, max_size: int | None,
     sets: list[tuple[int, bool, bool]] = ((3, True, False),), box: bool = True, scene: str = "rocket",
-    position: float = 0.15,
+    position: float = 0.15, opacity: float = 0.5,
 ) -> None:
     print(f"== watermark, {size}x{size} (PSNR dB vs the clean image; corr(alpha); seconds)")
-    s = S.watermarked(size, scene=scene, position=position)
+    s = S.watermarked(size, opacity=opacity, scene=scene, position=position)
     b = s.extra["box_mask"]
     truth = s.truth["clean"]
     seeds_box = seeds if box else []
@@ -136,6 +138,7 @@ def main() -> None:
     p.add_argument("--watermark-position", type=float, default=0.15,
                    help="top of the boxed watermark's band, a fraction of the height (0.6 with 'astronaut': the "
                    "suit and badge, a busy region)")
+    p.add_argument("--watermark-opacity", type=float, default=0.5, help="opacity of the boxed watermark's text")
     p.add_argument("--iterations", type=int, default=None, help="default: each task's measured default")
     p.add_argument("--max-size", type=int, default=None)
     p.add_argument("--transmission-prior", default="auto", help="dehaze's transmission_prior")
@@ -159,7 +162,8 @@ def main() -> None:
         bench_dehaze(args.size, seeds, args.scene, args.iterations, args.max_size, args.transmission_prior)
     if args.only in (None, "watermark", "watermark_set"):
         bench_watermark(args.size, seeds, args.iterations, args.max_size, sets, box=args.only != "watermark_set",
-                        scene=args.watermark_scene, position=args.watermark_position)
+                        scene=args.watermark_scene, position=args.watermark_position,
+                        opacity=args.watermark_opacity)
 
 
 if __name__ == "__main__":
