@@ -821,17 +821,23 @@ CRUMB_SECTORS = 3
 SURROUNDED_SECTORS = 6
 
 
-def _click(marks: np.ndarray, k: int, box: tuple[slice, slice]) -> tuple[float, float, float] | None:
-    """Centre and reach (its farthest pixel's distance from the centre + :data:`CLICK_REACH` + 3) of scribble
-    ``k`` of ``marks`` (``box``: its bounding slices) if it is compact (its pixels within 1.5 x the radius of
-    a disc of its area, plus 1 px, of its centre: a click, not a stroke); else ``None``."""
+def _click(
+    marks: np.ndarray, k: int, box: tuple[slice, slice]
+) -> tuple[float, float, float, tuple[slice, slice]] | None:
+    """Centre, reach (its farthest pixel's distance from the centre + :data:`CLICK_REACH` + 3) and the window
+    around it within that reach (slices; a field of many clicks stays cheap) of scribble ``k`` of ``marks``
+    (``box``: its bounding slices) if it is compact (its pixels within 1.5 x the radius of a disc of its area,
+    plus 1 px, of its centre: a click, not a stroke); else ``None``."""
     ys, xs = np.nonzero(marks[box] == k)
     ys, xs = ys + box[0].start, xs + box[1].start
     cy, cx = ys.mean(), xs.mean()
     far = float(np.hypot(ys - cy, xs - cx).max())
     if far > 1.5 * np.sqrt(ys.size / np.pi) + 1:
         return None
-    return float(cy), float(cx), far + CLICK_REACH + 3
+    reach = far + CLICK_REACH + 3
+    y0, x0 = max(0, int(cy - reach)), max(0, int(cx - reach))
+    window = (slice(y0, int(cy + reach) + 2), slice(x0, int(cx + reach) + 2))
+    return float(cy), float(cx), reach, window
 
 
 def _crumbs(marks: np.ndarray, count: int, fg: np.ndarray, soft: np.ndarray) -> np.ndarray:
@@ -851,12 +857,10 @@ def _crumbs(marks: np.ndarray, count: int, fg: np.ndarray, soft: np.ndarray) -> 
         if parts is None:
             parts, _n = ndimage.label(fg, structure=np.ones((3, 3), bool))
             slices = ndimage.find_objects(parts)
-        cy, cx, reach = click
+        cy, cx, reach, window = click
         area = int((marks[box] == k).sum())
-        y0, x0 = max(0, int(cy - reach)), max(0, int(cx - reach))  # (the window around the click)
-        y1, x1 = int(cy + reach) + 2, int(cx + reach) + 2
         crumbs, ys, xs = [], [], []
-        for p in np.unique(parts[y0:y1, x0:x1]):
+        for p in np.unique(parts[window]):
             if p == 0:
                 continue
             sy, sx = slices[p - 1]
@@ -890,12 +894,9 @@ def _surrounded(marks: np.ndarray, count: int, fg: np.ndarray) -> np.ndarray:
         click = None if box is None else _click(marks, k, box)
         if click is None:
             continue
-        cy, cx, reach = click
-        # only the window around the click (a field of many clicks stays cheap)
-        y0, x0 = max(0, int(cy - reach)), max(0, int(cx - reach))
-        y1, x1 = int(cy + reach) + 2, int(cx + reach) + 2
-        fy, fx = np.nonzero(fg[y0:y1, x0:x1] & (marks[y0:y1, x0:x1] != k))  # (not its own pixels)
-        dy, dx = fy + y0 - cy, fx + x0 - cx
+        cy, cx, reach, window = click
+        fy, fx = np.nonzero(fg[window] & (marks[window] != k))  # (not its own pixels)
+        dy, dx = fy + window[0].start - cy, fx + window[1].start - cx
         close = np.hypot(dy, dx) <= reach
         if not close.any():
             continue
