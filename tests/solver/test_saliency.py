@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from napari_doubledip.samples import blob_mask, iou, texture_composite
@@ -74,6 +75,26 @@ def test_boundary_connectivity_weighs_each_superpixel_edge_once(monkeypatch):
     g = graphs[0]
     assert len(g.data) > 100
     np.testing.assert_allclose(g.data, np.linalg.norm(means[g.row] - means[g.col], axis=1) + 1e-6, rtol=1e-6)
+
+
+def test_boundary_connectivity_solves_its_system_outside_numpy(monkeypatch):
+    """numpy's LAPACK solve holds the GIL (and its OpenBLAS threads spin beside torch's): in a whole-stack
+    segmentation's automatic hints it froze napari's event loop for 0.1-0.26 s at a time
+    (``benchmarks/hint_stalls.py``). The system is solved by torch, to the same values."""
+    from napari_doubledip.solver.saliency import boundary_connectivity
+
+    rng = np.random.default_rng(1)
+    img = np.clip(rng.normal(0.4, 0.05, (48, 48, 3)), 0, 1)
+    img[12:36, 14:34] += 0.4
+    img = img.clip(0, 1)
+    real = np.linalg.solve
+    monkeypatch.setattr(torch.linalg, "solve", lambda a, b: torch.from_numpy(real(a.numpy(), b.numpy())))
+    expected = boundary_connectivity(img)  # the same system solved by numpy
+    monkeypatch.undo()
+    monkeypatch.setattr(np.linalg, "solve", lambda *a, **k: pytest.fail("numpy.linalg.solve called"))
+    sal = boundary_connectivity(img)
+    np.testing.assert_allclose(sal, expected, atol=1e-9)
+    assert sal[24, 24] > 0.8 > 0.2 > sal[2, 2]  # the bright square is salient, the border is not
 
 
 def test_colour_hints_are_the_confident_pixels_and_never_overlap():
