@@ -280,6 +280,12 @@ def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
         raise TypeError(_ragged(x, name) or f"{name} must be array-like, got {type(x).__name__}") from exc
     if arr.dtype == bool:
         arr = arr.astype(np.float32)
+    if arr.ndim == 1 and arr.size and all(isinstance(v, (str, bytes, os.PathLike)) for v in arr):
+        raise TypeError(  # (file names in a list: dd.segment(["a.tif", "b.tif"]))
+            f"{name} must be an array, got {len(arr)} string{'s' if len(arr) > 1 else ''} "
+            f"({str(arr[0])[:60]!r}, ...): if they are file names, read the files first, e.g. skimage.io.imread(path), or pass a layer's data "
+            "(viewer.layers[name].data)"
+        )
     if arr.dtype.kind not in "iuf":  # (not np.issubdtype(.., np.integer): timedelta64 passes that)
         raise TypeError(f"{name} must have a numeric dtype, got {arr.dtype}")
     return arr
@@ -718,6 +724,8 @@ def _hint_array(x: object, name: str, shapes: tuple[tuple[int, ...], ...]) -> np
         raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be boolean or numeric, got dtype {arr.dtype}")
+    if arr.shape not in shapes and arr.ndim > 2 and arr.shape[-1] == 1 and arr.shape[:-1] in shapes:
+        arr = arr[..., 0]  # (a label image with a trailing axis, as imread gives one; `box=` takes it too)
     if arr.shape not in shapes:
         wanted = " or ".join(str(sh) for sh in shapes)
         raise ValueError(f"{name} must have the shape {wanted}, got {arr.shape}")
@@ -943,8 +951,9 @@ def load_frames(frames: object, name: str = "frames", min_count: int = 2, own_it
 
 def warn_frames_reading(frames: object, shape: tuple[int, ...], name: str = "frames") -> None:
     """Warn when a 3D stack looks like one image read as frames: a torch (C, H, W) tensor, or an (H, W, C)
-    image with 8-16 channels (5-7 are refused as frames too narrow). The single-image functions refuse these
-    shapes and point to the stack functions for a stack; here they run, so say what they become."""
+    image with 8-64 channels at least twice that in height and width (5-7 are refused as frames too narrow;
+    the sets of :func:`as_images` warn up to 64 as well). The single-image functions refuse these shapes and
+    point to the stack functions for a stack; here they run, so say what they become."""
     if len(shape) != 3:
         return
     t, h, w = (int(n) for n in shape)
@@ -953,7 +962,7 @@ def warn_frames_reading(frames: object, shape: tuple[int, ...], name: str = "fra
             f"{name}: a torch tensor of shape {(t, h, w)} is read as {t} grey frames (T, H, W); for one "
             "channel-first image (C, H, W) use a single-image function with x.permute(1, 2, 0)"
         )
-    elif _many_channels((t, h, w)):
+    elif _many_channels((t, h, w)) or (16 < w <= 64 and min(t, h) >= 2 * w):
         warn(
             f"{name} of shape {(t, h, w)} is read as {t} frames of {h}x{w} pixels; if it is one image with {w} "
             f"channels (a spectral cube), {_CHANNELS_ADVICE.format(name=name)} with the single-image functions"

@@ -203,6 +203,7 @@ def test_working_size_and_full_resolution_output():
         (np.array([["a"] * 16] * 16), "numeric"),
         ("cells.tif", r"image must be an array, got a str \('cells.tif'\): read the file first"),
         (Path("cells.tif"), r"got a \w*Path.*skimage.io.imread"),
+        (["a.tif", Path("b.tif")], r"got 2 strings \('a.tif', ...\): if they are file names, read"),
         (np.ones((16, 16), "m8[s]"), "numeric dtype, got timedelta64"),  # (np.integer in numpy's hierarchy)
         (np.full((16, 16), 1e40), "float32 range"),  # the results (float32) could not hold it: inf / NaN
         (None, "image must be an array, got None$"),
@@ -213,6 +214,19 @@ def test_working_size_and_full_resolution_output():
 def test_bad_images_raise(image, match):
     with pytest.raises((ValueError, TypeError), match=match):
         dd.segment(image, iterations=1)
+
+
+def test_a_label_image_with_a_trailing_axis_is_read_as_one_plane():
+    """(H, W, 1) labels, as imread gives a saved Labels layer, are the (H, W) label image (as `box=` takes a
+    mask of that shape); a QA finding: refused as of the wrong shape."""
+    img = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    lab = np.zeros((32, 32), np.uint8)
+    lab[10:14, 10:14], lab[:2] = 1, 2
+    a = dd.segment(img, hints=lab[..., None], iterations=2, device="cpu")
+    b = dd.segment(img, hints=lab, iterations=2, device="cpu")
+    np.testing.assert_array_equal(a.mask, b.mask)
+    with pytest.raises(ValueError, match=r"shape \(32, 32\), got \(32, 32, 2\)"):
+        dd.segment(img, hints=np.stack([lab, lab], -1), iterations=1)
 
 
 def test_bad_arguments_raise():

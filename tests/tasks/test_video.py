@@ -880,11 +880,15 @@ def test_one_image_read_as_frames_is_pointed_out():
         dd.dehaze_frames(chw, iterations=1, device="cpu")  # (which reads its frames one by one)
     with pytest.warns(UserWarning, match=r"\(40, 40, 10\) is read as 40 frames of 40x10 pixels.*spectral cube"):
         as_frames(rng.random((40, 40, 10)))
+    # (17-64 channels as the sets of separate_layers / remove_watermark warn; a QA finding: silent here)
+    with pytest.warns(UserWarning, match=r"\(48, 48, 20\) is read as 48 frames of 48x20 pixels.*spectral cube"):
+        as_frames(rng.random((48, 48, 20)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         as_frames(rng.random((3, 32, 32)))
         as_frames(torch.from_numpy(rng.random((5, 32, 32))))
         as_frames(list(chw))  # (a list of frames is a stack)
+        as_frames(rng.random((30, 48, 20)))  # (frames as narrow as 20 px are fewer than twice that: a stack)
 
 
 def test_boxes_too_small_for_automatic_hints_are_warned_once():

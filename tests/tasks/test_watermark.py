@@ -36,6 +36,7 @@ def test_box_mask_forms_and_clipping():
         box_mask(np.arange(120.0).reshape(10, 12, 1), (10, 12))
     # partly outside: clipped
     assert box_mask((-5, -5, 3, 3), (10, 12)).sum() == 9
+    assert box_mask((2, 3, 2**70, 2**70), (10, 12)).sum() == 8 * 9  # (beyond int64: not "must be numeric")
     # a bool among the numbers is refused, not read as 1 (a review's case); a mask as rows of booleans is fine
     with pytest.raises(TypeError, match=r"box must be \(y0, x0, y1, x1\) numbers.*got \(True, 3, 5, 7\)"):
         box_mask((True, 3, 5, 7), (10, 12))

@@ -247,6 +247,8 @@ def box_mask(
     if arr.dtype != bool and arr.size <= 64 and _holds_bool(box):
         # (numpy reads (True, 6, 22, 26) as (1, 6, 22, 26); a mask comes as an array or rows of booleans)
         raise TypeError(f"box must be (y0, x0, y1, x1) numbers, a boolean mask or corner points, got {box!r}")
+    if arr.dtype == object and arr.size <= 64 and all(type(v) is int for v in arr.flat):
+        arr = arr.astype(float)  # (ints beyond int64, e.g. 2**70: numpy keeps them as objects; clipped below)
     if arr.dtype.kind not in "biuf":  # (not complex)
         raise TypeError(
             f"box must be numeric (y0, x0, y1, x1), a boolean mask or corner points, got {reprlib.repr(box)}"
