@@ -283,8 +283,8 @@ def _check_array(x: object, name: str, warn_mask: bool = True) -> np.ndarray:
     if arr.ndim == 1 and arr.size and all(isinstance(v, (str, bytes, os.PathLike)) for v in arr):
         raise TypeError(  # (file names in a list: dd.segment(["a.tif", "b.tif"]))
             f"{name} must be an array, got {len(arr)} string{'s' if len(arr) > 1 else ''} "
-            f"({str(arr[0])[:60]!r}, ...): if they are file names, read the files first, e.g. skimage.io.imread(path), or pass a layer's data "
-            "(viewer.layers[name].data)"
+            f"({str(arr[0])[:60]!r}, ...): if they are file names, read the files first, e.g. "
+            "skimage.io.imread(path), or pass a layer's data (viewer.layers[name].data)"
         )
     if arr.dtype.kind not in "iuf":  # (not np.issubdtype(.., np.integer): timedelta64 passes that)
         raise TypeError(f"{name} must have a numeric dtype, got {arr.dtype}")
