@@ -79,7 +79,7 @@ def test_boundary_connectivity_weighs_each_superpixel_edge_once(monkeypatch):
 
 def test_boundary_connectivity_solves_its_system_outside_numpy(monkeypatch):
     """numpy's LAPACK solve holds the GIL (and its OpenBLAS threads spin beside torch's): in a whole-stack
-    segmentation's automatic hints it froze napari's event loop for 0.1-0.26 s at a time
+    segmentation's automatic hints it froze napari's event loop for up to 0.35 s at a time
     (``benchmarks/hint_stalls.py``). The system is solved by torch, to the same values."""
     from napari_doubledip.solver.saliency import boundary_connectivity
 

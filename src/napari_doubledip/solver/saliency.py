@@ -121,7 +121,7 @@ def boundary_connectivity(
     w_ij = np.maximum(w_ij, w_ij.T)
     lap = np.diag(w_ij.sum(1)) - w_ij
     # (solved by torch, which releases the GIL: numpy's LAPACK call holds it, and its OpenBLAS threads spin beside
-    # torch's, which stalled napari's GUI thread for 0.1-0.26 s at a time during a stack's automatic hints)
+    # torch's, which stalled napari's GUI thread for up to 0.35 s at a time during a stack's automatic hints)
     system = torch.from_numpy(np.diag(w_bg + w_fg) + lap)
     sal = torch.linalg.solve(system, torch.from_numpy(w_fg)).numpy()
     sal = (sal - sal.min()) / (sal.max() - sal.min() + 1e-8)
